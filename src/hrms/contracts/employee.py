@@ -1,0 +1,129 @@
+"""The employee service's published contracts: its events and its API view."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from isles.clients import ServiceClient
+from isles.events import Event, Upcaster
+
+AGGREGATE = "employee"
+
+
+class EmployeeCreated(Event):
+    event_type: ClassVar[str] = "employee.EmployeeCreated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    employee_number: str
+    company_id: uuid.UUID
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    position: str | None = None
+    department_id: uuid.UUID | None = None
+    hire_date: date
+    is_active: bool = True
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+def _updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 was the seed's ``EmployeeUpdated { id, name, email }``; v2 carries the
+    replicated state in full. v1 had no active flag: only active employees could be
+    updated then, so an upcast v1 event says active."""
+    first, _, last = str(data["name"]).strip().partition(" ")
+    return {
+        "id": data["id"],
+        "first_name": first,
+        "last_name": last,
+        "email": data["email"],
+        "is_active": True,
+        "changes": [],
+    }
+
+
+class EmployeeUpdated(Event):
+    event_type: ClassVar[str] = "employee.EmployeeUpdated"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _updated_v1_to_v2}
+
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    is_active: bool
+    employee_number: str | None = None
+    company_id: uuid.UUID | None = None
+    position: str | None = None
+    department_id: uuid.UUID | None = None
+    changes: list[str] = []
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class EmployeeDeactivated(Event):
+    event_type: ClassVar[str] = "employee.EmployeeDeactivated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    is_active: bool = False
+    deactivated_at: datetime
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class EmployeeView(BaseModel):
+    """An employee as the employee service's API returns it."""
+
+    id: uuid.UUID
+    employee_number: str
+    company_id: uuid.UUID
+    user_id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str
+    phone: str | None
+    position: str | None
+    department_id: uuid.UUID | None
+    hire_date: date
+    salary: Decimal | None
+    is_active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class EmployeeDirectory(Protocol):
+    """How another service looks an employee up (raises NotFound, ServiceUnavailable)."""
+
+    async def get(self, employee_id: uuid.UUID) -> EmployeeView: ...
+
+
+class EmployeeClient:
+    """The employee service's API, over HTTP (or in-process in the embedded mode)."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def get(self, employee_id: uuid.UUID) -> EmployeeView:
+        return EmployeeView.model_validate(await self._client.get_json(f"/employees/{employee_id}"))

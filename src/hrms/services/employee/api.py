@@ -1,0 +1,89 @@
+"""HTTP routes of the employee service (mounted at ``/api/employee``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from hrms.contracts.employee import EmployeeView
+from hrms.services.employee import service
+from hrms.services.employee.models import Employee
+from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate
+from isles.api import Page, PagingDep, runtime_of
+from isles.problems import FieldError, invalid
+from isles.runtime import ServiceRuntime
+
+router = APIRouter(tags=["employees"])
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+def view(e: Employee) -> EmployeeView:
+    return EmployeeView(
+        id=e.id,
+        employee_number=e.employee_id,
+        company_id=e.company_id,
+        user_id=e.user_id,
+        first_name=e.first_name,
+        last_name=e.last_name,
+        email=e.email,
+        phone=e.phone,
+        position=e.position,
+        department_id=e.department_id,
+        hire_date=e.hire_date,
+        salary=e.salary,
+        is_active=e.is_active,
+        version=e.version,
+        created_at=e.created_at,
+        updated_at=e.updated_at,
+    )
+
+
+@router.post("/employees", status_code=status.HTTP_201_CREATED, response_model=EmployeeView)
+async def create_employee(body: EmployeeCreate, rt: Runtime, request: Request, response: Response) -> EmployeeView:
+    """Create an employee. Publishes EmployeeCreated."""
+    async with rt.uow() as uow:
+        employee = await service.create_employee(uow=uow, data=body)
+    response.headers["Location"] = f"{request.url.path}/{employee.id}"
+    return view(employee)
+
+
+@router.get("/employees", response_model=Page[EmployeeView])
+async def list_employees(
+    rt: Runtime,
+    paging: PagingDep,
+    company_id: Annotated[uuid.UUID | None, Query()] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[EmployeeView]:
+    async with rt.db.read_session() as session:
+        rows, total = await service.list_employees(
+            session=session, limit=paging.limit, offset=paging.offset, company_id=company_id, is_active=is_active
+        )
+    return Page(items=[view(e) for e in rows], total=total, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/employees/{employee_id}", response_model=EmployeeView)
+async def get_employee(employee_id: uuid.UUID, rt: Runtime) -> EmployeeView:
+    async with rt.db.read_session() as session:
+        return view(await service.get_employee(session=session, employee_id=employee_id))
+
+
+@router.patch("/employees/{employee_id}", response_model=EmployeeView)
+async def update_employee(employee_id: uuid.UUID, body: EmployeeUpdate, rt: Runtime) -> EmployeeView:
+    """Change fields of an employee. Publishes EmployeeUpdated if anything changed."""
+    try:
+        changes = body.changes()
+    except ValueError as exc:
+        raise invalid([FieldError(str(exc), f"{exc} cannot be null", "null")]) from exc
+    async with rt.uow() as uow:
+        employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes)
+    return view(employee)
+
+
+@router.post("/employees/{employee_id}/deactivate", response_model=EmployeeView)
+async def deactivate_employee(employee_id: uuid.UUID, rt: Runtime) -> EmployeeView:
+    """Deactivate an employee. Publishes EmployeeDeactivated (once)."""
+    async with rt.uow() as uow:
+        employee = await service.deactivate_employee(uow=uow, employee_id=employee_id)
+    return view(employee)

@@ -1,0 +1,50 @@
+"""The employee service's tables: ``employees`` as in seed 001."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, Integer, Numeric, String, Uuid, true
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from isles.references import reference
+from isles.schema import UTCDateTime, new_metadata, utcnow
+
+metadata = new_metadata()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Employee(Base):
+    __tablename__ = "employees"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The seed's column name; the API calls it employee_number to keep it apart
+    # from the UUID references named employee_id in other services.
+    employee_id: Mapped[str] = mapped_column(String(50), unique=True)
+    company_id: Mapped[uuid.UUID] = reference("company.companies")
+    user_id: Mapped[uuid.UUID] = reference("auth.users")
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(50))
+    position: Mapped[str | None] = mapped_column(String(100))
+    department_id: Mapped[uuid.UUID | None] = reference("company.departments", nullable=True)
+    hire_date: Mapped[date] = mapped_column(Date)
+    salary: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def employee_number(self) -> str:
+        return self.employee_id
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"

@@ -1,0 +1,57 @@
+"""Request bodies of the employee API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Number = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$")]
+Salary = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
+
+
+class EmployeeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    employee_number: Number
+    company_id: uuid.UUID
+    user_id: uuid.UUID
+    first_name: Name
+    last_name: Name
+    email: Email
+    phone: Phone | None = None
+    position: Name | None = None
+    department_id: uuid.UUID | None = None
+    hire_date: date
+    salary: Salary | None = None
+
+
+class EmployeeUpdate(BaseModel):
+    """Fields to change; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    position: Name | None = None
+    department_id: uuid.UUID | None = None
+    hire_date: date | None = None
+    salary: Salary | None = None
+
+    def changes(self) -> dict[str, object]:
+        data = self.model_dump(exclude_unset=True)
+        for required in ("first_name", "last_name", "email", "hire_date"):
+            if required in data and data[required] is None:
+                raise ValueError(required)
+        return data

@@ -1,0 +1,25 @@
+"""The project service: projects, assignments (seed 000) and its employee replicas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from isles.service import Service
+
+
+def build() -> Service:
+    from hrms.services.project.api import router
+    from hrms.services.project.events import PUBLISHES
+    from hrms.services.project.handlers import HANDLERS, REPLICAS
+    from hrms.services.project.models import metadata
+
+    return Service(
+        name="project",
+        metadata=metadata,
+        router=router,
+        migrations=Path(__file__).parent / "migrations",
+        publishes=PUBLISHES,
+        handlers=HANDLERS,
+        replicas=REPLICAS,
+        description="Projects and assignments. Keeps employee names from employee events.",
+    )

@@ -1,0 +1,149 @@
+"""HTTP routes of the project service (mounted at ``/api/project``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from hrms.contracts.employee import EmployeeClient
+from hrms.services.project import service
+from hrms.services.project.models import Assignment, Project
+from hrms.services.project.schemas import (
+    AssignmentCreate,
+    AssignmentView,
+    ProjectCreate,
+    ProjectUpdate,
+    ProjectView,
+)
+from isles.api import Page, PagingDep, runtime_of
+from isles.clients import ServiceClient
+from isles.problems import FieldError, invalid
+from isles.runtime import ServiceRuntime
+
+router = APIRouter()
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+def employee_directory(rt: Runtime) -> EmployeeClient:
+    return EmployeeClient(ServiceClient(rt.http("employee"), service="employee"))
+
+
+Employees = Annotated[EmployeeClient, Depends(employee_directory)]
+
+
+def project_view(p: Project) -> ProjectView:
+    return ProjectView(
+        id=p.id,
+        name=p.name,
+        client=p.client,
+        description=p.description,
+        status=p.status,
+        capacity=p.capacity,
+        assigned_count=p.assigned_count,
+        capacity_left=p.capacity - p.assigned_count,
+        completed_at=p.completed_at,
+        version=p.version,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def assignment_view(a: Assignment) -> AssignmentView:
+    return AssignmentView.model_validate(a, from_attributes=True)
+
+
+@router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=ProjectView, tags=["projects"])
+async def create_project(body: ProjectCreate, rt: Runtime, request: Request, response: Response) -> ProjectView:
+    """Create a project. Publishes ProjectCreated."""
+    async with rt.uow() as uow:
+        project = await service.create_project(uow=uow, data=body)
+    response.headers["Location"] = f"{request.url.path}/{project.id}"
+    return project_view(project)
+
+
+@router.get("/projects", response_model=Page[ProjectView], tags=["projects"])
+async def list_projects(
+    rt: Runtime, paging: PagingDep, status: Annotated[Literal["active", "completed"] | None, Query()] = None
+) -> Page[ProjectView]:
+    async with rt.db.read_session() as session:
+        rows, total = await service.list_projects(
+            session=session, limit=paging.limit, offset=paging.offset, status=status
+        )
+    return Page(items=[project_view(p) for p in rows], total=total, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
+async def get_project(project_id: uuid.UUID, rt: Runtime) -> ProjectView:
+    async with rt.db.read_session() as session:
+        return project_view(await service.get_project(session=session, project_id=project_id))
+
+
+@router.patch("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
+async def update_project(project_id: uuid.UUID, body: ProjectUpdate, rt: Runtime) -> ProjectView:
+    """Change a project; a new name reaches all its assignments. Publishes ProjectUpdated."""
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("name", "client", "capacity"):
+        if required in changes and changes[required] is None:
+            raise invalid([FieldError(required, f"{required} cannot be null", "null")])
+    async with rt.uow() as uow:
+        project = await service.update_project(uow=uow, project_id=project_id, changes=changes)
+    return project_view(project)
+
+
+@router.post("/projects/{project_id}/complete", response_model=ProjectView, tags=["projects"])
+async def complete_project(project_id: uuid.UUID, rt: Runtime) -> ProjectView:
+    """Complete a project. Publishes ProjectCompleted (once)."""
+    async with rt.uow() as uow:
+        project = await service.complete_project(uow=uow, project_id=project_id)
+    return project_view(project)
+
+
+@router.post("/assignments", status_code=status.HTTP_201_CREATED, response_model=AssignmentView, tags=["assignments"])
+async def create_assignment(
+    body: AssignmentCreate, rt: Runtime, employees: Employees, request: Request, response: Response
+) -> AssignmentView:
+    """Assign an employee to a project. The employee is validated through the
+    employee service's API; the project must be active with capacity left."""
+    assignment = await service.create_assignment(new_uow=rt.uow, employees=employees, data=body)
+    response.headers["Location"] = f"{request.url.path}/{assignment.id}"
+    return assignment_view(assignment)
+
+
+@router.get("/assignments", response_model=Page[AssignmentView], tags=["assignments"])
+async def list_assignments(
+    rt: Runtime,
+    paging: PagingDep,
+    employee_id: Annotated[uuid.UUID | None, Query()] = None,
+    project_id: Annotated[uuid.UUID | None, Query()] = None,
+    include_deleted: Annotated[bool, Query()] = False,
+) -> Page[AssignmentView]:
+    async with rt.db.read_session() as session:
+        rows, total = await service.list_assignments(
+            session=session,
+            limit=paging.limit,
+            offset=paging.offset,
+            employee_id=employee_id,
+            project_id=project_id,
+            include_deleted=include_deleted,
+        )
+    return Page(items=[assignment_view(a) for a in rows], total=total, limit=paging.limit, offset=paging.offset)
+
+
+@router.get("/assignments/{assignment_id}", response_model=AssignmentView, tags=["assignments"])
+async def get_assignment(
+    assignment_id: uuid.UUID, rt: Runtime, include_deleted: Annotated[bool, Query()] = False
+) -> AssignmentView:
+    async with rt.db.read_session() as session:
+        return assignment_view(
+            await service.get_assignment(session=session, assignment_id=assignment_id, include_deleted=include_deleted)
+        )
+
+
+@router.delete("/assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["assignments"])
+async def delete_assignment(assignment_id: uuid.UUID, rt: Runtime) -> Response:
+    """Soft-delete: the row stays with ``deleted_at`` set; the project's place is freed."""
+    async with rt.uow() as uow:
+        await service.delete_assignment(uow=uow, assignment_id=assignment_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,47 @@
+"""What the project service keeps from other services' events.
+
+Two replicas of employee data, applied in this order in one transaction per event:
+the ``employee_copies`` row (which also serializes with assignment creation), then
+the denormalized ``employee_name``/``employee_active`` on every assignment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
+from hrms.services.project.models import Assignment, EmployeeCopy
+from isles.consumer import Handler
+from isles.replicas import DenormalizedColumns, ReplicaTable
+
+EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
+
+
+def _copy(event: Any) -> dict[str, Any]:
+    return {"full_name": event.full_name, "is_active": event.is_active}
+
+
+def _denormalized(event: Any) -> dict[str, Any]:
+    return {"employee_name": event.full_name, "employee_active": event.is_active}
+
+
+employee_copies = ReplicaTable(
+    table=EmployeeCopy.__table__,  # type: ignore[arg-type]
+    source="employee.employees",
+    events=EMPLOYEE_EVENTS,
+    project=_copy,
+    columns=("full_name", "is_active"),
+)
+
+assignment_employee = DenormalizedColumns(
+    table=Assignment.__table__,  # type: ignore[arg-type]
+    source="employee.employees",
+    key_column="employee_id",
+    version_column="employee_version",
+    columns=("employee_name", "employee_active"),
+    events=EMPLOYEE_EVENTS,
+    project=_denormalized,
+)
+
+REPLICAS = (employee_copies, assignment_employee)
+HANDLERS: tuple[Handler, ...] = ()

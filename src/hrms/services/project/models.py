@@ -1,0 +1,91 @@
+"""The project service's tables: projects, assignments (seed 000), and a local copy
+of the employees it has seen (kept from employee events)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from isles.references import INFO_KEY, reference
+from isles.schema import UTCDateTime, new_metadata, utcnow
+
+metadata = new_metadata()
+
+ACTIVE = "active"
+COMPLETED = "completed"
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint("capacity >= 0", name="capacity_not_negative"),
+        CheckConstraint("assigned_count >= 0 AND assigned_count <= capacity", name="assigned_within_capacity"),
+        CheckConstraint("status IN ('active', 'completed')", name="status_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    client: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=ACTIVE)
+    capacity: Mapped[int] = mapped_column(Integer)
+    assigned_count: Mapped[int] = mapped_column(Integer, default=0)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (
+        CheckConstraint("allocation BETWEEN 1 AND 100", name="allocation_percent"),
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    employee_id: Mapped[uuid.UUID] = reference("employee.employees")
+    # Same service, same database: an ordinary foreign key.
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
+    project_name: Mapped[str] = mapped_column(String(100))  # denormalized, same service
+    employee_name: Mapped[str] = mapped_column(String(200))  # replica of employee.employees
+    employee_active: Mapped[bool] = mapped_column(Boolean, default=True)  # replica
+    employee_version: Mapped[int] = mapped_column(Integer)  # version of the replicated fields
+    role: Mapped[str] = mapped_column(String(100))
+    allocation: Mapped[int] = mapped_column(Integer)  # percent of the employee's time
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EmployeeCopy(Base):
+    """The employees this service knows of, as of the version it last saw."""
+
+    __tablename__ = "employee_copies"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, info={INFO_KEY: "employee.employees"})
+    full_name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+__all__ = ["ACTIVE", "COMPLETED", "Assignment", "EmployeeCopy", "Project", "metadata"]

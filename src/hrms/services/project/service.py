@@ -1,0 +1,217 @@
+"""Project and assignment use cases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hrms.contracts.employee import EmployeeDirectory, EmployeeView
+from hrms.contracts.project import AGGREGATE
+from hrms.services.project import events
+from hrms.services.project.handlers import employee_copies
+from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, Project
+from hrms.services.project.schemas import AssignmentCreate, ProjectCreate
+from isles.clients import NotFound
+from isles.events import Event
+from isles.problems import FieldError, invalid, not_found
+from isles.schema import utcnow
+from isles.uow import UnitOfWork
+
+
+def _emit(uow: UnitOfWork, project: Project, event: Event) -> None:
+    uow.emit(event, aggregate=project, aggregate_type=AGGREGATE)
+
+
+async def create_project(*, uow: UnitOfWork, data: ProjectCreate) -> Project:
+    project = Project(
+        id=uuid.uuid4(),
+        name=data.name,
+        client=data.client,
+        description=data.description,
+        status=ACTIVE,
+        capacity=data.capacity,
+        assigned_count=0,
+        version=0,
+    )
+    uow.session.add(project)
+    _emit(uow, project, events.created(project))
+    await uow.commit()
+    return project
+
+
+async def _load_for_update(session: AsyncSession, project_id: uuid.UUID) -> Project:
+    project = await session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise not_found("project", project_id)
+    return project
+
+
+async def update_project(*, uow: UnitOfWork, project_id: uuid.UUID, changes: Mapping[str, object]) -> Project:
+    """Change a project; a new name reaches every assignment in the same transaction."""
+    session = uow.session
+    project = await _load_for_update(session, project_id)
+    changed = [k for k, v in changes.items() if getattr(project, k) != v]
+    if not changed:
+        return project
+    if "capacity" in changed and int(str(changes["capacity"])) < project.assigned_count:
+        raise invalid(
+            [
+                FieldError(
+                    "capacity",
+                    f"capacity cannot go below the {project.assigned_count} active assignments",
+                    "below_assigned",
+                )
+            ]
+        )
+    for key in changed:
+        setattr(project, key, changes[key])
+    if "name" in changed:
+        await session.execute(
+            update(Assignment)
+            .where(Assignment.project_id == project.id)
+            .values(project_name=project.name, updated_at=utcnow())
+        )
+    _emit(uow, project, events.updated(project, changed))
+    await uow.commit()
+    return project
+
+
+async def complete_project(*, uow: UnitOfWork, project_id: uuid.UUID) -> Project:
+    """Mark a project completed (once); it takes no new assignments after that."""
+    project = await _load_for_update(uow.session, project_id)
+    if project.status != COMPLETED:
+        project.status = COMPLETED
+        project.completed_at = utcnow()
+        _emit(uow, project, events.completed(project))
+        await uow.commit()
+    return project
+
+
+async def get_project(*, session: AsyncSession, project_id: uuid.UUID) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise not_found("project", project_id)
+    return project
+
+
+async def list_projects(
+    *, session: AsyncSession, limit: int, offset: int, status: str | None = None
+) -> tuple[list[Project], int]:
+    q = select(Project)
+    if status is not None:
+        q = q.where(Project.status == status)
+    total = await session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = await session.scalars(q.order_by(Project.name, Project.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def _validate_employee(
+    employees: EmployeeDirectory, employee_id: uuid.UUID
+) -> tuple[EmployeeView | None, list[FieldError]]:
+    try:
+        employee = await employees.get(employee_id)
+    except NotFound:
+        return None, [FieldError("employee_id", f"employee {employee_id} does not exist", "not_found")]
+    if not employee.is_active:
+        return employee, [FieldError("employee_id", f"employee {employee_id} is not active", "inactive")]
+    return employee, []
+
+
+def _check_project(project: Project | None, project_id: uuid.UUID) -> list[FieldError]:
+    if project is None:
+        return [FieldError("project_id", f"project {project_id} does not exist", "not_found")]
+    if project.status == COMPLETED:
+        return [FieldError("project_id", f"project {project_id} is completed", "completed")]
+    if project.assigned_count >= project.capacity:
+        return [
+            FieldError(
+                "project_id", f"project {project_id} has no capacity left ({project.capacity} taken)", "no_capacity"
+            )
+        ]
+    return []
+
+
+async def create_assignment(
+    *, new_uow: Callable[[], UnitOfWork], employees: EmployeeDirectory, data: AssignmentCreate
+) -> Assignment:
+    """Validate the employee through its service's API (outside any transaction),
+    then check and reserve the project's capacity and write the assignment with the
+    denormalized names, in one transaction."""
+    employee, errors = await _validate_employee(employees, data.employee_id)
+    async with new_uow() as uow:
+        session = uow.session
+        project = await session.get(Project, data.project_id, with_for_update=True)
+        errors += _check_project(project, data.project_id)
+        if errors or employee is None or project is None:
+            raise invalid(errors)
+        # The replica row serializes us with the consumer: a rename committed after
+        # the API answered is either already in the copy, or waits for our commit
+        # and then updates this assignment too.
+        await employee_copies.apply(
+            session, employee.id, employee.version, {"full_name": employee.full_name, "is_active": employee.is_active}
+        )
+        copy = await employee_copies.lock(session, employee.id)
+        if not copy.is_active:
+            raise invalid([FieldError("employee_id", f"employee {employee.id} is not active", "inactive")])
+        assignment = Assignment(
+            id=uuid.uuid4(),
+            employee_id=employee.id,
+            project_id=project.id,
+            project_name=project.name,
+            employee_name=copy.full_name,
+            employee_active=copy.is_active,
+            employee_version=copy.version,
+            role=data.role,
+            allocation=data.allocation,
+            start_date=data.start_date,
+            end_date=data.end_date,
+        )
+        project.assigned_count += 1
+        session.add(assignment)
+        await uow.commit()
+    return assignment
+
+
+async def delete_assignment(*, uow: UnitOfWork, assignment_id: uuid.UUID) -> None:
+    """Soft-delete an assignment and give its place back to the project."""
+    session = uow.session
+    assignment = await session.get(Assignment, assignment_id, with_for_update=True)
+    if assignment is None or assignment.deleted_at is not None:
+        raise not_found("assignment", assignment_id)
+    project = await _load_for_update(session, assignment.project_id)
+    assignment.deleted_at = utcnow()
+    project.assigned_count -= 1
+    await uow.commit()
+
+
+async def get_assignment(
+    *, session: AsyncSession, assignment_id: uuid.UUID, include_deleted: bool = False
+) -> Assignment:
+    assignment = await session.get(Assignment, assignment_id)
+    if assignment is None or (assignment.deleted_at is not None and not include_deleted):
+        raise not_found("assignment", assignment_id)
+    return assignment
+
+
+async def list_assignments(
+    *,
+    session: AsyncSession,
+    limit: int,
+    offset: int,
+    employee_id: uuid.UUID | None = None,
+    project_id: uuid.UUID | None = None,
+    include_deleted: bool = False,
+) -> tuple[list[Assignment], int]:
+    q = select(Assignment)
+    if employee_id is not None:
+        q = q.where(Assignment.employee_id == employee_id)
+    if project_id is not None:
+        q = q.where(Assignment.project_id == project_id)
+    if not include_deleted:
+        q = q.where(Assignment.deleted_at.is_(None))
+    total = await session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = await session.scalars(q.order_by(Assignment.start_date, Assignment.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)

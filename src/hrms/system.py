@@ -1,0 +1,11 @@
+"""The HR system: which services run together."""
+
+from __future__ import annotations
+
+from hrms import demo
+from hrms.services import employee, project
+from isles.runtime import System
+
+
+def build() -> System:
+    return System(name="hrms", services=[employee.build(), project.build()], demo=demo.load)

@@ -1,0 +1,183 @@
+"""One database per service: URL resolution, engines, and the database's own set-up.
+
+A service gets a :class:`ServiceDatabase` holding one engine bound to its own URL and
+nothing else; no API here hands out another service's engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from isles.settings import IslesSettings
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class DatabaseConfigError(ValueError):
+    """The database configuration cannot work (shared database, bad URL, ...)."""
+
+
+def check_service_name(name: str) -> str:
+    if not _SERVICE_NAME.match(name):
+        raise DatabaseConfigError(f"service name {name!r} must be lowercase letters, digits and underscores")
+    return name
+
+
+def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> str:
+    """The URL of ``service``'s own database.
+
+    Precedence: ``ISLES_<SERVICE>_DATABASE_URL``, then ``ISLES_DATABASE_URL`` (which
+    must contain ``{service}``), then a SQLite file in the data directory.
+    """
+    own = environ.get(f"ISLES_{service.upper()}_DATABASE_URL")
+    if own:
+        return own
+    template = settings.database_url
+    if template:
+        if "{service}" not in template:
+            raise DatabaseConfigError(
+                "ISLES_DATABASE_URL must contain a {service} placeholder: services never share a database"
+            )
+        return template.replace("{service}", service)
+    path = settings.data_dir.expanduser().resolve() / f"{service}.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def check_distinct(urls: Mapping[str, str]) -> None:
+    """Refuse a configuration where two services would share one database."""
+    seen: dict[str, str] = {}
+    for service, url in urls.items():
+        key = make_url(url).render_as_string(hide_password=True)
+        if key in seen:
+            raise DatabaseConfigError(f"services {seen[key]!r} and {service!r} resolve to the same database {key}")
+        seen[key] = service
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # We issue BEGIN ourselves (see _sqlite_on_begin), so the driver must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=30000",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # Writers take the write lock up front, so a read-modify-write inside a unit of
+    # work cannot interleave with another writer (SQLite's answer to FOR UPDATE).
+    readonly = conn.get_execution_options().get("isles_readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+class ServiceDatabase:
+    """The engine and session factories of exactly one service's database."""
+
+    def __init__(self, service: str, url: str, settings: IslesSettings) -> None:
+        self.service = check_service_name(service)
+        self.url: URL = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise DatabaseConfigError(f"{service}: unsupported database {self.dialect!r}")
+        self._settings = settings
+        self.engine: AsyncEngine = self._create_engine()
+        self._write = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._read = async_sessionmaker(self.engine.execution_options(isles_readonly=True), expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.is_sqlite:
+            engine = create_async_engine(self.url, connect_args={"timeout": 30})
+            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+            return engine
+        s = self._settings
+        return create_async_engine(
+            self.url,
+            pool_size=s.pool_size,
+            max_overflow=s.pool_max_overflow,
+            pool_timeout=s.pool_timeout,
+            pool_pre_ping=True,
+        )
+
+    def write_session(self) -> AsyncSession:
+        """A session whose transaction may write (BEGIN IMMEDIATE on SQLite)."""
+        return self._write()
+
+    def read_session(self) -> AsyncSession:
+        """A session for reads only; it never takes SQLite's write lock."""
+        return self._read()
+
+    async def ensure_exists(self) -> None:
+        """Create the database (PostgreSQL) or its directory (SQLite) if missing."""
+        if self.is_sqlite:
+            database = self.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            return
+        await create_postgres_database(self.url)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"ServiceDatabase({self.service!r}, {self.url.render_as_string(hide_password=True)})"
+
+
+def _asyncpg_dsn(url: URL, database: str) -> str:
+    return url.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+
+async def create_postgres_database(url: URL) -> bool:
+    """Create the database named in ``url`` if it does not exist. True if created."""
+    import asyncpg
+
+    name = url.database
+    if not name:
+        raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
+    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{_pg_ident(name)}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        return True
+    finally:
+        await conn.close()
+
+
+async def drop_postgres_database(url: URL) -> None:
+    import asyncpg
+
+    name = url.database
+    if not name:
+        raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
+    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{_pg_ident(name)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _pg_ident(name: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_\-]{1,63}$", name):
+        raise DatabaseConfigError(f"refusing unusual database name {name!r}")
+    return name

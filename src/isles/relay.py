@@ -1,0 +1,150 @@
+"""The relay: moves committed outbox rows to the bus, in commit order, at least once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from datetime import timedelta
+
+import structlog
+
+from isles.bus import Bus
+from isles.events import Envelope
+from isles.outbox import SqlOutbox
+
+log = structlog.get_logger("isles.relay")
+
+
+class Relay:
+    """Publishes one service's outbox. Woken after each commit; polls as a fallback.
+
+    Up to ``max_in_flight`` events are handed to the bus at once, in position order; a
+    row is marked published only after the bus has taken it, so a crash at any point
+    leaves it to be published again (consumers skip the duplicate).
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        outbox: SqlOutbox,
+        bus: Bus,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        max_in_flight: int = 512,
+        retention: timedelta = timedelta(days=7),
+        prune_every: float = 60.0,
+    ) -> None:
+        self.service = service
+        self._outbox = outbox
+        self._bus = bus
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._max_in_flight = max_in_flight
+        self._retention = retention
+        self._prune_every = prune_every
+        self._wakeup = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._done: list[int] = []
+        self._caught_up = False
+        self._failures = 0
+        self._task: asyncio.Task[None] | None = None
+        self.published_count = 0
+
+    def wake(self) -> None:
+        self._caught_up = False
+        self._wakeup.set()
+
+    @property
+    def idle(self) -> bool:
+        """True when the last look found nothing to publish and nothing is in flight."""
+        return self._caught_up and not self._in_flight and not self._done
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"relay:{self.service}")
+
+    async def stop(self) -> None:
+        """Stop at once. In-flight events stay unpublished in the outbox."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._in_flight.clear()
+        if self._done:
+            # Published but not yet marked: mark them now if the database allows.
+            done, self._done = self._done, []
+            try:
+                await self._outbox.mark_published(done)
+            except Exception as exc:  # they will be published again; consumers dedupe
+                log.warning("relay.mark_on_stop_failed", service=self.service, error=str(exc))
+
+    async def run(self) -> None:
+        last_prune = time.monotonic()
+        while True:
+            try:
+                fetched = await self._step()
+                self._failures = 0
+            except Exception as exc:
+                self._failures += 1
+                delay = min(self._poll_interval * 2 ** min(self._failures, 6), 30.0)
+                log.error("relay.step_failed", service=self.service, error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                continue
+            if time.monotonic() - last_prune > self._prune_every:
+                last_prune = time.monotonic()
+                await self._prune()
+            if fetched:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+            self._wakeup.clear()
+
+    async def _step(self) -> bool:
+        """Mark what finished, hand new rows to the bus. True if more may be waiting."""
+        if self._done:
+            done, self._done = self._done, []
+            try:
+                await self._outbox.mark_published(done)
+            except BaseException:
+                self._done.extend(done)
+                raise
+            self.published_count += len(done)
+        room = self._max_in_flight - len(self._in_flight)
+        if room <= 0:
+            return False
+        limit = min(self._batch_size, room)
+        records = await self._outbox.fetch(limit, exclude=self._in_flight.keys())
+        for record in records:
+            envelope = Envelope.from_json(record.payload)
+            task = asyncio.create_task(self._bus.publish(envelope))
+            self._in_flight[record.position] = task
+            task.add_done_callback(functools.partial(self._finished, record.position))
+        self._caught_up = not records
+        return len(records) == limit
+
+    def _finished(self, position: int, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(position, None)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("relay.publish_failed", service=self.service, position=position, error=repr(exc))
+        else:
+            self._done.append(position)
+        self._wakeup.set()
+
+    async def _prune(self) -> None:
+        try:
+            pruned = await self._outbox.prune(self._retention)
+        except Exception as exc:
+            log.warning("relay.prune_failed", service=self.service, error=repr(exc))
+            return
+        if pruned:
+            log.info("relay.pruned", service=self.service, rows=pruned)

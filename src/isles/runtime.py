@@ -1,0 +1,224 @@
+"""Composition root: builds each service's database, relay and consumer, and runs them.
+
+Nothing here is created at import time; :class:`SystemRuntime` takes every adapter
+(settings, environment, bus) as a parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+import structlog
+
+from isles import migrations
+from isles.bus import Bus, EmbeddedBus
+from isles.consumer import Consumer, Observer, RetryPolicy
+from isles.db import ServiceDatabase, check_distinct, resolve_database_url
+from isles.outbox import SqlOutbox
+from isles.references import ReferenceRegistry
+from isles.relay import Relay
+from isles.service import Service
+from isles.settings import IslesSettings
+from isles.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = structlog.get_logger("isles.runtime")
+
+DemoLoader = Callable[[httpx.AsyncClient], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class System:
+    """A set of services that run together, and optional demo data for first start."""
+
+    name: str
+    services: Sequence[Service]
+    demo: DemoLoader | None = None
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError(f"system {self.name}: duplicate service names in {names}")
+
+
+class ServiceRuntime:
+    """One service, running: its own database, relay and consumer."""
+
+    def __init__(
+        self,
+        *,
+        service: Service,
+        db: ServiceDatabase,
+        bus: Bus,
+        settings: IslesSettings,
+        http: Callable[[str], httpx.AsyncClient],
+    ) -> None:
+        self.service = service
+        self.name = service.name
+        self.db = db
+        self.outbox = SqlOutbox(db)
+        self._http = http
+        self.relay = Relay(
+            service=service.name,
+            outbox=self.outbox,
+            bus=bus,
+            batch_size=settings.relay_batch_size,
+            poll_interval=settings.relay_poll_interval,
+            max_in_flight=settings.relay_max_in_flight,
+            retention=timedelta(seconds=settings.outbox_retention_seconds),
+        )
+        handlers = service.all_handlers()
+        self.consumer: Consumer | None = None
+        if handlers:
+            self.consumer = Consumer(
+                name=service.name,
+                db=db,
+                handlers=handlers,
+                uow_factory=self.uow,
+                retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, settings.retry_max_delay),
+                concurrency=settings.consumer_concurrency,
+            )
+            bus.subscribe(self.consumer, self.consumer.event_types)
+
+    def uow(self) -> UnitOfWork:
+        """A new unit of work on this service's database; its commit wakes the relay."""
+        return UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake)
+
+    def http(self, target: str) -> httpx.AsyncClient:
+        """An HTTP client whose base URL is ``target`` service's API."""
+        return self._http(target)
+
+    @property
+    def idle(self) -> bool:
+        return self.relay.idle and (self.consumer is None or self.consumer.idle)
+
+    def start(self, *, relay: bool = True, consumer: bool = True) -> None:
+        if relay:
+            self.relay.start()
+        if consumer and self.consumer is not None:
+            self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+
+class SystemRuntime:
+    """Every service of a system in one process, on the embedded bus by default."""
+
+    def __init__(
+        self,
+        system: System,
+        settings: IslesSettings,
+        *,
+        environ: Mapping[str, str] | None = None,
+        bus: Bus | None = None,
+    ) -> None:
+        env = dict(os.environ if environ is None else environ)
+        self.system = system
+        self.settings = settings
+        self.bus = bus if bus is not None else EmbeddedBus()
+        urls = {s.name: resolve_database_url(s.name, settings, env) for s in system.services}
+        check_distinct(urls)
+        self._base_urls = {
+            s.name: env[f"ISLES_{s.name.upper()}_URL"]
+            for s in system.services
+            if env.get(f"ISLES_{s.name.upper()}_URL")
+        }
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self.services: dict[str, ServiceRuntime] = {
+            s.name: ServiceRuntime(
+                service=s,
+                db=ServiceDatabase(s.name, urls[s.name], settings),
+                bus=self.bus,
+                settings=settings,
+                http=self._client_for,
+            )
+            for s in system.services
+        }
+        self.references = ReferenceRegistry()
+        for s in system.services:
+            self.references.add(s.references)
+        from isles.gateway import create_gateway
+
+        self.app: FastAPI = create_gateway(self)
+        self.started = False
+
+    def __getitem__(self, name: str) -> ServiceRuntime:
+        return self.services[name]
+
+    def _client_for(self, target: str) -> httpx.AsyncClient:
+        if target not in self.services and target not in self._base_urls:
+            raise KeyError(f"no service named {target!r}")
+        client = self._clients.get(target)
+        if client is None:
+            if target in self._base_urls:
+                client = httpx.AsyncClient(base_url=self._base_urls[target], timeout=5.0)
+            else:
+                client = httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=self.app),
+                    base_url=f"http://gateway/api/{target}",
+                    timeout=5.0,
+                )
+            self._clients[target] = client
+        return client
+
+    def client(self) -> httpx.AsyncClient:
+        """A client of the gateway app itself (in-process), for demo data and tests."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://gateway", timeout=30.0)
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(consumer, envelope, outcome)`` after each event is finished."""
+        for rt in self.services.values():
+            if rt.consumer is not None:
+                rt.consumer.add_observer(observer)
+
+    async def prepare(self) -> None:
+        """Create each service's database if missing and apply its pending migrations."""
+        for rt in self.services.values():
+            await rt.db.ensure_exists()
+            await migrations.upgrade(rt.db, rt.service)
+
+    async def start(self, *, relays: bool = True, consumers: bool = True) -> None:
+        await self.prepare()
+        for rt in self.services.values():
+            rt.start(relay=relays, consumer=consumers)
+        self.started = True
+        log.info("system.started", system=self.system.name, services=list(self.services))
+
+    async def stop(self) -> None:
+        for rt in self.services.values():
+            await rt.stop()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        for rt in self.services.values():
+            await rt.db.dispose()
+        self.started = False
+
+    async def settle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a bound, not a cancel scope
+        """Wait until every outbox is published and every consumer is idle."""
+        for rt in self.services.values():
+            rt.relay.wake()
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < 2:
+            if time.monotonic() > deadline:
+                busy = [n for n, rt in self.services.items() if not rt.idle]
+                raise TimeoutError(f"system did not settle within {timeout}s; busy: {busy}")
+            await asyncio.sleep(0.01)
+            if all(rt.idle for rt in self.services.values()):
+                backlog = [await rt.outbox.backlog() for rt in self.services.values()]
+                calm = calm + 1 if not any(backlog) else 0
+            else:
+                calm = 0

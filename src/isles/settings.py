@@ -1,0 +1,32 @@
+"""Typed settings, read once at start from ``ISLES_*`` environment variables and flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IslesSettings(BaseSettings):
+    """Every knob of a running Isles system. Flags override the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ISLES_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default=Path(".isles"), description="Where SQLite databases live.")
+    database_url: str | None = Field(
+        default=None,
+        description="Database URL template with a {service} placeholder, e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/hrms_{service}.",
+    )
+    relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    relay_poll_interval: float = Field(default=1.0, gt=0, description="Fallback poll, seconds.")
+    relay_max_in_flight: int = Field(default=512, ge=1)
+    outbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
+    consumer_concurrency: int = Field(default=8, ge=1, le=256)
+    retry_max_attempts: int = Field(default=5, ge=1)
+    retry_base_delay: float = Field(default=0.2, ge=0)
+    retry_max_delay: float = Field(default=30.0, ge=0)
+    pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size per service.")
+    pool_max_overflow: int = Field(default=10, ge=0)
+    pool_timeout: float = Field(default=30.0, gt=0)

@@ -1,0 +1,32 @@
+"""W3C trace context for events: every event carries a ``traceparent``."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextvars import ContextVar
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_current: ContextVar[str] = ContextVar("isles_traceparent", default="")
+
+
+def is_valid(traceparent: str) -> bool:
+    m = _TRACEPARENT.match(traceparent)
+    return bool(m) and m.group(1) != "0" * 32 and m.group(2) != "0" * 16  # type: ignore[union-attr]
+
+
+def new_traceparent(parent: str = "") -> str:
+    """A child of ``parent`` (same trace, new span), or the root of a new trace."""
+    m = _TRACEPARENT.match(parent) if parent else None
+    trace_id = m.group(1) if m and is_valid(parent) else secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+def current() -> str:
+    """The traceparent of the work in progress (a request or an event being handled)."""
+    return _current.get()
+
+
+def bind(traceparent: str) -> None:
+    """Make ``traceparent`` the parent of events written from here on in this context."""
+    _current.set(traceparent if is_valid(traceparent) else "")

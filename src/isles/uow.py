@@ -1,0 +1,139 @@
+"""Unit of work: one transaction of one service's database, with its outbox.
+
+A use case changes rows and calls :meth:`UnitOfWork.emit`; the events go into the
+outbox table in the same transaction, so either the change and its events are both
+committed or neither is. After the commit the relay is woken at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol, Self
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from isles import tracing
+from isles.db import ServiceDatabase
+from isles.events import Envelope, Event
+from isles.schema import outbox_table, utcnow
+
+
+class Aggregate(Protocol):
+    """Anything with an id and a version that grows by one with every change."""
+
+    @property
+    def id(self) -> object: ...
+
+    version: int
+
+
+class UnitOfWork:
+    """``async with UnitOfWork(...) as uow:`` — commit with ``await uow.commit()``.
+
+    Leaving the block without committing rolls back: a use case that raises
+    leaves no trace in the database and no event in the outbox.
+    """
+
+    def __init__(
+        self,
+        db: ServiceDatabase,
+        *,
+        source: str,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._source = source
+        self._on_commit = on_commit
+        self._session: AsyncSession | None = None
+        self._emitted: list[Envelope] = []
+        self.committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside its 'async with' block")
+        return self._session
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    @property
+    def emitted(self) -> tuple[Envelope, ...]:
+        return tuple(self._emitted)
+
+    async def __aenter__(self) -> Self:
+        self._session = self._db.write_session()
+        await self._session.begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if not self.committed:
+                # Detach first: what the use case read stays readable after the
+                # rollback (a rollback would expire it).
+                session.expunge_all()
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    def emit(
+        self,
+        event: Event,
+        *,
+        aggregate: Aggregate,
+        aggregate_type: str,
+        tenant_id: str = "",
+    ) -> Envelope:
+        """Bump the aggregate's version and write ``event`` to the outbox."""
+        aggregate.version = (aggregate.version or 0) + 1
+        envelope = Envelope.new(
+            event,
+            source=self._source,
+            aggregate_type=aggregate_type,
+            aggregate_id=str(aggregate.id),
+            aggregate_version=aggregate.version,
+            tenant_id=tenant_id,
+            traceparent=tracing.new_traceparent(tracing.current()),
+        )
+        self._emitted.append(envelope)
+        return envelope
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def commit(self) -> None:
+        session = self.session
+        if self._emitted:
+            await session.flush()
+            await session.execute(insert(outbox_table), [_outbox_row(e) for e in self._emitted])
+        await session.commit()
+        self.committed = True
+        if self._emitted and self._on_commit is not None:
+            self._on_commit()
+
+
+def _outbox_row(e: Envelope) -> dict[str, object]:
+    return {
+        "event_id": uuid.UUID(e.id),
+        "event_type": e.type,
+        "aggregate_type": e.aggregatetype,
+        "aggregate_id": e.aggregateid,
+        "aggregate_version": e.aggregateversion,
+        "tenant_id": e.tenantid,
+        "payload": e.to_json(),
+        "created_at": utcnow(),
+    }
+
+
+__all__ = ["Aggregate", "UnitOfWork"]
