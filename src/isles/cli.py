@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,8 +35,8 @@ migrate_app = typer.Typer(
     help="Per-service database migrations (one Alembic history per service).", no_args_is_help=True
 )
 app.add_typer(migrate_app, name="migrate")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 DEFAULT_SYSTEM = "hrms.system:build"
 SystemOpt = Annotated[str, typer.Option("--system", envvar="ISLES_SYSTEM", help="module:function building the System.")]
@@ -121,8 +125,6 @@ def up(
 
 
 async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
-    import uvicorn
-
     try:
         await runtime.start()
     except Exception as exc:
@@ -142,9 +144,25 @@ async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, lo
             out.print(f"  {line}")
         out.print("Press Ctrl+C to stop.")
         config = uvicorn.Config(runtime.app, host=host, port=port, log_level=log_level, lifespan="off")
-        await uvicorn.Server(config).serve()
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.request_exit)
+        await server.serve()
     finally:
         await runtime.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its own shutdown, which would kill the process
+    before the relays, consumers and engines are stopped; we handle signals instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def request_exit(self) -> None:
+        self.should_exit = True
 
 
 @app.command()
@@ -310,3 +328,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -54,7 +54,7 @@ class Reference:
 
 def collect(service: str, metadata: MetaData) -> list[Reference]:
     refs = []
-    for table in metadata.sorted_tables:
+    for table in metadata.tables.values():
         for column in table.columns:
             target = column.info.get(INFO_KEY)
             if target:
@@ -79,7 +79,7 @@ def check_boundaries(service: str, metadata: MetaData) -> None:
     or a reference column is a foreign key or is not indexed."""
     own = set(metadata.tables)
     problems = []
-    for table in metadata.sorted_tables:
+    for table in metadata.tables.values():
         for fk in table.foreign_keys:
             target = fk.target_fullname.rsplit(".", 1)[0]
             if target not in own:

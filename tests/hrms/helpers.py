@@ -24,7 +24,7 @@ async def new_employee(api: httpx.AsyncClient, first: str = "Ada", last: str = "
         "user_id": str(uuid.uuid4()),
         "first_name": first,
         "last_name": last,
-        "email": f"{first}.{last}.{n}.{uuid.uuid4().hex[:6]}@example.com".lower(),
+        "email": f"person.{n}.{uuid.uuid4().hex[:8]}@example.com",
         "hire_date": "2024-03-01",
         **extra,
     }

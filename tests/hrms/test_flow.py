@@ -78,7 +78,8 @@ async def test_soft_delete_keeps_the_row_and_frees_capacity(api: httpx.AsyncClie
     tiny = await new_project(api, "Tiny", capacity=1)
     a = ok(await assign(api, ada, tiny), 201)
     full = await assign(api, grace, tiny)
-    assert full.status_code == 422 and full.json()["errors"][0]["code"] == "no_capacity"
+    assert full.status_code == 422
+    assert full.json()["errors"][0]["code"] == "no_capacity"
 
     assert (await api.delete(f"/api/project/assignments/{a['id']}")).status_code == 204
     assert (await api.get(f"/api/project/assignments/{a['id']}")).status_code == 404
@@ -105,7 +106,9 @@ async def test_lists_page_and_filter(api: httpx.AsyncClient) -> None:
     ok(await assign(api, people[2], p2), 201)
     by_project = ok(await api.get("/api/project/assignments", params={"project_id": p2["id"]}))
     assert by_project["total"] == 2
-    both = ok(await api.get("/api/project/assignments", params={"project_id": p2["id"], "employee_id": people[1]["id"]}))
+    both = ok(
+        await api.get("/api/project/assignments", params={"project_id": p2["id"], "employee_id": people[1]["id"]})
+    )
     assert both["total"] == 1
 
 
@@ -113,7 +116,8 @@ async def test_completed_project_takes_no_assignments(api: httpx.AsyncClient) ->
     ada = await new_employee(api)
     apollo = await new_project(api)
     done = ok(await api.post(f"/api/project/projects/{apollo['id']}/complete"))
-    assert done["status"] == "completed" and done["completed_at"]
+    assert done["status"] == "completed"
+    assert done["completed_at"]
     again = ok(await api.post(f"/api/project/projects/{apollo['id']}/complete"))
     assert again["version"] == done["version"]
     refused = await assign(api, ada, apollo)
@@ -149,7 +153,8 @@ async def test_events_are_cloudevents_with_growing_versions(api: httpx.AsyncClie
         assert e["source"] == "/isles/employee"
         assert e["subject"] == e["aggregateid"] == ada["id"]
         assert e["tenantid"] == ada["company_id"]
-        assert e["traceparent"].startswith("00-") and len(e["traceparent"]) == 55
+        assert e["traceparent"].startswith("00-")
+        assert len(e["traceparent"]) == 55
         uuid.UUID(e["id"])
     assert events[1]["data"]["changes"] == ["position"]
     assert events[2]["schemaversion"] == 2
@@ -165,4 +170,5 @@ async def test_unknown_ids_answer_404_problems(api: httpx.AsyncClient) -> None:
         r = await api.get(path)
         assert r.status_code == 404
         assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["status"] == 404 and str(missing) in r.json()["detail"]
+        assert r.json()["status"] == 404
+        assert str(missing) in r.json()["detail"]

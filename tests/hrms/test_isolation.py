@@ -1,0 +1,71 @@
+"""Each service's database holds only its own tables; migrations match the models."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from hrms.system import build
+from isles import migrations
+from isles.runtime import SystemRuntime
+from tests.support import Backend
+
+pytestmark = pytest.mark.integration
+
+
+async def _tables_and_fks(rt: SystemRuntime, service: str) -> tuple[set[str], list[tuple[str, str]]]:
+    def read(conn: object) -> tuple[set[str], list[tuple[str, str]]]:
+        insp = inspect(conn)
+        tables = set(insp.get_table_names())
+        fks = [(t, fk["referred_table"]) for t in tables for fk in insp.get_foreign_keys(t)]
+        return tables, fks
+
+    async with rt[service].db.engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def test_each_database_holds_only_its_own_tables(hrms: SystemRuntime) -> None:
+    owned = {name: set(rt.service.metadata.tables) for name, rt in hrms.services.items()}
+    for name in hrms.services:
+        tables, fks = await _tables_and_fks(hrms, name)
+        assert tables == owned[name] | {"alembic_version"}, name
+        for other, their_tables in owned.items():
+            if other != name:
+                assert not (tables & (their_tables - set(owned[name]))), f"{name} holds {other}'s tables"
+        for table, target in fks:
+            assert target in owned[name], f"{name}.{table} has a foreign key to {target}"
+    assert owned["employee"] & owned["project"] == {
+        "isles_outbox_events",
+        "isles_inbox_events",
+        "isles_dead_letters",
+    }, "only the kernel's own tables are in both"
+    assert hrms["employee"].db.url != hrms["project"].db.url
+
+
+async def test_migrations_match_the_models(hrms: SystemRuntime) -> None:
+    for name, rt in hrms.services.items():
+
+        def diff(conn: object, metadata: object = rt.service.metadata) -> list[object]:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]
+            return list(compare_metadata(ctx, metadata))  # type: ignore[arg-type]
+
+        async with rt.db.engine.connect() as conn:
+            assert await conn.run_sync(diff) == [], f"{name}: models and migrations disagree"
+
+
+async def test_initial_migrations_downgrade_and_upgrade_again(backend: Backend) -> None:
+    runtime = SystemRuntime(build(), backend.settings, environ={})
+    try:
+        await runtime.prepare()
+        for name, rt in runtime.services.items():
+            await migrations.downgrade(rt.db, rt.service, "base")
+            tables, _ = await _tables_and_fks(runtime, name)
+            assert tables <= {"alembic_version"}, f"{name} left {tables}"
+            assert (await migrations.status(rt.db, rt.service)).current is None
+            await migrations.upgrade(rt.db, rt.service)
+            assert (await migrations.status(rt.db, rt.service)).up_to_date
+    finally:
+        await runtime.stop()
+        await backend.drop(runtime.services)

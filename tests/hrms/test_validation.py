@@ -1,0 +1,155 @@
+"""Bad input gets a 4xx problem document naming the field, never a 500."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hrms.system import build
+from isles.runtime import SystemRuntime
+from isles.settings import IslesSettings
+from tests.hrms.helpers import assign, new_employee, new_project, ok
+
+pytestmark = pytest.mark.integration
+
+
+def fields(response: httpx.Response) -> set[str]:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    body = response.json()
+    assert body["status"] == response.status_code
+    assert body["type"].startswith("urn:isles:problem:")
+    return {e["field"] for e in body.get("errors", [])}
+
+
+GOOD_EMPLOYEE: dict[str, Any] = {
+    "employee_number": "V-1",
+    "company_id": str(uuid.uuid4()),
+    "user_id": str(uuid.uuid4()),
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "hire_date": "2024-01-01",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"first_name": ""}, "first_name"),
+        ({"first_name": "x" * 101}, "first_name"),
+        ({"company_id": "nope"}, "company_id"),
+        ({"hire_date": "2024-13-45"}, "hire_date"),
+        ({"salary": "-1"}, "salary"),
+        ({"salary": "123456789.123"}, "salary"),
+        ({"phone": "call me; DROP TABLE employees"}, "phone"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+async def test_bad_employee_fields_are_named(api: httpx.AsyncClient, change: dict[str, Any], field: str) -> None:
+    r = await api.post("/api/employee/employees", json={**GOOD_EMPLOYEE, **change})
+    assert r.status_code == 422
+    assert fields(r) == {field}
+
+
+async def test_missing_fields_are_all_named(api: httpx.AsyncClient) -> None:
+    r = await api.post("/api/employee/employees", json={"first_name": "Ada"})
+    assert r.status_code == 422
+    assert fields(r) == {"employee_number", "company_id", "user_id", "last_name", "email", "hire_date"}
+
+
+async def test_malformed_json_and_wrong_types_are_400_or_422(api: httpx.AsyncClient) -> None:
+    r = await api.post("/api/employee/employees", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert fields(r) == {"body"}
+    r = await api.post("/api/employee/employees", json=[1, 2])
+    assert r.status_code == 422
+    r = await api.get("/api/employee/employees", params={"limit": 0})
+    assert r.status_code == 422
+    assert fields(r) == {"limit"}
+    r = await api.get("/api/employee/employees/not-a-uuid")
+    assert r.status_code == 422
+    assert fields(r) == {"employee_id"}
+
+
+async def test_sql_looking_text_is_stored_as_text(api: httpx.AsyncClient) -> None:
+    sly = "Robert'); DROP TABLE employees;--"
+    e = await new_employee(api, sly[:100], "O'Brien")
+    assert ok(await api.get(f"/api/employee/employees/{e['id']}"))["first_name"] == sly
+    assert ok(await api.get("/api/employee/employees"))["total"] == 1
+
+
+async def test_duplicates_are_409_naming_the_field(api: httpx.AsyncClient) -> None:
+    first = await new_employee(api)
+    again = await api.post("/api/employee/employees", json={**GOOD_EMPLOYEE, "email": first["email"]})
+    assert again.status_code == 409
+    assert fields(again) == {"email"}
+    again = await api.post(
+        "/api/employee/employees", json={**GOOD_EMPLOYEE, "employee_number": first["employee_number"]}
+    )
+    assert again.status_code == 409
+    assert fields(again) == {"employee_number"}
+    other = await new_employee(api, "Grace", "Hopper")
+    clash = await api.patch(f"/api/employee/employees/{other['id']}", json={"email": first["email"]})
+    assert clash.status_code == 409
+    assert fields(clash) == {"email"}
+
+
+async def test_patch_rejects_null_for_required_fields(api: httpx.AsyncClient) -> None:
+    e = await new_employee(api)
+    r = await api.patch(f"/api/employee/employees/{e['id']}", json={"last_name": None})
+    assert r.status_code == 422
+    assert fields(r) == {"last_name"}
+    p = await new_project(api)
+    r = await api.patch(f"/api/project/projects/{p['id']}", json={"name": None})
+    assert r.status_code == 422
+    assert fields(r) == {"name"}
+
+
+async def test_deactivated_employee_cannot_be_changed(api: httpx.AsyncClient) -> None:
+    e = await new_employee(api)
+    ok(await api.post(f"/api/employee/employees/{e['id']}/deactivate"))
+    r = await api.patch(f"/api/employee/employees/{e['id']}", json={"position": "CEO"})
+    assert r.status_code == 409
+
+
+async def test_assignment_checks_name_their_fields(api: httpx.AsyncClient) -> None:
+    e = await new_employee(api)
+    p = await new_project(api, capacity=2)
+    r = await assign(api, e, p, allocation=0)
+    assert r.status_code == 422
+    assert fields(r) == {"allocation"}
+    r = await assign(api, e, p, start_date="2025-02-01", end_date="2025-01-01")
+    assert r.status_code == 422
+    assert "end_date must not be before start_date" in r.text
+    r = await assign(api, {"id": str(uuid.uuid4())}, {"id": str(uuid.uuid4())})
+    assert r.status_code == 422
+    assert fields(r) == {"employee_id", "project_id"}
+    r = await api.patch(f"/api/project/projects/{p['id']}", json={"capacity": -1})
+    assert r.status_code == 422
+    assert fields(r) == {"capacity"}
+    ok(await assign(api, e, p), 201)
+    ok(await assign(api, e, p), 201)
+    r = await api.patch(f"/api/project/projects/{p['id']}", json={"capacity": 1})
+    assert r.status_code == 422
+    assert fields(r) == {"capacity"}
+
+
+async def test_employee_service_down_is_a_503_not_a_500(tmp_path: Path) -> None:
+    env = {"ISLES_EMPLOYEE_URL": "http://127.0.0.1:9/api/employee"}  # nothing listens on port 9
+    runtime = SystemRuntime(build(), IslesSettings(data_dir=tmp_path), environ=env)
+    await runtime.start()
+    try:
+        async with runtime.client() as api:
+            p = await new_project(api)
+            r = await assign(api, {"id": str(uuid.uuid4())}, p)
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "1"
+            assert r.json()["type"] == "urn:isles:problem:dependency-unavailable"
+            assert ok(await api.get(f"/api/project/projects/{p['id']}"))["assigned_count"] == 0
+    finally:
+        await runtime.stop()

@@ -1,0 +1,122 @@
+"""The isles command, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ISLES = [sys.executable, "-m", "isles.cli"]
+COMMANDS = [
+    [],
+    ["up"],
+    ["services"],
+    ["migrate"],
+    ["migrate", "status"],
+    ["migrate", "upgrade"],
+    ["migrate", "downgrade"],
+    ["migrate", "revision"],
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "isles")
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = subprocess.run([*ISLES, *command, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+    if command and command != ["migrate"]:
+        assert "Example" in result.stdout
+
+
+@pytest.mark.e2e
+def test_up_serves_the_system_with_demo_data_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*ISLES, "up", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "isles up did not answer within 60 s"
+            time.sleep(0.2)
+        employees = httpx.get(f"{base}/api/employee/employees").json()
+        assert employees["total"] == 6
+        assignments = httpx.get(f"{base}/api/project/assignments").json()
+        assert assignments["total"] == 8
+        assert httpx.get(f"{base}/api/employee/openapi.json").json()["info"]["title"] == "employee service"
+        assert httpx.get(f"{base}/api/project/docs").status_code == 200
+        assert (tmp_path / "data" / "employee.db").exists()
+        assert (tmp_path / "data" / "project.db").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert f"http://127.0.0.1:{port}/api/employee/docs" in output
+    assert "demo data: 6 employees, 3 projects, 8 assignments" in output
+
+
+@pytest.mark.e2e
+def test_up_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = subprocess.run(
+            [*ISLES, "up", "--port", str(port), "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use; choose another with --port"
+    ]
+
+
+def test_bad_database_url_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*ISLES, "migrate", "status", "--database-url", "postgresql+asyncpg://h/shared"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "{service} placeholder" in result.stderr
+
+
+def test_make_up_passes_args_through() -> None:
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        ["make", "-n", "-W", ".venv/.installed-stamp", "up", "ARGS=--port 8010 --data-dir /tmp/x"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MAKEFLAGS": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert ".venv/bin/isles up --port 8010 --data-dir /tmp/x" in result.stdout

@@ -1,0 +1,84 @@
+"""The platform refuses what would break the islands, at declaration time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Uuid
+
+from hrms.system import build
+from isles.db import DatabaseConfigError, check_distinct, resolve_database_url
+from isles.references import BoundaryError, reference_column
+from isles.runtime import SystemRuntime
+from isles.schema import new_metadata
+from isles.service import Service
+from isles.settings import IslesSettings
+
+
+def service(metadata: MetaData) -> Service:
+    return Service(name="orders", metadata=metadata, router=APIRouter(), migrations=None)
+
+
+def test_a_foreign_key_to_another_services_table_is_refused() -> None:
+    md = new_metadata()
+    Table(
+        "orders", md, Column("id", Uuid, primary_key=True), Column("user_id", Uuid, ForeignKey("users.id"), index=True)
+    )
+    Table("users", MetaData(), Column("id", Uuid, primary_key=True))
+    with pytest.raises(BoundaryError, match=r"orders.user_id has a foreign key to users"):
+        service(md)
+
+
+def test_a_reference_must_be_indexed_and_not_a_foreign_key() -> None:
+    md = new_metadata()
+    col = reference_column("user_id", "auth.users")
+    col.index = False
+    Table("orders", md, Column("id", Uuid, primary_key=True), col)
+    with pytest.raises(BoundaryError, match="must be indexed"):
+        service(md)
+
+
+def test_references_are_registered() -> None:
+    md = new_metadata()
+    Table("orders", md, Column("id", Uuid, primary_key=True), reference_column("user_id", "auth.users"))
+    refs = service(md).references
+    assert [str(r) for r in refs] == ["orders.orders.user_id -> auth.users"]
+
+
+def test_service_without_kernel_tables_is_refused() -> None:
+    md = MetaData()
+    Table("orders", md, Column("id", Integer, primary_key=True))
+    with pytest.raises(ValueError, match="kernel tables"):
+        service(md)
+
+
+def test_database_urls_resolve_per_service(tmp_path: Path) -> None:
+    s = IslesSettings(data_dir=tmp_path)
+    assert resolve_database_url("employee", s, {}) == f"sqlite+aiosqlite:///{tmp_path.resolve()}/employee.db"
+    pg = IslesSettings(database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/hrms_{service}")
+    assert resolve_database_url("project", pg, {}).endswith("/hrms_project")
+    own = {"ISLES_PROJECT_DATABASE_URL": "postgresql+asyncpg://p@db9/projects"}
+    assert resolve_database_url("project", pg, own) == own["ISLES_PROJECT_DATABASE_URL"]
+
+
+def test_a_shared_database_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseConfigError, match=r"\{service\} placeholder"):
+        resolve_database_url("employee", IslesSettings(database_url="postgresql+asyncpg://h/one"), {})
+    with pytest.raises(DatabaseConfigError, match="same database"):
+        check_distinct({"a": "sqlite+aiosqlite:////x/db", "b": "sqlite+aiosqlite:////x/db"})
+    env = {
+        "ISLES_EMPLOYEE_DATABASE_URL": "sqlite+aiosqlite:////tmp/same.db",
+        "ISLES_PROJECT_DATABASE_URL": "sqlite+aiosqlite:////tmp/same.db",
+    }
+    with pytest.raises(DatabaseConfigError, match=r"employee.*project"):
+        SystemRuntime(build(), IslesSettings(data_dir=tmp_path), environ=env)
+
+
+def test_a_service_engine_reaches_only_its_own_database(tmp_path: Path) -> None:
+    runtime = SystemRuntime(build(), IslesSettings(data_dir=tmp_path), environ={})
+    urls = {name: str(rt.db.url) for name, rt in runtime.services.items()}
+    assert urls["employee"].endswith("employee.db")
+    assert urls["project"].endswith("project.db")
+    assert not hasattr(runtime["project"], "engine_for"), "no API hands out another service's engine"
