@@ -279,14 +279,12 @@ class Consumer:
         tracing.bind(tracing.new_traceparent(env.traceparent))
         async with self._uow_factory() as uow:
             session = uow.session
-            seen = await session.scalar(select(inbox_table.c.status).where(inbox_table.c.event_id == uuid.UUID(env.id)))
-            if seen is not None:
-                return Outcome.DUPLICATE
             try:
+                # The inbox key decides: a delivery of an event already applied (or
+                # parked, or being applied by a concurrent delivery) stops here.
                 await session.execute(insert(inbox_table).values(**_inbox_row(env, "processed")))
-                await session.flush()
             except IntegrityError:
-                return Outcome.DUPLICATE  # a concurrent delivery of the same event won
+                return Outcome.DUPLICATE
             context = HandlerContext(uow=uow, envelope=env)
             for handler in handlers:
                 await handler.fn(context, event)
@@ -295,7 +293,7 @@ class Consumer:
 
     async def _dead_letter(self, item: _Item) -> None:
         env = item.envelope
-        async with self._db.write_session() as session, session.begin():
+        async with self._db.writing() as session, session.begin():
             seen = await session.scalar(select(inbox_table.c.status).where(inbox_table.c.event_id == uuid.UUID(env.id)))
             if seen is not None:
                 return

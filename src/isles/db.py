@@ -6,8 +6,11 @@ nothing else; no API here hands out another service's engine.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +98,9 @@ class ServiceDatabase:
         self.engine: AsyncEngine = self._create_engine()
         self._write = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.engine.execution_options(isles_readonly=True), expire_on_commit=False)
+        self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -115,9 +121,16 @@ class ServiceDatabase:
             pool_pre_ping=True,
         )
 
-    def write_session(self) -> AsyncSession:
-        """A session whose transaction may write (BEGIN IMMEDIATE on SQLite)."""
-        return self._write()
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction may write (BEGIN IMMEDIATE on SQLite).
+
+        On SQLite, writers of this process queue on an asyncio lock instead of racing
+        for the database lock, where SQLite's busy handler would sleep in steps of up
+        to 100 ms; writers in other processes still wait through ``busy_timeout``.
+        """
+        async with self._write_lock, self._write() as session:
+            yield session
 
     def read_session(self) -> AsyncSession:
         """A session for reads only; it never takes SQLite's write lock."""

@@ -32,11 +32,18 @@ class SqlOutbox:
         Rows are never skipped by position: a row whose transaction commits after a
         row with a higher position is still found, on the next fetch.
         """
+        unpublished = _t.c.published_at.is_(None)
         async with self._db.read_session() as session:
+            if not exclude:
+                rows = (
+                    await session.execute(
+                        select(_t.c.id, _t.c.payload).where(unpublished).order_by(_t.c.id).limit(limit)
+                    )
+                ).all()
+                return [OutboxRecord(position=r.id, payload=r.payload) for r in rows]
+            # Rows in flight are skipped by id first, so their payloads are not read again.
             ids = (
-                await session.scalars(
-                    select(_t.c.id).where(_t.c.published_at.is_(None)).order_by(_t.c.id).limit(limit + len(exclude))
-                )
+                await session.scalars(select(_t.c.id).where(unpublished).order_by(_t.c.id).limit(limit + len(exclude)))
             ).all()
             wanted = [i for i in ids if i not in exclude][:limit]
             if not wanted:
@@ -49,7 +56,7 @@ class SqlOutbox:
     async def mark_published(self, positions: Sequence[int]) -> None:
         if not positions:
             return
-        async with self._db.write_session() as session, session.begin():
+        async with self._db.writing() as session, session.begin():
             await session.execute(update(_t).where(_t.c.id.in_(positions)).values(published_at=utcnow()))
 
     async def backlog(self) -> int:
@@ -60,6 +67,6 @@ class SqlOutbox:
     async def prune(self, retention: timedelta) -> int:
         """Delete rows published longer than ``retention`` ago. Returns the count."""
         cutoff = utcnow() - retention
-        async with self._db.write_session() as session, session.begin():
+        async with self._db.writing() as session, session.begin():
             result = await session.execute(delete(_t).where(_t.c.published_at.is_not(None), _t.c.published_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)

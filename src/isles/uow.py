@@ -7,6 +7,7 @@ committed or neither is. After the commit the relay is woken at once.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -48,6 +49,7 @@ class UnitOfWork:
         self._source = source
         self._on_commit = on_commit
         self._session: AsyncSession | None = None
+        self._writing: contextlib.AbstractAsyncContextManager[AsyncSession] | None = None
         self._emitted: list[Envelope] = []
         self.committed = False
 
@@ -66,8 +68,13 @@ class UnitOfWork:
         return tuple(self._emitted)
 
     async def __aenter__(self) -> Self:
-        self._session = self._db.write_session()
-        await self._session.begin()
+        self._writing = self._db.writing()
+        self._session = await self._writing.__aenter__()
+        try:
+            await self._session.begin()
+        except BaseException as exc:
+            await self._writing.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     async def __aexit__(
@@ -84,8 +91,10 @@ class UnitOfWork:
                 session.expunge_all()
                 await session.rollback()
         finally:
-            await session.close()
             self._session = None
+            writing, self._writing = self._writing, None
+            if writing is not None:
+                await writing.__aexit__(exc_type, exc, tb)
 
     def emit(
         self,

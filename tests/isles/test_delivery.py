@@ -161,7 +161,7 @@ async def test_old_event_in_the_outbox_reaches_the_consumer_in_the_newest_shape(
         schemaversion=1,
         data={"id": str(counter), "count": 41},
     )
-    async with running(backend, relays=False) as rt, rt["source"].db.write_session() as session, session.begin():
+    async with running(backend, relays=False) as rt, rt["source"].db.writing() as session, session.begin():
         await session.execute(
             insert(outbox_table).values(
                 event_id=uuid.UUID(old.id),
