@@ -34,7 +34,7 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
-	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/propagation.py $(ARGS)
