@@ -126,7 +126,7 @@ def up(
 
 async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
     try:
-        await runtime.start()
+        await runtime.start(relays=runtime.settings.relay_enabled)
     except Exception as exc:
         await runtime.stop()
         raise fail(f"could not start: {exc}", code=1) from exc

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from isles import tracing
+
 
 class ServiceError(Exception):
     def __init__(self, service: str, message: str) -> None:
@@ -45,7 +47,8 @@ class ServiceClient:
             if attempt:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1) * (0.5 + random.random()))
             try:
-                response = await self._http.get(path, params=params or None)
+                headers = {"traceparent": tracing.current()} if tracing.current() else None
+                response = await self._http.get(path, params=params or None, headers=headers)
             except httpx.TransportError as exc:
                 last = f"no answer ({type(exc).__name__})"
                 continue

@@ -10,11 +10,28 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from isles import problems
+from isles import problems, tracing
 
 if TYPE_CHECKING:
     from isles.runtime import ServiceRuntime, SystemRuntime
+
+
+class TraceContextMiddleware:
+    """Continue the caller's W3C trace (``traceparent`` header), or start one: the
+    events a request writes carry it, and so do the calls it makes to services."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), "")
+            with tracing.scope(tracing.new_traceparent(incoming)):
+                await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def create_service_app(rt: ServiceRuntime) -> FastAPI:
@@ -35,6 +52,7 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
 
 def create_gateway(runtime: SystemRuntime) -> FastAPI:
     app = FastAPI(title=f"{runtime.system.name} gateway", redoc_url=None)
+    app.add_middleware(TraceContextMiddleware)
     problems.install(app)
 
     @app.get("/health", tags=["operations"])

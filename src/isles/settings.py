@@ -19,6 +19,7 @@ class IslesSettings(BaseSettings):
         description="Database URL template with a {service} placeholder, e.g. "
         "postgresql+asyncpg://postgres@127.0.0.1:5432/hrms_{service}.",
     )
+    relay_enabled: bool = Field(default=True, description="False pauses publishing; events wait in the outbox.")
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
     relay_poll_interval: float = Field(default=1.0, gt=0, description="Fallback poll, seconds.")
     relay_max_in_flight: int = Field(default=512, ge=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -30,3 +32,13 @@ def current() -> str:
 def bind(traceparent: str) -> None:
     """Make ``traceparent`` the parent of events written from here on in this context."""
     _current.set(traceparent if is_valid(traceparent) else "")
+
+
+@contextmanager
+def scope(traceparent: str) -> Iterator[None]:
+    """Bind ``traceparent`` for the block, then restore what was bound before."""
+    token = _current.set(traceparent if is_valid(traceparent) else "")
+    try:
+        yield
+    finally:
+        _current.reset(token)

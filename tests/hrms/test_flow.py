@@ -172,3 +172,21 @@ async def test_unknown_ids_answer_404_problems(api: httpx.AsyncClient) -> None:
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["status"] == 404
         assert str(missing) in r.json()["detail"]
+
+
+async def test_events_continue_the_callers_trace(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
+    ada = await new_employee(api)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    caller = f"00-{trace_id}-00f067aa0ba902b7-01"
+    ok(
+        await api.patch(
+            f"/api/employee/employees/{ada['id']}", json={"position": "CTO"}, headers={"traceparent": caller}
+        )
+    )
+    async with hrms["employee"].db.read_session() as session:
+        payload = await session.scalar(
+            select(outbox_table.c.payload).where(outbox_table.c.aggregate_version == 2).limit(1)
+        )
+    traceparent = json.loads(payload)["traceparent"]
+    assert traceparent.split("-")[1] == trace_id
+    assert traceparent != caller, "the event is a new span in the caller's trace"
