@@ -30,6 +30,7 @@ from isles import tracing
 from isles.db import ServiceDatabase
 from isles.events import Envelope, Event, EventError
 from isles.schema import dead_letters_table, inbox_table, utcnow
+from isles.tasks import cancel_and_wait
 from isles.uow import UnitOfWork
 
 log = structlog.get_logger("isles.consumer")
@@ -130,6 +131,7 @@ class Consumer:
         self._workers: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._busy = 0
+        self._stopping = False
         self.counters = _Counters()
 
     @property
@@ -159,18 +161,18 @@ class Consumer:
 
     def start(self) -> None:
         if not self._workers:
+            self._stopping = False
             self._workers = [
                 asyncio.create_task(self._work(), name=f"consumer:{self.name}:{i}") for i in range(self._concurrency)
             ]
 
     async def stop(self) -> None:
         """Stop at once: unfinished events stay unacknowledged and come again."""
+        self._stopping = True
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await cancel_and_wait(self._workers)
         self._workers = []
         for lane in self._lanes.values():
             for item in lane:
@@ -180,7 +182,7 @@ class Consumer:
         self._ready = asyncio.Queue()
 
     async def _work(self) -> None:
-        while True:
+        while not self._stopping:
             key = await self._ready.get()
             lane = self._lanes.get(key)
             if not lane:
@@ -220,6 +222,8 @@ class Consumer:
                 self._failed(item, exc)
                 item.permanent = True  # retrying cannot help: park it now
             except Exception as exc:
+                if self._stopping:  # a cancellation the driver turned into an error
+                    raise asyncio.CancelledError from exc
                 self._failed(item, exc)
                 if item.attempts < self._retry.max_attempts:
                     self.counters.retries += 1
@@ -240,6 +244,8 @@ class Consumer:
         try:
             await self._dead_letter(item)
         except Exception as exc:
+            if self._stopping:
+                raise asyncio.CancelledError from exc
             log.error("consumer.park_failed", consumer=self.name, event_id=env.id, error=repr(exc))
             return self._retry.delay(self._retry.max_attempts)
         log.error(

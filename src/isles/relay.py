@@ -13,6 +13,7 @@ import structlog
 from isles.bus import Bus
 from isles.events import Envelope
 from isles.outbox import SqlOutbox
+from isles.tasks import cancel_and_wait
 
 log = structlog.get_logger("isles.relay")
 
@@ -51,6 +52,7 @@ class Relay:
         self._caught_up = False
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.published_count = 0
 
     def wake(self) -> None:
@@ -64,18 +66,16 @@ class Relay:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name=f"relay:{self.service}")
 
     async def stop(self) -> None:
         """Stop at once. In-flight events stay unpublished in the outbox."""
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])
             self._task = None
-        tasks = list(self._in_flight.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._in_flight.values()))
         self._in_flight.clear()
         if self._done:
             # Published but not yet marked: mark them now if the database allows.
@@ -87,11 +87,13 @@ class Relay:
 
     async def run(self) -> None:
         last_prune = time.monotonic()
-        while True:
+        while not self._stopping:
             try:
                 fetched = await self._step()
                 self._failures = 0
             except Exception as exc:
+                if self._stopping:  # a cancellation the driver turned into an error
+                    return
                 self._failures += 1
                 delay = min(self._poll_interval * 2 ** min(self._failures, 6), 30.0)
                 log.error("relay.step_failed", service=self.service, error=repr(exc), retry_in=delay)
