@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -67,3 +72,41 @@ def make_backend(name: str, tmp_path: Path, **overrides: object) -> Backend:
     prefix = f"isles_t_{uuid.uuid4().hex[:12]}"
     settings = IslesSettings(database_url=f"{PG_SERVER}/{prefix}_{{service}}", **options)  # type: ignore[arg-type]
     return Backend(name, settings, prefix)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def isles_up(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run ``isles up --port <free> *args`` as a real process until it answers /health;
+    yield it and its base URL; kill it on the way out if it still runs."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "isles.cli", "up", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "isles up did not answer within 60 s"
+            time.sleep(0.1)
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout is not None and not proc.stdout.closed:
+            proc.communicate(timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.isles.test_cli import free_port
+from tests import support
 from tests.support import Backend
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -32,31 +31,8 @@ def _env(backend: Backend, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def isles_up(backend: Backend, data_dir: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "isles.cli", "up", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_env(backend, **env),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "isles up did not answer within 60 s"
-            time.sleep(0.1)
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
+    with support.isles_up("--data-dir", str(data_dir), env=_env(backend, **env)) as running:
+        yield running
 
 
 def converge(base: str, timeout: float = 30.0) -> tuple[dict[str, str], list[Any]]:

@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support import isles_up
 
 ISLES = [sys.executable, "-m", "isles.cli"]
 COMMANDS = [
@@ -26,12 +27,6 @@ COMMANDS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "isles")
 def test_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = subprocess.run([*ISLES, *command, "--help"], capture_output=True, text=True, timeout=60)
@@ -43,25 +38,7 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
 
 @pytest.mark.e2e
 def test_up_serves_the_system_with_demo_data_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*ISLES, "up", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "isles up did not answer within 60 s"
-            time.sleep(0.2)
+    with isles_up("--data-dir", str(tmp_path / "data")) as (proc, base):
         employees = httpx.get(f"{base}/api/employee/employees").json()
         assert employees["total"] == 6
         assignments = httpx.get(f"{base}/api/project/assignments").json()
@@ -70,11 +47,10 @@ def test_up_serves_the_system_with_demo_data_and_stops_cleanly(tmp_path: Path) -
         assert httpx.get(f"{base}/api/project/docs").status_code == 200
         assert (tmp_path / "data" / "employee.db").exists()
         assert (tmp_path / "data" / "project.db").exists()
-    finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/api/employee/docs" in output
+    assert f"{base}/api/employee/docs" in output
     assert "demo data: 6 employees, 3 projects, 8 assignments" in output
 
 
