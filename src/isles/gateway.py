@@ -8,14 +8,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from isles import problems, tracing
 
 if TYPE_CHECKING:
     from isles.runtime import ServiceRuntime, SystemRuntime
+
+
+ASSETS = "/_assets/swagger"
+
+
+def add_docs(app: FastAPI, title: str) -> None:
+    """A docs page that loads Swagger UI from the gateway itself, not from a CDN,
+    so it works on machines without internet access."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{title} - docs",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
+        )
 
 
 class TraceContextMiddleware:
@@ -40,10 +62,11 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
         title=f"{s.name} service",
         description=s.description,
         version=s.version,
-        docs_url="/docs",
+        docs_url=None,
         openapi_url="/openapi.json",
         redoc_url=None,
     )
+    add_docs(app, f"{s.name} service")
     app.state.runtime = rt
     problems.install(app)
     app.include_router(s.router)
@@ -51,8 +74,10 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
 
 
 def create_gateway(runtime: SystemRuntime) -> FastAPI:
-    app = FastAPI(title=f"{runtime.system.name} gateway", redoc_url=None)
+    app = FastAPI(title=f"{runtime.system.name} gateway", redoc_url=None, docs_url=None)
     app.add_middleware(TraceContextMiddleware)
+    add_docs(app, f"{runtime.system.name} gateway")
+    app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-assets")
     problems.install(app)
 
     @app.get("/health", tags=["operations"])

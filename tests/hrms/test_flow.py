@@ -190,3 +190,18 @@ async def test_events_continue_the_callers_trace(api: httpx.AsyncClient, hrms: S
     traceparent = json.loads(payload)["traceparent"]
     assert traceparent.split("-")[1] == trace_id
     assert traceparent != caller, "the event is a new span in the caller's trace"
+
+
+@pytest.mark.parametrize("docs", ["/docs", "/api/employee/docs", "/api/project/docs"])
+async def test_docs_pages_load_everything_from_the_gateway(api: httpx.AsyncClient, docs: str) -> None:
+    page = await api.get(docs)
+    assert page.status_code == 200
+    assert "cdn." not in page.text, "no asset from a CDN: the page must work offline"
+    openapi = docs.removesuffix("docs") + "openapi.json"
+    assert f"'{openapi}'" in page.text or f'"{openapi}"' in page.text
+    for asset in ("/_assets/swagger/swagger-ui-bundle.js", "/_assets/swagger/swagger-ui.css"):
+        assert asset in page.text
+        served = await api.get(asset)
+        assert served.status_code == 200
+        assert len(served.content) > 10_000
+    assert ok(await api.get(openapi))["openapi"].startswith("3.")
