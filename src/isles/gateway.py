@@ -6,6 +6,7 @@ Each service is its own FastAPI app (its own OpenAPI document and docs page at
 
 from __future__ import annotations
 
+import importlib.resources
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +14,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
-from swagger_ui_bundle import swagger_ui_path
 
 from isles import problems, tracing
 
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 
 ASSETS = "/_assets/swagger"
+
+
+def swagger_assets() -> object:
+    """Swagger UI 5 (OpenAPI 3.1), as shipped in the swagger-ui-py package."""
+    return importlib.resources.files("swagger_ui") / "static"
 
 
 def add_docs(app: FastAPI, title: str) -> None:
@@ -77,7 +82,7 @@ def create_gateway(runtime: SystemRuntime) -> FastAPI:
     app = FastAPI(title=f"{runtime.system.name} gateway", redoc_url=None, docs_url=None)
     app.add_middleware(TraceContextMiddleware)
     add_docs(app, f"{runtime.system.name} gateway")
-    app.mount(ASSETS, StaticFiles(directory=swagger_ui_path), name="swagger-assets")
+    app.mount(ASSETS, StaticFiles(directory=str(swagger_assets())), name="swagger-assets")
     problems.install(app)
 
     @app.get("/health", tags=["operations"])
