@@ -53,6 +53,8 @@ class Relay:
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._publish_error: BaseException | None = None
+        self._publish_failures = 0
         self.published_count = 0
 
     def wake(self) -> None:
@@ -88,17 +90,19 @@ class Relay:
     async def run(self) -> None:
         last_prune = time.monotonic()
         while not self._stopping:
+            if self._publish_error is not None:
+                error, self._publish_error = self._publish_error, None
+                self._publish_failures += 1
+                await self._back_off("relay.publish_failed", error, self._publish_failures)
             try:
                 fetched = await self._step()
-                self._failures = 0
             except Exception as exc:
                 if self._stopping:  # a cancellation the driver turned into an error
                     return
                 self._failures += 1
-                delay = min(self._poll_interval * 2 ** min(self._failures, 6), 30.0)
-                log.error("relay.step_failed", service=self.service, error=repr(exc), retry_in=delay)
-                await asyncio.sleep(delay)
+                await self._back_off("relay.step_failed", exc, self._failures)
                 continue
+            self._failures = 0
             if time.monotonic() - last_prune > self._prune_every:
                 last_prune = time.monotonic()
                 await self._prune()
@@ -137,10 +141,17 @@ class Relay:
             return
         exc = task.exception()
         if exc is not None:
-            log.error("relay.publish_failed", service=self.service, position=position, error=repr(exc))
+            # The row stays unpublished; the loop backs off before reading it again.
+            self._publish_error = exc
         else:
             self._done.append(position)
+            self._publish_failures = 0
         self._wakeup.set()
+
+    async def _back_off(self, what: str, exc: BaseException, failures: int) -> None:
+        delay = min(self._poll_interval * 2 ** min(failures, 6), 30.0)
+        log.error(what, service=self.service, error=repr(exc), retry_in=delay)
+        await asyncio.sleep(delay)
 
     async def _prune(self) -> None:
         try:
