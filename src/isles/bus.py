@@ -19,8 +19,12 @@ from isles.events import Envelope
 class Subscriber(Protocol):
     name: str
 
-    def deliver(self, envelope: Envelope) -> Awaitable[None]:
-        """Take the event (synchronously, preserving call order); await its outcome."""
+    def deliver(self, envelope: Envelope, delivery: int = 1) -> Awaitable[None]:
+        """Take the event (synchronously, preserving call order); await its outcome.
+
+        ``delivery`` counts how often the bus has handed this event over (more than
+        one after a crash or an unacknowledged delivery).
+        """
         ...
 
 
@@ -28,6 +32,23 @@ class Bus(Protocol):
     def subscribe(self, subscriber: Subscriber, event_types: Iterable[str]) -> None: ...
 
     async def publish(self, envelope: Envelope) -> None: ...
+
+    def publishes_for(self, service: str) -> None:
+        """Declare that this process publishes ``service``'s events."""
+        ...
+
+    @property
+    def ready(self) -> bool:
+        """False while the bus cannot take or deliver events."""
+        ...
+
+    async def start(self, *, consume: bool = True) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def lag(self, subscriber: str) -> int:
+        """Events the bus holds for ``subscriber`` that it has not finished with."""
+        ...
 
 
 class EmbeddedBus:
@@ -41,6 +62,22 @@ class EmbeddedBus:
             if any(s.name == subscriber.name for s in self._subscribers[event_type]):
                 raise ValueError(f"{subscriber.name} already subscribes to {event_type}")
             self._subscribers[event_type].append(subscriber)
+
+    def publishes_for(self, service: str) -> None:
+        return None
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def start(self, *, consume: bool = True) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def lag(self, subscriber: str) -> int:
+        return 0  # the subscriber's own queue is the lag; see Consumer.queued
 
     def subscribers(self, event_type: str) -> tuple[str, ...]:
         return tuple(s.name for s in self._subscribers.get(event_type, ()))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import traceback
 import uuid
 from collections import deque
@@ -34,6 +35,10 @@ from isles.tasks import cancel_and_wait
 from isles.uow import UnitOfWork
 
 log = structlog.get_logger("isles.consumer")
+
+
+class DeliveryLimitError(Exception):
+    """An event the bus delivered more often than allowed without an outcome."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,8 @@ class Consumer:
         retry: RetryPolicy = RetryPolicy(),
         concurrency: int = 8,
         observers: Sequence[Observer] = (),
+        max_deliveries: int = 10,
+        on_handled: Callable[[str, float, str], None] | None = None,
     ) -> None:
         self.name = name
         self._db = db
@@ -119,6 +126,8 @@ class Consumer:
         self._retry = retry
         self._concurrency = concurrency
         self._observers = list(observers)
+        self._max_deliveries = max_deliveries
+        self._on_handled = on_handled
         self._handlers: dict[str, list[Handler]] = {}
         for handler in handlers:
             self._handlers.setdefault(handler.event.event_type, []).append(handler)
@@ -145,12 +154,26 @@ class Consumer:
     def add_observer(self, observer: Observer) -> None:
         self._observers.append(observer)
 
-    def deliver(self, envelope: Envelope) -> asyncio.Future[None]:
+    @property
+    def queued(self) -> int:
+        """Events taken but not yet finished (applied, skipped or parked)."""
+        return sum(len(lane) for lane in self._lanes.values())
+
+    def deliver(self, envelope: Envelope, delivery: int = 1) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if envelope.type not in self._handlers:
             future.set_result(None)
             return future
         item = _Item(envelope=envelope, future=future)
+        if delivery > self._max_deliveries:
+            # Handed over again and again without ever being finished: whatever
+            # happens while handling it kills the process or times out. Park it.
+            item.permanent = True
+            item.first_failed_at = utcnow()
+            item.attempts = delivery - 1
+            item.last_error = DeliveryLimitError(
+                f"delivered {delivery} times without being acknowledged (limit {self._max_deliveries})"
+            )
         lane = self._lanes.get(envelope.key)
         if lane is None:
             self._lanes[envelope.key] = deque([item])
@@ -216,14 +239,17 @@ class Consumer:
         """Try the item once. None when it is finished, else seconds until the retry."""
         env = item.envelope
         if not item.permanent and item.attempts < self._retry.max_attempts:
+            started = time.perf_counter()
             try:
                 outcome = await self._apply(env)
             except EventError as exc:
+                self._report(env, started, "failed")
                 self._failed(item, exc)
                 item.permanent = True  # retrying cannot help: park it now
             except Exception as exc:
                 if self._stopping:  # a cancellation the driver turned into an error
                     raise asyncio.CancelledError from exc
+                self._report(env, started, "failed")
                 self._failed(item, exc)
                 if item.attempts < self._retry.max_attempts:
                     self.counters.retries += 1
@@ -239,6 +265,7 @@ class Consumer:
                     )
                     return delay
             else:
+                self._report(env, started, outcome.value)
                 self._settle(item, outcome)
                 return None
         try:
@@ -256,8 +283,13 @@ class Consumer:
             attempts=item.attempts,
             error=repr(item.last_error),
         )
+        self._report(env, time.perf_counter(), Outcome.DEAD_LETTERED.value)
         self._settle(item, Outcome.DEAD_LETTERED)
         return None
+
+    def _report(self, env: Envelope, started: float, outcome: str) -> None:
+        if self._on_handled is not None:
+            self._on_handled(env.type, time.perf_counter() - started, outcome)
 
     def _failed(self, item: _Item, exc: BaseException) -> None:
         item.attempts += 1

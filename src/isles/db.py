@@ -11,6 +11,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,41 @@ def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping
     return f"sqlite+aiosqlite:///{path}"
 
 
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connection pool of one service's PostgreSQL engine (SQLite needs none)."""
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout: float = 30.0
+    recycle: float = 1800.0
+
+
+def resolve_pool(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> PoolSettings:
+    """``ISLES_<SERVICE>_POOL_SIZE`` (and ``_POOL_MAX_OVERFLOW``, ``_POOL_TIMEOUT``,
+    ``_POOL_RECYCLE``) override the system-wide ``ISLES_POOL_*`` for one service."""
+    prefix = f"ISLES_{service.upper()}_POOL_"
+
+    def pick(name: str, default: float, kind: type[int] | type[float]) -> Any:
+        raw = environ.get(prefix + name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError as exc:
+            raise DatabaseConfigError(f"{prefix}{name}={raw!r} is not a number") from exc
+        if value < 0 or (name == "SIZE" and value < 1):
+            raise DatabaseConfigError(f"{prefix}{name}={raw!r} is out of range")
+        return value
+
+    return PoolSettings(
+        size=pick("SIZE", settings.pool_size, int),
+        max_overflow=pick("MAX_OVERFLOW", settings.pool_max_overflow, int),
+        timeout=pick("TIMEOUT", settings.pool_timeout, float),
+        recycle=pick("RECYCLE", settings.pool_recycle, float),
+    )
+
+
 def check_distinct(urls: Mapping[str, str]) -> None:
     """Refuse a configuration where two services would share one database."""
     seen: dict[str, str] = {}
@@ -88,13 +124,16 @@ def _sqlite_on_begin(conn: Any) -> None:
 class ServiceDatabase:
     """The engine and session factories of exactly one service's database."""
 
-    def __init__(self, service: str, url: str, settings: IslesSettings) -> None:
+    def __init__(self, service: str, url: str, settings: IslesSettings, pool: PoolSettings | None = None) -> None:
         self.service = check_service_name(service)
         self.url: URL = make_url(url)
         self.dialect = self.url.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise DatabaseConfigError(f"{service}: unsupported database {self.dialect!r}")
         self._settings = settings
+        self.pool = pool or PoolSettings(
+            settings.pool_size, settings.pool_max_overflow, settings.pool_timeout, settings.pool_recycle
+        )
         self.engine: AsyncEngine = self._create_engine()
         self._write = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.engine.execution_options(isles_readonly=True), expire_on_commit=False)
@@ -112,14 +151,21 @@ class ServiceDatabase:
             event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
             return engine
-        s = self._settings
+        p = self.pool
         return create_async_engine(
             self.url,
-            pool_size=s.pool_size,
-            max_overflow=s.pool_max_overflow,
-            pool_timeout=s.pool_timeout,
+            pool_size=p.size,
+            max_overflow=p.max_overflow,
+            pool_timeout=p.timeout,
+            pool_recycle=p.recycle,
             pool_pre_ping=True,
+            connect_args={"server_settings": {"application_name": f"isles-{self.service}"}},
         )
+
+    async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound for a health check
+        """Raise if the database does not answer ``SELECT 1`` within ``timeout`` seconds."""
+        async with asyncio.timeout(timeout), self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from isles import problems, tracing
+from isles.metrics import RequestMetricsMiddleware
 
 if TYPE_CHECKING:
     from isles.runtime import ServiceRuntime, SystemRuntime
@@ -73,9 +75,37 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
     )
     add_docs(app, f"{s.name} service")
     app.state.runtime = rt
+    app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
     problems.install(app)
     app.include_router(s.router)
     return app
+
+
+def add_operations(app: FastAPI, runtime: SystemRuntime) -> None:
+    """``/ready`` (503 while a database or the bus is unreachable) and ``/metrics``."""
+
+    @app.get("/ready", tags=["operations"], responses={503: {"description": "Not ready (problem details)."}})
+    async def ready(request: Request) -> Response:
+        """Readiness: every database of this process answers and the bus is connected."""
+        checks = await runtime.readiness()
+        if all(v == "ok" for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        failing = sorted(k for k, v in checks.items() if v != "ok")
+        problem = problems.Problem(
+            503,
+            f"not ready: {', '.join(failing)}",
+            slug="not-ready",
+            title="Not ready",
+            headers={"Retry-After": "1"},
+            extra={"checks": checks},
+        )
+        return problems.respond(problem, request)
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        """Prometheus metrics of every service in this process."""
+        await runtime.metrics.refresh(runtime)
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_gateway(runtime: SystemRuntime) -> FastAPI:
@@ -89,6 +119,8 @@ def create_gateway(runtime: SystemRuntime) -> FastAPI:
     async def health() -> dict[str, Any]:
         """Liveness: the process answers."""
         return {"status": "ok", "services": sorted(runtime.services)}
+
+    add_operations(app, runtime)
 
     @app.get("/", include_in_schema=False)
     async def index() -> JSONResponse:

@@ -1,17 +1,46 @@
-"""The outbox as the relay sees it: unpublished rows in commit order, then marked."""
+"""The outbox as the relay sees it: unpublished rows in commit order, then marked.
+
+Commit-order safety: rows are never skipped by position. A relay does not remember
+"the highest id published so far" (a transaction holding a lower id may commit
+later); it asks every time for the unpublished rows, so a late-committing row is
+found on the next fetch.
+
+Several relays on one PostgreSQL database share the outbox by *claiming* rows: a
+claim leases rows to one relay (``claimed_by``, ``claimed_until``) in a short
+transaction that locks them ``FOR UPDATE SKIP LOCKED``. Claimers of one outbox take
+turns (a transaction-scoped advisory lock), and a row is not claimed while an earlier
+row of the same aggregate is leased to another relay, so events of one aggregate
+still reach the bus in version order. A relay that dies leaves its leases to expire;
+another relay then publishes those rows again (JetStream drops the duplicate by
+``Nats-Msg-Id``, and the consumer's inbox drops any that get through).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, text, update
 
 from isles.db import ServiceDatabase
 from isles.schema import outbox_table, utcnow
 
 _t = outbox_table
+
+
+def relay_identity() -> str:
+    """host:pid:random — unique per relay instance, readable in the table."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _lock_key(service: str) -> int:
+    digest = hashlib.blake2b(f"isles-outbox:{service}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @dataclass(frozen=True)
@@ -23,15 +52,23 @@ class OutboxRecord:
 class SqlOutbox:
     """Reads and marks one service's outbox table."""
 
-    def __init__(self, db: ServiceDatabase) -> None:
+    def __init__(self, db: ServiceDatabase, *, claimer: str | None = None, lease: timedelta = timedelta(seconds=30)):
         self._db = db
+        self.claimer = claimer or relay_identity()
+        self._lease = lease
+
+    @property
+    def claims(self) -> bool:
+        """Rows are leased (PostgreSQL, where several relays may share an outbox)."""
+        return not self._db.is_sqlite
 
     async def fetch(self, limit: int, exclude: Collection[int] = ()) -> list[OutboxRecord]:
         """Up to ``limit`` unpublished rows, lowest position first, skipping ``exclude``.
 
-        Rows are never skipped by position: a row whose transaction commits after a
-        row with a higher position is still found, on the next fetch.
+        On PostgreSQL the rows are claimed for this relay (see the module docstring).
         """
+        if self.claims:
+            return await self._claim(limit, exclude)
         unpublished = _t.c.published_at.is_(None)
         async with self._db.read_session() as session:
             if not exclude:
@@ -53,11 +90,74 @@ class SqlOutbox:
             ).all()
         return [OutboxRecord(position=r.id, payload=r.payload) for r in rows]
 
+    async def _claim(self, limit: int, exclude: Collection[int]) -> list[OutboxRecord]:
+        me = self.claimer
+        async with self._db.writing() as session, session.begin():
+            now: datetime = (await session.scalar(select(func.now()))) or utcnow()
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(self._db.service)})
+            p = _t.alias("p")
+            held_earlier_by_other = exists().where(
+                p.c.aggregate_type == _t.c.aggregate_type,
+                p.c.aggregate_id == _t.c.aggregate_id,
+                p.c.published_at.is_(None),
+                p.c.id < _t.c.id,
+                p.c.claimed_by != me,
+                p.c.claimed_until >= now,
+            )
+            candidates = (
+                select(_t.c.id)
+                .where(
+                    _t.c.published_at.is_(None),
+                    or_(_t.c.claimed_until.is_(None), _t.c.claimed_until < now),
+                    ~held_earlier_by_other,
+                )
+                .order_by(_t.c.id)
+                .limit(limit + len(exclude))
+                .with_for_update(skip_locked=True)
+            )
+            ids = [i for i in (await session.scalars(candidates)).all() if i not in exclude][:limit]
+            if not ids:
+                return []
+            rows = (
+                await session.execute(
+                    update(_t)
+                    .where(_t.c.id.in_(ids))
+                    .values(claimed_by=me, claimed_until=now + self._lease)
+                    .returning(_t.c.id, _t.c.payload)
+                )
+            ).all()
+        return sorted((OutboxRecord(position=r.id, payload=r.payload) for r in rows), key=lambda r: r.position)
+
+    async def release(self, positions: Sequence[int]) -> None:
+        """Give up this relay's claim on rows it could not publish."""
+        if not positions or not self.claims:
+            return
+        async with self._db.writing() as session, session.begin():
+            await session.execute(
+                update(_t)
+                .where(_t.c.id.in_(positions), _t.c.claimed_by == self.claimer, _t.c.published_at.is_(None))
+                .values(claimed_until=None)
+            )
+
+    async def oldest_unpublished_age(self) -> float:
+        """Seconds since the oldest unpublished row was written (0 when none)."""
+        async with self._db.read_session() as session:
+            oldest: datetime | None = await session.scalar(
+                select(func.min(_t.c.created_at)).where(_t.c.published_at.is_(None))
+            )
+        if oldest is None:
+            return 0.0
+        return max(0.0, (utcnow() - oldest).total_seconds())
+
     async def mark_published(self, positions: Sequence[int]) -> None:
         if not positions:
             return
         async with self._db.writing() as session, session.begin():
-            await session.execute(update(_t).where(_t.c.id.in_(positions)).values(published_at=utcnow()))
+            await session.execute(
+                update(_t)
+                .where(_t.c.id.in_(positions), _t.c.published_at.is_(None))
+                .values(published_at=utcnow(), claimed_until=None)
+            )
 
     async def backlog(self) -> int:
         async with self._db.read_session() as session:

@@ -38,8 +38,10 @@ class Problem(Exception):
         title: str | None = None,
         errors: Sequence[FieldError] = (),
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
+        self.extra = dict(extra or {})
         self.status = status
         self.detail = detail
         self.slug = slug
@@ -57,6 +59,7 @@ class Problem(Exception):
         }
         if self.errors:
             body["errors"] = self.errors
+        body.update(self.extra)
         return body
 
 

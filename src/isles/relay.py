@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import structlog
@@ -37,6 +38,7 @@ class Relay:
         max_in_flight: int = 512,
         retention: timedelta = timedelta(days=7),
         prune_every: float = 60.0,
+        observers: Sequence[Callable[[int], None]] = (),
     ) -> None:
         self.service = service
         self._outbox = outbox
@@ -49,6 +51,7 @@ class Relay:
         self._wakeup = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._done: list[int] = []
+        self._failed: list[int] = []
         self._caught_up = False
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
@@ -56,6 +59,7 @@ class Relay:
         self._publish_error: BaseException | None = None
         self._publish_failures = 0
         self.published_count = 0
+        self._observers = list(observers)
 
     def wake(self) -> None:
         self._caught_up = False
@@ -77,8 +81,11 @@ class Relay:
         if self._task is not None:
             await cancel_and_wait([self._task])
             self._task = None
+        unfinished = list(self._in_flight)
         await cancel_and_wait(list(self._in_flight.values()))
         self._in_flight.clear()
+        unfinished += self._failed
+        self._failed = []
         if self._done:
             # Published but not yet marked: mark them now if the database allows.
             done, self._done = self._done, []
@@ -86,6 +93,12 @@ class Relay:
                 await self._outbox.mark_published(done)
             except Exception as exc:  # they will be published again; consumers dedupe
                 log.warning("relay.mark_on_stop_failed", service=self.service, error=str(exc))
+        if unfinished:
+            # Release our claims so another relay (or our successor) need not wait out the lease.
+            try:
+                await self._outbox.release(unfinished)
+            except Exception as exc:
+                log.warning("relay.release_on_stop_failed", service=self.service, error=str(exc))
 
     async def run(self) -> None:
         last_prune = time.monotonic()
@@ -122,6 +135,11 @@ class Relay:
                 self._done.extend(done)
                 raise
             self.published_count += len(done)
+            for observer in self._observers:
+                observer(len(done))
+        if self._failed:
+            failed, self._failed = self._failed, []
+            await self._outbox.release(failed)
         room = self._max_in_flight - len(self._in_flight)
         if room <= 0:
             return False
@@ -143,6 +161,7 @@ class Relay:
         if exc is not None:
             # The row stays unpublished; the loop backs off before reading it again.
             self._publish_error = exc
+            self._failed.append(position)
         else:
             self._done.append(position)
             self._publish_failures = 0

@@ -7,6 +7,7 @@ Nothing here is created at import time; :class:`SystemRuntime` takes every adapt
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,7 +21,9 @@ import structlog
 from isles import migrations
 from isles.bus import Bus, EmbeddedBus
 from isles.consumer import Consumer, Observer, RetryPolicy
-from isles.db import ServiceDatabase, check_distinct, resolve_database_url
+from isles.db import ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
+from isles.metrics import Metrics
+from isles.notify import PgListener, outbox_channel
 from isles.outbox import SqlOutbox
 from isles.references import ReferenceRegistry
 from isles.relay import Relay
@@ -61,12 +64,17 @@ class ServiceRuntime:
         bus: Bus,
         settings: IslesSettings,
         http: Callable[[str], httpx.AsyncClient],
+        metrics: Metrics,
     ) -> None:
         self.service = service
         self.name = service.name
         self.db = db
-        self.outbox = SqlOutbox(db)
+        self.bus = bus
+        self.metrics = metrics
+        self.outbox = SqlOutbox(db, lease=timedelta(seconds=settings.relay_lease_seconds))
         self._http = http
+        bus.publishes_for(service.name)
+        published = metrics.relay_published.labels(service.name)
         self.relay = Relay(
             service=service.name,
             outbox=self.outbox,
@@ -75,7 +83,11 @@ class ServiceRuntime:
             poll_interval=settings.relay_poll_interval,
             max_in_flight=settings.relay_max_in_flight,
             retention=timedelta(seconds=settings.outbox_retention_seconds),
+            observers=[published.inc],
         )
+        self.listener: PgListener | None = None
+        if settings.relay_listen and not db.is_sqlite:
+            self.listener = PgListener(db.url, outbox_channel(service.name), self.relay.wake)
         handlers = service.all_handlers()
         self.consumer: Consumer | None = None
         if handlers:
@@ -86,6 +98,8 @@ class ServiceRuntime:
                 uow_factory=self.uow,
                 retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, settings.retry_max_delay),
                 concurrency=settings.consumer_concurrency,
+                max_deliveries=settings.max_deliveries,
+                on_handled=functools.partial(metrics.handled, service.name),
             )
             bus.subscribe(self.consumer, self.consumer.event_types)
 
@@ -101,20 +115,50 @@ class ServiceRuntime:
     def idle(self) -> bool:
         return self.relay.idle and (self.consumer is None or self.consumer.idle)
 
+    def handled_event_types(self) -> tuple[str, ...]:
+        return self.consumer.event_types if self.consumer is not None else ()
+
     def start(self, *, relay: bool = True, consumer: bool = True) -> None:
         if relay:
             self.relay.start()
+            if self.listener is not None:
+                self.listener.start()
         if consumer and self.consumer is not None:
             self.consumer.start()
 
-    async def stop(self) -> None:
+    async def stop_relay(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
         await self.relay.stop()
+
+    async def stop(self) -> None:
+        await self.stop_relay()
         if self.consumer is not None:
             await self.consumer.stop()
 
 
+def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
+    """The bus ``settings.bus`` names: embedded, or NATS JetStream."""
+    if settings.bus == "embedded":
+        return EmbeddedBus()
+    from isles.nats_bus import NatsBus, NatsSettings
+
+    routes = {e.event_type: s.name for s in system.services for e in s.publishes}
+    return NatsBus(
+        NatsSettings(
+            url=settings.nats_url,
+            prefix=settings.nats_prefix,
+            ack_wait=settings.nats_ack_wait,
+            max_deliveries=settings.max_deliveries,
+        ),
+        routes,
+        name=name,
+    )
+
+
 class SystemRuntime:
-    """Every service of a system in one process, on the embedded bus by default."""
+    """The services of a system in one process: all of them (``isles up``), or the
+    ``only`` ones (``isles serve``), on the embedded bus or on NATS."""
 
     def __init__(
         self,
@@ -123,12 +167,20 @@ class SystemRuntime:
         *,
         environ: Mapping[str, str] | None = None,
         bus: Bus | None = None,
+        only: Sequence[str] | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self.system = system
         self.settings = settings
-        self.bus = bus if bus is not None else EmbeddedBus()
-        urls = {s.name: resolve_database_url(s.name, settings, env) for s in system.services}
+        known = [s.name for s in system.services]
+        unknown = [n for n in (only or ()) if n not in known]
+        if unknown:
+            raise KeyError(f"no service named {unknown[0]!r}; services: {', '.join(known)}")
+        local = [s for s in system.services if only is None or s.name in only]
+        process_name = f"{system.name}:{','.join(only or known)}"
+        self.bus = bus if bus is not None else make_bus(system, settings, name=process_name)
+        self.metrics = Metrics()
+        urls = {s.name: resolve_database_url(s.name, settings, env) for s in local}
         check_distinct(urls)
         self._base_urls = {
             s.name: env[f"ISLES_{s.name.upper()}_URL"]
@@ -139,12 +191,13 @@ class SystemRuntime:
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(
                 service=s,
-                db=ServiceDatabase(s.name, urls[s.name], settings),
+                db=ServiceDatabase(s.name, urls[s.name], settings, resolve_pool(s.name, settings, env)),
                 bus=self.bus,
                 settings=settings,
                 http=self._client_for,
+                metrics=self.metrics,
             )
-            for s in system.services
+            for s in local
         }
         self.references = ReferenceRegistry()
         for s in system.services:
@@ -183,6 +236,20 @@ class SystemRuntime:
             if rt.consumer is not None:
                 rt.consumer.add_observer(observer)
 
+    async def readiness(self) -> dict[str, str]:
+        """What is not ready: each local database and the bus ("ok" or the error)."""
+
+        async def check(rt: ServiceRuntime) -> tuple[str, str]:
+            try:
+                await rt.db.ping()
+            except Exception as exc:
+                return f"database:{rt.name}", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return f"database:{rt.name}", "ok"
+
+        checks = dict(await asyncio.gather(*(check(rt) for rt in self.services.values())))
+        checks["bus"] = "ok" if self.bus.ready else "not connected"
+        return checks
+
     async def prepare(self) -> None:
         """Create each service's database if missing and apply its pending migrations."""
         for rt in self.services.values():
@@ -191,12 +258,17 @@ class SystemRuntime:
 
     async def start(self, *, relays: bool = True, consumers: bool = True) -> None:
         await self.prepare()
+        await self.bus.start(consume=consumers)
         for rt in self.services.values():
             rt.start(relay=relays, consumer=consumers)
         self.started = True
         log.info("system.started", system=self.system.name, services=list(self.services))
 
     async def stop(self) -> None:
+        """Stop publishing, release what the bus handed over (it comes again), close."""
+        for rt in self.services.values():
+            await rt.stop_relay()
+        await self.bus.stop()
         for rt in self.services.values():
             await rt.stop()
         for client in self._clients.values():
@@ -219,6 +291,7 @@ class SystemRuntime:
             await asyncio.sleep(0.01)
             if all(rt.idle for rt in self.services.values()):
                 backlog = [await rt.outbox.backlog() for rt in self.services.values()]
-                calm = calm + 1 if not any(backlog) else 0
+                lag = [await self.bus.lag(n) for n, rt in self.services.items() if rt.consumer is not None]
+                calm = calm + 1 if not any(backlog) and not any(lag) else 0
             else:
                 calm = 0

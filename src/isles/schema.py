@@ -90,6 +90,17 @@ def add_kernel_tables(metadata: MetaData) -> None:
         Column("payload", Text, nullable=False),
         Column("created_at", UTCDateTime, nullable=False, default=utcnow),
         Column("published_at", UTCDateTime, nullable=True),
+        # Relay claims (PostgreSQL): which relay leased the row, and until when.
+        Column("claimed_by", String(64), nullable=True),
+        Column("claimed_until", UTCDateTime, nullable=True),
+        Index(
+            "idx_isles_outbox_events_aggregate_unpublished",
+            "aggregate_type",
+            "aggregate_id",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
         Index(
             "idx_isles_outbox_events_unpublished",
             "id",

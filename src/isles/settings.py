@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,21 @@ class IslesSettings(BaseSettings):
         description="Database URL template with a {service} placeholder, e.g. "
         "postgresql+asyncpg://postgres@127.0.0.1:5432/hrms_{service}.",
     )
+    bus: Literal["embedded", "nats"] = Field(
+        default="embedded", description="embedded: in-process; nats: NATS JetStream (production)."
+    )
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s), comma-separated.")
+    nats_prefix: str = Field(
+        default="isles", pattern=r"^[A-Za-z0-9_-]+$", description="Subject prefix and stream-name prefix."
+    )
+    nats_ack_wait: float = Field(
+        default=30.0, gt=0, description="Seconds before JetStream redelivers an unacked event."
+    )
+    max_deliveries: int = Field(
+        default=10, ge=1, description="Deliveries without an outcome before an event is parked as a dead letter."
+    )
+    relay_lease_seconds: float = Field(default=15.0, gt=0, description="How long a relay's claim on outbox rows lasts.")
+    relay_listen: bool = Field(default=True, description="Wake relays with PostgreSQL LISTEN/NOTIFY.")
     relay_enabled: bool = Field(default=True, description="False pauses publishing; events wait in the outbox.")
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
     relay_poll_interval: float = Field(default=1.0, gt=0, description="Fallback poll, seconds.")
@@ -31,3 +47,4 @@ class IslesSettings(BaseSettings):
     pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size per service.")
     pool_max_overflow: int = Field(default=10, ge=0)
     pool_timeout: float = Field(default=30.0, gt=0)
+    pool_recycle: float = Field(default=1800.0, gt=0, description="Seconds before a pooled connection is renewed.")

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles import tracing
 from isles.db import ServiceDatabase
 from isles.events import Envelope, Event
+from isles.notify import outbox_channel
 from isles.schema import outbox_table, utcnow
 
 
@@ -126,6 +127,9 @@ class UnitOfWork:
         if self._emitted:
             await session.flush()
             await session.execute(insert(outbox_table), [_outbox_row(e) for e in self._emitted])
+            if self._db.dialect == "postgresql":
+                # Delivered at commit to every relay LISTENing, in any process.
+                await session.execute(text("SELECT pg_notify(:c, '')"), {"c": outbox_channel(self._db.service)})
         await session.commit()
         self.committed = True
         if self._emitted and self._on_commit is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from isles.bus import EmbeddedBus
 from isles.events import Envelope
 from isles.runtime import SystemRuntime
 from isles.settings import IslesSettings
@@ -16,30 +17,25 @@ from tests.isles import toy
 pytestmark = pytest.mark.integration
 
 
-class FlakyBus:
-    """Refuses every publish until ``healthy`` is set, then delivers to ``inner``."""
+class FlakyBus(EmbeddedBus):
+    """Refuses every publish until ``healthy`` is set, then delivers."""
 
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
+        super().__init__()
         self.healthy = False
         self.refused = 0
-
-    def subscribe(self, subscriber: object, event_types: object) -> None:
-        self.inner.subscribe(subscriber, event_types)  # type: ignore[attr-defined]
 
     async def publish(self, envelope: Envelope) -> None:
         if not self.healthy:
             self.refused += 1
             raise ConnectionError("bus unreachable")
-        await self.inner.publish(envelope)  # type: ignore[attr-defined]
+        await super().publish(envelope)
 
 
 async def test_relay_backs_off_while_the_bus_refuses_then_delivers(tmp_path: Path) -> None:
-    from isles.bus import EmbeddedBus
-
-    bus = FlakyBus(EmbeddedBus())
+    bus = FlakyBus()
     settings = IslesSettings(data_dir=tmp_path, relay_poll_interval=0.01)
-    runtime = SystemRuntime(toy.build(), settings, environ={}, bus=bus)  # type: ignore[arg-type]
+    runtime = SystemRuntime(toy.build(), settings, environ={}, bus=bus)
     await runtime.start()
     try:
         await toy.ping(runtime["source"], uuid.uuid4(), 1)

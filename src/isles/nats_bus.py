@@ -1,0 +1,380 @@
+"""The production bus: NATS JetStream.
+
+* One stream per publishing service (``ISLES_EMPLOYEE`` holds ``isles.employee.>``),
+  file-backed, created idempotently when a publisher or a subscriber starts.
+* ``publish`` returns once JetStream has stored the event (its PubAck); the event
+  id is the ``Nats-Msg-Id``, so a relay that publishes a row twice within the
+  duplicate window stores it once.
+* One durable pull consumer per subscribing service on each stream it reads. A
+  message is handed to the subscriber in stream order and acknowledged only after
+  the subscriber has finished with it (its inbox transaction committed, or the
+  event parked as a dead letter). While a slow handler works, the bus tells JetStream
+  it is in progress; on a graceful stop it naks what is unfinished so it comes again
+  at once. A message never acknowledged (the process died) is redelivered after
+  ``ack_wait``, then with the backoff schedule; the subscriber is told the delivery
+  count and parks an event delivered more than ``max_deliveries`` times.
+* The connection reconnects forever. While the server is away, ``ready`` is False,
+  publishes fail (the relay backs off and retries) and fetches pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from isles.bus import Subscriber
+from isles.events import Envelope
+from isles.tasks import cancel_and_wait
+
+log = structlog.get_logger("isles.nats")
+
+_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def stream_name(prefix: str, service: str) -> str:
+    return _TOKEN.sub("_", f"{prefix}_{service}").upper()
+
+
+def source_service(envelope: Envelope) -> str:
+    """The publishing service, from the CloudEvents source ``/isles/<service>``."""
+    return envelope.source.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    url: str = "nats://127.0.0.1:4222"
+    prefix: str = "isles"
+    ack_wait: float = 30.0
+    backoff: tuple[float, ...] = (1.0, 5.0, 30.0)
+    max_deliveries: int = 10
+    fetch_batch: int = 256
+    max_ack_pending: int = 1024
+    publish_timeout: float = 5.0
+    stream_max_age: float = 7 * 24 * 3600.0
+    duplicate_window: float = 120.0
+    connect_timeout: float = 2.0
+
+
+@dataclass
+class _Subscription:
+    subscriber: Subscriber
+    stream: str
+    service: str
+    durable: str
+    types: frozenset[str]
+    task: asyncio.Task[None] | None = None
+    pending: dict[int, tuple[Msg, float]] = field(default_factory=dict)
+    waiters: set[asyncio.Task[None]] = field(default_factory=set)
+    delivered: int = 0
+
+
+class NatsBus:
+    """A :class:`~isles.bus.Bus` on NATS JetStream. ``routes`` maps event type → publishing service."""
+
+    def __init__(self, settings: NatsSettings, routes: Mapping[str, str], *, name: str = "isles") -> None:
+        self.settings = settings
+        self._routes = dict(routes)
+        self._name = name
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._subs: list[_Subscription] = []
+        self._streams_ready: set[str] = set()
+        self._publishing: set[str] = set()
+        self._connect_task: asyncio.Task[None] | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def publishes_for(self, service: str) -> None:
+        """Declare that this process publishes ``service``'s events (its stream is made at start)."""
+        self._publishing.add(service)
+
+    def subscribe(self, subscriber: Subscriber, event_types: Iterable[str]) -> None:
+        by_service: dict[str, set[str]] = {}
+        for event_type in event_types:
+            service = self._routes.get(event_type)
+            if service is None:
+                raise ValueError(f"{subscriber.name} subscribes to {event_type}, which no service publishes")
+            by_service.setdefault(service, set()).add(event_type)
+        for service, types in by_service.items():
+            if any(s.subscriber.name == subscriber.name and s.service == service for s in self._subs):
+                raise ValueError(f"{subscriber.name} already subscribes to {service}'s stream")
+            self._subs.append(
+                _Subscription(
+                    subscriber=subscriber,
+                    stream=stream_name(self.settings.prefix, service),
+                    service=service,
+                    durable=_TOKEN.sub("_", subscriber.name),
+                    types=frozenset(types),
+                )
+            )
+
+    @property
+    def ready(self) -> bool:
+        return self._nc is not None and self._nc.is_connected and self._connected.is_set()
+
+    async def start(self, *, consume: bool = True) -> None:
+        """Connect (retrying in the background if the server is away) and start fetching."""
+        self._stopping = False
+        self._connect_task = asyncio.create_task(self._connect_loop(), name="nats:connect")
+        if consume:
+            for sub in self._subs:
+                sub.task = asyncio.create_task(self._fetch_loop(sub), name=f"nats:{sub.durable}:{sub.stream}")
+            self._keepalive = asyncio.create_task(self._keep_in_progress(), name="nats:in-progress")
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound for callers
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def stop(self) -> None:
+        """Stop fetching, nak what is unfinished (it comes again at once), close."""
+        self._stopping = True
+        tasks = [s.task for s in self._subs if s.task is not None]
+        await cancel_and_wait([t for t in (*tasks, self._keepalive, self._connect_task) if t is not None])
+        for sub in self._subs:
+            sub.task = None
+            await cancel_and_wait(list(sub.waiters))
+            for msg, _ in list(sub.pending.values()):
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+            sub.pending.clear()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=1)
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+        self._nc = None
+        self._js = None
+        self._connected.clear()
+
+    async def _connect_loop(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            try:
+                self._nc = await nats.connect(
+                    self.settings.url,
+                    name=self._name,
+                    connect_timeout=int(max(1, self.settings.connect_timeout)),
+                    reconnect_time_wait=1,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                )
+            except Exception as exc:
+                log.warning("nats.connect_failed", url=self.settings.url, error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._js = self._nc.jetstream(timeout=self.settings.publish_timeout)
+            await self._ensure_topology()
+            return
+
+    async def _ensure_topology(self) -> None:
+        """Create streams and durable consumers; retried until the server answers."""
+        delay = 0.2
+        while not self._stopping:
+            try:
+                for service in sorted(self._publishing | {s.service for s in self._subs}):
+                    await self._ensure_stream(service)
+                for sub in self._subs:
+                    await self._ensure_consumer(sub)
+            except Exception as exc:
+                log.warning("nats.topology_failed", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._connected.set()
+            log.info("nats.ready", url=self.settings.url, streams=sorted(self._streams_ready))
+            return
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats.error", error=repr(exc))
+
+    async def _on_disconnected(self) -> None:
+        if not self._stopping:
+            log.warning("nats.disconnected", url=self.settings.url)
+        self._connected.clear()
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats.reconnected", url=self.settings.url)
+        if self._connect_task is None or self._connect_task.done():
+            self._connect_task = asyncio.create_task(self._ensure_topology(), name="nats:topology")
+
+    def _stream_config(self, service: str) -> StreamConfig:
+        s = self.settings
+        return StreamConfig(
+            name=stream_name(s.prefix, service),
+            subjects=[f"{s.prefix}.{service}.>"],
+            storage=StorageType.FILE,
+            max_age=s.stream_max_age,
+            duplicate_window=s.duplicate_window,
+        )
+
+    async def _ensure_stream(self, service: str) -> None:
+        assert self._js is not None
+        config = self._stream_config(service)
+        try:
+            await self._js.add_stream(config)
+        except BadRequestError:  # exists with another config: bring it to ours
+            await self._js.update_stream(config)
+        self._streams_ready.add(service)
+
+    def _consumer_config(self, sub: _Subscription) -> ConsumerConfig:
+        s = self.settings
+        return ConsumerConfig(
+            durable_name=sub.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=s.ack_wait,
+            # One more delivery than the subscriber allows, so that it can park the event.
+            max_deliver=s.max_deliveries + 1,
+            backoff=[s.ack_wait, *s.backoff] if s.backoff else None,
+            max_ack_pending=s.max_ack_pending,
+            filter_subject=f"{s.prefix}.{sub.service}.>",
+        )
+
+    async def _ensure_consumer(self, sub: _Subscription) -> None:
+        assert self._js is not None
+        config = self._consumer_config(sub)
+        try:
+            await self._js.add_consumer(sub.stream, config)
+        except BadRequestError:
+            # A durable with other settings: settings that can change are updated;
+            # the rest stay as the durable was created (its position is what matters).
+            log.warning("nats.consumer_config_kept", stream=sub.stream, durable=sub.durable)
+
+    # -- publishing ----------------------------------------------------------------
+
+    def subject_for(self, envelope: Envelope) -> str:
+        return f"{self.settings.prefix}.{source_service(envelope)}.{_TOKEN.sub('_', envelope.type)}"
+
+    async def publish(self, envelope: Envelope) -> None:
+        js = self._js
+        if js is None or not self._connected.is_set():
+            raise ConnectionError(f"NATS at {self.settings.url} is not connected")
+        await js.publish(
+            self.subject_for(envelope),
+            envelope.to_json().encode(),
+            headers={"Nats-Msg-Id": envelope.id},
+            timeout=self.settings.publish_timeout,
+        )
+
+    # -- consuming ---------------------------------------------------------------
+
+    async def _fetch_loop(self, sub: _Subscription) -> None:
+        await self._connected.wait()
+        psub: Any = None
+        while not self._stopping:
+            try:
+                if not self._connected.is_set():
+                    await self._connected.wait()
+                    psub = None
+                if psub is None:
+                    assert self._js is not None
+                    psub = await self._js.pull_subscribe_bind(sub.durable, sub.stream)
+                room = self.settings.max_ack_pending - len(sub.pending)
+                if room <= 0:
+                    await asyncio.sleep(0.05)
+                    continue
+                try:
+                    msgs = await psub.fetch(min(room, self.settings.fetch_batch), timeout=1.0)
+                except TimeoutError:
+                    continue
+                for msg in msgs:
+                    self._hand_over(sub, msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._stopping:
+                    return
+                log.warning("nats.fetch_failed", stream=sub.stream, durable=sub.durable, error=repr(exc))
+                psub = None
+                await asyncio.sleep(0.5)
+
+    def _hand_over(self, sub: _Subscription, msg: Msg) -> None:
+        meta = msg.metadata
+        seq = meta.sequence.stream
+        try:
+            envelope = Envelope.from_json(msg.data)
+        except Exception as exc:
+            log.error("nats.unreadable_message", stream=sub.stream, seq=seq, error=repr(exc))
+            waiter = asyncio.create_task(msg.term())
+            sub.waiters.add(waiter)
+            waiter.add_done_callback(sub.waiters.discard)
+            return
+        if seq in sub.pending:  # a redelivery of one we are still working on
+            return
+        sub.pending[seq] = (msg, time.monotonic())
+        sub.delivered += 1
+        outcome = sub.subscriber.deliver(envelope, meta.num_delivered)
+        waiter = asyncio.create_task(self._settle(sub, seq, msg, outcome))
+        sub.waiters.add(waiter)
+        waiter.add_done_callback(sub.waiters.discard)
+
+    async def _settle(self, sub: _Subscription, seq: int, msg: Msg, outcome: Any) -> None:
+        try:
+            await outcome
+        except asyncio.CancelledError:
+            # The subscriber stopped before finishing it: let it come again now.
+            sub.pending.pop(seq, None)
+            if not self._stopping:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+            return
+        except Exception as exc:
+            sub.pending.pop(seq, None)
+            log.error("nats.subscriber_failed", stream=sub.stream, seq=seq, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self.settings.backoff[0] if self.settings.backoff else 1.0)
+            return
+        try:
+            await msg.ack()
+        except Exception as exc:  # it will be redelivered; the inbox makes that a no-op
+            log.warning("nats.ack_failed", stream=sub.stream, seq=seq, error=repr(exc))
+        finally:
+            sub.pending.pop(seq, None)
+
+    async def _keep_in_progress(self) -> None:
+        """Tell JetStream about messages still being worked on, so it does not redeliver them."""
+        period = max(self.settings.ack_wait / 3, 0.2)
+        while not self._stopping:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for sub in self._subs:
+                for msg, since in list(sub.pending.values()):
+                    if now - since >= period:
+                        with contextlib.suppress(Exception):
+                            await msg.in_progress()
+
+    async def lag(self, subscriber: str) -> int:
+        """Messages not yet acknowledged by ``subscriber``: waiting in streams plus in hand."""
+        total = 0
+        for sub in self._subs:
+            if sub.subscriber.name != subscriber:
+                continue
+            if self._js is None or not self._connected.is_set():
+                total += len(sub.pending)
+                continue
+            try:
+                info = await self._js.consumer_info(sub.stream, sub.durable)
+            except (NotFoundError, Exception):
+                total += len(sub.pending)
+                continue
+            total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return total
