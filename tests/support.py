@@ -110,3 +110,75 @@ def isles_up(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[su
             proc.kill()
         if proc.stdout is not None and not proc.stdout.closed:
             proc.communicate(timeout=30)
+
+
+NATS_URL = os.environ.get("ISLES_TEST_NATS", "nats://127.0.0.1:4222")
+NATS_SERVER_BIN = "/usr/sbin/nats-server"
+
+
+def require_nats() -> None:
+    """Skip without NATS — except under CI, where its absence is a failure."""
+    url = make_url(NATS_URL.replace("nats://", "nats+x://"))
+    if _reachable(url.host or "127.0.0.1", url.port or 4222):
+        return
+    if IN_CI:
+        pytest.fail(f"NATS is required under CI and is not reachable at {NATS_URL}")
+    pytest.skip("NATS is not running here")
+
+
+def nats_prefix() -> str:
+    """A subject and stream prefix of one test's own, so tests never share streams."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+async def delete_streams(url: str, prefix: str) -> None:
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        jsm = nc.jsm()
+        for info in await jsm.streams_info():
+            if info.config.name and info.config.name.startswith(prefix.upper() + "_"):
+                await jsm.delete_stream(info.config.name)
+    finally:
+        await nc.close()
+
+
+class NatsServer:
+    """A nats-server of a test's own (JetStream, file storage in ``store``), which the
+    test may kill and start again on the same port with the same storage."""
+
+    def __init__(self, store: Path) -> None:
+        if not Path(NATS_SERVER_BIN).exists():
+            if IN_CI:
+                pytest.fail(f"{NATS_SERVER_BIN} is required under CI")
+            pytest.skip("nats-server is not installed here")
+        self.store = store
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [NATS_SERVER_BIN, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while not _reachable("127.0.0.1", self.port):
+            assert self.proc.poll() is None, "nats-server exited at start"
+            assert time.monotonic() < deadline, "nats-server did not listen within 15 s"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def __enter__(self) -> NatsServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()

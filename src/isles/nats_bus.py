@@ -237,6 +237,8 @@ class NatsBus:
 
     def _consumer_config(self, sub: _Subscription) -> ConsumerConfig:
         s = self.settings
+        # JetStream wants fewer backoff steps than deliveries; the first step is the ack wait.
+        backoff = [s.ack_wait, *s.backoff][: s.max_deliveries] if s.backoff else None
         return ConsumerConfig(
             durable_name=sub.durable,
             deliver_policy=DeliverPolicy.ALL,
@@ -244,7 +246,7 @@ class NatsBus:
             ack_wait=s.ack_wait,
             # One more delivery than the subscriber allows, so that it can park the event.
             max_deliver=s.max_deliveries + 1,
-            backoff=[s.ack_wait, *s.backoff] if s.backoff else None,
+            backoff=backoff,
             max_ack_pending=s.max_ack_pending,
             filter_subject=f"{s.prefix}.{sub.service}.>",
         )
@@ -254,10 +256,14 @@ class NatsBus:
         config = self._consumer_config(sub)
         try:
             await self._js.add_consumer(sub.stream, config)
-        except BadRequestError:
-            # A durable with other settings: settings that can change are updated;
-            # the rest stay as the durable was created (its position is what matters).
-            log.warning("nats.consumer_config_kept", stream=sub.stream, durable=sub.durable)
+        except BadRequestError as exc:
+            # Refused: either the durable exists with other settings (it keeps them, and
+            # its position, which is what matters), or our settings are invalid.
+            try:
+                await self._js.consumer_info(sub.stream, sub.durable)
+            except NotFoundError:
+                raise ValueError(f"JetStream refused consumer {sub.durable} on {sub.stream}: {exc}") from exc
+            log.warning("nats.consumer_config_kept", stream=sub.stream, durable=sub.durable, error=str(exc))
 
     # -- publishing ----------------------------------------------------------------
 
@@ -373,7 +379,8 @@ class NatsBus:
                 continue
             try:
                 info = await self._js.consumer_info(sub.stream, sub.durable)
-            except (NotFoundError, Exception):
+            except Exception as exc:
+                log.warning("nats.lag_unknown", stream=sub.stream, durable=sub.durable, error=repr(exc))
                 total += len(sub.pending)
                 continue
             total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)

@@ -73,7 +73,8 @@ class ServiceRuntime:
         self.metrics = metrics
         self.outbox = SqlOutbox(db, lease=timedelta(seconds=settings.relay_lease_seconds))
         self._http = http
-        bus.publishes_for(service.name)
+        if service.publishes:
+            bus.publishes_for(service.name)
         published = metrics.relay_published.labels(service.name)
         self.relay = Relay(
             service=service.name,

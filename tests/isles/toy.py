@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any, ClassVar
 
@@ -29,7 +30,7 @@ class Pinged(Event):
 
     id: uuid.UUID
     n: int
-    mode: str = "ok"  # "ok", "fail" (always), "flaky:K" (fails K times)
+    mode: str = "ok"  # "ok", "fail" (always), "flaky:K" (fails K times), "hang" (waits for the gate)
 
 
 source_md = new_metadata()
@@ -63,8 +64,12 @@ class Applied(SinkBase):
 class Flakiness:
     """Counts attempts per event so a 'flaky:K' event fails exactly K times."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, gate_open: bool = True) -> None:
         self.attempts: dict[str, int] = {}
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+        if gate_open:
+            self.gate.set()
 
 
 def build(flakiness: Flakiness | None = None) -> System:
@@ -73,6 +78,9 @@ def build(flakiness: Flakiness | None = None) -> System:
     async def record(ctx: HandlerContext, event: Pinged) -> None:
         env = ctx.envelope
         tries = flaky.attempts[env.id] = flaky.attempts.get(env.id, 0) + 1
+        if event.mode == "hang":
+            flaky.entered.set()
+            await flaky.gate.wait()
         if event.mode == "fail":
             raise RuntimeError(f"boom on n={event.n}")
         if event.mode.startswith("flaky:") and tries <= int(event.mode.split(":")[1]):
