@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import os
-import signal
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +19,7 @@ from isles import migrations
 from isles.db import DatabaseConfigError
 from isles.logging import configure as configure_logging
 from isles.runtime import System, SystemRuntime
+from isles.serving import run_server
 from isles.settings import IslesSettings
 
 app = typer.Typer(
@@ -71,8 +68,8 @@ def load_system(spec: str) -> System:
     return system
 
 
-def make_settings(data_dir: Path | None, database_url: str | None) -> IslesSettings:
-    overrides: dict[str, Any] = {}
+def make_settings(data_dir: Path | None, database_url: str | None, **more: Any) -> IslesSettings:
+    overrides: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if database_url is not None:
@@ -111,15 +108,48 @@ def up(
     system: SystemOpt = DEFAULT_SYSTEM,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load demo data on first start.")] = True,
     log_level: Annotated[str, typer.Option(envvar="ISLES_LOG_LEVEL", help="debug, info, warning, error.")] = "warning",
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Every service as its own process on PostgreSQL and NATS JetStream, the gateway in front.",
+        ),
+    ] = False,
+    nats_url: Annotated[str | None, typer.Option(help="NATS server for --distributed [env ISLES_NATS_URL].")] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="With --distributed: write each service's log to DIR/<service>.log.")
+    ] = None,
 ) -> None:
     """Run the whole system in one process: every service on its own database
     (SQLite files by default), the embedded bus, and the gateway on one port.
+    With --distributed: the production topology on this machine.
 
     Example: isles up --port 8010 --data-dir /tmp/hrms
+    Example: isles up --distributed --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}
     """
     configure_logging(log_level, os.environ.get("ISLES_LOG_FORMAT", "console"))
     if not _port_free(host, port):
         raise fail(f"port {port} on {host} is in use; choose another with --port")
+    if distributed:
+        from isles.distributed import run_distributed
+
+        settings = make_settings(None, database_url, nats_url=nats_url)
+        code = asyncio.run(
+            run_distributed(
+                load_system(system),
+                system,
+                settings,
+                host=host,
+                port=port,
+                demo=demo,
+                log_level=log_level,
+                log_dir=log_dir,
+                out=out,
+            )
+        )
+        if code:
+            raise fail(code, code=1)
+        return
     runtime = make_runtime(system, data_dir, database_url)
     asyncio.run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
 
@@ -143,26 +173,89 @@ async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, lo
         for line in lines:
             out.print(f"  {line}")
         out.print("Press Ctrl+C to stop.")
-        config = uvicorn.Config(runtime.app, host=host, port=port, log_level=log_level, lifespan="off")
-        server = _Server(config)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.request_exit)
-        await server.serve()
+        await run_server(runtime.app, host=host, port=port, log_level=log_level)
     finally:
         await runtime.stop()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM after its own shutdown, which would kill the process
-    before the relays, consumers and engines are stopped; we handle signals instead."""
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="The service to run.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of this service's API.")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="This service's database URL, or a template with {service} "
+            "[env ISLES_<SERVICE>_DATABASE_URL, ISLES_DATABASE_URL]."
+        ),
+    ] = None,
+    bus: Annotated[str, typer.Option(help="nats (production) or embedded (no other process hears it).")] = "nats",
+    nats_url: Annotated[str | None, typer.Option(help="NATS server(s) [env ISLES_NATS_URL].")] = None,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(help="Another service's base URL, NAME=URL (repeatable) [env ISLES_<NAME>_URL]."),
+    ] = None,
+    relay_batch_size: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="Outbox rows per relay fetch [env ISLES_RELAY_BATCH_SIZE].")
+    ] = None,
+    relays: Annotated[bool, typer.Option("--relay/--no-relay", help="Run the outbox relay in this process.")] = True,
+    consumers: Annotated[
+        bool, typer.Option("--consumer/--no-consumer", help="Run the event consumer in this process.")
+    ] = True,
+    data_dir: DataDirOpt = None,
+    system: SystemOpt = DEFAULT_SYSTEM,
+    log_level: Annotated[str, typer.Option(envvar="ISLES_LOG_LEVEL", help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run one service as a process: its API (with /health, /ready, /metrics), its
+    outbox relay and its event consumer. SIGTERM stops it gracefully: requests in
+    flight finish, unfinished events are released to the bus.
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    Example: isles serve employee --port 8001 --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_employee
+    """
+    configure_logging(log_level, os.environ.get("ISLES_LOG_FORMAT", "console"))
+    if bus not in ("nats", "embedded"):
+        raise fail(f"--bus must be nats or embedded, not {bus!r}")
+    if not _port_free(host, port):
+        raise fail(f"port {port} on {host} is in use; choose another with --port")
+    loaded = load_system(system)
+    names = [s.name for s in loaded.services]
+    if service not in names:
+        raise fail(f"no service {service!r}; services: {', '.join(names)}")
+    env = dict(os.environ)
+    template = None
+    if database_url is not None:
+        if "{service}" in database_url:
+            template = database_url
+        else:
+            env[f"ISLES_{service.upper()}_DATABASE_URL"] = database_url
+    for item in peer or []:
+        name, sep, url = item.partition("=")
+        if not sep or name not in names or not url.startswith(("http://", "https://")):
+            raise fail(f"--peer {item!r}: expected NAME=http://host:port with NAME one of {', '.join(names)}")
+        env[f"ISLES_{name.upper()}_URL"] = url.rstrip("/")
+    settings = make_settings(data_dir, template, bus=bus, nats_url=nats_url, relay_batch_size=relay_batch_size)
+    try:
+        runtime = SystemRuntime(loaded, settings, environ=env, only=[service])
+    except DatabaseConfigError as exc:
+        raise fail(str(exc)) from exc
+    asyncio.run(_serve_one(runtime, host=host, port=port, relays=relays, consumers=consumers, log_level=log_level))
 
-    def request_exit(self) -> None:
-        self.should_exit = True
+
+async def _serve_one(
+    runtime: SystemRuntime, *, host: str, port: int, relays: bool, consumers: bool, log_level: str
+) -> None:
+    try:
+        await runtime.start(relays=relays and runtime.settings.relay_enabled, consumers=consumers)
+    except Exception as exc:
+        await runtime.stop()
+        raise fail(f"could not start: {exc}", code=1) from exc
+    try:
+        name = next(iter(runtime.services))
+        out.print(f"{name} serving on http://{host}:{port}/api/{name}  (ready: /ready, metrics: /metrics)")
+        await run_server(runtime.app, host=host, port=port, log_level=log_level)
+    finally:
+        await runtime.stop()
 
 
 @app.command()

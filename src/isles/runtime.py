@@ -217,7 +217,8 @@ class SystemRuntime:
         client = self._clients.get(target)
         if client is None:
             if target in self._base_urls:
-                client = httpx.AsyncClient(base_url=self._base_urls[target], timeout=5.0)
+                base = self._base_urls[target].rstrip("/")
+                client = httpx.AsyncClient(base_url=f"{base}/api/{target}", timeout=5.0)
             else:
                 client = httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=self.app),

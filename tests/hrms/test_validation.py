@@ -140,7 +140,7 @@ async def test_assignment_checks_name_their_fields(api: httpx.AsyncClient) -> No
 
 
 async def test_employee_service_down_is_a_503_not_a_500(tmp_path: Path) -> None:
-    env = {"ISLES_EMPLOYEE_URL": "http://127.0.0.1:9/api/employee"}  # nothing listens on port 9
+    env = {"ISLES_EMPLOYEE_URL": "http://127.0.0.1:9"}  # nothing listens on port 9
     runtime = SystemRuntime(build(), IslesSettings(data_dir=tmp_path), environ=env)
     await runtime.start()
     try:

@@ -1,0 +1,112 @@
+"""``isles up --distributed``: every service as its own ``isles serve`` process, kept
+running (a process that dies is started again), with the gateway in front."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+import structlog
+
+log = structlog.get_logger("isles.supervisor")
+
+
+@dataclass
+class Child:
+    service: str
+    port: int
+    args: Sequence[str]
+    env: Mapping[str, str]
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Supervisor:
+    """Starts the children, restarts one that exits (backing off if it keeps dying),
+    and stops them all with SIGTERM (then SIGKILL after ``grace`` seconds)."""
+
+    def __init__(self, children: Sequence[Child], *, grace: float = 15.0, log_dir: str | None = None) -> None:
+        self.children = list(children)
+        self._grace = grace
+        self._log_dir = log_dir
+        self._stopping = False
+        self._watchers: list[asyncio.Task[None]] = []
+
+    async def _spawn(self, child: Child) -> None:
+        out: int | None = None
+        if self._log_dir:
+            os.makedirs(self._log_dir, exist_ok=True)
+            out = os.open(os.path.join(self._log_dir, f"{child.service}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        child.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "isles.cli",
+            *child.args,
+            env={**os.environ, **child.env},
+            stdout=out if out is not None else asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        if out is not None:
+            os.close(out)
+        child.started_at = time.monotonic()
+
+    async def start(self) -> None:
+        for child in self.children:
+            await self._spawn(child)
+            self._watchers.append(asyncio.create_task(self._watch(child), name=f"watch:{child.service}"))
+
+    async def _watch(self, child: Child) -> None:
+        delay = 0.5
+        while not self._stopping:
+            assert child.proc is not None
+            code = await child.proc.wait()
+            if self._stopping:
+                return
+            lived = time.monotonic() - child.started_at
+            delay = 0.5 if lived > 30 else min(delay * 2, 30.0)
+            log.error("supervisor.child_exited", service=child.service, code=code, restart_in=delay)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            child.restarts += 1
+            await self._spawn(child)
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a bound for callers
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            for child in self.children:
+                while True:
+                    try:
+                        if (await client.get(f"{child.url}/ready")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{child.service} was not ready within {timeout:.0f}s")
+                    await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._watchers:
+            task.cancel()
+        for child in self.children:
+            if child.proc is not None and child.proc.returncode is None:
+                child.proc.terminate()
+        for child in self.children:
+            if child.proc is None:
+                continue
+            try:
+                await asyncio.wait_for(child.proc.wait(), self._grace)
+            except TimeoutError:
+                child.proc.kill()
+                await child.proc.wait()
