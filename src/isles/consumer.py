@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from isles import tracing
@@ -328,6 +328,41 @@ class Consumer:
                 await handler.fn(context, event)
             await uow.commit()
         return Outcome.APPLIED
+
+    async def redrive(self, envelope: Envelope, dead_letter_id: uuid.UUID) -> None:
+        """Apply a dead-lettered event again (an operator's retry). In one transaction:
+        the event's parked mark goes, the handlers run, the dead letter is deleted.
+        On failure nothing changes but the dead letter's attempt count and error."""
+        handlers = self._handlers.get(envelope.type)
+        if not handlers:
+            raise EventError(f"{self.name} has no handler for {envelope.type}")
+        try:
+            event = handlers[0].event.from_envelope(envelope)
+            async with self._uow_factory() as uow:
+                session = uow.session
+                await session.execute(
+                    delete(inbox_table).where(
+                        inbox_table.c.event_id == uuid.UUID(envelope.id), inbox_table.c.status == "dead_lettered"
+                    )
+                )
+                await session.execute(insert(inbox_table).values(**_inbox_row(envelope, "processed")))
+                context = HandlerContext(uow=uow, envelope=envelope)
+                for handler in handlers:
+                    await handler.fn(context, event)
+                await session.execute(delete(dead_letters_table).where(dead_letters_table.c.id == dead_letter_id))
+                await uow.commit()
+        except Exception as exc:
+            async with self._db.writing() as session, session.begin():
+                await session.execute(
+                    update(dead_letters_table)
+                    .where(dead_letters_table.c.id == dead_letter_id)
+                    .values(
+                        attempts=dead_letters_table.c.attempts + 1,
+                        error=f"{type(exc).__name__}: {exc}",
+                        traceback="".join(traceback.format_exception(exc)),
+                    )
+                )
+            raise
 
     async def _dead_letter(self, item: _Item) -> None:
         env = item.envelope

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from typing import Any, ClassVar
 
@@ -81,7 +82,7 @@ def build(flakiness: Flakiness | None = None) -> System:
         if event.mode == "hang":
             flaky.entered.set()
             await flaky.gate.wait()
-        if event.mode == "fail":
+        if event.mode == "fail" and not os.environ.get("TOY_HEALED"):
             raise RuntimeError(f"boom on n={event.n}")
         if event.mode.startswith("flaky:") and tries <= int(event.mode.split(":")[1]):
             raise ConnectionError(f"transient failure {tries} on n={event.n}")
