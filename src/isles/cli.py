@@ -34,6 +34,8 @@ migrate_app = typer.Typer(
     help="Per-service database migrations (one Alembic history per service).", no_args_is_help=True
 )
 app.add_typer(migrate_app, name="migrate")
+db_app = typer.Typer(help="Per-service PostgreSQL databases and their least-privilege roles.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 dlq_app = typer.Typer(
     help="Dead-lettered events, per service: list, show, retry (apply again), drop.", no_args_is_help=True
 )
@@ -420,6 +422,61 @@ def migrate_revision(
         await migrations.revision(rt.db, rt.service, message, rev_id)
 
     run_db(runtime, go)
+
+
+@db_app.command("provision")
+def db_provision(
+    service: ServiceOpt = None,
+    database_url: DbUrlOpt = None,
+    admin_url: Annotated[
+        str | None,
+        typer.Option(help="A superuser's URL (default: the --database-url server and user) [env ISLES_ADMIN_URL]."),
+    ] = None,
+    secrets_dir: Annotated[
+        Path, typer.Option(help="Where each service's database URL (with its password) is written, mode 0600.")
+    ] = Path(".isles/secrets"),
+    rotate: Annotated[bool, typer.Option(help="Give every role a new password.")] = False,
+    system: SystemOpt = DEFAULT_SYSTEM,
+) -> None:
+    """Create each service's PostgreSQL database and a role that can reach only it.
+    Run it again at any time: it brings roles, ownership and grants up to date.
+
+    Example: isles db provision --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}
+    Then:    set -a; . .isles/secrets/employee.env; isles serve employee
+    """
+    from sqlalchemy.engine import make_url
+
+    from isles.provision import provision
+
+    template = database_url or os.environ.get("ISLES_DATABASE_URL")
+    if not template or "{service}" not in template or not template.startswith("postgresql"):
+        raise fail("give --database-url postgresql+asyncpg://ADMIN@HOST:PORT/<prefix>_{service}")
+    loaded = load_system(system)
+    names = [s.name for s in loaded.services]
+    if service is not None and service not in names:
+        raise fail(f"no service {service!r}; services: {', '.join(names)}")
+    admin_raw = admin_url or os.environ.get("ISLES_ADMIN_URL")
+    admin = make_url(admin_raw) if admin_raw else make_url(template.replace("{service}", "x")).set(database="postgres")
+
+    async def go() -> list[Any]:
+        return [
+            await provision(
+                admin, name, make_url(template.replace("{service}", name)), secrets_dir=secrets_dir, rotate=rotate
+            )
+            for name in ([service] if service else names)
+        ]
+
+    try:
+        done = asyncio.run(go())
+    except (OSError, DatabaseConfigError) as exc:
+        raise fail(f"provision failed: {str(exc).splitlines()[0]}", code=1) from exc
+    except Exception as exc:  # asyncpg's errors (permission denied, ...)
+        raise fail(f"provision failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", code=1) from exc
+    table = Table("service", "role", "database", "created", "password", "secrets file")
+    for p in done:
+        created = ", ".join(x for x, y in (("role", p.created_role), ("database", p.created_database)) if y) or "-"
+        table.add_row(p.service, p.role, p.database, created, "new" if p.new_password else "kept", str(p.secrets_file))
+    out.print(table)
 
 
 def _letter_id(value: str) -> uuid.UUID:
