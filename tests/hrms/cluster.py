@@ -1,0 +1,303 @@
+"""A production-shaped HRMS on this machine for fault tests and the soak: every
+service an ``isles serve`` process, each on its own PostgreSQL database, over a NATS
+server of the test's own (which may be killed and started again). A driver writes a
+steady stream of renames and new assignments through the services' APIs, and the
+checks compare the databases row by row."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from isles.db import drop_postgres_database
+from tests.support import PG_SERVER, NatsServer, free_port
+
+HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
+
+FAST_ENV = {
+    "ISLES_NATS_ACK_WAIT": "2",
+    "ISLES_RELAY_POLL_INTERVAL": "0.2",
+    "ISLES_RELAY_LEASE_SECONDS": "2",
+    "ISLES_RETRY_MAX_ATTEMPTS": "12",
+    "ISLES_RETRY_BASE_DELAY": "0.1",
+    "ISLES_RETRY_MAX_DELAY": "1.0",
+    "ISLES_LOG_LEVEL": "warning",
+    "ISLES_LOG_FORMAT": "json",
+}
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "isles.cli", "serve", self.name, *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+            )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+                try:
+                    if (await client.get(f"{self.url}/ready")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{self.name} not ready within {timeout}s:\n{self.tail()}")
+                await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=30)
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+@dataclass
+class Cluster:
+    root: Path
+    prefix: str = field(default_factory=lambda: f"isles_f_{uuid.uuid4().hex[:10]}")
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.nats = NatsServer(self.root / "nats")
+        self.template = f"{PG_SERVER}/{self.prefix}_{{service}}"
+        ports = {"employee": free_port(), "project": free_port()}
+        env = {**FAST_ENV, "ISLES_NATS_PREFIX": self.prefix, **self.extra_env}
+        self.services: dict[str, ServiceProcess] = {}
+        for name, port in ports.items():
+            args = ["--port", str(port), "--bus", "nats", "--nats-url", self.nats.url, "--database-url", self.template]
+            for other, p in ports.items():
+                if other != name:
+                    args += ["--peer", f"{other}=http://127.0.0.1:{p}"]
+            self.services[name] = ServiceProcess(name, port, args, env, self.root / f"{name}.log")
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.services[name]
+
+    async def start(self) -> None:
+        self.nats.start()
+        for service in self.services.values():
+            service.start()
+        for service in self.services.values():
+            await service.wait_ready()
+
+    async def restart(self, name: str) -> None:
+        self.services[name].start()
+        await self.services[name].wait_ready()
+
+    async def stop(self) -> None:
+        for service in self.services.values():
+            service.kill()
+        self.nats.kill()
+        for name in self.services:
+            await drop_postgres_database(make_url(self.template.replace("{service}", name)))
+
+    def dsn(self, service: str) -> str:
+        url = make_url(self.template.replace("{service}", service)).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
+    async def execute(self, service: str, script: str) -> None:
+        """Run a script (several statements) as the admin on ``service``'s database."""
+        conn = await asyncpg.connect(self.dsn(service))
+        try:
+            await conn.execute(script)
+        finally:
+            await conn.close()
+
+    async def query(self, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn(service))
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+
+@dataclass
+class Tally:
+    renames_ok: int = 0
+    assignments_ok: int = 0
+    refused: int = 0  # an answer that says nothing was done (connection refused, 4xx/5xx)
+    ambiguous: int = 0  # no answer: the write may or may not have committed
+
+
+class Driver:
+    """Writes through the APIs: renames of employees, new assignments."""
+
+    def __init__(self, cluster: Cluster, *, seed: int = 7) -> None:
+        self.cluster = cluster
+        self.rng = random.Random(seed)
+        self.employees: list[str] = []
+        self.projects: list[str] = []
+        self.tally = Tally()
+        self._n = 0
+
+    def _api(self, service: str) -> str:
+        return f"{self.cluster[service].url}/api/{service}"
+
+    async def setup(self, client: httpx.AsyncClient, employees: int = 8, projects: int = 2) -> None:
+        for i in range(employees):
+            body = {
+                "employee_number": f"F-{i}-{uuid.uuid4().hex[:6]}",
+                "company_id": str(uuid.uuid4()),
+                "user_id": str(uuid.uuid4()),
+                "first_name": f"First{i}",
+                "last_name": f"Last{i}",
+                "email": f"f{i}.{uuid.uuid4().hex[:8]}@example.com",
+                "hire_date": "2024-03-01",
+            }
+            r = await client.post(f"{self._api('employee')}/employees", json=body)
+            assert r.status_code == 201, r.text
+            self.employees.append(r.json()["id"])
+        for i in range(projects):
+            body = {"name": f"P{i}", "client": "C", "capacity": 10_000}
+            r = await client.post(f"{self._api('project')}/projects", json=body)
+            assert r.status_code == 201, r.text
+            self.projects.append(r.json()["id"])
+
+    async def _write(self, client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any]) -> int | None:
+        try:
+            r = await client.request(method, url, json=body, timeout=5)
+        except httpx.ConnectError:
+            self.tally.refused += 1
+            return None
+        except httpx.TransportError:
+            self.tally.ambiguous += 1
+            return None
+        if r.status_code >= 400:
+            self.tally.refused += 1
+        return r.status_code
+
+    async def rename(self, client: httpx.AsyncClient, employee: str) -> None:
+        self._n += 1
+        url = f"{self._api('employee')}/employees/{employee}"
+        if await self._write(client, "PATCH", url, {"first_name": f"N{self._n}"}) == 200:
+            self.tally.renames_ok += 1
+
+    async def new_assignment(self, client: httpx.AsyncClient) -> None:
+        body = {
+            "employee_id": self.rng.choice(self.employees),
+            "project_id": self.rng.choice(self.projects),
+            "role": "Engineer",
+            "allocation": 10,
+            "start_date": "2025-01-01",
+        }
+        if await self._write(client, "POST", f"{self._api('project')}/assignments", body) == 201:
+            self.tally.assignments_ok += 1
+
+    async def run(self, client: httpx.AsyncClient, seconds: float, *, writers: int = 3) -> None:
+        deadline = time.monotonic() + seconds
+
+        async def writer() -> None:
+            i = 0
+            while time.monotonic() < deadline:
+                i += 1
+                if i % 3 == 0:
+                    await self.new_assignment(client)
+                else:
+                    await self.rename(client, self.rng.choice(self.employees))
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(writer() for _ in range(writers)))
+
+
+@dataclass
+class Verdict:
+    """What the databases say, row by row."""
+
+    published: set[str]  # employee outbox: events the project service must apply
+    applied: set[str]  # project inbox, status processed
+    dead: list[asyncpg.Record]
+    stale: list[tuple[str, str, str, str]]  # (assignment, employee, has name, should have)
+    versions_behind: list[tuple[str, int, int]]
+    assignments: int
+
+
+async def verdict(cluster: Cluster) -> Verdict:
+    published = {
+        str(r["event_id"])
+        for r in await cluster.query(
+            "employee", "SELECT event_id FROM isles_outbox_events WHERE event_type = ANY($1)", list(HANDLED_BY_PROJECT)
+        )
+    }
+    applied = {
+        str(r["event_id"])
+        for r in await cluster.query("project", "SELECT event_id FROM isles_inbox_events WHERE status = 'processed'")
+    }
+    dead = await cluster.query("project", "SELECT event_id, aggregate_id, event_type, error FROM isles_dead_letters")
+    people = {
+        str(r["id"]): (f"{r['first_name']} {r['last_name']}", r["version"])
+        for r in await cluster.query("employee", "SELECT id, first_name, last_name, version FROM employees")
+    }
+    rows = await cluster.query("project", "SELECT id, employee_id, employee_name, employee_version FROM assignments")
+    stale = [
+        (str(r["id"]), str(r["employee_id"]), r["employee_name"], people[str(r["employee_id"])][0])
+        for r in rows
+        if r["employee_name"] != people[str(r["employee_id"])][0]
+    ]
+    behind = [
+        (str(r["id"]), r["employee_version"], people[str(r["employee_id"])][1])
+        for r in rows
+        if r["employee_version"] != people[str(r["employee_id"])][1]
+    ]
+    return Verdict(published, applied, dead, stale, behind, len(rows))
+
+
+async def converge(cluster: Cluster, *, timeout: float = 60.0, ignore: set[str] | None = None) -> Verdict:  # noqa: ASYNC109
+    """Wait until every published event is applied (or parked) and no assignment is
+    stale, but for the employees in ``ignore``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = await verdict(cluster)
+        dead_ids = {str(d["event_id"]) for d in v.dead}
+        missing = v.published - v.applied - dead_ids
+        stale = [s for s in v.stale if not ignore or s[1] not in ignore]
+        if not missing and not stale:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"not converged after {timeout}s: {len(missing)} events not applied, {len(stale)} stale assignments\n"
+                + "\n".join(f"--- {s.name}\n{s.tail()}" for s in cluster.services.values())
+            )
+        await asyncio.sleep(0.25)
