@@ -56,6 +56,7 @@ class Row:
     max: float = 0.0
     sent: int = 0
     burst_rate: float = 0.0
+    write_rate: float = 0.0
 
 
 def dsn(template: str, service: str) -> str:
@@ -268,19 +269,25 @@ async def measure(name: str, system: System, args: argparse.Namespace) -> Row:
             first = min(a for a, _ in t.values())
             last = max(b for _, b in t.values() if b is not None)
             row.burst_rate = len(t) / (last - first)
+            row.write_rate = len(t) / (max(a for a, _ in t.values()) - first)
     finally:
         await system.stop()
     return row
 
 
 def table(rows: list[Row], raw: float, writers: int) -> str:
-    head = f"{'pipeline':<34} {'offered/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'events/s':>9} {'vs raw':>7}"
+    head = (
+        f"{'pipeline':<34} {'offered/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'API writes/s':>12}"
+        f" {'events/s':>9} {'vs raw':>7}"
+    )
     lines = [head, "-" * len(head)]
-    lines.append(f"{f'raw INSERT commit, {writers} conns':<34} {'':>9} {'':>8} {'':>8} {'':>8} {raw:>9.0f} {1:>7.2f}")
+    lines.append(
+        f"{f'raw INSERT commit, {writers} conns':<34} {'':>9} {'':>8} {'':>8} {'':>8} {'':>12} {raw:>9.0f} {1:>7.2f}"
+    )
     for r in rows:
         lines.append(
-            f"{r.name:<34} {r.offered:>9.0f} {r.p50:>8.2f} {r.p99:>8.2f} {r.max:>8.2f} {r.burst_rate:>9.0f}"
-            f" {r.burst_rate / raw:>7.3f}"
+            f"{r.name:<34} {r.offered:>9.0f} {r.p50:>8.2f} {r.p99:>8.2f} {r.max:>8.2f} {r.write_rate:>12.0f}"
+            f" {r.burst_rate:>9.0f} {r.burst_rate / raw:>7.3f}"
         )
     if len(rows) == 2:
         a, b = rows

@@ -170,3 +170,16 @@ async def test_handler_failing_for_a_while_recovers_and_only_the_poisoned_events
     assert f"{len(parked)} applied, 0 failed again" in output.decode()
     v = await converge(cluster)
     assert_exactly_once(v)
+
+
+async def test_sigterm_mid_stream_is_graceful_and_loses_nothing(cluster: Cluster) -> None:
+    codes: list[int] = []
+
+    async def fault() -> None:
+        await asyncio.sleep(2)
+        codes.append(await asyncio.to_thread(cluster["project"].terminate))
+        await cluster.restart("project")
+
+    _, v = await stream_with_fault(cluster, fault())
+    assert codes == [0], "SIGTERM ends the service with exit code 0"
+    assert_exactly_once(v)

@@ -1,0 +1,42 @@
+"""transport.py and soak.py still run and print their figures (tiny sizes; the
+figures themselves are not checked, but the soak's exactly-once verdict is)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import require_nats, require_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    require_postgres()
+    require_nats()
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_transport_benchmark_prints_its_table() -> None:
+    result = run("transport.py", "--rate", "20", "--seconds", "1", "--burst", "40", "--employees", "4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split()[:4] == ["pipeline", "offered/s", "p50", "ms"]
+    assert lines[2].startswith("raw INSERT commit")
+    assert lines[3].startswith("embedded bus")
+    assert lines[4].startswith("NATS JetStream")
+    assert lines[5].startswith("ratio NATS JetStream")
+
+
+def test_soak_runs_faults_and_reports_exactly_once() -> None:
+    result = run("soak.py", "--seconds", "9", "--every", "4")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "kill -9 project" in result.stdout
+    assert "kill -9 employee" in result.stdout
+    assert "lost: 0, dead letters: 0, stale assignments: 0" in result.stdout
