@@ -38,8 +38,8 @@ async def soak(seconds: float, every: float, root: Path) -> int:
             async def inject() -> None:
                 kinds = ["kill -9 project", "kill -9 employee", "restart NATS"]
                 n = 0
-                while time.monotonic() - start + every < seconds:
-                    await asyncio.sleep(every)
+                while (n + 1) * every < seconds:  # a fault at every, 2*every, ... within the stream
+                    await asyncio.sleep(max(0.0, start + (n + 1) * every - time.monotonic()))
                     kind = kinds[n % len(kinds)]
                     n += 1
                     began = time.monotonic()

@@ -81,9 +81,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def isles_up(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Run ``isles up --port <free> *args`` as a real process until it answers /health;
-    yield it and its base URL; kill it on the way out if it still runs."""
+def isles_up(
+    *args: str, env: dict[str, str] | None = None, wait_for: str = "/health", timeout: float = 60
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run ``isles up --port <free> *args`` as a real process until ``wait_for`` answers
+    200; yield it and its base URL; kill it on the way out if it still runs."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "isles.cli", "up", "--port", str(port), *args],
@@ -94,15 +96,15 @@ def isles_up(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[su
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{wait_for}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "isles up did not answer within 60 s"
+            assert time.monotonic() < deadline, f"isles up: {wait_for} did not answer within {timeout} s"
             time.sleep(0.1)
         yield proc, base
     finally:

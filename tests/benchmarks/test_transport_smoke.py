@@ -35,7 +35,7 @@ def test_transport_benchmark_prints_its_table() -> None:
 
 
 def test_soak_runs_faults_and_reports_exactly_once() -> None:
-    result = run("soak.py", "--seconds", "9", "--every", "4")
+    result = run("soak.py", "--seconds", "10", "--every", "4")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "kill -9 project" in result.stdout
     assert "kill -9 employee" in result.stdout

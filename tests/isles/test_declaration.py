@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Uuid
 
 from hrms.system import build
-from isles.db import DatabaseConfigError, check_distinct, resolve_database_url
+from isles.db import DatabaseConfigError, PoolSettings, check_distinct, resolve_database_url, resolve_pool
 from isles.references import BoundaryError, reference_column
 from isles.runtime import SystemRuntime
 from isles.schema import new_metadata
@@ -82,3 +82,18 @@ def test_a_service_engine_reaches_only_its_own_database(tmp_path: Path) -> None:
     assert urls["employee"].endswith("employee.db")
     assert urls["project"].endswith("project.db")
     assert not hasattr(runtime["project"], "engine_for"), "no API hands out another service's engine"
+
+
+def test_pool_settings_are_per_service_with_system_defaults(tmp_path: Path) -> None:
+    settings = IslesSettings(data_dir=tmp_path, pool_size=7, pool_max_overflow=3)
+    env = {"ISLES_PROJECT_POOL_SIZE": "20", "ISLES_PROJECT_POOL_TIMEOUT": "2.5"}
+    assert resolve_pool("employee", settings, env) == PoolSettings(7, 3, 30.0, 1800.0)
+    assert resolve_pool("project", settings, env) == PoolSettings(20, 3, 2.5, 1800.0)
+    with pytest.raises(DatabaseConfigError, match="ISLES_PROJECT_POOL_SIZE='many' is not a number"):
+        resolve_pool("project", settings, {"ISLES_PROJECT_POOL_SIZE": "many"})
+    with pytest.raises(DatabaseConfigError, match="out of range"):
+        resolve_pool("project", settings, {"ISLES_PROJECT_POOL_SIZE": "0"})
+    pg = settings.model_copy(update={"database_url": "postgresql+asyncpg://u@h/x_{service}"})
+    rt = SystemRuntime(build(), pg, environ=env)  # engines are lazy: nothing connects
+    assert rt["project"].db.engine.pool.size() == 20  # type: ignore[attr-defined]
+    assert rt["employee"].db.engine.pool.size() == 7  # type: ignore[attr-defined]
