@@ -216,7 +216,7 @@ async def create_postgres_database(url: URL) -> bool:
             return False
         try:
             await conn.execute(f'CREATE DATABASE "{_pg_ident(name)}"')
-        except asyncpg.DuplicateDatabaseError:
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):  # a concurrent creator won
             return False
         return True
     finally:

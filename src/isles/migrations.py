@@ -8,13 +8,14 @@ A service's ``migrations/env.py`` is two lines::
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, text
 
 from isles.db import ServiceDatabase
 from isles.service import Service
@@ -54,8 +55,24 @@ async def _run(db: ServiceDatabase, service: Service, fn: str, revision: str) ->
         getattr(command, fn)(cfg, revision)
 
     async with db.engine.connect() as conn:
-        await conn.run_sync(go)
-        await conn.commit()
+        if not db.is_sqlite:
+            # Several processes of one service may start at once: one migrates, the
+            # others wait here, then find nothing left to do. A session lock outlives
+            # the connection's return to the pool, so it is released explicitly.
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _migration_lock(service.name)})
+            await conn.commit()
+        try:
+            await conn.run_sync(go)
+            await conn.commit()
+        finally:
+            if not db.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _migration_lock(service.name)})
+                await conn.commit()
+
+
+def _migration_lock(service: str) -> int:
+    digest = hashlib.blake2b(f"isles-migrate:{service}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 async def upgrade(db: ServiceDatabase, service: Service, revision: str = "head") -> None:

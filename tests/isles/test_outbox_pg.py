@@ -210,3 +210,23 @@ async def test_a_relay_does_not_claim_past_an_aggregates_row_leased_to_another_r
         assert [(e.aggregateid, e.aggregateversion) for e in more] == [(str(a), 2)], "A goes on with its aggregate"
     finally:
         await rt.stop()
+
+
+async def test_processes_of_one_service_starting_together_migrate_once(tmp_path: Path) -> None:
+    """Three runtimes of the HR system prepare the same databases at once."""
+    from hrms.system import build as build_hrms
+    from isles import migrations
+
+    backend = make_backend("postgres", tmp_path)
+    runtimes = [SystemRuntime(build_hrms(), backend.settings, environ={}) for _ in range(3)]
+    try:
+        await asyncio.gather(*(rt.prepare() for rt in runtimes))
+        for rt in runtimes[:1]:
+            for srt in rt.services.values():
+                status = await migrations.status(srt.db, srt.service)
+                assert status.up_to_date, status
+    finally:
+        for rt in runtimes:
+            for srt in rt.services.values():
+                await srt.db.dispose()
+        await backend.drop(["employee", "project"])
