@@ -577,8 +577,8 @@ def _targets(runtime: SystemRuntime, service: str, letter: str | None, everythin
 
 @dlq_app.command("retry")
 def dlq_retry(
+    service: Annotated[str, typer.Option("--service", "-s", help="The service that parked it.")],
     letter: Annotated[str | None, typer.Argument(help="Dead-letter id or event id.")] = None,
-    service: Annotated[str, typer.Option("--service", "-s", help="The service that parked it.")] = "",
     everything: Annotated[bool, typer.Option("--all", help="Retry every dead letter of the service.")] = False,
     system: SystemOpt = DEFAULT_SYSTEM,
     data_dir: DataDirOpt = None,
@@ -590,9 +590,7 @@ def dlq_retry(
     Example: isles dlq retry --service project --all
     """
     runtime = make_runtime(system, data_dir, database_url)
-    _selected(runtime, service or None)
-    if not service:
-        raise fail("--service is required")
+    _selected(runtime, service)
     consumer = runtime[service].consumer
     if consumer is None:
         raise fail(f"{service} consumes no events")
@@ -619,8 +617,8 @@ def dlq_retry(
 
 @dlq_app.command("drop")
 def dlq_drop(
+    service: Annotated[str, typer.Option("--service", "-s", help="The service that parked it.")],
     letter: Annotated[str | None, typer.Argument(help="Dead-letter id or event id.")] = None,
-    service: Annotated[str, typer.Option("--service", "-s", help="The service that parked it.")] = "",
     everything: Annotated[bool, typer.Option("--all", help="Drop every dead letter of the service.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     system: SystemOpt = DEFAULT_SYSTEM,
@@ -632,9 +630,7 @@ def dlq_drop(
     Example: isles dlq drop --service project 0b7c... --yes
     """
     runtime = make_runtime(system, data_dir, database_url)
-    _selected(runtime, service or None)
-    if not service:
-        raise fail("--service is required")
+    _selected(runtime, service)
     pick = _targets(runtime, service, letter, everything)
     if not yes and not typer.confirm(f"drop {'every dead letter' if everything else letter} of {service}?"):
         raise typer.Exit(1)

@@ -323,11 +323,14 @@ class Consumer:
                 await session.execute(insert(inbox_table).values(**_inbox_row(env, "processed")))
             except IntegrityError:
                 return Outcome.DUPLICATE
-            context = HandlerContext(uow=uow, envelope=env)
-            for handler in handlers:
-                await handler.fn(context, event)
+            await self._run_handlers(uow, env, event)
             await uow.commit()
         return Outcome.APPLIED
+
+    async def _run_handlers(self, uow: UnitOfWork, env: Envelope, event: Event) -> None:
+        context = HandlerContext(uow=uow, envelope=env)
+        for handler in self._handlers[env.type]:
+            await handler.fn(context, event)
 
     async def redrive(self, envelope: Envelope, dead_letter_id: uuid.UUID) -> None:
         """Apply a dead-lettered event again (an operator's retry). In one transaction:
@@ -346,9 +349,7 @@ class Consumer:
                     )
                 )
                 await session.execute(insert(inbox_table).values(**_inbox_row(envelope, "processed")))
-                context = HandlerContext(uow=uow, envelope=envelope)
-                for handler in handlers:
-                    await handler.fn(context, event)
+                await self._run_handlers(uow, envelope, event)
                 await session.execute(delete(dead_letters_table).where(dead_letters_table.c.id == dead_letter_id))
                 await uow.commit()
         except Exception as exc:

@@ -90,16 +90,7 @@ def add_operations(app: FastAPI, runtime: SystemRuntime) -> None:
         checks = await runtime.readiness()
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ready", "checks": checks})
-        failing = sorted(k for k, v in checks.items() if v != "ok")
-        problem = problems.Problem(
-            503,
-            f"not ready: {', '.join(failing)}",
-            slug="not-ready",
-            title="Not ready",
-            headers={"Retry-After": "1"},
-            extra={"checks": checks},
-        )
-        return problems.respond(problem, request)
+        return problems.respond(problems.not_ready(checks), request)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:

@@ -110,12 +110,13 @@ class SqlOutbox:
                     _t.c.published_at.is_(None),
                     or_(_t.c.claimed_until.is_(None), _t.c.claimed_until < now),
                     ~held_earlier_by_other,
+                    _t.c.id.not_in(list(exclude)),
                 )
                 .order_by(_t.c.id)
-                .limit(limit + len(exclude))
+                .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            ids = [i for i in (await session.scalars(candidates)).all() if i not in exclude][:limit]
+            ids = list((await session.scalars(candidates)).all())
             if not ids:
                 return []
             rows = (

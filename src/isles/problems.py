@@ -81,6 +81,19 @@ def unavailable(service: str, detail: str) -> Problem:
     )
 
 
+def not_ready(checks: dict[str, str]) -> Problem:
+    """503 for ``/ready``: ``checks`` maps each dependency to "ok" or what is wrong."""
+    failing = sorted(k for k, v in checks.items() if v != "ok")
+    return Problem(
+        503,
+        f"not ready: {', '.join(failing)}",
+        slug="not-ready",
+        title="Not ready",
+        headers={"Retry-After": "1"},
+        extra={"checks": checks},
+    )
+
+
 def respond(problem: Problem, request: Request) -> JSONResponse:
     return JSONResponse(
         problem.body(request.url.path),

@@ -48,11 +48,7 @@ def create_proxy_gateway(system: str, upstreams: Mapping[str, str], *, timeout: 
         checks = dict(await asyncio.gather(*(check(n, b) for n, b in upstreams.items())))
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ready", "checks": checks})
-        failing = sorted(k for k, v in checks.items() if v != "ok")
-        problem = problems.Problem(
-            503, f"not ready: {', '.join(failing)}", slug="not-ready", title="Not ready", extra={"checks": checks}
-        )
-        return problems.respond(problem, request)
+        return problems.respond(problems.not_ready(checks), request)
 
     @app.get("/", include_in_schema=False)
     async def index() -> JSONResponse:

@@ -272,7 +272,8 @@ class SystemRuntime:
             await rt.stop_relay()
         await self.bus.stop()
         for rt in self.services.values():
-            await rt.stop()
+            if rt.consumer is not None:
+                await rt.consumer.stop()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()

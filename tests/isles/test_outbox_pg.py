@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from isles.events import Envelope
+from isles.outbox import SqlOutbox
 from isles.runtime import SystemRuntime
 from isles.schema import inbox_table, outbox_table, utcnow
 from isles.settings import IslesSettings
@@ -175,7 +176,7 @@ async def test_a_dead_relays_claims_expire_and_another_relay_publishes_them(tmp_
     try:
         for n in range(3):
             await toy.ping(rt["source"], uuid.uuid4(), n)
-        ghost = type(rt["source"].outbox)(rt["source"].db, claimer="dead-relay", lease=timedelta(seconds=0.5))
+        ghost = SqlOutbox(rt["source"].db, claimer="dead-relay", lease=timedelta(seconds=0.5))
         claimed = await ghost.fetch(10)  # claimed, then the "relay" dies without publishing
         assert len(claimed) == 3
         assert await rt["source"].outbox.fetch(10) == [], "live claims are not taken by another relay"
@@ -198,9 +199,8 @@ async def test_a_relay_does_not_claim_past_an_aggregates_row_leased_to_another_r
         a, b = uuid.uuid4(), uuid.uuid4()
         await toy.ping(rt["source"], a, 1)
         db = rt["source"].db
-        outbox = type(rt["source"].outbox)
-        relay_a = outbox(db, claimer="relay-a")
-        relay_b = outbox(db, claimer="relay-b")
+        relay_a = SqlOutbox(db, claimer="relay-a")
+        relay_b = SqlOutbox(db, claimer="relay-b")
         assert len(await relay_a.fetch(10)) == 1  # A holds a:v1
         await toy.ping(rt["source"], a, 2)
         await toy.ping(rt["source"], b, 1)
