@@ -126,10 +126,12 @@ class Metrics:
             log.warning("metrics.refresh_failed", service=name, error=repr(exc))
             self.database_up.labels(name).set(0)
         if rt.consumer is not None:
+            # JetStream counts what the consumer holds as unacknowledged, so its lag
+            # already includes the local queue; the embedded bus holds nothing itself.
             lag = rt.consumer.queued
             try:
                 async with asyncio.timeout(2):
-                    lag += await rt.bus.lag(name)
+                    lag = max(lag, await rt.bus.lag(name))
             except Exception as exc:
                 log.warning("metrics.lag_failed", service=name, error=repr(exc))
             self.consumer_lag.labels(name).set(lag)
