@@ -78,6 +78,10 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
     problems.install(app)
     app.include_router(s.router)
+    if s.sagas:
+        from isles.sagas.api import router as saga_router
+
+        app.include_router(saga_router)
     return app
 
 

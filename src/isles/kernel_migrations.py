@@ -1,6 +1,7 @@
 """The kernel tables' own schema steps, for every service's Alembic history.
 
-Each service database carries the kernel tables (outbox, inbox, dead letters). Their
+Each service database carries the kernel tables (outbox, inbox, dead letters, sagas,
+saga steps, idempotency keys). Their
 schema belongs to the platform, so a service's migrations call these steps instead
 of spelling the tables out::
 
@@ -24,7 +25,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from alembic import op
 
-from isles.schema import DEAD_LETTERS, INBOX, OUTBOX, UTCDateTime
+from isles.schema import DEAD_LETTERS, IDEMPOTENCY_KEYS, INBOX, OUTBOX, SAGA_STEPS, SAGAS, UTCDateTime
 
 _UNPUBLISHED = sa.text("published_at IS NULL")
 
@@ -110,7 +111,73 @@ def _v2_down() -> None:
         batch.drop_column("claimed_by")
 
 
-_STEPS: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {1: (_v1_up, _v1_down), 2: (_v2_up, _v2_down)}
+def _v3_up() -> None:
+    """Sagas this service orchestrates, and the idempotency keys of requests it answered."""
+    op.create_table(
+        SAGAS,
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("saga_type", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("current_step", sa.Integer(), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("tenant_id", sa.String(length=100), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("wake_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_isles_sagas"),
+    )
+    op.create_index("idx_isles_sagas_status_updated_at", SAGAS, ["status", "updated_at"])
+    op.create_index("idx_isles_sagas_saga_type_created_at", SAGAS, ["saga_type", "created_at"])
+    op.create_table(
+        SAGA_STEPS,
+        sa.Column("saga_id", sa.Uuid(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("result", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("compensation_attempts", sa.Integer(), nullable=False),
+        sa.Column("compensation_error", sa.Text(), nullable=True),
+        sa.Column("callback_token_hash", sa.String(length=64), nullable=True),
+        sa.Column("started_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("compensated_at", UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["saga_id"], [f"{SAGAS}.id"], name="fk_isles_saga_steps_saga_id_isles_sagas", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("saga_id", "position", name="pk_isles_saga_steps"),
+    )
+    op.create_table(
+        IDEMPOTENCY_KEYS,
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("response_status", sa.Integer(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.Column("response_headers", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_isles_idempotency_keys"),
+    )
+    op.create_index("idx_isles_idempotency_keys_created_at", IDEMPOTENCY_KEYS, ["created_at"])
+
+
+def _v3_down() -> None:
+    op.drop_table(IDEMPOTENCY_KEYS)
+    op.drop_table(SAGA_STEPS)
+    op.drop_table(SAGAS)
+
+
+_STEPS: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {
+    1: (_v1_up, _v1_down),
+    2: (_v2_up, _v2_down),
+    3: (_v3_up, _v3_down),
+}
 LATEST = max(_STEPS)
 
 

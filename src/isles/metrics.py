@@ -78,6 +78,51 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.saga_started = Counter("isles_sagas_started", "Sagas started.", ["service", "saga"], registry=r)
+        self.saga_finished = Counter(
+            "isles_sagas_finished",
+            "Sagas that ended: completed, compensated, or failed (a compensation gave up).",
+            ["service", "saga", "outcome"],
+            registry=r,
+        )
+        self.saga_duration = Histogram(
+            "isles_saga_duration_seconds",
+            "From a saga's start to its end, by outcome.",
+            ["service", "saga", "outcome"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+            registry=r,
+        )
+        self.saga_compensations = Counter(
+            "isles_saga_compensations",
+            "Compensation attempts, by step and outcome (compensated, failed).",
+            ["service", "saga", "step", "outcome"],
+            registry=r,
+        )
+        self.sagas = Gauge(
+            "isles_sagas",
+            "Sagas in the table, by status (running, compensating, failed, ...).",
+            ["service", "saga", "status"],
+            registry=r,
+        )
+        self.client_requests = Counter(
+            "isles_client_requests",
+            "Calls to other services, by outcome (ok, client_error, server_error, transport_error, circuit_open).",
+            ["service", "target", "method", "outcome"],
+            registry=r,
+        )
+        self.client_latency = Histogram(
+            "isles_client_request_duration_seconds",
+            "Time of one call attempt to another service.",
+            ["service", "target", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.circuit_state = Gauge(
+            "isles_circuit_state",
+            "Circuit to another service: 0 closed, 1 half-open, 2 open.",
+            ["service", "target"],
+            registry=r,
+        )
         self.bus_ready = Gauge("isles_bus_ready", "1 when the bus is connected.", registry=r)
         self.database_up = Gauge("isles_database_up", "1 when the service's database answers.", ["service"], registry=r)
 
@@ -93,6 +138,11 @@ class Metrics:
             self.handler_failures.labels(service, event_type).inc()
         elif outcome == "dead_lettered":
             self.dead_lettered.labels(service, event_type).inc()
+
+    def client_call(self, service: str, target: str, method: str, outcome: str, seconds: float) -> None:
+        self.client_requests.labels(service, target, method, outcome).inc()
+        if outcome != "circuit_open":
+            self.client_latency.labels(service, target, method).observe(seconds)
 
     # -- scrape ------------------------------------------------------------------
 
@@ -121,6 +171,11 @@ class Metrics:
                 for event_type in rt.handled_event_types():
                     if event_type not in seen:
                         self.dead_letters.labels(name, event_type).set(0)
+                if rt.sagas is not None:
+                    counts = await rt.sagas.store.counts()
+                    for saga in rt.sagas.sagas:
+                        for status in ("running", "compensating", "completed", "compensated", "failed"):
+                            self.sagas.labels(name, saga, status).set(counts.get((saga, status), 0))
             self.database_up.labels(name).set(1)
         except Exception as exc:
             log.warning("metrics.refresh_failed", service=name, error=repr(exc))

@@ -3,7 +3,7 @@ the field at fault. Install once per app with :func:`install`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -13,9 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from isles.clients import NotFound, ServiceError, ServiceUnavailable
+from isles.clients import Conflict, NotFound, Rejected, ServiceError, ServiceUnavailable
 
 MEDIA_TYPE = "application/problem+json"
+_URN = "urn:isles:problem:"
+_STANDARD = frozenset({"type", "title", "status", "detail", "instance", "errors"})
 log = structlog.get_logger("isles.problems")
 
 
@@ -51,7 +53,7 @@ class Problem(Exception):
 
     def body(self, instance: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "type": f"urn:isles:problem:{self.slug}" if self.slug else "about:blank",
+            "type": f"{_URN}{self.slug}" if self.slug else "about:blank",
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
@@ -61,6 +63,24 @@ class Problem(Exception):
             body["errors"] = self.errors
         body.update(self.extra)
         return body
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Problem:
+        """A problem again from its document (as kept in a saga's state)."""
+        kind = str(body.get("type", ""))
+        errors = body.get("errors") or []
+        return cls(
+            int(body.get("status", 500)),
+            str(body.get("detail", "")),
+            slug=kind.removeprefix(_URN) if kind.startswith(_URN) else None,
+            title=str(body["title"]) if body.get("title") else None,
+            errors=[
+                FieldError(str(e.get("field", "")), str(e.get("message", "")), str(e.get("code", "invalid")))
+                for e in errors
+                if isinstance(e, dict)
+            ],
+            extra={k: v for k, v in body.items() if k not in _STANDARD},
+        )
 
 
 def not_found(resource: str, ident: object) -> Problem:
@@ -145,12 +165,23 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return respond(Problem(500, "an unexpected error occurred; it has been logged", slug="internal"), request)
 
 
+def from_service_error(exc: ServiceError) -> Problem:
+    """The problem a client gets when a call to another service failed: 503 when it
+    did not answer, its own 404/409/4xx (with its field errors) when it refused."""
+    if isinstance(exc, ServiceUnavailable):
+        return unavailable(exc.service, str(exc))
+    errors = [
+        FieldError(str(e.get("field", "body")), str(e.get("message", "")), str(e.get("code", "invalid")))
+        for e in exc.errors
+    ]
+    if isinstance(exc, NotFound | Conflict | Rejected) and exc.status is not None:
+        return Problem(exc.status, str(exc), slug="dependency-refused", errors=errors)
+    return Problem(502, str(exc), slug="dependency-error", errors=errors)
+
+
 def _service(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    if isinstance(exc, ServiceUnavailable):
-        return respond(unavailable(exc.service, str(exc)), request)
-    status = 404 if isinstance(exc, NotFound) else 502
-    return respond(Problem(status, str(exc), slug="dependency-error"), request)
+    return respond(from_service_error(exc), request)
 
 
 def install(app: FastAPI) -> None:

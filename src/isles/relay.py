@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import structlog
@@ -39,6 +39,7 @@ class Relay:
         retention: timedelta = timedelta(days=7),
         prune_every: float = 60.0,
         observers: Sequence[Callable[[int], None]] = (),
+        housekeeping: Sequence[Callable[[], Awaitable[int]]] = (),
     ) -> None:
         self.service = service
         self._outbox = outbox
@@ -60,6 +61,7 @@ class Relay:
         self._publish_failures = 0
         self.published_count = 0
         self._observers = list(observers)
+        self._housekeeping = list(housekeeping)
 
     def wake(self) -> None:
         self._caught_up = False
@@ -173,10 +175,13 @@ class Relay:
         await asyncio.sleep(delay)
 
     async def _prune(self) -> None:
-        try:
-            pruned = await self._outbox.prune(self._retention)
-        except Exception as exc:
-            log.warning("relay.prune_failed", service=self.service, error=repr(exc))
-            return
-        if pruned:
-            log.info("relay.pruned", service=self.service, rows=pruned)
+        """Delete outbox rows published long ago, then run the other kernel tables'
+        pruning (idempotency keys, finished sagas)."""
+        for prune in (lambda: self._outbox.prune(self._retention), *self._housekeeping):
+            try:
+                pruned = await prune()
+            except Exception as exc:
+                log.warning("relay.prune_failed", service=self.service, error=repr(exc))
+                continue
+            if pruned:
+                log.info("relay.pruned", service=self.service, rows=pruned)

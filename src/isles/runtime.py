@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import httpx
 import structlog
 
-from isles import migrations
+from isles import failpoints, idempotency, migrations
 from isles.bus import Bus, EmbeddedBus
+from isles.clients import CircuitBreaker, CircuitState, ClientPolicy, ServiceClient
 from isles.consumer import Consumer, Observer, RetryPolicy
 from isles.db import ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
 from isles.metrics import Metrics
@@ -27,6 +28,7 @@ from isles.notify import PgListener, outbox_channel
 from isles.outbox import SqlOutbox
 from isles.references import ReferenceRegistry
 from isles.relay import Relay
+from isles.sagas.runner import SagaRunner, SagaSettings
 from isles.service import Service
 from isles.settings import IslesSettings
 from isles.uow import UnitOfWork
@@ -65,14 +67,34 @@ class ServiceRuntime:
         settings: IslesSettings,
         http: Callable[[str], httpx.AsyncClient],
         metrics: Metrics,
+        breakers: dict[str, CircuitBreaker] | None = None,
     ) -> None:
         self.service = service
         self.name = service.name
         self.db = db
         self.bus = bus
         self.metrics = metrics
+        self.settings = settings
         self.outbox = SqlOutbox(db, lease=timedelta(seconds=settings.relay_lease_seconds))
         self._http = http
+        self._breakers = breakers if breakers is not None else {}
+        self.sagas: SagaRunner | None = None
+        if service.sagas:
+            self.sagas = SagaRunner(
+                service=service.name,
+                db=db,
+                sagas=service.sagas,
+                new_uow=self.uow,
+                clients=self.client,
+                settings=SagaSettings(
+                    lease=settings.saga_lease_seconds,
+                    poll_interval=settings.saga_poll_interval,
+                    retry_base_delay=settings.saga_retry_base_delay,
+                    retry_max_delay=settings.saga_retry_max_delay,
+                    compensation_max_delay=settings.saga_compensation_max_delay,
+                ),
+                metrics=metrics,
+            )
         if service.publishes:
             bus.publishes_for(service.name)
         published = metrics.relay_published.labels(service.name)
@@ -85,6 +107,7 @@ class ServiceRuntime:
             max_in_flight=settings.relay_max_in_flight,
             retention=timedelta(seconds=settings.outbox_retention_seconds),
             observers=[published.inc],
+            housekeeping=self._housekeeping(settings),
         )
         self.listener: PgListener | None = None
         if settings.relay_listen and not db.is_sqlite:
@@ -112,9 +135,50 @@ class ServiceRuntime:
         """An HTTP client whose base URL is ``target`` service's API."""
         return self._http(target)
 
+    def client(self, target: str) -> ServiceClient:
+        """A client of ``target`` service's API: timeouts, retries of safe calls, and the
+        circuit breaker this process keeps for ``target``."""
+        breaker = self._breakers.get(target)
+        if breaker is None:
+            gauge = self.metrics.circuit_state
+
+            def changed(name: str, state: CircuitState) -> None:
+                gauge.labels(self.name, name).set(state.value)
+                log.warning("client.circuit", service=self.name, target=name, state=state.name.lower())
+
+            breaker = self._breakers[target] = CircuitBreaker(
+                target,
+                threshold=self.settings.breaker_threshold,
+                reset_after=self.settings.breaker_reset_seconds,
+                on_change=changed,
+            )
+        return ServiceClient(
+            self._http(target),
+            service=target,
+            policy=ClientPolicy(
+                timeout=self.settings.client_timeout,
+                retries=self.settings.client_retries,
+                backoff=self.settings.client_backoff,
+            ),
+            breaker=breaker,
+            observe=functools.partial(self.metrics.client_call, self.name),
+        )
+
+    def _housekeeping(self, settings: IslesSettings) -> list[Callable[[], Awaitable[int]]]:
+        keys = timedelta(seconds=settings.idempotency_retention_seconds)
+        jobs: list[Callable[[], Awaitable[int]]] = [lambda: idempotency.prune(self.db, keys)]
+        if self.sagas is not None:
+            store, sagas = self.sagas.store, timedelta(seconds=settings.saga_retention_seconds)
+            jobs.append(lambda: store.prune(sagas))
+        return jobs
+
     @property
     def idle(self) -> bool:
-        return self.relay.idle and (self.consumer is None or self.consumer.idle)
+        return (
+            self.relay.idle
+            and (self.consumer is None or self.consumer.idle)
+            and (self.sagas is None or self.sagas.idle)
+        )
 
     def handled_event_types(self) -> tuple[str, ...]:
         return self.consumer.event_types if self.consumer is not None else ()
@@ -127,12 +191,18 @@ class ServiceRuntime:
         if consumer and self.consumer is not None:
             self.consumer.start()
 
+    async def start_sagas(self) -> None:
+        if self.sagas is not None:
+            await self.sagas.start()
+
     async def stop_relay(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
         await self.relay.stop()
 
     async def stop(self) -> None:
+        if self.sagas is not None:
+            await self.sagas.stop()
         await self.stop_relay()
         if self.consumer is not None:
             await self.consumer.stop()
@@ -171,6 +241,7 @@ class SystemRuntime:
         only: Sequence[str] | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
+        self._environ = env
         self.system = system
         self.settings = settings
         known = [s.name for s in system.services]
@@ -189,6 +260,7 @@ class SystemRuntime:
             if env.get(f"ISLES_{s.name.upper()}_URL")
         }
         self._clients: dict[str, httpx.AsyncClient] = {}
+        breakers: dict[str, CircuitBreaker] = {}
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(
                 service=s,
@@ -197,6 +269,7 @@ class SystemRuntime:
                 settings=settings,
                 http=self._client_for,
                 metrics=self.metrics,
+                breakers=breakers,
             )
             for s in local
         }
@@ -220,8 +293,10 @@ class SystemRuntime:
                 base = self._base_urls[target].rstrip("/")
                 client = httpx.AsyncClient(base_url=f"{base}/api/{target}", timeout=5.0)
             else:
+                # An error inside the target answers 500, as over the network; it is
+                # not raised into the caller.
                 client = httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=self.app),
+                    transport=httpx.ASGITransport(app=self.app, raise_app_exceptions=False),
                     base_url=f"http://gateway/api/{target}",
                     timeout=5.0,
                 )
@@ -258,16 +333,25 @@ class SystemRuntime:
             await rt.db.ensure_exists()
             await migrations.upgrade(rt.db, rt.service)
 
-    async def start(self, *, relays: bool = True, consumers: bool = True) -> None:
+    async def start(self, *, relays: bool = True, consumers: bool = True, sagas: bool = True) -> None:
+        failpoints.configure_from_env(self._environ)
         await self.prepare()
         await self.bus.start(consume=consumers)
         for rt in self.services.values():
             rt.start(relay=relays, consumer=consumers)
+        if sagas:
+            # Last: a resumed saga may call any service of this process at once.
+            for rt in self.services.values():
+                await rt.start_sagas()
         self.started = True
         log.info("system.started", system=self.system.name, services=list(self.services))
 
     async def stop(self) -> None:
-        """Stop publishing, release what the bus handed over (it comes again), close."""
+        """Stop driving sagas and publishing, release what the bus handed over (it
+        comes again), close."""
+        for rt in self.services.values():
+            if rt.sagas is not None:
+                await rt.sagas.stop()
         for rt in self.services.values():
             await rt.stop_relay()
         await self.bus.stop()

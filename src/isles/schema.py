@@ -1,8 +1,10 @@
 """Kernel tables that live in every service's own database, and shared column types.
 
-Every service database carries the same three kernel tables: the outbox (events
-written with the change that caused them), the inbox (events this service has
-already applied) and the dead letters (events it gave up on, with the error).
+Every service database carries the same kernel tables: the outbox (events written
+with the change that caused them), the inbox (events this service has already
+applied), the dead letters (events it gave up on, with the error), the sagas this
+service orchestrates with their steps, and the idempotency keys of the requests it
+has answered.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -38,7 +41,10 @@ NAMING_CONVENTION: dict[str, str] = {
 OUTBOX = "isles_outbox_events"
 INBOX = "isles_inbox_events"
 DEAD_LETTERS = "isles_dead_letters"
-KERNEL_TABLES = (OUTBOX, INBOX, DEAD_LETTERS)
+SAGAS = "isles_sagas"
+SAGA_STEPS = "isles_saga_steps"
+IDEMPOTENCY_KEYS = "isles_idempotency_keys"
+KERNEL_TABLES = (OUTBOX, INBOX, DEAD_LETTERS, SAGAS, SAGA_STEPS, IDEMPOTENCY_KEYS)
 
 
 def utcnow() -> datetime:
@@ -136,6 +142,61 @@ def add_kernel_tables(metadata: MetaData) -> None:
         Column("first_failed_at", UTCDateTime, nullable=False),
         Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     )
+    _add_saga_tables(metadata)
+    Table(
+        IDEMPOTENCY_KEYS,
+        metadata,
+        # The caller's Idempotency-Key; its first answer is kept and given again.
+        Column("key", String(200), primary_key=True),
+        Column("fingerprint", String(64), nullable=False),  # sha256 of method, path and body
+        Column("status", String(20), nullable=False),  # completed | fenced
+        Column("response_status", Integer, nullable=True),
+        Column("response_body", Text, nullable=True),
+        Column("response_headers", Text, nullable=True),
+        Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+        Index("idx_isles_idempotency_keys_created_at", "created_at"),
+    )
+
+
+def _add_saga_tables(metadata: MetaData) -> None:
+    Table(
+        SAGAS,
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("saga_type", String(200), nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("current_step", Integer, nullable=False),
+        Column("data", Text, nullable=False),  # the saga's input, JSON
+        Column("error", Text, nullable=True),  # why it failed: a problem document, JSON
+        Column("tenant_id", String(100), nullable=False, default=""),
+        # Which process drives it, until when (renewed while it does).
+        Column("owner", String(64), nullable=True),
+        Column("lease_until", UTCDateTime, nullable=True),
+        Column("wake_at", UTCDateTime, nullable=True),  # a deferred step's deadline
+        Column("version", Integer, nullable=False),  # grows with each write: a driver that lost its lease notices
+        Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+        Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+        Column("finished_at", UTCDateTime, nullable=True),
+        Index("idx_isles_sagas_status_updated_at", "status", "updated_at"),
+        Index("idx_isles_sagas_saga_type_created_at", "saga_type", "created_at"),
+    )
+    Table(
+        SAGA_STEPS,
+        metadata,
+        Column("saga_id", Uuid, ForeignKey(f"{SAGAS}.id", ondelete="CASCADE"), primary_key=True),
+        Column("position", Integer, primary_key=True),
+        Column("name", String(100), nullable=False),
+        Column("status", String(20), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("result", Text, nullable=True),  # JSON
+        Column("error", Text, nullable=True),
+        Column("compensation_attempts", Integer, nullable=False),
+        Column("compensation_error", Text, nullable=True),
+        Column("callback_token_hash", String(64), nullable=True),  # deferred steps completed by a callback
+        Column("started_at", UTCDateTime, nullable=True),
+        Column("finished_at", UTCDateTime, nullable=True),
+        Column("compensated_at", UTCDateTime, nullable=True),
+    )
 
 
 #: The kernel tables as one declaration, for queries. Each service's own metadata
@@ -145,3 +206,6 @@ add_kernel_tables(KERNEL_METADATA)
 outbox_table = KERNEL_METADATA.tables[OUTBOX]
 inbox_table = KERNEL_METADATA.tables[INBOX]
 dead_letters_table = KERNEL_METADATA.tables[DEAD_LETTERS]
+sagas_table = KERNEL_METADATA.tables[SAGAS]
+saga_steps_table = KERNEL_METADATA.tables[SAGA_STEPS]
+idempotency_table = KERNEL_METADATA.tables[IDEMPOTENCY_KEYS]

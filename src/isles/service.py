@@ -14,6 +14,7 @@ from isles.consumer import Handler
 from isles.db import check_service_name
 from isles.events import Event
 from isles.replicas import Replica
+from isles.sagas.definition import Saga
 from isles.schema import KERNEL_TABLES
 
 
@@ -25,7 +26,8 @@ class Service:
     :func:`isles.schema.new_metadata`); ``migrations`` is the folder of its own
     Alembic history (``None`` creates tables from the metadata: for tests and
     prototypes only, never for a service with data to keep). ``handlers`` and ``replicas`` say what it does with other
-    services' events; ``publishes`` lists the events it writes to its outbox.
+    services' events; ``publishes`` lists the events it writes to its outbox;
+    ``sagas`` are the multi-service operations it orchestrates.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Service:
     publishes: Sequence[type[Event]] = ()
     handlers: Sequence[Handler] = ()
     replicas: Sequence[Replica] = ()
+    sagas: Sequence[Saga] = ()
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())
@@ -50,6 +53,9 @@ class Service:
                 raise ValueError(f"service {self.name}: replica table {replica.table.name} is not its own")
         if self.migrations is not None and not (self.migrations / "env.py").is_file():
             raise ValueError(f"service {self.name}: no Alembic env.py in {self.migrations}")
+        names = [s.name for s in self.sagas]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service {self.name}: saga names repeat: {names}")
         object.__setattr__(self, "references", tuple(references.collect(self.name, self.metadata)))
 
     @property

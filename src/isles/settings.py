@@ -44,6 +44,33 @@ class IslesSettings(BaseSettings):
     retry_max_attempts: int = Field(default=5, ge=1)
     retry_base_delay: float = Field(default=0.2, ge=0)
     retry_max_delay: float = Field(default=30.0, ge=0)
+    saga_lease_seconds: float = Field(
+        default=15.0, gt=0, description="How long a process's hold on a saga lasts unless renewed (every third of it)."
+    )
+    saga_poll_interval: float = Field(default=1.0, gt=0, description="How often to look for sagas nobody drives.")
+    saga_wait_seconds: float = Field(
+        default=10.0, ge=0, description="How long a request that starts a saga waits for it before answering 202."
+    )
+    saga_retry_base_delay: float = Field(default=0.2, ge=0, description="First backoff of a step's retry, seconds.")
+    saga_retry_max_delay: float = Field(default=5.0, ge=0, description="Longest backoff between a step's attempts.")
+    saga_compensation_max_delay: float = Field(
+        default=30.0, ge=0, description="Longest backoff between a compensation's attempts."
+    )
+    saga_retention_seconds: float = Field(
+        default=30 * 24 * 3600, ge=0, description="Finished sagas are deleted after this long."
+    )
+    idempotency_retention_seconds: float = Field(
+        default=7 * 24 * 3600, ge=0, description="Idempotency keys are forgotten after this long."
+    )
+    client_timeout: float = Field(default=5.0, gt=0, description="Seconds per attempt of a call to another service.")
+    client_retries: int = Field(default=2, ge=0, le=10, description="Retries of a safe call to another service.")
+    client_backoff: float = Field(default=0.05, ge=0, description="First backoff of a retried call, seconds.")
+    breaker_threshold: int = Field(
+        default=5, ge=1, description="Failures in a row after which calls to a service fail fast."
+    )
+    breaker_reset_seconds: float = Field(
+        default=5.0, gt=0, description="How long calls fail fast before one trial call goes through."
+    )
     pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size per service.")
     pool_max_overflow: int = Field(default=10, ge=0)
     pool_timeout: float = Field(default=30.0, gt=0)

@@ -52,6 +52,9 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._writing: contextlib.AbstractAsyncContextManager[AsyncSession] | None = None
         self._emitted: list[Envelope] = []
+        self._written = 0  # emitted events already in the outbox (a held commit writes them early)
+        self._after_commit: list[Callable[[], None]] = []
+        self._held = False
         self.committed = False
 
     @property
@@ -122,18 +125,47 @@ class UnitOfWork:
     async def flush(self) -> None:
         await self.session.flush()
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
+
+    def hold(self) -> None:
+        """Make :meth:`commit` write everything but leave the transaction open until
+        :meth:`release`: whoever wraps a use case (an idempotent request, a saga step)
+        then writes its own record in the same transaction as the use case's change."""
+        self._held = True
+
     async def commit(self) -> None:
+        await self._write_outbox()
+        if self._held:
+            return
+        await self._commit()
+
+    async def release(self) -> None:
+        """Commit a held unit of work (see :meth:`hold`)."""
+        self._held = False
+        await self._write_outbox()
+        await self._commit()
+
+    async def _write_outbox(self) -> None:
         session = self.session
-        if self._emitted:
-            await session.flush()
-            await session.execute(insert(outbox_table), [_outbox_row(e) for e in self._emitted])
-            if self._db.dialect == "postgresql":
-                # Delivered at commit to every relay LISTENing, in any process.
-                await session.execute(text("SELECT pg_notify(:c, '')"), {"c": outbox_channel(self._db.service)})
-        await session.commit()
+        await session.flush()
+        fresh = self._emitted[self._written :]
+        if not fresh:
+            return
+        await session.execute(insert(outbox_table), [_outbox_row(e) for e in fresh])
+        self._written = len(self._emitted)
+        if self._db.dialect == "postgresql":
+            # Delivered at commit to every relay LISTENing, in any process.
+            await session.execute(text("SELECT pg_notify(:c, '')"), {"c": outbox_channel(self._db.service)})
+
+    async def _commit(self) -> None:
+        await self.session.commit()
         self.committed = True
         if self._emitted and self._on_commit is not None:
             self._on_commit()
+        for callback in self._after_commit:
+            callback()
 
 
 def _outbox_row(e: Envelope) -> dict[str, object]:

@@ -1,0 +1,559 @@
+"""The saga runner of one service: starts, drives, resumes and compensates its sagas.
+
+A saga's state is written before and after each step (for a local step, its change
+and its state commit together), so a process killed between any two writes leaves a
+state another run can go on from: the step under way is tried again with the same
+idempotency key, and the participant gives the first answer again instead of acting
+twice. A process drives a saga while it holds its lease (renewed as it goes); on
+start, and every ``poll_interval`` after, the runner takes up every in-flight saga
+that nobody drives.
+
+Forward: step by step. A refusal (4xx, :class:`StepFailed`) fails the step at once;
+a failure that might pass is retried with jittered backoff, up to the step's
+``max_attempts``. Backward, after a failure: the compensations of the completed
+steps, in reverse order (and of the failed step too when its outcome is unknown),
+each retried until it succeeds or its attempts run out; then the saga is *failed*
+and waits for an operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from isles import failpoints
+from isles.clients import ServiceClient, ServiceError, ServiceUnavailable
+from isles.db import ServiceDatabase
+from isles.outbox import relay_identity
+from isles.problems import Problem, from_service_error, not_found
+from isles.sagas.definition import (
+    Saga,
+    SagaStatus,
+    Step,
+    StepContext,
+    StepFailed,
+    StepStatus,
+    action_key,
+    compensation_key,
+)
+from isles.sagas.store import SagaState, SagaStore, StaleState, dump
+from isles.schema import utcnow
+from isles.tasks import cancel_and_wait
+from isles.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from isles.metrics import Metrics
+
+log = structlog.get_logger("isles.sagas")
+
+
+@dataclass(frozen=True)
+class SagaSettings:
+    lease: float = 15.0
+    poll_interval: float = 1.0
+    retry_base_delay: float = 0.2
+    retry_max_delay: float = 5.0
+    compensation_max_delay: float = 30.0
+
+    def delay(self, attempt: int, ceiling: float) -> float:
+        top = min(ceiling, self.retry_base_delay * 2.0 ** (attempt - 1))
+        return top / 2 + random.uniform(0, top / 2)
+
+
+def classify(exc: BaseException, step: Step) -> tuple[bool, Problem]:
+    """(definite, problem): was it a refusal (retrying cannot help, nothing was done),
+    and what is the saga's caller told."""
+    if isinstance(exc, StepFailed):
+        return True, exc.problem
+    if isinstance(exc, Problem):
+        return 400 <= exc.status < 500, exc
+    if isinstance(exc, ServiceUnavailable):
+        return False, from_service_error(exc)
+    if isinstance(exc, ServiceError):
+        return exc.status is not None and 400 <= exc.status < 500, from_service_error(exc)
+    if isinstance(exc, failpoints.FailpointError):
+        status = 422 if exc.definite else 503
+        return exc.definite, Problem(status, f"step {step.name}: {exc}", slug="injected-failure")
+    if isinstance(exc, TimeoutError):
+        return False, Problem(504, f"step {step.name} had no answer within {step.timeout}s", slug="saga-step-timeout")
+    return False, Problem(
+        503,
+        f"step {step.name} failed: {type(exc).__name__}: {exc}",
+        slug="saga-step-error",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SagaRunner:
+    def __init__(
+        self,
+        *,
+        service: str,
+        db: ServiceDatabase,
+        sagas: Sequence[Saga],
+        new_uow: Callable[[], UnitOfWork],
+        clients: Callable[[str], ServiceClient] | None = None,
+        settings: SagaSettings | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.service = service
+        self.db = db
+        self.sagas = {s.name: s for s in sagas}
+        self.settings = settings or SagaSettings()
+        self.store = SagaStore(db, owner=relay_identity(), lease=timedelta(seconds=self.settings.lease))
+        self._new_uow = new_uow
+        self._clients = clients
+        self._metrics = metrics
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._again: set[uuid.UUID] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- life -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every saga in flight, then keep looking for sagas nobody drives."""
+        self._stopping = False
+        if self.db.is_sqlite:
+            await self.store.release_all()
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(), name=f"sagas:{self.service}")
+
+    async def stop(self) -> None:
+        """Stop driving; sagas under way are released (another process, or the next
+        start, resumes them from their last written state)."""
+        self._stopping = True
+        tasks = [t for t in (self._sweeper, *self._tasks.values()) if t is not None]
+        await cancel_and_wait(tasks)
+        self._sweeper = None
+        for saga_id in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await self.store.release(saga_id)
+        self._tasks.clear()
+
+    @property
+    def idle(self) -> bool:
+        return not self._tasks
+
+    def kick(self) -> None:
+        """Look for sagas to drive now instead of at the next poll."""
+        self._wake.set()
+
+    async def _sweep(self) -> None:
+        while not self._stopping:
+            try:
+                for saga_id in await self.store.due():
+                    self._spawn(saga_id)
+            except Exception as exc:
+                if self._stopping:
+                    return
+                log.warning("sagas.sweep_failed", service=self.service, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
+            self._wake.clear()
+
+    def _spawn(self, saga_id: uuid.UUID) -> None:
+        if self._stopping:
+            return
+        running = self._tasks.get(saga_id)
+        if running is not None and not running.done():
+            self._again.add(saga_id)  # drive it once more when this drive ends
+            return
+        task = asyncio.create_task(self._drive(saga_id), name=f"saga:{saga_id}")
+        self._tasks[saga_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._tasks.get(saga_id) is t:
+                del self._tasks[saga_id]
+            if saga_id in self._again:
+                self._again.discard(saga_id)
+                self._spawn(saga_id)
+
+        task.add_done_callback(done)
+
+    # -- what services call -------------------------------------------------------
+
+    def saga(self, name: str) -> Saga:
+        try:
+            return self.sagas[name]
+        except KeyError:
+            raise KeyError(f"{self.service} runs no saga {name!r}; it runs {sorted(self.sagas)}") from None
+
+    async def begin(
+        self, saga: Saga | str, data: dict[str, Any], *, saga_id: uuid.UUID | None = None, tenant_id: str = ""
+    ) -> uuid.UUID:
+        """Write a new saga and start driving it. With a ``saga_id`` that exists (a
+        caller's retry), nothing new is written: the existing saga goes on."""
+        definition = self.saga(saga if isinstance(saga, str) else saga.name)
+        saga_id = saga_id or uuid.uuid4()
+        async with self.db.writing() as session, session.begin():
+            created = await self.store.create(session, saga_id=saga_id, saga=definition, data=data, tenant_id=tenant_id)
+        if created:
+            if self._metrics is not None:
+                self._metrics.saga_started.labels(self.service, definition.name).inc()
+            log.info("saga.started", service=self.service, saga=definition.name, saga_id=str(saga_id))
+            await failpoints.hit(f"saga.{definition.name}.started")
+        self._spawn(saga_id)
+        return saga_id
+
+    async def wait(self, saga_id: uuid.UUID, timeout: float) -> SagaState:  # noqa: ASYNC109 - a bound for an API answer
+        """The saga's state once it is finished, failed, or waiting for a deferred
+        answer, or as it is after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            task = self._tasks.get(saga_id)
+            if task is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, deadline - time.monotonic()))
+            state = await self.store.load(saga_id)
+            if state is None:
+                raise KeyError(f"no saga {saga_id}")
+            settled = (
+                not state.status.in_flight
+                or state.steps[min(state.current_step, len(state.steps) - 1)].status is StepStatus.WAITING
+            )
+            if settled or time.monotonic() >= deadline:
+                return state
+            await asyncio.sleep(0.02 if saga_id in self._tasks else 0.1)
+
+    async def resolve(
+        self,
+        saga_id: uuid.UUID,
+        step: str,
+        *,
+        result: Any = None,
+        problem: Problem | None = None,
+        token: str | None = None,
+        uow: UnitOfWork | None = None,
+    ) -> bool:
+        """Answer a deferred step: its result, or (``problem``) its refusal. From an event
+        handler, pass its ``uow``: the answer commits with the inbox mark. From a
+        callback, pass the ``token`` the step was given. False if the step was answered
+        already or has timed out (the answer is then ignored)."""
+        if uow is not None:
+            answered = await self._resolve(uow.session, saga_id, step, result, problem, token)
+            uow.after_commit(lambda: self._spawn(saga_id))
+            return answered
+        async with self.db.writing() as session, session.begin():
+            answered = await self._resolve(session, saga_id, step, result, problem, token)
+        self._spawn(saga_id)
+        return answered
+
+    async def _resolve(
+        self,
+        session: AsyncSession,
+        saga_id: uuid.UUID,
+        name: str,
+        result: Any,
+        problem: Problem | None,
+        token: str | None,
+    ) -> bool:
+        state = await self.store.load(saga_id, session)
+        if state is None or state.saga_type not in self.sagas:
+            raise not_found("saga", saga_id)
+        saga = self.sagas[state.saga_type]
+        try:
+            k = saga.index(name)
+        except KeyError:
+            raise not_found("step", name) from None
+        row = state.steps[k]
+        if token is not None and not (
+            row.callback_token_hash and hmac.compare_digest(row.callback_token_hash, _token_hash(token))
+        ):
+            raise Problem(403, "the callback token does not match this step", slug="bad-callback-token")
+        waiting = row.status in (StepStatus.RUNNING, StepStatus.WAITING) and saga.steps[k].deferred
+        if state.status is not SagaStatus.RUNNING or state.current_step != k or not waiting:
+            return False
+        now = utcnow()
+        if problem is None:
+            await self.store.write(
+                session,
+                state,
+                {"current_step": k + 1, "wake_at": None},
+                (k, {"status": StepStatus.COMPLETED.value, "result": dump(result), "finished_at": now}),
+                owned=False,
+            )
+        else:
+            await self.store.write(
+                session,
+                state,
+                {"status": SagaStatus.COMPENSATING.value, "error": dump(problem.body("")), "wake_at": None},
+                (k, {"status": StepStatus.FAILED.value, "error": dump(problem.body("")), "finished_at": now}),
+                owned=False,
+            )
+        return True
+
+    # -- driving ------------------------------------------------------------------
+
+    async def _drive(self, saga_id: uuid.UUID) -> None:
+        try:
+            if not await self.store.acquire(saga_id):
+                return
+        except Exception as exc:
+            log.warning("saga.acquire_failed", saga_id=str(saga_id), error=repr(exc))
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(saga_id))
+        try:
+            while not self._stopping:
+                state = await self.store.load(saga_id)
+                if state is None or state.owner != self.store.owner or not state.status.in_flight:
+                    return
+                saga = self.sagas.get(state.saga_type)
+                if saga is None:
+                    log.error("saga.unknown_type", service=self.service, saga=state.saga_type, saga_id=str(saga_id))
+                    return
+                try:
+                    if state.status is SagaStatus.RUNNING:
+                        go_on = await self._forward(saga, state)
+                    else:
+                        go_on = await self._backward(saga, state)
+                except StaleState:
+                    continue  # someone answered or reopened it: read it again
+                if not go_on:
+                    return
+        except Exception as exc:
+            if not self._stopping:
+                log.warning("saga.drive_failed", service=self.service, saga_id=str(saga_id), error=repr(exc))
+        finally:
+            await cancel_and_wait([heartbeat])
+            if not self._stopping:
+                with contextlib.suppress(Exception):
+                    await self.store.release(saga_id)
+
+    async def _heartbeat(self, saga_id: uuid.UUID) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease / 3)
+            with contextlib.suppress(Exception):
+                await self.store.renew(saga_id)
+
+    def _context(self, saga: Saga, state: SagaState, k: int, *, attempt: int, undo: bool) -> StepContext:
+        step = saga.steps[k]
+        return StepContext(
+            saga_id=state.id,
+            saga_type=saga.name,
+            step=step.name,
+            data=state.data,
+            results=state.results,
+            key=compensation_key(state.id, step.name) if undo else action_key(state.id, step.name),
+            action_key=action_key(state.id, step.name),
+            attempt=attempt,
+            tenant_id=state.tenant_id,
+            result=state.steps[k].result,
+            clients=self._clients,
+        )
+
+    async def _write(
+        self,
+        state: SagaState,
+        saga: dict[str, Any],
+        step: tuple[int, dict[str, Any]] | None = None,
+        session: AsyncSession | None = None,
+    ) -> SagaState:
+        if session is not None:
+            await self.store.write(session, state, saga, step)
+        else:
+            async with self.db.writing() as own, own.begin():
+                await self.store.write(own, state, saga, step)
+        return dataclasses.replace(state, version=state.version + 1)
+
+    async def _forward(self, saga: Saga, state: SagaState) -> bool:
+        k = state.current_step
+        if k >= len(saga.steps):
+            await self._finish(saga, state, SagaStatus.COMPLETED)
+            return False
+        step, row = saga.steps[k], state.steps[k]
+        point = f"saga.{saga.name}.{step.name}"
+        if row.status is StepStatus.WAITING:
+            if state.wake_at is not None and utcnow() < state.wake_at:
+                return False  # not yet: the sweeper comes back at the deadline
+            timeout = Problem(504, f"step {step.name} had no answer in time", slug="saga-step-timeout")
+            await self._fail(saga, state, k, timeout, uncertain=True)
+            return True
+        if row.status is StepStatus.RUNNING and row.attempts >= step.max_attempts:
+            # The last attempt was under way when the process stopped: no attempt is left.
+            problem = Problem(
+                503, f"step {step.name}: no outcome after {row.attempts} attempts", slug="saga-step-error"
+            )
+            await self._fail(saga, state, k, problem, uncertain=not step.local)
+            return True
+        attempt = row.attempts + 1
+        ctx = self._context(saga, state, k, attempt=attempt, undo=False)
+        running: dict[str, Any] = {"status": StepStatus.RUNNING.value, "attempts": attempt}
+        if row.started_at is None:
+            running["started_at"] = utcnow()
+        if step.deferred:
+            ctx.callback_token = secrets.token_urlsafe(24)
+            running["callback_token_hash"] = _token_hash(ctx.callback_token)
+        state = await self._write(state, {}, (k, running))
+        try:
+            await failpoints.hit(f"{point}.before")
+            if step.local:
+                await self._run_local(step, state, k, ctx, point)
+            else:
+                async with asyncio.timeout(step.timeout):
+                    result = await step.action(ctx)
+                await failpoints.hit(f"{point}.after")
+                if step.deferred:
+                    wake = {"wake_at": utcnow() + timedelta(seconds=step.deadline)}
+                    await self._write(state, wake, (k, {"status": StepStatus.WAITING.value}))
+                else:
+                    await self._write(state, {"current_step": k + 1}, (k, _completed(result)))
+            await failpoints.hit(f"{point}.done")
+            return not step.deferred
+        except StaleState:
+            raise
+        except Exception as exc:
+            if self._stopping:
+                raise asyncio.CancelledError from exc
+            definite, problem = classify(exc, step)
+            log.warning(
+                "saga.step_failed",
+                service=self.service,
+                saga=saga.name,
+                saga_id=str(state.id),
+                step=step.name,
+                attempt=attempt,
+                definite=definite,
+                error=repr(exc),
+            )
+            if not definite and attempt < step.max_attempts:
+                await asyncio.sleep(self.settings.delay(attempt, self.settings.retry_max_delay))
+                return True
+            await self._fail(saga, state, k, problem, uncertain=not definite and not step.local)
+            return True
+
+    async def _run_local(self, step: Step, state: SagaState, k: int, ctx: StepContext, point: str) -> None:
+        async with self._new_uow() as uow:
+            uow.hold()
+            ctx._uow = uow
+            async with asyncio.timeout(step.timeout):
+                result = await step.action(ctx)
+            await failpoints.hit(f"{point}.after")
+            await self.store.write(uow.session, state, {"current_step": k + 1}, (k, _completed(result)))
+            await uow.release()
+
+    async def _fail(self, saga: Saga, state: SagaState, k: int, problem: Problem, *, uncertain: bool) -> None:
+        step = saga.steps[k]
+        status = StepStatus.UNCERTAIN if uncertain and step.compensation is not None else StepStatus.FAILED
+        body = dump(problem.body(""))
+        await self._write(
+            state,
+            {"status": SagaStatus.COMPENSATING.value, "error": body, "current_step": k, "wake_at": None},
+            (k, {"status": status.value, "error": body, "finished_at": utcnow()}),
+        )
+        log.info("saga.compensating", service=self.service, saga=saga.name, saga_id=str(state.id), failed=step.name)
+
+    async def _backward(self, saga: Saga, state: SagaState) -> bool:
+        k = state.current_step
+        undoable = (StepStatus.COMPLETED, StepStatus.UNCERTAIN, StepStatus.COMPENSATING)
+        while k >= 0 and not (saga.steps[k].compensation is not None and state.steps[k].status in undoable):
+            k -= 1
+        if k < 0:
+            await self._finish(saga, state, SagaStatus.COMPENSATED)
+            return False
+        step, row = saga.steps[k], state.steps[k]
+        point = f"saga.{saga.name}.{step.name}.undo"
+        if row.status is StepStatus.COMPENSATING and row.compensation_attempts >= step.compensation_attempts:
+            await self._park(saga, state, k, row.compensation_error or "no outcome: the process stopped mid-attempt")
+            return False
+        attempt = row.compensation_attempts + 1
+        ctx = self._context(saga, state, k, attempt=attempt, undo=True)
+        marker = {"status": StepStatus.COMPENSATING.value, "compensation_attempts": attempt}
+        state = await self._write(state, {"current_step": k}, (k, marker))
+        assert step.compensation is not None
+        done = (k, {"status": StepStatus.COMPENSATED.value, "compensated_at": utcnow(), "compensation_error": None})
+        try:
+            await failpoints.hit(f"{point}.before")
+            if step.local:
+                async with self._new_uow() as uow:
+                    uow.hold()
+                    ctx._uow = uow
+                    async with asyncio.timeout(step.timeout):
+                        await step.compensation(ctx)
+                    await failpoints.hit(f"{point}.after")
+                    await self.store.write(uow.session, state, {"current_step": k - 1}, done)
+                    await uow.release()
+            else:
+                async with asyncio.timeout(step.timeout):
+                    await step.compensation(ctx)
+                await failpoints.hit(f"{point}.after")
+                await self._write(state, {"current_step": k - 1}, done)
+            await failpoints.hit(f"{point}.done")
+        except StaleState:
+            raise
+        except Exception as exc:
+            if self._stopping:
+                raise asyncio.CancelledError from exc
+            error = f"{type(exc).__name__}: {exc}"
+            if self._metrics is not None:
+                self._metrics.saga_compensations.labels(self.service, saga.name, step.name, "failed").inc()
+            log.warning(
+                "saga.compensation_failed",
+                service=self.service,
+                saga=saga.name,
+                saga_id=str(state.id),
+                step=step.name,
+                attempt=attempt,
+                error=error,
+            )
+            if attempt >= step.compensation_attempts:
+                await self._park(saga, state, k, error)
+                return False
+            state = await self._write(state, {}, (k, {"compensation_error": error}))
+            await asyncio.sleep(self.settings.delay(attempt, self.settings.compensation_max_delay))
+            return True
+        if self._metrics is not None:
+            self._metrics.saga_compensations.labels(self.service, saga.name, step.name, "compensated").inc()
+        return True
+
+    async def _park(self, saga: Saga, state: SagaState, k: int, error: str) -> None:
+        await self._write(
+            state,
+            {"status": SagaStatus.FAILED.value, "current_step": k},
+            (k, {"status": StepStatus.PARKED.value, "compensation_error": error}),
+        )
+        self._observe(saga, state, SagaStatus.FAILED)
+        log.error(
+            "saga.failed",
+            service=self.service,
+            saga=saga.name,
+            saga_id=str(state.id),
+            step=saga.steps[k].name,
+            error=error,
+            hint=f"fix the cause, then: isles sagas retry {state.id} --service {self.service}",
+        )
+
+    async def _finish(self, saga: Saga, state: SagaState, status: SagaStatus) -> None:
+        await self._write(state, {"status": status.value, "finished_at": utcnow(), "wake_at": None})
+        self._observe(saga, state, status)
+        log.info("saga.finished", service=self.service, saga=saga.name, saga_id=str(state.id), status=status.value)
+
+    def _observe(self, saga: Saga, state: SagaState, status: SagaStatus) -> None:
+        if self._metrics is None:
+            return
+        seconds = (utcnow() - state.created_at).total_seconds()
+        self._metrics.saga_finished.labels(self.service, saga.name, status.value).inc()
+        self._metrics.saga_duration.labels(self.service, saga.name, status.value).observe(seconds)
+
+
+def _completed(result: Any) -> dict[str, Any]:
+    return {"status": StepStatus.COMPLETED.value, "result": dump(result), "finished_at": utcnow()}

@@ -1,0 +1,361 @@
+"""Saga state in the orchestrating service's own database.
+
+Every write is guarded: it names the version it read (and, for the process driving
+the saga, itself as the lease owner); a write that finds another version changes
+nothing and raises :class:`StaleState`, so two writers never both advance a saga.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from isles.db import ServiceDatabase
+from isles.sagas.definition import Saga, SagaStatus, StepStatus
+from isles.schema import saga_steps_table, sagas_table, utcnow
+
+_s = sagas_table
+_st = saga_steps_table
+_IN_FLIGHT = (SagaStatus.RUNNING.value, SagaStatus.COMPENSATING.value)
+
+
+class StaleState(Exception):
+    """The saga changed since it was read (another writer), or the lease is gone."""
+
+
+def dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(jsonable_encoder(value))
+
+
+def _load(raw: str | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+@dataclass(frozen=True)
+class StepState:
+    position: int
+    name: str
+    status: StepStatus
+    attempts: int
+    result: Any
+    error: dict[str, Any] | None
+    compensation_attempts: int
+    compensation_error: str | None
+    callback_token_hash: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    compensated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SagaState:
+    id: uuid.UUID
+    saga_type: str
+    status: SagaStatus
+    current_step: int
+    data: dict[str, Any]
+    error: dict[str, Any] | None
+    tenant_id: str
+    owner: str | None
+    lease_until: datetime | None
+    wake_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    steps: tuple[StepState, ...]
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return {s.name: s.result for s in self.steps if s.status is StepStatus.COMPLETED}
+
+    def step(self, name: str) -> StepState:
+        return next(s for s in self.steps if s.name == name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The saga as the API and the CLI show it (no lease token hashes)."""
+        return {
+            "id": str(self.id),
+            "saga_type": self.saga_type,
+            "status": self.status.value,
+            "current_step": self.current_step,
+            "data": self.data,
+            "error": self.error,
+            "tenant_id": self.tenant_id,
+            "owner": self.owner,
+            "lease_until": self.lease_until,
+            "wake_at": self.wake_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "finished_at": self.finished_at,
+            "steps": [
+                {
+                    "position": s.position,
+                    "name": s.name,
+                    "status": s.status.value,
+                    "attempts": s.attempts,
+                    "result": s.result,
+                    "error": s.error,
+                    "compensation_attempts": s.compensation_attempts,
+                    "compensation_error": s.compensation_error,
+                    "started_at": s.started_at,
+                    "finished_at": s.finished_at,
+                    "compensated_at": s.compensated_at,
+                }
+                for s in self.steps
+            ],
+        }
+
+
+def _step(row: Row[Any]) -> StepState:
+    return StepState(
+        position=row.position,
+        name=row.name,
+        status=StepStatus(row.status),
+        attempts=row.attempts,
+        result=_load(row.result),
+        error=_load(row.error),
+        compensation_attempts=row.compensation_attempts,
+        compensation_error=row.compensation_error,
+        callback_token_hash=row.callback_token_hash,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        compensated_at=row.compensated_at,
+    )
+
+
+def _saga(row: Row[Any], steps: Sequence[StepState]) -> SagaState:
+    return SagaState(
+        id=row.id,
+        saga_type=row.saga_type,
+        status=SagaStatus(row.status),
+        current_step=row.current_step,
+        data=_load(row.data),
+        error=_load(row.error),
+        tenant_id=row.tenant_id,
+        owner=row.owner,
+        lease_until=row.lease_until,
+        wake_at=row.wake_at,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+        steps=tuple(steps),
+    )
+
+
+class SagaStore:
+    """Reads and writes the sagas of one service's database, as process ``owner``."""
+
+    def __init__(self, db: ServiceDatabase, *, owner: str, lease: timedelta) -> None:
+        self.db = db
+        self.owner = owner
+        self.lease = lease
+
+    async def create(
+        self, session: AsyncSession, *, saga_id: uuid.UUID, saga: Saga, data: dict[str, Any], tenant_id: str
+    ) -> bool:
+        """Write a new running saga, leased to this process. False if ``saga_id`` exists."""
+        if await session.scalar(select(_s.c.id).where(_s.c.id == saga_id)) is not None:
+            return False
+        now = utcnow()
+        await session.execute(
+            insert(_s).values(
+                id=saga_id,
+                saga_type=saga.name,
+                status=SagaStatus.RUNNING.value,
+                current_step=0,
+                data=dump(data),
+                tenant_id=tenant_id,
+                owner=self.owner,
+                lease_until=now + self.lease,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.execute(
+            insert(_st),
+            [
+                {
+                    "saga_id": saga_id,
+                    "position": i,
+                    "name": step.name,
+                    "status": StepStatus.PENDING.value,
+                    "attempts": 0,
+                    "compensation_attempts": 0,
+                }
+                for i, step in enumerate(saga.steps)
+            ],
+        )
+        return True
+
+    async def load(self, saga_id: uuid.UUID, session: AsyncSession | None = None) -> SagaState | None:
+        if session is None:
+            async with self.db.read_session() as own:
+                return await self.load(saga_id, own)
+        row = (await session.execute(select(_s).where(_s.c.id == saga_id))).first()
+        if row is None:
+            return None
+        steps = (await session.execute(select(_st).where(_st.c.saga_id == saga_id).order_by(_st.c.position))).all()
+        return _saga(row, [_step(s) for s in steps])
+
+    async def write(
+        self,
+        session: AsyncSession,
+        state: SagaState,
+        saga: dict[str, Any],
+        step: tuple[int, dict[str, Any]] | None = None,
+        *,
+        owned: bool = True,
+    ) -> None:
+        """Change the saga (and one step) if it is still at ``state.version``, and, when
+        ``owned``, still leased to this process (the lease is renewed)."""
+        now = utcnow()
+        values = {**saga, "version": state.version + 1, "updated_at": now}
+        q = update(_s).where(_s.c.id == state.id, _s.c.version == state.version)
+        if owned:
+            values["lease_until"] = now + self.lease
+            q = q.where(_s.c.owner == self.owner)
+        result = await session.execute(q.values(**values))
+        if getattr(result, "rowcount", 0) != 1:
+            raise StaleState(f"saga {state.id} changed since version {state.version}")
+        if step is not None:
+            position, changes = step
+            await session.execute(
+                update(_st).where(_st.c.saga_id == state.id, _st.c.position == position).values(**changes)
+            )
+
+    async def acquire(self, saga_id: uuid.UUID) -> bool:
+        """Lease an in-flight saga to this process, unless another process holds it."""
+        now = utcnow()
+        async with self.db.writing() as session, session.begin():
+            result = await session.execute(
+                update(_s)
+                .where(
+                    _s.c.id == saga_id,
+                    _s.c.status.in_(_IN_FLIGHT),
+                    or_(_s.c.owner.is_(None), _s.c.owner == self.owner, _s.c.lease_until < now),
+                )
+                .values(owner=self.owner, lease_until=now + self.lease)
+            )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def renew(self, saga_id: uuid.UUID) -> bool:
+        async with self.db.writing() as session, session.begin():
+            result = await session.execute(
+                update(_s).where(_s.c.id == saga_id, _s.c.owner == self.owner).values(lease_until=utcnow() + self.lease)
+            )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def release(self, saga_id: uuid.UUID) -> None:
+        async with self.db.writing() as session, session.begin():
+            await session.execute(
+                update(_s).where(_s.c.id == saga_id, _s.c.owner == self.owner).values(owner=None, lease_until=None)
+            )
+
+    async def release_all(self) -> int:
+        """Drop every lease (SQLite at start: one process drives a SQLite database's sagas,
+        so leases left by a killed process need not be waited out)."""
+        async with self.db.writing() as session, session.begin():
+            result = await session.execute(
+                update(_s).where(_s.c.owner.is_not(None)).values(owner=None, lease_until=None)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def reopen(self, saga_id: uuid.UUID) -> tuple[SagaState, str]:
+        """An operator's retry. A failed saga goes back to compensating from its parked
+        step, with that step's attempts counted anew; an in-flight saga loses its lease,
+        so the next sweep of any process takes it up at once. Returns the saga as it was
+        and what was done."""
+        async with self.db.writing() as session, session.begin():
+            state = await self.load(saga_id, session)
+            if state is None:
+                raise KeyError(f"no saga {saga_id}")
+            free = {"owner": None, "lease_until": None}
+            if state.status is SagaStatus.FAILED:
+                step = (state.current_step, {"status": StepStatus.COMPENSATING.value, "compensation_attempts": 0})
+                await self.write(session, state, {"status": SagaStatus.COMPENSATING.value, **free}, step, owned=False)
+                return state, "compensation resumes"
+            if state.status.in_flight:
+                await self.write(session, state, free, owned=False)
+                return state, "resumes"
+        return state, "finished: nothing to retry"
+
+    async def due(self, limit: int = 100) -> list[uuid.UUID]:
+        """In-flight sagas nobody drives (or whose driver's lease ran out) that are not
+        waiting for a deferred step's answer before its deadline."""
+        now = utcnow()
+        q = (
+            select(_s.c.id)
+            .where(
+                _s.c.status.in_(_IN_FLIGHT),
+                or_(_s.c.owner.is_(None), _s.c.lease_until < now),
+                or_(_s.c.wake_at.is_(None), _s.c.wake_at <= now),
+            )
+            .order_by(_s.c.updated_at)
+            .limit(limit)
+        )
+        async with self.db.read_session() as session:
+            return list((await session.scalars(q)).all())
+
+    async def find(
+        self,
+        *,
+        status: Sequence[str] = (),
+        saga_type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[SagaState], int]:
+        """Sagas newest first, with their steps; and how many match in all."""
+        where: list[ColumnElement[bool]] = []
+        if status:
+            where.append(_s.c.status.in_(list(status)))
+        if saga_type:
+            where.append(_s.c.saga_type == saga_type)
+        cond = and_(*where) if where else None
+        q = select(_s).order_by(_s.c.created_at.desc(), _s.c.id).limit(limit).offset(offset)
+        count = select(func.count()).select_from(_s)
+        if cond is not None:
+            q, count = q.where(cond), count.where(cond)
+        async with self.db.read_session() as session:
+            rows = (await session.execute(q)).all()
+            total = int(await session.scalar(count) or 0)
+            ids = [r.id for r in rows]
+            steps: dict[uuid.UUID, list[StepState]] = {i: [] for i in ids}
+            if ids:
+                for s in (
+                    await session.execute(select(_st).where(_st.c.saga_id.in_(ids)).order_by(_st.c.position))
+                ).all():
+                    steps[s.saga_id].append(_step(s))
+        return [_saga(r, steps[r.id]) for r in rows], total
+
+    async def counts(self) -> dict[tuple[str, str], int]:
+        """(saga type, status) -> how many sagas, for the in-flight gauge."""
+        async with self.db.read_session() as session:
+            rows = (
+                await session.execute(
+                    select(_s.c.saga_type, _s.c.status, func.count()).group_by(_s.c.saga_type, _s.c.status)
+                )
+            ).all()
+        return {(t, s): int(n) for t, s, n in rows}
+
+    async def prune(self, retention: timedelta) -> int:
+        """Delete sagas that finished (completed or compensated) over ``retention`` ago."""
+        cutoff = utcnow() - retention
+        finished = [SagaStatus.COMPLETED.value, SagaStatus.COMPENSATED.value]
+        async with self.db.writing() as session, session.begin():
+            old = select(_s.c.id).where(_s.c.status.in_(finished), _s.c.finished_at < cutoff)
+            await session.execute(delete(_st).where(_st.c.saga_id.in_(old)))
+            result = await session.execute(delete(_s).where(_s.c.status.in_(finished), _s.c.finished_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
