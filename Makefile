@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 PYTEST_ARGS ?=
+# Tests run in two worker processes: most of their time is spent waiting on
+# databases and processes, so two workers nearly halve the time on two cores.
+JOBS   ?= 2
 
 .PHONY: up test lint typecheck boundaries unit bench install clean
 
@@ -31,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)

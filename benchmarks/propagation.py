@@ -35,10 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from hrms.services.employee import service as employees  # noqa: E402
-from hrms.services.employee.schemas import EmployeeCreate  # noqa: E402
-from hrms.services.project import service as projects  # noqa: E402
 from hrms.services.project.models import Assignment  # noqa: E402
-from hrms.services.project.schemas import AssignmentCreate, ProjectCreate  # noqa: E402
 from hrms.system import build  # noqa: E402
 from isles.consumer import Outcome  # noqa: E402
 from isles.db import drop_postgres_database  # noqa: E402
@@ -63,58 +60,46 @@ class Result:
     commits_per_s: float
 
 
-class Directory:
-    """The employee lookup for assignment creation, answered from the seeded views."""
-
-    def __init__(self, views: dict[uuid.UUID, object]) -> None:
-        self.views = views
-
-    async def get(self, employee_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        return self.views[employee_id]
-
-
 async def seed(rt: SystemRuntime, n_employees: int, per_employee: int) -> list[uuid.UUID]:
-    from hrms.services.employee.api import view
+    """Employees, projects and assignments through the public API (the sagas), as a
+    client would make them; not measured."""
+    async with rt.client() as api:
 
-    emp, proj = rt["employee"], rt["project"]
-    ids, views = [], {}
-    for i in range(n_employees):
-        async with emp.uow() as uow:
-            e = await employees.create_employee(
-                uow=uow,
-                data=EmployeeCreate(
-                    employee_number=f"B-{i}",
-                    company_id=uuid.uuid4(),
-                    user_id=uuid.uuid4(),
-                    first_name="Bench",
-                    last_name=f"Person{i}",
-                    email=f"bench{i}@example.com",
-                    hire_date="2024-01-01",  # type: ignore[arg-type]
-                ),
+        async def post(path: str, body: dict[str, object]) -> dict[str, str]:
+            r = await api.post(path, json=body)
+            assert r.status_code == 201, r.text
+            created: dict[str, str] = r.json()
+            return created
+
+        company = await post("/api/company/companies", {"name": "Bench Co"})
+        ids = []
+        for i in range(n_employees):
+            e = await post(
+                "/api/employee/employees",
+                {
+                    "employee_number": f"B-{i}",
+                    "company_id": company["id"],
+                    "first_name": "Bench",
+                    "last_name": f"Person{i}",
+                    "email": f"bench{i}@example.com",
+                    "hire_date": "2024-01-01",
+                },
             )
-        ids.append(e.id)
-        views[e.id] = view(e)
-    project_ids = []
-    for p in range(per_employee):
-        async with proj.uow() as uow:
-            project = await projects.create_project(
-                uow=uow, data=ProjectCreate(name=f"Bench {p}", client="Bench", capacity=n_employees)
-            )
-        project_ids.append(project.id)
-    directory = Directory(views)
-    for e_id in ids:
-        for p_id in project_ids:
-            await projects.create_assignment(
-                new_uow=proj.uow,
-                employees=directory,  # type: ignore[arg-type]
-                data=AssignmentCreate(
-                    employee_id=e_id,
-                    project_id=p_id,
-                    role="Bench",
-                    allocation=10,
-                    start_date="2025-01-01",  # type: ignore[arg-type]
-                ),
-            )
+            ids.append(uuid.UUID(e["id"]))
+        projects = [
+            await post("/api/project/projects", {"name": f"Bench {p}", "client": "Bench", "capacity": n_employees})
+            for p in range(per_employee)
+        ]
+        for e_id in ids:
+            for project in projects:
+                body = {
+                    "employee_id": str(e_id),
+                    "project_id": project["id"],
+                    "role": "Bench",
+                    "allocation": 10,
+                    "start_date": "2025-01-01",
+                }
+                await post("/api/project/assignments", body)
     await rt.settle(timeout=120)
     return ids
 

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from isles.db import drop_postgres_database  # noqa: E402
-from tests.hrms.cluster import Cluster  # noqa: E402
+from tests.hrms.cluster import SERVICES, Cluster  # noqa: E402
 from tests.support import PG_SERVER, free_port  # noqa: E402
 
 UPDATED = "employee.EmployeeUpdated"
@@ -99,6 +99,7 @@ class System:
     template: str
     employee_url: str
     project_url: str
+    company_url: str
 
     async def start(self) -> None: ...
 
@@ -109,7 +110,7 @@ class Embedded(System):
     def __init__(self, root: Path) -> None:
         self.template = f"{PG_SERVER}/isles_tb_{uuid.uuid4().hex[:8]}_{{service}}"
         self.port = free_port()
-        self.employee_url = self.project_url = f"http://127.0.0.1:{self.port}"
+        self.employee_url = self.project_url = self.company_url = f"http://127.0.0.1:{self.port}"
         self.log = root / "embedded.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -136,7 +137,7 @@ class Embedded(System):
             self.proc.wait(timeout=30)
         from sqlalchemy.engine import make_url
 
-        for service in ("employee", "project"):
+        for service in SERVICES:
             await drop_postgres_database(make_url(self.template.replace("{service}", service)))
 
 
@@ -149,18 +150,20 @@ class Distributed(System):
         await self.cluster.start()
         self.employee_url = self.cluster["employee"].url
         self.project_url = self.cluster["project"].url
+        self.company_url = self.cluster["company"].url
 
     async def stop(self) -> None:
         await self.cluster.stop()
 
 
 async def seed(system: System, client: httpx.AsyncClient, employees: int, per: int) -> list[str]:
+    company = await client.post(f"{system.company_url}/api/company/companies", json={"name": "Bench Co"})
+    company.raise_for_status()
     ids = []
     for i in range(employees):
         body = {
             "employee_number": f"T-{i}",
-            "company_id": str(uuid.uuid4()),
-            "user_id": str(uuid.uuid4()),
+            "company_id": company.json()["id"],
             "first_name": "Bench",
             "last_name": f"P{i}",
             "email": f"t{i}@example.com",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 from hrms.system import build as build_hrms
 from isles.logging import configure
 from isles.runtime import SystemRuntime
-from tests.support import Backend, make_backend
+from tests.support import Backend, Templates, make_backend
 
 configure("critical")
 
@@ -19,9 +20,19 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return make_backend(request.param, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    made = Templates(tmp_path_factory.mktemp("templates"))
+    yield made
+    asyncio.run(made.drop())
+
+
 @pytest.fixture
-async def hrms(backend: Backend) -> AsyncIterator[SystemRuntime]:
-    runtime = SystemRuntime(build_hrms(), backend.settings, environ={})
+async def hrms(backend: Backend, templates: Templates) -> AsyncIterator[SystemRuntime]:
+    """The HR system on databases of the test's own (copied from migrated templates)."""
+    system = build_hrms()
+    await templates.clone(system, backend)
+    runtime = SystemRuntime(system, backend.settings, environ={})
     await runtime.start()
     try:
         yield runtime

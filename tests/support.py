@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from isles.db import drop_postgres_database
+from isles.runtime import System, SystemRuntime
 from isles.settings import IslesSettings
 
 PG_SERVER = os.environ.get("ISLES_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
@@ -72,6 +74,50 @@ def make_backend(name: str, tmp_path: Path, **overrides: object) -> Backend:
     prefix = f"isles_t_{uuid.uuid4().hex[:12]}"
     settings = IslesSettings(database_url=f"{PG_SERVER}/{prefix}_{{service}}", **options)  # type: ignore[arg-type]
     return Backend(name, settings, prefix)
+
+
+class Templates:
+    """Migrated databases of a system, made once per test session and copied for each
+    test: a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL. Each
+    test still gets databases of its own; it only skips running every migration."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._made: dict[tuple[str, str], tuple[Backend, list[str]]] = {}
+
+    async def clone(self, system: System, backend: Backend) -> None:
+        """Give ``backend`` the migrated databases of ``system``'s services."""
+        key = (system.name, backend.name)
+        if key not in self._made:
+            template = make_backend(backend.name, self.root / f"{system.name}-{backend.name}")
+            runtime = SystemRuntime(system, template.settings, environ={})
+            try:
+                await runtime.prepare()
+            finally:
+                for rt in runtime.services.values():
+                    await rt.db.dispose()
+            self._made[key] = (template, [s.name for s in system.services])
+        template, names = self._made[key]
+        if backend.name == "sqlite":
+            target = backend.settings.data_dir
+            target.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                shutil.copyfile(template.settings.data_dir / f"{name}.db", target / f"{name}.db")
+            return
+        import asyncpg
+
+        admin = make_url(PG_SERVER).set(drivername="postgresql", database="postgres")
+        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            for name in names:
+                await conn.execute(f'CREATE DATABASE "{backend.prefix}_{name}" TEMPLATE "{template.prefix}_{name}"')
+        finally:
+            await conn.close()
+
+    async def drop(self) -> None:
+        for template, names in self._made.values():
+            await template.drop(names)
+        self._made.clear()
 
 
 def free_port() -> int:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 
-_COMPANY = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
 _PEOPLE = [
     ("E-1001", "Ada", "Lovelace", "Engineering lead"),
     ("E-1002", "Grace", "Hopper", "Architect"),
@@ -39,12 +36,13 @@ async def load(client: httpx.AsyncClient) -> list[str]:
     existing = _ok(await client.get("/api/employee/employees", params={"limit": 1}))
     if existing["total"]:
         return []
+    company = _ok(await client.post("/api/company/companies", json={"name": "Acme Corp", "industry": "Software"}))
     employees = []
     for number, first, last, position in _PEOPLE:
+        # Each goes through the CreateEmployee saga: a user in auth, the employee, headcount + 1.
         body: dict[str, object] = {
             "employee_number": number,
-            "company_id": str(_COMPANY),
-            "user_id": str(uuid.uuid4()),
+            "company_id": company["id"],
             "first_name": first,
             "last_name": last,
             "email": f"{first}.{last}@example.com".lower(),
@@ -65,4 +63,7 @@ async def load(client: httpx.AsyncClient) -> list[str]:
             "start_date": "2025-01-01",
         }
         _ok(await client.post("/api/project/assignments", json=assignment))
-    return [f"demo data: {len(employees)} employees, {len(projects)} projects, {len(_ASSIGN)} assignments"]
+    return [
+        f"demo data: company {company['name']}, {len(employees)} employees (and their users), "
+        f"{len(projects)} projects, {len(_ASSIGN)} assignments"
+    ]

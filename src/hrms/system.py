@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import employee, project
+from hrms.services import auth, company, employee, project
 from isles.runtime import System
 
 
 def build() -> System:
-    return System(name="hrms", services=[employee.build(), project.build()], demo=demo.load)
+    return System(
+        name="hrms", services=[auth.build(), company.build(), employee.build(), project.build()], demo=demo.load
+    )

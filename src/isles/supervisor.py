@@ -4,16 +4,34 @@ running (a process that dies is started again), with the gateway in front."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 import structlog
 
 log = structlog.get_logger("isles.supervisor")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """What a child runs before exec (Linux): get SIGTERM, a graceful stop, when the
+    supervisor dies, even by SIGKILL, instead of running on as an orphan holding its
+    port. ``prctl`` is looked up here, in the parent, so the child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def die_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return die_with_parent
 
 
 @dataclass
@@ -33,7 +51,8 @@ class Child:
 
 class Supervisor:
     """Starts the children, restarts one that exits (backing off if it keeps dying),
-    and stops them all with SIGTERM (then SIGKILL after ``grace`` seconds)."""
+    and stops them all with SIGTERM (then SIGKILL after ``grace`` seconds). If the
+    supervisor itself is killed, the children get SIGTERM (Linux)."""
 
     def __init__(self, children: Sequence[Child], *, grace: float = 15.0, log_dir: str | None = None) -> None:
         self.children = list(children)
@@ -41,6 +60,7 @@ class Supervisor:
         self._log_dir = log_dir
         self._stopping = False
         self._watchers: list[asyncio.Task[None]] = []
+        self._preexec = _death_signal()
 
     async def _spawn(self, child: Child) -> None:
         out: int | None = None
@@ -55,6 +75,7 @@ class Supervisor:
             env={**os.environ, **child.env},
             stdout=out if out is not None else asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=self._preexec,
         )
         if out is not None:
             os.close(out)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from isles.db import drop_postgres_database
 from tests.support import PG_SERVER, NatsServer, free_port
 
+SERVICES = ("auth", "company", "employee", "project")
 HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
 
 FAST_ENV = {
@@ -35,6 +36,8 @@ FAST_ENV = {
     "ISLES_RETRY_MAX_ATTEMPTS": "12",
     "ISLES_RETRY_BASE_DELAY": "0.1",
     "ISLES_RETRY_MAX_DELAY": "1.0",
+    "ISLES_SAGA_LEASE_SECONDS": "2",
+    "ISLES_SAGA_POLL_INTERVAL": "0.2",
     "ISLES_LOG_LEVEL": "warning",
     "ISLES_LOG_FORMAT": "json",
 }
@@ -99,11 +102,12 @@ class Cluster:
     root: Path
     prefix: str = field(default_factory=lambda: f"isles_f_{uuid.uuid4().hex[:10]}")
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # one service's own extras
 
     def __post_init__(self) -> None:
         self.nats = NatsServer(self.root / "nats")
         self.template = f"{PG_SERVER}/{self.prefix}_{{service}}"
-        ports = {"employee": free_port(), "project": free_port()}
+        ports = {name: free_port() for name in SERVICES}
         env = {**FAST_ENV, "ISLES_NATS_PREFIX": self.prefix, **self.extra_env}
         self.services: dict[str, ServiceProcess] = {}
         for name, port in ports.items():
@@ -111,7 +115,8 @@ class Cluster:
             for other, p in ports.items():
                 if other != name:
                     args += ["--peer", f"{other}=http://127.0.0.1:{p}"]
-            self.services[name] = ServiceProcess(name, port, args, env, self.root / f"{name}.log")
+            own = {**env, **self.service_env.get(name, {})}
+            self.services[name] = ServiceProcess(name, port, args, own, self.root / f"{name}.log")
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
@@ -177,11 +182,13 @@ class Driver:
         return f"{self.cluster[service].url}/api/{service}"
 
     async def setup(self, client: httpx.AsyncClient, employees: int = 8, projects: int = 2) -> None:
+        r = await client.post(f"{self._api('company')}/companies", json={"name": "Fault Test Co"})
+        assert r.status_code == 201, r.text
+        company = r.json()["id"]
         for i in range(employees):
             body = {
                 "employee_number": f"F-{i}-{uuid.uuid4().hex[:6]}",
-                "company_id": str(uuid.uuid4()),
-                "user_id": str(uuid.uuid4()),
+                "company_id": company,
                 "first_name": f"First{i}",
                 "last_name": f"Last{i}",
                 "email": f"f{i}.{uuid.uuid4().hex[:8]}@example.com",

@@ -7,6 +7,9 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+
+from isles.runtime import SystemRuntime
 
 _numbers = itertools.count(1)
 
@@ -16,12 +19,17 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
+async def new_company(api: httpx.AsyncClient, name: str = "Acme") -> Any:
+    return ok(await api.post("/api/company/companies", json={"name": name}), 201)
+
+
 async def new_employee(api: httpx.AsyncClient, first: str = "Ada", last: str = "Lovelace", **extra: Any) -> Any:
+    """An employee through the CreateEmployee saga (a company of its own unless given)."""
     n = next(_numbers)
+    if "company_id" not in extra:
+        extra["company_id"] = (await new_company(api, f"Company {n}"))["id"]
     body = {
         "employee_number": f"T-{n}-{uuid.uuid4().hex[:6]}",
-        "company_id": str(uuid.uuid4()),
-        "user_id": str(uuid.uuid4()),
         "first_name": first,
         "last_name": last,
         "email": f"person.{n}.{uuid.uuid4().hex[:8]}@example.com",
@@ -51,3 +59,18 @@ async def assignments_of(api: httpx.AsyncClient, employee_id: str) -> list[Any]:
     page = ok(await api.get("/api/project/assignments", params={"employee_id": employee_id, "limit": 500}))
     items: list[Any] = page["items"]
     return items
+
+
+async def count(rt: SystemRuntime, service: str, table: str, **where: Any) -> int:
+    """Rows of ``service``'s ``table`` whose columns equal ``where`` (typed binds)."""
+    t = rt[service].service.metadata.tables[table]
+    q = select(func.count()).select_from(t).where(*(t.c[k] == v for k, v in where.items()))
+    async with rt[service].db.read_session() as session:
+        return int(await session.scalar(q) or 0)
+
+
+async def value(rt: SystemRuntime, service: str, table: str, column: str, **where: Any) -> Any:
+    """One column of the row of ``service``'s ``table`` matching ``where``."""
+    t = rt[service].service.metadata.tables[table]
+    async with rt[service].db.read_session() as session:
+        return await session.scalar(select(t.c[column]).where(*(t.c[k] == v for k, v in where.items())))

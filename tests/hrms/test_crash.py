@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests import support
+from tests.hrms.cluster import SERVICES
 from tests.support import Backend
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -55,7 +56,7 @@ def crash_backend(backend: Backend) -> Iterator[Backend]:
     yield backend
     import asyncio
 
-    asyncio.run(backend.drop(["employee", "project"]))
+    asyncio.run(backend.drop(SERVICES))
 
 
 def test_rename_committed_then_process_killed_is_delivered_after_restart(

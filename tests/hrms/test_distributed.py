@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from isles.db import drop_postgres_database
+from tests.hrms.cluster import SERVICES
 from tests.support import NATS_URL, PG_SERVER, isles_up, require_nats, require_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -38,10 +39,14 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
             httpx.Client(base_url=base, timeout=5) as api,
         ):
             services = children_of(proc.pid)
-            assert len(services) == 2, "one process per service"
-            assert set(api.get("/").json()["services"]) == {"employee", "project"}
+            assert len(services) == len(SERVICES), "one process per service"
+            assert set(api.get("/").json()["services"]) == set(SERVICES)
             people = api.get("/api/employee/employees", params={"limit": 50}).json()
             assert people["total"] == 6, "demo data loaded through the gateway"
+            # Each hire was a CreateEmployee saga across three processes.
+            company = api.get("/api/company/companies").json()["items"][0]
+            assert company["headcount"] == 6
+            assert api.get("/api/auth/users").json()["total"] == 6
             ada = next(p for p in people["items"] if p["first_name"] == "Ada")
             assert api.patch(f"/api/employee/employees/{ada['id']}", json={"last_name": "King"}).status_code == 200
             for _ in range(100):
@@ -61,5 +66,38 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
                 with pytest.raises(ProcessLookupError):
                     os.kill(pid, 0)
     finally:
-        for service in ("employee", "project"):
+        for service in SERVICES:
             asyncio.run(drop_postgres_database(make_url(template.replace("{service}", service))))
+
+
+def test_children_stop_when_the_supervisor_is_killed() -> None:
+    require_postgres()
+    require_nats()
+    prefix = f"isles_d_{uuid.uuid4().hex[:10]}"
+    template = f"{PG_SERVER}/{prefix}_{{service}}"
+    env = {**os.environ, "ISLES_NATS_PREFIX": prefix}
+    args = ("--distributed", "--no-demo", "--database-url", template, "--nats-url", NATS_URL)
+    try:
+        with isles_up(*args, env=env, wait_for="/ready", timeout=90) as (proc, _base):
+            services = children_of(proc.pid)
+            assert len(services) == len(SERVICES)
+            proc.send_signal(signal.SIGKILL)  # no shutdown code runs in the supervisor
+            proc.wait(timeout=30)
+            deadline = time.monotonic() + 30
+            alive = services
+            while alive and time.monotonic() < deadline:
+                alive = [pid for pid in services if _alive(pid)]
+                time.sleep(0.1)
+            assert not alive, "no service process outlives its supervisor"
+    finally:
+        for service in SERVICES:
+            asyncio.run(drop_postgres_database(make_url(template.replace("{service}", service))))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+    return bool(state) and not state.startswith("Z")

@@ -183,3 +183,56 @@ async def test_sigterm_mid_stream_is_graceful_and_loses_nothing(cluster: Cluster
     _, v = await stream_with_fault(cluster, fault())
     assert codes == [0], "SIGTERM ends the service with exit code 0"
     assert_exactly_once(v)
+
+
+async def test_the_orchestrator_killed_mid_saga_finishes_it_across_processes_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The employee process dies right after the company service raised the headcount
+    (its answer not yet written); the client's retry after the restart gets the hire,
+    made once in each of three databases, and the event reaches the project process."""
+    require_postgres()
+    require_nats()
+    point = "saga.employee.CreateEmployee.join_company.after"
+    cluster = Cluster(tmp_path, service_env={"employee": {"ISLES_FAILPOINTS": f"{point}=kill"}})
+    await cluster.start()
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            r = await client.post(f"{cluster['company'].url}/api/company/companies", json={"name": "Across"})
+            company = r.json()["id"]
+            body = {
+                "employee_number": "X-1",
+                "company_id": company,
+                "first_name": "Mae",
+                "last_name": "Jemison",
+                "email": "mae@example.com",
+                "hire_date": "2024-02-01",
+            }
+            hire = f"{cluster['employee'].url}/api/employee/employees"
+            key = {"Idempotency-Key": "hire-mae"}
+            with pytest.raises(httpx.TransportError):
+                await client.post(hire, json=body, headers=key)
+            process = cluster["employee"].proc
+            assert process is not None
+            assert await asyncio.to_thread(process.wait, 30) == -9, "killed at the failpoint"
+            del cluster["employee"].env["ISLES_FAILPOINTS"]
+            await cluster.restart("employee")
+            r = await client.post(hire, json=body, headers=key)
+            assert r.status_code == 201, r.text
+            employee = r.json()
+        users = await cluster.query("auth", "SELECT id FROM users WHERE email = 'mae@example.com'")
+        assert [str(u["id"]) for u in users] == [employee["user_id"]]
+        counts = await cluster.query("company", "SELECT headcount FROM companies")
+        assert [c["headcount"] for c in counts] == [1], "raised once, though the answer was lost"
+        saga = await cluster.query("employee", "SELECT status FROM isles_sagas")
+        assert [s["status"] for s in saga] == ["completed"]
+        steps = await cluster.query("employee", "SELECT name, attempts FROM isles_saga_steps ORDER BY position")
+        assert {s["name"]: s["attempts"] for s in steps}["join_company"] == 2
+        for _ in range(100):
+            copies = await cluster.query("project", "SELECT full_name FROM employee_copies")
+            if copies:
+                break
+            await asyncio.sleep(0.1)
+        assert [c["full_name"] for c in copies] == ["Mae Jemison"], "EmployeeCreated went out once, over NATS"
+    finally:
+        await cluster.stop()

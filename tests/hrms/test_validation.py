@@ -12,7 +12,7 @@ import pytest
 from hrms.system import build
 from isles.runtime import SystemRuntime
 from isles.settings import IslesSettings
-from tests.hrms.helpers import assign, new_employee, new_project, ok
+from tests.hrms.helpers import assign, new_company, new_employee, new_project, ok
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +28,16 @@ def fields(response: httpx.Response) -> set[str]:
 GOOD_EMPLOYEE: dict[str, Any] = {
     "employee_number": "V-1",
     "company_id": str(uuid.uuid4()),
-    "user_id": str(uuid.uuid4()),
     "first_name": "Ada",
     "last_name": "Lovelace",
     "email": "ada@example.com",
     "hire_date": "2024-01-01",
 }
+
+
+async def good_employee(api: httpx.AsyncClient) -> dict[str, Any]:
+    """GOOD_EMPLOYEE in a company that exists."""
+    return {**GOOD_EMPLOYEE, "company_id": (await new_company(api))["id"]}
 
 
 @pytest.mark.parametrize(
@@ -59,7 +63,7 @@ async def test_bad_employee_fields_are_named(api: httpx.AsyncClient, change: dic
 async def test_missing_fields_are_all_named(api: httpx.AsyncClient) -> None:
     r = await api.post("/api/employee/employees", json={"first_name": "Ada"})
     assert r.status_code == 422
-    assert fields(r) == {"employee_number", "company_id", "user_id", "last_name", "email", "hire_date"}
+    assert fields(r) == {"employee_number", "company_id", "last_name", "email", "hire_date"}
 
 
 async def test_malformed_json_and_wrong_types_are_400_or_422(api: httpx.AsyncClient) -> None:
@@ -85,12 +89,11 @@ async def test_sql_looking_text_is_stored_as_text(api: httpx.AsyncClient) -> Non
 
 async def test_duplicates_are_409_naming_the_field(api: httpx.AsyncClient) -> None:
     first = await new_employee(api)
-    again = await api.post("/api/employee/employees", json={**GOOD_EMPLOYEE, "email": first["email"]})
+    good = await good_employee(api)
+    again = await api.post("/api/employee/employees", json={**good, "email": first["email"]})
     assert again.status_code == 409
     assert fields(again) == {"email"}
-    again = await api.post(
-        "/api/employee/employees", json={**GOOD_EMPLOYEE, "employee_number": first["employee_number"]}
-    )
+    again = await api.post("/api/employee/employees", json={**good, "employee_number": first["employee_number"]})
     assert again.status_code == 409
     assert fields(again) == {"employee_number"}
     other = await new_employee(api, "Grace", "Hopper")

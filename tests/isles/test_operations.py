@@ -74,10 +74,11 @@ async def test_backlog_and_its_age_show_while_the_relay_is_paused(backend: Backe
         await backend.drop(rt.services)
 
 
-async def test_ready_and_health_while_everything_is_up(api: httpx.AsyncClient) -> None:
+async def test_ready_and_health_while_everything_is_up(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
     body = ok(await api.get("/ready"))
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"database:employee", "database:project", "bus"}
+    assert set(body["checks"]) == {f"database:{name}" for name in hrms.services} | {"bus"}
+    assert len(hrms.services) == 4
     assert ok(await api.get("/health"))["status"] == "ok"
 
 

@@ -229,4 +229,4 @@ async def test_processes_of_one_service_starting_together_migrate_once(tmp_path:
         for rt in runtimes:
             for srt in rt.services.values():
                 await srt.db.dispose()
-        await backend.drop(["employee", "project"])
+        await backend.drop([s.name for s in build_hrms().services])

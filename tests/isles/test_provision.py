@@ -17,6 +17,7 @@ from isles.db import drop_postgres_database
 from isles.provision import drop_role, read_secret
 from isles.runtime import SystemRuntime
 from isles.settings import IslesSettings
+from tests.hrms.cluster import SERVICES
 from tests.support import PG_SERVER, make_backend
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -36,11 +37,11 @@ def provisioned(tmp_path: Path) -> dict[str, str]:
         app, ["db", "provision", "--database-url", template, "--secrets-dir", str(secrets)], env={"COLUMNS": "200"}
     )
     assert result.exit_code == 0, result.output
-    urls = {s: read_secret(secrets, s) for s in ("employee", "project")}
+    urls = {s: read_secret(secrets, s) for s in SERVICES}
     yield {"template": template, "secrets": str(secrets), **{k: v for k, v in urls.items() if v}}  # type: ignore[misc]
 
     async def teardown() -> None:
-        for service in ("employee", "project"):
+        for service in SERVICES:
             await drop_postgres_database(make_url(template.replace("{service}", service)))
             await drop_role(make_url(PG_SERVER), f"{backend.prefix}_{service}")
 
@@ -76,7 +77,7 @@ def test_each_role_reaches_its_own_database_and_no_other(provisioned: dict[str, 
 
 
 def test_services_run_and_migrate_as_their_roles(provisioned: dict[str, str], tmp_path: Path) -> None:
-    env = {"ISLES_EMPLOYEE_DATABASE_URL": provisioned["employee"], "ISLES_PROJECT_DATABASE_URL": provisioned["project"]}
+    env = {f"ISLES_{s.upper()}_DATABASE_URL": provisioned[s] for s in SERVICES}
 
     async def go() -> None:
         rt = SystemRuntime(build_hrms(), IslesSettings(data_dir=tmp_path), environ=env)
@@ -85,6 +86,19 @@ def test_services_run_and_migrate_as_their_roles(provisioned: dict[str, str], tm
             async with rt.client() as client:
                 r = await client.get("/api/employee/employees")
                 assert r.status_code == 200
+                # A saga across three services, each on its own role.
+                company = await client.post("/api/company/companies", json={"name": "Roles"})
+                assert company.status_code == 201, company.text
+                hire = {
+                    "employee_number": "R-1",
+                    "company_id": company.json()["id"],
+                    "first_name": "Rho",
+                    "last_name": "Role",
+                    "email": "rho@example.com",
+                    "hire_date": "2024-01-01",
+                }
+                r = await client.post("/api/employee/employees", json=hire)
+                assert r.status_code == 201, r.text
             for srt in rt.services.values():
                 async with srt.db.engine.connect() as conn:
                     who = (await conn.exec_driver_sql("SELECT current_user")).scalar()

@@ -3,9 +3,8 @@ route that starts a saga answers its caller."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,7 +17,7 @@ from isles.idempotency import IdempotentRequest
 from isles.problems import FieldError, Problem, not_found
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
 from isles.sagas.runner import SagaRunner
-from isles.sagas.store import SagaState, dump
+from isles.sagas.store import SagaState
 
 _NAMESPACE = uuid.UUID("6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11")
 CALLBACK_TOKEN_HEADER = "Isles-Callback-Token"
@@ -143,6 +142,11 @@ async def step_callback(
     return view(await _load(runner, saga_id))
 
 
+def saga_id_for(service: str, saga: str, key: str) -> uuid.UUID:
+    """The id of the saga a request with ``Idempotency-Key: key`` starts."""
+    return uuid.uuid5(_NAMESPACE, f"{service}:{saga}:{key}")
+
+
 async def run_saga(
     runner: SagaRunner,
     saga: Saga,
@@ -157,9 +161,10 @@ async def run_saga(
     the saga the first one started, and gets its outcome."""
     saga_id = None
     if idempotency is not None and idempotency.key is not None:
-        saga_id = uuid.uuid5(_NAMESPACE, f"{runner.service}:{saga.name}:{idempotency.key}")
+        saga_id = saga_id_for(runner.service, saga.name, idempotency.key)
+        data = {**data, "request_fingerprint": idempotency.fingerprint}
         existing = await runner.store.load(saga_id)
-        if existing is not None and existing.data != json.loads(dump(data) or "null"):
+        if existing is not None and existing.data.get("request_fingerprint") != idempotency.fingerprint:
             raise Problem(
                 422,
                 "this Idempotency-Key was used for another request; use a new key for a new request",
@@ -170,18 +175,20 @@ async def run_saga(
     return await runner.wait(saga_id, wait)
 
 
-def answer(request: Request, state: SagaState, completed: Callable[[SagaState], Response]) -> Response:
+async def answer(request: Request, state: SagaState, completed: Callable[[SagaState], Awaitable[Response]]) -> Response:
     """The caller's answer: ``completed(state)`` when the saga completed; the failed
     step's problem (with ``saga_id``) when it was compensated; 202 with the saga's
     address while it is still under way."""
     location = f"{request.scope.get('root_path', '')}/sagas/{state.id}"
     if state.status is SagaStatus.COMPLETED:
-        response = completed(state)
+        response = await completed(state)
         response.headers["Saga-Id"] = str(state.id)
         return response
     if state.status is SagaStatus.COMPENSATED:
         problem = Problem.from_body(state.error or {"status": 503, "detail": "the operation failed and was undone"})
         problem.extra["saga_id"] = str(state.id)
+        if problem.status == 503:
+            problem.headers = {"Retry-After": "1"}  # everything was undone: trying again is safe
         raise problem
     if state.status is SagaStatus.FAILED:
         raise Problem(

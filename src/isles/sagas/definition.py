@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from isles.problems import Problem
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from isles.clients import ServiceClient
     from isles.uow import UnitOfWork
 
@@ -63,7 +65,7 @@ class StepContext:
     a compensation also gets ``action_key`` (the key of the call it undoes, to send as
     ``Isles-Compensates``) and ``result``, the action's result (None if the action's
     outcome is unknown). ``uow`` is open for a local step (its changes commit with the
-    step's state)."""
+    step's state); any step may read its own database with ``read_session()``."""
 
     saga_id: uuid.UUID
     saga_type: str
@@ -77,6 +79,7 @@ class StepContext:
     result: Any = None
     callback_token: str = ""
     clients: Callable[[str], ServiceClient] | None = field(default=None, repr=False)
+    reader: Callable[[], AsyncSession] | None = field(default=None, repr=False)
     _uow: UnitOfWork | None = field(default=None, repr=False)
 
     @property
@@ -84,6 +87,12 @@ class StepContext:
         if self._uow is None:
             raise RuntimeError(f"step {self.step} is not local: it has no unit of work")
         return self._uow
+
+    def read_session(self) -> AsyncSession:
+        """A read-only session on this service's own database (any step may read)."""
+        if self.reader is None:
+            raise RuntimeError("no database configured")
+        return self.reader()
 
     def client(self, target: str) -> ServiceClient:
         if self.clients is None:

@@ -359,6 +359,7 @@ class SagaRunner:
             tenant_id=state.tenant_id,
             result=state.steps[k].result,
             clients=self._clients,
+            reader=self.db.read_session,
         )
 
     async def _write(
@@ -503,7 +504,7 @@ class SagaRunner:
         except Exception as exc:
             if self._stopping:
                 raise asyncio.CancelledError from exc
-            error = f"{type(exc).__name__}: {exc}"
+            error = _describe(exc, step)
             if self._metrics is not None:
                 self._metrics.saga_compensations.labels(self.service, saga.name, step.name, "failed").inc()
             log.warning(
@@ -553,6 +554,12 @@ class SagaRunner:
         seconds = (utcnow() - state.created_at).total_seconds()
         self._metrics.saga_finished.labels(self.service, saga.name, status.value).inc()
         self._metrics.saga_duration.labels(self.service, saga.name, status.value).observe(seconds)
+
+
+def _describe(exc: BaseException, step: Step) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"TimeoutError: no answer within {step.timeout}s"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _completed(result: Any) -> dict[str, Any]:

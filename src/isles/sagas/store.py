@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -165,12 +166,13 @@ class SagaStore:
     async def create(
         self, session: AsyncSession, *, saga_id: uuid.UUID, saga: Saga, data: dict[str, Any], tenant_id: str
     ) -> bool:
-        """Write a new running saga, leased to this process. False if ``saga_id`` exists."""
-        if await session.scalar(select(_s.c.id).where(_s.c.id == saga_id)) is not None:
-            return False
+        """Write a new running saga, leased to this process. False if ``saga_id`` exists
+        (on PostgreSQL a concurrent creator of the same id makes this wait, then False)."""
         now = utcnow()
-        await session.execute(
-            insert(_s).values(
+        dialect = session.get_bind().dialect.name
+        ins: Any = postgresql.insert(_s) if dialect == "postgresql" else sqlite.insert(_s)
+        result = await session.execute(
+            ins.values(
                 id=saga_id,
                 saga_type=saga.name,
                 status=SagaStatus.RUNNING.value,
@@ -182,8 +184,10 @@ class SagaStore:
                 version=1,
                 created_at=now,
                 updated_at=now,
-            )
+            ).on_conflict_do_nothing(index_elements=[_s.c.id])
         )
+        if not getattr(result, "rowcount", 0):
+            return False
         await session.execute(
             insert(_st),
             [

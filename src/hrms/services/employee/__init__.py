@@ -1,4 +1,5 @@
-"""The employee service: employees (seed 001), publishing EmployeeCreated/Updated/Deactivated."""
+"""The employee service: employees (seed 001), publishing EmployeeCreated/Updated/Deactivated;
+orchestrates the CreateEmployee saga."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ def build() -> Service:
     from hrms.services.employee.events import PUBLISHES
     from hrms.services.employee.handlers import HANDLERS
     from hrms.services.employee.models import metadata
+    from hrms.services.employee.sagas import SAGAS
 
     return Service(
         name="employee",
@@ -20,5 +22,6 @@ def build() -> Service:
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,
+        sagas=SAGAS,
         description="Employees: who works here. Owns the employee_service database.",
     )

@@ -6,14 +6,19 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from hrms.contracts.employee import EmployeeView
-from hrms.services.employee import service
+from hrms.services.employee import sagas, service
 from hrms.services.employee.models import Employee
 from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate
 from isles.api import Page, PagingDep, runtime_of
+from isles.idempotency import Idempotent
 from isles.problems import FieldError, invalid
 from isles.runtime import ServiceRuntime
+from isles.sagas import SagaState
+from isles.sagas.api import answer, run_saga
 
 router = APIRouter(tags=["employees"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
@@ -40,13 +45,34 @@ def view(e: Employee) -> EmployeeView:
     )
 
 
-@router.post("/employees", status_code=status.HTTP_201_CREATED, response_model=EmployeeView)
-async def create_employee(body: EmployeeCreate, rt: Runtime, request: Request, response: Response) -> EmployeeView:
-    """Create an employee. Publishes EmployeeCreated."""
-    async with rt.uow() as uow:
-        employee = await service.create_employee(uow=uow, data=body)
-    response.headers["Location"] = f"{request.url.path}/{employee.id}"
-    return view(employee)
+@router.post(
+    "/employees",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EmployeeView,
+    responses={202: {"description": "Still under way: follow the Location (the saga)."}},
+)
+async def create_employee(body: EmployeeCreate, rt: Runtime, request: Request, idem: Idempotent) -> Response:
+    """Create an employee: the CreateEmployee saga creates the user in the auth service
+    (or links ``user_id``), the employee, and raises the company's headcount; a failed
+    step undoes the ones before it. Publishes EmployeeCreated when it completes. With an
+    ``Idempotency-Key``, a retried request gets the first one's outcome."""
+    assert rt.sagas is not None
+    state = await run_saga(
+        rt.sagas,
+        sagas.CREATE_EMPLOYEE,
+        sagas.saga_data(body),
+        idempotency=idem,
+        tenant_id=str(body.company_id),
+        wait=rt.settings.saga_wait_seconds,
+    )
+
+    async def completed(state: SagaState) -> Response:
+        async with rt.db.read_session() as session:
+            employee = await service.get_employee(session=session, employee_id=uuid.UUID(state.data["employee_id"]))
+        body = jsonable_encoder(view(employee))
+        return JSONResponse(body, status_code=201, headers={"Location": f"{request.url.path}/{employee.id}"})
+
+    return await answer(request, state, completed)
 
 
 @router.get("/employees", response_model=Page[EmployeeView])

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, String, Uuid, true
+from sqlalchemy import Boolean, Date, Integer, Numeric, String, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles.references import reference
@@ -37,6 +37,8 @@ class Employee(Base):
     hire_date: Mapped[date] = mapped_column(Date)
     salary: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Being created by a CreateEmployee saga: not visible, no event yet, until activated.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=0)

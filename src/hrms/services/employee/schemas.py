@@ -24,7 +24,9 @@ class EmployeeCreate(BaseModel):
 
     employee_number: Number
     company_id: uuid.UUID
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None = Field(
+        default=None, description="An existing auth user to link; without it the user is created."
+    )
     first_name: Name
     last_name: Name
     email: Email

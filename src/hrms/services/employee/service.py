@@ -49,14 +49,23 @@ async def _commit(uow: UnitOfWork) -> None:
         raise conflict(field, f"{field} is already taken") from exc
 
 
-async def create_employee(*, uow: UnitOfWork, data: EmployeeCreate) -> Employee:
+async def create_employee(
+    *,
+    uow: UnitOfWork,
+    data: EmployeeCreate,
+    user_id: uuid.UUID,
+    employee_id: uuid.UUID | None = None,
+    pending: bool = False,
+) -> Employee:
+    """Add an employee. A ``pending`` one (a saga's step) stays invisible and publishes
+    nothing until :func:`activate_employee`; otherwise EmployeeCreated goes out now."""
     session = uow.session
     await _check_unique(session, email=data.email, number=data.employee_number, exclude=None)
     employee = Employee(
-        id=uuid.uuid4(),
+        id=employee_id or uuid.uuid4(),
         employee_id=data.employee_number,
         company_id=data.company_id,
-        user_id=data.user_id,
+        user_id=user_id,
         first_name=data.first_name,
         last_name=data.last_name,
         email=data.email,
@@ -66,17 +75,39 @@ async def create_employee(*, uow: UnitOfWork, data: EmployeeCreate) -> Employee:
         hire_date=data.hire_date,
         salary=data.salary,
         is_active=True,
+        pending=pending,
         version=0,
     )
     session.add(employee)
-    _emit(uow, employee, events.created(employee))
+    if not pending:
+        _emit(uow, employee, events.created(employee))
     await _commit(uow)
     return employee
 
 
+async def activate_employee(*, uow: UnitOfWork, employee_id: uuid.UUID) -> Employee:
+    """Make a pending employee visible and publish EmployeeCreated (once)."""
+    employee = await uow.session.get(Employee, employee_id, with_for_update=True)
+    if employee is None:
+        raise not_found("employee", employee_id)
+    if employee.pending:
+        employee.pending = False
+        _emit(uow, employee, events.created(employee))
+        await uow.commit()
+    return employee
+
+
+async def remove_pending_employee(*, uow: UnitOfWork, employee_id: uuid.UUID) -> None:
+    """Undo a pending employee (a compensation): it was never visible nor published."""
+    employee = await uow.session.get(Employee, employee_id, with_for_update=True)
+    if employee is not None and employee.pending:
+        await uow.session.delete(employee)
+        await uow.commit()
+
+
 async def _load_for_update(session: AsyncSession, employee_id: uuid.UUID) -> Employee:
     employee = await session.get(Employee, employee_id, with_for_update=True)
-    if employee is None:
+    if employee is None or employee.pending:
         raise not_found("employee", employee_id)
     return employee
 
@@ -110,7 +141,7 @@ async def deactivate_employee(*, uow: UnitOfWork, employee_id: uuid.UUID) -> Emp
 
 async def get_employee(*, session: AsyncSession, employee_id: uuid.UUID) -> Employee:
     employee = await session.get(Employee, employee_id)
-    if employee is None:
+    if employee is None or employee.pending:
         raise not_found("employee", employee_id)
     return employee
 
@@ -123,7 +154,7 @@ async def list_employees(
     company_id: uuid.UUID | None = None,
     is_active: bool | None = None,
 ) -> tuple[list[Employee], int]:
-    q = select(Employee)
+    q = select(Employee).where(Employee.pending.is_(False))
     if company_id is not None:
         q = q.where(Employee.company_id == company_id)
     if is_active is not None:

@@ -1,4 +1,5 @@
-"""The project service: projects, assignments (seed 000) and its employee replicas."""
+"""The project service: projects, assignments (seed 000) and its employee replicas;
+orchestrates the CreateAssignment saga."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ def build() -> Service:
     from hrms.services.project.events import PUBLISHES
     from hrms.services.project.handlers import HANDLERS, REPLICAS
     from hrms.services.project.models import metadata
+    from hrms.services.project.sagas import SAGAS
 
     return Service(
         name="project",
@@ -21,5 +23,6 @@ def build() -> Service:
         publishes=PUBLISHES,
         handlers=HANDLERS,
         replicas=REPLICAS,
+        sagas=SAGAS,
         description="Projects and assignments. Keeps employee names from employee events.",
     )

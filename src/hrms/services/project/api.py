@@ -6,9 +6,10 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
-from hrms.contracts.employee import EmployeeClient
-from hrms.services.project import service
+from hrms.services.project import sagas, service
 from hrms.services.project.models import Assignment, Project
 from hrms.services.project.schemas import (
     AssignmentCreate,
@@ -18,19 +19,14 @@ from hrms.services.project.schemas import (
     ProjectView,
 )
 from isles.api import Page, PagingDep, runtime_of
-from isles.clients import ServiceClient
+from isles.idempotency import Idempotent
 from isles.problems import FieldError, invalid
 from isles.runtime import ServiceRuntime
+from isles.sagas import SagaState
+from isles.sagas.api import answer, run_saga
 
 router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-
-
-def employee_directory(rt: Runtime) -> EmployeeClient:
-    return EmployeeClient(ServiceClient(rt.http("employee"), service="employee"))
-
-
-Employees = Annotated[EmployeeClient, Depends(employee_directory)]
 
 
 def project_view(p: Project) -> ProjectView:
@@ -100,15 +96,30 @@ async def complete_project(project_id: uuid.UUID, rt: Runtime) -> ProjectView:
     return project_view(project)
 
 
-@router.post("/assignments", status_code=status.HTTP_201_CREATED, response_model=AssignmentView, tags=["assignments"])
-async def create_assignment(
-    body: AssignmentCreate, rt: Runtime, employees: Employees, request: Request, response: Response
-) -> AssignmentView:
-    """Assign an employee to a project. The employee is validated through the
-    employee service's API; the project must be active with capacity left."""
-    assignment = await service.create_assignment(new_uow=rt.uow, employees=employees, data=body)
-    response.headers["Location"] = f"{request.url.path}/{assignment.id}"
-    return assignment_view(assignment)
+@router.post(
+    "/assignments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssignmentView,
+    tags=["assignments"],
+    responses={202: {"description": "Still under way: follow the Location (the saga)."}},
+)
+async def create_assignment(body: AssignmentCreate, rt: Runtime, request: Request, idem: Idempotent) -> Response:
+    """Assign an employee to a project: the CreateAssignment saga validates the employee
+    through the employee service's API, reserves a place on the project (active, with
+    capacity left), writes the assignment with both names and confirms it. With an
+    ``Idempotency-Key``, a retried request gets the first one's outcome."""
+    assert rt.sagas is not None
+    state = await run_saga(
+        rt.sagas, sagas.CREATE_ASSIGNMENT, sagas.saga_data(body), idempotency=idem, wait=rt.settings.saga_wait_seconds
+    )
+
+    async def completed(state: SagaState) -> Response:
+        async with rt.db.read_session() as session:
+            a = await service.get_assignment(session=session, assignment_id=uuid.UUID(state.data["assignment_id"]))
+        location = {"Location": f"{request.url.path}/{a.id}"}
+        return JSONResponse(jsonable_encoder(assignment_view(a)), status_code=201, headers=location)
+
+    return await answer(request, state, completed)
 
 
 @router.get("/assignments", response_model=Page[AssignmentView], tags=["assignments"])

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,8 +73,21 @@ class Assignment(Base):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Being created by a CreateAssignment saga: not visible until confirmed.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CapacityReservation(Base):
+    """A place on a project held by a CreateAssignment saga (its id) until the
+    assignment is confirmed or the saga is compensated. ``assigned_count`` counts it."""
+
+    __tablename__ = "capacity_reservations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class EmployeeCopy(Base):
@@ -88,4 +102,4 @@ class EmployeeCopy(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-__all__ = ["ACTIVE", "COMPLETED", "Assignment", "EmployeeCopy", "Project", "metadata"]
+__all__ = ["ACTIVE", "COMPLETED", "Assignment", "CapacityReservation", "EmployeeCopy", "Project", "metadata"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +12,7 @@ from hrms.contracts.employee import EmployeeDirectory, EmployeeView
 from hrms.contracts.project import AGGREGATE
 from hrms.services.project import events
 from hrms.services.project.handlers import employee_copies
-from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, Project
+from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, CapacityReservation, Project
 from hrms.services.project.schemas import AssignmentCreate, ProjectCreate
 from isles.clients import NotFound
 from isles.events import Event
@@ -134,44 +134,96 @@ def _check_project(project: Project | None, project_id: uuid.UUID) -> list[Field
     return []
 
 
-async def create_assignment(
-    *, new_uow: Callable[[], UnitOfWork], employees: EmployeeDirectory, data: AssignmentCreate
-) -> Assignment:
-    """Validate the employee through its service's API (outside any transaction),
-    then check and reserve the project's capacity and write the assignment with the
-    denormalized names, in one transaction."""
+async def validate_assignment(
+    *, session: AsyncSession, employees: EmployeeDirectory, data: AssignmentCreate
+) -> EmployeeView:
+    """Check the employee through its service's API and the project here (no locks):
+    every field at fault is named at once."""
     employee, errors = await _validate_employee(employees, data.employee_id)
-    async with new_uow() as uow:
-        session = uow.session
-        project = await session.get(Project, data.project_id, with_for_update=True)
-        errors += _check_project(project, data.project_id)
-        if errors or employee is None or project is None:
-            raise invalid(errors)
-        # The replica row serializes us with the consumer: a rename committed after
-        # the API answered is either already in the copy, or waits for our commit
-        # and then updates this assignment too.
-        await employee_copies.apply(
-            session, employee.id, employee.version, {"full_name": employee.full_name, "is_active": employee.is_active}
-        )
-        copy = await employee_copies.lock(session, employee.id)
-        if not copy.is_active:
-            raise invalid([FieldError("employee_id", f"employee {employee.id} is not active", "inactive")])
-        assignment = Assignment(
-            id=uuid.uuid4(),
-            employee_id=employee.id,
-            project_id=project.id,
-            project_name=project.name,
-            employee_name=copy.full_name,
-            employee_active=copy.is_active,
-            employee_version=copy.version,
-            role=data.role,
-            allocation=data.allocation,
-            start_date=data.start_date,
-            end_date=data.end_date,
-        )
-        project.assigned_count += 1
-        session.add(assignment)
+    errors += _check_project(await session.get(Project, data.project_id), data.project_id)
+    if errors or employee is None:
+        raise invalid(errors)
+    return employee
+
+
+async def reserve_capacity(*, uow: UnitOfWork, project_id: uuid.UUID, reservation_id: uuid.UUID) -> Project:
+    """Hold a place on the project. The project row is locked, so concurrent
+    reservations queue and the last place is given once."""
+    project = await uow.session.get(Project, project_id, with_for_update=True)
+    errors = _check_project(project, project_id)
+    if errors or project is None:
+        raise invalid(errors)
+    uow.session.add(CapacityReservation(id=reservation_id, project_id=project.id))
+    project.assigned_count += 1
+    await uow.commit()
+    return project
+
+
+async def release_capacity(*, uow: UnitOfWork, reservation_id: uuid.UUID) -> None:
+    """Give a held place back (a compensation); nothing if it is not held."""
+    reservation = await uow.session.get(CapacityReservation, reservation_id, with_for_update=True)
+    if reservation is None:
+        return
+    project = await _load_for_update(uow.session, reservation.project_id)
+    project.assigned_count -= 1
+    await uow.session.delete(reservation)
+    await uow.commit()
+
+
+async def add_pending_assignment(
+    *, uow: UnitOfWork, assignment_id: uuid.UUID, data: AssignmentCreate, employee: EmployeeView
+) -> Assignment:
+    """Write the assignment, not yet visible, with the employee's and the project's
+    names (denormalized)."""
+    session = uow.session
+    project = await _load_for_update(session, data.project_id)
+    # The replica row serializes us with the consumer: a rename committed after the
+    # API answered is either already in the copy, or waits for our commit and then
+    # updates this assignment too.
+    await employee_copies.apply(
+        session, employee.id, employee.version, {"full_name": employee.full_name, "is_active": employee.is_active}
+    )
+    copy = await employee_copies.lock(session, employee.id)
+    if not copy.is_active:
+        raise invalid([FieldError("employee_id", f"employee {employee.id} is not active", "inactive")])
+    assignment = Assignment(
+        id=assignment_id,
+        employee_id=employee.id,
+        project_id=project.id,
+        project_name=project.name,
+        employee_name=copy.full_name,
+        employee_active=copy.is_active,
+        employee_version=copy.version,
+        role=data.role,
+        allocation=data.allocation,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        pending=True,
+    )
+    session.add(assignment)
+    await uow.commit()
+    return assignment
+
+
+async def remove_pending_assignment(*, uow: UnitOfWork, assignment_id: uuid.UUID) -> None:
+    """Undo a pending assignment (a compensation): it was never visible."""
+    assignment = await uow.session.get(Assignment, assignment_id, with_for_update=True)
+    if assignment is not None and assignment.pending:
+        await uow.session.delete(assignment)
         await uow.commit()
+
+
+async def confirm_assignment(*, uow: UnitOfWork, assignment_id: uuid.UUID, reservation_id: uuid.UUID) -> Assignment:
+    """The assignment becomes visible and takes over its reservation's place."""
+    session = uow.session
+    assignment = await session.get(Assignment, assignment_id, with_for_update=True)
+    if assignment is None:
+        raise not_found("assignment", assignment_id)
+    assignment.pending = False
+    reservation = await session.get(CapacityReservation, reservation_id)
+    if reservation is not None:
+        await session.delete(reservation)
+    await uow.commit()
     return assignment
 
 
@@ -179,7 +231,7 @@ async def delete_assignment(*, uow: UnitOfWork, assignment_id: uuid.UUID) -> Non
     """Soft-delete an assignment and give its place back to the project."""
     session = uow.session
     assignment = await session.get(Assignment, assignment_id, with_for_update=True)
-    if assignment is None or assignment.deleted_at is not None:
+    if assignment is None or assignment.deleted_at is not None or assignment.pending:
         raise not_found("assignment", assignment_id)
     project = await _load_for_update(session, assignment.project_id)
     assignment.deleted_at = utcnow()
@@ -191,7 +243,7 @@ async def get_assignment(
     *, session: AsyncSession, assignment_id: uuid.UUID, include_deleted: bool = False
 ) -> Assignment:
     assignment = await session.get(Assignment, assignment_id)
-    if assignment is None or (assignment.deleted_at is not None and not include_deleted):
+    if assignment is None or assignment.pending or (assignment.deleted_at is not None and not include_deleted):
         raise not_found("assignment", assignment_id)
     return assignment
 
@@ -205,7 +257,7 @@ async def list_assignments(
     project_id: uuid.UUID | None = None,
     include_deleted: bool = False,
 ) -> tuple[list[Assignment], int]:
-    q = select(Assignment)
+    q = select(Assignment).where(Assignment.pending.is_(False))
     if employee_id is not None:
         q = q.where(Assignment.employee_id == employee_id)
     if project_id is not None:

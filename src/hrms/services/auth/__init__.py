@@ -1,0 +1,28 @@
+"""The auth service: users (seed 001), their passwords hashed with Argon2.
+
+The smallest real version, for the CreateEmployee saga; the HR-core issue adds roles,
+permissions, sessions, tokens and preferences.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from isles.service import Service
+
+
+def build() -> Service:
+    from hrms.services.auth.api import router
+    from hrms.services.auth.events import PUBLISHES
+    from hrms.services.auth.handlers import HANDLERS
+    from hrms.services.auth.models import metadata
+
+    return Service(
+        name="auth",
+        metadata=metadata,
+        router=router,
+        migrations=Path(__file__).parent / "migrations",
+        publishes=PUBLISHES,
+        handlers=HANDLERS,
+        description="Users and their credentials. Owns the auth_service database.",
+    )
