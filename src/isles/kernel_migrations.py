@@ -144,7 +144,7 @@ def _v3_up() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("compensation_attempts", sa.Integer(), nullable=False),
         sa.Column("compensation_error", sa.Text(), nullable=True),
-        sa.Column("callback_token_hash", sa.String(length=64), nullable=True),
+        sa.Column("callback_token", sa.String(length=64), nullable=True),
         sa.Column("started_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("compensated_at", UTCDateTime(timezone=True), nullable=True),

@@ -192,7 +192,10 @@ def _add_saga_tables(metadata: MetaData) -> None:
         Column("error", Text, nullable=True),
         Column("compensation_attempts", Integer, nullable=False),
         Column("compensation_error", Text, nullable=True),
-        Column("callback_token_hash", String(64), nullable=True),  # deferred steps completed by a callback
+        # A deferred step's callback capability: random, the same for every attempt of
+        # the step (a retried request must be the same request); it answers only a
+        # step that is waiting.
+        Column("callback_token", String(64), nullable=True),
         Column("started_at", UTCDateTime, nullable=True),
         Column("finished_at", UTCDateTime, nullable=True),
         Column("compensated_at", UTCDateTime, nullable=True),

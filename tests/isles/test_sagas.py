@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -71,6 +71,25 @@ async def place(toy: SystemRuntime, order: dict[str, Any] = ORDER, saga: str = "
     return await runner.wait(saga_id, 20)
 
 
+async def until(
+    runtime: SystemRuntime,
+    saga_id: uuid.UUID,
+    done: Callable[[SagaState], bool],
+    timeout: float = 10.0,  # noqa: ASYNC109
+) -> SagaState:
+    """The saga's state once ``done(state)`` holds (polled; a bound, not a timing)."""
+    runner = runtime["shop"].sagas
+    assert runner is not None
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        state = await runner.store.load(saga_id)
+        assert state is not None
+        if done(state):
+            return state
+        assert asyncio.get_running_loop().time() < deadline, f"saga never got there: {state.as_dict()}"
+        await asyncio.sleep(0.01)
+
+
 def statuses(state: SagaState) -> dict[str, str]:
     return {s.name: s.status.value for s in state.steps}
 
@@ -92,12 +111,7 @@ async def test_a_step_is_marked_running_before_its_action_and_completed_after(to
     runner = toy["shop"].sagas
     assert runner is not None
     saga_id = await runner.begin("shop.PlaceOrder", ORDER)
-    for _ in range(200):
-        mid = await runner.store.load(saga_id)
-        assert mid is not None
-        if mid.step("credit").status is StepStatus.RUNNING:
-            break
-        await asyncio.sleep(0.01)
+    mid = await until(toy, saga_id, lambda st: st.step("credit").status is StepStatus.RUNNING)
     assert statuses(mid) == {"debit": "completed", "record": "completed", "credit": "running", "confirm": "pending"}
     assert mid.step("credit").attempts == 1
     assert await sagatoy.entries(toy["ledger"]) == {"ada": -10, "shop": 10}, "credited, not yet written as done"
@@ -192,13 +206,7 @@ async def test_a_compensation_that_keeps_failing_parks_the_saga_until_an_operato
     _before, action = await runner.store.reopen(state.id)
     assert action == "compensation resumes"
     runner.kick()
-    for _ in range(200):
-        after = await runner.store.load(state.id)
-        assert after is not None
-        if after.status is SagaStatus.COMPENSATED:
-            break
-        await asyncio.sleep(0.05)
-    assert after.status is SagaStatus.COMPENSATED
+    after = await until(toy, state.id, lambda st: st.status is SagaStatus.COMPENSATED)
     assert after.step("debit").status is StepStatus.COMPENSATED
     assert await sagatoy.entry_count(toy["ledger"]) == 0
 
@@ -266,19 +274,40 @@ async def test_a_deferred_step_is_answered_by_a_callback_with_its_token(toy: Sys
     assert done.step("approve").result == {"by": "manager"}
 
 
+async def test_a_deferred_request_whose_answer_is_lost_is_sent_again_as_the_same_request(
+    toy: SystemRuntime,
+) -> None:
+    failpoints.configure({"saga.shop.PlaceBigOrder.approve.after": "raise:1"})
+    waiting = await place(toy, saga="shop.PlaceBigOrder")
+    assert waiting.step("approve").status is StepStatus.WAITING
+    assert waiting.step("approve").attempts == 2
+    approval = await _approval(toy)  # one request filed, though it was sent twice
+    async with toy.client() as api:
+        odd = await api.post(
+            f"/api/shop{approval.callback}",
+            json={"outcome": "completed"},
+            headers={CALLBACK_TOKEN_HEADER: ("t\u00e9" * 8).encode("latin-1")},
+        )
+        assert odd.status_code == 403, "a token that cannot match is refused, not a crash"
+        r = await api.post(
+            f"/api/shop{approval.callback}",
+            json={"outcome": "completed"},
+            headers={CALLBACK_TOKEN_HEADER: approval.token},
+        )
+        assert r.status_code == 200, r.text
+        assert "callback_token" not in r.text
+    runner = toy["shop"].sagas
+    assert runner is not None
+    done = await runner.wait(waiting.id, 20)
+    assert done.status is SagaStatus.COMPLETED
+
+
 async def test_a_deferred_step_nobody_answers_times_out_at_its_deadline(toy_backend: Backend) -> None:
     runtime = await started(toy_backend, deadline=0.5)
     try:
         waiting = await place(runtime, saga="shop.PlaceBigOrder")
         assert waiting.step("approve").status is StepStatus.WAITING
-        runner = runtime["shop"].sagas
-        assert runner is not None
-        for _ in range(100):
-            done = await runner.store.load(waiting.id)
-            assert done is not None
-            if not done.status.in_flight:
-                break
-            await asyncio.sleep(0.05)
+        done = await until(runtime, waiting.id, lambda st: not st.status.in_flight)
         assert done.status is SagaStatus.COMPENSATED
         assert done.error is not None
         assert done.error["type"] == "urn:isles:problem:saga-step-timeout"
@@ -294,12 +323,7 @@ async def test_a_saga_under_way_at_stop_is_resumed_by_the_next_start(toy_backend
     runner = first["shop"].sagas
     assert runner is not None
     saga_id = await runner.begin("shop.PlaceOrder", ORDER)
-    for _ in range(200):
-        mid = await runner.store.load(saga_id)
-        assert mid is not None
-        if mid.step("credit").status is StepStatus.RUNNING:
-            break
-        await asyncio.sleep(0.01)
+    await until(first, saga_id, lambda st: st.step("credit").status is StepStatus.RUNNING)
     await first.stop()  # the credit was booked; its completion was never written
     failpoints.clear()
     second = await started(toy_backend)

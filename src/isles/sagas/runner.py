@@ -21,13 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import hmac
 import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -59,6 +58,8 @@ if TYPE_CHECKING:
     from isles.metrics import Metrics
 
 log = structlog.get_logger("isles.sagas")
+# A write of saga state: changes of the saga row, and of one step row (position, changes).
+Change = tuple[dict[str, Any], tuple[int, dict[str, Any]] | None]
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,6 @@ def classify(exc: BaseException, step: Step) -> tuple[bool, Problem]:
         slug="saga-step-error",
         headers={"Retry-After": "1"},
     )
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SagaRunner:
@@ -142,10 +139,11 @@ class SagaRunner:
         """Stop driving; sagas under way are released (another process, or the next
         start, resumes them from their last written state)."""
         self._stopping = True
+        driving = list(self._tasks)
         tasks = [t for t in (self._sweeper, *self._tasks.values()) if t is not None]
         await cancel_and_wait(tasks)
         self._sweeper = None
-        for saga_id in list(self._tasks):
+        for saga_id in driving:
             with contextlib.suppress(Exception):
                 await self.store.release(saga_id)
         self._tasks.clear()
@@ -277,7 +275,7 @@ class SagaRunner:
             raise not_found("step", name) from None
         row = state.steps[k]
         if token is not None and not (
-            row.callback_token_hash and hmac.compare_digest(row.callback_token_hash, _token_hash(token))
+            row.callback_token and hmac.compare_digest(row.callback_token.encode(), token.encode())
         ):
             raise Problem(403, "the callback token does not match this step", slug="bad-callback-token")
         waiting = row.status in (StepStatus.RUNNING, StepStatus.WAITING) and saga.steps[k].deferred
@@ -402,22 +400,20 @@ class SagaRunner:
         if row.started_at is None:
             running["started_at"] = utcnow()
         if step.deferred:
-            ctx.callback_token = secrets.token_urlsafe(24)
-            running["callback_token_hash"] = _token_hash(ctx.callback_token)
+            # One token for every attempt: a retried request must be the same request.
+            ctx.callback_token = row.callback_token or secrets.token_urlsafe(24)
+            running["callback_token"] = ctx.callback_token
         state = await self._write(state, {}, (k, running))
         try:
             await failpoints.hit(f"{point}.before")
-            if step.local:
-                await self._run_local(step, state, k, ctx, point)
-            else:
-                async with asyncio.timeout(step.timeout):
-                    result = await step.action(ctx)
-                await failpoints.hit(f"{point}.after")
-                if step.deferred:
+
+            def after(result: Any) -> Change:
+                if step.deferred:  # asked: now the answer is awaited, until the deadline
                     wake = {"wake_at": utcnow() + timedelta(seconds=step.deadline)}
-                    await self._write(state, wake, (k, {"status": StepStatus.WAITING.value}))
-                else:
-                    await self._write(state, {"current_step": k + 1}, (k, _completed(result)))
+                    return wake, (k, {"status": StepStatus.WAITING.value})
+                return {"current_step": k + 1}, (k, _completed(result))
+
+            await self._attempt(step.action, step, state, ctx, point, after)
             await failpoints.hit(f"{point}.done")
             return not step.deferred
         except StaleState:
@@ -442,14 +438,31 @@ class SagaRunner:
             await self._fail(saga, state, k, problem, uncertain=not definite and not step.local)
             return True
 
-    async def _run_local(self, step: Step, state: SagaState, k: int, ctx: StepContext, point: str) -> None:
+    async def _attempt(
+        self,
+        fn: Callable[[StepContext], Awaitable[Any]],
+        step: Step,
+        state: SagaState,
+        ctx: StepContext,
+        point: str,
+        after: Callable[[Any], Change],
+    ) -> None:
+        """Run ``fn`` (an action or a compensation) once, within the step's timeout, then
+        write the saga change ``after(result)`` gives: for a local step in the same
+        transaction as ``fn``'s own changes, otherwise right after it answered."""
+        if not step.local:
+            async with asyncio.timeout(step.timeout):
+                result = await fn(ctx)
+            await failpoints.hit(f"{point}.after")
+            await self._write(state, *after(result))
+            return
         async with self._new_uow() as uow:
             uow.hold()
             ctx._uow = uow
             async with asyncio.timeout(step.timeout):
-                result = await step.action(ctx)
+                result = await fn(ctx)
             await failpoints.hit(f"{point}.after")
-            await self.store.write(uow.session, state, {"current_step": k + 1}, (k, _completed(result)))
+            await self.store.write(uow.session, state, *after(result))
             await uow.release()
 
     async def _fail(self, saga: Saga, state: SagaState, k: int, problem: Problem, *, uncertain: bool) -> None:
@@ -481,23 +494,12 @@ class SagaRunner:
         marker = {"status": StepStatus.COMPENSATING.value, "compensation_attempts": attempt}
         state = await self._write(state, {"current_step": k}, (k, marker))
         assert step.compensation is not None
-        done = (k, {"status": StepStatus.COMPENSATED.value, "compensated_at": utcnow(), "compensation_error": None})
+        done = {"status": StepStatus.COMPENSATED.value, "compensated_at": utcnow(), "compensation_error": None}
         try:
             await failpoints.hit(f"{point}.before")
-            if step.local:
-                async with self._new_uow() as uow:
-                    uow.hold()
-                    ctx._uow = uow
-                    async with asyncio.timeout(step.timeout):
-                        await step.compensation(ctx)
-                    await failpoints.hit(f"{point}.after")
-                    await self.store.write(uow.session, state, {"current_step": k - 1}, done)
-                    await uow.release()
-            else:
-                async with asyncio.timeout(step.timeout):
-                    await step.compensation(ctx)
-                await failpoints.hit(f"{point}.after")
-                await self._write(state, {"current_step": k - 1}, done)
+            await self._attempt(
+                step.compensation, step, state, ctx, point, lambda _: ({"current_step": k - 1}, (k, done))
+            )
             await failpoints.hit(f"{point}.done")
         except StaleState:
             raise

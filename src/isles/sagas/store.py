@@ -52,7 +52,7 @@ class StepState:
     error: dict[str, Any] | None
     compensation_attempts: int
     compensation_error: str | None
-    callback_token_hash: str | None
+    callback_token: str | None
     started_at: datetime | None
     finished_at: datetime | None
     compensated_at: datetime | None
@@ -84,7 +84,7 @@ class SagaState:
         return next(s for s in self.steps if s.name == name)
 
     def as_dict(self) -> dict[str, Any]:
-        """The saga as the API and the CLI show it (no lease token hashes)."""
+        """The saga as the API and the CLI show it (never a callback token)."""
         return {
             "id": str(self.id),
             "saga_type": self.saga_type,
@@ -128,7 +128,7 @@ def _step(row: Row[Any]) -> StepState:
         error=_load(row.error),
         compensation_attempts=row.compensation_attempts,
         compensation_error=row.compensation_error,
-        callback_token_hash=row.callback_token_hash,
+        callback_token=row.callback_token,
         started_at=row.started_at,
         finished_at=row.finished_at,
         compensated_at=row.compensated_at,
