@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 
-async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]], *, interval: float = 0.5) -> None:
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, interval: float = 0.5) -> None:
     """Cancel ``tasks`` and wait until each has ended, cancelling again if needed.
 
     A database driver may turn a cancellation into an ordinary error, which a retry

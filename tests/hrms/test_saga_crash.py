@@ -48,7 +48,8 @@ FAST = {
     "ISLES_RELAY_LEASE_SECONDS": "1",  # a killed relay's claims on outbox rows (PostgreSQL)
     "ISLES_SAGA_POLL_INTERVAL": "0.1",
     "ISLES_SAGA_RETRY_BASE_DELAY": "0.01",
-    "ISLES_LOG_LEVEL": "error",
+    "ISLES_LOG_LEVEL": "warning",  # what went wrong shows in a failure
+    "ISLES_SAGA_WAIT_SECONDS": "60",  # the request waits for the kill, however loaded the machine
 }
 
 
@@ -140,8 +141,14 @@ def run_until_killed(
     else:
         args += ["--data-dir", str(settings.data_dir)]
     with support.isles_up(*args, env=env) as (proc, base):
-        with pytest.raises(httpx.TransportError):
-            httpx.post(f"{base}{path}", json=body, headers={"Idempotency-Key": key}, timeout=60)
+        try:
+            r = httpx.post(f"{base}{path}", json=body, headers={"Idempotency-Key": key}, timeout=60)
+        except httpx.TransportError:
+            pass
+        else:
+            proc.kill()
+            output = proc.communicate(timeout=30)[0][-3000:] if proc.stdout else ""
+            pytest.fail(f"answered {r.status_code} instead of dying at {failpoints}: {r.text}\n{output}")
         assert proc.wait(timeout=30) == -signal.SIGKILL, "the process died at the failpoint"
 
 

@@ -66,18 +66,16 @@ async def test_relay_stopped_mid_batch_loses_nothing_and_applies_nothing_twice(b
     counter = uuid.uuid4()
     async with running(backend, relays=False) as rt:
         for n in range(40):
-            await toy.ping(rt["source"], counter, n)
-    async with running(backend) as rt:
-        # Stop the relay as soon as a few events are through: some are applied but
-        # not yet marked published, others are still in flight.
+            await toy.ping(rt["source"], counter, n, mode="hang" if n == 5 else "ok")
+    hanging = toy.Flakiness(gate_open=False)
+    async with running(backend, flakiness=hanging) as rt:
+        # The sixth event's handler holds at the gate: five are through (applied, some
+        # maybe not yet marked published), the sixth is in hand, the rest in flight.
         seen: list[str] = []
         rt.observe(lambda _c, env, _o: seen.append(env.id))
-        for _ in range(5000):
-            if len(seen) >= 5:
-                break
-            await asyncio.sleep(0.001)
+        await asyncio.wait_for(hanging.entered.wait(), 10)
         await rt["source"].relay.stop()
-        assert 5 <= len(seen) < 40, f"stopped mid-batch ({len(seen)} applied)"
+        assert len(seen) == 5, f"stopped mid-batch ({len(seen)} applied)"
     async with running(backend) as rt:
         await rt.settle()
         rows = await toy.applied(rt["sink"])

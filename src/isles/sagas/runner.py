@@ -49,7 +49,7 @@ from isles.sagas.definition import (
     action_key,
     compensation_key,
 )
-from isles.sagas.store import SagaState, SagaStore, StaleState, dump
+from isles.sagas.store import SagaState, SagaStore, StaleState, StepState, dump
 from isles.schema import utcnow
 from isles.tasks import cancel_and_wait
 from isles.uow import UnitOfWork
@@ -58,8 +58,9 @@ if TYPE_CHECKING:
     from isles.metrics import Metrics
 
 log = structlog.get_logger("isles.sagas")
-# A write of saga state: changes of the saga row, and of one step row (position, changes).
-Change = tuple[dict[str, Any], tuple[int, dict[str, Any]] | None]
+# A write of saga state: changes of the saga row, and of some step rows (position, changes).
+Change = tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]
+_RELEASE = {"owner": None, "lease_until": None}  # a write after which nobody drives the saga
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class SagaRunner:
         self._new_uow = new_uow
         self._clients = clients
         self._metrics = metrics
-        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._tasks: dict[uuid.UUID, asyncio.Task[SagaState | None]] = {}
         self._again: set[uuid.UUID] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -169,17 +170,20 @@ class SagaRunner:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
             self._wake.clear()
 
-    def _spawn(self, saga_id: uuid.UUID) -> None:
+    def _spawn(self, saga_id: uuid.UUID, state: SagaState | None = None) -> None:
+        """Drive the saga in a task of its own, unless this process drives it already
+        (then once more after that drive ends). ``state``: a saga this process just
+        wrote and holds, so it need not be leased or read again."""
         if self._stopping:
             return
         running = self._tasks.get(saga_id)
         if running is not None and not running.done():
-            self._again.add(saga_id)  # drive it once more when this drive ends
+            self._again.add(saga_id)
             return
-        task = asyncio.create_task(self._drive(saga_id), name=f"saga:{saga_id}")
+        task = asyncio.create_task(self._drive(saga_id, state), name=f"saga:{saga_id}")
         self._tasks[saga_id] = task
 
-        def done(t: asyncio.Task[None]) -> None:
+        def done(t: asyncio.Task[SagaState | None]) -> None:
             if self._tasks.get(saga_id) is t:
                 del self._tasks[saga_id]
             if saga_id in self._again:
@@ -203,14 +207,17 @@ class SagaRunner:
         caller's retry), nothing new is written: the existing saga goes on."""
         definition = self.saga(saga if isinstance(saga, str) else saga.name)
         saga_id = saga_id or uuid.uuid4()
+        first = self._marker(definition, 0, None)
         async with self.db.writing() as session, session.begin():
-            created = await self.store.create(session, saga_id=saga_id, saga=definition, data=data, tenant_id=tenant_id)
-        if created:
+            state = await self.store.create(
+                session, saga_id=saga_id, saga=definition, data=data, tenant_id=tenant_id, first=first
+            )
+        if state is not None:
             if self._metrics is not None:
                 self._metrics.saga_started.labels(self.service, definition.name).inc()
             log.info("saga.started", service=self.service, saga=definition.name, saga_id=str(saga_id))
             await failpoints.hit(f"saga.{definition.name}.started")
-        self._spawn(saga_id)
+        self._spawn(saga_id, state)
         return saga_id
 
     async def wait(self, saga_id: uuid.UUID, timeout: float) -> SagaState:  # noqa: ASYNC109 - a bound for an API answer
@@ -219,17 +226,16 @@ class SagaRunner:
         deadline = time.monotonic() + timeout
         while True:
             task = self._tasks.get(saga_id)
+            state = None
             if task is not None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), timeout=max(0.0, deadline - time.monotonic()))
-            state = await self.store.load(saga_id)
+                    left = max(0.0, deadline - time.monotonic())
+                    state = await asyncio.wait_for(asyncio.shield(task), timeout=left)
+            if state is None or not _settled(state):
+                state = await self.store.load(saga_id)
             if state is None:
                 raise KeyError(f"no saga {saga_id}")
-            settled = (
-                not state.status.in_flight
-                or state.steps[min(state.current_step, len(state.steps) - 1)].status is StepStatus.WAITING
-            )
-            if settled or time.monotonic() >= deadline:
+            if _settled(state) or time.monotonic() >= deadline:
                 return state
             await asyncio.sleep(0.02 if saga_id in self._tasks else 0.1)
 
@@ -287,7 +293,7 @@ class SagaRunner:
                 session,
                 state,
                 {"current_step": k + 1, "wake_at": None},
-                (k, {"status": StepStatus.COMPLETED.value, "result": dump(result), "finished_at": now}),
+                [(k, {"status": StepStatus.COMPLETED.value, "result": dump(result), "finished_at": now})],
                 owned=False,
             )
         else:
@@ -295,45 +301,49 @@ class SagaRunner:
                 session,
                 state,
                 {"status": SagaStatus.COMPENSATING.value, "error": dump(problem.body("")), "wake_at": None},
-                (k, {"status": StepStatus.FAILED.value, "error": dump(problem.body("")), "finished_at": now}),
+                [(k, {"status": StepStatus.FAILED.value, "error": dump(problem.body("")), "finished_at": now})],
                 owned=False,
             )
         return True
 
     # -- driving ------------------------------------------------------------------
 
-    async def _drive(self, saga_id: uuid.UUID) -> None:
-        try:
-            if not await self.store.acquire(saga_id):
-                return
-        except Exception as exc:
-            log.warning("saga.acquire_failed", saga_id=str(saga_id), error=repr(exc))
-            return
+    async def _drive(self, saga_id: uuid.UUID, state: SagaState | None) -> SagaState | None:
+        """Drive one saga while this process holds it. Returns its state at the end."""
+        marked = state is not None  # just written by us, its first step marked running
+        if state is None:
+            try:
+                if not await self.store.acquire(saga_id):
+                    return None
+                state = await self.store.load(saga_id)
+            except Exception as exc:
+                log.warning("saga.acquire_failed", saga_id=str(saga_id), error=repr(exc))
+                return None
         heartbeat = asyncio.create_task(self._heartbeat(saga_id))
         try:
-            while not self._stopping:
-                state = await self.store.load(saga_id)
-                if state is None or state.owner != self.store.owner or not state.status.in_flight:
-                    return
+            while not self._stopping and state is not None:
+                if state.owner != self.store.owner or not state.status.in_flight:
+                    return state  # finished, parked, waiting (each write gave up the lease), or taken over
                 saga = self.sagas.get(state.saga_type)
                 if saga is None:
                     log.error("saga.unknown_type", service=self.service, saga=state.saga_type, saga_id=str(saga_id))
-                    return
+                    return state
                 try:
                     if state.status is SagaStatus.RUNNING:
-                        go_on = await self._forward(saga, state)
+                        state, marked = await self._forward(saga, state, marked=marked)
                     else:
-                        go_on = await self._backward(saga, state)
+                        state = await self._backward(saga, state)
                 except StaleState:
-                    continue  # someone answered or reopened it: read it again
-                if not go_on:
-                    return
+                    state, marked = await self.store.load(saga_id), False  # answered or reopened meanwhile
+            return state
         except Exception as exc:
             if not self._stopping:
                 log.warning("saga.drive_failed", service=self.service, saga_id=str(saga_id), error=repr(exc))
+            state = None
+            return None
         finally:
             await cancel_and_wait([heartbeat])
-            if not self._stopping:
+            if not self._stopping and (state is None or state.owner == self.store.owner):
                 with contextlib.suppress(Exception):
                     await self.store.release(saga_id)
 
@@ -343,8 +353,18 @@ class SagaRunner:
             with contextlib.suppress(Exception):
                 await self.store.renew(saga_id)
 
-    def _context(self, saga: Saga, state: SagaState, k: int, *, attempt: int, undo: bool) -> StepContext:
-        step = saga.steps[k]
+    def _marker(self, saga: Saga, k: int, row: StepState | None) -> dict[str, Any]:
+        """Step ``k`` marked running, one more attempt counted (written before it acts)."""
+        marker: dict[str, Any] = {"status": StepStatus.RUNNING.value, "attempts": (row.attempts if row else 0) + 1}
+        if row is None or row.started_at is None:
+            marker["started_at"] = utcnow()
+        if saga.steps[k].deferred:
+            # One token for every attempt: a retried request must be the same request.
+            marker["callback_token"] = (row.callback_token if row else None) or secrets.token_urlsafe(24)
+        return marker
+
+    def _context(self, saga: Saga, state: SagaState, k: int, *, undo: bool) -> StepContext:
+        step, row = saga.steps[k], state.steps[k]
         return StepContext(
             saga_id=state.id,
             saga_type=saga.name,
@@ -353,69 +373,60 @@ class SagaRunner:
             results=state.results,
             key=compensation_key(state.id, step.name) if undo else action_key(state.id, step.name),
             action_key=action_key(state.id, step.name),
-            attempt=attempt,
+            attempt=row.compensation_attempts if undo else row.attempts,
             tenant_id=state.tenant_id,
-            result=state.steps[k].result,
+            result=row.result,
+            callback_token=row.callback_token or "",
             clients=self._clients,
             reader=self.db.read_session,
         )
 
     async def _write(
-        self,
-        state: SagaState,
-        saga: dict[str, Any],
-        step: tuple[int, dict[str, Any]] | None = None,
-        session: AsyncSession | None = None,
+        self, state: SagaState, saga: dict[str, Any], steps: Sequence[tuple[int, dict[str, Any]]] = ()
     ) -> SagaState:
-        if session is not None:
-            await self.store.write(session, state, saga, step)
-        else:
-            async with self.db.writing() as own, own.begin():
-                await self.store.write(own, state, saga, step)
-        return dataclasses.replace(state, version=state.version + 1)
+        async with self.db.writing() as session, session.begin():
+            return await self.store.write(session, state, saga, steps)
 
-    async def _forward(self, saga: Saga, state: SagaState) -> bool:
+    async def _forward(self, saga: Saga, state: SagaState, *, marked: bool) -> tuple[SagaState, bool]:
+        """One attempt at the current step. ``marked``: this process has just written the
+        step's running marker for this attempt. Returns the new state, and whether the
+        next step's attempt is marked already."""
         k = state.current_step
-        if k >= len(saga.steps):
-            await self._finish(saga, state, SagaStatus.COMPLETED)
-            return False
+        if k >= len(saga.steps):  # the last step was a deferred one, answered
+            return await self._finish(saga, state, SagaStatus.COMPLETED), False
         step, row = saga.steps[k], state.steps[k]
         point = f"saga.{saga.name}.{step.name}"
         if row.status is StepStatus.WAITING:
             if state.wake_at is not None and utcnow() < state.wake_at:
-                return False  # not yet: the sweeper comes back at the deadline
+                await self.store.release(state.id)  # not yet: the sweeper comes back at the deadline
+                return dataclasses.replace(state, owner=None), False
             timeout = Problem(504, f"step {step.name} had no answer in time", slug="saga-step-timeout")
-            await self._fail(saga, state, k, timeout, uncertain=True)
-            return True
-        if row.status is StepStatus.RUNNING and row.attempts >= step.max_attempts:
-            # The last attempt was under way when the process stopped: no attempt is left.
-            problem = Problem(
-                503, f"step {step.name}: no outcome after {row.attempts} attempts", slug="saga-step-error"
-            )
-            await self._fail(saga, state, k, problem, uncertain=not step.local)
-            return True
-        attempt = row.attempts + 1
-        ctx = self._context(saga, state, k, attempt=attempt, undo=False)
-        running: dict[str, Any] = {"status": StepStatus.RUNNING.value, "attempts": attempt}
-        if row.started_at is None:
-            running["started_at"] = utcnow()
-        if step.deferred:
-            # One token for every attempt: a retried request must be the same request.
-            ctx.callback_token = row.callback_token or secrets.token_urlsafe(24)
-            running["callback_token"] = ctx.callback_token
-        state = await self._write(state, {}, (k, running))
+            return await self._fail(saga, state, k, timeout, uncertain=True), False
+        if not marked:
+            if row.status is StepStatus.RUNNING and row.attempts >= step.max_attempts:
+                # Its last attempt was under way when the process stopped: none is left.
+                detail = f"step {step.name}: no outcome after {row.attempts} attempts"
+                problem = Problem(503, detail, slug="saga-step-error")
+                return await self._fail(saga, state, k, problem, uncertain=not step.local), False
+            state = await self._write(state, {}, [(k, self._marker(saga, k, row))])
+        ctx = self._context(saga, state, k, undo=False)
         try:
             await failpoints.hit(f"{point}.before")
 
             def after(result: Any) -> Change:
-                if step.deferred:  # asked: now the answer is awaited, until the deadline
-                    wake = {"wake_at": utcnow() + timedelta(seconds=step.deadline)}
-                    return wake, (k, {"status": StepStatus.WAITING.value})
-                return {"current_step": k + 1}, (k, _completed(result))
+                if step.deferred:  # asked: the answer is awaited until the deadline, by nobody
+                    wake = {"wake_at": utcnow() + timedelta(seconds=step.deadline), **_RELEASE}
+                    return wake, [(k, {"status": StepStatus.WAITING.value})]
+                steps = [(k, _completed(result))]
+                if k + 1 < len(saga.steps):
+                    return {"current_step": k + 1}, [*steps, (k + 1, self._marker(saga, k + 1, state.steps[k + 1]))]
+                return {"current_step": k + 1, **_finished(SagaStatus.COMPLETED)}, steps
 
-            await self._attempt(step.action, step, state, ctx, point, after)
+            state = await self._attempt(step.action, step, state, ctx, point, after)
             await failpoints.hit(f"{point}.done")
-            return not step.deferred
+            if state.status is SagaStatus.COMPLETED:
+                self._ended(saga, state)
+            return state, True
         except StaleState:
             raise
         except Exception as exc:
@@ -428,15 +439,14 @@ class SagaRunner:
                 saga=saga.name,
                 saga_id=str(state.id),
                 step=step.name,
-                attempt=attempt,
+                attempt=ctx.attempt,
                 definite=definite,
                 error=repr(exc),
             )
-            if not definite and attempt < step.max_attempts:
-                await asyncio.sleep(self.settings.delay(attempt, self.settings.retry_max_delay))
-                return True
-            await self._fail(saga, state, k, problem, uncertain=not definite and not step.local)
-            return True
+            if not definite and ctx.attempt < step.max_attempts:
+                await asyncio.sleep(self.settings.delay(ctx.attempt, self.settings.retry_max_delay))
+                return state, False
+            return await self._fail(saga, state, k, problem, uncertain=not definite and not step.local), False
 
     async def _attempt(
         self,
@@ -446,7 +456,7 @@ class SagaRunner:
         ctx: StepContext,
         point: str,
         after: Callable[[Any], Change],
-    ) -> None:
+    ) -> SagaState:
         """Run ``fn`` (an action or a compensation) once, within the step's timeout, then
         write the saga change ``after(result)`` gives: for a local step in the same
         transaction as ``fn``'s own changes, otherwise right after it answered."""
@@ -454,51 +464,52 @@ class SagaRunner:
             async with asyncio.timeout(step.timeout):
                 result = await fn(ctx)
             await failpoints.hit(f"{point}.after")
-            await self._write(state, *after(result))
-            return
+            return await self._write(state, *after(result))
         async with self._new_uow() as uow:
             uow.hold()
             ctx._uow = uow
             async with asyncio.timeout(step.timeout):
                 result = await fn(ctx)
             await failpoints.hit(f"{point}.after")
-            await self.store.write(uow.session, state, *after(result))
+            state = await self.store.write(uow.session, state, *after(result))
             await uow.release()
+        return state
 
-    async def _fail(self, saga: Saga, state: SagaState, k: int, problem: Problem, *, uncertain: bool) -> None:
+    async def _fail(self, saga: Saga, state: SagaState, k: int, problem: Problem, *, uncertain: bool) -> SagaState:
         step = saga.steps[k]
         status = StepStatus.UNCERTAIN if uncertain and step.compensation is not None else StepStatus.FAILED
         body = dump(problem.body(""))
-        await self._write(
+        state = await self._write(
             state,
             {"status": SagaStatus.COMPENSATING.value, "error": body, "current_step": k, "wake_at": None},
-            (k, {"status": status.value, "error": body, "finished_at": utcnow()}),
+            [(k, {"status": status.value, "error": body, "finished_at": utcnow()})],
         )
         log.info("saga.compensating", service=self.service, saga=saga.name, saga_id=str(state.id), failed=step.name)
+        return state
 
-    async def _backward(self, saga: Saga, state: SagaState) -> bool:
+    async def _backward(self, saga: Saga, state: SagaState) -> SagaState:
+        """One attempt at the next compensation, the latest step first."""
         k = state.current_step
         undoable = (StepStatus.COMPLETED, StepStatus.UNCERTAIN, StepStatus.COMPENSATING)
         while k >= 0 and not (saga.steps[k].compensation is not None and state.steps[k].status in undoable):
             k -= 1
         if k < 0:
-            await self._finish(saga, state, SagaStatus.COMPENSATED)
-            return False
+            return await self._finish(saga, state, SagaStatus.COMPENSATED)
         step, row = saga.steps[k], state.steps[k]
         point = f"saga.{saga.name}.{step.name}.undo"
         if row.status is StepStatus.COMPENSATING and row.compensation_attempts >= step.compensation_attempts:
-            await self._park(saga, state, k, row.compensation_error or "no outcome: the process stopped mid-attempt")
-            return False
-        attempt = row.compensation_attempts + 1
-        ctx = self._context(saga, state, k, attempt=attempt, undo=True)
-        marker = {"status": StepStatus.COMPENSATING.value, "compensation_attempts": attempt}
-        state = await self._write(state, {"current_step": k}, (k, marker))
+            return await self._park(
+                saga, state, k, row.compensation_error or "no outcome: the process stopped mid-attempt"
+            )
+        marker = {"status": StepStatus.COMPENSATING.value, "compensation_attempts": row.compensation_attempts + 1}
+        state = await self._write(state, {"current_step": k}, [(k, marker)])
+        ctx = self._context(saga, state, k, undo=True)
         assert step.compensation is not None
         done = {"status": StepStatus.COMPENSATED.value, "compensated_at": utcnow(), "compensation_error": None}
         try:
             await failpoints.hit(f"{point}.before")
-            await self._attempt(
-                step.compensation, step, state, ctx, point, lambda _: ({"current_step": k - 1}, (k, done))
+            state = await self._attempt(
+                step.compensation, step, state, ctx, point, lambda _: ({"current_step": k - 1}, [(k, done)])
             )
             await failpoints.hit(f"{point}.done")
         except StaleState:
@@ -515,26 +526,25 @@ class SagaRunner:
                 saga=saga.name,
                 saga_id=str(state.id),
                 step=step.name,
-                attempt=attempt,
+                attempt=ctx.attempt,
                 error=error,
             )
-            if attempt >= step.compensation_attempts:
-                await self._park(saga, state, k, error)
-                return False
-            state = await self._write(state, {}, (k, {"compensation_error": error}))
-            await asyncio.sleep(self.settings.delay(attempt, self.settings.compensation_max_delay))
-            return True
+            if ctx.attempt >= step.compensation_attempts:
+                return await self._park(saga, state, k, error)
+            state = await self._write(state, {}, [(k, {"compensation_error": error})])
+            await asyncio.sleep(self.settings.delay(ctx.attempt, self.settings.compensation_max_delay))
+            return state
         if self._metrics is not None:
             self._metrics.saga_compensations.labels(self.service, saga.name, step.name, "compensated").inc()
-        return True
+        return state
 
-    async def _park(self, saga: Saga, state: SagaState, k: int, error: str) -> None:
-        await self._write(
+    async def _park(self, saga: Saga, state: SagaState, k: int, error: str) -> SagaState:
+        state = await self._write(
             state,
-            {"status": SagaStatus.FAILED.value, "current_step": k},
-            (k, {"status": StepStatus.PARKED.value, "compensation_error": error}),
+            {"status": SagaStatus.FAILED.value, "current_step": k, **_RELEASE},
+            [(k, {"status": StepStatus.PARKED.value, "compensation_error": error})],
         )
-        self._observe(saga, state, SagaStatus.FAILED)
+        self._ended(saga, state)
         log.error(
             "saga.failed",
             service=self.service,
@@ -544,18 +554,31 @@ class SagaRunner:
             error=error,
             hint=f"fix the cause, then: isles sagas retry {state.id} --service {self.service}",
         )
+        return state
 
-    async def _finish(self, saga: Saga, state: SagaState, status: SagaStatus) -> None:
-        await self._write(state, {"status": status.value, "finished_at": utcnow(), "wake_at": None})
-        self._observe(saga, state, status)
-        log.info("saga.finished", service=self.service, saga=saga.name, saga_id=str(state.id), status=status.value)
+    async def _finish(self, saga: Saga, state: SagaState, status: SagaStatus) -> SagaState:
+        state = await self._write(state, _finished(status))
+        self._ended(saga, state)
+        return state
 
-    def _observe(self, saga: Saga, state: SagaState, status: SagaStatus) -> None:
+    def _ended(self, saga: Saga, state: SagaState) -> None:
+        log.info(
+            "saga.finished", service=self.service, saga=saga.name, saga_id=str(state.id), status=state.status.value
+        )
         if self._metrics is None:
             return
         seconds = (utcnow() - state.created_at).total_seconds()
-        self._metrics.saga_finished.labels(self.service, saga.name, status.value).inc()
-        self._metrics.saga_duration.labels(self.service, saga.name, status.value).observe(seconds)
+        self._metrics.saga_finished.labels(self.service, saga.name, state.status.value).inc()
+        self._metrics.saga_duration.labels(self.service, saga.name, state.status.value).observe(seconds)
+
+
+def _settled(state: SagaState) -> bool:
+    """Finished, failed, or waiting for a deferred answer: nothing more happens by itself soon."""
+    return not state.status.in_flight or any(s.status is StepStatus.WAITING for s in state.steps)
+
+
+def _finished(status: SagaStatus) -> dict[str, Any]:
+    return {"status": status.value, "finished_at": utcnow(), "wake_at": None, **_RELEASE}
 
 
 def _describe(exc: BaseException, step: Step) -> str:

@@ -7,6 +7,7 @@ nothing and raises :class:`StaleState`, so two writers never both advance a saga
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Sequence
@@ -135,6 +136,46 @@ def _step(row: Row[Any]) -> StepState:
     )
 
 
+def _step_from(values: dict[str, Any]) -> StepState:
+    return StepState(
+        position=values["position"],
+        name=values["name"],
+        status=StepStatus(values["status"]),
+        attempts=values["attempts"],
+        result=None,
+        error=None,
+        compensation_attempts=values["compensation_attempts"],
+        compensation_error=None,
+        callback_token=values.get("callback_token"),
+        started_at=values.get("started_at"),
+        finished_at=None,
+        compensated_at=None,
+    )
+
+
+_JSON = ("data", "error", "result")
+
+
+def _decoded(changes: dict[str, Any], kind: type[SagaStatus] | type[StepStatus]) -> dict[str, Any]:
+    """Column values as the in-memory state holds them (statuses as enums, JSON parsed)."""
+    out = {}
+    for key, value in changes.items():
+        if key == "status":
+            value = kind(value)
+        elif key in _JSON:
+            value = _load(value)
+        out[key] = value
+    return out
+
+
+def _applied(state: SagaState, saga: dict[str, Any], steps: Sequence[tuple[int, dict[str, Any]]]) -> SagaState:
+    """``state`` with a write's changes, so the driver need not read the saga again."""
+    rows = list(state.steps)
+    for position, changes in steps:
+        rows[position] = dataclasses.replace(rows[position], **_decoded(changes, StepStatus))
+    return dataclasses.replace(state, **_decoded(saga, SagaStatus), steps=tuple(rows))
+
+
 def _saga(row: Row[Any], steps: Sequence[StepState]) -> SagaState:
     return SagaState(
         id=row.id,
@@ -164,45 +205,70 @@ class SagaStore:
         self.lease = lease
 
     async def create(
-        self, session: AsyncSession, *, saga_id: uuid.UUID, saga: Saga, data: dict[str, Any], tenant_id: str
-    ) -> bool:
-        """Write a new running saga, leased to this process. False if ``saga_id`` exists
-        (on PostgreSQL a concurrent creator of the same id makes this wait, then False)."""
+        self,
+        session: AsyncSession,
+        *,
+        saga_id: uuid.UUID,
+        saga: Saga,
+        data: dict[str, Any],
+        tenant_id: str,
+        first: dict[str, Any],
+    ) -> SagaState | None:
+        """Write a new running saga, leased to this process, its first step marked with
+        ``first`` (its first attempt counted). None if ``saga_id`` exists (on PostgreSQL a
+        concurrent creator of the same id makes this wait, then None)."""
         now = utcnow()
+        lease_until = now + self.lease
         dialect = session.get_bind().dialect.name
         ins: Any = postgresql.insert(_s) if dialect == "postgresql" else sqlite.insert(_s)
-        result = await session.execute(
-            ins.values(
-                id=saga_id,
-                saga_type=saga.name,
-                status=SagaStatus.RUNNING.value,
-                current_step=0,
-                data=dump(data),
-                tenant_id=tenant_id,
-                owner=self.owner,
-                lease_until=now + self.lease,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            ).on_conflict_do_nothing(index_elements=[_s.c.id])
-        )
+        row: dict[str, Any] = {
+            "id": saga_id,
+            "saga_type": saga.name,
+            "status": SagaStatus.RUNNING.value,
+            "current_step": 0,
+            "data": dump(data),
+            "tenant_id": tenant_id,
+            "owner": self.owner,
+            "lease_until": lease_until,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        result = await session.execute(ins.values(**row).on_conflict_do_nothing(index_elements=[_s.c.id]))
         if not getattr(result, "rowcount", 0):
-            return False
-        await session.execute(
-            insert(_st),
-            [
-                {
-                    "saga_id": saga_id,
-                    "position": i,
-                    "name": step.name,
-                    "status": StepStatus.PENDING.value,
-                    "attempts": 0,
-                    "compensation_attempts": 0,
-                }
-                for i, step in enumerate(saga.steps)
-            ],
+            return None
+        steps = [
+            {
+                "saga_id": saga_id,
+                "position": i,
+                "name": step.name,
+                "status": StepStatus.PENDING.value,
+                "attempts": 0,
+                "compensation_attempts": 0,
+                "started_at": None,
+                "callback_token": None,
+                **(first if i == 0 else {}),
+            }
+            for i, step in enumerate(saga.steps)
+        ]
+        await session.execute(insert(_st), steps)
+        return SagaState(
+            id=saga_id,
+            saga_type=saga.name,
+            status=SagaStatus.RUNNING,
+            current_step=0,
+            data=_load(dump(data)),
+            error=None,
+            tenant_id=tenant_id,
+            owner=self.owner,
+            lease_until=lease_until,
+            wake_at=None,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+            steps=tuple(_step_from(s) for s in steps),
         )
-        return True
 
     async def load(self, saga_id: uuid.UUID, session: AsyncSession | None = None) -> SagaState | None:
         if session is None:
@@ -219,26 +285,28 @@ class SagaStore:
         session: AsyncSession,
         state: SagaState,
         saga: dict[str, Any],
-        step: tuple[int, dict[str, Any]] | None = None,
+        steps: Sequence[tuple[int, dict[str, Any]]] = (),
         *,
         owned: bool = True,
-    ) -> None:
-        """Change the saga (and one step) if it is still at ``state.version``, and, when
-        ``owned``, still leased to this process (the lease is renewed)."""
+    ) -> SagaState:
+        """Change the saga (and some of its steps) if it is still at ``state.version`` and,
+        when ``owned``, still leased to this process (the lease is renewed unless the
+        change gives it up). Returns the saga as it now is."""
         now = utcnow()
         values = {**saga, "version": state.version + 1, "updated_at": now}
         q = update(_s).where(_s.c.id == state.id, _s.c.version == state.version)
         if owned:
-            values["lease_until"] = now + self.lease
             q = q.where(_s.c.owner == self.owner)
+            if saga.get("owner", self.owner) is not None:
+                values["lease_until"] = now + self.lease
         result = await session.execute(q.values(**values))
         if getattr(result, "rowcount", 0) != 1:
             raise StaleState(f"saga {state.id} changed since version {state.version}")
-        if step is not None:
-            position, changes = step
+        for position, changes in steps:
             await session.execute(
                 update(_st).where(_st.c.saga_id == state.id, _st.c.position == position).values(**changes)
             )
+        return _applied(state, values, steps)
 
     async def acquire(self, saga_id: uuid.UUID) -> bool:
         """Lease an in-flight saga to this process, unless another process holds it."""
@@ -289,7 +357,7 @@ class SagaStore:
             free = {"owner": None, "lease_until": None}
             if state.status is SagaStatus.FAILED:
                 step = (state.current_step, {"status": StepStatus.COMPENSATING.value, "compensation_attempts": 0})
-                await self.write(session, state, {"status": SagaStatus.COMPENSATING.value, **free}, step, owned=False)
+                await self.write(session, state, {"status": SagaStatus.COMPENSATING.value, **free}, [step], owned=False)
                 return state, "compensation resumes"
             if state.status.in_flight:
                 await self.write(session, state, free, owned=False)
