@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,37 +119,21 @@ class SagaState:
         }
 
 
-def _step(row: Row[Any]) -> StepState:
-    return StepState(
-        position=row.position,
-        name=row.name,
-        status=StepStatus(row.status),
-        attempts=row.attempts,
-        result=_load(row.result),
-        error=_load(row.error),
-        compensation_attempts=row.compensation_attempts,
-        compensation_error=row.compensation_error,
-        callback_token=row.callback_token,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        compensated_at=row.compensated_at,
-    )
-
-
-def _step_from(values: dict[str, Any]) -> StepState:
+def _step(values: Mapping[Any, Any]) -> StepState:
+    """A step from its row (or from the values just inserted, which lack what is empty)."""
     return StepState(
         position=values["position"],
         name=values["name"],
         status=StepStatus(values["status"]),
         attempts=values["attempts"],
-        result=None,
-        error=None,
+        result=_load(values.get("result")),
+        error=_load(values.get("error")),
         compensation_attempts=values["compensation_attempts"],
-        compensation_error=None,
+        compensation_error=values.get("compensation_error"),
         callback_token=values.get("callback_token"),
         started_at=values.get("started_at"),
-        finished_at=None,
-        compensated_at=None,
+        finished_at=values.get("finished_at"),
+        compensated_at=values.get("compensated_at"),
     )
 
 
@@ -267,7 +251,7 @@ class SagaStore:
             created_at=now,
             updated_at=now,
             finished_at=None,
-            steps=tuple(_step_from(s) for s in steps),
+            steps=tuple(_step(s) for s in steps),
         )
 
     async def load(self, saga_id: uuid.UUID, session: AsyncSession | None = None) -> SagaState | None:
@@ -278,7 +262,7 @@ class SagaStore:
         if row is None:
             return None
         steps = (await session.execute(select(_st).where(_st.c.saga_id == saga_id).order_by(_st.c.position))).all()
-        return _saga(row, [_step(s) for s in steps])
+        return _saga(row, [_step(s._mapping) for s in steps])
 
     async def write(
         self,
@@ -409,7 +393,7 @@ class SagaStore:
                 for s in (
                     await session.execute(select(_st).where(_st.c.saga_id.in_(ids)).order_by(_st.c.position))
                 ).all():
-                    steps[s.saga_id].append(_step(s))
+                    steps[s.saga_id].append(_step(s._mapping))
         return [_saga(r, steps[r.id]) for r in rows], total
 
     async def counts(self) -> dict[tuple[str, str], int]:
