@@ -233,18 +233,18 @@ class ServiceClient:
                     + (f" (last: {last})" if last else ""),
                 )
             started = time.perf_counter()
+            limit = timeout if timeout is not None else self.policy.timeout
             try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    json=json,
-                    params=params or None,
-                    headers=headers,
-                    timeout=timeout if timeout is not None else self.policy.timeout,
-                )
-            except httpx.TransportError as exc:
+                # httpx bounds a call over the network; asyncio bounds one to the
+                # in-process app too (no socket there), so both behave alike.
+                async with asyncio.timeout(limit):
+                    response = await self._http.request(
+                        method, path, json=json, params=params or None, headers=headers, timeout=limit
+                    )
+            except (httpx.TransportError, TimeoutError) as exc:
                 self._failed(method, "transport_error", started)
-                last = f"no answer to {method} {path} ({type(exc).__name__})"
+                kind = type(exc).__name__ if isinstance(exc, httpx.TransportError) else f"timed out after {limit}s"
+                last = f"no answer to {method} {path} ({kind})"
                 continue
             if response.status_code >= 500 or response.status_code == 429:
                 self._failed(method, "server_error", started)

@@ -108,9 +108,20 @@ async def test_a_post_without_a_key_is_sent_once_and_with_a_key_retried(server: 
 
 
 async def test_no_answer_within_the_timeout_is_unavailable(server: str, make: Make) -> None:
-    with pytest.raises(ServiceUnavailable, match="ReadTimeout"):
+    with pytest.raises(ServiceUnavailable, match=r"ReadTimeout|timed out after 0\.2s"):
         await make(server, retries=1, timeout=0.2).request("GET", "/slow")
     assert calls["slow"] == 2, "each attempt gave up at its timeout and was tried again"
+
+
+async def test_the_in_process_app_is_held_to_the_same_timeout() -> None:
+    """Embedded mode: no socket, so httpx's timeout does not apply; the client's does."""
+    calls.clear()
+    transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        c = ServiceClient(http, service="target", policy=ClientPolicy(timeout=0.2, retries=1, backoff=0.01))
+        with pytest.raises(ServiceUnavailable, match=r"timed out after 0\.2s"):
+            await c.request("GET", "/slow")
+    assert calls["slow"] == 2
 
 
 async def test_answers_become_typed_errors_and_keep_their_field_errors(server: str, make: Make) -> None:
