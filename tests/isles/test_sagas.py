@@ -90,6 +90,14 @@ async def until(
         await asyncio.sleep(0.01)
 
 
+async def booked(runtime: SystemRuntime, entries: dict[str, int]) -> None:
+    """Wait until the ledger holds ``entries`` (a bound, not a timing)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while await sagatoy.entries(runtime["ledger"]) != entries:
+        assert asyncio.get_running_loop().time() < deadline, f"never booked: {entries}"
+        await asyncio.sleep(0.01)
+
+
 def statuses(state: SagaState) -> dict[str, str]:
     return {s.name: s.status.value for s in state.steps}
 
@@ -111,10 +119,11 @@ async def test_a_step_is_marked_running_before_its_action_and_completed_after(to
     runner = toy["shop"].sagas
     assert runner is not None
     saga_id = await runner.begin("shop.PlaceOrder", ORDER)
-    mid = await until(toy, saga_id, lambda st: st.step("credit").status is StepStatus.RUNNING)
+    await booked(toy, {"ada": -10, "shop": 10})  # its completion is held back by the failpoint
+    mid = await runner.store.load(saga_id)
+    assert mid is not None
     assert statuses(mid) == {"debit": "completed", "record": "completed", "credit": "running", "confirm": "pending"}
-    assert mid.step("credit").attempts == 1
-    assert await sagatoy.entries(toy["ledger"]) == {"ada": -10, "shop": 10}, "credited, not yet written as done"
+    assert mid.step("credit").attempts == 1, "marked running before it acted, not yet written as done"
     done = await runner.wait(saga_id, 20)
     assert done.status is SagaStatus.COMPLETED
 
@@ -324,6 +333,7 @@ async def test_a_saga_under_way_at_stop_is_resumed_by_the_next_start(toy_backend
     assert runner is not None
     saga_id = await runner.begin("shop.PlaceOrder", ORDER)
     await until(first, saga_id, lambda st: st.step("credit").status is StepStatus.RUNNING)
+    await booked(first, {"ada": -10, "shop": 10})
     await first.stop()  # the credit was booked; its completion was never written
     failpoints.clear()
     second = await started(toy_backend)
