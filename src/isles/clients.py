@@ -303,6 +303,3 @@ class ServiceClient:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as exc:
             raise ServiceError(self.service, f"{method} {path}: unexpected answer: {exc}") from exc
-
-    async def get_json(self, path: str, **params: Any) -> Any:
-        return (await self.request("GET", path, params=params or None)).json()

@@ -64,10 +64,6 @@ def clear() -> None:
     configure({})
 
 
-def hits(name: str) -> int:
-    return _hits.get(name, 0)
-
-
 async def hit(name: str) -> None:
     """Act out the failpoint ``name`` if one is configured; otherwise nothing."""
     if not _active:

@@ -131,10 +131,6 @@ class ServiceRuntime:
         """A new unit of work on this service's database; its commit wakes the relay."""
         return UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake)
 
-    def http(self, target: str) -> httpx.AsyncClient:
-        """An HTTP client whose base URL is ``target`` service's API."""
-        return self._http(target)
-
     def client(self, target: str) -> ServiceClient:
         """A client of ``target`` service's API: timeouts, retries of safe calls, and the
         circuit breaker this process keeps for ``target``."""

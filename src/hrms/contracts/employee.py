@@ -126,4 +126,4 @@ class EmployeeClient:
         self._client = client
 
     async def get(self, employee_id: uuid.UUID) -> EmployeeView:
-        return EmployeeView.model_validate(await self._client.get_json(f"/employees/{employee_id}"))
+        return await self._client.call("GET", f"/employees/{employee_id}", EmployeeView)
