@@ -87,7 +87,10 @@ async def seed(rt: SystemRuntime, n_employees: int, per_employee: int) -> list[u
             )
             ids.append(uuid.UUID(e["id"]))
         projects = [
-            await post("/api/project/projects", {"name": f"Bench {p}", "client": "Bench", "capacity": n_employees})
+            await post(
+                "/api/project/projects",
+                {"name": f"Bench {p}", "client": "Bench", "capacity": n_employees, "company_id": company["id"]},
+            )
             for p in range(per_employee)
         ]
         for e_id in ids:
@@ -115,7 +118,13 @@ async def rename(rt: SystemRuntime, employee_id: uuid.UUID, last_name: str) -> t
 async def run_backend(backend: str, args: argparse.Namespace) -> Result:
     tmp = tempfile.TemporaryDirectory(prefix="isles-bench-")
     prefix = f"isles_bench_{uuid.uuid4().hex[:10]}"
-    options = {"relay_batch_size": 500, "relay_max_in_flight": 1024, "consumer_concurrency": 8}
+    options = {
+        "relay_batch_size": 500,
+        "relay_max_in_flight": 1024,
+        "consumer_concurrency": 8,
+        "keys_dir": Path(tmp.name) / "keys",
+        "generate_keys": True,
+    }
     if backend == "sqlite":
         settings = IslesSettings(data_dir=Path(tmp.name), **options)  # type: ignore[arg-type]
     else:

@@ -85,7 +85,7 @@ class Workload:
             self.employees.append(
                 (await _ok(self.api.post("/api/employee/employees", json=self._person(f"s{i}"))))["id"]
             )
-        capacity = {"name": "Bench project", "client": "B", "capacity": self.count * 2}
+        capacity = {"name": "Bench project", "client": "B", "capacity": self.count * 2, "company_id": self.company}
         self.project = (await _ok(self.api.post("/api/project/projects", json=capacity)))["id"]
 
     def _person(self, tag: str) -> dict[str, str]:
@@ -100,7 +100,12 @@ class Workload:
 
     def request(self, kind: str, round_: int) -> Request:
         async def plain(api: httpx.AsyncClient, i: int) -> None:
-            await _ok(api.post("/api/project/projects", json={"name": f"P{round_}-{i}", "client": "C", "capacity": 1}))
+            await _ok(
+                api.post(
+                    "/api/project/projects",
+                    json={"name": f"P{round_}-{i}", "client": "C", "capacity": 1, "company_id": self.company},
+                )
+            )
 
         async def assignment(api: httpx.AsyncClient, i: int) -> None:
             body = {
@@ -145,7 +150,12 @@ def _pct(values: list[float], q: float) -> float:
 async def run_backend(backend: str, args: argparse.Namespace) -> list[Row]:
     tmp = tempfile.TemporaryDirectory(prefix="isles-sagabench-")
     prefix = f"isles_sb_{uuid.uuid4().hex[:10]}"
-    options = {"pool_size": max(5, args.clients), "pool_max_overflow": args.clients * 2}
+    options = {
+        "pool_size": max(5, args.clients),
+        "pool_max_overflow": args.clients * 2,
+        "keys_dir": Path(tmp.name) / "keys",
+        "generate_keys": True,
+    }
     if backend == "sqlite":
         settings = IslesSettings(data_dir=Path(tmp.name), **options)  # type: ignore[arg-type]
     else:

@@ -31,7 +31,7 @@ async def soak(seconds: float, every: float, root: Path) -> int:
     faults: list[tuple[float, str, float]] = []
     try:
         driver = Driver(cluster)
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers=cluster.headers) as client:
             await driver.setup(client, employees=20, projects=3)
             start = time.monotonic()
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -42,7 +43,11 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from isles.db import drop_postgres_database  # noqa: E402
 from tests.hrms.cluster import SERVICES, Cluster  # noqa: E402
-from tests.support import PG_SERVER, free_port  # noqa: E402
+from tests.support import (  # noqa: E402
+    PG_SERVER,
+    free_port,
+    operator_headers,
+)
 
 UPDATED = "employee.EmployeeUpdated"
 
@@ -98,6 +103,7 @@ class System:
 
     template: str
     employee_url: str
+    headers: dict[str, str]
     project_url: str
     company_url: str
 
@@ -112,12 +118,17 @@ class Embedded(System):
         self.port = free_port()
         self.employee_url = self.project_url = self.company_url = f"http://127.0.0.1:{self.port}"
         self.log = root / "embedded.log"
+        self.keys = root / "keys"
+        self.headers = operator_headers(self.keys)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> None:
         cmd = [sys.executable, "-m", "isles.cli", "up", "--port", str(self.port), "--no-demo"]
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([*cmd, "--database-url", self.template], stdout=out, stderr=subprocess.STDOUT)
+            env = {**os.environ, "ISLES_KEYS_DIR": str(self.keys)}
+            self.proc = subprocess.Popen(
+                [*cmd, "--database-url", self.template], stdout=out, stderr=subprocess.STDOUT, env=env
+            )
 
     async def start(self) -> None:
         self._spawn()
@@ -144,6 +155,7 @@ class Embedded(System):
 class Distributed(System):
     def __init__(self, root: Path) -> None:
         self.cluster = Cluster(root, extra_env={"ISLES_LOG_LEVEL": "error"})
+        self.headers = self.cluster.headers
         self.template = self.cluster.template
 
     async def start(self) -> None:
@@ -174,7 +186,8 @@ async def seed(system: System, client: httpx.AsyncClient, employees: int, per: i
         ids.append(r.json()["id"])
     for p in range(per):
         r = await client.post(
-            f"{system.project_url}/api/project/projects", json={"name": f"B{p}", "client": "B", "capacity": employees}
+            f"{system.project_url}/api/project/projects",
+            json={"name": f"B{p}", "client": "B", "capacity": employees, "company_id": company.json()["id"]},
         )
         r.raise_for_status()
         for e in ids:
@@ -228,7 +241,7 @@ async def measure(name: str, system: System, args: argparse.Namespace) -> Row:
     await system.start()
     try:
         limits = httpx.Limits(max_connections=args.writers * 2)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits, headers=system.headers) as client:
             ids = await seed(system, client, args.employees, args.assignments_per_employee)
             await asyncio.sleep(1)
             n = 0

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -67,7 +68,7 @@ class Backend:
 
 
 def make_backend(name: str, tmp_path: Path, **overrides: object) -> Backend:
-    options = {**FAST, **overrides}
+    options = {"keys_dir": tmp_path / "keys", "generate_keys": True, **FAST, **overrides}
     if name == "sqlite":
         return Backend(name, IslesSettings(data_dir=tmp_path, **options))  # type: ignore[arg-type]
     require_postgres()
@@ -126,6 +127,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: The operator's headers for each system ``isles_up`` started (by base URL).
+AUTH: dict[str, dict[str, str]] = {}
+
+
 @contextmanager
 def isles_up(
     *args: str, env: dict[str, str] | None = None, wait_for: str = "/health", timeout: float = 60
@@ -133,6 +138,9 @@ def isles_up(
     """Run ``isles up --port <free> *args`` as a real process until ``wait_for`` answers
     200; yield it and its base URL; kill it on the way out if it still runs."""
     port = free_port()
+    env = dict(os.environ if env is None else env)
+    if "ISLES_KEYS_DIR" not in env:
+        env["ISLES_KEYS_DIR"] = tempfile.mkdtemp(prefix="isles-keys-")
     proc = subprocess.Popen(
         [sys.executable, "-m", "isles.cli", "up", "--port", str(port), *args],
         stdout=subprocess.PIPE,
@@ -141,6 +149,7 @@ def isles_up(
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
+    AUTH[base] = operator_headers(Path(env["ISLES_KEYS_DIR"]))
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -230,3 +239,12 @@ class NatsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+def operator_headers(keys: Path) -> dict[str, str]:
+    """An operator's bearer token from the keys folder a running system uses."""
+    from isles.security import OPERATOR, KeyRing, generate_keys
+
+    generate_keys(keys, [OPERATOR])
+    signer = KeyRing.load(keys, signers=[OPERATOR]).signer(OPERATOR, ttl=3600)
+    return {"Authorization": f"Bearer {signer.issue(subject='operator', tenant=None)}"}

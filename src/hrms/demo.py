@@ -1,28 +1,57 @@
-"""Demo data for a first start, created through the public APIs like any client would."""
+"""Demo data for a first start (seed 004's "Seeding": two companies, an admin, a
+manager and employees in each), created through the public APIs as the operator.
+
+The admins' and managers' password is made on first start, printed, and kept in
+``<data dir>/demo-credentials.txt``; nothing secret lives in the repository.
+"""
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 
-_PEOPLE = [
-    ("E-1001", "Ada", "Lovelace", "Engineering lead"),
-    ("E-1002", "Grace", "Hopper", "Architect"),
-    ("E-1003", "Alan", "Turing", "Data scientist"),
-    ("E-1004", "Katherine", "Johnson", "Analyst"),
-    ("E-1005", "Edsger", "Dijkstra", "Backend engineer"),
-    ("E-1006", "Barbara", "Liskov", "Backend engineer"),
-]
-_PROJECTS = [("Payroll revamp", "Internal", 4), ("Atlas onboarding", "Atlas Corp", 3), ("Mobile app", "Orion Ltd", 2)]
-_ASSIGN = [
-    (0, 0, "Lead", 50),
-    (1, 0, "Architect", 30),
-    (4, 0, "Developer", 100),
-    (2, 1, "Analyst", 50),
-    (3, 1, "Analyst", 50),
-    (5, 2, "Developer", 80),
-    (0, 2, "Reviewer", 20),
-    (1, 1, "Advisor", 10),
-]
+# (number, first, last, position, role)
+_COMPANIES: dict[str, tuple[str, list[tuple[str, str, str, str, str]]]] = {
+    "Acme Corp": (
+        "acme.example.com",
+        [
+            ("E-1001", "Ada", "Lovelace", "Engineering lead", "admin"),
+            ("E-1002", "Grace", "Hopper", "Architect", "manager"),
+            ("E-1003", "Alan", "Turing", "Data scientist", "employee"),
+            ("E-1004", "Katherine", "Johnson", "Analyst", "employee"),
+            ("E-1005", "Edsger", "Dijkstra", "Backend engineer", "employee"),
+            ("E-1006", "Barbara", "Liskov", "Backend engineer", "employee"),
+        ],
+    ),
+    "Globex Ltd": (
+        "globex.example.com",
+        [
+            ("G-2001", "Hedy", "Lamarr", "Managing director", "admin"),
+            ("G-2002", "Claude", "Shannon", "Research manager", "manager"),
+            ("G-2003", "Frances", "Allen", "Compiler engineer", "employee"),
+        ],
+    ),
+}
+_PROJECTS = {
+    "Acme Corp": [("Payroll revamp", "Internal", 4), ("Atlas onboarding", "Atlas Corp", 3), ("Mobile app", "Orion", 2)],
+    "Globex Ltd": [("Signal lab", "Internal", 3)],
+}
+_ASSIGN = {
+    "Acme Corp": [
+        (0, 0, "Lead", 50),
+        (1, 0, "Architect", 30),
+        (4, 0, "Developer", 100),
+        (2, 1, "Analyst", 50),
+        (3, 1, "Analyst", 50),
+        (5, 2, "Developer", 80),
+        (0, 2, "Reviewer", 20),
+        (1, 1, "Advisor", 10),
+    ],
+    "Globex Ltd": [(1, 0, "Lead", 50), (2, 0, "Engineer", 100)],
+}
+#: How many employees the demo data holds (tests read it).
+EMPLOYEES = sum(len(people) for _d, people in _COMPANIES.values())
 
 
 def _ok(response: httpx.Response) -> dict[str, object]:
@@ -36,34 +65,52 @@ async def load(client: httpx.AsyncClient) -> list[str]:
     existing = _ok(await client.get("/api/employee/employees", params={"limit": 1}))
     if existing["total"]:
         return []
-    company = _ok(await client.post("/api/company/companies", json={"name": "Acme Corp", "industry": "Software"}))
-    employees = []
-    for number, first, last, position in _PEOPLE:
-        # Each goes through the CreateEmployee saga: a user in auth, the employee, headcount + 1.
-        body: dict[str, object] = {
-            "employee_number": number,
-            "company_id": company["id"],
-            "first_name": first,
-            "last_name": last,
-            "email": f"{first}.{last}@example.com".lower(),
-            "position": position,
-            "hire_date": "2024-01-15",
-        }
-        employees.append(_ok(await client.post("/api/employee/employees", json=body)))
-    projects = [
-        _ok(await client.post("/api/project/projects", json={"name": n, "client": c, "capacity": cap}))
-        for n, c, cap in _PROJECTS
-    ]
-    for e, p, role, allocation in _ASSIGN:
-        assignment: dict[str, object] = {
-            "employee_id": employees[e]["id"],
-            "project_id": projects[p]["id"],
-            "role": role,
-            "allocation": allocation,
-            "start_date": "2025-01-01",
-        }
-        _ok(await client.post("/api/project/assignments", json=assignment))
+    password = "demo-" + secrets.token_urlsafe(12)
+    logins: list[str] = []
+    totals = [0, 0, 0]
+    for company_name, (domain, people) in _COMPANIES.items():
+        company = _ok(await client.post("/api/company/companies", json={"name": company_name, "industry": "Software"}))
+        employees = []
+        roles_with_login: set[str] = set()
+        for number, first, last, position, role in people:
+            # Each goes through the CreateEmployee saga: a user in auth, the employee, headcount + 1.
+            body: dict[str, object] = {
+                "employee_number": number,
+                "company_id": company["id"],
+                "first_name": first,
+                "last_name": last,
+                "email": f"{first}.{last}@{domain}".lower(),
+                "position": position,
+                "hire_date": "2024-01-15",
+                "roles": [role],
+            }
+            employee = _ok(await client.post("/api/employee/employees", json=body))
+            employees.append(employee)
+            if role not in roles_with_login:  # the admin, the manager and one employee per company
+                roles_with_login.add(role)
+                reset = {"new_password": password}
+                (await client.post(f"/api/auth/users/{employee['user_id']}/password", json=reset)).raise_for_status()
+                logins.append(f"{role:<8} {body['email']}  ({company_name})")
+        projects = [
+            _ok(
+                await client.post(
+                    "/api/project/projects", json={"name": n, "client": c, "capacity": cap, "company_id": company["id"]}
+                )
+            )
+            for n, c, cap in _PROJECTS[company_name]
+        ]
+        for e, p, role_name, allocation in _ASSIGN[company_name]:
+            assignment: dict[str, object] = {
+                "employee_id": employees[e]["id"],
+                "project_id": projects[p]["id"],
+                "role": role_name,
+                "allocation": allocation,
+                "start_date": "2025-01-01",
+            }
+            _ok(await client.post("/api/project/assignments", json=assignment))
+        totals = [totals[0] + 1, totals[1] + len(employees), totals[2] + len(projects)]
     return [
-        f"demo data: company {company['name']}, {len(employees)} employees (and their users), "
-        f"{len(projects)} projects, {len(_ASSIGN)} assignments"
+        f"demo data: {totals[0]} companies, {totals[1]} employees (and their users), {totals[2]} projects",
+        f"log in (POST /api/auth/login) with password {password} as:",
+        *(f"    {line}" for line in logins),
     ]

@@ -20,8 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from isles import dlq, migrations
 from isles.db import DatabaseConfigError
 from isles.logging import configure as configure_logging
-from isles.runtime import System, SystemRuntime
+from isles.runtime import System, SystemRuntime, keys_dir
 from isles.sagas.store import SagaStore
+from isles.security import OPERATOR, KeyRing, KeysError, generate_keys
 from isles.serving import run_server
 from isles.settings import IslesSettings
 
@@ -46,6 +47,8 @@ sagas_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sagas_app, name="sagas")
+keys_app = typer.Typer(help="Signing keys of access tokens (Ed25519, one pair per signer).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 class _Output:
@@ -109,12 +112,14 @@ def make_settings(data_dir: Path | None, database_url: str | None, **more: Any) 
         raise fail(f"bad settings: {exc}") from exc
 
 
-def make_runtime(system_spec: str, data_dir: Path | None, database_url: str | None) -> SystemRuntime:
+def make_runtime(
+    system_spec: str, data_dir: Path | None, database_url: str | None, *, generate_keys: bool | None = None
+) -> SystemRuntime:
     system = load_system(system_spec)
     settings = make_settings(data_dir, database_url)
     try:
-        return SystemRuntime(system, settings)
-    except DatabaseConfigError as exc:
+        return SystemRuntime(system, settings, generate_keys=generate_keys)
+    except (DatabaseConfigError, KeysError) as exc:
         raise fail(str(exc)) from exc
 
 
@@ -179,8 +184,17 @@ def up(
         if code:
             raise fail(code, code=1)
         return
-    runtime = make_runtime(system, data_dir, database_url)
+    runtime = make_runtime(system, data_dir, database_url, generate_keys=True)
     asyncio.run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
+
+
+def _keep_demo_notes(data_dir: Path, lines: list[str]) -> None:
+    """What the demo printed (its logins), readable by this user only."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-credentials.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
@@ -194,6 +208,8 @@ async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, lo
         if demo and runtime.system.demo is not None:
             async with runtime.client() as client:
                 lines = await runtime.system.demo(client)
+            if lines:
+                _keep_demo_notes(runtime.settings.data_dir, lines)
         base = f"http://{host}:{port}"
         out.print(f"[bold]{runtime.system.name}[/bold] is up: every service on its own database, embedded bus.")
         out.print(f"  gateway   {base}/   health {base}/health")
@@ -264,9 +280,15 @@ def serve(
             raise fail(f"--peer {item!r}: expected NAME=http://host:port with NAME one of {', '.join(names)}")
         env[f"ISLES_{name.upper()}_URL"] = url.rstrip("/")
     settings = make_settings(data_dir, template, bus=bus, nats_url=nats_url, relay_batch_size=relay_batch_size)
+    folder = keys_dir(settings)
+    if not (folder / f"{service}.key").is_file():
+        raise fail(
+            f"no signing key for {service} in {folder}: create the keys with `isles keys generate --dir {folder}` "
+            "and point ISLES_KEYS_DIR at them"
+        )
     try:
         runtime = SystemRuntime(loaded, settings, environ=env, only=[service])
-    except DatabaseConfigError as exc:
+    except (DatabaseConfigError, KeysError) as exc:
         raise fail(str(exc)) from exc
     asyncio.run(_serve_one(runtime, host=host, port=port, relays=relays, consumers=consumers, log_level=log_level))
 
@@ -848,6 +870,56 @@ def sagas_retry(
         raise fail(f"no saga {ident} in {service}")
     before, action = done
     out.print(f"{before.saga_type} {ident}: was {before.status.value}; {action}")
+
+
+KeysDirOpt = Annotated[
+    Path | None,
+    typer.Option("--dir", help="The keys folder [env ISLES_KEYS_DIR; default <data dir>/keys]."),
+]
+
+
+@keys_app.command("generate")
+def keys_generate(system: SystemOpt = DEFAULT_SYSTEM, data_dir: DataDirOpt = None, folder: KeysDirOpt = None) -> None:
+    """Create the key pairs missing: one per service of the system (the auth service's
+    signs users' tokens) and the operator's. Existing keys are kept. Give each service
+    process the folder with the public keys and its own private key only.
+
+    Example: isles keys generate --dir /etc/isles/keys
+    """
+    names = [s.name for s in load_system(system).services]
+    target = folder or keys_dir(make_settings(data_dir, None))
+    try:
+        made = generate_keys(target, [*names, OPERATOR])
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot write keys to {target}: {exc}") from exc
+    out.print(f"{target}: created {', '.join(made) if made else 'nothing (all keys exist)'}", highlight=False)
+
+
+@app.command()
+def token(
+    tenant: Annotated[
+        str | None, typer.Option(help="Act for this company only (its id); default: every company.")
+    ] = None,
+    ttl: Annotated[int, typer.Option(min=1, max=86_400, help="Lifetime in seconds.")] = 3600,
+    data_dir: DataDirOpt = None,
+    folder: KeysDirOpt = None,
+) -> None:
+    """Print an operator's access token (signed with the operator key) for calling the
+    APIs by hand. Users get theirs from POST /api/auth/login.
+
+    Example: curl -H "Authorization: Bearer $(isles token)" http://127.0.0.1:8000/api/company/companies
+    """
+    if tenant is not None:
+        try:
+            uuid.UUID(tenant)
+        except ValueError:
+            raise fail(f"--tenant {tenant!r}: not a company id (UUID)") from None
+    target = folder or keys_dir(make_settings(data_dir, None))
+    try:
+        signer = KeyRing.load(target, signers=[OPERATOR]).signer(OPERATOR, ttl=ttl)
+    except KeysError as exc:
+        raise fail(str(exc)) from exc
+    print(signer.issue(subject="operator", tenant=tenant))
 
 
 def main() -> None:

@@ -192,8 +192,10 @@ class ServiceClient:
         policy: ClientPolicy | None = None,
         breaker: CircuitBreaker | None = None,
         observe: CallObserver | None = None,
+        credentials: Callable[[], str | None] | None = None,
     ) -> None:
         self._http = http
+        self._credentials = credentials
         self.service = service
         self.policy = policy or ClientPolicy()
         self.breaker = breaker
@@ -215,6 +217,9 @@ class ServiceClient:
         headers: dict[str, str] = {}
         if tracing.current():
             headers["traceparent"] = tracing.current()
+        token = self._credentials() if self._credentials is not None else None
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         if idempotency_key:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
         if compensates:

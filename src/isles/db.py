@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from isles import tenancy
 from isles.settings import IslesSettings
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -135,8 +137,12 @@ class ServiceDatabase:
             settings.pool_size, settings.pool_max_overflow, settings.pool_timeout, settings.pool_recycle
         )
         self.engine: AsyncEngine = self._create_engine()
-        self._write = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._read = async_sessionmaker(self.engine.execution_options(isles_readonly=True), expire_on_commit=False)
+        self._write = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=tenancy.TenantSession)
+        self._read = async_sessionmaker(
+            self.engine.execution_options(isles_readonly=True),
+            expire_on_commit=False,
+            sync_session_class=tenancy.TenantSession,
+        )
         self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         )
@@ -159,7 +165,9 @@ class ServiceDatabase:
             pool_timeout=p.timeout,
             pool_recycle=p.recycle,
             pool_pre_ping=True,
-            connect_args={"server_settings": {"application_name": f"isles-{self.service}"}},
+            connect_args={
+                "server_settings": {"application_name": f"isles-{self.service}", tenancy.SETTING: tenancy.ANY}
+            },
         )
 
     async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound for a health check
@@ -168,19 +176,20 @@ class ServiceDatabase:
             await conn.exec_driver_sql("SELECT 1")
 
     @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncSession]:
+    async def writing(self, *, tenant: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
         """A session whose transaction may write (BEGIN IMMEDIATE on SQLite).
 
         On SQLite, writers of this process queue on an asyncio lock instead of racing
         for the database lock, where SQLite's busy handler would sleep in steps of up
         to 100 ms; writers in other processes still wait through ``busy_timeout``.
         """
-        async with self._write_lock, self._write() as session:
+        async with self._write_lock, self._write(info={tenancy.INFO_KEY: tenant}) as session:
             yield session
 
-    def read_session(self) -> AsyncSession:
-        """A session for reads only; it never takes SQLite's write lock."""
-        return self._read()
+    def read_session(self, *, tenant: uuid.UUID | None = None) -> AsyncSession:
+        """A session for reads only; it never takes SQLite's write lock. With a
+        ``tenant`` it sees only that company's rows (see :mod:`isles.tenancy`)."""
+        return self._read(info={tenancy.INFO_KEY: tenant})
 
     async def ensure_exists(self) -> None:
         """Create the database (PostgreSQL) or its directory (SQLite) if missing."""

@@ -10,7 +10,8 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from isles.proxy import create_proxy_gateway
-from isles.runtime import System
+from isles.runtime import System, keys_dir
+from isles.security import OPERATOR, KeyRing, generate_keys
 from isles.serving import run_server
 from isles.settings import IslesSettings
 from isles.supervisor import Child, Supervisor
@@ -65,6 +66,8 @@ async def run_distributed(
     if len(ports) < len(names):
         return f"not enough free ports above {port}"
     urls = {name: f"http://127.0.0.1:{p}" for name, p in zip(names, ports, strict=True)}
+    folder = keys_dir(settings)
+    generate_keys(folder, [*names, OPERATOR])
     children = []
     for name, p in zip(names, ports, strict=True):
         args = ["serve", name, "--host", "127.0.0.1", "--port", str(p), "--bus", "nats"]
@@ -73,7 +76,9 @@ async def run_distributed(
         for other, url in urls.items():
             if other != name:
                 args += ["--peer", f"{other}={url}"]
-        children.append(Child(service=name, port=p, args=args, env={"ISLES_LOG_FORMAT": "json"}))
+        children.append(
+            Child(service=name, port=p, args=args, env={"ISLES_LOG_FORMAT": "json", "ISLES_KEYS_DIR": str(folder)})
+        )
     supervisor = Supervisor(children, log_dir=str(log_dir) if log_dir else None)
     await supervisor.start()
     gateway = create_proxy_gateway(system.name, urls)
@@ -85,7 +90,11 @@ async def run_distributed(
         lines: list[str] = []
         if demo and system.demo is not None:
             transport = httpx.ASGITransport(app=gateway)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=30) as client:
+            operator = KeyRing.load(folder, signers=[OPERATOR]).signer(OPERATOR, ttl=600)
+            token = {"Authorization": f"Bearer {operator.issue(subject='operator', tenant=None)}"}
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", timeout=30, headers=token
+            ) as client:
                 lines = await system.demo(client)
         base = f"http://{host}:{port}"
         out.print(

@@ -34,10 +34,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from isles.access import optional_principal
 from isles.clients import COMPENSATES_HEADER, IDEMPOTENCY_HEADER
 from isles.db import ServiceDatabase
 from isles.problems import MEDIA_TYPE, FieldError, Problem
 from isles.schema import idempotency_table, utcnow
+from isles.security import Principal
 from isles.uow import UnitOfWork
 
 _t = idempotency_table
@@ -248,9 +250,22 @@ class IdempotentRequest:
         )
 
 
+def scoped_key(key: str, identity: str) -> str:
+    """The key as stored: keys are the caller's own, so the same key from another
+    caller (``Principal.identity``) is another key."""
+    return "k1:" + hashlib.sha256(f"{identity}\0{key}".encode()).hexdigest()
+
+
+def _scoped(key: str | None, principal: Principal | None) -> str | None:
+    if key is None or principal is None:
+        return key
+    return scoped_key(key, principal.identity)
+
+
 async def idempotent_request(request: Request) -> IdempotentRequest:
-    key = _check_key(request.headers.get(IDEMPOTENCY_HEADER), IDEMPOTENCY_HEADER)
-    compensates = _check_key(request.headers.get(COMPENSATES_HEADER), COMPENSATES_HEADER)
+    principal = optional_principal(request)
+    key = _scoped(_check_key(request.headers.get(IDEMPOTENCY_HEADER), IDEMPOTENCY_HEADER), principal)
+    compensates = _scoped(_check_key(request.headers.get(COMPENSATES_HEADER), COMPENSATES_HEADER), principal)
     body = await request.body() if key is not None else b""
     return IdempotentRequest(
         key=key,

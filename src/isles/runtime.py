@@ -10,15 +10,17 @@ import asyncio
 import functools
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import structlog
 
-from isles import failpoints, idempotency, migrations
+from isles import failpoints, idempotency, migrations, security
 from isles.bus import Bus, EmbeddedBus
 from isles.clients import CircuitBreaker, CircuitState, ClientPolicy, ServiceClient
 from isles.consumer import Consumer, Observer, RetryPolicy
@@ -68,6 +70,7 @@ class ServiceRuntime:
         http: Callable[[str], httpx.AsyncClient],
         metrics: Metrics,
         breakers: dict[str, CircuitBreaker] | None = None,
+        keys: security.KeyRing | None = None,
     ) -> None:
         self.service = service
         self.name = service.name
@@ -78,6 +81,14 @@ class ServiceRuntime:
         self.outbox = SqlOutbox(db, lease=timedelta(seconds=settings.relay_lease_seconds))
         self._http = http
         self._breakers = breakers if breakers is not None else {}
+        self.keys = keys if keys is not None else security.KeyRing()
+        self.verifier = keys.verifier() if keys is not None else None
+        self._signer = (
+            keys.signer(service.name, ttl=settings.service_token_ttl)
+            if keys is not None and service.name in keys.private
+            else None
+        )
+        self._service_tokens: dict[str, tuple[str, float]] = {}
         self.sagas: SagaRunner | None = None
         if service.sagas:
             self.sagas = SagaRunner(
@@ -127,13 +138,33 @@ class ServiceRuntime:
             )
             bus.subscribe(self.consumer, self.consumer.event_types)
 
-    def uow(self) -> UnitOfWork:
-        """A new unit of work on this service's database; its commit wakes the relay."""
-        return UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake)
+    def uow(self, *, tenant: uuid.UUID | None = None) -> UnitOfWork:
+        """A new unit of work on this service's database; its commit wakes the relay.
+        With a ``tenant`` it sees and writes only that company's rows."""
+        return UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake, tenant=tenant)
 
-    def client(self, target: str) -> ServiceClient:
-        """A client of ``target`` service's API: timeouts, retries of safe calls, and the
-        circuit breaker this process keeps for ``target``."""
+    def service_token(self, tenant: str = "") -> str | None:
+        """A token this service signs about itself, for its calls on behalf of
+        ``tenant`` (a company id, or "" for none); reused until half its life is gone."""
+        if self._signer is None:
+            return None
+        now = time.time()
+        cached = self._service_tokens.get(tenant)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        token = self._signer.issue(
+            subject=f"service:{self.name}",
+            tenant=tenant or None,
+            roles=("service",),
+            permissions=self.service.permissions,
+        )
+        self._service_tokens[tenant] = (token, now + self._signer.ttl / 2)
+        return token
+
+    def client(self, target: str, tenant: str = "") -> ServiceClient:
+        """A client of ``target`` service's API: this service's token for ``tenant``,
+        timeouts, retries of safe calls, and the circuit breaker this process keeps
+        for ``target``."""
         breaker = self._breakers.get(target)
         if breaker is None:
             gauge = self.metrics.circuit_state
@@ -158,6 +189,7 @@ class ServiceRuntime:
             ),
             breaker=breaker,
             observe=functools.partial(self.metrics.client_call, self.name),
+            credentials=functools.partial(self.service_token, tenant),
         )
 
     def _housekeeping(self, settings: IslesSettings) -> list[Callable[[], Awaitable[int]]]:
@@ -204,6 +236,31 @@ class ServiceRuntime:
             await self.consumer.stop()
 
 
+def keys_dir(settings: IslesSettings) -> Path:
+    return settings.keys_dir if settings.keys_dir is not None else settings.data_dir / "keys"
+
+
+def load_keys(
+    settings: IslesSettings, local: Sequence[str], *, everyone: Sequence[str], generate: bool
+) -> security.KeyRing:
+    """The public keys of every signer and the private keys of this process's services
+    (and the operator's, where present). ``generate`` (``isles up``, tests) first
+    creates the pairs missing; a production process needs them provisioned."""
+    folder = keys_dir(settings)
+    if not generate and not folder.is_dir():
+        # Fail closed: no key verifies any token, so every protected route answers 401.
+        log.warning("keys.missing", folder=str(folder))
+        return security.KeyRing()
+    if generate:
+        made = security.generate_keys(folder, [*everyone, security.OPERATOR])
+        if made:
+            log.info("keys.generated", folder=str(folder), signers=made)
+    # A service without its private key still verifies tokens; it only cannot sign its
+    # own calls (`isles serve` refuses to start without it; tooling does not need it).
+    signers = [name for name in (*local, security.OPERATOR) if (folder / f"{name}.key").is_file()]
+    return security.KeyRing.load(folder, signers=signers)
+
+
 def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
     """The bus ``settings.bus`` names: embedded, or NATS JetStream."""
     if settings.bus == "embedded":
@@ -235,6 +292,7 @@ class SystemRuntime:
         environ: Mapping[str, str] | None = None,
         bus: Bus | None = None,
         only: Sequence[str] | None = None,
+        generate_keys: bool | None = None,
     ) -> None:
         env = dict(os.environ if environ is None else environ)
         self._environ = env
@@ -257,6 +315,12 @@ class SystemRuntime:
         }
         self._clients: dict[str, httpx.AsyncClient] = {}
         breakers: dict[str, CircuitBreaker] = {}
+        self.keys = load_keys(
+            settings,
+            [s.name for s in local],
+            everyone=known,
+            generate=settings.generate_keys if generate_keys is None else generate_keys,
+        )
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(
                 service=s,
@@ -266,6 +330,7 @@ class SystemRuntime:
                 http=self._client_for,
                 metrics=self.metrics,
                 breakers=breakers,
+                keys=self.keys,
             )
             for s in local
         }
@@ -299,9 +364,24 @@ class SystemRuntime:
             self._clients[target] = client
         return client
 
-    def client(self) -> httpx.AsyncClient:
-        """A client of the gateway app itself (in-process), for demo data and tests."""
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://gateway", timeout=30.0)
+    def operator_token(self, *, ttl: float = 3600.0) -> str:
+        """A token for the operator (every permission, every company), if this process
+        holds the operator's key (``isles up`` does; service processes do not)."""
+        if security.OPERATOR not in self.keys.private:
+            raise security.KeysError("this process holds no operator key")
+        return self.keys.signer(security.OPERATOR, ttl=ttl).issue(subject="operator", tenant=None)
+
+    def client(self, token: str | None = "operator") -> httpx.AsyncClient:
+        """A client of the gateway app itself (in-process), for demo data and tests:
+        as the operator by default, with ``token``, or anonymous (``None``)."""
+        headers = {}
+        if token == "operator":
+            token = self.operator_token() if security.OPERATOR in self.keys.private else None
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://gateway", timeout=30.0, headers=headers
+        )
 
     def observe(self, observer: Observer) -> None:
         """Call ``observer(consumer, envelope, outcome)`` after each event is finished."""

@@ -27,7 +27,8 @@ class Service:
     Alembic history (``None`` creates tables from the metadata: for tests and
     prototypes only, never for a service with data to keep). ``handlers`` and ``replicas`` say what it does with other
     services' events; ``publishes`` lists the events it writes to its outbox;
-    ``sagas`` are the multi-service operations it orchestrates.
+    ``sagas`` are the multi-service operations it orchestrates; ``permissions`` are
+    what its own calls to other services need (its service tokens claim them).
     """
 
     name: str
@@ -38,6 +39,7 @@ class Service:
     handlers: Sequence[Handler] = ()
     replicas: Sequence[Replica] = ()
     sagas: Sequence[Saga] = ()
+    permissions: Sequence[str] = ()
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())

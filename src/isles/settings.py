@@ -14,7 +14,7 @@ class IslesSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ISLES_", extra="ignore", frozen=True)
 
-    data_dir: Path = Field(default=Path(".isles"), description="Where SQLite databases live.")
+    data_dir: Path = Field(default=Path(".isles"), description="Where SQLite databases (and local keys) live.")
     database_url: str | None = Field(
         default=None,
         description="Database URL template with a {service} placeholder, e.g. "
@@ -71,6 +71,25 @@ class IslesSettings(BaseSettings):
     breaker_reset_seconds: float = Field(
         default=5.0, gt=0, description="How long calls fail fast before one trial call goes through."
     )
+    keys_dir: Path | None = Field(
+        default=None,
+        description="Folder of the Ed25519 signing keys (<signer>.key, <signer>.pub). Default: <data_dir>/keys, "
+        "generated on first start by `isles up` only; `isles serve` needs them provisioned (`isles keys generate`).",
+    )
+    generate_keys: bool = Field(
+        default=False, description="Create missing signing keys on start (local use: `isles up` does it)."
+    )
+    access_token_ttl: float = Field(default=300.0, gt=0, le=3600, description="Lifetime of an access token, seconds.")
+    refresh_token_ttl: float = Field(
+        default=14 * 24 * 3600.0, gt=0, description="Lifetime of a session (its refresh token), seconds."
+    )
+    service_token_ttl: float = Field(
+        default=120.0, gt=0, le=3600, description="Lifetime of a token a service signs for its own calls, seconds."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins in a row after which an account is locked for a while."
+    )
+    login_lockout_seconds: float = Field(default=900.0, ge=0, description="How long a locked account stays locked.")
     pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size per service.")
     pool_max_overflow: int = Field(default=10, ge=0)
     pool_timeout: float = Field(default=30.0, gt=0)

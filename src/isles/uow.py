@@ -45,8 +45,10 @@ class UnitOfWork:
         *,
         source: str,
         on_commit: Callable[[], None] | None = None,
+        tenant: uuid.UUID | None = None,
     ) -> None:
         self._db = db
+        self.tenant = tenant
         self._source = source
         self._on_commit = on_commit
         self._session: AsyncSession | None = None
@@ -72,7 +74,7 @@ class UnitOfWork:
         return tuple(self._emitted)
 
     async def __aenter__(self) -> Self:
-        self._writing = self._db.writing()
+        self._writing = self._db.writing(tenant=self.tenant)
         self._session = await self._writing.__aenter__()
         try:
             await self._session.begin()

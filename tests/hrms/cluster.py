@@ -24,7 +24,8 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from isles.db import drop_postgres_database
-from tests.support import PG_SERVER, NatsServer, free_port
+from isles.security import OPERATOR, generate_keys
+from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
 
 SERVICES = ("auth", "company", "employee", "project")
 HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
@@ -108,7 +109,10 @@ class Cluster:
         self.nats = NatsServer(self.root / "nats")
         self.template = f"{PG_SERVER}/{self.prefix}_{{service}}"
         ports = {name: free_port() for name in SERVICES}
-        env = {**FAST_ENV, "ISLES_NATS_PREFIX": self.prefix, **self.extra_env}
+        self.keys = self.root / "keys"
+        generate_keys(self.keys, [*SERVICES, OPERATOR])
+        self.headers = operator_headers(self.keys)
+        env = {**FAST_ENV, "ISLES_NATS_PREFIX": self.prefix, "ISLES_KEYS_DIR": str(self.keys), **self.extra_env}
         self.services: dict[str, ServiceProcess] = {}
         for name, port in ports.items():
             args = ["--port", str(port), "--bus", "nats", "--nats-url", self.nats.url, "--database-url", self.template]
@@ -198,7 +202,7 @@ class Driver:
             assert r.status_code == 201, r.text
             self.employees.append(r.json()["id"])
         for i in range(projects):
-            body = {"name": f"P{i}", "client": "C", "capacity": 10_000}
+            body = {"name": f"P{i}", "client": "C", "capacity": 10_000, "company_id": company}
             r = await client.post(f"{self._api('project')}/projects", json=body)
             assert r.status_code == 201, r.text
             self.projects.append(r.json()["id"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+import weakref
 from typing import Any
 
 import httpx
@@ -23,11 +24,22 @@ async def new_company(api: httpx.AsyncClient, name: str = "Acme") -> Any:
     return ok(await api.post("/api/company/companies", json={"name": name}), 201)
 
 
+_default_companies: weakref.WeakKeyDictionary[httpx.AsyncClient, str] = weakref.WeakKeyDictionary()
+
+
+async def default_company(api: httpx.AsyncClient) -> str:
+    """The company a test's things go to unless it names one (one per client)."""
+    if api not in _default_companies:
+        _default_companies[api] = (await new_company(api, f"Company {next(_numbers)}"))["id"]
+    return _default_companies[api]
+
+
 async def new_employee(api: httpx.AsyncClient, first: str = "Ada", last: str = "Lovelace", **extra: Any) -> Any:
-    """An employee through the CreateEmployee saga (a company of its own unless given)."""
+    """An employee through the CreateEmployee saga (in the client's default company
+    unless given)."""
     n = next(_numbers)
     if "company_id" not in extra:
-        extra["company_id"] = (await new_company(api, f"Company {n}"))["id"]
+        extra["company_id"] = await default_company(api)
     body = {
         "employee_number": f"T-{n}-{uuid.uuid4().hex[:6]}",
         "first_name": first,
@@ -39,8 +51,16 @@ async def new_employee(api: httpx.AsyncClient, first: str = "Ada", last: str = "
     return ok(await api.post("/api/employee/employees", json=body), 201)
 
 
-async def new_project(api: httpx.AsyncClient, name: str = "Apollo", capacity: int = 5) -> Any:
-    return ok(await api.post("/api/project/projects", json={"name": name, "client": "NASA", "capacity": capacity}), 201)
+async def new_project(
+    api: httpx.AsyncClient, name: str = "Apollo", capacity: int = 5, company_id: str | None = None
+) -> Any:
+    body = {
+        "name": name,
+        "client": "NASA",
+        "capacity": capacity,
+        "company_id": company_id or await default_company(api),
+    }
+    return ok(await api.post("/api/project/projects", json=body), 201)
 
 
 async def assign(api: httpx.AsyncClient, employee: Any, project: Any, **extra: Any) -> httpx.Response:

@@ -40,9 +40,13 @@ def converge(base: str, timeout: float = 30.0) -> tuple[dict[str, str], list[Any
     """Poll until every assignment carries its employee's current name (a bound, not a timing)."""
     deadline = time.monotonic() + timeout
     while True:
-        employees = httpx.get(f"{base}/api/employee/employees", params={"limit": 500}).json()["items"]
+        employees = httpx.get(
+            f"{base}/api/employee/employees", params={"limit": 500}, headers=support.AUTH[base]
+        ).json()["items"]
         names = {e["id"]: f"{e['first_name']} {e['last_name']}" for e in employees}
-        assignments = httpx.get(f"{base}/api/project/assignments", params={"limit": 500}).json()["items"]
+        assignments = httpx.get(
+            f"{base}/api/project/assignments", params={"limit": 500}, headers=support.AUTH[base]
+        ).json()["items"]
         if all(a["employee_name"] == names[a["employee_id"]] for a in assignments):
             return names, assignments
         if time.monotonic() > deadline:
@@ -63,9 +67,11 @@ def test_rename_committed_then_process_killed_is_delivered_after_restart(
     crash_backend: Backend, tmp_path: Path
 ) -> None:
     with isles_up(crash_backend, tmp_path, ISLES_RELAY_ENABLED="false") as (proc, base):
-        employees = httpx.get(f"{base}/api/employee/employees").json()["items"]
+        employees = httpx.get(f"{base}/api/employee/employees", headers=support.AUTH[base]).json()["items"]
         target = next(e for e in employees if e["last_name"] == "Lovelace")
-        r = httpx.patch(f"{base}/api/employee/employees/{target['id']}", json={"last_name": "King"})
+        r = httpx.patch(
+            f"{base}/api/employee/employees/{target['id']}", json={"last_name": "King"}, headers=support.AUTH[base]
+        )
         assert r.status_code == 200
         proc.send_signal(signal.SIGKILL)  # committed, never published
         proc.wait(timeout=30)
@@ -79,12 +85,12 @@ def test_rename_committed_then_process_killed_is_delivered_after_restart(
 def test_process_killed_mid_stream_loses_no_committed_rename(crash_backend: Backend, tmp_path: Path) -> None:
     committed: dict[str, str] = {}
     with isles_up(crash_backend, tmp_path) as (proc, base):
-        employees = httpx.get(f"{base}/api/employee/employees").json()["items"]
+        employees = httpx.get(f"{base}/api/employee/employees", headers=support.AUTH[base]).json()["items"]
         stop = threading.Event()
 
         def write() -> None:
             i = 0
-            with httpx.Client(base_url=base, timeout=5) as client:
+            with httpx.Client(base_url=base, timeout=5, headers=support.AUTH[base]) as client:
                 while not stop.is_set():
                     e = employees[i % len(employees)]
                     try:
@@ -110,4 +116,4 @@ def test_process_killed_mid_stream_loses_no_committed_rename(crash_backend: Back
             # have committed without its answer reaching us before the kill).
             assert names[employee_id].split()[-1][1:].isdigit()
             assert int(names[employee_id].split()[-1][1:]) >= int(last[1:])
-        assert len(assignments) == 8
+        assert len(assignments) == 10

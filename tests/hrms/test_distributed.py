@@ -14,7 +14,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from hrms import demo
 from isles.db import drop_postgres_database
+from tests import support
 from tests.hrms.cluster import SERVICES
 from tests.support import NATS_URL, PG_SERVER, isles_up, require_nats, require_postgres
 
@@ -36,17 +38,17 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
     try:
         with (
             isles_up(*args, env=env, wait_for="/ready", timeout=90) as (proc, base),
-            httpx.Client(base_url=base, timeout=5) as api,
+            httpx.Client(base_url=base, timeout=5, headers=support.AUTH[base]) as api,
         ):
             services = children_of(proc.pid)
             assert len(services) == len(SERVICES), "one process per service"
             assert set(api.get("/").json()["services"]) == set(SERVICES)
             people = api.get("/api/employee/employees", params={"limit": 50}).json()
-            assert people["total"] == 6, "demo data loaded through the gateway"
+            assert people["total"] == demo.EMPLOYEES, "demo data loaded through the gateway"
             # Each hire was a CreateEmployee saga across three processes.
             company = api.get("/api/company/companies").json()["items"][0]
             assert company["headcount"] == 6
-            assert api.get("/api/auth/users").json()["total"] == 6
+            assert api.get("/api/auth/users").json()["total"] == demo.EMPLOYEES
             ada = next(p for p in people["items"] if p["first_name"] == "Ada")
             assert api.patch(f"/api/employee/employees/{ada['id']}", json={"last_name": "King"}).status_code == 200
             for _ in range(100):

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from hrms.services.employee.sagas import CREATE_EMPLOYEE
 from hrms.services.project.sagas import CREATE_ASSIGNMENT
 from hrms.system import build as build_hrms
+from isles.idempotency import scoped_key
 from isles.runtime import SystemRuntime
 from isles.sagas import Saga
 from isles.sagas.api import saga_id_for
@@ -119,7 +120,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             async with runtime.client() as api:
                 company = await new_company(api, "Crash Co")
                 employee = await new_employee(api, "Ada", "Lovelace", company_id=company["id"])
-                project = await new_project(api, "Crash Project", capacity=5)
+                project = await new_project(api, "Crash Project", capacity=5, company_id=company["id"])
             await runtime.settle()
         finally:
             await runtime.stop()
@@ -142,7 +143,9 @@ def run_until_killed(
         args += ["--data-dir", str(settings.data_dir)]
     with support.isles_up(*args, env=env) as (proc, base):
         try:
-            r = httpx.post(f"{base}{path}", json=body, headers={"Idempotency-Key": key}, timeout=60)
+            r = httpx.post(
+                f"{base}{path}", json=body, headers={"Idempotency-Key": key, **support.AUTH[base]}, timeout=60
+            )
         except httpx.TransportError:
             pass
         else:
@@ -171,7 +174,7 @@ async def the_saga(runtime: SystemRuntime, service: str, saga: Saga, key: str) -
     assert runner is not None
     _found, total = await runner.store.find(saga_type=saga.name)
     assert total == {"employee": 2, "project": 1}[service], "one saga per request, however often it came"
-    state = await runner.store.load(saga_id_for(service, saga.name, key))
+    state = await runner.store.load(saga_id_for(service, saga.name, scoped_key(key, "operator@*")))
     assert state is not None
     return state
 

@@ -36,7 +36,7 @@ SAGA_FAST = {
     "saga_compensation_max_delay": 0.02,
     "client_retries": 0,
 }
-EMPLOYEE_STEPS = ["check_company", "create_user", "create_employee", "join_company", "activate"]
+EMPLOYEE_STEPS = ["check_company", "create_user", "create_employee", "join_company", "activate_user", "activate"]
 ASSIGNMENT_STEPS = ["validate", "reserve_capacity", "create_assignment", "confirm"]
 
 
@@ -164,6 +164,7 @@ async def test_create_employee_does_every_step_once(hr: SystemRuntime, api: http
         "create_user": 2,
         "create_employee": 1,
         "join_company": 2,
+        "activate_user": 1,
         "activate": 1,
     }
     await hr.settle()
@@ -271,7 +272,7 @@ async def test_parallel_requests_never_overbook_and_leave_no_reservation(
 ) -> None:
     company = (await new_company(api, "Crowd"))["id"]
     people = await asyncio.gather(*(new_employee(api, f"P{i}", "Crowd", company_id=company) for i in range(12)))
-    project = await new_project(api, "Tiny", capacity=4)
+    project = await new_project(api, "Tiny", capacity=4, company_id=company)
     answers = await asyncio.gather(*(assign(api, p, project) for p in people))
     codes = sorted(r.status_code for r in answers)
     assert codes == [201] * 4 + [422] * 8

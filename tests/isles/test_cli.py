@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import isles_up
+from hrms import demo
+from tests.support import AUTH, isles_up
 
 ISLES = [sys.executable, "-m", "isles.cli"]
 COMMANDS = [
@@ -52,19 +54,31 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
 @pytest.mark.e2e
 def test_up_serves_the_system_with_demo_data_and_stops_cleanly(tmp_path: Path) -> None:
     with isles_up("--data-dir", str(tmp_path / "data")) as (proc, base):
-        employees = httpx.get(f"{base}/api/employee/employees").json()
-        assert employees["total"] == 6
-        assignments = httpx.get(f"{base}/api/project/assignments").json()
-        assert assignments["total"] == 8
+        employees = httpx.get(f"{base}/api/employee/employees", headers=AUTH[base]).json()
+        assert employees["total"] == demo.EMPLOYEES, "the operator sees both companies"
+        assignments = httpx.get(f"{base}/api/project/assignments", headers=AUTH[base]).json()
+        assert assignments["total"] == 10
         assert httpx.get(f"{base}/api/employee/openapi.json").json()["info"]["title"] == "employee service"
         assert httpx.get(f"{base}/api/project/docs").status_code == 200
+        assert httpx.get(f"{base}/api/employee/employees").status_code == 401, "no token, no data"
+        # The demo's admin logs in with the password kept for them, and sees their company only.
+        notes = (tmp_path / "data" / "demo-credentials.txt").read_text()
+        password = re.search(r"with password (\S+)", notes)
+        assert password is not None, notes
+        login = {"email": "ada.lovelace@acme.example.com", "password": password.group(1)}
+        tokens = httpx.post(f"{base}/api/auth/login", json=login).json()
+        admin = {"Authorization": f"Bearer {tokens['access_token']}"}
+        mine = httpx.get(f"{base}/api/employee/employees", headers=admin).json()
+        assert mine["total"] == 6
+        assert {e["company_id"] for e in mine["items"]} == {mine["items"][0]["company_id"]}
         assert (tmp_path / "data" / "employee.db").exists()
         assert (tmp_path / "data" / "project.db").exists()
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
     assert f"{base}/api/employee/docs" in output
-    assert "6 employees (and their users), 3 projects, 8 assignments" in output
+    assert "2 companies, 9 employees (and their users), 4 projects" in output
+    assert "ada.lovelace@acme.example.com" in output
 
 
 @pytest.mark.e2e

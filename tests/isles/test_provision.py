@@ -80,7 +80,7 @@ def test_services_run_and_migrate_as_their_roles(provisioned: dict[str, str], tm
     env = {f"ISLES_{s.upper()}_DATABASE_URL": provisioned[s] for s in SERVICES}
 
     async def go() -> None:
-        rt = SystemRuntime(build_hrms(), IslesSettings(data_dir=tmp_path), environ=env)
+        rt = SystemRuntime(build_hrms(), IslesSettings(data_dir=tmp_path, generate_keys=True), environ=env)
         await rt.start()
         try:
             async with rt.client() as client:

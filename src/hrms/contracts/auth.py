@@ -1,13 +1,61 @@
-"""The auth service's published contracts: its user view and a typed client."""
+"""The auth service's published contracts: its events, user view and a typed client."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel
 
 from isles.clients import ServiceClient
+from isles.events import Event
+
+AGGREGATE = "user"
+
+
+class UserCreated(Event):
+    """A user can log in (published when the user becomes active, not while a saga
+    that creates it may still undo it)."""
+
+    event_type: ClassVar[str] = "auth.UserCreated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    company_id: uuid.UUID
+    roles: list[str] = []
+    is_active: bool = True
+
+
+class UserUpdated(Event):
+    """Seed 002's UserUpdatedEvent: the user's state now and which fields changed."""
+
+    event_type: ClassVar[str] = "auth.UserUpdated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    company_id: uuid.UUID
+    roles: list[str] = []
+    is_active: bool = True
+    changes: list[str] = []
+
+
+class UserDeactivated(Event):
+    event_type: ClassVar[str] = "auth.UserDeactivated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    company_id: uuid.UUID
+    is_active: bool = False
 
 
 class UserView(BaseModel):
@@ -18,8 +66,11 @@ class UserView(BaseModel):
     first_name: str
     last_name: str
     company_id: uuid.UUID
+    roles: list[str]
     is_active: bool
+    pending: bool
     email_verified: bool
+    version: int
     created_at: datetime
     updated_at: datetime
 
@@ -41,18 +92,26 @@ class AuthClient:
         first_name: str,
         last_name: str,
         company_id: uuid.UUID,
+        roles: list[str],
         idempotency_key: str,
     ) -> UserView:
+        """A pending user (it cannot log in and is not announced until activated)."""
         body = {
             "id": str(user_id),
             "email": email,
             "first_name": first_name,
             "last_name": last_name,
             "company_id": str(company_id),
+            "roles": roles,
+            "pending": True,
         }
         return await self._client.call("POST", "/users", UserView, json=body, idempotency_key=idempotency_key)
 
+    async def activate_user(self, user_id: uuid.UUID, *, idempotency_key: str) -> UserView:
+        return await self._client.call("POST", f"/users/{user_id}/activate", UserView, idempotency_key=idempotency_key)
+
     async def delete_user(self, user_id: uuid.UUID, *, idempotency_key: str, compensates: str | None = None) -> None:
+        """Remove a pending user (undoing its creation), or deactivate an active one."""
         await self._client.request(
             "DELETE", f"/users/{user_id}", idempotency_key=idempotency_key, compensates=compensates
         )

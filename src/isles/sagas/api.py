@@ -12,12 +12,14 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from isles.access import require
 from isles.api import Page, PagingDep, runtime_of
 from isles.idempotency import IdempotentRequest
 from isles.problems import FieldError, Problem, not_found
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
 from isles.sagas.runner import SagaRunner
 from isles.sagas.store import SagaState
+from isles.security import Principal
 
 _NAMESPACE = uuid.UUID("6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11")
 CALLBACK_TOKEN_HEADER = "Isles-Callback-Token"
@@ -80,11 +82,21 @@ def runner_of(request: Request) -> SagaRunner:
 
 
 Runner = Annotated[SagaRunner, Depends(runner_of)]
+ReadSagas = Annotated[Principal, Depends(require("sagas:read"))]
+RetrySagas = Annotated[Principal, Depends(require("sagas:retry"))]
 
 
-async def _load(runner: SagaRunner, saga_id: uuid.UUID) -> SagaState:
+def _tenant(caller: Principal | None) -> str | None:
+    """The sagas a caller sees: its company's (every one for an operator)."""
+    if caller is None or caller.tenant is None:
+        return None
+    return str(caller.tenant)
+
+
+async def _load(runner: SagaRunner, saga_id: uuid.UUID, caller: Principal | None = None) -> SagaState:
     state = await runner.store.load(saga_id)
-    if state is None:
+    tenant = _tenant(caller)
+    if state is None or (tenant is not None and state.tenant_id != tenant):
         raise not_found("saga", saga_id)
     return state
 
@@ -92,26 +104,32 @@ async def _load(runner: SagaRunner, saga_id: uuid.UUID) -> SagaState:
 @router.get("", response_model=Page[SagaView])
 async def list_sagas(
     runner: Runner,
+    caller: ReadSagas,
     paging: PagingDep,
     status: Annotated[list[SagaStatus] | None, Query(description="Only these statuses.")] = None,
     saga_type: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[SagaView]:
     """The sagas this service orchestrates, newest first."""
     states, total = await runner.store.find(
-        status=[s.value for s in status or ()], saga_type=saga_type, limit=paging.limit, offset=paging.offset
+        status=[s.value for s in status or ()],
+        saga_type=saga_type,
+        tenant_id=_tenant(caller),
+        limit=paging.limit,
+        offset=paging.offset,
     )
     return Page(items=[view(s) for s in states], total=total, limit=paging.limit, offset=paging.offset)
 
 
 @router.get("/{saga_id}", response_model=SagaView)
-async def get_saga(saga_id: uuid.UUID, runner: Runner) -> SagaView:
+async def get_saga(saga_id: uuid.UUID, runner: Runner, caller: ReadSagas) -> SagaView:
     """One saga with each step's status, attempts, result and error."""
-    return view(await _load(runner, saga_id))
+    return view(await _load(runner, saga_id, caller))
 
 
 @router.post("/{saga_id}/retry", response_model=RetryView)
-async def retry_saga(saga_id: uuid.UUID, runner: Runner) -> RetryView:
+async def retry_saga(saga_id: uuid.UUID, runner: Runner, caller: RetrySagas) -> RetryView:
     """An operator's retry: a failed saga's compensation goes on; an in-flight saga is taken up now."""
+    await _load(runner, saga_id, caller)
     try:
         _before, action = await runner.store.reopen(saga_id)
     except KeyError:

@@ -78,7 +78,7 @@ class StepContext:
     tenant_id: str
     result: Any = None
     callback_token: str = ""
-    clients: Callable[[str], ServiceClient] | None = field(default=None, repr=False)
+    clients: Callable[[str, str], ServiceClient] | None = field(default=None, repr=False)
     reader: Callable[[], AsyncSession] | None = field(default=None, repr=False)
     _uow: UnitOfWork | None = field(default=None, repr=False)
 
@@ -97,7 +97,7 @@ class StepContext:
     def client(self, target: str) -> ServiceClient:
         if self.clients is None:
             raise RuntimeError("no service clients configured")
-        return self.clients(target)
+        return self.clients(target, self.tenant_id)
 
     @property
     def callback_path(self) -> str:

@@ -108,7 +108,7 @@ class SagaRunner:
         db: ServiceDatabase,
         sagas: Sequence[Saga],
         new_uow: Callable[[], UnitOfWork],
-        clients: Callable[[str], ServiceClient] | None = None,
+        clients: Callable[[str, str], ServiceClient] | None = None,
         settings: SagaSettings | None = None,
         metrics: Metrics | None = None,
     ) -> None:

@@ -370,11 +370,14 @@ class SagaStore:
         *,
         status: Sequence[str] = (),
         saga_type: str | None = None,
+        tenant_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[SagaState], int]:
         """Sagas newest first, with their steps; and how many match in all."""
         where: list[ColumnElement[bool]] = []
+        if tenant_id is not None:
+            where.append(_s.c.tenant_id == tenant_id)
         if status:
             where.append(_s.c.status.in_(list(status)))
         if saga_type:

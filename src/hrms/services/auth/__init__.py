@@ -24,5 +24,5 @@ def build() -> Service:
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,
-        description="Users and their credentials. Owns the auth_service database.",
+        description="Users, roles, permissions, sessions and tokens, preferences. Owns the auth_service database.",
     )

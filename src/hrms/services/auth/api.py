@@ -3,60 +3,291 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.auth import UserView
-from hrms.services.auth import service
-from hrms.services.auth.models import User
-from hrms.services.auth.schemas import UserCreate
+from hrms.services.auth import service, sessions
+from hrms.services.auth.deps import AssignRoles, LiveCaller, ReadUsers, UserCaller, WriteUsers, data, self_or
+from hrms.services.auth.models import Permission, Role, RolePermission, User, UserPreference
+from hrms.services.auth.models import Session as LoginSession
+from hrms.services.auth.schemas import (
+    Login,
+    MeView,
+    PasswordChange,
+    PasswordReset,
+    PreferencesUpdate,
+    PreferencesView,
+    Refresh,
+    RolesUpdate,
+    RoleView,
+    SessionView,
+    TokenPair,
+    UserCreate,
+    UserUpdate,
+)
+from isles.access import check_tenant
 from isles.api import Page, PagingDep, runtime_of
 from isles.idempotency import Idempotent
+from isles.problems import FieldError, Problem, invalid
 from isles.runtime import ServiceRuntime
+from isles.security import IDENTITY_PROVIDER, TokenSigner
 from isles.uow import UnitOfWork
 
-router = APIRouter(tags=["users"])
+router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Wrong credentials, or a missing, invalid or expired token."}
+}
 
 
-def view(u: User) -> UserView:
-    return UserView.model_validate(u, from_attributes=True)
+def signer(rt: ServiceRuntime) -> TokenSigner:
+    return rt.keys.signer(IDENTITY_PROVIDER, ttl=rt.settings.access_token_ttl)
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserView)
-async def create_user(body: UserCreate, rt: Runtime, idem: Idempotent, request: Request) -> Response:
-    """Create a user. Honours ``Idempotency-Key``: a retry gets the first answer."""
+async def view(session: AsyncSession, u: User) -> UserView:
+    roles = await service.roles_of(session, u.id)
+    return UserView(
+        id=u.id,
+        email=u.email,
+        first_name=u.first_name,
+        last_name=u.last_name,
+        company_id=u.company_id,
+        roles=roles,
+        is_active=u.is_active,
+        pending=u.pending,
+        email_verified=u.email_verified,
+        version=u.version,
+        created_at=u.created_at,
+        updated_at=u.updated_at,
+    )
+
+
+def session_view(s: LoginSession, current: uuid.UUID | None) -> SessionView:
+    return SessionView.model_validate(
+        {**{k: getattr(s, k) for k in SessionView.model_fields if k != "current"}, "current": s.id == current}
+    )
+
+
+def prefs_view(p: UserPreference) -> PreferencesView:
+    return PreferencesView.model_validate(p, from_attributes=True)
+
+
+# -- logins -----------------------------------------------------------------------------
+
+
+@router.post("/login", response_model=TokenPair, tags=["sessions"], responses=_UNAUTHORIZED)
+async def login(body: Login, rt: Runtime, request: Request) -> TokenPair:
+    """Log in with email and password: a short-lived access token (a JWT signed with
+    the auth service's Ed25519 key) and a refresh token. Repeated failures lock the
+    account for a while (429 with Retry-After)."""
+    s = rt.settings
+    async with rt.uow() as uow:
+        return await sessions.login(
+            uow=uow,
+            signer=signer(rt),
+            email=body.email,
+            password=body.password.get_secret_value(),
+            refresh_ttl=s.refresh_token_ttl,
+            max_failures=s.login_max_failures,
+            lockout=s.login_lockout_seconds,
+            user_agent=request.headers.get("user-agent"),
+        )
+
+
+@router.post("/refresh", response_model=TokenPair, tags=["sessions"], responses=_UNAUTHORIZED)
+async def refresh(body: Refresh, rt: Runtime) -> TokenPair:
+    """A new access token for a refresh token; the refresh token rotates (the old one
+    stops working)."""
+    async with rt.uow() as uow:
+        return await sessions.refresh(
+            uow=uow, signer=signer(rt), refresh_token=body.refresh_token, refresh_ttl=rt.settings.refresh_token_ttl
+        )
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
+async def logout(caller: UserCaller, request: Request) -> Response:
+    """End the session of this token (its refresh token stops working at once)."""
+    if caller.session_id is not None:
+        async with data(request, caller).uow() as uow:
+            await sessions.revoke(uow=uow, session_id=caller.session_id, user_id=caller.user_id)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeView, tags=["sessions"])
+async def me(caller: UserCaller, request: Request) -> MeView:
+    """The user of this token, its roles and permissions."""
+    assert caller.user_id is not None
+    async with data(request, caller).read() as session:
+        user = await service.get_user(session=session, user_id=caller.user_id)
+        return MeView(
+            user=await view(session, user), permissions=sorted(caller.permissions), session_id=caller.session_id
+        )
+
+
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
+async def change_password(body: PasswordChange, caller: UserCaller, request: Request) -> Response:
+    """Change the own password (the current one is asked again). Every other session ends."""
+    assert caller.user_id is not None
+    async with data(request, caller).uow() as uow:
+        user = await service.get_user(session=uow.session, user_id=caller.user_id)
+        if not await service.verify_password(user.password_hash, body.current_password.get_secret_value()):
+            raise invalid([FieldError("current_password", "is not the current password", "wrong_password")])
+        await service.set_password(
+            uow=uow, user_id=user.id, password=body.new_password.get_secret_value(), keep=caller.session_id
+        )
+    return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=list[SessionView], tags=["sessions"])
+async def list_sessions(
+    caller: LiveCaller, request: Request, user_id: Annotated[uuid.UUID | None, Query()] = None
+) -> list[SessionView]:
+    """Live sessions: the own ones, or (``sessions:revoke``) a user's of the company."""
+    target = user_id or caller.user_id
+    if target is None:
+        raise invalid([FieldError("user_id", "required for a caller that is not a user", "missing")])
+    self_or(caller, target, "sessions:revoke")
+    async with data(request, caller).read() as session:
+        rows = await sessions.list_sessions(session=session, user_id=target)
+    return [session_view(s, caller.session_id) for s in rows]
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
+async def revoke_session(session_id: uuid.UUID, caller: LiveCaller, request: Request) -> Response:
+    """End a session: an own one, or (``sessions:revoke``) any of the company."""
+    only = None if caller.can("sessions:revoke") else caller.user_id
+    if only is None and not caller.can("sessions:revoke"):
+        raise Problem(403, "your token does not grant 'sessions:revoke'", slug="forbidden")
+    async with data(request, caller).uow() as uow:
+        await sessions.revoke(uow=uow, session_id=session_id, user_id=only)
+    return Response(status_code=204)
+
+
+# -- users ------------------------------------------------------------------------------
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserView, tags=["users"])
+async def create_user(
+    body: UserCreate, caller: WriteUsers, request: Request, idem: Idempotent, rt: Runtime
+) -> Response:
+    """Sign a user up (an admin, for their company), with roles and default
+    preferences. Publishes UserCreated (a ``pending`` user: when activated). Honours
+    ``Idempotency-Key``."""
+    company_id = check_tenant(caller, body.company_id)
+    scoped = data(request, caller)
 
     async def work(uow: UnitOfWork) -> UserView:
-        return view(await service.create_user(uow=uow, data=body))
+        user = await service.create_user(uow=uow, data=body, company_id=company_id)
+        return await view(uow.session, user)
 
-    return await idem.run(rt.uow, work, status_code=201, headers=lambda u: {"Location": f"{request.url.path}/{u.id}"})
-
-
-@router.get("/users", response_model=Page[UserView])
-async def list_users(
-    rt: Runtime, paging: PagingDep, company_id: Annotated[uuid.UUID | None, Query()] = None
-) -> Page[UserView]:
-    async with rt.db.read_session() as session:
-        rows, total = await service.list_users(
-            session=session, limit=paging.limit, offset=paging.offset, company_id=company_id
-        )
-    return Page(items=[view(u) for u in rows], total=total, limit=paging.limit, offset=paging.offset)
+    return await idem.run(
+        scoped.uow, work, status_code=201, headers=lambda u: {"Location": f"{request.url.path}/{u.id}"}
+    )
 
 
-@router.get("/users/{user_id}", response_model=UserView)
-async def get_user(user_id: uuid.UUID, rt: Runtime) -> UserView:
-    async with rt.db.read_session() as session:
-        return view(await service.get_user(session=session, user_id=user_id))
+@router.get("/users", response_model=Page[UserView], tags=["users"])
+async def list_users(caller: ReadUsers, request: Request, paging: PagingDep) -> Page[UserView]:
+    """The users of the caller's company."""
+    async with data(request, caller).read() as session:
+        rows, total = await service.list_users(session=session, limit=paging.limit, offset=paging.offset)
+        items = [await view(session, u) for u in rows]
+    return Page(items=items, total=total, limit=paging.limit, offset=paging.offset)
 
 
-@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(user_id: uuid.UUID, rt: Runtime, idem: Idempotent) -> Response:
-    """Delete a user. With ``Isles-Compensates`` (a saga undoing the user's creation),
-    the creation's key is fenced: a creation arriving late is refused."""
+@router.get("/users/{user_id}", response_model=UserView, tags=["users"])
+async def get_user(user_id: uuid.UUID, caller: LiveCaller, request: Request) -> UserView:
+    self_or(caller, user_id, "users:read")
+    async with data(request, caller).read() as session:
+        return await view(session, await service.get_user(session=session, user_id=user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserView, tags=["users"])
+async def update_user(user_id: uuid.UUID, body: UserUpdate, caller: LiveCaller, request: Request) -> UserView:
+    """Change a user's email or name (the own, or any of the company with
+    ``users:write``). Publishes UserUpdated naming the fields that changed."""
+    self_or(caller, user_id, "users:write")
+    async with data(request, caller).uow() as uow:
+        user = await service.update_user(uow=uow, user_id=user_id, changes=body.model_dump(exclude_unset=True))
+        return await view(uow.session, user)
+
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+async def delete_user(user_id: uuid.UUID, caller: WriteUsers, request: Request, idem: Idempotent) -> Response:
+    """Deactivate a user (publishes UserDeactivated; every session ends); a pending
+    user (a saga undoing its creation) is removed. With ``Isles-Compensates`` the
+    creation's key is fenced: a creation arriving late is refused."""
 
     async def work(uow: UnitOfWork) -> None:
-        await service.delete_user(uow=uow, user_id=user_id)
+        await service.remove_user(uow=uow, user_id=user_id, undo_creation=idem.compensates is not None)
 
-    return await idem.run(rt.uow, work, status_code=204)
+    return await idem.run(data(request, caller).uow, work, status_code=204)
+
+
+@router.post("/users/{user_id}/activate", response_model=UserView, tags=["users"])
+async def activate_user(user_id: uuid.UUID, caller: WriteUsers, request: Request, idem: Idempotent) -> Response:
+    """Activate a pending user: it can log in, and UserCreated goes out (once)."""
+
+    async def work(uow: UnitOfWork) -> UserView:
+        return await view(uow.session, await service.activate_user(uow=uow, user_id=user_id))
+
+    return await idem.run(data(request, caller).uow, work)
+
+
+@router.put("/users/{user_id}/roles", response_model=UserView, tags=["users"])
+async def set_roles(user_id: uuid.UUID, body: RolesUpdate, caller: AssignRoles, request: Request) -> UserView:
+    """Replace a user's roles (they reach its tokens at the next login or refresh)."""
+    async with data(request, caller).uow() as uow:
+        user = await service.set_roles(uow=uow, user_id=user_id, roles=body.roles)
+        return await view(uow.session, user)
+
+
+@router.post("/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+async def reset_password(user_id: uuid.UUID, body: PasswordReset, caller: WriteUsers, request: Request) -> Response:
+    """Set a user's password (an admin's reset); every session of the user ends."""
+    async with data(request, caller).uow() as uow:
+        await service.set_password(uow=uow, user_id=user_id, password=body.new_password.get_secret_value())
+    return Response(status_code=204)
+
+
+@router.get("/users/{user_id}/preferences", response_model=PreferencesView, tags=["users"])
+async def get_preferences(user_id: uuid.UUID, caller: LiveCaller, request: Request) -> PreferencesView:
+    self_or(caller, user_id, "users:read")
+    async with data(request, caller).read() as session:
+        return prefs_view(await service.preferences(session=session, user_id=user_id))
+
+
+@router.patch("/users/{user_id}/preferences", response_model=PreferencesView, tags=["users"])
+async def update_preferences(
+    user_id: uuid.UUID, body: PreferencesUpdate, caller: LiveCaller, request: Request
+) -> PreferencesView:
+    self_or(caller, user_id, "users:write")
+    async with data(request, caller).uow() as uow:
+        prefs = await service.update_preferences(uow=uow, user_id=user_id, changes=body.model_dump(exclude_unset=True))
+        return prefs_view(prefs)
+
+
+@router.get("/roles", response_model=list[RoleView], tags=["users"])
+async def list_roles(caller: LiveCaller, rt: Runtime) -> list[RoleView]:
+    """The roles and the permissions each grants (the permission matrix, as stored)."""
+    async with rt.db.read_session() as session:
+        rows = (
+            await session.execute(
+                select(Role.name, Role.description, Permission.name.label("permission"))
+                .join(RolePermission, RolePermission.role_id == Role.id, isouter=True)
+                .join(Permission, Permission.id == RolePermission.permission_id, isouter=True)
+                .order_by(Role.name, Permission.name)
+            )
+        ).all()
+    roles: dict[str, RoleView] = {}
+    for r in rows:
+        entry = roles.setdefault(r.name, RoleView(name=r.name, description=r.description, permissions=[]))
+        if r.permission:
+            entry.permissions.append(r.permission)
+    return list(roles.values())
+
+
+__all__ = ["router"]

@@ -1,7 +1,40 @@
-"""The events the auth service publishes: none yet (the HR-core issue adds them)."""
+"""How the auth service turns its rows into the events it publishes."""
 
 from __future__ import annotations
 
-from isles.events import Event
+from collections.abc import Sequence
 
-PUBLISHES: tuple[type[Event], ...] = ()
+from hrms.contracts.auth import UserCreated, UserDeactivated, UserUpdated
+from hrms.services.auth.models import User
+
+PUBLISHES = (UserCreated, UserUpdated, UserDeactivated)
+
+
+def created(u: User, roles: Sequence[str]) -> UserCreated:
+    return UserCreated(
+        id=u.id,
+        email=u.email,
+        first_name=u.first_name,
+        last_name=u.last_name,
+        company_id=u.company_id,
+        roles=list(roles),
+    )
+
+
+def updated(u: User, roles: Sequence[str], changes: Sequence[str]) -> UserUpdated:
+    return UserUpdated(
+        id=u.id,
+        email=u.email,
+        first_name=u.first_name,
+        last_name=u.last_name,
+        company_id=u.company_id,
+        roles=list(roles),
+        is_active=u.is_active,
+        changes=sorted(changes),
+    )
+
+
+def deactivated(u: User) -> UserDeactivated:
+    return UserDeactivated(
+        id=u.id, email=u.email, first_name=u.first_name, last_name=u.last_name, company_id=u.company_id
+    )

@@ -1,22 +1,31 @@
-"""User use cases."""
+"""User use cases: sign-up, activation, changes, roles, preferences."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import uuid
+from collections.abc import Sequence
 
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hrms.services.auth.models import User
+from hrms.contracts.auth import AGGREGATE
+from hrms.services.auth import events
+from hrms.services.auth.models import Role, Session, User, UserPreference, UserRole
 from hrms.services.auth.schemas import UserCreate
-from isles.problems import conflict, not_found
+from isles.events import Event
+from isles.problems import Problem, conflict, not_found
+from isles.schema import utcnow
 from isles.uow import UnitOfWork
 
 _hasher = PasswordHasher()
+#: Verified against when the email is unknown, so a wrong email costs what a wrong
+#: password costs (no user enumeration by timing).
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 async def hash_password(password: str | None) -> str:
@@ -26,11 +35,40 @@ async def hash_password(password: str | None) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-async def create_user(*, uow: UnitOfWork, data: UserCreate) -> User:
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    candidate = password_hash if password_hash and not password_hash.startswith("!") else _DUMMY_HASH
+    try:
+        ok = await asyncio.to_thread(_hasher.verify, candidate, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return ok and candidate is password_hash
+
+
+def _emit(uow: UnitOfWork, user: User, event: Event) -> None:
+    uow.emit(event, aggregate=user, aggregate_type=AGGREGATE, tenant_id=str(user.company_id))
+
+
+async def roles_of(session: AsyncSession, user_id: uuid.UUID) -> list[str]:
+    rows = await session.scalars(
+        select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == user_id)
+    )
+    return sorted(rows)
+
+
+async def _role_ids(session: AsyncSession, names: Sequence[str]) -> list[uuid.UUID]:
+    rows = (await session.execute(select(Role.id, Role.name).where(Role.name.in_(list(names))))).all()
+    return [r.id for r in rows]
+
+
+async def create_user(*, uow: UnitOfWork, data: UserCreate, company_id: uuid.UUID) -> User:
+    """Sign a user up with roles and default preferences. An active user is announced
+    (UserCreated) now; a pending one when activated."""
     session = uow.session
     user_id = data.id or uuid.uuid4()
     if await session.get(User, user_id) is not None:
         raise conflict("id", f"a user with id {user_id} already exists")
+    # Emails are unique across companies (they are login names); the check sees only
+    # the caller's company, the unique constraint all of them.
     if await session.scalar(select(User.id).where(User.email == data.email)):
         raise conflict("email", f"a user with email {data.email} already exists")
     user = User(
@@ -39,26 +77,125 @@ async def create_user(*, uow: UnitOfWork, data: UserCreate) -> User:
         password_hash=await hash_password(data.password.get_secret_value() if data.password else None),
         first_name=data.first_name,
         last_name=data.last_name,
-        company_id=data.company_id,
-        is_active=True,
+        company_id=company_id,
+        is_active=not data.pending,
+        pending=data.pending,
         email_verified=False,
+        failed_logins=0,
         version=0,
     )
     session.add(user)
+    roles = sorted(set(data.roles))
     try:
+        await session.flush()
+        for role_id in await _role_ids(session, roles):
+            session.add(UserRole(user_id=user.id, role_id=role_id, company_id=company_id))
+        session.add(UserPreference(user_id=user.id, company_id=company_id))
+        if not data.pending:
+            _emit(uow, user, events.created(user, roles))
         await uow.commit()
     except IntegrityError as exc:  # a concurrent request won the race to the email
         raise conflict("email", f"a user with email {data.email} already exists") from exc
     return user
 
 
-async def delete_user(*, uow: UnitOfWork, user_id: uuid.UUID) -> None:
-    """Delete a user for good (a compensation undoing its creation)."""
-    user = await uow.session.get(User, user_id, with_for_update=True)
+async def _load(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         raise not_found("user", user_id)
-    await uow.session.delete(user)
+    return user
+
+
+async def activate_user(*, uow: UnitOfWork, user_id: uuid.UUID) -> User:
+    """A pending user becomes active and is announced (once)."""
+    user = await _load(uow.session, user_id)
+    if user.pending:
+        user.pending = False
+        user.is_active = True
+        _emit(uow, user, events.created(user, await roles_of(uow.session, user.id)))
+        await uow.commit()
+    return user
+
+
+async def remove_user(*, uow: UnitOfWork, user_id: uuid.UUID, undo_creation: bool = False) -> None:
+    """Deactivate a user. Undoing its creation (a saga's compensation) or a pending
+    user: remove it for good, announcing the deactivation if it had been announced."""
+    user = await _load(uow.session, user_id)
+    if user.pending or undo_creation:
+        if not user.pending and user.is_active:
+            user.is_active = False
+            _emit(uow, user, events.deactivated(user))
+            await uow.flush()
+        await uow.session.delete(user)
+        await uow.commit()
+        return
+    await deactivate_user(uow=uow, user_id=user_id)
+
+
+async def deactivate_user(*, uow: UnitOfWork, user_id: uuid.UUID) -> User:
+    """The user can no longer log in; every session ends. Announced once."""
+    user = await _load(uow.session, user_id)
+    if user.is_active:
+        user.is_active = False
+        await revoke_sessions(session=uow.session, user_id=user.id)
+        _emit(uow, user, events.deactivated(user))
+        await uow.commit()
+    return user
+
+
+async def update_user(*, uow: UnitOfWork, user_id: uuid.UUID, changes: dict[str, object]) -> User:
+    user = await _load(uow.session, user_id)
+    changed = [k for k, v in changes.items() if v is not None and getattr(user, k) != v]
+    if not changed:
+        return user
+    if "email" in changed:
+        taken = select(User.id).where(User.email == changes["email"], User.id != user.id)
+        if await uow.session.scalar(taken):
+            raise conflict("email", f"a user with email {changes['email']} already exists")
+        user.email_verified = False
+    for key in changed:
+        setattr(user, key, changes[key])
+    if not user.pending:
+        _emit(uow, user, events.updated(user, await roles_of(uow.session, user.id), changed))
+    try:
+        await uow.commit()
+    except IntegrityError as exc:
+        raise conflict("email", f"a user with email {changes['email']} already exists") from exc
+    return user
+
+
+async def set_roles(*, uow: UnitOfWork, user_id: uuid.UUID, roles: Sequence[str]) -> User:
+    session = uow.session
+    user = await _load(session, user_id)
+    before = await roles_of(session, user.id)
+    wanted = sorted(set(roles))
+    if before == wanted:
+        return user
+    await session.execute(delete(UserRole).where(UserRole.user_id == user.id))
+    for role_id in await _role_ids(session, wanted):
+        session.add(UserRole(user_id=user.id, role_id=role_id, company_id=user.company_id))
+    if not user.pending:
+        _emit(uow, user, events.updated(user, wanted, ["roles"]))
     await uow.commit()
+    return user
+
+
+async def set_password(*, uow: UnitOfWork, user_id: uuid.UUID, password: str, keep: uuid.UUID | None = None) -> None:
+    """New password; every session but ``keep`` ends (a stolen refresh token dies too)."""
+    user = await _load(uow.session, user_id)
+    user.password_hash = await hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    await revoke_sessions(session=uow.session, user_id=user.id, keep=keep)
+    await uow.commit()
+
+
+async def revoke_sessions(*, session: AsyncSession, user_id: uuid.UUID, keep: uuid.UUID | None = None) -> int:
+    q = update(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+    if keep is not None:
+        q = q.where(Session.id != keep)
+    result = await session.execute(q.values(revoked_at=utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User:
@@ -77,3 +214,24 @@ async def list_users(
     total = await session.scalar(select(func.count()).select_from(q.subquery()))
     rows = await session.scalars(q.order_by(User.last_name, User.first_name, User.id).limit(limit).offset(offset))
     return list(rows), int(total or 0)
+
+
+async def preferences(*, session: AsyncSession, user_id: uuid.UUID) -> UserPreference:
+    prefs = await session.scalar(select(UserPreference).where(UserPreference.user_id == user_id))
+    if prefs is None:
+        raise not_found("user", user_id)
+    return prefs
+
+
+async def update_preferences(*, uow: UnitOfWork, user_id: uuid.UUID, changes: dict[str, object]) -> UserPreference:
+    prefs = await preferences(session=uow.session, user_id=user_id)
+    for key, value in changes.items():
+        if value is not None:
+            setattr(prefs, key, value)
+    await uow.commit()
+    return prefs
+
+
+def refuse_inactive(user: User) -> None:
+    if not user.is_active or user.pending:
+        raise Problem(409, f"user {user.id} is not active", slug="user-inactive")

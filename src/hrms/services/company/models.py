@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, Integer, String, Text, Uuid, true
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
 
 from isles.schema import UTCDateTime, new_metadata, utcnow
+from isles.tenancy import TenantOwned
 
 metadata = new_metadata()
 
@@ -17,7 +18,7 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
-class Company(Base):
+class Company(TenantOwned, Base):
     __tablename__ = "companies"
     __table_args__ = (CheckConstraint("headcount >= 0", name="headcount_not_negative"),)
 
@@ -34,3 +35,6 @@ class Company(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+    # A company is its own tenant.
+    company_id = synonym("id")

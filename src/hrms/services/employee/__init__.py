@@ -23,5 +23,7 @@ def build() -> Service:
         publishes=PUBLISHES,
         handlers=HANDLERS,
         sagas=SAGAS,
+        # CreateEmployee's calls: check the company, raise its headcount, create and activate the user.
+        permissions=("companies:read", "companies:write", "users:read", "users:write"),
         description="Employees: who works here. Owns the employee_service database.",
     )

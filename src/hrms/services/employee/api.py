@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse
 
 from hrms.contracts.employee import EmployeeView
 from hrms.services.employee import sagas, service
+from hrms.services.employee.deps import ReadEmployees, WriteEmployees, check_visible, only_user
 from hrms.services.employee.models import Employee
 from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate
+from isles.access import TenantData, check_tenant
 from isles.api import Page, PagingDep, runtime_of
 from isles.idempotency import Idempotent
 from isles.problems import FieldError, invalid
@@ -51,18 +53,22 @@ def view(e: Employee) -> EmployeeView:
     response_model=EmployeeView,
     responses={202: {"description": "Still under way: follow the Location (the saga)."}},
 )
-async def create_employee(body: EmployeeCreate, rt: Runtime, request: Request, idem: Idempotent) -> Response:
+async def create_employee(
+    body: EmployeeCreate, rt: Runtime, request: Request, idem: Idempotent, caller: WriteEmployees
+) -> Response:
     """Create an employee: the CreateEmployee saga creates the user in the auth service
     (or links ``user_id``), the employee, and raises the company's headcount; a failed
     step undoes the ones before it. Publishes EmployeeCreated when it completes. With an
     ``Idempotency-Key``, a retried request gets the first one's outcome."""
     assert rt.sagas is not None
+    company_id = check_tenant(caller, body.company_id)
+    body = body.model_copy(update={"company_id": company_id})
     state = await run_saga(
         rt.sagas,
         sagas.CREATE_EMPLOYEE,
         sagas.saga_data(body),
         idempotency=idem,
-        tenant_id=str(body.company_id),
+        tenant_id=str(company_id),
         wait=rt.settings.saga_wait_seconds,
     )
 
@@ -77,39 +83,48 @@ async def create_employee(body: EmployeeCreate, rt: Runtime, request: Request, i
 
 @router.get("/employees", response_model=Page[EmployeeView])
 async def list_employees(
-    rt: Runtime,
+    request: Request,
+    caller: ReadEmployees,
     paging: PagingDep,
     company_id: Annotated[uuid.UUID | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
 ) -> Page[EmployeeView]:
-    async with rt.db.read_session() as session:
+    """The company's employees (a caller who is only an employee: themself)."""
+    async with TenantData(request, caller).read() as session:
         rows, total = await service.list_employees(
-            session=session, limit=paging.limit, offset=paging.offset, company_id=company_id, is_active=is_active
+            session=session,
+            limit=paging.limit,
+            offset=paging.offset,
+            company_id=company_id,
+            is_active=is_active,
+            user_id=only_user(caller),
         )
     return Page(items=[view(e) for e in rows], total=total, limit=paging.limit, offset=paging.offset)
 
 
 @router.get("/employees/{employee_id}", response_model=EmployeeView)
-async def get_employee(employee_id: uuid.UUID, rt: Runtime) -> EmployeeView:
-    async with rt.db.read_session() as session:
-        return view(await service.get_employee(session=session, employee_id=employee_id))
+async def get_employee(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> EmployeeView:
+    async with TenantData(request, caller).read() as session:
+        return view(check_visible(caller, await service.get_employee(session=session, employee_id=employee_id)))
 
 
 @router.patch("/employees/{employee_id}", response_model=EmployeeView)
-async def update_employee(employee_id: uuid.UUID, body: EmployeeUpdate, rt: Runtime) -> EmployeeView:
+async def update_employee(
+    employee_id: uuid.UUID, body: EmployeeUpdate, request: Request, caller: WriteEmployees
+) -> EmployeeView:
     """Change fields of an employee. Publishes EmployeeUpdated if anything changed."""
     try:
         changes = body.changes()
     except ValueError as exc:
         raise invalid([FieldError(str(exc), f"{exc} cannot be null", "null")]) from exc
-    async with rt.uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes)
     return view(employee)
 
 
 @router.post("/employees/{employee_id}/deactivate", response_model=EmployeeView)
-async def deactivate_employee(employee_id: uuid.UUID, rt: Runtime) -> EmployeeView:
+async def deactivate_employee(employee_id: uuid.UUID, request: Request, caller: WriteEmployees) -> EmployeeView:
     """Deactivate an employee. Publishes EmployeeDeactivated (once)."""
-    async with rt.uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         employee = await service.deactivate_employee(uow=uow, employee_id=employee_id)
     return view(employee)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles.references import reference
 from isles.schema import UTCDateTime, new_metadata, utcnow
+from isles.tenancy import TenantOwned
 
 metadata = new_metadata()
 
@@ -19,7 +20,7 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
-class Employee(Base):
+class Employee(TenantOwned, Base):
     __tablename__ = "employees"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -1,6 +1,7 @@
 """CreateEmployee (seed 001): a user in the auth service, the employee here, the
 company's headcount in the company service; each undone in reverse if a later step
-fails. The employee stays pending (invisible, unpublished) until the last step."""
+fails. The user and the employee stay pending (no login, invisible, unannounced)
+until the last steps."""
 
 from __future__ import annotations
 
@@ -54,9 +55,11 @@ async def create_user(ctx: StepContext) -> Any:
     auth = AuthClient(ctx.client("auth"))
     if ctx.data["link_user"]:
         try:
-            await auth.get_user(user_id)
+            user = await auth.get_user(user_id)
         except NotFound:
-            raise StepFailed(invalid([FieldError("user_id", f"user {user_id} does not exist", "not_found")])) from None
+            user = None
+        if user is None or user.company_id != company_id:  # another company's user is not there for us
+            raise StepFailed(invalid([FieldError("user_id", f"user {user_id} does not exist", "not_found")]))
         return {"user_id": str(user_id), "created": False}
     person = ctx.data["employee"]
     await auth.create_user(
@@ -65,9 +68,18 @@ async def create_user(ctx: StepContext) -> Any:
         first_name=person["first_name"],
         last_name=person["last_name"],
         company_id=company_id,
+        roles=list(person.get("roles") or ["employee"]),
         idempotency_key=ctx.key,
     )
     return {"user_id": str(user_id), "created": True}
+
+
+async def activate_user(ctx: StepContext) -> Any:
+    if ctx.data["link_user"]:
+        return {"activated": False}
+    _e, user_id, _c = _ids(ctx)
+    await AuthClient(ctx.client("auth")).activate_user(user_id, idempotency_key=ctx.key)
+    return {"activated": True}
 
 
 async def delete_user(ctx: StepContext) -> None:
@@ -117,9 +129,11 @@ CREATE_EMPLOYEE = Saga(
         Step("create_user", create_user, delete_user, timeout=5.0),
         Step("create_employee", create_employee, remove_employee, local=True),
         Step("join_company", join_company, leave_company, timeout=5.0),
+        Step("activate_user", activate_user, timeout=5.0),
         Step("activate", activate, local=True),
     ),
-    description="Create the user (auth), the employee (pending), raise the headcount (company), activate.",
+    description="Create the user (auth, pending), the employee (pending), raise the headcount (company), "
+    "activate the user (auth), activate the employee.",
 )
 
 SAGAS = (CREATE_EMPLOYEE,)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -23,7 +23,7 @@ class EmployeeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     employee_number: Number
-    company_id: uuid.UUID
+    company_id: uuid.UUID | None = Field(default=None, description="Default: the caller's company.")
     user_id: uuid.UUID | None = Field(
         default=None, description="An existing auth user to link; without it the user is created."
     )
@@ -35,6 +35,7 @@ class EmployeeCreate(BaseModel):
     department_id: uuid.UUID | None = None
     hire_date: date
     salary: Salary | None = None
+    roles: Annotated[list[Literal["admin", "manager", "employee"]], Field(min_length=1, max_length=3)] = ["employee"]
 
 
 class EmployeeUpdate(BaseModel):

@@ -153,8 +153,11 @@ async def list_employees(
     offset: int,
     company_id: uuid.UUID | None = None,
     is_active: bool | None = None,
+    user_id: uuid.UUID | None = None,
 ) -> tuple[list[Employee], int]:
     q = select(Employee).where(Employee.pending.is_(False))
+    if user_id is not None:
+        q = q.where(Employee.user_id == user_id)
     if company_id is not None:
         q = q.where(Employee.company_id == company_id)
     if is_active is not None:

@@ -24,5 +24,6 @@ def build() -> Service:
         handlers=HANDLERS,
         replicas=REPLICAS,
         sagas=SAGAS,
+        permissions=("employees:read",),  # CreateAssignment validates the employee
         description="Projects and assignments. Keeps employee names from employee events.",
     )

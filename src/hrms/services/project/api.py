@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from hrms.services.project import sagas, service
+from hrms.services.project.deps import ReadAssignments, ReadProjects, WriteAssignments, WriteProjects
 from hrms.services.project.models import Assignment, Project
 from hrms.services.project.schemas import (
     AssignmentCreate,
@@ -18,6 +19,7 @@ from hrms.services.project.schemas import (
     ProjectUpdate,
     ProjectView,
 )
+from isles.access import TenantData, check_tenant
 from isles.api import Page, PagingDep, runtime_of
 from isles.idempotency import Idempotent
 from isles.problems import FieldError, invalid
@@ -51,19 +53,25 @@ def assignment_view(a: Assignment) -> AssignmentView:
 
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=ProjectView, tags=["projects"])
-async def create_project(body: ProjectCreate, rt: Runtime, request: Request, response: Response) -> ProjectView:
-    """Create a project. Publishes ProjectCreated."""
-    async with rt.uow() as uow:
-        project = await service.create_project(uow=uow, data=body)
+async def create_project(
+    body: ProjectCreate, request: Request, response: Response, caller: WriteProjects
+) -> ProjectView:
+    """Create a project (in the caller's company). Publishes ProjectCreated."""
+    company_id = check_tenant(caller, body.company_id)
+    async with TenantData(request, caller).uow() as uow:
+        project = await service.create_project(uow=uow, data=body, company_id=company_id)
     response.headers["Location"] = f"{request.url.path}/{project.id}"
     return project_view(project)
 
 
 @router.get("/projects", response_model=Page[ProjectView], tags=["projects"])
 async def list_projects(
-    rt: Runtime, paging: PagingDep, status: Annotated[Literal["active", "completed"] | None, Query()] = None
+    request: Request,
+    caller: ReadProjects,
+    paging: PagingDep,
+    status: Annotated[Literal["active", "completed"] | None, Query()] = None,
 ) -> Page[ProjectView]:
-    async with rt.db.read_session() as session:
+    async with TenantData(request, caller).read() as session:
         rows, total = await service.list_projects(
             session=session, limit=paging.limit, offset=paging.offset, status=status
         )
@@ -71,27 +79,29 @@ async def list_projects(
 
 
 @router.get("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
-async def get_project(project_id: uuid.UUID, rt: Runtime) -> ProjectView:
-    async with rt.db.read_session() as session:
+async def get_project(project_id: uuid.UUID, request: Request, caller: ReadProjects) -> ProjectView:
+    async with TenantData(request, caller).read() as session:
         return project_view(await service.get_project(session=session, project_id=project_id))
 
 
 @router.patch("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
-async def update_project(project_id: uuid.UUID, body: ProjectUpdate, rt: Runtime) -> ProjectView:
+async def update_project(
+    project_id: uuid.UUID, body: ProjectUpdate, request: Request, caller: WriteProjects
+) -> ProjectView:
     """Change a project; a new name reaches all its assignments. Publishes ProjectUpdated."""
     changes = body.model_dump(exclude_unset=True)
     for required in ("name", "client", "capacity"):
         if required in changes and changes[required] is None:
             raise invalid([FieldError(required, f"{required} cannot be null", "null")])
-    async with rt.uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         project = await service.update_project(uow=uow, project_id=project_id, changes=changes)
     return project_view(project)
 
 
 @router.post("/projects/{project_id}/complete", response_model=ProjectView, tags=["projects"])
-async def complete_project(project_id: uuid.UUID, rt: Runtime) -> ProjectView:
+async def complete_project(project_id: uuid.UUID, request: Request, caller: WriteProjects) -> ProjectView:
     """Complete a project. Publishes ProjectCompleted (once)."""
-    async with rt.uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         project = await service.complete_project(uow=uow, project_id=project_id)
     return project_view(project)
 
@@ -103,14 +113,27 @@ async def complete_project(project_id: uuid.UUID, rt: Runtime) -> ProjectView:
     tags=["assignments"],
     responses={202: {"description": "Still under way: follow the Location (the saga)."}},
 )
-async def create_assignment(body: AssignmentCreate, rt: Runtime, request: Request, idem: Idempotent) -> Response:
+async def create_assignment(
+    body: AssignmentCreate, rt: Runtime, request: Request, idem: Idempotent, caller: WriteAssignments
+) -> Response:
     """Assign an employee to a project: the CreateAssignment saga validates the employee
     through the employee service's API, reserves a place on the project (active, with
     capacity left), writes the assignment with both names and confirms it. With an
     ``Idempotency-Key``, a retried request gets the first one's outcome."""
     assert rt.sagas is not None
+    tenant = caller.tenant
+    if tenant is None:  # the operator: the project's company
+        async with rt.db.read_session() as session:
+            project = await session.get(Project, body.project_id)
+        # An unknown project belongs to no company: the saga then names every field at fault.
+        tenant = project.company_id if project is not None else uuid.UUID(int=0)
     state = await run_saga(
-        rt.sagas, sagas.CREATE_ASSIGNMENT, sagas.saga_data(body), idempotency=idem, wait=rt.settings.saga_wait_seconds
+        rt.sagas,
+        sagas.CREATE_ASSIGNMENT,
+        sagas.saga_data(body),
+        idempotency=idem,
+        tenant_id=str(tenant),
+        wait=rt.settings.saga_wait_seconds,
     )
 
     async def completed(state: SagaState) -> Response:
@@ -124,13 +147,14 @@ async def create_assignment(body: AssignmentCreate, rt: Runtime, request: Reques
 
 @router.get("/assignments", response_model=Page[AssignmentView], tags=["assignments"])
 async def list_assignments(
-    rt: Runtime,
+    request: Request,
+    caller: ReadAssignments,
     paging: PagingDep,
     employee_id: Annotated[uuid.UUID | None, Query()] = None,
     project_id: Annotated[uuid.UUID | None, Query()] = None,
     include_deleted: Annotated[bool, Query()] = False,
 ) -> Page[AssignmentView]:
-    async with rt.db.read_session() as session:
+    async with TenantData(request, caller).read() as session:
         rows, total = await service.list_assignments(
             session=session,
             limit=paging.limit,
@@ -144,17 +168,20 @@ async def list_assignments(
 
 @router.get("/assignments/{assignment_id}", response_model=AssignmentView, tags=["assignments"])
 async def get_assignment(
-    assignment_id: uuid.UUID, rt: Runtime, include_deleted: Annotated[bool, Query()] = False
+    assignment_id: uuid.UUID,
+    request: Request,
+    caller: ReadAssignments,
+    include_deleted: Annotated[bool, Query()] = False,
 ) -> AssignmentView:
-    async with rt.db.read_session() as session:
+    async with TenantData(request, caller).read() as session:
         return assignment_view(
             await service.get_assignment(session=session, assignment_id=assignment_id, include_deleted=include_deleted)
         )
 
 
 @router.delete("/assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["assignments"])
-async def delete_assignment(assignment_id: uuid.UUID, rt: Runtime) -> Response:
+async def delete_assignment(assignment_id: uuid.UUID, request: Request, caller: WriteAssignments) -> Response:
     """Soft-delete: the row stays with ``deleted_at`` set; the project's place is freed."""
-    async with rt.uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         await service.delete_assignment(uow=uow, assignment_id=assignment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles.references import INFO_KEY, reference
 from isles.schema import UTCDateTime, new_metadata, utcnow
+from isles.tenancy import TenantOwned
 
 metadata = new_metadata()
 
@@ -32,7 +33,7 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
-class Project(Base):
+class Project(TenantOwned, Base):
     __tablename__ = "projects"
     __table_args__ = (
         CheckConstraint("capacity >= 0", name="capacity_not_negative"),
@@ -41,6 +42,7 @@ class Project(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    company_id: Mapped[uuid.UUID] = reference("company.companies")
     name: Mapped[str] = mapped_column(String(100), index=True)
     client: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
@@ -53,7 +55,7 @@ class Project(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Assignment(Base):
+class Assignment(TenantOwned, Base):
     __tablename__ = "assignments"
     __table_args__ = (
         CheckConstraint("allocation BETWEEN 1 AND 100", name="allocation_percent"),
@@ -61,6 +63,7 @@ class Assignment(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    company_id: Mapped[uuid.UUID] = reference("company.companies")
     employee_id: Mapped[uuid.UUID] = reference("employee.employees")
     # Same service, same database: an ordinary foreign key.
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)

@@ -33,7 +33,9 @@ async def validate(ctx: StepContext) -> Any:
     employees = EmployeeClient(ctx.client("employee"))
     async with ctx.read_session() as session:
         try:
-            employee = await service.validate_assignment(session=session, employees=employees, data=_request(ctx))
+            employee = await service.validate_assignment(
+                session=session, employees=employees, data=_request(ctx), company_id=uuid.UUID(ctx.tenant_id)
+            )
         except Problem as problem:
             if problem.status == 422:
                 raise StepFailed(problem) from None

@@ -17,6 +17,7 @@ Capacity = Annotated[int, Field(ge=0, le=100_000, description="How many active a
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    company_id: uuid.UUID | None = Field(default=None, description="Default: the caller's company.")
     name: ProjectName
     client: Client
     description: Annotated[str, StringConstraints(max_length=10_000)] | None = None

@@ -25,9 +25,10 @@ def _emit(uow: UnitOfWork, project: Project, event: Event) -> None:
     uow.emit(event, aggregate=project, aggregate_type=AGGREGATE)
 
 
-async def create_project(*, uow: UnitOfWork, data: ProjectCreate) -> Project:
+async def create_project(*, uow: UnitOfWork, data: ProjectCreate, company_id: uuid.UUID) -> Project:
     project = Project(
         id=uuid.uuid4(),
+        company_id=company_id,
         name=data.name,
         client=data.client,
         description=data.description,
@@ -135,12 +136,16 @@ def _check_project(project: Project | None, project_id: uuid.UUID) -> list[Field
 
 
 async def validate_assignment(
-    *, session: AsyncSession, employees: EmployeeDirectory, data: AssignmentCreate
+    *, session: AsyncSession, employees: EmployeeDirectory, data: AssignmentCreate, company_id: uuid.UUID
 ) -> EmployeeView:
     """Check the employee through its service's API and the project here (no locks):
-    every field at fault is named at once."""
+    every field at fault is named at once. Both must be of ``company_id``."""
     employee, errors = await _validate_employee(employees, data.employee_id)
-    errors += _check_project(await session.get(Project, data.project_id), data.project_id)
+    if employee is not None and employee.company_id != company_id:
+        employee = None
+        errors = [FieldError("employee_id", f"employee {data.employee_id} does not exist", "not_found")]
+    project = await session.get(Project, data.project_id)
+    errors += _check_project(project if project is None or project.company_id == company_id else None, data.project_id)
     if errors or employee is None:
         raise invalid(errors)
     return employee
@@ -190,6 +195,7 @@ async def add_pending_assignment(
         id=assignment_id,
         employee_id=employee.id,
         project_id=project.id,
+        company_id=project.company_id,
         project_name=project.name,
         employee_name=copy.full_name,
         employee_active=copy.is_active,

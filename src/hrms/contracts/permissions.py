@@ -1,0 +1,49 @@
+"""The permission matrix of the HR system: which role may do what.
+
+The auth service keeps it as data (``roles``, ``permissions``, ``role_permissions``,
+seeded from this table by its migration) and writes the permissions of a user's roles
+into the user's access token; each service checks the one permission a route needs in
+its ``deps.py``. Narrower rules (an employee sees only their own record, a manager
+only their team's) are each service's scope rules, also in its ``deps.py``.
+
+Services' own calls carry the permissions the service declares it needs; the
+operator (``isles token``) has all of them.
+"""
+
+from __future__ import annotations
+
+ADMIN, MANAGER, EMPLOYEE = "admin", "manager", "employee"
+ROLES = {
+    ADMIN: "Administers one company: its users, structure, employees and projects.",
+    MANAGER: "Leads a team or department: manages its people and projects.",
+    EMPLOYEE: "Sees the company, their own record and their own assignments.",
+}
+
+#: permission -> (description, roles holding it)
+MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
+    "companies:read": ("Read the own company, its settings, departments and teams", (ADMIN, MANAGER, EMPLOYEE)),
+    "companies:write": ("Change the own company, its settings, departments and teams", (ADMIN,)),
+    "teams:write": ("Change team memberships", (ADMIN, MANAGER)),
+    "users:read": ("Read the company's users", (ADMIN, MANAGER)),
+    "users:write": ("Create (sign up), change and deactivate users", (ADMIN,)),
+    "roles:assign": ("Give users roles", (ADMIN,)),
+    "sessions:revoke": ("Revoke other users' sessions", (ADMIN,)),
+    "employees:read": ("Read employees (an employee: only themself)", (ADMIN, MANAGER, EMPLOYEE)),
+    "employees:write": ("Create, change and deactivate employees (a manager: their team's)", (ADMIN, MANAGER)),
+    "profiles:write": ("Change employee profiles (an employee: their own)", (ADMIN, MANAGER, EMPLOYEE)),
+    "projects:read": ("Read projects", (ADMIN, MANAGER, EMPLOYEE)),
+    "projects:write": ("Create, change and complete projects", (ADMIN, MANAGER)),
+    "assignments:read": ("Read assignments (an employee: their own)", (ADMIN, MANAGER, EMPLOYEE)),
+    "assignments:write": ("Assign employees to projects and remove them", (ADMIN, MANAGER)),
+    "notifications:read": ("Read notifications (an employee: their own)", (ADMIN, MANAGER, EMPLOYEE)),
+    "templates:write": ("Change notification templates", (ADMIN,)),
+    "sagas:read": ("Read the company's sagas", (ADMIN,)),
+    "sagas:retry": ("Retry a saga (an operator's go-ahead)", (ADMIN,)),
+}
+
+#: What only the operator may do (no role holds it): create companies.
+OPERATOR_ONLY = {"companies:create": "Create companies (tenants)"}
+
+
+def permissions_of(roles: set[str] | frozenset[str]) -> list[str]:
+    return sorted(p for p, (_d, holders) in MATRIX.items() if roles & set(holders))

@@ -1,0 +1,66 @@
+"""Who may call what in the auth service: every rule in one place.
+
+``login`` and ``refresh`` take credentials instead of a token. Everything else needs
+a token; a user's own record, sessions and preferences need no permission beyond
+being that user, and the auth service also refuses an access token whose session
+was revoked (other services accept it until it expires, at most the access-token
+lifetime).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hrms.services.auth.models import Session
+from isles.access import TenantData, principal_of, require
+from isles.api import runtime_of
+from isles.problems import Problem, not_found
+from isles.schema import utcnow
+from isles.security import Principal
+
+
+async def _live_caller(request: Request) -> Principal:
+    principal = principal_of(request)
+    if principal.session_id is not None:
+        async with runtime_of(request).db.read_session() as db:
+            session = await db.get(Session, principal.session_id)
+        if session is None or session.revoked_at is not None or session.expires_at <= utcnow():
+            raise Problem(
+                401,
+                "the session of this token was ended",
+                slug="revoked-token",
+                headers={"WWW-Authenticate": 'Bearer realm="isles", error="invalid_token"'},
+            )
+    return principal
+
+
+LiveCaller = Annotated[Principal, Depends(_live_caller)]
+
+
+async def _user(caller: LiveCaller) -> Principal:
+    if caller.kind != "user":
+        raise Problem(403, "only a user's own token can do this", slug="forbidden")
+    return caller
+
+
+UserCaller = Annotated[Principal, Depends(_user)]
+ReadUsers = Annotated[Principal, Depends(require("users:read"))]
+WriteUsers = Annotated[Principal, Depends(require("users:write"))]
+AssignRoles = Annotated[Principal, Depends(require("roles:assign"))]
+
+
+def self_or(caller: Principal, user_id: uuid.UUID, permission: str) -> None:
+    """A user acting on themself, or a caller holding ``permission`` (in its company:
+    the tenant-scoped session hides other companies' users)."""
+    if caller.user_id == user_id or caller.can(permission):
+        return
+    if caller.can("users:read"):
+        raise Problem(403, f"your token does not grant {permission!r}", slug="forbidden")
+    raise not_found("user", user_id)  # not even whether the user exists
+
+
+def data(request: Request, caller: Principal) -> TenantData:
+    return TenantData(request, caller)

@@ -1,0 +1,154 @@
+"""Logins: sessions kept by refresh-token hash, short-lived signed access tokens,
+throttling of repeated failures."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hrms.services.auth.models import Permission, Role, RolePermission, Session, User
+from hrms.services.auth.schemas import TokenPair
+from hrms.services.auth.service import revoke_sessions, roles_of, verify_password
+from isles.problems import Problem, not_found
+from isles.schema import utcnow
+from isles.security import TokenSigner
+from isles.uow import UnitOfWork
+
+_WRONG = "the email or the password is wrong"
+
+
+def token_hash(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+def _unauthorized(detail: str = _WRONG) -> Problem:
+    return Problem(401, detail, slug="invalid-credentials", headers={"WWW-Authenticate": 'Bearer realm="isles"'})
+
+
+async def permissions_of(session: AsyncSession, roles: list[str]) -> list[str]:
+    """The permissions the roles grant, as stored (the matrix is data here)."""
+    rows = await session.scalars(
+        select(Permission.name)
+        .join(RolePermission, RolePermission.permission_id == Permission.id)
+        .join(Role, Role.id == RolePermission.role_id)
+        .where(Role.name.in_(roles))
+        .distinct()
+    )
+    return sorted(rows)
+
+
+async def _issue(uow: UnitOfWork, signer: TokenSigner, user: User, session: Session, refresh_ttl: float) -> TokenPair:
+    refresh = secrets.token_urlsafe(32)
+    session.token_hash = token_hash(refresh)
+    session.last_used_at = utcnow()
+    roles = await roles_of(uow.session, user.id)
+    access = signer.issue(
+        subject=str(user.id),
+        tenant=user.company_id,
+        roles=roles,
+        permissions=await permissions_of(uow.session, roles),
+        session_id=session.id,
+    )
+    await uow.commit()
+    return TokenPair(
+        access_token=access,
+        expires_in=int(signer.ttl),
+        refresh_token=refresh,
+        refresh_expires_at=session.expires_at,
+        session_id=session.id,
+    )
+
+
+async def login(
+    *,
+    uow: UnitOfWork,
+    signer: TokenSigner,
+    email: str,
+    password: str,
+    refresh_ttl: float,
+    max_failures: int,
+    lockout: float,
+    user_agent: str | None,
+) -> TokenPair:
+    """Check the password; after ``max_failures`` wrong ones in a row the account is
+    locked for ``lockout`` seconds (429 with Retry-After), whatever password comes."""
+    user = await uow.session.scalar(select(User).where(User.email == email).with_for_update())
+    now = utcnow()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        wait = math.ceil((user.locked_until - now).total_seconds())
+        raise Problem(
+            429,
+            f"too many failed logins; try again in {wait} s",
+            slug="login-throttled",
+            headers={"Retry-After": str(wait)},
+        )
+    ok = await verify_password(user.password_hash if user is not None else None, password)
+    if user is None:
+        raise _unauthorized()
+    if not ok:
+        user.failed_logins += 1
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + timedelta(seconds=lockout)
+            user.failed_logins = 0
+        await uow.commit()
+        raise _unauthorized()
+    if not user.is_active or user.pending:
+        raise _unauthorized("this account is not active")
+    user.failed_logins = 0
+    user.locked_until = None
+    session = Session(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        company_id=user.company_id,
+        expires_at=now + timedelta(seconds=refresh_ttl),
+        user_agent=(user_agent or "")[:255] or None,
+    )
+    uow.session.add(session)
+    return await _issue(uow, signer, user, session, refresh_ttl)
+
+
+async def refresh(*, uow: UnitOfWork, signer: TokenSigner, refresh_token: str, refresh_ttl: float) -> TokenPair:
+    """A new access token and a new refresh token; the old refresh token stops working."""
+    session = await uow.session.scalar(
+        select(Session).where(Session.token_hash == token_hash(refresh_token)).with_for_update()
+    )
+    if session is None or session.revoked_at is not None or session.expires_at <= utcnow():
+        raise _unauthorized("the refresh token is unknown, revoked or expired")
+    user = await uow.session.get(User, session.user_id)
+    if user is None or not user.is_active:
+        raise _unauthorized("this account is not active")
+    return await _issue(uow, signer, user, session, refresh_ttl)
+
+
+async def revoke(*, uow: UnitOfWork, session_id: uuid.UUID, user_id: uuid.UUID | None) -> Session:
+    """End a session (``user_id``: only if it is that user's)."""
+    session = await uow.session.get(Session, session_id, with_for_update=True)
+    if session is None or (user_id is not None and session.user_id != user_id):
+        raise not_found("session", session_id)
+    if session.revoked_at is None:
+        session.revoked_at = utcnow()
+        await uow.commit()
+    return session
+
+
+async def logout_everywhere(*, uow: UnitOfWork, user_id: uuid.UUID) -> int:
+    count = await revoke_sessions(session=uow.session, user_id=user_id)
+    await uow.commit()
+    return count
+
+
+async def list_sessions(*, session: AsyncSession, user_id: uuid.UUID, active_only: bool = True) -> list[Session]:
+    q = select(Session).where(Session.user_id == user_id)
+    if active_only:
+        q = q.where(Session.revoked_at.is_(None), Session.expires_at > utcnow())
+    return list(await session.scalars(q.order_by(Session.created_at.desc())))
+
+
+def is_live(session: Session, now: datetime | None = None) -> bool:
+    return session.revoked_at is None and session.expires_at > (now or utcnow())

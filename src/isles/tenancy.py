@@ -1,0 +1,92 @@
+"""Tenant isolation: a session opened for a company sees and writes only its rows.
+
+A mapped class that mixes in :class:`TenantOwned` has a ``company_id`` (its tenant).
+Every ORM ``SELECT``, ``UPDATE`` and ``DELETE`` a tenant's session runs gets the
+criterion ``company_id = <tenant>`` added, however the query was written (including
+``session.get``), and a flush refuses a row of another company. On PostgreSQL the
+session also sets ``isles.tenant`` for the transaction, which the row-level security
+policies (the second line, for SQL that bypasses the ORM) compare against.
+
+A session without a tenant (event handlers, sagas' own bookkeeping, operators) is
+not scoped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import event, literal_column, text
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+INFO_KEY = "isles_tenant"
+#: The PostgreSQL setting row-level security policies read; ``*`` means every company.
+SETTING = "isles.tenant"
+ANY = "*"
+
+
+class TenantViolation(Exception):
+    """A tenant's session tried to write a row of another company."""
+
+
+class _Placeholder:
+    """What ``TenantOwned.company_id`` is until a mapped class declares its own: an
+    expression (SQLAlchemy analyses the criterion's lambda once, on the mixin), kept
+    out of the class ``__dict__``'s SQL objects so declarative mapping ignores it."""
+
+    def __get__(self, obj: object, owner: type) -> Any:
+        return literal_column("company_id")
+
+
+class TenantOwned:
+    """Mixin for mapped classes whose rows belong to one company (``company_id``).
+
+    Each class declares its own ``company_id`` (a column, or a synonym of its id for
+    the company itself); this placeholder lets SQLAlchemy analyse the criterion once."""
+
+    company_id: Any = _Placeholder()
+
+
+def tenant_of(session: Session) -> uuid.UUID | None:
+    tenant: uuid.UUID | None = session.info.get(INFO_KEY)
+    return tenant
+
+
+class TenantSession(Session):
+    """The session class of every service database (see module doc)."""
+
+
+@event.listens_for(TenantSession, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    tenant = tenant_of(state.session)
+    if tenant is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantOwned, lambda cls: cls.company_id == tenant, include_aliases=True)
+    )
+
+
+@event.listens_for(TenantSession, "before_flush")
+def _guard_writes(session: Session, _context: Any, _instances: Any) -> None:
+    tenant = tenant_of(session)
+    if tenant is None:
+        return
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, TenantOwned) and obj.company_id != tenant:
+            raise TenantViolation(
+                f"{type(obj).__name__} of company {obj.company_id} written in a session of company {tenant}"
+            )
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _set_database_tenant(session: Session, _transaction: Any, connection: Any) -> None:
+    tenant = tenant_of(session)
+    if tenant is None or connection.dialect.name != "postgresql":
+        return
+    # Transaction-local: back to the connection's default (``*``, set when it opens,
+    # for the service's own machinery) when it ends; a pooled connection carries
+    # nothing over.
+    connection.execute(text("SELECT set_config(:k, :v, true)"), {"k": SETTING, "v": str(tenant)})
+
+
+__all__ = ["ANY", "SETTING", "TenantOwned", "TenantSession", "TenantViolation", "tenant_of"]
