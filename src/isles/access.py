@@ -7,7 +7,8 @@ A service collects its rules in one ``deps.py``::
     ReadEmployees = Annotated[Principal, Depends(require("employees:read"))]
 
     @router.get("/employees/{id}")
-    async def get_employee(id: UUID, caller: ReadEmployees, data: TenantDataDep): ...
+    async def get_employee(id: UUID, request: Request, caller: ReadEmployees):
+        async with TenantData(request, caller).read() as session: ...
 
 ``401`` for a missing, malformed, forged or expired token (with ``WWW-Authenticate``),
 ``403`` for a valid token without the permission. Another company's rows are simply
@@ -19,13 +20,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles.api import runtime_of
-from isles.problems import Problem
+from isles.problems import FieldError, Problem, invalid
 from isles.security import InvalidToken, Principal
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 _STATE = "isles_principal"
 
 
-def _unauthorized(detail: str, code: str) -> Problem:
+def unauthorized(detail: str, code: str) -> Problem:
+    """A 401 with its ``WWW-Authenticate`` challenge (RFC 6750)."""
     header = f'Bearer realm="isles", error="{code}", error_description="{detail.replace(chr(34), chr(39))}"'
     if code == "missing_token":
         header = 'Bearer realm="isles"'
@@ -48,17 +50,17 @@ def principal_of(request: Request) -> Principal:
         return cached
     header = request.headers.get("authorization")
     if not header:
-        raise _unauthorized("this endpoint needs a bearer token (Authorization: Bearer <token>)", "missing_token")
+        raise unauthorized("this endpoint needs a bearer token (Authorization: Bearer <token>)", "missing_token")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
+        raise unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
     verifier = runtime_of(request).verifier
     if verifier is None:
         raise Problem(503, "this service has no keys to verify tokens with", slug="no-keys")
     try:
         principal = verifier.verify(token.strip())
     except InvalidToken as exc:
-        raise _unauthorized(exc.reason, exc.code) from None
+        raise unauthorized(exc.reason, exc.code) from None
     setattr(request.state, _STATE, principal)
     return principal
 
@@ -69,13 +71,6 @@ def optional_principal(request: Request) -> Principal | None:
         return principal_of(request) if request.headers.get("authorization") else None
     except Problem:
         return None
-
-
-async def _caller(request: Request) -> Principal:
-    return principal_of(request)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
 
 
 def require(permission: str) -> Callable[..., Any]:
@@ -100,8 +95,6 @@ def check_tenant(principal: Principal, company_id: uuid.UUID | None, *, field: s
     """The company a write goes to: the one named, if the caller may act for it, else
     the caller's own. A company the caller does not belong to is treated as unknown
     (422 naming ``field``), never as someone else's."""
-    from isles.problems import FieldError, invalid
-
     if principal.tenant is None:
         if company_id is None:
             raise invalid([FieldError(field, "required for a caller acting for no company", "missing")])
@@ -130,10 +123,4 @@ class TenantData:
         return runtime_of(self.request).db.read_session(tenant=self.tenant)
 
 
-async def _tenant_data(request: Request, principal: Caller) -> TenantData:
-    return TenantData(request, principal)
-
-
-TenantDataDep = Annotated[TenantData, Depends(_tenant_data)]
-
-__all__ = ["Caller", "TenantData", "TenantDataDep", "check_tenant", "optional_principal", "principal_of", "require"]
+__all__ = ["TenantData", "check_tenant", "optional_principal", "principal_of", "require", "unauthorized"]

@@ -65,7 +65,6 @@ class Principal:
     session_id: uuid.UUID | None = None
     token_id: str = ""
     expires_at: float = 0.0
-    acting_for: str | None = None
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -182,7 +181,6 @@ class TokenSigner:
         permissions: Iterable[str] = (),
         session_id: uuid.UUID | None = None,
         ttl: float | None = None,
-        acting_for: str | None = None,
         now: float | None = None,
     ) -> str:
         issued = time.time() if now is None else now
@@ -198,8 +196,6 @@ class TokenSigner:
         }
         if session_id is not None:
             claims["sid"] = str(session_id)
-        if acting_for:
-            claims["act"] = acting_for
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.name})
 
 
@@ -274,7 +270,6 @@ def _principal(kid: str, claims: dict[str, Any]) -> Principal:
         session_id=session,
         token_id=str(claims["jti"]),
         expires_at=float(claims["exp"]),
-        acting_for=str(claims["act"]) if claims.get("act") else None,
     )
 
 

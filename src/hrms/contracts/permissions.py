@@ -12,7 +12,10 @@ operator (``isles token``) has all of them.
 
 from __future__ import annotations
 
+from typing import Literal
+
 ADMIN, MANAGER, EMPLOYEE = "admin", "manager", "employee"
+RoleName = Literal["admin", "manager", "employee"]
 ROLES = {
     ADMIN: "Administers one company: its users, structure, employees and projects.",
     MANAGER: "Leads a team or department: manages its people and projects.",

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.auth import UserView
 from hrms.services.auth import service, sessions
-from hrms.services.auth.deps import AssignRoles, LiveCaller, ReadUsers, UserCaller, WriteUsers, data, self_or
+from hrms.services.auth.deps import AssignRoles, LiveCaller, ReadUsers, UserCaller, WriteUsers, self_or
 from hrms.services.auth.models import Permission, Role, RolePermission, User, UserPreference
 from hrms.services.auth.models import Session as LoginSession
 from hrms.services.auth.schemas import (
@@ -29,7 +29,7 @@ from hrms.services.auth.schemas import (
     UserCreate,
     UserUpdate,
 )
-from isles.access import check_tenant
+from isles.access import TenantData, check_tenant
 from isles.api import Page, PagingDep, runtime_of
 from isles.idempotency import Idempotent
 from isles.problems import FieldError, Problem, invalid
@@ -103,16 +103,14 @@ async def refresh(body: Refresh, rt: Runtime) -> TokenPair:
     """A new access token for a refresh token; the refresh token rotates (the old one
     stops working)."""
     async with rt.uow() as uow:
-        return await sessions.refresh(
-            uow=uow, signer=signer(rt), refresh_token=body.refresh_token, refresh_ttl=rt.settings.refresh_token_ttl
-        )
+        return await sessions.refresh(uow=uow, signer=signer(rt), refresh_token=body.refresh_token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
 async def logout(caller: UserCaller, request: Request) -> Response:
     """End the session of this token (its refresh token stops working at once)."""
     if caller.session_id is not None:
-        async with data(request, caller).uow() as uow:
+        async with TenantData(request, caller).uow() as uow:
             await sessions.revoke(uow=uow, session_id=caller.session_id, user_id=caller.user_id)
     return Response(status_code=204)
 
@@ -121,7 +119,7 @@ async def logout(caller: UserCaller, request: Request) -> Response:
 async def me(caller: UserCaller, request: Request) -> MeView:
     """The user of this token, its roles and permissions."""
     assert caller.user_id is not None
-    async with data(request, caller).read() as session:
+    async with TenantData(request, caller).read() as session:
         user = await service.get_user(session=session, user_id=caller.user_id)
         return MeView(
             user=await view(session, user), permissions=sorted(caller.permissions), session_id=caller.session_id
@@ -132,7 +130,7 @@ async def me(caller: UserCaller, request: Request) -> MeView:
 async def change_password(body: PasswordChange, caller: UserCaller, request: Request) -> Response:
     """Change the own password (the current one is asked again). Every other session ends."""
     assert caller.user_id is not None
-    async with data(request, caller).uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         user = await service.get_user(session=uow.session, user_id=caller.user_id)
         if not await service.verify_password(user.password_hash, body.current_password.get_secret_value()):
             raise invalid([FieldError("current_password", "is not the current password", "wrong_password")])
@@ -151,7 +149,7 @@ async def list_sessions(
     if target is None:
         raise invalid([FieldError("user_id", "required for a caller that is not a user", "missing")])
     self_or(caller, target, "sessions:revoke")
-    async with data(request, caller).read() as session:
+    async with TenantData(request, caller).read() as session:
         rows = await sessions.list_sessions(session=session, user_id=target)
     return [session_view(s, caller.session_id) for s in rows]
 
@@ -162,7 +160,7 @@ async def revoke_session(session_id: uuid.UUID, caller: LiveCaller, request: Req
     only = None if caller.can("sessions:revoke") else caller.user_id
     if only is None and not caller.can("sessions:revoke"):
         raise Problem(403, "your token does not grant 'sessions:revoke'", slug="forbidden")
-    async with data(request, caller).uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         await sessions.revoke(uow=uow, session_id=session_id, user_id=only)
     return Response(status_code=204)
 
@@ -178,7 +176,7 @@ async def create_user(
     preferences. Publishes UserCreated (a ``pending`` user: when activated). Honours
     ``Idempotency-Key``."""
     company_id = check_tenant(caller, body.company_id)
-    scoped = data(request, caller)
+    scoped = TenantData(request, caller)
 
     async def work(uow: UnitOfWork) -> UserView:
         user = await service.create_user(uow=uow, data=body, company_id=company_id)
@@ -192,7 +190,7 @@ async def create_user(
 @router.get("/users", response_model=Page[UserView], tags=["users"])
 async def list_users(caller: ReadUsers, request: Request, paging: PagingDep) -> Page[UserView]:
     """The users of the caller's company."""
-    async with data(request, caller).read() as session:
+    async with TenantData(request, caller).read() as session:
         rows, total = await service.list_users(session=session, limit=paging.limit, offset=paging.offset)
         items = [await view(session, u) for u in rows]
     return Page(items=items, total=total, limit=paging.limit, offset=paging.offset)
@@ -201,7 +199,7 @@ async def list_users(caller: ReadUsers, request: Request, paging: PagingDep) -> 
 @router.get("/users/{user_id}", response_model=UserView, tags=["users"])
 async def get_user(user_id: uuid.UUID, caller: LiveCaller, request: Request) -> UserView:
     self_or(caller, user_id, "users:read")
-    async with data(request, caller).read() as session:
+    async with TenantData(request, caller).read() as session:
         return await view(session, await service.get_user(session=session, user_id=user_id))
 
 
@@ -210,7 +208,7 @@ async def update_user(user_id: uuid.UUID, body: UserUpdate, caller: LiveCaller, 
     """Change a user's email or name (the own, or any of the company with
     ``users:write``). Publishes UserUpdated naming the fields that changed."""
     self_or(caller, user_id, "users:write")
-    async with data(request, caller).uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         user = await service.update_user(uow=uow, user_id=user_id, changes=body.model_dump(exclude_unset=True))
         return await view(uow.session, user)
 
@@ -224,7 +222,7 @@ async def delete_user(user_id: uuid.UUID, caller: WriteUsers, request: Request, 
     async def work(uow: UnitOfWork) -> None:
         await service.remove_user(uow=uow, user_id=user_id, undo_creation=idem.compensates is not None)
 
-    return await idem.run(data(request, caller).uow, work, status_code=204)
+    return await idem.run(TenantData(request, caller).uow, work, status_code=204)
 
 
 @router.post("/users/{user_id}/activate", response_model=UserView, tags=["users"])
@@ -234,13 +232,13 @@ async def activate_user(user_id: uuid.UUID, caller: WriteUsers, request: Request
     async def work(uow: UnitOfWork) -> UserView:
         return await view(uow.session, await service.activate_user(uow=uow, user_id=user_id))
 
-    return await idem.run(data(request, caller).uow, work)
+    return await idem.run(TenantData(request, caller).uow, work)
 
 
 @router.put("/users/{user_id}/roles", response_model=UserView, tags=["users"])
 async def set_roles(user_id: uuid.UUID, body: RolesUpdate, caller: AssignRoles, request: Request) -> UserView:
     """Replace a user's roles (they reach its tokens at the next login or refresh)."""
-    async with data(request, caller).uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         user = await service.set_roles(uow=uow, user_id=user_id, roles=body.roles)
         return await view(uow.session, user)
 
@@ -248,7 +246,7 @@ async def set_roles(user_id: uuid.UUID, body: RolesUpdate, caller: AssignRoles, 
 @router.post("/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
 async def reset_password(user_id: uuid.UUID, body: PasswordReset, caller: WriteUsers, request: Request) -> Response:
     """Set a user's password (an admin's reset); every session of the user ends."""
-    async with data(request, caller).uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         await service.set_password(uow=uow, user_id=user_id, password=body.new_password.get_secret_value())
     return Response(status_code=204)
 
@@ -256,7 +254,7 @@ async def reset_password(user_id: uuid.UUID, body: PasswordReset, caller: WriteU
 @router.get("/users/{user_id}/preferences", response_model=PreferencesView, tags=["users"])
 async def get_preferences(user_id: uuid.UUID, caller: LiveCaller, request: Request) -> PreferencesView:
     self_or(caller, user_id, "users:read")
-    async with data(request, caller).read() as session:
+    async with TenantData(request, caller).read() as session:
         return prefs_view(await service.preferences(session=session, user_id=user_id))
 
 
@@ -265,7 +263,7 @@ async def update_preferences(
     user_id: uuid.UUID, body: PreferencesUpdate, caller: LiveCaller, request: Request
 ) -> PreferencesView:
     self_or(caller, user_id, "users:write")
-    async with data(request, caller).uow() as uow:
+    async with TenantData(request, caller).uow() as uow:
         prefs = await service.update_preferences(uow=uow, user_id=user_id, changes=body.model_dump(exclude_unset=True))
         return prefs_view(prefs)
 

@@ -15,10 +15,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from hrms.services.auth.models import Session
-from isles.access import TenantData, principal_of, require
+from hrms.services.auth.sessions import is_live
+from isles.access import principal_of, require, unauthorized
 from isles.api import runtime_of
 from isles.problems import Problem, not_found
-from isles.schema import utcnow
 from isles.security import Principal
 
 
@@ -27,13 +27,8 @@ async def _live_caller(request: Request) -> Principal:
     if principal.session_id is not None:
         async with runtime_of(request).db.read_session() as db:
             session = await db.get(Session, principal.session_id)
-        if session is None or session.revoked_at is not None or session.expires_at <= utcnow():
-            raise Problem(
-                401,
-                "the session of this token was ended",
-                slug="revoked-token",
-                headers={"WWW-Authenticate": 'Bearer realm="isles", error="invalid_token"'},
-            )
+        if session is None or not is_live(session):
+            raise unauthorized("the session of this token was ended", "revoked_token")
     return principal
 
 
@@ -60,7 +55,3 @@ def self_or(caller: Principal, user_id: uuid.UUID, permission: str) -> None:
     if caller.can("users:read"):
         raise Problem(403, f"your token does not grant {permission!r}", slug="forbidden")
     raise not_found("user", user_id)  # not even whether the user exists
-
-
-def data(request: Request, caller: Principal) -> TenantData:
-    return TenantData(request, caller)

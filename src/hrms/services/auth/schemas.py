@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from hrms.contracts.auth import UserView
-from hrms.contracts.permissions import ROLES
+from hrms.contracts.permissions import RoleName
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Email = Annotated[
@@ -17,8 +17,6 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, to_lower=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 Password = Annotated[SecretStr, StringConstraints(min_length=12, max_length=128)]
-RoleName = Literal["admin", "manager", "employee"]
-assert set(ROLES) == {"admin", "manager", "employee"}
 
 
 class UserCreate(BaseModel):

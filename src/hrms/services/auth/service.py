@@ -18,7 +18,7 @@ from hrms.services.auth import events
 from hrms.services.auth.models import Role, Session, User, UserPreference, UserRole
 from hrms.services.auth.schemas import UserCreate
 from isles.events import Event
-from isles.problems import Problem, conflict, not_found
+from isles.problems import conflict, not_found
 from isles.schema import utcnow
 from isles.uow import UnitOfWork
 
@@ -230,8 +230,3 @@ async def update_preferences(*, uow: UnitOfWork, user_id: uuid.UUID, changes: di
             setattr(prefs, key, value)
     await uow.commit()
     return prefs
-
-
-def refuse_inactive(user: User) -> None:
-    if not user.is_active or user.pending:
-        raise Problem(409, f"user {user.id} is not active", slug="user-inactive")

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.auth.models import Permission, Role, RolePermission, Session, User
 from hrms.services.auth.schemas import TokenPair
-from hrms.services.auth.service import revoke_sessions, roles_of, verify_password
+from hrms.services.auth.service import roles_of, verify_password
+from isles.access import unauthorized
 from isles.problems import Problem, not_found
 from isles.schema import utcnow
 from isles.security import TokenSigner
@@ -28,7 +29,7 @@ def token_hash(refresh_token: str) -> str:
 
 
 def _unauthorized(detail: str = _WRONG) -> Problem:
-    return Problem(401, detail, slug="invalid-credentials", headers={"WWW-Authenticate": 'Bearer realm="isles"'})
+    return unauthorized(detail, "invalid_credentials")
 
 
 async def permissions_of(session: AsyncSession, roles: list[str]) -> list[str]:
@@ -43,7 +44,7 @@ async def permissions_of(session: AsyncSession, roles: list[str]) -> list[str]:
     return sorted(rows)
 
 
-async def _issue(uow: UnitOfWork, signer: TokenSigner, user: User, session: Session, refresh_ttl: float) -> TokenPair:
+async def _issue(uow: UnitOfWork, signer: TokenSigner, user: User, session: Session) -> TokenPair:
     refresh = secrets.token_urlsafe(32)
     session.token_hash = token_hash(refresh)
     session.last_used_at = utcnow()
@@ -110,10 +111,10 @@ async def login(
         user_agent=(user_agent or "")[:255] or None,
     )
     uow.session.add(session)
-    return await _issue(uow, signer, user, session, refresh_ttl)
+    return await _issue(uow, signer, user, session)
 
 
-async def refresh(*, uow: UnitOfWork, signer: TokenSigner, refresh_token: str, refresh_ttl: float) -> TokenPair:
+async def refresh(*, uow: UnitOfWork, signer: TokenSigner, refresh_token: str) -> TokenPair:
     """A new access token and a new refresh token; the old refresh token stops working."""
     session = await uow.session.scalar(
         select(Session).where(Session.token_hash == token_hash(refresh_token)).with_for_update()
@@ -123,7 +124,7 @@ async def refresh(*, uow: UnitOfWork, signer: TokenSigner, refresh_token: str, r
     user = await uow.session.get(User, session.user_id)
     if user is None or not user.is_active:
         raise _unauthorized("this account is not active")
-    return await _issue(uow, signer, user, session, refresh_ttl)
+    return await _issue(uow, signer, user, session)
 
 
 async def revoke(*, uow: UnitOfWork, session_id: uuid.UUID, user_id: uuid.UUID | None) -> Session:
@@ -135,12 +136,6 @@ async def revoke(*, uow: UnitOfWork, session_id: uuid.UUID, user_id: uuid.UUID |
         session.revoked_at = utcnow()
         await uow.commit()
     return session
-
-
-async def logout_everywhere(*, uow: UnitOfWork, user_id: uuid.UUID) -> int:
-    count = await revoke_sessions(session=uow.session, user_id=user_id)
-    await uow.commit()
-    return count
 
 
 async def list_sessions(*, session: AsyncSession, user_id: uuid.UUID, active_only: bool = True) -> list[Session]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from hrms.contracts.permissions import RoleName
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Email = Annotated[
@@ -35,7 +37,7 @@ class EmployeeCreate(BaseModel):
     department_id: uuid.UUID | None = None
     hire_date: date
     salary: Salary | None = None
-    roles: Annotated[list[Literal["admin", "manager", "employee"]], Field(min_length=1, max_length=3)] = ["employee"]
+    roles: Annotated[list[RoleName], Field(min_length=1, max_length=3)] = ["employee"]
 
 
 class EmployeeUpdate(BaseModel):
