@@ -1,5 +1,6 @@
-"""Demo data for a first start (seed 004's "Seeding": two companies, an admin, a
-manager and employees in each), created through the public APIs as the operator.
+"""Demo data for a first start (seed 004's "Seeding": two companies, 4 teams, an
+admin, a manager and employees in each), created through the public APIs as the
+operator.
 
 The admins' and managers' password is made on first start, printed, and kept in
 ``<data dir>/demo-credentials.txt``; nothing secret lives in the repository.
@@ -33,6 +34,15 @@ _COMPANIES: dict[str, tuple[str, list[tuple[str, str, str, str, str]]]] = {
         ],
     ),
 }
+# department per company; its manager is the company's manager (index 1)
+_DEPARTMENTS = {"Acme Corp": ["Engineering", "Analytics"], "Globex Ltd": ["Research"]}
+# employee index -> department (the admin, index 0, is in none)
+_IN_DEPARTMENT = {"Acme Corp": {1: 0, 2: 1, 3: 1, 4: 0, 5: 0}, "Globex Ltd": {1: 0, 2: 0}}
+# (team, department, members by employee index); led by the company's manager
+_TEAMS = {
+    "Acme Corp": [("Platform", 0, [4, 5]), ("Data", 1, [2, 3])],
+    "Globex Ltd": [("Compilers", 0, [2]), ("Signals", 0, [1])],
+}
 _PROJECTS = {
     "Acme Corp": [("Payroll revamp", "Internal", 4), ("Atlas onboarding", "Atlas Corp", 3), ("Mobile app", "Orion", 2)],
     "Globex Ltd": [("Signal lab", "Internal", 3)],
@@ -50,8 +60,9 @@ _ASSIGN = {
     ],
     "Globex Ltd": [(1, 0, "Lead", 50), (2, 0, "Engineer", 100)],
 }
-#: How many employees the demo data holds (tests read it).
+#: How many employees and teams the demo data holds (tests read it).
 EMPLOYEES = sum(len(people) for _d, people in _COMPANIES.values())
+TEAMS = sum(len(teams) for teams in _TEAMS.values())
 
 
 def _ok(response: httpx.Response) -> dict[str, object]:
@@ -67,13 +78,18 @@ async def load(client: httpx.AsyncClient) -> list[str]:
         return []
     password = "demo-" + secrets.token_urlsafe(12)
     logins: list[str] = []
-    totals = [0, 0, 0]
+    totals = [0, 0, 0, 0]
     for company_name, (domain, people) in _COMPANIES.items():
         company = _ok(await client.post("/api/company/companies", json={"name": company_name, "industry": "Software"}))
-        employees = []
+        employees: list[dict[str, object]] = []
+        departments = [
+            _ok(await client.post("/api/company/departments", json={"name": n, "company_id": company["id"]}))
+            for n in _DEPARTMENTS[company_name]
+        ]
         roles_with_login: set[str] = set()
-        for number, first, last, position, role in people:
-            # Each goes through the CreateEmployee saga: a user in auth, the employee, headcount + 1.
+        for i, (number, first, last, position, role) in enumerate(people):
+            # Each goes through the CreateEmployee saga: a user in auth, then the employee.
+            department = _IN_DEPARTMENT[company_name].get(i)
             body: dict[str, object] = {
                 "employee_number": number,
                 "company_id": company["id"],
@@ -83,6 +99,8 @@ async def load(client: httpx.AsyncClient) -> list[str]:
                 "position": position,
                 "hire_date": "2024-01-15",
                 "roles": [role],
+                "department_id": departments[department]["id"] if department is not None else None,
+                "manager_id": employees[1]["id"] if i > 1 else None,  # everyone reports to the manager
             }
             employee = _ok(await client.post("/api/employee/employees", json=body))
             employees.append(employee)
@@ -91,6 +109,23 @@ async def load(client: httpx.AsyncClient) -> list[str]:
                 reset = {"new_password": password}
                 (await client.post(f"/api/auth/users/{employee['user_id']}/password", json=reset)).raise_for_status()
                 logins.append(f"{role:<8} {body['email']}  ({company_name})")
+        manager = employees[1]["id"]
+        for dept in departments:
+            _ok(await client.patch(f"/api/company/departments/{dept['id']}", json={"manager_id": manager}))
+        for team_name, d, members in _TEAMS[company_name]:
+            team = _ok(
+                await client.post(
+                    "/api/company/teams",
+                    json={
+                        "name": team_name,
+                        "department_id": departments[d]["id"],
+                        "lead_id": manager,
+                        "company_id": company["id"],
+                    },
+                )
+            )
+            for m in members:
+                _ok(await client.put(f"/api/company/teams/{team['id']}/members/{employees[m]['id']}", json={}))
         projects = [
             _ok(
                 await client.post(
@@ -108,9 +143,11 @@ async def load(client: httpx.AsyncClient) -> list[str]:
                 "start_date": "2025-01-01",
             }
             _ok(await client.post("/api/project/assignments", json=assignment))
-        totals = [totals[0] + 1, totals[1] + len(employees), totals[2] + len(projects)]
+        teams = len(_TEAMS[company_name])
+        totals = [totals[0] + 1, totals[1] + len(employees), totals[2] + len(projects), totals[3] + teams]
     return [
-        f"demo data: {totals[0]} companies, {totals[1]} employees (and their users), {totals[2]} projects",
+        f"demo data: {totals[0]} companies, {totals[3]} teams, {totals[1]} employees (and their users), "
+        f"{totals[2]} projects",
         f"log in (POST /api/auth/login) with password {password} as:",
         *(f"    {line}" for line in logins),
     ]

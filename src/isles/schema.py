@@ -10,8 +10,10 @@ has answered.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -26,7 +28,9 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 #: Naming convention for every service's metadata: constraint and index names
 #: are stable across SQLite and PostgreSQL, so migrations compare cleanly.
@@ -68,6 +72,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StringList(TypeDecorator[list[str]]):
+    """A list of strings: ``TEXT[]`` on PostgreSQL (seed 001's ``skills TEXT[]``), a
+    JSON array on SQLite. Always a list in Python (never None for an empty one)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(Text()))
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> list[str] | None:
+        return None if value is None else [str(v) for v in value]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[str]:
+        return [] if value is None else list(value)
 
 
 def new_metadata() -> MetaData:

@@ -94,3 +94,26 @@ async def value(rt: SystemRuntime, service: str, table: str, column: str, **wher
     t = rt[service].service.metadata.tables[table]
     async with rt[service].db.read_session() as session:
         return await session.scalar(select(t.c[column]).where(*(t.c[k] == v for k, v in where.items())))
+
+
+PASSWORD = "correct horse battery"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def user_with_password(api: httpx.AsyncClient, company_id: str, role: str = "admin", **extra: Any) -> Any:
+    """An employee with a login of ``role`` (password :data:`PASSWORD`)."""
+    employee = await new_employee(api, company_id=company_id, roles=[role], **extra)
+    ok(await api.post(f"/api/auth/users/{employee['user_id']}/password", json={"new_password": PASSWORD}), 204)
+    return employee
+
+
+async def login(api: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await api.post("/api/auth/login", json={"email": email, "password": password}, headers={})
+
+
+async def headers_of(api: httpx.AsyncClient, employee: Any) -> dict[str, str]:
+    """The Authorization header of ``employee``'s login (made by user_with_password)."""
+    return bearer(ok(await login(api, employee["email"]))["access_token"])

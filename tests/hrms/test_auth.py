@@ -10,24 +10,9 @@ import pytest
 
 from isles.runtime import SystemRuntime
 from isles.security import IDENTITY_PROVIDER, OPERATOR, KeyRing, generate_keys
-from tests.hrms.helpers import new_company, new_employee, ok
+from tests.hrms.helpers import bearer, login, new_company, new_employee, ok, user_with_password
 
 pytestmark = pytest.mark.integration
-PASSWORD = "correct horse battery"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def user_with_password(api: httpx.AsyncClient, company_id: str, role: str = "admin") -> Any:
-    employee = await new_employee(api, company_id=company_id, roles=[role])
-    ok(await api.post(f"/api/auth/users/{employee['user_id']}/password", json={"new_password": PASSWORD}), 204)
-    return employee
-
-
-async def login(api: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await api.post("/api/auth/login", json={"email": email, "password": password}, headers={})
 
 
 async def test_login_refresh_rotates_and_logout_ends_the_session(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:

@@ -46,7 +46,12 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
             people = api.get("/api/employee/employees", params={"limit": 50}).json()
             assert people["total"] == demo.EMPLOYEES, "demo data loaded through the gateway"
             # Each hire was a CreateEmployee saga across three processes.
-            company = api.get("/api/company/companies").json()["items"][0]
+            # The headcount follows the EmployeeCreated events, over NATS.
+            for _ in range(100):
+                company = api.get("/api/company/companies").json()["items"][0]
+                if company["headcount"] == 6:
+                    break
+                time.sleep(0.1)
             assert company["headcount"] == 6
             assert api.get("/api/auth/users").json()["total"] == demo.EMPLOYEES
             ada = next(p for p in people["items"] if p["first_name"] == "Ada")

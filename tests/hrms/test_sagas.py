@@ -36,7 +36,7 @@ SAGA_FAST = {
     "saga_compensation_max_delay": 0.02,
     "client_retries": 0,
 }
-EMPLOYEE_STEPS = ["check_company", "create_user", "create_employee", "join_company", "activate_user", "activate"]
+EMPLOYEE_STEPS = ["check_company", "create_user", "create_employee", "activate_user", "activate"]
 ASSIGNMENT_STEPS = ["validate", "reserve_capacity", "create_assignment", "confirm"]
 
 
@@ -123,9 +123,9 @@ async def test_create_employee_failing_at_each_step_leaves_nothing_behind(
     assert state.status is SagaStatus.COMPENSATED
     steps = {s.name: s.status.value for s in state.steps}
     failed_at = EMPLOYEE_STEPS.index(step)
-    remote_undoable = ("create_user", "join_company")
+    remote_undoable = ("create_user",)
     for name in EMPLOYEE_STEPS[:failed_at]:
-        compensable = name in ("create_user", "create_employee", "join_company")
+        compensable = name in ("create_user", "create_employee")
         assert steps[name] == ("compensated" if compensable else "completed"), (name, steps)
     # A remote step whose answer was lost may have acted: it is undone too.
     assert steps[step] == ("compensated" if fault == "lost_after" and step in remote_undoable else "failed")
@@ -149,7 +149,7 @@ async def test_create_employee_does_every_step_once(hr: SystemRuntime, api: http
     failpoints.configure(
         {
             "saga.employee.CreateEmployee.create_user.after": "raise:1",
-            "saga.employee.CreateEmployee.join_company.after": "raise:1",
+            "saga.employee.CreateEmployee.activate_user.after": "raise:1",
         }
     )
     r = await api.post("/api/employee/employees", json=employee_body(company["id"], email, f"O-{uuid.uuid4().hex[:6]}"))
@@ -163,8 +163,7 @@ async def test_create_employee_does_every_step_once(hr: SystemRuntime, api: http
         "check_company": 1,
         "create_user": 2,
         "create_employee": 1,
-        "join_company": 2,
-        "activate_user": 1,
+        "activate_user": 2,
         "activate": 1,
     }
     await hr.settle()
@@ -196,7 +195,7 @@ async def test_linking_an_existing_user_creates_no_user_and_never_deletes_it(
         ),
         201,
     )
-    failpoints.configure({"saga.employee.CreateEmployee.join_company.before": "refuse"})
+    failpoints.configure({"saga.employee.CreateEmployee.activate_user.before": "refuse"})
     body = {**employee_body(company["id"], email, f"L-{uuid.uuid4().hex[:6]}"), "user_id": user["id"]}
     assert (await api.post("/api/employee/employees", json=body)).status_code == 422
     assert ok(await api.get(f"/api/auth/users/{user['id']}"))["email"] == email, "a linked user stays"
@@ -218,6 +217,7 @@ async def test_a_retried_request_with_its_key_gets_the_first_outcome(hr: SystemR
     first = ok(await api.post("/api/employee/employees", json=body, headers=key), 201)
     again = ok(await api.post("/api/employee/employees", json=body, headers=key), 201)
     assert again == first
+    await hr.settle()  # the headcount follows EmployeeCreated
     traces = await employee_traces(hr, company["id"], email)
     assert (traces["users"], traces["employees"], traces["headcount"]) == (1, 1, 1)
     other = await api.post("/api/employee/employees", json={**body, "first_name": "Other"}, headers=key)
@@ -280,8 +280,9 @@ async def test_parallel_requests_never_overbook_and_leave_no_reservation(
     after = ok(await api.get(f"/api/project/projects/{project['id']}"))
     assert (after["assigned_count"], after["capacity_left"]) == (4, 0)
     assert await count(hr, "project", "capacity_reservations", project_id=uuid.UUID(project["id"])) == 0
+    await hr.settle()
     headcount = ok(await api.get(f"/api/company/companies/{company}"))["headcount"]
-    assert headcount == 12, "every hire counted once"
+    assert headcount == 12, "every hire counted once (from its EmployeeCreated)"
 
 
 async def test_an_assignment_retried_with_its_key_is_made_once(hr: SystemRuntime, api: httpx.AsyncClient) -> None:

@@ -32,6 +32,87 @@ class HeadcountChanged(Event):
     delta: int
 
 
+class DepartmentCreated(Event):
+    event_type: ClassVar[str] = "company.DepartmentCreated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    name: str
+    manager_id: uuid.UUID | None = None
+
+
+class DepartmentUpdated(Event):
+    event_type: ClassVar[str] = "company.DepartmentUpdated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    name: str
+    manager_id: uuid.UUID | None = None
+    changes: list[str] = []
+
+
+class DepartmentDeleted(Event):
+    """A department is gone: employees in it have none now (the employee service clears it)."""
+
+    event_type: ClassVar[str] = "company.DepartmentDeleted"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+
+
+class TeamCreated(Event):
+    event_type: ClassVar[str] = "company.TeamCreated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    name: str
+    department_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+
+
+class TeamUpdated(Event):
+    event_type: ClassVar[str] = "company.TeamUpdated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    name: str
+    department_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+    changes: list[str] = []
+
+
+class TeamDeleted(Event):
+    event_type: ClassVar[str] = "company.TeamDeleted"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+
+
+class TeamMemberAdded(Event):
+    event_type: ClassVar[str] = "company.TeamMemberAdded"
+    schema_version: ClassVar[int] = 1
+
+    team_id: uuid.UUID
+    employee_id: uuid.UUID
+    company_id: uuid.UUID
+    role: str
+
+
+class TeamMemberRemoved(Event):
+    event_type: ClassVar[str] = "company.TeamMemberRemoved"
+    schema_version: ClassVar[int] = 1
+
+    team_id: uuid.UUID
+    employee_id: uuid.UUID
+    company_id: uuid.UUID
+
+
 class CompanyView(BaseModel):
     id: uuid.UUID
     name: str
@@ -48,10 +129,41 @@ class CompanyView(BaseModel):
     updated_at: datetime
 
 
-class HeadcountView(BaseModel):
+class SettingView(BaseModel):
+    key: str
+    value: str | None
+    updated_at: datetime
+
+
+class DepartmentView(BaseModel):
     id: uuid.UUID
-    headcount: int
+    company_id: uuid.UUID
+    name: str
+    description: str | None
+    manager_id: uuid.UUID | None
     version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TeamView(BaseModel):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    department_id: uuid.UUID | None
+    name: str
+    description: str | None
+    lead_id: uuid.UUID | None
+    members: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberView(BaseModel):
+    team_id: uuid.UUID
+    employee_id: uuid.UUID
+    role: str
+    created_at: datetime
 
 
 class CompanyClient:
@@ -63,15 +175,5 @@ class CompanyClient:
     async def get(self, company_id: uuid.UUID) -> CompanyView:
         return await self._client.call("GET", f"/companies/{company_id}", CompanyView)
 
-    async def change_headcount(
-        self, company_id: uuid.UUID, delta: int, *, idempotency_key: str, compensates: str | None = None
-    ) -> None:
-        """Add ``delta`` to the headcount, once per key. A compensation names the call it
-        undoes; if that call never took effect, nothing changes."""
-        await self._client.request(
-            "POST",
-            f"/companies/{company_id}/headcount",
-            json={"delta": delta},
-            idempotency_key=idempotency_key,
-            compensates=compensates,
-        )
+    async def get_department(self, department_id: uuid.UUID) -> DepartmentView:
+        return await self._client.call("GET", f"/departments/{department_id}", DepartmentView)

@@ -28,6 +28,7 @@ class EmployeeCreated(Event):
     email: str
     position: str | None = None
     department_id: uuid.UUID | None = None
+    manager_id: uuid.UUID | None = None
     hire_date: date
     is_active: bool = True
 
@@ -65,6 +66,8 @@ class EmployeeUpdated(Event):
     company_id: uuid.UUID | None = None
     position: str | None = None
     department_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    manager_id: uuid.UUID | None = None
     changes: list[str] = []
 
     @property
@@ -82,6 +85,9 @@ class EmployeeDeactivated(Event):
     email: str
     is_active: bool = False
     deactivated_at: datetime
+    company_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    department_id: uuid.UUID | None = None
 
     @property
     def full_name(self) -> str:
@@ -101,6 +107,7 @@ class EmployeeView(BaseModel):
     phone: str | None
     position: str | None
     department_id: uuid.UUID | None
+    manager_id: uuid.UUID | None
     hire_date: date
     salary: Decimal | None
     is_active: bool
@@ -111,6 +118,20 @@ class EmployeeView(BaseModel):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+class ProfileView(BaseModel):
+    """An employee's profile (seed 001's employee_profiles)."""
+
+    employee_id: uuid.UUID
+    date_of_birth: date | None
+    gender: str | None
+    address: str | None
+    emergency_contact_name: str | None
+    emergency_contact_phone: str | None
+    skills: list[str]
+    certifications: list[str]
+    updated_at: datetime
 
 
 class EmployeeDirectory(Protocol):

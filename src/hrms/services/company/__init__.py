@@ -1,8 +1,5 @@
-"""The company service: companies (seed 001) and their headcount.
-
-The smallest real version, for the CreateEmployee saga; the HR-core issue adds
-settings, departments and teams.
-"""
+"""The company service: companies, their settings and departments (seed 001), teams
+and team memberships (seed 004), and the headcount, kept from employee events."""
 
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ from isles.service import Service
 def build() -> Service:
     from hrms.services.company.api import router
     from hrms.services.company.events import PUBLISHES
-    from hrms.services.company.handlers import HANDLERS
+    from hrms.services.company.handlers import HANDLERS, REPLICAS
     from hrms.services.company.models import metadata
 
     return Service(
@@ -24,5 +21,8 @@ def build() -> Service:
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,
-        description="Companies and their headcount. Owns the company_service database.",
+        replicas=REPLICAS,
+        # Checks of managers and team members with the employee service.
+        permissions=("employees:read",),
+        description="Companies, settings, departments, teams, headcount. Owns the company_service database.",
     )

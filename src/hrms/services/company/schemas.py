@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+#: A setting's key: lower case, digits, ``_ . -`` (``week.start``, ``leave_days``).
+SETTING_KEY = r"^[a-z][a-z0-9_.\-]{0,99}$"
 
 
 class CompanyCreate(BaseModel):
@@ -22,7 +26,49 @@ class CompanyCreate(BaseModel):
     address: Text | None = None
 
 
-class HeadcountChange(BaseModel):
+class SettingPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    delta: Annotated[int, Field(ge=-10_000, le=10_000, description="Employees joining (+) or leaving (-).")]
+    value: Text | None
+
+
+class DepartmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Text | None = None
+    manager_id: uuid.UUID | None = None
+    company_id: uuid.UUID | None = None  # the caller's; an operator names one
+
+
+class DepartmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Text | None = None
+    manager_id: uuid.UUID | None = None
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Text | None = None
+    department_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+    company_id: uuid.UUID | None = None  # the caller's; an operator names one
+
+
+class TeamUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Text | None = None
+    department_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+
+
+class MemberPut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["member", "lead"] = "member"

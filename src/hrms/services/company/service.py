@@ -1,46 +1,40 @@
-"""Company use cases."""
+"""Company use cases: companies, their settings, departments, teams and members, and
+the headcount kept from the employee service's events."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.company import AGGREGATE
 from hrms.services.company import events
-from hrms.services.company.models import Company
-from hrms.services.company.schemas import CompanyCreate
-from isles.problems import FieldError, Problem, invalid, not_found
+from hrms.services.company.models import Company, CompanySetting, Department, EmployeeCopy, Team, TeamMembership
+from hrms.services.company.schemas import CompanyCreate, DepartmentCreate, DepartmentUpdate, TeamCreate, TeamUpdate
+from isles.problems import FieldError, conflict, invalid, not_found
 from isles.uow import UnitOfWork
+
+DEPARTMENT, TEAM = "department", "team"
+#: Checks that an employee (by id) is an active employee of the company; raises a 422
+#: naming the field otherwise. The API passes one that asks the employee service.
+EmployeeCheck = Callable[[uuid.UUID, uuid.UUID, str], Awaitable[None]]
+
+
+async def _commit(uow: UnitOfWork, field: str = "name") -> None:
+    try:
+        await uow.commit()
+    except IntegrityError as exc:  # a concurrent writer took the name first
+        raise conflict(field, f"{field} is already taken") from exc
 
 
 async def create_company(*, uow: UnitOfWork, data: CompanyCreate) -> Company:
     company = Company(id=uuid.uuid4(), headcount=0, is_active=True, version=0, **data.model_dump())
     uow.session.add(company)
     uow.emit(events.created(company), aggregate=company, aggregate_type=AGGREGATE, tenant_id=str(company.id))
-    await uow.commit()
-    return company
-
-
-async def change_headcount(*, uow: UnitOfWork, company_id: uuid.UUID, delta: int) -> Company:
-    """Add ``delta`` to the headcount (never below zero). Publishes HeadcountChanged."""
-    company = await uow.session.get(Company, company_id, with_for_update=True)
-    if company is None:
-        raise not_found("company", company_id)
-    if delta == 0:
-        raise invalid([FieldError("delta", "must not be zero", "zero")])
-    if company.headcount + delta < 0:
-        raise Problem(
-            409,
-            f"headcount {company.headcount} cannot drop by {-delta}",
-            slug="conflict",
-            errors=[FieldError("delta", "would make the headcount negative", "negative_headcount")],
-        )
-    company.headcount += delta
-    uow.emit(
-        events.headcount_changed(company, delta), aggregate=company, aggregate_type=AGGREGATE, tenant_id=str(company.id)
-    )
     await uow.commit()
     return company
 
@@ -56,3 +50,309 @@ async def list_companies(*, session: AsyncSession, limit: int, offset: int) -> t
     total = await session.scalar(select(func.count()).select_from(Company))
     rows = await session.scalars(select(Company).order_by(Company.name, Company.id).limit(limit).offset(offset))
     return list(rows), int(total or 0)
+
+
+# -- headcount, from the employee service's events ---------------------------------
+
+
+async def recount(*, uow: UnitOfWork, company_id: uuid.UUID) -> None:
+    """Set the company's headcount to its active employees as this service knows them;
+    publishes HeadcountChanged if it moved. Idempotent: a repeated or late event
+    recounts to the same number."""
+    session = uow.session
+    company = await session.get(Company, company_id, with_for_update=True)
+    if company is None:
+        return  # not ours (or gone): nothing to count
+    active = select(func.count()).where(EmployeeCopy.company_id == company_id, EmployeeCopy.is_active.is_(True))
+    headcount = int(await session.scalar(active) or 0)
+    if headcount != company.headcount:
+        delta, company.headcount = headcount - company.headcount, headcount
+        uow.emit(
+            events.headcount_changed(company, delta),
+            aggregate=company,
+            aggregate_type=AGGREGATE,
+            tenant_id=str(company.id),
+        )
+
+
+async def release_employee(*, uow: UnitOfWork, employee_id: uuid.UUID) -> None:
+    """An employee left: out of every team, no longer anyone's manager or lead."""
+    session = uow.session
+    for m in (await session.scalars(select(TeamMembership).where(TeamMembership.employee_id == employee_id))).all():
+        team = await session.get(Team, m.team_id)
+        await session.delete(m)
+        if team is not None:
+            uow.emit(events.member_removed(m), aggregate=team, aggregate_type=TEAM, tenant_id=str(team.company_id))
+    for d in (await session.scalars(select(Department).where(Department.manager_id == employee_id))).all():
+        d.manager_id = None
+        uow.emit(
+            events.department_updated(d, ["manager_id"]),
+            aggregate=d,
+            aggregate_type=DEPARTMENT,
+            tenant_id=str(d.company_id),
+        )
+    for t in (await session.scalars(select(Team).where(Team.lead_id == employee_id))).all():
+        t.lead_id = None
+        uow.emit(events.team_updated(t, ["lead_id"]), aggregate=t, aggregate_type=TEAM, tenant_id=str(t.company_id))
+
+
+# -- settings ----------------------------------------------------------------------
+
+
+async def list_settings(*, session: AsyncSession, company_id: uuid.UUID) -> list[CompanySetting]:
+    await get_company(session=session, company_id=company_id)
+    q = select(CompanySetting).where(CompanySetting.company_id == company_id).order_by(CompanySetting.setting_key)
+    return list(await session.scalars(q))
+
+
+async def put_setting(*, uow: UnitOfWork, company_id: uuid.UUID, key: str, value: str | None) -> CompanySetting:
+    session = uow.session
+    await get_company(session=session, company_id=company_id)
+    setting = await session.get(CompanySetting, (company_id, key))
+    if setting is None:
+        setting = CompanySetting(company_id=company_id, setting_key=key, setting_value=value)
+        session.add(setting)
+    else:
+        setting.setting_value = value
+    await _commit(uow, "key")
+    return setting
+
+
+async def delete_setting(*, uow: UnitOfWork, company_id: uuid.UUID, key: str) -> None:
+    session = uow.session
+    setting = await session.get(CompanySetting, (company_id, key))
+    if setting is None:
+        raise not_found("setting", key)
+    await session.delete(setting)
+    await uow.commit()
+
+
+# -- departments -------------------------------------------------------------------
+
+
+async def _unique_name(session: AsyncSession, model: Any, company_id: uuid.UUID, name: str, exclude: Any) -> None:
+    q = select(model.id).where(model.company_id == company_id, model.name == name)
+    if exclude is not None:
+        q = q.where(model.id != exclude)
+    if await session.scalar(q):
+        raise conflict("name", f"{name!r} is already taken in this company")
+
+
+async def create_department(
+    *, uow: UnitOfWork, company_id: uuid.UUID, data: DepartmentCreate, check: EmployeeCheck
+) -> Department:
+    session = uow.session
+    await get_company(session=session, company_id=company_id)
+    await _unique_name(session, Department, company_id, data.name, None)
+    if data.manager_id is not None:
+        await check(data.manager_id, company_id, "manager_id")
+    d = Department(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        name=data.name,
+        description=data.description,
+        manager_id=data.manager_id,
+        version=0,
+    )
+    session.add(d)
+    uow.emit(events.department_created(d), aggregate=d, aggregate_type=DEPARTMENT, tenant_id=str(company_id))
+    await _commit(uow)
+    return d
+
+
+async def get_department(*, session: AsyncSession, department_id: uuid.UUID) -> Department:
+    d = await session.get(Department, department_id)
+    if d is None:
+        raise not_found("department", department_id)
+    return d
+
+
+async def list_departments(*, session: AsyncSession, limit: int, offset: int) -> tuple[list[Department], int]:
+    total = await session.scalar(select(func.count()).select_from(Department))
+    q = select(Department).order_by(Department.name, Department.id).limit(limit).offset(offset)
+    return list(await session.scalars(q)), int(total or 0)
+
+
+def _changes(row: Any, values: dict[str, Any]) -> list[str]:
+    changed = [k for k, v in values.items() if getattr(row, k) != v]
+    for k in changed:
+        setattr(row, k, values[k])
+    return changed
+
+
+async def update_department(
+    *, uow: UnitOfWork, department_id: uuid.UUID, data: DepartmentUpdate, check: EmployeeCheck
+) -> Department:
+    session = uow.session
+    d = await get_department(session=session, department_id=department_id)
+    values = data.model_dump(exclude_unset=True)
+    if values.get("name") is None:
+        values.pop("name", None)
+    if "name" in values:
+        await _unique_name(session, Department, d.company_id, values["name"], d.id)
+    if values.get("manager_id") is not None and values["manager_id"] != d.manager_id:
+        await check(values["manager_id"], d.company_id, "manager_id")
+    changes = _changes(d, values)
+    if changes:
+        uow.emit(
+            events.department_updated(d, changes), aggregate=d, aggregate_type=DEPARTMENT, tenant_id=str(d.company_id)
+        )
+    await _commit(uow)
+    return d
+
+
+async def delete_department(*, uow: UnitOfWork, department_id: uuid.UUID) -> None:
+    """Delete a department; its teams stay, in no department. Publishes
+    DepartmentDeleted (employees in it are left in none by the employee service)."""
+    session = uow.session
+    d = await get_department(session=session, department_id=department_id)
+    for t in (await session.scalars(select(Team).where(Team.department_id == d.id))).all():
+        t.department_id = None
+        uow.emit(
+            events.team_updated(t, ["department_id"]), aggregate=t, aggregate_type=TEAM, tenant_id=str(t.company_id)
+        )
+    uow.emit(events.department_deleted(d), aggregate=d, aggregate_type=DEPARTMENT, tenant_id=str(d.company_id))
+    await session.delete(d)
+    await uow.commit()
+
+
+# -- teams and members -------------------------------------------------------------
+
+
+async def create_team(*, uow: UnitOfWork, company_id: uuid.UUID, data: TeamCreate, check: EmployeeCheck) -> Team:
+    session = uow.session
+    await get_company(session=session, company_id=company_id)
+    await _unique_name(session, Team, company_id, data.name, None)
+    if data.department_id is not None:
+        await _own_department(session, data.department_id)
+    if data.lead_id is not None:
+        await check(data.lead_id, company_id, "lead_id")
+    t = Team(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        department_id=data.department_id,
+        name=data.name,
+        description=data.description,
+        lead_id=data.lead_id,
+        version=0,
+    )
+    session.add(t)
+    uow.emit(events.team_created(t), aggregate=t, aggregate_type=TEAM, tenant_id=str(company_id))
+    await _commit(uow)
+    return t
+
+
+async def _own_department(session: AsyncSession, department_id: uuid.UUID) -> None:
+    if await session.get(Department, department_id) is None:
+        raise invalid([FieldError("department_id", f"department {department_id} does not exist", "not_found")])
+
+
+async def get_team(*, session: AsyncSession, team_id: uuid.UUID) -> Team:
+    t = await session.get(Team, team_id)
+    if t is None:
+        raise not_found("team", team_id)
+    return t
+
+
+async def member_counts(session: AsyncSession, team_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not team_ids:
+        return {}
+    q = (
+        select(TeamMembership.team_id, func.count())
+        .where(TeamMembership.team_id.in_(team_ids))
+        .group_by(TeamMembership.team_id)
+    )
+    return {team_id: int(n) for team_id, n in (await session.execute(q)).all()}
+
+
+async def list_teams(*, session: AsyncSession, limit: int, offset: int) -> tuple[list[Team], int]:
+    total = await session.scalar(select(func.count()).select_from(Team))
+    q = select(Team).order_by(Team.name, Team.id).limit(limit).offset(offset)
+    return list(await session.scalars(q)), int(total or 0)
+
+
+async def update_team(*, uow: UnitOfWork, team_id: uuid.UUID, data: TeamUpdate, check: EmployeeCheck) -> Team:
+    session = uow.session
+    t = await get_team(session=session, team_id=team_id)
+    values = data.model_dump(exclude_unset=True)
+    if values.get("name") is None:
+        values.pop("name", None)
+    if "name" in values:
+        await _unique_name(session, Team, t.company_id, values["name"], t.id)
+    if values.get("department_id") is not None:
+        await _own_department(session, values["department_id"])
+    if values.get("lead_id") is not None and values["lead_id"] != t.lead_id:
+        await check(values["lead_id"], t.company_id, "lead_id")
+    changes = _changes(t, values)
+    if changes:
+        uow.emit(events.team_updated(t, changes), aggregate=t, aggregate_type=TEAM, tenant_id=str(t.company_id))
+    await _commit(uow)
+    return t
+
+
+async def delete_team(*, uow: UnitOfWork, team_id: uuid.UUID) -> None:
+    session = uow.session
+    t = await get_team(session=session, team_id=team_id)
+    await session.execute(delete(TeamMembership).where(TeamMembership.team_id == t.id))
+    uow.emit(events.team_deleted(t), aggregate=t, aggregate_type=TEAM, tenant_id=str(t.company_id))
+    await session.delete(t)
+    await uow.commit()
+
+
+async def list_members(*, session: AsyncSession, team_id: uuid.UUID) -> list[TeamMembership]:
+    await get_team(session=session, team_id=team_id)
+    q = select(TeamMembership).where(TeamMembership.team_id == team_id).order_by(TeamMembership.created_at)
+    return list(await session.scalars(q))
+
+
+async def put_member(
+    *, uow: UnitOfWork, team: Team, employee_id: uuid.UUID, role: str, check: EmployeeCheck
+) -> tuple[TeamMembership, bool]:
+    """Add the employee to the team (or change their role). True if newly added."""
+    session = uow.session
+    m = await session.get(TeamMembership, (team.id, employee_id))
+    if m is not None:
+        if m.role != role:
+            m.role = role
+            uow.emit(events.member_added(m), aggregate=team, aggregate_type=TEAM, tenant_id=str(team.company_id))
+        await uow.commit()
+        return m, False
+    await check(employee_id, team.company_id, "employee_id")
+    m = TeamMembership(team_id=team.id, employee_id=employee_id, company_id=team.company_id, role=role)
+    session.add(m)
+    uow.emit(events.member_added(m), aggregate=team, aggregate_type=TEAM, tenant_id=str(team.company_id))
+    await _commit(uow, "employee_id")
+    return m, True
+
+
+async def remove_member(*, uow: UnitOfWork, team: Team, employee_id: uuid.UUID) -> None:
+    session = uow.session
+    m = await session.get(TeamMembership, (team.id, employee_id))
+    if m is None:
+        raise not_found("team member", employee_id)
+    await session.delete(m)
+    uow.emit(events.member_removed(m), aggregate=team, aggregate_type=TEAM, tenant_id=str(team.company_id))
+    await uow.commit()
+
+
+async def teams_led_by(session: AsyncSession, employee_id: uuid.UUID) -> set[uuid.UUID]:
+    """Teams ``employee_id`` leads: as lead, as a member with role lead, or as the
+    manager of the team's department."""
+    led = select(Team.id).where(Team.lead_id == employee_id)
+    as_member = select(TeamMembership.team_id).where(
+        TeamMembership.employee_id == employee_id, TeamMembership.role == "lead"
+    )
+    managed = (
+        select(Team.id)
+        .join(Department, Team.department_id == Department.id)
+        .where(Department.manager_id == employee_id)
+    )
+    ids: set[uuid.UUID] = set()
+    for q in (led, as_member, managed):
+        ids.update(await session.scalars(q))
+    return ids
+
+
+async def employee_of_user(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    q = select(EmployeeCopy.id).where(EmployeeCopy.user_id == user_id, EmployeeCopy.is_active.is_(True))
+    return await session.scalar(q)

@@ -1,5 +1,6 @@
-"""The employee service: employees (seed 001), publishing EmployeeCreated/Updated/Deactivated;
-orchestrates the CreateEmployee saga."""
+"""The employee service: employees and their profiles (seed 001), managers and
+reports (seed 004), publishing EmployeeCreated/Updated/Deactivated; orchestrates the
+CreateEmployee saga."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def build() -> Service:
         publishes=PUBLISHES,
         handlers=HANDLERS,
         sagas=SAGAS,
-        # CreateEmployee's calls: check the company, raise its headcount, create and activate the user.
-        permissions=("companies:read", "companies:write", "users:read", "users:write"),
+        # CreateEmployee's calls: check the company and department, create and activate the user.
+        permissions=("companies:read", "users:read", "users:write"),
         description="Employees: who works here. Owns the employee_service database.",
     )

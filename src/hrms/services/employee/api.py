@@ -8,19 +8,30 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from hrms.contracts.employee import EmployeeView
+from hrms.contracts.company import CompanyClient
+from hrms.contracts.employee import EmployeeView, ProfileView
 from hrms.services.employee import sagas, service
-from hrms.services.employee.deps import ReadEmployees, WriteEmployees, check_visible, only_user
-from hrms.services.employee.models import Employee
-from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate
+from hrms.services.employee.deps import (
+    ReadEmployees,
+    WriteEmployees,
+    WriteProfiles,
+    check_in_scope,
+    check_may_place,
+    scope_of,
+)
+from hrms.services.employee.models import Employee, EmployeeProfile
+from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate, ProfilePut
 from isles.access import TenantData, check_tenant
 from isles.api import Page, PagingDep, runtime_of
+from isles.clients import NotFound
 from isles.idempotency import Idempotent
-from isles.problems import FieldError, invalid
+from isles.problems import FieldError, Problem, invalid
 from isles.runtime import ServiceRuntime
 from isles.sagas import SagaState
 from isles.sagas.api import answer, run_saga
+from isles.security import Principal
 
 router = APIRouter(tags=["employees"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
@@ -38,6 +49,7 @@ def view(e: Employee) -> EmployeeView:
         phone=e.phone,
         position=e.position,
         department_id=e.department_id,
+        manager_id=e.manager_id,
         hire_date=e.hire_date,
         salary=e.salary,
         is_active=e.is_active,
@@ -56,13 +68,17 @@ def view(e: Employee) -> EmployeeView:
 async def create_employee(
     body: EmployeeCreate, rt: Runtime, request: Request, idem: Idempotent, caller: WriteEmployees
 ) -> Response:
-    """Create an employee: the CreateEmployee saga creates the user in the auth service
-    (or links ``user_id``), the employee, and raises the company's headcount; a failed
-    step undoes the ones before it. Publishes EmployeeCreated when it completes. With an
-    ``Idempotency-Key``, a retried request gets the first one's outcome."""
+    """Create an employee: the CreateEmployee saga checks the company and department
+    (company service), creates the user in the auth service (or links ``user_id``),
+    the employee, and activates both; a failed step undoes the ones before it.
+    Publishes EmployeeCreated when it completes (the company service counts it in the
+    headcount). With an ``Idempotency-Key``, a retried request gets the first one's
+    outcome. A manager places new employees in their department or under themself."""
     assert rt.sagas is not None
     company_id = check_tenant(caller, body.company_id)
     body = body.model_copy(update={"company_id": company_id})
+    async with TenantData(request, caller).read() as session:
+        await check_may_place(session, caller, department_id=body.department_id, manager_id=body.manager_id)
     state = await run_saga(
         rt.sagas,
         sagas.CREATE_EMPLOYEE,
@@ -88,16 +104,22 @@ async def list_employees(
     paging: PagingDep,
     company_id: Annotated[uuid.UUID | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
+    department_id: Annotated[uuid.UUID | None, Query()] = None,
+    manager_id: Annotated[uuid.UUID | None, Query(description="Direct reports of this employee.")] = None,
 ) -> Page[EmployeeView]:
-    """The company's employees (a caller who is only an employee: themself)."""
+    """The company's employees in the caller's scope (an admin: all; a manager: their
+    department and reports; an employee: themself)."""
     async with TenantData(request, caller).read() as session:
+        scope = await scope_of(session, caller)
         rows, total = await service.list_employees(
             session=session,
             limit=paging.limit,
             offset=paging.offset,
             company_id=company_id,
             is_active=is_active,
-            user_id=only_user(caller),
+            scope=scope.where,
+            department_id=department_id,
+            manager_id=manager_id,
         )
     return Page(items=[view(e) for e in rows], total=total, limit=paging.limit, offset=paging.offset)
 
@@ -105,7 +127,8 @@ async def list_employees(
 @router.get("/employees/{employee_id}", response_model=EmployeeView)
 async def get_employee(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> EmployeeView:
     async with TenantData(request, caller).read() as session:
-        return view(check_visible(caller, await service.get_employee(session=session, employee_id=employee_id)))
+        employee = await service.get_employee(session=session, employee_id=employee_id)
+        return view(await check_in_scope(session, caller, employee))
 
 
 @router.patch("/employees/{employee_id}", response_model=EmployeeView)
@@ -117,14 +140,103 @@ async def update_employee(
         changes = body.changes()
     except ValueError as exc:
         raise invalid([FieldError(str(exc), f"{exc} cannot be null", "null")]) from exc
-    async with TenantData(request, caller).uow() as uow:
+    data = TenantData(request, caller)
+    async with data.read() as session:
+        current = await check_in_scope(
+            session, caller, await service.get_employee(session=session, employee_id=employee_id)
+        )
+        if "department_id" in changes or "manager_id" in changes:
+            await check_may_place(
+                session,
+                caller,
+                department_id=changes.get("department_id", current.department_id),  # type: ignore[arg-type]
+                manager_id=changes.get("manager_id", current.manager_id),  # type: ignore[arg-type]
+            )
+    department = changes.get("department_id")
+    if isinstance(department, uuid.UUID) and department != current.department_id:
+        await check_department(runtime_of(request), current.company_id, department)
+    async with data.uow() as uow:
         employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes)
     return view(employee)
 
 
 @router.post("/employees/{employee_id}/deactivate", response_model=EmployeeView)
 async def deactivate_employee(employee_id: uuid.UUID, request: Request, caller: WriteEmployees) -> EmployeeView:
-    """Deactivate an employee. Publishes EmployeeDeactivated (once)."""
+    """Deactivate an employee. Publishes EmployeeDeactivated (once): the company service
+    lowers the headcount and takes them out of their teams."""
     async with TenantData(request, caller).uow() as uow:
+        await check_in_scope(
+            uow.session, caller, await service.get_employee(session=uow.session, employee_id=employee_id)
+        )
         employee = await service.deactivate_employee(uow=uow, employee_id=employee_id)
     return view(employee)
+
+
+async def visible(session: AsyncSession, caller: Principal, employee_id: uuid.UUID) -> Employee:
+    """The employee, if the caller may see it; else 404."""
+    return await check_in_scope(session, caller, await service.get_employee(session=session, employee_id=employee_id))
+
+
+async def check_department(rt: ServiceRuntime, company_id: uuid.UUID, department_id: uuid.UUID) -> None:
+    """A department is the company service's: ask it (API-first, seed 000)."""
+    try:
+        department = await CompanyClient(rt.client("company", tenant=str(company_id))).get_department(department_id)
+    except NotFound:
+        department = None
+    if department is None or department.company_id != company_id:
+        raise invalid([FieldError("department_id", f"department {department_id} does not exist", "not_found")])
+
+
+@router.get("/employees/{employee_id}/reports", response_model=list[EmployeeView])
+async def list_reports(
+    employee_id: uuid.UUID,
+    request: Request,
+    caller: ReadEmployees,
+    all_levels: Annotated[bool, Query(alias="all", description="Every level below, not only direct reports.")] = False,
+) -> list[EmployeeView]:
+    """Who reports to the employee (seed 004's boss/subordinate relation)."""
+    async with TenantData(request, caller).read() as session:
+        await visible(session, caller, employee_id)
+        ids = await service.reports_of(session, employee_id, all_levels=all_levels)
+        scope = await scope_of(session, caller)
+        rows, _ = await service.list_employees(
+            session=session,
+            limit=10_000,
+            offset=0,
+            scope=Employee.id.in_(ids) if scope.where is None else (Employee.id.in_(ids) & scope.where),
+        )
+    return [view(e) for e in rows]
+
+
+def profile_view(p: EmployeeProfile) -> ProfileView:
+    return ProfileView.model_validate(p, from_attributes=True)
+
+
+def _may_write_profile(caller: Principal, employee: Employee) -> None:
+    """An employee writes their own profile; admins and managers (``employees:write``)
+    those in their scope."""
+    if caller.user_id == employee.user_id or caller.can("employees:write"):
+        return
+    raise Problem(
+        403, "you may change only your own profile", slug="forbidden", extra={"permission": "employees:write"}
+    )
+
+
+@router.get("/employees/{employee_id}/profile", response_model=ProfileView, tags=["profiles"])
+async def get_profile(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> ProfileView:
+    async with TenantData(request, caller).read() as session:
+        employee = await check_in_scope(
+            session, caller, await service.get_employee(session=session, employee_id=employee_id)
+        )
+        return profile_view(await service.get_profile(session=session, employee=employee))
+
+
+@router.put("/employees/{employee_id}/profile", response_model=ProfileView, tags=["profiles"])
+async def put_profile(employee_id: uuid.UUID, body: ProfilePut, request: Request, caller: WriteProfiles) -> ProfileView:
+    """Replace the employee's profile (skills and certifications are lists)."""
+    async with TenantData(request, caller).uow() as uow:
+        employee = await check_in_scope(
+            uow.session, caller, await service.get_employee(session=uow.session, employee_id=employee_id)
+        )
+        _may_write_profile(caller, employee)
+        return profile_view(await service.put_profile(uow=uow, employee_id=employee_id, data=body))

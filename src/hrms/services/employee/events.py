@@ -22,6 +22,7 @@ def created(e: Employee) -> EmployeeCreated:
         email=e.email,
         position=e.position,
         department_id=e.department_id,
+        manager_id=e.manager_id,
         hire_date=e.hire_date,
         is_active=e.is_active,
     )
@@ -38,6 +39,8 @@ def updated(e: Employee, changes: Sequence[str]) -> EmployeeUpdated:
         company_id=e.company_id,
         position=e.position,
         department_id=e.department_id,
+        user_id=e.user_id,
+        manager_id=e.manager_id,
         changes=sorted(changes),
     )
 
@@ -50,4 +53,7 @@ def deactivated(e: Employee) -> EmployeeDeactivated:
         email=e.email,
         is_active=False,
         deactivated_at=utcnow(),
+        company_id=e.company_id,
+        user_id=e.user_id,
+        department_id=e.department_id,
     )

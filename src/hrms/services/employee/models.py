@@ -1,4 +1,5 @@
-"""The employee service's tables: ``employees`` as in seed 001."""
+"""The employee service's tables: ``employees`` and ``employee_profiles`` as in seed
+001, with the manager/subordinate relation of seed 004 (``employees.manager_id``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, String, Uuid, false, true
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, Numeric, String, Text, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles.references import reference
-from isles.schema import UTCDateTime, new_metadata, utcnow
+from isles.schema import StringList, UTCDateTime, new_metadata, utcnow
 from isles.tenancy import TenantOwned
 
 metadata = new_metadata()
@@ -35,6 +36,8 @@ class Employee(TenantOwned, Base):
     phone: Mapped[str | None] = mapped_column(String(50))
     position: Mapped[str | None] = mapped_column(String(100))
     department_id: Mapped[uuid.UUID | None] = reference("company.departments", nullable=True)
+    # Same service, same database: an ordinary foreign key (a manager is an employee).
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"), index=True)
     hire_date: Mapped[date] = mapped_column(Date)
     salary: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
@@ -51,3 +54,22 @@ class Employee(TenantOwned, Base):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+class EmployeeProfile(TenantOwned, Base):
+    """Extended data of an employee (seed 001); skills and certifications are lists
+    (``TEXT[]`` on PostgreSQL, JSON arrays on SQLite)."""
+
+    __tablename__ = "employee_profiles"
+
+    employee_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = reference("company.companies")
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(Text)
+    emergency_contact_name: Mapped[str | None] = mapped_column(String(100))
+    emergency_contact_phone: Mapped[str | None] = mapped_column(String(50))
+    skills: Mapped[list[str]] = mapped_column(StringList, default=list)
+    certifications: Mapped[list[str]] = mapped_column(StringList, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,7 +1,8 @@
-"""CreateEmployee (seed 001): a user in the auth service, the employee here, the
-company's headcount in the company service; each undone in reverse if a later step
-fails. The user and the employee stay pending (no login, invisible, unannounced)
-until the last steps."""
+"""CreateEmployee (seed 001): a user in the auth service and the employee here, each
+undone in reverse if a later step fails. The company and department are checked with
+the company service first; the user and the employee stay pending (no login,
+invisible, unannounced) until the last steps. The company service counts the new
+employee in its headcount from the EmployeeCreated event, not from a step."""
 
 from __future__ import annotations
 
@@ -37,16 +38,28 @@ def _ids(ctx: StepContext) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
 
 
 async def check_company(ctx: StepContext) -> Any:
-    """API-first validation (seed 000): the company exists and is active."""
+    """API-first validation (seed 000): the company exists and is active, and the
+    department, if one is named, is the company's."""
     _e, _u, company_id = _ids(ctx)
+    companies = CompanyClient(ctx.client("company"))
     try:
-        company = await CompanyClient(ctx.client("company")).get(company_id)
+        company = await companies.get(company_id)
     except NotFound:
         raise StepFailed(
             invalid([FieldError("company_id", f"company {company_id} does not exist", "not_found")])
         ) from None
     if not company.is_active:
         raise StepFailed(invalid([FieldError("company_id", f"company {company_id} is not active", "inactive")]))
+    department_id = ctx.data["employee"].get("department_id")
+    if department_id:
+        try:
+            department = await companies.get_department(uuid.UUID(department_id))
+        except NotFound:
+            department = None
+        if department is None or department.company_id != company_id:
+            raise StepFailed(
+                invalid([FieldError("department_id", f"department {department_id} does not exist", "not_found")])
+            )
     return {"company": company.name}
 
 
@@ -103,19 +116,6 @@ async def remove_employee(ctx: StepContext) -> None:
     await service.remove_pending_employee(uow=ctx.uow, employee_id=employee_id)
 
 
-async def join_company(ctx: StepContext) -> Any:
-    _e, _u, company_id = _ids(ctx)
-    await CompanyClient(ctx.client("company")).change_headcount(company_id, 1, idempotency_key=ctx.key)
-    return {"company_id": str(company_id)}
-
-
-async def leave_company(ctx: StepContext) -> None:
-    _e, _u, company_id = _ids(ctx)
-    await CompanyClient(ctx.client("company")).change_headcount(
-        company_id, -1, idempotency_key=ctx.key, compensates=ctx.action_key
-    )
-
-
 async def activate(ctx: StepContext) -> Any:
     employee_id, _u, _c = _ids(ctx)
     employee = await service.activate_employee(uow=ctx.uow, employee_id=employee_id)
@@ -128,12 +128,11 @@ CREATE_EMPLOYEE = Saga(
         Step("check_company", check_company, timeout=5.0),
         Step("create_user", create_user, delete_user, timeout=5.0),
         Step("create_employee", create_employee, remove_employee, local=True),
-        Step("join_company", join_company, leave_company, timeout=5.0),
         Step("activate_user", activate_user, timeout=5.0),
         Step("activate", activate, local=True),
     ),
-    description="Create the user (auth, pending), the employee (pending), raise the headcount (company), "
-    "activate the user (auth), activate the employee.",
+    description="Check the company and department (company), create the user (auth, pending), the employee "
+    "(pending), activate the user (auth), activate the employee.",
 )
 
 SAGAS = (CREATE_EMPLOYEE,)

@@ -34,7 +34,8 @@ class EmployeeCreate(BaseModel):
     email: Email
     phone: Phone | None = None
     position: Name | None = None
-    department_id: uuid.UUID | None = None
+    department_id: uuid.UUID | None = Field(default=None, description="A department of the company.")
+    manager_id: uuid.UUID | None = Field(default=None, description="An active employee of the company.")
     hire_date: date
     salary: Salary | None = None
     roles: Annotated[list[RoleName], Field(min_length=1, max_length=3)] = ["employee"]
@@ -51,6 +52,7 @@ class EmployeeUpdate(BaseModel):
     phone: Phone | None = None
     position: Name | None = None
     department_id: uuid.UUID | None = None
+    manager_id: uuid.UUID | None = None
     hire_date: date | None = None
     salary: Salary | None = None
 
@@ -60,3 +62,20 @@ class EmployeeUpdate(BaseModel):
             if required in data and data[required] is None:
                 raise ValueError(required)
         return data
+
+
+Item = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class ProfilePut(BaseModel):
+    """An employee's profile, whole (absent fields become empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date_of_birth: date | None = None
+    gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] | None = None
+    emergency_contact_name: Name | None = None
+    emergency_contact_phone: Phone | None = None
+    skills: Annotated[list[Item], Field(max_length=100)] = []
+    certifications: Annotated[list[Item], Field(max_length=100)] = []

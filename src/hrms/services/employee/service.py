@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.employee import AGGREGATE
 from hrms.services.employee import events
-from hrms.services.employee.models import Employee
-from hrms.services.employee.schemas import EmployeeCreate
+from hrms.services.employee.models import Employee, EmployeeProfile
+from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
 from isles.events import Event
-from isles.problems import Problem, conflict, not_found
+from isles.problems import FieldError, Problem, conflict, invalid, not_found
+from isles.schema import utcnow
 from isles.uow import UnitOfWork
 
 # Which request field a unique constraint protects, to name it in a 409.
@@ -61,6 +62,9 @@ async def create_employee(
     nothing until :func:`activate_employee`; otherwise EmployeeCreated goes out now."""
     session = uow.session
     await _check_unique(session, email=data.email, number=data.employee_number, exclude=None)
+    if data.manager_id is not None:
+        assert data.company_id is not None
+        await check_manager(session, company_id=data.company_id, employee_id=employee_id, manager_id=data.manager_id)
     employee = Employee(
         id=employee_id or uuid.uuid4(),
         employee_id=data.employee_number,
@@ -72,6 +76,7 @@ async def create_employee(
         phone=data.phone,
         position=data.position,
         department_id=data.department_id,
+        manager_id=data.manager_id,
         hire_date=data.hire_date,
         salary=data.salary,
         is_active=True,
@@ -122,6 +127,9 @@ async def update_employee(*, uow: UnitOfWork, employee_id: uuid.UUID, changes: M
         return employee
     if "email" in changed:
         await _check_unique(session, email=str(changes["email"]), number=None, exclude=employee.id)
+    new_manager = changes.get("manager_id")
+    if "manager_id" in changed and isinstance(new_manager, uuid.UUID):
+        await check_manager(session, company_id=employee.company_id, employee_id=employee.id, manager_id=new_manager)
     for key in changed:
         setattr(employee, key, changes[key])
     _emit(uow, employee, events.updated(employee, changed))
@@ -153,11 +161,17 @@ async def list_employees(
     offset: int,
     company_id: uuid.UUID | None = None,
     is_active: bool | None = None,
-    user_id: uuid.UUID | None = None,
+    scope: ColumnElement[bool] | None = None,
+    department_id: uuid.UUID | None = None,
+    manager_id: uuid.UUID | None = None,
 ) -> tuple[list[Employee], int]:
     q = select(Employee).where(Employee.pending.is_(False))
-    if user_id is not None:
-        q = q.where(Employee.user_id == user_id)
+    if scope is not None:
+        q = q.where(scope)
+    if department_id is not None:
+        q = q.where(Employee.department_id == department_id)
+    if manager_id is not None:
+        q = q.where(Employee.manager_id == manager_id)
     if company_id is not None:
         q = q.where(Employee.company_id == company_id)
     if is_active is not None:
@@ -167,3 +181,90 @@ async def list_employees(
         q.order_by(Employee.last_name, Employee.first_name, Employee.id).limit(limit).offset(offset)
     )
     return list(rows), int(total or 0)
+
+
+#: How deep a management chain may go (a guard against cycles in old data, too).
+MAX_DEPTH = 50
+
+
+async def check_manager(
+    session: AsyncSession, *, company_id: uuid.UUID, employee_id: uuid.UUID | None, manager_id: uuid.UUID
+) -> None:
+    """A manager is an active employee of the same company, not the employee, and not
+    one of the employee's own reports (no cycles). 422 naming ``manager_id``."""
+
+    def refuse(message: str, code: str) -> Problem:
+        return invalid([FieldError("manager_id", message, code)])
+
+    manager = await session.get(Employee, manager_id)
+    if manager is None or manager.pending or manager.company_id != company_id:
+        raise refuse(f"employee {manager_id} does not exist", "not_found")
+    if not manager.is_active:
+        raise refuse(f"employee {manager_id} is not active", "inactive")
+    if employee_id is None:
+        return
+    current: uuid.UUID | None = manager_id
+    for _ in range(MAX_DEPTH):
+        if current is None:
+            return
+        if current == employee_id:
+            raise refuse("an employee cannot report to themself or to one of their reports", "cycle")
+        current = await session.scalar(select(Employee.manager_id).where(Employee.id == current))
+    raise refuse(f"the management chain is deeper than {MAX_DEPTH}", "too_deep")
+
+
+async def reports_of(session: AsyncSession, manager_id: uuid.UUID, *, all_levels: bool) -> list[uuid.UUID]:
+    """The employees reporting to ``manager_id``: directly, or at any level."""
+    found: list[uuid.UUID] = []
+    seen = {manager_id}
+    frontier = [manager_id]
+    for _ in range(MAX_DEPTH if all_levels else 1):
+        if not frontier:
+            break
+        q = select(Employee.id).where(Employee.manager_id.in_(frontier), Employee.pending.is_(False))
+        frontier = [i for i in await session.scalars(q) if i not in seen]
+        seen.update(frontier)
+        found.extend(frontier)
+    return found
+
+
+async def clear_department(*, uow: UnitOfWork, department_id: uuid.UUID) -> int:
+    """The company service deleted a department: its employees are in none now.
+    Publishes EmployeeUpdated for each. Idempotent (a second time finds no one)."""
+    q = select(Employee).where(Employee.department_id == department_id).with_for_update()
+    changed = 0
+    for employee in (await uow.session.scalars(q)).all():
+        employee.department_id = None
+        if not employee.pending:
+            _emit(uow, employee, events.updated(employee, ["department_id"]))
+        changed += 1
+    return changed
+
+
+async def get_profile(*, session: AsyncSession, employee: Employee) -> EmployeeProfile:
+    """The employee's profile (an empty one if none was written yet)."""
+    profile = await session.get(EmployeeProfile, employee.id)
+    if profile is None:
+        now = utcnow()
+        profile = EmployeeProfile(
+            employee_id=employee.id,
+            company_id=employee.company_id,
+            skills=[],
+            certifications=[],
+            created_at=now,
+            updated_at=now,
+        )
+    return profile
+
+
+async def put_profile(*, uow: UnitOfWork, employee_id: uuid.UUID, data: ProfilePut) -> EmployeeProfile:
+    session = uow.session
+    employee = await _load_for_update(session, employee_id)
+    profile = await session.get(EmployeeProfile, employee.id)
+    if profile is None:
+        profile = EmployeeProfile(employee_id=employee.id, company_id=employee.company_id)
+        session.add(profile)
+    for key, value in data.model_dump().items():
+        setattr(profile, key, value)
+    await uow.commit()
+    return profile

@@ -1,0 +1,194 @@
+"""A company's structure, on SQLite and PostgreSQL: settings, departments (a manager
+checked with the employee service), teams and their members; the headcount kept from
+employee events; employees' managers, reports and profiles; and a manager's scope."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from isles.events import Envelope
+from isles.runtime import SystemRuntime
+from isles.schema import outbox_table
+from tests.hrms.helpers import count, headers_of, new_company, new_employee, ok, user_with_password
+
+pytestmark = pytest.mark.integration
+
+
+def fields(r: httpx.Response) -> list[str]:
+    return [e["field"] for e in r.json()["errors"]]
+
+
+async def test_settings_departments_and_teams(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Structured"))["id"]
+    other = (await new_company(api, "Elsewhere"))["id"]
+    path = f"/api/company/companies/{company}/settings"
+    ok(await api.put(f"{path}/week.start", json={"value": "monday"}))
+    ok(await api.put(f"{path}/week.start", json={"value": "sunday"}))
+    assert [(s["key"], s["value"]) for s in ok(await api.get(path))] == [("week.start", "sunday")]
+    assert (await api.put(f"{path}/Bad Key!", json={"value": "x"})).status_code == 422
+    ok(await api.delete(f"{path}/week.start"), 204)
+    assert (await api.delete(f"{path}/week.start")).status_code == 404
+
+    boss = await new_employee(api, "Bo", "Ss", company_id=company)
+    stranger = await new_employee(api, "Out", "Sider", company_id=other)
+    body = {"name": "Research", "company_id": company}
+    r = await api.post("/api/company/departments", json={**body, "manager_id": stranger["id"]})
+    assert r.status_code == 422, "another company's employee is unknown here"
+    assert fields(r) == ["manager_id"]
+    dept = ok(await api.post("/api/company/departments", json={**body, "manager_id": boss["id"]}), 201)
+    assert (await api.post("/api/company/departments", json=body)).status_code == 409
+
+    worker = await new_employee(api, "Wo", "Rker", company_id=company, department_id=dept["id"], manager_id=boss["id"])
+    assert worker["department_id"] == dept["id"]
+    assert worker["manager_id"] == boss["id"]
+    r = await api.post(
+        "/api/employee/employees",
+        json={
+            "employee_number": "X-404",
+            "company_id": company,
+            "first_name": "No",
+            "last_name": "Dept",
+            "email": "no.dept@example.com",
+            "hire_date": "2024-01-01",
+            "department_id": str(uuid.uuid4()),
+        },
+    )
+    assert r.status_code == 422, "checked with the company service"
+    assert fields(r) == ["department_id"]
+
+    team = ok(
+        await api.post(
+            "/api/company/teams",
+            json={"name": "Lab", "company_id": company, "department_id": dept["id"], "lead_id": boss["id"]},
+        ),
+        201,
+    )
+    members = f"/api/company/teams/{team['id']}/members"
+    ok(await api.put(f"{members}/{worker['id']}", json={}), 201)
+    ok(await api.put(f"{members}/{worker['id']}", json={"role": "lead"}), 200)
+    r = await api.put(f"{members}/{stranger['id']}", json={})
+    assert r.status_code == 422
+    assert fields(r) == ["employee_id"]
+    assert [(m["employee_id"], m["role"]) for m in ok(await api.get(members))] == [(worker["id"], "lead")]
+    assert ok(await api.get(f"/api/company/teams/{team['id']}"))["members"] == 1
+
+    # Deleting the department: the team stays in none; the employee service leaves
+    # its employees in none (on DepartmentDeleted).
+    ok(await api.delete(f"/api/company/departments/{dept['id']}"), 204)
+    await hrms.settle()
+    assert ok(await api.get(f"/api/company/teams/{team['id']}"))["department_id"] is None
+    assert ok(await api.get(f"/api/employee/employees/{worker['id']}"))["department_id"] is None
+
+    # An employee who leaves: out of the team, no longer its lead, not counted.
+    await hrms.settle()
+    assert ok(await api.get(f"/api/company/companies/{company}"))["headcount"] == 2
+    ok(await api.post(f"/api/employee/employees/{worker['id']}/deactivate"))
+    ok(await api.post(f"/api/employee/employees/{boss['id']}/deactivate"))
+    await hrms.settle()
+    assert ok(await api.get(members)) == []
+    assert ok(await api.get(f"/api/company/teams/{team['id']}"))["lead_id"] is None
+    assert ok(await api.get(f"/api/company/companies/{company}"))["headcount"] == 0
+    assert await count(hrms, "company", "employee_copies", company_id=uuid.UUID(company)) == 2
+
+
+async def test_the_headcount_follows_employee_events_once_each(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Counted"))["id"]
+    people = [await new_employee(api, f"P{i}", "Count", company_id=company) for i in range(3)]
+    await hrms.settle()
+    assert ok(await api.get(f"/api/company/companies/{company}"))["headcount"] == 3
+    ok(await api.post(f"/api/employee/employees/{people[0]['id']}/deactivate"))
+    ok(await api.patch(f"/api/employee/employees/{people[1]['id']}", json={"position": "Lead"}))
+    await hrms.settle()
+    assert ok(await api.get(f"/api/company/companies/{company}"))["headcount"] == 2
+    # Every employee event again, as duplicates under new ids (past the inbox) and in
+    # reverse order: the replica keeps the newest version, the recount the same number.
+    async with hrms["employee"].db.read_session() as session:
+        payloads = list(await session.scalars(select(outbox_table.c.payload).order_by(outbox_table.c.id.desc())))
+    consumer = hrms["company"].consumer
+    assert consumer is not None
+    for payload in payloads:
+        await consumer.deliver(dataclasses.replace(Envelope.from_json(payload), id=str(uuid.uuid4())))
+    await hrms.settle()
+    assert ok(await api.get(f"/api/company/companies/{company}"))["headcount"] == 2
+
+
+async def test_managers_reports_and_profiles(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Chain"))["id"]
+    top = await new_employee(api, "Top", "Boss", company_id=company)
+    mid = await new_employee(api, "Mid", "Boss", company_id=company, manager_id=top["id"])
+    low = await new_employee(api, "Low", "Worker", company_id=company, manager_id=mid["id"])
+    direct = ok(await api.get(f"/api/employee/employees/{top['id']}/reports"))
+    assert [e["id"] for e in direct] == [mid["id"]]
+    everyone = ok(await api.get(f"/api/employee/employees/{top['id']}/reports", params={"all": "true"}))
+    assert {e["id"] for e in everyone} == {mid["id"], low["id"]}
+    r = await api.patch(f"/api/employee/employees/{top['id']}", json={"manager_id": low["id"]})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "cycle"
+    r = await api.patch(f"/api/employee/employees/{top['id']}", json={"manager_id": top["id"]})
+    assert r.status_code == 422
+    assert fields(r) == ["manager_id"]
+
+    profile = {
+        "gender": "female",
+        "date_of_birth": "1990-05-01",
+        "skills": ["Python", "SQL", "O'Reilly; DROP TABLE employees;--"],
+        "certifications": ["AWS SA"],
+    }
+    ok(await api.put(f"/api/employee/employees/{low['id']}/profile", json=profile))
+    got = ok(await api.get(f"/api/employee/employees/{low['id']}/profile"))
+    assert got["skills"] == profile["skills"]
+    assert got["certifications"] == ["AWS SA"]
+    assert ok(await api.get(f"/api/employee/employees/{mid['id']}/profile"))["skills"] == []
+    too_many = {"skills": [f"s{i}" for i in range(101)]}
+    r = await api.put(f"/api/employee/employees/{low['id']}/profile", json=too_many)
+    assert r.status_code == 422
+    assert fields(r) == ["skills"]
+
+
+async def test_a_manager_sees_and_changes_only_their_team(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Scoped"))["id"]
+    dept = ok(await api.post("/api/company/departments", json={"name": "Ops", "company_id": company}), 201)
+    elsewhere = ok(await api.post("/api/company/departments", json={"name": "Sales", "company_id": company}), 201)
+    manager = await user_with_password(api, company, "manager", department_id=dept["id"])
+    report = await new_employee(api, "Re", "Port", company_id=company, manager_id=manager["id"])
+    colleague = await new_employee(api, "Col", "League", company_id=company, department_id=dept["id"])
+    outsider = await new_employee(api, "Out", "Sider", company_id=company, department_id=elsewhere["id"])
+    worker = await user_with_password(api, company, "employee", department_id=dept["id"])
+    team = ok(await api.post("/api/company/teams", json={"name": "Mine", "company_id": company}), 201)
+    not_led = ok(await api.post("/api/company/teams", json={"name": "Theirs", "company_id": company}), 201)
+    ok(await api.patch(f"/api/company/teams/{team['id']}", json={"lead_id": manager["id"]}))
+    await hrms.settle()  # the company service learns who the manager is from events
+
+    as_manager = await headers_of(api, manager)
+    seen = ok(await api.get("/api/employee/employees", headers=as_manager))
+    assert {e["id"] for e in seen["items"]} == {manager["id"], report["id"], colleague["id"], worker["id"]}
+    assert (await api.get(f"/api/employee/employees/{outsider['id']}", headers=as_manager)).status_code == 404
+    r = await api.patch(f"/api/employee/employees/{outsider['id']}", json={"position": "X"}, headers=as_manager)
+    assert r.status_code == 404
+    ok(await api.patch(f"/api/employee/employees/{report['id']}", json={"position": "Analyst"}, headers=as_manager))
+    r = await api.patch(
+        f"/api/employee/employees/{colleague['id']}", json={"department_id": elsewhere["id"]}, headers=as_manager
+    )
+    assert r.status_code == 403, "a manager does not move people out of their reach"
+
+    members = f"/api/company/teams/{team['id']}/members"
+    ok(await api.put(f"{members}/{report['id']}", json={}, headers=as_manager), 201)
+    r = await api.put(f"/api/company/teams/{not_led['id']}/members/{report['id']}", json={}, headers=as_manager)
+    assert r.status_code == 403
+    assert r.json()["permission"] == "teams:write"
+    r = await api.post("/api/company/teams", json={"name": "Nope"}, headers=as_manager)
+    assert r.status_code == 403, "creating teams is an admin's"
+
+    as_worker = await headers_of(api, worker)
+    own: dict[str, Any] = {"skills": ["Welding"]}
+    ok(await api.put(f"/api/employee/employees/{worker['id']}/profile", json=own, headers=as_worker))
+    r = await api.put(f"/api/employee/employees/{colleague['id']}/profile", json=own, headers=as_worker)
+    assert r.status_code == 404, "a colleague's profile is out of an employee's sight"
+    r = await api.put(f"{members}/{worker['id']}", json={}, headers=as_worker)
+    assert r.status_code == 403
