@@ -77,7 +77,7 @@ def test_up_serves_the_system_with_demo_data_and_stops_cleanly(tmp_path: Path) -
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
     assert f"{base}/api/employee/docs" in output
-    assert "2 companies, 9 employees (and their users), 4 projects" in output
+    assert "2 companies, 4 teams, 9 employees (and their users), 4 projects" in output
     assert "ada.lovelace@acme.example.com" in output
 
 
