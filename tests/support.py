@@ -68,9 +68,9 @@ class Backend:
 
 
 def make_backend(name: str, tmp_path: Path, **overrides: object) -> Backend:
-    options = {"keys_dir": tmp_path / "keys", "generate_keys": True, **FAST, **overrides}
+    options = {"data_dir": tmp_path, "keys_dir": tmp_path / "keys", "generate_keys": True, **FAST, **overrides}
     if name == "sqlite":
-        return Backend(name, IslesSettings(data_dir=tmp_path, **options))  # type: ignore[arg-type]
+        return Backend(name, IslesSettings(**options))  # type: ignore[arg-type]
     require_postgres()
     prefix = f"isles_t_{uuid.uuid4().hex[:12]}"
     settings = IslesSettings(database_url=f"{PG_SERVER}/{prefix}_{{service}}", **options)  # type: ignore[arg-type]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import auth, company, employee, project
+from hrms.services import auth, company, employee, notification, project
 from isles.runtime import System
 
 
 def build() -> System:
     return System(
-        name="hrms", services=[auth.build(), company.build(), employee.build(), project.build()], demo=demo.load
+        name="hrms",
+        services=[auth.build(), company.build(), employee.build(), project.build(), notification.build()],
+        demo=demo.load,
     )

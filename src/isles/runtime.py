@@ -34,6 +34,7 @@ from isles.sagas.runner import SagaRunner, SagaSettings
 from isles.service import Service
 from isles.settings import IslesSettings
 from isles.uow import UnitOfWork
+from isles.workers import Worker
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -89,6 +90,7 @@ class ServiceRuntime:
             else None
         )
         self._service_tokens: dict[str, tuple[str, float]] = {}
+        self.workers: dict[str, Worker] = {}
         self.sagas: SagaRunner | None = None
         if service.sagas:
             self.sagas = SagaRunner(
@@ -138,10 +140,16 @@ class ServiceRuntime:
             )
             bus.subscribe(self.consumer, self.consumer.event_types)
 
+        self.workers.update((w.name, w) for w in (factory(self) for factory in service.workers))
+
     def uow(self, *, tenant: uuid.UUID | None = None) -> UnitOfWork:
-        """A new unit of work on this service's database; its commit wakes the relay.
-        With a ``tenant`` it sees and writes only that company's rows."""
-        return UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake, tenant=tenant)
+        """A new unit of work on this service's database; its commit wakes the relay (if
+        it emitted events) and the service's workers. With a ``tenant`` it sees and
+        writes only that company's rows."""
+        uow = UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake, tenant=tenant)
+        for worker in self.workers.values():
+            uow.after_commit(worker.wake)
+        return uow
 
     def service_token(self, tenant: str = "") -> str | None:
         """A token this service signs about itself, for its calls on behalf of
@@ -206,6 +214,7 @@ class ServiceRuntime:
             self.relay.idle
             and (self.consumer is None or self.consumer.idle)
             and (self.sagas is None or self.sagas.idle)
+            and all(w.idle for w in self.workers.values())
         )
 
     def handled_event_types(self) -> tuple[str, ...]:
@@ -218,6 +227,9 @@ class ServiceRuntime:
                 self.listener.start()
         if consumer and self.consumer is not None:
             self.consumer.start()
+        if consumer:
+            for worker in self.workers.values():
+                worker.start()
 
     async def start_sagas(self) -> None:
         if self.sagas is not None:
@@ -229,6 +241,8 @@ class ServiceRuntime:
         await self.relay.stop()
 
     async def stop(self) -> None:
+        for worker in self.workers.values():
+            await worker.stop()
         if self.sagas is not None:
             await self.sagas.stop()
         await self.stop_relay()

@@ -16,6 +16,7 @@ from isles.events import Event
 from isles.replicas import Replica
 from isles.sagas.definition import Saga
 from isles.schema import KERNEL_TABLES
+from isles.workers import WorkerFactory
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Service:
     prototypes only, never for a service with data to keep). ``handlers`` and ``replicas`` say what it does with other
     services' events; ``publishes`` lists the events it writes to its outbox;
     ``sagas`` are the multi-service operations it orchestrates; ``permissions`` are
-    what its own calls to other services need (its service tokens claim them).
+    what its own calls to other services need (its service tokens claim them);
+    ``workers`` are its own background loops (made per running service).
     """
 
     name: str
@@ -40,6 +42,7 @@ class Service:
     replicas: Sequence[Replica] = ()
     sagas: Sequence[Saga] = ()
     permissions: Sequence[str] = ()
+    workers: Sequence[WorkerFactory] = ()
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())

@@ -90,6 +90,17 @@ class IslesSettings(BaseSettings):
         default=5, ge=1, description="Failed logins in a row after which an account is locked for a while."
     )
     login_lockout_seconds: float = Field(default=900.0, ge=0, description="How long a locked account stays locked.")
+    mail_sender: Literal["file", "smtp"] = Field(
+        default="file", description="How mail leaves: file (one .eml per message in mail_dir) or smtp."
+    )
+    mail_dir: Path | None = Field(default=None, description="Folder of the file sender. Default: <data_dir>/mail.")
+    mail_from: str = Field(default="hrms@localhost", description="The From address of outgoing mail.")
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server of the smtp sender.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if the server needs one.")
+    smtp_password: str | None = Field(default=None, description="SMTP password (from the environment, never a file).")
+    smtp_timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP conversation.")
     pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size per service.")
     pool_max_overflow: int = Field(default=10, ge=0)
     pool_timeout: float = Field(default=30.0, gt=0)

@@ -27,7 +27,7 @@ from isles.db import drop_postgres_database
 from isles.security import OPERATOR, generate_keys
 from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
 
-SERVICES = ("auth", "company", "employee", "project")
+SERVICES = ("auth", "company", "employee", "project", "notification")
 HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
 
 FAST_ENV = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 from isles.events import Event
@@ -41,3 +41,31 @@ class ProjectCompleted(Event):
     id: uuid.UUID
     name: str
     completed_at: datetime
+
+
+class AssignmentCreated(Event):
+    """An employee is on a project (published when the CreateAssignment saga confirms
+    it). An assignment is created once and removed once: versions 1 and 2."""
+
+    event_type: ClassVar[str] = "project.AssignmentCreated"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    employee_id: uuid.UUID
+    project_id: uuid.UUID
+    project_name: str
+    role: str
+    allocation: int
+    start_date: date
+    end_date: date | None = None
+
+
+class AssignmentRemoved(Event):
+    event_type: ClassVar[str] = "project.AssignmentRemoved"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    employee_id: uuid.UUID
+    project_id: uuid.UUID

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hrms.contracts.project import ProjectCompleted, ProjectCreated, ProjectUpdated
-from hrms.services.project.models import Project
+from hrms.contracts.project import (
+    AssignmentCreated,
+    AssignmentRemoved,
+    ProjectCompleted,
+    ProjectCreated,
+    ProjectUpdated,
+)
+from hrms.services.project.models import Assignment, Project
 from isles.schema import utcnow
 
-PUBLISHES = (ProjectCreated, ProjectUpdated, ProjectCompleted)
+PUBLISHES = (ProjectCreated, ProjectUpdated, ProjectCompleted, AssignmentCreated, AssignmentRemoved)
 
 
 def created(p: Project) -> ProjectCreated:
@@ -23,3 +29,21 @@ def updated(p: Project, changes: Sequence[str]) -> ProjectUpdated:
 
 def completed(p: Project) -> ProjectCompleted:
     return ProjectCompleted(id=p.id, name=p.name, completed_at=p.completed_at or utcnow())
+
+
+def assignment_created(a: Assignment) -> AssignmentCreated:
+    return AssignmentCreated(
+        id=a.id,
+        company_id=a.company_id,
+        employee_id=a.employee_id,
+        project_id=a.project_id,
+        project_name=a.project_name,
+        role=a.role,
+        allocation=a.allocation,
+        start_date=a.start_date,
+        end_date=a.end_date,
+    )
+
+
+def assignment_removed(a: Assignment) -> AssignmentRemoved:
+    return AssignmentRemoved(id=a.id, company_id=a.company_id, employee_id=a.employee_id, project_id=a.project_id)

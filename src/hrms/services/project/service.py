@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,20 @@ from isles.uow import UnitOfWork
 
 def _emit(uow: UnitOfWork, project: Project, event: Event) -> None:
     uow.emit(event, aggregate=project, aggregate_type=AGGREGATE)
+
+
+@dataclass
+class _AssignmentAggregate:
+    """An assignment as an event's aggregate: it has two states after pending (made,
+    removed), so its versions are fixed (1, 2) rather than counted in a column."""
+
+    id: uuid.UUID
+    version: int
+
+
+def _emit_assignment(uow: UnitOfWork, assignment: Assignment, event: Event, *, version: int) -> None:
+    aggregate = _AssignmentAggregate(assignment.id, version - 1)
+    uow.emit(event, aggregate=aggregate, aggregate_type="assignment", tenant_id=str(assignment.company_id))
 
 
 async def create_project(*, uow: UnitOfWork, data: ProjectCreate, company_id: uuid.UUID) -> Project:
@@ -225,7 +240,9 @@ async def confirm_assignment(*, uow: UnitOfWork, assignment_id: uuid.UUID, reser
     assignment = await session.get(Assignment, assignment_id, with_for_update=True)
     if assignment is None:
         raise not_found("assignment", assignment_id)
-    assignment.pending = False
+    if assignment.pending:
+        assignment.pending = False
+        _emit_assignment(uow, assignment, events.assignment_created(assignment), version=1)
     reservation = await session.get(CapacityReservation, reservation_id)
     if reservation is not None:
         await session.delete(reservation)
@@ -242,6 +259,7 @@ async def delete_assignment(*, uow: UnitOfWork, assignment_id: uuid.UUID) -> Non
     project = await _load_for_update(session, assignment.project_id)
     assignment.deleted_at = utcnow()
     project.assigned_count -= 1
+    _emit_assignment(uow, assignment, events.assignment_removed(assignment), version=2)
     await uow.commit()
 
 

@@ -1,0 +1,42 @@
+"""The notification service (seeds 001, 002, 004): templates, notifications and their
+delivery logs, and local copies of users and employees kept from events. Messages are
+queued from events and delivered by a background dispatcher through a pluggable
+sender (files by default, SMTP in production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from isles.service import Service
+from isles.workers import Worker
+
+if TYPE_CHECKING:
+    from isles.runtime import ServiceRuntime
+
+
+def dispatcher(rt: ServiceRuntime) -> Worker:
+    """Delivers due notifications: woken by every commit of the service, and polls
+    for retries that come due."""
+    from hrms.services.notification.service import dispatch
+    from isles.mail import sender_from
+
+    sender = sender_from(rt.settings)
+    return Worker("dispatcher", lambda: dispatch(rt.db, sender), poll_interval=1.0)
+
+
+def build() -> Service:
+    from hrms.services.notification.api import router
+    from hrms.services.notification.handlers import HANDLERS, REPLICAS
+    from hrms.services.notification.models import metadata
+
+    return Service(
+        name="notification",
+        metadata=metadata,
+        router=router,
+        migrations=Path(__file__).parent / "migrations",
+        handlers=HANDLERS,
+        replicas=REPLICAS,
+        workers=(dispatcher,),
+        description="Notifications from events, templates, delivery logs. Owns the notification_service database.",
+    )
