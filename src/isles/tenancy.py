@@ -16,8 +16,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import event, literal_column, text
-from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy import MetaData, event, inspect, literal_column, text
+from sqlalchemy.orm import ORMExecuteState, Session, SynonymProperty, with_loader_criteria
 
 INFO_KEY = "isles_tenant"
 #: The PostgreSQL setting row-level security policies read; ``*`` means every company.
@@ -89,4 +89,70 @@ def _set_database_tenant(session: Session, _transaction: Any, connection: Any) -
     connection.execute(text("SELECT set_config(:k, :v, true)"), {"k": SETTING, "v": str(tenant)})
 
 
-__all__ = ["ANY", "SETTING", "TenantOwned", "TenantSession", "TenantViolation", "tenant_of"]
+#: The name of the row-level security policy on every tenant table (PostgreSQL).
+POLICY = "isles_tenant_isolation"
+
+
+def policy_condition(column: str) -> str:
+    """Rows a transaction may see and write: its tenant's (``isles.tenant`` = a company
+    id; the column stays comparable, so its index serves) or every row when the setting
+    is ``*`` (the service's own machinery). Unset — a connection that is not ours —
+    sees nothing: the policy fails closed."""
+    setting = f"current_setting('{SETTING}', true)"
+    return f"({column} = NULLIF(NULLIF({setting}, '{ANY}'), '')::uuid OR {setting} = '{ANY}')"
+
+
+def enable_row_security(table: str, column: str = "company_id") -> None:
+    """In an Alembic migration: on PostgreSQL, turn on row-level security for a tenant
+    table (forced for its owner too) with the tenant policy. Nothing on SQLite.
+
+    Superusers bypass row-level security whatever the table says: run services as an
+    ordinary role for this second line to hold (see docs/security.md)."""
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    condition = policy_condition(column)
+    op.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+    op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+    op.execute(f'CREATE POLICY {POLICY} ON "{table}" USING {condition} WITH CHECK {condition}')
+
+
+def disable_row_security(table: str) -> None:
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
+    op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+    op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
+
+
+def tenant_tables(metadata: MetaData) -> dict[str, str]:
+    """The tables of ``metadata`` mapped by :class:`TenantOwned` classes, each with the
+    column that holds its company (``id`` for the company itself)."""
+    found: dict[str, str] = {}
+    pending = list(TenantOwned.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        table = getattr(cls, "__table__", None)
+        if table is None or table.name not in metadata.tables or metadata.tables[table.name] is not table:
+            continue
+        prop = inspect(cls).get_property("company_id")
+        found[table.name] = prop.name if isinstance(prop, SynonymProperty) else prop.columns[0].name
+    return found
+
+
+__all__ = [
+    "ANY",
+    "POLICY",
+    "SETTING",
+    "TenantOwned",
+    "TenantSession",
+    "TenantViolation",
+    "disable_row_security",
+    "enable_row_security",
+    "tenant_of",
+    "tenant_tables",
+]

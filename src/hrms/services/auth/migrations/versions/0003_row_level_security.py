@@ -1,0 +1,31 @@
+"""row-level security on the tenant tables (PostgreSQL): a transaction sees and
+writes only the rows of the company in ``isles.tenant``
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22
+"""
+from isles.tenancy import disable_row_security, enable_row_security
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+# (table, column holding its company): frozen as of this revision.
+TABLES = (
+    ("users", "company_id"),
+    ("user_roles", "company_id"),
+    ("sessions", "company_id"),
+    ("user_preferences", "company_id"),
+)
+
+
+def upgrade() -> None:
+    for table, column in TABLES:
+        enable_row_security(table, column)
+
+
+def downgrade() -> None:
+    for table, _column in reversed(TABLES):
+        disable_row_security(table)

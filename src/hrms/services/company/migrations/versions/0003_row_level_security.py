@@ -1,0 +1,33 @@
+"""row-level security on the tenant tables (PostgreSQL): a transaction sees and
+writes only the rows of the company in ``isles.tenant``
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22
+"""
+from isles.tenancy import disable_row_security, enable_row_security
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+# (table, column holding its company): frozen as of this revision.
+TABLES = (
+    ("companies", "id"),
+    ("company_settings", "company_id"),
+    ("departments", "company_id"),
+    ("teams", "company_id"),
+    ("team_memberships", "company_id"),
+    ("employee_copies", "company_id"),
+)
+
+
+def upgrade() -> None:
+    for table, column in TABLES:
+        enable_row_security(table, column)
+
+
+def downgrade() -> None:
+    for table, _column in reversed(TABLES):
+        disable_row_security(table)
