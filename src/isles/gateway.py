@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from isles import problems, tracing
+from isles.limits import BodyLimitMiddleware
 from isles.metrics import RequestMetricsMiddleware
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
     add_docs(app, f"{s.name} service")
     app.state.runtime = rt
     app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)
     problems.install(app)
     app.include_router(s.router)
     if s.sagas:

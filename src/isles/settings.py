@@ -90,6 +90,9 @@ class IslesSettings(BaseSettings):
         default=5, ge=1, description="Failed logins in a row after which an account is locked for a while."
     )
     login_lockout_seconds: float = Field(default=900.0, ge=0, description="How long a locked account stays locked.")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body a service accepts (413 above), bytes."
+    )
     mail_sender: Literal["file", "smtp"] = Field(
         default="file", description="How mail leaves: file (one .eml per message in mail_dir) or smtp."
     )

@@ -78,7 +78,7 @@ async def test_ready_and_health_while_everything_is_up(api: httpx.AsyncClient, h
     body = ok(await api.get("/ready"))
     assert body["status"] == "ready"
     assert set(body["checks"]) == {f"database:{name}" for name in hrms.services} | {"bus"}
-    assert len(hrms.services) == 4
+    assert len(hrms.services) == 5
     assert ok(await api.get("/health"))["status"] == "ok"
 
 

@@ -15,7 +15,6 @@ from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
 from isles.events import Event
 from isles.problems import FieldError, Problem, conflict, invalid, not_found
-from isles.schema import utcnow
 from isles.uow import UnitOfWork
 
 # Which request field a unique constraint protects, to name it in a 409.
@@ -242,10 +241,11 @@ async def clear_department(*, uow: UnitOfWork, department_id: uuid.UUID) -> int:
 
 
 async def get_profile(*, session: AsyncSession, employee: Employee) -> EmployeeProfile:
-    """The employee's profile (an empty one if none was written yet)."""
+    """The employee's profile (an empty one, as of the employee's creation, if none
+    was written yet)."""
     profile = await session.get(EmployeeProfile, employee.id)
     if profile is None:
-        now = utcnow()
+        now = employee.created_at
         profile = EmployeeProfile(
             employee_id=employee.id,
             company_id=employee.company_id,

@@ -106,6 +106,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for table in ("delivery_logs", "notifications", "notification_users", "notification_templates", "notification_employees"):
+        op.drop_table(table)  # their indexes go with them
     sa.Enum(name="notification_status").drop(op.get_bind(), checkfirst=True)
     for step in (3, 2, 1):
         kernel.downgrade(step)

@@ -1,0 +1,42 @@
+"""The permission matrix exists three times by design — in code
+(``hrms.contracts.permissions``), as data (auth's migration seeds it) and in the docs
+— and the three must agree."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from hrms.contracts.permissions import MATRIX, OPERATOR_ONLY, ROLES, permissions_of
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATION = ROOT / "src/hrms/services/auth/migrations/versions/0002_roles_sessions_preferences.py"
+
+
+def test_the_seeding_migration_holds_the_matrix_of_the_code() -> None:
+    spec = importlib.util.spec_from_file_location("auth_0002", MIGRATION)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._MATRIX == MATRIX
+    assert module._ROLES == ROLES
+
+
+def test_the_documented_table_is_the_matrix() -> None:
+    text = (ROOT / "docs/security.md").read_text()
+    table = text.split("<!-- matrix:start -->")[1].split("<!-- matrix:end -->")[0]
+    documented: dict[str, tuple[str, ...]] = {}
+    for line in table.splitlines():
+        match = re.match(r"\| `([a-z:]+)` \| .*? \|(.*)\|$", line)
+        if match:
+            marks = [c.strip() for c in match.group(2).split("|")]
+            documented[match.group(1)] = tuple(r for r, m in zip(ROLES, marks, strict=True) if m)
+    assert documented == {**{p: holders for p, (_d, holders) in MATRIX.items()}, **dict.fromkeys(OPERATOR_ONLY, ())}
+
+
+def test_roles_nest_as_documented() -> None:
+    admin, manager, employee = (set(permissions_of(frozenset({r}))) for r in ("admin", "manager", "employee"))
+    assert employee < manager < admin
+    assert "companies:create" not in admin, "creating companies is the operator's"

@@ -1,0 +1,55 @@
+"""schemathesis against every service's OpenAPI document, on a real ``isles up``
+process (demo data loaded, the operator's token): generated requests, valid and
+invalid, a bounded number per operation; no answer may be a server error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from tests import support
+
+pytestmark = pytest.mark.integration
+SERVICES = ("auth", "company", "employee", "project", "notification")
+#: Examples per operation: bounded so the whole run stays within a minute or two.
+EXAMPLES = 12
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    data: Path = tmp_path_factory.mktemp("schemathesis")
+    with support.isles_up("--data-dir", str(data), timeout=120) as (_proc, base):
+        yield base, support.AUTH[base]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_server_errors(service: str, running: tuple[str, dict[str, str]]) -> None:
+    base, headers = running
+    schema = schemathesis.openapi.from_url(f"{base}/api/{service}/openapi.json")
+    failures: list[str] = []
+    operations = calls = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            nonlocal calls
+            calls += 1
+            case.call_and_validate(base_url=f"{base}/api/{service}", headers=headers, checks=[not_a_server_error])
+
+        try:
+            run()
+        except Exception as exc:  # every operation is tried; all failures are reported
+            failures.append(f"{operation.label}: {str(exc)[:2000]}")
+    assert operations > 0
+    assert calls >= operations * 2, "requests were generated for every operation"
+    assert not failures, "\n\n".join(failures)
+    print(f"schemathesis {service}: {operations} operations, {calls} requests, no server error")

@@ -1,0 +1,300 @@
+"""Every route of every service, from the apps themselves (so a new route is covered
+the day it is added): no token, a malformed, forged or expired one, a token lacking
+the route's permission, another company's ids, oversized and malformed bodies,
+SQL-looking strings in every text field. Never a 5xx, never another company's data.
+The cross-tenant attempts are counted and printed."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from hrms.contracts import permissions as contract
+from isles.runtime import SystemRuntime
+from isles.security import IDENTITY_PROVIDER, KeyRing, generate_keys
+from tests.hrms.helpers import assign, login, new_company, new_employee, new_project, ok, user_with_password
+
+pytestmark = pytest.mark.integration
+SQLISH = "x'); DROP TABLE employees; -- \" OR 1=1 /*"
+PUBLIC = {("POST", "/api/auth/login"), ("POST", "/api/auth/refresh")}
+# A saga step's callback authenticates with its own callback token, not a bearer token.
+CALLBACK = re.compile(r"/sagas/\{saga_id\}/steps/\{step\}/callback$")
+
+
+def service_apps(hrms: SystemRuntime) -> dict[str, FastAPI]:
+    return {
+        r.path.removeprefix("/api/"): r.app
+        for r in hrms.app.routes
+        if isinstance(r, Mount) and r.path.startswith("/api/") and isinstance(r.app, FastAPI)
+    }
+
+
+def permission_of(route: APIRoute) -> str | None:
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        name = getattr(dep.call, "__name__", "")
+        if name.startswith("require_"):
+            return name.removeprefix("require_").replace("_", ":", 1)
+        stack.extend(dep.dependencies)
+    return None
+
+
+class Example:
+    """A minimal valid JSON value for a schema of an OpenAPI document."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            schema = self.doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        return schema
+
+    def value(self, schema: dict[str, Any], text: str = "Example") -> Any:
+        schema = self.resolve(schema)
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                options = [o for o in schema[key] if self.resolve(o).get("type") != "null"]
+                return self.value(options[0], text)
+        if "enum" in schema:
+            return schema["enum"][0]
+        if "default" in schema and schema.get("type") != "object":
+            return schema["default"]
+        kind = schema.get("type")
+        if kind == "object" or "properties" in schema:
+            props = schema.get("properties", {})
+            return {k: self.value(props[k], text) for k in schema.get("required", [])}
+        if kind == "array":
+            return [self.value(schema["items"], text) for _ in range(schema.get("minItems", 0))]
+        if kind == "integer":
+            return max(1, schema.get("minimum", 1))
+        if kind == "number":
+            return 1
+        if kind == "boolean":
+            return True
+        fmt = schema.get("format")
+        if fmt == "uuid":
+            return str(uuid.uuid4())
+        if fmt == "date":
+            return "2024-01-01"
+        if fmt == "date-time":
+            return "2024-01-01T00:00:00Z"
+        if "@" in schema.get("pattern", ""):
+            return f"{uuid.uuid4().hex[:8]}@example.com"
+        return text.ljust(schema.get("minLength", 1), "x")[: schema.get("maxLength", 10_000)]
+
+    def strings(self, schema: dict[str, Any], text: str) -> Any:
+        """Like :meth:`value`, with every optional text field present and ``text`` in each."""
+        schema = self.resolve(schema)
+        props = schema.get("properties", {})
+        body = self.value(schema, text)
+        for key, prop in props.items():
+            p = self.resolve(prop)
+            options = [self.resolve(o) for o in p.get("anyOf", [p])]
+            if any(o.get("type") == "string" and "format" not in o and "enum" not in o for o in options):
+                body[key] = text
+        return body
+
+
+@pytest.fixture
+async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
+    """Company A (the caller's) and company B (everything an attempt may name)."""
+    a, b = await new_company(api, "Alpha"), await new_company(api, "Beta")
+    admin = await user_with_password(api, a["id"], "admin")
+    tokens = ok(await login(api, admin["email"]))
+    b_admin = await user_with_password(api, b["id"], "admin")
+    b_person = await new_employee(api, company_id=b["id"])
+    b_dept = ok(await api.post("/api/company/departments", json={"name": "B dept", "company_id": b["id"]}), 201)
+    b_team = ok(await api.post("/api/company/teams", json={"name": "B team", "company_id": b["id"]}), 201)
+    ok(await api.put(f"/api/company/teams/{b_team['id']}/members/{b_person['id']}", json={}), 201)
+    ok(await api.put(f"/api/company/companies/{b['id']}/settings/b.setting", json={"value": "b"}))
+    b_project = await new_project(api, "B project", company_id=b["id"])
+    b_assignment = ok(await assign(api, b_person, b_project), 201)
+    b_session = ok(await login(api, b_admin["email"]))
+    await hrms.settle()
+    b_note = ok(await api.get("/api/notification/notifications", params={"user_id": b_person["user_id"]}))["items"][0]
+    b_saga = ok(await api.get("/api/employee/sagas", params={"limit": 1}))["items"][0]
+    b_sessions = ok(
+        await api.get("/api/auth/sessions", headers={"Authorization": f"Bearer {b_session['access_token']}"})
+    )
+    ids = {
+        "company_id": b["id"],
+        "employee_id": b_person["id"],
+        "user_id": b_person["user_id"],
+        "department_id": b_dept["id"],
+        "team_id": b_team["id"],
+        "project_id": b_project["id"],
+        "assignment_id": b_assignment["id"],
+        "notification_id": b_note["id"],
+        "saga_id": b_saga["id"],
+        "session_id": b_sessions[0]["id"],
+    }
+    return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
+
+
+def flat(items: list[Any]) -> list[Any]:
+    """Routes, with those of included routers (FastAPI keeps them nested) unfolded."""
+    out: list[Any] = []
+    for item in items:
+        nested = getattr(item, "original_router", None)
+        out.extend(flat(list(nested.routes)) if nested is not None else [item])
+    return out
+
+
+def routes(hrms: SystemRuntime) -> list[tuple[str, APIRoute, dict[str, Any]]]:
+    found = []
+    for name, app in service_apps(hrms).items():
+        doc = app.openapi()
+        for route in flat(list(app.routes)):
+            if isinstance(route, APIRoute) and route.path in doc["paths"] and not CALLBACK.search(route.path):
+                found.append((name, route, doc))
+    return found
+
+
+def operation(doc: dict[str, Any], route: APIRoute, method: str) -> dict[str, Any]:
+    op: dict[str, Any] = doc["paths"][route.path][method.lower()]
+    return op
+
+
+def body_schema(op: dict[str, Any]) -> dict[str, Any] | None:
+    content = op.get("requestBody", {}).get("content", {})
+    schema: dict[str, Any] | None = content.get("application/json", {}).get("schema")
+    return schema
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    key = "welcome" if "/templates/" in path else "b.setting"
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), key if m.group(1) == "key" else ""), path)
+
+
+async def test_every_route_refuses_bad_callers_and_other_companies(
+    hrms: SystemRuntime, api: httpx.AsyncClient, world: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    signer = hrms["auth"].keys.signer(IDENTITY_PROVIDER, ttl=300)
+    generate_keys(tmp_path, [IDENTITY_PROVIDER])
+    forger = KeyRing.load(tmp_path, signers=[IDENTITY_PROVIDER]).signer(IDENTITY_PROVIDER, ttl=300)
+    admin, a = world["admin"], world["a"]
+    sid = uuid.UUID(json.loads(_payload(world["tokens"]["access_token"]))["sid"])
+    everything = sorted({*contract.MATRIX, *contract.OPERATOR_ONLY})
+
+    def token(perms: list[str], *, by: Any = signer, now: float | None = None) -> dict[str, str]:
+        t = by.issue(subject=admin["user_id"], tenant=a, roles=["admin"], permissions=perms, session_id=sid, now=now)
+        return {"Authorization": f"Bearer {t}"}
+
+    as_admin = {"Authorization": f"Bearer {world['tokens']['access_token']}"}
+    bad_tokens = {
+        "none": {"Authorization": ""},
+        "malformed": {"Authorization": "Bearer not.a.jwt"},
+        "forged": token(everything, by=forger),
+        "expired": token(everything, now=0),
+    }
+    random_ids = {k: str(uuid.uuid4()) for k in world["ids"]}
+    before = await snapshot(api, world)
+    counts = {"routes": 0, "bad_token": 0, "no_permission": 0, "cross_tenant": 0, "bodies": 0}
+    for _service, route, doc in routes(hrms):
+        for method in sorted(route.methods):
+            url = f"/api/{_service}{route.path}"
+            if (method, url) in PUBLIC:
+                continue
+            counts["routes"] += 1
+            op = operation(doc, route, method)
+            schema = body_schema(op)
+            example = Example(doc)
+            body = example.value(schema) if schema else None
+            where = f"{method} {url}"
+            for kind, headers in bad_tokens.items():
+                r = await api.request(method, fill(url, random_ids), json=body, headers=headers)
+                assert r.status_code == 401, f"{where} with {kind} token: {r.status_code} {r.text}"
+                counts["bad_token"] += 1
+            needed = permission_of(route)
+            if needed is None:  # the caller's own things (logout, /me, sessions): a live token is enough
+                assert _service == "auth", f"{where} checks no permission"
+            else:
+                r = await api.request(
+                    method, fill(url, random_ids), json=body, headers=token([p for p in everything if p != needed])
+                )
+                assert r.status_code == 403, f"{where} without {needed}: {r.status_code} {r.text}"
+                assert r.json()["permission"] == needed
+                counts["no_permission"] += 1
+
+            # Another company's ids, as company A's admin: 404 (or the operator-only 403).
+            may = needed is None or needed in contract.permissions_of(frozenset({"admin"}))
+            if any(f"{{{name}}}" in route.path for name in world["ids"]):
+                r = await api.request(method, fill(url, world["ids"]), json=body, headers=as_admin)
+                expected = 404 if may else 403
+                assert r.status_code == expected, f"{where} with company B's ids: {r.status_code} {r.text}"
+                counts["cross_tenant"] += 1
+            elif method == "GET" and may:
+                r = await api.get(url, headers=as_admin)
+                assert r.status_code == 200, f"{where}: {r.text}"
+                leaked = [k for k, v in world["ids"].items() if v in r.text and k != "saga_id"]
+                assert not leaked, f"{where} shows company B's {leaked}"
+                counts["cross_tenant"] += 1
+            if schema and "company_id" in example.resolve(schema).get("properties", {}) and may:
+                named = {**example.value(schema), "company_id": world["b"]}
+                r = await api.request(method, fill(url, {}), json=named, headers=as_admin)
+                assert r.status_code == 422, f"{where} naming company B: {r.status_code} {r.text}"
+                assert "company_id" in [e["field"] for e in r.json()["errors"]]
+                counts["cross_tenant"] += 1
+
+            # Bodies: malformed, oversized, SQL-looking strings. Never a 5xx.
+            if schema and may:
+                target = fill(url, random_ids)
+                r = await api.request(
+                    method, target, content=b'{"unclosed": ', headers={**as_admin, "content-type": "application/json"}
+                )
+                assert r.status_code in (400, 422), f"{where} malformed JSON: {r.status_code}"
+                assert r.headers["content-type"] == "application/problem+json"
+                r = await api.request(
+                    method,
+                    target,
+                    content=b"[" + b"1," * 600_000 + b"1]",
+                    headers={**as_admin, "content-type": "application/json"},
+                )
+                assert r.status_code == 413, f"{where} oversized: {r.status_code}"
+                r = await api.request(method, target, json=example.strings(schema, SQLISH), headers=as_admin)
+                assert r.status_code < 500, f"{where} SQL-looking text: {r.status_code} {r.text}"
+                counts["bodies"] += 3
+    assert await snapshot(api, world) == before, "company B is unchanged"
+    assert counts["routes"] >= 60
+    with capsys.disabled():
+        print(
+            f"\nsecurity matrix ({hrms.settings.database_url or 'sqlite'}): {counts['routes']} routes; "
+            f"{counts['bad_token']} bad-token, {counts['no_permission']} missing-permission, "
+            f"{counts['cross_tenant']} cross-tenant and {counts['bodies']} bad-body attempts, all refused"
+        )
+
+
+def _payload(token: str) -> str:
+    import base64
+
+    part = token.split(".")[1]
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
+
+
+async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, Any]:
+    ids = world["ids"]
+    paths = [
+        f"/api/company/companies/{ids['company_id']}",
+        f"/api/company/companies/{ids['company_id']}/settings",
+        f"/api/company/departments/{ids['department_id']}",
+        f"/api/company/teams/{ids['team_id']}",
+        f"/api/company/teams/{ids['team_id']}/members",
+        f"/api/employee/employees/{ids['employee_id']}",
+        f"/api/employee/employees/{ids['employee_id']}/profile",
+        f"/api/auth/users/{ids['user_id']}",
+        f"/api/project/projects/{ids['project_id']}",
+        f"/api/project/assignments/{ids['assignment_id']}",
+        f"/api/notification/notifications/{ids['notification_id']}",
+    ]
+    return {p: ok(await api.get(p)) for p in paths}
