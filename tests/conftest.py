@@ -45,3 +45,20 @@ async def hrms(backend: Backend, templates: Templates) -> AsyncIterator[SystemRu
 async def api(hrms: SystemRuntime) -> AsyncIterator[httpx.AsyncClient]:
     async with hrms.client() as client:
         yield client
+
+
+# Tests that count what they tried (the security matrix, schemathesis) record a
+# "summary" property; the lines are printed at the end of the run, workers included.
+_summaries: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _summaries.extend(str(value) for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _summaries:
+        terminalreporter.section("what the security tests tried")
+        for line in sorted(_summaries):
+            terminalreporter.write_line(line)

@@ -10,6 +10,7 @@ import email
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from hrms.services.notification import templates
+from hrms.services.notification.models import Notification, NotificationStatus
+from hrms.services.notification.service import dispatch, record_attempt
 from hrms.system import build as build_hrms
+from isles.mail import FileSender
 from isles.runtime import SystemRuntime
+from isles.schema import utcnow
 from tests.hrms.helpers import assign, headers_of, new_company, new_employee, new_project, ok, user_with_password
 from tests.support import Backend, Templates, free_port, make_backend
 
@@ -196,3 +201,32 @@ async def test_smtp_delivers_retries_after_an_outage_and_records_bounces(
             assert len(box.received) == 1
         finally:
             controller.stop()
+
+
+async def test_a_send_cut_off_by_a_crash_is_taken_up_again_after_its_lease(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    """The dispatcher claimed a notification (SENDING) and its process died before the
+    answer was written: once the lease has run out it is sent again, and the late
+    answer of the first attempt, if it ever comes, changes nothing."""
+    person = await new_employee(api, "Cut", "Off")
+    await hrms.settle()
+    [sent] = await notifications(api, person["user_id"])
+    await hrms["notification"].workers["dispatcher"].stop()  # this test drives delivery itself
+    db = hrms["notification"].db
+    async with db.writing() as session, session.begin():
+        row = await session.get(Notification, uuid.UUID(sent["id"]))
+        assert row is not None
+        row.status, row.attempts = NotificationStatus.SENDING, 1
+        row.next_attempt_at = utcnow() - timedelta(seconds=1)  # the lease is over
+    folder = hrms.settings.data_dir / "mail"
+    for mail in folder.glob("*.eml"):
+        mail.unlink()
+    assert await dispatch(db, FileSender(folder, "hrms@localhost")) == 1
+    again = ok(await api.get(f"/api/notification/notifications/{sent['id']}"))
+    assert (again["status"], again["attempts"]) == ("DELIVERED", 2)
+    assert [d["attempt"] for d in again["deliveries"]] == [1, 2]
+    assert [m["To"] for m in mails(folder)] == [person["email"]]
+    # The first attempt's answer arrives late: ignored.
+    await record_attempt(db, uuid.UUID(sent["id"]), 1, NotificationStatus.FAILED, "file", "late")
+    assert ok(await api.get(f"/api/notification/notifications/{sent['id']}"))["status"] == "DELIVERED"

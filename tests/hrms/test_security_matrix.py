@@ -178,7 +178,7 @@ def fill(path: str, values: dict[str, str]) -> str:
 
 
 async def test_every_route_refuses_bad_callers_and_other_companies(
-    hrms: SystemRuntime, api: httpx.AsyncClient, world: dict[str, Any], tmp_path: Path, capsys: Any
+    hrms: SystemRuntime, api: httpx.AsyncClient, world: dict[str, Any], tmp_path: Path, record_property: Any
 ) -> None:
     signer = hrms["auth"].keys.signer(IDENTITY_PROVIDER, ttl=300)
     generate_keys(tmp_path, [IDENTITY_PROVIDER])
@@ -267,12 +267,13 @@ async def test_every_route_refuses_bad_callers_and_other_companies(
                 counts["bodies"] += 3
     assert await snapshot(api, world) == before, "company B is unchanged"
     assert counts["routes"] >= 60
-    with capsys.disabled():
-        print(
-            f"\nsecurity matrix ({hrms.settings.database_url or 'sqlite'}): {counts['routes']} routes; "
-            f"{counts['bad_token']} bad-token, {counts['no_permission']} missing-permission, "
-            f"{counts['cross_tenant']} cross-tenant and {counts['bodies']} bad-body attempts, all refused"
-        )
+    backend = "postgresql" if hrms.settings.database_url else "sqlite"
+    record_property(
+        "summary",
+        f"security matrix ({backend}): {counts['routes']} routes; {counts['bad_token']} bad-token, "
+        f"{counts['no_permission']} missing-permission, {counts['cross_tenant']} cross-tenant and "
+        f"{counts['bodies']} bad-body attempts, all refused",
+    )
 
 
 def _payload(token: str) -> str:

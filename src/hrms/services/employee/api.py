@@ -19,6 +19,7 @@ from hrms.services.employee.deps import (
     WriteProfiles,
     check_in_scope,
     check_may_place,
+    check_may_write_profile,
     scope_of,
 )
 from hrms.services.employee.models import Employee, EmployeeProfile
@@ -27,7 +28,7 @@ from isles.access import TenantData, check_tenant
 from isles.api import Page, PagingDep, runtime_of
 from isles.clients import NotFound
 from isles.idempotency import Idempotent
-from isles.problems import FieldError, Problem, invalid
+from isles.problems import FieldError, invalid
 from isles.runtime import ServiceRuntime
 from isles.sagas import SagaState
 from isles.sagas.api import answer, run_saga
@@ -212,16 +213,6 @@ def profile_view(p: EmployeeProfile) -> ProfileView:
     return ProfileView.model_validate(p, from_attributes=True)
 
 
-def _may_write_profile(caller: Principal, employee: Employee) -> None:
-    """An employee writes their own profile; admins and managers (``employees:write``)
-    those in their scope."""
-    if caller.user_id == employee.user_id or caller.can("employees:write"):
-        return
-    raise Problem(
-        403, "you may change only your own profile", slug="forbidden", extra={"permission": "employees:write"}
-    )
-
-
 @router.get("/employees/{employee_id}/profile", response_model=ProfileView, tags=["profiles"])
 async def get_profile(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> ProfileView:
     async with TenantData(request, caller).read() as session:
@@ -238,5 +229,5 @@ async def put_profile(employee_id: uuid.UUID, body: ProfilePut, request: Request
         employee = await check_in_scope(
             uow.session, caller, await service.get_employee(session=uow.session, employee_id=employee_id)
         )
-        _may_write_profile(caller, employee)
+        check_may_write_profile(caller, employee)
         return profile_view(await service.put_profile(uow=uow, employee_id=employee_id, data=body))

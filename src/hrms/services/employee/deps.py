@@ -88,3 +88,13 @@ async def check_may_place(
         slug="forbidden",
         extra={"permission": "employees:write"},
     )
+
+
+def check_may_write_profile(caller: Principal, employee: Employee) -> None:
+    """An employee writes their own profile; admins and managers (``employees:write``)
+    those in their scope (the caller has seen ``employee`` through :func:`check_in_scope`)."""
+    if caller.user_id == employee.user_id or caller.can("employees:write"):
+        return
+    raise Problem(
+        403, "you may change only your own profile", slug="forbidden", extra={"permission": "employees:write"}
+    )

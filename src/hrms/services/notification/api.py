@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from hrms.services.notification import service, templates
-from hrms.services.notification.deps import ReadNotifications, ReadUsers, WriteTemplates, only_user
+from hrms.services.notification.deps import ReadNotifications, ReadUsers, WriteTemplates, check_visible, only_user
 from hrms.services.notification.models import Notification, NotificationStatus, Template
 from hrms.services.notification.schemas import (
     DeliveryView,
@@ -19,8 +19,7 @@ from hrms.services.notification.schemas import (
 )
 from isles.access import TenantData, check_tenant
 from isles.api import Page, PagingDep
-from isles.problems import FieldError, invalid, not_found
-from isles.security import Principal
+from isles.problems import FieldError, invalid
 
 router = APIRouter()
 TemplateKey = Annotated[Literal["welcome", "email_changed", "assignment_created"], Path(description="Which message.")]
@@ -42,13 +41,6 @@ def template_view(key: str, own: Template | None) -> TemplateView:
         custom=own is not None,
         updated_at=own.updated_at if own else None,
     )
-
-
-def _visible(caller: Principal, n: Notification) -> Notification:
-    user = only_user(caller)
-    if user is not None and n.user_id != user:
-        raise not_found("notification", n.id)
-    return n
 
 
 @router.get("/notifications", response_model=Page[NotificationView], tags=["notifications"])
@@ -74,7 +66,7 @@ async def list_notifications(
 async def get_notification(notification_id: uuid.UUID, request: Request, caller: ReadNotifications) -> NotificationView:
     """A notification with every delivery attempt."""
     async with TenantData(request, caller).read() as session:
-        n = _visible(caller, await service.get_notification(session=session, notification_id=notification_id))
+        n = check_visible(caller, await service.get_notification(session=session, notification_id=notification_id))
         logs = [
             DeliveryView.model_validate(d, from_attributes=True) for d in await service.delivery_logs(session, n.id)
         ]

@@ -15,7 +15,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from hrms.contracts.permissions import ADMIN
+from hrms.services.notification.models import Notification
 from isles.access import require
+from isles.problems import not_found
 from isles.security import Principal
 
 ReadNotifications = Annotated[Principal, Depends(require("notifications:read"))]
@@ -28,3 +30,11 @@ def only_user(caller: Principal) -> uuid.UUID | None:
     if caller.kind != "user" or caller.has_role(ADMIN):
         return None
     return caller.user_id
+
+
+def check_visible(caller: Principal, notification: Notification) -> Notification:
+    """``notification`` if ``caller`` may read it, else 404 (as if it were not there)."""
+    user = only_user(caller)
+    if user is not None and notification.user_id != user:
+        raise not_found("notification", notification.id)
+    return notification

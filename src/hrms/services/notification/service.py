@@ -129,11 +129,11 @@ async def dispatch(db: ServiceDatabase, sender: Sender, *, limit: int = BATCH) -
             status, detail = NotificationStatus.BOUNCED, str(exc) or type(exc).__name__
         except Exception as exc:
             status, detail = NotificationStatus.FAILED, f"{type(exc).__name__}: {exc}"
-        await _record(db, notification_id, attempt, status, sender.name, detail)
+        await record_attempt(db, notification_id, attempt, status, sender.name, detail)
     return len(claimed)
 
 
-async def _record(
+async def record_attempt(
     db: ServiceDatabase, notification_id: uuid.UUID, attempt: int, status: NotificationStatus, sender: str, detail: str
 ) -> None:
     now = utcnow()
