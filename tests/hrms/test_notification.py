@@ -230,3 +230,15 @@ async def test_a_send_cut_off_by_a_crash_is_taken_up_again_after_its_lease(
     # The first attempt's answer arrives late: ignored.
     await record_attempt(db, uuid.UUID(sent["id"]), 1, NotificationStatus.FAILED, "file", "late")
     assert ok(await api.get(f"/api/notification/notifications/{sent['id']}"))["status"] == "DELIVERED"
+
+
+async def test_a_user_who_wants_no_mail_gets_only_security_notices(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    person = await new_employee(api, "Quiet", "Please")
+    ok(await api.patch(f"/api/auth/users/{person['user_id']}/preferences", json={"email_notifications": False}))
+    await hrms.settle()
+    assert ok(await api.get(f"/api/notification/recipients/{person['user_id']}"))["email_notifications"] is False
+    ok(await assign(api, person, await new_project(api, "Silent")), 201)
+    ok(await api.patch(f"/api/auth/users/{person['user_id']}", json={"email": f"q.{uuid.uuid4().hex[:6]}@example.com"}))
+    await hrms.settle()
+    keys = [n["template_key"] for n in await notifications(api, person["user_id"])]
+    assert keys == ["email_changed", "welcome"], "no assignment mail; the security notice still goes"

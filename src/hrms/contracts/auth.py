@@ -28,6 +28,7 @@ class UserCreated(Event):
     company_id: uuid.UUID
     roles: list[str] = []
     is_active: bool = True
+    email_notifications: bool = True  # the user's preference (seed 002's user_preferences)
 
 
 class UserUpdated(Event):
@@ -43,6 +44,7 @@ class UserUpdated(Event):
     company_id: uuid.UUID
     roles: list[str] = []
     is_active: bool = True
+    email_notifications: bool = True
     changes: list[str] = []
 
 

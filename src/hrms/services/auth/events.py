@@ -10,7 +10,7 @@ from hrms.services.auth.models import User
 PUBLISHES = (UserCreated, UserUpdated, UserDeactivated)
 
 
-def created(u: User, roles: Sequence[str]) -> UserCreated:
+def created(u: User, roles: Sequence[str], email_notifications: bool = True) -> UserCreated:
     return UserCreated(
         id=u.id,
         email=u.email,
@@ -18,10 +18,11 @@ def created(u: User, roles: Sequence[str]) -> UserCreated:
         last_name=u.last_name,
         company_id=u.company_id,
         roles=list(roles),
+        email_notifications=email_notifications,
     )
 
 
-def updated(u: User, roles: Sequence[str], changes: Sequence[str]) -> UserUpdated:
+def updated(u: User, roles: Sequence[str], changes: Sequence[str], email_notifications: bool = True) -> UserUpdated:
     return UserUpdated(
         id=u.id,
         email=u.email,
@@ -30,6 +31,7 @@ def updated(u: User, roles: Sequence[str], changes: Sequence[str]) -> UserUpdate
         company_id=u.company_id,
         roles=list(roles),
         is_active=u.is_active,
+        email_notifications=email_notifications,
         changes=sorted(changes),
     )
 

@@ -112,7 +112,7 @@ async def activate_user(*, uow: UnitOfWork, user_id: uuid.UUID) -> User:
     if user.pending:
         user.pending = False
         user.is_active = True
-        _emit(uow, user, events.created(user, await roles_of(uow.session, user.id)))
+        _emit(uow, user, events.created(user, await roles_of(uow.session, user.id), await _mails(uow.session, user.id)))
         await uow.commit()
     return user
 
@@ -156,7 +156,8 @@ async def update_user(*, uow: UnitOfWork, user_id: uuid.UUID, changes: dict[str,
     for key in changed:
         setattr(user, key, changes[key])
     if not user.pending:
-        _emit(uow, user, events.updated(user, await roles_of(uow.session, user.id), changed))
+        roles = await roles_of(uow.session, user.id)
+        _emit(uow, user, events.updated(user, roles, changed, await _mails(uow.session, user.id)))
     try:
         await uow.commit()
     except IntegrityError as exc:
@@ -175,7 +176,7 @@ async def set_roles(*, uow: UnitOfWork, user_id: uuid.UUID, roles: Sequence[str]
     for role_id in await _role_ids(session, wanted):
         session.add(UserRole(user_id=user.id, role_id=role_id, company_id=user.company_id))
     if not user.pending:
-        _emit(uow, user, events.updated(user, wanted, ["roles"]))
+        _emit(uow, user, events.updated(user, wanted, ["roles"], await _mails(session, user.id)))
     await uow.commit()
     return user
 
@@ -223,10 +224,24 @@ async def preferences(*, session: AsyncSession, user_id: uuid.UUID) -> UserPrefe
     return prefs
 
 
+async def _mails(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether the user wants mail (their preference; yes if none is kept)."""
+    wanted = await session.scalar(select(UserPreference.email_notifications).where(UserPreference.user_id == user_id))
+    return True if wanted is None else bool(wanted)
+
+
 async def update_preferences(*, uow: UnitOfWork, user_id: uuid.UUID, changes: dict[str, object]) -> UserPreference:
+    """Change preferences. A change of ``email_notifications`` is announced in a
+    UserUpdated (the notification service keeps it with its copy of the user)."""
     prefs = await preferences(session=uow.session, user_id=user_id)
+    before = prefs.email_notifications
     for key, value in changes.items():
         if value is not None:
             setattr(prefs, key, value)
+    if prefs.email_notifications != before:
+        user = await _load(uow.session, user_id)
+        if not user.pending:
+            roles = await roles_of(uow.session, user.id)
+            _emit(uow, user, events.updated(user, roles, ["email_notifications"], prefs.email_notifications))
     await uow.commit()
     return prefs

@@ -39,8 +39,9 @@ recipients = ReplicaTable(
         "first_name": e.first_name,
         "last_name": e.last_name,
         "is_active": e.is_active,
+        "email_notifications": getattr(e, "email_notifications", True),  # UserDeactivated has none
     },
-    columns=("company_id", "email", "first_name", "last_name", "is_active"),
+    columns=("company_id", "email", "first_name", "last_name", "is_active", "email_notifications"),
 )
 
 recipient_employees = ReplicaTable(

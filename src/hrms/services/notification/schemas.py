@@ -61,5 +61,6 @@ class RecipientView(BaseModel):
     first_name: str
     last_name: str
     is_active: bool
+    email_notifications: bool
     version: int
     updated_at: datetime

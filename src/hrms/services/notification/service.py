@@ -33,6 +33,8 @@ log = structlog.get_logger("hrms.notification")
 MAX_ATTEMPTS = 5
 SENDING_LEASE = timedelta(minutes=2)
 BATCH = 20
+#: Sent even to a user who wants no mail: they are about the account's safety.
+SECURITY_NOTICES = frozenset({"email_changed"})
 
 
 def backoff(attempt: int) -> timedelta:
@@ -57,11 +59,15 @@ async def enqueue(
 ) -> Notification | None:
     """Queue the ``key`` message for a user, rendered now from the company's template and
     the local copy of the user. Once per event and user (a redelivery queues nothing);
-    nothing for an unknown or inactive user."""
+    nothing for an unknown or inactive user, nor for one who wants no mail (but
+    security notices)."""
     session = uow.session
     recipient = await session.get(Recipient, user_id)
     if recipient is None or not recipient.is_active:
         log.info("notification.skipped", user=str(user_id), key=key, reason="unknown or inactive user")
+        return None
+    if not recipient.email_notifications and key not in SECURITY_NOTICES:
+        log.info("notification.skipped", user=str(user_id), key=key, reason="the user wants no mail")
         return None
     existing = select(Notification.id).where(
         Notification.source_event_id == source_event_id, Notification.user_id == user_id
