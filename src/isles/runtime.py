@@ -169,10 +169,10 @@ class ServiceRuntime:
         self._service_tokens[tenant] = (token, now + self._signer.ttl / 2)
         return token
 
-    def client(self, target: str, tenant: str = "") -> ServiceClient:
-        """A client of ``target`` service's API: this service's token for ``tenant``,
-        timeouts, retries of safe calls, and the circuit breaker this process keeps
-        for ``target``."""
+    def client(self, target: str, tenant: str = "", *, token: str | None = None) -> ServiceClient:
+        """A client of ``target`` service's API: this service's token for ``tenant``
+        (or ``token``: the caller's own, to ask with the caller's authority), timeouts,
+        retries of safe calls, and the circuit breaker this process keeps for ``target``."""
         breaker = self._breakers.get(target)
         if breaker is None:
             gauge = self.metrics.circuit_state
@@ -197,7 +197,7 @@ class ServiceRuntime:
             ),
             breaker=breaker,
             observe=functools.partial(self.metrics.client_call, self.name),
-            credentials=functools.partial(self.service_token, tenant),
+            credentials=(lambda: token) if token is not None else functools.partial(self.service_token, tenant),
         )
 
     def _housekeeping(self, settings: IslesSettings) -> list[Callable[[], Awaitable[int]]]:

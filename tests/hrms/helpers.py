@@ -63,7 +63,9 @@ async def new_project(
     return ok(await api.post("/api/project/projects", json=body), 201)
 
 
-async def assign(api: httpx.AsyncClient, employee: Any, project: Any, **extra: Any) -> httpx.Response:
+async def assign(
+    api: httpx.AsyncClient, employee: Any, project: Any, headers: dict[str, str] | None = None, **extra: Any
+) -> httpx.Response:
     body = {
         "employee_id": employee["id"],
         "project_id": project["id"],
@@ -72,7 +74,7 @@ async def assign(api: httpx.AsyncClient, employee: Any, project: Any, **extra: A
         "start_date": "2025-01-01",
         **extra,
     }
-    return await api.post("/api/project/assignments", json=body)
+    return await api.post("/api/project/assignments", json=body, headers=headers)
 
 
 async def assignments_of(api: httpx.AsyncClient, employee_id: str) -> list[Any]:

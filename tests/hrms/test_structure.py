@@ -15,7 +15,16 @@ from sqlalchemy import select
 from isles.events import Envelope
 from isles.runtime import SystemRuntime
 from isles.schema import outbox_table
-from tests.hrms.helpers import count, headers_of, new_company, new_employee, ok, user_with_password
+from tests.hrms.helpers import (
+    assign,
+    count,
+    headers_of,
+    new_company,
+    new_employee,
+    new_project,
+    ok,
+    user_with_password,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +201,29 @@ async def test_a_manager_sees_and_changes_only_their_team(hrms: SystemRuntime, a
     assert r.status_code == 404, "a colleague's profile is out of an employee's sight"
     r = await api.put(f"{members}/{worker['id']}", json={}, headers=as_worker)
     assert r.status_code == 403
+
+
+async def test_assignments_an_employee_reads_and_a_manager_makes(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Assigned"))["id"]
+    dept = ok(await api.post("/api/company/departments", json={"name": "Build", "company_id": company}), 201)
+    manager = await user_with_password(api, company, "manager", department_id=dept["id"])
+    report = await new_employee(api, "Re", "Port", company_id=company, manager_id=manager["id"])
+    outsider = await new_employee(api, "Out", "Sider", company_id=company)
+    worker = await user_with_password(api, company, "employee", manager_id=manager["id"])
+    project = await new_project(api, "Bridge", company_id=company)
+    theirs = ok(await assign(api, outsider, project), 201)
+    mine = ok(await assign(api, worker, project), 201)
+    await hrms.settle()  # the project service learns which user each employee is
+
+    as_worker = await headers_of(api, worker)
+    listed = ok(await api.get("/api/project/assignments", headers=as_worker))
+    assert [a["id"] for a in listed["items"]] == [mine["id"]], "an employee reads their own assignments"
+    assert (await api.get(f"/api/project/assignments/{theirs['id']}", headers=as_worker)).status_code == 404
+
+    as_manager = await headers_of(api, manager)
+    ok(await assign(api, report, project, headers=as_manager), 201)
+    r = await assign(api, outsider, project, headers=as_manager)
+    assert r.status_code == 422, "out of the manager's reach: as if unknown"
+    assert fields(r) == ["employee_id"]
+    assert (await api.delete(f"/api/project/assignments/{theirs['id']}", headers=as_manager)).status_code == 422
+    ok(await api.delete(f"/api/project/assignments/{mine['id']}", headers=as_manager), 204)

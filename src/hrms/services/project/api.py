@@ -10,7 +10,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from hrms.services.project import sagas, service
-from hrms.services.project.deps import ReadAssignments, ReadProjects, WriteAssignments, WriteProjects
+from hrms.services.project.deps import (
+    ReadAssignments,
+    ReadProjects,
+    WriteAssignments,
+    WriteProjects,
+    check_reach,
+    check_visible,
+    own_assignments,
+)
 from hrms.services.project.models import Assignment, Project
 from hrms.services.project.schemas import (
     AssignmentCreate,
@@ -121,6 +129,7 @@ async def create_assignment(
     capacity left), writes the assignment with both names and confirms it. With an
     ``Idempotency-Key``, a retried request gets the first one's outcome."""
     assert rt.sagas is not None
+    await check_reach(request, caller, body.employee_id)
     tenant = caller.tenant
     if tenant is None:  # the operator: the project's company
         async with rt.db.read_session() as session:
@@ -162,6 +171,7 @@ async def list_assignments(
             employee_id=employee_id,
             project_id=project_id,
             include_deleted=include_deleted,
+            scope=own_assignments(caller),
         )
     return Page(items=[assignment_view(a) for a in rows], total=total, limit=paging.limit, offset=paging.offset)
 
@@ -174,14 +184,17 @@ async def get_assignment(
     include_deleted: Annotated[bool, Query()] = False,
 ) -> AssignmentView:
     async with TenantData(request, caller).read() as session:
-        return assignment_view(
-            await service.get_assignment(session=session, assignment_id=assignment_id, include_deleted=include_deleted)
-        )
+        a = await service.get_assignment(session=session, assignment_id=assignment_id, include_deleted=include_deleted)
+        return assignment_view(await check_visible(session, caller, a))
 
 
 @router.delete("/assignments/{assignment_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["assignments"])
 async def delete_assignment(assignment_id: uuid.UUID, request: Request, caller: WriteAssignments) -> Response:
-    """Soft-delete: the row stays with ``deleted_at`` set; the project's place is freed."""
+    """Soft-delete: the row stays with ``deleted_at`` set; the project's place is freed.
+    Publishes AssignmentRemoved. A manager removes only employees in their reach."""
+    async with TenantData(request, caller).read() as session:
+        a = await service.get_assignment(session=session, assignment_id=assignment_id)
+    await check_reach(request, caller, a.employee_id)
     async with TenantData(request, caller).uow() as uow:
         await service.delete_assignment(uow=uow, assignment_id=assignment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -18,7 +18,7 @@ EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
 
 
 def _copy(event: Any) -> dict[str, Any]:
-    return {"full_name": event.full_name, "is_active": event.is_active}
+    return {"user_id": event.user_id, "full_name": event.full_name, "is_active": event.is_active}
 
 
 def _denormalized(event: Any) -> dict[str, Any]:
@@ -30,7 +30,7 @@ employee_copies = ReplicaTable(
     source="employee.employees",
     events=EMPLOYEE_EVENTS,
     project=_copy,
-    columns=("full_name", "is_active"),
+    columns=("user_id", "full_name", "is_active"),
 )
 
 assignment_employee = DenormalizedColumns(

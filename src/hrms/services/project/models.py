@@ -99,6 +99,8 @@ class EmployeeCopy(Base):
     __tablename__ = "employee_copies"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, info={INFO_KEY: "employee.employees"})
+    # Who the employee is as a user (their own assignments are theirs to read).
+    user_id: Mapped[uuid.UUID | None] = reference("auth.users", nullable=True)
     full_name: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean)
     version: Mapped[int] = mapped_column(Integer)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.employee import EmployeeDirectory, EmployeeView
@@ -201,7 +201,10 @@ async def add_pending_assignment(
     # API answered is either already in the copy, or waits for our commit and then
     # updates this assignment too.
     await employee_copies.apply(
-        session, employee.id, employee.version, {"full_name": employee.full_name, "is_active": employee.is_active}
+        session,
+        employee.id,
+        employee.version,
+        {"user_id": employee.user_id, "full_name": employee.full_name, "is_active": employee.is_active},
     )
     copy = await employee_copies.lock(session, employee.id)
     if not copy.is_active:
@@ -280,8 +283,11 @@ async def list_assignments(
     employee_id: uuid.UUID | None = None,
     project_id: uuid.UUID | None = None,
     include_deleted: bool = False,
+    scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[Assignment], int]:
     q = select(Assignment).where(Assignment.pending.is_(False))
+    if scope is not None:
+        q = q.where(scope)
     if employee_id is not None:
         q = q.where(Assignment.employee_id == employee_id)
     if project_id is not None:
