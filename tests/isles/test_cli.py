@@ -38,8 +38,12 @@ COMMANDS = [
     ["sagas", "list"],
     ["sagas", "show"],
     ["sagas", "retry"],
+    ["keys"],
+    ["keys", "generate"],
+    ["token"],
+    ["lint"],
 ]
-GROUPS = (["migrate"], ["db"], ["dlq"], ["sagas"])
+GROUPS = (["migrate"], ["db"], ["dlq"], ["sagas"], ["keys"])
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "isles")

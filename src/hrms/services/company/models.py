@@ -116,6 +116,7 @@ class EmployeeCopy(TenantOwned, Base):
     company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     user_id: Mapped[uuid.UUID | None] = reference("auth.users", nullable=True)
     full_name: Mapped[str] = mapped_column(String(200))
+    # isles: ignore[ISL302] shown with the employee only, never queried by department
     department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     is_active: Mapped[bool] = mapped_column(Boolean)
     version: Mapped[int] = mapped_column(Integer)
