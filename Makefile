@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/isles lint --format github
 
 test: lint
 	$(BIN)/pytest -n $(JOBS) $(PYTEST_ARGS)

@@ -7,8 +7,8 @@ API:
 * plain: ``POST /projects`` — one transaction of one database (row + outbox event);
 * CreateAssignment: validate over the employee API, reserve, write, confirm — one
   remote call, three local steps, its state written before and after each;
-* CreateEmployee: a company check and a user (auth), the employee, the headcount
-  (company), activate — three remote calls, two local steps.
+* CreateEmployee: a company (and department) check, a user (auth), the employee,
+  activate the user (auth), activate — three remote calls, two local steps.
 
 Each kind runs twice: one request at a time (latency p50, p99) and from concurrent
 clients (requests/s). The table ends with each saga's ratio to the plain write.

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from isles import dlq, migrations
 from isles.db import DatabaseConfigError
+from isles.lint.cli import lint as lint_command
 from isles.logging import configure as configure_logging
 from isles.runtime import System, SystemRuntime, keys_dir
 from isles.sagas.store import SagaStore
@@ -922,74 +923,7 @@ def token(
     print(signer.issue(subject="operator", tenant=tenant))
 
 
-@app.command()
-def lint(
-    paths: Annotated[
-        list[Path] | None,
-        typer.Argument(help="SQL (.sql) and Prisma (.prisma) files or folders. None: the system's own services."),
-    ] = None,
-    service: Annotated[
-        str | None,
-        typer.Option(
-            "--service",
-            "-s",
-            help="The service the files or the database belong to (default: the config file's paths, a Prisma "
-            "file's folder, a table's schema).",
-        ),
-    ] = None,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", help="Lint a live database (introspected) of --service.")
-    ] = None,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    config_file: Annotated[
-        Path | None, typer.Option("--config", help="isles-lint.toml (default: looked up from the current folder).")
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, sarif, github or markdown.")] = "text",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report here (default: stdout).")
-    ] = None,
-) -> None:
-    """The database lead's review (seed 002), automated: naming, keys and indexes, no
-    cross-service foreign keys, reversible migrations, breaking changes, index builds.
-    Exit code 0: no errors; 1: errors; 2: bad input.
-
-    Example: isles lint migrations/ --service users --format sarif -o lint.sarif
-    """
-    from isles.lint import config as lint_config
-    from isles.lint import engine, report
-    from isles.lint.isles_source import read_service
-    from isles.lint.live import read_database
-    from isles.lint.model import LintInputError, Project
-
-    if fmt not in report.FORMATS:
-        raise fail(f"--format {fmt!r}: one of {', '.join(report.FORMATS)}")
-    try:
-        config = lint_config.load(config_file or lint_config.find(Path.cwd()))
-        project = Project()
-        if database_url:
-            if not service:
-                raise LintInputError("--database-url needs --service (whose database it is)")
-            read_database(database_url, service, project)
-        if paths:
-            engine.read_files(paths, service=service, config=config, project=project)
-        if not paths and not database_url:
-            chosen = load_system(system)
-            for svc in chosen.services:
-                if service is None or svc.name == service:
-                    read_service(svc, project, Path.cwd())
-            project.owners.update(config.owners())
-        findings = engine.lint(project, config)
-    except LintInputError as exc:
-        raise fail(str(exc)) from exc
-    text = report.render(findings, fmt, files=project.files)
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-        err.print(
-            report.text([], project.files).strip() if not findings else f"{len(findings)} findings written to {output}"
-        )
-    else:
-        sys.stdout.write(text)
-    raise typer.Exit(engine.exit_code(findings))
+app.command("lint")(lint_command)
 
 
 def main() -> None:

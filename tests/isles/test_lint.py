@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,74 @@ def test_the_systems_own_services_pass() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "0 errors" not in run.stdout
     assert "error" not in run.stdout.splitlines()[-1], run.stdout
+
+
+def test_prisma_suppressions_and_the_standalone_command(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.prisma"
+    schema.write_text(
+        "// isles: ignore[ISL203] the legacy model keeps its name until the 2027 cleanup\n"
+        "model Users {\n  id String @id @db.Uuid\n}\n"
+    )
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "isles-lint"), str(schema), "-s", "users", "-f", "json"],
+        capture_output=True,
+        text=True,
+    )
+    codes = [f["code"] for f in json.loads(run.stdout)["findings"]]
+    assert codes == ["ISL303"], "both ISL203 findings (plural, no @@map) are suppressed; timestamps still missing"
+    assert run.returncode == 0, "a warning does not fail"
+    schema.write_text(schema.read_text().replace(" the legacy model keeps its name until the 2027 cleanup", ""))
+    run = subprocess.run([str(Path(sys.executable).parent / "isles-lint"), str(schema)], capture_output=True, text=True)
+    assert "ISL001" in run.stdout
+    assert run.returncode == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_live_database_is_introspected(tmp_path: Path, backend: str) -> None:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from isles.db import drop_postgres_database
+    from isles.lint.live import read_database
+    from tests.support import PG_SERVER, require_postgres
+
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
+    else:
+        require_postgres()
+        url = f"{PG_SERVER}/isles_lint_{uuid.uuid4().hex[:10]}"
+
+    async def build() -> None:
+        if backend == "postgres":
+            from sqlalchemy.engine import make_url
+
+            admin = create_async_engine(str(make_url(url).set(database="postgres")), isolation_level="AUTOCOMMIT")
+            async with admin.connect() as conn:
+                await conn.exec_driver_sql(f'CREATE DATABASE "{make_url(url).database}"')
+            await admin.dispose()
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "CREATE TABLE users (id UUID PRIMARY KEY, created_at TIMESTAMP, updated_at TIMESTAMP)"
+            )
+            await conn.exec_driver_sql(
+                "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id UUID REFERENCES users(id), "
+                "created_at TIMESTAMP, updated_at TIMESTAMP)"
+            )
+        await engine.dispose()
+
+    asyncio.run(build())
+    try:
+        project = Project()
+        read_database(url, "shop", project)
+        found = {(f.code, f.message) for f in engine.lint(project, LintConfig())}
+        assert ("ISL301", "orders.id is the key but integer, not uuid") in found
+        assert ("ISL302", "reference column orders.user_id is not indexed") in found
+        assert not any(m.startswith("foreign key") for c, m in found), "users is the service's own table"
+    finally:
+        if backend == "postgres":
+            from sqlalchemy.engine import make_url
+
+            asyncio.run(drop_postgres_database(make_url(url)))

@@ -64,9 +64,14 @@ def _tables(sync: Any, shown: str, service: str, schema: str | None) -> list[Tab
             continue
         where = Location(f"{shown}#{name}")
         table = Table(name=name, loc=where, service=service, schema=schema)
+        declared: dict[str, str] = {}
+        if sync.dialect.name == "sqlite":  # SQLite keeps the declared type; reflection only its affinity
+            rows = sync.exec_driver_sql(f'PRAGMA table_info("{name}")').all()
+            declared = {str(r[1]): str(r[2]) for r in rows}
         for c in inspector.get_columns(name, schema=schema):
+            kind = _type(declared.get(c["name"]) or c["type"])
             table.columns.append(
-                Column(c["name"], _type(c["type"]), Location(f"{shown}#{name}.{c['name']}"), nullable=c["nullable"])
+                Column(c["name"], kind, Location(f"{shown}#{name}.{c['name']}"), nullable=c["nullable"])
             )
         table.primary_key = tuple(inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or ())
         for fk in inspector.get_foreign_keys(name, schema=schema):
