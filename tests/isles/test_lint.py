@@ -185,6 +185,16 @@ def test_a_service_map_makes_an_fk_cross_service(tmp_path: Path) -> None:
     assert "ISL100" not in findings(tmp_path, own, service="users")
 
 
+def test_foreign_keys_added_by_alter_table_are_checked_too(tmp_path: Path) -> None:
+    text = (
+        "ALTER TABLE notifications ADD CONSTRAINT fk_user FOREIGN KEY (user_id) REFERENCES auth.users(id);\n"
+        "ALTER TABLE notifications ADD COLUMN template_id UUID REFERENCES templates.templates(id);\n"
+        "ALTER TABLE notifications ADD CONSTRAINT fk_batch FOREIGN KEY (batch_id) REFERENCES notifications(id);\n"
+    )
+    found = findings(tmp_path, text, "0004_links.sql", service="notifications")
+    assert found.count("ISL100") == 2, "two other services' tables; the own table is fine"
+
+
 def test_alembic_migrations_are_read_from_their_source(tmp_path: Path) -> None:
     path = tmp_path / "0009_change.py"
     path.write_text(

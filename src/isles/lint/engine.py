@@ -60,7 +60,7 @@ def read_files(
         if kind == "sql":
             tables, migration = sql.read_sql(path, owner)
             project.tables.extend(tables)
-            if migration.changes or migration.downgrade is not None:
+            if migration.changes or migration.foreign_keys or migration.downgrade is not None:
                 project.migrations.append(migration)
         else:
             tables = prisma.read_prisma(path, owner)

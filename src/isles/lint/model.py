@@ -110,6 +110,8 @@ class Migration:
     # format has no downgrades in the same file (plain SQL without a .down.sql pair).
     downgrade: Literal["present", "missing", "empty"] | None = None
     downgrade_loc: Location | None = None
+    # Foreign keys added by ALTER TABLE to tables not created in this file.
+    foreign_keys: list[tuple[str, ForeignKey]] = field(default_factory=list)
 
     @property
     def created_tables(self) -> set[str]:

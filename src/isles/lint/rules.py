@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from isles.lint.model import Change, Finding, Location, Migration, Project, Severity, Table
+from isles.lint.model import Change, Finding, ForeignKey, Location, Migration, Project, Severity, Table
 
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 PASCAL = re.compile(r"^[A-Z][a-zA-Z0-9]*$")
@@ -153,13 +153,18 @@ def _finding(code: str, message: str, loc: Location) -> Finding:
     return Finding(code, rule.severity, message, rule.hint, loc, rule.name)
 
 
-def check_tables(project: Project) -> Iterator[Finding]:
-    own_tables: dict[str | None, set[str]] = {}
+def _own_tables(project: Project) -> dict[str | None, set[str]]:
+    """Per service, the tables it owns: those it defines, and those the map gives it."""
+    own: dict[str | None, set[str]] = {}
     for t in project.tables:
-        own_tables.setdefault(t.service, set()).add(t.name)
-    for service, table_names in own_tables.items():
-        if service is not None:
-            table_names.update(n for n, s in project.owners.items() if s == service)
+        own.setdefault(t.service, set()).add(t.name)
+    for table_name, service in project.owners.items():
+        own.setdefault(service, set()).add(table_name)
+    return own
+
+
+def check_tables(project: Project) -> Iterator[Finding]:
+    own_tables = _own_tables(project)
     for table in project.tables:
         if table.name in IGNORED_TABLES:
             continue
@@ -218,7 +223,11 @@ def _keys(table: Table) -> Iterator[Finding]:
 
 
 def _cross_service(table: Table, project: Project, own: set[str]) -> Iterator[Finding]:
-    for fk in table.foreign_keys:
+    yield from _foreign_keys(table, table.foreign_keys, project, own)
+
+
+def _foreign_keys(table: Table, keys: list[ForeignKey], project: Project, own: set[str]) -> Iterator[Finding]:
+    for fk in keys:
         if fk.target_model is not None:
             owner = project.models.get(fk.target_model)
             if owner is not None and table.service is not None and owner != table.service:
@@ -249,7 +258,12 @@ def _cross_service(table: Table, project: Project, own: set[str]) -> Iterator[Fi
 
 
 def check_migrations(project: Project) -> Iterator[Finding]:
+    own_tables = _own_tables(project)
     for migration in project.migrations:
+        for table_name, fk in migration.foreign_keys:
+            stub = Table(name=table_name, loc=fk.loc, service=migration.service)
+            own = own_tables.get(migration.service, set()) | {table_name}
+            yield from _foreign_keys(stub, [fk], project, own)
         if migration.downgrade in ("missing", "empty"):
             where = migration.downgrade_loc or migration.loc
             what = "has no downgrade" if migration.downgrade == "missing" else "has a downgrade that does nothing"

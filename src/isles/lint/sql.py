@@ -210,6 +210,10 @@ def _alter_table(stmt: Any, where: Location, migration: Migration, tables: dict[
         if sub == enums.AlterTableType.AT_AddColumn:
             column = cmd.def_
             constraints = list(column.constraints or ())
+            for c in constraints:
+                if c.contype == enums.ConstrType.CONSTR_FOREIGN:
+                    fk = ForeignKey((column.colname,), c.pktable.relname, c.pktable.schemaname, loc(c.location))
+                    _add_fk(name, fk, migration, tables)
             not_null = any(
                 c.contype in (enums.ConstrType.CONSTR_NOTNULL, enums.ConstrType.CONSTR_PRIMARY) for c in constraints
             )
@@ -221,6 +225,12 @@ def _alter_table(stmt: Any, where: Location, migration: Migration, tables: dict[
                 tables[name].columns.append(
                     Column(column.colname, _type(column.typeName), loc(column.location), nullable=not not_null)
                 )
+        elif sub == enums.AlterTableType.AT_AddConstraint and cmd.def_.contype == enums.ConstrType.CONSTR_FOREIGN:
+            c = cmd.def_
+            columns = tuple(k.sval for k in c.fk_attrs or ())
+            _add_fk(
+                name, ForeignKey(columns, c.pktable.relname, c.pktable.schemaname, loc(c.location)), migration, tables
+            )
         elif sub == enums.AlterTableType.AT_DropColumn:
             migration.changes.append(Change("drop_column", name, where, column=cmd.name))
         elif sub == enums.AlterTableType.AT_AlterColumnType:
@@ -229,3 +239,10 @@ def _alter_table(stmt: Any, where: Location, migration: Migration, tables: dict[
             )
         elif sub == enums.AlterTableType.AT_SetNotNull:
             migration.changes.append(Change("set_not_null", name, where, column=cmd.name))
+
+
+def _add_fk(table: str, fk: ForeignKey, migration: Migration, tables: dict[str, Table]) -> None:
+    if table in tables:
+        tables[table].foreign_keys.append(fk)
+    else:
+        migration.foreign_keys.append((table, fk))
