@@ -337,3 +337,34 @@ def test_a_live_database_is_introspected(tmp_path: Path, backend: str) -> None:
             from sqlalchemy.engine import make_url
 
             asyncio.run(drop_postgres_database(make_url(url)))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("schema.prisma", "model User {\n  id String @id\n", "schema.prisma:1:1: model User is not closed with }"),
+        ("schema.prisma", "modle User {\n}\n", "schema.prisma:1:1: expected a model, enum, datasource or generator"),
+        ("schema.prisma", "model User {\n  = broken\n}\n", "schema.prisma:2:3: cannot read this field"),
+        ("isles-lint.toml", "select = 'ISL'\n", "isles-lint.toml: select: must be a list of strings"),
+    ],
+)
+def test_bad_input_is_one_line_saying_what_and_where(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    args = ["--config", str(path), str(tmp_path)] if name.endswith(".toml") else [str(path)]
+    run = subprocess.run([*ISLES, "lint", *args], capture_output=True, text=True)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("error: ")
+    assert lines[0].endswith(message) or message in lines[0], lines[0]
+
+
+def test_a_clean_review_is_approved(tmp_path: Path) -> None:
+    path = tmp_path / "a.sql"
+    path.write_text(GOOD_TABLE)
+    found = engine.lint(engine.read_files([path], service="users", config=LintConfig()), LintConfig())
+    assert found == []
+    review = report.render(found, "markdown", files=1)
+    assert "- [x] Approved" in review
+    assert "- [x] No cross-database relationships" in review

@@ -109,12 +109,14 @@ def parse(text: str, file: str, service: str | None) -> list[Table]:
     enums: set[str] = set()
     current: _Model | None = None
     kind = ""
+    opened = (0, "")
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.split("//", 1)[0].strip() if "//" in line and '"' not in line else line.strip()
         if current is None and not kind:
             match = _BLOCK.match(line)
             if match:
                 kind = match.group(1)
+                opened = (number, f"{kind} {match.group(2)}")
                 if kind == "model":
                     current = _Model(match.group(2), Location(file, number, line.index(match.group(2)) + 1), [])
                 elif kind == "enum":
@@ -131,7 +133,7 @@ def parse(text: str, file: str, service: str | None) -> list[Table]:
         if current is not None:
             current.lines.append((number, line))
     if current is not None or kind:
-        raise LintInputError(f"{file}:{len(text.splitlines())}:1: a block is not closed with }}")
+        raise LintInputError(f"{file}:{opened[0]}:1: {opened[1]} is not closed with }}")
     names = {m.name for m in models}
     return [_table(m, file, service, names, enums) for m in models]
 
