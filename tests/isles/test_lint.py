@@ -185,6 +185,17 @@ def test_a_service_map_makes_an_fk_cross_service(tmp_path: Path) -> None:
     assert "ISL100" not in findings(tmp_path, own, service="users")
 
 
+def test_a_prisma_relation_to_a_model_another_service_owns(tmp_path: Path) -> None:
+    schema = (
+        'model User {\n  id String @id @db.Uuid\n\n  @@map("users")\n}\n\n'
+        'model Notification {\n  id     String @id @db.Uuid\n  userId String @map("user_id") @db.Uuid\n'
+        '  user   User   @relation(fields: [userId], references: [id])\n\n  @@map("notifications")\n}\n'
+    )
+    split = LintConfig(services={"users": ["users"], "notifications": ["notifications"]})
+    assert "ISL100" in findings(tmp_path, schema, "schema.prisma", service="notifications", config=split)
+    assert "ISL100" not in findings(tmp_path, schema, "schema.prisma", service="notifications")
+
+
 def test_foreign_keys_added_by_alter_table_are_checked_too(tmp_path: Path) -> None:
     text = (
         "ALTER TABLE notifications ADD CONSTRAINT fk_user FOREIGN KEY (user_id) REFERENCES auth.users(id);\n"

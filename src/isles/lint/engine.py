@@ -64,10 +64,14 @@ def read_files(
                 project.migrations.append(migration)
         else:
             tables = prisma.read_prisma(path, owner)
-            project.tables.extend(tables)
+            mapped = config.owners()
             for t in tables:
-                if t.model and owner:
-                    project.models.setdefault(t.model, owner)
+                # The config's service map wins over the file: a schema may hold models
+                # another service owns (a monolith's schema being split up).
+                t.service = mapped.get(t.name, owner)
+                if t.model and t.service:
+                    project.models.setdefault(t.model, t.service)
+            project.tables.extend(tables)
     return project
 
 
