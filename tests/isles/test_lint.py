@@ -194,6 +194,12 @@ def test_a_prisma_relation_to_a_model_another_service_owns(tmp_path: Path) -> No
     split = LintConfig(services={"users": ["users"], "notifications": ["notifications"]})
     assert "ISL100" in findings(tmp_path, schema, "schema.prisma", service="notifications", config=split)
     assert "ISL100" not in findings(tmp_path, schema, "schema.prisma", service="notifications")
+    monolith = (
+        "CREATE TABLE users (id UUID PRIMARY KEY);\n"
+        "CREATE TABLE notifications (id UUID PRIMARY KEY, user_id UUID REFERENCES users(id));\n"
+    )
+    assert "ISL100" in findings(tmp_path, monolith, "monolith.sql", service="notifications", config=split)
+    assert "ISL100" not in findings(tmp_path, monolith, "monolith.sql", service="notifications")
 
 
 def test_foreign_keys_added_by_alter_table_are_checked_too(tmp_path: Path) -> None:

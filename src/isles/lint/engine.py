@@ -59,19 +59,18 @@ def read_files(
         project.files += 1
         if kind == "sql":
             tables, migration = sql.read_sql(path, owner)
-            project.tables.extend(tables)
             if migration.changes or migration.foreign_keys or migration.downgrade is not None:
                 project.migrations.append(migration)
         else:
             tables = prisma.read_prisma(path, owner)
-            mapped = config.owners()
-            for t in tables:
-                # The config's service map wins over the file: a schema may hold models
-                # another service owns (a monolith's schema being split up).
-                t.service = mapped.get(t.name, owner)
-                if t.model and t.service:
-                    project.models.setdefault(t.model, t.service)
-            project.tables.extend(tables)
+        mapped = config.owners()
+        for t in tables:
+            # The config's service map wins over the file: a schema may hold tables and
+            # models other services own (a monolith's schema being split up).
+            t.service = mapped.get(t.name, owner)
+            if t.model and t.service:
+                project.models.setdefault(t.model, t.service)
+        project.tables.extend(tables)
     return project
 
 
