@@ -69,7 +69,7 @@ class Worker:
                 failures += 1
                 delay = min(self._max_backoff, 0.1 * 2**failures)
                 log.warning("worker.step_failed", worker=self.name, error=str(exc), retry_in=delay)
-                self._busy = False
+                self._busy = False  # idle while backing off, as between polls
                 await asyncio.sleep(delay)
                 continue
             finally:

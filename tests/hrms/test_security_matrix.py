@@ -6,6 +6,7 @@ The cross-tenant attempts are counted and printed."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -277,8 +278,6 @@ async def test_every_route_refuses_bad_callers_and_other_companies(
 
 
 def _payload(token: str) -> str:
-    import base64
-
     part = token.split(".")[1]
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
 

@@ -116,11 +116,7 @@ def test_each_rule_fails_its_bad_example_and_passes_its_good_one(tmp_path: Path,
     (bad, bad_name), (good, good_name) = CASES[code]
     (tmp_path / "0003_theme.down.sql").write_text("ALTER TABLE users DROP COLUMN theme;")
     assert code in findings(tmp_path, bad, bad_name), f"{code} misses its failing example"
-    assert (
-        code not in findings(tmp_path / "..", good, good_name)
-        if False
-        else code not in findings(tmp_path, good, good_name)
-    ), f"{code} flags its passing example"
+    assert code not in findings(tmp_path, good, good_name), f"{code} flags its passing example"
 
 
 @pytest.mark.parametrize(
@@ -281,7 +277,6 @@ def test_the_command_exit_codes(tmp_path: Path) -> None:
 def test_the_systems_own_services_pass() -> None:
     run = subprocess.run([*ISLES, "lint"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "0 errors" not in run.stdout
     assert "error" not in run.stdout.splitlines()[-1], run.stdout
 
 

@@ -87,7 +87,6 @@ def lint(
             engine.read_files(paths, service=service, config=config, project=project)
         if not paths and not database_url:
             _system_services(system, service, project)
-            project.owners.update(config.owners())
         findings = engine.lint(project, config)
     except LintInputError as exc:
         raise _fail(str(exc)) from exc

@@ -48,7 +48,8 @@ def read_files(
     paths: Iterable[Path], *, service: str | None, config: LintConfig, project: Project | None = None
 ) -> Project:
     project = project or Project()
-    project.owners.update(config.owners())
+    mapped = config.owners()
+    project.owners.update(mapped)
     for path in files_of(paths):
         owner = _service_for(path, service, config)
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -63,7 +64,6 @@ def read_files(
                 project.migrations.append(migration)
         else:
             tables = prisma.read_prisma(path, owner)
-        mapped = config.owners()
         for t in tables:
             # The config's service map wins over the file: a schema may hold tables and
             # models other services own (a monolith's schema being split up).

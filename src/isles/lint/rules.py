@@ -144,7 +144,8 @@ def is_plural(name: str) -> bool:
 
 
 def is_singular(name: str) -> bool:
-    word = re.findall(r"[A-Z][a-z0-9]*", name)[-1].lower() if re.findall(r"[A-Z][a-z0-9]*", name) else name.lower()
+    words = re.findall(r"[A-Z][a-z0-9]*", name)
+    word = (words[-1] if words else name).lower()
     return word not in _PLURAL and (not word.endswith("s") or word.endswith(_SINGULAR_S))
 
 

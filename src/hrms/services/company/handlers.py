@@ -11,8 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.services.company import service
 from hrms.services.company.models import EmployeeCopy
@@ -43,12 +41,10 @@ employee_copies = ReplicaTable(
 
 async def employee_changed(ctx: HandlerContext, event: Any) -> None:
     employee_id = uuid.UUID(str(ctx.envelope.aggregateid))
-    company_id = event.company_id or await ctx.uow.session.scalar(
-        select(EmployeeCopy.company_id).where(EmployeeCopy.id == employee_id)
-    )
-    copy = await ctx.uow.session.get(EmployeeCopy, employee_id)
+    copy = await ctx.uow.session.get(EmployeeCopy, employee_id)  # just applied by the replica
     if copy is not None and not copy.is_active:
         await service.release_employee(uow=ctx.uow, employee_id=employee_id)
+    company_id = event.company_id or (copy.company_id if copy is not None else None)
     if company_id is not None:
         await service.recount(uow=ctx.uow, company_id=company_id)
 

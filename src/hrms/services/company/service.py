@@ -173,6 +173,21 @@ async def list_departments(*, session: AsyncSession, limit: int, offset: int) ->
     return list(await session.scalars(q)), int(total or 0)
 
 
+async def _checked_update(
+    session: AsyncSession, row: Department | Team, values: dict[str, Any], *, person: str, check: EmployeeCheck
+) -> dict[str, Any]:
+    """A PATCH's values for a department or team, checked: a null name is ignored, a
+    new name must be free in the company, a new ``person`` (manager, lead) must be one
+    of its active employees."""
+    if values.get("name") is None:
+        values.pop("name", None)
+    if "name" in values:
+        await _unique_name(session, type(row), row.company_id, values["name"], row.id)
+    if values.get(person) is not None and values[person] != getattr(row, person):
+        await check(values[person], row.company_id, person)
+    return values
+
+
 def _changes(row: Any, values: dict[str, Any]) -> list[str]:
     changed = [k for k, v in values.items() if getattr(row, k) != v]
     for k in changed:
@@ -185,13 +200,7 @@ async def update_department(
 ) -> Department:
     session = uow.session
     d = await get_department(session=session, department_id=department_id)
-    values = data.model_dump(exclude_unset=True)
-    if values.get("name") is None:
-        values.pop("name", None)
-    if "name" in values:
-        await _unique_name(session, Department, d.company_id, values["name"], d.id)
-    if values.get("manager_id") is not None and values["manager_id"] != d.manager_id:
-        await check(values["manager_id"], d.company_id, "manager_id")
+    values = await _checked_update(session, d, data.model_dump(exclude_unset=True), person="manager_id", check=check)
     changes = _changes(d, values)
     if changes:
         uow.emit(
@@ -274,15 +283,9 @@ async def list_teams(*, session: AsyncSession, limit: int, offset: int) -> tuple
 async def update_team(*, uow: UnitOfWork, team_id: uuid.UUID, data: TeamUpdate, check: EmployeeCheck) -> Team:
     session = uow.session
     t = await get_team(session=session, team_id=team_id)
-    values = data.model_dump(exclude_unset=True)
-    if values.get("name") is None:
-        values.pop("name", None)
-    if "name" in values:
-        await _unique_name(session, Team, t.company_id, values["name"], t.id)
+    values = await _checked_update(session, t, data.model_dump(exclude_unset=True), person="lead_id", check=check)
     if values.get("department_id") is not None:
         await _own_department(session, values["department_id"])
-    if values.get("lead_id") is not None and values["lead_id"] != t.lead_id:
-        await check(values["lead_id"], t.company_id, "lead_id")
     changes = _changes(t, values)
     if changes:
         uow.emit(events.team_updated(t, changes), aggregate=t, aggregate_type=TEAM, tenant_id=str(t.company_id))
