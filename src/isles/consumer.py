@@ -7,6 +7,14 @@
 * Failure: an event whose handler raises is retried with jittered exponential backoff
   (its lane waits, other lanes go on), then parked in the dead-letter table with its
   error, and its lane moves on. Nothing is dropped silently.
+* Batches: a worker takes the events ready in many lanes at once (several of one lane,
+  in order) and applies them in *one* transaction: one multi-row inbox insert that
+  skips the ids already there, then the handlers. Where every handler involved has a
+  set-wise form (``Handler.many``: replicas, recounts), each runs once for the whole
+  batch, in declaration order; otherwise each event's handlers run in turn. If the
+  batch fails, nothing of it is kept and it is split in halves (lanes kept whole) until
+  the failing event stands alone, where it is retried and parked as above: one poison
+  event never holds back the others.
 """
 
 from __future__ import annotations
@@ -25,9 +33,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from isles import tracing
+from isles import failpoints, tracing
 from isles.db import ServiceDatabase
 from isles.events import Envelope, Event, EventError
 from isles.schema import dead_letters_table, inbox_table, utcnow
@@ -50,15 +59,24 @@ class HandlerContext:
 
 
 HandlerFn = Callable[[HandlerContext, Any], Awaitable[None]]
+#: A handler's set-wise form: every (envelope, event) of a batch it handles, in order.
+ManyFn = Callable[[UnitOfWork, Sequence[tuple[Envelope, Any]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Handler:
-    """``fn`` runs for every ``event`` this service receives, inside the inbox transaction."""
+    """``fn`` runs for every ``event`` this service receives, inside the inbox transaction.
+
+    ``many``, where given, does for a whole batch what ``fn`` does event by event, with
+    the same end state (a replica keeps the newest version per key; a recount counts
+    once). Handlers sharing one ``many`` (a replica fed by several event types) run as
+    one call. A batch runs set-wise only when every handler it touches has one.
+    """
 
     event: type[Event]
     fn: HandlerFn
     name: str = ""
+    many: ManyFn | None = None
 
     @property
     def label(self) -> str:
@@ -103,6 +121,7 @@ class _Counters:
     duplicates: int = 0
     dead_lettered: int = 0
     retries: int = 0
+    batches: int = 0  # transactions that applied more than one event
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -116,6 +135,7 @@ class Consumer:
         uow_factory: Callable[[], UnitOfWork],
         retry: RetryPolicy = RetryPolicy(),
         concurrency: int = 8,
+        batch_size: int = 200,
         observers: Sequence[Observer] = (),
         max_deliveries: int = 10,
         on_handled: Callable[[str, float, str], None] | None = None,
@@ -125,10 +145,15 @@ class Consumer:
         self._uow_factory = uow_factory
         self._retry = retry
         self._concurrency = concurrency
+        self._batch_size = max(1, batch_size)
         self._observers = list(observers)
         self._max_deliveries = max_deliveries
         self._on_handled = on_handled
         self._handlers: dict[str, list[Handler]] = {}
+        self._many_order: list[ManyFn] = []
+        for handler in handlers:
+            if handler.many is not None and all(m is not handler.many for m in self._many_order):
+                self._many_order.append(handler.many)
         for handler in handlers:
             self._handlers.setdefault(handler.event.event_type, []).append(handler)
         for event_type, group in self._handlers.items():
@@ -207,23 +232,83 @@ class Consumer:
     async def _work(self) -> None:
         while not self._stopping:
             key = await self._ready.get()
-            lane = self._lanes.get(key)
-            if not lane:
-                continue
-            item = lane[0]
+            batch: list[tuple[str, list[_Item]]] = []
+            room = self._batch_size
+            while True:
+                lane = self._lanes.get(key)
+                if lane:
+                    items = _fresh_prefix(lane, room)
+                    if items:
+                        batch.append((key, items))
+                        room -= len(items)
+                    elif await self._one(key):  # a retried or parked event goes alone
+                        self._requeue(key)
+                if room <= 0 or self._ready.empty():
+                    break
+                key = self._ready.get_nowait()
+            if batch:
+                await self._run(batch)
+
+    async def _one(self, key: str) -> bool:
+        """Try the head of ``key``'s lane alone. True when it is finished (applied,
+        a duplicate or parked) and gone from the lane; False when a retry is due."""
+        lane = self._lanes[key]
+        self._busy += 1
+        try:
+            retry_in = await self._attempt(lane[0])
+        finally:
+            self._busy -= 1
+        if retry_in is not None:
+            self._schedule(key, retry_in)
+            return False
+        lane.popleft()
+        return True
+
+    async def _run(self, batch: list[tuple[str, list[_Item]]]) -> None:
+        """Apply a batch in one transaction; if it fails, split it until the failing
+        event stands alone (a lane is never split, so each keeps its order)."""
+        items = [item for _, lane_items in batch for item in lane_items]
+        outcomes = None
+        if len(items) > 1:
             self._busy += 1
+            started = time.perf_counter()
             try:
-                retry_in = await self._attempt(item)
+                outcomes = await self._apply_batch(items)
+            except Exception as exc:
+                if self._stopping:  # a cancellation the driver turned into an error
+                    raise asyncio.CancelledError from exc
+                log.info("consumer.batch_split", consumer=self.name, events=len(items), error=repr(exc))
             finally:
                 self._busy -= 1
-            if retry_in is not None:
-                self._schedule(key, retry_in)
-                continue
-            lane.popleft()
-            if lane:
-                self._ready.put_nowait(key)
-            else:
-                del self._lanes[key]
+        if outcomes is None:
+            if len(batch) > 1:
+                half = len(batch) // 2
+                await self._run(batch[:half])
+                await self._run(batch[half:])
+                return
+            key, lane_items = batch[0]
+            for _ in lane_items:  # one by one, in order, until one must wait for a retry
+                if not await self._one(key):
+                    return
+            self._requeue(key)
+            return
+        self.counters.batches += 1
+        for item in items:
+            outcome = outcomes[id(item)]
+            self._report(item.envelope, started, outcome.value)
+            self._settle(item, outcome)
+        for key, lane_items in batch:
+            lane = self._lanes[key]
+            for _ in lane_items:
+                lane.popleft()
+            self._requeue(key)
+
+    def _requeue(self, key: str) -> None:
+        """After a lane's head went: queue the lane again, or drop it when empty."""
+        if self._lanes.get(key):
+            self._ready.put_nowait(key)
+        else:
+            self._lanes.pop(key, None)
 
     def _schedule(self, key: str, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -332,6 +417,52 @@ class Consumer:
         for handler in self._handlers[env.type]:
             await handler.fn(context, event)
 
+    async def _apply_batch(self, items: Sequence[_Item]) -> dict[int, Outcome]:
+        """Apply ``items`` in one transaction; their outcomes by ``id(item)``."""
+        outcomes: dict[int, Outcome] = {}
+        first: dict[str, _Item] = {}
+        for item in items:  # the same event twice in one batch: the later one is a duplicate
+            if item.envelope.id in first:
+                outcomes[id(item)] = Outcome.DUPLICATE
+            else:
+                first[item.envelope.id] = item
+        fresh = list(first.values())
+        pairs = [(i.envelope, self._handlers[i.envelope.type][0].event.from_envelope(i.envelope)) for i in fresh]
+        async with self._uow_factory() as uow:
+            session = uow.session
+            rows = [_inbox_row(i.envelope, "processed") for i in fresh]
+            # The inbox key decides, as for one event: ids already there (applied,
+            # parked, or committed meanwhile by a concurrent delivery) are skipped.
+            inserted = set((await session.execute(self._insert_new(uow.dialect), rows)).scalars())
+            todo = []
+            for item, pair in zip(fresh, pairs, strict=True):
+                new = uuid.UUID(item.envelope.id) in inserted
+                outcomes[id(item)] = Outcome.APPLIED if new else Outcome.DUPLICATE
+                if new:
+                    todo.append(pair)
+            if todo:
+                await self._run_batch_handlers(uow, todo)
+            await failpoints.hit(f"consumer.{self.name}.batch")
+            await uow.commit()
+        return outcomes
+
+    def _insert_new(self, dialect: str) -> Any:
+        """INSERT inbox rows, skipping ids already present, RETURNING those inserted."""
+        ins = postgresql.insert(inbox_table) if dialect == "postgresql" else sqlite.insert(inbox_table)
+        return ins.on_conflict_do_nothing(index_elements=[inbox_table.c.event_id]).returning(inbox_table.c.event_id)
+
+    async def _run_batch_handlers(self, uow: UnitOfWork, pairs: Sequence[tuple[Envelope, Event]]) -> None:
+        handlers = [h for env, _ in pairs for h in self._handlers[env.type]]
+        if any(h.many is None for h in handlers):
+            for env, event in pairs:  # event by event, in one transaction
+                await self._run_handlers(uow, env, event)
+            return
+        # Set-wise: each distinct ``many`` once, in declaration order, with its events.
+        for many in self._many_order:
+            group = [(env, ev) for env, ev in pairs if any(h.many is many for h in self._handlers[env.type])]
+            if group:
+                await many(uow, group)
+
     async def redrive(self, envelope: Envelope, dead_letter_id: uuid.UUID) -> None:
         """Apply a dead-lettered event again (an operator's retry). In one transaction:
         the event's parked mark goes, the handlers run, the dead letter is deleted.
@@ -399,3 +530,13 @@ def _inbox_row(env: Envelope, status: str) -> dict[str, object]:
         "status": status,
         "processed_at": utcnow(),
     }
+
+
+def _fresh_prefix(lane: deque[_Item], limit: int) -> list[_Item]:
+    """The lane's first events (up to ``limit``) that have not failed yet."""
+    items: list[_Item] = []
+    for item in lane:
+        if len(items) >= limit or item.attempts or item.permanent:
+            break
+        items.append(item)
+    return items

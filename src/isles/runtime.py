@@ -135,6 +135,7 @@ class ServiceRuntime:
                 uow_factory=self.uow,
                 retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, settings.retry_max_delay),
                 concurrency=settings.consumer_concurrency,
+                batch_size=settings.consumer_batch_size,
                 max_deliveries=settings.max_deliveries,
                 on_handled=functools.partial(metrics.handled, service.name),
             )

@@ -41,6 +41,9 @@ class IslesSettings(BaseSettings):
     relay_max_in_flight: int = Field(default=512, ge=1)
     outbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
     consumer_concurrency: int = Field(default=8, ge=1, le=256)
+    consumer_batch_size: int = Field(
+        default=200, ge=1, le=10_000, description="Most events a consumer applies in one transaction."
+    )
     retry_max_attempts: int = Field(default=5, ge=1)
     retry_base_delay: float = Field(default=0.2, ge=0)
     retry_max_delay: float = Field(default=30.0, ge=0)

@@ -9,13 +9,18 @@ they led. Each step is idempotent, so a redelivered or late event changes nothin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy import select
 
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.services.company import service
 from hrms.services.company.models import EmployeeCopy
 from isles.consumer import Handler, HandlerContext
+from isles.events import Envelope
 from isles.replicas import ReplicaTable
+from isles.uow import UnitOfWork
 
 EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
 
@@ -40,16 +45,25 @@ employee_copies = ReplicaTable(
 
 
 async def employee_changed(ctx: HandlerContext, event: Any) -> None:
-    employee_id = uuid.UUID(str(ctx.envelope.aggregateid))
-    copy = await ctx.uow.session.get(EmployeeCopy, employee_id)  # just applied by the replica
-    if copy is not None and not copy.is_active:
-        await service.release_employee(uow=ctx.uow, employee_id=employee_id)
-    company_id = event.company_id or (copy.company_id if copy is not None else None)
-    if company_id is not None:
-        await service.recount(uow=ctx.uow, company_id=company_id)
+    await employees_changed(ctx.uow, [(ctx.envelope, event)])
+
+
+async def employees_changed(uow: UnitOfWork, pairs: Sequence[tuple[Envelope, Any]]) -> None:
+    """After the replica took a batch of employee events: release who left, then
+    recount each company concerned once."""
+    ids = {uuid.UUID(env.aggregateid) for env, _ in pairs}
+    copies = {c.id: c for c in await uow.session.scalars(select(EmployeeCopy).where(EmployeeCopy.id.in_(ids)))}
+    for employee_id in sorted(ids):
+        copy = copies.get(employee_id)
+        if copy is not None and not copy.is_active:
+            await service.release_employee(uow=uow, employee_id=employee_id)
+    companies = {event.company_id for _, event in pairs if event.company_id is not None}
+    companies.update(c.company_id for c in copies.values() if c.company_id is not None)
+    for company_id in sorted(companies):
+        await service.recount(uow=uow, company_id=company_id)
 
 
 REPLICAS = (employee_copies,)
 HANDLERS: tuple[Handler, ...] = tuple(
-    Handler(event=e, fn=employee_changed, name="headcount and teams") for e in EMPLOYEE_EVENTS
+    Handler(event=e, fn=employee_changed, name="headcount and teams", many=employees_changed) for e in EMPLOYEE_EVENTS
 )
