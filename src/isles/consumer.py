@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from sqlalchemy import delete, insert, select, update
@@ -430,13 +430,14 @@ class Consumer:
         pairs = [(i.envelope, self._handlers[i.envelope.type][0].event.from_envelope(i.envelope)) for i in fresh]
         async with self._uow_factory() as uow:
             session = uow.session
-            rows = [_inbox_row(i.envelope, "processed") for i in fresh]
+            now = utcnow()
+            rows = [_inbox_row(i.envelope, "processed", now) for i in fresh]
             # The inbox key decides, as for one event: ids already there (applied,
             # parked, or committed meanwhile by a concurrent delivery) are skipped.
-            inserted = set((await session.execute(self._insert_new(uow.dialect), rows)).scalars())
+            inserted = set((await session.execute(self._insert_new[uow.dialect], rows)).scalars())
             todo = []
-            for item, pair in zip(fresh, pairs, strict=True):
-                new = uuid.UUID(item.envelope.id) in inserted
+            for row, item, pair in zip(rows, fresh, pairs, strict=True):
+                new = row["event_id"] in inserted
                 outcomes[id(item)] = Outcome.APPLIED if new else Outcome.DUPLICATE
                 if new:
                     todo.append(pair)
@@ -446,10 +447,13 @@ class Consumer:
             await uow.commit()
         return outcomes
 
-    def _insert_new(self, dialect: str) -> Any:
-        """INSERT inbox rows, skipping ids already present, RETURNING those inserted."""
-        ins = postgresql.insert(inbox_table) if dialect == "postgresql" else sqlite.insert(inbox_table)
-        return ins.on_conflict_do_nothing(index_elements=[inbox_table.c.event_id]).returning(inbox_table.c.event_id)
+    #: Per dialect: INSERT inbox rows, skipping ids already present, RETURNING those inserted.
+    _insert_new: ClassVar[dict[str, Any]] = {
+        name: dialect.insert(inbox_table)
+        .on_conflict_do_nothing(index_elements=[inbox_table.c.event_id])
+        .returning(inbox_table.c.event_id)
+        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+    }
 
     async def _run_batch_handlers(self, uow: UnitOfWork, pairs: Sequence[tuple[Envelope, Event]]) -> None:
         handlers = [h for env, _ in pairs for h in self._handlers[env.type]]
@@ -520,7 +524,7 @@ class Consumer:
             )
 
 
-def _inbox_row(env: Envelope, status: str) -> dict[str, object]:
+def _inbox_row(env: Envelope, status: str, at: datetime | None = None) -> dict[str, object]:
     return {
         "event_id": uuid.UUID(env.id),
         "event_type": env.type,
@@ -528,7 +532,7 @@ def _inbox_row(env: Envelope, status: str) -> dict[str, object]:
         "aggregate_id": env.aggregateid,
         "aggregate_version": env.aggregateversion,
         "status": status,
-        "processed_at": utcnow(),
+        "processed_at": at or utcnow(),
     }
 
 

@@ -85,13 +85,17 @@ class ReplicaTable:
         return [Handler(event=e, fn=apply, name=self.label, many=many) for e in self.events]
 
     def _upsert(self, dialect: str) -> Any:
-        t = self.table
-        ins: Any = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
-        return ins.on_conflict_do_update(
-            index_elements=[t.c[self.key_column]],
-            set_={c: ins.excluded[c] for c in (self.version_column, *self.columns)},
-            where=t.c[self.version_column] < ins.excluded[self.version_column],
-        )
+        """INSERT the copy, or UPDATE it where the stored version is older (made once per dialect)."""
+        made: dict[str, Any] = self.__dict__.setdefault("_upserts", {})  # a cache; the dataclass stays frozen
+        if dialect not in made:
+            t = self.table
+            ins: Any = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
+            made[dialect] = ins.on_conflict_do_update(
+                index_elements=[t.c[self.key_column]],
+                set_={c: ins.excluded[c] for c in (self.version_column, *self.columns)},
+                where=t.c[self.version_column] < ins.excluded[self.version_column],
+            )
+        return made[dialect]
 
     async def apply(self, session: AsyncSession, key: Any, version: int, values: Mapping[str, Any]) -> bool:
         """Insert or update the copy of ``key`` if ``version`` is newer. True if applied."""
