@@ -40,8 +40,11 @@ test: lint
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
+# The kernel benchmark, short (meant to take under two minutes on a quiet machine):
+# SQLite, PostgreSQL and NATS side by side. The full run and the other benchmarks:
+# docs/performance.md, docs/operations.md.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/propagation.py $(ARGS)
+	$(BIN)/python benchmarks/kernel.py --quick $(ARGS)
 
 clean:
 	rm -rf $(VENV) .isles .pytest_cache .mypy_cache .ruff_cache
