@@ -129,15 +129,16 @@ async def unpublished(db: ServiceDatabase) -> list[str]:
         return [str(r) for r in rows]
 
 
-async def until(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
+async def until(condition: Callable[[], object]) -> None:
+    """Poll ``condition`` (nothing signals it) for at most 30 s."""
+    async with asyncio.timeout(30):
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 
-async def drained(relay: Relay, db: ServiceDatabase, timeout: float = 60.0) -> None:
+async def drained(relay: Relay, db: ServiceDatabase) -> None:
     """Until every row is marked published and the relay has nothing in hand."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(60):
         while not (relay.idle and not await unpublished(db)):
             relay.wake()
             await asyncio.sleep(0.02)
