@@ -11,11 +11,11 @@
   the subscriber has finished with it (its inbox transaction committed, or the
   event parked as a dead letter); a batch fetched is settled by one task, each
   message acknowledged as soon as its outcome is known. While a slow handler works,
-  the bus tells JetStream it is in progress; a message the subscriber gave back
-  (failed, or stopped while the bus runs) is nak'ed so it comes again. A message
-  never acknowledged (the process stopped or died with it) is redelivered after
-  ``ack_wait``, then with the backoff schedule; the subscriber is told the delivery
-  count and parks an event delivered more than ``max_deliveries`` times.
+  the bus tells JetStream it is in progress; a message the subscriber gives back
+  (it failed, or it stopped while the bus runs) is nak'ed so it comes again. A
+  message never acknowledged (the process stopped or died with it) is redelivered
+  after ``ack_wait``, then with the backoff schedule; the subscriber is told the
+  delivery count and parks an event delivered more than ``max_deliveries`` times.
 * The connection reconnects forever. While the server is away, ``ready`` is False,
   publishes fail (the relay backs off and retries) and fetches pause.
 """
@@ -47,6 +47,7 @@ from isles.tasks import cancel_and_wait
 log = structlog.get_logger("isles.nats")
 
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+_PULL_EXPIRES = 1.0  # seconds a pull request waits at the server for messages
 
 
 def stream_name(prefix: str, service: str) -> str:
@@ -221,11 +222,12 @@ class NatsBus:
                 with contextlib.suppress(Exception):
                     await sub.puller.unsubscribe()
                 sub.puller = None
+        for sub in self._subs:
             await cancel_and_wait(list(sub.waiters))
             # What the subscriber still holds is not nak'ed: it comes again after
-            # ack_wait with its delivery counted (a nak here, on nats-server 2.9,
-            # restarts the count, and an event that hangs the consumer would never be
-            # parked).
+            # ack_wait with its delivery counted. (A nak here restarts the count on
+            # nats-server 2.9 in some sequences, and an event that hangs the consumer
+            # would then never be parked.)
             sub.pending.clear()
         if self._nc is not None:
             with contextlib.suppress(Exception):
@@ -400,7 +402,7 @@ class NatsBus:
                     await asyncio.sleep(0.05)
                     continue
                 try:
-                    msgs = await psub.fetch(min(room, self.settings.fetch_batch), timeout=1.0)
+                    msgs = await psub.fetch(min(room, self.settings.fetch_batch), timeout=_PULL_EXPIRES)
                 except TimeoutError:
                     continue
                 self._hand_over(sub, msgs)

@@ -66,6 +66,7 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._marker: asyncio.Task[None] | None = None
         self._stopping = False
+        self._generation = 0  # outcomes of an earlier run (before a stop) are ignored
         self._publish_error: BaseException | None = None
         self._publish_failures = 0
         self.published_count = 0
@@ -90,6 +91,7 @@ class Relay:
     async def stop(self) -> None:
         """Stop at once. Events whose outcome is not known stay unpublished in the outbox."""
         self._stopping = True
+        self._generation += 1
         await cancel_and_wait([t for t in (self._task, self._marker) if t is not None])
         self._task = self._marker = None
         unfinished = [*self._in_flight, *self._failed]
@@ -99,7 +101,7 @@ class Relay:
             # Published but not yet marked: mark them now if the database allows.
             done, self._done = self._done, []
             try:
-                await self._outbox.mark_published(done)
+                await self._mark(done)
             except Exception as exc:  # they will be published again; consumers dedupe
                 log.warning("relay.mark_on_stop_failed", service=self.service, error=str(exc))
         if unfinished:
@@ -175,11 +177,11 @@ class Relay:
             self._failed.extend(positions)
             raise
         for position, outcome in zip(positions, outcomes, strict=True):
-            outcome.add_done_callback(functools.partial(self._finished, position))
+            outcome.add_done_callback(functools.partial(self._finished, self._generation, position))
         return len(records) == limit
 
-    def _finished(self, position: int, outcome: asyncio.Future[None]) -> None:
-        if position not in self._in_flight:  # the relay stopped meanwhile
+    def _finished(self, generation: int, position: int, outcome: asyncio.Future[None]) -> None:
+        if generation != self._generation:  # the relay stopped meanwhile
             if not outcome.cancelled():
                 outcome.exception()  # retrieved: nobody else will
             return
@@ -207,7 +209,7 @@ class Relay:
                 continue
             self._marking, self._done = self._done, []
             try:
-                await self._outbox.mark_published(self._marking)
+                await self._mark(self._marking)
             except Exception as exc:
                 self._done.extend(self._marking)
                 self._marking = []
@@ -220,10 +222,13 @@ class Relay:
                 self._marking = []
                 raise
             failures = 0
-            count, self._marking = len(self._marking), []
-            self.published_count += count
-            for observer in self._observers:
-                observer(count)
+            self._marking = []
+
+    async def _mark(self, positions: list[int]) -> None:
+        await self._outbox.mark_published(positions)
+        self.published_count += len(positions)
+        for observer in self._observers:
+            observer(len(positions))
 
     async def _back_off(self, what: str, exc: BaseException, failures: int) -> None:
         delay = min(self._poll_interval * 2 ** min(failures, 6), 30.0)
