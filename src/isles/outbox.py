@@ -41,8 +41,18 @@ def relay_identity() -> str:
 # Claimers take turns (the claim that follows then sees every claim made before it).
 # The head below must be read in position order from the index of unpublished rows;
 # statistics taken while that index was nearly empty make the planner prefer a bitmap
-# scan of every unpublished row and a sort, so this transaction does without bitmap scans.
-_TAKE_TURN = text("SELECT pg_advisory_xact_lock(:k), set_config('enable_bitmapscan', 'off', true)")
+# scan of every unpublished row and a sort, so this transaction does without bitmap
+# scans. Nor does it wait for its commit to reach the disk (see _NO_FLUSH_WAIT).
+_TAKE_TURN = text(
+    "SELECT pg_advisory_xact_lock(:k), set_config('enable_bitmapscan', 'off', true),"
+    " set_config('synchronous_commit', 'off', true)"
+)
+
+# The relay's own bookkeeping (claims, marks) commits without waiting for the WAL
+# flush: a claim or a mark lost in a database crash only makes a row published again,
+# which the at-least-once design absorbs (JetStream and the inboxes drop duplicates).
+# The events themselves are written by the unit of work, which does wait.
+_NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit = off")
 
 # The claim reads a head of the unpublished rows in position order (at most ``head``
 # rows) and takes from it, in position order, up to ``limit`` rows nobody holds and
@@ -184,6 +194,7 @@ class SqlOutbox:
             return
         async with self._db.writing() as session, session.begin():
             if self.claims:  # one array parameter, one statement shape for any batch size
+                await session.execute(_NO_FLUSH_WAIT)
                 await session.execute(_MARK, {"ids": list(positions), "now": utcnow()})
                 return
             await session.execute(

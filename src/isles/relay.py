@@ -162,7 +162,11 @@ class Relay:
         if self._publish_error is not None:
             # The bus refused an event meanwhile: hand nothing more over before backing
             # off and reading the refused rows again (they go first, in their order).
-            await self._outbox.release(positions)
+            try:
+                await self._outbox.release(positions)
+            except BaseException:
+                self._failed.extend(positions)
+                raise
             return False
         try:
             envelopes = [Envelope.from_json(r.payload) for r in records]
