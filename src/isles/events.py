@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from isles.schema import utcnow
@@ -145,14 +146,24 @@ class Envelope:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+        return self.to_bytes().decode()
+
+    def to_bytes(self) -> bytes:
+        """The envelope as compact UTF-8 JSON, keys sorted."""
+        try:
+            return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # what orjson refuses (an integer beyond 64 bits) the standard library writes
+            return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Envelope:
         try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise EventError(f"event is not JSON: {exc}") from exc
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            try:  # what orjson refuses (an integer beyond 64 bits) the standard library reads
+                obj = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise EventError(f"event is not JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise EventError("event is not a JSON object")
         return cls.from_dict(obj)

@@ -2,17 +2,20 @@
 
 * One stream per publishing service (``ISLES_EMPLOYEE`` holds ``isles.employee.>``),
   file-backed, created idempotently when a publisher or a subscriber starts.
-* ``publish`` returns once JetStream has stored the event (its PubAck); the event
-  id is the ``Nats-Msg-Id``, so a relay that publishes a row twice within the
-  duplicate window stores it once.
+* ``publish_many`` sends a batch without waiting for each PubAck (a window of at
+  most ``publish_window`` unacknowledged messages); an event counts as taken once
+  JetStream has stored it (its PubAck). The event id is the ``Nats-Msg-Id``, so a
+  relay that publishes a row twice within the duplicate window stores it once.
 * One durable pull consumer per subscribing service on each stream it reads. A
   message is handed to the subscriber in stream order and acknowledged only after
   the subscriber has finished with it (its inbox transaction committed, or the
-  event parked as a dead letter). While a slow handler works, the bus tells JetStream
-  it is in progress; on a graceful stop it naks what is unfinished so it comes again
-  at once. A message never acknowledged (the process died) is redelivered after
-  ``ack_wait``, then with the backoff schedule; the subscriber is told the delivery
-  count and parks an event delivered more than ``max_deliveries`` times.
+  event parked as a dead letter); a batch fetched is settled by one task, each
+  message acknowledged as soon as its outcome is known. While a slow handler works,
+  the bus tells JetStream it is in progress; a message the subscriber gives back
+  (it failed, or it stopped while the bus runs) is nak'ed so it comes again. A
+  message never acknowledged (the process stopped or died with it) is redelivered
+  after ``ack_wait``, then with the backoff schedule; the subscriber is told the
+  delivery count and parks an event delivered more than ``max_deliveries`` times.
 * The connection reconnects forever. While the server is away, ``ready`` is False,
   publishes fail (the relay backs off and retries) and fetches pause.
 """
@@ -21,27 +24,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import nats
+import orjson
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, NoStreamResponseError, NotFoundError
 
-from isles.bus import Subscriber
+from isles.bus import Subscriber, publish_one
 from isles.events import Envelope
 from isles.tasks import cancel_and_wait
 
 log = structlog.get_logger("isles.nats")
 
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+_PULL_EXPIRES = 1.0  # seconds a pull request waits at the server for messages
 
 
 def stream_name(prefix: str, service: str) -> str:
@@ -63,6 +69,7 @@ class NatsSettings:
     fetch_batch: int = 256
     max_ack_pending: int = 1024
     publish_timeout: float = 5.0
+    publish_window: int = 1024  # events sent and not yet acknowledged by JetStream
     stream_max_age: float = 7 * 24 * 3600.0
     duplicate_window: float = 120.0
     connect_timeout: float = 2.0
@@ -79,6 +86,67 @@ class _Subscription:
     pending: dict[int, tuple[Msg, float]] = field(default_factory=dict)
     waiters: set[asyncio.Task[None]] = field(default_factory=set)
     delivered: int = 0
+    puller: Any = None  # the pull subscription, while fetching
+
+
+class _Publisher:
+    """JetStream publishes whose PubAcks are awaited together, not one by one.
+
+    Each message carries a reply subject of its own under one inbox of ours; the
+    PubAck that comes back there resolves the message's future. At most ``window``
+    messages wait for their PubAck at once.
+    """
+
+    def __init__(self, nc: NatsClient, window: int) -> None:
+        self._nc = nc
+        self._inbox = nc.new_inbox()
+        self._window = window
+        self._acks: dict[str, asyncio.Future[None]] = {}
+        self._sent = 0
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def start(self) -> None:
+        await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_ack)
+
+    async def send(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[None]:
+        while len(self._acks) >= self._window:
+            self._room.clear()
+            await self._room.wait()
+        self._sent += 1
+        token = str(self._sent)
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks[token] = ack
+        ack.add_done_callback(functools.partial(self._forget, token))
+        try:
+            await self._nc.publish(subject, payload, reply=f"{self._inbox}.{token}", headers=headers)
+        except BaseException:
+            ack.cancel()
+            raise
+        return ack
+
+    def _forget(self, token: str, _ack: asyncio.Future[None]) -> None:
+        self._acks.pop(token, None)
+        if len(self._acks) < self._window:
+            self._room.set()
+
+    async def _on_ack(self, msg: Msg) -> None:
+        ack = self._acks.get(msg.subject[len(self._inbox) + 1 :])
+        if ack is None or ack.done():  # given up on already
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            ack.set_exception(NoStreamResponseError())
+            return
+        if b'"error"' in msg.data:  # a PubAck is {"stream":..,"seq":..}; parse only what may be an error
+            try:
+                error = orjson.loads(msg.data).get("error")
+            except orjson.JSONDecodeError as exc:
+                ack.set_exception(ConnectionError(f"unreadable PubAck: {exc}"))
+                return
+            if error is not None:
+                ack.set_exception(APIError.from_error(error))
+                return
+        ack.set_result(None)
 
 
 class NatsBus:
@@ -90,6 +158,7 @@ class NatsBus:
         self._name = name
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
+        self._publisher: _Publisher | None = None
         self._subs: list[_Subscription] = []
         self._streams_ready: set[str] = set()
         self._publishing: set[str] = set()
@@ -141,16 +210,24 @@ class NatsBus:
         await asyncio.wait_for(self._connected.wait(), timeout)
 
     async def stop(self) -> None:
-        """Stop fetching, nak what is unfinished (it comes again at once), close."""
+        """Stop fetching and close; what is unfinished comes again after ``ack_wait``."""
         self._stopping = True
         tasks = [s.task for s in self._subs if s.task is not None]
         await cancel_and_wait([t for t in (*tasks, self._keepalive, self._connect_task) if t is not None])
         for sub in self._subs:
             sub.task = None
-            await cancel_and_wait(list(sub.waiters))
-            for msg, _ in list(sub.pending.values()):
+            if sub.puller is not None:
+                # No interest left in our pull requests: nothing more is handed to one
+                # on its way out.
                 with contextlib.suppress(Exception):
-                    await msg.nak()
+                    await sub.puller.unsubscribe()
+                sub.puller = None
+        for sub in self._subs:
+            await cancel_and_wait(list(sub.waiters))
+            # What the subscriber still holds is not nak'ed: it comes again after
+            # ack_wait with its delivery counted. (A nak here restarts the count on
+            # nats-server 2.9 in some sequences, and an event that hangs the consumer
+            # would then never be parked.)
             sub.pending.clear()
         if self._nc is not None:
             with contextlib.suppress(Exception):
@@ -159,6 +236,7 @@ class NatsBus:
                 await self._nc.close()
         self._nc = None
         self._js = None
+        self._publisher = None
         self._connected.clear()
 
     async def _connect_loop(self) -> None:
@@ -182,6 +260,8 @@ class NatsBus:
                 delay = min(delay * 2, 5.0)
                 continue
             self._js = self._nc.jetstream(timeout=self.settings.publish_timeout)
+            self._publisher = _Publisher(self._nc, self.settings.publish_window)
+            await self._publisher.start()
             await self._ensure_topology()
             return
 
@@ -271,15 +351,38 @@ class NatsBus:
         return f"{self.settings.prefix}.{source_service(envelope)}.{_TOKEN.sub('_', envelope.type)}"
 
     async def publish(self, envelope: Envelope) -> None:
-        js = self._js
-        if js is None or not self._connected.is_set():
-            raise ConnectionError(f"NATS at {self.settings.url} is not connected")
-        await js.publish(
-            self.subject_for(envelope),
-            envelope.to_json().encode(),
-            headers={"Nats-Msg-Id": envelope.id},
-            timeout=self.settings.publish_timeout,
-        )
+        await publish_one(self, envelope)
+
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[asyncio.Future[None]]:
+        """Send the batch in order without waiting for each PubAck (at most
+        ``publish_window`` unacknowledged at once); each event's future is done when
+        its PubAck comes. One whose PubAck has not come within ``publish_timeout``
+        fails; if JetStream did store it, a retry is dropped as a duplicate
+        (``Nats-Msg-Id``). After an event that could not be sent, none of the batch is
+        sent (later events of an aggregate never overtake earlier ones)."""
+        loop = asyncio.get_running_loop()
+        publisher = self._publisher
+        error: Exception | None = None
+        if publisher is None or not self._connected.is_set():
+            error = ConnectionError(f"NATS at {self.settings.url} is not connected")
+        acks: list[asyncio.Future[None]] = []
+        for envelope in envelopes:
+            if error is None:
+                assert publisher is not None
+                try:
+                    acks.append(
+                        await publisher.send(
+                            self.subject_for(envelope), envelope.to_bytes(), {"Nats-Msg-Id": envelope.id}
+                        )
+                    )
+                    continue
+                except Exception as exc:
+                    error = exc
+            refused: asyncio.Future[None] = loop.create_future()
+            refused.set_exception(error)
+            acks.append(refused)
+        _expire_after(acks, self.settings.publish_timeout)
+        return acks
 
     # -- consuming ---------------------------------------------------------------
 
@@ -293,17 +396,16 @@ class NatsBus:
                     psub = None
                 if psub is None:
                     assert self._js is not None
-                    psub = await self._js.pull_subscribe_bind(sub.durable, sub.stream)
+                    psub = sub.puller = await self._js.pull_subscribe_bind(sub.durable, sub.stream)
                 room = self.settings.max_ack_pending - len(sub.pending)
                 if room <= 0:
                     await asyncio.sleep(0.05)
                     continue
                 try:
-                    msgs = await psub.fetch(min(room, self.settings.fetch_batch), timeout=1.0)
+                    msgs = await psub.fetch(min(room, self.settings.fetch_batch), timeout=_PULL_EXPIRES)
                 except TimeoutError:
                     continue
-                for msg in msgs:
-                    self._hand_over(sub, msg)
+                self._hand_over(sub, msgs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -313,46 +415,74 @@ class NatsBus:
                 psub = None
                 await asyncio.sleep(0.5)
 
-    def _hand_over(self, sub: _Subscription, msg: Msg) -> None:
-        meta = msg.metadata
-        seq = meta.sequence.stream
-        try:
-            envelope = Envelope.from_json(msg.data)
-        except Exception as exc:
-            log.error("nats.unreadable_message", stream=sub.stream, seq=seq, error=repr(exc))
-            waiter = asyncio.create_task(msg.term())
+    def _hand_over(self, sub: _Subscription, msgs: list[Msg]) -> None:
+        """Deliver a fetched batch in stream order; one task settles all of it."""
+        taken: list[tuple[int, Msg, Awaitable[None]]] = []
+        unreadable: list[Msg] = []
+        now = time.monotonic()
+        for msg in msgs:
+            meta = msg.metadata
+            seq = meta.sequence.stream
+            try:
+                envelope = Envelope.from_json(msg.data)
+            except Exception as exc:
+                log.error("nats.unreadable_message", stream=sub.stream, seq=seq, error=repr(exc))
+                unreadable.append(msg)
+                continue
+            if seq in sub.pending:  # a redelivery of one we are still working on
+                continue
+            sub.pending[seq] = (msg, now)
+            sub.delivered += 1
+            taken.append((seq, msg, sub.subscriber.deliver(envelope, meta.num_delivered)))
+        if taken or unreadable:
+            waiter = asyncio.create_task(self._settle(sub, taken, unreadable))
             sub.waiters.add(waiter)
             waiter.add_done_callback(sub.waiters.discard)
-            return
-        if seq in sub.pending:  # a redelivery of one we are still working on
-            return
-        sub.pending[seq] = (msg, time.monotonic())
-        sub.delivered += 1
-        outcome = sub.subscriber.deliver(envelope, meta.num_delivered)
-        waiter = asyncio.create_task(self._settle(sub, seq, msg, outcome))
-        sub.waiters.add(waiter)
-        waiter.add_done_callback(sub.waiters.discard)
 
-    async def _settle(self, sub: _Subscription, seq: int, msg: Msg, outcome: Any) -> None:
-        try:
-            await outcome
-        except asyncio.CancelledError:
-            # The subscriber stopped before finishing it: let it come again now.
-            sub.pending.pop(seq, None)
-            if not self._stopping:
-                with contextlib.suppress(Exception):
-                    await msg.nak()
-            return
-        except Exception as exc:
-            sub.pending.pop(seq, None)
-            log.error("nats.subscriber_failed", stream=sub.stream, seq=seq, error=repr(exc))
+    async def _settle(
+        self, sub: _Subscription, taken: list[tuple[int, Msg, Awaitable[None]]], unreadable: list[Msg]
+    ) -> None:
+        """Acknowledge each message of a batch as soon as the subscriber has finished
+        with it (nak it if the subscriber failed or stopped); terminate the unreadable."""
+        for msg in unreadable:
             with contextlib.suppress(Exception):
-                await msg.nak(delay=self.settings.backoff[0] if self.settings.backoff else 1.0)
-            return
+                await msg.term()
+        finished: list[tuple[int, Msg, asyncio.Future[None]]] = []
+        wake = asyncio.Event()
+
+        def on_done(seq: int, msg: Msg, outcome: asyncio.Future[None]) -> None:
+            finished.append((seq, msg, outcome))
+            wake.set()
+
+        for seq, msg, outcome in taken:
+            asyncio.ensure_future(outcome).add_done_callback(functools.partial(on_done, seq, msg))
+        left = len(taken)
+        while left:
+            await wake.wait()
+            wake.clear()
+            ready, finished = finished, []
+            left -= len(ready)
+            for seq, msg, outcome in ready:
+                await self._acknowledge(sub, seq, msg, outcome)
+
+    async def _acknowledge(self, sub: _Subscription, seq: int, msg: Msg, outcome: asyncio.Future[None]) -> None:
         try:
-            await msg.ack()
-        except Exception as exc:  # it will be redelivered; the inbox makes that a no-op
-            log.warning("nats.ack_failed", stream=sub.stream, seq=seq, error=repr(exc))
+            if outcome.cancelled():
+                # The subscriber stopped before finishing it: let it come again now.
+                if not self._stopping:
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+                return
+            error = outcome.exception()
+            if error is not None:
+                log.error("nats.subscriber_failed", stream=sub.stream, seq=seq, error=repr(error))
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=self.settings.backoff[0] if self.settings.backoff else 1.0)
+                return
+            try:
+                await msg.ack()
+            except Exception as exc:  # it will be redelivered; the inbox makes that a no-op
+                log.warning("nats.ack_failed", stream=sub.stream, seq=seq, error=repr(exc))
         finally:
             sub.pending.pop(seq, None)
 
@@ -385,3 +515,27 @@ class NatsBus:
                 continue
             total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
         return total
+
+
+def _expire_after(acks: list[asyncio.Future[None]], timeout: float) -> None:
+    """Fail the acks still pending after ``timeout`` seconds (frees their window places)."""
+    pending = [a for a in acks if not a.done()]
+    if not pending:
+        return
+    left = len(pending)
+
+    def expire() -> None:
+        for ack in pending:
+            if not ack.done():
+                ack.set_exception(TimeoutError(f"no PubAck from NATS within {timeout} s"))
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
+
+    def one_done(_: asyncio.Future[None]) -> None:
+        nonlocal left
+        left -= 1
+        if not left:
+            timer.cancel()
+
+    for ack in pending:
+        ack.add_done_callback(one_done)

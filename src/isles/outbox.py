@@ -25,10 +25,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, func, or_, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from isles.db import ServiceDatabase
-from isles.schema import outbox_table, utcnow
+from isles.schema import OUTBOX, outbox_table, utcnow
 
 _t = outbox_table
 
@@ -36,6 +36,65 @@ _t = outbox_table
 def relay_identity() -> str:
     """host:pid:random — unique per relay instance, readable in the table."""
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# Claimers take turns (the claim that follows then sees every claim made before it).
+# The head below must be read in position order from the index of unpublished rows;
+# statistics taken while that index was nearly empty make the planner prefer a bitmap
+# scan of every unpublished row and a sort, so this transaction does without bitmap
+# scans. Nor does it wait for its commit to reach the disk (see _NO_FLUSH_WAIT).
+_TAKE_TURN = text(
+    "SELECT pg_advisory_xact_lock(:k), set_config('enable_bitmapscan', 'off', true),"
+    " set_config('synchronous_commit', 'off', true)"
+)
+
+# The relay's own bookkeeping (claims, marks) commits without waiting for the WAL
+# flush: a claim or a mark lost in a database crash only makes a row published again,
+# which the at-least-once design absorbs (JetStream and the inboxes drop duplicates).
+# The events themselves are written by the unit of work, which does wait.
+_NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit = off")
+
+# The claim reads a head of the unpublished rows in position order (at most ``head``
+# rows) and takes from it, in position order, up to ``limit`` rows nobody holds and
+# whose aggregate has no earlier row leased to another relay. Every unpublished row
+# before a head row is in the head, so that is decided within the head. A row the
+# head saw free is locked (SKIP LOCKED) and checked again as it is now before it is
+# leased. ``exclude`` (this relay's own rows in hand) is a hashed NOT IN.
+_CLAIM = text(
+    f"""
+    WITH head AS MATERIALIZED (
+        SELECT id, claimed_until,
+               bool_or(claimed_until >= now() AND claimed_by <> :me) OVER (
+                   PARTITION BY aggregate_type, aggregate_id ORDER BY id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+               ) AS blocked
+        FROM (
+            SELECT id, aggregate_type, aggregate_id, claimed_by, claimed_until
+            FROM {OUTBOX} WHERE published_at IS NULL ORDER BY id LIMIT :head
+        ) AS unpublished
+    ),
+    picked AS (
+        SELECT o.id FROM {OUTBOX} o
+        JOIN head h ON h.id = o.id
+        WHERE (h.claimed_until IS NULL OR h.claimed_until < now())
+          AND h.blocked IS NOT TRUE
+          AND h.id NOT IN (SELECT unnest(CAST(:exclude AS BIGINT[])))
+          AND o.published_at IS NULL
+          AND (o.claimed_until IS NULL OR o.claimed_until < now())
+        ORDER BY o.id
+        LIMIT :limit
+        FOR UPDATE OF o SKIP LOCKED
+    )
+    UPDATE {OUTBOX} t SET claimed_by = :me, claimed_until = now() + CAST(:lease AS INTERVAL)
+    FROM picked WHERE t.id = picked.id
+    RETURNING t.id, t.payload
+    """
+)
+
+_MARK = text(
+    f"UPDATE {OUTBOX} SET published_at = :now, claimed_until = NULL "
+    "WHERE id = ANY(CAST(:ids AS BIGINT[])) AND published_at IS NULL"
+)
 
 
 def _lock_key(service: str) -> int:
@@ -91,40 +150,20 @@ class SqlOutbox:
         return [OutboxRecord(position=r.id, payload=r.payload) for r in rows]
 
     async def _claim(self, limit: int, exclude: Collection[int]) -> list[OutboxRecord]:
-        me = self.claimer
         async with self._db.writing() as session, session.begin():
-            now: datetime = (await session.scalar(select(func.now()))) or utcnow()
-            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(self._db.service)})
-            p = _t.alias("p")
-            held_earlier_by_other = exists().where(
-                p.c.aggregate_type == _t.c.aggregate_type,
-                p.c.aggregate_id == _t.c.aggregate_id,
-                p.c.published_at.is_(None),
-                p.c.id < _t.c.id,
-                p.c.claimed_by != me,
-                p.c.claimed_until >= now,
-            )
-            candidates = (
-                select(_t.c.id)
-                .where(
-                    _t.c.published_at.is_(None),
-                    or_(_t.c.claimed_until.is_(None), _t.c.claimed_until < now),
-                    ~held_earlier_by_other,
-                    _t.c.id.not_in(list(exclude)),
-                )
-                .order_by(_t.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list((await session.scalars(candidates)).all())
-            if not ids:
-                return []
+            # Claimers take turns; the claim below then sees every claim made before it.
+            await session.execute(_TAKE_TURN, {"k": _lock_key(self._db.service)})
             rows = (
                 await session.execute(
-                    update(_t)
-                    .where(_t.c.id.in_(ids))
-                    .values(claimed_by=me, claimed_until=now + self._lease)
-                    .returning(_t.c.id, _t.c.payload)
+                    _CLAIM,
+                    {
+                        "me": self.claimer,
+                        "lease": self._lease,
+                        "limit": limit,
+                        # Rows ahead of the batch: our own in flight, others' leases.
+                        "head": 2 * limit + len(exclude),
+                        "exclude": list(exclude),
+                    },
                 )
             ).all()
         return sorted((OutboxRecord(position=r.id, payload=r.payload) for r in rows), key=lambda r: r.position)
@@ -154,6 +193,10 @@ class SqlOutbox:
         if not positions:
             return
         async with self._db.writing() as session, session.begin():
+            if self.claims:  # one array parameter, one statement shape for any batch size
+                await session.execute(_NO_FLUSH_WAIT)
+                await session.execute(_MARK, {"ids": list(positions), "now": utcnow()})
+                return
             await session.execute(
                 update(_t)
                 .where(_t.c.id.in_(positions), _t.c.published_at.is_(None))

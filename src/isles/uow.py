@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles import tracing
@@ -155,11 +155,16 @@ class UnitOfWork:
         fresh = self._emitted[self._written :]
         if not fresh:
             return
-        await session.execute(insert(outbox_table), [_outbox_row(e) for e in fresh])
-        self._written = len(self._emitted)
+        rows = [_outbox_row(e) for e in fresh]
         if self._db.dialect == "postgresql":
-            # Delivered at commit to every relay LISTENing, in any process.
-            await session.execute(text("SELECT pg_notify(:c, '')"), {"c": outbox_channel(self._db.service)})
+            # The insert itself notifies every relay LISTENing, in any process, at
+            # commit: no statement of its own. Notifications alike within a transaction
+            # are delivered once, so a commit wakes each relay once.
+            notify = func.pg_notify(outbox_channel(self._db.service), "")
+            await session.execute(insert(outbox_table).returning(notify), rows)
+        else:
+            await session.execute(insert(outbox_table), rows)
+        self._written = len(self._emitted)
 
     async def _commit(self) -> None:
         await self.session.commit()

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from isles.events import Envelope
+from isles.notify import PgListener, outbox_channel
 from isles.outbox import SqlOutbox
 from isles.runtime import SystemRuntime
 from isles.schema import inbox_table, outbox_table, utcnow
@@ -149,6 +150,42 @@ async def test_listen_notify_wakes_a_relay_in_another_process_without_polling(pg
     finally:
         await writer_side.stop()
         await relay_side.stop()
+
+
+async def test_a_commit_wakes_the_relays_once_however_many_events_it_writes(pg: Backend) -> None:
+    """The outbox insert notifies (no statement of its own): a unit of work that writes
+    its events in two inserts (a held commit) still wakes a listener once, and a
+    rolled-back one not at all."""
+    rt = SystemRuntime(toy.build(), pg.settings, environ={})
+    await rt.start(relays=False, consumers=False)
+    woken: list[int] = []
+    listener = PgListener(rt["source"].db.url, outbox_channel("source"), lambda: woken.append(1))
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        await asyncio.sleep(0.2)
+        woken.clear()  # the listener's own wake-up on connecting
+        counter = toy.Counter(id=uuid.uuid4(), n=0, version=0)
+        async with rt["source"].uow() as uow:
+            for n in range(3):
+                uow.emit(toy.Pinged(id=counter.id, n=n), aggregate=counter, aggregate_type="counter")
+            uow.hold()
+            await uow.commit()  # the first insert, transaction still open
+            uow.emit(toy.Pinged(id=counter.id, n=3), aggregate=counter, aggregate_type="counter")
+            await uow.release()  # the second insert, then the commit
+        async with rt["source"].uow() as uow:
+            uow.emit(toy.Pinged(id=counter.id, n=4), aggregate=counter, aggregate_type="counter")
+            # left without committing: rolled back
+        for _ in range(50):
+            if woken:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert woken == [1], "one wake-up for the commit, none for the rollback"
+        assert await rt["source"].outbox.backlog() == 4
+    finally:
+        await listener.stop()
+        await rt.stop()
 
 
 async def test_published_rows_are_pruned_after_retention_unpublished_rows_never(pg: Backend) -> None:
