@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from isles import tenancy
+from isles import sqlite_driver, tenancy
 from isles.settings import IslesSettings
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -195,7 +195,7 @@ class ServiceDatabase:
 
     def _create_engine(self) -> AsyncEngine:
         if self.is_sqlite:
-            engine = create_async_engine(self.url, connect_args={"timeout": 30})
+            engine = create_async_engine(self.url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi())
             event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
             return engine
