@@ -24,7 +24,7 @@ from isles.logging import configure as configure_logging
 from isles.runtime import System, SystemRuntime, keys_dir
 from isles.sagas.store import SagaStore
 from isles.security import OPERATOR, KeyRing, KeysError, generate_keys
-from isles.serving import run_server
+from isles.serving import run, run_server
 from isles.settings import IslesSettings
 
 app = typer.Typer(
@@ -169,7 +169,7 @@ def up(
         from isles.distributed import run_distributed
 
         settings = make_settings(None, database_url, nats_url=nats_url)
-        code = asyncio.run(
+        code = run(
             run_distributed(
                 load_system(system),
                 system,
@@ -186,7 +186,7 @@ def up(
             raise fail(code, code=1)
         return
     runtime = make_runtime(system, data_dir, database_url, generate_keys=True)
-    asyncio.run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
+    run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
 
 
 def _keep_demo_notes(data_dir: Path, lines: list[str]) -> None:
@@ -291,7 +291,7 @@ def serve(
         runtime = SystemRuntime(loaded, settings, environ=env, only=[service])
     except (DatabaseConfigError, KeysError) as exc:
         raise fail(str(exc)) from exc
-    asyncio.run(_serve_one(runtime, host=host, port=port, relays=relays, consumers=consumers, log_level=log_level))
+    run(_serve_one(runtime, host=host, port=port, relays=relays, consumers=consumers, log_level=log_level))
 
 
 async def _serve_one(

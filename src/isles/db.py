@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -16,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from isles import tenancy
+from isles import sqlite_driver, tenancy
 from isles.settings import IslesSettings
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -59,12 +60,18 @@ def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """Connection pool of one service's PostgreSQL engine (SQLite needs none)."""
+    """Connection pool of one service's PostgreSQL engine (SQLite needs none).
 
-    size: int = 5
+    ``size`` connections stay open; up to ``max_overflow`` more are opened under a
+    burst and closed when handed back. A connection idle for ``ping_idle`` seconds or
+    more is pinged before use (and replaced if dead); one in steady use is not, so a
+    busy service pays no extra round trip per transaction."""
+
+    size: int = 10
     max_overflow: int = 10
     timeout: float = 30.0
     recycle: float = 1800.0
+    ping_idle: float = 10.0
 
 
 def resolve_pool(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> PoolSettings:
@@ -89,6 +96,18 @@ def resolve_pool(service: str, settings: IslesSettings, environ: Mapping[str, st
         max_overflow=pick("MAX_OVERFLOW", settings.pool_max_overflow, int),
         timeout=pick("TIMEOUT", settings.pool_timeout, float),
         recycle=pick("RECYCLE", settings.pool_recycle, float),
+        ping_idle=pick("PING_IDLE", settings.pool_ping_idle, float),
+    )
+
+
+def pool_settings(settings: IslesSettings) -> PoolSettings:
+    """The system-wide pool settings (no per-service override)."""
+    return PoolSettings(
+        settings.pool_size,
+        settings.pool_max_overflow,
+        settings.pool_timeout,
+        settings.pool_recycle,
+        settings.pool_ping_idle,
     )
 
 
@@ -100,6 +119,31 @@ def check_distinct(urls: Mapping[str, str]) -> None:
         if key in seen:
             raise DatabaseConfigError(f"services {seen[key]!r} and {service!r} resolve to the same database {key}")
         seen[key] = service
+
+
+_IDLE_SINCE = "isles_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
+    """Ping a pooled connection before use if it sat idle ``idle`` seconds or more
+    (a restarted server or a firewall may have dropped it); a dead one is replaced.
+    Instead of ``pool_pre_ping``, which costs a round trip on every checkout."""
+    dialect: Dialect = engine.dialect
+
+    def checkin(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            dialect.do_ping(dbapi)
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection failed its ping: {error!r}") from error
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -133,9 +177,7 @@ class ServiceDatabase:
         if self.dialect not in ("sqlite", "postgresql"):
             raise DatabaseConfigError(f"{service}: unsupported database {self.dialect!r}")
         self._settings = settings
-        self.pool = pool or PoolSettings(
-            settings.pool_size, settings.pool_max_overflow, settings.pool_timeout, settings.pool_recycle
-        )
+        self.pool = pool or pool_settings(settings)
         self.engine: AsyncEngine = self._create_engine()
         self._write = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=tenancy.TenantSession)
         self._read = async_sessionmaker(
@@ -153,22 +195,23 @@ class ServiceDatabase:
 
     def _create_engine(self) -> AsyncEngine:
         if self.is_sqlite:
-            engine = create_async_engine(self.url, connect_args={"timeout": 30})
+            engine = create_async_engine(self.url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi())
             event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
             return engine
         p = self.pool
-        return create_async_engine(
+        engine = create_async_engine(
             self.url,
             pool_size=p.size,
             max_overflow=p.max_overflow,
             pool_timeout=p.timeout,
             pool_recycle=p.recycle,
-            pool_pre_ping=True,
             connect_args={
                 "server_settings": {"application_name": f"isles-{self.service}", tenancy.SETTING: tenancy.ANY}
             },
         )
+        _ping_when_idle(engine, p.ping_idle)
+        return engine
 
     async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound for a health check
         """Raise if the database does not answer ``SELECT 1`` within ``timeout`` seconds."""

@@ -30,7 +30,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,21 +70,26 @@ class KeyRecord:
         return json.loads(self.response_body) if self.response_body else None
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert(_t) if dialect == "postgresql" else sqlite.insert(_t)
+# Statements built once (Core, on the kernel's table): the row's values are the
+# parameters, so one compiled form serves every request.
+_INSERT_NEW = {
+    "postgresql": postgresql.insert(_t).on_conflict_do_nothing(index_elements=[_t.c.key]),
+    "sqlite": sqlite.insert(_t).on_conflict_do_nothing(index_elements=[_t.c.key]),
+}
+_FIND = select(_t).where(_t.c.key == bindparam("b_key"))
+_COMPLETE = update(_t).where(_t.c.key == bindparam("b_key"))
 
 
 async def _insert_new(session: AsyncSession, **row: Any) -> bool:
     """Insert the key's row unless the key exists. On PostgreSQL a concurrent
     transaction inserting the same key makes this wait for its outcome."""
-    stmt = _insert(session).values(created_at=utcnow(), **row).on_conflict_do_nothing(index_elements=[_t.c.key])
-    result = await session.execute(stmt)
+    stmt = _INSERT_NEW[session.get_bind().dialect.name]
+    result = await session.execute(stmt, {"created_at": utcnow(), **row})
     return bool(getattr(result, "rowcount", 0))
 
 
 async def find(session: AsyncSession, key: str) -> KeyRecord | None:
-    row = (await session.execute(select(_t).where(_t.c.key == key))).first()
+    row = (await session.execute(_FIND, {"b_key": key})).first()
     if row is None:
         return None
     return KeyRecord(row.key, row.fingerprint, row.status, row.response_status, row.response_body, row.response_headers)
@@ -188,14 +193,14 @@ class IdempotentRequest:
     async def _record(self, session: AsyncSession, key: str, response: Response) -> None:
         kept = {k: v for k, v in response.headers.items() if k.lower() in ("location", "content-type")}
         await session.execute(
-            update(_t)
-            .where(_t.c.key == key)
-            .values(
-                status=COMPLETED,
-                response_status=response.status_code,
-                response_body=bytes(response.body).decode(),
-                response_headers=json.dumps(kept),
-            )
+            _COMPLETE,
+            {
+                "b_key": key,
+                "status": COMPLETED,
+                "response_status": response.status_code,
+                "response_body": bytes(response.body).decode(),
+                "response_headers": json.dumps(kept),
+            },
         )
 
     async def _keep_refusal(self, new_uow: Callable[[], UnitOfWork], key: str, problem: Problem) -> None:

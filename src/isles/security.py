@@ -21,7 +21,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -153,8 +154,8 @@ class KeyRing:
             raise KeysError(f"this process holds no private key of signer {name!r}")
         return TokenSigner(name, self.private[name], ttl=ttl)
 
-    def verifier(self, *, leeway: float = 5.0) -> TokenVerifier:
-        return TokenVerifier(self, leeway=leeway)
+    def verifier(self, *, leeway: float = 5.0, cache_size: int = 4096) -> TokenVerifier:
+        return TokenVerifier(self, leeway=leeway, cache_size=cache_size)
 
 
 def _read(path: Path, loader: Any) -> Any:
@@ -200,13 +201,46 @@ class TokenSigner:
 
 
 class TokenVerifier:
-    """Checks a token's signature, lifetime and what its signer may claim."""
+    """Checks a token's signature, lifetime and what its signer may claim.
 
-    def __init__(self, keys: KeyRing, *, leeway: float = 5.0) -> None:
+    A token that passed is remembered (the ``cache_size`` most recently used ones) with
+    its principal until it expires: a client sending the same token on every call
+    pays for the signature check once. What a token grants is fixed when it is
+    signed, so nothing changes meanwhile; a remembered token expires exactly when a
+    re-verified one would (``exp`` plus the leeway). A token is only remembered
+    whole: a forged or altered one is another string, and is checked.
+    """
+
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        leeway: float = 5.0,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._leeway = leeway
+        self._cache_size = cache_size
+        self._clock = clock
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
+        principal = self._verified.get(token)
+        if principal is not None:
+            if self._clock() < principal.expires_at + self._leeway:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+            raise InvalidToken("token expired", code="expired_token")
+        principal = self._verify(token)
+        if self._cache_size > 0:
+            self._verified[token] = principal
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

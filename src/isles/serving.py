@@ -1,14 +1,39 @@
-"""Serving an ASGI app with uvicorn, with our own signal handling."""
+"""Serving an ASGI app with uvicorn, with our own signal handling, on uvloop and
+httptools where they are installed (they are dependencies; the fallback keeps a
+platform without them working)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import signal
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
+
+T = TypeVar("T")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop if it is installed, else None (asyncio's own)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        return None
+    return uvloop.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on the fastest event loop available (see :func:`loop_factory`)."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
+
+
+def http_protocol() -> str:
+    """httptools' parser if it is installed (several times cheaper per request than h11)."""
+    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
 
 
 class _Server(uvicorn.Server):
@@ -25,7 +50,7 @@ class _Server(uvicorn.Server):
 
 async def run_server(asgi: Any, *, host: str, port: int, log_level: str) -> None:
     """Serve until SIGINT or SIGTERM; requests in flight are finished first."""
-    config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off")
+    config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off", http=http_protocol())
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

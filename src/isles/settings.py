@@ -107,7 +107,12 @@ class IslesSettings(BaseSettings):
     smtp_username: str | None = Field(default=None, description="SMTP login, if the server needs one.")
     smtp_password: str | None = Field(default=None, description="SMTP password (from the environment, never a file).")
     smtp_timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP conversation.")
-    pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size per service.")
-    pool_max_overflow: int = Field(default=10, ge=0)
+    pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections each service keeps open (one per request in flight)."
+    )
+    pool_max_overflow: int = Field(default=10, ge=0, description="More connections under a burst, closed after it.")
     pool_timeout: float = Field(default=30.0, gt=0)
     pool_recycle: float = Field(default=1800.0, gt=0, description="Seconds before a pooled connection is renewed.")
+    pool_ping_idle: float = Field(
+        default=10.0, ge=0, description="A pooled connection idle this long is pinged before use (0: always)."
+    )

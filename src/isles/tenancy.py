@@ -13,11 +13,13 @@ not scoped.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import MetaData, event, inspect, literal_column, text
+from sqlalchemy import MetaData, event, inspect, literal_column
 from sqlalchemy.orm import ORMExecuteState, Session, SynonymProperty, with_loader_criteria
+from sqlalchemy.orm.interfaces import ORMOption
 
 INFO_KEY = "isles_tenant"
 #: The PostgreSQL setting row-level security policies read; ``*`` means every company.
@@ -56,14 +58,22 @@ class TenantSession(Session):
     """The session class of every service database (see module doc)."""
 
 
+@functools.lru_cache(maxsize=1024)
+def _criteria(tenant: uuid.UUID) -> ORMOption:
+    # One option per company, made once: building it (and analysing its lambda) per
+    # statement was a good part of a statement's cost.
+    return with_loader_criteria(TenantOwned, lambda cls: cls.company_id == tenant, include_aliases=True)
+
+
 @event.listens_for(TenantSession, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     tenant = tenant_of(state.session)
-    if tenant is None or not (state.is_select or state.is_update or state.is_delete):
+    if tenant is None or not state.is_orm_statement or not (state.is_select or state.is_update or state.is_delete):
+        # A Core statement on a table (the kernel's tables, hand-written SQL) is not
+        # touched by loader criteria: it filters its tenant itself, and row-level
+        # security backs it on PostgreSQL.
         return
-    state.statement = state.statement.options(
-        with_loader_criteria(TenantOwned, lambda cls: cls.company_id == tenant, include_aliases=True)
-    )
+    state.statement = state.statement.options(_criteria(tenant))
 
 
 @event.listens_for(TenantSession, "before_flush")
@@ -86,7 +96,10 @@ def _set_database_tenant(session: Session, _transaction: Any, connection: Any) -
     # Transaction-local: back to the connection's default (``*``, set when it opens,
     # for the service's own machinery) when it ends; a pooled connection carries
     # nothing over.
-    connection.execute(text("SELECT set_config(:k, :v, true)"), {"k": SETTING, "v": str(tenant)})
+    connection.exec_driver_sql(_SET_TENANT, (str(tenant),))
+
+
+_SET_TENANT = f"SELECT set_config('{SETTING}', $1, true)"
 
 
 #: The name of the row-level security policy on every tenant table (PostgreSQL).

@@ -17,6 +17,7 @@ from hrms.services.employee.deps import (
     ReadEmployees,
     WriteEmployees,
     WriteProfiles,
+    check_id_in_scope,
     check_in_scope,
     check_may_place,
     check_may_write_profile,
@@ -142,23 +143,30 @@ async def update_employee(
     except ValueError as exc:
         raise invalid([FieldError(str(exc), f"{exc} cannot be null", "null")]) from exc
     data = TenantData(request, caller)
+    if "department_id" in changes or "manager_id" in changes:
+        await check_move(request, data, employee_id, changes)
+    async with data.uow() as uow:
+        await check_id_in_scope(uow.session, caller, employee_id)
+        employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes)
+    return view(employee)
+
+
+async def check_move(request: Request, data: TenantData, employee_id: uuid.UUID, changes: dict[str, object]) -> None:
+    """A manager places only in their department or under themself; a new department
+    must exist (the company service says). Asked before the write transaction, which
+    is not held open across a call to another service."""
+    caller = data.principal
     async with data.read() as session:
-        current = await check_in_scope(
-            session, caller, await service.get_employee(session=session, employee_id=employee_id)
+        current = await visible(session, caller, employee_id)
+        await check_may_place(
+            session,
+            caller,
+            department_id=changes.get("department_id", current.department_id),  # type: ignore[arg-type]
+            manager_id=changes.get("manager_id", current.manager_id),  # type: ignore[arg-type]
         )
-        if "department_id" in changes or "manager_id" in changes:
-            await check_may_place(
-                session,
-                caller,
-                department_id=changes.get("department_id", current.department_id),  # type: ignore[arg-type]
-                manager_id=changes.get("manager_id", current.manager_id),  # type: ignore[arg-type]
-            )
     department = changes.get("department_id")
     if isinstance(department, uuid.UUID) and department != current.department_id:
         await check_department(runtime_of(request), current.company_id, department)
-    async with data.uow() as uow:
-        employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes)
-    return view(employee)
 
 
 @router.post("/employees/{employee_id}/deactivate", response_model=EmployeeView)

@@ -58,12 +58,19 @@ async def scope_of(session: AsyncSession, caller: Principal) -> Scope:
 
 async def check_in_scope(session: AsyncSession, caller: Principal, employee: Employee) -> Employee:
     """``employee`` if ``caller`` may see it, else 404 (as if it were not there)."""
+    await check_id_in_scope(session, caller, employee.id)
+    return employee
+
+
+async def check_id_in_scope(session: AsyncSession, caller: Principal, employee_id: uuid.UUID) -> None:
+    """404 unless the employee ``employee_id`` is one ``caller`` may see. For a caller
+    who sees the whole company, no query: whether the employee exists is the use
+    case's to say (404 too)."""
     scope = await scope_of(session, caller)
     if scope.where is not None:
-        hit = await session.scalar(select(Employee.id).where(Employee.id == employee.id, scope.where))
+        hit = await session.scalar(select(Employee.id).where(Employee.id == employee_id, scope.where))
         if hit is None:
-            raise not_found("employee", employee.id)
-    return employee
+            raise not_found("employee", employee_id)
 
 
 async def check_may_place(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
 from isles.events import Event
 from isles.problems import FieldError, Problem, conflict, invalid, not_found
+from isles.schema import utcnow
 from isles.uow import UnitOfWork
 
 # Which request field a unique constraint protects, to name it in a 409.
@@ -42,11 +43,15 @@ async def _commit(uow: UnitOfWork) -> None:
     try:
         await uow.commit()
     except IntegrityError as exc:  # a concurrent writer won the race to a unique value
-        text = str(exc.orig)
-        field = next((f for c, f in _UNIQUE_FIELDS.items() if c in text), None)
-        if field is None:
-            field = "email" if "email" in text else "employee_number"
-        raise conflict(field, f"{field} is already taken") from exc
+        raise _taken(exc) from exc
+
+
+def _taken(exc: IntegrityError) -> Problem:
+    text = str(exc.orig)
+    field = next((f for c, f in _UNIQUE_FIELDS.items() if c in text), None)
+    if field is None:
+        field = "email" if "email" in text else "employee_number"
+    return conflict(field, f"{field} is already taken")
 
 
 async def create_employee(
@@ -116,9 +121,35 @@ async def _load_for_update(session: AsyncSession, employee_id: uuid.UUID) -> Emp
     return employee
 
 
+_employees: Table = Employee.__table__  # type: ignore[assignment]
+# Built once: a statement made per call costs more to build and to key for the
+# compiled cache than to run.
+_LOCK = select(_employees).where(_employees.c.id == bindparam("b_id")).with_for_update()
+_LOCK_IN_TENANT = _LOCK.where(_employees.c.company_id == bindparam("b_tenant"))
+# The columns to set are the parameters' other keys.
+_UPDATE = update(_employees).where(_employees.c.id == bindparam("b_id"))
+
+
+async def _lock_row(uow: UnitOfWork, employee_id: uuid.UUID) -> Employee:
+    """The employee's row, locked until the transaction ends, as an Employee outside
+    the session (nothing is flushed from it); 404 if the unit of work's company has
+    no such employee. Core, not the ORM: a rename is one SELECT and one UPDATE. The
+    ORM's tenant criteria do not reach Core statements, so the tenant is named here
+    (and row-level security checks it again on PostgreSQL)."""
+    if uow.tenant is None:
+        result = await uow.session.execute(_LOCK, {"b_id": employee_id})
+    else:
+        result = await uow.session.execute(_LOCK_IN_TENANT, {"b_id": employee_id, "b_tenant": uow.tenant})
+    row = result.first()
+    if row is None or row.pending:
+        raise not_found("employee", employee_id)
+    return Employee(**row._mapping)
+
+
 async def update_employee(*, uow: UnitOfWork, employee_id: uuid.UUID, changes: Mapping[str, object]) -> Employee:
+    """Change fields of an employee; publishes EmployeeUpdated if anything changed."""
     session = uow.session
-    employee = await _load_for_update(session, employee_id)
+    employee = await _lock_row(uow, employee_id)
     if not employee.is_active:
         raise Problem(409, f"employee {employee_id} is deactivated and cannot be changed", slug="employee-inactive")
     changed = [k for k, v in changes.items() if getattr(employee, k) != v]
@@ -131,8 +162,16 @@ async def update_employee(*, uow: UnitOfWork, employee_id: uuid.UUID, changes: M
         await check_manager(session, company_id=employee.company_id, employee_id=employee.id, manager_id=new_manager)
     for key in changed:
         setattr(employee, key, changes[key])
-    _emit(uow, employee, events.updated(employee, changed))
-    await _commit(uow)
+    employee.updated_at = utcnow()
+    _emit(uow, employee, events.updated(employee, changed))  # bumps employee.version
+    values = {key: changes[key] for key in changed}
+    try:
+        await session.execute(
+            _UPDATE, {"b_id": employee.id, "updated_at": employee.updated_at, "version": employee.version, **values}
+        )
+        await uow.commit()
+    except IntegrityError as exc:  # a concurrent writer won the race to a unique value
+        raise _taken(exc) from exc
     return employee
 
 

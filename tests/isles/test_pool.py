@@ -1,0 +1,86 @@
+"""The connection pool of a service's PostgreSQL database: sized for a busy service,
+and it pings a connection only after it sat idle (no extra round trip per transaction),
+replacing one that died meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from isles.db import PoolSettings, ServiceDatabase, drop_postgres_database, resolve_pool
+from isles.settings import IslesSettings
+from tests.support import PG_SERVER, require_postgres
+
+
+def test_defaults_keep_ten_connections_and_ping_after_ten_idle_seconds(tmp_path: Path) -> None:
+    settings = IslesSettings(data_dir=tmp_path)
+    assert resolve_pool("employee", settings, {}) == PoolSettings(10, 10, 30.0, 1800.0, 10.0)
+    env = {"ISLES_EMPLOYEE_POOL_PING_IDLE": "0"}
+    assert resolve_pool("employee", settings, env).ping_idle == 0.0
+    assert resolve_pool("project", IslesSettings(data_dir=tmp_path, pool_ping_idle=2.5), env).ping_idle == 2.5
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[ServiceDatabase]:
+    require_postgres()
+    url = f"{PG_SERVER}/isles_t_{uuid.uuid4().hex[:12]}_pool"
+    db = ServiceDatabase("pool", url, IslesSettings(data_dir=tmp_path), PoolSettings(size=2, ping_idle=0.2))
+    await db.ensure_exists()
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        await drop_postgres_database(make_url(url))
+
+
+def count_pings(db: ServiceDatabase) -> list[int]:
+    pings = [0]
+    dialect: Any = db.engine.dialect
+    real = dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings[0] += 1
+        return bool(real(dbapi_connection))
+
+    dialect.do_ping = counted
+    return pings
+
+
+async def backend_pid(db: ServiceDatabase) -> int:
+    async with db.writing() as session, session.begin():
+        return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+@pytest.mark.postgres
+async def test_a_connection_in_steady_use_is_not_pinged(database: ServiceDatabase) -> None:
+    pings = count_pings(database)
+    pids = {await backend_pid(database) for _ in range(5)}
+    assert len(pids) == 1  # the same pooled connection each time
+    assert pings[0] == 0
+
+
+@pytest.mark.postgres
+async def test_a_connection_that_died_while_idle_is_replaced_before_use(database: ServiceDatabase) -> None:
+    import asyncpg
+
+    pings = count_pings(database)
+    first = await backend_pid(database)
+    admin = await asyncpg.connect(
+        make_url(PG_SERVER).set(drivername="postgresql", database="postgres").render_as_string()
+    )
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.3)  # idle past ping_idle
+
+    second = await backend_pid(database)  # no error: the dead connection was replaced
+    assert second != first
+    assert pings[0] >= 1
