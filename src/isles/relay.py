@@ -45,8 +45,10 @@ class Relay:
         prune_every: float = 60.0,
         observers: Sequence[Callable[[int], None]] = (),
         housekeeping: Sequence[Callable[[], Awaitable[int]]] = (),
+        mark_linger: float = 0.02,
     ) -> None:
         self.service = service
+        self._mark_linger = mark_linger
         self._outbox = outbox
         self._bus = bus
         self._batch_size = batch_size
@@ -208,6 +210,10 @@ class Relay:
         failures = 0
         while True:
             await self._marks_due.wait()
+            if len(self._done) < self._batch_size:
+                # Let a few more outcomes come: fewer, larger UPDATEs. Marks only tell
+                # what need not be published again; delivery does not wait for them.
+                await asyncio.sleep(self._mark_linger)
             self._marks_due.clear()
             if not self._done:
                 continue
