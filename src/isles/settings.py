@@ -36,9 +36,13 @@ class IslesSettings(BaseSettings):
     relay_lease_seconds: float = Field(default=15.0, gt=0, description="How long a relay's claim on outbox rows lasts.")
     relay_listen: bool = Field(default=True, description="Wake relays with PostgreSQL LISTEN/NOTIFY.")
     relay_enabled: bool = Field(default=True, description="False pauses publishing; events wait in the outbox.")
-    relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    relay_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Outbox rows read and handed to the bus at once."
+    )
     relay_poll_interval: float = Field(default=1.0, gt=0, description="Fallback poll, seconds.")
-    relay_max_in_flight: int = Field(default=512, ge=1)
+    relay_max_in_flight: int = Field(
+        default=1024, ge=1, description="Events handed to the bus whose outcome is not known yet, at most."
+    )
     outbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
     consumer_concurrency: int = Field(default=8, ge=1, le=256)
     consumer_batch_size: int = Field(
