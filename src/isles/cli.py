@@ -21,7 +21,7 @@ from isles import dlq, migrations
 from isles.db import DatabaseConfigError
 from isles.lint.cli import lint as lint_command
 from isles.logging import configure as configure_logging
-from isles.runtime import System, SystemRuntime, keys_dir
+from isles.runtime import System, SystemRuntime, keys_dir, tune_gc
 from isles.sagas.store import SagaStore
 from isles.security import OPERATOR, KeyRing, KeysError, generate_keys
 from isles.serving import run, run_server
@@ -211,6 +211,8 @@ async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, lo
                 lines = await runtime.system.demo(client)
             if lines:
                 _keep_demo_notes(runtime.settings.data_dir, lines)
+        if runtime.settings.gc_tuning:
+            tune_gc()
         base = f"http://{host}:{port}"
         out.print(f"[bold]{runtime.system.name}[/bold] is up: every service on its own database, embedded bus.")
         out.print(f"  gateway   {base}/   health {base}/health")
@@ -303,6 +305,8 @@ async def _serve_one(
         await runtime.stop()
         raise fail(f"could not start: {exc}", code=1) from exc
     try:
+        if runtime.settings.gc_tuning:
+            tune_gc()
         name = next(iter(runtime.services))
         out.print(f"{name} serving on http://{host}:{port}/api/{name}  (ready: /ready, metrics: /metrics)")
         await run_server(runtime.app, host=host, port=port, log_level=log_level)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import os
 import time
 import uuid
@@ -249,6 +250,17 @@ class ServiceRuntime:
         await self.stop_relay()
         if self.consumer is not None:
             await self.consumer.stop()
+
+
+def tune_gc() -> None:
+    """For a serving process (``isles up``/``serve``), once started: move everything
+    built so far (modules, apps, metadata, compiled statements) out of the collector's
+    sight, and collect the young generation less often. Measured on the event pipeline
+    (issue 13): the collector's pauses fell from ~2.7 s to ~0.1 s per 10,000 events,
+    10-20 % of the CPU per event."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def keys_dir(settings: IslesSettings) -> Path:

@@ -45,6 +45,10 @@ class IslesSettings(BaseSettings):
     )
     outbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
     consumer_concurrency: int = Field(default=8, ge=1, le=256)
+    gc_tuning: bool = Field(
+        default=True,
+        description="isles up/serve: after start, freeze what start-up built and collect garbage less often.",
+    )
     consumer_batch_size: int = Field(
         default=200, ge=1, le=10_000, description="Most events a consumer applies in one transaction."
     )
