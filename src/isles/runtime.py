@@ -301,6 +301,7 @@ def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
             prefix=settings.nats_prefix,
             ack_wait=settings.nats_ack_wait,
             max_deliveries=settings.max_deliveries,
+            publish_window=settings.nats_publish_window,
         ),
         routes,
         name=name,

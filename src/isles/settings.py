@@ -30,6 +30,9 @@ class IslesSettings(BaseSettings):
     nats_ack_wait: float = Field(
         default=30.0, gt=0, description="Seconds before JetStream redelivers an unacked event."
     )
+    nats_publish_window: int = Field(
+        default=1024, ge=1, description="Events a relay has sent to JetStream without its acknowledgement yet, at most."
+    )
     max_deliveries: int = Field(
         default=10, ge=1, description="Deliveries without an outcome before an event is parked as a dead letter."
     )

@@ -199,3 +199,12 @@ async def test_a_message_in_hand_at_a_stop_comes_again_to_the_next_consumer_coun
         await publisher.stop()
     assert first.deliveries == [1]
     assert second.deliveries == [(event.id, 2)]
+
+
+def test_the_publish_window_is_a_setting(tmp_path: Path) -> None:
+    from isles.runtime import make_bus
+
+    settings = IslesSettings(data_dir=tmp_path, bus="nats", nats_publish_window=7)
+    bus = make_bus(toy.build(), settings, name="window")
+    assert isinstance(bus, NatsBus)
+    assert bus.settings.publish_window == 7
