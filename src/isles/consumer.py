@@ -151,12 +151,16 @@ class Consumer:
         self._on_handled = on_handled
         self._handlers: dict[str, list[Handler]] = {}
         self._many_order: list[ManyFn] = []
+        #: Per event type: its handlers' set-wise forms; empty when one of them has none.
+        self._many_of: dict[str, frozenset[ManyFn]] = {}
         for handler in handlers:
             if handler.many is not None and all(m is not handler.many for m in self._many_order):
                 self._many_order.append(handler.many)
         for handler in handlers:
             self._handlers.setdefault(handler.event.event_type, []).append(handler)
         for event_type, group in self._handlers.items():
+            forms = {h.many for h in group}
+            self._many_of[event_type] = frozenset() if None in forms else frozenset(f for f in forms if f)
             versions = {h.event.schema_version for h in group}
             if len(versions) > 1:
                 raise ValueError(f"{name}: handlers of {event_type} disagree on its version")
@@ -456,14 +460,13 @@ class Consumer:
     }
 
     async def _run_batch_handlers(self, uow: UnitOfWork, pairs: Sequence[tuple[Envelope, Event]]) -> None:
-        handlers = [h for env, _ in pairs for h in self._handlers[env.type]]
-        if any(h.many is None for h in handlers):
+        if not all(self._many_of[env.type] for env, _ in pairs):
             for env, event in pairs:  # event by event, in one transaction
                 await self._run_handlers(uow, env, event)
             return
         # Set-wise: each distinct ``many`` once, in declaration order, with its events.
         for many in self._many_order:
-            group = [(env, ev) for env, ev in pairs if any(h.many is many for h in self._handlers[env.type])]
+            group = [(env, ev) for env, ev in pairs if many in self._many_of[env.type]]
             if group:
                 await many(uow, group)
 
