@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -19,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from isles import sqlite_driver, tenancy
@@ -147,14 +148,14 @@ def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # We issue BEGIN ourselves (see _sqlite_on_begin), so the driver must not.
+    # We issue BEGIN ourselves (see _sqlite_on_begin), so the driver must not. The
+    # driver waits out another process's lock itself (busy_timeout 0, see sqlite_driver).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=30000",
     ):
         cursor.execute(pragma)
     cursor.close()
@@ -164,7 +165,16 @@ def _sqlite_on_begin(conn: Any) -> None:
     # Writers take the write lock up front, so a read-modify-write inside a unit of
     # work cannot interleave with another writer (SQLite's answer to FOR UPDATE).
     readonly = conn.get_execution_options().get("isles_readonly", False)
-    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    # Straight to the driver's cursor: SQLAlchemy's statement machinery cost more
+    # than the BEGIN itself, and there is no result to read.
+    statement = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    except sqlite3.Error as error:  # as SQLAlchemy would have raised it
+        raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
+    finally:
+        cursor.close()
 
 
 class ServiceDatabase:
@@ -180,8 +190,9 @@ class ServiceDatabase:
         self.pool = pool or pool_settings(settings)
         self.engine: AsyncEngine = self._create_engine()
         self._write = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=tenancy.TenantSession)
+        self._read_engine = self.engine.execution_options(isles_readonly=True)
         self._read = async_sessionmaker(
-            self.engine.execution_options(isles_readonly=True),
+            self._read_engine,
             expire_on_commit=False,
             sync_session_class=tenancy.TenantSession,
         )
@@ -223,11 +234,16 @@ class ServiceDatabase:
         """A session whose transaction may write (BEGIN IMMEDIATE on SQLite).
 
         On SQLite, writers of this process queue on an asyncio lock instead of racing
-        for the database lock, where SQLite's busy handler would sleep in steps of up
-        to 100 ms; writers in other processes still wait through ``busy_timeout``.
+        for the database lock; a writer of another process holding it is waited out
+        without blocking the loop (see :mod:`isles.sqlite_driver`), up to 30 s.
         """
         async with self._write_lock, self._write(info={tenancy.INFO_KEY: tenant}) as session:
             yield session
+
+    def reading(self) -> AsyncConnection:
+        """A connection for reads only, without a session: the kernel's own Core
+        statements on its own tables (no tenant scoping; never SQLite's write lock)."""
+        return self._read_engine.connect()
 
     def read_session(self, *, tenant: uuid.UUID | None = None) -> AsyncSession:
         """A session for reads only; it never takes SQLite's write lock. With a
