@@ -118,6 +118,7 @@ class ServiceRuntime:
             bus=bus,
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval,
+            linger=settings.relay_linger,
             max_in_flight=settings.relay_max_in_flight,
             retention=timedelta(seconds=settings.outbox_retention_seconds),
             observers=[published.inc],
@@ -146,11 +147,15 @@ class ServiceRuntime:
 
     def uow(self, *, tenant: uuid.UUID | None = None) -> UnitOfWork:
         """A new unit of work on this service's database; its commit wakes the relay (if
-        it emitted events) and the service's workers. With a ``tenant`` it sees and
-        writes only that company's rows."""
+        it emitted events) and the service's workers (one that watches some classes, if
+        it touched one of them). With a ``tenant`` it sees and writes only that
+        company's rows."""
         uow = UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake, tenant=tenant)
         for worker in self.workers.values():
-            uow.after_commit(worker.wake)
+            if worker.watches:
+                uow.after_commit_if_touched(worker.watches, worker.wake)
+            else:
+                uow.after_commit(worker.wake)
         return uow
 
     def service_token(self, tenant: str = "") -> str | None:

@@ -22,6 +22,9 @@ from sqlalchemy.orm import ORMExecuteState, Session, SynonymProperty, with_loade
 from sqlalchemy.orm.interfaces import ORMOption
 
 INFO_KEY = "isles_tenant"
+#: Where a session notes the classes of the objects it flushed as added or changed,
+#: when its unit of work asked (see UnitOfWork.after_commit_if_touched).
+TOUCHED_KEY = "isles_touched"
 #: The PostgreSQL setting row-level security policies read; ``*`` means every company.
 SETTING = "isles.tenant"
 ANY = "*"
@@ -78,6 +81,9 @@ def _scope_statement(state: ORMExecuteState) -> None:
 
 @event.listens_for(TenantSession, "before_flush")
 def _guard_writes(session: Session, _context: Any, _instances: Any) -> None:
+    touched: set[type] | None = session.info.get(TOUCHED_KEY)
+    if touched is not None:
+        touched.update(type(obj) for obj in (*session.new, *session.dirty))
     tenant = tenant_of(session)
     if tenant is None:
         return

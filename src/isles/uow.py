@@ -16,7 +16,7 @@ from typing import Protocol, Self
 from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from isles import tracing
+from isles import tenancy, tracing
 from isles.db import ServiceDatabase
 from isles.events import Envelope, Event
 from isles.notify import outbox_channel
@@ -56,6 +56,7 @@ class UnitOfWork:
         self._emitted: list[Envelope] = []
         self._written = 0  # emitted events already in the outbox (a held commit writes them early)
         self._after_commit: list[Callable[[], None]] = []
+        self._if_touched: list[tuple[tuple[type, ...], Callable[[], None]]] = []
         self._held = False
         self.committed = False
 
@@ -76,6 +77,8 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._writing = self._db.writing(tenant=self.tenant)
         self._session = await self._writing.__aenter__()
+        if self._if_touched:
+            self._session.info[tenancy.TOUCHED_KEY] = set()
         try:
             await self._session.begin()
         except BaseException as exc:
@@ -131,6 +134,12 @@ class UnitOfWork:
         """Call ``callback`` once the transaction has committed (never if it rolls back)."""
         self._after_commit.append(callback)
 
+    def after_commit_if_touched(self, classes: tuple[type, ...], callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed, if it added or changed
+        (through the session) an object of one of ``classes``. Register before the
+        ``async with`` block."""
+        self._if_touched.append((classes, callback))
+
     def hold(self) -> None:
         """Make :meth:`commit` write everything but leave the transaction open until
         :meth:`release`: whoever wraps a use case (an idempotent request, a saga step)
@@ -167,12 +176,18 @@ class UnitOfWork:
         self._written = len(self._emitted)
 
     async def _commit(self) -> None:
-        await self.session.commit()
+        session = self.session
+        await session.commit()
         self.committed = True
         if self._emitted and self._on_commit is not None:
             self._on_commit()
         for callback in self._after_commit:
             callback()
+        if self._if_touched:
+            touched: set[type] = session.info.pop(tenancy.TOUCHED_KEY, set())
+            for classes, callback in self._if_touched:
+                if any(issubclass(t, classes) for t in touched):
+                    callback()
 
 
 def _outbox_row(e: Envelope) -> dict[str, object]:

@@ -2,7 +2,10 @@
 notification service's dispatcher, say).
 
 A :class:`Worker` calls its ``step`` over and over while the step reports work done,
-then waits for a wake-up or its poll interval. ``idle`` is true once a step found
+then waits for a wake-up or its poll interval. A commit of the service wakes it: every
+commit, or, for a worker that names the mapped classes it ``watches``, only a commit
+that added or changed an object of one of them (the poll still finds what else comes
+due). ``idle`` is true once a step found
 nothing to do and no wake-up came since, so :meth:`SystemRuntime.settle` waits for
 workers too. A failing step is logged and retried after a back-off; it never stops
 the loop.
@@ -28,8 +31,17 @@ Step = Callable[[], Awaitable[int]]
 
 
 class Worker:
-    def __init__(self, name: str, step: Step, *, poll_interval: float = 1.0, max_backoff: float = 30.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Step,
+        *,
+        poll_interval: float = 1.0,
+        max_backoff: float = 30.0,
+        watches: tuple[type, ...] = (),
+    ) -> None:
         self.name = name
+        self.watches = watches
         self._step = step
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff

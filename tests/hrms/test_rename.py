@@ -80,3 +80,42 @@ async def test_a_deactivated_employee_is_not_renamed(api: httpx.AsyncClient, hrm
     assert r.status_code == 409, r.text
     assert r.json()["type"].endswith("employee-inactive")
     assert await updates_of(hrms, ada["id"]) == []
+
+
+async def test_a_rename_costs_no_recount_and_no_dispatcher_wake_up(
+    api: httpx.AsyncClient, hrms: SystemRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a rename cannot change is not redone: the company service recounts a
+    headcount only for events that can move it, and the notification dispatcher is
+    woken only by a commit that queued a notification. A deactivation still does both
+    its recount and its count."""
+    from hrms.services.company import service as company_service
+
+    ada = await new_employee(api, "Ada", "Lovelace")
+    await new_employee(api, "Grace", "Hopper", company_id=ada["company_id"])
+    await hrms.settle()
+    recounts: list[object] = []
+    real_recount = company_service.recount
+
+    async def recount(**kw: Any) -> None:
+        recounts.append(kw["company_id"])
+        await real_recount(**kw)
+
+    monkeypatch.setattr(company_service, "recount", recount)
+    dispatcher = hrms["notification"].workers["dispatcher"]
+    wakes: list[None] = []
+    real_wake = dispatcher.wake
+    monkeypatch.setattr(dispatcher, "wake", lambda: (wakes.append(None), real_wake())[1])
+
+    ok(await api.patch(f"/api/employee/employees/{ada['id']}", json={"last_name": "King"}))
+    await hrms.settle()
+    assert recounts == []
+    assert wakes == []
+    company = ok(await api.get(f"/api/company/companies/{ada['company_id']}"))
+    assert company["headcount"] == 2
+
+    ok(await api.post(f"/api/employee/employees/{ada['id']}/deactivate"))
+    await hrms.settle()
+    assert [str(c) for c in recounts] == [ada["company_id"]]
+    company = ok(await api.get(f"/api/company/companies/{ada['company_id']}"))
+    assert company["headcount"] == 1

@@ -48,9 +48,26 @@ async def employee_changed(ctx: HandlerContext, event: Any) -> None:
     await employees_changed(ctx.uow, [(ctx.envelope, event)])
 
 
+# What an EmployeeUpdated must have changed to move a headcount or release someone.
+_HEADCOUNT_FIELDS = frozenset({"is_active", "company_id"})
+
+
+def _moves_headcount(event: Any) -> bool:
+    """False for an update that names its changes and none of them is the active flag
+    or the company (a rename, a move between departments): the replica took it, and
+    nothing else here depends on it. An update without a list of changes counts."""
+    if not isinstance(event, EmployeeUpdated) or not event.changes:
+        return True
+    return not _HEADCOUNT_FIELDS.isdisjoint(event.changes)
+
+
 async def employees_changed(uow: UnitOfWork, pairs: Sequence[tuple[Envelope, Any]]) -> None:
     """After the replica took a batch of employee events: release who left, then
-    recount each company concerned once."""
+    recount each company concerned once (events that cannot move a headcount are
+    passed over)."""
+    pairs = [(env, event) for env, event in pairs if _moves_headcount(event)]
+    if not pairs:
+        return
     ids = {uuid.UUID(env.aggregateid) for env, _ in pairs}
     copies = {c.id: c for c in await uow.session.scalars(select(EmployeeCopy).where(EmployeeCopy.id.in_(ids)))}
     for employee_id in sorted(ids):

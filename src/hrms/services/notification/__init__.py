@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
 
 def dispatcher(rt: ServiceRuntime) -> Worker:
-    """Delivers due notifications: woken by every commit of the service, and polls
-    for retries that come due."""
+    """Delivers due notifications: woken by a commit that queued (or re-queued) one,
+    and polls for retries that come due."""
+    from hrms.services.notification.models import Notification
     from hrms.services.notification.service import dispatch
     from isles.mail import sender_from
 
     sender = sender_from(rt.settings)
-    return Worker("dispatcher", lambda: dispatch(rt.db, sender), poll_interval=1.0)
+    return Worker("dispatcher", lambda: dispatch(rt.db, sender), poll_interval=1.0, watches=(Notification,))
 
 
 def build() -> Service:

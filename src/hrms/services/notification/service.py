@@ -113,6 +113,12 @@ async def _claim(db: ServiceDatabase, limit: int) -> list[tuple[uuid.UUID, int, 
         .order_by(Notification.next_attempt_at)
         .limit(limit)
     )
+    # Most wake-ups (any commit of this service) find nothing due: look without taking
+    # the write lock (on SQLite, the whole database's) before claiming.
+    async with db.read_session() as session:
+        first_due = select(Notification.id).where(due, Notification.next_attempt_at <= now).limit(1)
+        if await session.scalar(first_due) is None:
+            return []
     q = q.with_for_update(skip_locked=True) if not db.is_sqlite else q
     claimed = []
     async with db.writing() as session, session.begin():
