@@ -34,7 +34,6 @@ from typing import Any, ClassVar
 import structlog
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from isles import failpoints, tracing
 from isles.db import ServiceDatabase
@@ -406,11 +405,10 @@ class Consumer:
         tracing.bind(tracing.new_traceparent(env.traceparent))
         async with self._uow_factory() as uow:
             session = uow.session
-            try:
-                # The inbox key decides: a delivery of an event already applied (or
-                # parked, or being applied by a concurrent delivery) stops here.
-                await session.execute(insert(inbox_table).values(**_inbox_row(env, "processed")))
-            except IntegrityError:
+            # The inbox key decides: a delivery of an event already applied (or
+            # parked, or being applied by a concurrent delivery) stops here.
+            inserted = (await session.execute(self._insert_new[uow.dialect], _inbox_row(env, "processed"))).first()
+            if inserted is None:
                 return Outcome.DUPLICATE
             await self._run_handlers(uow, env, event)
             await uow.commit()

@@ -25,12 +25,23 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 
 from isles.db import ServiceDatabase
 from isles.schema import OUTBOX, outbox_table, utcnow
 
 _t = outbox_table
+_unpublished = _t.c.published_at.is_(None)
+# SQLite's statements, built once: building a statement per fetch cost as much as
+# running it.
+_HEAD = select(_t.c.id, _t.c.payload).where(_unpublished).order_by(_t.c.id).limit(bindparam("limit"))
+_HEAD_IDS = select(_t.c.id).where(_unpublished).order_by(_t.c.id).limit(bindparam("limit"))
+_BY_IDS = select(_t.c.id, _t.c.payload).where(_t.c.id.in_(bindparam("ids", expanding=True))).order_by(_t.c.id)
+_MARK_SQLITE = (
+    update(_t)
+    .where(_t.c.id.in_(bindparam("ids", expanding=True)), _unpublished)
+    .values(published_at=bindparam("now"), claimed_until=None)
+)
 
 
 def relay_identity() -> str:
@@ -128,25 +139,16 @@ class SqlOutbox:
         """
         if self.claims:
             return await self._claim(limit, exclude)
-        unpublished = _t.c.published_at.is_(None)
-        async with self._db.read_session() as session:
+        async with self._db.reading() as conn:
             if not exclude:
-                rows = (
-                    await session.execute(
-                        select(_t.c.id, _t.c.payload).where(unpublished).order_by(_t.c.id).limit(limit)
-                    )
-                ).all()
+                rows = (await conn.execute(_HEAD, {"limit": limit})).all()
                 return [OutboxRecord(position=r.id, payload=r.payload) for r in rows]
             # Rows in flight are skipped by id first, so their payloads are not read again.
-            ids = (
-                await session.scalars(select(_t.c.id).where(unpublished).order_by(_t.c.id).limit(limit + len(exclude)))
-            ).all()
+            ids = (await conn.execute(_HEAD_IDS, {"limit": limit + len(exclude)})).scalars().all()
             wanted = [i for i in ids if i not in exclude][:limit]
             if not wanted:
                 return []
-            rows = (
-                await session.execute(select(_t.c.id, _t.c.payload).where(_t.c.id.in_(wanted)).order_by(_t.c.id))
-            ).all()
+            rows = (await conn.execute(_BY_IDS, {"ids": wanted})).all()
         return [OutboxRecord(position=r.id, payload=r.payload) for r in rows]
 
     async def _claim(self, limit: int, exclude: Collection[int]) -> list[OutboxRecord]:
@@ -197,11 +199,7 @@ class SqlOutbox:
                 await session.execute(_NO_FLUSH_WAIT)
                 await session.execute(_MARK, {"ids": list(positions), "now": utcnow()})
                 return
-            await session.execute(
-                update(_t)
-                .where(_t.c.id.in_(positions), _t.c.published_at.is_(None))
-                .values(published_at=utcnow(), claimed_until=None)
-            )
+            await session.execute(_MARK_SQLITE, {"ids": list(positions), "now": utcnow()})
 
     async def backlog(self) -> int:
         async with self._db.read_session() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -17,6 +18,10 @@ from isles.outbox import SqlOutbox
 from isles.tasks import cancel_and_wait
 
 log = structlog.get_logger("isles.relay")
+
+
+# A relay woken within this many lingers of its last publish is busy, and lingers.
+_BUSY = 10
 
 
 class Relay:
@@ -46,8 +51,11 @@ class Relay:
         observers: Sequence[Callable[[int], None]] = (),
         housekeeping: Sequence[Callable[[], Awaitable[int]]] = (),
         mark_linger: float = 0.02,
+        linger: float = 0.0,
     ) -> None:
         self.service = service
+        self._linger = linger
+        self._last_publish = -math.inf
         self._mark_linger = mark_linger
         self._outbox = outbox
         self._bus = bus
@@ -135,9 +143,15 @@ class Relay:
                 await self._prune()
             if more:
                 continue
+            woken = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+                woken = await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
             self._waiting_for_room = False
+            if woken and self._linger > 0 and time.monotonic() - self._last_publish < _BUSY * self._linger:
+                # Busy (it published moments ago): let the commits right behind this
+                # one land, so one read, one publish and one consumer transaction carry
+                # several events. A relay woken after a quiet spell publishes at once.
+                await asyncio.sleep(self._linger)
 
     async def _step(self) -> bool:
         """Hand a new batch to the bus. True if more may be waiting."""
@@ -176,6 +190,7 @@ class Relay:
             self._failed.extend(positions)
             raise
         self._in_flight.update(positions)
+        self._last_publish = time.monotonic()
         try:
             outcomes = await self._bus.publish_many(envelopes)
         except BaseException:

@@ -43,6 +43,15 @@ class IslesSettings(BaseSettings):
         default=500, ge=1, le=10_000, description="Outbox rows read and handed to the bus at once."
     )
     relay_poll_interval: float = Field(default=1.0, gt=0, description="Fallback poll, seconds.")
+    relay_linger: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description=(
+            "Seconds a busy relay (one that published within ten lingers) waits, once woken, for the commits "
+            "right behind the first before reading the outbox; 0: never."
+        ),
+    )
     relay_max_in_flight: int = Field(
         default=1024, ge=1, description="Events handed to the bus whose outcome is not known yet, at most."
     )

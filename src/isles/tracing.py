@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _current: ContextVar[str] = ContextVar("isles_traceparent", default="")
+# Trace and span ids need to be unique, not secret (OpenTelemetry's own generator
+# uses random too): a system call for each event's span id cost more than its handler.
+_random = random.Random()
 
 
 def is_valid(traceparent: str) -> bool:
@@ -20,8 +23,8 @@ def is_valid(traceparent: str) -> bool:
 def new_traceparent(parent: str = "") -> str:
     """A child of ``parent`` (same trace, new span), or the root of a new trace."""
     m = _TRACEPARENT.match(parent) if parent else None
-    trace_id = m.group(1) if m and is_valid(parent) else secrets.token_hex(16)
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    trace_id = m.group(1) if m and is_valid(parent) else f"{_random.getrandbits(128) or 1:032x}"
+    return f"00-{trace_id}-{_random.getrandbits(64) or 1:016x}-01"
 
 
 def current() -> str:

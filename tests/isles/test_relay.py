@@ -304,3 +304,43 @@ async def test_relay_backs_off_while_the_bus_refuses_then_delivers(tmp_path: Pat
         assert await runtime["source"].outbox.backlog() == 0
     finally:
         await runtime.stop()
+
+
+class CountingBus(EmbeddedBus):
+    """Records the size of each batch the relay hands over, and when."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[float, int]] = []
+
+    def deliver_many(self, envelopes: Sequence[Envelope]) -> list[asyncio.Future[None]]:
+        self.batches.append((asyncio.get_running_loop().time(), len(envelopes)))
+        return super().deliver_many(envelopes)
+
+
+async def test_a_busy_relay_lingers_for_the_commits_behind_a_quiet_one_does_not(source_db: ServiceDatabase) -> None:
+    """Commits a few milliseconds apart, one wake-up each (as units of work do): a relay
+    that published moments ago waits ``linger`` once woken, so they go in one batch; a
+    relay woken after a quiet spell publishes the first commit at once."""
+    bus = CountingBus()
+    bus.subscribe(Recorder(), [toy.Pinged.event_type])
+    linger = 0.5
+    relay = Relay(service="source", outbox=SqlOutbox(source_db), bus=bus, poll_interval=30, linger=linger)
+    relay.start()
+    loop = asyncio.get_running_loop()
+    try:
+        written = events(6, aggregates=6)
+        committed = loop.time()
+        await write(source_db, written[:1])  # after a quiet spell: out at once
+        relay.wake()
+        await until(lambda: relay.published_count == 1)
+        assert bus.batches[0][0] - committed < linger
+        for e in written[1:]:  # now busy: the four behind the first come along
+            await write(source_db, [e])
+            relay.wake()
+            await asyncio.sleep(0.01)
+        await until(lambda: relay.published_count == 6)
+        assert [n for _, n in bus.batches] == [1, 5]
+    finally:
+        await relay.stop()
+    assert await unpublished(source_db) == []
