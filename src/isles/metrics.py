@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -125,19 +125,30 @@ class Metrics:
         )
         self.bus_ready = Gauge("isles_bus_ready", "1 when the bus is connected.", registry=r)
         self.database_up = Gauge("isles_database_up", "1 when the service's database answers.", ["service"], registry=r)
+        self._handled: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     # -- hooks -----------------------------------------------------------------
 
     def handled(self, service: str, event_type: str, seconds: float, outcome: str) -> None:
-        self.handler_latency.labels(service, event_type).observe(seconds)
-        if outcome == "applied":
-            self.events_applied.labels(service, event_type).inc()
-        elif outcome == "duplicate":
-            self.events_duplicate.labels(service, event_type).inc()
-        elif outcome == "failed":
-            self.handler_failures.labels(service, event_type).inc()
-        elif outcome == "dead_lettered":
-            self.dead_lettered.labels(service, event_type).inc()
+        # Called for every event a consumer takes: the labelled children are looked up
+        # once per (service, event type, outcome), not per event.
+        key = (service, event_type, outcome)
+        children = self._handled.get(key)
+        if children is None:
+            counter = {
+                "applied": self.events_applied,
+                "duplicate": self.events_duplicate,
+                "failed": self.handler_failures,
+                "dead_lettered": self.dead_lettered,
+            }.get(outcome)
+            children = self._handled[key] = (
+                self.handler_latency.labels(service, event_type),
+                counter.labels(service, event_type) if counter is not None else None,
+            )
+        latency, count = children
+        latency.observe(seconds)
+        if count is not None:
+            count.inc()
 
     def client_call(self, service: str, target: str, method: str, outcome: str, seconds: float) -> None:
         self.client_requests.labels(service, target, method, outcome).inc()
