@@ -324,7 +324,7 @@ async def test_a_busy_relay_lingers_for_the_commits_behind_a_quiet_one_does_not(
     relay woken after a quiet spell publishes the first commit at once."""
     bus = CountingBus()
     bus.subscribe(Recorder(), [toy.Pinged.event_type])
-    linger = 0.5
+    linger = 1.0
     relay = Relay(service="source", outbox=SqlOutbox(source_db), bus=bus, poll_interval=30, linger=linger)
     relay.start()
     loop = asyncio.get_running_loop()
