@@ -92,24 +92,20 @@ async def _call(timeout: float, fn: Callable[..., _T], *args: Any) -> _T:  # noq
     A coroutine, though it rarely waits: SQLAlchemy's async engine insists that a
     statement awaits something, and awaiting this costs a greenlet switch, not a trip
     through the event loop."""
-    try:
-        return fn(*args)
-    except sqlite3.OperationalError as error:
-        if not _busy(error):
-            raise
-        last = error
-    deadline = time.monotonic() + timeout
+    deadline = 0.0
     wait = _FIRST_WAIT
-    while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(wait, left))
-        wait = min(wait * 2, _LONGEST_WAIT)
+    while True:
         try:
             return fn(*args)
         except sqlite3.OperationalError as error:
             if not _busy(error):
                 raise
-            last = error
-    raise last
+            now = time.monotonic()
+            deadline = deadline or now + timeout
+            if now >= deadline:
+                raise
+        await asyncio.sleep(min(wait, deadline - now))
+        wait = min(wait * 2, _LONGEST_WAIT)
 
 
 class InlineCursor(AsyncAdapt_aiosqlite_cursor):
