@@ -181,16 +181,16 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
         return await_(_call(self._busy_timeout, fn, *args))
 
     def commit(self) -> None:
-        if self._connection._connection:
-            try:
-                self.call(self._connection._conn.commit)
-            except Exception as error:
-                self._handle_exception(error)
+        self._end("commit")
 
     def rollback(self) -> None:
+        self._end("rollback")
+
+    def _end(self, how: str) -> None:
+        """COMMIT or ROLLBACK on this thread, if the connection is still open."""
         if self._connection._connection:
             try:
-                self.call(self._connection._conn.rollback)
+                self.call(getattr(self._connection._conn, how))
             except Exception as error:
                 self._handle_exception(error)
 

@@ -5,10 +5,11 @@ out without blocking the loop, up to the connection's timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from isles import db as db_module
 from isles import sqlite_driver
@@ -119,20 +120,35 @@ async def _ticks_while(work: Any) -> tuple[Any, int]:
         ticker.cancel()
 
 
-async def test_another_writer_is_waited_out_without_blocking_the_loop(db: ServiceDatabase, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def locked_by_another(path: Path, seconds: float) -> Iterator[None]:
+    """Another connection holds ``path``'s write lock for ``seconds`` from entry on."""
     held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(tmp_path / "drv.db", 0.5, held))
+    holder = threading.Thread(target=_hold_write_lock, args=(path, seconds, held))
     holder.start()
     assert held.wait(5)
+    try:
+        yield
+    finally:
+        holder.join()
 
+
+def short_timeout_engine(path: Path) -> AsyncEngine:
+    """An engine whose connections wait 0.2 s for another process's lock."""
+    return create_async_engine(
+        f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 0.2}, module=sqlite_driver.dbapi()
+    )
+
+
+async def test_another_writer_is_waited_out_without_blocking_the_loop(db: ServiceDatabase, tmp_path: Path) -> None:
     async def write() -> float:
         started = time.monotonic()
         async with db.writing() as session, session.begin():
             await session.execute(text("INSERT INTO items (name) VALUES ('mine')"))
         return time.monotonic() - started
 
-    waited, ticks = await _ticks_while(write())
-    holder.join()
+    with locked_by_another(tmp_path / "drv.db", 0.5):
+        waited, ticks = await _ticks_while(write())
     assert waited >= 0.3  # it did wait for the other writer...
     assert ticks >= 10  # ...and the loop went on meanwhile
     async with db.read_session() as session:
@@ -142,21 +158,16 @@ async def test_another_writer_is_waited_out_without_blocking_the_loop(db: Servic
 
 async def test_a_lock_held_past_the_timeout_is_the_error_sqlite_gives(tmp_path: Path) -> None:
     path = tmp_path / "short.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    engine = create_async_engine(url, connect_args={"timeout": 0.2}, module=sqlite_driver.dbapi())
+    engine = short_timeout_engine(path)
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)"))
-        held = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 1.0, held))
-        holder.start()
-        assert held.wait(5)
-        started = time.monotonic()
-        with pytest.raises(OperationalError, match="database is locked"):
-            async with engine.begin() as conn:
-                await conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
-        assert 0.15 <= time.monotonic() - started < 0.9
-        holder.join()
+        with locked_by_another(path, 1.0):
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="database is locked"):
+                async with engine.begin() as conn:
+                    await conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
+            assert 0.15 <= time.monotonic() - started < 0.9
     finally:
         await engine.dispose()
 
@@ -164,21 +175,15 @@ async def test_a_lock_held_past_the_timeout_is_the_error_sqlite_gives(tmp_path: 
 async def test_a_writer_that_cannot_begin_in_time_gets_sqlalchemys_error(tmp_path: Path) -> None:
     """BEGIN IMMEDIATE goes straight to the driver, yet fails as any statement does."""
     path = tmp_path / "begin.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    engine = create_async_engine(url, connect_args={"timeout": 0.2}, module=sqlite_driver.dbapi())
+    engine = short_timeout_engine(path)
     event.listen(engine.sync_engine, "connect", db_module._sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", db_module._sqlite_on_begin)
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)"))
-        held = threading.Event()
-        holder = threading.Thread(target=_hold_write_lock, args=(path, 1.0, held))
-        holder.start()
-        assert held.wait(5)
-        with pytest.raises(OperationalError, match="database is locked"):
+        with locked_by_another(path, 1.0), pytest.raises(OperationalError, match="database is locked"):
             async with engine.begin() as conn:
                 await conn.execute(text("SELECT 1"))
-        holder.join()
         async with engine.begin() as conn:  # the lock is free again: the pool still works
             assert (await conn.execute(text("SELECT count(*) FROM items"))).scalar_one() == 1
     finally:

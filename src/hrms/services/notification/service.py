@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -107,18 +107,13 @@ async def _claim(db: ServiceDatabase, limit: int) -> list[tuple[uuid.UUID, int, 
         (Notification.status == NotificationStatus.FAILED) & (Notification.attempts < MAX_ATTEMPTS),
         (Notification.status == NotificationStatus.SENDING) & (Notification.attempts < MAX_ATTEMPTS),
     )
-    q = (
-        select(Notification)
-        .where(due, Notification.next_attempt_at <= now)
-        .order_by(Notification.next_attempt_at)
-        .limit(limit)
-    )
-    # Most wake-ups (any commit of this service) find nothing due: look without taking
-    # the write lock (on SQLite, the whole database's) before claiming.
+    due_now = and_(due, Notification.next_attempt_at <= now)
+    # A poll (every second) mostly finds nothing due: look without taking the write
+    # lock (on SQLite, the whole database's) before claiming.
     async with db.read_session() as session:
-        first_due = select(Notification.id).where(due, Notification.next_attempt_at <= now).limit(1)
-        if await session.scalar(first_due) is None:
+        if await session.scalar(select(Notification.id).where(due_now).limit(1)) is None:
             return []
+    q = select(Notification).where(due_now).order_by(Notification.next_attempt_at).limit(limit)
     q = q.with_for_update(skip_locked=True) if not db.is_sqlite else q
     claimed = []
     async with db.writing() as session, session.begin():
