@@ -9,7 +9,7 @@
 * One durable pull consumer per subscribing service on each stream it reads. A
   message is handed to the subscriber in stream order and acknowledged only after
   the subscriber has finished with it (its inbox transaction committed, or the
-  event parked as a dead letter); a batch fetched is settled by one task, each
+  event parked as a dead letter); a batch pulled is settled by one task, each
   message acknowledged as soon as its outcome is known. While a slow handler works,
   the bus tells JetStream it is in progress; a message the subscriber gives back
   (it failed, or it stopped while the bus runs) is nak'ed so it comes again. A
@@ -48,6 +48,7 @@ log = structlog.get_logger("isles.nats")
 
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _PULL_EXPIRES = 1.0  # seconds a pull request waits at the server for messages
+_PULL_CHECK = 0.5  # seconds between the puller's checks of its requests
 
 
 def stream_name(prefix: str, service: str) -> str:
@@ -86,7 +87,11 @@ class _Subscription:
     pending: dict[int, tuple[Msg, float]] = field(default_factory=dict)
     waiters: set[asyncio.Task[None]] = field(default_factory=set)
     delivered: int = 0
-    puller: Any = None  # the pull subscription, while fetching
+    puller: Any = None  # the subscription our pull requests are answered on, while pulling
+    requested: int = 0  # messages asked for that have not come yet
+    asked_until: float = 0.0  # when the last pull request expires at the server
+    arrived: list[Msg] = field(default_factory=list)  # come, not yet handed over
+    refresh_consumer: bool = False  # the server said the durable is gone
 
 
 class _Publisher:
@@ -203,7 +208,7 @@ class NatsBus:
         self._connect_task = asyncio.create_task(self._connect_loop(), name="nats:connect")
         if consume:
             for sub in self._subs:
-                sub.task = asyncio.create_task(self._fetch_loop(sub), name=f"nats:{sub.durable}:{sub.stream}")
+                sub.task = asyncio.create_task(self._pull_loop(sub), name=f"nats:{sub.durable}:{sub.stream}")
             self._keepalive = asyncio.create_task(self._keep_in_progress(), name="nats:in-progress")
 
     async def wait_ready(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound for callers
@@ -222,6 +227,8 @@ class NatsBus:
                 with contextlib.suppress(Exception):
                     await sub.puller.unsubscribe()
                 sub.puller = None
+            sub.arrived.clear()
+            sub.requested = 0
         for sub in self._subs:
             await cancel_and_wait(list(sub.waiters))
             # What the subscriber still holds is not nak'ed: it comes again after
@@ -386,34 +393,92 @@ class NatsBus:
 
     # -- consuming ---------------------------------------------------------------
 
-    async def _fetch_loop(self, sub: _Subscription) -> None:
+    async def _pull_loop(self, sub: _Subscription) -> None:
+        """Keep pull requests open at the server for what the subscriber has room for.
+
+        Messages come on a subscription of ours, as the server has them: no fetch round
+        trip per batch, no task per message (nats-py's ``fetch`` makes three per message).
+        Asking for more than there is room for costs nothing but a wait: the server
+        never has more than ``max_ack_pending`` unacknowledged out. Requests expire after
+        ``_PULL_EXPIRES``; the server says so (408) with how many it did not fill, and
+        this loop forgets requests it has heard nothing of after they expired (a
+        server restart, a reconnect).
+        """
         await self._connected.wait()
-        psub: Any = None
         while not self._stopping:
             try:
                 if not self._connected.is_set():
                     await self._connected.wait()
-                    psub = None
-                if psub is None:
-                    assert self._js is not None
-                    psub = sub.puller = await self._js.pull_subscribe_bind(sub.durable, sub.stream)
-                room = self.settings.max_ack_pending - len(sub.pending)
-                if room <= 0:
-                    await asyncio.sleep(0.05)
-                    continue
-                try:
-                    msgs = await psub.fetch(min(room, self.settings.fetch_batch), timeout=_PULL_EXPIRES)
-                except TimeoutError:
-                    continue
-                self._hand_over(sub, msgs)
+                    sub.requested = 0
+                assert self._nc is not None
+                if sub.refresh_consumer:
+                    sub.refresh_consumer = False
+                    await self._ensure_consumer(sub)
+                    sub.requested = 0
+                if sub.puller is None:
+                    sub.puller = await self._nc.subscribe(
+                        self._nc.new_inbox(), cb=functools.partial(self._on_pulled, sub)
+                    )
+                    sub.requested = 0
+                if sub.requested and time.monotonic() > sub.asked_until + _PULL_EXPIRES:
+                    sub.requested = 0  # those requests are gone without word
+                await self._ask(sub)
+                await asyncio.sleep(_PULL_CHECK)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if self._stopping:
                     return
-                log.warning("nats.fetch_failed", stream=sub.stream, durable=sub.durable, error=repr(exc))
-                psub = None
+                log.warning("nats.pull_failed", stream=sub.stream, durable=sub.durable, error=repr(exc))
                 await asyncio.sleep(0.5)
+
+    async def _ask(self, sub: _Subscription) -> None:
+        """Ask the server for more if the subscriber has room for at least half a batch."""
+        if self._stopping or sub.puller is None or self._nc is None or not self._connected.is_set():
+            return
+        batch = min(self.settings.fetch_batch, self.settings.max_ack_pending)
+        want = min(batch, self.settings.max_ack_pending - len(sub.pending) - len(sub.arrived)) - sub.requested
+        if want < max(1, batch // 2):
+            return
+        sub.requested += want
+        sub.asked_until = time.monotonic() + _PULL_EXPIRES
+        await self._nc.publish(
+            f"$JS.API.CONSUMER.MSG.NEXT.{sub.stream}.{sub.durable}",
+            orjson.dumps({"batch": want, "expires": int(_PULL_EXPIRES * 1e9)}),
+            reply=sub.puller.subject,
+        )
+
+    async def _on_pulled(self, sub: _Subscription, msg: Msg) -> None:
+        """One message (or a status) answering our pull requests."""
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            if sub.requested:
+                sub.requested -= 1
+            if not sub.arrived:
+                # Hand over, in one batch, all that has come by the time the loop is free.
+                asyncio.get_running_loop().call_soon(self._flush_pulled, sub)
+            sub.arrived.append(msg)
+            return
+        if status == "100":  # a heartbeat
+            return
+        assert msg.headers is not None
+        unfilled = msg.headers.get("Nats-Pending-Messages")
+        if unfilled is not None and unfilled.isdigit():
+            sub.requested = max(0, sub.requested - int(unfilled))
+        else:
+            sub.requested = 0
+        if status not in ("404", "408"):  # not merely "expired" or "nothing there"
+            description = msg.headers.get("Description", "")
+            log.warning("nats.pull_refused", stream=sub.stream, durable=sub.durable, status=status, error=description)
+            if status == "503" or "Deleted" in description:
+                sub.refresh_consumer = True
+                return
+        await self._ask(sub)
+
+    def _flush_pulled(self, sub: _Subscription) -> None:
+        msgs, sub.arrived = sub.arrived, []
+        if msgs and not self._stopping:
+            self._hand_over(sub, msgs)
 
     def _hand_over(self, sub: _Subscription, msgs: list[Msg]) -> None:
         """Deliver a fetched batch in stream order; one task settles all of it."""
@@ -421,8 +486,7 @@ class NatsBus:
         unreadable: list[Msg] = []
         now = time.monotonic()
         for msg in msgs:
-            meta = msg.metadata
-            seq = meta.sequence.stream
+            seq, delivered = _position(msg)
             try:
                 envelope = Envelope.from_json(msg.data)
             except Exception as exc:
@@ -433,7 +497,7 @@ class NatsBus:
                 continue
             sub.pending[seq] = (msg, now)
             sub.delivered += 1
-            taken.append((seq, msg, sub.subscriber.deliver(envelope, meta.num_delivered)))
+            taken.append((seq, msg, sub.subscriber.deliver(envelope, delivered)))
         if taken or unreadable:
             waiter = asyncio.create_task(self._settle(sub, taken, unreadable))
             sub.waiters.add(waiter)
@@ -485,6 +549,8 @@ class NatsBus:
                 log.warning("nats.ack_failed", stream=sub.stream, seq=seq, error=repr(exc))
         finally:
             sub.pending.pop(seq, None)
+            with contextlib.suppress(Exception):
+                await self._ask(sub)
 
     async def _keep_in_progress(self) -> None:
         """Tell JetStream about messages still being worked on, so it does not redeliver them."""
@@ -515,6 +581,19 @@ class NatsBus:
                 continue
             total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
         return total
+
+
+def _position(msg: Msg) -> tuple[int, int]:
+    """A JetStream message's stream sequence and delivery count, read from its reply
+    subject (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…``, or with
+    domain and account after ``$JS.ACK``) without nats-py's metadata object."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[5]), int(tokens[4])
+    if len(tokens) >= 11:
+        return int(tokens[7]), int(tokens[6])
+    meta = msg.metadata  # a form this does not know: nats-py's parser says
+    return meta.sequence.stream, meta.num_delivered
 
 
 def _expire_after(acks: list[asyncio.Future[None]], timeout: float) -> None:

@@ -40,3 +40,17 @@ def test_soak_runs_faults_and_reports_exactly_once() -> None:
     assert "kill -9 project" in result.stdout
     assert "kill -9 employee" in result.stdout
     assert "lost: 0, dead letters: 0, stale assignments: 0" in result.stdout
+
+
+def test_nats_pull_benchmark_prints_both_paths() -> None:
+    require_nats()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "nats_pull.py"), "--messages", "300", "--batch", "32"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split("|") for line in result.stdout.splitlines() if "|" in line][1:]
+    assert [r[0].strip() for r in rows] == ["nats-py fetch", "isles bus"]
+    assert all(float(r[2]) > 0 for r in rows), "CPU per message measured"

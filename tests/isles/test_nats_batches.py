@@ -208,3 +208,101 @@ def test_the_publish_window_is_a_setting(tmp_path: Path) -> None:
     bus = make_bus(toy.build(), settings, name="window")
     assert isinstance(bus, NatsBus)
     assert bus.settings.publish_window == 7
+
+
+async def test_a_durable_deleted_under_a_running_consumer_is_made_again_and_delivery_goes_on(
+    nats_settings: NatsSettings,
+) -> None:
+    """The server answers the puller's requests with 409 Consumer Deleted: the bus makes
+    its durable again (from the stream's start: the inbox skips what it had) and pulls on."""
+    import nats
+
+    publisher = NatsBus(nats_settings, ROUTES)
+    publisher.publishes_for("source")
+    sink = Recorder()
+    consumer = NatsBus(nats_settings, ROUTES)
+    consumer.subscribe(sink, [toy.Pinged.event_type])
+    before, after = events(2, aggregates=2)
+    await publisher.start(consume=False)
+    await consumer.start()
+    try:
+        await publisher.wait_ready()
+        await consumer.wait_ready()
+        for outcome in await publisher.publish_many([before]):
+            await outcome
+        await until(lambda: before.id in {e.id for e in sink.seen})
+        sub = consumer._subs[0]
+        nc = await nats.connect(NATS_URL)
+        try:
+            await nc.jetstream().delete_consumer(sub.stream, sub.durable)
+        finally:
+            await nc.close()
+        for outcome in await publisher.publish_many([after]):
+            await outcome
+        await until(lambda: after.id in {e.id for e in sink.seen})
+    finally:
+        await consumer.stop()
+        await publisher.stop()
+
+
+async def test_the_subscriber_never_holds_more_than_max_ack_pending(nats_settings: NatsSettings) -> None:
+    """Pull requests ask for what there is room for; while the subscriber holds
+    ``max_ack_pending`` unfinished, nothing more comes; as it finishes, the rest does."""
+    settings = NatsSettings(**{**nats_settings.__dict__, "max_ack_pending": 5, "fetch_batch": 10})
+    publisher = NatsBus(settings, ROUTES)
+    publisher.publishes_for("source")
+
+    class Holding:
+        name = "sink"
+
+        def __init__(self) -> None:
+            self.held: list[asyncio.Future[None]] = []
+
+        def deliver(self, envelope: Envelope, delivery: int = 1) -> asyncio.Future[None]:
+            outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.held.append(outcome)
+            return outcome
+
+    sink = Holding()
+    consumer = NatsBus(settings, ROUTES)
+    consumer.subscribe(sink, [toy.Pinged.event_type])
+    await publisher.start(consume=False)
+    await consumer.start()
+    try:
+        await publisher.wait_ready()
+        await consumer.wait_ready()
+        for outcome in await publisher.publish_many(events(30, aggregates=30)):
+            await outcome
+        await until(lambda: len(sink.held) == 5)
+        await asyncio.sleep(1.5)  # longer than a pull request lives: the puller asks again
+        assert len(sink.held) == 5, "no more than max_ack_pending in hand"
+        while len(sink.held) < 30:
+            for outcome in sink.held:
+                if not outcome.done():
+                    outcome.set_result(None)
+            await asyncio.sleep(0.02)
+            assert sum(not o.done() for o in sink.held) <= 5
+        for outcome in sink.held:
+            if not outcome.done():
+                outcome.set_result(None)
+        await until(lambda: not consumer._subs[0].pending)
+    finally:
+        await consumer.stop()
+        await publisher.stop()
+    assert len(sink.held) == 30, "each once"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.ISLES_EMPLOYEE.project.3.1207.1190.1795860224957914277.12",
+        "$JS.ACK.hub.ACCOUNTHASH.ISLES_EMPLOYEE.project.3.1207.1190.1795860224957914277.12.rand",
+    ],
+)
+def test_a_messages_position_is_read_as_nats_py_reads_it(reply: str) -> None:
+    from nats.aio.msg import Msg
+
+    from isles.nats_bus import _position
+
+    msg = Msg(_client=None, subject="isles.employee.x", reply=reply)  # type: ignore[arg-type]
+    assert _position(msg) == (msg.metadata.sequence.stream, msg.metadata.num_delivered) == (1207, 3)
