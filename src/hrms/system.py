@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrms import demo
 from hrms.services import auth, company, employee, notification, project
-from isles.runtime import System
+from isles import System
 
 
 def build() -> System:

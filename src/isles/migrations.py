@@ -2,7 +2,7 @@
 
 A service's ``migrations/env.py`` is two lines::
 
-    from isles.migrations import run_env
+    from isles import run_env
     run_env(target_metadata)
 """
 
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from alembic import command, context
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -32,6 +34,19 @@ def alembic_config(service: Service) -> Config:
     return cfg
 
 
+def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Column types the ``isles`` facade names are written as ``isles.<Type>()`` in a
+    new revision (``import isles``), not by the module that happens to define them."""
+    if kind == "type":
+        import isles
+
+        name = type(obj).__name__
+        if name in isles.__all__ and getattr(isles, name) is type(obj):
+            autogen_context.imports.add("import isles")
+            return f"isles.{obj!r}"
+    return False
+
+
 def run_env(target_metadata: MetaData) -> None:
     """Body of every service's ``env.py``: migrate the connection we were handed."""
     connection = context.config.attributes.get("connection")
@@ -42,6 +57,7 @@ def run_env(target_metadata: MetaData) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -8,8 +8,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from isles.clients import ServiceClient
-from isles.events import Event
+from isles import Event, ServiceClient
 
 AGGREGATE = "user"
 

@@ -9,8 +9,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
-from isles.clients import ServiceClient
-from isles.events import Event, Upcaster
+from isles import Event, ServiceClient, Upcaster
 
 AGGREGATE = "employee"
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import ClassVar
 
-from isles.events import Event
+from isles import Event
 
 AGGREGATE = "project"
 

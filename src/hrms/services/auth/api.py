@@ -29,13 +29,21 @@ from hrms.services.auth.schemas import (
     UserCreate,
     UserUpdate,
 )
-from isles.access import TenantData, check_tenant
-from isles.api import Page, PagingDep, runtime_of
-from isles.idempotency import Idempotent
-from isles.problems import FieldError, Problem, invalid
-from isles.runtime import ServiceRuntime
-from isles.security import IDENTITY_PROVIDER, TokenSigner
-from isles.uow import UnitOfWork
+from isles import (
+    IDENTITY_PROVIDER,
+    FieldError,
+    Idempotent,
+    Page,
+    PagingDep,
+    Problem,
+    ServiceRuntime,
+    TenantData,
+    TokenSigner,
+    UnitOfWork,
+    check_tenant,
+    invalid,
+    runtime_of,
+)
 
 router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

@@ -16,10 +16,7 @@ from fastapi import Depends, Request
 
 from hrms.services.auth.models import Session
 from hrms.services.auth.sessions import is_live
-from isles.access import principal_of, require, unauthorized
-from isles.api import runtime_of
-from isles.problems import Problem, not_found
-from isles.security import Principal
+from isles import Principal, Problem, not_found, principal_of, require, runtime_of, unauthorized
 
 
 async def _live_caller(request: Request) -> Principal:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from isles.consumer import Handler
+from isles import Handler
 
 HANDLERS: tuple[Handler, ...] = ()

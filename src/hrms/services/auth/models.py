@@ -13,9 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles.references import reference
-from isles.schema import UTCDateTime, new_metadata, utcnow
-from isles.tenancy import TenantOwned
+from isles import TenantOwned, UTCDateTime, new_metadata, reference, utcnow
 
 metadata = new_metadata()
 

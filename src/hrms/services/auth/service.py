@@ -17,10 +17,7 @@ from hrms.contracts.auth import AGGREGATE
 from hrms.services.auth import events
 from hrms.services.auth.models import Role, Session, User, UserPreference, UserRole
 from hrms.services.auth.schemas import UserCreate
-from isles.events import Event
-from isles.problems import conflict, not_found
-from isles.schema import utcnow
-from isles.uow import UnitOfWork
+from isles import Event, UnitOfWork, conflict, not_found, utcnow
 
 _hasher = PasswordHasher()
 #: Verified against when the email is unknown, so a wrong email costs what a wrong

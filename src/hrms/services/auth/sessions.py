@@ -15,11 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.services.auth.models import Permission, Role, RolePermission, Session, User
 from hrms.services.auth.schemas import TokenPair
 from hrms.services.auth.service import roles_of, verify_password
-from isles.access import unauthorized
-from isles.problems import Problem, not_found
-from isles.schema import utcnow
-from isles.security import TokenSigner
-from isles.uow import UnitOfWork
+from isles import Problem, TokenSigner, UnitOfWork, not_found, unauthorized, utcnow
 
 _WRONG = "the email or the password is wrong"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isles.service import Service
+from isles import Service
 
 
 def build() -> Service:

@@ -28,13 +28,19 @@ from hrms.services.company.schemas import (
     TeamCreate,
     TeamUpdate,
 )
-from isles.access import TenantData, check_tenant
-from isles.api import Page, PagingDep, runtime_of
-from isles.clients import NotFound
-from isles.idempotency import Idempotent
-from isles.problems import FieldError, invalid
-from isles.runtime import ServiceRuntime
-from isles.uow import UnitOfWork
+from isles import (
+    FieldError,
+    Idempotent,
+    NotFound,
+    Page,
+    PagingDep,
+    ServiceRuntime,
+    TenantData,
+    UnitOfWork,
+    check_tenant,
+    invalid,
+    runtime_of,
+)
 
 router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

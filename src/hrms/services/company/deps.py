@@ -18,9 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.contracts.permissions import ADMIN
 from hrms.services.company import service
 from hrms.services.company.models import Team
-from isles.access import require
-from isles.problems import Problem
-from isles.security import Principal
+from isles import Principal, Problem, require
 
 CreateCompanies = Annotated[Principal, Depends(require("companies:create"))]
 ReadCompanies = Annotated[Principal, Depends(require("companies:read"))]

@@ -17,10 +17,7 @@ from sqlalchemy import select
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.services.company import service
 from hrms.services.company.models import EmployeeCopy
-from isles.consumer import Handler, HandlerContext
-from isles.events import Envelope
-from isles.replicas import ReplicaTable
-from isles.uow import UnitOfWork
+from isles import Envelope, Handler, HandlerContext, ReplicaTable, UnitOfWork
 
 EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
 

@@ -15,8 +15,7 @@ from hrms.contracts.company import AGGREGATE
 from hrms.services.company import events
 from hrms.services.company.models import Company, CompanySetting, Department, EmployeeCopy, Team, TeamMembership
 from hrms.services.company.schemas import CompanyCreate, DepartmentCreate, DepartmentUpdate, TeamCreate, TeamUpdate
-from isles.problems import FieldError, conflict, invalid, not_found
-from isles.uow import UnitOfWork
+from isles import FieldError, UnitOfWork, conflict, invalid, not_found
 
 DEPARTMENT, TEAM = "department", "team"
 #: Checks that an employee (by id) is an active employee of the company; raises a 422

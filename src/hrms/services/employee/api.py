@@ -25,15 +25,22 @@ from hrms.services.employee.deps import (
 )
 from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate, ProfilePut
-from isles.access import TenantData, check_tenant
-from isles.api import Page, PagingDep, runtime_of
-from isles.clients import NotFound
-from isles.idempotency import Idempotent
-from isles.problems import FieldError, invalid
-from isles.runtime import ServiceRuntime
-from isles.sagas import SagaState
-from isles.sagas.api import answer, run_saga
-from isles.security import Principal
+from isles import (
+    FieldError,
+    Idempotent,
+    NotFound,
+    Page,
+    PagingDep,
+    Principal,
+    SagaState,
+    ServiceRuntime,
+    TenantData,
+    answer,
+    check_tenant,
+    invalid,
+    run_saga,
+    runtime_of,
+)
 
 router = APIRouter(tags=["employees"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

@@ -24,9 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.contracts.permissions import ADMIN, MANAGER
 from hrms.services.employee import service
 from hrms.services.employee.models import Employee
-from isles.access import require
-from isles.problems import Problem, not_found
-from isles.security import Principal
+from isles import Principal, Problem, not_found, require
 
 ReadEmployees = Annotated[Principal, Depends(require("employees:read"))]
 WriteEmployees = Annotated[Principal, Depends(require("employees:write"))]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.services.employee.models import Employee
-from isles.schema import utcnow
+from isles import utcnow
 
 PUBLISHES = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
 

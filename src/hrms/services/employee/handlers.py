@@ -8,7 +8,7 @@ from typing import Any
 
 from hrms.contracts.company import DepartmentDeleted
 from hrms.services.employee import service
-from isles.consumer import Handler, HandlerContext
+from isles import Handler, HandlerContext
 
 
 async def department_deleted(ctx: HandlerContext, event: Any) -> None:

@@ -10,9 +10,7 @@ from decimal import Decimal
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, Numeric, String, Text, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles.references import reference
-from isles.schema import StringList, UTCDateTime, new_metadata, utcnow
-from isles.tenancy import TenantOwned
+from isles import StringList, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
 
 metadata = new_metadata()
 

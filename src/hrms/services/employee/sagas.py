@@ -14,9 +14,7 @@ from hrms.contracts.auth import AuthClient
 from hrms.contracts.company import CompanyClient
 from hrms.services.employee import service
 from hrms.services.employee.schemas import EmployeeCreate
-from isles.clients import NotFound
-from isles.problems import FieldError, invalid
-from isles.sagas import Saga, Step, StepContext, StepFailed
+from isles import FieldError, NotFound, Saga, Step, StepContext, StepFailed, invalid
 
 NAME = "employee.CreateEmployee"
 

@@ -13,10 +13,7 @@ from hrms.contracts.employee import AGGREGATE
 from hrms.services.employee import events
 from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
-from isles.events import Event
-from isles.problems import FieldError, Problem, conflict, invalid, not_found
-from isles.schema import utcnow
-from isles.uow import UnitOfWork
+from isles import Event, FieldError, Problem, UnitOfWork, conflict, invalid, not_found, utcnow
 
 # Which request field a unique constraint protects, to name it in a 409.
 _UNIQUE_FIELDS = {"uq_employees_email": "email", "uq_employees_employee_id": "employee_number"}

@@ -8,11 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from isles.service import Service
-from isles.workers import Worker
+from isles import Service, Worker
 
 if TYPE_CHECKING:
-    from isles.runtime import ServiceRuntime
+    from isles import ServiceRuntime
 
 
 def dispatcher(rt: ServiceRuntime) -> Worker:
@@ -20,7 +19,7 @@ def dispatcher(rt: ServiceRuntime) -> Worker:
     and polls for retries that come due."""
     from hrms.services.notification.models import Notification
     from hrms.services.notification.service import dispatch
-    from isles.mail import sender_from
+    from isles import sender_from
 
     sender = sender_from(rt.settings)
     return Worker("dispatcher", lambda: dispatch(rt.db, sender), poll_interval=1.0, watches=(Notification,))

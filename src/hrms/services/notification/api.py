@@ -17,9 +17,7 @@ from hrms.services.notification.schemas import (
     TemplatePut,
     TemplateView,
 )
-from isles.access import TenantData, check_tenant
-from isles.api import Page, PagingDep
-from isles.problems import FieldError, invalid
+from isles import FieldError, Page, PagingDep, TenantData, check_tenant, invalid
 
 router = APIRouter()
 TemplateKey = Annotated[Literal["welcome", "email_changed", "assignment_created"], Path(description="Which message.")]

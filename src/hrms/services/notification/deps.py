@@ -16,9 +16,7 @@ from fastapi import Depends
 
 from hrms.contracts.permissions import ADMIN
 from hrms.services.notification.models import Notification
-from isles.access import require
-from isles.problems import not_found
-from isles.security import Principal
+from isles import Principal, not_found, require
 
 ReadNotifications = Annotated[Principal, Depends(require("notifications:read"))]
 WriteTemplates = Annotated[Principal, Depends(require("templates:write"))]

@@ -17,8 +17,7 @@ from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, Employ
 from hrms.contracts.project import AssignmentCreated
 from hrms.services.notification import service
 from hrms.services.notification.models import Recipient, RecipientEmployee
-from isles.consumer import Handler, HandlerContext
-from isles.replicas import ReplicaTable
+from isles import Handler, HandlerContext, ReplicaTable
 
 USER_EVENTS = (UserCreated, UserUpdated, UserDeactivated)
 EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)

@@ -13,9 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles.references import INFO_KEY, reference
-from isles.schema import UTCDateTime, new_metadata, utcnow
-from isles.tenancy import TenantOwned
+from isles import INFO_KEY, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
 
 metadata = new_metadata()
 

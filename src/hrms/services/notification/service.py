@@ -20,11 +20,7 @@ from hrms.services.notification.models import (
     Recipient,
     Template,
 )
-from isles.db import ServiceDatabase
-from isles.mail import Bounced, Mail, Sender
-from isles.problems import conflict, not_found
-from isles.schema import utcnow
-from isles.uow import UnitOfWork
+from isles import Bounced, Mail, Sender, ServiceDatabase, UnitOfWork, conflict, not_found, utcnow
 
 log = structlog.get_logger("hrms.notification")
 

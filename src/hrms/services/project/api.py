@@ -27,13 +27,20 @@ from hrms.services.project.schemas import (
     ProjectUpdate,
     ProjectView,
 )
-from isles.access import TenantData, check_tenant
-from isles.api import Page, PagingDep, runtime_of
-from isles.idempotency import Idempotent
-from isles.problems import FieldError, invalid
-from isles.runtime import ServiceRuntime
-from isles.sagas import SagaState
-from isles.sagas.api import answer, run_saga
+from isles import (
+    FieldError,
+    Idempotent,
+    Page,
+    PagingDep,
+    SagaState,
+    ServiceRuntime,
+    TenantData,
+    answer,
+    check_tenant,
+    invalid,
+    run_saga,
+    runtime_of,
+)
 
 router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

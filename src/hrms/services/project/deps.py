@@ -22,11 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.contracts.employee import EmployeeClient
 from hrms.contracts.permissions import ADMIN, MANAGER
 from hrms.services.project.models import Assignment, EmployeeCopy
-from isles.access import require
-from isles.api import runtime_of
-from isles.clients import NotFound
-from isles.problems import FieldError, invalid, not_found
-from isles.security import Principal
+from isles import FieldError, NotFound, Principal, invalid, not_found, require, runtime_of
 
 ReadProjects = Annotated[Principal, Depends(require("projects:read"))]
 WriteProjects = Annotated[Principal, Depends(require("projects:write"))]

@@ -12,7 +12,7 @@ from hrms.contracts.project import (
     ProjectUpdated,
 )
 from hrms.services.project.models import Assignment, Project
-from isles.schema import utcnow
+from isles import utcnow
 
 PUBLISHES = (ProjectCreated, ProjectUpdated, ProjectCompleted, AssignmentCreated, AssignmentRemoved)
 

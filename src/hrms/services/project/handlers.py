@@ -11,8 +11,7 @@ from typing import Any
 
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.services.project.models import Assignment, EmployeeCopy
-from isles.consumer import Handler
-from isles.replicas import DenormalizedColumns, ReplicaTable
+from isles import DenormalizedColumns, Handler, ReplicaTable
 
 EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
 

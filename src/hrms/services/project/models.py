@@ -19,9 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles.references import INFO_KEY, reference
-from isles.schema import UTCDateTime, new_metadata, utcnow
-from isles.tenancy import TenantOwned
+from isles import INFO_KEY, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
 
 metadata = new_metadata()
 

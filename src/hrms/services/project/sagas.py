@@ -11,8 +11,7 @@ from typing import Any
 from hrms.contracts.employee import EmployeeClient, EmployeeView
 from hrms.services.project import service
 from hrms.services.project.schemas import AssignmentCreate
-from isles.problems import Problem
-from isles.sagas import Saga, Step, StepContext, StepFailed
+from isles import Problem, Saga, Step, StepContext, StepFailed
 
 NAME = "project.CreateAssignment"
 

@@ -15,11 +15,7 @@ from hrms.services.project import events
 from hrms.services.project.handlers import employee_copies
 from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, CapacityReservation, Project
 from hrms.services.project.schemas import AssignmentCreate, ProjectCreate
-from isles.clients import NotFound
-from isles.events import Event
-from isles.problems import FieldError, invalid, not_found
-from isles.schema import utcnow
-from isles.uow import UnitOfWork
+from isles import Event, FieldError, NotFound, UnitOfWork, invalid, not_found, utcnow
 
 
 def _emit(uow: UnitOfWork, project: Project, event: Event) -> None:

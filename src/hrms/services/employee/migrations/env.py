@@ -1,4 +1,4 @@
 from hrms.services.employee.models import metadata
-from isles.migrations import run_env
+from isles import run_env
 
 run_env(metadata)

@@ -9,7 +9,7 @@ import uuid
 
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
+import isles
 
 revision = "0002"
 down_revision = "0001"
@@ -48,14 +48,14 @@ _NS = uuid.UUID("0f8a4c8e-8d2e-4a55-9b7e-5b1f3c2d7a10")
 
 
 def _ts() -> sa.Column:
-    return sa.Column("created_at", isles.schema.UTCDateTime(timezone=True), nullable=False)
+    return sa.Column("created_at", isles.UTCDateTime(timezone=True), nullable=False)
 
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("pending", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch.add_column(sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False))
-        batch.add_column(sa.Column("locked_until", isles.schema.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("locked_until", isles.UTCDateTime(timezone=True), nullable=True))
     roles = op.create_table(
         "roles",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("role_id", sa.Uuid(), nullable=False),
         sa.Column("company_id", sa.Uuid(), nullable=False),
-        sa.Column("assigned_at", isles.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("assigned_at", isles.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_user_roles_user_id_users"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["role_id"], ["roles.id"], name=op.f("fk_user_roles_role_id_roles"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "role_id", name=op.f("pk_user_roles")),
@@ -101,9 +101,9 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("company_id", sa.Uuid(), nullable=False),
         sa.Column("token_hash", sa.String(length=255), nullable=False),
-        sa.Column("expires_at", isles.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", isles.schema.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_used_at", isles.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", isles.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", isles.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", isles.UTCDateTime(timezone=True), nullable=True),
         sa.Column("user_agent", sa.String(length=255), nullable=True),
         _ts(),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users"), ondelete="CASCADE"),
@@ -121,13 +121,13 @@ def upgrade() -> None:
         sa.Column("email_notifications", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("theme", sa.String(length=20), server_default="light", nullable=False),
         _ts(),
-        sa.Column("updated_at", isles.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", isles.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_user_preferences_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_preferences")),
         sa.UniqueConstraint("user_id", name=op.f("uq_user_preferences_user_id")),
     )
     op.create_index(op.f("idx_user_preferences_company_id"), "user_preferences", ["company_id"], unique=False)
-    now = isles.schema.utcnow()
+    now = isles.utcnow()
     role_ids = {name: uuid.uuid5(_NS, f"role:{name}") for name in _ROLES}
     perm_ids = {name: uuid.uuid5(_NS, f"permission:{name}") for name in _MATRIX}
     op.bulk_insert(roles, [{"id": role_ids[n], "name": n, "description": d, "created_at": now} for n, d in _ROLES.items()])

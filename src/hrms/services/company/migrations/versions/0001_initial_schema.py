@@ -6,8 +6,8 @@ Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
-from isles import kernel_migrations as kernel
+import isles
+from isles import kernel
 
 revision = "0001"
 down_revision = None
@@ -30,8 +30,8 @@ def upgrade() -> None:
         sa.Column("address", sa.Text(), nullable=True),
         sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("headcount", sa.Integer(), nullable=False),
-        sa.Column("created_at", isles.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", isles.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", isles.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", isles.UTCDateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint("headcount >= 0", name=op.f("ck_companies_headcount_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_companies")),

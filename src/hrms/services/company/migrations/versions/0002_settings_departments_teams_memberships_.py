@@ -6,7 +6,7 @@ Create Date: 2026-11-22 16:02:18.205362
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
+import isles
 
 
 revision = '0002'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('department_id', sa.Uuid(), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_employee_copies'))
     )
     with op.batch_alter_table('employee_copies', schema=None) as batch_op:
@@ -35,8 +35,8 @@ def upgrade() -> None:
     sa.Column('company_id', sa.Uuid(), nullable=False),
     sa.Column('setting_key', sa.String(length=100), nullable=False),
     sa.Column('setting_value', sa.Text(), nullable=True),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_company_settings_company_id_companies'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('company_id', 'setting_key', name=op.f('pk_company_settings'))
     )
@@ -46,8 +46,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('manager_id', sa.Uuid(), nullable=True),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_departments_company_id_companies'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_departments')),
@@ -64,8 +64,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('lead_id', sa.Uuid(), nullable=True),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_teams_company_id_companies'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_teams_department_id_departments'), ondelete='SET NULL'),
@@ -82,7 +82,7 @@ def upgrade() -> None:
     sa.Column('employee_id', sa.Uuid(), nullable=False),
     sa.Column('company_id', sa.Uuid(), nullable=False),
     sa.Column('role', sa.String(length=50), nullable=False),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_team_memberships_company_id_companies'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_team_memberships_team_id_teams'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('team_id', 'employee_id', name=op.f('pk_team_memberships'))

@@ -6,8 +6,8 @@ Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
-from isles import kernel_migrations as kernel
+import isles
+from isles import kernel
 
 revision = '0001'
 down_revision = None
@@ -32,8 +32,8 @@ def upgrade() -> None:
     sa.Column('hire_date', sa.Date(), nullable=False),
     sa.Column('salary', sa.Numeric(precision=10, scale=2), nullable=True),
     sa.Column('is_active', sa.Boolean(), server_default=sa.true(), nullable=False),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_employees')),
     sa.UniqueConstraint('email', name=op.f('uq_employees_email')),

@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-11-22
 """
 
-from isles import kernel_migrations as kernel
+from isles import kernel
 
 revision = "0002"
 down_revision = "0001"

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 16:02:20.041220
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
+import isles
 
 
 revision = '0005'
@@ -24,10 +24,10 @@ def upgrade() -> None:
     sa.Column('address', sa.Text(), nullable=True),
     sa.Column('emergency_contact_name', sa.String(length=100), nullable=True),
     sa.Column('emergency_contact_phone', sa.String(length=50), nullable=True),
-    sa.Column('skills', isles.schema.StringList(), nullable=False),
-    sa.Column('certifications', isles.schema.StringList(), nullable=False),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('skills', isles.StringList(), nullable=False),
+    sa.Column('certifications', isles.StringList(), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_employee_profiles_employee_id_employees'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('employee_id', name=op.f('pk_employee_profiles'))
     )

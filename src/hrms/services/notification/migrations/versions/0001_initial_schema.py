@@ -7,8 +7,8 @@ Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
-from isles import kernel_migrations as kernel
+import isles
+from isles import kernel
 
 revision = "0001"
 down_revision = None
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('full_name', sa.String(length=200), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_employees'))
     )
     with op.batch_alter_table('notification_employees', schema=None) as batch_op:
@@ -39,8 +39,8 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=100), nullable=False),
     sa.Column('subject', sa.String(length=255), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_templates')),
     sa.UniqueConstraint('company_id', 'key', name=op.f('uq_notification_templates_company_id_key'))
@@ -56,7 +56,7 @@ def upgrade() -> None:
     sa.Column('last_name', sa.String(length=100), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_users'))
     )
     with op.batch_alter_table('notification_users', schema=None) as batch_op:
@@ -72,12 +72,12 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('status', sa.Enum('QUEUED', 'SENDING', 'DELIVERED', 'FAILED', 'BOUNCED', name='notification_status'), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('source_event_id', sa.String(length=100), nullable=False),
-    sa.Column('sent_at', isles.schema.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', isles.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
     sa.UniqueConstraint('source_event_id', 'user_id', name=op.f('uq_notifications_source_event_id_user_id'))
     )
@@ -95,7 +95,7 @@ def upgrade() -> None:
     sa.Column('status', sa.Enum('QUEUED', 'SENDING', 'DELIVERED', 'FAILED', 'BOUNCED', name='notification_status'), nullable=False),
     sa.Column('sender', sa.String(length=50), nullable=False),
     sa.Column('detail', sa.Text(), nullable=True),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['notification_id'], ['notifications.id'], name=op.f('fk_delivery_logs_notification_id_notifications'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_logs'))
     )

@@ -6,8 +6,8 @@ Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
-from isles import kernel_migrations as kernel
+import isles
+from isles import kernel
 
 revision = '0001'
 down_revision = None
@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('full_name', sa.String(length=200), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_employee_copies'))
     )
 
@@ -35,9 +35,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('assigned_count', sa.Integer(), nullable=False),
-    sa.Column('completed_at', isles.schema.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', isles.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.CheckConstraint("status IN ('active', 'completed')", name=op.f('ck_projects_status_known')),
     sa.CheckConstraint('assigned_count >= 0 AND assigned_count <= capacity', name=op.f('ck_projects_assigned_within_capacity')),
@@ -59,9 +59,9 @@ def upgrade() -> None:
     sa.Column('allocation', sa.Integer(), nullable=False),
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('end_date', sa.Date(), nullable=True),
-    sa.Column('deleted_at', isles.schema.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', isles.schema.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', isles.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', isles.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('allocation BETWEEN 1 AND 100', name=op.f('ck_assignments_allocation_percent')),
     sa.CheckConstraint('end_date IS NULL OR end_date >= start_date', name=op.f('ck_assignments_dates_ordered')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_assignments_project_id_projects')),

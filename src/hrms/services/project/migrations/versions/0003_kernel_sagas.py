@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-11-22
 """
 
-from isles import kernel_migrations as kernel
+from isles import kernel
 
 revision = "0003"
 down_revision = "0002"

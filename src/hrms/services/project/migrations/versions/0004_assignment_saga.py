@@ -6,7 +6,7 @@ Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
+import isles
 
 revision = "0004"
 down_revision = "0003"
@@ -21,7 +21,7 @@ def upgrade() -> None:
         "capacity_reservations",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("project_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", isles.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", isles.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_capacity_reservations_project_id_projects")
         ),

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 16:39:53.625302
 """
 from alembic import op
 import sqlalchemy as sa
-import isles.schema
+import isles
 
 
 revision = '0007'
