@@ -58,8 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from hrms.contracts.employee import EmployeeCreated, EmployeeUpdated  # noqa: E402
-from isles.events import Envelope  # noqa: E402
-from isles.settings import IslesSettings  # noqa: E402
+from isles.core.events import Envelope  # noqa: E402
+from isles.core.settings import IslesSettings  # noqa: E402
 from tests.hrms.cluster import FAST_ENV, Cluster  # noqa: E402
 from tests.support import PG_SERVER, free_port, operator_headers  # noqa: E402
 

@@ -31,8 +31,8 @@ import uuid
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
-from isles.events import Envelope, Event
-from isles.nats_bus import NatsBus, NatsSettings, stream_name
+from isles.core.events import Envelope, Event
+from isles.messaging.nats_bus import NatsBus, NatsSettings, stream_name
 
 
 class Pinged(Event):

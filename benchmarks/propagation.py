@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT / "src"))
 from hrms.services.employee import service as employees  # noqa: E402
 from hrms.services.project.models import Assignment  # noqa: E402
 from hrms.system import build  # noqa: E402
-from isles.consumer import Outcome  # noqa: E402
-from isles.db import drop_postgres_database  # noqa: E402
-from isles.events import Envelope  # noqa: E402
-from isles.logging import configure  # noqa: E402
-from isles.runtime import SystemRuntime  # noqa: E402
-from isles.settings import IslesSettings  # noqa: E402
+from isles.core.events import Envelope  # noqa: E402
+from isles.core.logging import configure  # noqa: E402
+from isles.core.settings import IslesSettings  # noqa: E402
+from isles.messaging.consumer import Outcome  # noqa: E402
+from isles.runtime.system import SystemRuntime  # noqa: E402
+from isles.storage.db import drop_postgres_database  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 

@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from hrms.system import build  # noqa: E402
-from isles.db import drop_postgres_database  # noqa: E402
-from isles.logging import configure  # noqa: E402
-from isles.runtime import SystemRuntime  # noqa: E402
-from isles.settings import IslesSettings  # noqa: E402
+from isles.core.logging import configure  # noqa: E402
+from isles.core.settings import IslesSettings  # noqa: E402
+from isles.runtime.system import SystemRuntime  # noqa: E402
+from isles.storage.db import drop_postgres_database  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 KINDS = ("plain write", "CreateAssignment", "CreateEmployee")

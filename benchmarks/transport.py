@@ -41,7 +41,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from isles.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import drop_postgres_database  # noqa: E402
 from tests.hrms.cluster import SERVICES, Cluster  # noqa: E402
 from tests.support import (  # noqa: E402
     PG_SERVER,

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from hrms.system import build as build_hrms
-from isles.logging import configure
-from isles.runtime import SystemRuntime
+from isles.core.logging import configure
+from isles.runtime.system import SystemRuntime
 from tests.support import Backend, Templates, make_backend
 
 configure("critical")

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from isles.db import drop_postgres_database
-from isles.runtime import System, SystemRuntime
-from isles.settings import IslesSettings
+from isles.core.settings import IslesSettings
+from isles.runtime.system import System, SystemRuntime
+from isles.storage.db import drop_postgres_database
 
 PG_SERVER = os.environ.get("ISLES_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -243,7 +243,7 @@ class NatsServer:
 
 def operator_headers(keys: Path) -> dict[str, str]:
     """An operator's bearer token from the keys folder a running system uses."""
-    from isles.security import OPERATOR, KeyRing, generate_keys
+    from isles.security.tokens import OPERATOR, KeyRing, generate_keys
 
     generate_keys(keys, [OPERATOR])
     signer = KeyRing.load(keys, signers=[OPERATOR]).signer(OPERATOR, ttl=3600)

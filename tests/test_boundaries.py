@@ -50,3 +50,10 @@ def test_importing_the_facade_loads_nothing_heavy() -> None:
 def test_the_facades_all_is_what_it_maps() -> None:
     assert sorted(isles.__all__) == sorted(isles._EXPORTS)
     assert len(set(isles.__all__)) == len(isles.__all__)
+
+
+def test_the_facade_names_every_column_type_a_revision_writes() -> None:
+    from isles.storage.schema import COLUMN_TYPES
+
+    for column_type in COLUMN_TYPES:
+        assert getattr(isles, column_type.__name__) is column_type

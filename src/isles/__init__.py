@@ -19,67 +19,67 @@ from typing import TYPE_CHECKING, Any
 # name -> the module that defines it (the module itself where the name is a module)
 _EXPORTS: dict[str, str] = {
     # a service and a system
-    "Service": "isles.service",
-    "System": "isles.runtime",
-    "ServiceRuntime": "isles.runtime",
-    "Worker": "isles.workers",
+    "Service": "isles.runtime.service",
+    "System": "isles.runtime.system",
+    "ServiceRuntime": "isles.runtime.system",
+    "Worker": "isles.ops.workers",
     # events and their handlers
-    "Event": "isles.events",
-    "Envelope": "isles.events",
-    "Upcaster": "isles.events",
-    "Handler": "isles.consumer",
-    "HandlerContext": "isles.consumer",
-    "ReplicaTable": "isles.replicas",
-    "DenormalizedColumns": "isles.replicas",
+    "Event": "isles.core.events",
+    "Envelope": "isles.core.events",
+    "Upcaster": "isles.core.events",
+    "Handler": "isles.messaging.consumer",
+    "HandlerContext": "isles.messaging.consumer",
+    "ReplicaTable": "isles.messaging.replicas",
+    "DenormalizedColumns": "isles.messaging.replicas",
     # data
-    "UnitOfWork": "isles.uow",
-    "ServiceDatabase": "isles.db",
-    "TenantOwned": "isles.tenancy",
-    "enable_row_security": "isles.tenancy",
-    "disable_row_security": "isles.tenancy",
-    "reference": "isles.references",
-    "INFO_KEY": "isles.references",
-    "new_metadata": "isles.schema",
-    "utcnow": "isles.schema",
-    "UTCDateTime": "isles.schema",
-    "StringList": "isles.schema",
-    "run_env": "isles.migrations",
-    "kernel": "isles.kernel_migrations",
+    "UnitOfWork": "isles.storage.uow",
+    "ServiceDatabase": "isles.storage.db",
+    "TenantOwned": "isles.storage.tenancy",
+    "enable_row_security": "isles.storage.tenancy",
+    "disable_row_security": "isles.storage.tenancy",
+    "reference": "isles.core.references",
+    "INFO_KEY": "isles.core.references",
+    "new_metadata": "isles.storage.schema",
+    "utcnow": "isles.storage.schema",
+    "UTCDateTime": "isles.storage.schema",
+    "StringList": "isles.storage.schema",
+    "run_env": "isles.storage.migrations",
+    "kernel": "isles.storage.kernel",
     # sagas
     "Saga": "isles.sagas",
     "Step": "isles.sagas",
     "StepContext": "isles.sagas",
     "StepFailed": "isles.sagas",
     "SagaState": "isles.sagas",
-    "run_saga": "isles.sagas.api",
-    "answer": "isles.sagas.api",
+    "run_saga": "isles.http.saga_routes",
+    "answer": "isles.http.saga_routes",
     # HTTP: problems, paging, access, idempotency
-    "Problem": "isles.problems",
-    "FieldError": "isles.problems",
-    "invalid": "isles.problems",
-    "not_found": "isles.problems",
-    "conflict": "isles.problems",
-    "Page": "isles.api",
-    "PagingDep": "isles.api",
-    "runtime_of": "isles.api",
-    "require": "isles.access",
-    "check_tenant": "isles.access",
-    "principal_of": "isles.access",
-    "unauthorized": "isles.access",
-    "TenantData": "isles.access",
-    "Idempotent": "isles.idempotency",
+    "Problem": "isles.http.problems",
+    "FieldError": "isles.http.problems",
+    "invalid": "isles.http.problems",
+    "not_found": "isles.http.problems",
+    "conflict": "isles.http.problems",
+    "Page": "isles.http.paging",
+    "PagingDep": "isles.http.paging",
+    "runtime_of": "isles.http.paging",
+    "require": "isles.http.access",
+    "check_tenant": "isles.http.access",
+    "principal_of": "isles.http.access",
+    "unauthorized": "isles.http.access",
+    "TenantData": "isles.http.access",
+    "Idempotent": "isles.http.idempotency",
     # calling other services
-    "ServiceClient": "isles.clients",
-    "NotFound": "isles.clients",
+    "ServiceClient": "isles.clients.service",
+    "NotFound": "isles.clients.service",
     # security
-    "Principal": "isles.security",
-    "TokenSigner": "isles.security",
-    "IDENTITY_PROVIDER": "isles.security",
+    "Principal": "isles.security.tokens",
+    "TokenSigner": "isles.security.tokens",
+    "IDENTITY_PROVIDER": "isles.security.tokens",
     # mail
-    "Mail": "isles.mail",
-    "Sender": "isles.mail",
-    "Bounced": "isles.mail",
-    "sender_from": "isles.mail",
+    "Mail": "isles.clients.mail",
+    "Sender": "isles.clients.mail",
+    "Bounced": "isles.clients.mail",
+    "sender_from": "isles.clients.mail",
 }
 
 _MODULES = frozenset({"kernel"})  # names the facade gives to a whole module
@@ -157,25 +157,25 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from isles import kernel_migrations as kernel
-    from isles.access import TenantData, check_tenant, principal_of, require, unauthorized
-    from isles.api import Page, PagingDep, runtime_of
-    from isles.clients import NotFound, ServiceClient
-    from isles.consumer import Handler, HandlerContext
-    from isles.db import ServiceDatabase
-    from isles.events import Envelope, Event, Upcaster
-    from isles.idempotency import Idempotent
-    from isles.mail import Bounced, Mail, Sender, sender_from
-    from isles.migrations import run_env
-    from isles.problems import FieldError, Problem, conflict, invalid, not_found
-    from isles.references import INFO_KEY, reference
-    from isles.replicas import DenormalizedColumns, ReplicaTable
-    from isles.runtime import ServiceRuntime, System
+    from isles.clients.mail import Bounced, Mail, Sender, sender_from
+    from isles.clients.service import NotFound, ServiceClient
+    from isles.core.events import Envelope, Event, Upcaster
+    from isles.core.references import INFO_KEY, reference
+    from isles.http.access import TenantData, check_tenant, principal_of, require, unauthorized
+    from isles.http.idempotency import Idempotent
+    from isles.http.paging import Page, PagingDep, runtime_of
+    from isles.http.problems import FieldError, Problem, conflict, invalid, not_found
+    from isles.http.saga_routes import answer, run_saga
+    from isles.messaging.consumer import Handler, HandlerContext
+    from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
+    from isles.ops.workers import Worker
+    from isles.runtime.service import Service
+    from isles.runtime.system import ServiceRuntime, System
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed
-    from isles.sagas.api import answer, run_saga
-    from isles.schema import StringList, UTCDateTime, new_metadata, utcnow
-    from isles.security import IDENTITY_PROVIDER, Principal, TokenSigner
-    from isles.service import Service
-    from isles.tenancy import TenantOwned, disable_row_security, enable_row_security
-    from isles.uow import UnitOfWork
-    from isles.workers import Worker
+    from isles.security.tokens import IDENTITY_PROVIDER, Principal, TokenSigner
+    from isles.storage import kernel
+    from isles.storage.db import ServiceDatabase
+    from isles.storage.migrations import run_env
+    from isles.storage.schema import StringList, UTCDateTime, new_metadata, utcnow
+    from isles.storage.tenancy import TenantOwned, disable_row_security, enable_row_security
+    from isles.storage.uow import UnitOfWork

@@ -23,8 +23,8 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from isles.db import drop_postgres_database
-from isles.security import OPERATOR, generate_keys
+from isles.security.tokens import OPERATOR, generate_keys
+from isles.storage.db import drop_postgres_database
 from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
 
 SERVICES = ("auth", "company", "employee", "project", "notification")

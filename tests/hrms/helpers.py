@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from isles.runtime import SystemRuntime
+from isles.runtime.system import SystemRuntime
 
 _numbers = itertools.count(1)
 

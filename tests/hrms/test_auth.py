@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from isles.runtime import SystemRuntime
-from isles.security import IDENTITY_PROVIDER, OPERATOR, KeyRing, generate_keys
+from isles.runtime.system import SystemRuntime
+from isles.security.tokens import IDENTITY_PROVIDER, OPERATOR, KeyRing, generate_keys
 from tests.hrms.helpers import bearer, login, new_company, new_employee, ok, user_with_password
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from hrms import demo
-from isles.db import drop_postgres_database
+from isles.storage.db import drop_postgres_database
 from tests import support
 from tests.hrms.cluster import SERVICES
 from tests.support import NATS_URL, PG_SERVER, isles_up, require_nats, require_postgres

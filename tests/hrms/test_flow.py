@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from isles.runtime import SystemRuntime
-from isles.schema import outbox_table
+from isles.runtime.system import SystemRuntime
+from isles.storage.schema import outbox_table
 from tests.hrms.helpers import assign, assignments_of, new_employee, new_project, ok
 
 pytestmark = pytest.mark.integration

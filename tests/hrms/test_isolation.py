@@ -8,9 +8,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from hrms.system import build
-from isles import migrations
-from isles.runtime import SystemRuntime
-from isles.schema import KERNEL_TABLES
+from isles.runtime.system import SystemRuntime
+from isles.storage import migrations
+from isles.storage.schema import KERNEL_TABLES
 from tests.support import Backend
 
 pytestmark = pytest.mark.integration

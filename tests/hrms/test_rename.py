@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from isles.runtime import SystemRuntime
-from isles.schema import outbox_table
-from isles.security import OPERATOR
+from isles.runtime.system import SystemRuntime
+from isles.security.tokens import OPERATOR
+from isles.storage.schema import outbox_table
 from tests.hrms.helpers import bearer, new_company, new_employee, ok
 
 pytestmark = pytest.mark.integration

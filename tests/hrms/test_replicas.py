@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from hrms.contracts.employee import EmployeeUpdated
 from hrms.services.project.models import EmployeeCopy
-from isles.events import Envelope
-from isles.runtime import SystemRuntime
+from isles.core.events import Envelope
+from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import assign, new_employee, new_project, ok
 
 pytestmark = pytest.mark.integration

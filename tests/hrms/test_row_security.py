@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from isles.runtime import SystemRuntime
-from isles.tenancy import POLICY, SETTING, tenant_tables
+from isles.runtime.system import SystemRuntime
+from isles.storage.tenancy import POLICY, SETTING, tenant_tables
 from tests.hrms.helpers import new_company, new_employee, ok
 from tests.support import Backend, make_backend
 

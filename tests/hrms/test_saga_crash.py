@@ -31,12 +31,12 @@ from sqlalchemy.engine import make_url
 from hrms.services.employee.sagas import CREATE_EMPLOYEE
 from hrms.services.project.sagas import CREATE_ASSIGNMENT
 from hrms.system import build as build_hrms
-from isles.idempotency import scoped_key
-from isles.runtime import SystemRuntime
+from isles.core.settings import IslesSettings
+from isles.http.idempotency import scoped_key
+from isles.http.saga_routes import saga_id_for
+from isles.runtime.system import SystemRuntime
 from isles.sagas import Saga
-from isles.sagas.api import saga_id_for
-from isles.schema import outbox_table
-from isles.settings import IslesSettings
+from isles.storage.schema import outbox_table
 from tests import support
 from tests.hrms.cluster import SERVICES
 from tests.hrms.helpers import count, new_company, new_employee, new_project, ok, value

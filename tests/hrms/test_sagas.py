@@ -20,10 +20,10 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from hrms.system import build as build_hrms
-from isles import failpoints
-from isles.runtime import SystemRuntime
+from isles.core import failpoints
+from isles.runtime.system import SystemRuntime
 from isles.sagas import SagaStatus
-from isles.schema import outbox_table
+from isles.storage.schema import outbox_table
 from tests.hrms.helpers import assign, count, new_company, new_employee, new_project, ok, value
 from tests.support import make_backend
 

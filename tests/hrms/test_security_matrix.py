@@ -20,8 +20,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from hrms.contracts import permissions as contract
-from isles.runtime import SystemRuntime
-from isles.security import IDENTITY_PROVIDER, KeyRing, generate_keys
+from isles.runtime.system import SystemRuntime
+from isles.security.tokens import IDENTITY_PROVIDER, KeyRing, generate_keys
 from tests.hrms.helpers import assign, login, new_company, new_employee, new_project, ok, user_with_password
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from isles.events import Envelope
-from isles.runtime import SystemRuntime
-from isles.schema import outbox_table
+from isles.core.events import Envelope
+from isles.runtime.system import SystemRuntime
+from isles.storage.schema import outbox_table
 from tests.hrms.helpers import (
     assign,
     count,

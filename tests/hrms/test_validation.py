@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from hrms.system import build
-from isles.runtime import SystemRuntime
-from isles.settings import IslesSettings
+from isles.core.settings import IslesSettings
+from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import assign, new_company, new_employee, new_project, ok
 
 pytestmark = pytest.mark.integration

@@ -17,16 +17,16 @@ from pydantic import BaseModel
 from sqlalchemy import Integer, String, Uuid, delete, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import failpoints
-from isles.api import runtime_of
-from isles.consumer import Handler, HandlerContext
-from isles.events import Event
-from isles.idempotency import Idempotent
-from isles.problems import FieldError, Problem, invalid, not_found
-from isles.runtime import ServiceRuntime, System
+from isles.core import failpoints
+from isles.core.events import Event
+from isles.http.idempotency import Idempotent
+from isles.http.paging import runtime_of
+from isles.http.problems import FieldError, Problem, invalid, not_found
+from isles.messaging.consumer import Handler, HandlerContext
+from isles.runtime.service import Service
+from isles.runtime.system import ServiceRuntime, System
 from isles.sagas import Saga, Step, StepContext, StepFailed
-from isles.schema import new_metadata
-from isles.service import Service
+from isles.storage.schema import new_metadata
 
 ledger_md = new_metadata()
 shop_md = new_metadata()

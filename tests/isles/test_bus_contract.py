@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from isles.consumer import Outcome
-from isles.runtime import SystemRuntime
-from isles.schema import dead_letters_table, inbox_table
-from isles.settings import IslesSettings
+from isles.core.settings import IslesSettings
+from isles.messaging.consumer import Outcome
+from isles.runtime.system import SystemRuntime
+from isles.storage.schema import dead_letters_table, inbox_table
 from tests.isles import toy
 from tests.support import FAST, NATS_URL, delete_streams, nats_prefix, require_nats
 

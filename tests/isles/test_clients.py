@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from isles.clients import (
+from isles.clients.service import (
     CircuitBreaker,
     CircuitState,
     ClientPolicy,
@@ -25,7 +25,7 @@ from isles.clients import (
     ServiceClient,
     ServiceUnavailable,
 )
-from isles.problems import from_service_error
+from isles.http.problems import from_service_error
 from tests.support import free_port
 
 calls: Counter[str] = Counter()

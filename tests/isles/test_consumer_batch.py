@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from isles.consumer import Consumer, Outcome
-from isles.events import Envelope
-from isles.runtime import SystemRuntime
-from isles.schema import dead_letters_table, inbox_table, outbox_table
+from isles.core.events import Envelope
+from isles.messaging.consumer import Consumer, Outcome
+from isles.runtime.system import SystemRuntime
+from isles.storage.schema import dead_letters_table, inbox_table, outbox_table
 from tests.isles import toy
 from tests.support import NATS_URL, Backend, delete_streams, free_port, make_backend, nats_prefix, require_nats
 
@@ -187,7 +187,7 @@ async def test_poison_event_in_a_batch_is_retried_alone_then_parked(setup: Setup
 
 
 async def test_a_batch_that_fails_before_commit_leaves_nothing_and_is_applied_once(setup: Setup) -> None:
-    from isles import failpoints
+    from isles.core import failpoints
 
     counters = [uuid.uuid4() for _ in range(3)]
     async with setup.running(relays=False, consumers=False) as rt:

@@ -9,12 +9,12 @@ from fastapi import APIRouter
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Uuid
 
 from hrms.system import build
-from isles.db import DatabaseConfigError, PoolSettings, check_distinct, resolve_database_url, resolve_pool
-from isles.references import BoundaryError, reference_column
-from isles.runtime import SystemRuntime
-from isles.schema import new_metadata
-from isles.service import Service
-from isles.settings import IslesSettings
+from isles.core.references import BoundaryError, reference_column
+from isles.core.settings import IslesSettings
+from isles.runtime.service import Service
+from isles.runtime.system import SystemRuntime
+from isles.storage.db import DatabaseConfigError, PoolSettings, check_distinct, resolve_database_url, resolve_pool
+from isles.storage.schema import new_metadata
 
 
 def service(metadata: MetaData) -> Service:

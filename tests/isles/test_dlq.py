@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from isles.cli import app
-from isles.runtime import SystemRuntime
-from isles.schema import dead_letters_table, inbox_table
+from isles.cli.main import app
+from isles.runtime.system import SystemRuntime
+from isles.storage.schema import dead_letters_table, inbox_table
 from tests.isles import toy
 from tests.support import Backend
 

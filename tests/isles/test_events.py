@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from isles import tracing
-from isles.events import Envelope, Event, EventError, Upcaster
+from isles.core import tracing
+from isles.core.events import Envelope, Event, EventError, Upcaster
 from tests.isles.toy import Pinged
 
 

@@ -11,8 +11,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from isles import idempotency
-from isles.runtime import SystemRuntime
+from isles.http import idempotency
+from isles.runtime.system import SystemRuntime
 from tests.isles import sagatoy
 from tests.support import Backend
 

@@ -307,8 +307,8 @@ def test_a_live_database_is_introspected(tmp_path: Path, backend: str) -> None:
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from isles.db import drop_postgres_database
     from isles.lint.live import read_database
+    from isles.storage.db import drop_postgres_database
     from tests.support import PG_SERVER, require_postgres
 
     if backend == "sqlite":

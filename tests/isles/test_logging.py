@@ -7,7 +7,7 @@ import json
 import pytest
 import structlog
 
-from isles.logging import configure
+from isles.core.logging import configure
 
 
 @pytest.mark.parametrize("fmt", ["console", "json"])

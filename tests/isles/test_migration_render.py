@@ -12,8 +12,8 @@ import pytest
 from fastapi import APIRouter
 
 import isles
-from isles import migrations
-from isles.settings import IslesSettings
+from isles.core.settings import IslesSettings
+from isles.storage import migrations
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def test_a_new_revision_names_platform_types_through_the_facade(
     (history / "env.py").write_text(
         "from notes_models import metadata\nfrom isles import run_env\n\nrun_env(metadata)\n"
     )
-    template = Path(migrations.__file__).parents[1] / "hrms/services/project/migrations/script.py.mako"
+    template = Path(__file__).resolve().parents[2] / "src/hrms/services/project/migrations/script.py.mako"
     (history / "script.py.mako").write_text(template.read_text())
     import notes_models
 
@@ -55,7 +55,7 @@ async def test_a_new_revision_names_platform_types_through_the_facade(
         text = written.read_text()
         assert "isles.UTCDateTime(timezone=True)" in text
         assert "isles.StringList()" in text
-        assert "isles.schema" not in text, "no internal module named"
+        assert "isles.storage.schema" not in text, "no internal module named"
         assert text.count("\nimport isles\n") == 1
         await migrations.upgrade(db, service)
         assert (await migrations.status(db, service)).current == "0001"

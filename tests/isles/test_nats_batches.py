@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from nats.js.errors import NoStreamResponseError
 
-from isles.db import ServiceDatabase
-from isles.events import Envelope
-from isles.nats_bus import NatsBus, NatsSettings
-from isles.outbox import SqlOutbox
-from isles.relay import Relay
-from isles.settings import IslesSettings
+from isles.core.events import Envelope
+from isles.core.settings import IslesSettings
+from isles.messaging.nats_bus import NatsBus, NatsSettings
+from isles.messaging.relay import Relay
+from isles.storage.db import ServiceDatabase
+from isles.storage.outbox import SqlOutbox
 from tests.isles import toy
 from tests.isles.test_relay import events, unpublished, write
 from tests.support import NATS_URL, delete_streams, nats_prefix, require_nats
@@ -202,7 +202,7 @@ async def test_a_message_in_hand_at_a_stop_comes_again_to_the_next_consumer_coun
 
 
 def test_the_publish_window_is_a_setting(tmp_path: Path) -> None:
-    from isles.runtime import make_bus
+    from isles.runtime.system import make_bus
 
     settings = IslesSettings(data_dir=tmp_path, bus="nats", nats_publish_window=7)
     bus = make_bus(toy.build(), settings, name="window")
@@ -302,7 +302,7 @@ async def test_the_subscriber_never_holds_more_than_max_ack_pending(nats_setting
 def test_a_messages_position_is_read_as_nats_py_reads_it(reply: str) -> None:
     from nats.aio.msg import Msg
 
-    from isles.nats_bus import _position
+    from isles.messaging.nats_bus import _position
 
     msg = Msg(_client=None, subject="isles.employee.x", reply=reply)  # type: ignore[arg-type]
     assert _position(msg) == (msg.metadata.sequence.stream, msg.metadata.num_delivered) == (1207, 3)

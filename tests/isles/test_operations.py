@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from isles.runtime import SystemRuntime
+from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import assign, new_employee, new_project, ok
 from tests.support import Backend
 

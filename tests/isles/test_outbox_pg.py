@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from isles.events import Envelope
-from isles.notify import PgListener, outbox_channel
-from isles.outbox import SqlOutbox
-from isles.runtime import SystemRuntime
-from isles.schema import inbox_table, outbox_table, utcnow
-from isles.settings import IslesSettings
-from isles.uow import _outbox_row
+from isles.core.events import Envelope
+from isles.core.settings import IslesSettings
+from isles.runtime.system import SystemRuntime
+from isles.storage.notify import PgListener, outbox_channel
+from isles.storage.outbox import SqlOutbox
+from isles.storage.schema import inbox_table, outbox_table, utcnow
+from isles.storage.uow import _outbox_row
 from tests.isles import toy
 from tests.support import NATS_URL, Backend, delete_streams, make_backend, nats_prefix, require_nats
 
@@ -252,7 +252,7 @@ async def test_a_relay_does_not_claim_past_an_aggregates_row_leased_to_another_r
 async def test_processes_of_one_service_starting_together_migrate_once(tmp_path: Path) -> None:
     """Three runtimes of the HR system prepare the same databases at once."""
     from hrms.system import build as build_hrms
-    from isles import migrations
+    from isles.storage import migrations
 
     backend = make_backend("postgres", tmp_path)
     runtimes = [SystemRuntime(build_hrms(), backend.settings, environ={}) for _ in range(3)]

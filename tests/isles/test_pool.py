@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from isles.db import PoolSettings, ServiceDatabase, drop_postgres_database, resolve_pool
-from isles.settings import IslesSettings
+from isles.core.settings import IslesSettings
+from isles.storage.db import PoolSettings, ServiceDatabase, drop_postgres_database, resolve_pool
 from tests.support import PG_SERVER, require_postgres
 
 

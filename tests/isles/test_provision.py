@@ -12,11 +12,11 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from hrms.system import build as build_hrms
-from isles.cli import app
-from isles.db import drop_postgres_database
-from isles.provision import drop_role, read_secret
-from isles.runtime import SystemRuntime
-from isles.settings import IslesSettings
+from isles.cli.main import app
+from isles.core.settings import IslesSettings
+from isles.runtime.system import SystemRuntime
+from isles.storage.db import drop_postgres_database
+from isles.storage.provision import drop_role, read_secret
 from tests.hrms.cluster import SERVICES
 from tests.support import PG_SERVER, make_backend
 

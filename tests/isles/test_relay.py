@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from isles.bus import EmbeddedBus
-from isles.db import ServiceDatabase
-from isles.events import Envelope
-from isles.outbox import SqlOutbox
-from isles.relay import Relay
-from isles.runtime import SystemRuntime
-from isles.schema import outbox_table
-from isles.settings import IslesSettings
-from isles.uow import _outbox_row
+from isles.core.events import Envelope
+from isles.core.settings import IslesSettings
+from isles.messaging.bus import EmbeddedBus
+from isles.messaging.relay import Relay
+from isles.runtime.system import SystemRuntime
+from isles.storage.db import ServiceDatabase
+from isles.storage.outbox import SqlOutbox
+from isles.storage.schema import outbox_table
+from isles.storage.uow import _outbox_row
 from tests.isles import toy
 from tests.support import Backend
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Uuid, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from isles.replicas import DenormalizedColumns, ReplicaError, ReplicaTable
+from isles.messaging.replicas import DenormalizedColumns, ReplicaError, ReplicaTable
 
 md = MetaData()
 copies = Table(

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from isles import failpoints
-from isles.cli import app
-from isles.runtime import SystemRuntime
+from isles.cli.main import app
+from isles.core import failpoints
+from isles.runtime.system import SystemRuntime
 from isles.sagas import SagaStatus
 from tests.isles import sagatoy
 from tests.isles.test_sagas import ORDER, SAGA_FAST

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from isles import failpoints
-from isles.runtime import SystemRuntime
+from isles.core import failpoints
+from isles.core.settings import IslesSettings
+from isles.http.saga_routes import CALLBACK_TOKEN_HEADER
+from isles.runtime.system import SystemRuntime
 from isles.sagas import SagaState, SagaStatus, SagaStore, StepStatus
-from isles.sagas.api import CALLBACK_TOKEN_HEADER
-from isles.settings import IslesSettings
 from tests.isles import sagatoy
 from tests.support import Backend, make_backend
 

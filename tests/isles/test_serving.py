@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from isles.serving import http_protocol, run
+from isles.http.serving import http_protocol, run
 
 
 def test_servers_run_on_uvloop_with_httptools() -> None:

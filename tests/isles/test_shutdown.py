@@ -11,16 +11,16 @@ import pytest
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from isles.bus import EmbeddedBus
-from isles.consumer import Consumer, Handler, HandlerContext
-from isles.db import ServiceDatabase
-from isles.events import Envelope
-from isles.outbox import OutboxRecord, SqlOutbox
-from isles.relay import Relay
-from isles.schema import dead_letters_table, inbox_table, new_metadata
-from isles.service import Service
-from isles.settings import IslesSettings
-from isles.uow import UnitOfWork
+from isles.core.events import Envelope
+from isles.core.settings import IslesSettings
+from isles.messaging.bus import EmbeddedBus
+from isles.messaging.consumer import Consumer, Handler, HandlerContext
+from isles.messaging.relay import Relay
+from isles.runtime.service import Service
+from isles.storage.db import ServiceDatabase
+from isles.storage.outbox import OutboxRecord, SqlOutbox
+from isles.storage.schema import dead_letters_table, inbox_table, new_metadata
+from isles.storage.uow import UnitOfWork
 from tests.isles.toy import Pinged
 
 pytestmark = pytest.mark.integration

@@ -19,10 +19,10 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from isles import db as db_module
-from isles import sqlite_driver
-from isles.db import ServiceDatabase
-from isles.settings import IslesSettings
+from isles.core.settings import IslesSettings
+from isles.storage import db as db_module
+from isles.storage import sqlite_driver
+from isles.storage.db import ServiceDatabase
 
 pytestmark = pytest.mark.integration
 

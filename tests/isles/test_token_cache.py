@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from isles.security import IDENTITY_PROVIDER, OPERATOR, InvalidToken, KeyRing, TokenVerifier, generate_keys
+from isles.security.tokens import IDENTITY_PROVIDER, OPERATOR, InvalidToken, KeyRing, TokenVerifier, generate_keys
 
 
 class Clock:

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Integer, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles.db import ServiceDatabase
-from isles.schema import new_metadata
-from isles.uow import UnitOfWork
+from isles.storage.db import ServiceDatabase
+from isles.storage.schema import new_metadata
+from isles.storage.uow import UnitOfWork
 from tests.support import Backend
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,11 @@ from fastapi import APIRouter
 from sqlalchemy import Integer, String, Uuid, insert, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles.consumer import Handler, HandlerContext
-from isles.events import Event, Upcaster
-from isles.runtime import ServiceRuntime, System
-from isles.schema import new_metadata
-from isles.service import Service
+from isles.core.events import Event, Upcaster
+from isles.messaging.consumer import Handler, HandlerContext
+from isles.runtime.service import Service
+from isles.runtime.system import ServiceRuntime, System
+from isles.storage.schema import new_metadata
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from sqlalchemy import Index as SAIndex
 from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 
-from isles import references
+from isles.core import references
 from isles.lint import sql, suppress
 from isles.lint.model import Change, Column, ForeignKey, Index, Location, Migration, Project, Table
-from isles.schema import KERNEL_TABLES
-from isles.service import Service
+from isles.runtime.service import Service
+from isles.storage.schema import KERNEL_TABLES
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 

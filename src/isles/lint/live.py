@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from isles.lint.model import Column, ForeignKey, Index, LintInputError, Location, Project, Table
-from isles.schema import KERNEL_TABLES
+from isles.storage.schema import KERNEL_TABLES
 
 _DRIVERS = {
     "postgresql://": "postgresql+asyncpg://",

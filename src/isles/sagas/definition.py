@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from isles.problems import Problem
+from isles.http.problems import Problem
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from isles.clients import ServiceClient
-    from isles.uow import UnitOfWork
+    from isles.clients.service import ServiceClient
+    from isles.storage.uow import UnitOfWork
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,99}$")
 

@@ -34,11 +34,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from isles import failpoints
-from isles.clients import ServiceClient, ServiceError, ServiceUnavailable
-from isles.db import ServiceDatabase
-from isles.outbox import relay_identity
-from isles.problems import Problem, from_service_error, not_found
+from isles.clients.service import ServiceClient, ServiceError, ServiceUnavailable
+from isles.core import failpoints
+from isles.core.tasks import cancel_and_wait
+from isles.http.problems import Problem, from_service_error, not_found
 from isles.sagas.definition import (
     Saga,
     SagaStatus,
@@ -50,12 +49,13 @@ from isles.sagas.definition import (
     compensation_key,
 )
 from isles.sagas.store import SagaState, SagaStore, StaleState, StepState, dump
-from isles.schema import utcnow
-from isles.tasks import cancel_and_wait
-from isles.uow import UnitOfWork
+from isles.storage.db import ServiceDatabase
+from isles.storage.outbox import relay_identity
+from isles.storage.schema import utcnow
+from isles.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from isles.metrics import Metrics
+    from isles.ops.metrics import Metrics
 
 log = structlog.get_logger("isles.sagas")
 # A write of saga state: changes of the saga row, and of some step rows (position, changes).

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from isles.db import ServiceDatabase
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
-from isles.schema import saga_steps_table, sagas_table, utcnow
+from isles.storage.db import ServiceDatabase
+from isles.storage.schema import saga_steps_table, sagas_table, utcnow
 
 _s = sagas_table
 _st = saga_steps_table

@@ -1,0 +1,5 @@
+"""``python -m isles.cli``: the ``isles`` command."""
+
+from isles.cli.entry import main
+
+main()

@@ -1,0 +1,126 @@
+"""Who may call what: FastAPI dependencies that check the bearer token, the
+permission a route needs, and give the route database access scoped to the caller's
+company.
+
+A service collects its rules in one ``deps.py``::
+
+    ReadEmployees = Annotated[Principal, Depends(require("employees:read"))]
+
+    @router.get("/employees/{id}")
+    async def get_employee(id: UUID, request: Request, caller: ReadEmployees):
+        async with TenantData(request, caller).read() as session: ...
+
+``401`` for a missing, malformed, forged or expired token (with ``WWW-Authenticate``),
+``403`` for a valid token without the permission. Another company's rows are simply
+not there for a tenant's session: ``404``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from isles.http.paging import runtime_of
+from isles.http.problems import FieldError, Problem, invalid
+from isles.security.tokens import InvalidToken, Principal
+
+if TYPE_CHECKING:
+    from isles.storage.uow import UnitOfWork
+
+_STATE = "isles_principal"
+
+
+def unauthorized(detail: str, code: str) -> Problem:
+    """A 401 with its ``WWW-Authenticate`` challenge (RFC 6750)."""
+    header = f'Bearer realm="isles", error="{code}", error_description="{detail.replace(chr(34), chr(39))}"'
+    if code == "missing_token":
+        header = 'Bearer realm="isles"'
+    return Problem(401, detail, slug=code.replace("_", "-"), headers={"WWW-Authenticate": header})
+
+
+def principal_of(request: Request) -> Principal:
+    """The verified caller of ``request`` (verified once per request), or a 401."""
+    cached = getattr(request.state, _STATE, None)
+    if isinstance(cached, Principal):
+        return cached
+    header = request.headers.get("authorization")
+    if not header:
+        raise unauthorized("this endpoint needs a bearer token (Authorization: Bearer <token>)", "missing_token")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
+    verifier = runtime_of(request).verifier
+    if verifier is None:
+        raise Problem(503, "this service has no keys to verify tokens with", slug="no-keys")
+    try:
+        principal = verifier.verify(token.strip())
+    except InvalidToken as exc:
+        raise unauthorized(exc.reason, exc.code) from None
+    setattr(request.state, _STATE, principal)
+    return principal
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """The caller if the request carries a valid token, else ``None`` (no error)."""
+    try:
+        return principal_of(request) if request.headers.get("authorization") else None
+    except Problem:
+        return None
+
+
+def require(permission: str) -> Callable[..., Any]:
+    """A dependency: the caller, if its token grants ``permission``; else 401/403."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = principal_of(request)
+        if not principal.can(permission):
+            raise Problem(
+                403,
+                f"your token does not grant {permission!r}",
+                slug="forbidden",
+                extra={"permission": permission},
+            )
+        return principal
+
+    dependency.__name__ = f"require_{permission.replace(':', '_')}"
+    return dependency
+
+
+def check_tenant(principal: Principal, company_id: uuid.UUID | None, *, field: str = "company_id") -> uuid.UUID:
+    """The company a write goes to: the one named, if the caller may act for it, else
+    the caller's own. A company the caller does not belong to is treated as unknown
+    (422 naming ``field``), never as someone else's."""
+    if principal.tenant is None:
+        if company_id is None:
+            raise invalid([FieldError(field, "required for a caller acting for no company", "missing")])
+        return company_id
+    if company_id is not None and company_id != principal.tenant:
+        raise invalid([FieldError(field, f"company {company_id} does not exist", "not_found")])
+    return principal.tenant
+
+
+@dataclass(frozen=True)
+class TenantData:
+    """The caller's view of its service's database: sessions and units of work scoped
+    to the caller's company (every company for an operator)."""
+
+    request: Request
+    principal: Principal
+
+    @property
+    def tenant(self) -> uuid.UUID | None:
+        return self.principal.tenant
+
+    def uow(self) -> UnitOfWork:
+        return runtime_of(self.request).uow(tenant=self.tenant)
+
+    def read(self) -> AsyncSession:
+        return runtime_of(self.request).db.read_session(tenant=self.tenant)
+
+
+__all__ = ["TenantData", "check_tenant", "optional_principal", "principal_of", "require", "unauthorized"]

@@ -1,0 +1,138 @@
+"""The gateway: every service's API under ``/api/<service>`` on one port.
+
+Each service is its own FastAPI app (its own OpenAPI document and docs page at
+``/api/<service>/docs``) mounted under the gateway.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from isles.core import tracing
+from isles.http import problems
+from isles.http.limits import BodyLimitMiddleware
+from isles.ops.metrics import RequestMetricsMiddleware
+
+if TYPE_CHECKING:
+    from isles.runtime.system import ServiceRuntime, SystemRuntime
+
+
+ASSETS = "/_assets/swagger"
+
+
+def swagger_assets() -> object:
+    """Swagger UI 5 (OpenAPI 3.1), as shipped in the swagger-ui-py package."""
+    return importlib.resources.files("swagger_ui") / "static"
+
+
+def add_docs(app: FastAPI, title: str) -> None:
+    """A docs page that loads Swagger UI from the gateway itself, not from a CDN,
+    so it works on machines without internet access."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{title} - docs",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
+        )
+
+
+class TraceContextMiddleware:
+    """Continue the caller's W3C trace (``traceparent`` header), or start one: the
+    events a request writes carry it, and so do the calls it makes to services."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), "")
+            with tracing.scope(tracing.new_traceparent(incoming)):
+                await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def create_service_app(rt: ServiceRuntime) -> FastAPI:
+    s = rt.service
+    app = FastAPI(
+        title=f"{s.name} service",
+        description=s.description,
+        version=s.version,
+        docs_url=None,
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    add_docs(app, f"{s.name} service")
+    app.state.runtime = rt
+    app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)
+    problems.install(app)
+    app.include_router(s.router)
+    if s.sagas:
+        from isles.http.saga_routes import router as saga_router
+
+        app.include_router(saga_router)
+    return app
+
+
+def add_operations(app: FastAPI, runtime: SystemRuntime) -> None:
+    """``/ready`` (503 while a database or the bus is unreachable) and ``/metrics``."""
+
+    @app.get("/ready", tags=["operations"], responses={503: {"description": "Not ready (problem details)."}})
+    async def ready(request: Request) -> Response:
+        """Readiness: every database of this process answers and the bus is connected."""
+        checks = await runtime.readiness()
+        if all(v == "ok" for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        return problems.respond(problems.not_ready(checks), request)
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        """Prometheus metrics of every service in this process."""
+        await runtime.metrics.refresh(runtime)
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_gateway(runtime: SystemRuntime) -> FastAPI:
+    app = FastAPI(title=f"{runtime.system.name} gateway", redoc_url=None, docs_url=None)
+    app.add_middleware(TraceContextMiddleware)
+    add_docs(app, f"{runtime.system.name} gateway")
+    app.mount(ASSETS, StaticFiles(directory=str(swagger_assets())), name="swagger-assets")
+    problems.install(app)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, Any]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "services": sorted(runtime.services)}
+
+    add_operations(app, runtime)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> JSONResponse:
+        return JSONResponse(
+            {
+                "system": runtime.system.name,
+                "health": "/health",
+                "services": {
+                    name: {"api": f"/api/{name}", "docs": f"/api/{name}/docs", "openapi": f"/api/{name}/openapi.json"}
+                    for name in sorted(runtime.services)
+                },
+            }
+        )
+
+    for name, rt in runtime.services.items():
+        app.mount(f"/api/{name}", create_service_app(rt))
+    return app

@@ -1,0 +1,1 @@
+"""Running and watching: metrics, background workers, the process supervisor."""

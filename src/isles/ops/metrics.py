@@ -1,0 +1,237 @@
+"""Prometheus metrics of a running system (one registry per runtime, served at ``/metrics``).
+
+Counters and histograms are updated as work happens; gauges that need a database
+query (outbox backlog, oldest unpublished age, dead letters, consumer lag) are
+refreshed when ``/metrics`` is scraped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from isles.storage.schema import dead_letters_table
+
+if TYPE_CHECKING:
+    from isles.runtime.system import ServiceRuntime, SystemRuntime
+
+log = structlog.get_logger("isles.metrics")
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.outbox_backlog = Gauge("isles_outbox_backlog", "Outbox rows not yet published.", ["service"], registry=r)
+        self.outbox_oldest_age = Gauge(
+            "isles_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest unpublished outbox row (0 when none).",
+            ["service"],
+            registry=r,
+        )
+        self.relay_published = Counter(
+            "isles_relay_published", "Events the relay handed to the bus and marked published.", ["service"], registry=r
+        )
+        self.consumer_lag = Gauge(
+            "isles_consumer_lag",
+            "Events waiting for this service's consumer (in the bus and in its queues).",
+            ["service"],
+            registry=r,
+        )
+        self.handler_latency = Histogram(
+            "isles_handler_duration_seconds",
+            "Time to apply one event (inbox insert, handlers, commit).",
+            ["service", "event_type"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.handler_failures = Counter(
+            "isles_handler_failures", "Failed attempts to apply an event.", ["service", "event_type"], registry=r
+        )
+        self.events_applied = Counter(
+            "isles_events_applied", "Events applied (first delivery).", ["service", "event_type"], registry=r
+        )
+        self.events_duplicate = Counter(
+            "isles_events_duplicate", "Deliveries skipped as already applied.", ["service", "event_type"], registry=r
+        )
+        self.dead_lettered = Counter(
+            "isles_dead_lettered", "Events parked as dead letters.", ["service", "event_type"], registry=r
+        )
+        self.dead_letters = Gauge(
+            "isles_dead_letters",
+            "Dead letters waiting in the table, by event type.",
+            ["service", "event_type"],
+            registry=r,
+        )
+        self.http_latency = Histogram(
+            "isles_http_request_duration_seconds",
+            "API request latency.",
+            ["service", "method", "route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.saga_started = Counter("isles_sagas_started", "Sagas started.", ["service", "saga"], registry=r)
+        self.saga_finished = Counter(
+            "isles_sagas_finished",
+            "Sagas that ended: completed, compensated, or failed (a compensation gave up).",
+            ["service", "saga", "outcome"],
+            registry=r,
+        )
+        self.saga_duration = Histogram(
+            "isles_saga_duration_seconds",
+            "From a saga's start to its end, by outcome.",
+            ["service", "saga", "outcome"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+            registry=r,
+        )
+        self.saga_compensations = Counter(
+            "isles_saga_compensations",
+            "Compensation attempts, by step and outcome (compensated, failed).",
+            ["service", "saga", "step", "outcome"],
+            registry=r,
+        )
+        self.sagas = Gauge(
+            "isles_sagas",
+            "Sagas in the table, by status (running, compensating, failed, ...).",
+            ["service", "saga", "status"],
+            registry=r,
+        )
+        self.client_requests = Counter(
+            "isles_client_requests",
+            "Calls to other services, by outcome (ok, client_error, server_error, transport_error, circuit_open).",
+            ["service", "target", "method", "outcome"],
+            registry=r,
+        )
+        self.client_latency = Histogram(
+            "isles_client_request_duration_seconds",
+            "Time of one call attempt to another service.",
+            ["service", "target", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.circuit_state = Gauge(
+            "isles_circuit_state",
+            "Circuit to another service: 0 closed, 1 half-open, 2 open.",
+            ["service", "target"],
+            registry=r,
+        )
+        self.bus_ready = Gauge("isles_bus_ready", "1 when the bus is connected.", registry=r)
+        self.database_up = Gauge("isles_database_up", "1 when the service's database answers.", ["service"], registry=r)
+        self._handled: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    # -- hooks -----------------------------------------------------------------
+
+    def handled(self, service: str, event_type: str, seconds: float, outcome: str) -> None:
+        # Called for every event a consumer takes: the labelled children are looked up
+        # once per (service, event type, outcome), not per event.
+        key = (service, event_type, outcome)
+        children = self._handled.get(key)
+        if children is None:
+            counter = {
+                "applied": self.events_applied,
+                "duplicate": self.events_duplicate,
+                "failed": self.handler_failures,
+                "dead_lettered": self.dead_lettered,
+            }.get(outcome)
+            children = self._handled[key] = (
+                self.handler_latency.labels(service, event_type),
+                counter.labels(service, event_type) if counter is not None else None,
+            )
+        latency, count = children
+        latency.observe(seconds)
+        if count is not None:
+            count.inc()
+
+    def client_call(self, service: str, target: str, method: str, outcome: str, seconds: float) -> None:
+        self.client_requests.labels(service, target, method, outcome).inc()
+        if outcome != "circuit_open":
+            self.client_latency.labels(service, target, method).observe(seconds)
+
+    # -- scrape ------------------------------------------------------------------
+
+    async def refresh(self, runtime: SystemRuntime) -> None:
+        self.bus_ready.set(1 if runtime.bus.ready else 0)
+        await asyncio.gather(*(self._refresh_service(rt) for rt in runtime.services.values()))
+
+    async def _refresh_service(self, rt: ServiceRuntime) -> None:
+        name = rt.name
+        try:
+            async with asyncio.timeout(3):
+                self.outbox_backlog.labels(name).set(await rt.outbox.backlog())
+                self.outbox_oldest_age.labels(name).set(await rt.outbox.oldest_unpublished_age())
+                async with rt.db.read_session() as session:
+                    rows = (
+                        await session.execute(
+                            select(dead_letters_table.c.event_type, func.count()).group_by(
+                                dead_letters_table.c.event_type
+                            )
+                        )
+                    ).all()
+                seen = set()
+                for event_type, count in rows:
+                    self.dead_letters.labels(name, event_type).set(count)
+                    seen.add(event_type)
+                for event_type in rt.handled_event_types():
+                    if event_type not in seen:
+                        self.dead_letters.labels(name, event_type).set(0)
+                if rt.sagas is not None:
+                    counts = await rt.sagas.store.counts()
+                    for saga in rt.sagas.sagas:
+                        for status in ("running", "compensating", "completed", "compensated", "failed"):
+                            self.sagas.labels(name, saga, status).set(counts.get((saga, status), 0))
+            self.database_up.labels(name).set(1)
+        except Exception as exc:
+            log.warning("metrics.refresh_failed", service=name, error=repr(exc))
+            self.database_up.labels(name).set(0)
+        if rt.consumer is not None:
+            # JetStream counts what the consumer holds as unacknowledged, so its lag
+            # already includes the local queue; the embedded bus holds nothing itself.
+            lag = rt.consumer.queued
+            try:
+                async with asyncio.timeout(2):
+                    lag = max(lag, await rt.bus.lag(name))
+            except Exception as exc:
+                log.warning("metrics.lag_failed", service=name, error=repr(exc))
+            self.consumer_lag.labels(name).set(lag)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetricsMiddleware:
+    """Times every request of one service's API, labelled by route template."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, service: str) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.http_latency.labels(self.service, scope.get("method", ""), template, str(status)).observe(
+                time.perf_counter() - started
+            )

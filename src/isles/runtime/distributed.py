@@ -1,0 +1,117 @@
+"""``isles up --distributed``: the production topology on one machine."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from sqlalchemy.engine import make_url
+
+from isles.core.settings import IslesSettings
+from isles.http.proxy import create_proxy_gateway
+from isles.http.serving import run_server
+from isles.ops.supervisor import Child, Supervisor
+from isles.runtime.system import System, keys_dir
+from isles.security.tokens import OPERATOR, KeyRing, generate_keys
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _free_ports(host: str, first: int, count: int) -> list[int]:
+    ports: list[int] = []
+    candidate = first
+    while len(ports) < count and candidate < 65535:
+        with socket.socket() as s:
+            try:
+                s.bind((host, candidate))
+                ports.append(candidate)
+            except OSError:
+                pass
+        candidate += 1
+    return ports
+
+
+async def run_distributed(
+    system: System,
+    system_spec: str,
+    settings: IslesSettings,
+    *,
+    host: str,
+    port: int,
+    demo: bool,
+    log_level: str,
+    log_dir: Path | None,
+    out: Console,
+) -> str:
+    """Run until SIGINT/SIGTERM. Returns an error message, or "" after a clean stop."""
+    template = settings.database_url or f"postgresql+asyncpg://postgres@127.0.0.1:5432/{system.name}_{{service}}"
+    if not template.startswith("postgresql"):
+        return "--distributed runs on PostgreSQL: give --database-url postgresql+asyncpg://.../<name>_{service}"
+    pg = make_url(template.replace("{service}", "x"))
+    if not _reachable(pg.host or "127.0.0.1", pg.port or 5432):
+        return f"PostgreSQL is not reachable at {pg.host}:{pg.port or 5432}"
+    nats = make_url(settings.nats_url.split(",")[0].replace("nats://", "nats+x://"))
+    if not _reachable(nats.host or "127.0.0.1", nats.port or 4222):
+        return f"NATS is not reachable at {settings.nats_url}"
+    names = [s.name for s in system.services]
+    ports = _free_ports(host, port + 1, len(names))
+    if len(ports) < len(names):
+        return f"not enough free ports above {port}"
+    urls = {name: f"http://127.0.0.1:{p}" for name, p in zip(names, ports, strict=True)}
+    folder = keys_dir(settings)
+    generate_keys(folder, [*names, OPERATOR])
+    children = []
+    for name, p in zip(names, ports, strict=True):
+        args = ["serve", name, "--host", "127.0.0.1", "--port", str(p), "--bus", "nats"]
+        args += ["--database-url", template, "--nats-url", settings.nats_url, "--system", system_spec]
+        args += ["--log-level", log_level]
+        for other, url in urls.items():
+            if other != name:
+                args += ["--peer", f"{other}={url}"]
+        children.append(
+            Child(service=name, port=p, args=args, env={"ISLES_LOG_FORMAT": "json", "ISLES_KEYS_DIR": str(folder)})
+        )
+    supervisor = Supervisor(children, log_dir=str(log_dir) if log_dir else None)
+    await supervisor.start()
+    gateway = create_proxy_gateway(system.name, urls)
+    try:
+        try:
+            await supervisor.wait_ready(timeout=90)
+        except TimeoutError as exc:
+            return f"{exc}; see the service logs (--log-dir)"
+        lines: list[str] = []
+        if demo and system.demo is not None:
+            transport = httpx.ASGITransport(app=gateway)
+            operator = KeyRing.load(folder, signers=[OPERATOR]).signer(OPERATOR, ttl=600)
+            token = {"Authorization": f"Bearer {operator.issue(subject='operator', tenant=None)}"}
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", timeout=30, headers=token
+            ) as client:
+                lines = await system.demo(client)
+        base = f"http://{host}:{port}"
+        out.print(
+            f"[bold]{system.name}[/bold] is up, distributed: one process per service, PostgreSQL, NATS JetStream."
+        )
+        out.print(f"  gateway   {base}/   health {base}/health   ready {base}/ready")
+        for child in children:
+            db = make_url(template.replace("{service}", child.service)).render_as_string(hide_password=True)
+            out.print(
+                f"  {child.service:<9} {child.url}  docs {base}/api/{child.service}/docs  metrics {child.url}/metrics"
+            )
+            out.print(f"            db {db}")
+        for line in lines:
+            out.print(f"  {line}")
+        out.print("Press Ctrl+C to stop.")
+        await run_server(gateway, host=host, port=port, log_level=log_level)
+    finally:
+        await gateway.state.client.aclose()
+        await supervisor.stop()
+    return ""

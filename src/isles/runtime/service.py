@@ -1,0 +1,81 @@
+"""A service, declared once: its name, data, API, and the events it speaks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+from sqlalchemy import MetaData
+
+from isles.core import references
+from isles.core.events import Event
+from isles.messaging.consumer import Handler
+from isles.messaging.replicas import Replica
+from isles.ops.workers import WorkerFactory
+from isles.sagas.definition import Saga
+from isles.storage.db import check_service_name
+from isles.storage.schema import KERNEL_TABLES
+
+
+@dataclass(frozen=True)
+class Service:
+    """Everything the platform needs to run a service.
+
+    ``metadata`` holds the service's own tables (and the kernel tables, see
+    :func:`isles.storage.schema.new_metadata`); ``migrations`` is the folder of its own
+    Alembic history (``None`` creates tables from the metadata: for tests and
+    prototypes only, never for a service with data to keep). ``handlers`` and ``replicas`` say what it does with other
+    services' events; ``publishes`` lists the events it writes to its outbox;
+    ``sagas`` are the multi-service operations it orchestrates; ``permissions`` are
+    what its own calls to other services need (its service tokens claim them);
+    ``workers`` are its own background loops (made per running service).
+    """
+
+    name: str
+    metadata: MetaData
+    router: APIRouter
+    migrations: Path | None
+    publishes: Sequence[type[Event]] = ()
+    handlers: Sequence[Handler] = ()
+    replicas: Sequence[Replica] = ()
+    sagas: Sequence[Saga] = ()
+    permissions: Sequence[str] = ()
+    workers: Sequence[WorkerFactory] = ()
+    description: str = ""
+    version: str = "1"
+    references: tuple[references.Reference, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        check_service_name(self.name)
+        missing = [t for t in KERNEL_TABLES if t not in self.metadata.tables]
+        if missing:
+            raise ValueError(f"service {self.name}: metadata lacks kernel tables {missing}; use isles.new_metadata()")
+        references.check_boundaries(self.name, self.metadata)
+        for replica in self.replicas:
+            if replica.table.name not in self.metadata.tables:
+                raise ValueError(f"service {self.name}: replica table {replica.table.name} is not its own")
+        if self.migrations is not None and not (self.migrations / "env.py").is_file():
+            raise ValueError(f"service {self.name}: no Alembic env.py in {self.migrations}")
+        names = [s.name for s in self.sagas]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service {self.name}: saga names repeat: {names}")
+        object.__setattr__(self, "references", tuple(references.collect(self.name, self.metadata)))
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents ``source`` of this service's events."""
+        return f"/isles/{self.name}"
+
+    def all_handlers(self) -> list[Handler]:
+        """Replica updates first, then the service's own handlers, per event."""
+        result: list[Handler] = []
+        for replica in self.replicas:
+            result.extend(replica.handlers())
+        result.extend(self.handlers)
+        return result
+
+    @property
+    def own_tables(self) -> tuple[str, ...]:
+        return tuple(sorted(self.metadata.tables))

@@ -1,0 +1,1 @@
+"""Tokens: signing keys, the key ring, access and service tokens, principals."""

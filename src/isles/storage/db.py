@@ -1,0 +1,310 @@
+"""One database per service: URL resolution, engines, and the database's own set-up.
+
+A service gets a :class:`ServiceDatabase` holding one engine bound to its own URL and
+nothing else; no API here hands out another service's engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from isles.core.settings import IslesSettings
+from isles.storage import sqlite_driver, tenancy
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class DatabaseConfigError(ValueError):
+    """The database configuration cannot work (shared database, bad URL, ...)."""
+
+
+def check_service_name(name: str) -> str:
+    if not _SERVICE_NAME.match(name):
+        raise DatabaseConfigError(f"service name {name!r} must be lowercase letters, digits and underscores")
+    return name
+
+
+def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> str:
+    """The URL of ``service``'s own database.
+
+    Precedence: ``ISLES_<SERVICE>_DATABASE_URL``, then ``ISLES_DATABASE_URL`` (which
+    must contain ``{service}``), then a SQLite file in the data directory.
+    """
+    own = environ.get(f"ISLES_{service.upper()}_DATABASE_URL")
+    if own:
+        return own
+    template = settings.database_url
+    if template:
+        if "{service}" not in template:
+            raise DatabaseConfigError(
+                "ISLES_DATABASE_URL must contain a {service} placeholder: services never share a database"
+            )
+        return template.replace("{service}", service)
+    path = settings.data_dir.expanduser().resolve() / f"{service}.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Connection pool of one service's PostgreSQL engine (SQLite needs none).
+
+    ``size`` connections stay open; up to ``max_overflow`` more are opened under a
+    burst and closed when handed back. A connection idle for ``ping_idle`` seconds or
+    more is pinged before use (and replaced if dead); one in steady use is not, so a
+    busy service pays no extra round trip per transaction."""
+
+    size: int = 10
+    max_overflow: int = 10
+    timeout: float = 30.0
+    recycle: float = 1800.0
+    ping_idle: float = 10.0
+
+
+def resolve_pool(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> PoolSettings:
+    """``ISLES_<SERVICE>_POOL_SIZE`` (and ``_POOL_MAX_OVERFLOW``, ``_POOL_TIMEOUT``,
+    ``_POOL_RECYCLE``) override the system-wide ``ISLES_POOL_*`` for one service."""
+    prefix = f"ISLES_{service.upper()}_POOL_"
+
+    def pick(name: str, default: float, kind: type[int] | type[float]) -> Any:
+        raw = environ.get(prefix + name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError as exc:
+            raise DatabaseConfigError(f"{prefix}{name}={raw!r} is not a number") from exc
+        if value < 0 or (name == "SIZE" and value < 1):
+            raise DatabaseConfigError(f"{prefix}{name}={raw!r} is out of range")
+        return value
+
+    return PoolSettings(
+        size=pick("SIZE", settings.pool_size, int),
+        max_overflow=pick("MAX_OVERFLOW", settings.pool_max_overflow, int),
+        timeout=pick("TIMEOUT", settings.pool_timeout, float),
+        recycle=pick("RECYCLE", settings.pool_recycle, float),
+        ping_idle=pick("PING_IDLE", settings.pool_ping_idle, float),
+    )
+
+
+def pool_settings(settings: IslesSettings) -> PoolSettings:
+    """The system-wide pool settings (no per-service override)."""
+    return PoolSettings(
+        settings.pool_size,
+        settings.pool_max_overflow,
+        settings.pool_timeout,
+        settings.pool_recycle,
+        settings.pool_ping_idle,
+    )
+
+
+def check_distinct(urls: Mapping[str, str]) -> None:
+    """Refuse a configuration where two services would share one database."""
+    seen: dict[str, str] = {}
+    for service, url in urls.items():
+        key = make_url(url).render_as_string(hide_password=True)
+        if key in seen:
+            raise DatabaseConfigError(f"services {seen[key]!r} and {service!r} resolve to the same database {key}")
+        seen[key] = service
+
+
+_IDLE_SINCE = "isles_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
+    """Ping a pooled connection before use if it sat idle ``idle`` seconds or more
+    (a restarted server or a firewall may have dropped it); a dead one is replaced.
+    Instead of ``pool_pre_ping``, which costs a round trip on every checkout."""
+    dialect: Dialect = engine.dialect
+
+    def checkin(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            dialect.do_ping(dbapi)
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection failed its ping: {error!r}") from error
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # We issue BEGIN ourselves (see _sqlite_on_begin), so the driver must not. The
+    # driver waits out another process's lock itself (busy_timeout 0, see sqlite_driver).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # Writers take the write lock up front, so a read-modify-write inside a unit of
+    # work cannot interleave with another writer (SQLite's answer to FOR UPDATE).
+    readonly = conn.get_execution_options().get("isles_readonly", False)
+    # Straight to the driver's cursor: SQLAlchemy's statement machinery cost more
+    # than the BEGIN itself, and there is no result to read.
+    statement = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    except sqlite3.Error as error:  # as SQLAlchemy would have raised it
+        raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
+    finally:
+        cursor.close()
+
+
+class ServiceDatabase:
+    """The engine and session factories of exactly one service's database."""
+
+    def __init__(self, service: str, url: str, settings: IslesSettings, pool: PoolSettings | None = None) -> None:
+        self.service = check_service_name(service)
+        self.url: URL = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise DatabaseConfigError(f"{service}: unsupported database {self.dialect!r}")
+        self._settings = settings
+        self.pool = pool or pool_settings(settings)
+        self.engine: AsyncEngine = self._create_engine()
+        self._write = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=tenancy.TenantSession)
+        self._read_engine = self.engine.execution_options(isles_readonly=True)
+        self._read = async_sessionmaker(
+            self._read_engine,
+            expire_on_commit=False,
+            sync_session_class=tenancy.TenantSession,
+        )
+        self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.is_sqlite:
+            engine = create_async_engine(self.url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi())
+            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+            return engine
+        p = self.pool
+        engine = create_async_engine(
+            self.url,
+            pool_size=p.size,
+            max_overflow=p.max_overflow,
+            pool_timeout=p.timeout,
+            pool_recycle=p.recycle,
+            connect_args={
+                "server_settings": {"application_name": f"isles-{self.service}", tenancy.SETTING: tenancy.ANY}
+            },
+        )
+        _ping_when_idle(engine, p.ping_idle)
+        return engine
+
+    async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound for a health check
+        """Raise if the database does not answer ``SELECT 1`` within ``timeout`` seconds."""
+        async with asyncio.timeout(timeout), self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    @asynccontextmanager
+    async def writing(self, *, tenant: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction may write (BEGIN IMMEDIATE on SQLite).
+
+        On SQLite, writers of this process queue on an asyncio lock instead of racing
+        for the database lock; a writer of another process holding it is waited out
+        without blocking the loop (see :mod:`isles.storage.sqlite_driver`), up to 30 s.
+        """
+        async with self._write_lock, self._write(info={tenancy.INFO_KEY: tenant}) as session:
+            yield session
+
+    def reading(self) -> AsyncConnection:
+        """A connection for reads only, without a session: the kernel's own Core
+        statements on its own tables (no tenant scoping; never SQLite's write lock)."""
+        return self._read_engine.connect()
+
+    def read_session(self, *, tenant: uuid.UUID | None = None) -> AsyncSession:
+        """A session for reads only; it never takes SQLite's write lock. With a
+        ``tenant`` it sees only that company's rows (see :mod:`isles.storage.tenancy`)."""
+        return self._read(info={tenancy.INFO_KEY: tenant})
+
+    async def ensure_exists(self) -> None:
+        """Create the database (PostgreSQL) or its directory (SQLite) if missing."""
+        if self.is_sqlite:
+            database = self.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            return
+        await create_postgres_database(self.url)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"ServiceDatabase({self.service!r}, {self.url.render_as_string(hide_password=True)})"
+
+
+def _asyncpg_dsn(url: URL, database: str) -> str:
+    return url.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+
+async def create_postgres_database(url: URL) -> bool:
+    """Create the database named in ``url`` if it does not exist. True if created."""
+    import asyncpg
+
+    name = url.database
+    if not name:
+        raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
+    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{_pg_ident(name)}"')
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):  # a concurrent creator won
+            return False
+        return True
+    finally:
+        await conn.close()
+
+
+async def drop_postgres_database(url: URL) -> None:
+    import asyncpg
+
+    name = url.database
+    if not name:
+        raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
+    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{_pg_ident(name)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _pg_ident(name: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_\-]{1,63}$", name):
+        raise DatabaseConfigError(f"refusing unusual database name {name!r}")
+    return name
