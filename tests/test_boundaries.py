@@ -57,3 +57,19 @@ def test_the_facade_names_every_column_type_a_revision_writes() -> None:
 
     for column_type in COLUMN_TYPES:
         assert getattr(isles, column_type.__name__) is column_type
+
+
+def test_the_platform_has_no_import_cycle_and_keeps_its_layers() -> None:
+    """tools/shape.py counts every import (also under TYPE_CHECKING and inside
+    functions); lint-imports (in make lint) holds the layers contract."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/shape.py"), "--check"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout
+    assert "import cycles: 0" in result.stdout
+    (layers,) = [c for c in contracts() if c["type"] == "layers"]
+    packages = sorted(
+        f"isles.{p.parent.name}" for p in (ROOT / "src/isles").glob("*/__init__.py") if p.parent.name != "__pycache__"
+    )
+    named = sorted(m.strip() for layer in layers["layers"] for m in str(layer).split("|"))  # type: ignore[attr-defined]
+    assert named == packages, "every subpackage of the platform is in a layer"

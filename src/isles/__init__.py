@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 # name -> the module that defines it (the module itself where the name is a module)
 _EXPORTS: dict[str, str] = {
     # a service and a system
-    "Service": "isles.runtime.service",
+    "Service": "isles.service.declaration",
     "System": "isles.runtime.system",
-    "ServiceRuntime": "isles.runtime.system",
-    "Worker": "isles.ops.workers",
+    "Worker": "isles.service.workers",
     # events and their handlers
     "Event": "isles.core.events",
     "Envelope": "isles.core.events",
@@ -33,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "DenormalizedColumns": "isles.messaging.replicas",
     # data
     "UnitOfWork": "isles.storage.uow",
+    "UniqueViolation": "isles.storage.errors",
     "ServiceDatabase": "isles.storage.db",
     "TenantOwned": "isles.storage.tenancy",
     "enable_row_security": "isles.storage.tenancy",
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "reference": "isles.core.references",
     "INFO_KEY": "isles.core.references",
     "new_metadata": "isles.storage.schema",
-    "utcnow": "isles.storage.schema",
+    "utcnow": "isles.core.clock",
     "UTCDateTime": "isles.storage.schema",
     "StringList": "isles.storage.schema",
     "run_env": "isles.storage.migrations",
@@ -54,14 +54,16 @@ _EXPORTS: dict[str, str] = {
     "run_saga": "isles.http.saga_routes",
     "answer": "isles.http.saga_routes",
     # HTTP: problems, paging, access, idempotency
-    "Problem": "isles.http.problems",
-    "FieldError": "isles.http.problems",
-    "invalid": "isles.http.problems",
-    "not_found": "isles.http.problems",
-    "conflict": "isles.http.problems",
+    "Problem": "isles.core.problems",
+    "FieldError": "isles.core.problems",
+    "invalid": "isles.core.problems",
+    "not_found": "isles.core.problems",
+    "conflict": "isles.core.problems",
     "Page": "isles.http.paging",
     "PagingDep": "isles.http.paging",
-    "runtime_of": "isles.http.paging",
+    "context_of": "isles.http.context",
+    "Context": "isles.http.context",
+    "ServiceContext": "isles.service.context",
     "require": "isles.http.access",
     "check_tenant": "isles.http.access",
     "principal_of": "isles.http.access",
@@ -88,6 +90,7 @@ __all__ = [
     "IDENTITY_PROVIDER",
     "INFO_KEY",
     "Bounced",
+    "Context",
     "DenormalizedColumns",
     "Envelope",
     "Event",
@@ -107,8 +110,8 @@ __all__ = [
     "Sender",
     "Service",
     "ServiceClient",
+    "ServiceContext",
     "ServiceDatabase",
-    "ServiceRuntime",
     "Step",
     "StepContext",
     "StepFailed",
@@ -118,12 +121,14 @@ __all__ = [
     "TenantOwned",
     "TokenSigner",
     "UTCDateTime",
+    "UniqueViolation",
     "UnitOfWork",
     "Upcaster",
     "Worker",
     "answer",
     "check_tenant",
     "conflict",
+    "context_of",
     "disable_row_security",
     "enable_row_security",
     "invalid",
@@ -135,7 +140,6 @@ __all__ = [
     "require",
     "run_env",
     "run_saga",
-    "runtime_of",
     "sender_from",
     "unauthorized",
     "utcnow",
@@ -159,23 +163,27 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from isles.clients.mail import Bounced, Mail, Sender, sender_from
     from isles.clients.service import NotFound, ServiceClient
+    from isles.core.clock import utcnow
     from isles.core.events import Envelope, Event, Upcaster
+    from isles.core.problems import FieldError, Problem, conflict, invalid, not_found
     from isles.core.references import INFO_KEY, reference
     from isles.http.access import TenantData, check_tenant, principal_of, require, unauthorized
+    from isles.http.context import Context, context_of
     from isles.http.idempotency import Idempotent
-    from isles.http.paging import Page, PagingDep, runtime_of
-    from isles.http.problems import FieldError, Problem, conflict, invalid, not_found
+    from isles.http.paging import Page, PagingDep
     from isles.http.saga_routes import answer, run_saga
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
-    from isles.ops.workers import Worker
-    from isles.runtime.service import Service
-    from isles.runtime.system import ServiceRuntime, System
+    from isles.runtime.system import System
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed
     from isles.security.tokens import IDENTITY_PROVIDER, Principal, TokenSigner
+    from isles.service.context import ServiceContext
+    from isles.service.declaration import Service
+    from isles.service.workers import Worker
     from isles.storage import kernel
     from isles.storage.db import ServiceDatabase
+    from isles.storage.errors import UniqueViolation
     from isles.storage.migrations import run_env
-    from isles.storage.schema import StringList, UTCDateTime, new_metadata, utcnow
+    from isles.storage.schema import StringList, UTCDateTime, new_metadata
     from isles.storage.tenancy import TenantOwned, disable_row_security, enable_row_security
     from isles.storage.uow import UnitOfWork

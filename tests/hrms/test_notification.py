@@ -24,8 +24,8 @@ from hrms.services.notification.models import Notification, NotificationStatus
 from hrms.services.notification.service import dispatch, record_attempt
 from hrms.system import build as build_hrms
 from isles.clients.mail import FileSender
+from isles.core.clock import utcnow
 from isles.runtime.system import SystemRuntime
-from isles.storage.schema import utcnow
 from tests.hrms.helpers import assign, headers_of, new_company, new_employee, new_project, ok, user_with_password
 from tests.support import Backend, Templates, free_port, make_backend
 

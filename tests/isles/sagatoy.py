@@ -10,22 +10,22 @@ an approval (deferred)], credit the shop (ledger), confirm (local).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import Integer, String, Uuid, delete, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles.core import failpoints
 from isles.core.events import Event
+from isles.core.problems import FieldError, Problem, invalid, not_found
+from isles.http.context import Context
 from isles.http.idempotency import Idempotent
-from isles.http.paging import runtime_of
-from isles.http.problems import FieldError, Problem, invalid, not_found
 from isles.messaging.consumer import Handler, HandlerContext
-from isles.runtime.service import Service
 from isles.runtime.system import ServiceRuntime, System
 from isles.sagas import Saga, Step, StepContext, StepFailed
+from isles.service.declaration import Service
 from isles.storage.schema import new_metadata
 
 ledger_md = new_metadata()
@@ -85,7 +85,7 @@ class ApprovalIn(BaseModel):
     callback: str
 
 
-Rt = Annotated[ServiceRuntime, Depends(runtime_of)]
+Rt = Context
 ledger_router = APIRouter()
 
 

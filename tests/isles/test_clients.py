@@ -24,8 +24,8 @@ from isles.clients.service import (
     Rejected,
     ServiceClient,
     ServiceUnavailable,
+    from_service_error,
 )
-from isles.http.problems import from_service_error
 from tests.support import free_port
 
 calls: Counter[str] = Counter()

@@ -11,8 +11,8 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Uuid
 from hrms.system import build
 from isles.core.references import BoundaryError, reference_column
 from isles.core.settings import IslesSettings
-from isles.runtime.service import Service
 from isles.runtime.system import SystemRuntime
+from isles.service.declaration import Service
 from isles.storage.db import DatabaseConfigError, PoolSettings, check_distinct, resolve_database_url, resolve_pool
 from isles.storage.schema import new_metadata
 

@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 import pytest
 from sqlalchemy import func, insert, select
 
+from isles.core.clock import utcnow
 from isles.core.events import Envelope
 from isles.messaging.consumer import Outcome
 from isles.runtime.system import SystemRuntime
-from isles.storage.schema import dead_letters_table, inbox_table, outbox_table, utcnow
+from isles.storage.schema import dead_letters_table, inbox_table, outbox_table
 from tests.isles import toy
 from tests.support import Backend
 

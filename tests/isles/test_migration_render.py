@@ -16,6 +16,7 @@ from isles.core.settings import IslesSettings
 from isles.storage import migrations
 
 pytestmark = pytest.mark.integration
+TEMPLATE = Path(__file__).resolve().parents[2] / "src/hrms/services/project/migrations/script.py.mako"
 
 MODELS = """
 import sqlalchemy as sa
@@ -43,8 +44,7 @@ async def test_a_new_revision_names_platform_types_through_the_facade(
     (history / "env.py").write_text(
         "from notes_models import metadata\nfrom isles import run_env\n\nrun_env(metadata)\n"
     )
-    template = Path(__file__).resolve().parents[2] / "src/hrms/services/project/migrations/script.py.mako"
-    (history / "script.py.mako").write_text(template.read_text())
+    (history / "script.py.mako").write_text(TEMPLATE.read_text())
     import notes_models
 
     service = isles.Service(name="notes", metadata=notes_models.metadata, router=APIRouter(), migrations=history)

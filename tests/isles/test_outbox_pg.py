@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from isles.core.clock import utcnow
 from isles.core.events import Envelope
 from isles.core.settings import IslesSettings
 from isles.runtime.system import SystemRuntime
 from isles.storage.notify import PgListener, outbox_channel
 from isles.storage.outbox import SqlOutbox
-from isles.storage.schema import inbox_table, outbox_table, utcnow
+from isles.storage.schema import inbox_table, outbox_table
 from isles.storage.uow import _outbox_row
 from tests.isles import toy
 from tests.support import NATS_URL, Backend, delete_streams, make_backend, nats_prefix, require_nats

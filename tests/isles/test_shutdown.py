@@ -16,7 +16,7 @@ from isles.core.settings import IslesSettings
 from isles.messaging.bus import EmbeddedBus
 from isles.messaging.consumer import Consumer, Handler, HandlerContext
 from isles.messaging.relay import Relay
-from isles.runtime.service import Service
+from isles.service.declaration import Service
 from isles.storage.db import ServiceDatabase
 from isles.storage.outbox import OutboxRecord, SqlOutbox
 from isles.storage.schema import dead_letters_table, inbox_table, new_metadata

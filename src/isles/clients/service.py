@@ -25,6 +25,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from isles.core import tracing
+from isles.core.problems import FieldError, Problem, unavailable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -308,3 +309,17 @@ class ServiceClient:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as exc:
             raise ServiceError(self.service, f"{method} {path}: unexpected answer: {exc}") from exc
+
+
+def from_service_error(exc: ServiceError) -> Problem:
+    """The problem a client gets when a call to another service failed: 503 when it
+    did not answer, its own 404/409/4xx (with its field errors) when it refused."""
+    if isinstance(exc, ServiceUnavailable):
+        return unavailable(exc.service, str(exc))
+    errors = [
+        FieldError(str(e.get("field", "body")), str(e.get("message", "")), str(e.get("code", "invalid")))
+        for e in exc.errors
+    ]
+    if isinstance(exc, NotFound | Conflict | Rejected) and exc.status is not None:
+        return Problem(exc.status, str(exc), slug="dependency-refused", errors=errors)
+    return Problem(502, str(exc), slug="dependency-error", errors=errors)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from isles.storage.schema import utcnow
+from isles.core.clock import utcnow
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -1,8 +1,9 @@
 """References to other services' entities: a UUID column, indexed, never a foreign key.
 
 Declare one with :func:`reference` (ORM) or :func:`reference_column` (Core). The column
-carries its target in ``Column.info``, so the registry — and the linter, auditor and
-data map that read it — find every cross-service reference without configuration.
+carries its target in ``Column.info``, so the registry and ``isles lint`` find every
+cross-service reference without configuration (``isles audit``, planned in issue 20,
+will read it too).
 """
 
 from __future__ import annotations

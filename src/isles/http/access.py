@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from isles.http.paging import runtime_of
-from isles.http.problems import FieldError, Problem, invalid
+from isles.core.problems import FieldError, Problem, invalid
+from isles.http.context import context_of
 from isles.security.tokens import InvalidToken, Principal
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def principal_of(request: Request) -> Principal:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
-    verifier = runtime_of(request).verifier
+    verifier = context_of(request).verifier
     if verifier is None:
         raise Problem(503, "this service has no keys to verify tokens with", slug="no-keys")
     try:
@@ -117,10 +117,10 @@ class TenantData:
         return self.principal.tenant
 
     def uow(self) -> UnitOfWork:
-        return runtime_of(self.request).uow(tenant=self.tenant)
+        return context_of(self.request).uow(tenant=self.tenant)
 
     def read(self) -> AsyncSession:
-        return runtime_of(self.request).db.read_session(tenant=self.tenant)
+        return context_of(self.request).db.read_session(tenant=self.tenant)
 
 
 __all__ = ["TenantData", "check_tenant", "optional_principal", "principal_of", "require", "unauthorized"]

@@ -7,7 +7,8 @@ Each service is its own FastAPI app (its own OpenAPI document and docs page at
 from __future__ import annotations
 
 import importlib.resources
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -17,12 +18,37 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from isles.core import tracing
+from isles.core.problems import not_ready
 from isles.http import problems
 from isles.http.limits import BodyLimitMiddleware
 from isles.ops.metrics import RequestMetricsMiddleware
+from isles.service.context import ServiceContext
+from isles.service.declaration import Service
 
-if TYPE_CHECKING:
-    from isles.runtime.system import ServiceRuntime, SystemRuntime
+
+class RunningService(ServiceContext, Protocol):
+    """A running service as the gateway mounts it: its context and its declaration."""
+
+    @property
+    def service(self) -> Service: ...
+
+
+class RunningSystem(Protocol):
+    """What the gateway needs of the system running behind it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def services(self) -> Mapping[str, RunningService]: ...
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency ("<service> database", "bus") → "ok" or what is wrong."""
+        ...
+
+    async def metrics_text(self) -> bytes:
+        """The Prometheus exposition of every service in this process, fresh."""
+        ...
 
 
 ASSETS = "/_assets/swagger"
@@ -65,7 +91,7 @@ class TraceContextMiddleware:
         await self.app(scope, receive, send)
 
 
-def create_service_app(rt: ServiceRuntime) -> FastAPI:
+def create_service_app(rt: RunningService) -> FastAPI:
     s = rt.service
     app = FastAPI(
         title=f"{s.name} service",
@@ -76,7 +102,7 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
         redoc_url=None,
     )
     add_docs(app, f"{s.name} service")
-    app.state.runtime = rt
+    app.state.context = rt
     app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)
     problems.install(app)
@@ -88,7 +114,7 @@ def create_service_app(rt: ServiceRuntime) -> FastAPI:
     return app
 
 
-def add_operations(app: FastAPI, runtime: SystemRuntime) -> None:
+def add_operations(app: FastAPI, runtime: RunningSystem) -> None:
     """``/ready`` (503 while a database or the bus is unreachable) and ``/metrics``."""
 
     @app.get("/ready", tags=["operations"], responses={503: {"description": "Not ready (problem details)."}})
@@ -97,19 +123,18 @@ def add_operations(app: FastAPI, runtime: SystemRuntime) -> None:
         checks = await runtime.readiness()
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ready", "checks": checks})
-        return problems.respond(problems.not_ready(checks), request)
+        return problems.respond(not_ready(checks), request)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus metrics of every service in this process."""
-        await runtime.metrics.refresh(runtime)
-        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(await runtime.metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_gateway(runtime: SystemRuntime) -> FastAPI:
-    app = FastAPI(title=f"{runtime.system.name} gateway", redoc_url=None, docs_url=None)
+def create_gateway(runtime: RunningSystem) -> FastAPI:
+    app = FastAPI(title=f"{runtime.name} gateway", redoc_url=None, docs_url=None)
     app.add_middleware(TraceContextMiddleware)
-    add_docs(app, f"{runtime.system.name} gateway")
+    add_docs(app, f"{runtime.name} gateway")
     app.mount(ASSETS, StaticFiles(directory=str(swagger_assets())), name="swagger-assets")
     problems.install(app)
 
@@ -124,7 +149,7 @@ def create_gateway(runtime: SystemRuntime) -> FastAPI:
     async def index() -> JSONResponse:
         return JSONResponse(
             {
-                "system": runtime.system.name,
+                "system": runtime.name,
                 "health": "/health",
                 "services": {
                     name: {"api": f"/api/{name}", "docs": f"/api/{name}/docs", "openapi": f"/api/{name}/openapi.json"}

@@ -35,11 +35,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles.clients.service import COMPENSATES_HEADER, IDEMPOTENCY_HEADER
+from isles.core.clock import utcnow
+from isles.core.problems import FieldError, Problem
 from isles.http.access import optional_principal
-from isles.http.problems import MEDIA_TYPE, FieldError, Problem
+from isles.http.problems import MEDIA_TYPE
 from isles.security.tokens import Principal
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import idempotency_table, utcnow
+from isles.storage.schema import idempotency_table
 from isles.storage.uow import UnitOfWork
 
 _t = idempotency_table

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from isles.http.problems import _URN
+from isles.core.problems import _URN
 
 
 class BodyTooLarge(Exception):

@@ -1,14 +1,11 @@
-"""Small pieces every service API shares: paging, and reaching the service runtime."""
+"""Paging: ``paging: PagingDep`` in a route, a :class:`Page` in its answer."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from pydantic import BaseModel
-
-if TYPE_CHECKING:
-    from isles.runtime.system import ServiceRuntime
 
 T = TypeVar("T")
 
@@ -33,9 +30,3 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    """The runtime of the service whose app received ``request``."""
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime

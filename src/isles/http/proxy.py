@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from isles.core import tracing
+from isles.core.problems import not_found, not_ready, unavailable
 from isles.http import problems
 from isles.http.gateway import ASSETS, TraceContextMiddleware, swagger_assets
 
@@ -49,7 +50,7 @@ def create_proxy_gateway(system: str, upstreams: Mapping[str, str], *, timeout: 
         checks = dict(await asyncio.gather(*(check(n, b) for n, b in upstreams.items())))
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ready", "checks": checks})
-        return problems.respond(problems.not_ready(checks), request)
+        return problems.respond(not_ready(checks), request)
 
     @app.get("/", include_in_schema=False)
     async def index() -> JSONResponse:
@@ -74,7 +75,7 @@ def create_proxy_gateway(system: str, upstreams: Mapping[str, str], *, timeout: 
     async def forward(service: str, path: str, request: Request) -> Response:
         base = upstreams.get(service)
         if base is None:
-            raise problems.not_found("service", service)
+            raise not_found("service", service)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP}
         headers["traceparent"] = tracing.current() or headers.get("traceparent", "")
         headers["x-forwarded-for"] = request.client.host if request.client else ""
@@ -87,7 +88,7 @@ def create_proxy_gateway(system: str, upstreams: Mapping[str, str], *, timeout: 
                 headers=headers,
             )
         except httpx.TransportError as exc:
-            raise problems.unavailable(service, f"{service} service is unreachable: {type(exc).__name__}") from exc
+            raise unavailable(service, f"{service} service is unreachable: {type(exc).__name__}") from exc
         kept = {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP}
         return Response(upstream.content, status_code=upstream.status_code, headers=kept)
 

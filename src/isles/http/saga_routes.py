@@ -12,10 +12,11 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from isles.core.problems import FieldError, Problem, not_found
 from isles.http.access import require
+from isles.http.context import context_of
 from isles.http.idempotency import IdempotentRequest
-from isles.http.paging import Page, PagingDep, runtime_of
-from isles.http.problems import FieldError, Problem, not_found
+from isles.http.paging import Page, PagingDep
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
 from isles.sagas.runner import SagaRunner
 from isles.sagas.store import SagaState
@@ -75,7 +76,7 @@ def view(state: SagaState) -> SagaView:
 
 
 def runner_of(request: Request) -> SagaRunner:
-    runner = runtime_of(request).sagas
+    runner = context_of(request).sagas
     if runner is None:
         raise Problem(404, "this service runs no sagas", slug="not-found")
     return runner

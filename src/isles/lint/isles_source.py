@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from isles.core import references
 from isles.lint import sql, suppress
 from isles.lint.model import Change, Column, ForeignKey, Index, Location, Migration, Project, Table
-from isles.runtime.service import Service
+from isles.service.declaration import Service
 from isles.storage.schema import KERNEL_TABLES
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]

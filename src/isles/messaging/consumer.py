@@ -36,10 +36,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from isles.core import failpoints, tracing
+from isles.core.clock import utcnow
 from isles.core.events import Envelope, Event, EventError
 from isles.core.tasks import cancel_and_wait
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import dead_letters_table, inbox_table, utcnow
+from isles.storage.schema import dead_letters_table, inbox_table
 from isles.storage.uow import UnitOfWork
 
 log = structlog.get_logger("isles.consumer")

@@ -7,19 +7,12 @@ refreshed when ``/metrics`` is scraped.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from isles.storage.schema import dead_letters_table
-
-if TYPE_CHECKING:
-    from isles.runtime.system import ServiceRuntime, SystemRuntime
 
 log = structlog.get_logger("isles.metrics")
 
@@ -156,51 +149,6 @@ class Metrics:
             self.client_latency.labels(service, target, method).observe(seconds)
 
     # -- scrape ------------------------------------------------------------------
-
-    async def refresh(self, runtime: SystemRuntime) -> None:
-        self.bus_ready.set(1 if runtime.bus.ready else 0)
-        await asyncio.gather(*(self._refresh_service(rt) for rt in runtime.services.values()))
-
-    async def _refresh_service(self, rt: ServiceRuntime) -> None:
-        name = rt.name
-        try:
-            async with asyncio.timeout(3):
-                self.outbox_backlog.labels(name).set(await rt.outbox.backlog())
-                self.outbox_oldest_age.labels(name).set(await rt.outbox.oldest_unpublished_age())
-                async with rt.db.read_session() as session:
-                    rows = (
-                        await session.execute(
-                            select(dead_letters_table.c.event_type, func.count()).group_by(
-                                dead_letters_table.c.event_type
-                            )
-                        )
-                    ).all()
-                seen = set()
-                for event_type, count in rows:
-                    self.dead_letters.labels(name, event_type).set(count)
-                    seen.add(event_type)
-                for event_type in rt.handled_event_types():
-                    if event_type not in seen:
-                        self.dead_letters.labels(name, event_type).set(0)
-                if rt.sagas is not None:
-                    counts = await rt.sagas.store.counts()
-                    for saga in rt.sagas.sagas:
-                        for status in ("running", "compensating", "completed", "compensated", "failed"):
-                            self.sagas.labels(name, saga, status).set(counts.get((saga, status), 0))
-            self.database_up.labels(name).set(1)
-        except Exception as exc:
-            log.warning("metrics.refresh_failed", service=name, error=repr(exc))
-            self.database_up.labels(name).set(0)
-        if rt.consumer is not None:
-            # JetStream counts what the consumer holds as unacknowledged, so its lag
-            # already includes the local queue; the embedded bus holds nothing itself.
-            lag = rt.consumer.queued
-            try:
-                async with asyncio.timeout(2):
-                    lag = max(lag, await rt.bus.lag(name))
-            except Exception as exc:
-                log.warning("metrics.lag_failed", service=name, error=repr(exc))
-            self.consumer_lag.labels(name).set(lag)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,30 +20,34 @@ from typing import TYPE_CHECKING
 
 import httpx
 import structlog
+from sqlalchemy import func, select
 
 from isles.clients.service import CircuitBreaker, CircuitState, ClientPolicy, ServiceClient
 from isles.core import failpoints
 from isles.core.references import ReferenceRegistry
 from isles.core.settings import IslesSettings
 from isles.http import idempotency
+from isles.http.gateway import create_gateway
 from isles.messaging.bus import Bus, EmbeddedBus
 from isles.messaging.consumer import Consumer, Observer, RetryPolicy
 from isles.messaging.relay import Relay
 from isles.ops.metrics import Metrics
-from isles.ops.workers import Worker
-from isles.runtime.service import Service
 from isles.sagas.runner import SagaRunner, SagaSettings
 from isles.security import tokens as security
+from isles.service.declaration import Service
+from isles.service.workers import Worker
 from isles.storage import migrations
 from isles.storage.db import ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
 from isles.storage.notify import PgListener, outbox_channel
 from isles.storage.outbox import SqlOutbox
+from isles.storage.schema import dead_letters_table
 from isles.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 log = structlog.get_logger("isles.runtime")
+metrics_log = structlog.get_logger("isles.metrics")
 
 DemoLoader = Callable[[httpx.AsyncClient], Awaitable[list[str]]]
 
@@ -333,6 +337,7 @@ class SystemRuntime:
         env = dict(os.environ if environ is None else environ)
         self._environ = env
         self.system = system
+        self.name = system.name
         self.settings = settings
         known = [s.name for s in system.services]
         unknown = [n for n in (only or ()) if n not in known]
@@ -360,7 +365,9 @@ class SystemRuntime:
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(
                 service=s,
-                db=ServiceDatabase(s.name, urls[s.name], settings, resolve_pool(s.name, settings, env)),
+                db=ServiceDatabase(
+                    s.name, urls[s.name], settings, resolve_pool(s.name, settings, env), metadata=s.metadata
+                ),
                 bus=self.bus,
                 settings=settings,
                 http=self._client_for,
@@ -373,8 +380,6 @@ class SystemRuntime:
         self.references = ReferenceRegistry()
         for s in system.services:
             self.references.add(s.references)
-        from isles.http.gateway import create_gateway
-
         self.app: FastAPI = create_gateway(self)
         self.started = False
 
@@ -424,6 +429,55 @@ class SystemRuntime:
         for rt in self.services.values():
             if rt.consumer is not None:
                 rt.consumer.add_observer(observer)
+
+    async def metrics_text(self) -> bytes:
+        """The Prometheus exposition of every service in this process, its gauges read
+        now (outbox backlog, dead letters, sagas, database and bus state, consumer lag)."""
+        self.metrics.bus_ready.set(1 if self.bus.ready else 0)
+        await asyncio.gather(*(self._refresh_service_metrics(rt) for rt in self.services.values()))
+        return self.metrics.render()
+
+    async def _refresh_service_metrics(self, rt: ServiceRuntime) -> None:
+        m = self.metrics
+        name = rt.name
+        try:
+            async with asyncio.timeout(3):
+                m.outbox_backlog.labels(name).set(await rt.outbox.backlog())
+                m.outbox_oldest_age.labels(name).set(await rt.outbox.oldest_unpublished_age())
+                async with rt.db.read_session() as session:
+                    rows = (
+                        await session.execute(
+                            select(dead_letters_table.c.event_type, func.count()).group_by(
+                                dead_letters_table.c.event_type
+                            )
+                        )
+                    ).all()
+                seen = set()
+                for event_type, count in rows:
+                    m.dead_letters.labels(name, event_type).set(count)
+                    seen.add(event_type)
+                for event_type in rt.handled_event_types():
+                    if event_type not in seen:
+                        m.dead_letters.labels(name, event_type).set(0)
+                if rt.sagas is not None:
+                    counts = await rt.sagas.store.counts()
+                    for saga in rt.sagas.sagas:
+                        for status in ("running", "compensating", "completed", "compensated", "failed"):
+                            m.sagas.labels(name, saga, status).set(counts.get((saga, status), 0))
+            m.database_up.labels(name).set(1)
+        except Exception as exc:
+            metrics_log.warning("metrics.refresh_failed", service=name, error=repr(exc))
+            m.database_up.labels(name).set(0)
+        if rt.consumer is not None:
+            # JetStream counts what the consumer holds as unacknowledged, so its lag
+            # already includes the local queue; the embedded bus holds nothing itself.
+            lag = rt.consumer.queued
+            try:
+                async with asyncio.timeout(2):
+                    lag = max(lag, await rt.bus.lag(name))
+            except Exception as exc:
+                metrics_log.warning("metrics.lag_failed", service=name, error=repr(exc))
+            m.consumer_lag.labels(name).set(lag)
 
     async def readiness(self) -> dict[str, str]:
         """What is not ready: each local database and the bus ("ok" or the error)."""

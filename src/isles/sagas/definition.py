@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from isles.http.problems import Problem
+from isles.core.problems import Problem
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

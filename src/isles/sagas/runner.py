@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from isles.clients.service import ServiceClient, ServiceError, ServiceUnavailable
+from isles.clients.service import ServiceClient, ServiceError, ServiceUnavailable, from_service_error
 from isles.core import failpoints
+from isles.core.clock import utcnow
+from isles.core.problems import Problem, not_found
 from isles.core.tasks import cancel_and_wait
-from isles.http.problems import Problem, from_service_error, not_found
 from isles.sagas.definition import (
     Saga,
     SagaStatus,
@@ -51,7 +52,6 @@ from isles.sagas.definition import (
 from isles.sagas.store import SagaState, SagaStore, StaleState, StepState, dump
 from isles.storage.db import ServiceDatabase
 from isles.storage.outbox import relay_identity
-from isles.storage.schema import utcnow
 from isles.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:

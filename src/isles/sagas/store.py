@@ -22,9 +22,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from isles.core.clock import utcnow
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import saga_steps_table, sagas_table, utcnow
+from isles.storage.schema import saga_steps_table, sagas_table
 
 _s = sagas_table
 _st = saga_steps_table

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc
-from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy import MetaData, event, exc
+from sqlalchemy.engine import URL, Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from isles.core.settings import IslesSettings
 from isles.storage import sqlite_driver, tenancy
+from isles.storage.errors import typed_error
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -180,8 +181,19 @@ def _sqlite_on_begin(conn: Any) -> None:
 class ServiceDatabase:
     """The engine and session factories of exactly one service's database."""
 
-    def __init__(self, service: str, url: str, settings: IslesSettings, pool: PoolSettings | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        url: str,
+        settings: IslesSettings,
+        pool: PoolSettings | None = None,
+        *,
+        metadata: MetaData | None = None,
+    ) -> None:
+        """``metadata`` (the service's tables) names the constraint of a unique
+        violation on SQLite, and its columns where PostgreSQL leaves them out."""
         self.service = check_service_name(service)
+        self.metadata = metadata
         self.url: URL = make_url(url)
         self.dialect = self.url.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -189,6 +201,7 @@ class ServiceDatabase:
         self._settings = settings
         self.pool = pool or pool_settings(settings)
         self.engine: AsyncEngine = self._create_engine()
+        event.listen(self.engine.sync_engine, "handle_error", self._typed_error)
         self._write = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=tenancy.TenantSession)
         self._read_engine = self.engine.execution_options(isles_readonly=True)
         self._read = async_sessionmaker(
@@ -199,6 +212,10 @@ class ServiceDatabase:
         self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         )
+
+    def _typed_error(self, context: ExceptionContext) -> BaseException | None:
+        """A unique violation is raised as :class:`~isles.storage.errors.UniqueViolation`."""
+        return typed_error(context.sqlalchemy_exception, self.metadata) if context.sqlalchemy_exception else None
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from alembic import command, context
 from alembic.autogenerate.api import AutogenContext
@@ -19,9 +20,19 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
 
-from isles.runtime.service import Service
 from isles.storage.db import ServiceDatabase
 from isles.storage.schema import COLUMN_TYPES
+
+
+class Service(Protocol):
+    """What migrating a service's database needs of its declaration."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def metadata(self) -> MetaData: ...
+    @property
+    def migrations(self) -> Path | None: ...
 
 
 def alembic_config(service: Service) -> Config:

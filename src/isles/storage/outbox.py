@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, select, text, update
 
+from isles.core.clock import utcnow
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import OUTBOX, outbox_table, utcnow
+from isles.storage.schema import OUTBOX, outbox_table
 
 _t = outbox_table
 _unpublished = _t.c.published_at.is_(None)

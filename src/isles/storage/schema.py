@@ -32,6 +32,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
+from isles.core.clock import utcnow
+
 #: Naming convention for every service's metadata: constraint and index names
 #: are stable across SQLite and PostgreSQL, so migrations compare cleanly.
 NAMING_CONVENTION: dict[str, str] = {
@@ -49,10 +51,6 @@ SAGAS = "isles_sagas"
 SAGA_STEPS = "isles_saga_steps"
 IDEMPOTENCY_KEYS = "isles_idempotency_keys"
 KERNEL_TABLES = (OUTBOX, INBOX, DEAD_LETTERS, SAGAS, SAGA_STEPS, IDEMPOTENCY_KEYS)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -17,11 +17,12 @@ from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles.core import tracing
+from isles.core.clock import utcnow
 from isles.core.events import Envelope, Event
 from isles.storage import tenancy
 from isles.storage.db import ServiceDatabase
 from isles.storage.notify import outbox_channel
-from isles.storage.schema import outbox_table, utcnow
+from isles.storage.schema import outbox_table
 
 
 class Aggregate(Protocol):
@@ -37,7 +38,8 @@ class UnitOfWork:
     """``async with UnitOfWork(...) as uow:`` — commit with ``await uow.commit()``.
 
     Leaving the block without committing rolls back: a use case that raises
-    leaves no trace in the database and no event in the outbox.
+    leaves no trace in the database and no event in the outbox. A write that a unique
+    constraint refuses raises :class:`~isles.storage.errors.UniqueViolation`.
     """
 
     def __init__(

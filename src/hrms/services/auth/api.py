@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,28 +31,27 @@ from hrms.services.auth.schemas import (
 )
 from isles import (
     IDENTITY_PROVIDER,
+    Context,
     FieldError,
     Idempotent,
     Page,
     PagingDep,
     Problem,
-    ServiceRuntime,
+    ServiceContext,
     TenantData,
     TokenSigner,
     UnitOfWork,
     check_tenant,
     invalid,
-    runtime_of,
 )
 
 router = APIRouter()
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"description": "Wrong credentials, or a missing, invalid or expired token."}
 }
 
 
-def signer(rt: ServiceRuntime) -> TokenSigner:
+def signer(rt: ServiceContext) -> TokenSigner:
     return rt.keys.signer(IDENTITY_PROVIDER, ttl=rt.settings.access_token_ttl)
 
 
@@ -88,7 +87,7 @@ def prefs_view(p: UserPreference) -> PreferencesView:
 
 
 @router.post("/login", response_model=TokenPair, tags=["sessions"], responses=_UNAUTHORIZED)
-async def login(body: Login, rt: Runtime, request: Request) -> TokenPair:
+async def login(body: Login, rt: Context, request: Request) -> TokenPair:
     """Log in with email and password: a short-lived access token (a JWT signed with
     the auth service's Ed25519 key) and a refresh token. Repeated failures lock the
     account for a while (429 with Retry-After)."""
@@ -107,7 +106,7 @@ async def login(body: Login, rt: Runtime, request: Request) -> TokenPair:
 
 
 @router.post("/refresh", response_model=TokenPair, tags=["sessions"], responses=_UNAUTHORIZED)
-async def refresh(body: Refresh, rt: Runtime) -> TokenPair:
+async def refresh(body: Refresh, rt: Context) -> TokenPair:
     """A new access token for a refresh token; the refresh token rotates (the old one
     stops working)."""
     async with rt.uow() as uow:
@@ -178,7 +177,7 @@ async def revoke_session(session_id: uuid.UUID, caller: LiveCaller, request: Req
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserView, tags=["users"])
 async def create_user(
-    body: UserCreate, caller: WriteUsers, request: Request, idem: Idempotent, rt: Runtime
+    body: UserCreate, caller: WriteUsers, request: Request, idem: Idempotent, rt: Context
 ) -> Response:
     """Sign a user up (an admin, for their company), with roles and default
     preferences. Publishes UserCreated (a ``pending`` user: when activated). Honours
@@ -277,7 +276,7 @@ async def update_preferences(
 
 
 @router.get("/roles", response_model=list[RoleView], tags=["users"])
-async def list_roles(caller: LiveCaller, rt: Runtime) -> list[RoleView]:
+async def list_roles(caller: LiveCaller, rt: Context) -> list[RoleView]:
     """The roles and the permissions each grants (the permission matrix, as stored)."""
     async with rt.db.read_session() as session:
         rows = (

@@ -16,13 +16,13 @@ from fastapi import Depends, Request
 
 from hrms.services.auth.models import Session
 from hrms.services.auth.sessions import is_live
-from isles import Principal, Problem, not_found, principal_of, require, runtime_of, unauthorized
+from isles import Principal, Problem, context_of, not_found, principal_of, require, unauthorized
 
 
 async def _live_caller(request: Request) -> Principal:
     principal = principal_of(request)
     if principal.session_id is not None:
-        async with runtime_of(request).db.read_session() as db:
+        async with context_of(request).db.read_session() as db:
             session = await db.get(Session, principal.session_id)
         if session is None or not is_live(session):
             raise unauthorized("the session of this token was ended", "revoked_token")

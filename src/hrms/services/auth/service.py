@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.auth import AGGREGATE
 from hrms.services.auth import events
 from hrms.services.auth.models import Role, Session, User, UserPreference, UserRole
 from hrms.services.auth.schemas import UserCreate
-from isles import Event, UnitOfWork, conflict, not_found, utcnow
+from isles import Event, UniqueViolation, UnitOfWork, conflict, not_found, utcnow
 
 _hasher = PasswordHasher()
 #: Verified against when the email is unknown, so a wrong email costs what a wrong
@@ -91,7 +90,7 @@ async def create_user(*, uow: UnitOfWork, data: UserCreate, company_id: uuid.UUI
         if not data.pending:
             _emit(uow, user, events.created(user, roles))
         await uow.commit()
-    except IntegrityError as exc:  # a concurrent request won the race to the email
+    except UniqueViolation as exc:  # a concurrent request won the race to the email
         raise conflict("email", f"a user with email {data.email} already exists") from exc
     return user
 
@@ -157,7 +156,7 @@ async def update_user(*, uow: UnitOfWork, user_id: uuid.UUID, changes: dict[str,
         _emit(uow, user, events.updated(user, roles, changed, await _mails(uow.session, user.id)))
     try:
         await uow.commit()
-    except IntegrityError as exc:
+    except UniqueViolation as exc:
         raise conflict("email", f"a user with email {changes['email']} already exists") from exc
     return user
 

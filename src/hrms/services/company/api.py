@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from hrms.contracts.company import CompanyView, DepartmentView, MemberView, SettingView, TeamView
 from hrms.contracts.employee import EmployeeClient
@@ -29,21 +29,20 @@ from hrms.services.company.schemas import (
     TeamUpdate,
 )
 from isles import (
+    Context,
     FieldError,
     Idempotent,
     NotFound,
     Page,
     PagingDep,
-    ServiceRuntime,
+    ServiceContext,
     TenantData,
     UnitOfWork,
     check_tenant,
     invalid,
-    runtime_of,
 )
 
 router = APIRouter()
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 SettingKey = Annotated[str, Path(pattern=SETTING_KEY, description="lower case, digits, _ . -; at most 100")]
 
 
@@ -78,7 +77,7 @@ def member_view(m: TeamMembership) -> MemberView:
     return MemberView(team_id=m.team_id, employee_id=m.employee_id, role=m.role, created_at=m.created_at)
 
 
-def employee_check(rt: ServiceRuntime) -> service.EmployeeCheck:
+def employee_check(rt: ServiceContext) -> service.EmployeeCheck:
     """References to employees are checked with the employee service (API-first,
     seed 000): the employee exists in the company and is active."""
 
@@ -100,7 +99,7 @@ def employee_check(rt: ServiceRuntime) -> service.EmployeeCheck:
 
 @router.post("/companies", status_code=status.HTTP_201_CREATED, response_model=CompanyView, tags=["companies"])
 async def create_company(
-    body: CompanyCreate, rt: Runtime, idem: Idempotent, request: Request, caller: CreateCompanies
+    body: CompanyCreate, rt: Context, idem: Idempotent, request: Request, caller: CreateCompanies
 ) -> Response:
     """Create a company (a tenant; the operator's). Publishes CompanyCreated. Honours
     ``Idempotency-Key``."""
@@ -157,7 +156,7 @@ async def delete_setting(company_id: uuid.UUID, key: SettingKey, request: Reques
 
 @router.post("/departments", status_code=201, response_model=DepartmentView, tags=["departments"])
 async def create_department(
-    body: DepartmentCreate, rt: Runtime, request: Request, caller: WriteCompanies, idem: Idempotent
+    body: DepartmentCreate, rt: Context, request: Request, caller: WriteCompanies, idem: Idempotent
 ) -> Response:
     """Create a department; ``manager_id`` must be an active employee of the company
     (asked of the employee service). Publishes DepartmentCreated."""
@@ -190,7 +189,7 @@ async def get_department(department_id: uuid.UUID, request: Request, caller: Rea
 
 @router.patch("/departments/{department_id}", response_model=DepartmentView, tags=["departments"])
 async def update_department(
-    department_id: uuid.UUID, body: DepartmentUpdate, rt: Runtime, request: Request, caller: WriteCompanies
+    department_id: uuid.UUID, body: DepartmentUpdate, rt: Context, request: Request, caller: WriteCompanies
 ) -> DepartmentView:
     """Change a department. Publishes DepartmentUpdated naming the changed fields."""
     async with TenantData(request, caller).uow() as uow:
@@ -212,7 +211,7 @@ async def delete_department(department_id: uuid.UUID, request: Request, caller: 
 
 @router.post("/teams", status_code=201, response_model=TeamView, tags=["teams"])
 async def create_team(
-    body: TeamCreate, rt: Runtime, request: Request, caller: WriteCompanies, idem: Idempotent
+    body: TeamCreate, rt: Context, request: Request, caller: WriteCompanies, idem: Idempotent
 ) -> Response:
     """Create a team (in a department of the company, optionally, with a lead).
     Publishes TeamCreated."""
@@ -249,7 +248,7 @@ async def get_team(team_id: uuid.UUID, request: Request, caller: ReadCompanies) 
 
 @router.patch("/teams/{team_id}", response_model=TeamView, tags=["teams"])
 async def update_team(
-    team_id: uuid.UUID, body: TeamUpdate, rt: Runtime, request: Request, caller: WriteCompanies
+    team_id: uuid.UUID, body: TeamUpdate, rt: Context, request: Request, caller: WriteCompanies
 ) -> TeamView:
     async with TenantData(request, caller).uow() as uow:
         t = await service.update_team(uow=uow, team_id=team_id, data=body, check=employee_check(rt))
@@ -274,7 +273,7 @@ async def put_member(
     team_id: uuid.UUID,
     employee_id: uuid.UUID,
     body: MemberPut,
-    rt: Runtime,
+    rt: Context,
     request: Request,
     response: Response,
     caller: WriteTeams,

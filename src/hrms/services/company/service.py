@@ -8,14 +8,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.company import AGGREGATE
 from hrms.services.company import events
 from hrms.services.company.models import Company, CompanySetting, Department, EmployeeCopy, Team, TeamMembership
 from hrms.services.company.schemas import CompanyCreate, DepartmentCreate, DepartmentUpdate, TeamCreate, TeamUpdate
-from isles import FieldError, UnitOfWork, conflict, invalid, not_found
+from isles import FieldError, UniqueViolation, UnitOfWork, conflict, invalid, not_found
 
 DEPARTMENT, TEAM = "department", "team"
 #: Checks that an employee (by id) is an active employee of the company; raises a 422
@@ -26,7 +25,7 @@ EmployeeCheck = Callable[[uuid.UUID, uuid.UUID, str], Awaitable[None]]
 async def _commit(uow: UnitOfWork, field: str = "name") -> None:
     try:
         await uow.commit()
-    except IntegrityError as exc:  # a concurrent writer took the name first
+    except UniqueViolation as exc:  # a concurrent writer took the name first
         raise conflict(field, f"{field} is already taken") from exc
 
 

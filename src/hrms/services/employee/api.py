@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,7 @@ from hrms.services.employee.deps import (
 from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate, ProfilePut
 from isles import (
+    Context,
     FieldError,
     Idempotent,
     NotFound,
@@ -33,17 +34,16 @@ from isles import (
     PagingDep,
     Principal,
     SagaState,
-    ServiceRuntime,
+    ServiceContext,
     TenantData,
     answer,
     check_tenant,
+    context_of,
     invalid,
     run_saga,
-    runtime_of,
 )
 
 router = APIRouter(tags=["employees"])
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
 def view(e: Employee) -> EmployeeView:
@@ -75,7 +75,7 @@ def view(e: Employee) -> EmployeeView:
     responses={202: {"description": "Still under way: follow the Location (the saga)."}},
 )
 async def create_employee(
-    body: EmployeeCreate, rt: Runtime, request: Request, idem: Idempotent, caller: WriteEmployees
+    body: EmployeeCreate, rt: Context, request: Request, idem: Idempotent, caller: WriteEmployees
 ) -> Response:
     """Create an employee: the CreateEmployee saga checks the company and department
     (company service), creates the user in the auth service (or links ``user_id``),
@@ -173,7 +173,7 @@ async def check_move(request: Request, data: TenantData, employee_id: uuid.UUID,
         )
     department = changes.get("department_id")
     if isinstance(department, uuid.UUID) and department != current.department_id:
-        await check_department(runtime_of(request), current.company_id, department)
+        await check_department(context_of(request), current.company_id, department)
 
 
 @router.post("/employees/{employee_id}/deactivate", response_model=EmployeeView)
@@ -193,7 +193,7 @@ async def visible(session: AsyncSession, caller: Principal, employee_id: uuid.UU
     return await check_in_scope(session, caller, await service.get_employee(session=session, employee_id=employee_id))
 
 
-async def check_department(rt: ServiceRuntime, company_id: uuid.UUID, department_id: uuid.UUID) -> None:
+async def check_department(rt: ServiceContext, company_id: uuid.UUID, department_id: uuid.UUID) -> None:
     """A department is the company service's: ask it (API-first, seed 000)."""
     try:
         department = await CompanyClient(rt.client("company", tenant=str(company_id))).get_department(department_id)

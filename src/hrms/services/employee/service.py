@@ -6,14 +6,13 @@ import uuid
 from collections.abc import Mapping
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.employee import AGGREGATE
 from hrms.services.employee import events
 from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
-from isles import Event, FieldError, Problem, UnitOfWork, conflict, invalid, not_found, utcnow
+from isles import Event, FieldError, Problem, UniqueViolation, UnitOfWork, conflict, invalid, not_found, utcnow
 
 # Which request field a unique constraint protects, to name it in a 409.
 _UNIQUE_FIELDS = {"uq_employees_email": "email", "uq_employees_employee_id": "employee_number"}
@@ -39,15 +38,12 @@ async def _check_unique(
 async def _commit(uow: UnitOfWork) -> None:
     try:
         await uow.commit()
-    except IntegrityError as exc:  # a concurrent writer won the race to a unique value
+    except UniqueViolation as exc:  # a concurrent writer won the race to a unique value
         raise _taken(exc) from exc
 
 
-def _taken(exc: IntegrityError) -> Problem:
-    text = str(exc.orig)
-    field = next((f for c, f in _UNIQUE_FIELDS.items() if c in text), None)
-    if field is None:
-        field = "email" if "email" in text else "employee_number"
+def _taken(exc: UniqueViolation) -> Problem:
+    field = _UNIQUE_FIELDS.get(exc.constraint, "email")
     return conflict(field, f"{field} is already taken")
 
 
@@ -167,7 +163,7 @@ async def update_employee(*, uow: UnitOfWork, employee_id: uuid.UUID, changes: M
             _UPDATE, {"b_id": employee.id, "updated_at": employee.updated_at, "version": employee.version, **values}
         )
         await uow.commit()
-    except IntegrityError as exc:  # a concurrent writer won the race to a unique value
+    except UniqueViolation as exc:  # a concurrent writer won the race to a unique value
         raise _taken(exc) from exc
     return employee
 

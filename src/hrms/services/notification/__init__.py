@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from isles import Service, Worker
 
 if TYPE_CHECKING:
-    from isles import ServiceRuntime
+    from isles import ServiceContext
 
 
-def dispatcher(rt: ServiceRuntime) -> Worker:
+def dispatcher(rt: ServiceContext) -> Worker:
     """Delivers due notifications: woken by a commit that queued (or re-queued) one,
     and polls for retries that come due."""
     from hrms.services.notification.models import Notification

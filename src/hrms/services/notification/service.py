@@ -9,7 +9,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.notification import templates
@@ -20,7 +19,7 @@ from hrms.services.notification.models import (
     Recipient,
     Template,
 )
-from isles import Bounced, Mail, Sender, ServiceDatabase, UnitOfWork, conflict, not_found, utcnow
+from isles import Bounced, Mail, Sender, ServiceDatabase, UniqueViolation, UnitOfWork, conflict, not_found, utcnow
 
 log = structlog.get_logger("hrms.notification")
 
@@ -231,7 +230,7 @@ async def put_template(*, uow: UnitOfWork, company_id: uuid.UUID, key: str, subj
         own.subject, own.body, own.version = subject, body, own.version + 1
     try:
         await uow.commit()
-    except IntegrityError as exc:  # a concurrent first write of the same template won
+    except UniqueViolation as exc:  # a concurrent first write of the same template won
         raise conflict("key", f"template {key} was just written by another request; try again") from exc
     return own
 

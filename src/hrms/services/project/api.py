@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -28,22 +28,20 @@ from hrms.services.project.schemas import (
     ProjectView,
 )
 from isles import (
+    Context,
     FieldError,
     Idempotent,
     Page,
     PagingDep,
     SagaState,
-    ServiceRuntime,
     TenantData,
     answer,
     check_tenant,
     invalid,
     run_saga,
-    runtime_of,
 )
 
 router = APIRouter()
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
 def project_view(p: Project) -> ProjectView:
@@ -129,7 +127,7 @@ async def complete_project(project_id: uuid.UUID, request: Request, caller: Writ
     responses={202: {"description": "Still under way: follow the Location (the saga)."}},
 )
 async def create_assignment(
-    body: AssignmentCreate, rt: Runtime, request: Request, idem: Idempotent, caller: WriteAssignments
+    body: AssignmentCreate, rt: Context, request: Request, idem: Idempotent, caller: WriteAssignments
 ) -> Response:
     """Assign an employee to a project: the CreateAssignment saga validates the employee
     through the employee service's API, reserves a place on the project (active, with

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.contracts.employee import EmployeeClient
 from hrms.contracts.permissions import ADMIN, MANAGER
 from hrms.services.project.models import Assignment, EmployeeCopy
-from isles import FieldError, NotFound, Principal, invalid, not_found, require, runtime_of
+from isles import FieldError, NotFound, Principal, context_of, invalid, not_found, require
 
 ReadProjects = Annotated[Principal, Depends(require("projects:read"))]
 WriteProjects = Annotated[Principal, Depends(require("projects:write"))]
@@ -55,6 +55,6 @@ async def check_reach(request: Request, caller: Principal, employee_id: uuid.UUI
         return
     token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     try:
-        await EmployeeClient(runtime_of(request).client("employee", token=token)).get(employee_id)
+        await EmployeeClient(context_of(request).client("employee", token=token)).get(employee_id)
     except NotFound:
         raise invalid([FieldError("employee_id", f"employee {employee_id} does not exist", "not_found")]) from None

@@ -23,7 +23,7 @@ import structlog
 from isles.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
-    from isles.runtime.system import ServiceRuntime
+    from isles.service.context import ServiceContext
 
 log = structlog.get_logger("isles.workers")
 
@@ -93,4 +93,4 @@ class Worker:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
 
 
-WorkerFactory = Callable[["ServiceRuntime"], Worker]
+WorkerFactory = Callable[["ServiceContext"], Worker]

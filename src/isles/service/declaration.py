@@ -13,8 +13,8 @@ from isles.core import references
 from isles.core.events import Event
 from isles.messaging.consumer import Handler
 from isles.messaging.replicas import Replica
-from isles.ops.workers import WorkerFactory
 from isles.sagas.definition import Saga
+from isles.service.workers import WorkerFactory
 from isles.storage.db import check_service_name
 from isles.storage.schema import KERNEL_TABLES
 
