@@ -14,7 +14,6 @@ In the embedded mode the same client talks to the in-process gateway app.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from isles.core import tracing
+from isles.core.backoff import Backoff
 from isles.core.problems import FieldError, Problem, unavailable
 
 M = TypeVar("M", bound=BaseModel)
@@ -160,8 +160,7 @@ class ClientPolicy:
 
     def delay(self, retry: int) -> float:
         """Backoff before retry number ``retry`` (1-based): half fixed, half jitter."""
-        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (retry - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return Backoff(self.backoff, self.max_backoff).delay(retry)
 
 
 #: ``observe(target, method, outcome, seconds)`` after every attempt; outcome is

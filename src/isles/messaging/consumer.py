@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import traceback
 import uuid
@@ -36,6 +35,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from isles.core import failpoints, tracing
+from isles.core.backoff import Backoff
 from isles.core.clock import utcnow
 from isles.core.events import Envelope, Event, EventError
 from isles.core.tasks import cancel_and_wait
@@ -91,8 +91,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Backoff before retry number ``attempt`` (1-based): half fixed, half jitter."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return Backoff(self.base_delay, self.max_delay).delay(attempt)
 
 
 class Outcome(Enum):

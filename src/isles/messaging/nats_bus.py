@@ -40,6 +40,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, BadRequestError, NoStreamResponseError, NotFoundError
 
+from isles.core.backoff import Backoff
 from isles.core.events import Envelope
 from isles.core.tasks import cancel_and_wait
 from isles.messaging.bus import Subscriber, publish_one
@@ -49,6 +50,7 @@ log = structlog.get_logger("isles.nats")
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _PULL_EXPIRES = 1.0  # seconds a pull request waits at the server for messages
 _PULL_CHECK = 0.5  # seconds between the puller's checks of its requests
+_RECONNECT = Backoff(0.2, 5.0, jitter=False)  # connecting, and making streams and consumers
 
 
 def stream_name(prefix: str, service: str) -> str:
@@ -247,8 +249,10 @@ class NatsBus:
         self._connected.clear()
 
     async def _connect_loop(self) -> None:
-        delay = 0.2
+        attempt = 0
         while not self._stopping:
+            attempt += 1
+            delay = _RECONNECT.delay(attempt)
             try:
                 self._nc = await nats.connect(
                     self.settings.url,
@@ -264,7 +268,6 @@ class NatsBus:
             except Exception as exc:
                 log.warning("nats.connect_failed", url=self.settings.url, error=repr(exc), retry_in=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
                 continue
             self._js = self._nc.jetstream(timeout=self.settings.publish_timeout)
             self._publisher = _Publisher(self._nc, self.settings.publish_window)
@@ -274,8 +277,10 @@ class NatsBus:
 
     async def _ensure_topology(self) -> None:
         """Create streams and durable consumers; retried until the server answers."""
-        delay = 0.2
+        attempt = 0
         while not self._stopping:
+            attempt += 1
+            delay = _RECONNECT.delay(attempt)
             try:
                 for service in sorted(self._publishing | {s.service for s in self._subs}):
                     await self._ensure_stream(service)
@@ -284,7 +289,6 @@ class NatsBus:
             except Exception as exc:
                 log.warning("nats.topology_failed", error=repr(exc), retry_in=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
                 continue
             self._connected.set()
             log.info("nats.ready", url=self.settings.url, streams=sorted(self._streams_ready))

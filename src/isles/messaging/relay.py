@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import structlog
 
+from isles.core.backoff import Backoff
 from isles.core.events import Envelope
 from isles.core.tasks import cancel_and_wait
 from isles.messaging.bus import Bus
@@ -256,7 +257,7 @@ class Relay:
             observer(len(positions))
 
     async def _back_off(self, what: str, exc: BaseException, failures: int) -> None:
-        delay = min(self._poll_interval * 2 ** min(failures, 6), 30.0)
+        delay = Backoff(self._poll_interval * 2, min(self._poll_interval * 64, 30.0), jitter=False).delay(failures)
         log.error(what, service=self.service, error=repr(exc), retry_in=delay)
         await asyncio.sleep(delay)
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 import httpx
 import structlog
 
+from isles.core.backoff import Backoff
+
 log = structlog.get_logger("isles.supervisor")
+_RESTART = Backoff(1.0, 30.0, jitter=False)  # a child that keeps exiting soon after it starts
 
 _PR_SET_PDEATHSIG = 1
 
@@ -87,14 +90,15 @@ class Supervisor:
             self._watchers.append(asyncio.create_task(self._watch(child), name=f"watch:{child.service}"))
 
     async def _watch(self, child: Child) -> None:
-        delay = 0.5
+        quick_exits = 0  # exits in a row, each soon after its start
         while not self._stopping:
             assert child.proc is not None
             code = await child.proc.wait()
             if self._stopping:
                 return
             lived = time.monotonic() - child.started_at
-            delay = 0.5 if lived > 30 else min(delay * 2, 30.0)
+            quick_exits = 0 if lived > 30 else quick_exits + 1
+            delay = _RESTART.delay(quick_exits) if quick_exits else 0.5
             log.error("supervisor.child_exited", service=child.service, code=code, restart_in=delay)
             await asyncio.sleep(delay)
             if self._stopping:

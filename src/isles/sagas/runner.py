@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
-import random
 import secrets
 import time
 import uuid
@@ -36,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles.clients.service import ServiceClient, ServiceError, ServiceUnavailable, from_service_error
 from isles.core import failpoints
+from isles.core.backoff import Backoff
 from isles.core.clock import utcnow
 from isles.core.problems import Problem, not_found
 from isles.core.tasks import cancel_and_wait
@@ -72,8 +72,7 @@ class SagaSettings:
     compensation_max_delay: float = 30.0
 
     def delay(self, attempt: int, ceiling: float) -> float:
-        top = min(ceiling, self.retry_base_delay * 2.0 ** (attempt - 1))
-        return top / 2 + random.uniform(0, top / 2)
+        return Backoff(self.retry_base_delay, ceiling).delay(attempt)
 
 
 def classify(exc: BaseException, step: Step) -> tuple[bool, Problem]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from isles.core.backoff import Backoff
 from isles.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Worker:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                delay = min(self._max_backoff, 0.1 * 2**failures)
+                delay = Backoff(0.2, self._max_backoff, jitter=False).delay(failures)
                 log.warning("worker.step_failed", worker=self.name, error=str(exc), retry_in=delay)
                 self._busy = False  # idle while backing off, as between polls
                 await asyncio.sleep(delay)

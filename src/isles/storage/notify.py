@@ -13,6 +13,8 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import URL
 
+from isles.core.backoff import Backoff
+
 log = structlog.get_logger("isles.notify")
 
 
@@ -49,8 +51,9 @@ class PgListener:
     async def _run(self) -> None:
         import asyncpg
 
-        delay = 0.5
+        backoff, failures = Backoff(0.5, 10.0, jitter=False), 0
         while True:
+            delay = backoff.delay(failures + 1)
             conn: Any = None
             try:
                 conn = await asyncpg.connect(self._dsn, timeout=5)
@@ -58,7 +61,7 @@ class PgListener:
                 conn.add_termination_listener(functools.partial(_set_event, lost))
                 await conn.add_listener(self._channel, self._notified)
                 self.connected.set()
-                delay = 0.5
+                failures, delay = 0, backoff.delay(1)
                 self._on_notify()  # anything committed while we were not listening
                 while not lost.is_set():
                     try:
@@ -74,7 +77,7 @@ class PgListener:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            failures += 1
 
 
 def _set_event(event: asyncio.Event, *_: Any) -> None:
