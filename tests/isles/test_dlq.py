@@ -125,3 +125,30 @@ def test_bad_ids_and_missing_options_are_one_line_errors(parked: Backend) -> Non
     code, output = cli(parked, "dlq", "list", "--service", "nope")
     assert code == 2
     assert "no service 'nope'" in output
+
+
+def test_tooling_commands_open_only_databases_never_the_runtime(
+    parked: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing, showing and dropping dead letters, migration status and the services
+    table build no gateway, bus, key ring, relay or consumer."""
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a tooling command built the whole runtime")
+
+    monkeypatch.setattr(SystemRuntime, "__init__", refuse)
+    code, output = cli(parked, "dlq", "list", "--json", "--service", "sink")
+    assert code == 0, output
+    (row,) = [json.loads(line) for line in output.splitlines()]
+    code, output = cli(parked, "dlq", "show", "--service", "sink", row["id"])
+    assert code == 0, output
+    assert "boom on n=1" in output
+    code, output = cli(parked, "migrate", "status")
+    assert code == 0, output
+    assert "no migration history" in output, "the toy's tables are made from its models"
+    code, output = cli(parked, "services")
+    assert code == 0, output
+    assert "toy.Pinged" in output
+    code, output = cli(parked, "dlq", "drop", "--service", "sink", row["id"], "--yes")
+    assert code == 0, output
+    assert "1 dead letter(s) dropped" in output

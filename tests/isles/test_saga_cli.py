@@ -129,3 +129,22 @@ def test_bad_input_is_one_line_and_exit_code_2(
     assert message in output
     assert "Traceback" not in output
     assert len(output.strip().splitlines()) == 1, output
+
+
+def test_sagas_commands_open_only_databases_never_the_runtime(
+    made: tuple[Backend, list[str], dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _backend, where, ids = made
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a sagas command built the whole runtime")
+
+    monkeypatch.setattr(SystemRuntime, "__init__", refuse)
+    code, output = run("sagas", "list", *where)
+    assert code == 0, output
+    assert "2 saga(s)" in output
+    code, output = run("sagas", "show", ids["parked"], *where)
+    assert code == 0, output
+    code, output = run("sagas", "retry", ids["parked"], "--service", "shop", *where)
+    assert code == 0, output
+    assert "was failed; compensation resumes" in output

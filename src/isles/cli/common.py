@@ -1,0 +1,218 @@
+"""What every ``isles`` command shares: the app, the output, the options, and the two
+contexts a command opens — the whole runtime, or only the databases it needs."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import os
+import sys
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+
+from isles.core.references import ReferenceRegistry
+from isles.core.settings import IslesSettings
+from isles.runtime.system import System, SystemRuntime
+from isles.sagas.store import SagaStore
+from isles.security.tokens import KeysError
+from isles.service.declaration import Service
+from isles.storage.db import DatabaseConfigError, ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
+
+app = typer.Typer(
+    help="Isles: microservices with a database per service.\n\nExample: isles up --port 8010 --data-dir /tmp/hrms",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class _Output:
+    """A console made when something is printed, not at import: a terminal gets
+    tables fitted to its width (or COLUMNS), a pipe or a file whole rows."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        stream = sys.stderr if self._stderr else sys.stdout
+        width = None if os.environ.get("COLUMNS") or stream.isatty() else 250
+        return getattr(Console(stderr=self._stderr, soft_wrap=True, width=width), name)
+
+
+err = cast(Console, _Output(stderr=True))
+out = cast(Console, _Output(stderr=False))
+
+
+DEFAULT_SYSTEM = "hrms.system:build"
+SystemOpt = Annotated[str, typer.Option("--system", envvar="ISLES_SYSTEM", help="module:function building the System.")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where SQLite databases live [env ISLES_DATA_DIR].")
+]
+DbUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="URL template with {service}, e.g. postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}"
+        " [env ISLES_DATABASE_URL].",
+    ),
+]
+ServiceOpt = Annotated[str | None, typer.Option("--service", "-s", help="Only this service (default: all).")]
+
+KeysDirOpt = Annotated[
+    Path | None,
+    typer.Option("--dir", help="The keys folder [env ISLES_KEYS_DIR; default <data dir>/keys]."),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def load_system(spec: str) -> System:
+    module_name, _, attr = spec.partition(":")
+    try:
+        target: Any = getattr(importlib.import_module(module_name), attr or "build")
+    except (ImportError, AttributeError) as exc:
+        raise fail(f"cannot load system {spec!r}: {exc}") from exc
+    system = target() if callable(target) else target
+    if not isinstance(system, System):
+        raise fail(f"{spec!r} did not give an isles System")
+    return system
+
+
+def make_settings(data_dir: Path | None, database_url: str | None, **more: Any) -> IslesSettings:
+    overrides: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    try:
+        return IslesSettings(**overrides)
+    except ValueError as exc:
+        raise fail(f"bad settings: {exc}") from exc
+
+
+def make_runtime(
+    system_spec: str, data_dir: Path | None, database_url: str | None, *, generate_keys: bool | None = None
+) -> SystemRuntime:
+    system = load_system(system_spec)
+    settings = make_settings(data_dir, database_url)
+    try:
+        return SystemRuntime(system, settings, generate_keys=generate_keys)
+    except (DatabaseConfigError, KeysError) as exc:
+        raise fail(str(exc)) from exc
+
+
+class ToolService:
+    """One service as a tooling command sees it: its declaration, and its database
+    (made on first use) and saga store."""
+
+    def __init__(self, service: Service, make_db: Callable[[], ServiceDatabase]) -> None:
+        self.service = service
+        self.name = service.name
+        self._make_db = make_db
+        self._db: ServiceDatabase | None = None
+
+    @property
+    def db(self) -> ServiceDatabase:
+        if self._db is None:
+            self._db = self._make_db()
+        return self._db
+
+    @property
+    def store(self) -> SagaStore | None:
+        """Its saga store, if it orchestrates sagas."""
+        if not self.service.sagas:
+            return None
+        return SagaStore(self.db, owner="isles-cli", lease=timedelta(seconds=0))
+
+    async def dispose(self) -> None:
+        if self._db is not None:
+            await self._db.dispose()
+
+
+class Tooling:
+    """What a tooling command opens: the services' declarations and, as it uses them,
+    their databases. No gateway, bus, key ring, relays or consumers (those are
+    :class:`SystemRuntime`'s, for ``up``, ``serve`` and ``dlq retry``)."""
+
+    def __init__(self, system: System, settings: IslesSettings, environ: Mapping[str, str] | None = None) -> None:
+        env = dict(os.environ if environ is None else environ)
+        self.system = system
+        self.settings = settings
+        urls = {s.name: resolve_database_url(s.name, settings, env) for s in system.services}
+        check_distinct(urls)
+        self.references = ReferenceRegistry()
+        for s in system.services:
+            self.references.add(s.references)
+        self.services = {
+            s.name: ToolService(
+                s,
+                functools.partial(
+                    ServiceDatabase,
+                    s.name,
+                    urls[s.name],
+                    settings,
+                    resolve_pool(s.name, settings, env),
+                    metadata=s.metadata,
+                ),
+            )
+            for s in system.services
+        }
+
+    def __getitem__(self, name: str) -> ToolService:
+        return self.services[name]
+
+    async def dispose(self) -> None:
+        for service in self.services.values():
+            await service.dispose()
+
+
+def make_tooling(system_spec: str, data_dir: Path | None, database_url: str | None) -> Tooling:
+    system = load_system(system_spec)
+    settings = make_settings(data_dir, database_url)
+    try:
+        return Tooling(system, settings)
+    except DatabaseConfigError as exc:
+        raise fail(str(exc)) from exc
+
+
+async def dispose(runtime: SystemRuntime | Tooling) -> None:
+    """Close the databases a command opened."""
+    if isinstance(runtime, Tooling):
+        await runtime.dispose()
+        return
+    for rt in runtime.services.values():
+        await rt.db.dispose()
+
+
+def run_db(runtime: SystemRuntime | Tooling, work: Any) -> Any:
+    """Run ``work()`` (a coroutine function), turning a database failure into one line."""
+
+    async def go() -> Any:
+        try:
+            return await work()
+        finally:
+            await dispose(runtime)
+
+    try:
+        return asyncio.run(go())
+    except (OSError, SQLAlchemyError) as exc:
+        raise fail(f"database error: {str(exc).splitlines()[0]}", code=1) from exc
+
+
+def selected(runtime: SystemRuntime | Tooling, service: str | None) -> list[str]:
+    """The services a command works on: ``service``, or all of them."""
+    if service is None:
+        return list(runtime.services)
+    if service not in runtime.services:
+        raise fail(f"no service {service!r}; services: {', '.join(runtime.services)}")
+    return [service]

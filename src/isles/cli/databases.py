@@ -1,0 +1,196 @@
+"""``isles migrate`` (one Alembic history per service) and ``isles db provision``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from isles.cli.common import (
+    DEFAULT_SYSTEM,
+    DataDirOpt,
+    DbUrlOpt,
+    ServiceOpt,
+    SystemOpt,
+    app,
+    fail,
+    load_system,
+    make_tooling,
+    out,
+    run_db,
+    selected,
+)
+from isles.storage import migrations
+from isles.storage.db import DatabaseConfigError
+
+migrate_app = typer.Typer(
+    help="Per-service database migrations (one Alembic history per service).", no_args_is_help=True
+)
+app.add_typer(migrate_app, name="migrate")
+db_app = typer.Typer(help="Per-service PostgreSQL databases and their least-privilege roles.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@migrate_app.command("status")
+def migrate_status(
+    service: ServiceOpt = None,
+    system: SystemOpt = DEFAULT_SYSTEM,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Show each service's current and head revision.
+
+    Example: isles migrate status --service employee
+    """
+    runtime = make_tooling(system, data_dir, database_url)
+    names = selected(runtime, service)
+
+    async def go() -> list[migrations.Status | None]:
+        result: list[migrations.Status | None] = []
+        for name in names:
+            rt = runtime[name]
+            if rt.service.migrations is None:
+                result.append(None)  # its tables are made from its models
+                continue
+            await rt.db.ensure_exists()
+            result.append(await migrations.status(rt.db, rt.service))
+        return result
+
+    table = Table("service", "current", "head", "state")
+    for name, st in zip(names, run_db(runtime, go), strict=True):
+        if st is None:
+            table.add_row(name, "-", "-", "no migration history (tables made from its models)")
+            continue
+        table.add_row(st.service, st.current or "-", st.head or "-", "up to date" if st.up_to_date else "pending")
+    out.print(table)
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(
+    service: ServiceOpt = None,
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    system: SystemOpt = DEFAULT_SYSTEM,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Apply pending migrations (``isles up`` does this too).
+
+    Example: isles migrate upgrade --service project
+    """
+    runtime = make_tooling(system, data_dir, database_url)
+    names = selected(runtime, service)
+
+    async def go() -> None:
+        for name in names:
+            rt = runtime[name]
+            await rt.db.ensure_exists()
+            await migrations.upgrade(rt.db, rt.service, revision)
+            out.print(f"{name}: upgraded to {revision}")
+
+    run_db(runtime, go)
+
+
+@migrate_app.command("downgrade")
+def migrate_downgrade(
+    service: Annotated[str, typer.Option("--service", "-s", help="The service to downgrade.")],
+    revision: Annotated[str, typer.Option(help="Target revision, e.g. -1 or base.")],
+    system: SystemOpt = DEFAULT_SYSTEM,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Revert one service's migrations to ``--revision``.
+
+    Example: isles migrate downgrade --service project --revision base
+    """
+    runtime = make_tooling(system, data_dir, database_url)
+    selected(runtime, service)
+
+    async def go() -> None:
+        await migrations.downgrade(runtime[service].db, runtime[service].service, revision)
+        out.print(f"{service}: downgraded to {revision}")
+
+    run_db(runtime, go)
+
+
+@migrate_app.command("revision")
+def migrate_revision(
+    service: Annotated[str, typer.Option("--service", "-s", help="The service whose history gets the revision.")],
+    message: Annotated[str, typer.Option("--message", "-m", help="What the revision does.")],
+    rev_id: Annotated[str | None, typer.Option(help="Revision id (default: random).")] = None,
+    system: SystemOpt = DEFAULT_SYSTEM,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Autogenerate a revision from the difference between the service's models and
+    its database (upgrade the database first). Review it before committing.
+
+    Example: isles migrate revision --service project -m "add assignment notes"
+    """
+    runtime = make_tooling(system, data_dir, database_url)
+    selected(runtime, service)
+
+    async def go() -> None:
+        rt = runtime[service]
+        await rt.db.ensure_exists()
+        await migrations.revision(rt.db, rt.service, message, rev_id)
+
+    run_db(runtime, go)
+
+
+@db_app.command("provision")
+def db_provision(
+    service: ServiceOpt = None,
+    database_url: DbUrlOpt = None,
+    admin_url: Annotated[
+        str | None,
+        typer.Option(help="A superuser's URL (default: the --database-url server and user) [env ISLES_ADMIN_URL]."),
+    ] = None,
+    secrets_dir: Annotated[
+        Path, typer.Option(help="Where each service's database URL (with its password) is written, mode 0600.")
+    ] = Path(".isles/secrets"),
+    rotate: Annotated[bool, typer.Option(help="Give every role a new password.")] = False,
+    system: SystemOpt = DEFAULT_SYSTEM,
+) -> None:
+    """Create each service's PostgreSQL database and a role that can reach only it.
+    Run it again at any time: it brings roles, ownership and grants up to date.
+
+    Example: isles db provision --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}
+    Then:    set -a; . .isles/secrets/employee.env; isles serve employee
+    """
+    from sqlalchemy.engine import make_url
+
+    from isles.storage.provision import provision
+
+    template = database_url or os.environ.get("ISLES_DATABASE_URL")
+    if not template or "{service}" not in template or not template.startswith("postgresql"):
+        raise fail("give --database-url postgresql+asyncpg://ADMIN@HOST:PORT/<prefix>_{service}")
+    loaded = load_system(system)
+    names = [s.name for s in loaded.services]
+    if service is not None and service not in names:
+        raise fail(f"no service {service!r}; services: {', '.join(names)}")
+    admin_raw = admin_url or os.environ.get("ISLES_ADMIN_URL")
+    admin = make_url(admin_raw) if admin_raw else make_url(template.replace("{service}", "x")).set(database="postgres")
+
+    async def go() -> list[Any]:
+        return [
+            await provision(
+                admin, name, make_url(template.replace("{service}", name)), secrets_dir=secrets_dir, rotate=rotate
+            )
+            for name in ([service] if service else names)
+        ]
+
+    try:
+        done = asyncio.run(go())
+    except (OSError, DatabaseConfigError) as exc:
+        raise fail(f"provision failed: {str(exc).splitlines()[0]}", code=1) from exc
+    except Exception as exc:  # asyncpg's errors (permission denied, ...)
+        raise fail(f"provision failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", code=1) from exc
+    table = Table("service", "role", "database", "created", "password", "secrets file")
+    for p in done:
+        created = ", ".join(x for x, y in (("role", p.created_role), ("database", p.created_database)) if y) or "-"
+        table.add_row(p.service, p.role, p.database, created, "new" if p.new_password else "kept", str(p.secrets_file))
+    out.print(table)

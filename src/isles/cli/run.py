@@ -1,0 +1,252 @@
+"""``isles up``, ``isles serve``, ``isles services``: running the system, or one service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from isles.cli.common import (
+    DEFAULT_SYSTEM,
+    DataDirOpt,
+    DbUrlOpt,
+    SystemOpt,
+    app,
+    dispose,
+    fail,
+    load_system,
+    make_runtime,
+    make_settings,
+    make_tooling,
+    out,
+)
+from isles.core.logging import configure as configure_logging
+from isles.http.serving import run, run_server
+from isles.runtime.system import SystemRuntime, keys_dir, tune_gc
+from isles.security.tokens import KeysError
+from isles.storage.db import DatabaseConfigError
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the gateway.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+    system: SystemOpt = DEFAULT_SYSTEM,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load demo data on first start.")] = True,
+    log_level: Annotated[str, typer.Option(envvar="ISLES_LOG_LEVEL", help="debug, info, warning, error.")] = "warning",
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Every service as its own process on PostgreSQL and NATS JetStream, the gateway in front.",
+        ),
+    ] = False,
+    nats_url: Annotated[str | None, typer.Option(help="NATS server for --distributed [env ISLES_NATS_URL].")] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="With --distributed: write each service's log to DIR/<service>.log.")
+    ] = None,
+) -> None:
+    """Run the whole system in one process: every service on its own database
+    (SQLite files by default), the embedded bus, and the gateway on one port.
+    With --distributed: the production topology on this machine.
+
+    Example: isles up --port 8010 --data-dir /tmp/hrms
+    Example: isles up --distributed --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}
+    """
+    configure_logging(log_level, os.environ.get("ISLES_LOG_FORMAT", "console"))
+    if not _port_free(host, port):
+        raise fail(f"port {port} on {host} is in use; choose another with --port")
+    if distributed:
+        from isles.runtime.distributed import run_distributed
+
+        settings = make_settings(None, database_url, nats_url=nats_url)
+        code = run(
+            run_distributed(
+                load_system(system),
+                system,
+                settings,
+                host=host,
+                port=port,
+                demo=demo,
+                log_level=log_level,
+                log_dir=log_dir,
+                out=out,
+            )
+        )
+        if code:
+            raise fail(code, code=1)
+        return
+    runtime = make_runtime(system, data_dir, database_url, generate_keys=True)
+    run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
+
+
+def _keep_demo_notes(data_dir: Path, lines: list[str]) -> None:
+    """What the demo printed (its logins), readable by this user only."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-credentials.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
+    try:
+        await runtime.start(relays=runtime.settings.relay_enabled)
+    except Exception as exc:
+        await runtime.stop()
+        raise fail(f"could not start: {exc}", code=1) from exc
+    try:
+        lines: list[str] = []
+        if demo and runtime.system.demo is not None:
+            async with runtime.client() as client:
+                lines = await runtime.system.demo(client)
+            if lines:
+                _keep_demo_notes(runtime.settings.data_dir, lines)
+        if runtime.settings.gc_tuning:
+            tune_gc()
+        base = f"http://{host}:{port}"
+        out.print(f"[bold]{runtime.system.name}[/bold] is up: every service on its own database, embedded bus.")
+        out.print(f"  gateway   {base}/   health {base}/health")
+        for name, rt in runtime.services.items():
+            out.print(f"  {name:<9} {base}/api/{name}/docs   db {rt.db.url.render_as_string(hide_password=True)}")
+        for line in lines:
+            out.print(f"  {line}")
+        out.print("Press Ctrl+C to stop.")
+        await run_server(runtime.app, host=host, port=port, log_level=log_level)
+    finally:
+        await runtime.stop()
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="The service to run.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of this service's API.")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="This service's database URL, or a template with {service} "
+            "[env ISLES_<SERVICE>_DATABASE_URL, ISLES_DATABASE_URL]."
+        ),
+    ] = None,
+    bus: Annotated[str, typer.Option(help="nats (production) or embedded (no other process hears it).")] = "nats",
+    nats_url: Annotated[str | None, typer.Option(help="NATS server(s) [env ISLES_NATS_URL].")] = None,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(help="Another service's base URL, NAME=URL (repeatable) [env ISLES_<NAME>_URL]."),
+    ] = None,
+    relay_batch_size: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="Outbox rows per relay fetch [env ISLES_RELAY_BATCH_SIZE].")
+    ] = None,
+    relays: Annotated[bool, typer.Option("--relay/--no-relay", help="Run the outbox relay in this process.")] = True,
+    consumers: Annotated[
+        bool, typer.Option("--consumer/--no-consumer", help="Run the event consumer in this process.")
+    ] = True,
+    data_dir: DataDirOpt = None,
+    system: SystemOpt = DEFAULT_SYSTEM,
+    log_level: Annotated[str, typer.Option(envvar="ISLES_LOG_LEVEL", help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run one service as a process: its API (with /health, /ready, /metrics), its
+    outbox relay and its event consumer. SIGTERM stops it gracefully: requests in
+    flight finish, unfinished events are released to the bus.
+
+    Example: isles serve employee --port 8001 --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_employee
+    """
+    configure_logging(log_level, os.environ.get("ISLES_LOG_FORMAT", "console"))
+    if bus not in ("nats", "embedded"):
+        raise fail(f"--bus must be nats or embedded, not {bus!r}")
+    if not _port_free(host, port):
+        raise fail(f"port {port} on {host} is in use; choose another with --port")
+    loaded = load_system(system)
+    names = [s.name for s in loaded.services]
+    if service not in names:
+        raise fail(f"no service {service!r}; services: {', '.join(names)}")
+    env = dict(os.environ)
+    template = None
+    if database_url is not None:
+        if "{service}" in database_url:
+            template = database_url
+        else:
+            env[f"ISLES_{service.upper()}_DATABASE_URL"] = database_url
+    for item in peer or []:
+        name, sep, url = item.partition("=")
+        if not sep or name not in names or not url.startswith(("http://", "https://")):
+            raise fail(f"--peer {item!r}: expected NAME=http://host:port with NAME one of {', '.join(names)}")
+        env[f"ISLES_{name.upper()}_URL"] = url.rstrip("/")
+    settings = make_settings(data_dir, template, bus=bus, nats_url=nats_url, relay_batch_size=relay_batch_size)
+    folder = keys_dir(settings)
+    if not (folder / f"{service}.key").is_file():
+        raise fail(
+            f"no signing key for {service} in {folder}: create the keys with `isles keys generate --dir {folder}` "
+            "and point ISLES_KEYS_DIR at them"
+        )
+    try:
+        runtime = SystemRuntime(loaded, settings, environ=env, only=[service])
+    except (DatabaseConfigError, KeysError) as exc:
+        raise fail(str(exc)) from exc
+    run(_serve_one(runtime, host=host, port=port, relays=relays, consumers=consumers, log_level=log_level))
+
+
+async def _serve_one(
+    runtime: SystemRuntime, *, host: str, port: int, relays: bool, consumers: bool, log_level: str
+) -> None:
+    try:
+        await runtime.start(relays=relays and runtime.settings.relay_enabled, consumers=consumers)
+    except Exception as exc:
+        await runtime.stop()
+        raise fail(f"could not start: {exc}", code=1) from exc
+    try:
+        if runtime.settings.gc_tuning:
+            tune_gc()
+        name = next(iter(runtime.services))
+        out.print(f"{name} serving on http://{host}:{port}/api/{name}  (ready: /ready, metrics: /metrics)")
+        await run_server(runtime.app, host=host, port=port, log_level=log_level)
+    finally:
+        await runtime.stop()
+
+
+@app.command()
+def services(system: SystemOpt = DEFAULT_SYSTEM, data_dir: DataDirOpt = None, database_url: DbUrlOpt = None) -> None:
+    """List the services, their databases, their references to other services, and their replicas.
+
+    Example: isles services
+    """
+    runtime = make_tooling(system, data_dir, database_url)
+    table = Table("service", "database", "tables", "publishes", "consumes")
+    for name, rt in runtime.services.items():
+        s = rt.service
+        table.add_row(
+            name,
+            rt.db.url.render_as_string(hide_password=True),
+            ", ".join(t for t in s.own_tables if not t.startswith("isles_")),
+            ", ".join(e.event_type for e in s.publishes),
+            ", ".join(sorted({h.event.event_type for h in s.all_handlers()})),
+        )
+    out.print(table)
+    refs = Table("reference (no foreign key)", "nullable")
+    for ref in runtime.references.all():
+        refs.add_row(str(ref), "yes" if ref.nullable else "no")
+    out.print(refs)
+    reps = Table("replica", "source", "kept from")
+    for name, rt in runtime.services.items():
+        for replica in rt.service.replicas:
+            reps.add_row(f"{name}: {replica.label}", replica.source, ", ".join(e.event_type for e in replica.events))
+    out.print(reps)
+    asyncio.run(dispose(runtime))
