@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from isles.core.settings import IslesSettings
-from isles.runtime.system import System, SystemRuntime
+from isles.runtime.system import SystemRuntime
+from isles.service.declaration import System
 from isles.storage.db import drop_postgres_database
 
 PG_SERVER = os.environ.get("ISLES_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")

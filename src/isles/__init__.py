@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     # a service and a system
     "Service": "isles.service.declaration",
-    "System": "isles.runtime.system",
+    "System": "isles.service.declaration",
     "Worker": "isles.service.workers",
     # events and their handlers
     "Event": "isles.core.events",
@@ -174,11 +174,10 @@ if TYPE_CHECKING:
     from isles.http.saga_routes import answer, run_saga
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
-    from isles.runtime.system import System
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed
     from isles.security.tokens import IDENTITY_PROVIDER, Principal, TokenSigner
     from isles.service.context import ServiceContext
-    from isles.service.declaration import Service
+    from isles.service.declaration import Service, System
     from isles.service.workers import Worker
     from isles.storage import kernel
     from isles.storage.db import ServiceDatabase

@@ -23,9 +23,9 @@ from isles.core.problems import FieldError, Problem, invalid, not_found
 from isles.http.context import Context
 from isles.http.idempotency import Idempotent
 from isles.messaging.consumer import Handler, HandlerContext
-from isles.runtime.system import ServiceRuntime, System
+from isles.runtime.system import ServiceRuntime
 from isles.sagas import Saga, Step, StepContext, StepFailed
-from isles.service.declaration import Service
+from isles.service.declaration import Service, System
 from isles.storage.schema import new_metadata
 
 ledger_md = new_metadata()

@@ -14,8 +14,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles.core.events import Event, Upcaster
 from isles.messaging.consumer import Handler, HandlerContext
-from isles.runtime.system import ServiceRuntime, System
-from isles.service.declaration import Service
+from isles.runtime.system import ServiceRuntime
+from isles.service.declaration import Service, System
 from isles.storage.schema import new_metadata
 
 

@@ -19,10 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from isles.core.references import ReferenceRegistry
 from isles.core.settings import IslesSettings
-from isles.runtime.system import System, SystemRuntime
+from isles.runtime.system import SystemRuntime
 from isles.sagas.store import SagaStore
 from isles.security.tokens import KeysError
-from isles.service.declaration import Service
+from isles.service.declaration import Service, System
 from isles.storage.db import DatabaseConfigError, ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
 
 app = typer.Typer(

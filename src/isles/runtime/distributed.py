@@ -13,8 +13,9 @@ from isles.core.settings import IslesSettings
 from isles.http.proxy import create_proxy_gateway
 from isles.http.serving import run_server
 from isles.ops.supervisor import Child, Supervisor
-from isles.runtime.system import System, keys_dir
+from isles.runtime.system import keys_dir
 from isles.security.tokens import OPERATOR, KeyRing, generate_keys
+from isles.service.declaration import System
 
 
 def _reachable(host: str, port: int) -> bool:

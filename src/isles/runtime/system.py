@@ -13,7 +13,6 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +33,7 @@ from isles.messaging.relay import Relay
 from isles.ops.metrics import Metrics
 from isles.sagas.runner import SagaRunner, SagaSettings
 from isles.security import tokens as security
-from isles.service.declaration import Service
+from isles.service.declaration import Service, System
 from isles.service.workers import Worker
 from isles.storage import migrations
 from isles.storage.db import ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
@@ -48,22 +47,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("isles.runtime")
 metrics_log = structlog.get_logger("isles.metrics")
-
-DemoLoader = Callable[[httpx.AsyncClient], Awaitable[list[str]]]
-
-
-@dataclass(frozen=True)
-class System:
-    """A set of services that run together, and optional demo data for first start."""
-
-    name: str
-    services: Sequence[Service]
-    demo: DemoLoader | None = None
-
-    def __post_init__(self) -> None:
-        names = [s.name for s in self.services]
-        if len(set(names)) != len(names):
-            raise ValueError(f"system {self.name}: duplicate service names in {names}")
 
 
 class ServiceRuntime:

@@ -1,2 +1,3 @@
 """What a service is: its declaration (tables, routes, events, handlers, replicas,
-sagas, workers) and what its code sees while it runs (:class:`ServiceContext`)."""
+sagas, workers), the system it belongs to, and what its code sees while it runs
+(:class:`ServiceContext`)."""

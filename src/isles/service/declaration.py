@@ -1,11 +1,13 @@
-"""A service, declared once: its name, data, API, and the events it speaks."""
+"""A service, declared once: its name, data, API, and the events it speaks; and a
+system: the services that run together."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from fastapi import APIRouter
 from sqlalchemy import MetaData
 
@@ -79,3 +81,20 @@ class Service:
     @property
     def own_tables(self) -> tuple[str, ...]:
         return tuple(sorted(self.metadata.tables))
+
+
+DemoLoader = Callable[[httpx.AsyncClient], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class System:
+    """A set of services that run together, and optional demo data for first start."""
+
+    name: str
+    services: Sequence[Service]
+    demo: DemoLoader | None = None
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError(f"system {self.name}: duplicate service names in {names}")
