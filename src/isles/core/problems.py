@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-_URN = "urn:isles:problem:"
+PROBLEM_URN = "urn:isles:problem:"  # a problem's type is this and its slug
 _STANDARD = frozenset({"type", "title", "status", "detail", "instance", "errors"})
 
 
@@ -44,7 +44,7 @@ class Problem(Exception):
 
     def body(self, instance: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "type": f"{_URN}{self.slug}" if self.slug else "about:blank",
+            "type": f"{PROBLEM_URN}{self.slug}" if self.slug else "about:blank",
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
@@ -63,7 +63,7 @@ class Problem(Exception):
         return cls(
             int(body.get("status", 500)),
             str(body.get("detail", "")),
-            slug=kind.removeprefix(_URN) if kind.startswith(_URN) else None,
+            slug=kind.removeprefix(PROBLEM_URN) if kind.startswith(PROBLEM_URN) else None,
             title=str(body["title"]) if body.get("title") else None,
             errors=[
                 FieldError(str(e.get("field", "")), str(e.get("message", "")), str(e.get("code", "invalid")))

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from isles.core.problems import _URN
+from isles.core.problems import PROBLEM_URN
 
 
 class BodyTooLarge(Exception):
@@ -55,7 +55,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         body: dict[str, Any] = {
-            "type": f"{_URN}body-too-large",
+            "type": f"{PROBLEM_URN}body-too-large",
             "title": "Payload Too Large",
             "status": 413,
             "detail": f"the request body is larger than {self.max_bytes} bytes",
