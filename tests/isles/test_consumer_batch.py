@@ -194,7 +194,7 @@ async def test_a_batch_that_fails_before_commit_leaves_nothing_and_is_applied_on
         for n in range(10):
             for c in counters:
                 await toy.ping(rt["source"], c, n)
-    failpoints.configure({"consumer.sink.batch": "raise:1"})  # the first batch dies before its commit
+    failpoints.configure({"consumer.sink.commit": "raise:1"})  # the first transaction dies before its commit
     try:
         async with setup.running() as rt:
             await rt.settle()
@@ -215,12 +215,13 @@ async def test_process_killed_in_the_middle_of_a_batch_loses_nothing_and_applies
         for n in range(15):
             for c in counters:
                 await toy.ping(rt["source"], c, n)
-    # A real process takes the events and is killed (SIGKILL) inside its first batch
-    # transaction, after the handlers ran and before the commit.
+    # A real process takes the events and is killed (SIGKILL) inside its first
+    # transaction, after the handlers ran and before the commit -- whether the bus
+    # handed it a batch or a single event first (NATS hands over what has arrived).
     settings = setup.backend.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_")}
     env.update(
-        ISLES_FAILPOINTS="consumer.sink.batch=kill",
+        ISLES_FAILPOINTS="consumer.sink.commit=kill",
         ISLES_KEYS_DIR=str(settings.keys_dir),
         ISLES_BUS=settings.bus,
         ISLES_NATS_URL=settings.nats_url,

@@ -140,6 +140,7 @@ class Consumer:
         on_handled: Callable[[str, float, str], None] | None = None,
     ) -> None:
         self.name = name
+        self._commit_point = f"consumer.{name}.commit"  # failpoint: handlers ran, commit not yet
         self._db = db
         self._uow_factory = uow_factory
         self._retry = retry
@@ -411,6 +412,7 @@ class Consumer:
             if inserted is None:
                 return Outcome.DUPLICATE
             await self._run_handlers(uow, env, event)
+            await failpoints.hit(self._commit_point)
             await uow.commit()
         return Outcome.APPLIED
 
@@ -445,7 +447,7 @@ class Consumer:
                     todo.append(pair)
             if todo:
                 await self._run_batch_handlers(uow, todo)
-            await failpoints.hit(f"consumer.{self.name}.batch")
+            await failpoints.hit(self._commit_point)
             await uow.commit()
         return outcomes
 
