@@ -43,8 +43,6 @@ _EXPORTS: dict[str, str] = {
     "utcnow": "isles.core.clock",
     "UTCDateTime": "isles.storage.schema",
     "StringList": "isles.storage.schema",
-    "run_env": "isles.storage.migrations",
-    "kernel": "isles.storage.kernel",
     # sagas
     "Saga": "isles.sagas",
     "Step": "isles.sagas",
@@ -83,8 +81,6 @@ _EXPORTS: dict[str, str] = {
     "Bounced": "isles.clients.mail",
     "sender_from": "isles.clients.mail",
 }
-
-_MODULES = frozenset({"kernel"})  # names the facade gives to a whole module
 
 __all__ = [
     "IDENTITY_PROVIDER",
@@ -132,13 +128,11 @@ __all__ = [
     "disable_row_security",
     "enable_row_security",
     "invalid",
-    "kernel",
     "new_metadata",
     "not_found",
     "principal_of",
     "reference",
     "require",
-    "run_env",
     "run_saga",
     "sender_from",
     "unauthorized",
@@ -151,7 +145,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module 'isles' has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if name in _MODULES else getattr(module, name)
+    value = getattr(module, name)
     globals()[name] = value
     return value
 
@@ -179,10 +173,8 @@ if TYPE_CHECKING:
     from isles.service.context import ServiceContext
     from isles.service.declaration import Service, System
     from isles.service.workers import Worker
-    from isles.storage import kernel
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
-    from isles.storage.migrations import run_env
     from isles.storage.schema import StringList, UTCDateTime, new_metadata
     from isles.storage.tenancy import TenantOwned, disable_row_security, enable_row_security
     from isles.storage.uow import UnitOfWork

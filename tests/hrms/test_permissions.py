@@ -11,7 +11,7 @@ from pathlib import Path
 from hrms.contracts.permissions import MATRIX, OPERATOR_ONLY, ROLES, permissions_of
 
 ROOT = Path(__file__).resolve().parents[2]
-MIGRATION = ROOT / "src/hrms/services/auth/migrations/versions/0002_roles_sessions_preferences.py"
+MIGRATION = ROOT / "src/hrms/services/auth/migrations/0002_roles_sessions_preferences.py"
 
 
 def test_the_seeding_migration_holds_the_matrix_of_the_code() -> None:

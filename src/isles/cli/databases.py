@@ -42,7 +42,8 @@ def migrate_status(
     data_dir: DataDirOpt = None,
     database_url: DbUrlOpt = None,
 ) -> None:
-    """Show each service's current and head revision.
+    """Show each service's current and head revision, and the kernel tables' (their
+    history is the platform's, the same in every service database).
 
     Example: isles migrate status --service employee
     """
@@ -60,12 +61,16 @@ def migrate_status(
             result.append(await migrations.status(rt.db, rt.service))
         return result
 
-    table = Table("service", "current", "head", "state")
+    table = Table("service", "current", "head", "kernel", "state")
     for name, st in zip(names, run_db(runtime, go), strict=True):
         if st is None:
-            table.add_row(name, "-", "-", "no migration history (tables made from its models)")
+            table.add_row(name, "-", "-", "-", "no migration history (tables made from its models)")
             continue
-        table.add_row(st.service, st.current or "-", st.head or "-", "up to date" if st.up_to_date else "pending")
+        kernel = st.kernel or "-"
+        if st.kernel != st.kernel_head:
+            kernel += f" (head {st.kernel_head})"
+        state = "up to date" if st.up_to_date else "pending"
+        table.add_row(st.service, st.current or "-", st.head or "-", kernel, state)
     out.print(table)
 
 
@@ -136,7 +141,8 @@ def migrate_revision(
     async def go() -> None:
         rt = runtime[service]
         await rt.db.ensure_exists()
-        await migrations.revision(rt.db, rt.service, message, rev_id)
+        written = await migrations.revision(rt.db, rt.service, message, rev_id)
+        out.print(f"{service}: wrote {written}")
 
     run_db(runtime, go)
 

@@ -99,7 +99,7 @@ def read_service(service: Service, project: Project, root: Path) -> None:
                 table.indexes.append(Index(str(index.name), cols, at, unique=bool(index.unique)))
         project.tables.append(table)
     if service.migrations is not None:
-        for path in sorted((service.migrations / "versions").glob("*.py")):
+        for path in sorted(service.migrations.glob("*.py")):
             read_migration(path, service.name, project, root)
 
 

@@ -27,7 +27,7 @@ class Service:
 
     ``metadata`` holds the service's own tables (and the kernel tables, see
     :func:`isles.storage.schema.new_metadata`); ``migrations`` is the folder of its own
-    Alembic history (``None`` creates tables from the metadata: for tests and
+    Alembic revisions, nothing else in it (``None`` creates tables from the metadata: for tests and
     prototypes only, never for a service with data to keep). ``handlers`` and ``replicas`` say what it does with other
     services' events; ``publishes`` lists the events it writes to its outbox;
     ``sagas`` are the multi-service operations it orchestrates; ``permissions`` are
@@ -58,8 +58,11 @@ class Service:
         for replica in self.replicas:
             if replica.table.name not in self.metadata.tables:
                 raise ValueError(f"service {self.name}: replica table {replica.table.name} is not its own")
-        if self.migrations is not None and not (self.migrations / "env.py").is_file():
-            raise ValueError(f"service {self.name}: no Alembic env.py in {self.migrations}")
+        if self.migrations is not None and (self.migrations / "env.py").exists():
+            raise ValueError(
+                f"service {self.name}: {self.migrations} holds an env.py; the platform owns the Alembic environment "
+                "now: delete env.py and script.py.mako and move the revisions up from versions/"
+            )
         names = [s.name for s in self.sagas]
         if len(set(names)) != len(names):
             raise ValueError(f"service {self.name}: saga names repeat: {names}")

@@ -1,21 +1,10 @@
-"""The kernel tables' own schema steps, for every service's Alembic history.
+"""The kernel tables' schema steps: outbox, inbox, dead letters, sagas, saga steps,
+idempotency keys -- the same in every service database.
 
-Each service database carries the kernel tables (outbox, inbox, dead letters, sagas,
-saga steps, idempotency keys). Their
-schema belongs to the platform, so a service's migrations call these steps instead
-of spelling the tables out::
-
-    from isles.storage import kernel
-
-    def upgrade() -> None:
-        kernel.upgrade(1)      # in the service's first revision
-        ...
-
-    def downgrade() -> None:
-        ...
-        kernel.downgrade(1)
-
-A later kernel change (``kernel.upgrade(2)``) is one short revision in each service.
+Their history is the platform's (``isles/storage/histories/kernel/``, one revision per
+step, its position in ``isles_kernel_version``); ``isles migrate`` runs it before the
+service's own. A kernel change is a new step here and one revision there; services
+write nothing for it.
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """kernel: sagas, saga steps and idempotency keys
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-22
+Revision ID: kernel_0003
+Revises: kernel_0002
 """
 
-from isles import kernel
+from isles.storage import kernel
 
-revision = "0003"
-down_revision = "0002"
+revision = "kernel_0003"
+down_revision = "kernel_0002"
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22
 """
+
 from isles import disable_row_security, enable_row_security
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -13,12 +15,10 @@ depends_on = None
 
 # (table, column holding its company): frozen as of this revision.
 TABLES = (
-    ("companies", "id"),
-    ("company_settings", "company_id"),
-    ("departments", "company_id"),
-    ("teams", "company_id"),
-    ("team_memberships", "company_id"),
-    ("employee_copies", "company_id"),
+    ("users", "company_id"),
+    ("user_roles", "company_id"),
+    ("sessions", "company_id"),
+    ("user_preferences", "company_id"),
 )
 
 

@@ -1,13 +1,13 @@
-"""initial schema: kernel tables and companies
+"""initial schema: companies
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-22
 """
+
 from alembic import op
 import sqlalchemy as sa
 import isles
-from isles import kernel
 
 revision = "0001"
 down_revision = None
@@ -16,8 +16,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for step in (1, 2, 3):
-        kernel.upgrade(step)
     op.create_table(
         "companies",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -42,5 +40,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("idx_companies_name"), table_name="companies")
     op.drop_table("companies")
-    for step in (3, 2, 1):
-        kernel.downgrade(step)

@@ -1,15 +1,16 @@
 """assignments.pending and capacity_reservations, for the CreateAssignment saga
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0001
 Create Date: 2026-11-22
 """
+
 from alembic import op
 import sqlalchemy as sa
 import isles
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
@@ -27,9 +28,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_capacity_reservations")),
     )
-    op.create_index(
-        op.f("idx_capacity_reservations_project_id"), "capacity_reservations", ["project_id"], unique=False
-    )
+    op.create_index(op.f("idx_capacity_reservations_project_id"), "capacity_reservations", ["project_id"], unique=False)
 
 
 def downgrade() -> None:

@@ -1,14 +1,15 @@
 """employees.pending: an employee being created by a saga is not visible yet
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0001
 Create Date: 2026-11-22
 """
+
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 

@@ -1,23 +1,26 @@
 """row-level security on the tenant tables (PostgreSQL): a transaction sees and
 writes only the rows of the company in ``isles.tenant``
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-22
 """
+
 from isles import disable_row_security, enable_row_security
-revision = "0002"
-down_revision = "0001"
+
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 # (table, column holding its company): frozen as of this revision.
 TABLES = (
-    ("notification_users", "company_id"),
-    ("notification_employees", "company_id"),
-    ("notification_templates", "company_id"),
-    ("notifications", "company_id"),
-    ("delivery_logs", "company_id"),
+    ("companies", "id"),
+    ("company_settings", "company_id"),
+    ("departments", "company_id"),
+    ("teams", "company_id"),
+    ("team_memberships", "company_id"),
+    ("employee_copies", "company_id"),
 )
 
 

@@ -1,4 +1,0 @@
-from hrms.services.company.models import metadata
-from isles import run_env
-
-run_env(metadata)
