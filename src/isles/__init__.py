@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "StepFailed": "isles.sagas",
     "SagaState": "isles.sagas",
     "run_saga": "isles.http.saga_routes",
+    "start_saga": "isles.http.saga_routes",
     "answer": "isles.http.saga_routes",
     # HTTP: problems, paging, access, idempotency
     "Problem": "isles.core.problems",
@@ -135,6 +136,7 @@ __all__ = [
     "require",
     "run_saga",
     "sender_from",
+    "start_saga",
     "unauthorized",
     "utcnow",
 ]
@@ -165,7 +167,7 @@ if TYPE_CHECKING:
     from isles.http.context import Context, context_of
     from isles.http.idempotency import Idempotent
     from isles.http.paging import Page, PagingDep
-    from isles.http.saga_routes import answer, run_saga
+    from isles.http.saga_routes import answer, run_saga, start_saga
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed

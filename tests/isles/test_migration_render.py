@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import APIRouter
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, String, Table, inspect, text
 
 import isles
 from isles.storage import migrations
@@ -75,6 +75,7 @@ async def test_a_new_service_from_zero_gets_a_revision_that_runs(
             assert "row_security('note_counts'" not in source, "not a tenant table"
 
             await migrations.upgrade(db, service)
+            await migrations.upgrade(db, service)  # at its heads: nothing to do
             status = await migrations.status(db, service)
             assert (status.current, status.kernel) == ("0001", status.kernel_head)
             assert status.up_to_date
@@ -83,6 +84,13 @@ async def test_a_new_service_from_zero_gets_a_revision_that_runs(
                 async with db.engine.connect() as conn:
                     forced = await conn.scalar(text("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'notes'"))
                 assert forced is True
+
+            # A second revision in the same process: the history's new head is seen.
+            Table("note_tags", models.metadata, Column("tag", String(40), primary_key=True))
+            second = await migrations.revision(db, service, "tags", "0002")
+            assert "create_table('note_tags'" in second.read_text()
+            await migrations.upgrade(db, service)
+            assert (await migrations.status(db, service)).current == "0002"
 
             await migrations.downgrade(db, service, "base")
             async with db.engine.connect() as conn:

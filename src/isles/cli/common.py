@@ -77,7 +77,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def load_system(spec: str) -> System:
+    """``module:function``, found as Python finds it, or in the current folder (as
+    ``python -m`` would: a project's own system loads without installing it)."""
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         target: Any = getattr(importlib.import_module(module_name), attr or "build")
     except (ImportError, AttributeError) as exc:

@@ -29,10 +29,15 @@ def _split(target: str) -> tuple[str, str]:
     return service, table
 
 
-def reference(target: str, *, nullable: bool = False, doc: str | None = None) -> MappedColumn[Any]:
-    """A column holding the id of a row owned by another service (``"service.table"``)."""
+def reference(
+    target: str, *, nullable: bool = False, primary_key: bool = False, doc: str | None = None
+) -> MappedColumn[Any]:
+    """A column holding the id of a row owned by another service (``"service.table"``);
+    ``primary_key`` for a replica's key (the copy of that row)."""
     _split(target)
-    return mapped_column(Uuid, nullable=nullable, index=True, info={INFO_KEY: target}, doc=doc)
+    return mapped_column(
+        Uuid, nullable=nullable, primary_key=primary_key, index=not primary_key, info={INFO_KEY: target}, doc=doc
+    )
 
 
 def reference_column(name: str, target: str, *, nullable: bool = False) -> Column[Any]:

@@ -194,6 +194,41 @@ async def run_saga(
     return await runner.wait(saga_id, wait)
 
 
+async def start_saga(
+    request: Request,
+    saga: Saga,
+    data: dict[str, Any],
+    *,
+    tenant: uuid.UUID | str,
+    completed: Callable[[SagaState], Awaitable[Response]],
+    idempotency: IdempotentRequest | None = None,
+) -> Response:
+    """A route's whole answer for an operation that is a saga: start ``saga`` with
+    ``data`` for ``tenant``, wait the configured while (``saga_wait_seconds``), then
+    answer as :func:`answer` does (``completed(state)`` when it completed). With an
+    ``Idempotency-Key`` (``idempotency``), a retried request gets the first one's saga.
+
+    Example::
+
+        @router.post("/desks/{desk_id}/holder")
+        async def assign(desk_id: uuid.UUID, body: Holder, request: Request, caller: Write) -> Response:
+            async def done(state: SagaState) -> Response: ...
+            return await start_saga(request, ASSIGN, {...}, tenant=caller.tenant, completed=done)
+    """
+    context = context_of(request)
+    if context.sagas is None or saga.name not in context.sagas.sagas:
+        raise RuntimeError(f"service {context.name} does not declare the saga {saga.name} (Service(sagas=...))")
+    state = await run_saga(
+        context.sagas,
+        saga,
+        data,
+        idempotency=idempotency,
+        tenant_id=str(tenant),
+        wait=context.settings.saga_wait_seconds,
+    )
+    return await answer(request, state, completed)
+
+
 async def answer(request: Request, state: SagaState, completed: Callable[[SagaState], Awaitable[Response]]) -> Response:
     """The caller's answer: ``completed(state)`` when the saga completed; the failed
     step's problem (with ``saga_id``) when it was compensated; 202 with the saga's

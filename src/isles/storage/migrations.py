@@ -228,6 +228,8 @@ async def upgrade(db: ServiceDatabase, service: Service, revision: str = "head")
             await conn.run_sync(service.metadata.create_all)
         return
     own, kernel = alembic_config(service), kernel_config(service.name)
+    if revision == "head" and await _at_heads(db, own, kernel):
+        return  # the common case at every start: nothing to do, and no history read
 
     def go(conn: Connection) -> None:
         own.attributes["connection"] = kernel.attributes["connection"] = conn
@@ -236,6 +238,33 @@ async def upgrade(db: ServiceDatabase, service: Service, revision: str = "head")
         command.upgrade(own, revision)
 
     await _locked(db, service.name, go)
+
+
+def _head(cfg: Config) -> str | None:
+    """The head of a history, read again only when its folder changed (a revision
+    added or removed changes the folder's modification time)."""
+    folder = Path(cfg.get_main_option("version_locations") or "")
+    key = (folder, folder.stat().st_mtime_ns if folder.is_dir() else 0)
+    if key not in _HEADS:
+        _HEADS[key] = ScriptDirectory.from_config(cfg).get_current_head()
+    return _HEADS[key]
+
+
+_HEADS: dict[tuple[Path, int], str | None] = {}
+
+
+async def _at_heads(db: ServiceDatabase, own: Config, kernel: Config) -> bool:
+    def current(conn: Connection) -> tuple[str | None, str | None]:
+        tables = set(inspect(conn).get_table_names())
+        if "alembic_version" not in tables or KERNEL_VERSION_TABLE not in tables:
+            return None, None
+        mine = MigrationContext.configure(conn).get_current_revision()
+        theirs = MigrationContext.configure(conn, opts={"version_table": KERNEL_VERSION_TABLE}).get_current_revision()
+        return mine, theirs
+
+    async with db.engine.connect() as conn:
+        mine, theirs = await conn.run_sync(current)
+    return mine is not None and (mine, theirs) == (_head(own), _head(kernel))
 
 
 async def downgrade(db: ServiceDatabase, service: Service, revision: str) -> None:

@@ -5,7 +5,6 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22
 """
-
 import uuid
 
 from alembic import op
@@ -79,15 +78,8 @@ def upgrade() -> None:
         "role_permissions",
         sa.Column("role_id", sa.Uuid(), nullable=False),
         sa.Column("permission_id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["role_id"], ["roles.id"], name=op.f("fk_role_permissions_role_id_roles"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["permission_id"],
-            ["permissions.id"],
-            name=op.f("fk_role_permissions_permission_id_permissions"),
-            ondelete="CASCADE",
-        ),
+        sa.ForeignKeyConstraint(["role_id"], ["roles.id"], name=op.f("fk_role_permissions_role_id_roles"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["permission_id"], ["permissions.id"], name=op.f("fk_role_permissions_permission_id_permissions"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("role_id", "permission_id", name=op.f("pk_role_permissions")),
     )
     op.create_index(op.f("idx_role_permissions_permission_id"), "role_permissions", ["permission_id"], unique=False)
@@ -97,12 +89,8 @@ def upgrade() -> None:
         sa.Column("role_id", sa.Uuid(), nullable=False),
         sa.Column("company_id", sa.Uuid(), nullable=False),
         sa.Column("assigned_at", isles.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_user_roles_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["role_id"], ["roles.id"], name=op.f("fk_user_roles_role_id_roles"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_user_roles_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["role_id"], ["roles.id"], name=op.f("fk_user_roles_role_id_roles"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "role_id", name=op.f("pk_user_roles")),
     )
     op.create_index(op.f("idx_user_roles_role_id"), "user_roles", ["role_id"], unique=False)
@@ -134,9 +122,7 @@ def upgrade() -> None:
         sa.Column("theme", sa.String(length=20), server_default="light", nullable=False),
         _ts(),
         sa.Column("updated_at", isles.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_user_preferences_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_user_preferences_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_preferences")),
         sa.UniqueConstraint("user_id", name=op.f("uq_user_preferences_user_id")),
     )
@@ -144,20 +130,13 @@ def upgrade() -> None:
     now = isles.utcnow()
     role_ids = {name: uuid.uuid5(_NS, f"role:{name}") for name in _ROLES}
     perm_ids = {name: uuid.uuid5(_NS, f"permission:{name}") for name in _MATRIX}
+    op.bulk_insert(roles, [{"id": role_ids[n], "name": n, "description": d, "created_at": now} for n, d in _ROLES.items()])
     op.bulk_insert(
-        roles, [{"id": role_ids[n], "name": n, "description": d, "created_at": now} for n, d in _ROLES.items()]
-    )
-    op.bulk_insert(
-        permissions,
-        [{"id": perm_ids[n], "name": n, "description": d, "created_at": now} for n, (d, _r) in _MATRIX.items()],
+        permissions, [{"id": perm_ids[n], "name": n, "description": d, "created_at": now} for n, (d, _r) in _MATRIX.items()]
     )
     op.bulk_insert(
         role_permissions,
-        [
-            {"role_id": role_ids[r], "permission_id": perm_ids[p]}
-            for p, (_d, holders) in _MATRIX.items()
-            for r in holders
-        ],
+        [{"role_id": role_ids[r], "permission_id": perm_ids[p]} for p, (_d, holders) in _MATRIX.items() for r in holders],
     )
     # Users made before this revision keep working as employees.
     op.execute(

@@ -5,9 +5,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22
 """
-
 from isles import disable_row_security, enable_row_security
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None

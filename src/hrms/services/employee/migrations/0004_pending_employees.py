@@ -4,7 +4,6 @@ Revision ID: 0004
 Revises: 0001
 Create Date: 2026-11-22
 """
-
 from alembic import op
 import sqlalchemy as sa
 

@@ -5,9 +5,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-22
 """
-
 from isles import disable_row_security, enable_row_security
-
 revision = "0006"
 down_revision = "0005"
 branch_labels = None

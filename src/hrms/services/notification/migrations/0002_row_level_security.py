@@ -5,9 +5,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22
 """
-
 from isles import disable_row_security, enable_row_security
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None

@@ -4,7 +4,6 @@ Revision ID: 0004
 Revises: 0001
 Create Date: 2026-11-22
 """
-
 from alembic import op
 import sqlalchemy as sa
 import isles
@@ -28,7 +27,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_capacity_reservations")),
     )
-    op.create_index(op.f("idx_capacity_reservations_project_id"), "capacity_reservations", ["project_id"], unique=False)
+    op.create_index(
+        op.f("idx_capacity_reservations_project_id"), "capacity_reservations", ["project_id"], unique=False
+    )
 
 
 def downgrade() -> None:

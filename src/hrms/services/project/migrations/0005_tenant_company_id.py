@@ -7,7 +7,6 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-22
 """
-
 import uuid
 
 from alembic import op
@@ -25,9 +24,7 @@ def upgrade() -> None:
     for table in ("projects", "assignments"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("company_id", sa.Uuid(), nullable=True))
-        op.execute(
-            sa.text(f"UPDATE {table} SET company_id = :nil").bindparams(sa.bindparam("nil", _NIL, type_=sa.Uuid()))
-        )
+        op.execute(sa.text(f"UPDATE {table} SET company_id = :nil").bindparams(sa.bindparam("nil", _NIL, type_=sa.Uuid())))
         with op.batch_alter_table(table) as batch:
             batch.alter_column("company_id", existing_type=sa.Uuid(), nullable=False)
             batch.create_index(op.f(f"idx_{table}_company_id"), ["company_id"], unique=False)
