@@ -36,11 +36,10 @@ from isles import (
     SagaState,
     ServiceContext,
     TenantData,
-    answer,
     check_tenant,
     context_of,
     invalid,
-    run_saga,
+    start_saga,
 )
 
 router = APIRouter(tags=["employees"])
@@ -83,19 +82,10 @@ async def create_employee(
     Publishes EmployeeCreated when it completes (the company service counts it in the
     headcount). With an ``Idempotency-Key``, a retried request gets the first one's
     outcome. A manager places new employees in their department or under themself."""
-    assert rt.sagas is not None
     company_id = check_tenant(caller, body.company_id)
     body = body.model_copy(update={"company_id": company_id})
     async with TenantData(request, caller).read() as session:
         await check_may_place(session, caller, department_id=body.department_id, manager_id=body.manager_id)
-    state = await run_saga(
-        rt.sagas,
-        sagas.CREATE_EMPLOYEE,
-        sagas.saga_data(body),
-        idempotency=idem,
-        tenant_id=str(company_id),
-        wait=rt.settings.saga_wait_seconds,
-    )
 
     async def completed(state: SagaState) -> Response:
         async with rt.db.read_session() as session:
@@ -103,7 +93,9 @@ async def create_employee(
         body = jsonable_encoder(view(employee))
         return JSONResponse(body, status_code=201, headers={"Location": f"{request.url.path}/{employee.id}"})
 
-    return await answer(request, state, completed)
+    data = sagas.saga_data(body)
+    saga = sagas.CREATE_EMPLOYEE
+    return await start_saga(request, saga, data, tenant=company_id, idempotency=idem, completed=completed)
 
 
 @router.get("/employees", response_model=Page[EmployeeView])

@@ -35,10 +35,9 @@ from isles import (
     PagingDep,
     SagaState,
     TenantData,
-    answer,
     check_tenant,
     invalid,
-    run_saga,
+    start_saga,
 )
 
 router = APIRouter()
@@ -133,7 +132,6 @@ async def create_assignment(
     through the employee service's API, reserves a place on the project (active, with
     capacity left), writes the assignment with both names and confirms it. With an
     ``Idempotency-Key``, a retried request gets the first one's outcome."""
-    assert rt.sagas is not None
     await check_reach(request, caller, body.employee_id)
     tenant = caller.tenant
     if tenant is None:  # the operator: the project's company
@@ -141,14 +139,6 @@ async def create_assignment(
             project = await session.get(Project, body.project_id)
         # An unknown project belongs to no company: the saga then names every field at fault.
         tenant = project.company_id if project is not None else uuid.UUID(int=0)
-    state = await run_saga(
-        rt.sagas,
-        sagas.CREATE_ASSIGNMENT,
-        sagas.saga_data(body),
-        idempotency=idem,
-        tenant_id=str(tenant),
-        wait=rt.settings.saga_wait_seconds,
-    )
 
     async def completed(state: SagaState) -> Response:
         async with rt.db.read_session() as session:
@@ -156,7 +146,9 @@ async def create_assignment(
         location = {"Location": f"{request.url.path}/{a.id}"}
         return JSONResponse(jsonable_encoder(assignment_view(a)), status_code=201, headers=location)
 
-    return await answer(request, state, completed)
+    data = sagas.saga_data(body)
+    saga = sagas.CREATE_ASSIGNMENT
+    return await start_saga(request, saga, data, tenant=tenant, idempotency=idem, completed=completed)
 
 
 @router.get("/assignments", response_model=Page[AssignmentView], tags=["assignments"])
