@@ -32,7 +32,8 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
 from isles.core.events import Envelope, Event
-from isles.messaging.nats_bus import NatsBus, NatsSettings, stream_name
+from isles.core.settings import NatsSettings
+from isles.messaging.nats_bus import NatsBus, stream_name
 
 
 class Pinged(Event):
@@ -91,7 +92,7 @@ async def _nats_py_fetch(js: object, stream: str, total: int, batch: int) -> tup
 
 async def _isles_bus(url: str, prefix: str, total: int, batch: int) -> tuple[float, float]:
     settings = NatsSettings(url=url, prefix=prefix, fetch_batch=batch)
-    bus = NatsBus(settings, {"bench.Pinged": "bench"})
+    bus = NatsBus(settings, {"bench.Pinged": "bench"}, max_deliveries=10)
     done = asyncio.Event()
     bus.subscribe(_Finisher(total, done), ["bench.Pinged"])
     cpu0, t0 = _cpu(), time.perf_counter()

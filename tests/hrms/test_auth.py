@@ -35,7 +35,7 @@ async def test_login_refresh_rotates_and_logout_ends_the_session(hrms: SystemRun
 async def test_repeated_wrong_passwords_lock_the_account(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
     company = await new_company(api, "Throttle Co")
     user = await user_with_password(api, company["id"], "employee")
-    limit = hrms.settings.login_max_failures
+    limit = hrms.settings.login.max_failures
     for _ in range(limit):
         assert (await login(api, user["email"], "wrong password!")).status_code == 401
     locked = await login(api, user["email"])

@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from isles.clients.service import (
     CircuitBreaker,
     CircuitState,
-    ClientPolicy,
     Conflict,
     NotFound,
     Rejected,
@@ -26,6 +25,7 @@ from isles.clients.service import (
     ServiceUnavailable,
     from_service_error,
 )
+from isles.core.settings import ClientSettings
 from tests.support import free_port
 
 calls: Counter[str] = Counter()
@@ -84,7 +84,7 @@ async def make() -> AsyncIterator[Make]:
     ) -> ServiceClient:
         http = httpx.AsyncClient(base_url=base)
         opened.append(http)
-        policy = ClientPolicy(timeout=timeout, retries=retries, backoff=0.01)
+        policy = ClientSettings(timeout=timeout, retries=retries, backoff=0.01)
         return ServiceClient(http, service="target", policy=policy, breaker=breaker)
 
     yield build
@@ -118,7 +118,7 @@ async def test_the_in_process_app_is_held_to_the_same_timeout() -> None:
     calls.clear()
     transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
-        c = ServiceClient(http, service="target", policy=ClientPolicy(timeout=0.2, retries=1, backoff=0.01))
+        c = ServiceClient(http, service="target", policy=ClientSettings(timeout=0.2, retries=1, backoff=0.01))
         with pytest.raises(ServiceUnavailable, match=r"timed out after 0\.2s"):
             await c.request("GET", "/slow")
     assert calls["slow"] == 2

@@ -180,7 +180,7 @@ async def test_poison_event_in_a_batch_is_retried_alone_then_parked(setup: Setup
             letter = (await session.execute(select(dead_letters_table))).one()
         assert letter.aggregate_id == str(poisoned)
         assert letter.aggregate_version == 3
-        assert letter.attempts == rt.settings.retry_max_attempts, "retried alone, then parked"
+        assert letter.attempts == rt.settings.retry.max_attempts, "retried alone, then parked"
         assert "boom on n=2" in letter.error
         assert sink(rt).counters.dead_lettered == 1
         assert sink(rt).counters.applied == 19
@@ -224,8 +224,8 @@ async def test_process_killed_in_the_middle_of_a_batch_loses_nothing_and_applies
         ISLES_FAILPOINTS="consumer.sink.commit=kill",
         ISLES_KEYS_DIR=str(settings.keys_dir),
         ISLES_BUS=settings.bus,
-        ISLES_NATS_URL=settings.nats_url,
-        ISLES_NATS_PREFIX=settings.nats_prefix,
+        ISLES_NATS_URL=settings.nats.url,
+        ISLES_NATS_PREFIX=settings.nats.prefix,
         ISLES_NATS_ACK_WAIT="2",
         ISLES_CONSUMER_BATCH_SIZE="50",
     )

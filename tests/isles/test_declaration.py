@@ -10,10 +10,10 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Uuid
 
 from hrms.system import build
 from isles.core.references import BoundaryError, reference_column
-from isles.core.settings import IslesSettings
+from isles.core.settings import IslesSettings, PoolSettings
 from isles.runtime.system import SystemRuntime
 from isles.service.declaration import Service
-from isles.storage.db import DatabaseConfigError, PoolSettings, check_distinct, resolve_database_url, resolve_pool
+from isles.storage.db import DatabaseConfigError, check_distinct, resolve_database_url, resolve_pool
 from isles.storage.schema import new_metadata
 
 
@@ -87,11 +87,13 @@ def test_a_service_engine_reaches_only_its_own_database(tmp_path: Path) -> None:
 def test_pool_settings_are_per_service_with_system_defaults(tmp_path: Path) -> None:
     settings = IslesSettings(data_dir=tmp_path, pool_size=7, pool_max_overflow=3)
     env = {"ISLES_PROJECT_POOL_SIZE": "20", "ISLES_PROJECT_POOL_TIMEOUT": "2.5"}
-    assert resolve_pool("employee", settings, env) == PoolSettings(7, 3, 30.0, 1800.0)
-    assert resolve_pool("project", settings, env) == PoolSettings(20, 3, 2.5, 1800.0)
-    with pytest.raises(DatabaseConfigError, match="ISLES_PROJECT_POOL_SIZE='many' is not a number"):
+    assert resolve_pool("employee", settings, env) == PoolSettings(size=7, max_overflow=3, timeout=30.0, recycle=1800.0)
+    assert resolve_pool("project", settings, env) == PoolSettings(size=20, max_overflow=3, timeout=2.5, recycle=1800.0)
+    with pytest.raises(DatabaseConfigError, match="ISLES_PROJECT_POOL_SIZE='many': input should be a valid integer"):
         resolve_pool("project", settings, {"ISLES_PROJECT_POOL_SIZE": "many"})
-    with pytest.raises(DatabaseConfigError, match="out of range"):
+    with pytest.raises(
+        DatabaseConfigError, match="ISLES_PROJECT_POOL_SIZE='0': input should be greater than or equal to 1"
+    ):
         resolve_pool("project", settings, {"ISLES_PROJECT_POOL_SIZE": "0"})
     pg = settings.model_copy(update={"database_url": "postgresql+asyncpg://u@h/x_{service}"})
     rt = SystemRuntime(build(), pg, environ=env)  # engines are lazy: nothing connects

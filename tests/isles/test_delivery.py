@@ -121,7 +121,7 @@ async def test_handler_that_always_fails_is_dead_lettered_and_the_stream_goes_on
         letter = dead[0]
         assert letter.error == "RuntimeError: boom on n=1"
         assert "RuntimeError" in letter.traceback
-        assert letter.attempts == backend.settings.retry_max_attempts
+        assert letter.attempts == backend.settings.retry.max_attempts
         assert json.loads(letter.payload)["data"]["n"] == 1
         assert rt["sink"].consumer.counters.dead_lettered == 1  # type: ignore[union-attr]
         # The parked event is not applied if it comes again (e.g. relay replay).

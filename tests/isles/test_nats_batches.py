@@ -12,8 +12,8 @@ import pytest
 from nats.js.errors import NoStreamResponseError
 
 from isles.core.events import Envelope
-from isles.core.settings import IslesSettings
-from isles.messaging.nats_bus import NatsBus, NatsSettings
+from isles.core.settings import IslesSettings, NatsSettings
+from isles.messaging.nats_bus import NatsBus
 from isles.messaging.relay import Relay
 from isles.storage.db import ServiceDatabase
 from isles.storage.outbox import SqlOutbox
@@ -75,9 +75,9 @@ async def test_relay_batches_wider_than_the_ack_window_arrive_once_each_in_order
     nats_settings: NatsSettings, sqlite_db: ServiceDatabase
 ) -> None:
     """Batches of 25 through a window of 8 pending PubAcks, fetched 10 at a time."""
-    publisher = NatsBus(nats_settings, ROUTES)
+    publisher = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     publisher.publishes_for("source")
-    consumer = NatsBus(nats_settings, ROUTES)
+    consumer = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     sink = Recorder()
     consumer.subscribe(sink, [toy.Pinged.event_type])
     written = events(120, aggregates=4)
@@ -107,12 +107,12 @@ async def test_relay_batches_wider_than_the_ack_window_arrive_once_each_in_order
 async def test_a_message_the_subscriber_fails_in_a_batch_comes_again_the_rest_do_not(
     nats_settings: NatsSettings,
 ) -> None:
-    publisher = NatsBus(nats_settings, ROUTES)
+    publisher = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     publisher.publishes_for("source")
     written = events(10, aggregates=10)
     unlucky = written[4].id
     sink = Recorder(fail=lambda e, delivery: e.id == unlucky and delivery == 1)
-    consumer = NatsBus(nats_settings, ROUTES)
+    consumer = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     consumer.subscribe(sink, [toy.Pinged.event_type])
     await publisher.start(consume=False)
     await consumer.start()
@@ -137,7 +137,7 @@ async def test_a_message_the_subscriber_fails_in_a_batch_comes_again_the_rest_do
 async def test_events_jetstream_has_no_stream_for_are_refused_each_not_the_batch(
     nats_settings: NatsSettings,
 ) -> None:
-    bus = NatsBus(nats_settings, ROUTES)
+    bus = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     bus.publishes_for("source")  # a stream for source's events, none for "elsewhere"
     await bus.start(consume=False)
     try:
@@ -153,7 +153,7 @@ async def test_events_jetstream_has_no_stream_for_are_refused_each_not_the_batch
 
 
 async def test_publishing_while_disconnected_refuses_every_event_at_once(nats_settings: NatsSettings) -> None:
-    bus = NatsBus(nats_settings, ROUTES)
+    bus = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     outcomes = await bus.publish_many(events(3, aggregates=1))  # never started
     for outcome in outcomes:
         with pytest.raises(ConnectionError, match="not connected"):
@@ -165,7 +165,7 @@ async def test_a_message_in_hand_at_a_stop_comes_again_to_the_next_consumer_coun
 ) -> None:
     """Stopped with a message its subscriber never finished: the next consumer gets it
     as delivery 2, so an event that hangs every consumer is parked in the end."""
-    publisher = NatsBus(nats_settings, ROUTES)
+    publisher = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     publisher.publishes_for("source")
     await publisher.start(consume=False)
 
@@ -185,12 +185,12 @@ async def test_a_message_in_hand_at_a_stop_comes_again_to_the_next_consumer_coun
         (event,) = events(1, aggregates=1)
         for outcome in await publisher.publish_many([event]):
             await outcome
-        consumer = NatsBus(nats_settings, ROUTES)
+        consumer = NatsBus(nats_settings, ROUTES, max_deliveries=10)
         consumer.subscribe(first, [toy.Pinged.event_type])
         await consumer.start()
         await until(lambda: first.deliveries)
         await consumer.stop()
-        successor = NatsBus(nats_settings, ROUTES)
+        successor = NatsBus(nats_settings, ROUTES, max_deliveries=10)
         successor.subscribe(second, [toy.Pinged.event_type])
         await successor.start()
         try:
@@ -225,10 +225,10 @@ async def test_a_durable_deleted_under_a_running_consumer_is_made_again_and_deli
     its durable again (from the stream's start: the inbox skips what it had) and pulls on."""
     import nats
 
-    publisher = NatsBus(nats_settings, ROUTES)
+    publisher = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     publisher.publishes_for("source")
     sink = Recorder()
-    consumer = NatsBus(nats_settings, ROUTES)
+    consumer = NatsBus(nats_settings, ROUTES, max_deliveries=10)
     consumer.subscribe(sink, [toy.Pinged.event_type])
     before, after = events(2, aggregates=2)
     await publisher.start(consume=False)
@@ -256,8 +256,8 @@ async def test_a_durable_deleted_under_a_running_consumer_is_made_again_and_deli
 async def test_the_subscriber_never_holds_more_than_max_ack_pending(nats_settings: NatsSettings) -> None:
     """Pull requests ask for what there is room for; while the subscriber holds
     ``max_ack_pending`` unfinished, nothing more comes; as it finishes, the rest does."""
-    settings = NatsSettings(**{**nats_settings.__dict__, "max_ack_pending": 5, "fetch_batch": 10})
-    publisher = NatsBus(settings, ROUTES)
+    settings = nats_settings.model_copy(update={"max_ack_pending": 5, "fetch_batch": 10})
+    publisher = NatsBus(settings, ROUTES, max_deliveries=10)
     publisher.publishes_for("source")
 
     class Holding:
@@ -272,7 +272,7 @@ async def test_the_subscriber_never_holds_more_than_max_ack_pending(nats_setting
             return outcome
 
     sink = Holding()
-    consumer = NatsBus(settings, ROUTES)
+    consumer = NatsBus(settings, ROUTES, max_deliveries=10)
     consumer.subscribe(sink, [toy.Pinged.event_type])
     await publisher.start(consume=False)
     await consumer.start()

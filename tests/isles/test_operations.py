@@ -57,7 +57,7 @@ async def test_metrics_report_the_event_pipeline_and_the_api(api: httpx.AsyncCli
 
 
 async def test_backlog_and_its_age_show_while_the_relay_is_paused(backend: Backend) -> None:
-    settings = backend.settings.model_copy(update={"relay_enabled": False})
+    settings = backend.settings.but(relay_enabled=False)
     from hrms.system import build
 
     rt = SystemRuntime(build(), settings, environ={})

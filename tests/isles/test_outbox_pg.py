@@ -39,9 +39,7 @@ async def pg_nats(tmp_path: Path) -> AsyncIterator[IslesSettings]:
     backend = make_backend("postgres", tmp_path)
     require_nats()
     prefix = nats_prefix()
-    settings = backend.settings.model_copy(
-        update={"bus": "nats", "nats_url": NATS_URL, "nats_prefix": prefix, "nats_ack_wait": 5.0}
-    )
+    settings = backend.settings.but(bus="nats", nats_url=NATS_URL, nats_prefix=prefix, nats_ack_wait=5.0)
     yield settings
     await delete_streams(NATS_URL, prefix)
     await backend.drop(["source", "sink"])
@@ -85,7 +83,7 @@ async def test_many_writers_and_two_relays_every_row_published_and_applied_exact
 ) -> None:
     """8 concurrent writers, 2 relays claiming from the same outbox, 1 consumer:
     compared row by row, every outbox row is applied once and in order per aggregate."""
-    small_batches = pg_nats.model_copy(update={"relay_batch_size": 4})  # the relays interleave finely
+    small_batches = pg_nats.but(relay_batch_size=4)  # the relays interleave finely
     main = SystemRuntime(toy.build(), small_batches, environ={})
     second = SystemRuntime(toy.build(), small_batches, environ={}, only=["source"])
     await main.start(relays=False)
@@ -131,7 +129,7 @@ async def test_many_writers_and_two_relays_every_row_published_and_applied_exact
 
 
 async def test_listen_notify_wakes_a_relay_in_another_process_without_polling(pg: Backend) -> None:
-    slow_poll = pg.settings.model_copy(update={"relay_poll_interval": 120.0})
+    slow_poll = pg.settings.but(relay_poll_interval=120.0)
     relay_side = SystemRuntime(toy.build(), slow_poll, environ={})
     writer_side = SystemRuntime(toy.build(), slow_poll, environ={}, only=["source"])
     await relay_side.start()

@@ -14,14 +14,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from isles.core.settings import IslesSettings
-from isles.storage.db import PoolSettings, ServiceDatabase, drop_postgres_database, resolve_pool
+from isles.core.settings import IslesSettings, PoolSettings
+from isles.storage.db import ServiceDatabase, drop_postgres_database, resolve_pool
 from tests.support import PG_SERVER, require_postgres
 
 
 def test_defaults_keep_ten_connections_and_ping_after_ten_idle_seconds(tmp_path: Path) -> None:
     settings = IslesSettings(data_dir=tmp_path)
-    assert resolve_pool("employee", settings, {}) == PoolSettings(10, 10, 30.0, 1800.0, 10.0)
+    assert resolve_pool("employee", settings, {}) == PoolSettings(
+        size=10, max_overflow=10, timeout=30.0, recycle=1800.0, ping_idle=10.0
+    )
     env = {"ISLES_EMPLOYEE_POOL_PING_IDLE": "0"}
     assert resolve_pool("employee", settings, env).ping_idle == 0.0
     assert resolve_pool("project", IslesSettings(data_dir=tmp_path, pool_ping_idle=2.5), env).ping_idle == 2.5

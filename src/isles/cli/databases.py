@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from isles.cli.common import (
     app,
     fail,
     load_system,
+    make_settings,
     make_tooling,
     out,
     run_db,
@@ -171,14 +171,15 @@ def db_provision(
 
     from isles.storage.provision import provision
 
-    template = database_url or os.environ.get("ISLES_DATABASE_URL")
+    configured = make_settings(None, None)
+    template = database_url or configured.database_url
     if not template or "{service}" not in template or not template.startswith("postgresql"):
         raise fail("give --database-url postgresql+asyncpg://ADMIN@HOST:PORT/<prefix>_{service}")
     loaded = load_system(system)
     names = [s.name for s in loaded.services]
     if service is not None and service not in names:
         raise fail(f"no service {service!r}; services: {', '.join(names)}")
-    admin_raw = admin_url or os.environ.get("ISLES_ADMIN_URL")
+    admin_raw = admin_url or configured.admin_url
     admin = make_url(admin_raw) if admin_raw else make_url(template.replace("{service}", "x")).set(database="postgres")
 
     async def go() -> list[Any]:

@@ -26,6 +26,7 @@ from isles.cli.common import (
     out,
 )
 from isles.core.logging import configure as configure_logging
+from isles.core.settings import ServiceEnvironment
 from isles.http.serving import run, run_server
 from isles.runtime.system import SystemRuntime, keys_dir, tune_gc
 from isles.security.tokens import KeysError
@@ -50,7 +51,9 @@ def up(
     database_url: DbUrlOpt = None,
     system: SystemOpt = DEFAULT_SYSTEM,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load demo data on first start.")] = True,
-    log_level: Annotated[str, typer.Option(envvar="ISLES_LOG_LEVEL", help="debug, info, warning, error.")] = "warning",
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning, error [env ISLES_LOG_LEVEL; default warning].")
+    ] = None,
     distributed: Annotated[
         bool,
         typer.Option(
@@ -70,7 +73,7 @@ def up(
     Example: isles up --port 8010 --data-dir /tmp/hrms
     Example: isles up --distributed --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}
     """
-    configure_logging(log_level, os.environ.get("ISLES_LOG_FORMAT", "console"))
+    log_level = _logging(log_level, default="warning")
     if not _port_free(host, port):
         raise fail(f"port {port} on {host} is in use; choose another with --port")
     if distributed:
@@ -106,9 +109,17 @@ def _keep_demo_notes(data_dir: Path, lines: list[str]) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
+def _logging(flag: str | None, *, default: str) -> str:
+    """Configure logging from the flag, else ``ISLES_LOG_LEVEL``, else ``default``; the level."""
+    configured = make_settings(None, None)
+    level = flag or configured.log_level or default
+    configure_logging(level, configured.log_format)
+    return level
+
+
 async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
     try:
-        await runtime.start(relays=runtime.settings.relay_enabled)
+        await runtime.start(relays=runtime.settings.relay.enabled)
     except Exception as exc:
         await runtime.stop()
         raise fail(f"could not start: {exc}", code=1) from exc
@@ -161,7 +172,9 @@ def serve(
     ] = True,
     data_dir: DataDirOpt = None,
     system: SystemOpt = DEFAULT_SYSTEM,
-    log_level: Annotated[str, typer.Option(envvar="ISLES_LOG_LEVEL", help="debug, info, warning, error.")] = "info",
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning, error [env ISLES_LOG_LEVEL; default info].")
+    ] = None,
 ) -> None:
     """Run one service as a process: its API (with /health, /ready, /metrics), its
     outbox relay and its event consumer. SIGTERM stops it gracefully: requests in
@@ -169,7 +182,7 @@ def serve(
 
     Example: isles serve employee --port 8001 --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_employee
     """
-    configure_logging(log_level, os.environ.get("ISLES_LOG_FORMAT", "console"))
+    log_level = _logging(log_level, default="info")
     if bus not in ("nats", "embedded"):
         raise fail(f"--bus must be nats or embedded, not {bus!r}")
     if not _port_free(host, port):
@@ -178,18 +191,18 @@ def serve(
     names = [s.name for s in loaded.services]
     if service not in names:
         raise fail(f"no service {service!r}; services: {', '.join(names)}")
-    env = dict(os.environ)
+    env = ServiceEnvironment()
     template = None
     if database_url is not None:
         if "{service}" in database_url:
             template = database_url
         else:
-            env[f"ISLES_{service.upper()}_DATABASE_URL"] = database_url
+            env.set_database_url(service, database_url)
     for item in peer or []:
         name, sep, url = item.partition("=")
         if not sep or name not in names or not url.startswith(("http://", "https://")):
             raise fail(f"--peer {item!r}: expected NAME=http://host:port with NAME one of {', '.join(names)}")
-        env[f"ISLES_{name.upper()}_URL"] = url.rstrip("/")
+        env.set_peer_url(name, url.rstrip("/"))
     settings = make_settings(data_dir, template, bus=bus, nats_url=nats_url, relay_batch_size=relay_batch_size)
     folder = keys_dir(settings)
     if not (folder / f"{service}.key").is_file():
@@ -198,7 +211,7 @@ def serve(
             "and point ISLES_KEYS_DIR at them"
         )
     try:
-        runtime = SystemRuntime(loaded, settings, environ=env, only=[service])
+        runtime = SystemRuntime(loaded, settings, environ=env.environ, only=[service])
     except (DatabaseConfigError, KeysError) as exc:
         raise fail(str(exc)) from exc
     run(_serve_one(runtime, host=host, port=port, relays=relays, consumers=consumers, log_level=log_level))
@@ -208,7 +221,7 @@ async def _serve_one(
     runtime: SystemRuntime, *, host: str, port: int, relays: bool, consumers: bool, log_level: str
 ) -> None:
     try:
-        await runtime.start(relays=relays and runtime.settings.relay_enabled, consumers=consumers)
+        await runtime.start(relays=relays and runtime.settings.relay.enabled, consumers=consumers)
     except Exception as exc:
         await runtime.stop()
         raise fail(f"could not start: {exc}", code=1) from exc

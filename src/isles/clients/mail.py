@@ -129,14 +129,14 @@ class SmtpSender:
 
 
 def sender_from(settings: IslesSettings) -> Sender:
-    if settings.mail_sender == "smtp":
+    if settings.mail.sender == "smtp":
         return SmtpSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.mail_from,
-            starttls=settings.smtp_starttls,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            timeout=settings.smtp_timeout,
+            settings.smtp.host,
+            settings.smtp.port,
+            settings.mail.from_,
+            starttls=settings.smtp.starttls,
+            username=settings.smtp.username,
+            password=settings.smtp.password,
+            timeout=settings.smtp.timeout,
         )
-    return FileSender(settings.mail_dir or settings.data_dir / "mail", settings.mail_from)
+    return FileSender(settings.mail.dir or settings.data_dir / "mail", settings.mail.from_)

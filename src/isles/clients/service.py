@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -24,8 +23,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from isles.core import tracing
-from isles.core.backoff import Backoff
 from isles.core.problems import FieldError, Problem, unavailable
+from isles.core.settings import ClientSettings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -149,20 +148,6 @@ class CircuitBreaker:
         return max(0.0, self.reset_after - (self._clock() - self._opened_at))
 
 
-@dataclass(frozen=True)
-class ClientPolicy:
-    """Timeout of one attempt, retries of safe calls, and their backoff (seconds)."""
-
-    timeout: float = 5.0
-    retries: int = 2
-    backoff: float = 0.05
-    max_backoff: float = 2.0
-
-    def delay(self, retry: int) -> float:
-        """Backoff before retry number ``retry`` (1-based): half fixed, half jitter."""
-        return Backoff(self.backoff, self.max_backoff).delay(retry)
-
-
 #: ``observe(target, method, outcome, seconds)`` after every attempt; outcome is
 #: "ok", "client_error", "server_error", "transport_error" or "circuit_open".
 CallObserver = Callable[[str, str, str, float], None]
@@ -189,7 +174,7 @@ class ServiceClient:
         http: httpx.AsyncClient,
         *,
         service: str,
-        policy: ClientPolicy | None = None,
+        policy: ClientSettings | None = None,
         breaker: CircuitBreaker | None = None,
         observe: CallObserver | None = None,
         credentials: Callable[[], str | None] | None = None,
@@ -197,7 +182,7 @@ class ServiceClient:
         self._http = http
         self._credentials = credentials
         self.service = service
-        self.policy = policy or ClientPolicy()
+        self.policy = policy or ClientSettings()
         self.breaker = breaker
         self._observe = observe
 

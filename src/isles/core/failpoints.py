@@ -54,12 +54,6 @@ def configure(spec: str | Mapping[str, str]) -> None:
     _active.update(points)
 
 
-def configure_from_env(environ: Mapping[str, str] | None = None) -> None:
-    spec = (os.environ if environ is None else environ).get("ISLES_FAILPOINTS", "")
-    if spec:
-        configure(spec)
-
-
 def clear() -> None:
     configure({})
 

@@ -1,49 +1,66 @@
-"""Typed settings, read once at start from ``ISLES_*`` environment variables and flags."""
+"""Typed settings, read once at start from ``ISLES_*`` environment variables and flags.
+
+Every knob is in one place, grouped by the part it tunes, and each group goes
+straight to that part (``settings.relay`` to the relay, ``settings.saga`` to the saga
+runner, ``settings.pool`` to the database engine). A setting has one name: the
+environment variable ``ISLES_RELAY_BATCH_SIZE`` is ``settings.relay.batch_size``, and
+``IslesSettings(relay_batch_size=50)`` sets it too.
+
+Per-service and per-peer variables (``ISLES_<SERVICE>_DATABASE_URL``,
+``ISLES_<SERVICE>_POOL_*``, ``ISLES_<SERVICE>_URL``) are read here as well, by
+:class:`ServiceEnvironment`: no other module reads ``ISLES_*``.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from isles.core.backoff import Backoff
 
-class IslesSettings(BaseSettings):
-    """Every knob of a running Isles system. Flags override the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="ISLES_", extra="ignore", frozen=True)
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    data_dir: Path = Field(default=Path(".isles"), description="Where SQLite databases (and local keys) live.")
-    database_url: str | None = Field(
-        default=None,
-        description="Database URL template with a {service} placeholder, e.g. "
-        "postgresql+asyncpg://postgres@127.0.0.1:5432/hrms_{service}.",
-    )
-    bus: Literal["embedded", "nats"] = Field(
-        default="embedded", description="embedded: in-process; nats: NATS JetStream (production)."
-    )
-    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s), comma-separated.")
-    nats_prefix: str = Field(
+
+class NatsSettings(_Group):
+    """NATS JetStream (``bus = nats``)."""
+
+    url: str = Field(default="nats://127.0.0.1:4222", description="NATS server(s), comma-separated.")
+    prefix: str = Field(
         default="isles", pattern=r"^[A-Za-z0-9_-]+$", description="Subject prefix and stream-name prefix."
     )
-    nats_ack_wait: float = Field(
-        default=30.0, gt=0, description="Seconds before JetStream redelivers an unacked event."
-    )
-    nats_publish_window: int = Field(
+    ack_wait: float = Field(default=30.0, gt=0, description="Seconds before JetStream redelivers an unacked event.")
+    publish_window: int = Field(
         default=1024, ge=1, description="Events a relay has sent to JetStream without its acknowledgement yet, at most."
     )
-    max_deliveries: int = Field(
-        default=10, ge=1, description="Deliveries without an outcome before an event is parked as a dead letter."
+    backoff: tuple[float, ...] = Field(
+        default=(1.0, 5.0, 30.0), description="Seconds before each redelivery after the first (then ack_wait)."
     )
-    relay_lease_seconds: float = Field(default=15.0, gt=0, description="How long a relay's claim on outbox rows lasts.")
-    relay_listen: bool = Field(default=True, description="Wake relays with PostgreSQL LISTEN/NOTIFY.")
-    relay_enabled: bool = Field(default=True, description="False pauses publishing; events wait in the outbox.")
-    relay_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="Outbox rows read and handed to the bus at once."
+    fetch_batch: int = Field(default=256, ge=1, description="Most events one pull request asks for.")
+    max_ack_pending: int = Field(default=1024, ge=1, description="Events a consumer holds unacknowledged, at most.")
+    publish_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for JetStream to take an event.")
+    stream_max_age: float = Field(default=7 * 24 * 3600.0, gt=0, description="How long a stream keeps an event.")
+    duplicate_window: float = Field(
+        default=120.0, gt=0, description="Seconds JetStream remembers an event id to drop a republished copy."
     )
-    relay_poll_interval: float = Field(default=1.0, gt=0, description="Fallback poll, seconds.")
-    relay_linger: float = Field(
+    connect_timeout: float = Field(default=2.0, gt=0)
+
+
+class RelaySettings(_Group):
+    """The relay: outbox to bus."""
+
+    lease_seconds: float = Field(default=15.0, gt=0, description="How long a relay's claim on outbox rows lasts.")
+    listen: bool = Field(default=True, description="Wake relays with PostgreSQL LISTEN/NOTIFY.")
+    enabled: bool = Field(default=True, description="False pauses publishing; events wait in the outbox.")
+    batch_size: int = Field(default=500, ge=1, le=10_000, description="Outbox rows read and handed to the bus at once.")
+    poll_interval: float = Field(default=1.0, gt=0, description="Fallback poll, seconds.")
+    linger: float = Field(
         default=0.01,
         ge=0,
         le=1,
@@ -52,47 +69,165 @@ class IslesSettings(BaseSettings):
             "right behind the first before reading the outbox; 0: never."
         ),
     )
-    relay_max_in_flight: int = Field(
+    max_in_flight: int = Field(
         default=1024, ge=1, description="Events handed to the bus whose outcome is not known yet, at most."
     )
-    outbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
-    consumer_concurrency: int = Field(default=8, ge=1, le=256)
-    gc_tuning: bool = Field(
-        default=True,
-        description="isles up/serve: after start, freeze what start-up built and collect garbage less often.",
-    )
-    consumer_batch_size: int = Field(
+
+
+class ConsumerSettings(_Group):
+    """The consumer: bus to handlers, through the inbox."""
+
+    concurrency: int = Field(default=8, ge=1, le=256, description="Aggregates whose events are applied at once.")
+    batch_size: int = Field(
         default=200, ge=1, le=10_000, description="Most events a consumer applies in one transaction."
     )
-    retry_max_attempts: int = Field(default=5, ge=1)
-    retry_base_delay: float = Field(default=0.2, ge=0)
-    retry_max_delay: float = Field(default=30.0, ge=0)
-    saga_lease_seconds: float = Field(
+
+
+class RetrySettings(_Group):
+    """A consumer's retries of an event whose handler failed, before it is parked."""
+
+    max_attempts: int = Field(default=5, ge=1)
+    base_delay: float = Field(default=0.2, ge=0)
+    max_delay: float = Field(default=30.0, ge=0)
+
+    def delay(self, attempt: int) -> float:
+        """Backoff before retry number ``attempt`` (1-based): half fixed, half jitter."""
+        return Backoff(self.base_delay, self.max_delay).delay(attempt)
+
+
+class SagaSettings(_Group):
+    """The saga runner of each orchestrating service."""
+
+    lease_seconds: float = Field(
         default=15.0, gt=0, description="How long a process's hold on a saga lasts unless renewed (every third of it)."
     )
-    saga_poll_interval: float = Field(default=1.0, gt=0, description="How often to look for sagas nobody drives.")
-    saga_wait_seconds: float = Field(
+    poll_interval: float = Field(default=1.0, gt=0, description="How often to look for sagas nobody drives.")
+    wait_seconds: float = Field(
         default=10.0, ge=0, description="How long a request that starts a saga waits for it before answering 202."
     )
-    saga_retry_base_delay: float = Field(default=0.2, ge=0, description="First backoff of a step's retry, seconds.")
-    saga_retry_max_delay: float = Field(default=5.0, ge=0, description="Longest backoff between a step's attempts.")
-    saga_compensation_max_delay: float = Field(
+    retry_base_delay: float = Field(default=0.2, ge=0, description="First backoff of a step's retry, seconds.")
+    retry_max_delay: float = Field(default=5.0, ge=0, description="Longest backoff between a step's attempts.")
+    compensation_max_delay: float = Field(
         default=30.0, ge=0, description="Longest backoff between a compensation's attempts."
     )
-    saga_retention_seconds: float = Field(
+    retention_seconds: float = Field(
         default=30 * 24 * 3600, ge=0, description="Finished sagas are deleted after this long."
     )
+
+    def delay(self, attempt: int, ceiling: float) -> float:
+        return Backoff(self.retry_base_delay, ceiling).delay(attempt)
+
+
+class ClientSettings(_Group):
+    """Calls to another service's API."""
+
+    timeout: float = Field(default=5.0, gt=0, description="Seconds per attempt of a call to another service.")
+    retries: int = Field(default=2, ge=0, le=10, description="Retries of a safe call to another service.")
+    backoff: float = Field(default=0.05, ge=0, description="First backoff of a retried call, seconds.")
+    max_backoff: float = Field(default=2.0, ge=0, description="Longest backoff of a retried call, seconds.")
+
+    def delay(self, retry: int) -> float:
+        """Backoff before retry number ``retry`` (1-based): half fixed, half jitter."""
+        return Backoff(self.backoff, self.max_backoff).delay(retry)
+
+
+class BreakerSettings(_Group):
+    """The circuit breaker a process keeps for each service it calls."""
+
+    threshold: int = Field(default=5, ge=1, description="Failures in a row after which calls to a service fail fast.")
+    reset_seconds: float = Field(
+        default=5.0, gt=0, description="How long calls fail fast before one trial call goes through."
+    )
+
+
+class LoginSettings(_Group):
+    max_failures: int = Field(
+        default=5, ge=1, description="Failed logins in a row after which an account is locked for a while."
+    )
+    lockout_seconds: float = Field(default=900.0, ge=0, description="How long a locked account stays locked.")
+
+
+class MailSettings(_Group):
+    sender: Literal["file", "smtp"] = Field(
+        default="file", description="How mail leaves: file (one .eml per message in mail_dir) or smtp."
+    )
+    dir: Path | None = Field(default=None, description="Folder of the file sender. Default: <data_dir>/mail.")
+    from_: str = Field(default="hrms@localhost", alias="from", description="The From address of outgoing mail.")
+
+
+class SmtpSettings(_Group):
+    host: str = Field(default="127.0.0.1", description="SMTP server of the smtp sender.")
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
+    username: str | None = Field(default=None, description="SMTP login, if the server needs one.")
+    password: str | None = Field(default=None, description="SMTP password (from the environment, never a file).")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP conversation.")
+
+
+class PoolSettings(_Group):
+    """Connection pool of one service's PostgreSQL engine (SQLite needs none).
+
+    ``size`` connections stay open; up to ``max_overflow`` more are opened under a
+    burst and closed when handed back. A connection idle for ``ping_idle`` seconds or
+    more is pinged before use (and replaced if dead); one in steady use is not, so a
+    busy service pays no extra round trip per transaction."""
+
+    size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections each service keeps open (one per request in flight)."
+    )
+    max_overflow: int = Field(default=10, ge=0, description="More connections under a burst, closed after it.")
+    timeout: float = Field(default=30.0, gt=0)
+    recycle: float = Field(default=1800.0, gt=0, description="Seconds before a pooled connection is renewed.")
+    ping_idle: float = Field(
+        default=10.0, ge=0, description="A pooled connection idle this long is pinged before use (0: always)."
+    )
+
+
+#: The groups, by the first word of their settings' names.
+GROUPS: dict[str, type[_Group]] = {
+    "nats": NatsSettings,
+    "relay": RelaySettings,
+    "consumer": ConsumerSettings,
+    "retry": RetrySettings,
+    "saga": SagaSettings,
+    "client": ClientSettings,
+    "breaker": BreakerSettings,
+    "login": LoginSettings,
+    "mail": MailSettings,
+    "smtp": SmtpSettings,
+    "pool": PoolSettings,
+}
+
+
+class IslesSettings(BaseSettings):
+    """Every knob of a running Isles system. Flags override the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ISLES_", extra="ignore", frozen=True, env_nested_delimiter="_", env_nested_max_split=1
+    )
+
+    data_dir: Path = Field(default=Path(".isles"), description="Where SQLite databases (and local keys) live.")
+    database_url: str | None = Field(
+        default=None,
+        description="Database URL template with a {service} placeholder, e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/hrms_{service}.",
+    )
+    admin_url: str | None = Field(
+        default=None, description="A superuser's URL, for `isles db provision` (default: database_url's server)."
+    )
+    bus: Literal["embedded", "nats"] = Field(
+        default="embedded", description="embedded: in-process; nats: NATS JetStream (production)."
+    )
+    max_deliveries: int = Field(
+        default=10, ge=1, description="Deliveries without an outcome before an event is parked as a dead letter."
+    )
+    outbox_retention_seconds: float = Field(default=7 * 24 * 3600, ge=0)
     idempotency_retention_seconds: float = Field(
         default=7 * 24 * 3600, ge=0, description="Idempotency keys are forgotten after this long."
     )
-    client_timeout: float = Field(default=5.0, gt=0, description="Seconds per attempt of a call to another service.")
-    client_retries: int = Field(default=2, ge=0, le=10, description="Retries of a safe call to another service.")
-    client_backoff: float = Field(default=0.05, ge=0, description="First backoff of a retried call, seconds.")
-    breaker_threshold: int = Field(
-        default=5, ge=1, description="Failures in a row after which calls to a service fail fast."
-    )
-    breaker_reset_seconds: float = Field(
-        default=5.0, gt=0, description="How long calls fail fast before one trial call goes through."
+    gc_tuning: bool = Field(
+        default=True,
+        description="isles up/serve: after start, freeze what start-up built and collect garbage less often.",
     )
     keys_dir: Path | None = Field(
         default=None,
@@ -109,30 +244,117 @@ class IslesSettings(BaseSettings):
     service_token_ttl: float = Field(
         default=120.0, gt=0, le=3600, description="Lifetime of a token a service signs for its own calls, seconds."
     )
-    login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins in a row after which an account is locked for a while."
-    )
-    login_lockout_seconds: float = Field(default=900.0, ge=0, description="How long a locked account stays locked.")
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body a service accepts (413 above), bytes."
     )
-    mail_sender: Literal["file", "smtp"] = Field(
-        default="file", description="How mail leaves: file (one .eml per message in mail_dir) or smtp."
+    log_format: Literal["console", "json"] = Field(default="console", description="How log lines are written.")
+    log_level: Literal["debug", "info", "warning", "error"] | None = Field(
+        default=None,
+        description="The least severe log lines written (`--log-level`; default: warning for "
+        "`isles up`, info for `isles serve`).",
     )
-    mail_dir: Path | None = Field(default=None, description="Folder of the file sender. Default: <data_dir>/mail.")
-    mail_from: str = Field(default="hrms@localhost", description="The From address of outgoing mail.")
-    smtp_host: str = Field(default="127.0.0.1", description="SMTP server of the smtp sender.")
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS.")
-    smtp_username: str | None = Field(default=None, description="SMTP login, if the server needs one.")
-    smtp_password: str | None = Field(default=None, description="SMTP password (from the environment, never a file).")
-    smtp_timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP conversation.")
-    pool_size: int = Field(
-        default=10, ge=1, description="PostgreSQL connections each service keeps open (one per request in flight)."
+    failpoints: str = Field(
+        default="", description="Fault injection for tests: name=kill|raise[:N]|refuse|sleep:S,... (docs/testing.md)."
     )
-    pool_max_overflow: int = Field(default=10, ge=0, description="More connections under a burst, closed after it.")
-    pool_timeout: float = Field(default=30.0, gt=0)
-    pool_recycle: float = Field(default=1800.0, gt=0, description="Seconds before a pooled connection is renewed.")
-    pool_ping_idle: float = Field(
-        default=10.0, ge=0, description="A pooled connection idle this long is pinged before use (0: always)."
-    )
+
+    nats: NatsSettings = NatsSettings()
+    relay: RelaySettings = RelaySettings()
+    consumer: ConsumerSettings = ConsumerSettings()
+    retry: RetrySettings = RetrySettings()
+    saga: SagaSettings = SagaSettings()
+    client: ClientSettings = ClientSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    login: LoginSettings = LoginSettings()
+    mail: MailSettings = MailSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    pool: PoolSettings = PoolSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold(cls, data: Any) -> Any:
+        """``relay_batch_size=50`` (a flag, a test) is ``relay={"batch_size": 50}``;
+        given both, the flat name wins."""
+        if not isinstance(data, dict):
+            return data
+        out = {k: (_as_dict(v) if k in GROUPS else v) for k, v in data.items() if _flat(cls, k) is None}
+        for key, value in data.items():
+            split = _flat(cls, key)
+            if split is not None:
+                group, rest = split
+                out[group] = {**(out.get(group) or {}), rest: value}
+        return out
+
+    def but(self, **changes: Any) -> IslesSettings:
+        """These settings with ``changes`` (flat names too: ``relay_enabled=False``), validated."""
+        return type(self)(**{**self.model_dump(by_alias=True), **changes})
+
+
+def _flat(cls: type[BaseSettings], key: str) -> tuple[str, str] | None:
+    """``("relay", "batch_size")`` for ``relay_batch_size``; None for any other key."""
+    group, _, rest = key.partition("_")
+    if key in cls.model_fields or group not in GROUPS or not rest:
+        return None
+    return group, rest
+
+
+def _as_dict(value: Any) -> Any:
+    return value.model_dump(by_alias=True, exclude_unset=True) if isinstance(value, BaseModel) else value
+
+
+class ServiceEnvironment:
+    """The variables named after a service or a peer, read from ``environ``:
+    ``ISLES_<SERVICE>_DATABASE_URL``, ``ISLES_<SERVICE>_POOL_<FIELD>`` and
+    ``ISLES_<NAME>_URL`` (where another service answers)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._env = dict(os.environ if environ is None else environ)
+
+    def database_url(self, service: str) -> str | None:
+        return self._env.get(f"ISLES_{service.upper()}_DATABASE_URL") or None
+
+    def pool(self, service: str, base: PoolSettings) -> PoolSettings:
+        """``base`` with the service's own ``ISLES_<SERVICE>_POOL_*``; ValueError naming
+        the variable when one is not a number in range."""
+        prefix = f"ISLES_{service.upper()}_POOL_"
+        changes = {n: raw for n in PoolSettings.model_fields if (raw := self._env.get(prefix + n.upper())) is not None}
+        try:
+            return PoolSettings.model_validate({**base.model_dump(), **changes}) if changes else base
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0])
+            raise ValueError(f"{prefix}{name.upper()}={changes.get(name)!r}: {first['msg'].lower()}") from exc
+
+    def peer_urls(self, names: Iterable[str]) -> dict[str, str]:
+        """``ISLES_<NAME>_URL`` of each of ``names`` that has one."""
+        return {n: url for n in names if (url := self._env.get(f"ISLES_{n.upper()}_URL"))}
+
+    def set_database_url(self, service: str, url: str) -> None:
+        """As if ``ISLES_<SERVICE>_DATABASE_URL`` were ``url`` (a flag says so)."""
+        self._env[f"ISLES_{service.upper()}_DATABASE_URL"] = url
+
+    def set_peer_url(self, name: str, url: str) -> None:
+        """As if ``ISLES_<NAME>_URL`` were ``url`` (a flag says so)."""
+        self._env[f"ISLES_{name.upper()}_URL"] = url
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The variables, with what the setters changed (for a runtime's ``environ``)."""
+        return dict(self._env)
+
+
+__all__ = [
+    "GROUPS",
+    "BreakerSettings",
+    "ClientSettings",
+    "ConsumerSettings",
+    "IslesSettings",
+    "LoginSettings",
+    "MailSettings",
+    "NatsSettings",
+    "PoolSettings",
+    "RelaySettings",
+    "RetrySettings",
+    "SagaSettings",
+    "ServiceEnvironment",
+    "SmtpSettings",
+]

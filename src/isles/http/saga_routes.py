@@ -224,7 +224,7 @@ async def start_saga(
         data,
         idempotency=idempotency,
         tenant_id=str(tenant),
-        wait=context.settings.saga_wait_seconds,
+        wait=context.settings.saga.wait_seconds,
     )
     return await answer(request, state, completed)
 

@@ -35,9 +35,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from isles.core import failpoints, tracing
-from isles.core.backoff import Backoff
 from isles.core.clock import utcnow
 from isles.core.events import Envelope, Event, EventError
+from isles.core.settings import RetrySettings
 from isles.core.tasks import cancel_and_wait
 from isles.storage.db import ServiceDatabase
 from isles.storage.schema import dead_letters_table, inbox_table
@@ -83,17 +83,6 @@ class Handler:
         return self.name or getattr(self.fn, "__qualname__", repr(self.fn))
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    base_delay: float = 0.2
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        """Backoff before retry number ``attempt`` (1-based): half fixed, half jitter."""
-        return Backoff(self.base_delay, self.max_delay).delay(attempt)
-
-
 class Outcome(Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
@@ -132,7 +121,7 @@ class Consumer:
         db: ServiceDatabase,
         handlers: Sequence[Handler],
         uow_factory: Callable[[], UnitOfWork],
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetrySettings = RetrySettings(),
         concurrency: int = 8,
         batch_size: int = 200,
         observers: Sequence[Observer] = (),

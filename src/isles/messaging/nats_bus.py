@@ -42,6 +42,7 @@ from nats.js.errors import APIError, BadRequestError, NoStreamResponseError, Not
 
 from isles.core.backoff import Backoff
 from isles.core.events import Envelope
+from isles.core.settings import NatsSettings
 from isles.core.tasks import cancel_and_wait
 from isles.messaging.bus import Subscriber, publish_one
 
@@ -60,22 +61,6 @@ def stream_name(prefix: str, service: str) -> str:
 def source_service(envelope: Envelope) -> str:
     """The publishing service, from the CloudEvents source ``/isles/<service>``."""
     return envelope.source.rstrip("/").rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True)
-class NatsSettings:
-    url: str = "nats://127.0.0.1:4222"
-    prefix: str = "isles"
-    ack_wait: float = 30.0
-    backoff: tuple[float, ...] = (1.0, 5.0, 30.0)
-    max_deliveries: int = 10
-    fetch_batch: int = 256
-    max_ack_pending: int = 1024
-    publish_timeout: float = 5.0
-    publish_window: int = 1024  # events sent and not yet acknowledged by JetStream
-    stream_max_age: float = 7 * 24 * 3600.0
-    duplicate_window: float = 120.0
-    connect_timeout: float = 2.0
 
 
 @dataclass
@@ -159,8 +144,11 @@ class _Publisher:
 class NatsBus:
     """A :class:`~isles.messaging.bus.Bus` on NATS JetStream. ``routes`` maps event type → publishing service."""
 
-    def __init__(self, settings: NatsSettings, routes: Mapping[str, str], *, name: str = "isles") -> None:
+    def __init__(
+        self, settings: NatsSettings, routes: Mapping[str, str], *, max_deliveries: int, name: str = "isles"
+    ) -> None:
         self.settings = settings
+        self.max_deliveries = max_deliveries
         self._routes = dict(routes)
         self._name = name
         self._nc: NatsClient | None = None
@@ -329,14 +317,14 @@ class NatsBus:
     def _consumer_config(self, sub: _Subscription) -> ConsumerConfig:
         s = self.settings
         # JetStream wants fewer backoff steps than deliveries; the first step is the ack wait.
-        backoff = [s.ack_wait, *s.backoff][: s.max_deliveries] if s.backoff else None
+        backoff = [s.ack_wait, *s.backoff][: self.max_deliveries] if s.backoff else None
         return ConsumerConfig(
             durable_name=sub.durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=s.ack_wait,
             # One more delivery than the subscriber allows, so that it can park the event.
-            max_deliver=s.max_deliveries + 1,
+            max_deliver=self.max_deliveries + 1,
             backoff=backoff,
             max_ack_pending=s.max_ack_pending,
             filter_subject=f"{s.prefix}.{sub.service}.>",

@@ -59,9 +59,9 @@ async def run_distributed(
     pg = make_url(template.replace("{service}", "x"))
     if not _reachable(pg.host or "127.0.0.1", pg.port or 5432):
         return f"PostgreSQL is not reachable at {pg.host}:{pg.port or 5432}"
-    nats = make_url(settings.nats_url.split(",")[0].replace("nats://", "nats+x://"))
+    nats = make_url(settings.nats.url.split(",")[0].replace("nats://", "nats+x://"))
     if not _reachable(nats.host or "127.0.0.1", nats.port or 4222):
-        return f"NATS is not reachable at {settings.nats_url}"
+        return f"NATS is not reachable at {settings.nats.url}"
     names = [s.name for s in system.services]
     ports = _free_ports(host, port + 1, len(names))
     if len(ports) < len(names):
@@ -72,7 +72,7 @@ async def run_distributed(
     children = []
     for name, p in zip(names, ports, strict=True):
         args = ["serve", name, "--host", "127.0.0.1", "--port", str(p), "--bus", "nats"]
-        args += ["--database-url", template, "--nats-url", settings.nats_url, "--system", system_spec]
+        args += ["--database-url", template, "--nats-url", settings.nats.url, "--system", system_spec]
         args += ["--log-level", log_level]
         for other, url in urls.items():
             if other != name:

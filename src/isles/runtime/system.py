@@ -21,17 +21,17 @@ import httpx
 import structlog
 from sqlalchemy import func, select
 
-from isles.clients.service import CircuitBreaker, CircuitState, ClientPolicy, ServiceClient
+from isles.clients.service import CircuitBreaker, CircuitState, ServiceClient
 from isles.core import failpoints
 from isles.core.references import ReferenceRegistry
-from isles.core.settings import IslesSettings
+from isles.core.settings import IslesSettings, ServiceEnvironment
 from isles.http import idempotency
 from isles.http.gateway import create_gateway
 from isles.messaging.bus import Bus, EmbeddedBus
-from isles.messaging.consumer import Consumer, Observer, RetryPolicy
+from isles.messaging.consumer import Consumer, Observer
 from isles.messaging.relay import Relay
 from isles.ops.metrics import Metrics
-from isles.sagas.runner import SagaRunner, SagaSettings
+from isles.sagas.runner import SagaRunner
 from isles.security import tokens as security
 from isles.service.declaration import Service, System
 from isles.service.workers import Worker
@@ -70,7 +70,7 @@ class ServiceRuntime:
         self.bus = bus
         self.metrics = metrics
         self.settings = settings
-        self.outbox = SqlOutbox(db, lease=timedelta(seconds=settings.relay_lease_seconds))
+        self.outbox = SqlOutbox(db, lease=timedelta(seconds=settings.relay.lease_seconds))
         self._http = http
         self._breakers = breakers if breakers is not None else {}
         self.keys = keys if keys is not None else security.KeyRing()
@@ -90,13 +90,7 @@ class ServiceRuntime:
                 sagas=service.sagas,
                 new_uow=self.uow,
                 clients=self.client,
-                settings=SagaSettings(
-                    lease=settings.saga_lease_seconds,
-                    poll_interval=settings.saga_poll_interval,
-                    retry_base_delay=settings.saga_retry_base_delay,
-                    retry_max_delay=settings.saga_retry_max_delay,
-                    compensation_max_delay=settings.saga_compensation_max_delay,
-                ),
+                settings=settings.saga,
                 metrics=metrics,
             )
         if service.publishes:
@@ -106,16 +100,16 @@ class ServiceRuntime:
             service=service.name,
             outbox=self.outbox,
             bus=bus,
-            batch_size=settings.relay_batch_size,
-            poll_interval=settings.relay_poll_interval,
-            linger=settings.relay_linger,
-            max_in_flight=settings.relay_max_in_flight,
+            batch_size=settings.relay.batch_size,
+            poll_interval=settings.relay.poll_interval,
+            linger=settings.relay.linger,
+            max_in_flight=settings.relay.max_in_flight,
             retention=timedelta(seconds=settings.outbox_retention_seconds),
             observers=[published.inc],
             housekeeping=self._housekeeping(settings),
         )
         self.listener: PgListener | None = None
-        if settings.relay_listen and not db.is_sqlite:
+        if settings.relay.listen and not db.is_sqlite:
             self.listener = PgListener(db.url, outbox_channel(service.name), self.relay.wake)
         handlers = service.all_handlers()
         self.consumer: Consumer | None = None
@@ -125,9 +119,9 @@ class ServiceRuntime:
                 db=db,
                 handlers=handlers,
                 uow_factory=self.uow,
-                retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay, settings.retry_max_delay),
-                concurrency=settings.consumer_concurrency,
-                batch_size=settings.consumer_batch_size,
+                retry=settings.retry,
+                concurrency=settings.consumer.concurrency,
+                batch_size=settings.consumer.batch_size,
                 max_deliveries=settings.max_deliveries,
                 on_handled=functools.partial(metrics.handled, service.name),
             )
@@ -180,18 +174,14 @@ class ServiceRuntime:
 
             breaker = self._breakers[target] = CircuitBreaker(
                 target,
-                threshold=self.settings.breaker_threshold,
-                reset_after=self.settings.breaker_reset_seconds,
+                threshold=self.settings.breaker.threshold,
+                reset_after=self.settings.breaker.reset_seconds,
                 on_change=changed,
             )
         return ServiceClient(
             self._http(target),
             service=target,
-            policy=ClientPolicy(
-                timeout=self.settings.client_timeout,
-                retries=self.settings.client_retries,
-                backoff=self.settings.client_backoff,
-            ),
+            policy=self.settings.client,
             breaker=breaker,
             observe=functools.partial(self.metrics.client_call, self.name),
             credentials=(lambda: token) if token is not None else functools.partial(self.service_token, tenant),
@@ -201,7 +191,7 @@ class ServiceRuntime:
         keys = timedelta(seconds=settings.idempotency_retention_seconds)
         jobs: list[Callable[[], Awaitable[int]]] = [lambda: idempotency.prune(self.db, keys)]
         if self.sagas is not None:
-            store, sagas = self.sagas.store, timedelta(seconds=settings.saga_retention_seconds)
+            store, sagas = self.sagas.store, timedelta(seconds=settings.saga.retention_seconds)
             jobs.append(lambda: store.prune(sagas))
         return jobs
 
@@ -287,20 +277,10 @@ def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
     """The bus ``settings.bus`` names: embedded, or NATS JetStream."""
     if settings.bus == "embedded":
         return EmbeddedBus()
-    from isles.messaging.nats_bus import NatsBus, NatsSettings
+    from isles.messaging.nats_bus import NatsBus
 
     routes = {e.event_type: s.name for s in system.services for e in s.publishes}
-    return NatsBus(
-        NatsSettings(
-            url=settings.nats_url,
-            prefix=settings.nats_prefix,
-            ack_wait=settings.nats_ack_wait,
-            max_deliveries=settings.max_deliveries,
-            publish_window=settings.nats_publish_window,
-        ),
-        routes,
-        name=name,
-    )
+    return NatsBus(settings.nats, routes, max_deliveries=settings.max_deliveries, name=name)
 
 
 class SystemRuntime:
@@ -332,11 +312,7 @@ class SystemRuntime:
         self.metrics = Metrics()
         urls = {s.name: resolve_database_url(s.name, settings, env) for s in local}
         check_distinct(urls)
-        self._base_urls = {
-            s.name: env[f"ISLES_{s.name.upper()}_URL"]
-            for s in system.services
-            if env.get(f"ISLES_{s.name.upper()}_URL")
-        }
+        self._base_urls = ServiceEnvironment(env).peer_urls(known)
         self._clients: dict[str, httpx.AsyncClient] = {}
         breakers: dict[str, CircuitBreaker] = {}
         self.keys = load_keys(
@@ -483,7 +459,8 @@ class SystemRuntime:
             await migrations.upgrade(rt.db, rt.service)
 
     async def start(self, *, relays: bool = True, consumers: bool = True, sagas: bool = True) -> None:
-        failpoints.configure_from_env(self._environ)
+        if self.settings.failpoints:
+            failpoints.configure(self.settings.failpoints)
         await self.prepare()
         await self.bus.start(consume=consumers)
         for rt in self.services.values():

@@ -11,13 +11,12 @@ from isles.sagas.definition import (
     action_key,
     compensation_key,
 )
-from isles.sagas.runner import SagaRunner, SagaSettings
+from isles.sagas.runner import SagaRunner
 from isles.sagas.store import SagaState, SagaStore, StepState
 
 __all__ = [
     "Saga",
     "SagaRunner",
-    "SagaSettings",
     "SagaState",
     "SagaStatus",
     "SagaStore",

@@ -26,7 +26,6 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles.clients.service import ServiceClient, ServiceError, ServiceUnavailable, from_service_error
 from isles.core import failpoints
-from isles.core.backoff import Backoff
 from isles.core.clock import utcnow
 from isles.core.problems import Problem, not_found
+from isles.core.settings import SagaSettings
 from isles.core.tasks import cancel_and_wait
 from isles.sagas.definition import (
     Saga,
@@ -61,18 +60,6 @@ log = structlog.get_logger("isles.sagas")
 # A write of saga state: changes of the saga row, and of some step rows (position, changes).
 Change = tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]
 _RELEASE = {"owner": None, "lease_until": None}  # a write after which nobody drives the saga
-
-
-@dataclass(frozen=True)
-class SagaSettings:
-    lease: float = 15.0
-    poll_interval: float = 1.0
-    retry_base_delay: float = 0.2
-    retry_max_delay: float = 5.0
-    compensation_max_delay: float = 30.0
-
-    def delay(self, attempt: int, ceiling: float) -> float:
-        return Backoff(self.retry_base_delay, ceiling).delay(attempt)
 
 
 def classify(exc: BaseException, step: Step) -> tuple[bool, Problem]:
@@ -115,7 +102,7 @@ class SagaRunner:
         self.db = db
         self.sagas = {s.name: s for s in sagas}
         self.settings = settings or SagaSettings()
-        self.store = SagaStore(db, owner=relay_identity(), lease=timedelta(seconds=self.settings.lease))
+        self.store = SagaStore(db, owner=relay_identity(), lease=timedelta(seconds=self.settings.lease_seconds))
         self._new_uow = new_uow
         self._clients = clients
         self._metrics = metrics
@@ -348,7 +335,7 @@ class SagaRunner:
 
     async def _heartbeat(self, saga_id: uuid.UUID) -> None:
         while True:
-            await asyncio.sleep(self.settings.lease / 3)
+            await asyncio.sleep(self.settings.lease_seconds / 3)
             with contextlib.suppress(Exception):
                 await self.store.renew(saga_id)
 

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy.engine import URL, Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from isles.core.settings import IslesSettings
+from isles.core.settings import IslesSettings, PoolSettings, ServiceEnvironment
 from isles.storage import sqlite_driver, tenancy
 from isles.storage.errors import typed_error
 
@@ -46,7 +45,7 @@ def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping
     Precedence: ``ISLES_<SERVICE>_DATABASE_URL``, then ``ISLES_DATABASE_URL`` (which
     must contain ``{service}``), then a SQLite file in the data directory.
     """
-    own = environ.get(f"ISLES_{service.upper()}_DATABASE_URL")
+    own = ServiceEnvironment(environ).database_url(service)
     if own:
         return own
     template = settings.database_url
@@ -60,57 +59,14 @@ def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping
     return f"sqlite+aiosqlite:///{path}"
 
 
-@dataclass(frozen=True)
-class PoolSettings:
-    """Connection pool of one service's PostgreSQL engine (SQLite needs none).
-
-    ``size`` connections stay open; up to ``max_overflow`` more are opened under a
-    burst and closed when handed back. A connection idle for ``ping_idle`` seconds or
-    more is pinged before use (and replaced if dead); one in steady use is not, so a
-    busy service pays no extra round trip per transaction."""
-
-    size: int = 10
-    max_overflow: int = 10
-    timeout: float = 30.0
-    recycle: float = 1800.0
-    ping_idle: float = 10.0
-
-
 def resolve_pool(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> PoolSettings:
     """``ISLES_<SERVICE>_POOL_SIZE`` (and ``_POOL_MAX_OVERFLOW``, ``_POOL_TIMEOUT``,
-    ``_POOL_RECYCLE``) override the system-wide ``ISLES_POOL_*`` for one service."""
-    prefix = f"ISLES_{service.upper()}_POOL_"
-
-    def pick(name: str, default: float, kind: type[int] | type[float]) -> Any:
-        raw = environ.get(prefix + name)
-        if raw is None:
-            return default
-        try:
-            value = kind(raw)
-        except ValueError as exc:
-            raise DatabaseConfigError(f"{prefix}{name}={raw!r} is not a number") from exc
-        if value < 0 or (name == "SIZE" and value < 1):
-            raise DatabaseConfigError(f"{prefix}{name}={raw!r} is out of range")
-        return value
-
-    return PoolSettings(
-        size=pick("SIZE", settings.pool_size, int),
-        max_overflow=pick("MAX_OVERFLOW", settings.pool_max_overflow, int),
-        timeout=pick("TIMEOUT", settings.pool_timeout, float),
-        recycle=pick("RECYCLE", settings.pool_recycle, float),
-        ping_idle=pick("PING_IDLE", settings.pool_ping_idle, float),
-    )
-
-
-def pool_settings(settings: IslesSettings) -> PoolSettings:
-    """The system-wide pool settings (no per-service override)."""
-    return PoolSettings(
-        settings.pool_size,
-        settings.pool_max_overflow,
-        settings.pool_timeout,
-        settings.pool_recycle,
-        settings.pool_ping_idle,
-    )
+    ``_POOL_RECYCLE``, ``_POOL_PING_IDLE``) override the system-wide ``ISLES_POOL_*``
+    for one service."""
+    try:
+        return ServiceEnvironment(environ).pool(service, settings.pool)
+    except ValueError as exc:
+        raise DatabaseConfigError(str(exc)) from exc
 
 
 def check_distinct(urls: Mapping[str, str]) -> None:
@@ -199,7 +155,7 @@ class ServiceDatabase:
         if self.dialect not in ("sqlite", "postgresql"):
             raise DatabaseConfigError(f"{service}: unsupported database {self.dialect!r}")
         self._settings = settings
-        self.pool = pool or pool_settings(settings)
+        self.pool = pool or settings.pool
         self.engine: AsyncEngine = self._create_engine()
         event.listen(self.engine.sync_engine, "handle_error", self._typed_error)
         self._write = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=tenancy.TenantSession)

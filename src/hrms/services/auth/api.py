@@ -99,8 +99,8 @@ async def login(body: Login, rt: Context, request: Request) -> TokenPair:
             email=body.email,
             password=body.password.get_secret_value(),
             refresh_ttl=s.refresh_token_ttl,
-            max_failures=s.login_max_failures,
-            lockout=s.login_lockout_seconds,
+            max_failures=s.login.max_failures,
+            lockout=s.login.lockout_seconds,
             user_agent=request.headers.get("user-agent"),
         )
 
