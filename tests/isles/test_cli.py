@@ -127,3 +127,48 @@ def test_make_up_passes_args_through() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert ".venv/bin/isles up --port 8010 --data-dir /tmp/x" in result.stdout
+
+
+def test_shared_options_are_declared_once_and_taken_before_or_after_the_command(tmp_path: Path) -> None:
+    """--system, --data-dir and --database-url belong to the app, not to each command:
+    given before or after the command (either form), they mean the same."""
+    from isles.cli.common import COMMON_OPTIONS, hoist
+
+    assert hoist(["migrate", "status", "--data-dir", "/x", "-s", "auth"]) == [
+        "--data-dir",
+        "/x",
+        "migrate",
+        "status",
+        "-s",
+        "auth",
+    ]
+    assert hoist(["sagas", "list", "--database-url=pg://h/{service}", "--", "--system", "y"]) == [
+        "--database-url=pg://h/{service}",
+        "sagas",
+        "list",
+        "--",
+        "--system",
+        "y",
+    ]
+    source = "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "src/isles/cli").glob("*.py"))
+    for option in COMMON_OPTIONS:
+        assert len(re.findall(rf'typer\.Option\(\s*"{option}"', source)) == 1, f"{option} is declared once"
+    outputs = []
+    for args in (
+        ["--data-dir", str(tmp_path / "d"), "migrate", "upgrade", "-s", "company"],
+        ["migrate", "status", "-s", "company", f"--data-dir={tmp_path / 'd'}"],
+        [f"--data-dir={tmp_path / 'd'}", "migrate", "status", "-s", "company"],
+    ):
+        result = subprocess.run([*ISLES, *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert "up to date" in outputs[1]
+    assert outputs[1] == outputs[2]
+    assert (tmp_path / "d" / "company.db").is_file()
+
+
+def test_a_command_s_help_names_the_shared_options() -> None:
+    result = subprocess.run([*ISLES, "dlq", "list", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for option in ("--system", "--data-dir", "--database-url"):
+        assert option in result.stdout

@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -16,6 +17,7 @@ from typing import Annotated, Any, cast
 import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperGroup
 
 from isles.core.references import ReferenceRegistry
 from isles.core.settings import IslesSettings
@@ -25,9 +27,18 @@ from isles.security.tokens import KeysError
 from isles.service.declaration import Service, System
 from isles.storage.db import DatabaseConfigError, ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
 
+
+class _Root(TyperGroup):
+    """The ``isles`` group: the shared options may come after the command too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist(args))
+
+
 app = typer.Typer(
-    help="Isles: microservices with a database per service.\n\nExample: isles up --port 8010 --data-dir /tmp/hrms",
+    cls=_Root,
     no_args_is_help=True,
+    rich_markup_mode=None,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -65,6 +76,71 @@ DbUrlOpt = Annotated[
 ]
 ServiceOpt = Annotated[str | None, typer.Option("--service", "-s", help="Only this service (default: all).")]
 
+#: The options every command shares, declared once (on the app) and accepted before
+#: or after the command: ``isles --data-dir X migrate status`` and ``isles migrate
+#: status --data-dir X`` are the same (see :func:`hoist`).
+COMMON_OPTIONS = ("--system", "--data-dir", "--database-url")
+COMMON_HELP = (
+    "Options every command takes, before or after it: --system MODULE:FUNCTION [env ISLES_SYSTEM], "
+    "--data-dir DIR [env ISLES_DATA_DIR], --database-url URL [env ISLES_DATABASE_URL] (see isles --help)."
+)
+
+
+@dataclass(frozen=True)
+class Common:
+    """The shared options of this invocation."""
+
+    system: str = DEFAULT_SYSTEM
+    data_dir: Path | None = None
+    database_url: str | None = None
+
+
+_given = Common()
+
+
+@app.callback(epilog=COMMON_HELP)
+def _common_options(
+    system: SystemOpt = DEFAULT_SYSTEM,
+    data_dir: DataDirOpt = None,
+    database_url: DbUrlOpt = None,
+) -> None:
+    """Isles: microservices with a database per service.
+
+    Example: isles up --port 8010 --data-dir /tmp/hrms
+    """
+    global _given
+    _given = Common(system, data_dir, database_url)
+
+
+def common() -> Common:
+    """The shared options of this invocation (the app's callback runs before every command)."""
+    return _given
+
+
+def hoist(args: list[str]) -> list[str]:
+    """``args`` with the shared options (and their values) moved in front of the
+    command, wherever they were given; ``--`` ends the options."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in COMMON_OPTIONS:
+            if "=" in arg:
+                front.append(arg)
+            else:
+                front.extend(args[i : i + 2])
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 KeysDirOpt = Annotated[
     Path | None,
     typer.Option("--dir", help="The keys folder [env ISLES_KEYS_DIR; default <data dir>/keys]."),
@@ -76,9 +152,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_system(spec: str) -> System:
+def load_system(spec: str | None = None) -> System:
     """``module:function``, found as Python finds it, or in the current folder (as
     ``python -m`` would: a project's own system loads without installing it)."""
+    spec = spec or common().system
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
@@ -92,23 +169,26 @@ def load_system(spec: str) -> System:
     return system
 
 
-def make_settings(data_dir: Path | None, database_url: str | None, **more: Any) -> IslesSettings:
+def make_settings(*, url_is_template: bool = True, **more: Any) -> IslesSettings:
+    """Settings from the environment, the shared options and ``more`` (flags; None: not
+    given). ``url_is_template=False``: --database-url named one service's own database
+    (``isles serve``), so it is not the template of every service's."""
+    given = common()
     overrides: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    if database_url is not None:
-        overrides["database_url"] = database_url
+    if given.data_dir is not None:
+        overrides.setdefault("data_dir", given.data_dir)
+    if given.database_url is not None and url_is_template:
+        overrides.setdefault("database_url", given.database_url)
     try:
         return IslesSettings(**overrides)
     except ValueError as exc:
         raise fail(f"bad settings: {exc}") from exc
 
 
-def make_runtime(
-    system_spec: str, data_dir: Path | None, database_url: str | None, *, generate_keys: bool | None = None
-) -> SystemRuntime:
-    system = load_system(system_spec)
-    settings = make_settings(data_dir, database_url)
+def make_runtime(*, generate_keys: bool | None = None) -> SystemRuntime:
+    """The whole runtime of the system the shared options name."""
+    system = load_system()
+    settings = make_settings()
     try:
         return SystemRuntime(system, settings, generate_keys=generate_keys)
     except (DatabaseConfigError, KeysError) as exc:
@@ -180,9 +260,10 @@ class Tooling:
             await service.dispose()
 
 
-def make_tooling(system_spec: str, data_dir: Path | None, database_url: str | None) -> Tooling:
-    system = load_system(system_spec)
-    settings = make_settings(data_dir, database_url)
+def make_tooling() -> Tooling:
+    """The declarations and (lazily) the databases of the system the shared options name."""
+    system = load_system()
+    settings = make_settings()
     try:
         return Tooling(system, settings)
     except DatabaseConfigError as exc:

@@ -10,11 +10,7 @@ import typer
 from rich.table import Table
 
 from isles.cli.common import (
-    DEFAULT_SYSTEM,
-    DataDirOpt,
-    DbUrlOpt,
     ServiceOpt,
-    SystemOpt,
     app,
     fail,
     load_system,
@@ -38,16 +34,13 @@ app.add_typer(db_app, name="db")
 @migrate_app.command("status")
 def migrate_status(
     service: ServiceOpt = None,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Show each service's current and head revision, and the kernel tables' (their
     history is the platform's, the same in every service database).
 
     Example: isles migrate status --service employee
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     names = selected(runtime, service)
 
     async def go() -> list[migrations.Status | None]:
@@ -78,15 +71,12 @@ def migrate_status(
 def migrate_upgrade(
     service: ServiceOpt = None,
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Apply pending migrations (``isles up`` does this too).
 
     Example: isles migrate upgrade --service project
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     names = selected(runtime, service)
 
     async def go() -> None:
@@ -103,15 +93,12 @@ def migrate_upgrade(
 def migrate_downgrade(
     service: Annotated[str, typer.Option("--service", "-s", help="The service to downgrade.")],
     revision: Annotated[str, typer.Option(help="Target revision, e.g. -1 or base.")],
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Revert one service's migrations to ``--revision``.
 
     Example: isles migrate downgrade --service project --revision base
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     selected(runtime, service)
 
     async def go() -> None:
@@ -126,16 +113,13 @@ def migrate_revision(
     service: Annotated[str, typer.Option("--service", "-s", help="The service whose history gets the revision.")],
     message: Annotated[str, typer.Option("--message", "-m", help="What the revision does.")],
     rev_id: Annotated[str | None, typer.Option(help="Revision id (default: random).")] = None,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Autogenerate a revision from the difference between the service's models and
     its database (upgrade the database first). Review it before committing.
 
     Example: isles migrate revision --service project -m "add assignment notes"
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     selected(runtime, service)
 
     async def go() -> None:
@@ -150,7 +134,6 @@ def migrate_revision(
 @db_app.command("provision")
 def db_provision(
     service: ServiceOpt = None,
-    database_url: DbUrlOpt = None,
     admin_url: Annotated[
         str | None,
         typer.Option(help="A superuser's URL (default: the --database-url server and user) [env ISLES_ADMIN_URL]."),
@@ -159,7 +142,6 @@ def db_provision(
         Path, typer.Option(help="Where each service's database URL (with its password) is written, mode 0600.")
     ] = Path(".isles/secrets"),
     rotate: Annotated[bool, typer.Option(help="Give every role a new password.")] = False,
-    system: SystemOpt = DEFAULT_SYSTEM,
 ) -> None:
     """Create each service's PostgreSQL database and a role that can reach only it.
     Run it again at any time: it brings roles, ownership and grants up to date.
@@ -171,11 +153,11 @@ def db_provision(
 
     from isles.storage.provision import provision
 
-    configured = make_settings(None, None)
-    template = database_url or configured.database_url
+    configured = make_settings()
+    template = configured.database_url
     if not template or "{service}" not in template or not template.startswith("postgresql"):
         raise fail("give --database-url postgresql+asyncpg://ADMIN@HOST:PORT/<prefix>_{service}")
-    loaded = load_system(system)
+    loaded = load_system()
     names = [s.name for s in loaded.services]
     if service is not None and service not in names:
         raise fail(f"no service {service!r}; services: {', '.join(names)}")

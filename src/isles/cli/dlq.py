@@ -10,11 +10,7 @@ import typer
 from rich.table import Table
 
 from isles.cli.common import (
-    DEFAULT_SYSTEM,
-    DataDirOpt,
-    DbUrlOpt,
     ServiceOpt,
-    SystemOpt,
     Tooling,
     app,
     err,
@@ -47,15 +43,12 @@ def dlq_list(
     event_type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many per service.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """List dead letters: id, event, aggregate, attempts, error.
 
     Example: isles dlq list --service project
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     names = selected(runtime, service)
 
     async def go() -> list[tuple[str, dlq.DeadLetter]]:
@@ -92,15 +85,12 @@ def dlq_list(
 def dlq_show(
     letter: Annotated[str, typer.Argument(help="Dead-letter id or event id.")],
     service: Annotated[str, typer.Option("--service", "-s", help="The service that parked it.")],
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Show one dead letter whole: the event, the error and its traceback.
 
     Example: isles dlq show --service project 0b7c...
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     selected(runtime, service)
     ident = _letter_id(letter)
     d = run_db(runtime, lambda: dlq.find(runtime[service].db, ident))
@@ -135,16 +125,13 @@ def dlq_retry(
     service: Annotated[str, typer.Option("--service", "-s", help="The service that parked it.")],
     letter: Annotated[str | None, typer.Argument(help="Dead-letter id or event id.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Retry every dead letter of the service.")] = False,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Apply dead-lettered events again, each in one transaction with its inbox mark.
     Exit code 1 if any fails again (it stays parked with the new error).
 
     Example: isles dlq retry --service project --all
     """
-    runtime = make_runtime(system, data_dir, database_url)  # it applies events: the service's consumer
+    runtime = make_runtime()  # it applies events: the service's consumer
     selected(runtime, service)
     consumer = runtime[service].consumer
     if consumer is None:
@@ -176,15 +163,12 @@ def dlq_drop(
     letter: Annotated[str | None, typer.Argument(help="Dead-letter id or event id.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Drop every dead letter of the service.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Delete dead letters for good (the events stay marked, so they are never applied).
 
     Example: isles dlq drop --service project 0b7c... --yes
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     selected(runtime, service)
     pick = _targets(runtime, service, letter, everything)
     if not yes and not typer.confirm(f"drop {'every dead letter' if everything else letter} of {service}?"):

@@ -8,10 +8,7 @@ from typing import Annotated
 import typer
 
 from isles.cli.common import (
-    DEFAULT_SYSTEM,
-    DataDirOpt,
     KeysDirOpt,
-    SystemOpt,
     app,
     fail,
     load_system,
@@ -26,15 +23,15 @@ app.add_typer(keys_app, name="keys")
 
 
 @keys_app.command("generate")
-def keys_generate(system: SystemOpt = DEFAULT_SYSTEM, data_dir: DataDirOpt = None, folder: KeysDirOpt = None) -> None:
+def keys_generate(folder: KeysDirOpt = None) -> None:
     """Create the key pairs missing: one per service of the system (the auth service's
     signs users' tokens) and the operator's. Existing keys are kept. Give each service
     process the folder with the public keys and its own private key only.
 
     Example: isles keys generate --dir /etc/isles/keys
     """
-    names = [s.name for s in load_system(system).services]
-    target = folder or keys_dir(make_settings(data_dir, None))
+    names = [s.name for s in load_system().services]
+    target = folder or keys_dir(make_settings())
     try:
         made = generate_keys(target, [*names, OPERATOR])
     except (OSError, ValueError) as exc:
@@ -48,7 +45,6 @@ def token(
         str | None, typer.Option(help="Act for this company only (its id); default: every company.")
     ] = None,
     ttl: Annotated[int, typer.Option(min=1, max=86_400, help="Lifetime in seconds.")] = 3600,
-    data_dir: DataDirOpt = None,
     folder: KeysDirOpt = None,
 ) -> None:
     """Print an operator's access token (signed with the operator key) for calling the
@@ -61,7 +57,7 @@ def token(
             uuid.UUID(tenant)
         except ValueError:
             raise fail(f"--tenant {tenant!r}: not a company id (UUID)") from None
-    target = folder or keys_dir(make_settings(data_dir, None))
+    target = folder or keys_dir(make_settings())
     try:
         signer = KeyRing.load(target, signers=[OPERATOR]).signer(OPERATOR, ttl=ttl)
     except KeysError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 # isort: off
@@ -13,7 +14,9 @@ from isles.cli import sagas  # noqa: F401
 from isles.cli import keys  # noqa: F401
 
 # isort: on
-from isles.cli.common import app
+import typer
+
+from isles.cli.common import COMMON_HELP, app
 from isles.lint.cli import lint as lint_command
 
 __all__ = ["app", "main"]
@@ -21,9 +24,32 @@ __all__ = ["app", "main"]
 app.command("lint")(lint_command)
 
 
+def _keep_examples(doc: str) -> str:
+    """Help as written: a paragraph of examples keeps its lines (click's ``\\b``)."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    kept = ["\b\n" + p if p.startswith(("Example", "Then")) else p for p in paragraphs]
+    return "\n\n".join(kept)
+
+
+def _finish_help(typer_app: typer.Typer) -> None:
+    """Each command's help keeps its example lines and ends by naming the options
+    every command takes."""
+    for command in typer_app.registered_commands:
+        if command.name != "lint":
+            command.epilog = command.epilog or COMMON_HELP
+        if command.callback is not None and command.callback.__doc__:
+            command.callback.__doc__ = _keep_examples(command.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _finish_help(group.typer_instance)
+
+
+_finish_help(app)
+
+
 def main() -> None:
     try:
-        app()
+        app(prog_name="isles")
     except KeyboardInterrupt:
         sys.exit(130)
 

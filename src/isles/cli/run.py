@@ -12,11 +12,8 @@ import typer
 from rich.table import Table
 
 from isles.cli.common import (
-    DEFAULT_SYSTEM,
-    DataDirOpt,
-    DbUrlOpt,
-    SystemOpt,
     app,
+    common,
     dispose,
     fail,
     load_system,
@@ -47,9 +44,6 @@ def _port_free(host: str, port: int) -> bool:
 def up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the gateway.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
-    system: SystemOpt = DEFAULT_SYSTEM,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load demo data on first start.")] = True,
     log_level: Annotated[
         str | None, typer.Option(help="debug, info, warning, error [env ISLES_LOG_LEVEL; default warning].")
@@ -79,11 +73,11 @@ def up(
     if distributed:
         from isles.runtime.distributed import run_distributed
 
-        settings = make_settings(None, database_url, nats_url=nats_url)
+        settings = make_settings(nats_url=nats_url)
         code = run(
             run_distributed(
-                load_system(system),
-                system,
+                load_system(),
+                common().system,
                 settings,
                 host=host,
                 port=port,
@@ -96,7 +90,7 @@ def up(
         if code:
             raise fail(code, code=1)
         return
-    runtime = make_runtime(system, data_dir, database_url, generate_keys=True)
+    runtime = make_runtime(generate_keys=True)
     run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
 
 
@@ -111,7 +105,7 @@ def _keep_demo_notes(data_dir: Path, lines: list[str]) -> None:
 
 def _logging(flag: str | None, *, default: str) -> str:
     """Configure logging from the flag, else ``ISLES_LOG_LEVEL``, else ``default``; the level."""
-    configured = make_settings(None, None)
+    configured = make_settings()
     level = flag or configured.log_level or default
     configure_logging(level, configured.log_format)
     return level
@@ -150,13 +144,6 @@ def serve(
     service: Annotated[str, typer.Argument(help="The service to run.")],
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of this service's API.")] = 8001,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="This service's database URL, or a template with {service} "
-            "[env ISLES_<SERVICE>_DATABASE_URL, ISLES_DATABASE_URL]."
-        ),
-    ] = None,
     bus: Annotated[str, typer.Option(help="nats (production) or embedded (no other process hears it).")] = "nats",
     nats_url: Annotated[str | None, typer.Option(help="NATS server(s) [env ISLES_NATS_URL].")] = None,
     peer: Annotated[
@@ -170,8 +157,6 @@ def serve(
     consumers: Annotated[
         bool, typer.Option("--consumer/--no-consumer", help="Run the event consumer in this process.")
     ] = True,
-    data_dir: DataDirOpt = None,
-    system: SystemOpt = DEFAULT_SYSTEM,
     log_level: Annotated[
         str | None, typer.Option(help="debug, info, warning, error [env ISLES_LOG_LEVEL; default info].")
     ] = None,
@@ -180,6 +165,9 @@ def serve(
     outbox relay and its event consumer. SIGTERM stops it gracefully: requests in
     flight finish, unfinished events are released to the bus.
 
+    --database-url is this service's own URL, or a template with {service}
+    [env ISLES_<SERVICE>_DATABASE_URL, ISLES_DATABASE_URL].
+
     Example: isles serve employee --port 8001 --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_employee
     """
     log_level = _logging(log_level, default="info")
@@ -187,12 +175,13 @@ def serve(
         raise fail(f"--bus must be nats or embedded, not {bus!r}")
     if not _port_free(host, port):
         raise fail(f"port {port} on {host} is in use; choose another with --port")
-    loaded = load_system(system)
+    loaded = load_system()
     names = [s.name for s in loaded.services]
     if service not in names:
         raise fail(f"no service {service!r}; services: {', '.join(names)}")
     env = ServiceEnvironment()
     template = None
+    database_url = common().database_url  # this service's own URL, or a template with {service}
     if database_url is not None:
         if "{service}" in database_url:
             template = database_url
@@ -203,7 +192,9 @@ def serve(
         if not sep or name not in names or not url.startswith(("http://", "https://")):
             raise fail(f"--peer {item!r}: expected NAME=http://host:port with NAME one of {', '.join(names)}")
         env.set_peer_url(name, url.rstrip("/"))
-    settings = make_settings(data_dir, template, bus=bus, nats_url=nats_url, relay_batch_size=relay_batch_size)
+    settings = make_settings(
+        url_is_template=template is not None, bus=bus, nats_url=nats_url, relay_batch_size=relay_batch_size
+    )
     folder = keys_dir(settings)
     if not (folder / f"{service}.key").is_file():
         raise fail(
@@ -236,12 +227,12 @@ async def _serve_one(
 
 
 @app.command()
-def services(system: SystemOpt = DEFAULT_SYSTEM, data_dir: DataDirOpt = None, database_url: DbUrlOpt = None) -> None:
+def services() -> None:
     """List the services, their databases, their references to other services, and their replicas.
 
     Example: isles services
     """
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     table = Table("service", "database", "tables", "publishes", "consumes")
     for name, rt in runtime.services.items():
         s = rt.service

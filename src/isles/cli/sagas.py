@@ -10,11 +10,7 @@ import typer
 from rich.table import Table
 
 from isles.cli.common import (
-    DEFAULT_SYSTEM,
-    DataDirOpt,
-    DbUrlOpt,
     ServiceOpt,
-    SystemOpt,
     Tooling,
     app,
     fail,
@@ -76,9 +72,6 @@ def sagas_list(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many per service, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """List sagas, newest first: id, type, status, the step it is at, its error.
 
@@ -90,7 +83,7 @@ def sagas_list(
     for value in status or ():
         if value not in known:
             raise fail(f"--status {value!r}: expected one of {', '.join(sorted(known))}")
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     names = _orchestrators(runtime, service)
 
     async def go() -> list[tuple[str, Any, int]]:
@@ -144,16 +137,13 @@ def sagas_show(
     saga: Annotated[str, typer.Argument(help="The saga's id.")],
     service: ServiceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="The saga as one JSON object.")] = False,
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """Show one saga: its input, its error, and each step's status, attempts, result and errors.
 
     Example: isles sagas show 6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11
     """
     ident = _saga_id(saga)
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     name, st = _find_saga(runtime, _orchestrators(runtime, service), ident)
     if as_json:
         typer.echo(json.dumps({"service": name, **st.as_dict()}, default=str))
@@ -187,9 +177,6 @@ def sagas_show(
 def sagas_retry(
     saga: Annotated[str, typer.Argument(help="The saga's id.")],
     service: Annotated[str, typer.Option("--service", "-s", help="The service that orchestrates it.")],
-    system: SystemOpt = DEFAULT_SYSTEM,
-    data_dir: DataDirOpt = None,
-    database_url: DbUrlOpt = None,
 ) -> None:
     """An operator's retry. A failed saga (a compensation gave up) goes back to
     compensating from the step it stopped at, with that step's attempts counted anew;
@@ -199,7 +186,7 @@ def sagas_retry(
     Example: isles sagas retry 6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11 --service project
     """
     ident = _saga_id(saga)
-    runtime = make_tooling(system, data_dir, database_url)
+    runtime = make_tooling()
     names = _orchestrators(runtime, service)
     store = _store(runtime, names[0])
 
