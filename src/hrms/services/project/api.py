@@ -44,20 +44,7 @@ router = APIRouter()
 
 
 def project_view(p: Project) -> ProjectView:
-    return ProjectView(
-        id=p.id,
-        name=p.name,
-        client=p.client,
-        description=p.description,
-        status=p.status,
-        capacity=p.capacity,
-        assigned_count=p.assigned_count,
-        capacity_left=p.capacity - p.assigned_count,
-        completed_at=p.completed_at,
-        version=p.version,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-    )
+    return ProjectView.model_validate(p, from_attributes=True)
 
 
 def assignment_view(a: Assignment) -> AssignmentView:

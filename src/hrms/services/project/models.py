@@ -52,6 +52,10 @@ class Project(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=0)
 
+    @property
+    def capacity_left(self) -> int:
+        return self.capacity - self.assigned_count
+
 
 class Assignment(TenantOwned, Base):
     __tablename__ = "assignments"
