@@ -15,6 +15,13 @@ from tests.support import Backend, Templates, make_backend
 configure("critical")
 
 
+@pytest.fixture(autouse=True)
+def _own_state_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and each process it starts) has its own place for what `isles up`
+    records: no test finds the system another one (or a developer's `make up`) ran."""
+    monkeypatch.setenv("ISLES_STATE_FILE", str(tmp_path_factory.mktemp("state") / "current.json"))
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return make_backend(request.param, tmp_path)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -172,3 +173,69 @@ def test_a_command_s_help_names_the_shared_options() -> None:
     assert result.returncode == 0
     for option in ("--system", "--data-dir", "--database-url"):
         assert option in result.stdout
+
+
+@pytest.mark.e2e
+def test_after_up_elsewhere_the_other_commands_find_the_system(tmp_path: Path) -> None:
+    """Issue 15, 1 and 3: `isles up --data-dir X`, then `isles token` and `isles sagas list`
+    with no flag and no ISLES_DATA_DIR work on X; a second start says where the logins are."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("ISLES_DATA_DIR", "ISLES_KEYS_DIR")}
+    env["ISLES_KEYS_DIR"] = str(data / "keys")  # what `make up` leaves: the keys beside the data
+    with isles_up("--data-dir", str(data), env=env) as (proc, base):
+        bare = {k: v for k, v in env.items() if k != "ISLES_KEYS_DIR"}
+        token = subprocess.run([*ISLES, "token"], capture_output=True, text=True, timeout=60, env=bare)
+        assert token.returncode == 0, token.stderr
+        headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        assert httpx.get(f"{base}/api/company/companies", headers=headers).status_code == 200
+        sagas = subprocess.run([*ISLES, "sagas", "list"], capture_output=True, text=True, timeout=60, env=bare)
+        assert sagas.returncode == 0, sagas.stderr
+        assert "employee.CreateEmployee" in sagas.stdout, "the demo's sagas, from the data folder up used"
+        proc.send_signal(signal.SIGTERM)
+        first, _ = proc.communicate(timeout=30)
+    assert f"export ISLES_DATA_DIR={data.resolve()}" in first
+    with isles_up("--data-dir", str(data), env=env) as (proc, base):
+        proc.send_signal(signal.SIGTERM)
+        again, _ = proc.communicate(timeout=30)
+    assert f"logins    in {data.resolve() / 'demo-credentials.txt'}" in again
+    assert f"keys      {(data / 'keys').resolve()}" in again
+    assert f"mail      {(data / 'mail').resolve()}" in again
+
+
+@pytest.mark.parametrize(
+    "command", [["sagas", "list"], ["dlq", "list"], ["dlq", "show", "-s", "project", str(uuid.uuid4())]]
+)
+def test_a_read_only_command_creates_no_database_and_names_the_missing_one(tmp_path: Path, command: list[str]) -> None:
+    """Issue 15, 2."""
+    empty = tmp_path / "nothing-here"
+    result = subprocess.run([*ISLES, *command, "--data-dir", str(empty)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"no database at sqlite+aiosqlite:///{empty.resolve()}/" in lines[0]
+    assert "--data-dir" in lines[0]
+    assert not empty.exists() or not list(empty.iterdir()), "nothing was created"
+
+
+def test_migrate_status_on_no_databases_says_so_and_creates_none(tmp_path: Path) -> None:
+    empty = tmp_path / "nothing-here"
+    result = subprocess.run(
+        [*ISLES, "migrate", "status", "--data-dir", str(empty)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("no database at") == 5
+    assert "pending" not in result.stdout
+    assert "is the system elsewhere" in result.stderr
+    assert not empty.exists() or not list(empty.iterdir())
+
+
+def test_a_migrated_but_foreign_database_is_named(tmp_path: Path) -> None:
+    (tmp_path / "project.db").write_bytes(b"")
+    result = subprocess.run(
+        [*ISLES, "dlq", "list", "-s", "project", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "holds no Isles tables; run isles migrate upgrade" in result.stderr

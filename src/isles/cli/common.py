@@ -19,6 +19,8 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
+from isles.cli.state import State, StateError
+from isles.cli.state import read as read_state
 from isles.core.references import ReferenceRegistry
 from isles.core.settings import IslesSettings
 from isles.runtime.system import SystemRuntime
@@ -26,6 +28,7 @@ from isles.sagas.store import SagaStore
 from isles.security.tokens import KeysError
 from isles.service.declaration import Service, System
 from isles.storage.db import DatabaseConfigError, ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
+from isles.storage.schema import OUTBOX
 
 
 class _Root(TyperGroup):
@@ -62,7 +65,14 @@ out = cast(Console, _Output(stderr=False))
 
 
 DEFAULT_SYSTEM = "hrms.system:build"
-SystemOpt = Annotated[str, typer.Option("--system", envvar="ISLES_SYSTEM", help="module:function building the System.")]
+SystemOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--system",
+        envvar="ISLES_SYSTEM",
+        help=f"module:function building the System (default: the one isles up recorded, else {DEFAULT_SYSTEM}).",
+    ),
+]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Where SQLite databases live [env ISLES_DATA_DIR].")
 ]
@@ -90,7 +100,7 @@ COMMON_HELP = (
 class Common:
     """The shared options of this invocation."""
 
-    system: str = DEFAULT_SYSTEM
+    system: str | None = None
     data_dir: Path | None = None
     database_url: str | None = None
 
@@ -100,7 +110,7 @@ _given = Common()
 
 @app.callback(epilog=COMMON_HELP)
 def _common_options(
-    system: SystemOpt = DEFAULT_SYSTEM,
+    system: SystemOpt = None,
     data_dir: DataDirOpt = None,
     database_url: DbUrlOpt = None,
 ) -> None:
@@ -115,6 +125,23 @@ def _common_options(
 def common() -> Common:
     """The shared options of this invocation (the app's callback runs before every command)."""
     return _given
+
+
+def recorded() -> State | None:
+    """What the last ``isles up`` recorded (see :mod:`isles.cli.state`), if anything."""
+    try:
+        return read_state(IslesSettings().state_file)
+    except StateError as exc:
+        raise fail(str(exc)) from exc
+
+
+def system_spec() -> str:
+    """The system this command works on: --system (or ISLES_SYSTEM), else the one
+    ``isles up`` recorded, else the HR system."""
+    if common().system:
+        return common().system  # type: ignore[return-value]
+    state = recorded()
+    return state.system if state is not None else DEFAULT_SYSTEM
 
 
 def hoist(args: list[str]) -> list[str]:
@@ -155,7 +182,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def load_system(spec: str | None = None) -> System:
     """``module:function``, found as Python finds it, or in the current folder (as
     ``python -m`` would: a project's own system loads without installing it)."""
-    spec = spec or common().system
+    spec = spec or system_spec()
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
@@ -169,10 +196,11 @@ def load_system(spec: str | None = None) -> System:
     return system
 
 
-def make_settings(*, url_is_template: bool = True, **more: Any) -> IslesSettings:
+def make_settings(*, use_state: bool = True, url_is_template: bool = True, **more: Any) -> IslesSettings:
     """Settings from the environment, the shared options and ``more`` (flags; None: not
-    given). ``url_is_template=False``: --database-url named one service's own database
-    (``isles serve``), so it is not the template of every service's."""
+    given); below them, unless ``use_state`` is false (``up``, ``serve``), what the last
+    ``isles up`` recorded. ``url_is_template=False``: --database-url named one service's
+    own database (``isles serve``), so it is not the template of every service's."""
     given = common()
     overrides: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
     if given.data_dir is not None:
@@ -180,15 +208,20 @@ def make_settings(*, url_is_template: bool = True, **more: Any) -> IslesSettings
     if given.database_url is not None and url_is_template:
         overrides.setdefault("database_url", given.database_url)
     try:
-        return IslesSettings(**overrides)
+        settings = IslesSettings(**overrides)
+        if use_state:
+            state = recorded()
+            if state is not None:
+                settings = settings.below(state.settings)
+        return settings
     except ValueError as exc:
         raise fail(f"bad settings: {exc}") from exc
 
 
-def make_runtime(*, generate_keys: bool | None = None) -> SystemRuntime:
+def make_runtime(*, generate_keys: bool | None = None, use_state: bool = True) -> SystemRuntime:
     """The whole runtime of the system the shared options name."""
-    system = load_system()
-    settings = make_settings()
+    system = load_system(None if use_state else common().system or DEFAULT_SYSTEM)
+    settings = make_settings(use_state=use_state)
     try:
         return SystemRuntime(system, settings, generate_keys=generate_keys)
     except (DatabaseConfigError, KeysError) as exc:
@@ -217,6 +250,20 @@ class ToolService:
         if not self.service.sagas:
             return None
         return SagaStore(self.db, owner="isles-cli", lease=timedelta(seconds=0))
+
+    async def readable(self) -> ServiceDatabase:
+        """Its database, to read: it must exist and hold the kernel tables. Nothing is
+        created; a missing one is one line naming it and how to point at the right one."""
+        db = self.db
+        where = db.url.render_as_string(hide_password=True)
+        if not await db.exists():
+            raise fail(
+                f"{self.name}: no database at {where}. Is the system elsewhere? Give --data-dir DIR or "
+                "--database-url URL (or ISLES_DATA_DIR, ISLES_DATABASE_URL), or start it with isles up"
+            )
+        if not await db.has_table(OUTBOX):
+            raise fail(f"{self.name}: the database at {where} holds no Isles tables; run isles migrate upgrade")
+        return db
 
     async def dispose(self) -> None:
         if self._db is not None:

@@ -12,6 +12,7 @@ from rich.table import Table
 from isles.cli.common import (
     ServiceOpt,
     app,
+    err,
     fail,
     load_system,
     make_settings,
@@ -43,21 +44,23 @@ def migrate_status(
     runtime = make_tooling()
     names = selected(runtime, service)
 
-    async def go() -> list[migrations.Status | None]:
-        result: list[migrations.Status | None] = []
+    async def go() -> list[migrations.Status | str]:
+        result: list[migrations.Status | str] = []
         for name in names:
             rt = runtime[name]
             if rt.service.migrations is None:
-                result.append(None)  # its tables are made from its models
-                continue
-            await rt.db.ensure_exists()
-            result.append(await migrations.status(rt.db, rt.service))
+                result.append("no migration history (tables made from its models)")
+            elif not await rt.db.exists():  # said, not made: status never creates a database
+                result.append(f"no database at {rt.db.url.render_as_string(hide_password=True)}")
+            else:
+                result.append(await migrations.status(rt.db, rt.service))
         return result
 
     table = Table("service", "current", "head", "kernel", "state")
-    for name, st in zip(names, run_db(runtime, go), strict=True):
-        if st is None:
-            table.add_row(name, "-", "-", "-", "no migration history (tables made from its models)")
+    found = run_db(runtime, go)
+    for name, st in zip(names, found, strict=True):
+        if isinstance(st, str):
+            table.add_row(name, "-", "-", "-", st)
             continue
         kernel = st.kernel or "-"
         if st.kernel != st.kernel_head:
@@ -65,6 +68,11 @@ def migrate_status(
         state = "up to date" if st.up_to_date else "pending"
         table.add_row(st.service, st.current or "-", st.head or "-", kernel, state)
     out.print(table)
+    if any(isinstance(st, str) and st.startswith("no database") for st in found):
+        err.print(
+            "Some databases are not there: is the system elsewhere (--data-dir, --database-url)? "
+            "isles up or isles migrate upgrade makes them."
+        )
 
 
 @migrate_app.command("upgrade")

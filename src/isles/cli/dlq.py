@@ -54,7 +54,7 @@ def dlq_list(
     async def go() -> list[tuple[str, dlq.DeadLetter]]:
         found = []
         for name in names:
-            await runtime[name].db.ensure_exists()
+            await runtime[name].readable()
             found += [(name, d) for d in await dlq.list_letters(runtime[name].db, event_type=event_type, limit=limit)]
         return found
 
@@ -93,7 +93,11 @@ def dlq_show(
     runtime = make_tooling()
     selected(runtime, service)
     ident = _letter_id(letter)
-    d = run_db(runtime, lambda: dlq.find(runtime[service].db, ident))
+
+    async def go() -> dlq.DeadLetter | None:
+        return await dlq.find(await runtime[service].readable(), ident)
+
+    d = run_db(runtime, go)
     if d is None:
         raise fail(f"{service} has no dead letter {letter}")
     out.print(f"[bold]{d.event_type}[/bold] {d.event_id}  aggregate {d.aggregate_id} v{d.aggregate_version}")
@@ -110,6 +114,8 @@ def _targets(runtime: SystemRuntime | Tooling, service: str, letter: str | None,
     db = runtime[service].db
 
     async def pick() -> list[dlq.DeadLetter]:
+        if isinstance(runtime, Tooling):
+            await runtime[service].readable()
         if everything:
             return await dlq.list_letters(db, limit=100_000)
         found = await dlq.find(db, _letter_id(letter or ""))

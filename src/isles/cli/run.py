@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from isles.cli.common import (
+    DEFAULT_SYSTEM,
     app,
     common,
     dispose,
@@ -22,6 +23,9 @@ from isles.cli.common import (
     make_tooling,
     out,
 )
+from isles.cli.state import State, now
+from isles.cli.state import stopped as state_stopped
+from isles.cli.state import write as record_state
 from isles.core.logging import configure as configure_logging
 from isles.core.settings import ServiceEnvironment
 from isles.http.serving import run, run_server
@@ -73,11 +77,12 @@ def up(
     if distributed:
         from isles.runtime.distributed import run_distributed
 
-        settings = make_settings(nats_url=nats_url)
+        spec = common().system or DEFAULT_SYSTEM
+        settings = make_settings(use_state=False, nats_url=nats_url)
         code = run(
             run_distributed(
-                load_system(),
-                common().system,
+                load_system(spec),
+                spec,
                 settings,
                 host=host,
                 port=port,
@@ -90,7 +95,7 @@ def up(
         if code:
             raise fail(code, code=1)
         return
-    runtime = make_runtime(generate_keys=True)
+    runtime = make_runtime(generate_keys=True, use_state=False)
     run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
 
 
@@ -105,10 +110,47 @@ def _keep_demo_notes(data_dir: Path, lines: list[str]) -> None:
 
 def _logging(flag: str | None, *, default: str) -> str:
     """Configure logging from the flag, else ``ISLES_LOG_LEVEL``, else ``default``; the level."""
-    configured = make_settings()
+    configured = make_settings(use_state=False)
     level = flag or configured.log_level or default
     configure_logging(level, configured.log_format)
     return level
+
+
+def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
+    """Record where the system lives (for the other commands) and say it: addresses,
+    databases, logins (or where they are), keys, mail."""
+    settings = runtime.settings
+    credentials = settings.data_dir.resolve() / "demo-credentials.txt"
+    mail = (settings.mail.dir or settings.data_dir / "mail").resolve()
+    record_state(
+        settings.state_file,
+        State(
+            system=common().system or DEFAULT_SYSTEM,
+            url=base,
+            pid=os.getpid(),
+            data_dir=str(settings.data_dir.resolve()),
+            keys_dir=str(keys_dir(settings).resolve()),
+            database_url=settings.database_url,
+            mail_dir=str(mail),
+            credentials=str(credentials) if credentials.is_file() else None,
+            started_at=now(),
+        ),
+    )
+    out.print(f"[bold]{runtime.system.name}[/bold] is up: every service on its own database, embedded bus.")
+    out.print(f"  gateway   {base}/   health {base}/health")
+    for name, rt in runtime.services.items():
+        out.print(f"  {name:<9} {base}/api/{name}/docs   db {rt.db.url.render_as_string(hide_password=True)}")
+    if lines:
+        for line in lines:
+            out.print(f"  {line}")
+    elif credentials.is_file():
+        out.print(f"  logins    in {credentials} (made on first start)")
+    out.print(f"  keys      {keys_dir(settings).resolve()}")
+    if settings.mail.sender == "file":
+        out.print(f"  mail      {mail} (one .eml per message)")
+    out.print(f"  other commands (isles token, sagas, dlq, ...) find this system in {settings.state_file}")
+    if settings.data_dir.resolve() != Path(".isles").resolve():
+        out.print(f"  elsewhere: export ISLES_DATA_DIR={settings.data_dir.resolve()}")
 
 
 async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
@@ -117,26 +159,22 @@ async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, lo
     except Exception as exc:
         await runtime.stop()
         raise fail(f"could not start: {exc}", code=1) from exc
+    settings = runtime.settings
     try:
         lines: list[str] = []
         if demo and runtime.system.demo is not None:
             async with runtime.client() as client:
                 lines = await runtime.system.demo(client)
             if lines:
-                _keep_demo_notes(runtime.settings.data_dir, lines)
-        if runtime.settings.gc_tuning:
+                _keep_demo_notes(settings.data_dir, lines)
+        if settings.gc_tuning:
             tune_gc()
-        base = f"http://{host}:{port}"
-        out.print(f"[bold]{runtime.system.name}[/bold] is up: every service on its own database, embedded bus.")
-        out.print(f"  gateway   {base}/   health {base}/health")
-        for name, rt in runtime.services.items():
-            out.print(f"  {name:<9} {base}/api/{name}/docs   db {rt.db.url.render_as_string(hide_password=True)}")
-        for line in lines:
-            out.print(f"  {line}")
+        _announce(runtime, f"http://{host}:{port}", lines)
         out.print("Press Ctrl+C to stop.")
         await run_server(runtime.app, host=host, port=port, log_level=log_level)
     finally:
         await runtime.stop()
+        state_stopped(settings.state_file, os.getpid())
 
 
 @app.command()
@@ -175,7 +213,7 @@ def serve(
         raise fail(f"--bus must be nats or embedded, not {bus!r}")
     if not _port_free(host, port):
         raise fail(f"port {port} on {host} is in use; choose another with --port")
-    loaded = load_system()
+    loaded = load_system(common().system or DEFAULT_SYSTEM)
     names = [s.name for s in loaded.services]
     if service not in names:
         raise fail(f"no service {service!r}; services: {', '.join(names)}")
@@ -193,7 +231,11 @@ def serve(
             raise fail(f"--peer {item!r}: expected NAME=http://host:port with NAME one of {', '.join(names)}")
         env.set_peer_url(name, url.rstrip("/"))
     settings = make_settings(
-        url_is_template=template is not None, bus=bus, nats_url=nats_url, relay_batch_size=relay_batch_size
+        use_state=False,
+        url_is_template=template is not None,
+        bus=bus,
+        nats_url=nats_url,
+        relay_batch_size=relay_batch_size,
     )
     folder = keys_dir(settings)
     if not (folder / f"{service}.key").is_file():

@@ -90,7 +90,7 @@ def sagas_list(
         found = []
         for name in names:
             store = _store(runtime, name)
-            await store.db.ensure_exists()
+            await runtime[name].readable()
             states, total = await store.find(status=status or (), saga_type=saga_type, limit=limit)
             found += [(name, st, total) for st in states]
         return found
@@ -120,7 +120,7 @@ def _find_saga(runtime: Tooling, names: list[str], ident: uuid.UUID) -> Any:
     async def go() -> tuple[str, Any] | None:
         for name in names:
             store = _store(runtime, name)
-            await store.db.ensure_exists()
+            await runtime[name].readable()
             state = await store.load(ident)
             if state is not None:
                 return name, state
@@ -191,7 +191,7 @@ def sagas_retry(
     store = _store(runtime, names[0])
 
     async def go() -> tuple[Any, str] | None:
-        await store.db.ensure_exists()
+        await runtime[names[0]].readable()
         try:
             return await store.reopen(ident)
         except KeyError:

@@ -247,6 +247,11 @@ class IslesSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body a service accepts (413 above), bytes."
     )
+    state_file: Path = Field(
+        default=Path(".isles/current.json"),
+        description="Where `isles up` records where its system lives (data, keys, URL); the other commands "
+        "read it when not told otherwise.",
+    )
     log_format: Literal["console", "json"] = Field(default="console", description="How log lines are written.")
     log_level: Literal["debug", "info", "warning", "error"] | None = Field(
         default=None,
@@ -283,6 +288,12 @@ class IslesSettings(BaseSettings):
                 group, rest = split
                 out[group] = {**(out.get(group) or {}), rest: value}
         return out
+
+    def below(self, recorded: Mapping[str, Any]) -> IslesSettings:
+        """These settings, with ``recorded`` values (what ``isles up`` wrote in the state
+        file) for the fields neither the environment nor a flag set."""
+        unset = {k: v for k, v in recorded.items() if k in type(self).model_fields and k not in self.model_fields_set}
+        return self.but(**unset) if unset else self
 
     def but(self, **changes: Any) -> IslesSettings:
         """These settings with ``changes`` (flat names too: ``relay_enabled=False``), validated."""

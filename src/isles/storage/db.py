@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event, exc
+from sqlalchemy import MetaData, event, exc, inspect
 from sqlalchemy.engine import URL, Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -232,11 +232,36 @@ class ServiceDatabase:
             return
         await create_postgres_database(self.url)
 
+    async def exists(self) -> bool:
+        """Whether the database is there (nothing is created to find out)."""
+        if self.is_sqlite:
+            database = self.url.database
+            return not database or database == ":memory:" or _is_file(database)
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(_asyncpg_dsn(self.url, self.url.database or ""))
+        except asyncpg.InvalidCatalogNameError:
+            return False
+        await conn.close()
+        return True
+
+    async def has_table(self, name: str) -> bool:
+        def look(conn: Any) -> bool:
+            return bool(inspect(conn).has_table(name))
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(look)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
     def __repr__(self) -> str:
         return f"ServiceDatabase({self.service!r}, {self.url.render_as_string(hide_password=True)})"
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()  # a stat of a local file: not worth a thread
 
 
 def _asyncpg_dsn(url: URL, database: str) -> str:
