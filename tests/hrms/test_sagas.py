@@ -10,6 +10,7 @@ assignment, no event published for what was undone.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,10 +18,15 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import structlog
+import structlog.testing
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from hrms.system import build as build_hrms
+from isles.cli.main import app as cli
 from isles.core import failpoints
+from isles.core.logging import configure as configure_logging
 from isles.runtime.system import SystemRuntime
 from isles.sagas import SagaStatus
 from isles.storage.schema import outbox_table
@@ -309,3 +315,40 @@ async def test_saga_metrics_count_outcomes(hr: SystemRuntime, api: httpx.AsyncCl
         metrics
     )
     assert 'isles_client_requests_total{method="GET",outcome="ok",service="project",target="employee"}' in metrics
+
+
+async def test_a_refused_step_keeps_its_field_reason_for_the_operator_and_is_no_alarm(
+    hr: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    """Issue 15, 4: the caller hears which field and why; the saga keeps the same, the
+    CLI shows it, and the log says it at info (a refusal is business, not an alarm)."""
+    employee = await new_employee(api)
+    project = await new_project(api, "Full", capacity=0)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            answer = await assign(api, employee, project)
+    finally:
+        configure_logging("critical")
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    (error,) = body["errors"]
+    assert (error["field"], error["code"]) == ("project_id", "no_capacity")
+    mine = [e for e in logs if e.get("saga_id") == body["saga_id"]]
+    assert [(e["event"], e["log_level"]) for e in mine if e["event"].startswith("saga.step_")] == [
+        ("saga.step_refused", "info")
+    ]
+    settings = hr.settings
+    where = ["--data-dir", str(settings.data_dir)]
+    if settings.database_url:
+        where += ["--database-url", settings.database_url]
+    shown = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["sagas", "show", body["saga_id"][:8], *where], env={"COLUMNS": "80"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert f"project_id: {error['message']}" in shown.output
+    listed = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["sagas", "list", "--wide", "-s", "project", *where], env={"COLUMNS": "80"}
+    )
+    assert body["saga_id"] in listed.output, "whole ids at 80 columns"
+    assert f"project_id: {error['message']}" in listed.output

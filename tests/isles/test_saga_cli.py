@@ -148,3 +148,30 @@ def test_sagas_commands_open_only_databases_never_the_runtime(
     code, output = run("sagas", "retry", ids["parked"], "--service", "shop", *where)
     assert code == 0, output
     assert "was failed; compensation resumes" in output
+
+
+def test_ids_are_whole_at_80_columns_and_their_first_digits_find_a_saga(
+    made: tuple[Backend, list[str], dict[str, str]],
+) -> None:
+    """Issue 15, 4."""
+    _backend, where, ids = made
+    narrow = CliRunner().invoke(app, ["sagas", "list", *where], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    assert ids["done"] in narrow.output
+    assert ids["parked"] in narrow.output
+    code, output = run("sagas", "show", ids["parked"][:8], *where)
+    assert code == 0, output
+    assert ids["parked"] in output
+    code, output = run("sagas", "show", ids["parked"][:13].upper(), "--json", *where)
+    assert code == 0, output
+    assert json.loads(output)["id"] == ids["parked"]
+    code, output = run("sagas", "retry", ids["parked"][:6], "-s", "shop", *where)
+    assert code == 0, output
+    assert "was failed" in output
+    unknown = next(p for p in ("0000", "ffff", "abcd") if not any(i.startswith(p) for i in ids.values()))
+    code, output = run("sagas", "show", unknown, *where)
+    assert code == 2
+    assert f"no saga id starts with '{unknown}'" in output
+    code, output = run("sagas", "show", "ab", *where)
+    assert code == 2
+    assert "first 4 or more hex digits" in output

@@ -7,7 +7,8 @@ import uuid
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.console import Console
+from rich.table import Column, Table
 
 from isles.cli.common import (
     ServiceOpt,
@@ -44,11 +45,31 @@ def _store(runtime: Tooling, name: str) -> SagaStore:
     return store
 
 
-def _saga_id(value: str) -> uuid.UUID:
+def _saga_id(runtime: Tooling, names: list[str], value: str) -> uuid.UUID:
+    """The saga ``value`` names: its id, or the start of it (at least 4 hex digits)."""
     try:
         return uuid.UUID(value)
-    except ValueError as exc:
-        raise fail(f"{value!r} is not a saga id (a UUID)") from exc
+    except ValueError:
+        pass
+    digits = value.replace("-", "")
+    if len(digits) < 4 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        raise fail(f"{value!r} is not a saga id: give its id, or its first 4 or more hex digits")
+
+    async def go() -> list[tuple[str, uuid.UUID]]:
+        found: list[tuple[str, uuid.UUID]] = []
+        for name in names:
+            await runtime[name].readable()
+            found += [(name, i) for i in await _store(runtime, name).ids_starting(digits)]
+        return found
+
+    found = run_db(runtime, go)
+    if not found:
+        raise fail(f"no saga id starts with {value!r} in {', '.join(names)}")
+    if len(found) > 1:
+        listed = ", ".join(f"{i} ({name})" for name, i in found[:5])
+        raise fail(f"{value!r} starts {len(found)} saga ids: {listed}; give more of it")
+    ident: uuid.UUID = found[0][1]
+    return ident
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -57,7 +78,13 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def _error_detail(error: dict[str, Any] | None) -> str:
-    return str(error.get("detail", "")) if error else ""
+    """The problem a step ended with, as its caller was told: the detail and each
+    field's reason."""
+    if not error:
+        return ""
+    fields = [f"{e.get('field')}: {e.get('message')}" for e in error.get("errors") or () if isinstance(e, dict)]
+    detail = str(error.get("detail", ""))
+    return "; ".join([detail, *fields]) if fields else detail
 
 
 @sagas_app.command("list")
@@ -72,10 +99,14 @@ def sagas_list(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many per service, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", "-w", help="Every column whole, whatever the terminal's width.")
+    ] = False,
 ) -> None:
-    """List sagas, newest first: id, type, status, the step it is at, its error.
+    """List sagas, newest first: id, type, status, the step it is at, its error. Ids are
+    never cut (show and retry also take an id's first digits).
 
-    Example: isles sagas list --status failed --status compensating
+    Example: isles sagas list --status failed --status compensating --wide
     """
     from isles.sagas import SagaStatus
 
@@ -100,7 +131,7 @@ def sagas_list(
         for name, st, _total in rows:
             typer.echo(json.dumps({"service": name, **st.as_dict()}, default=str))
         return
-    table = Table("service", "id", "type", "status", "step", "started", "error")
+    table = Table("service", Column("id", no_wrap=True, min_width=36), "type", "status", "step", "started", "error")
     for name, st, _total in rows:
         at = st.steps[min(st.current_step, len(st.steps) - 1)].name if st.steps else "-"
         table.add_row(
@@ -110,9 +141,9 @@ def sagas_list(
             st.status.value,
             at if st.status.in_flight or st.status.value == "failed" else "-",
             st.created_at.isoformat(timespec="seconds"),
-            _short(_error_detail(st.error), 50),
+            _error_detail(st.error) if wide else _short(_error_detail(st.error), 50),
         )
-    out.print(table)
+    (Console(width=100_000, soft_wrap=True) if wide else out).print(table)
     out.print(f"{len(rows)} saga(s)")
 
 
@@ -134,7 +165,7 @@ def _find_saga(runtime: Tooling, names: list[str], ident: uuid.UUID) -> Any:
 
 @sagas_app.command("show")
 def sagas_show(
-    saga: Annotated[str, typer.Argument(help="The saga's id.")],
+    saga: Annotated[str, typer.Argument(help="The saga's id, or its first hex digits (4 or more).")],
     service: ServiceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="The saga as one JSON object.")] = False,
 ) -> None:
@@ -142,9 +173,9 @@ def sagas_show(
 
     Example: isles sagas show 6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11
     """
-    ident = _saga_id(saga)
     runtime = make_tooling()
-    name, st = _find_saga(runtime, _orchestrators(runtime, service), ident)
+    names = _orchestrators(runtime, service)
+    name, st = _find_saga(runtime, names, _saga_id(runtime, names, saga))
     if as_json:
         typer.echo(json.dumps({"service": name, **st.as_dict()}, default=str))
         return
@@ -175,7 +206,7 @@ def sagas_show(
 
 @sagas_app.command("retry")
 def sagas_retry(
-    saga: Annotated[str, typer.Argument(help="The saga's id.")],
+    saga: Annotated[str, typer.Argument(help="The saga's id, or its first hex digits (4 or more).")],
     service: Annotated[str, typer.Option("--service", "-s", help="The service that orchestrates it.")],
 ) -> None:
     """An operator's retry. A failed saga (a compensation gave up) goes back to
@@ -185,9 +216,9 @@ def sagas_retry(
 
     Example: isles sagas retry 6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11 --service project
     """
-    ident = _saga_id(saga)
     runtime = make_tooling()
     names = _orchestrators(runtime, service)
+    ident = _saga_id(runtime, names, saga)
     store = _store(runtime, names[0])
 
     async def go() -> tuple[Any, str] | None:

@@ -419,16 +419,30 @@ class SagaRunner:
             if self._stopping:
                 raise asyncio.CancelledError from exc
             definite, problem = classify(exc, step)
-            log.warning(
-                "saga.step_failed",
-                service=self.service,
-                saga=saga.name,
-                saga_id=str(state.id),
-                step=step.name,
-                attempt=ctx.attempt,
-                definite=definite,
-                error=repr(exc),
-            )
+            if definite and 400 <= problem.status < 500:
+                # A refusal (no capacity left, no such employee): the saga's ordinary
+                # business, told to the caller and recorded with the saga; not an alarm.
+                log.info(
+                    "saga.step_refused",
+                    service=self.service,
+                    saga=saga.name,
+                    saga_id=str(state.id),
+                    step=step.name,
+                    status=problem.status,
+                    detail=problem.detail,
+                    errors=problem.errors or None,
+                )
+            else:
+                log.warning(
+                    "saga.step_failed",
+                    service=self.service,
+                    saga=saga.name,
+                    saga_id=str(state.id),
+                    step=step.name,
+                    attempt=ctx.attempt,
+                    definite=definite,
+                    error=repr(exc),
+                )
             if not definite and ctx.attempt < step.max_attempts:
                 await asyncio.sleep(self.settings.delay(ctx.attempt, self.settings.retry_max_delay))
                 return state, False

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import String, and_, cast, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -363,6 +363,19 @@ class SagaStore:
             .order_by(_s.c.updated_at)
             .limit(limit)
         )
+        async with self.db.read_session() as session:
+            return list((await session.scalars(q)).all())
+
+    async def ids_starting(self, prefix: str, limit: int = 10) -> list[uuid.UUID]:
+        """Ids of sagas whose id starts with ``prefix`` (hex digits, dashes ignored)."""
+        digits = prefix.replace("-", "").lower()
+        if not digits or any(c not in "0123456789abcdef" for c in digits):
+            return []
+        if self.db.is_sqlite:  # a UUID is stored as 32 hex digits
+            text_id: ColumnElement[str] = cast(_s.c.id, String)
+        else:
+            text_id = func.replace(cast(_s.c.id, String), "-", "")
+        q = select(_s.c.id).where(text_id.like(f"{digits}%")).order_by(_s.c.id).limit(limit)
         async with self.db.read_session() as session:
             return list((await session.scalars(q)).all())
 
