@@ -42,6 +42,7 @@ COMMANDS = [
     ["keys"],
     ["keys", "generate"],
     ["token"],
+    ["status"],
     ["lint"],
 ]
 GROUPS = (["migrate"], ["db"], ["dlq"], ["sagas"], ["keys"])
@@ -188,12 +189,19 @@ def test_after_up_elsewhere_the_other_commands_find_the_system(tmp_path: Path) -
         assert token.returncode == 0, token.stderr
         headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
         assert httpx.get(f"{base}/api/company/companies", headers=headers).status_code == 200
-        sagas = subprocess.run([*ISLES, "sagas", "list"], capture_output=True, text=True, timeout=60, env=bare)
+        sagas = subprocess.run([*ISLES, "sagas", "list", "-w"], capture_output=True, text=True, timeout=60, env=bare)
         assert sagas.returncode == 0, sagas.stderr
         assert "employee.CreateEmployee" in sagas.stdout, "the demo's sagas, from the data folder up used"
+        url = subprocess.run([*ISLES, "status", "--url"], capture_output=True, text=True, timeout=60, env=bare)
+        assert url.stdout.strip() == base
+        running = subprocess.run([*ISLES, "status"], capture_output=True, text=True, timeout=60, env=bare)
+        assert "running" in running.stdout
+        assert str(data.resolve()) in running.stdout
         proc.send_signal(signal.SIGTERM)
         first, _ = proc.communicate(timeout=30)
     assert f"export ISLES_DATA_DIR={data.resolve()}" in first
+    stopped = subprocess.run([*ISLES, "status"], capture_output=True, text=True, timeout=60, env=env)
+    assert "stopped" in stopped.stdout
     with isles_up("--data-dir", str(data), env=env) as (proc, base):
         proc.send_signal(signal.SIGTERM)
         again, _ = proc.communicate(timeout=30)
@@ -239,3 +247,20 @@ def test_a_migrated_but_foreign_database_is_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "holds no Isles tables; run isles migrate upgrade" in result.stderr
+
+
+def test_help_starts_without_loading_the_platform() -> None:
+    """Issue 15, 5: `--help` is quick because it imports no web, database or settings
+    library (commands import what they use when they run)."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['isles', 'sagas', 'list', '--help']\n"
+        "from isles.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('fastapi', 'sqlalchemy', 'pydantic_settings', 'alembic', 'nats')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Usage: isles sagas list" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"

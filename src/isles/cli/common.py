@@ -12,23 +12,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
 from isles.cli.state import State, StateError
 from isles.cli.state import read as read_state
-from isles.core.references import ReferenceRegistry
-from isles.core.settings import IslesSettings
-from isles.runtime.system import SystemRuntime
-from isles.sagas.store import SagaStore
-from isles.security.tokens import KeysError
-from isles.service.declaration import Service, System
-from isles.storage.db import DatabaseConfigError, ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
-from isles.storage.schema import OUTBOX
+
+# The platform is imported where a command uses it, not here: `isles --help` and a
+# command's --help start without loading FastAPI, SQLAlchemy or pydantic.
+if TYPE_CHECKING:
+    from isles.core.settings import IslesSettings
+    from isles.runtime.system import SystemRuntime
+    from isles.sagas.store import SagaStore
+    from isles.service.declaration import Service, System
+    from isles.storage.db import ServiceDatabase
 
 
 class _Root(TyperGroup):
@@ -129,6 +129,8 @@ def common() -> Common:
 
 def recorded() -> State | None:
     """What the last ``isles up`` recorded (see :mod:`isles.cli.state`), if anything."""
+    from isles.core.settings import IslesSettings
+
     try:
         return read_state(IslesSettings().state_file)
     except StateError as exc:
@@ -182,6 +184,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 def load_system(spec: str | None = None) -> System:
     """``module:function``, found as Python finds it, or in the current folder (as
     ``python -m`` would: a project's own system loads without installing it)."""
+    from isles.service.declaration import System
+
     spec = spec or system_spec()
     module_name, _, attr = spec.partition(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -201,6 +205,8 @@ def make_settings(*, use_state: bool = True, url_is_template: bool = True, **mor
     given); below them, unless ``use_state`` is false (``up``, ``serve``), what the last
     ``isles up`` recorded. ``url_is_template=False``: --database-url named one service's
     own database (``isles serve``), so it is not the template of every service's."""
+    from isles.core.settings import IslesSettings
+
     given = common()
     overrides: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
     if given.data_dir is not None:
@@ -220,6 +226,10 @@ def make_settings(*, use_state: bool = True, url_is_template: bool = True, **mor
 
 def make_runtime(*, generate_keys: bool | None = None, use_state: bool = True) -> SystemRuntime:
     """The whole runtime of the system the shared options name."""
+    from isles.runtime.system import SystemRuntime
+    from isles.security.tokens import KeysError
+    from isles.storage.db import DatabaseConfigError
+
     system = load_system(None if use_state else common().system or DEFAULT_SYSTEM)
     settings = make_settings(use_state=use_state)
     try:
@@ -247,6 +257,8 @@ class ToolService:
     @property
     def store(self) -> SagaStore | None:
         """Its saga store, if it orchestrates sagas."""
+        from isles.sagas.store import SagaStore
+
         if not self.service.sagas:
             return None
         return SagaStore(self.db, owner="isles-cli", lease=timedelta(seconds=0))
@@ -254,6 +266,8 @@ class ToolService:
     async def readable(self) -> ServiceDatabase:
         """Its database, to read: it must exist and hold the kernel tables. Nothing is
         created; a missing one is one line naming it and how to point at the right one."""
+        from isles.storage.schema import OUTBOX
+
         db = self.db
         where = db.url.render_as_string(hide_password=True)
         if not await db.exists():
@@ -276,6 +290,9 @@ class Tooling:
     :class:`SystemRuntime`'s, for ``up``, ``serve`` and ``dlq retry``)."""
 
     def __init__(self, system: System, settings: IslesSettings, environ: Mapping[str, str] | None = None) -> None:
+        from isles.core.references import ReferenceRegistry
+        from isles.storage.db import ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
+
         env = dict(os.environ if environ is None else environ)
         self.system = system
         self.settings = settings
@@ -309,6 +326,8 @@ class Tooling:
 
 def make_tooling() -> Tooling:
     """The declarations and (lazily) the databases of the system the shared options name."""
+    from isles.storage.db import DatabaseConfigError
+
     system = load_system()
     settings = make_settings()
     try:
@@ -328,6 +347,7 @@ async def dispose(runtime: SystemRuntime | Tooling) -> None:
 
 def run_db(runtime: SystemRuntime | Tooling, work: Any) -> Any:
     """Run ``work()`` (a coroutine function), turning a database failure into one line."""
+    from sqlalchemy.exc import SQLAlchemyError
 
     async def go() -> Any:
         try:

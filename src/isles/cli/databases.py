@@ -21,8 +21,6 @@ from isles.cli.common import (
     run_db,
     selected,
 )
-from isles.storage import migrations
-from isles.storage.db import DatabaseConfigError
 
 migrate_app = typer.Typer(
     help="Per-service database migrations (one Alembic history per service).", no_args_is_help=True
@@ -41,6 +39,8 @@ def migrate_status(
 
     Example: isles migrate status --service employee
     """
+    from isles.storage import migrations
+
     runtime = make_tooling()
     names = selected(runtime, service)
 
@@ -84,6 +84,8 @@ def migrate_upgrade(
 
     Example: isles migrate upgrade --service project
     """
+    from isles.storage import migrations
+
     runtime = make_tooling()
     names = selected(runtime, service)
 
@@ -106,6 +108,8 @@ def migrate_downgrade(
 
     Example: isles migrate downgrade --service project --revision base
     """
+    from isles.storage import migrations
+
     runtime = make_tooling()
     selected(runtime, service)
 
@@ -127,6 +131,8 @@ def migrate_revision(
 
     Example: isles migrate revision --service project -m "add assignment notes"
     """
+    from isles.storage import migrations
+
     runtime = make_tooling()
     selected(runtime, service)
 
@@ -159,6 +165,7 @@ def db_provision(
     """
     from sqlalchemy.engine import make_url
 
+    from isles.storage.db import DatabaseConfigError
     from isles.storage.provision import provision
 
     configured = make_settings()

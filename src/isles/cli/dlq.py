@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,8 +21,9 @@ from isles.cli.common import (
     run_db,
     selected,
 )
-from isles.runtime.system import SystemRuntime
-from isles.storage import dead_letters as dlq
+
+if TYPE_CHECKING:
+    from isles.runtime.system import SystemRuntime
 
 dlq_app = typer.Typer(
     help="Dead-lettered events, per service: list, show, retry (apply again), drop.", no_args_is_help=True
@@ -48,6 +49,8 @@ def dlq_list(
 
     Example: isles dlq list --service project
     """
+    from isles.storage import dead_letters as dlq
+
     runtime = make_tooling()
     names = selected(runtime, service)
 
@@ -90,6 +93,8 @@ def dlq_show(
 
     Example: isles dlq show --service project 0b7c...
     """
+    from isles.storage import dead_letters as dlq
+
     runtime = make_tooling()
     selected(runtime, service)
     ident = _letter_id(letter)
@@ -109,6 +114,8 @@ def dlq_show(
 
 
 def _targets(runtime: SystemRuntime | Tooling, service: str, letter: str | None, everything: bool) -> Any:
+    from isles.storage import dead_letters as dlq
+
     if (letter is None) == (not everything):
         raise fail("give one dead-letter id, or --all")
     db = runtime[service].db
@@ -137,6 +144,7 @@ def dlq_retry(
 
     Example: isles dlq retry --service project --all
     """
+
     runtime = make_runtime()  # it applies events: the service's consumer
     selected(runtime, service)
     consumer = runtime[service].consumer
@@ -174,6 +182,8 @@ def dlq_drop(
 
     Example: isles dlq drop --service project 0b7c... --yes
     """
+    from isles.storage import dead_letters as dlq
+
     runtime = make_tooling()
     selected(runtime, service)
     pick = _targets(runtime, service, letter, everything)

@@ -15,8 +15,6 @@ from isles.cli.common import (
     make_settings,
     out,
 )
-from isles.runtime.system import keys_dir
-from isles.security.tokens import OPERATOR, KeyRing, KeysError, generate_keys
 
 keys_app = typer.Typer(help="Signing keys of access tokens (Ed25519, one pair per signer).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -30,6 +28,9 @@ def keys_generate(folder: KeysDirOpt = None) -> None:
 
     Example: isles keys generate --dir /etc/isles/keys
     """
+    from isles.runtime.system import keys_dir
+    from isles.security.tokens import OPERATOR, generate_keys
+
     names = [s.name for s in load_system().services]
     target = folder or keys_dir(make_settings())
     try:
@@ -50,8 +51,11 @@ def token(
     """Print an operator's access token (signed with the operator key) for calling the
     APIs by hand. Users get theirs from POST /api/auth/login.
 
-    Example: curl -H "Authorization: Bearer $(isles token)" http://127.0.0.1:8000/api/company/companies
+    Example: curl -H "Authorization: Bearer $(isles token)" "$(isles status --url)/api/company/companies"
     """
+    from isles.runtime.system import keys_dir
+    from isles.security.tokens import OPERATOR, KeyRing, KeysError
+
     if tenant is not None:
         try:
             uuid.UUID(tenant)

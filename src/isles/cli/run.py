@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -22,16 +22,14 @@ from isles.cli.common import (
     make_settings,
     make_tooling,
     out,
+    recorded,
 )
 from isles.cli.state import State, now
 from isles.cli.state import stopped as state_stopped
 from isles.cli.state import write as record_state
-from isles.core.logging import configure as configure_logging
-from isles.core.settings import ServiceEnvironment
-from isles.http.serving import run, run_server
-from isles.runtime.system import SystemRuntime, keys_dir, tune_gc
-from isles.security.tokens import KeysError
-from isles.storage.db import DatabaseConfigError
+
+if TYPE_CHECKING:
+    from isles.runtime.system import SystemRuntime
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -79,6 +77,8 @@ def up(
 
         spec = common().system or DEFAULT_SYSTEM
         settings = make_settings(use_state=False, nats_url=nats_url)
+        from isles.http.serving import run
+
         code = run(
             run_distributed(
                 load_system(spec),
@@ -96,6 +96,8 @@ def up(
             raise fail(code, code=1)
         return
     runtime = make_runtime(generate_keys=True, use_state=False)
+    from isles.http.serving import run
+
     run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
 
 
@@ -112,6 +114,8 @@ def _logging(flag: str | None, *, default: str) -> str:
     """Configure logging from the flag, else ``ISLES_LOG_LEVEL``, else ``default``; the level."""
     configured = make_settings(use_state=False)
     level = flag or configured.log_level or default
+    from isles.core.logging import configure as configure_logging
+
     configure_logging(level, configured.log_format)
     return level
 
@@ -119,6 +123,8 @@ def _logging(flag: str | None, *, default: str) -> str:
 def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
     """Record where the system lives (for the other commands) and say it: addresses,
     databases, logins (or where they are), keys, mail."""
+    from isles.runtime.system import keys_dir
+
     settings = runtime.settings
     credentials = settings.data_dir.resolve() / "demo-credentials.txt"
     mail = (settings.mail.dir or settings.data_dir / "mail").resolve()
@@ -154,6 +160,9 @@ def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
 
 
 async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
+    from isles.http.serving import run_server
+    from isles.runtime.system import tune_gc
+
     try:
         await runtime.start(relays=runtime.settings.relay.enabled)
     except Exception as exc:
@@ -217,6 +226,12 @@ def serve(
     names = [s.name for s in loaded.services]
     if service not in names:
         raise fail(f"no service {service!r}; services: {', '.join(names)}")
+    from isles.core.settings import ServiceEnvironment
+    from isles.http.serving import run
+    from isles.runtime.system import SystemRuntime, keys_dir
+    from isles.security.tokens import KeysError
+    from isles.storage.db import DatabaseConfigError
+
     env = ServiceEnvironment()
     template = None
     database_url = common().database_url  # this service's own URL, or a template with {service}
@@ -253,6 +268,9 @@ def serve(
 async def _serve_one(
     runtime: SystemRuntime, *, host: str, port: int, relays: bool, consumers: bool, log_level: str
 ) -> None:
+    from isles.http.serving import run_server
+    from isles.runtime.system import tune_gc
+
     try:
         await runtime.start(relays=relays and runtime.settings.relay.enabled, consumers=consumers)
     except Exception as exc:
@@ -266,6 +284,34 @@ async def _serve_one(
         await run_server(runtime.app, host=host, port=port, log_level=log_level)
     finally:
         await runtime.stop()
+
+
+@app.command()
+def status(
+    url: Annotated[bool, typer.Option("--url", help="Print only the gateway's address (for scripts).")] = False,
+) -> None:
+    """Where the system the last isles up started lives: its address, data, keys, mail
+    and logins, and whether it still runs. The other commands use the same record.
+
+    Example: curl -H "Authorization: Bearer $(isles token)" "$(isles status --url)/api/company/companies"
+    """
+    from isles.core.settings import IslesSettings
+
+    path = IslesSettings().state_file
+    state = recorded()
+    if state is None:
+        raise fail(f"no system recorded in {path}: start one with isles up (or give --data-dir to a command)")
+    if url:
+        typer.echo(state.url)
+        return
+    running = "running" if state.alive else "stopped"
+    out.print(f"[bold]{state.system}[/bold] {running} (pid {state.pid}), recorded in {path}", highlight=False)
+    rows = [("gateway", state.url), ("data", state.data_dir), ("keys", state.keys_dir)]
+    if state.database_url:
+        rows.append(("databases", state.database_url.split("@")[-1]))
+    rows += [("mail", state.mail_dir or "-"), ("logins", state.credentials or "-")]
+    for name, value in rows:
+        out.print(f"  {name:<10}{value}", highlight=False)
 
 
 @app.command()

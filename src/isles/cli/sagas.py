@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,7 +20,9 @@ from isles.cli.common import (
     run_db,
     selected,
 )
-from isles.sagas.store import SagaStore
+
+if TYPE_CHECKING:
+    from isles.sagas.store import SagaStore
 
 sagas_app = typer.Typer(
     help="Sagas each service orchestrates: list, show (every step), retry (an operator's go-ahead).",

@@ -65,7 +65,7 @@ def lint(
         Path | None, typer.Option("--output", "-o", help="Write the report here (default: stdout).")
     ] = None,
 ) -> None:
-    """The database lead's review (seed 002), automated: naming, keys and indexes, no
+    """A database lead's review, automated: naming, keys and indexes, no
     cross-service foreign keys, reversible migrations, breaking changes, index builds.
     Exit code 0: no errors; 1: errors; 2: bad input.
 

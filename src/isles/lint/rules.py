@@ -16,10 +16,10 @@ PASCAL = re.compile(r"^[A-Z][a-zA-Z0-9]*$")
 _PLURAL = {"people", "children", "men", "women", "data", "media", "criteria", "metadata", "staff", "feedback"}
 _SINGULAR_S = ("ss", "us", "is", "ics")  # address, status, analysis, analytics
 #: Tables the platform and tools own, not a service's design.
-IGNORED_TABLES = {"alembic_version", "_prisma_migrations"}
+IGNORED_TABLES = {"alembic_version", "isles_kernel_version", "_prisma_migrations"}
 TIMESTAMP = ("created_at", "updated_at")
 MULTI_STEP = (
-    "seed 002's multi-step procedure: add the new column, backfill it, deploy code that uses it, "
+    "the multi-step procedure: add the new column, backfill it, deploy code that uses it, "
     "then make it required, and drop the old one in a later release"
 )
 
@@ -108,7 +108,7 @@ RULES: dict[str, Rule] = {
             "ISL305",
             "json-column",
             "info",
-            "JSON columns are for flexible, unqueried data only (seed 002: use sparingly)",
+            "JSON columns are for flexible, unqueried data only (use them sparingly)",
             "if the data is queried or relational, make it columns or a table",
         ),
         Rule(
