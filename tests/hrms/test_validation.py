@@ -156,3 +156,27 @@ async def test_employee_service_down_is_a_503_not_a_500(tmp_path: Path) -> None:
             assert ok(await api.get(f"/api/project/projects/{p['id']}"))["assigned_count"] == 0
     finally:
         await runtime.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "unknown"),
+    [
+        ("/api/employee/employees", {"q": "mary"}, ["q"]),
+        ("/api/employee/employees", {"sort": "name", "limit": "2"}, ["sort"]),
+        ("/api/project/assignments", {"employe_id": str(uuid.uuid4())}, ["employe_id"]),
+        ("/api/company/companies", {"a": "1", "b": "2"}, ["a", "b"]),
+    ],
+)
+async def test_an_unknown_query_parameter_is_a_422_naming_it(
+    api: httpx.AsyncClient, path: str, params: dict[str, str], unknown: list[str]
+) -> None:
+    """Issue 15, 8: never silently ignored (it would answer with everything)."""
+    answer = await api.get(path, params=params)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert [e["field"] for e in body["errors"]] == unknown
+    assert all(e["code"] == "unknown_parameter" for e in body["errors"])
+    assert "limit" in body["errors"][0]["message"], "it says what the route does take"
+    known = {k: v for k, v in params.items() if k not in unknown}
+    assert (await api.get(path, params=known)).status_code == 200

@@ -10,7 +10,7 @@ import importlib.resources
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,6 +21,7 @@ from isles.core import tracing
 from isles.core.problems import not_ready
 from isles.http import problems
 from isles.http.limits import BodyLimitMiddleware
+from isles.http.queries import strict_query
 from isles.ops.metrics import RequestMetricsMiddleware
 from isles.service.context import ServiceContext
 from isles.service.declaration import Service
@@ -100,6 +101,7 @@ def create_service_app(rt: RunningService) -> FastAPI:
         docs_url=None,
         openapi_url="/openapi.json",
         redoc_url=None,
+        dependencies=[Depends(strict_query)],
     )
     add_docs(app, f"{s.name} service")
     app.state.context = rt
