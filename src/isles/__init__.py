@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "Problem": "isles.core.problems",
     "FieldError": "isles.core.problems",
     "invalid": "isles.core.problems",
+    "field_error": "isles.core.problems",
     "not_found": "isles.core.problems",
     "conflict": "isles.core.problems",
     "Page": "isles.http.paging",
@@ -128,6 +129,7 @@ __all__ = [
     "context_of",
     "disable_row_security",
     "enable_row_security",
+    "field_error",
     "invalid",
     "new_metadata",
     "not_found",
@@ -161,7 +163,7 @@ if TYPE_CHECKING:
     from isles.clients.service import NotFound, ServiceClient
     from isles.core.clock import utcnow
     from isles.core.events import Envelope, Event, Upcaster
-    from isles.core.problems import FieldError, Problem, conflict, invalid, not_found
+    from isles.core.problems import FieldError, Problem, conflict, field_error, invalid, not_found
     from isles.core.references import INFO_KEY, reference
     from isles.http.access import TenantData, check_tenant, principal_of, require, unauthorized
     from isles.http.context import Context, context_of

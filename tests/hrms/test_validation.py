@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,8 @@ async def test_assignment_checks_name_their_fields(api: httpx.AsyncClient) -> No
     assert fields(r) == {"allocation"}
     r = await assign(api, e, p, start_date="2025-02-01", end_date="2025-01-01")
     assert r.status_code == 422
-    assert "end_date must not be before start_date" in r.text
+    assert fields(r) == {"end_date"}, "a check across fields names the field, not the body"
+    assert r.json()["errors"][0]["message"] == "must not be before start_date"
     r = await assign(api, {"id": str(uuid.uuid4())}, {"id": str(uuid.uuid4())})
     assert r.status_code == 422
     assert fields(r) == {"employee_id", "project_id"}
@@ -180,3 +182,49 @@ async def test_an_unknown_query_parameter_is_a_422_naming_it(
     assert "limit" in body["errors"][0]["message"], "it says what the route does take"
     known = {k: v for k, v in params.items() if k not in unknown}
     assert (await api.get(path, params=known)).status_code == 200
+
+
+async def test_format_errors_say_the_expected_format_in_words(api: httpx.AsyncClient) -> None:
+    """Issue 15, 10: no regular expression, no parser internals; the format expected."""
+    good = await good_employee(api)
+    r = await api.post("/api/employee/employees", json={**good, "email": "not-an-email"})
+    assert r.json()["errors"][0]["message"] == "not an email address: expected name@example.com"
+    r = await api.post("/api/employee/employees", json={**good, "hire_date": "01/02/2024"})
+    assert r.json()["errors"][0]["message"] == "not a date: write it as YYYY-MM-DD, e.g. 2026-03-01"
+    r = await api.post("/api/employee/employees", json={**good, "company_id": "acme"})
+    assert r.json()["errors"][0]["message"].startswith("not an id: expected a UUID")
+    e = await new_employee(api)
+    r = await api.post(f"/api/auth/users/{e['user_id']}/password", json={"new_password": "short"})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {"field": "new_password", "message": "too short: at least 12 characters", "code": "too_short"}
+    ]
+    assert "after validation" not in r.text
+
+
+async def test_one_title_per_status_and_no_internals_in_errors(api: httpx.AsyncClient) -> None:
+    """Issue 15, 10: the same title for every 422; a garbage token and a refusal by
+    another service say what is wrong without the decoder's words or the internal call."""
+    bad_query = await api.get("/api/employee/employees", params={"q": "x"})
+    bad_body = await api.post("/api/employee/employees", json={})
+    assert bad_query.json()["title"] == bad_body.json()["title"] == "Unprocessable Content"
+    garbage = await api.get("/api/employee/employees", headers={"Authorization": "Bearer //79.abc.def"})
+    assert garbage.status_code == 401
+    assert garbage.json()["detail"] == "malformed token: not a signed JWT (header.payload.signature)"
+    first = await new_employee(api)
+    good = await good_employee(api)
+    twice = await api.post("/api/employee/employees", json={**good, "email": first["email"]})
+    assert twice.status_code == 409
+    for leak in ("POST", "/users", "answered", "http://", "auth:"):
+        assert leak not in twice.json()["detail"], twice.json()
+
+
+async def test_a_body_not_sent_as_json_is_a_415(api: httpx.AsyncClient) -> None:
+    """Issue 15, 10: not a 422 on `body`."""
+    good = await good_employee(api)
+    for headers in ({}, {"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}):
+        r = await api.post("/api/employee/employees", content=json.dumps(good).encode(), headers=headers)
+        assert r.status_code == 415, (headers, r.text)
+        assert r.json()["title"] == "Unsupported Media Type"
+        assert fields(r) == {"Content-Type"}
+    assert (await api.post("/api/employee/employees", json=good)).status_code == 201

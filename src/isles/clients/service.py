@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 import httpx
+import structlog
 from pydantic import BaseModel, ValidationError
 
 from isles.core import tracing
@@ -32,6 +33,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 COMPENSATES_HEADER = "Isles-Compensates"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+log = structlog.get_logger("isles.clients")
 
 
 class ServiceError(Exception):
@@ -298,12 +302,17 @@ class ServiceClient:
 def from_service_error(exc: ServiceError) -> Problem:
     """The problem a client gets when a call to another service failed: 503 when it
     did not answer, its own 404/409/4xx (with its field errors) when it refused."""
+    # The caller hears what the other service said about the request (its detail and
+    # field errors), never the internal call (method, path, address): that is logged.
+    log.info("client.error_answered", service=exc.service, error=str(exc), status=exc.status)
     if isinstance(exc, ServiceUnavailable):
-        return unavailable(exc.service, str(exc))
+        return unavailable(exc.service)
     errors = [
         FieldError(str(e.get("field", "body")), str(e.get("message", "")), str(e.get("code", "invalid")))
         for e in exc.errors
     ]
+    said = str(exc.problem.get("detail") or "")
     if isinstance(exc, NotFound | Conflict | Rejected) and exc.status is not None:
-        return Problem(exc.status, str(exc), slug="dependency-refused", errors=errors)
-    return Problem(502, str(exc), slug="dependency-error", errors=errors)
+        detail = said or f"the {exc.service} service refused the request"
+        return Problem(exc.status, detail, slug="dependency-refused", errors=errors)
+    return Problem(502, f"the {exc.service} service failed to answer properly", slug="dependency-error", errors=errors)

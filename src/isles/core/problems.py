@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+from pydantic_core import PydanticCustomError
+
 PROBLEM_URN = "urn:isles:problem:"  # a problem's type is this and its slug
 _STANDARD = frozenset({"type", "title", "status", "detail", "instance", "errors"})
 
@@ -17,6 +19,21 @@ class FieldError(dict[str, str]):
 
     def __init__(self, field: str, message: str, code: str = "invalid") -> None:
         super().__init__(field=field, message=message, code=code)
+
+
+#: RFC 9110's names where Python's HTTPStatus still has the older ones: one title per
+#: status, whoever answers.
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def status_title(status: int) -> str:
+    """The title of a problem with ``status`` (the same for every problem with it)."""
+    if status in _TITLES:
+        return _TITLES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class Problem(Exception):
@@ -38,7 +55,7 @@ class Problem(Exception):
         self.status = status
         self.detail = detail
         self.slug = slug
-        self.title = title or HTTPStatus(status).phrase
+        self.title = title or status_title(status)
         self.errors = list(errors)
         self.headers = headers
 
@@ -74,21 +91,40 @@ class Problem(Exception):
         )
 
 
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """Raise from a model validator that checks several fields: the 422 names ``field``
+    (not ``body``). Example::
+
+        @model_validator(mode="after")
+        def _dates_ordered(self) -> Self:
+            if self.end_date is not None and self.end_date < self.start_date:
+                raise field_error("end_date", "must not be before start_date")
+            return self
+    """
+    return PydanticCustomError("field_error", message.replace("{", "{{").replace("}", "}}"), {"field": field})
+
+
 def not_found(resource: str, ident: object) -> Problem:
     return Problem(404, f"{resource} {ident} does not exist", slug="not-found")
 
 
 def invalid(errors: Sequence[FieldError], detail: str = "the request is not valid") -> Problem:
-    return Problem(422, detail, slug="validation-error", title="Unprocessable Content", errors=errors)
+    return Problem(422, detail, slug="validation-error", errors=errors)
 
 
 def conflict(field: str, message: str) -> Problem:
     return Problem(409, message, slug="conflict", errors=[FieldError(field, message, "conflict")])
 
 
-def unavailable(service: str, detail: str) -> Problem:
+def unavailable(service: str, detail: str | None = None) -> Problem:
+    """503: ``service`` (another one this request needed) did not answer. ``detail`` is
+    for the caller: say what happened, never the internal call."""
     return Problem(
-        503, detail, slug="dependency-unavailable", headers={"Retry-After": "1"}, title=f"{service} service unavailable"
+        503,
+        detail or f"the {service} service is not available right now; try again shortly",
+        slug="dependency-unavailable",
+        headers={"Retry-After": "1"},
+        extra={"service": service},
     )
 
 
@@ -99,7 +135,6 @@ def not_ready(checks: dict[str, str]) -> Problem:
         503,
         f"not ready: {', '.join(failing)}",
         slug="not-ready",
-        title="Not ready",
         headers={"Retry-After": "1"},
         extra={"checks": checks},
     )

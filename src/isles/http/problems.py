@@ -4,7 +4,7 @@ a problem document naming the field at fault. Install once per app with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -35,19 +35,85 @@ def _field(loc: Sequence[Any]) -> tuple[str, str]:
     return where, ".".join(path) if path else where
 
 
+_DATE = "not a date: write it as YYYY-MM-DD, e.g. 2026-03-01"
+_DATETIME = "not a date and time: write it as ISO 8601, e.g. 2026-03-01T09:30:00Z"
+_MESSAGES = {
+    "date_parsing": _DATE,
+    "date_from_datetime_parsing": _DATE,
+    "date_from_datetime_inexact": _DATE,
+    "date_type": _DATE,
+    "datetime_parsing": _DATETIME,
+    "datetime_from_date_parsing": _DATETIME,
+    "datetime_type": _DATETIME,
+    "uuid_parsing": "not an id: expected a UUID, e.g. 6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11",
+    "uuid_type": "not an id: expected a UUID, e.g. 6f1c2a52-64b2-4c4e-9a57-1d0e8f7d5a11",
+    "bool_parsing": "not true or false",
+    "int_parsing": "not a whole number",
+    "float_parsing": "not a number",
+    "missing": "required",
+    "extra_forbidden": "not a field of this request",
+}
+
+
+def _message(err: Mapping[str, Any], field: str) -> str:
+    """What is wrong, in words a person reads: the expected format, never a regular
+    expression or a parser's internals."""
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind == "string_pattern_mismatch":
+        if "email" in field.lower():
+            return "not an email address: expected name@example.com"
+        return "not in the expected format"
+    if kind in ("too_short", "string_too_short"):
+        n = ctx.get("min_length")
+        unit = "items" if isinstance(err.get("input"), list | tuple | set) else "characters"
+        return f"too short: at least {n} {unit}" if n is not None else "too short"
+    if kind in ("too_long", "string_too_long"):
+        n = ctx.get("max_length")
+        unit = "items" if isinstance(err.get("input"), list | tuple | set) else "characters"
+        return f"too long: at most {n} {unit}" if n is not None else "too long"
+    if kind == "value_error":  # a validator's own sentence, without pydantic's prefix
+        return str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return str(err.get("msg", "invalid"))
+
+
+def _json_body_expected(request: Request, errors: Sequence[Mapping[str, Any]]) -> bool:
+    """The route reads a JSON body, and the request sent none as JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return False
+    return request.method in ("POST", "PUT", "PATCH") and any(
+        tuple(e.get("loc", ()))[:1] == ("body",) and e.get("type") in ("missing", "model_attributes_type", "dict_type")
+        for e in errors
+    )
+
+
 def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    raw = exc.errors()
+    if _json_body_expected(request, raw):
+        sent = request.headers.get("content-type") or "no content type"
+        problem = Problem(
+            415,
+            f"send the body as application/json (this request sent {sent})",
+            slug="unsupported-media-type",
+            errors=[FieldError("Content-Type", "expected application/json", "unsupported_media_type")],
+        )
+        return respond(problem, request)
     errors = []
     malformed = False
-    for err in exc.errors():
+    for err in raw:
         _where, field = _field(err.get("loc", ()))
+        ctx = err.get("ctx") or {}
+        if "field" in ctx:  # a check across fields names the one at fault (see isles.field_error)
+            field = str(ctx["field"])
         if err.get("type") == "json_invalid":
             malformed = True
-            errors.append(
-                FieldError("body", f"malformed JSON: {err.get('ctx', {}).get('error', err.get('msg'))}", "json_invalid")
-            )
+            errors.append(FieldError("body", f"malformed JSON: {ctx.get('error', err.get('msg'))}", "json_invalid"))
             continue
-        errors.append(FieldError(field, str(err.get("msg", "invalid")), str(err.get("type", "invalid"))))
+        errors.append(FieldError(field, _message(err, field), str(err.get("type", "invalid"))))
     if malformed:
         problem = Problem(400, "the request body is not valid JSON", slug="malformed-body", errors=errors)
     else:

@@ -88,7 +88,7 @@ def create_proxy_gateway(system: str, upstreams: Mapping[str, str], *, timeout: 
                 headers=headers,
             )
         except httpx.TransportError as exc:
-            raise unavailable(service, f"{service} service is unreachable: {type(exc).__name__}") from exc
+            raise unavailable(service) from exc
         kept = {k: v for k, v in upstream.headers.items() if k.lower() not in _DROP}
         return Response(upstream.content, status_code=upstream.status_code, headers=kept)
 

@@ -243,14 +243,14 @@ class TokenVerifier:
     def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(f"malformed token: {exc}") from exc
+        except jwt.PyJWTError as exc:  # the decoder's own words would echo the garbage back
+            raise InvalidToken("malformed token: not a signed JWT (header.payload.signature)") from exc
         kid = header.get("kid")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
             raise InvalidToken("token must be signed with EdDSA and name its key (kid)")
         key = self._keys.public.get(kid)
         if key is None:
-            raise InvalidToken(f"unknown signing key {kid!r}")
+            raise InvalidToken("token signed with a key this system does not know")
         try:
             claims = jwt.decode(
                 token,
@@ -262,8 +262,16 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token expired", code="expired_token") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise InvalidToken("token rejected: its signature does not verify") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidToken(f"token rejected: it has no {exc.claim} claim") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise InvalidToken("token rejected: not valid yet") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise InvalidToken("token rejected: issued by another signer than its key names") from exc
         except jwt.PyJWTError as exc:
-            raise InvalidToken(f"token rejected: {exc}") from exc
+            raise InvalidToken("token rejected: not a valid token of this system") from exc
         return _principal(kid, claims)
 
 

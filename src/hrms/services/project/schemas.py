@@ -8,6 +8,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from isles import field_error
+
 ProjectName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Client = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -61,7 +63,7 @@ class AssignmentCreate(BaseModel):
     @model_validator(mode="after")
     def _dates_ordered(self) -> Self:
         if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError("end_date must not be before start_date")
+            raise field_error("end_date", "must not be before start_date")
         return self
 
 
