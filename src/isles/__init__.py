@@ -66,10 +66,15 @@ _EXPORTS: dict[str, str] = {
     "ServiceContext": "isles.service.context",
     "require": "isles.http.access",
     "check_tenant": "isles.http.access",
+    "Authenticated": "isles.http.access",
     "principal_of": "isles.http.access",
     "unauthorized": "isles.http.access",
     "TenantData": "isles.http.access",
     "Idempotent": "isles.http.idempotency",
+    "IfMatch": "isles.http.preconditions",
+    "Precondition": "isles.core.versions",
+    "etag": "isles.core.versions",
+    "tag": "isles.http.preconditions",
     # calling other services
     "ServiceClient": "isles.clients.service",
     "NotFound": "isles.clients.service",
@@ -87,6 +92,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "IDENTITY_PROVIDER",
     "INFO_KEY",
+    "Authenticated",
     "Bounced",
     "Context",
     "DenormalizedColumns",
@@ -96,10 +102,12 @@ __all__ = [
     "Handler",
     "HandlerContext",
     "Idempotent",
+    "IfMatch",
     "Mail",
     "NotFound",
     "Page",
     "PagingDep",
+    "Precondition",
     "Principal",
     "Problem",
     "ReplicaTable",
@@ -129,6 +137,7 @@ __all__ = [
     "context_of",
     "disable_row_security",
     "enable_row_security",
+    "etag",
     "field_error",
     "invalid",
     "new_metadata",
@@ -139,6 +148,7 @@ __all__ = [
     "run_saga",
     "sender_from",
     "start_saga",
+    "tag",
     "unauthorized",
     "utcnow",
 ]
@@ -165,10 +175,12 @@ if TYPE_CHECKING:
     from isles.core.events import Envelope, Event, Upcaster
     from isles.core.problems import FieldError, Problem, conflict, field_error, invalid, not_found
     from isles.core.references import INFO_KEY, reference
-    from isles.http.access import TenantData, check_tenant, principal_of, require, unauthorized
+    from isles.core.versions import Precondition, etag
+    from isles.http.access import Authenticated, TenantData, check_tenant, principal_of, require, unauthorized
     from isles.http.context import Context, context_of
     from isles.http.idempotency import Idempotent
     from isles.http.paging import Page, PagingDep
+    from isles.http.preconditions import IfMatch, tag
     from isles.http.saga_routes import answer, run_saga, start_saga
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable

@@ -56,3 +56,34 @@ async def test_parallel_assignments_never_overbook_a_project(api: httpx.AsyncCli
     assert after["assigned_count"] == 3
     listed = ok(await api.get("/api/project/assignments", params={"project_id": project["id"]}))
     assert listed["total"] == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "again"),
+    [("employee", {"position": "Lead"}, {"position": "Chief"}), ("project", {"client": "ESA"}, {"client": "JAXA"})],
+)
+async def test_a_stale_if_match_is_a_412_not_a_lost_update(
+    api: httpx.AsyncClient, kind: str, change: dict[str, str], again: dict[str, str]
+) -> None:
+    """Issue 15, 9: two people read version N; the first change wins, the second is
+    told (412) instead of silently overwriting it."""
+    made = await new_employee(api) if kind == "employee" else await new_project(api)
+    url = f"/api/{kind}/{kind}s/{made['id']}"
+    read = await api.get(url)
+    etag = read.headers["etag"]
+    assert etag == f'"{read.json()["version"]}"'
+    first = await api.patch(url, json=change, headers={"If-Match": etag})
+    assert first.status_code == 200, first.text
+    assert first.headers["etag"] == f'"{first.json()["version"]}"' != etag
+    second = await api.patch(url, json=again, headers={"If-Match": etag})
+    assert second.status_code == 412, second.text
+    problem = second.json()
+    assert (problem["title"], problem["etag"]) == ("Precondition Failed", first.headers["etag"])
+    assert "changed since you read it" in problem["detail"]
+    now = ok(await api.get(url))
+    assert all(now[k] == v for k, v in change.items()), "the first change stands"
+    weak = await api.patch(url, json=again, headers={"If-Match": f"W/{first.headers['etag']}"})
+    assert weak.status_code == 412, "a weak tag never matches If-Match"
+    for accepted in (first.headers["etag"], "*", None):
+        headers = {"If-Match": accepted} if accepted else {}
+        assert (await api.patch(url, json=again, headers=headers)).status_code == 200

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests import support
 
@@ -19,6 +24,8 @@ pytestmark = pytest.mark.integration
 SERVICES = ("auth", "company", "employee", "project", "notification")
 #: Examples per operation: bounded so the whole run stays within a minute or two.
 EXAMPLES = 25
+#: No server error, and every answer as documented: its status, content type and body.
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +50,7 @@ def test_no_server_errors(service: str, running: tuple[str, dict[str, str]], rec
         def run(case: Any) -> None:
             nonlocal calls
             calls += 1
-            case.call_and_validate(base_url=f"{base}/api/{service}", headers=headers, checks=[not_a_server_error])
+            case.call_and_validate(base_url=f"{base}/api/{service}", headers=headers, checks=CHECKS)
 
         try:
             run()

@@ -20,9 +20,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles.core.problems import FieldError, Problem, invalid
@@ -65,6 +66,24 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
+#: The token a route needs, as OpenAPI says it (the ``bearer`` scheme: Swagger UI's
+#: Authorize). The check itself is :func:`principal_of`'s.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An access token: POST /api/auth/login (a user) or `isles token` (the operator).",
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+async def authenticated(request: Request, _token: Bearer) -> Principal:
+    """A dependency: the verified caller (any permission), or a 401."""
+    return principal_of(request)
+
+
+Authenticated = Annotated[Principal, Depends(authenticated)]
+
+
 def optional_principal(request: Request) -> Principal | None:
     """The caller if the request carries a valid token, else ``None`` (no error)."""
     try:
@@ -76,7 +95,7 @@ def optional_principal(request: Request) -> Principal | None:
 def require(permission: str) -> Callable[..., Any]:
     """A dependency: the caller, if its token grants ``permission``; else 401/403."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(request: Request, _token: Bearer) -> Principal:
         principal = principal_of(request)
         if not principal.can(permission):
             raise Problem(
@@ -123,4 +142,14 @@ class TenantData:
         return context_of(self.request).db.read_session(tenant=self.tenant)
 
 
-__all__ = ["TenantData", "check_tenant", "optional_principal", "principal_of", "require", "unauthorized"]
+__all__ = [
+    "Authenticated",
+    "Bearer",
+    "TenantData",
+    "authenticated",
+    "check_tenant",
+    "optional_principal",
+    "principal_of",
+    "require",
+    "unauthorized",
+]

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from isles.core import tracing
 from isles.core.problems import not_ready
-from isles.http import problems
+from isles.http import openapi, problems
 from isles.http.limits import BodyLimitMiddleware
 from isles.http.queries import strict_query
 from isles.ops.metrics import RequestMetricsMiddleware
@@ -104,6 +104,7 @@ def create_service_app(rt: RunningService) -> FastAPI:
         dependencies=[Depends(strict_query)],
     )
     add_docs(app, f"{s.name} service")
+    openapi.install(app)
     app.state.context = rt
     app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)

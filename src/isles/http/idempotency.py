@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import bindparam, delete, select, update
@@ -269,14 +269,32 @@ def _scoped(key: str | None, principal: Principal | None) -> str | None:
     return scoped_key(key, principal.identity)
 
 
-async def idempotent_request(request: Request) -> IdempotentRequest:
+async def idempotent_request(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="Any unique string (1-200 printable characters): a retried request with the same key and "
+            "body gets the first one's answer, and the change happens once.",
+        ),
+    ] = None,
+    compensates: Annotated[
+        str | None,
+        Header(
+            alias=COMPENSATES_HEADER,
+            description="For a saga's compensation: the Idempotency-Key of the call it undoes.",
+            include_in_schema=False,
+        ),
+    ] = None,
+) -> IdempotentRequest:
     principal = optional_principal(request)
-    key = _scoped(_check_key(request.headers.get(IDEMPOTENCY_HEADER), IDEMPOTENCY_HEADER), principal)
-    compensates = _scoped(_check_key(request.headers.get(COMPENSATES_HEADER), COMPENSATES_HEADER), principal)
+    key = _scoped(_check_key(idempotency_key, IDEMPOTENCY_HEADER), principal)
+    undoes = _scoped(_check_key(compensates, COMPENSATES_HEADER), principal)
     body = await request.body() if key is not None else b""
     return IdempotentRequest(
         key=key,
-        compensates=compensates,
+        compensates=undoes,
         fingerprint=fingerprint(request.method, request.url.path, body),
         path=request.url.path,
     )

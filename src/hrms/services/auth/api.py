@@ -175,7 +175,13 @@ async def revoke_session(session_id: uuid.UUID, caller: LiveCaller, request: Req
 # -- users ------------------------------------------------------------------------------
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserView, tags=["users"])
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserView,
+    tags=["users"],
+    responses={409: {"description": "The email is taken by another user."}},
+)
 async def create_user(
     body: UserCreate, caller: WriteUsers, request: Request, idem: Idempotent, rt: Context
 ) -> Response:

@@ -16,11 +16,10 @@ from fastapi import Depends, Request
 
 from hrms.services.auth.models import Session
 from hrms.services.auth.sessions import is_live
-from isles import Principal, Problem, context_of, not_found, principal_of, require, unauthorized
+from isles import Authenticated, Principal, Problem, context_of, not_found, require, unauthorized
 
 
-async def _live_caller(request: Request) -> Principal:
-    principal = principal_of(request)
+async def _live_caller(request: Request, principal: Authenticated) -> Principal:
     if principal.session_id is not None:
         async with context_of(request).db.read_session() as db:
             session = await db.get(Session, principal.session_id)

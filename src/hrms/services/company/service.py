@@ -136,11 +136,20 @@ async def _unique_name(session: AsyncSession, model: Any, company_id: uuid.UUID,
         raise conflict("name", f"{name!r} is already taken in this company")
 
 
+async def _named_company(session: AsyncSession, company_id: uuid.UUID) -> Company:
+    """The company a request body names: an unknown one is a 422 on ``company_id`` (the
+    request is wrong), not a 404 (the address is right)."""
+    company = await session.get(Company, company_id)
+    if company is None:
+        raise invalid([FieldError("company_id", f"company {company_id} does not exist", "not_found")])
+    return company
+
+
 async def create_department(
     *, uow: UnitOfWork, company_id: uuid.UUID, data: DepartmentCreate, check: EmployeeCheck
 ) -> Department:
     session = uow.session
-    await get_company(session=session, company_id=company_id)
+    await _named_company(session, company_id)
     await _unique_name(session, Department, company_id, data.name, None)
     if data.manager_id is not None:
         await check(data.manager_id, company_id, "manager_id")
@@ -228,7 +237,7 @@ async def delete_department(*, uow: UnitOfWork, department_id: uuid.UUID) -> Non
 
 async def create_team(*, uow: UnitOfWork, company_id: uuid.UUID, data: TeamCreate, check: EmployeeCheck) -> Team:
     session = uow.session
-    await get_company(session=session, company_id=company_id)
+    await _named_company(session, company_id)
     await _unique_name(session, Team, company_id, data.name, None)
     if data.department_id is not None:
         await _own_department(session, data.department_id)

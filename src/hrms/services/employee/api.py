@@ -29,6 +29,7 @@ from isles import (
     Context,
     FieldError,
     Idempotent,
+    IfMatch,
     NotFound,
     Page,
     PagingDep,
@@ -40,6 +41,7 @@ from isles import (
     context_of,
     invalid,
     start_saga,
+    tag,
 )
 
 router = APIRouter(tags=["employees"])
@@ -126,17 +128,28 @@ async def list_employees(
 
 
 @router.get("/employees/{employee_id}", response_model=EmployeeView)
-async def get_employee(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> EmployeeView:
+async def get_employee(
+    employee_id: uuid.UUID, request: Request, response: Response, caller: ReadEmployees
+) -> EmployeeView:
+    """An employee; its ``ETag`` is its version (send it as ``If-Match`` to change it safely)."""
     async with TenantData(request, caller).read() as session:
         employee = await service.get_employee(session=session, employee_id=employee_id)
+        tag(response, employee.version)
         return view(await check_in_scope(session, caller, employee))
 
 
 @router.patch("/employees/{employee_id}", response_model=EmployeeView)
 async def update_employee(
-    employee_id: uuid.UUID, body: EmployeeUpdate, request: Request, caller: WriteEmployees
+    employee_id: uuid.UUID,
+    body: EmployeeUpdate,
+    request: Request,
+    response: Response,
+    caller: WriteEmployees,
+    expected: IfMatch,
 ) -> EmployeeView:
-    """Change fields of an employee. Publishes EmployeeUpdated if anything changed."""
+    """Change fields of an employee. Publishes EmployeeUpdated if anything changed.
+    With ``If-Match`` (the ETag read), a change made by someone else in between is a
+    412, not a lost update."""
     try:
         changes = body.changes()
     except ValueError as exc:
@@ -146,7 +159,8 @@ async def update_employee(
         await check_move(request, data, employee_id, changes)
     async with data.uow() as uow:
         await check_id_in_scope(uow.session, caller, employee_id)
-        employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes)
+        employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes, expected=expected)
+    tag(response, employee.version)
     return view(employee)
 
 

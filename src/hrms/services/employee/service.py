@@ -12,7 +12,18 @@ from hrms.contracts.employee import AGGREGATE
 from hrms.services.employee import events
 from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
-from isles import Event, FieldError, Problem, UniqueViolation, UnitOfWork, conflict, invalid, not_found, utcnow
+from isles import (
+    Event,
+    FieldError,
+    Precondition,
+    Problem,
+    UniqueViolation,
+    UnitOfWork,
+    conflict,
+    invalid,
+    not_found,
+    utcnow,
+)
 
 # Which request field a unique constraint protects, to name it in a 409.
 _UNIQUE_FIELDS = {"uq_employees_email": "email", "uq_employees_employee_id": "employee_number"}
@@ -139,10 +150,19 @@ async def _lock_row(uow: UnitOfWork, employee_id: uuid.UUID) -> Employee:
     return Employee(**row._mapping)
 
 
-async def update_employee(*, uow: UnitOfWork, employee_id: uuid.UUID, changes: Mapping[str, object]) -> Employee:
-    """Change fields of an employee; publishes EmployeeUpdated if anything changed."""
+async def update_employee(
+    *,
+    uow: UnitOfWork,
+    employee_id: uuid.UUID,
+    changes: Mapping[str, object],
+    expected: Precondition | None = None,
+) -> Employee:
+    """Change fields of an employee; publishes EmployeeUpdated if anything changed.
+    ``expected``: the version the caller read (If-Match), checked under the row lock."""
     session = uow.session
     employee = await _lock_row(uow, employee_id)
+    if expected is not None:
+        expected.check(employee.version, f"employee {employee_id}")
     if not employee.is_active:
         raise Problem(409, f"employee {employee_id} is deactivated and cannot be changed", slug="employee-inactive")
     changed = [k for k, v in changes.items() if getattr(employee, k) != v]

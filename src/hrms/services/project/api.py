@@ -31,6 +31,7 @@ from isles import (
     Context,
     FieldError,
     Idempotent,
+    IfMatch,
     Page,
     PagingDep,
     SagaState,
@@ -38,6 +39,7 @@ from isles import (
     check_tenant,
     invalid,
     start_saga,
+    tag,
 )
 
 router = APIRouter()
@@ -78,22 +80,32 @@ async def list_projects(
 
 
 @router.get("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
-async def get_project(project_id: uuid.UUID, request: Request, caller: ReadProjects) -> ProjectView:
+async def get_project(project_id: uuid.UUID, request: Request, response: Response, caller: ReadProjects) -> ProjectView:
+    """A project; its ``ETag`` is its version (send it as ``If-Match`` to change it safely)."""
     async with TenantData(request, caller).read() as session:
-        return project_view(await service.get_project(session=session, project_id=project_id))
+        project = await service.get_project(session=session, project_id=project_id)
+    tag(response, project.version)
+    return project_view(project)
 
 
 @router.patch("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
 async def update_project(
-    project_id: uuid.UUID, body: ProjectUpdate, request: Request, caller: WriteProjects
+    project_id: uuid.UUID,
+    body: ProjectUpdate,
+    request: Request,
+    response: Response,
+    caller: WriteProjects,
+    expected: IfMatch,
 ) -> ProjectView:
-    """Change a project; a new name reaches all its assignments. Publishes ProjectUpdated."""
+    """Change a project; a new name reaches all its assignments. Publishes ProjectUpdated.
+    With ``If-Match`` (the ETag read), a change made by someone else in between is a 412."""
     changes = body.model_dump(exclude_unset=True)
     for required in ("name", "client", "capacity"):
         if required in changes and changes[required] is None:
             raise invalid([FieldError(required, f"{required} cannot be null", "null")])
     async with TenantData(request, caller).uow() as uow:
-        project = await service.update_project(uow=uow, project_id=project_id, changes=changes)
+        project = await service.update_project(uow=uow, project_id=project_id, changes=changes, expected=expected)
+    tag(response, project.version)
     return project_view(project)
 
 

@@ -15,7 +15,7 @@ from hrms.services.project import events
 from hrms.services.project.handlers import employee_copies
 from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, CapacityReservation, Project
 from hrms.services.project.schemas import AssignmentCreate, ProjectCreate
-from isles import Event, FieldError, NotFound, UnitOfWork, invalid, not_found, utcnow
+from isles import Event, FieldError, NotFound, Precondition, UnitOfWork, invalid, not_found, utcnow
 
 
 def _emit(uow: UnitOfWork, project: Project, event: Event) -> None:
@@ -61,10 +61,19 @@ async def _load_for_update(session: AsyncSession, project_id: uuid.UUID) -> Proj
     return project
 
 
-async def update_project(*, uow: UnitOfWork, project_id: uuid.UUID, changes: Mapping[str, object]) -> Project:
-    """Change a project; a new name reaches every assignment in the same transaction."""
+async def update_project(
+    *,
+    uow: UnitOfWork,
+    project_id: uuid.UUID,
+    changes: Mapping[str, object],
+    expected: Precondition | None = None,
+) -> Project:
+    """Change a project; a new name reaches every assignment in the same transaction.
+    ``expected``: the version the caller read (If-Match), checked under the row lock."""
     session = uow.session
     project = await _load_for_update(session, project_id)
+    if expected is not None:
+        expected.check(project.version, f"project {project_id}")
     changed = [k for k, v in changes.items() if getattr(project, k) != v]
     if not changed:
         return project
