@@ -59,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "field_error": "isles.core.problems",
     "not_found": "isles.core.problems",
     "conflict": "isles.core.problems",
+    "ListSpec": "isles.http.listing",
+    "Listing": "isles.http.listing",
     "Page": "isles.http.paging",
     "PagingDep": "isles.http.paging",
     "context_of": "isles.http.context",
@@ -103,6 +105,8 @@ __all__ = [
     "HandlerContext",
     "Idempotent",
     "IfMatch",
+    "ListSpec",
+    "Listing",
     "Mail",
     "NotFound",
     "Page",
@@ -179,6 +183,7 @@ if TYPE_CHECKING:
     from isles.http.access import Authenticated, TenantData, check_tenant, principal_of, require, unauthorized
     from isles.http.context import Context, context_of
     from isles.http.idempotency import Idempotent
+    from isles.http.listing import Listing, ListSpec
     from isles.http.paging import Page, PagingDep
     from isles.http.preconditions import IfMatch, tag
     from isles.http.saga_routes import answer, run_saga, start_saga

@@ -163,8 +163,9 @@ async def test_employee_service_down_is_a_503_not_a_500(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("path", "params", "unknown"),
     [
-        ("/api/employee/employees", {"q": "mary"}, ["q"]),
-        ("/api/employee/employees", {"sort": "name", "limit": "2"}, ["sort"]),
+        ("/api/employee/employees", {"search": "mary"}, ["search"]),
+        ("/api/employee/employees", {"order": "name", "limit": "2"}, ["order"]),
+        ("/api/company/companies", {"q": "acme"}, ["q"]),
         ("/api/project/assignments", {"employe_id": str(uuid.uuid4())}, ["employe_id"]),
         ("/api/company/companies", {"a": "1", "b": "2"}, ["a", "b"]),
     ],
@@ -205,7 +206,7 @@ async def test_format_errors_say_the_expected_format_in_words(api: httpx.AsyncCl
 async def test_one_title_per_status_and_no_internals_in_errors(api: httpx.AsyncClient) -> None:
     """Issue 15, 10: the same title for every 422; a garbage token and a refusal by
     another service say what is wrong without the decoder's words or the internal call."""
-    bad_query = await api.get("/api/employee/employees", params={"q": "x"})
+    bad_query = await api.get("/api/employee/employees", params={"search": "x"})
     bad_body = await api.post("/api/employee/employees", json={})
     assert bad_query.json()["title"] == bad_body.json()["title"] == "Unprocessable Content"
     garbage = await api.get("/api/employee/employees", headers={"Authorization": "Bearer //79.abc.def"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
@@ -27,6 +27,9 @@ PagingDep = Annotated[Paging, Depends(_paging)]
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    total: int
+    total: int = Field(description="How many items match in all.")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        default=None, description="Where the next page starts (send it as cursor); null on the last page."
+    )

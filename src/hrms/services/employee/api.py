@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,9 +30,9 @@ from isles import (
     FieldError,
     Idempotent,
     IfMatch,
+    Listing,
     NotFound,
     Page,
-    PagingDep,
     Principal,
     SagaState,
     ServiceContext,
@@ -100,31 +100,35 @@ async def create_employee(
     return await start_saga(request, saga, data, tenant=company_id, idempotency=idem, completed=completed)
 
 
+EmployeeList = Annotated[Listing, Depends(service.EMPLOYEES.dependency)]
+
+
 @router.get("/employees", response_model=Page[EmployeeView])
 async def list_employees(
     request: Request,
     caller: ReadEmployees,
-    paging: PagingDep,
+    listing: EmployeeList,
     company_id: Annotated[uuid.UUID | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
     department_id: Annotated[uuid.UUID | None, Query()] = None,
     manager_id: Annotated[uuid.UUID | None, Query(description="Direct reports of this employee.")] = None,
 ) -> Page[EmployeeView]:
     """The company's employees in the caller's scope (an admin: all; a manager: their
-    department and reports; an employee: themself)."""
+    department and reports; an employee: themself). ``q`` finds names, emails and
+    employee numbers; ``sort`` orders (e.g. ``-hire_date``); ``cursor`` pages."""
     async with TenantData(request, caller).read() as session:
         scope = await scope_of(session, caller)
-        rows, total = await service.list_employees(
-            session=session,
-            limit=paging.limit,
-            offset=paging.offset,
-            company_id=company_id,
-            is_active=is_active,
-            scope=scope.where,
-            department_id=department_id,
-            manager_id=manager_id,
+        rows, total, cursor = await listing.fetch(
+            session,
+            service.employees_where(
+                company_id=company_id,
+                is_active=is_active,
+                scope=scope.where,
+                department_id=department_id,
+                manager_id=manager_id,
+            ),
         )
-    return Page(items=[view(e) for e in rows], total=total, limit=paging.limit, offset=paging.offset)
+    return listing.page([view(e) for e in rows], total, cursor)
 
 
 @router.get("/employees/{employee_id}", response_model=EmployeeView)

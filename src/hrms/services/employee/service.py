@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.employee import AGGREGATE
@@ -15,6 +16,7 @@ from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
 from isles import (
     Event,
     FieldError,
+    ListSpec,
     Precondition,
     Problem,
     UniqueViolation,
@@ -205,17 +207,15 @@ async def get_employee(*, session: AsyncSession, employee_id: uuid.UUID) -> Empl
     return employee
 
 
-async def list_employees(
+def employees_where(
     *,
-    session: AsyncSession,
-    limit: int,
-    offset: int,
     company_id: uuid.UUID | None = None,
     is_active: bool | None = None,
     scope: ColumnElement[bool] | None = None,
     department_id: uuid.UUID | None = None,
     manager_id: uuid.UUID | None = None,
-) -> tuple[list[Employee], int]:
+) -> Select[Any]:
+    """The employees (not pending) matching the filters, unordered."""
     q = select(Employee).where(Employee.pending.is_(False))
     if scope is not None:
         q = q.where(scope)
@@ -227,6 +227,38 @@ async def list_employees(
         q = q.where(Employee.company_id == company_id)
     if is_active is not None:
         q = q.where(Employee.is_active == is_active)
+    return q
+
+
+#: How the employee list sorts and searches (sort=, q=, cursor=).
+EMPLOYEES = ListSpec(
+    sort={
+        "last_name": Employee.last_name,
+        "first_name": Employee.first_name,
+        "hire_date": Employee.hire_date,
+        "employee_number": Employee.employee_id,
+        "email": Employee.email,
+    },
+    default=("last_name", "first_name"),
+    key=Employee.id,
+    search=(Employee.first_name, Employee.last_name, Employee.email, Employee.employee_id),
+)
+
+
+async def list_employees(
+    *,
+    session: AsyncSession,
+    limit: int,
+    offset: int,
+    company_id: uuid.UUID | None = None,
+    is_active: bool | None = None,
+    scope: ColumnElement[bool] | None = None,
+    department_id: uuid.UUID | None = None,
+    manager_id: uuid.UUID | None = None,
+) -> tuple[list[Employee], int]:
+    q = employees_where(
+        company_id=company_id, is_active=is_active, scope=scope, department_id=department_id, manager_id=manager_id
+    )
     total = await session.scalar(select(func.count()).select_from(q.subquery()))
     rows = await session.scalars(
         q.order_by(Employee.last_name, Employee.first_name, Employee.id).limit(limit).offset(offset)
