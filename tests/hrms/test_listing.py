@@ -96,3 +96,28 @@ async def test_a_bad_sort_search_or_cursor_is_named(api: httpx.AsyncClient) -> N
     assert (await problem(q="x" * 101))["errors"][0]["field"] == "q"
     second = await _list(api, company_id=company, sort="last_name", limit=2, cursor=cursor)
     assert second["items"][0]["id"] not in {e["id"] for e in first["items"]}
+
+
+async def test_projects_list_the_same_way(api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Projects Co"))["id"]
+    for name in ("Gemini", "Apollo", "Mercury"):
+        ok(
+            await api.post(
+                "/api/project/projects",
+                json={"name": name, "client": f"{name} Labs", "capacity": 3, "company_id": company},
+            ),
+            201,
+        )
+    mine = {"status": "active"}
+    names = [p["name"] for p in (await _list_projects(api, **mine, q="labs", limit=500))["items"]]
+    assert [n for n in names if n in ("Gemini", "Apollo", "Mercury")] == ["Apollo", "Gemini", "Mercury"]
+    newest = await _list_projects(api, q="Labs", sort="-created_at", limit=1)
+    assert newest["items"][0]["name"] == "Mercury"
+    assert newest["next_cursor"] is not None
+    nothing = await api.get("/api/project/projects", params={"sort": "capacity"})
+    assert nothing.status_code == 422
+    assert nothing.json()["errors"][0]["field"] == "sort"
+
+
+async def _list_projects(api: httpx.AsyncClient, **params: Any) -> Any:
+    return ok(await api.get("/api/project/projects", params=params))

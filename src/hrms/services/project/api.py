@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -32,6 +32,7 @@ from isles import (
     FieldError,
     Idempotent,
     IfMatch,
+    Listing,
     Page,
     PagingDep,
     SagaState,
@@ -65,18 +66,21 @@ async def create_project(
     return project_view(project)
 
 
+ProjectList = Annotated[Listing, Depends(service.PROJECTS.dependency)]
+
+
 @router.get("/projects", response_model=Page[ProjectView], tags=["projects"])
 async def list_projects(
     request: Request,
     caller: ReadProjects,
-    paging: PagingDep,
+    listing: ProjectList,
     status: Annotated[Literal["active", "completed"] | None, Query()] = None,
 ) -> Page[ProjectView]:
+    """The company's projects. ``q`` finds names and clients; ``sort`` orders (e.g.
+    ``-created_at``); ``cursor`` pages."""
     async with TenantData(request, caller).read() as session:
-        rows, total = await service.list_projects(
-            session=session, limit=paging.limit, offset=paging.offset, status=status
-        )
-    return Page(items=[project_view(p) for p in rows], total=total, limit=paging.limit, offset=paging.offset)
+        rows, total, cursor = await listing.fetch(session, service.projects_where(status=status))
+    return listing.page([project_view(p) for p in rows], total, cursor)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectView, tags=["projects"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.employee import EmployeeDirectory, EmployeeView
@@ -15,7 +16,7 @@ from hrms.services.project import events
 from hrms.services.project.handlers import employee_copies
 from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, CapacityReservation, Project
 from hrms.services.project.schemas import AssignmentCreate, ProjectCreate
-from isles import Event, FieldError, NotFound, Precondition, UnitOfWork, invalid, not_found, utcnow
+from isles import Event, FieldError, ListSpec, NotFound, Precondition, UnitOfWork, invalid, not_found, utcnow
 
 
 def _emit(uow: UnitOfWork, project: Project, event: Event) -> None:
@@ -118,15 +119,20 @@ async def get_project(*, session: AsyncSession, project_id: uuid.UUID) -> Projec
     return project
 
 
-async def list_projects(
-    *, session: AsyncSession, limit: int, offset: int, status: str | None = None
-) -> tuple[list[Project], int]:
+#: How the project list sorts and searches (sort=, q=, cursor=).
+PROJECTS = ListSpec(
+    sort={"name": Project.name, "client": Project.client, "status": Project.status, "created_at": Project.created_at},
+    default=("name",),
+    key=Project.id,
+    search=(Project.name, Project.client),
+)
+
+
+def projects_where(*, status: str | None = None) -> Select[Any]:
     q = select(Project)
     if status is not None:
         q = q.where(Project.status == status)
-    total = await session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = await session.scalars(q.order_by(Project.name, Project.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    return q
 
 
 async def _validate_employee(
