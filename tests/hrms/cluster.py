@@ -181,6 +181,9 @@ class Driver:
         self.projects: list[str] = []
         self.tally = Tally()
         self._n = 0
+        self._pairs: list[tuple[str, str]] = []
+        self._lock = asyncio.Lock()
+        self.company = ""
 
     def _api(self, service: str) -> str:
         return f"{self.cluster[service].url}/api/{service}"
@@ -188,7 +191,7 @@ class Driver:
     async def setup(self, client: httpx.AsyncClient, employees: int = 8, projects: int = 2) -> None:
         r = await client.post(f"{self._api('company')}/companies", json={"name": "Fault Test Co"})
         assert r.status_code == 201, r.text
-        company = r.json()["id"]
+        company = self.company = r.json()["id"]
         for i in range(employees):
             body = {
                 "employee_number": f"F-{i}-{uuid.uuid4().hex[:6]}",
@@ -206,6 +209,8 @@ class Driver:
             r = await client.post(f"{self._api('project')}/projects", json=body)
             assert r.status_code == 201, r.text
             self.projects.append(r.json()["id"])
+        self._pairs = [(e, p) for e in self.employees for p in self.projects]
+        self.rng.shuffle(self._pairs)
 
     async def _write(self, client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any]) -> int | None:
         try:
@@ -226,10 +231,32 @@ class Driver:
         if await self._write(client, "PATCH", url, {"first_name": f"N{self._n}"}) == 200:
             self.tally.renames_ok += 1
 
+    async def _free_pair(self, client: httpx.AsyncClient) -> tuple[str, str] | None:
+        """An (employee, project) not assigned yet (one live assignment per pair): a new
+        project when every pair is taken."""
+        async with self._lock:
+            if not self._pairs:
+                body = {"name": f"P-{uuid.uuid4().hex[:8]}", "client": "C", "capacity": 10_000}
+                try:
+                    r = await client.post(
+                        f"{self._api('project')}/projects", json={**body, "company_id": self.company}, timeout=5
+                    )
+                except httpx.TransportError:
+                    return None  # the write path is tallied by the assignment, not here
+                if r.status_code != 201:
+                    return None
+                self.projects.append(r.json()["id"])
+                self._pairs = [(e, self.projects[-1]) for e in self.employees]
+                self.rng.shuffle(self._pairs)
+            return self._pairs.pop()
+
     async def new_assignment(self, client: httpx.AsyncClient) -> None:
+        pair = await self._free_pair(client)
+        if pair is None:
+            return
         body = {
-            "employee_id": self.rng.choice(self.employees),
-            "project_id": self.rng.choice(self.projects),
+            "employee_id": pair[0],
+            "project_id": pair[1],
             "role": "Engineer",
             "allocation": 10,
             "start_date": "2025-01-01",

@@ -52,10 +52,11 @@ async def new_employee(api: httpx.AsyncClient, first: str = "Ada", last: str = "
 
 
 async def new_project(
-    api: httpx.AsyncClient, name: str = "Apollo", capacity: int = 5, company_id: str | None = None
+    api: httpx.AsyncClient, name: str | None = None, capacity: int = 5, company_id: str | None = None
 ) -> Any:
+    """A project (names are unique in a company: a test's unnamed ones are numbered)."""
     body = {
-        "name": name,
+        "name": name or f"Project {next(_numbers)}",
         "client": "NASA",
         "capacity": capacity,
         "company_id": company_id or await default_company(api),

@@ -13,7 +13,7 @@ import pytest
 from hrms.system import build
 from isles.core.settings import IslesSettings
 from isles.runtime.system import SystemRuntime
-from tests.hrms.helpers import assign, new_company, new_employee, new_project, ok
+from tests.hrms.helpers import assign, default_company, new_company, new_employee, new_project, ok
 
 pytestmark = pytest.mark.integration
 
@@ -138,7 +138,7 @@ async def test_assignment_checks_name_their_fields(api: httpx.AsyncClient) -> No
     assert r.status_code == 422
     assert fields(r) == {"capacity"}
     ok(await assign(api, e, p), 201)
-    ok(await assign(api, e, p), 201)
+    ok(await assign(api, await new_employee(api, "Grace", "Hopper"), p), 201)
     r = await api.patch(f"/api/project/projects/{p['id']}", json={"capacity": 1})
     assert r.status_code == 422
     assert fields(r) == {"capacity"}
@@ -229,3 +229,44 @@ async def test_a_body_not_sent_as_json_is_a_415(api: httpx.AsyncClient) -> None:
         assert r.json()["title"] == "Unsupported Media Type"
         assert fields(r) == {"Content-Type"}
     assert (await api.post("/api/employee/employees", json=good)).status_code == 201
+
+
+async def test_hr_rules_of_issue_15_point_13(api: httpx.AsyncClient) -> None:
+    """One live assignment of an employee to a project; an assignment starts on or
+    after the hire date; a hire date not far ahead; project names unique per company."""
+    e = await new_employee(api, hire_date="2024-03-01")
+    p = await new_project(api, capacity=5)
+    first = ok(await assign(api, e, p), 201)
+    twice = await assign(api, e, p)
+    assert twice.status_code == 409, twice.text
+    assert fields(twice) == {"employee_id"}
+    assert first["id"] in twice.json()["detail"]
+    ok(await api.delete(f"/api/project/assignments/{first['id']}"), 204)
+    ok(await assign(api, e, p), 201)  # removed: they may be assigned again
+
+    early = await assign(api, e, await new_project(api), start_date="2024-02-29")
+    assert early.status_code == 422
+    assert fields(early) == {"start_date"}
+    assert "2024-03-01" in early.json()["errors"][0]["message"]
+
+    far = await api.post("/api/employee/employees", json={**await good_employee(api), "hire_date": "2999-01-01"})
+    assert far.status_code == 422
+    assert fields(far) == {"hire_date"}
+
+    company = await default_company(api)
+    await new_project(api, "Unique Name", company_id=company)
+    body = {"name": "Unique Name", "client": "X", "capacity": 1, "company_id": company}
+    same = await api.post("/api/project/projects", json=body)
+    assert same.status_code == 409
+    assert fields(same) == {"name"}
+    other = await new_project(api, "Other Name", company_id=company)
+    renamed = await api.patch(f"/api/project/projects/{other['id']}", json={"name": "Unique Name"})
+    assert renamed.status_code == 409
+    assert fields(renamed) == {"name"}
+    elsewhere = (await new_company(api, "Elsewhere"))["id"]
+    ok(
+        await api.post(
+            "/api/project/projects", json={"name": "Unique Name", "client": "X", "capacity": 1, "company_id": elsewhere}
+        ),
+        201,
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from hrms.contracts.permissions import RoleName
+from isles import field_error
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Email = Annotated[
@@ -19,6 +20,17 @@ Email = Annotated[
 Number = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$")]
 Salary = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
+#: How far ahead a hire may be recorded (an offer signed today for next season).
+HIRE_AHEAD_DAYS = 366
+
+
+def _not_far_ahead(value: date | None) -> date | None:
+    if value is not None and value > date.today() + timedelta(days=HIRE_AHEAD_DAYS):
+        raise field_error("hire_date", f"at most {HIRE_AHEAD_DAYS} days ahead (a hire date, not a guess)")
+    return value
+
+
+HireDate = Annotated[date, AfterValidator(_not_far_ahead)]
 
 
 class EmployeeCreate(BaseModel):
@@ -36,7 +48,7 @@ class EmployeeCreate(BaseModel):
     position: Name | None = None
     department_id: uuid.UUID | None = Field(default=None, description="A department of the company.")
     manager_id: uuid.UUID | None = Field(default=None, description="An active employee of the company.")
-    hire_date: date
+    hire_date: HireDate
     salary: Salary | None = None
     roles: Annotated[list[RoleName], Field(min_length=1, max_length=3)] = ["employee"]
 
@@ -53,7 +65,7 @@ class EmployeeUpdate(BaseModel):
     position: Name | None = None
     department_id: uuid.UUID | None = None
     manager_id: uuid.UUID | None = None
-    hire_date: date | None = None
+    hire_date: HireDate | None = None
     salary: Salary | None = None
 
     def changes(self) -> dict[str, object]:

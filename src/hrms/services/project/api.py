@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
@@ -54,7 +54,16 @@ def assignment_view(a: Assignment) -> AssignmentView:
     return AssignmentView.model_validate(a, from_attributes=True)
 
 
-@router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=ProjectView, tags=["projects"])
+_NAME_TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "The company has a project of that name already."}}
+
+
+@router.post(
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectView,
+    tags=["projects"],
+    responses=_NAME_TAKEN,
+)
 async def create_project(
     body: ProjectCreate, request: Request, response: Response, caller: WriteProjects
 ) -> ProjectView:
@@ -92,7 +101,7 @@ async def get_project(project_id: uuid.UUID, request: Request, response: Respons
     return project_view(project)
 
 
-@router.patch("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
+@router.patch("/projects/{project_id}", response_model=ProjectView, tags=["projects"], responses=_NAME_TAKEN)
 async def update_project(
     project_id: uuid.UUID,
     body: ProjectUpdate,
@@ -126,7 +135,10 @@ async def complete_project(project_id: uuid.UUID, request: Request, caller: Writ
     status_code=status.HTTP_201_CREATED,
     response_model=AssignmentView,
     tags=["assignments"],
-    responses={202: {"description": "Still under way: follow the Location (the saga)."}},
+    responses={
+        202: {"description": "Still under way: follow the Location (the saga)."},
+        409: {"description": "The employee is on this project already (one live assignment each)."},
+    },
 )
 async def create_assignment(
     body: AssignmentCreate, rt: Context, request: Request, idem: Idempotent, caller: WriteAssignments

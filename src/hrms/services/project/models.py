@@ -11,11 +11,14 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -37,6 +40,7 @@ class Project(TenantOwned, Base):
         CheckConstraint("capacity >= 0", name="capacity_not_negative"),
         CheckConstraint("assigned_count >= 0 AND assigned_count <= capacity", name="assigned_within_capacity"),
         CheckConstraint("status IN ('active', 'completed')", name="status_known"),
+        UniqueConstraint("company_id", "name"),  # a project's name is unique in its company
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -62,6 +66,15 @@ class Assignment(TenantOwned, Base):
     __table_args__ = (
         CheckConstraint("allocation BETWEEN 1 AND 100", name="allocation_percent"),
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_ordered"),
+        # One live assignment (pending or confirmed, not removed) of an employee to a project.
+        Index(
+            "uq_assignments_employee_id_project_id_live",
+            "employee_id",
+            "project_id",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -16,7 +16,20 @@ from hrms.services.project import events
 from hrms.services.project.handlers import employee_copies
 from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, CapacityReservation, Project
 from hrms.services.project.schemas import AssignmentCreate, ProjectCreate
-from isles import Event, FieldError, ListSpec, NotFound, Precondition, UnitOfWork, invalid, not_found, utcnow
+from isles import (
+    Event,
+    FieldError,
+    ListSpec,
+    NotFound,
+    Precondition,
+    Problem,
+    UniqueViolation,
+    UnitOfWork,
+    conflict,
+    invalid,
+    not_found,
+    utcnow,
+)
 
 
 def _emit(uow: UnitOfWork, project: Project, event: Event) -> None:
@@ -37,7 +50,27 @@ def _emit_assignment(uow: UnitOfWork, assignment: Assignment, event: Event, *, v
     uow.emit(event, aggregate=aggregate, aggregate_type="assignment", tenant_id=str(assignment.company_id))
 
 
+async def _name_free(session: AsyncSession, company_id: uuid.UUID, name: str, exclude: uuid.UUID | None) -> None:
+    q = select(Project.id).where(Project.company_id == company_id, Project.name == name)
+    if exclude is not None:
+        q = q.where(Project.id != exclude)
+    if await session.scalar(q) is not None:
+        raise _name_taken(name)
+
+
+def _name_taken(name: object) -> Problem:
+    return conflict("name", f"the company has a project named {name!r} already")
+
+
+async def _commit_named(uow: UnitOfWork, name: object) -> None:
+    try:
+        await uow.commit()
+    except UniqueViolation as exc:  # a concurrent writer took the name first
+        raise _name_taken(name) from exc
+
+
 async def create_project(*, uow: UnitOfWork, data: ProjectCreate, company_id: uuid.UUID) -> Project:
+    await _name_free(uow.session, company_id, data.name, None)
     project = Project(
         id=uuid.uuid4(),
         company_id=company_id,
@@ -51,7 +84,7 @@ async def create_project(*, uow: UnitOfWork, data: ProjectCreate, company_id: uu
     )
     uow.session.add(project)
     _emit(uow, project, events.created(project))
-    await uow.commit()
+    await _commit_named(uow, data.name)
     return project
 
 
@@ -88,6 +121,8 @@ async def update_project(
                 )
             ]
         )
+    if "name" in changed:
+        await _name_free(session, project.company_id, str(changes["name"]), project.id)
     for key in changed:
         setattr(project, key, changes[key])
     if "name" in changed:
@@ -97,7 +132,7 @@ async def update_project(
             .values(project_name=project.name, updated_at=utcnow())
         )
     _emit(uow, project, events.updated(project, changed))
-    await uow.commit()
+    await _commit_named(uow, project.name)
     return project
 
 
@@ -172,9 +207,25 @@ async def validate_assignment(
         errors = [FieldError("employee_id", f"employee {data.employee_id} does not exist", "not_found")]
     project = await session.get(Project, data.project_id)
     errors += _check_project(project if project is None or project.company_id == company_id else None, data.project_id)
+    if employee is not None and data.start_date < employee.hire_date:
+        message = f"before the employee's hire date ({employee.hire_date.isoformat()})"
+        errors.append(FieldError("start_date", message, "before_hire"))
     if errors or employee is None:
         raise invalid(errors)
+    live = await session.scalar(
+        select(Assignment.id).where(
+            Assignment.employee_id == data.employee_id,
+            Assignment.project_id == data.project_id,
+            Assignment.deleted_at.is_(None),
+        )
+    )
+    if live is not None:
+        raise _assigned_already(data.employee_id, live)
     return employee
+
+
+def _assigned_already(employee_id: uuid.UUID, assignment: object) -> Problem:
+    return conflict("employee_id", f"employee {employee_id} is on this project already (assignment {assignment})")
 
 
 async def reserve_capacity(*, uow: UnitOfWork, project_id: uuid.UUID, reservation_id: uuid.UUID) -> Project:
@@ -236,7 +287,10 @@ async def add_pending_assignment(
         pending=True,
     )
     session.add(assignment)
-    await uow.commit()
+    try:
+        await uow.commit()
+    except UniqueViolation as exc:  # a concurrent request assigned them first
+        raise _assigned_already(employee.id, "being made") from exc
     return assignment
 
 
