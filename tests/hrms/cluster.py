@@ -241,9 +241,14 @@ class Driver:
                     r = await client.post(
                         f"{self._api('project')}/projects", json={**body, "company_id": self.company}, timeout=5
                     )
+                except httpx.ConnectError:
+                    self.tally.refused += 1  # a write the service refused (it was down)
+                    return None
                 except httpx.TransportError:
-                    return None  # the write path is tallied by the assignment, not here
+                    self.tally.ambiguous += 1
+                    return None
                 if r.status_code != 201:
+                    self.tally.refused += 1
                     return None
                 self.projects.append(r.json()["id"])
                 self._pairs = [(e, self.projects[-1]) for e in self.employees]
