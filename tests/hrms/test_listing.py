@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hrms.helpers import new_company, new_employee, ok
+from tests.hrms.helpers import new_company, new_employee, new_project, ok
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +121,27 @@ async def test_projects_list_the_same_way(api: httpx.AsyncClient) -> None:
 
 async def _list_projects(api: httpx.AsyncClient, **params: Any) -> Any:
     return ok(await api.get("/api/project/projects", params=params))
+
+
+async def test_assignments_list_the_same_way(api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Assigning Co"))["id"]
+    ada = await new_employee(api, "Ada", "Lovelace", company_id=company)
+    grace = await new_employee(api, "Grace", "Hopper", company_id=company)
+    project = await new_project(api, "Analytical Engine", company_id=company)
+    for who, start in ((ada, "2025-03-01"), (grace, "2025-01-01")):
+        body = {"employee_id": who["id"], "project_id": project["id"], "role": "Engineer", "allocation": 40}
+        body["start_date"] = start
+        ok(await api.post("/api/project/assignments", json=body), 201)
+    mine = {"project_id": project["id"]}
+    by_start = await _list_assignments(api, **mine)
+    assert [a["employee_name"] for a in by_start["items"]] == ["Grace Hopper", "Ada Lovelace"]
+    latest = await _list_assignments(api, **mine, sort="-start_date", limit=1)
+    assert latest["items"][0]["employee_name"] == "Ada Lovelace"
+    rest = await _list_assignments(api, **mine, sort="-start_date", limit=1, cursor=latest["next_cursor"])
+    assert rest["items"][0]["employee_name"] == "Grace Hopper"
+    assert rest["next_cursor"] is None
+    assert [a["employee_name"] for a in (await _list_assignments(api, **mine, q="hopp"))["items"]] == ["Grace Hopper"]
+
+
+async def _list_assignments(api: httpx.AsyncClient, **params: Any) -> Any:
+    return ok(await api.get("/api/project/assignments", params=params))

@@ -227,3 +227,28 @@ async def test_assignments_an_employee_reads_and_a_manager_makes(hrms: SystemRun
     assert fields(r) == ["employee_id"]
     assert (await api.delete(f"/api/project/assignments/{theirs['id']}", headers=as_manager)).status_code == 422
     ok(await api.delete(f"/api/project/assignments/{mine['id']}", headers=as_manager), 204)
+
+
+async def test_employee_views_name_their_department_and_manager(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    """Issue 15, 12: names, not only ids; the department's name is kept from company
+    events, so a rename reaches the employee views without a call."""
+    company = (await new_company(api, "Named"))["id"]
+    boss = await new_employee(api, "Grace", "Hopper", company_id=company)
+    dept = ok(await api.post("/api/company/departments", json={"name": "Research", "company_id": company}), 201)
+    await hrms.settle()
+    worker = await new_employee(
+        api, "Ada", "Lovelace", company_id=company, department_id=dept["id"], manager_id=boss["id"]
+    )
+    assert (worker["department_name"], worker["manager_name"]) == ("Research", "Grace Hopper")
+    url = f"/api/employee/employees/{worker['id']}"
+    ok(await api.patch(f"/api/company/departments/{dept['id']}", json={"name": "Research & Development"}))
+    await hrms.settle()
+    read = ok(await api.get(url))
+    assert (read["department_name"], read["manager_name"]) == ("Research & Development", "Grace Hopper")
+    listed = ok(await api.get("/api/employee/employees", params={"company_id": company, "q": "Lovelace"}))
+    assert listed["items"][0]["department_name"] == "Research & Development"
+    ok(await api.delete(f"/api/company/departments/{dept['id']}"), 204)
+    await hrms.settle()
+    gone = ok(await api.get(url))
+    assert (gone["department_id"], gone["department_name"]) == (None, None)
+    assert (ok(await api.get(f"/api/employee/employees/{boss['id']}")))["manager_name"] is None

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from isles import Event, ServiceClient, Upcaster
 
@@ -106,7 +106,11 @@ class EmployeeView(BaseModel):
     phone: str | None
     position: str | None
     department_id: uuid.UUID | None
+    department_name: str | None = Field(
+        default=None, description="The department's name (kept from company events; null while unknown)."
+    )
     manager_id: uuid.UUID | None
+    manager_name: str | None = Field(default=None, description="The manager's full name.")
     hire_date: date
     salary: Decimal | None
     is_active: bool

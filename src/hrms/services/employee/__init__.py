@@ -12,7 +12,7 @@ from isles import Service
 def build() -> Service:
     from hrms.services.employee.api import router
     from hrms.services.employee.events import PUBLISHES
-    from hrms.services.employee.handlers import HANDLERS
+    from hrms.services.employee.handlers import HANDLERS, REPLICAS
     from hrms.services.employee.models import metadata
     from hrms.services.employee.sagas import SAGAS
 
@@ -23,6 +23,7 @@ def build() -> Service:
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,
+        replicas=REPLICAS,
         sagas=SAGAS,
         # CreateEmployee's calls: check the company and department, create and activate the user.
         permissions=("companies:read", "users:read", "users:write"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.company import CompanyClient
@@ -23,7 +25,7 @@ from hrms.services.employee.deps import (
     check_may_write_profile,
     scope_of,
 )
-from hrms.services.employee.models import Employee, EmployeeProfile
+from hrms.services.employee.models import DepartmentCopy, Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate, ProfilePut
 from isles import (
     Context,
@@ -69,6 +71,32 @@ def view(e: Employee) -> EmployeeView:
     )
 
 
+async def named(session: AsyncSession, employees: Sequence[Employee]) -> list[EmployeeView]:
+    """Views of ``employees`` with their department's name (from this service's copy of
+    the company's departments) and their manager's name (an employee here)."""
+    departments = {e.department_id for e in employees if e.department_id is not None}
+    managers = {e.manager_id for e in employees if e.manager_id is not None}
+    department_names: dict[uuid.UUID, str] = {}
+    if departments:
+        rows = await session.execute(
+            select(DepartmentCopy.id, DepartmentCopy.name).where(DepartmentCopy.id.in_(departments))
+        )
+        department_names = {r.id: r.name for r in rows}
+    manager_names: dict[uuid.UUID, str] = {}
+    if managers:
+        rows = await session.execute(
+            select(Employee.id, Employee.first_name, Employee.last_name).where(Employee.id.in_(managers))
+        )
+        manager_names = {r.id: f"{r.first_name} {r.last_name}" for r in rows}
+    result = []
+    for e in employees:
+        v = view(e)
+        v.department_name = department_names.get(e.department_id) if e.department_id else None
+        v.manager_name = manager_names.get(e.manager_id) if e.manager_id else None
+        result.append(v)
+    return result
+
+
 @router.post(
     "/employees",
     status_code=status.HTTP_201_CREATED,
@@ -92,7 +120,8 @@ async def create_employee(
     async def completed(state: SagaState) -> Response:
         async with rt.db.read_session() as session:
             employee = await service.get_employee(session=session, employee_id=uuid.UUID(state.data["employee_id"]))
-        body = jsonable_encoder(view(employee))
+            (named_view,) = await named(session, [employee])
+        body = jsonable_encoder(named_view)
         return JSONResponse(body, status_code=201, headers={"Location": f"{request.url.path}/{employee.id}"})
 
     data = sagas.saga_data(body)
@@ -128,7 +157,8 @@ async def list_employees(
                 manager_id=manager_id,
             ),
         )
-    return listing.page([view(e) for e in rows], total, cursor)
+        items = await named(session, rows)
+    return listing.page(items, total, cursor)
 
 
 @router.get("/employees/{employee_id}", response_model=EmployeeView)
@@ -139,7 +169,8 @@ async def get_employee(
     async with TenantData(request, caller).read() as session:
         employee = await service.get_employee(session=session, employee_id=employee_id)
         tag(response, employee.version)
-        return view(await check_in_scope(session, caller, employee))
+        (found,) = await named(session, [await check_in_scope(session, caller, employee)])
+        return found
 
 
 @router.patch("/employees/{employee_id}", response_model=EmployeeView)
@@ -231,7 +262,7 @@ async def list_reports(
             offset=0,
             scope=Employee.id.in_(ids) if scope.where is None else (Employee.id.in_(ids) & scope.where),
         )
-    return [view(e) for e in rows]
+        return await named(session, rows)
 
 
 def profile_view(p: EmployeeProfile) -> ProfileView:

@@ -71,3 +71,14 @@ class EmployeeProfile(TenantOwned, Base):
     certifications: Mapped[list[str]] = mapped_column(StringList, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DepartmentCopy(Base):
+    """The departments this service has heard of (company events): employee views name
+    their department without asking the company service."""
+
+    __tablename__ = "department_copies"
+
+    id: Mapped[uuid.UUID] = reference("company.departments", primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)

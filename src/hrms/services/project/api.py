@@ -34,7 +34,6 @@ from isles import (
     IfMatch,
     Listing,
     Page,
-    PagingDep,
     SagaState,
     TenantData,
     check_tenant,
@@ -166,26 +165,26 @@ async def create_assignment(
     return await start_saga(request, saga, data, tenant=tenant, idempotency=idem, completed=completed)
 
 
+AssignmentList = Annotated[Listing, Depends(service.ASSIGNMENTS.dependency)]
+
+
 @router.get("/assignments", response_model=Page[AssignmentView], tags=["assignments"])
 async def list_assignments(
     request: Request,
     caller: ReadAssignments,
-    paging: PagingDep,
+    listing: AssignmentList,
     employee_id: Annotated[uuid.UUID | None, Query()] = None,
     project_id: Annotated[uuid.UUID | None, Query()] = None,
     include_deleted: Annotated[bool, Query()] = False,
 ) -> Page[AssignmentView]:
+    """Assignments the caller may read. ``q`` finds employee names, project names and
+    roles; ``sort`` orders (e.g. ``-start_date``); ``cursor`` pages."""
+    where = service.assignments_where(
+        employee_id=employee_id, project_id=project_id, include_deleted=include_deleted, scope=own_assignments(caller)
+    )
     async with TenantData(request, caller).read() as session:
-        rows, total = await service.list_assignments(
-            session=session,
-            limit=paging.limit,
-            offset=paging.offset,
-            employee_id=employee_id,
-            project_id=project_id,
-            include_deleted=include_deleted,
-            scope=own_assignments(caller),
-        )
-    return Page(items=[assignment_view(a) for a in rows], total=total, limit=paging.limit, offset=paging.offset)
+        rows, total, cursor = await listing.fetch(session, where)
+    return listing.page([assignment_view(a) for a in rows], total, cursor)
 
 
 @router.get("/assignments/{assignment_id}", response_model=AssignmentView, tags=["assignments"])

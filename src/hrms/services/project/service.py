@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.employee import EmployeeDirectory, EmployeeView
@@ -340,16 +340,29 @@ async def get_assignment(
     return assignment
 
 
-async def list_assignments(
+#: How the assignment list sorts and searches (sort=, q=, cursor=).
+ASSIGNMENTS = ListSpec(
+    sort={
+        "start_date": Assignment.start_date,
+        "employee_name": Assignment.employee_name,
+        "project_name": Assignment.project_name,
+        "allocation": Assignment.allocation,
+        "created_at": Assignment.created_at,
+    },
+    default=("start_date",),
+    key=Assignment.id,
+    search=(Assignment.employee_name, Assignment.project_name, Assignment.role),
+)
+
+
+def assignments_where(
     *,
-    session: AsyncSession,
-    limit: int,
-    offset: int,
     employee_id: uuid.UUID | None = None,
     project_id: uuid.UUID | None = None,
     include_deleted: bool = False,
     scope: ColumnElement[bool] | None = None,
-) -> tuple[list[Assignment], int]:
+) -> Select[Any]:
+    """Confirmed assignments matching the filters, unordered."""
     q = select(Assignment).where(Assignment.pending.is_(False))
     if scope is not None:
         q = q.where(scope)
@@ -359,6 +372,4 @@ async def list_assignments(
         q = q.where(Assignment.project_id == project_id)
     if not include_deleted:
         q = q.where(Assignment.deleted_at.is_(None))
-    total = await session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = await session.scalars(q.order_by(Assignment.start_date, Assignment.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    return q
