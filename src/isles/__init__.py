@@ -73,10 +73,11 @@ _EXPORTS: dict[str, str] = {
     "unauthorized": "isles.http.access",
     "TenantData": "isles.http.access",
     "Idempotent": "isles.http.idempotency",
-    "IfMatch": "isles.http.preconditions",
+    "IF_MATCH": "isles.http.preconditions",
+    "if_match": "isles.http.preconditions",
     "Precondition": "isles.core.versions",
     "etag": "isles.core.versions",
-    "tag": "isles.http.preconditions",
+    "tagged": "isles.http.preconditions",
     # calling other services
     "ServiceClient": "isles.clients.service",
     "NotFound": "isles.clients.service",
@@ -93,6 +94,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "IDENTITY_PROVIDER",
+    "IF_MATCH",
     "INFO_KEY",
     "Authenticated",
     "Bounced",
@@ -104,7 +106,6 @@ __all__ = [
     "Handler",
     "HandlerContext",
     "Idempotent",
-    "IfMatch",
     "ListSpec",
     "Listing",
     "Mail",
@@ -143,6 +144,7 @@ __all__ = [
     "enable_row_security",
     "etag",
     "field_error",
+    "if_match",
     "invalid",
     "new_metadata",
     "not_found",
@@ -152,7 +154,7 @@ __all__ = [
     "run_saga",
     "sender_from",
     "start_saga",
-    "tag",
+    "tagged",
     "unauthorized",
     "utcnow",
 ]
@@ -185,7 +187,7 @@ if TYPE_CHECKING:
     from isles.http.idempotency import Idempotent
     from isles.http.listing import Listing, ListSpec
     from isles.http.paging import Page, PagingDep
-    from isles.http.preconditions import IfMatch, tag
+    from isles.http.preconditions import IF_MATCH, if_match, tagged
     from isles.http.saga_routes import answer, run_saga, start_saga
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable

@@ -28,10 +28,10 @@ from hrms.services.employee.deps import (
 from hrms.services.employee.models import DepartmentCopy, Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate, ProfilePut
 from isles import (
+    IF_MATCH,
     Context,
     FieldError,
     Idempotent,
-    IfMatch,
     Listing,
     NotFound,
     Page,
@@ -41,9 +41,10 @@ from isles import (
     TenantData,
     check_tenant,
     context_of,
+    if_match,
     invalid,
     start_saga,
-    tag,
+    tagged,
 )
 
 router = APIRouter(tags=["employees"])
@@ -162,26 +163,18 @@ async def list_employees(
 
 
 @router.get("/employees/{employee_id}", response_model=EmployeeView)
-async def get_employee(
-    employee_id: uuid.UUID, request: Request, response: Response, caller: ReadEmployees
-) -> EmployeeView:
+async def get_employee(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> Response:
     """An employee; its ``ETag`` is its version (send it as ``If-Match`` to change it safely)."""
     async with TenantData(request, caller).read() as session:
         employee = await service.get_employee(session=session, employee_id=employee_id)
-        tag(response, employee.version)
         (found,) = await named(session, [await check_in_scope(session, caller, employee)])
-        return found
+    return tagged(found, employee.version)
 
 
-@router.patch("/employees/{employee_id}", response_model=EmployeeView)
+@router.patch("/employees/{employee_id}", response_model=EmployeeView, openapi_extra=IF_MATCH)
 async def update_employee(
-    employee_id: uuid.UUID,
-    body: EmployeeUpdate,
-    request: Request,
-    response: Response,
-    caller: WriteEmployees,
-    expected: IfMatch,
-) -> EmployeeView:
+    employee_id: uuid.UUID, body: EmployeeUpdate, request: Request, caller: WriteEmployees
+) -> Response:
     """Change fields of an employee. Publishes EmployeeUpdated if anything changed.
     With ``If-Match`` (the ETag read), a change made by someone else in between is a
     412, not a lost update."""
@@ -194,9 +187,10 @@ async def update_employee(
         await check_move(request, data, employee_id, changes)
     async with data.uow() as uow:
         await check_id_in_scope(uow.session, caller, employee_id)
-        employee = await service.update_employee(uow=uow, employee_id=employee_id, changes=changes, expected=expected)
-    tag(response, employee.version)
-    return view(employee)
+        employee = await service.update_employee(
+            uow=uow, employee_id=employee_id, changes=changes, expected=if_match(request)
+        )
+    return tagged(view(employee), employee.version)
 
 
 async def check_move(request: Request, data: TenantData, employee_id: uuid.UUID, changes: dict[str, object]) -> None:

@@ -28,18 +28,19 @@ from hrms.services.project.schemas import (
     ProjectView,
 )
 from isles import (
+    IF_MATCH,
     Context,
     FieldError,
     Idempotent,
-    IfMatch,
     Listing,
     Page,
     SagaState,
     TenantData,
     check_tenant,
+    if_match,
     invalid,
     start_saga,
-    tag,
+    tagged,
 )
 
 router = APIRouter()
@@ -92,23 +93,23 @@ async def list_projects(
 
 
 @router.get("/projects/{project_id}", response_model=ProjectView, tags=["projects"])
-async def get_project(project_id: uuid.UUID, request: Request, response: Response, caller: ReadProjects) -> ProjectView:
+async def get_project(project_id: uuid.UUID, request: Request, caller: ReadProjects) -> Response:
     """A project; its ``ETag`` is its version (send it as ``If-Match`` to change it safely)."""
     async with TenantData(request, caller).read() as session:
         project = await service.get_project(session=session, project_id=project_id)
-    tag(response, project.version)
-    return project_view(project)
+    return tagged(project_view(project), project.version)
 
 
-@router.patch("/projects/{project_id}", response_model=ProjectView, tags=["projects"], responses=_NAME_TAKEN)
+@router.patch(
+    "/projects/{project_id}",
+    response_model=ProjectView,
+    tags=["projects"],
+    responses=_NAME_TAKEN,
+    openapi_extra=IF_MATCH,
+)
 async def update_project(
-    project_id: uuid.UUID,
-    body: ProjectUpdate,
-    request: Request,
-    response: Response,
-    caller: WriteProjects,
-    expected: IfMatch,
-) -> ProjectView:
+    project_id: uuid.UUID, body: ProjectUpdate, request: Request, caller: WriteProjects
+) -> Response:
     """Change a project; a new name reaches all its assignments. Publishes ProjectUpdated.
     With ``If-Match`` (the ETag read), a change made by someone else in between is a 412."""
     changes = body.model_dump(exclude_unset=True)
@@ -116,9 +117,10 @@ async def update_project(
         if required in changes and changes[required] is None:
             raise invalid([FieldError(required, f"{required} cannot be null", "null")])
     async with TenantData(request, caller).uow() as uow:
-        project = await service.update_project(uow=uow, project_id=project_id, changes=changes, expected=expected)
-    tag(response, project.version)
-    return project_view(project)
+        project = await service.update_project(
+            uow=uow, project_id=project_id, changes=changes, expected=if_match(request)
+        )
+    return tagged(project_view(project), project.version)
 
 
 @router.post("/projects/{project_id}/complete", response_model=ProjectView, tags=["projects"])
