@@ -4,6 +4,7 @@ PostgreSQL; a bad sort, search or cursor is a 422 naming it."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -113,7 +114,16 @@ async def test_projects_list_the_same_way(api: httpx.AsyncClient) -> None:
     assert [n for n in names if n in ("Gemini", "Apollo", "Mercury")] == ["Apollo", "Gemini", "Mercury"]
     newest = await _list_projects(api, q="Labs", sort="-created_at", limit=1)
     assert newest["items"][0]["name"] == "Mercury"
-    assert newest["next_cursor"] is not None
+    walked, cursor = [], newest["next_cursor"]
+    while cursor:  # a cursor over a timestamp column, followed to the end
+        page = await _list_projects(api, q="Labs", sort="-created_at", limit=1, cursor=cursor)
+        walked += [p["name"] for p in page["items"]]
+        cursor = page["next_cursor"]
+    assert walked == ["Apollo", "Gemini"]
+    forged = base64.urlsafe_b64encode(b'{"s":"-created_at","q":"Labs","v":["yesterday","x"]}').decode()
+    refused = await api.get("/api/project/projects", params={"q": "Labs", "sort": "-created_at", "cursor": forged})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "cursor"
     nothing = await api.get("/api/project/projects", params={"sort": "capacity"})
     assert nothing.status_code == 422
     assert nothing.json()["errors"][0]["field"] == "sort"

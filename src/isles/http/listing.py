@@ -38,6 +38,7 @@ from fastapi import Query
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import TypeDecorator
 
 from isles.core.problems import FieldError, invalid
 from isles.http.paging import Page
@@ -58,8 +59,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _python_type(attribute: InstrumentedAttribute[Any]) -> type:
+    """The Python type of a column's values (through a TypeDecorator to its impl)."""
+    sql_type: Any = attribute.property.columns[0].type
+    while isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
+    kind: type = sql_type.python_type
+    return kind
+
+
 def _typed(attribute: InstrumentedAttribute[Any], value: Any) -> Any:
-    kind = attribute.property.columns[0].type.python_type
+    kind = _python_type(attribute)
     if value is None or isinstance(value, kind):
         return value
     if kind is datetime:
