@@ -95,3 +95,11 @@ async def test_the_documented_problem_is_what_the_routes_answer(hrms: SystemRunt
         body = answer.json()
         assert problem.is_valid(body), (status, body)
         assert body["status"] == status
+
+
+async def test_emails_and_phones_have_real_examples(api: httpx.AsyncClient) -> None:
+    """Issue 15, 7 (in part): Swagger shows a usable example, not one built from a regular expression."""
+    docs = await _documents(api)
+    hire = docs["employee"]["components"]["schemas"]["EmployeeCreate"]["properties"]
+    assert hire["email"]["examples"] == ["ada.lovelace@example.com"]
+    assert hire["phone"]["anyOf"][0]["examples"] == ["+44 20 7946 0958"]

@@ -15,6 +15,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    Field(examples=["ada.lovelace@example.com"]),
 ]
 Password = Annotated[SecretStr, StringConstraints(min_length=12, max_length=128)]
 

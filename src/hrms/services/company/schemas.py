@@ -5,10 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$")]
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$"),
+    Field(examples=["+44 20 7946 0958"]),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 #: A setting's key: lower case, digits, ``_ . -`` (``week.start``, ``leave_days``).
 SETTING_KEY = r"^[a-z][a-z0-9_.\-]{0,99}$"

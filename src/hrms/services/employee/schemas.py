@@ -16,9 +16,14 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    Field(examples=["ada.lovelace@example.com"]),
 ]
 Number = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$")]
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$"),
+    Field(examples=["+44 20 7946 0958"]),
+]
 Salary = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
 #: How far ahead a hire may be recorded (an offer signed today for next season).
 HIRE_AHEAD_DAYS = 366
