@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,7 +25,7 @@ from isles.cli.common import (
     out,
     recorded,
 )
-from isles.cli.state import State, now
+from isles.cli.state import State
 from isles.cli.state import stopped as state_stopped
 from isles.cli.state import write as record_state
 
@@ -139,7 +140,7 @@ def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
             database_url=settings.database_url,
             mail_dir=str(mail),
             credentials=str(credentials) if credentials.is_file() else None,
-            started_at=now(),
+            started_at=time.time(),
         ),
     )
     out.print(f"[bold]{runtime.system.name}[/bold] is up: every service on its own database, embedded bus.")

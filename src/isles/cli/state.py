@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +88,3 @@ def stopped(path: Path, pid: int) -> None:
         return
     if state is not None and state.pid == pid:
         write(path, State(**{**asdict(state), "running": False}))
-
-
-def now() -> float:
-    return time.time()

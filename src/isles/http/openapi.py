@@ -114,11 +114,12 @@ def document(app: FastAPI) -> dict[str, Any]:
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             responses: dict[str, Any] = op["responses"]
-            for status in _statuses(path, op):
+            usual = _statuses(path, op)
+            for status in usual:
                 responses[str(status)] = _problem_response(status)
             for code, response in list(responses.items()):
                 if code.isdigit() and int(code) >= 400:
-                    described = response.get("description") if int(code) not in _statuses(path, op) else None
+                    described = response.get("description") if int(code) not in usual else None
                     responses[code] = _problem_response(int(code), described)
     return schema
 

@@ -167,7 +167,6 @@ _STEPS: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {
     2: (_v2_up, _v2_down),
     3: (_v3_up, _v3_down),
 }
-LATEST = max(_STEPS)
 
 
 def upgrade(version: int) -> None:
