@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "TenantData": "isles.http.access",
     "Idempotent": "isles.http.idempotency",
     "IF_MATCH": "isles.http.preconditions",
+    "json_or_form": "isles.http.bodies",
     "if_match": "isles.http.preconditions",
     "Precondition": "isles.core.versions",
     "etag": "isles.core.versions",
@@ -146,6 +147,7 @@ __all__ = [
     "field_error",
     "if_match",
     "invalid",
+    "json_or_form",
     "new_metadata",
     "not_found",
     "principal_of",
@@ -183,6 +185,7 @@ if TYPE_CHECKING:
     from isles.core.references import INFO_KEY, reference
     from isles.core.versions import Precondition, etag
     from isles.http.access import Authenticated, TenantData, check_tenant, principal_of, require, unauthorized
+    from isles.http.bodies import json_or_form
     from isles.http.context import Context, context_of
     from isles.http.idempotency import Idempotent
     from isles.http.listing import Listing, ListSpec

@@ -13,7 +13,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from isles.runtime.system import SystemRuntime
-from tests.hrms.helpers import new_employee, ok
+from tests.hrms.helpers import PASSWORD, bearer, default_company, new_employee, ok, user_with_password
 
 pytestmark = pytest.mark.integration
 SERVICES = ("auth", "company", "employee", "project", "notification")
@@ -103,3 +103,48 @@ async def test_emails_and_phones_have_real_examples(api: httpx.AsyncClient) -> N
     hire = docs["employee"]["components"]["schemas"]["EmployeeCreate"]["properties"]
     assert hire["email"]["examples"] == ["ada.lovelace@example.com"]
     assert hire["phone"]["anyOf"][0]["examples"] == ["+44 20 7946 0958"]
+
+
+async def test_swagger_authorize_logs_in_with_the_password_flow(api: httpx.AsyncClient) -> None:
+    """Issue 15, 6: Authorize offers OAuth 2's password flow at /api/auth/login, and the
+    login answers the form Swagger UI posts with a token the other services take."""
+    for name, doc in (await _documents(api)).items():
+        schemes = doc["components"]["securitySchemes"]
+        assert schemes["password"]["flows"] == {"password": {"tokenUrl": "/api/auth/login", "scopes": {}}}, name
+        for method, path, op in _operations(doc):
+            if op.get("security"):
+                assert op["security"] == [{"bearer": []}, {"password": []}], f"{name} {method} {path}"
+    login_body = (await _documents(api))["auth"]["paths"]["/login"]["post"]["requestBody"]["content"]
+    assert set(login_body) == {"application/json", "application/x-www-form-urlencoded"}
+    assert set(login_body["application/x-www-form-urlencoded"]["schema"]["required"]) == {"username", "password"}
+
+    company = await default_company(api)
+    user = await user_with_password(api, company, role="manager")
+    form = {"grant_type": "password", "username": user["email"], "password": PASSWORD, "scope": ""}
+    token = ok(await api.post("/api/auth/login", data=form))
+    assert token["token_type"] == "Bearer"
+    me = ok(await api.get("/api/auth/me", headers=bearer(token["access_token"])))
+    assert me["user"]["email"] == user["email"]
+    assert ok(await api.get("/api/employee/employees", headers=bearer(token["access_token"])))["total"] >= 0
+
+    wrong = await api.post("/api/auth/login", data={**form, "password": "not the password at all"})
+    assert wrong.status_code == 401, wrong.text
+    grant = await api.post("/api/auth/login", data={**form, "grant_type": "client_credentials"})
+    _refused(grant, "grant_type")
+    missing = await api.post("/api/auth/login", data={"grant_type": "password", "password": PASSWORD})
+    _refused(missing, "username")
+    extra = await api.post("/api/auth/login", data={**form, "role": "admin"})
+    _refused(extra, "role")
+    plain = await api.post("/api/auth/login", content=b"hello", headers={"content-type": "text/plain"})
+    assert plain.status_code == 415, plain.text
+    malformed = await api.post("/api/auth/login", content=b"{", headers={"content-type": "application/json"})
+    assert malformed.status_code == 400, malformed.text
+    as_json = ok(await api.post("/api/auth/login", json={"email": user["email"], "password": PASSWORD}))
+    assert as_json["access_token"]
+    bad_email = await api.post("/api/auth/login", json={"email": "nope", "password": "x"})
+    _refused(bad_email, "email")
+
+
+def _refused(response: httpx.Response, field: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == field, response.text

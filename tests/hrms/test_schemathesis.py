@@ -4,12 +4,14 @@ invalid, a bounded number per operation; no answer may be a server error."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # (see below)
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -19,6 +21,12 @@ from schemathesis.checks import (
 )
 
 from tests import support
+
+# schemathesis imports its OpenAPI machinery lazily, on the first ``from_url``.
+# pytest rewrites a plugin's modules as they are imported, and CPython 3.11.7's
+# compiler raises "AST constructor recursion depth mismatch" when a finalizer
+# (a garbage-collected connection an earlier test left) runs in the middle of
+# that compile. Importing here, at collection, keeps the compile out of the test.
 
 pytestmark = pytest.mark.integration
 SERVICES = ("auth", "company", "employee", "project", "notification")
@@ -31,6 +39,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     data: Path = tmp_path_factory.mktemp("schemathesis")
+    gc.collect()  # finalize what earlier tests on this worker left, before schemathesis compiles anything
     with support.isles_up("--data-dir", str(data), timeout=120) as (_proc, base):
         yield base, support.AUTH[base]
 

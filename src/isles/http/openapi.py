@@ -4,8 +4,10 @@ FastAPI documents a route's success and its own ``HTTPValidationError``; an Isle
 service answers every error as an RFC 9457 problem (``application/problem+json``,
 ``errors[{field, message, code}]``). :func:`install` replaces the document's builder:
 
-* the ``bearer`` security scheme (``Authorize`` in Swagger UI) on every route that
-  needs a token (see :data:`isles.http.access.Bearer`);
+* the ``bearer`` security scheme on every route that needs a token (see
+  :data:`isles.http.access.Bearer`), and beside it OAuth 2's ``password`` flow at the
+  identity provider's ``/login``: Swagger UI's *Authorize* either takes a pasted token
+  or logs in with an email and password;
 * a ``Problem`` schema, and on every operation the problem statuses it can answer:
   400/413/415/422 where it reads a body, 422 where it takes parameters, 401/403 where
   it needs a token, 404 where the path names a record, 412 where it honours
@@ -22,8 +24,16 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from isles.core.problems import PROBLEM_URN, status_title
+from isles.security.tokens import IDENTITY_PROVIDER
 
 MEDIA_TYPE = "application/problem+json"
+#: Where a user gets a token with an email and password (relative to the system's URL).
+TOKEN_URL = f"/api/{IDENTITY_PROVIDER}/login"
+PASSWORD_SCHEME: dict[str, Any] = {
+    "type": "oauth2",
+    "description": "Log in with a user's email (as username) and password.",
+    "flows": {"password": {"tokenUrl": TOKEN_URL, "scopes": {}}},
+}
 
 FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -109,11 +119,16 @@ def document(app: FastAPI) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
+    schemes = components.get("securitySchemes") or {}
+    if "bearer" in schemes:
+        schemes["password"] = PASSWORD_SCHEME
     for path, item in schema.get("paths", {}).items():
         for op in item.values():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             responses: dict[str, Any] = op["responses"]
+            if {"bearer": []} in op.get("security", []):
+                op["security"].append({"password": []})
             usual = _statuses(path, op)
             for status in usual:
                 responses[str(status)] = _problem_response(status)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from isles.clients.service import ServiceError, from_service_error
 from isles.core.problems import FieldError, Problem, invalid
+from isles.http.bodies import unsupported_media_type
 
 MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("isles.problems")
@@ -84,6 +85,8 @@ def _json_body_expected(request: Request, errors: Sequence[Mapping[str, Any]]) -
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or content_type.endswith("+json"):
         return False
+    if getattr(request.state, "isles_body_read", False):  # a route that reads other media (isles.json_or_form)
+        return False
     return request.method in ("POST", "PUT", "PATCH") and any(
         tuple(e.get("loc", ()))[:1] == ("body",) and e.get("type") in ("missing", "model_attributes_type", "dict_type")
         for e in errors
@@ -94,14 +97,7 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     raw = exc.errors()
     if _json_body_expected(request, raw):
-        sent = request.headers.get("content-type") or "no content type"
-        problem = Problem(
-            415,
-            f"send the body as application/json (this request sent {sent})",
-            slug="unsupported-media-type",
-            errors=[FieldError("Content-Type", "expected application/json", "unsupported_media_type")],
-        )
-        return respond(problem, request)
+        return respond(unsupported_media_type(request.headers.get("content-type")), request)
     errors = []
     malformed = False
     for err in raw:

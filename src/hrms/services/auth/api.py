@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +43,7 @@ from isles import (
     UnitOfWork,
     check_tenant,
     invalid,
+    json_or_form,
 )
 
 router = APIRouter()
@@ -86,11 +87,24 @@ def prefs_view(p: UserPreference) -> PreferencesView:
 # -- logins -----------------------------------------------------------------------------
 
 
-@router.post("/login", response_model=TokenPair, tags=["sessions"], responses=_UNAUTHORIZED)
-async def login(body: Login, rt: Context, request: Request) -> TokenPair:
+#: OAuth 2's password grant (RFC 6749 §4.3) posts a form: Swagger UI's Authorize does.
+_credentials, _LOGIN_BODY = json_or_form(
+    Login,
+    form={"username": "email", "password": "password"},
+    fixed={"grant_type": "password"},
+    ignored=("scope", "client_id", "client_secret"),
+)
+
+
+@router.post("/login", response_model=TokenPair, tags=["sessions"], responses=_UNAUTHORIZED, openapi_extra=_LOGIN_BODY)
+async def login(body: Annotated[Login, Depends(_credentials)], rt: Context, request: Request) -> TokenPair:
     """Log in with email and password: a short-lived access token (a JWT signed with
     the auth service's Ed25519 key) and a refresh token. Repeated failures lock the
-    account for a while (429 with Retry-After)."""
+    account for a while (429 with Retry-After).
+
+    Takes JSON (``email``, ``password``) or OAuth 2's password-grant form
+    (``grant_type=password&username=…&password=…``), which is what Swagger UI's
+    *Authorize* sends."""
     s = rt.settings
     async with rt.uow() as uow:
         return await sessions.login(
