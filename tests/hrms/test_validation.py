@@ -270,3 +270,37 @@ async def test_hr_rules_of_issue_15_point_13(api: httpx.AsyncClient) -> None:
         ),
         201,
     )
+
+
+async def test_total_allocation_stays_within_the_company_limit(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    """Issue 15, 13: 50 + 80 + 10 % was accepted. The sum over overlapping assignments
+    stays ≤ 100 % unless the company's setting allows more (kept from company events)."""
+    company = (await new_company(api, "Busy"))["id"]
+    e = await new_employee(api, company_id=company, hire_date="2024-01-01")
+    a, b, c, d = [await new_project(api, company_id=company) for _ in range(4)]
+    ok(await assign(api, e, a, allocation=50, start_date="2025-01-01", end_date="2025-06-30"), 201)
+    ok(await assign(api, e, b, allocation=40, start_date="2025-03-01"), 201)  # 90 % from March to June
+    r = await assign(api, e, c, allocation=20, start_date="2025-05-01", end_date="2025-05-31")
+    assert r.status_code == 409, r.text
+    assert fields(r) == {"allocation"}
+    assert "90% on 2025-05-01" in r.json()["errors"][0]["message"]
+    assert "limit of 100%" in r.json()["errors"][0]["message"]
+    # After A ends only B's 40 % is left: 60 % more fits; the same 20 % before March too.
+    ok(await assign(api, e, c, allocation=60, start_date="2025-07-01"), 201)
+    ok(await assign(api, e, d, allocation=20, start_date="2024-06-01", end_date="2025-02-28"), 201)
+
+    bad = await api.put(f"/api/company/companies/{company}/settings/max_allocation_percent", json={"value": "lots"})
+    assert bad.status_code == 422, bad.text
+    assert fields(bad) == {"value"}
+    ok(await api.put(f"/api/company/companies/{company}/settings/max_allocation_percent", json={"value": "120"}))
+    await hrms.settle()
+    x = await new_project(api, company_id=company)
+    ok(await assign(api, e, x, allocation=20, start_date="2025-08-01"), 201)  # 40 + 60 + 20 = 120
+    y = await new_project(api, company_id=company)
+    r = await assign(api, e, y, allocation=1, start_date="2025-08-01")
+    assert r.status_code == 409, r.text
+    assert "limit of 120%" in r.json()["errors"][0]["message"]
+    ok(await api.delete(f"/api/company/companies/{company}/settings/max_allocation_percent"), 204)
+    await hrms.settle()
+    r = await assign(api, e, y, allocation=1, start_date="2026-01-01")
+    assert "limit of 100%" in r.json()["errors"][0]["message"], r.text

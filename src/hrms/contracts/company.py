@@ -31,6 +31,30 @@ class HeadcountChanged(Event):
     delta: int
 
 
+#: A company setting other services act on: the most an employee may be allocated in
+#: total over overlapping project assignments, in percent (default 100; at most 500).
+MAX_ALLOCATION = "max_allocation_percent"
+DEFAULT_MAX_ALLOCATION = 100
+ALLOWED_MAX_ALLOCATION = range(100, 501)
+
+
+def max_allocation(settings: dict[str, str | None]) -> int:
+    """The allocation limit a company's settings give (the default when unset)."""
+    value = settings.get(MAX_ALLOCATION)
+    return int(value) if value is not None else DEFAULT_MAX_ALLOCATION
+
+
+class CompanySettingsChanged(Event):
+    """A company's settings now (all of them, not only the one that changed)."""
+
+    event_type: ClassVar[str] = "company.CompanySettingsChanged"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    settings: dict[str, str | None]
+    changes: list[str]
+
+
 class DepartmentCreated(Event):
     event_type: ClassVar[str] = "company.DepartmentCreated"
     schema_version: ClassVar[int] = 1

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from hrms.contracts.company import (
     CompanyCreated,
+    CompanySettingsChanged,
     DepartmentCreated,
     DepartmentDeleted,
     DepartmentUpdated,
@@ -20,6 +21,7 @@ from hrms.services.company.models import Company, Department, Team, TeamMembersh
 
 PUBLISHES = (
     CompanyCreated,
+    CompanySettingsChanged,
     HeadcountChanged,
     DepartmentCreated,
     DepartmentUpdated,
@@ -34,6 +36,10 @@ PUBLISHES = (
 
 def created(c: Company) -> CompanyCreated:
     return CompanyCreated(id=c.id, name=c.name, is_active=c.is_active)
+
+
+def settings_changed(c: Company, settings: dict[str, str | None], changes: Sequence[str]) -> CompanySettingsChanged:
+    return CompanySettingsChanged(id=c.id, settings=settings, changes=sorted(changes))
 
 
 def headcount_changed(c: Company, delta: int) -> HeadcountChanged:

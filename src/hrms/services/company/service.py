@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hrms.contracts.company import AGGREGATE
+from hrms.contracts.company import AGGREGATE, ALLOWED_MAX_ALLOCATION, MAX_ALLOCATION
 from hrms.services.company import events
 from hrms.services.company.models import Company, CompanySetting, Department, EmployeeCopy, Team, TeamMembership
 from hrms.services.company.schemas import CompanyCreate, DepartmentCreate, DepartmentUpdate, TeamCreate, TeamUpdate
@@ -103,15 +103,46 @@ async def list_settings(*, session: AsyncSession, company_id: uuid.UUID) -> list
     return list(await session.scalars(q))
 
 
+def _check_setting(key: str, value: str | None) -> None:
+    """Settings other services act on must hold a value they can use."""
+    if key == MAX_ALLOCATION:
+        allowed = ALLOWED_MAX_ALLOCATION
+        if value is None or not value.isdigit() or int(value) not in allowed:
+            raise invalid(
+                [FieldError("value", f"{key} is a whole percent from {allowed.start} to {allowed.stop - 1}", "invalid")]
+            )
+
+
+async def _announce_settings(uow: UnitOfWork, company_id: uuid.UUID, changed: str) -> None:
+    """CompanySettingsChanged, with every setting of the company as it is now."""
+    session = uow.session
+    await session.flush()
+    company = await session.get(Company, company_id, with_for_update=True)
+    assert company is not None
+    rows = await session.scalars(select(CompanySetting).where(CompanySetting.company_id == company_id))
+    now = {s.setting_key: s.setting_value for s in rows}
+    uow.emit(
+        events.settings_changed(company, now, [changed]),
+        aggregate=company,
+        aggregate_type=AGGREGATE,
+        tenant_id=str(company.id),
+    )
+
+
 async def put_setting(*, uow: UnitOfWork, company_id: uuid.UUID, key: str, value: str | None) -> CompanySetting:
+    """Set one setting, announced (CompanySettingsChanged) when its value changes."""
     session = uow.session
     await get_company(session=session, company_id=company_id)
+    _check_setting(key, value)
     setting = await session.get(CompanySetting, (company_id, key))
     if setting is None:
         setting = CompanySetting(company_id=company_id, setting_key=key, setting_value=value)
         session.add(setting)
+    elif setting.setting_value == value:
+        return setting
     else:
         setting.setting_value = value
+    await _announce_settings(uow, company_id, key)
     await _commit(uow, "key")
     return setting
 
@@ -122,6 +153,7 @@ async def delete_setting(*, uow: UnitOfWork, company_id: uuid.UUID, key: str) ->
     if setting is None:
         raise not_found("setting", key)
     await session.delete(setting)
+    await _announce_settings(uow, company_id, key)
     await uow.commit()
 
 

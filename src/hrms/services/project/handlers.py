@@ -2,15 +2,17 @@
 
 Two replicas of employee data, applied in this order in one transaction per event:
 the ``employee_copies`` row (which also serializes with assignment creation), then
-the denormalized ``employee_name``/``employee_active`` on every assignment.
+the denormalized ``employee_name``/``employee_active`` on every assignment. And the
+company settings it acts on (``company_policies``: the allocation limit).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hrms.contracts.company import CompanySettingsChanged, max_allocation
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
-from hrms.services.project.models import Assignment, EmployeeCopy
+from hrms.services.project.models import Assignment, CompanyPolicy, EmployeeCopy
 from isles import DenormalizedColumns, Handler, ReplicaTable
 
 EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
@@ -42,5 +44,13 @@ assignment_employee = DenormalizedColumns(
     project=_denormalized,
 )
 
-REPLICAS = (employee_copies, assignment_employee)
+company_policies = ReplicaTable(
+    table=CompanyPolicy.__table__,  # type: ignore[arg-type]
+    source="company.companies",
+    events=(CompanySettingsChanged,),
+    project=lambda e: {"max_allocation_percent": max_allocation(e.settings)},
+    columns=("max_allocation_percent",),
+)
+
+REPLICAS = (employee_copies, assignment_employee, company_policies)
 HANDLERS: tuple[Handler, ...] = ()

@@ -1,5 +1,6 @@
-"""The project service's tables: projects, assignments (seed 000), and a local copy
-of the employees it has seen (kept from employee events)."""
+"""The project service's tables: projects, assignments (seed 000), and local copies
+of the employees it has seen and of the company settings it acts on (kept from
+employee and company events)."""
 
 from __future__ import annotations
 
@@ -123,3 +124,16 @@ class EmployeeCopy(Base):
 
 
 __all__ = ["ACTIVE", "COMPLETED", "Assignment", "CapacityReservation", "EmployeeCopy", "Project", "metadata"]
+
+
+class CompanyPolicy(Base):
+    """What this service needs of a company's settings (kept from company events):
+    the most an employee may be allocated over overlapping assignments. No row: the
+    default (100 %)."""
+
+    __tablename__ = "company_policies"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, info={INFO_KEY: "company.companies"})
+    max_allocation_percent: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hrms.contracts.company import DEFAULT_MAX_ALLOCATION, MAX_ALLOCATION
 from hrms.contracts.employee import EmployeeDirectory, EmployeeView
 from hrms.contracts.project import AGGREGATE
 from hrms.services.project import events
 from hrms.services.project.handlers import employee_copies
-from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, CapacityReservation, Project
+from hrms.services.project.models import ACTIVE, COMPLETED, Assignment, CapacityReservation, CompanyPolicy, Project
 from hrms.services.project.schemas import AssignmentCreate, ProjectCreate
 from isles import (
     Event,
@@ -271,6 +273,9 @@ async def add_pending_assignment(
     copy = await employee_copies.lock(session, employee.id)
     if not copy.is_active:
         raise invalid([FieldError("employee_id", f"employee {employee.id} is not active", "inactive")])
+    # The copy's row lock queues concurrent assignments of this employee: the sum
+    # below cannot be outrun by one committing beside it.
+    await _check_allocation(session, project.company_id, employee.id, data)
     assignment = Assignment(
         id=assignment_id,
         employee_id=employee.id,
@@ -292,6 +297,38 @@ async def add_pending_assignment(
     except UniqueViolation as exc:  # a concurrent request assigned them first
         raise _assigned_already(employee.id, "being made") from exc
     return assignment
+
+
+async def _check_allocation(
+    session: AsyncSession, company_id: uuid.UUID, employee_id: uuid.UUID, data: AssignmentCreate
+) -> None:
+    """The employee's allocation, summed over the live assignments that overlap the new
+    one, may at no day exceed the company's limit (``max_allocation_percent``, 100 %
+    unless the company allows more): a 409 naming ``allocation`` and the busiest day."""
+    limit = await session.scalar(select(CompanyPolicy.max_allocation_percent).where(CompanyPolicy.id == company_id))
+    limit = DEFAULT_MAX_ALLOCATION if limit is None else limit
+    start, end = data.start_date, data.end_date or date.max
+    q = select(Assignment.allocation, Assignment.start_date, Assignment.end_date).where(
+        Assignment.employee_id == employee_id,
+        Assignment.deleted_at.is_(None),
+        Assignment.start_date <= end,
+        (Assignment.end_date.is_(None)) | (Assignment.end_date >= start),
+    )
+    others = (await session.execute(q)).all()
+    if sum(a.allocation for a in others) + data.allocation <= limit:
+        return  # even if all overlapped at once
+    # The busiest day within the new assignment: totals change only where one starts.
+    peak, busiest = 0, start
+    for day in sorted({start, *(a.start_date for a in others if a.start_date > start)}):
+        total = sum(a.allocation for a in others if a.start_date <= day and (a.end_date is None or a.end_date >= day))
+        if total > peak:
+            peak, busiest = total, day
+    if peak + data.allocation > limit:
+        raise conflict(
+            "allocation",
+            f"employee {employee_id} is allocated {peak}% on {busiest.isoformat()}; {data.allocation}% more "
+            f"exceeds the company's limit of {limit}% (company setting {MAX_ALLOCATION})",
+        )
 
 
 async def remove_pending_assignment(*, uow: UnitOfWork, assignment_id: uuid.UUID) -> None:
