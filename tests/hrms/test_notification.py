@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from hrms.services.notification import templates
+from hrms.services.notification import link_maker, templates
 from hrms.services.notification.models import Notification, NotificationStatus
 from hrms.services.notification.service import dispatch, record_attempt
 from hrms.system import build as build_hrms
@@ -49,8 +49,9 @@ async def test_events_queue_messages_and_an_email_change_reaches_the_local_copy(
     person = await new_employee(api, "Nora", "Tify")
     await hrms.settle()
     [welcome] = await notifications(api, person["user_id"])
-    assert (welcome["template_key"], welcome["status"]) == ("welcome", "DELIVERED")
-    assert welcome["subject"] == "Welcome, Nora"
+    # A new hire has no password yet: the welcome is an invitation to choose one.
+    assert (welcome["template_key"], welcome["status"]) == ("invitation", "DELIVERED")
+    assert welcome["subject"] == "Welcome, Nora: choose your password"
     assert welcome["email"] == person["email"]
     detail = ok(await api.get(f"/api/notification/notifications/{welcome['id']}"))
     assert [(d["attempt"], d["status"], d["sender"]) for d in detail["deliveries"]] == [(1, "DELIVERED", "file")]
@@ -64,7 +65,7 @@ async def test_events_queue_messages_and_an_email_change_reaches_the_local_copy(
     copy = ok(await api.get(f"/api/notification/recipients/{person['user_id']}"))
     assert copy["email"] == new_address, "UserUpdated carried the change to the local copy"
     changed = await notifications(api, person["user_id"], status="DELIVERED")
-    assert [n["template_key"] for n in changed] == ["email_changed", "welcome"]
+    assert [n["template_key"] for n in changed] == ["email_changed", "invitation"]
     assert changed[0]["email"] == new_address
     assert {m["Message-ID"]: m for m in mails(folder)}[changed[0]["id"]]["To"] == new_address
 
@@ -80,6 +81,8 @@ async def test_assignments_notify_with_the_company_template(hrms: SystemRuntime,
     listed = ok(await api.get("/api/notification/templates", params={"company_id": company}))
     assert {t["key"]: t["custom"] for t in listed} == {
         "welcome": False,
+        "invitation": False,
+        "password_reset": False,
         "email_changed": False,
         "assignment_created": True,
     }
@@ -187,7 +190,7 @@ async def test_smtp_delivers_retries_after_an_outage_and_records_bounces(
             assert delivered["status"] == "DELIVERED"
             assert [e.rcpt_tos for e in box.received] == [[person["email"]]]
             message = email.message_from_bytes(box.received[0].content)  # type: ignore[arg-type]
-            assert message["Subject"] == "Welcome, Sam"
+            assert message["Subject"] == "Welcome, Sam: choose your password"
             detail = ok(await api.get(f"/api/notification/notifications/{failed['id']}"))
             assert [d["status"] for d in detail["deliveries"]] == ["FAILED", "DELIVERED"]
 
@@ -222,7 +225,8 @@ async def test_a_send_cut_off_by_a_crash_is_taken_up_again_after_its_lease(
     folder = hrms.settings.data_dir / "mail"
     for mail in folder.glob("*.eml"):
         mail.unlink()
-    assert await dispatch(db, FileSender(folder, "hrms@localhost")) == 1
+    links = link_maker(hrms["notification"])
+    assert await dispatch(db, FileSender(folder, "hrms@localhost"), links=links) == 1
     again = ok(await api.get(f"/api/notification/notifications/{sent['id']}"))
     assert (again["status"], again["attempts"]) == ("DELIVERED", 2)
     assert [d["attempt"] for d in again["deliveries"]] == [1, 2]
@@ -241,4 +245,4 @@ async def test_a_user_who_wants_no_mail_gets_only_security_notices(hrms: SystemR
     ok(await api.patch(f"/api/auth/users/{person['user_id']}", json={"email": f"q.{uuid.uuid4().hex[:6]}@example.com"}))
     await hrms.settle()
     keys = [n["template_key"] for n in await notifications(api, person["user_id"])]
-    assert keys == ["email_changed", "welcome"], "no assignment mail; the security notice still goes"
+    assert keys == ["email_changed", "invitation"], "no assignment mail; the security notices still go"

@@ -19,7 +19,13 @@ pytestmark = pytest.mark.integration
 SERVICES = ("auth", "company", "employee", "project", "notification")
 #: Routes without a bearer token: logging in, and a saga step's callback (it carries
 #: the step's own callback token instead).
-PUBLIC = {("post", "/login"), ("post", "/refresh"), ("post", "/sagas/{saga_id}/steps/{step}/callback")}
+PUBLIC = {
+    ("post", "/login"),
+    ("post", "/refresh"),
+    ("post", "/password/forgot"),
+    ("post", "/password/set"),
+    ("post", "/sagas/{saga_id}/steps/{step}/callback"),
+}
 
 
 async def _documents(api: httpx.AsyncClient) -> dict[str, dict[str, Any]]:

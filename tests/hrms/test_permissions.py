@@ -8,7 +8,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from hrms.contracts.permissions import MATRIX, OPERATOR_ONLY, ROLES, permissions_of
+from hrms.contracts.permissions import MATRIX, OPERATOR_ONLY, ROLES, SERVICE_ONLY, permissions_of
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATION = ROOT / "src/hrms/services/auth/migrations/0002_roles_sessions_preferences.py"
@@ -33,7 +33,11 @@ def test_the_documented_table_is_the_matrix() -> None:
         if match:
             marks = [c.strip() for c in match.group(2).split("|")]
             documented[match.group(1)] = tuple(r for r, m in zip(ROLES, marks, strict=True) if m)
-    assert documented == {**{p: holders for p, (_d, holders) in MATRIX.items()}, **dict.fromkeys(OPERATOR_ONLY, ())}
+    assert documented == {
+        **{p: holders for p, (_d, holders) in MATRIX.items()},
+        **dict.fromkeys(OPERATOR_ONLY, ()),
+        **dict.fromkeys(SERVICE_ONLY, ()),
+    }
 
 
 def test_roles_nest_as_documented() -> None:

@@ -26,7 +26,13 @@ from tests.hrms.helpers import assign, login, new_company, new_employee, new_pro
 
 pytestmark = pytest.mark.integration
 SQLISH = "x'); DROP TABLE employees; -- \" OR 1=1 /*"
-PUBLIC = {("POST", "/api/auth/login"), ("POST", "/api/auth/refresh")}
+PUBLIC = {
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/refresh"),
+    ("POST", "/api/auth/password/forgot"),
+    ("POST", "/api/auth/password/set"),
+    ("GET", "/api/auth/password/set"),
+}
 # A saga step's callback authenticates with its own callback token, not a bearer token.
 CALLBACK = re.compile(r"/sagas/\{saga_id\}/steps/\{step\}/callback$")
 
@@ -186,7 +192,7 @@ async def test_every_route_refuses_bad_callers_and_other_companies(
     forger = KeyRing.load(tmp_path, signers=[IDENTITY_PROVIDER]).signer(IDENTITY_PROVIDER, ttl=300)
     admin, a = world["admin"], world["a"]
     sid = uuid.UUID(json.loads(_payload(world["tokens"]["access_token"]))["sid"])
-    everything = sorted({*contract.MATRIX, *contract.OPERATOR_ONLY})
+    everything = sorted({*contract.MATRIX, *contract.OPERATOR_ONLY, *contract.SERVICE_ONLY})
 
     def token(perms: list[str], *, by: Any = signer, now: float | None = None) -> dict[str, str]:
         t = by.issue(subject=admin["user_id"], tenant=a, roles=["admin"], permissions=perms, session_id=sid, now=now)

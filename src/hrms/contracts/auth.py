@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -28,6 +28,8 @@ class UserCreated(Event):
     roles: list[str] = []
     is_active: bool = True
     email_notifications: bool = True  # the user's preference (seed 002's user_preferences)
+    #: No password yet (a new hire's user): the welcome is an invitation to set one.
+    invited: bool = False
 
 
 class UserUpdated(Event):
@@ -57,6 +59,29 @@ class UserDeactivated(Event):
     last_name: str
     company_id: uuid.UUID
     is_active: bool = False
+
+
+class PasswordResetRequested(Event):
+    """Someone asked for a reset-password link for this (active) user; the mail with
+    the link goes to the user's address. Carries no secret: the link is made when
+    the mail is sent (``AuthClient.password_link``)."""
+
+    event_type: ClassVar[str] = "auth.PasswordResetRequested"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+
+
+INVITATION, RESET = "invitation", "reset"
+LinkPurpose = Literal["invitation", "reset"]
+
+
+class PasswordLink(BaseModel):
+    """A one-time set-password link: only its hash is kept by the auth service."""
+
+    url: str
+    expires_at: datetime
 
 
 class UserView(BaseModel):
@@ -110,6 +135,12 @@ class AuthClient:
 
     async def activate_user(self, user_id: uuid.UUID, *, idempotency_key: str) -> UserView:
         return await self._client.call("POST", f"/users/{user_id}/activate", UserView, idempotency_key=idempotency_key)
+
+    async def password_link(self, user_id: uuid.UUID, purpose: LinkPurpose) -> PasswordLink:
+        """A new one-time link for the user to set a password with (an earlier unused
+        link of the same purpose stops working). Needs ``users:invite``."""
+        body = {"user_id": str(user_id), "purpose": purpose}
+        return await self._client.call("POST", "/password/links", PasswordLink, json=body)
 
     async def delete_user(self, user_id: uuid.UUID, *, idempotency_key: str, compensates: str | None = None) -> None:
         """Remove a pending user (undoing its creation), or deactivate an active one."""

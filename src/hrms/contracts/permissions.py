@@ -46,6 +46,9 @@ MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
 
 #: What only the operator may do (no role holds it): create companies.
 OPERATOR_ONLY = {"companies:create": "Create companies (tenants)"}
+#: What no role holds, granted to a service's own calls (and the operator): a user's
+#: one-time set-password link, which only the mail the notification service sends carries.
+SERVICE_ONLY = {"users:invite": "Get a user's one-time set-password link (the notification service)"}
 
 
 def permissions_of(roles: set[str] | frozenset[str]) -> list[str]:

@@ -224,14 +224,15 @@ def make_settings(*, use_state: bool = True, url_is_template: bool = True, **mor
         raise fail(f"bad settings: {exc}") from exc
 
 
-def make_runtime(*, generate_keys: bool | None = None, use_state: bool = True) -> SystemRuntime:
-    """The whole runtime of the system the shared options name."""
+def make_runtime(*, generate_keys: bool | None = None, use_state: bool = True, **more: Any) -> SystemRuntime:
+    """The whole runtime of the system the shared options name (``more``: as for
+    :func:`make_settings`)."""
     from isles.runtime.system import SystemRuntime
     from isles.security.tokens import KeysError
     from isles.storage.db import DatabaseConfigError
 
     system = load_system(None if use_state else common().system or DEFAULT_SYSTEM)
-    settings = make_settings(use_state=use_state)
+    settings = make_settings(use_state=use_state, **more)
     try:
         return SystemRuntime(system, settings, generate_keys=generate_keys)
     except (DatabaseConfigError, KeysError) as exc:

@@ -96,10 +96,18 @@ def up(
         if code:
             raise fail(code, code=1)
         return
-    runtime = make_runtime(generate_keys=True, use_state=False)
+    runtime = make_runtime(generate_keys=True, use_state=False, public_url=_public_url(host, port))
     from isles.http.serving import run
 
     run(_serve(runtime, host=host, port=port, demo=demo, log_level=log_level))
+
+
+def _public_url(host: str, port: int) -> str | None:
+    """Where this process is reached, for links in mail, unless ISLES_PUBLIC_URL says."""
+    if make_settings(use_state=False).public_url:
+        return None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
 
 
 def _keep_demo_notes(data_dir: Path, lines: list[str]) -> None:

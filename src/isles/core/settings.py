@@ -145,6 +145,10 @@ class LoginSettings(_Group):
         default=5, ge=1, description="Failed logins in a row after which an account is locked for a while."
     )
     lockout_seconds: float = Field(default=900.0, ge=0, description="How long a locked account stays locked.")
+    invitation_ttl_seconds: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="How long a new user's set-password link (the invitation) works."
+    )
+    reset_ttl_seconds: float = Field(default=3600.0, gt=0, description="How long a reset-password link works.")
 
 
 class MailSettings(_Group):
@@ -207,6 +211,11 @@ class IslesSettings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path(".isles"), description="Where SQLite databases (and local keys) live.")
+    public_url: str | None = Field(
+        default=None,
+        description="The system's address as its users reach it, for links in mail (set-password links). "
+        "Default: what `isles up` listens on.",
+    )
     database_url: str | None = Field(
         default=None,
         description="Database URL template with a {service} placeholder, e.g. "

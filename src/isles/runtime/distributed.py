@@ -78,7 +78,16 @@ async def run_distributed(
             if other != name:
                 args += ["--peer", f"{other}={url}"]
         children.append(
-            Child(service=name, port=p, args=args, env={"ISLES_LOG_FORMAT": "json", "ISLES_KEYS_DIR": str(folder)})
+            Child(
+                service=name,
+                port=p,
+                args=args,
+                env={
+                    "ISLES_LOG_FORMAT": "json",
+                    "ISLES_KEYS_DIR": str(folder),
+                    "ISLES_PUBLIC_URL": settings.public_url or f"http://127.0.0.1:{port}",
+                },
+            )
         )
     supervisor = Supervisor(children, log_dir=str(log_dir) if log_dir else None)
     await supervisor.start()

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hrms.contracts.auth import UserView
-from hrms.services.auth import service, sessions
-from hrms.services.auth.deps import AssignRoles, LiveCaller, ReadUsers, UserCaller, WriteUsers, self_or
+from hrms.contracts.auth import INVITATION, PasswordLink, UserView
+from hrms.services.auth import links, service, sessions
+from hrms.services.auth.deps import AssignRoles, InviteUsers, LiveCaller, ReadUsers, UserCaller, WriteUsers, self_or
 from hrms.services.auth.models import Permission, Role, RolePermission, User, UserPreference
 from hrms.services.auth.models import Session as LoginSession
+from hrms.services.auth.page import SET_PASSWORD_PAGE
 from hrms.services.auth.schemas import (
+    Accepted,
+    ForgotPassword,
+    LinkCreate,
     Login,
     MeView,
     PasswordChange,
@@ -25,6 +31,7 @@ from hrms.services.auth.schemas import (
     RolesUpdate,
     RoleView,
     SessionView,
+    SetPassword,
     TokenPair,
     UserCreate,
     UserUpdate,
@@ -184,6 +191,56 @@ async def revoke_session(session_id: uuid.UUID, caller: LiveCaller, request: Req
     async with TenantData(request, caller).uow() as uow:
         await sessions.revoke(uow=uow, session_id=session_id, user_id=only)
     return Response(status_code=204)
+
+
+# -- set-password links ---------------------------------------------------------------
+
+#: Where links point when ISLES_PUBLIC_URL is not set and no `isles up` said (its default port).
+_DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+@router.post("/password/links", status_code=status.HTTP_201_CREATED, response_model=PasswordLink, tags=["passwords"])
+async def make_link(body: LinkCreate, caller: InviteUsers, request: Request, rt: Context) -> PasswordLink:
+    """A user's one-time set-password link, for the mail that carries it (the
+    notification service's own call: ``users:invite``, which no role holds). Only the
+    link's hash is kept; an earlier unused link of the same purpose stops working."""
+    s = rt.settings
+    ttl = s.login.invitation_ttl_seconds if body.purpose == INVITATION else s.login.reset_ttl_seconds
+    async with TenantData(request, caller).uow() as uow:
+        return await links.make(
+            uow=uow,
+            user_id=body.user_id,
+            purpose=body.purpose,
+            ttl=timedelta(seconds=ttl),
+            public_url=s.public_url or _DEFAULT_PUBLIC_URL,
+        )
+
+
+@router.post("/password/forgot", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["passwords"])
+async def forgot_password(body: ForgotPassword, rt: Context) -> Accepted:
+    """Ask for a reset-password link by mail. The answer is the same whether or not
+    the address belongs to an account (no one learns which addresses do); the mail
+    goes only to that address, and a second request within a minute sends none."""
+    async with rt.uow() as uow:
+        await links.request_reset(uow=uow, email=body.email)
+    return Accepted(detail="if the address belongs to an active account, a mail with a link is on its way")
+
+
+@router.post("/password/set", status_code=status.HTTP_204_NO_CONTENT, tags=["passwords"])
+async def set_password_by_link(body: SetPassword, rt: Context) -> Response:
+    """Choose a password with a one-time link's token (from an invitation or a reset
+    mail). Works once, until the link expires; the account's address counts as
+    verified, and every session of the user ends."""
+    async with rt.uow() as uow:
+        await links.use(uow=uow, token=body.token, password=body.new_password.get_secret_value())
+    return Response(status_code=204)
+
+
+@router.get("/password/set", response_class=HTMLResponse, tags=["passwords"])
+async def set_password_page() -> HTMLResponse:
+    """The page a set-password link opens: it reads the token from the link's
+    fragment (``#token=…``, never sent to a server) and posts the chosen password."""
+    return HTMLResponse(SET_PASSWORD_PAGE, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 # -- users ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Who may call what in the auth service: every rule in one place.
 
-``login`` and ``refresh`` take credentials instead of a token. Everything else needs
+``login`` and ``refresh`` take credentials instead of a token; ``password/forgot`` and
+``password/set`` an email, or a one-time link's token. Everything else needs
 a token; a user's own record, sessions and preferences need no permission beyond
 being that user, and the auth service also refuses an access token whose session
 was revoked (other services accept it until it expires, at most the access-token
@@ -41,6 +42,8 @@ UserCaller = Annotated[Principal, Depends(_user)]
 ReadUsers = Annotated[Principal, Depends(require("users:read"))]
 WriteUsers = Annotated[Principal, Depends(require("users:write"))]
 AssignRoles = Annotated[Principal, Depends(require("roles:assign"))]
+#: Making a user's set-password link: the notification service's own calls (no role).
+InviteUsers = Annotated[Principal, Depends(require("users:invite"))]
 
 
 def self_or(caller: Principal, user_id: uuid.UUID, permission: str) -> None:

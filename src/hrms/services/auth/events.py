@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hrms.contracts.auth import UserCreated, UserDeactivated, UserUpdated
+from hrms.contracts.auth import PasswordResetRequested, UserCreated, UserDeactivated, UserUpdated
 from hrms.services.auth.models import User
 
-PUBLISHES = (UserCreated, UserUpdated, UserDeactivated)
+PUBLISHES = (UserCreated, UserUpdated, UserDeactivated, PasswordResetRequested)
 
 
 def created(u: User, roles: Sequence[str], email_notifications: bool = True) -> UserCreated:
@@ -19,6 +19,7 @@ def created(u: User, roles: Sequence[str], email_notifications: bool = True) -> 
         company_id=u.company_id,
         roles=list(roles),
         email_notifications=email_notifications,
+        invited=u.password_hash.startswith("!"),  # no password yet
     )
 
 

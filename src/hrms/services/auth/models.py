@@ -1,5 +1,6 @@
 """The auth service's tables (seed 001: users, roles, user_roles, sessions; permissions;
-seed 002: user_preferences). Every tenant-owned row carries ``company_id``.
+seed 002: user_preferences; password_tokens: one-time set-password links). Every
+tenant-owned row carries ``company_id``.
 
 The seed's ``idx_users_email`` and ``idx_sessions_token`` are the unique constraints'
 own indexes here (a second index on the same column would only slow writes).
@@ -38,6 +39,8 @@ class User(TenantOwned, Base):
     pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a reset-password mail was last asked for (a second within a minute sends none).
+    reset_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -110,3 +113,19 @@ class UserPreference(TenantOwned, Base):
     theme: Mapped[str] = mapped_column(String(20), default="light", server_default="light")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PasswordToken(TenantOwned, Base):
+    """A one-time set-password link (an invitation, or a reset asked for by mail):
+    only the SHA-256 of its token is kept; it works once, until ``expires_at``."""
+
+    __tablename__ = "password_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[uuid.UUID] = reference("company.companies")
+    purpose: Mapped[str] = mapped_column(String(20))  # invitation | reset
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
-from hrms.contracts.auth import UserView
+from hrms.contracts.auth import LinkPurpose, UserView
 from hrms.contracts.permissions import RoleName
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -72,6 +72,35 @@ class PasswordChange(BaseModel):
 class PasswordReset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    new_password: Password
+
+
+class LinkCreate(BaseModel):
+    """Ask for a user's one-time set-password link (the notification service does, for
+    the mail it sends)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: uuid.UUID
+    purpose: LinkPurpose
+
+
+class Accepted(BaseModel):
+    detail: str
+
+
+class ForgotPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
+class SetPassword(BaseModel):
+    """A password chosen through a one-time link (the ``token`` after ``#token=``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200), Field(examples=["k3Jx…(from the mail)"])]
     new_password: Password
 
 

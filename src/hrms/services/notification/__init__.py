@@ -5,13 +5,29 @@ sender (files by default, SMTP in production)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from isles import Service, Worker
 
 if TYPE_CHECKING:
+    from hrms.services.notification.service import LinkMaker
     from isles import ServiceContext
+
+
+def link_maker(rt: ServiceContext) -> LinkMaker:
+    """Makes a mail's one-time set-password link: a call to the auth service, with this
+    service's own token (``users:invite``) for the user's company."""
+    from hrms.contracts.auth import AuthClient, LinkPurpose
+
+    async def links(company_id: uuid.UUID, user_id: uuid.UUID, purpose: str) -> tuple[str, datetime]:
+        client = AuthClient(rt.client("auth", tenant=str(company_id)))
+        link = await client.password_link(user_id, cast(LinkPurpose, purpose))
+        return link.url, link.expires_at
+
+    return links
 
 
 def dispatcher(rt: ServiceContext) -> Worker:
@@ -22,7 +38,10 @@ def dispatcher(rt: ServiceContext) -> Worker:
     from isles import sender_from
 
     sender = sender_from(rt.settings)
-    return Worker("dispatcher", lambda: dispatch(rt.db, sender), poll_interval=1.0, watches=(Notification,))
+    links = link_maker(rt)
+    return Worker(
+        "dispatcher", lambda: dispatch(rt.db, sender, links=links), poll_interval=1.0, watches=(Notification,)
+    )
 
 
 def build() -> Service:
@@ -38,5 +57,6 @@ def build() -> Service:
         handlers=HANDLERS,
         replicas=REPLICAS,
         workers=(dispatcher,),
+        permissions=("users:invite",),  # the one-time links in invitation and reset mails
         description="Notifications from events, templates, delivery logs. Owns the notification_service database.",
     )

@@ -3,8 +3,10 @@
 Two replicas first (seed 002's "event-driven sync", seed 004's replicated user):
 ``notification_users`` from auth's user events — a changed email lands here, so the
 next message goes to the new address — and ``notification_employees`` from the
-employee service's. Then messages: a welcome on UserCreated, a notice to the new
-address on an email change, and one on every AssignmentCreated. Each is queued in the
+employee service's. Then messages: a welcome on UserCreated (an invitation with a
+one-time set-password link for a user without a password), a reset-password link when
+one is asked for, a notice to the new address on an email change, and one on every
+AssignmentCreated. Each is queued in the
 event's own inbox transaction, once per event and person.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-from hrms.contracts.auth import UserCreated, UserDeactivated, UserUpdated
+from hrms.contracts.auth import PasswordResetRequested, UserCreated, UserDeactivated, UserUpdated
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.contracts.project import AssignmentCreated
 from hrms.services.notification import service
@@ -58,7 +60,13 @@ recipient_employees = ReplicaTable(
 
 
 async def welcome(ctx: HandlerContext, event: UserCreated) -> None:
-    await service.enqueue(uow=ctx.uow, user_id=event.id, key="welcome", source_event_id=ctx.envelope.id)
+    """A welcome; for a user without a password, an invitation with a link to set one."""
+    key = "invitation" if event.invited else "welcome"
+    await service.enqueue(uow=ctx.uow, user_id=event.id, key=key, source_event_id=ctx.envelope.id)
+
+
+async def password_reset(ctx: HandlerContext, event: PasswordResetRequested) -> None:
+    await service.enqueue(uow=ctx.uow, user_id=event.id, key="password_reset", source_event_id=ctx.envelope.id)
 
 
 async def email_changed(ctx: HandlerContext, event: UserUpdated) -> None:
@@ -88,5 +96,6 @@ REPLICAS = (recipients, recipient_employees)
 HANDLERS: tuple[Handler, ...] = (
     Handler(event=UserCreated, fn=welcome, name="welcome"),
     Handler(event=UserUpdated, fn=email_changed, name="email changed"),
+    Handler(event=PasswordResetRequested, fn=password_reset, name="password reset"),
     Handler(event=AssignmentCreated, fn=assignment_created, name="assignment created"),
 )

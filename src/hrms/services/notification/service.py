@@ -4,7 +4,9 @@ read notifications, and keep a company's templates."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -29,7 +31,9 @@ MAX_ATTEMPTS = 5
 SENDING_LEASE = timedelta(minutes=2)
 BATCH = 20
 #: Sent even to a user who wants no mail: they are about the account's safety.
-SECURITY_NOTICES = frozenset({"email_changed"})
+SECURITY_NOTICES = frozenset({"email_changed", "invitation", "password_reset"})
+#: Makes the one-time link a mail of ``LINKS`` carries: (company, user, purpose) -> (url, expires).
+LinkMaker = Callable[[uuid.UUID, uuid.UUID, str], Awaitable[tuple[str, datetime]]]
 
 
 def backoff(attempt: int) -> timedelta:
@@ -93,7 +97,17 @@ async def enqueue(
     return notification
 
 
-async def _claim(db: ServiceDatabase, limit: int) -> list[tuple[uuid.UUID, int, Mail]]:
+@dataclass(frozen=True)
+class _Claimed:
+    id: uuid.UUID
+    attempt: int
+    mail: Mail
+    key: str
+    company_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+async def _claim(db: ServiceDatabase, limit: int) -> list[_Claimed]:
     """Mark up to ``limit`` due notifications SENDING (one attempt more) and return
     them. On PostgreSQL, concurrent dispatchers skip each other's rows."""
     now = utcnow()
@@ -116,22 +130,43 @@ async def _claim(db: ServiceDatabase, limit: int) -> list[tuple[uuid.UUID, int, 
             n.status = NotificationStatus.SENDING
             n.attempts += 1
             n.next_attempt_at = now + SENDING_LEASE
-            claimed.append((n.id, n.attempts, Mail(to=n.email, subject=n.subject, body=n.body, message_id=f"{n.id}")))
+            mail = Mail(to=n.email, subject=n.subject, body=n.body, message_id=f"{n.id}")
+            claimed.append(_Claimed(n.id, n.attempts, mail, n.template_key, n.company_id, n.user_id))
     return claimed
 
 
-async def dispatch(db: ServiceDatabase, sender: Sender, *, limit: int = BATCH) -> int:
-    """One round of delivery; returns how many notifications it tried."""
+async def _with_link(claimed: _Claimed, links: LinkMaker | None) -> Mail:
+    """The mail, with its one-time link (made now, sent only in this mail) if it has one."""
+    purpose = templates.LINKS.get(claimed.key)
+    if purpose is None:
+        return claimed.mail
+    if links is None:
+        raise RuntimeError(f"a {claimed.key} mail needs a link, and this dispatcher cannot make links")
+    url, expires = await links(claimed.company_id, claimed.user_id, purpose)
+    values = {"set_password_url": url, "link_expires": expires.strftime("%Y-%m-%d %H:%M UTC")}
+    mail = claimed.mail
+    return Mail(
+        to=mail.to,
+        subject=templates.render(mail.subject, values),
+        body=templates.render(mail.body, values),
+        message_id=mail.message_id,
+    )
+
+
+async def dispatch(db: ServiceDatabase, sender: Sender, *, limit: int = BATCH, links: LinkMaker | None = None) -> int:
+    """One round of delivery; returns how many notifications it tried. A mail with a
+    one-time link gets it from ``links`` as it is sent; if that fails, the attempt
+    fails and is tried again later."""
     claimed = await _claim(db, limit)
-    for notification_id, attempt, mail in claimed:
+    for one in claimed:
         status, detail = NotificationStatus.DELIVERED, ""
         try:
-            detail = await sender.send(mail)
+            detail = await sender.send(await _with_link(one, links))
         except Bounced as exc:
             status, detail = NotificationStatus.BOUNCED, str(exc) or type(exc).__name__
         except Exception as exc:
             status, detail = NotificationStatus.FAILED, f"{type(exc).__name__}: {exc}"
-        await record_attempt(db, notification_id, attempt, status, sender.name, detail)
+        await record_attempt(db, one.id, one.attempt, status, sender.name, detail)
     return len(claimed)
 
 

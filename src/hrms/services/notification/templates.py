@@ -25,6 +25,23 @@ DEFAULTS: dict[str, Default] = {
         _PERSON,
         "A user can log in for the first time (auth UserCreated).",
     ),
+    "invitation": Default(
+        "Welcome, $first_name: choose your password",
+        "Hello $first_name $last_name,\n\nan account ($email) was made for you. Choose your password here "
+        "(the link works once, until $link_expires):\n\n$set_password_url\n\nThen log in with your email "
+        "and that password.\n",
+        _PERSON | {"set_password_url", "link_expires"},
+        "A new user without a password (a new hire) can log in once they choose one: a one-time link "
+        "(auth UserCreated with invited).",
+    ),
+    "password_reset": Default(
+        "Reset your password",
+        "Hello $first_name,\n\nsomeone (you, we hope) asked to reset the password of $email. Choose a new one "
+        "here (the link works once, until $link_expires):\n\n$set_password_url\n\nIf you did not ask, "
+        "ignore this mail: your password stays as it is.\n",
+        _PERSON | {"set_password_url", "link_expires"},
+        "Someone asked for a reset-password link (auth PasswordResetRequested).",
+    ),
     "email_changed": Default(
         "Your email address was changed",
         "Hello $first_name,\n\nthe address of your account is now $email. If you did not ask for this, "
@@ -58,6 +75,12 @@ def check(key: str, text: str) -> None:
     if unknown:
         allowed = ", ".join(f"${p}" for p in sorted(DEFAULTS[key].placeholders))
         raise TemplateError(f"unknown placeholder ${unknown[0]}; {key} offers {allowed}")
+
+
+#: Templates whose mail carries a one-time set-password link, of this purpose. The
+#: link is made by the auth service when the mail is sent and is never stored here:
+#: the stored message keeps the $set_password_url placeholder.
+LINKS = {"invitation": "invitation", "password_reset": "reset"}
 
 
 def render(text: str, values: dict[str, Any]) -> str:
