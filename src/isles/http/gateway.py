@@ -109,7 +109,7 @@ def create_service_app(rt: RunningService) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)
     problems.install(app)
-    app.include_router(s.router)
+    app.include_router(s.api())
     if s.sagas:
         from isles.http.saga_routes import router as saga_router
 

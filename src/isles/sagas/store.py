@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi.encoders import jsonable_encoder
+from pydantic_core import to_jsonable_python
 from sqlalchemy import String, and_, cast, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
@@ -37,7 +37,7 @@ class StaleState(Exception):
 
 
 def dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(jsonable_encoder(value))
+    return None if value is None else json.dumps(to_jsonable_python(value))
 
 
 def _load(raw: str | None) -> Any:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
-from fastapi import APIRouter
 from sqlalchemy import MetaData
 
 from isles.core import references
@@ -19,6 +19,9 @@ from isles.sagas.definition import Saga
 from isles.service.workers import WorkerFactory
 from isles.storage.db import check_service_name
 from isles.storage.schema import KERNEL_TABLES
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,15 @@ class Service:
     services' events; ``publishes`` lists the events it writes to its outbox;
     ``sagas`` are the multi-service operations it orchestrates; ``permissions`` are
     what its own calls to other services need (its service tokens claim them);
-    ``workers`` are its own background loops (made per running service).
+    ``workers`` are its own background loops (made per running service). ``router``
+    is its API, or a function that imports and returns it: then a command that only
+    reads the declaration (``isles services``, ``isles migrate``) never loads the
+    web stack.
     """
 
     name: str
     metadata: MetaData
-    router: APIRouter
+    router: APIRouter | Callable[[], APIRouter]
     migrations: Path | None
     publishes: Sequence[type[Event]] = ()
     handlers: Sequence[Handler] = ()
@@ -67,6 +73,12 @@ class Service:
         if len(set(names)) != len(names):
             raise ValueError(f"service {self.name}: saga names repeat: {names}")
         object.__setattr__(self, "references", tuple(references.collect(self.name, self.metadata)))
+
+    def api(self) -> APIRouter:
+        """The service's API router (imported now if it was declared lazily)."""
+        from fastapi import APIRouter
+
+        return self.router if isinstance(self.router, APIRouter) else self.router()
 
     @property
     def source(self) -> str:

@@ -7,12 +7,21 @@ permissions, sessions, tokens and preferences.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from isles import Service
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _api() -> APIRouter:
+    from hrms.services.auth.api import router
+
+    return router
+
 
 def build() -> Service:
-    from hrms.services.auth.api import router
     from hrms.services.auth.events import PUBLISHES
     from hrms.services.auth.handlers import HANDLERS
     from hrms.services.auth.models import metadata
@@ -20,7 +29,7 @@ def build() -> Service:
     return Service(
         name="auth",
         metadata=metadata,
-        router=router,
+        router=_api,
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,

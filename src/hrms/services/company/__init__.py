@@ -4,12 +4,21 @@ and team memberships (seed 004), and the headcount, kept from employee events.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from isles import Service
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _api() -> APIRouter:
+    from hrms.services.company.api import router
+
+    return router
+
 
 def build() -> Service:
-    from hrms.services.company.api import router
     from hrms.services.company.events import PUBLISHES
     from hrms.services.company.handlers import HANDLERS, REPLICAS
     from hrms.services.company.models import metadata
@@ -17,7 +26,7 @@ def build() -> Service:
     return Service(
         name="company",
         metadata=metadata,
-        router=router,
+        router=_api,
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,

@@ -5,12 +5,21 @@ CreateEmployee saga."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from isles import Service
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _api() -> APIRouter:
+    from hrms.services.employee.api import router
+
+    return router
+
 
 def build() -> Service:
-    from hrms.services.employee.api import router
     from hrms.services.employee.events import PUBLISHES
     from hrms.services.employee.handlers import HANDLERS, REPLICAS
     from hrms.services.employee.models import metadata
@@ -19,7 +28,7 @@ def build() -> Service:
     return Service(
         name="employee",
         metadata=metadata,
-        router=router,
+        router=_api,
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,

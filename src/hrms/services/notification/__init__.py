@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, cast
 from isles import Service, Worker
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from hrms.services.notification.service import LinkMaker
     from isles import ServiceContext
 
@@ -44,15 +46,20 @@ def dispatcher(rt: ServiceContext) -> Worker:
     )
 
 
-def build() -> Service:
+def _api() -> APIRouter:
     from hrms.services.notification.api import router
+
+    return router
+
+
+def build() -> Service:
     from hrms.services.notification.handlers import HANDLERS, REPLICAS
     from hrms.services.notification.models import metadata
 
     return Service(
         name="notification",
         metadata=metadata,
-        router=router,
+        router=_api,
         migrations=Path(__file__).parent / "migrations",
         handlers=HANDLERS,
         replicas=REPLICAS,

@@ -4,12 +4,21 @@ orchestrates the CreateAssignment saga."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from isles import Service
 
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _api() -> APIRouter:
+    from hrms.services.project.api import router
+
+    return router
+
 
 def build() -> Service:
-    from hrms.services.project.api import router
     from hrms.services.project.events import PUBLISHES
     from hrms.services.project.handlers import HANDLERS, REPLICAS
     from hrms.services.project.models import metadata
@@ -18,7 +27,7 @@ def build() -> Service:
     return Service(
         name="project",
         metadata=metadata,
-        router=router,
+        router=_api,
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
         handlers=HANDLERS,
