@@ -5,12 +5,17 @@ PostgreSQL; a bad sort, search or cursor is a 422 naming it."""
 from __future__ import annotations
 
 import base64
+import itertools
+import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.hrms.helpers import new_company, new_employee, new_project, ok
+from hrms.services.notification.models import Notification, NotificationStatus
+from isles.runtime.system import SystemRuntime
+from tests.hrms.helpers import headers_of, new_company, new_employee, new_project, ok, user_with_password
 
 pytestmark = pytest.mark.integration
 
@@ -155,3 +160,208 @@ async def test_assignments_list_the_same_way(api: httpx.AsyncClient) -> None:
 
 async def _list_assignments(api: httpx.AsyncClient, **params: Any) -> Any:
     return ok(await api.get("/api/project/assignments", params=params))
+
+
+# -- the other services' lists: users, companies, departments, teams, notifications ----
+
+
+async def _get(api: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+    return ok(await api.get(path, params=params, headers=headers))
+
+
+async def _walk(
+    api: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None, **params: Any
+) -> tuple[list[Any], int]:
+    """Every item of a list, page by page through ``next_cursor``; no item twice."""
+    items: list[Any] = []
+    cursor, pages = None, 0
+    while True:
+        page = await _get(api, path, headers, **params, **({"cursor": cursor} if cursor else {}))
+        items += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert len(page["items"]) == params["limit"], "a page before the last is full"
+    ids = [i["id"] for i in items]
+    assert len(ids) == len(set(ids)), "no item twice"
+    return items, pages
+
+
+async def _refused_sort(api: httpx.AsyncClient, path: str, field: str, headers: dict[str, str] | None = None) -> None:
+    answer = await api.get(path, params={"sort": field}, headers=headers)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert error["field"] == "sort"
+    assert field in error["message"], "it names what it cannot sort by"
+
+
+async def test_users_list_the_same_way(api: httpx.AsyncClient) -> None:
+    company = await _staff(api)
+    admin = await user_with_password(api, company, "admin", first="Zoe", last="Zuse")
+    as_admin = await headers_of(api, admin)
+    elsewhere = (await new_company(api, "Elsewhere Co"))["id"]
+    await new_employee(api, "Otto", "Other", company_id=elsewhere)
+    path = "/api/auth/users"
+    names = sorted([p[1] for p in PEOPLE] + ["Zuse"])
+
+    default = await _get(api, path, as_admin)
+    assert [u["last_name"] for u in default["items"]] == names, "the company's users by last name"
+    assert default["total"] == len(names)
+    assert default["next_cursor"] is None
+    assert (await _get(api, path, as_admin, sort="last_name,first_name"))["items"] == default["items"]
+    backwards = await _get(api, path, as_admin, sort="-last_name")
+    assert [u["last_name"] for u in backwards["items"]] == names[::-1]
+    by_email = await _get(api, path, as_admin, sort="email")
+    assert [u["email"] for u in by_email["items"]] == sorted(u["email"] for u in default["items"])
+    newest = await _get(api, path, as_admin, sort="-created_at", limit=2)
+    assert [u["last_name"] for u in newest["items"]] == ["Zuse", PEOPLE[-1][1]], "the last signed up first"
+    await _refused_sort(api, path, "password_hash", as_admin)
+
+    found = await _get(api, path, as_admin, q="ov")
+    assert {u["last_name"] for u in found["items"]} == {"Lovelace", "Liskov_Team"}, "names, any case"
+    assert found["total"] == 2
+    [by_address] = (await _get(api, path, as_admin, q=admin["email"].upper()))["items"]
+    assert by_address["id"] == admin["user_id"], "and emails"
+    assert (await _get(api, path, as_admin, q="Other"))["total"] == 0, "only the caller's company"
+    assert (await _get(api, path, q="Other"))["total"] == 1, "the operator's: every company"
+
+    walked, pages = await _walk(api, path, as_admin, sort="-email", limit=3)
+    assert pages == 3
+    assert [u["email"] for u in walked] == sorted((u["email"] for u in default["items"]), reverse=True)
+    paged = await _get(api, path, as_admin, limit=3, offset=6)
+    assert [u["last_name"] for u in paged["items"]] == names[6:], "offset pages as before"
+
+
+async def test_companies_list_the_same_way(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    path = "/api/company/companies"
+    gamma = ok(await api.post(path, json={"name": "Listed Gamma", "industry": "Aerospace"}), 201)
+    alpha = ok(await api.post(path, json={"name": "Listed Alpha", "website": "alpha.example.org"}), 201)
+    beta = ok(await api.post(path, json={"name": "Listed Beta", "description": "Makes brooms"}), 201)
+    beta_admin = await user_with_password(api, beta["id"], "admin")
+    await new_employee(api, "Bea", "Broom", company_id=beta["id"])
+    await new_employee(api, "Gus", "Gantry", company_id=gamma["id"])
+    await hrms.settle()
+
+    async def names(headers: dict[str, str] | None = None, **params: Any) -> list[str]:
+        return [c["name"] for c in (await _get(api, path, headers, q="listed", **params))["items"]]
+
+    assert await names() == ["Listed Alpha", "Listed Beta", "Listed Gamma"], "by name"
+    assert await names(sort="-name") == ["Listed Gamma", "Listed Beta", "Listed Alpha"]
+    assert await names(sort="-created_at") == ["Listed Beta", "Listed Alpha", "Listed Gamma"]
+    assert await names(sort="-headcount,name") == ["Listed Beta", "Listed Gamma", "Listed Alpha"]
+    assert await names(sort="headcount") == ["Listed Alpha", "Listed Gamma", "Listed Beta"]
+    await _refused_sort(api, path, "industry")
+
+    for text, who in (("AERO", gamma), ("example.org", alpha), ("brooms", beta), ("gamma", gamma)):
+        found = await _get(api, path, q=text)
+        assert [c["id"] for c in found["items"]] == [who["id"]], f"{text}: name, description, industry, website"
+    as_beta = await headers_of(api, beta_admin)
+    assert [c["id"] for c in (await _get(api, path, as_beta))["items"]] == [beta["id"]], "an admin: their own"
+    assert (await _get(api, path, as_beta, q="gamma"))["total"] == 0
+
+    walked, pages = await _walk(api, path, q="listed", sort="-headcount", limit=1)
+    assert pages == 3
+    assert [c["name"] for c in walked] == ["Listed Beta", "Listed Gamma", "Listed Alpha"]
+
+
+async def test_departments_and_teams_list_the_same_way(api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Structured Co"))["id"]
+    admin = await user_with_password(api, company, "admin")
+    as_admin = await headers_of(api, admin)
+    other = (await new_company(api, "Other Structure"))["id"]
+    for kind in ("departments", "teams"):
+        path = f"/api/company/{kind}"
+        for name, description in (("Sales", "Sells"), ("Build", "Makes the product"), ("Ops", None), ("Legal", "")):
+            ok(await api.post(path, json={"name": name, "description": description, "company_id": company}), 201)
+        ok(await api.post(path, json={"name": "Research", "description": "Makes papers", "company_id": other}), 201)
+        mine = ["Build", "Legal", "Ops", "Sales"]
+
+        page = await _get(api, path, as_admin)
+        assert [d["name"] for d in page["items"]] == mine, f"{kind}: the company's, by name"
+        assert page["total"] == 4
+        backwards = await _get(api, path, as_admin, sort="-name")
+        assert [d["name"] for d in backwards["items"]] == mine[::-1]
+        newest = await _get(api, path, as_admin, sort="-created_at")
+        assert [d["name"] for d in newest["items"]] == ["Legal", "Ops", "Build", "Sales"]
+        oldest = await _get(api, path, as_admin, sort="created_at", limit=1)
+        assert [d["name"] for d in oldest["items"]] == ["Sales"]
+        await _refused_sort(api, path, "manager_id" if kind == "departments" else "lead_id", as_admin)
+
+        found = await _get(api, path, as_admin, q="MAKES")
+        assert [d["name"] for d in found["items"]] == ["Build"], f"{kind}: descriptions, the company's only"
+        assert [d["name"] for d in (await _get(api, path, as_admin, q="ale"))["items"]] == ["Sales"], "names"
+        everyone = await _get(api, path, q="makes")
+        assert [d["name"] for d in everyone["items"]] == ["Build", "Research"], "the operator's: every company"
+
+        walked, pages = await _walk(api, path, as_admin, sort="-name", limit=3)
+        assert pages == 2
+        assert [d["name"] for d in walked] == mine[::-1]
+        assert [d["name"] for d in (await _get(api, path, as_admin, limit=2, offset=2))["items"]] == mine[2:]
+    teams = await _get(api, "/api/company/teams", as_admin, q="build")
+    assert teams["items"][0]["members"] == 0, "teams keep their number of members"
+
+
+async def test_notifications_list_the_same_way(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    company = (await new_company(api, "Noted Co"))["id"]
+    people = [await new_employee(api, first, last, company_id=company) for first, last, _ in PEOPLE[:5]]
+    worker = await user_with_password(api, company, "employee", first="Wanda", last="Worker")
+    await hrms.settle()
+    path = "/api/notification/notifications"
+
+    def when(n: Any) -> datetime:
+        return datetime.fromisoformat(n["created_at"])
+
+    newest = await _get(api, path)
+    assert newest["total"] == len(people) + 1, "one invitation each"
+    assert [n["user_id"] for n in newest["items"]] == [worker["user_id"]] + [p["user_id"] for p in people[::-1]]
+    assert (await _get(api, path, sort="-created_at"))["items"] == newest["items"], "newest first by default"
+    oldest = await _get(api, path, sort="created_at")
+    assert [when(n) for n in oldest["items"]] == sorted(when(n) for n in newest["items"])
+    assert oldest["items"][0]["user_id"] == people[0]["user_id"]
+    await _refused_sort(api, path, "subject")
+
+    [ada] = (await _get(api, path, q="ada:"))["items"]
+    assert ada["user_id"] == people[0]["user_id"], "subjects (Welcome, Ada: …)"
+    [by_address] = (await _get(api, path, q=people[2]["email"].upper()))["items"]
+    assert by_address["user_id"] == people[2]["user_id"], "and addresses"
+    assert (await _get(api, path, q="welcome", status="DELIVERED"))["total"] == len(people) + 1
+    assert (await _get(api, path, q="welcome", status="FAILED"))["total"] == 0, "the status filter stays"
+    one = await _get(api, path, q="welcome", user_id=people[1]["user_id"])
+    assert [n["user_id"] for n in one["items"]] == [people[1]["user_id"]], "so does user_id"
+
+    as_worker = await headers_of(api, worker)
+    assert (await _get(api, path, as_worker, q=people[0]["email"]))["total"] == 0, "anyone but an admin: their own only"
+    assert [n["user_id"] for n in (await _get(api, path, as_worker))["items"]] == [worker["user_id"]]
+
+    walked, pages = await _walk(api, path, status="DELIVERED", limit=2)
+    assert pages == 3
+    assert walked == newest["items"], "every one once, newest first"
+    walked, _ = await _walk(api, path, sort="created_at", q="welcome", limit=4)
+    assert walked == oldest["items"]
+    assert (await _get(api, path, limit=2, offset=4))["items"] == newest["items"][4:], "offset pages as before"
+
+
+async def test_notifications_sort_by_status_and_page_through_it(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    """A cursor carries an enum's value (NotificationStatus): sorted by status, the
+    pages walk every notification once."""
+    company = (await new_company(api, "Status Co"))["id"]
+    for first, last, _ in PEOPLE[:3]:
+        await new_employee(api, first, last, company_id=company)
+    await hrms.settle()
+    path = "/api/notification/notifications"
+    first = (await _get(api, path, sort="created_at"))["items"][0]
+    async with hrms["notification"].db.writing() as session, session.begin():
+        row = await session.get(Notification, uuid.UUID(first["id"]))
+        assert row is not None
+        row.status = NotificationStatus.BOUNCED
+    everything = (await _get(api, path, sort="status,-created_at"))["items"]
+    assert {n["status"] for n in everything} == {"DELIVERED", "BOUNCED"}
+    statuses = [n["status"] for n in everything]
+    assert len([k for k, _ in itertools.groupby(statuses)]) == 2, "one block per status"
+    walked, pages = await _walk(api, path, sort="status,-created_at", limit=1)
+    assert pages == len(everything) >= 3
+    assert walked == everything
+    assert [n["id"] for n in (await _walk(api, path, sort="-status", limit=2))[0]] == [
+        n["id"] for n in (await _get(api, path, sort="-status"))["items"]
+    ]

@@ -165,7 +165,7 @@ async def test_employee_service_down_is_a_503_not_a_500(tmp_path: Path) -> None:
     [
         ("/api/employee/employees", {"search": "mary"}, ["search"]),
         ("/api/employee/employees", {"order": "name", "limit": "2"}, ["order"]),
-        ("/api/company/companies", {"q": "acme"}, ["q"]),
+        ("/api/company/companies", {"search": "acme"}, ["search"]),
         ("/api/project/assignments", {"employe_id": str(uuid.uuid4())}, ["employe_id"]),
         ("/api/company/companies", {"a": "1", "b": "2"}, ["a", "b"]),
     ],

@@ -25,6 +25,7 @@ another sort) gave: each is a 422 naming the parameter.
 
 import base64
 import binascii
+import enum
 import inspect
 import json
 import uuid
@@ -56,6 +57,8 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID | Decimal):
         return str(value)
+    if isinstance(value, enum.Enum):  # rebuilt from its value by _typed
+        return value.value
     return value
 
 

@@ -41,8 +41,8 @@ from isles import (
     Context,
     FieldError,
     Idempotent,
+    Listing,
     Page,
-    PagingDep,
     Problem,
     ServiceContext,
     TenantData,
@@ -271,13 +271,17 @@ async def create_user(
     )
 
 
+UserList = Annotated[Listing, Depends(service.USERS.dependency)]
+
+
 @router.get("/users", response_model=Page[UserView], tags=["users"])
-async def list_users(caller: ReadUsers, request: Request, paging: PagingDep) -> Page[UserView]:
-    """The users of the caller's company."""
+async def list_users(caller: ReadUsers, request: Request, listing: UserList) -> Page[UserView]:
+    """The users of the caller's company. ``q`` finds names and emails; ``sort``
+    orders (e.g. ``-created_at``); ``cursor`` pages."""
     async with TenantData(request, caller).read() as session:
-        rows, total = await service.list_users(session=session, limit=paging.limit, offset=paging.offset)
+        rows, total, cursor = await listing.fetch(session, select(User))
         items = [await view(session, u) for u in rows]
-    return Page(items=items, total=total, limit=paging.limit, offset=paging.offset)
+    return listing.page(items, total, cursor)
 
 
 @router.get("/users/{user_id}", response_model=UserView, tags=["users"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from sqlalchemy import select
 
 from hrms.contracts.company import CompanyView, DepartmentView, MemberView, SettingView, TeamView
 from hrms.contracts.employee import EmployeeClient
@@ -32,9 +33,9 @@ from isles import (
     Context,
     FieldError,
     Idempotent,
+    Listing,
     NotFound,
     Page,
-    PagingDep,
     ServiceContext,
     TenantData,
     UnitOfWork,
@@ -110,12 +111,17 @@ async def create_company(
     return await idem.run(rt.uow, work, status_code=201, headers=lambda c: {"Location": f"{request.url.path}/{c.id}"})
 
 
+CompanyList = Annotated[Listing, Depends(service.COMPANIES.dependency)]
+
+
 @router.get("/companies", response_model=Page[CompanyView], tags=["companies"])
-async def list_companies(request: Request, caller: ReadCompanies, paging: PagingDep) -> Page[CompanyView]:
-    """The caller's company (every company for the operator)."""
+async def list_companies(request: Request, caller: ReadCompanies, listing: CompanyList) -> Page[CompanyView]:
+    """The caller's company (every company for the operator). ``q`` finds names,
+    descriptions, industries and websites; ``sort`` orders (e.g. ``-headcount``);
+    ``cursor`` pages."""
     async with TenantData(request, caller).read() as session:
-        rows, total = await service.list_companies(session=session, limit=paging.limit, offset=paging.offset)
-    return Page(items=[view(c) for c in rows], total=total, limit=paging.limit, offset=paging.offset)
+        rows, total, cursor = await listing.fetch(session, select(Company))
+    return listing.page([view(c) for c in rows], total, cursor)
 
 
 @router.get("/companies/{company_id}", response_model=CompanyView, tags=["companies"])
@@ -174,11 +180,16 @@ async def create_department(
     )
 
 
+DepartmentList = Annotated[Listing, Depends(service.DEPARTMENTS.dependency)]
+
+
 @router.get("/departments", response_model=Page[DepartmentView], tags=["departments"])
-async def list_departments(request: Request, caller: ReadCompanies, paging: PagingDep) -> Page[DepartmentView]:
+async def list_departments(request: Request, caller: ReadCompanies, listing: DepartmentList) -> Page[DepartmentView]:
+    """The company's departments. ``q`` finds names and descriptions; ``sort`` orders
+    (e.g. ``-created_at``); ``cursor`` pages."""
     async with TenantData(request, caller).read() as session:
-        rows, total = await service.list_departments(session=session, limit=paging.limit, offset=paging.offset)
-    return Page(items=[department_view(d) for d in rows], total=total, limit=paging.limit, offset=paging.offset)
+        rows, total, cursor = await listing.fetch(session, select(Department))
+    return listing.page([department_view(d) for d in rows], total, cursor)
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentView, tags=["departments"])
@@ -230,13 +241,17 @@ async def create_team(
     )
 
 
+TeamList = Annotated[Listing, Depends(service.TEAMS.dependency)]
+
+
 @router.get("/teams", response_model=Page[TeamView], tags=["teams"])
-async def list_teams(request: Request, caller: ReadCompanies, paging: PagingDep) -> Page[TeamView]:
+async def list_teams(request: Request, caller: ReadCompanies, listing: TeamList) -> Page[TeamView]:
+    """The company's teams, with their number of members. ``q`` finds names and
+    descriptions; ``sort`` orders (e.g. ``-created_at``); ``cursor`` pages."""
     async with TenantData(request, caller).read() as session:
-        rows, total = await service.list_teams(session=session, limit=paging.limit, offset=paging.offset)
+        rows, total, cursor = await listing.fetch(session, select(Team))
         counts = await service.member_counts(session, [t.id for t in rows])
-    items = [team_view(t, counts.get(t.id, 0)) for t in rows]
-    return Page(items=items, total=total, limit=paging.limit, offset=paging.offset)
+    return listing.page([team_view(t, counts.get(t.id, 0)) for t in rows], total, cursor)
 
 
 @router.get("/teams/{team_id}", response_model=TeamView, tags=["teams"])

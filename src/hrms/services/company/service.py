@@ -14,7 +14,7 @@ from hrms.contracts.company import AGGREGATE, ALLOWED_MAX_ALLOCATION, MAX_ALLOCA
 from hrms.services.company import events
 from hrms.services.company.models import Company, CompanySetting, Department, EmployeeCopy, Team, TeamMembership
 from hrms.services.company.schemas import CompanyCreate, DepartmentCreate, DepartmentUpdate, TeamCreate, TeamUpdate
-from isles import FieldError, UniqueViolation, UnitOfWork, conflict, invalid, not_found
+from isles import FieldError, ListSpec, UniqueViolation, UnitOfWork, conflict, invalid, not_found
 
 DEPARTMENT, TEAM = "department", "team"
 #: Checks that an employee (by id) is an active employee of the company; raises a 422
@@ -44,10 +44,13 @@ async def get_company(*, session: AsyncSession, company_id: uuid.UUID) -> Compan
     return company
 
 
-async def list_companies(*, session: AsyncSession, limit: int, offset: int) -> tuple[list[Company], int]:
-    total = await session.scalar(select(func.count()).select_from(Company))
-    rows = await session.scalars(select(Company).order_by(Company.name, Company.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+#: How the company list sorts and searches (sort=, q=, cursor=).
+COMPANIES = ListSpec(
+    sort={"name": Company.name, "created_at": Company.created_at, "headcount": Company.headcount},
+    default=("name",),
+    key=Company.id,
+    search=(Company.name, Company.description, Company.industry, Company.website),
+)
 
 
 # -- headcount, from the employee service's events ---------------------------------
@@ -206,10 +209,13 @@ async def get_department(*, session: AsyncSession, department_id: uuid.UUID) -> 
     return d
 
 
-async def list_departments(*, session: AsyncSession, limit: int, offset: int) -> tuple[list[Department], int]:
-    total = await session.scalar(select(func.count()).select_from(Department))
-    q = select(Department).order_by(Department.name, Department.id).limit(limit).offset(offset)
-    return list(await session.scalars(q)), int(total or 0)
+#: How the department list sorts and searches (sort=, q=, cursor=).
+DEPARTMENTS = ListSpec(
+    sort={"name": Department.name, "created_at": Department.created_at},
+    default=("name",),
+    key=Department.id,
+    search=(Department.name, Department.description),
+)
 
 
 async def _checked_update(
@@ -313,10 +319,13 @@ async def member_counts(session: AsyncSession, team_ids: Sequence[uuid.UUID]) ->
     return {team_id: int(n) for team_id, n in (await session.execute(q)).all()}
 
 
-async def list_teams(*, session: AsyncSession, limit: int, offset: int) -> tuple[list[Team], int]:
-    total = await session.scalar(select(func.count()).select_from(Team))
-    q = select(Team).order_by(Team.name, Team.id).limit(limit).offset(offset)
-    return list(await session.scalars(q)), int(total or 0)
+#: How the team list sorts and searches (sort=, q=, cursor=).
+TEAMS = ListSpec(
+    sort={"name": Team.name, "created_at": Team.created_at},
+    default=("name",),
+    key=Team.id,
+    search=(Team.name, Team.description),
+)
 
 
 async def update_team(*, uow: UnitOfWork, team_id: uuid.UUID, data: TeamUpdate, check: EmployeeCheck) -> Team:

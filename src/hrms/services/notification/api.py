@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from hrms.services.notification import service, templates
 from hrms.services.notification.deps import ReadNotifications, ReadUsers, WriteTemplates, check_visible, only_user
@@ -17,7 +17,7 @@ from hrms.services.notification.schemas import (
     TemplatePut,
     TemplateView,
 )
-from isles import FieldError, Page, PagingDep, TenantData, check_tenant, invalid
+from isles import FieldError, Listing, Page, TenantData, check_tenant, invalid
 
 router = APIRouter()
 TemplateKey = Annotated[Literal["welcome", "email_changed", "assignment_created"], Path(description="Which message.")]
@@ -41,23 +41,26 @@ def template_view(key: str, own: Template | None) -> TemplateView:
     )
 
 
+NotificationList = Annotated[Listing, Depends(service.NOTIFICATIONS.dependency)]
+
+
 @router.get("/notifications", response_model=Page[NotificationView], tags=["notifications"])
 async def list_notifications(
     request: Request,
     caller: ReadNotifications,
-    paging: PagingDep,
+    listing: NotificationList,
     status: Annotated[NotificationStatus | None, Query()] = None,
     user_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[NotificationView]:
-    """The company's notifications, newest first (anyone but an admin: their own)."""
+    """The company's notifications, newest first (anyone but an admin: their own).
+    ``q`` finds subjects and addresses; ``sort`` orders (e.g. ``created_at``, oldest
+    first); ``cursor`` pages."""
     mine = only_user(caller)
     if mine is not None:
         user_id = mine if user_id in (None, mine) else uuid.UUID(int=0)
     async with TenantData(request, caller).read() as session:
-        rows, total = await service.list_notifications(
-            session=session, limit=paging.limit, offset=paging.offset, user_id=user_id, status=status
-        )
-    return Page(items=[notification_view(n) for n in rows], total=total, limit=paging.limit, offset=paging.offset)
+        rows, total, cursor = await listing.fetch(session, service.notifications_where(user_id=user_id, status=status))
+    return listing.page([notification_view(n) for n in rows], total, cursor)
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationView, tags=["notifications"])

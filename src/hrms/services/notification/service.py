@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.notification import templates
@@ -21,7 +21,18 @@ from hrms.services.notification.models import (
     Recipient,
     Template,
 )
-from isles import Bounced, Mail, Sender, ServiceDatabase, UniqueViolation, UnitOfWork, conflict, not_found, utcnow
+from isles import (
+    Bounced,
+    ListSpec,
+    Mail,
+    Sender,
+    ServiceDatabase,
+    UniqueViolation,
+    UnitOfWork,
+    conflict,
+    not_found,
+    utcnow,
+)
 
 log = structlog.get_logger("hrms.notification")
 
@@ -221,24 +232,23 @@ async def delivery_logs(session: AsyncSession, notification_id: uuid.UUID) -> li
     return list(await session.scalars(q))
 
 
-async def list_notifications(
-    *,
-    session: AsyncSession,
-    limit: int,
-    offset: int,
-    user_id: uuid.UUID | None = None,
-    status: NotificationStatus | None = None,
-) -> tuple[list[Notification], int]:
+#: How the notification list sorts and searches (sort=, q=, cursor=): newest first.
+#: By ``status``: in the enum's order on PostgreSQL (a native enum), by name on SQLite.
+NOTIFICATIONS = ListSpec(
+    sort={"created_at": Notification.created_at, "status": Notification.status},
+    default=("-created_at",),
+    key=Notification.id,
+    search=(Notification.subject, Notification.email),
+)
+
+
+def notifications_where(*, user_id: uuid.UUID | None = None, status: NotificationStatus | None = None) -> Select[Any]:
     q = select(Notification)
     if user_id is not None:
         q = q.where(Notification.user_id == user_id)
     if status is not None:
         q = q.where(Notification.status == status)
-    total = await session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = await session.scalars(
-        q.order_by(Notification.created_at.desc(), Notification.id).limit(limit).offset(offset)
-    )
-    return list(rows), int(total or 0)
+    return q
 
 
 async def get_recipient(*, session: AsyncSession, user_id: uuid.UUID) -> Recipient:
