@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from hrms.contracts import examples as ex
 from isles import Event, ServiceClient
 
 AGGREGATE = "user"
@@ -80,12 +81,25 @@ LinkPurpose = Literal["invitation", "reset"]
 class PasswordLink(BaseModel):
     """A one-time set-password link: only its hash is kept by the auth service."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hr.example.com/api/auth/password/set#token=k3JxQw8vT2nY5mZp0aB7cD1eF4gH6iJ9",
+                    "expires_at": "2025-03-08T09:00:00Z",
+                }
+            ]
+        }
+    )
+
     url: str
     expires_at: datetime
 
 
 class UserView(BaseModel):
     """A user as the auth service's API returns it (never the password hash)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [dict(ex.USER)]})
 
     id: uuid.UUID
     email: str

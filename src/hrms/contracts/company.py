@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from hrms.contracts import examples as ex
 from isles import Event, ServiceClient
 
 AGGREGATE = "company"
@@ -137,6 +138,28 @@ class TeamMemberRemoved(Event):
 
 
 class CompanyView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.COMPANY_ID,
+                    "name": ex.COMPANY,
+                    "description": ex.COMPANY_DESCRIPTION,
+                    "industry": "Software",
+                    "size": "51-200",
+                    "website": ex.WEBSITE,
+                    "phone": ex.PHONE,
+                    "address": ex.COMPANY_ADDRESS,
+                    "is_active": True,
+                    "headcount": 120,
+                    "version": 4,
+                    "created_at": ex.CREATED_AT,
+                    "updated_at": ex.UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     name: str
     description: str | None
@@ -153,12 +176,37 @@ class CompanyView(BaseModel):
 
 
 class SettingView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"key": "max_allocation_percent", "value": "150", "updated_at": ex.UPDATED_AT},
+            ]
+        }
+    )
+
     key: str
     value: str | None
     updated_at: datetime
 
 
 class DepartmentView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.DEPARTMENT_ID,
+                    "company_id": ex.COMPANY_ID,
+                    "name": ex.DEPARTMENT,
+                    "description": ex.DEPARTMENT_DESCRIPTION,
+                    "manager_id": ex.MANAGER_ID,
+                    "version": 2,
+                    "created_at": ex.CREATED_AT,
+                    "updated_at": ex.UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     company_id: uuid.UUID
     name: str
@@ -170,6 +218,25 @@ class DepartmentView(BaseModel):
 
 
 class TeamView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.TEAM_ID,
+                    "company_id": ex.COMPANY_ID,
+                    "department_id": ex.DEPARTMENT_ID,
+                    "name": ex.TEAM,
+                    "description": ex.TEAM_DESCRIPTION,
+                    "lead_id": ex.MANAGER_ID,
+                    "members": 5,
+                    "version": 2,
+                    "created_at": ex.CREATED_AT,
+                    "updated_at": ex.UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     company_id: uuid.UUID
     department_id: uuid.UUID | None
@@ -183,6 +250,14 @@ class TeamView(BaseModel):
 
 
 class MemberView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"team_id": ex.TEAM_ID, "employee_id": ex.EMPLOYEE_ID, "role": "member", "created_at": ex.CREATED_AT},
+            ]
+        }
+    )
+
     team_id: uuid.UUID
     employee_id: uuid.UUID
     role: str

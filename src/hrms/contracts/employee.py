@@ -7,8 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from hrms.contracts import examples as ex
 from isles import Event, ServiceClient, Upcaster
 
 AGGREGATE = "employee"
@@ -96,6 +97,34 @@ class EmployeeDeactivated(Event):
 class EmployeeView(BaseModel):
     """An employee as the employee service's API returns it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.EMPLOYEE_ID,
+                    "employee_number": "E-1001",
+                    "company_id": ex.COMPANY_ID,
+                    "user_id": ex.USER_ID,
+                    "first_name": ex.FIRST_NAME,
+                    "last_name": ex.LAST_NAME,
+                    "email": ex.EMAIL,
+                    "phone": ex.PHONE,
+                    "position": ex.POSITION,
+                    "department_id": ex.DEPARTMENT_ID,
+                    "department_name": ex.DEPARTMENT,
+                    "manager_id": ex.MANAGER_ID,
+                    "manager_name": ex.MANAGER,
+                    "hire_date": ex.HIRE_DATE,
+                    "salary": "85000.00",
+                    "is_active": True,
+                    "version": 3,
+                    "created_at": ex.CREATED_AT,
+                    "updated_at": ex.UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     employee_number: str
     company_id: uuid.UUID
@@ -125,6 +154,24 @@ class EmployeeView(BaseModel):
 
 class ProfileView(BaseModel):
     """An employee's profile (seed 001's employee_profiles)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "employee_id": ex.EMPLOYEE_ID,
+                    "date_of_birth": "1990-12-10",
+                    "gender": "female",
+                    "address": "12 St James's Square, London SW1Y 4JH, United Kingdom",
+                    "emergency_contact_name": "Mary Somerville",
+                    "emergency_contact_phone": "+44 20 7946 0321",
+                    "skills": ["Python", "Numerical analysis"],
+                    "certifications": ["AWS Certified Developer"],
+                    "updated_at": ex.UPDATED_AT,
+                }
+            ]
+        }
+    )
 
     employee_id: uuid.UUID
     date_of_birth: date | None

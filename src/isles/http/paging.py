@@ -27,9 +27,11 @@ PagingDep = Annotated[Paging, Depends(_paging)]
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    total: int = Field(description="How many items match in all.")
-    limit: int
-    offset: int
+    total: int = Field(description="How many items match in all.", examples=[137])
+    limit: int = Field(examples=[50])
+    offset: int = Field(examples=[0])
     next_cursor: str | None = Field(
-        default=None, description="Where the next page starts (send it as cursor); null on the last page."
+        default=None,
+        description="Where the next page starts (send it as cursor); null on the last page.",
+        examples=["eyJrIjpbIkxvdmVsYWNlIiwiQWRhIl0sImlkIjoiM2ZhODVmNjQifQ"],
     )

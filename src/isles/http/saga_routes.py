@@ -28,27 +28,66 @@ CALLBACK_TOKEN_HEADER = "Isles-Callback-Token"
 router = APIRouter(prefix="/sagas", tags=["sagas"])
 
 
+_ERROR_EXAMPLE: dict[str, Any] = {
+    "status": 409,
+    "detail": "project Apollo Guidance has no capacity left",
+    "errors": [{"field": "project_id", "message": "has no capacity left", "code": "conflict"}],
+}
+#: A saga that was undone: its second step was refused, the first compensated (at the
+#: second try). Every field has a value: FastAPI leaves a null out of an example.
+_STEP_EXAMPLE: dict[str, Any] = {
+    "position": 0,
+    "name": "reserve_capacity",
+    "status": "compensated",
+    "attempts": 1,
+    "result": {"reservation_id": "5d2f7c1e-0a4b-4c6d-8e9f-1a2b3c4d5e6f"},
+    "error": _ERROR_EXAMPLE,
+    "compensation_attempts": 2,
+    "compensation_error": "ServiceUnavailable: project did not answer",
+    "started_at": "2025-03-01T09:30:00Z",
+    "finished_at": "2025-03-01T09:30:00.120000Z",
+    "compensated_at": "2025-03-01T09:30:01Z",
+}
+_SAGA_EXAMPLE: dict[str, Any] = {
+    "id": "8f804641-af4a-4b8e-9b1e-2f7c9d0e6a13",
+    "saga_type": "CreateAssignment",
+    "status": "compensated",
+    "current_step": 1,
+    "data": {"employee_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "allocation": 50},
+    "error": _ERROR_EXAMPLE,
+    "tenant_id": "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed",
+    "created_at": "2025-03-01T09:30:00Z",
+    "updated_at": "2025-03-01T09:30:01Z",
+    "finished_at": "2025-03-01T09:30:01Z",
+    "steps": [_STEP_EXAMPLE],
+}
+
+
 class StepView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_STEP_EXAMPLE]})
+
     position: int
     name: str
     status: str
     attempts: int
     result: Any
-    error: dict[str, Any] | None
+    error: dict[str, Any] | None = Field(examples=[_ERROR_EXAMPLE])
     compensation_attempts: int
-    compensation_error: str | None
+    compensation_error: str | None = Field(examples=["ServiceUnavailable: auth did not answer"])
     started_at: datetime | None
     finished_at: datetime | None
-    compensated_at: datetime | None
+    compensated_at: datetime | None = Field(examples=["2025-03-01T09:30:01Z"])
 
 
 class SagaView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SAGA_EXAMPLE]})
+
     id: uuid.UUID
     saga_type: str
     status: str
     current_step: int
     data: dict[str, Any]
-    error: dict[str, Any] | None
+    error: dict[str, Any] | None = Field(examples=[_ERROR_EXAMPLE])
     tenant_id: str
     created_at: datetime
     updated_at: datetime
@@ -57,6 +96,8 @@ class SagaView(BaseModel):
 
 
 class RetryView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"saga": _SAGA_EXAMPLE, "action": "resumes"}]})
+
     saga: SagaView
     action: str
 
@@ -64,11 +105,14 @@ class RetryView(BaseModel):
 class Callback(BaseModel):
     """A deferred step's answer: ``completed`` with its result, or ``refused``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"outcome": "completed", "result": {"approved_by": "Grace Hopper"}}]},
+    )
 
     outcome: Literal["completed", "refused"]
     result: dict[str, Any] | None = None
-    detail: Annotated[str, Field(max_length=2000)] = ""
+    detail: Annotated[str, Field(max_length=2000, examples=["approved in the weekly review"])] = ""
 
 
 def view(state: SagaState) -> SagaView:

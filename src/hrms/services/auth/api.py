@@ -199,7 +199,13 @@ async def revoke_session(session_id: uuid.UUID, caller: LiveCaller, request: Req
 _DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
-@router.post("/password/links", status_code=status.HTTP_201_CREATED, response_model=PasswordLink, tags=["passwords"])
+@router.post(
+    "/password/links",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PasswordLink,
+    tags=["passwords"],
+    responses={404: {"description": "No such user in the caller's company."}},
+)
 async def make_link(body: LinkCreate, caller: InviteUsers, request: Request, rt: Context) -> PasswordLink:
     """A user's one-time set-password link, for the mail that carries it (the
     notification service's own call: ``users:invite``, which no role holds). Only the

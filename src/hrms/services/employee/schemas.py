@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from hrms.contracts import examples as ex
 from hrms.contracts.permissions import RoleName
 from isles import field_error
 
@@ -16,13 +17,13 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-    Field(examples=["ada.lovelace@example.com"]),
+    Field(examples=[ex.EMAIL]),
 ]
 Number = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Phone = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=50, pattern=r"^[0-9+() .\-]*$"),
-    Field(examples=["+44 20 7946 0958"]),
+    Field(examples=[ex.PHONE]),
 ]
 Salary = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
 #: How far ahead a hire may be recorded (an offer signed today for next season).
@@ -39,39 +40,68 @@ HireDate = Annotated[date, AfterValidator(_not_far_ahead)]
 
 
 class EmployeeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    employee_number: Number
-    company_id: uuid.UUID | None = Field(default=None, description="Default: the caller's company.")
-    user_id: uuid.UUID | None = Field(
-        default=None, description="An existing auth user to link; without it the user is created."
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "employee_number": "E-1001",
+                    "first_name": ex.FIRST_NAME,
+                    "last_name": ex.LAST_NAME,
+                    "email": ex.EMAIL,
+                    "phone": ex.PHONE,
+                    "position": ex.POSITION,
+                    "hire_date": ex.HIRE_DATE,
+                    "salary": 85000,
+                    "roles": ["employee"],
+                }
+            ]
+        },
     )
-    first_name: Name
-    last_name: Name
+
+    employee_number: Number = Field(examples=["E-1001"])
+    company_id: uuid.UUID | None = Field(
+        default=None, description="Default: the caller's company.", examples=[ex.COMPANY_ID]
+    )
+    user_id: uuid.UUID | None = Field(
+        default=None,
+        description="An existing auth user to link; without it the user is created.",
+        examples=[ex.USER_ID],
+    )
+    first_name: Name = Field(examples=[ex.FIRST_NAME])
+    last_name: Name = Field(examples=[ex.LAST_NAME])
     email: Email
     phone: Phone | None = None
-    position: Name | None = None
-    department_id: uuid.UUID | None = Field(default=None, description="A department of the company.")
-    manager_id: uuid.UUID | None = Field(default=None, description="An active employee of the company.")
-    hire_date: HireDate
-    salary: Salary | None = None
-    roles: Annotated[list[RoleName], Field(min_length=1, max_length=3)] = ["employee"]
+    position: Name | None = Field(default=None, examples=[ex.POSITION])
+    department_id: uuid.UUID | None = Field(
+        default=None, description="A department of the company.", examples=[ex.DEPARTMENT_ID]
+    )
+    manager_id: uuid.UUID | None = Field(
+        default=None, description="An active employee of the company.", examples=[ex.MANAGER_ID]
+    )
+    hire_date: HireDate = Field(examples=[ex.HIRE_DATE])
+    salary: Salary | None = Field(default=None, examples=[85000])
+    roles: Annotated[list[RoleName], Field(min_length=1, max_length=3)] = Field(
+        default=["employee"], examples=[["employee"]]
+    )
 
 
 class EmployeeUpdate(BaseModel):
     """Fields to change; absent fields stay as they are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"position": "Senior Engineer", "salary": 92000}]}
+    )
 
-    first_name: Name | None = None
-    last_name: Name | None = None
+    first_name: Name | None = Field(default=None, examples=[ex.FIRST_NAME])
+    last_name: Name | None = Field(default=None, examples=[ex.LAST_NAME])
     email: Email | None = None
     phone: Phone | None = None
-    position: Name | None = None
-    department_id: uuid.UUID | None = None
-    manager_id: uuid.UUID | None = None
-    hire_date: HireDate | None = None
-    salary: Salary | None = None
+    position: Name | None = Field(default=None, examples=["Senior Engineer"])
+    department_id: uuid.UUID | None = Field(default=None, examples=[ex.DEPARTMENT_ID])
+    manager_id: uuid.UUID | None = Field(default=None, examples=[ex.MANAGER_ID])
+    hire_date: HireDate | None = Field(default=None, examples=[ex.HIRE_DATE])
+    salary: Salary | None = Field(default=None, examples=[92000])
 
     def changes(self) -> dict[str, object]:
         data = self.model_dump(exclude_unset=True)
@@ -89,10 +119,18 @@ class ProfilePut(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date_of_birth: date | None = None
-    gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] | None = None
-    emergency_contact_name: Name | None = None
-    emergency_contact_phone: Phone | None = None
-    skills: Annotated[list[Item], Field(max_length=100)] = []
-    certifications: Annotated[list[Item], Field(max_length=100)] = []
+    date_of_birth: date | None = Field(default=None, examples=["1990-12-10"])
+    gender: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = Field(
+        default=None, examples=["female"]
+    )
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] | None = Field(
+        default=None, examples=["12 St James's Square, London SW1Y 4JH, United Kingdom"]
+    )
+    emergency_contact_name: Name | None = Field(default=None, examples=["Mary Somerville"])
+    emergency_contact_phone: Phone | None = Field(default=None, examples=["+44 20 7946 0321"])
+    skills: Annotated[list[Item], Field(max_length=100)] = Field(
+        default=[], examples=[["Python", "Numerical analysis"]]
+    )
+    certifications: Annotated[list[Item], Field(max_length=100)] = Field(
+        default=[], examples=[["AWS Certified Developer"]]
+    )
