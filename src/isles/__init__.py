@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "ServiceDatabase": "isles.storage.db",
     "TenantOwned": "isles.storage.tenancy",
     "enable_row_security": "isles.storage.tenancy",
+    "announce": "isles.storage.announce",
+    "all_tenants": "isles.storage.announce",
     "disable_row_security": "isles.storage.tenancy",
     "reference": "isles.core.references",
     "INFO_KEY": "isles.core.references",
@@ -137,6 +139,8 @@ __all__ = [
     "UnitOfWork",
     "Upcaster",
     "Worker",
+    "all_tenants",
+    "announce",
     "answer",
     "check_tenant",
     "conflict",
@@ -199,6 +203,7 @@ if TYPE_CHECKING:
     from isles.service.context import ServiceContext
     from isles.service.declaration import Service, System
     from isles.service.workers import Worker
+    from isles.storage.announce import all_tenants, announce
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
     from isles.storage.schema import StringList, UTCDateTime, new_metadata

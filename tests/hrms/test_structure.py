@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from isles.core.events import Envelope
 from isles.runtime.system import SystemRuntime
@@ -24,6 +24,7 @@ from tests.hrms.helpers import (
     new_project,
     ok,
     user_with_password,
+    value,
 )
 
 pytestmark = pytest.mark.integration
@@ -252,3 +253,37 @@ async def test_employee_views_name_their_department_and_manager(hrms: SystemRunt
     gone = ok(await api.get(url))
     assert (gone["department_id"], gone["department_name"]) == (None, None)
     assert (ok(await api.get(f"/api/employee/employees/{boss['id']}")))["manager_name"] is None
+
+
+async def test_departments_made_before_the_replica_are_announced_by_a_migration(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    """Issue 15, 12, for data that existed before: the employee service's department
+    copies began with employee revision 0007, so a department made before it was
+    never announced there. Company revision 0004 announces every department once more
+    (isles.announce, through the outbox); the names appear, and a second announcement
+    of what a replica has changes nothing."""
+    from isles.storage import migrations
+
+    company = (await new_company(api, "Older"))["id"]
+    dept = ok(await api.post("/api/company/departments", json={"name": "Archive", "company_id": company}), 201)
+    await hrms.settle()
+    worker = await new_employee(api, "Old", "Timer", company_id=company, department_id=dept["id"])
+    url = f"/api/employee/employees/{worker['id']}"
+    assert ok(await api.get(url))["department_name"] == "Archive"
+    async with hrms["employee"].db.writing() as session, session.begin():  # as before revision 0007
+        await session.execute(text("DELETE FROM department_copies"))
+    assert ok(await api.get(url))["department_name"] is None
+
+    company_rt = hrms["company"]
+    await migrations.downgrade(company_rt.db, company_rt.service, "0003")
+    await migrations.upgrade(company_rt.db, company_rt.service)
+    await hrms.settle()
+    assert ok(await api.get(url))["department_name"] == "Archive"
+    version = await value(hrms, "employee", "department_copies", "version", id=uuid.UUID(dept["id"]))
+
+    await migrations.downgrade(company_rt.db, company_rt.service, "0003")  # announced again: nothing changes
+    await migrations.upgrade(company_rt.db, company_rt.service)
+    await hrms.settle()
+    assert ok(await api.get(url))["department_name"] == "Archive"
+    assert await value(hrms, "employee", "department_copies", "version", id=uuid.UUID(dept["id"])) == version

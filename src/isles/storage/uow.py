@@ -167,7 +167,7 @@ class UnitOfWork:
         fresh = self._emitted[self._written :]
         if not fresh:
             return
-        rows = [_outbox_row(e) for e in fresh]
+        rows = [outbox_row(e) for e in fresh]
         if self._db.dialect == "postgresql":
             # The insert itself notifies every relay LISTENing, in any process, at
             # commit: no statement of its own. Notifications alike within a transaction
@@ -193,7 +193,7 @@ class UnitOfWork:
                     callback()
 
 
-def _outbox_row(e: Envelope) -> dict[str, object]:
+def outbox_row(e: Envelope) -> dict[str, object]:
     return {
         "event_id": uuid.UUID(e.id),
         "event_type": e.type,
