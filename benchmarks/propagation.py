@@ -99,7 +99,7 @@ async def seed(rt: SystemRuntime, n_employees: int, per_employee: int) -> list[u
                     "employee_id": str(e_id),
                     "project_id": project["id"],
                     "role": "Bench",
-                    "allocation": 10,
+                    "allocation": 1,  # many per employee stay within 100 %
                     "start_date": "2025-01-01",
                 }
                 await post("/api/project/assignments", body)

@@ -191,7 +191,7 @@ async def seed(system: System, client: httpx.AsyncClient, employees: int, per: i
         )
         r.raise_for_status()
         for e in ids:
-            body = {"employee_id": e, "project_id": r.json()["id"], "role": "B", "allocation": 10}
+            body = {"employee_id": e, "project_id": r.json()["id"], "role": "B", "allocation": 1}
             (
                 await client.post(
                     f"{system.project_url}/api/project/assignments", json={**body, "start_date": "2025-01-01"}

@@ -21,7 +21,7 @@ async def test_concurrent_renames_get_consecutive_versions_and_converge(
 ) -> None:
     ada = await new_employee(api, "Ada", "Lovelace")
     for i in range(3):
-        ok(await assign(api, ada, await new_project(api, f"P{i}")), 201)
+        ok(await assign(api, ada, await new_project(api, f"P{i}"), allocation=30), 201)
     n = 20
     answers = await asyncio.gather(
         *(api.patch(f"/api/employee/employees/{ada['id']}", json={"last_name": f"N{i}"}) for i in range(n))

@@ -34,7 +34,7 @@ async def test_rename_reaches_every_assignment(api: httpx.AsyncClient, hrms: Sys
     grace = await new_employee(api, "Grace", "Hopper")
     projects = [await new_project(api, f"P{i}") for i in range(3)]
     for p in projects:
-        ok(await assign(api, ada, p), 201)
+        ok(await assign(api, ada, p, allocation=30), 201)
     ok(await assign(api, grace, projects[0]), 201)
 
     renamed = ok(await api.patch(f"/api/employee/employees/{ada['id']}", json={"last_name": "King"}))
