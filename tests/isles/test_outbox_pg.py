@@ -20,7 +20,7 @@ from isles.runtime.system import SystemRuntime
 from isles.storage.notify import PgListener, outbox_channel
 from isles.storage.outbox import SqlOutbox
 from isles.storage.schema import inbox_table, outbox_table
-from isles.storage.uow import _outbox_row
+from isles.storage.uow import outbox_row
 from tests.isles import toy
 from tests.support import NATS_URL, Backend, delete_streams, make_backend, nats_prefix, require_nats
 
@@ -64,7 +64,7 @@ async def test_row_committed_late_with_a_lower_id_is_still_published(pg: Backend
             aggregate_version=1,
         )
         async with rt["source"].db.engine.connect() as held:
-            await held.execute(insert(outbox_table).values(**_outbox_row(late)))  # id n, not committed
+            await held.execute(insert(outbox_table).values(**outbox_row(late)))  # id n, not committed
             await toy.ping(rt["source"], uuid.uuid4(), 2)  # id n+1, committed and published
             await rt.settle()
             assert [r.n for r in await toy.applied(rt["sink"])] == [2]

@@ -21,7 +21,7 @@ from isles.runtime.system import SystemRuntime
 from isles.storage.db import ServiceDatabase
 from isles.storage.outbox import SqlOutbox
 from isles.storage.schema import outbox_table
-from isles.storage.uow import _outbox_row
+from isles.storage.uow import outbox_row
 from tests.isles import toy
 from tests.support import Backend
 
@@ -118,7 +118,7 @@ def events(n: int, aggregates: int) -> list[Envelope]:
 
 async def write(db: ServiceDatabase, envelopes: Sequence[Envelope]) -> None:
     async with db.writing() as session, session.begin():
-        await session.execute(insert(outbox_table), [_outbox_row(e) for e in envelopes])
+        await session.execute(insert(outbox_table), [outbox_row(e) for e in envelopes])
 
 
 async def unpublished(db: ServiceDatabase) -> list[str]:
