@@ -6,6 +6,7 @@ bounced."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import uuid
@@ -27,7 +28,7 @@ from isles.clients.mail import FileSender
 from isles.core.clock import utcnow
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import assign, headers_of, new_company, new_employee, new_project, ok, user_with_password
-from tests.support import Backend, Templates, free_port, make_backend
+from tests.support import PG_SERVER, Backend, Templates, free_port, make_backend
 
 pytestmark = pytest.mark.integration
 REFUSED = "nobody@refused.example.com"
@@ -246,3 +247,43 @@ async def test_a_user_who_wants_no_mail_gets_only_security_notices(hrms: SystemR
     await hrms.settle()
     keys = [n["template_key"] for n in await notifications(api, person["user_id"])]
     assert keys == ["email_changed", "invitation"], "no assignment mail; the security notices still go"
+
+
+async def test_stopping_the_system_stops_its_workers_and_leaves_no_connection(
+    backend: Backend, templates: Templates
+) -> None:
+    """A worker left running after stop() opened a connection on the disposed engine a
+    poll later, which nobody closed (CI saw it as an unclosed asyncpg connection)."""
+    system = build_hrms()
+    await templates.clone(system, backend)
+    runtime = SystemRuntime(system, backend.settings, environ={})
+    await runtime.start()
+    dispatcher = next(iter(runtime["notification"].workers.values()))
+    try:
+        assert dispatcher.running
+    finally:
+        await runtime.stop()
+    try:
+        assert not dispatcher.running
+        await asyncio.sleep(1.5)  # past the dispatcher's poll interval
+        if backend.name == "postgres":
+            databases = [rt.db.url.database for rt in runtime.services.values()]
+            rows = await runtime_admin_query(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
+                databases,
+            )
+            assert rows == 0, "connections still open after stop()"
+    finally:
+        await backend.drop(runtime.services)
+
+
+async def runtime_admin_query(sql: str, *args: Any) -> int:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(PG_SERVER).set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        return int(await conn.fetchval(sql, *args))
+    finally:
+        await conn.close()

@@ -484,6 +484,11 @@ class SystemRuntime:
         for rt in self.services.values():
             if rt.consumer is not None:
                 await rt.consumer.stop()
+        for rt in self.services.values():
+            # Before the engines go: a worker left running opened a connection on a
+            # disposed engine at its next poll, which nobody ever closed.
+            for worker in rt.workers.values():
+                await worker.stop()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()

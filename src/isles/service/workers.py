@@ -57,6 +57,11 @@ class Worker:
         self._wakeup.set()
 
     @property
+    def running(self) -> bool:
+        """Started and not stopped (its loop is alive)."""
+        return self._task is not None and not self._task.done()
+
+    @property
     def idle(self) -> bool:
         return self._caught_up and not self._busy and not self._wakeup.is_set()
 
