@@ -90,7 +90,7 @@ async def test_sql_looking_text_is_stored_as_text(api: httpx.AsyncClient) -> Non
 
 async def test_duplicates_are_409_naming_the_field(api: httpx.AsyncClient) -> None:
     first = await new_employee(api)
-    good = await good_employee(api)
+    good = {**GOOD_EMPLOYEE, "company_id": first["company_id"]}  # keys are unique in a company
     again = await api.post("/api/employee/employees", json={**good, "email": first["email"]})
     assert again.status_code == 409
     assert fields(again) == {"email"}
@@ -212,10 +212,13 @@ async def test_one_title_per_status_and_no_internals_in_errors(api: httpx.AsyncC
     garbage = await api.get("/api/employee/employees", headers={"Authorization": "Bearer //79.abc.def"})
     assert garbage.status_code == 401
     assert garbage.json()["detail"] == "malformed token: not a signed JWT (header.payload.signature)"
-    first = await new_employee(api)
+    # A user (no employee) has the address: the auth service refuses the saga's step.
     good = await good_employee(api)
-    twice = await api.post("/api/employee/employees", json={**good, "email": first["email"]})
-    assert twice.status_code == 409
+    user = {"email": "taken@example.com", "first_name": "Ta", "last_name": "Ken", "company_id": good["company_id"]}
+    ok(await api.post("/api/auth/users", json=user), 201)
+    twice = await api.post("/api/employee/employees", json={**good, "email": user["email"]})
+    assert twice.status_code == 409, twice.text
+    assert twice.json()["errors"][0]["field"] == "email"
     for leak in ("POST", "/users", "answered", "http://", "auth:"):
         assert leak not in twice.json()["detail"], twice.json()
 

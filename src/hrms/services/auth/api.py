@@ -103,7 +103,13 @@ _credentials, _LOGIN_BODY = json_or_form(
 )
 
 
-@router.post("/login", response_model=TokenPair, tags=["sessions"], responses=_UNAUTHORIZED, openapi_extra=_LOGIN_BODY)
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    tags=["sessions"],
+    responses={**_UNAUTHORIZED, 409: {"description": "The password opens accounts in several companies."}},
+    openapi_extra=_LOGIN_BODY,
+)
 async def login(body: Annotated[Login, Depends(_credentials)], rt: Context, request: Request) -> TokenPair:
     """Log in with email and password: a short-lived access token (a JWT signed with
     the auth service's Ed25519 key) and a refresh token. Repeated failures lock the
@@ -111,7 +117,11 @@ async def login(body: Annotated[Login, Depends(_credentials)], rt: Context, requ
 
     Takes JSON (``email``, ``password``) or OAuth 2's password-grant form
     (``grant_type=password&username=…&password=…``), which is what Swagger UI's
-    *Authorize* sends."""
+    *Authorize* sends.
+
+    Logins are company-scoped: an address may have an account in several companies,
+    and the password picks one. When it opens more than one, the answer is 409
+    listing their companies; send ``company_id`` with the JSON body to choose."""
     s = rt.settings
     async with rt.uow() as uow:
         return await sessions.login(
@@ -123,6 +133,7 @@ async def login(body: Annotated[Login, Depends(_credentials)], rt: Context, requ
             max_failures=s.login.max_failures,
             lockout=s.login.lockout_seconds,
             user_agent=request.headers.get("user-agent"),
+            company_id=body.company_id,
         )
 
 

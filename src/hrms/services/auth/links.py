@@ -65,24 +65,29 @@ async def make(*, uow: UnitOfWork, user_id: uuid.UUID, purpose: str, ttl: timede
 
 
 async def request_reset(*, uow: UnitOfWork, email: str) -> None:
-    """Announce a reset for the active user of ``email`` (PasswordResetRequested: the
-    notification service mails the link). Unknown, inactive, or asked a moment ago:
-    nothing, and the caller cannot tell which."""
+    """Announce a reset for each active account of ``email`` (an address may have one
+    in several companies; PasswordResetRequested: the notification service mails each
+    link, naming its company). Unknown, inactive, or asked a moment ago: nothing, and
+    the caller cannot tell which."""
     session = uow.session
-    user = await session.scalar(select(User).where(User.email == email).with_for_update())
-    if user is None or not user.is_active or user.pending:
-        return
     now = utcnow()
-    if user.reset_requested_at is not None and now - user.reset_requested_at < RESET_THROTTLE:
-        return
-    user.reset_requested_at = now
-    uow.emit(
-        PasswordResetRequested(id=user.id, company_id=user.company_id),
-        aggregate=user,
-        aggregate_type=AGGREGATE,
-        tenant_id=str(user.company_id),
-    )
-    await uow.commit()
+    accounts = await session.scalars(select(User).where(User.email == email).with_for_update())
+    announced = False
+    for user in accounts:
+        if not user.is_active or user.pending:
+            continue
+        if user.reset_requested_at is not None and now - user.reset_requested_at < RESET_THROTTLE:
+            continue
+        user.reset_requested_at = now
+        uow.emit(
+            PasswordResetRequested(id=user.id, company_id=user.company_id),
+            aggregate=user,
+            aggregate_type=AGGREGATE,
+            tenant_id=str(user.company_id),
+        )
+        announced = True
+    if announced:
+        await uow.commit()
 
 
 def _refused(message: str, code: str) -> Exception:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid, false, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles import TenantOwned, UTCDateTime, new_metadata, reference, utcnow
@@ -25,9 +25,12 @@ class Base(DeclarativeBase):
 
 class User(TenantOwned, Base):
     __tablename__ = "users"
+    # Logins are company-scoped: an address has at most one account per company
+    # (and may have one in several companies; the password picks, see login).
+    __table_args__ = (UniqueConstraint("company_id", "email"), Index("ix_users_email", "email"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    email: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str] = mapped_column(String(255))
     # Argon2id (argon2-cffi); "!..." marks a user who has no password yet (invited).
     password_hash: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str] = mapped_column(String(100))

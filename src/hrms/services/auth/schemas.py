@@ -71,6 +71,11 @@ class Login(BaseModel):
 
     email: Email
     password: Annotated[SecretStr, StringConstraints(min_length=1, max_length=128)] = Field(examples=[ex.PASSWORD])
+    company_id: uuid.UUID | None = Field(
+        default=None,
+        description="Only when the address and password open accounts in several companies (a 409 lists them).",
+        examples=[None],
+    )
 
 
 #: What a refresh token looks like (``secrets.token_urlsafe(32)``).

@@ -69,9 +69,9 @@ async def create_user(*, uow: UnitOfWork, data: UserCreate, company_id: uuid.UUI
     user_id = data.id or uuid.uuid4()
     if await session.get(User, user_id) is not None:
         raise conflict("id", f"a user with id {user_id} already exists")
-    # Emails are unique across companies (they are login names); the check sees only
-    # the caller's company, the unique constraint all of them.
-    if await session.scalar(select(User.id).where(User.email == data.email)):
+    # An address is unique in its company; another company may have an account with
+    # it too (logins are company-scoped, docs/security.md), and is never consulted.
+    if await session.scalar(select(User.id).where(User.company_id == company_id, User.email == data.email)):
         raise conflict("email", f"a user with email {data.email} already exists")
     user = User(
         id=user_id,
@@ -151,7 +151,9 @@ async def update_user(*, uow: UnitOfWork, user_id: uuid.UUID, changes: dict[str,
     if not changed:
         return user
     if "email" in changed:
-        taken = select(User.id).where(User.email == changes["email"], User.id != user.id)
+        taken = select(User.id).where(
+            User.company_id == user.company_id, User.email == changes["email"], User.id != user.id
+        )
         if await uow.session.scalar(taken):
             raise conflict("email", f"a user with email {changes['email']} already exists")
         user.email_verified = False

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.services.auth.models import Permission, Role, RolePermission, Session, User
 from hrms.services.auth.schemas import TokenPair
 from hrms.services.auth.service import roles_of, verify_password
-from isles import Problem, TokenSigner, UnitOfWork, not_found, unauthorized, utcnow
+from isles import FieldError, Problem, TokenSigner, UnitOfWork, not_found, unauthorized, utcnow
 
 _WRONG = "the email or the password is wrong"
 
@@ -72,31 +72,53 @@ async def login(
     max_failures: int,
     lockout: float,
     user_agent: str | None,
+    company_id: uuid.UUID | None = None,
 ) -> TokenPair:
-    """Check the password; after ``max_failures`` wrong ones in a row the account is
-    locked for ``lockout`` seconds (429 with Retry-After), whatever password comes."""
-    user = await uow.session.scalar(select(User).where(User.email == email).with_for_update())
+    """Check the password; after ``max_failures`` wrong ones in a row an account is
+    locked for ``lockout`` seconds (429 with Retry-After), whatever password comes.
+
+    Logins are company-scoped: an address may have an account in several companies.
+    The password picks the account; if it opens more than one, the caller (who has
+    just proved it for each) is asked to name the company (409 listing them).
+    ``company_id`` narrows the accounts tried to one company's."""
+    query = select(User).where(User.email == email)
+    if company_id is not None:
+        query = query.where(User.company_id == company_id)
+    accounts = list(await uow.session.scalars(query.order_by(User.company_id).with_for_update()))
     now = utcnow()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        wait = math.ceil((user.locked_until - now).total_seconds())
+    if not accounts:
+        await verify_password(None, password)  # a wrong address costs what a wrong password does
+        raise _unauthorized()
+    open_ = [u for u in accounts if u.locked_until is None or u.locked_until <= now]
+    if not open_:
+        wait = math.ceil(min((u.locked_until - now).total_seconds() for u in accounts if u.locked_until))
         raise Problem(
             429,
             f"too many failed logins; try again in {wait} s",
             slug="login-throttled",
             headers={"Retry-After": str(wait)},
         )
-    ok = await verify_password(user.password_hash if user is not None else None, password)
-    if user is None:
-        raise _unauthorized()
-    if not ok:
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + timedelta(seconds=lockout)
-            user.failed_logins = 0
+    opened = [u for u in open_ if await verify_password(u.password_hash, password)]
+    if not opened:
+        for user in open_:
+            user.failed_logins += 1
+            if user.failed_logins >= max_failures:
+                user.locked_until = now + timedelta(seconds=lockout)
+                user.failed_logins = 0
         await uow.commit()
         raise _unauthorized()
-    if not user.is_active or user.pending:
+    usable = [u for u in opened if u.is_active and not u.pending]
+    if not usable:
         raise _unauthorized("this account is not active")
+    if len(usable) > 1:
+        raise Problem(
+            409,
+            "this address and password open accounts in several companies: name one (company_id)",
+            slug="choose-company",
+            errors=[FieldError("company_id", "name the company to log in to", "ambiguous")],
+            extra={"companies": [{"id": str(u.company_id)} for u in usable]},
+        )
+    user = usable[0]
     user.failed_logins = 0
     user.locked_until = None
     session = Session(

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, Numeric, String, Text, Uuid, false, true
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles import StringList, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
@@ -21,16 +21,19 @@ class Base(DeclarativeBase):
 
 class Employee(TenantOwned, Base):
     __tablename__ = "employees"
+    # Business keys are unique in a company, never across companies (seed 004: no
+    # company learns anything of another, not even that a number is used there).
+    __table_args__ = (UniqueConstraint("employee_id", "company_id"), UniqueConstraint("company_id", "email"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     # The seed's column name; the API calls it employee_number to keep it apart
     # from the UUID references named employee_id in other services.
-    employee_id: Mapped[str] = mapped_column(String(50), unique=True)
+    employee_id: Mapped[str] = mapped_column(String(50))
     company_id: Mapped[uuid.UUID] = reference("company.companies")
     user_id: Mapped[uuid.UUID] = reference("auth.users")
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(50))
     position: Mapped[str | None] = mapped_column(String(100))
     department_id: Mapped[uuid.UUID | None] = reference("company.departments", nullable=True)

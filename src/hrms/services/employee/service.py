@@ -28,7 +28,10 @@ from isles import (
 )
 
 # Which request field a unique constraint protects, to name it in a 409.
-_UNIQUE_FIELDS = {"uq_employees_email": "email", "uq_employees_employee_id": "employee_number"}
+_UNIQUE_FIELDS = {
+    "uq_employees_company_id_email": "email",
+    "uq_employees_employee_id_company_id": "employee_number",
+}
 
 
 def _emit(uow: UnitOfWork, employee: Employee, event: Event) -> None:
@@ -36,15 +39,23 @@ def _emit(uow: UnitOfWork, employee: Employee, event: Event) -> None:
 
 
 async def _check_unique(
-    session: AsyncSession, *, email: str | None, number: str | None, exclude: uuid.UUID | None
+    session: AsyncSession,
+    *,
+    company_id: uuid.UUID,
+    email: str | None,
+    number: str | None,
+    exclude: uuid.UUID | None,
 ) -> None:
+    """Refuse a number or an address already used in the company (other companies'
+    are none of its business: the keys are unique per company)."""
+    mine = select(Employee.id).where(Employee.company_id == company_id)
     if email is not None:
-        q = select(Employee.id).where(Employee.email == email)
+        q = mine.where(Employee.email == email)
         if exclude is not None:
             q = q.where(Employee.id != exclude)
         if await session.scalar(q):
             raise conflict("email", f"an employee with email {email} already exists")
-    if number is not None and await session.scalar(select(Employee.id).where(Employee.employee_id == number)):
+    if number is not None and await session.scalar(mine.where(Employee.employee_id == number)):
         raise conflict("employee_number", f"employee number {number} is already taken")
 
 
@@ -71,7 +82,10 @@ async def create_employee(
     """Add an employee. A ``pending`` one (a saga's step) stays invisible and publishes
     nothing until :func:`activate_employee`; otherwise EmployeeCreated goes out now."""
     session = uow.session
-    await _check_unique(session, email=data.email, number=data.employee_number, exclude=None)
+    assert data.company_id is not None
+    await _check_unique(
+        session, company_id=data.company_id, email=data.email, number=data.employee_number, exclude=None
+    )
     if data.manager_id is not None:
         assert data.company_id is not None
         await check_manager(session, company_id=data.company_id, employee_id=employee_id, manager_id=data.manager_id)
@@ -171,7 +185,9 @@ async def update_employee(
     if not changed:
         return employee
     if "email" in changed:
-        await _check_unique(session, email=str(changes["email"]), number=None, exclude=employee.id)
+        await _check_unique(
+            session, company_id=employee.company_id, email=str(changes["email"]), number=None, exclude=employee.id
+        )
     new_manager = changes.get("manager_id")
     if "manager_id" in changed and isinstance(new_manager, uuid.UUID):
         await check_manager(session, company_id=employee.company_id, employee_id=employee.id, manager_id=new_manager)
