@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "UniqueViolation": "isles.storage.errors",
     "ServiceDatabase": "isles.storage.db",
     "TenantOwned": "isles.storage.tenancy",
+    "TenantViolation": "isles.storage.tenancy",
+    "ACROSS_TENANTS": "isles.storage.tenancy",
     "enable_row_security": "isles.storage.tenancy",
     "announce": "isles.storage.announce",
     "all_tenants": "isles.storage.announce",
@@ -96,6 +98,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "ACROSS_TENANTS",
     "IDENTITY_PROVIDER",
     "IF_MATCH",
     "INFO_KEY",
@@ -133,6 +136,7 @@ __all__ = [
     "System",
     "TenantData",
     "TenantOwned",
+    "TenantViolation",
     "TokenSigner",
     "UTCDateTime",
     "UniqueViolation",
@@ -207,5 +211,11 @@ if TYPE_CHECKING:
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
     from isles.storage.schema import StringList, UTCDateTime, new_metadata
-    from isles.storage.tenancy import TenantOwned, disable_row_security, enable_row_security
+    from isles.storage.tenancy import (
+        ACROSS_TENANTS,
+        TenantOwned,
+        TenantViolation,
+        disable_row_security,
+        enable_row_security,
+    )
     from isles.storage.uow import UnitOfWork

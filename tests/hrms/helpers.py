@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from isles import ACROSS_TENANTS
 from isles.runtime.system import SystemRuntime
 
 _numbers = itertools.count(1)
@@ -88,14 +89,14 @@ async def count(rt: SystemRuntime, service: str, table: str, **where: Any) -> in
     """Rows of ``service``'s ``table`` whose columns equal ``where`` (typed binds)."""
     t = rt[service].service.metadata.tables[table]
     q = select(func.count()).select_from(t).where(*(t.c[k] == v for k, v in where.items()))
-    async with rt[service].db.read_session() as session:
+    async with rt[service].db.read_session(tenant=ACROSS_TENANTS) as session:
         return int(await session.scalar(q) or 0)
 
 
 async def value(rt: SystemRuntime, service: str, table: str, column: str, **where: Any) -> Any:
     """One column of the row of ``service``'s ``table`` matching ``where``."""
     t = rt[service].service.metadata.tables[table]
-    async with rt[service].db.read_session() as session:
+    async with rt[service].db.read_session(tenant=ACROSS_TENANTS) as session:
         return await session.scalar(select(t.c[column]).where(*(t.c[k] == v for k, v in where.items())))
 
 

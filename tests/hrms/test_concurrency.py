@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from isles import ACROSS_TENANTS
 from isles.runtime.system import SystemRuntime
 from isles.storage.schema import outbox_table
 from tests.hrms.helpers import assign, assignments_of, new_employee, new_project, ok
@@ -27,7 +28,7 @@ async def test_concurrent_renames_get_consecutive_versions_and_converge(
         *(api.patch(f"/api/employee/employees/{ada['id']}", json={"last_name": f"N{i}"}) for i in range(n))
     )
     assert [r.status_code for r in answers] == [200] * n
-    async with hrms["employee"].db.read_session() as session:
+    async with hrms["employee"].db.read_session(tenant=ACROSS_TENANTS) as session:
         rows = (
             await session.execute(
                 select(outbox_table.c.aggregate_version, outbox_table.c.payload)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from isles import ACROSS_TENANTS
 from isles.runtime.system import SystemRuntime
 from isles.storage.schema import outbox_table
 from tests.hrms.helpers import assign, assignments_of, new_employee, new_project, ok
@@ -132,7 +133,7 @@ async def test_events_are_cloudevents_with_growing_versions(api: httpx.AsyncClie
     ok(await api.patch(f"/api/employee/employees/{ada['id']}", json={"position": "CTO"}))
     ok(await api.patch(f"/api/employee/employees/{ada['id']}", json={"first_name": "Augusta"}))
     ok(await api.post(f"/api/employee/employees/{ada['id']}/deactivate"))
-    async with hrms["employee"].db.read_session() as session:
+    async with hrms["employee"].db.read_session(tenant=ACROSS_TENANTS) as session:
         rows = (
             await session.execute(
                 select(outbox_table.c.payload, outbox_table.c.aggregate_version)
@@ -183,7 +184,7 @@ async def test_events_continue_the_callers_trace(api: httpx.AsyncClient, hrms: S
             f"/api/employee/employees/{ada['id']}", json={"position": "CTO"}, headers={"traceparent": caller}
         )
     )
-    async with hrms["employee"].db.read_session() as session:
+    async with hrms["employee"].db.read_session(tenant=ACROSS_TENANTS) as session:
         payload = await session.scalar(
             select(outbox_table.c.payload).where(outbox_table.c.aggregate_version == 2).limit(1)
         )

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hrms.services.notification.models import Notification, NotificationStatus
+from isles import ACROSS_TENANTS
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import headers_of, new_company, new_employee, new_project, ok, user_with_password
 
@@ -351,7 +352,7 @@ async def test_notifications_sort_by_status_and_page_through_it(hrms: SystemRunt
     await hrms.settle()
     path = "/api/notification/notifications"
     first = (await _get(api, path, sort="created_at"))["items"][0]
-    async with hrms["notification"].db.writing() as session, session.begin():
+    async with hrms["notification"].db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
         row = await session.get(Notification, uuid.UUID(first["id"]))
         assert row is not None
         row.status = NotificationStatus.BOUNCED

@@ -24,6 +24,7 @@ from hrms.services.notification import link_maker, templates
 from hrms.services.notification.models import Notification, NotificationStatus
 from hrms.services.notification.service import dispatch, record_attempt
 from hrms.system import build as build_hrms
+from isles import ACROSS_TENANTS
 from isles.clients.mail import FileSender
 from isles.core.clock import utcnow
 from isles.runtime.system import SystemRuntime
@@ -218,7 +219,7 @@ async def test_a_send_cut_off_by_a_crash_is_taken_up_again_after_its_lease(
     [sent] = await notifications(api, person["user_id"])
     await hrms["notification"].workers["dispatcher"].stop()  # this test drives delivery itself
     db = hrms["notification"].db
-    async with db.writing() as session, session.begin():
+    async with db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
         row = await session.get(Notification, uuid.UUID(sent["id"]))
         assert row is not None
         row.status, row.attempts = NotificationStatus.SENDING, 1

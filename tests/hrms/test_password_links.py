@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from hrms.services.auth.models import PasswordToken, User
-from isles import utcnow
+from isles import ACROSS_TENANTS, utcnow
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import PASSWORD, bearer, default_company, login, new_employee, ok, user_with_password
 
@@ -44,7 +44,7 @@ async def _everything_stored(rt: SystemRuntime) -> str:
     """Every row of every table of every service (events and sagas too), as text."""
     dump = []
     for name in ("auth", "company", "employee", "project", "notification"):
-        async with rt[name].db.read_session() as session:
+        async with rt[name].db.read_session(tenant=ACROSS_TENANTS) as session:
             for table in rt[name].service.metadata.sorted_tables:
                 dump += [str(row) for row in (await session.execute(select(table))).all()]
             for kernel in ("isles_outbox_events", "isles_inbox_events", "isles_sagas", "isles_saga_steps"):
@@ -119,14 +119,14 @@ async def test_a_forgotten_password_is_reset_by_mail(hrms: SystemRuntime, api: h
     assert stale.status_code == 401, "every session of the user ended"
 
     # A link expires; a newer link of the same purpose ends the older one.
-    async with hrms["auth"].db.writing() as session, session.begin():
+    async with hrms["auth"].db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
         await session.execute(
             update(User).where(User.id == uuid.UUID(person["user_id"])).values(reset_requested_at=None)
         )
     ok(await api.post("/api/auth/password/forgot", json={"email": person["email"]}), 202)
     await hrms.settle()
     _page, first = _link_in(_mails_to(hrms, person["email"])[-1])
-    async with hrms["auth"].db.writing() as session, session.begin():
+    async with hrms["auth"].db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
         row = await session.scalar(
             select(PasswordToken).where(PasswordToken.token_hash == hashlib.sha256(first.encode()).hexdigest())
         )

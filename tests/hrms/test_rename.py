@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from isles import ACROSS_TENANTS
 from isles.runtime.system import SystemRuntime
 from isles.security.tokens import OPERATOR
 from isles.storage.schema import outbox_table
@@ -27,7 +28,7 @@ def acting_for(hrms: SystemRuntime, company_id: str) -> dict[str, str]:
 async def updates_of(hrms: SystemRuntime, employee_id: str) -> list[dict[str, Any]]:
     t = outbox_table
     q = select(t.c.payload).where(t.c.aggregate_id == employee_id, t.c.event_type == UPDATED).order_by(t.c.id)
-    async with hrms["employee"].db.read_session() as session:
+    async with hrms["employee"].db.read_session(tenant=ACROSS_TENANTS) as session:
         return [json.loads(p) for p in (await session.scalars(q)).all()]
 
 

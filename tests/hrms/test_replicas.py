@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from hrms.contracts.employee import EmployeeUpdated
 from hrms.services.project.models import EmployeeCopy
+from isles import ACROSS_TENANTS
 from isles.core.events import Envelope
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import assign, new_employee, new_project, ok
@@ -47,7 +48,7 @@ async def test_two_updates_in_reverse_order_the_newer_wins(api: httpx.AsyncClien
     await consumer.deliver(updated(ada, 6, "Newer"))
     await consumer.deliver(updated(ada, 5, "Older"))
     assert ok(await api.get(f"/api/project/assignments/{a['id']}"))["employee_name"] == "Ada Newer"
-    async with hrms["project"].db.read_session() as session:
+    async with hrms["project"].db.read_session(tenant=ACROSS_TENANTS) as session:
         copy = await session.get(EmployeeCopy, uuid.UUID(ada["id"]))
     assert copy is not None
     assert (copy.full_name, copy.version) == ("Ada Newer", 6)
@@ -68,6 +69,6 @@ async def test_assignment_created_after_an_unseen_rename_still_converges(
     await hrms["project"].consumer.deliver(updated(ada, 50, "FromEvent"))  # type: ignore[union-attr]
     a = ok(await assign(api, ada, await new_project(api)), 201)
     assert a["employee_name"] == "Ada FromEvent"
-    async with hrms["project"].db.read_session() as session:
+    async with hrms["project"].db.read_session(tenant=ACROSS_TENANTS) as session:
         versions = (await session.execute(select(EmployeeCopy.version))).scalars().all()
     assert list(versions) == [50]

@@ -87,3 +87,37 @@ async def test_raw_sql_as_an_ordinary_role_sees_and_writes_only_its_company(
             await conn.execute(text(f"DROP ROLE {role}"))
     # The API (as the operator) saw the update go to the own company's row only.
     assert ok(await api.get(f"/api/employee/employees/{me['id']}"))["position"] == "Changed"
+
+
+async def test_a_pooled_connection_that_names_no_tenant_sees_no_tenant_rows(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    """Issue 16, finding 2: the service's own connections used to start with
+    ``isles.tenant = '*'``, so raw SQL outside a tenant session saw every company.
+    Now a connection names no tenant until a session does; code that works across
+    companies says so (``tenant=ACROSS_TENANTS``)."""
+    from isles.storage.tenancy import ACROSS_TENANTS
+
+    company = (await new_company(api, "Pooled"))["id"]
+    await new_employee(api, "Pool", "Ed", company_id=company)
+    role = f"isles_app_{uuid.uuid4().hex[:10]}"
+    db = hrms["employee"].db
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+        await conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+    try:
+        async with db.engine.begin() as conn:  # raw SQL on a pooled connection
+            await conn.execute(text(f"SET LOCAL ROLE {role}"))
+            assert (await conn.execute(text("SELECT count(*) FROM employees"))).scalar() == 0
+            # The kernel's tables are not tenant tables: the machinery reads them as ever.
+            assert (await conn.execute(text("SELECT count(*) FROM isles_outbox_events"))).scalar() >= 1
+        async with db.writing() as session, session.begin():  # a session that names none
+            await session.execute(text(f"SET LOCAL ROLE {role}"))
+            assert (await session.execute(text("SELECT count(*) FROM employees"))).scalar() == 0
+        async with db.writing(tenant=ACROSS_TENANTS) as session, session.begin():  # says so
+            await session.execute(text(f"SET LOCAL ROLE {role}"))
+            assert (await session.execute(text("SELECT count(*) FROM employees"))).scalar() >= 1
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"DROP OWNED BY {role}"))
+            await conn.execute(text(f"DROP ROLE {role}"))

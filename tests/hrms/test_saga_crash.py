@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from hrms.services.employee.sagas import CREATE_EMPLOYEE
 from hrms.services.project.sagas import CREATE_ASSIGNMENT
 from hrms.system import build as build_hrms
+from isles import ACROSS_TENANTS
 from isles.core.settings import IslesSettings
 from isles.http.idempotency import scoped_key
 from isles.http.saga_routes import saga_id_for
@@ -212,7 +213,7 @@ def test_create_employee_killed_at_each_point(seeded: Seeded, failpoints: dict[s
                 saga = await the_saga(runtime, "employee", CREATE_EMPLOYEE, key)
                 assert saga.status.value == expected, saga.as_dict()
                 assert all(s.attempts <= 2 for s in saga.steps), "one attempt cut off at most"
-                async with runtime["employee"].db.read_session() as session:
+                async with runtime["employee"].db.read_session(tenant=ACROSS_TENANTS) as session:
                     created = select(func.count()).where(
                         outbox_table.c.event_type == "employee.EmployeeCreated", outbox_table.c.payload.contains(email)
                     )

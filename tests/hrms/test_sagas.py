@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from hrms.system import build as build_hrms
+from isles import ACROSS_TENANTS
 from isles.cli.main import app as cli
 from isles.core import failpoints
 from isles.core.logging import configure as configure_logging
@@ -75,7 +76,7 @@ def no_failpoints() -> Iterator[None]:
 
 
 async def published(rt: SystemRuntime, service: str, aggregate_id: str) -> list[str]:
-    async with rt[service].db.read_session() as session:
+    async with rt[service].db.read_session(tenant=ACROSS_TENANTS) as session:
         q = select(outbox_table.c.event_type).where(outbox_table.c.aggregate_id == aggregate_id)
         return list(await session.scalars(q))
 
@@ -93,7 +94,7 @@ def employee_body(company_id: str, email: str, number: str) -> dict[str, Any]:
 
 async def employee_traces(hr: SystemRuntime, company_id: str, email: str) -> dict[str, Any]:
     """What a CreateEmployee saga for ``email`` left in every service's database."""
-    async with hr["employee"].db.read_session() as session:
+    async with hr["employee"].db.read_session(tenant=ACROSS_TENANTS) as session:
         created = select(func.count()).where(
             outbox_table.c.event_type == "employee.EmployeeCreated", outbox_table.c.payload.contains(email)
         )

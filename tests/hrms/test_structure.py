@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from isles import ACROSS_TENANTS
 from isles.core.events import Envelope
 from isles.runtime.system import SystemRuntime
 from isles.storage.schema import outbox_table
@@ -118,7 +119,7 @@ async def test_the_headcount_follows_employee_events_once_each(hrms: SystemRunti
     assert ok(await api.get(f"/api/company/companies/{company}"))["headcount"] == 2
     # Every employee event again, as duplicates under new ids (past the inbox) and in
     # reverse order: the replica keeps the newest version, the recount the same number.
-    async with hrms["employee"].db.read_session() as session:
+    async with hrms["employee"].db.read_session(tenant=ACROSS_TENANTS) as session:
         payloads = list(await session.scalars(select(outbox_table.c.payload).order_by(outbox_table.c.id.desc())))
     consumer = hrms["company"].consumer
     assert consumer is not None
@@ -271,7 +272,10 @@ async def test_departments_made_before_the_replica_are_announced_by_a_migration(
     worker = await new_employee(api, "Old", "Timer", company_id=company, department_id=dept["id"])
     url = f"/api/employee/employees/{worker['id']}"
     assert ok(await api.get(url))["department_name"] == "Archive"
-    async with hrms["employee"].db.writing() as session, session.begin():  # as before revision 0007
+    async with (
+        hrms["employee"].db.writing(tenant=ACROSS_TENANTS) as session,
+        session.begin(),
+    ):  # as before revision 0007
         await session.execute(text("DELETE FROM department_copies"))
     assert ok(await api.get(url))["department_name"] is None
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from isles.core.problems import FieldError, Problem, invalid
 from isles.http.context import context_of
 from isles.security.tokens import InvalidToken, Principal
+from isles.storage.tenancy import ACROSS_TENANTS, AcrossTenants
 
 if TYPE_CHECKING:
     from isles.storage.uow import UnitOfWork
@@ -126,14 +127,14 @@ def check_tenant(principal: Principal, company_id: uuid.UUID | None, *, field: s
 @dataclass(frozen=True)
 class TenantData:
     """The caller's view of its service's database: sessions and units of work scoped
-    to the caller's company (every company for an operator)."""
+    to the caller's company (every company for an operator, whose token names none)."""
 
     request: Request
     principal: Principal
 
     @property
-    def tenant(self) -> uuid.UUID | None:
-        return self.principal.tenant
+    def tenant(self) -> uuid.UUID | AcrossTenants:
+        return ACROSS_TENANTS if self.principal.tenant is None else self.principal.tenant
 
     def uow(self) -> UnitOfWork:
         return context_of(self.request).uow(tenant=self.tenant)

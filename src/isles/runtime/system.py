@@ -11,7 +11,6 @@ import functools
 import gc
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +39,7 @@ from isles.storage.db import ServiceDatabase, check_distinct, resolve_database_u
 from isles.storage.notify import PgListener, outbox_channel
 from isles.storage.outbox import SqlOutbox
 from isles.storage.schema import dead_letters_table
+from isles.storage.tenancy import ACROSS_TENANTS, Tenant
 from isles.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -118,7 +118,8 @@ class ServiceRuntime:
                 name=service.name,
                 db=db,
                 handlers=handlers,
-                uow_factory=self.uow,
+                # Handlers apply batches of many companies' events: across tenants.
+                uow_factory=functools.partial(self.uow, tenant=ACROSS_TENANTS),
                 retry=settings.retry,
                 concurrency=settings.consumer.concurrency,
                 batch_size=settings.consumer.batch_size,
@@ -129,7 +130,7 @@ class ServiceRuntime:
 
         self.workers.update((w.name, w) for w in (factory(self) for factory in service.workers))
 
-    def uow(self, *, tenant: uuid.UUID | None = None) -> UnitOfWork:
+    def uow(self, *, tenant: Tenant = None) -> UnitOfWork:
         """A new unit of work on this service's database; its commit wakes the relay (if
         it emitted events) and the service's workers (one that watches some classes, if
         it touched one of them). With a ``tenant`` it sees and writes only that

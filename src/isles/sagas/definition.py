@@ -89,7 +89,8 @@ class StepContext:
         return self._uow
 
     def read_session(self) -> AsyncSession:
-        """A read-only session on this service's own database (any step may read)."""
+        """A read-only session on this service's own database (any step may read), of
+        the saga's company."""
         if self.reader is None:
             raise RuntimeError("no database configured")
         return self.reader()

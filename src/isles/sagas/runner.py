@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hmac
 import secrets
 import time
@@ -51,6 +52,7 @@ from isles.sagas.definition import (
 from isles.sagas.store import SagaState, SagaStore, StaleState, StepState, dump
 from isles.storage.db import ServiceDatabase
 from isles.storage.outbox import relay_identity
+from isles.storage.tenancy import ACROSS_TENANTS, AcrossTenants
 from isles.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -86,6 +88,12 @@ def classify(exc: BaseException, step: Step) -> tuple[bool, Problem]:
     )
 
 
+def saga_tenant(tenant_id: str) -> uuid.UUID | AcrossTenants:
+    """The tenant a saga's local steps act for: its company, or every company for a
+    saga started by a caller of none (the operator)."""
+    return uuid.UUID(tenant_id) if tenant_id else ACROSS_TENANTS
+
+
 class SagaRunner:
     def __init__(
         self,
@@ -93,7 +101,7 @@ class SagaRunner:
         service: str,
         db: ServiceDatabase,
         sagas: Sequence[Saga],
-        new_uow: Callable[[], UnitOfWork],
+        new_uow: Callable[..., UnitOfWork],
         clients: Callable[[str, str], ServiceClient] | None = None,
         settings: SagaSettings | None = None,
         metrics: Metrics | None = None,
@@ -364,7 +372,7 @@ class SagaRunner:
             result=row.result,
             callback_token=row.callback_token or "",
             clients=self._clients,
-            reader=self.db.read_session,
+            reader=functools.partial(self.db.read_session, tenant=saga_tenant(state.tenant_id)),
         )
 
     async def _write(
@@ -465,7 +473,7 @@ class SagaRunner:
                 result = await fn(ctx)
             await failpoints.hit(f"{point}.after")
             return await self._write(state, *after(result))
-        async with self._new_uow() as uow:
+        async with self._new_uow(tenant=saga_tenant(state.tenant_id)) as uow:
             uow.hold()
             ctx._uow = uow
             async with asyncio.timeout(step.timeout):

@@ -6,7 +6,6 @@ another."""
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from isles.sagas.runner import SagaRunner
     from isles.security.tokens import KeyRing, TokenVerifier
     from isles.storage.db import ServiceDatabase
+    from isles.storage.tenancy import Tenant
     from isles.storage.uow import UnitOfWork
 
 
@@ -51,8 +51,9 @@ class ServiceContext(Protocol):
         """The runner of the sagas this service orchestrates, if it has any."""
         ...
 
-    def uow(self, *, tenant: uuid.UUID | None = None) -> UnitOfWork:
-        """A unit of work on the service's database (scoped to ``tenant`` if given)."""
+    def uow(self, *, tenant: Tenant = None) -> UnitOfWork:
+        """A unit of work on the service's database, scoped to ``tenant`` (a company
+        id; ``ACROSS_TENANTS`` for every company; none: no company's rows)."""
         ...
 
     def client(self, target: str, tenant: str = "", *, token: str | None = None) -> ServiceClient:

@@ -11,7 +11,6 @@ import contextlib
 import re
 import sqlite3
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -190,9 +189,9 @@ class ServiceDatabase:
             max_overflow=p.max_overflow,
             pool_timeout=p.timeout,
             pool_recycle=p.recycle,
-            connect_args={
-                "server_settings": {"application_name": f"isles-{self.service}", tenancy.SETTING: tenancy.ANY}
-            },
+            # No isles.tenant here: a connection names no tenant (row security shows it
+            # no tenant row) until a session does, for its transaction.
+            connect_args={"server_settings": {"application_name": f"isles-{self.service}"}},
         )
         _ping_when_idle(engine, p.ping_idle)
         return engine
@@ -203,7 +202,7 @@ class ServiceDatabase:
             await conn.exec_driver_sql("SELECT 1")
 
     @asynccontextmanager
-    async def writing(self, *, tenant: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+    async def writing(self, *, tenant: tenancy.Tenant = None) -> AsyncIterator[AsyncSession]:
         """A session whose transaction may write (BEGIN IMMEDIATE on SQLite).
 
         On SQLite, writers of this process queue on an asyncio lock instead of racing
@@ -218,9 +217,10 @@ class ServiceDatabase:
         statements on its own tables (no tenant scoping; never SQLite's write lock)."""
         return self._read_engine.connect()
 
-    def read_session(self, *, tenant: uuid.UUID | None = None) -> AsyncSession:
+    def read_session(self, *, tenant: tenancy.Tenant = None) -> AsyncSession:
         """A session for reads only; it never takes SQLite's write lock. With a
-        ``tenant`` it sees only that company's rows (see :mod:`isles.storage.tenancy`)."""
+        ``tenant`` it sees only that company's rows, with ``ACROSS_TENANTS`` every
+        company's, without one none (see :mod:`isles.storage.tenancy`)."""
         return self._read(info={tenancy.INFO_KEY: tenant})
 
     async def ensure_exists(self) -> None:

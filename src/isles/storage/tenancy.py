@@ -7,17 +7,26 @@ criterion ``company_id = <tenant>`` added, however the query was written (includ
 session also sets ``isles.tenant`` for the transaction, which the row-level security
 policies (the second line, for SQL that bypasses the ORM) compare against.
 
-A session without a tenant (event handlers, sagas' own bookkeeping, operators) is
-not scoped.
+A session names its tenant with ``tenant=``:
+
+* a company id: that company's rows only (a request's session, ``isles.TenantData``);
+* :data:`ACROSS_TENANTS`: every company's rows — code that truly works across
+  companies says so (event handlers, which apply batches of many companies' events;
+  the operator's requests; logins, which look an address up in every company);
+* nothing (``None``): **no company's rows**. The ORM adds a false criterion to every
+  statement on a tenant class and refuses to flush one; on PostgreSQL the connection
+  names no tenant, so row-level security shows no tenant row to raw SQL either. The
+  kernel's own tables (outbox, inbox, sagas, ...) are not tenant tables: sessions of
+  the machinery that touch only them need no tenant.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import MetaData, event, inspect, literal_column
+from sqlalchemy import MetaData, event, false, inspect, literal_column
 from sqlalchemy.orm import ORMExecuteState, Session, SynonymProperty, with_loader_criteria
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -30,8 +39,34 @@ SETTING = "isles.tenant"
 ANY = "*"
 
 
+class AcrossTenants:
+    """The type of :data:`ACROSS_TENANTS` (one value)."""
+
+    _instance: AcrossTenants | None = None
+
+    def __new__(cls) -> AcrossTenants:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ACROSS_TENANTS"
+
+    def __reduce__(self) -> str:
+        return "ACROSS_TENANTS"
+
+
+#: ``tenant=ACROSS_TENANTS``: a session that sees and writes every company's rows, said
+#: explicitly by the code that needs it (see the module doc).
+ACROSS_TENANTS: Final = AcrossTenants()
+
+#: What a session may name as its tenant.
+Tenant = uuid.UUID | AcrossTenants | None
+
+
 class TenantViolation(Exception):
-    """A tenant's session tried to write a row of another company."""
+    """A session tried to write a row of a company it does not act for (another
+    company's, or any company's in a session that names none)."""
 
 
 class _Placeholder:
@@ -52,8 +87,8 @@ class TenantOwned:
     company_id: Any = _Placeholder()
 
 
-def tenant_of(session: Session) -> uuid.UUID | None:
-    tenant: uuid.UUID | None = session.info.get(INFO_KEY)
+def tenant_of(session: Session) -> Tenant:
+    tenant: Tenant = session.info.get(INFO_KEY)
     return tenant
 
 
@@ -62,20 +97,27 @@ class TenantSession(Session):
 
 
 @functools.lru_cache(maxsize=1024)
-def _criteria(tenant: uuid.UUID) -> ORMOption:
+def _criteria(tenant: uuid.UUID | None) -> ORMOption:
     # One option per company, made once: building it (and analysing its lambda) per
-    # statement was a good part of a statement's cost.
+    # statement was a good part of a statement's cost. ``None``: no company's rows.
+    if tenant is None:
+        return with_loader_criteria(TenantOwned, lambda cls: false(), include_aliases=True)
     return with_loader_criteria(TenantOwned, lambda cls: cls.company_id == tenant, include_aliases=True)
 
 
 @event.listens_for(TenantSession, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     tenant = tenant_of(state.session)
-    if tenant is None or not state.is_orm_statement or not (state.is_select or state.is_update or state.is_delete):
+    if (
+        tenant is ACROSS_TENANTS
+        or not state.is_orm_statement
+        or not (state.is_select or state.is_update or state.is_delete)
+    ):
         # A Core statement on a table (the kernel's tables, hand-written SQL) is not
         # touched by loader criteria: it filters its tenant itself, and row-level
         # security backs it on PostgreSQL.
         return
+    assert not isinstance(tenant, AcrossTenants)
     state.statement = state.statement.options(_criteria(tenant))
 
 
@@ -85,10 +127,17 @@ def _guard_writes(session: Session, _context: Any, _instances: Any) -> None:
     if touched is not None:
         touched.update(type(obj) for obj in (*session.new, *session.dirty))
     tenant = tenant_of(session)
-    if tenant is None:
+    if tenant is ACROSS_TENANTS:
         return
     for obj in (*session.new, *session.dirty):
-        if isinstance(obj, TenantOwned) and obj.company_id != tenant:
+        if not isinstance(obj, TenantOwned):
+            continue
+        if tenant is None:
+            raise TenantViolation(
+                f"{type(obj).__name__} of company {obj.company_id} written in a session that names no company "
+                "(pass tenant=<company id>, or tenant=ACROSS_TENANTS for code that works across companies)"
+            )
+        if obj.company_id != tenant:
             raise TenantViolation(
                 f"{type(obj).__name__} of company {obj.company_id} written in a session of company {tenant}"
             )
@@ -98,11 +147,12 @@ def _guard_writes(session: Session, _context: Any, _instances: Any) -> None:
 def _set_database_tenant(session: Session, _transaction: Any, connection: Any) -> None:
     tenant = tenant_of(session)
     if tenant is None or connection.dialect.name != "postgresql":
+        # No tenant: the connection names none (it never does by itself), and row
+        # security shows no tenant row.
         return
-    # Transaction-local: back to the connection's default (``*``, set when it opens,
-    # for the service's own machinery) when it ends; a pooled connection carries
+    # Transaction-local: gone when the transaction ends; a pooled connection carries
     # nothing over.
-    connection.exec_driver_sql(_SET_TENANT, (str(tenant),))
+    connection.exec_driver_sql(_SET_TENANT, (ANY if tenant is ACROSS_TENANTS else str(tenant),))
 
 
 _SET_TENANT = f"SELECT set_config('{SETTING}', $1, true)"
@@ -115,8 +165,8 @@ POLICY = "isles_tenant_isolation"
 def policy_condition(column: str) -> str:
     """Rows a transaction may see and write: its tenant's (``isles.tenant`` = a company
     id; the column stays comparable, so its index serves) or every row when the setting
-    is ``*`` (the service's own machinery). Unset — a connection that is not ours —
-    sees nothing: the policy fails closed."""
+    is ``*`` (a session opened with ``ACROSS_TENANTS``). Unset — any connection until a
+    session names a tenant — sees nothing: the policy fails closed."""
     setting = f"current_setting('{SETTING}', true)"
     return f"({column} = NULLIF(NULLIF({setting}, '{ANY}'), '')::uuid OR {setting} = '{ANY}')"
 
@@ -164,9 +214,11 @@ def tenant_tables(metadata: MetaData) -> dict[str, str]:
 
 
 __all__ = [
+    "ACROSS_TENANTS",
     "ANY",
     "POLICY",
     "SETTING",
+    "Tenant",
     "TenantOwned",
     "TenantSession",
     "TenantViolation",

@@ -23,6 +23,7 @@ from isles.storage import tenancy
 from isles.storage.db import ServiceDatabase
 from isles.storage.notify import outbox_channel
 from isles.storage.schema import outbox_table
+from isles.storage.tenancy import Tenant
 
 
 class Aggregate(Protocol):
@@ -48,7 +49,7 @@ class UnitOfWork:
         *,
         source: str,
         on_commit: Callable[[], None] | None = None,
-        tenant: uuid.UUID | None = None,
+        tenant: Tenant = None,
     ) -> None:
         self._db = db
         self.tenant = tenant

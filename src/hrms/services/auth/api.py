@@ -37,6 +37,7 @@ from hrms.services.auth.schemas import (
     UserUpdate,
 )
 from isles import (
+    ACROSS_TENANTS,
     IDENTITY_PROVIDER,
     Context,
     FieldError,
@@ -123,7 +124,8 @@ async def login(body: Annotated[Login, Depends(_credentials)], rt: Context, requ
     and the password picks one. When it opens more than one, the answer is 409
     listing their companies; send ``company_id`` with the JSON body to choose."""
     s = rt.settings
-    async with rt.uow() as uow:
+    # An address may have an account in several companies: the login looks in all.
+    async with rt.uow(tenant=ACROSS_TENANTS) as uow:
         return await sessions.login(
             uow=uow,
             signer=signer(rt),
@@ -141,7 +143,7 @@ async def login(body: Annotated[Login, Depends(_credentials)], rt: Context, requ
 async def refresh(body: Refresh, rt: Context) -> TokenPair:
     """A new access token for a refresh token; the refresh token rotates (the old one
     stops working)."""
-    async with rt.uow() as uow:
+    async with rt.uow(tenant=ACROSS_TENANTS) as uow:  # the refresh token names the session
         return await sessions.refresh(uow=uow, signer=signer(rt), refresh_token=body.refresh_token)
 
 
@@ -238,7 +240,7 @@ async def forgot_password(body: ForgotPassword, rt: Context) -> Accepted:
     """Ask for a reset-password link by mail. The answer is the same whether or not
     the address belongs to an account (no one learns which addresses do); the mail
     goes only to that address, and a second request within a minute sends none."""
-    async with rt.uow() as uow:
+    async with rt.uow(tenant=ACROSS_TENANTS) as uow:  # every account of the address
         await links.request_reset(uow=uow, email=body.email)
     return Accepted(detail="if the address belongs to an active account, a mail with a link is on its way")
 
@@ -248,7 +250,7 @@ async def set_password_by_link(body: SetPassword, rt: Context) -> Response:
     """Choose a password with a one-time link's token (from an invitation or a reset
     mail). Works once, until the link expires; the account's address counts as
     verified, and every session of the user ends."""
-    async with rt.uow() as uow:
+    async with rt.uow(tenant=ACROSS_TENANTS) as uow:  # the token names the user
         await links.use(uow=uow, token=body.token, password=body.new_password.get_secret_value())
     return Response(status_code=204)
 

@@ -17,12 +17,13 @@ from fastapi import Depends, Request
 
 from hrms.services.auth.models import Session
 from hrms.services.auth.sessions import is_live
-from isles import Authenticated, Principal, Problem, context_of, not_found, require, unauthorized
+from isles import ACROSS_TENANTS, Authenticated, Principal, Problem, context_of, not_found, require, unauthorized
 
 
 async def _live_caller(request: Request, principal: Authenticated) -> Principal:
     if principal.session_id is not None:
-        async with context_of(request).db.read_session() as db:
+        tenant = ACROSS_TENANTS if principal.tenant is None else principal.tenant
+        async with context_of(request).db.read_session(tenant=tenant) as db:
             session = await db.get(Session, principal.session_id)
         if session is None or not is_live(session):
             raise unauthorized("the session of this token was ended", "revoked_token")

@@ -108,7 +108,12 @@ async def create_company(
     async def work(uow: UnitOfWork) -> CompanyView:
         return view(await service.create_company(uow=uow, data=body))
 
-    return await idem.run(rt.uow, work, status_code=201, headers=lambda c: {"Location": f"{request.url.path}/{c.id}"})
+    return await idem.run(
+        TenantData(request, caller).uow,  # the operator's: across companies
+        work,
+        status_code=201,
+        headers=lambda c: {"Location": f"{request.url.path}/{c.id}"},
+    )
 
 
 CompanyList = Annotated[Listing, Depends(service.COMPANIES.dependency)]

@@ -119,7 +119,7 @@ async def create_employee(
         await check_may_place(session, caller, department_id=body.department_id, manager_id=body.manager_id)
 
     async def completed(state: SagaState) -> Response:
-        async with rt.db.read_session() as session:
+        async with rt.db.read_session(tenant=company_id) as session:
             employee = await service.get_employee(session=session, employee_id=uuid.UUID(state.data["employee_id"]))
             (named_view,) = await named(session, [employee])
         body = jsonable_encoder(named_view)

@@ -14,6 +14,7 @@ from hrms.services.employee import events
 from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
 from isles import (
+    ACROSS_TENANTS,
     Event,
     FieldError,
     ListSpec,
@@ -156,11 +157,12 @@ async def _lock_row(uow: UnitOfWork, employee_id: uuid.UUID) -> Employee:
     no such employee. Core, not the ORM: a rename is one SELECT and one UPDATE. The
     ORM's tenant criteria do not reach Core statements, so the tenant is named here
     (and row-level security checks it again on PostgreSQL)."""
-    if uow.tenant is None:
-        result = await uow.session.execute(_LOCK, {"b_id": employee_id})
-    else:
-        result = await uow.session.execute(_LOCK_IN_TENANT, {"b_id": employee_id, "b_tenant": uow.tenant})
-    row = result.first()
+    if uow.tenant is ACROSS_TENANTS:
+        row = (await uow.session.execute(_LOCK, {"b_id": employee_id})).first()
+    elif isinstance(uow.tenant, uuid.UUID):
+        row = (await uow.session.execute(_LOCK_IN_TENANT, {"b_id": employee_id, "b_tenant": uow.tenant})).first()
+    else:  # a unit of work of no company sees no company's rows
+        row = None
     if row is None or row.pending:
         raise not_found("employee", employee_id)
     return Employee(**row._mapping)

@@ -22,6 +22,7 @@ from hrms.services.notification.models import (
     Template,
 )
 from isles import (
+    ACROSS_TENANTS,
     Bounced,
     ListSpec,
     Mail,
@@ -130,13 +131,14 @@ async def _claim(db: ServiceDatabase, limit: int) -> list[_Claimed]:
     due_now = and_(due, Notification.next_attempt_at <= now)
     # A poll (every second) mostly finds nothing due: look without taking the write
     # lock (on SQLite, the whole database's) before claiming.
-    async with db.read_session() as session:
+    # The dispatcher delivers every company's mail: across tenants, said so.
+    async with db.read_session(tenant=ACROSS_TENANTS) as session:
         if await session.scalar(select(Notification.id).where(due_now).limit(1)) is None:
             return []
     q = select(Notification).where(due_now).order_by(Notification.next_attempt_at).limit(limit)
     q = q.with_for_update(skip_locked=True) if not db.is_sqlite else q
     claimed = []
-    async with db.writing() as session, session.begin():
+    async with db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
         for n in (await session.scalars(q)).all():
             n.status = NotificationStatus.SENDING
             n.attempts += 1
@@ -185,7 +187,7 @@ async def record_attempt(
     db: ServiceDatabase, notification_id: uuid.UUID, attempt: int, status: NotificationStatus, sender: str, detail: str
 ) -> None:
     now = utcnow()
-    async with db.writing() as session, session.begin():
+    async with db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
         n = await session.get(Notification, notification_id, with_for_update=True)
         if n is None or n.status is not NotificationStatus.SENDING or n.attempts != attempt:
             return  # someone else took it over after our lease ran out

@@ -28,6 +28,7 @@ from hrms.services.project.schemas import (
     ProjectView,
 )
 from isles import (
+    ACROSS_TENANTS,
     IF_MATCH,
     Context,
     FieldError,
@@ -150,14 +151,14 @@ async def create_assignment(
     ``Idempotency-Key``, a retried request gets the first one's outcome."""
     await check_reach(request, caller, body.employee_id)
     tenant = caller.tenant
-    if tenant is None:  # the operator: the project's company
-        async with rt.db.read_session() as session:
+    if tenant is None:  # the operator (of no company): the project's company
+        async with rt.db.read_session(tenant=ACROSS_TENANTS) as session:
             project = await session.get(Project, body.project_id)
         # An unknown project belongs to no company: the saga then names every field at fault.
         tenant = project.company_id if project is not None else uuid.UUID(int=0)
 
     async def completed(state: SagaState) -> Response:
-        async with rt.db.read_session() as session:
+        async with rt.db.read_session(tenant=tenant) as session:
             a = await service.get_assignment(session=session, assignment_id=uuid.UUID(state.data["assignment_id"]))
         location = {"Location": f"{request.url.path}/{a.id}"}
         return JSONResponse(jsonable_encoder(assignment_view(a)), status_code=201, headers=location)
