@@ -290,14 +290,29 @@ class Tooling:
     their databases. No gateway, bus, key ring, relays or consumers (those are
     :class:`SystemRuntime`'s, for ``up``, ``serve`` and ``dlq retry``)."""
 
-    def __init__(self, system: System, settings: IslesSettings, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        system: System,
+        settings: IslesSettings,
+        environ: Mapping[str, str] | None = None,
+        *,
+        migrator: bool = False,
+    ) -> None:
         from isles.core.references import ReferenceRegistry
-        from isles.storage.db import ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
+        from isles.storage.db import (
+            ServiceDatabase,
+            check_distinct,
+            resolve_database_url,
+            resolve_migrator_url,
+            resolve_pool,
+        )
 
         env = dict(os.environ if environ is None else environ)
         self.system = system
         self.settings = settings
-        urls = {s.name: resolve_database_url(s.name, settings, env) for s in system.services}
+        # Migrations run as the schema's owner where one is given (ISLES_<S>_MIGRATOR_URL).
+        resolve = resolve_migrator_url if migrator else resolve_database_url
+        urls = {s.name: resolve(s.name, settings, env) for s in system.services}
         check_distinct(urls)
         self.references = ReferenceRegistry()
         for s in system.services:
@@ -325,14 +340,15 @@ class Tooling:
             await service.dispose()
 
 
-def make_tooling() -> Tooling:
-    """The declarations and (lazily) the databases of the system the shared options name."""
+def make_tooling(*, migrator: bool = False) -> Tooling:
+    """The declarations and (lazily) the databases of the system the shared options
+    name; with ``migrator``, as the role that owns each schema where one is given."""
     from isles.storage.db import DatabaseConfigError
 
     system = load_system()
     settings = make_settings()
     try:
-        return Tooling(system, settings)
+        return Tooling(system, settings, migrator=migrator)
     except DatabaseConfigError as exc:
         raise fail(str(exc)) from exc
 

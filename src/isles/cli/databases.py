@@ -86,7 +86,7 @@ def migrate_upgrade(
     """
     from isles.storage import migrations
 
-    runtime = make_tooling()
+    runtime = make_tooling(migrator=True)
     names = selected(runtime, service)
 
     async def go() -> None:
@@ -110,7 +110,7 @@ def migrate_downgrade(
     """
     from isles.storage import migrations
 
-    runtime = make_tooling()
+    runtime = make_tooling(migrator=True)
     selected(runtime, service)
 
     async def go() -> None:
@@ -133,7 +133,7 @@ def migrate_revision(
     """
     from isles.storage import migrations
 
-    runtime = make_tooling()
+    runtime = make_tooling(migrator=True)
     selected(runtime, service)
 
     async def go() -> None:
@@ -153,15 +153,20 @@ def db_provision(
         typer.Option(help="A superuser's URL (default: the --database-url server and user) [env ISLES_ADMIN_URL]."),
     ] = None,
     secrets_dir: Annotated[
-        Path, typer.Option(help="Where each service's database URL (with its password) is written, mode 0600.")
+        Path, typer.Option(help="Where each role's database URL (with its password) is written, mode 0600.")
     ] = Path(".isles/secrets"),
-    rotate: Annotated[bool, typer.Option(help="Give every role a new password.")] = False,
+    rotate: Annotated[
+        bool, typer.Option(help="Give every role a new password (and rewrite its secrets file).")
+    ] = False,
 ) -> None:
-    """Create each service's PostgreSQL database and a role that can reach only it.
-    Run it again at any time: it brings roles, ownership and grants up to date.
+    """Create each service's PostgreSQL database and three roles that reach only it:
+    the migrator (owns the schema; isles migrate), the runtime role (SELECT, INSERT,
+    UPDATE, DELETE; isles serve) and a reader (SELECT; audits, backups). Run it again
+    at any time: it brings roles, ownership and grants up to date.
 
     Example: isles db provision --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}
-    Then:    set -a; . .isles/secrets/employee.env; isles serve employee
+    Then:    set -a; . .isles/secrets/employee.migrator.env; isles migrate upgrade -s employee
+             set -a; . .isles/secrets/employee.env; isles serve employee
     """
     from sqlalchemy.engine import make_url
 
@@ -193,8 +198,14 @@ def db_provision(
         raise fail(f"provision failed: {str(exc).splitlines()[0]}", code=1) from exc
     except Exception as exc:  # asyncpg's errors (permission denied, ...)
         raise fail(f"provision failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", code=1) from exc
-    table = Table("service", "role", "database", "created", "password", "secrets file")
+    table = Table("service", "database", "role", "kind", "created", "password", "secrets file")
     for p in done:
-        created = ", ".join(x for x, y in (("role", p.created_role), ("database", p.created_database)) if y) or "-"
-        table.add_row(p.service, p.role, p.database, created, "new" if p.new_password else "kept", str(p.secrets_file))
+        for role in p.roles.values():
+            created = ", ".join(
+                x
+                for x, y in (("role", role.created), ("database", p.created_database and role.kind == "migrator"))
+                if y
+            )
+            password = "new" if role.new_password else "kept"
+            table.add_row(p.service, p.database, role.name, role.kind, created or "-", password, str(role.secrets_file))
     out.print(table)

@@ -323,14 +323,21 @@ def _as_dict(value: Any) -> Any:
 
 class ServiceEnvironment:
     """The variables named after a service or a peer, read from ``environ``:
-    ``ISLES_<SERVICE>_DATABASE_URL``, ``ISLES_<SERVICE>_POOL_<FIELD>`` and
-    ``ISLES_<NAME>_URL`` (where another service answers)."""
+    ``ISLES_<SERVICE>_DATABASE_URL``, ``ISLES_<SERVICE>_MIGRATOR_URL``,
+    ``ISLES_<SERVICE>_POOL_<FIELD>`` and ``ISLES_<NAME>_URL`` (where another service
+    answers)."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._env = dict(os.environ if environ is None else environ)
 
     def database_url(self, service: str) -> str | None:
         return self._env.get(f"ISLES_{service.upper()}_DATABASE_URL") or None
+
+    def migrator_url(self, service: str) -> str | None:
+        """``ISLES_<SERVICE>_MIGRATOR_URL``: the role that owns the service's schema
+        (``isles db provision`` writes it to ``<service>.migrator.env``); migrations
+        run as it, the service does not."""
+        return self._env.get(f"ISLES_{service.upper()}_MIGRATOR_URL") or None
 
     def pool(self, service: str, base: PoolSettings) -> PoolSettings:
         """``base`` with the service's own ``ISLES_<SERVICE>_POOL_*``; ValueError naming

@@ -35,7 +35,13 @@ from isles.security import tokens as security
 from isles.service.declaration import Service, System
 from isles.service.workers import Worker
 from isles.storage import migrations
-from isles.storage.db import ServiceDatabase, check_distinct, resolve_database_url, resolve_pool
+from isles.storage.db import (
+    DatabaseConfigError,
+    ServiceDatabase,
+    check_distinct,
+    resolve_database_url,
+    resolve_pool,
+)
 from isles.storage.notify import PgListener, outbox_channel
 from isles.storage.outbox import SqlOutbox
 from isles.storage.schema import dead_letters_table
@@ -454,10 +460,34 @@ class SystemRuntime:
         return checks
 
     async def prepare(self) -> None:
-        """Create each service's database if missing and apply its pending migrations."""
+        """Create each service's database if missing and apply its pending migrations:
+        as the schema's owner where ``ISLES_<SERVICE>_MIGRATOR_URL`` names one (the
+        service itself then runs as a role that cannot change the schema), else as the
+        service. A role that may not migrate, facing pending revisions, is one clear
+        error saying how to migrate."""
+        env = ServiceEnvironment(self._environ)
         for rt in self.services.values():
             await rt.db.ensure_exists()
-            await migrations.upgrade(rt.db, rt.service)
+            migrator_url = env.migrator_url(rt.name)
+            if migrator_url is None:
+                try:  # at head it only reads: a role that may only read and write is enough
+                    await migrations.upgrade(rt.db, rt.service)
+                except Exception as exc:
+                    if "permission denied" not in str(exc) and "must be owner" not in str(exc):
+                        # not a role that lacks the right: the failure as it is
+                        raise
+                    raise DatabaseConfigError(
+                        f"{rt.name}: pending migrations, and its role may not apply them "
+                        f"({str(exc).splitlines()[0]}). Run isles migrate upgrade --service {rt.name} "
+                        f"as the schema's owner (set -a; . <secrets-dir>/{rt.name}.migrator.env), "
+                        f"or give ISLES_{rt.name.upper()}_MIGRATOR_URL"
+                    ) from exc
+                continue
+            owner = ServiceDatabase(rt.name, migrator_url, self.settings, metadata=rt.service.metadata)
+            try:
+                await migrations.upgrade(owner, rt.service)
+            finally:
+                await owner.dispose()
 
     async def start(self, *, relays: bool = True, consumers: bool = True, sagas: bool = True) -> None:
         if self.settings.failpoints:

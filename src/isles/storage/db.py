@@ -58,6 +58,12 @@ def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping
     return f"sqlite+aiosqlite:///{path}"
 
 
+def resolve_migrator_url(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> str:
+    """The URL migrations of ``service`` run with: ``ISLES_<SERVICE>_MIGRATOR_URL`` (the
+    schema owner's, see ``isles db provision``), else the service's own."""
+    return ServiceEnvironment(environ).migrator_url(service) or resolve_database_url(service, settings, environ)
+
+
 def resolve_pool(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> PoolSettings:
     """``ISLES_<SERVICE>_POOL_SIZE`` (and ``_POOL_MAX_OVERFLOW``, ``_POOL_TIMEOUT``,
     ``_POOL_RECYCLE``, ``_POOL_PING_IDLE``) override the system-wide ``ISLES_POOL_*``

@@ -212,6 +212,7 @@ async def _locked(db: ServiceDatabase, name: str, work: Any) -> None:
             await conn.commit()
         finally:
             if not db.is_sqlite:
+                await conn.rollback()  # a failed migration left its transaction aborted
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _migration_lock(name)})
                 await conn.commit()
 

@@ -1,14 +1,30 @@
-"""``isles db provision``: each service its own PostgreSQL database and its own
-least-privilege role that can reach only that database (seed 001, "Security").
+"""``isles db provision``: each service its own PostgreSQL database and three roles
+that reach only that database (seed 001, "Security": least privilege).
 
-* The role is named after the database; it can log in and nothing else
-  (no superuser, no CREATEDB, no CREATEROLE).
-* It owns its database and the ``public`` schema in it, so migrations run as the
-  role; tables already there (created by an admin) are handed over to it.
-* ``CONNECT`` is revoked from ``PUBLIC`` on the database: other services' roles
-  cannot even connect.
-* The password is random, stored by PostgreSQL as a SCRAM hash, and written only to
-  ``<secrets-dir>/<service>.env`` (mode 0600) as the service's database URL.
+* ``<db>_owner`` — the **migrator**. Owns the database, the ``public`` schema and every
+  table in it; used only by ``isles migrate`` (and by a process given
+  ``ISLES_<SERVICE>_MIGRATOR_URL``). Tables already there are handed over to it,
+  including those an earlier ``provision`` gave the runtime role.
+* ``<db>`` — the **runtime** role ``isles serve`` runs as, with exactly the seed's
+  grants: ``CONNECT`` on the database, ``USAGE`` on the schema, ``SELECT, INSERT,
+  UPDATE, DELETE`` on its tables (and ``USAGE, SELECT`` on sequences, for identity
+  columns). It owns nothing, so it cannot alter, drop, grant, or turn off row-level
+  security, and row-level security applies to it.
+* ``<db>_reader`` — **read-only** (``SELECT``), for audit and backup tooling.
+
+Default privileges make tables the migrator creates later reach the other two with
+the same grants. ``CONNECT`` is revoked from ``PUBLIC``: other services' roles cannot
+even connect. Every role is ``NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS``.
+Passwords are random, stored by PostgreSQL as SCRAM hashes, and written only to the
+role's secrets file (mode 0600, in a 0700 folder):
+
+=========  ==================================  ================================
+role       file                                variable
+=========  ==================================  ================================
+runtime    ``<secrets-dir>/<service>.env``          ``ISLES_<SERVICE>_DATABASE_URL``
+migrator   ``<secrets-dir>/<service>.migrator.env`` ``ISLES_<SERVICE>_MIGRATOR_URL``
+reader     ``<secrets-dir>/<service>.reader.env``   ``ISLES_<SERVICE>_READER_URL``
+=========  ==================================  ================================
 """
 
 from __future__ import annotations
@@ -18,12 +34,23 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from isles.storage.db import DatabaseConfigError
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+Kind = Literal["runtime", "migrator", "reader"]
+KINDS: tuple[Kind, ...] = ("runtime", "migrator", "reader")
+_SUFFIX: dict[Kind, str] = {"runtime": "", "migrator": "_owner", "reader": "_reader"}
+_FILE: dict[Kind, str] = {"runtime": "", "migrator": ".migrator", "reader": ".reader"}
+_VARIABLE: dict[Kind, str] = {"runtime": "DATABASE_URL", "migrator": "MIGRATOR_URL", "reader": "READER_URL"}
+
+#: What the runtime role may do to every table (seed 001), and to every sequence.
+RUNTIME_TABLE_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+RUNTIME_SEQUENCE_GRANTS = "USAGE, SELECT"
 
 
 def _ident(name: str) -> str:
@@ -33,15 +60,29 @@ def _ident(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class Provisioned:
-    service: str
-    role: str
-    database: str
+class Role:
+    kind: Kind
+    name: str
     url: URL
     secrets_file: Path
-    created_role: bool
-    created_database: bool
+    created: bool
     new_password: bool
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    service: str
+    database: str
+    created_database: bool
+    roles: dict[Kind, Role]
+
+    @property
+    def runtime(self) -> Role:
+        return self.roles["runtime"]
+
+
+def role_name(database: str, kind: Kind) -> str:
+    return f"{database}{_SUFFIX[kind]}"
 
 
 def _dsn(url: URL, database: str) -> str:
@@ -55,81 +96,120 @@ def _write_secret(path: Path, content: str) -> None:
         f.write(content)
 
 
-def secrets_path(secrets_dir: Path, service: str) -> Path:
-    return secrets_dir / f"{service}.env"
+def secrets_path(secrets_dir: Path, service: str, kind: Kind = "runtime") -> Path:
+    return secrets_dir / f"{service}{_FILE[kind]}.env"
 
 
-def read_secret(secrets_dir: Path, service: str) -> str | None:
-    """The service's database URL from its secrets file, if there is one."""
-    path = secrets_path(secrets_dir, service)
+def variable(service: str, kind: Kind = "runtime") -> str:
+    return f"ISLES_{service.upper()}_{_VARIABLE[kind]}"
+
+
+def read_secret(secrets_dir: Path, service: str, kind: Kind = "runtime") -> str | None:
+    """The URL of ``service``'s ``kind`` role from its secrets file, if there is one."""
+    path = secrets_path(secrets_dir, service, kind)
     if not path.is_file():
         return None
-    key = f"ISLES_{service.upper()}_DATABASE_URL="
+    key = f"{variable(service, kind)}="
     for line in path.read_text().splitlines():
         if line.startswith(key):
             return line[len(key) :]
     return None
 
 
+async def _role(conn: Any, name: str, *, rotate: bool, has_secret: bool) -> tuple[bool, str | None]:
+    """Create or bring up to date a login role; (created, its new password or None)."""
+    q = _ident(name)
+    attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT"
+    created = not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name)
+    password = secrets.token_urlsafe(24) if created or rotate or not has_secret else None
+    if created:
+        await conn.execute(f"CREATE ROLE {q} {attributes} PASSWORD '{password}'")
+    else:
+        await conn.execute(f"ALTER ROLE {q} {attributes}")
+        if password is not None:
+            await conn.execute(f"ALTER ROLE {q} PASSWORD '{password}'")
+    return created, password
+
+
 async def provision(admin: URL, service: str, target: URL, *, secrets_dir: Path, rotate: bool = False) -> Provisioned:
-    """Create or bring up to date ``service``'s role and database; ``target`` names the database."""
+    """Create or bring up to date ``service``'s database and its three roles; ``target``
+    names the database. Idempotent; ``rotate`` gives every role a new password."""
     import asyncpg
 
     database = target.database
     if not database:
         raise DatabaseConfigError(f"{service}: no database name in {target.render_as_string()}")
-    role = database
-    q_role, q_db = _ident(role), _ident(database)
-    existing = read_secret(secrets_dir, service)
+    names = {kind: role_name(database, kind) for kind in KINDS}
+    q = {kind: _ident(name) for kind, name in names.items()}
+    q_db = _ident(database)
+    existing = {kind: read_secret(secrets_dir, service, kind) for kind in KINDS}
+    passwords: dict[Kind, str | None] = {}
+    created: dict[Kind, bool] = {}
     conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"))
     try:
-        created_role = not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-        new_password = created_role or rotate or existing is None
-        password = secrets.token_urlsafe(24) if new_password else None
-        if created_role:
-            await conn.execute(
-                f"CREATE ROLE {q_role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '{password}'"
+        for kind in KINDS:
+            created[kind], passwords[kind] = await _role(
+                conn, names[kind], rotate=rotate, has_secret=existing[kind] is not None
             )
-        else:
-            await conn.execute(f"ALTER ROLE {q_role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT")
-            if password is not None:
-                await conn.execute(f"ALTER ROLE {q_role} PASSWORD '{password}'")
         created_database = not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if created_database:
-            await conn.execute(f"CREATE DATABASE {q_db} OWNER {q_role}")
+            await conn.execute(f"CREATE DATABASE {q_db} OWNER {q['migrator']}")
         else:
-            await conn.execute(f"ALTER DATABASE {q_db} OWNER TO {q_role}")
-        await conn.execute(f"REVOKE ALL ON DATABASE {q_db} FROM PUBLIC")
-        await conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {q_db} TO {q_role}")
+            await conn.execute(f"ALTER DATABASE {q_db} OWNER TO {q['migrator']}")
+        await conn.execute(f"REVOKE ALL ON DATABASE {q_db} FROM PUBLIC, {q['runtime']}, {q['reader']}")
+        await conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {q_db} TO {q['migrator']}")
+        await conn.execute(f"GRANT CONNECT ON DATABASE {q_db} TO {q['runtime']}, {q['reader']}")
     finally:
         await conn.close()
     conn = await asyncpg.connect(_dsn(admin, database))
     try:
-        await conn.execute(f"ALTER SCHEMA public OWNER TO {q_role}")
-        await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-        owned_by_others = await conn.fetch(
-            """SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
-                 AND pg_get_userbyid(c.relowner) <> $1""",
-            role,
-        )
-        kinds = {"r": "TABLE", "p": "TABLE", "S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
-        for rel in owned_by_others:
-            if rel["relkind"] == "S":  # sequences owned by a table column move with the table
-                continue
-            await conn.execute(f'ALTER {kinds[rel["relkind"]]} public."{rel["relname"]}" OWNER TO {q_role}')
+        async with conn.transaction():
+            await _grant(conn, q)
     finally:
         await conn.close()
-    path = secrets_path(secrets_dir, service)
-    if password is not None:
-        url = target.set(username=role, password=password)
-        _write_secret(path, f"ISLES_{service.upper()}_DATABASE_URL={url.render_as_string(hide_password=False)}\n")
-    else:
-        assert existing is not None
-        from sqlalchemy.engine import make_url
+    roles: dict[Kind, Role] = {}
+    for kind in KINDS:
+        path = secrets_path(secrets_dir, service, kind)
+        password = passwords[kind]
+        if password is not None:
+            url = target.set(username=names[kind], password=password)
+            _write_secret(path, f"{variable(service, kind)}={url.render_as_string(hide_password=False)}\n")
+        else:
+            known = existing[kind]
+            assert known is not None
+            url = make_url(known)
+        roles[kind] = Role(kind, names[kind], url, path, created[kind], password is not None)
+    return Provisioned(service, database, created_database, roles)
 
-        url = make_url(existing)
-    return Provisioned(service, role, database, url, path, created_role, created_database, new_password)
+
+async def _grant(conn: Any, q: dict[Kind, str]) -> None:
+    """In the service's database: the migrator owns everything; the runtime role and
+    the reader get their grants on what is there and, by default, on what comes."""
+    owner, runtime, reader = q["migrator"], q["runtime"], q["reader"]
+    # An earlier provision made the runtime role the owner: hand everything over.
+    await conn.execute(f"REASSIGN OWNED BY {runtime} TO {owner}")
+    await conn.execute(f"ALTER SCHEMA public OWNER TO {owner}")
+    kinds = {"r": "TABLE", "p": "TABLE", "S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
+    for rel in await conn.fetch(
+        """SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
+             AND pg_get_userbyid(c.relowner) <> $1""",
+        owner.strip('"'),
+    ):
+        if rel["relkind"] == "S":  # sequences owned by a table column move with the table
+            continue
+        await conn.execute(f'ALTER {kinds[rel["relkind"]]} public."{rel["relname"]}" OWNER TO {owner}')
+    await conn.execute(f"REVOKE ALL ON SCHEMA public FROM PUBLIC, {runtime}, {reader}")
+    await conn.execute(f"GRANT USAGE ON SCHEMA public TO {runtime}, {reader}")
+    await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {runtime}, {reader}")
+    await conn.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {runtime}, {reader}")
+    await conn.execute(f"GRANT {RUNTIME_TABLE_GRANTS} ON ALL TABLES IN SCHEMA public TO {runtime}")
+    await conn.execute(f"GRANT {RUNTIME_SEQUENCE_GRANTS} ON ALL SEQUENCES IN SCHEMA public TO {runtime}")
+    await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
+    defaults = f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public"
+    await conn.execute(f"{defaults} GRANT {RUNTIME_TABLE_GRANTS} ON TABLES TO {runtime}")
+    await conn.execute(f"{defaults} GRANT {RUNTIME_SEQUENCE_GRANTS} ON SEQUENCES TO {runtime}")
+    await conn.execute(f"{defaults} GRANT SELECT ON TABLES TO {reader}")
 
 
 async def drop_role(admin: URL, role: str) -> None:
@@ -139,5 +219,20 @@ async def drop_role(admin: URL, role: str) -> None:
     conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"))
     try:
         await conn.execute(f"DROP ROLE IF EXISTS {_ident(role)}")
+    finally:
+        await conn.close()
+
+
+async def drop_roles(admin: URL, database: str) -> None:
+    """Remove the three roles of ``database`` (tests and teardown), after the database.
+    Default privileges another database holds for them go too."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"))
+    try:
+        for kind in KINDS:
+            name = role_name(database, kind)
+            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name):
+                await conn.execute(f"DROP ROLE {_ident(name)}")
     finally:
         await conn.close()
