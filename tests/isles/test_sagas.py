@@ -6,18 +6,21 @@ nobody, and resumption after a restart."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from isles.core import failpoints
 from isles.core.settings import IslesSettings
 from isles.http.saga_routes import CALLBACK_TOKEN_HEADER
 from isles.runtime.system import SystemRuntime
 from isles.sagas import SagaState, SagaStatus, SagaStore, StepStatus
+from isles.storage.schema import saga_steps_table
 from tests.isles import sagatoy
 from tests.support import Backend, make_backend
 
@@ -274,8 +277,20 @@ async def test_a_deferred_step_is_answered_by_a_callback_with_its_token(toy: Sys
         assert missing.json()["errors"][0]["field"] == CALLBACK_TOKEN_HEADER
         r = await api.post(url, json=body, headers={CALLBACK_TOKEN_HEADER: approval.token})
         assert r.status_code == 200, r.text
+        # Issue 16, finding 6: the participant learns that its answer was taken, not the saga.
+        assert r.json() == {"saga_id": str(waiting.id), "step": "approve", "outcome": "completed"}
         again = await api.post(url, json=body, headers={CALLBACK_TOKEN_HEADER: approval.token})
         assert again.status_code == 409, "answered once"
+    # The orchestrator keeps the token's SHA-256, never the token.
+    async with toy["shop"].db.reading() as conn:
+        stored = (
+            await conn.execute(
+                select(saga_steps_table.c.callback_token).where(
+                    saga_steps_table.c.saga_id == waiting.id, saga_steps_table.c.name == "approve"
+                )
+            )
+        ).scalar_one()
+    assert stored == hashlib.sha256(approval.token.encode()).hexdigest()
     runner = toy["shop"].sagas
     assert runner is not None
     done = await runner.wait(waiting.id, 20)
@@ -408,3 +423,27 @@ async def test_operator_retry_over_http(toy: SystemRuntime) -> None:
         assert state["status"] == "compensated"
         again = await api.post(f"/api/shop/sagas/{parked.id}/retry")
         assert again.json()["action"] == "finished: nothing to retry"
+
+
+def test_callback_tokens_are_derived_from_the_service_key_and_stored_as_digests() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from isles.sagas.callbacks import CallbackTokens, digest, matches
+
+    key = Ed25519PrivateKey.generate()
+    saga_id = uuid.uuid4()
+    one, same = CallbackTokens.from_key(key), CallbackTokens.from_key(key)
+    token = one.token(saga_id, "approve")
+    assert token == same.token(saga_id, "approve"), "every process of the service makes the same token"
+    assert token != one.token(saga_id, "ship")
+    assert token != CallbackTokens.from_key(Ed25519PrivateKey.generate()).token(saga_id, "approve")
+    stored = digest(token)
+    assert one.shown(saga_id, "approve", stored) == token
+    assert matches(stored, token)
+    assert not matches(stored, stored), "the digest itself is no token"
+    assert not matches(stored, "t\u00e9" * 8)
+    # A token an earlier version kept in plain text still answers its saga in flight.
+    legacy = "plain-token-of-32-characters-xyz"
+    assert one.shown(saga_id, "approve", legacy) == legacy
+    assert matches(legacy, legacy)
+    assert not matches(None, token)

@@ -115,6 +115,21 @@ class Callback(BaseModel):
     detail: Annotated[str, Field(max_length=2000, examples=["approved in the weekly review"])] = ""
 
 
+class CallbackTaken(BaseModel):
+    """What a participant learns when its answer is taken: that it was, and no more
+    (not the saga's data, results or other steps)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"saga_id": "7d3f2c1e-5b4a-4e8f-9c2d-1a0b3c4d5e6f", "step": "approve", "outcome": "completed"}]
+        }
+    )
+
+    saga_id: uuid.UUID
+    step: str
+    outcome: Literal["completed", "refused"]
+
+
 def view(state: SagaState) -> SagaView:
     return SagaView.model_validate(state.as_dict())
 
@@ -185,7 +200,7 @@ async def retry_saga(saga_id: uuid.UUID, runner: Runner, caller: RetrySagas) -> 
 
 @router.post(
     "/{saga_id}/steps/{step}/callback",
-    response_model=SagaView,
+    response_model=CallbackTaken,
     responses={403: {"description": "The token does not match."}, 409: {"description": "Already answered."}},
 )
 async def step_callback(
@@ -194,15 +209,16 @@ async def step_callback(
     body: Callback,
     runner: Runner,
     token: Annotated[str, Header(alias=CALLBACK_TOKEN_HEADER, min_length=8, max_length=200)],
-) -> SagaView:
-    """Answer a deferred step, with the token its request carried."""
+) -> CallbackTaken:
+    """Answer a deferred step, with the token its request carried. The answer says it
+    was taken; the saga itself is the orchestrator's business."""
     problem = None
     if body.outcome == "refused":
         problem = Problem(422, body.detail or f"step {step} was refused", slug="step-refused")
     answered = await runner.resolve(saga_id, step, result=body.result, problem=problem, token=token)
     if not answered:
         raise Problem(409, f"step {step} of saga {saga_id} is not waiting for an answer", slug="not-waiting")
-    return view(await _load(runner, saga_id))
+    return CallbackTaken(saga_id=saga_id, step=step, outcome=body.outcome)
 
 
 def saga_id_for(service: str, saga: str, key: str) -> uuid.UUID:

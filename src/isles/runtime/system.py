@@ -30,6 +30,7 @@ from isles.messaging.bus import Bus, EmbeddedBus
 from isles.messaging.consumer import Consumer, Observer
 from isles.messaging.relay import Relay
 from isles.ops.metrics import Metrics
+from isles.sagas.callbacks import CallbackTokens
 from isles.sagas.runner import SagaRunner
 from isles.security import tokens as security
 from isles.service.declaration import Service, System
@@ -98,6 +99,7 @@ class ServiceRuntime:
                 clients=self.client,
                 settings=settings.saga,
                 metrics=metrics,
+                callbacks=CallbackTokens.from_key(self.keys.private.get(service.name)),
             )
         if service.publishes:
             bus.publishes_for(service.name)

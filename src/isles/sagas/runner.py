@@ -22,8 +22,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hmac
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +37,7 @@ from isles.core.clock import utcnow
 from isles.core.problems import Problem, not_found
 from isles.core.settings import SagaSettings
 from isles.core.tasks import cancel_and_wait
+from isles.sagas.callbacks import CallbackTokens, digest, matches
 from isles.sagas.definition import (
     Saga,
     SagaStatus,
@@ -105,8 +104,10 @@ class SagaRunner:
         clients: Callable[[str, str], ServiceClient] | None = None,
         settings: SagaSettings | None = None,
         metrics: Metrics | None = None,
+        callbacks: CallbackTokens | None = None,
     ) -> None:
         self.service = service
+        self.callbacks = callbacks or CallbackTokens.from_key(None)
         self.db = db
         self.sagas = {s.name: s for s in sagas}
         self.settings = settings or SagaSettings()
@@ -201,7 +202,7 @@ class SagaRunner:
         caller's retry), nothing new is written: the existing saga goes on."""
         definition = self.saga(saga if isinstance(saga, str) else saga.name)
         saga_id = saga_id or uuid.uuid4()
-        first = self._marker(definition, 0, None)
+        first = self._marker(definition, saga_id, 0, None)
         async with self.db.writing() as session, session.begin():
             state = await self.store.create(
                 session, saga_id=saga_id, saga=definition, data=data, tenant_id=tenant_id, first=first
@@ -274,9 +275,7 @@ class SagaRunner:
         except KeyError:
             raise not_found("step", name) from None
         row = state.steps[k]
-        if token is not None and not (
-            row.callback_token and hmac.compare_digest(row.callback_token.encode(), token.encode())
-        ):
+        if token is not None and not matches(row.callback_token, token):
             raise Problem(403, "the callback token does not match this step", slug="bad-callback-token")
         waiting = row.status in (StepStatus.RUNNING, StepStatus.WAITING) and saga.steps[k].deferred
         if state.status is not SagaStatus.RUNNING or state.current_step != k or not waiting:
@@ -347,14 +346,15 @@ class SagaRunner:
             with contextlib.suppress(Exception):
                 await self.store.renew(saga_id)
 
-    def _marker(self, saga: Saga, k: int, row: StepState | None) -> dict[str, Any]:
+    def _marker(self, saga: Saga, saga_id: uuid.UUID, k: int, row: StepState | None) -> dict[str, Any]:
         """Step ``k`` marked running, one more attempt counted (written before it acts)."""
         marker: dict[str, Any] = {"status": StepStatus.RUNNING.value, "attempts": (row.attempts if row else 0) + 1}
         if row is None or row.started_at is None:
             marker["started_at"] = utcnow()
-        if saga.steps[k].deferred:
-            # One token for every attempt: a retried request must be the same request.
-            marker["callback_token"] = (row.callback_token if row else None) or secrets.token_urlsafe(24)
+        if saga.steps[k].deferred and not (row and row.callback_token):
+            # One token for every attempt (a retried request must be the same request):
+            # derived from the saga and the step; the row keeps only its digest.
+            marker["callback_token"] = digest(self.callbacks.token(saga_id, saga.steps[k].name))
         return marker
 
     def _context(self, saga: Saga, state: SagaState, k: int, *, undo: bool) -> StepContext:
@@ -370,7 +370,7 @@ class SagaRunner:
             attempt=row.compensation_attempts if undo else row.attempts,
             tenant_id=state.tenant_id,
             result=row.result,
-            callback_token=row.callback_token or "",
+            callback_token=self.callbacks.shown(state.id, step.name, row.callback_token),
             clients=self._clients,
             reader=functools.partial(self.db.read_session, tenant=saga_tenant(state.tenant_id)),
         )
@@ -402,7 +402,7 @@ class SagaRunner:
                 detail = f"step {step.name}: no outcome after {row.attempts} attempts"
                 problem = Problem(503, detail, slug="saga-step-error")
                 return await self._fail(saga, state, k, problem, uncertain=not step.local), False
-            state = await self._write(state, {}, [(k, self._marker(saga, k, row))])
+            state = await self._write(state, {}, [(k, self._marker(saga, state.id, k, row))])
         ctx = self._context(saga, state, k, undo=False)
         try:
             await failpoints.hit(f"{point}.before")
@@ -413,7 +413,8 @@ class SagaRunner:
                     return wake, [(k, {"status": StepStatus.WAITING.value})]
                 steps = [(k, _completed(result))]
                 if k + 1 < len(saga.steps):
-                    return {"current_step": k + 1}, [*steps, (k + 1, self._marker(saga, k + 1, state.steps[k + 1]))]
+                    following = self._marker(saga, state.id, k + 1, state.steps[k + 1])
+                    return {"current_step": k + 1}, [*steps, (k + 1, following)]
                 return {"current_step": k + 1, **_finished(SagaStatus.COMPLETED)}, steps
 
             state = await self._attempt(step.action, step, state, ctx, point, after)
