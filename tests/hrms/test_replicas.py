@@ -13,6 +13,7 @@ from hrms.services.project.models import EmployeeCopy
 from isles import ACROSS_TENANTS
 from isles.core.events import Envelope
 from isles.runtime.system import SystemRuntime
+from isles.storage.schema import dead_letters_table
 from tests.hrms.helpers import assign, new_employee, new_project, ok
 
 pytestmark = pytest.mark.integration
@@ -72,3 +73,23 @@ async def test_assignment_created_after_an_unseen_rename_still_converges(
     async with hrms["project"].db.read_session(tenant=ACROSS_TENANTS) as session:
         versions = (await session.execute(select(EmployeeCopy.version))).scalars().all()
     assert list(versions) == [50]
+
+
+async def test_an_event_not_from_its_owner_is_parked_not_applied(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
+    """Issue 16, finding 4: only the employee service publishes employee events; one
+    that says it comes from elsewhere changes no replica and waits in the dead letters."""
+    ada = await new_employee(api, "Ada", "Lovelace")
+    a = ok(await assign(api, ada, await new_project(api)), 201)
+    forged = updated(ada, 7, "Forged")
+    forged = Envelope(**{**forged.__dict__, "source": "/isles/project"})
+    consumer = hrms["project"].consumer
+    assert consumer is not None
+    await consumer.deliver(forged)
+    assert ok(await api.get(f"/api/project/assignments/{a['id']}"))["employee_name"] == "Ada Lovelace"
+    async with hrms["project"].db.reading() as conn:
+        rows = (await conn.execute(select(dead_letters_table.c.event_id, dead_letters_table.c.error))).all()
+    assert [(str(r.event_id), "/isles/project" in r.error and "/isles/employee" in r.error) for r in rows] == [
+        (forged.id, True)
+    ]
+    await consumer.deliver(updated(ada, 8, "Genuine"))  # the owner's own still applies
+    assert ok(await api.get(f"/api/project/assignments/{a['id']}"))["employee_name"] == "Ada Genuine"

@@ -24,7 +24,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -127,8 +127,12 @@ class Consumer:
         observers: Sequence[Observer] = (),
         max_deliveries: int = 10,
         on_handled: Callable[[str, float, str], None] | None = None,
+        owners: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        #: The source each event type must come from (``/isles/<the service that
+        #: declares it in publishes>``): an event claiming another is parked, not applied.
+        self._sources = {t: f"/isles/{service}" for t, service in (owners or {}).items()}
         self._commit_point = f"consumer.{name}.commit"  # failpoint: handlers ran, commit not yet
         self._db = db
         self._uow_factory = uow_factory
@@ -389,7 +393,14 @@ class Consumer:
         if not item.future.done():
             item.future.set_result(None)
 
+    def _admit(self, env: Envelope) -> None:
+        """Refuse an event that does not come from the service that owns its type."""
+        expected = self._sources.get(env.type)
+        if expected is not None and env.source != expected:
+            raise EventError(f"{env.type} from {env.source or 'no source'}: only {expected} publishes it")
+
     async def _apply(self, env: Envelope) -> Outcome:
+        self._admit(env)
         handlers = self._handlers[env.type]
         event = handlers[0].event.from_envelope(env)
         tracing.bind(tracing.new_traceparent(env.traceparent))
@@ -420,6 +431,8 @@ class Consumer:
             else:
                 first[item.envelope.id] = item
         fresh = list(first.values())
+        for item in fresh:
+            self._admit(item.envelope)
         pairs = [(i.envelope, self._handlers[i.envelope.type][0].event.from_envelope(i.envelope)) for i in fresh]
         async with self._uow_factory() as uow:
             session = uow.session
@@ -466,6 +479,7 @@ class Consumer:
         handlers = self._handlers.get(envelope.type)
         if not handlers:
             raise EventError(f"{self.name} has no handler for {envelope.type}")
+        self._admit(envelope)
         try:
             event = handlers[0].event.from_envelope(envelope)
             async with self._uow_factory() as uow:

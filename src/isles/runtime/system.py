@@ -70,7 +70,10 @@ class ServiceRuntime:
         metrics: Metrics,
         breakers: dict[str, CircuitBreaker] | None = None,
         keys: security.KeyRing | None = None,
+        owners: Mapping[str, str] | None = None,
     ) -> None:
+        """``owners``: each event type's publishing service (the system's declarations);
+        the consumer refuses an event whose source is not its owner."""
         self.service = service
         self.name = service.name
         self.db = db
@@ -133,6 +136,7 @@ class ServiceRuntime:
                 batch_size=settings.consumer.batch_size,
                 max_deliveries=settings.max_deliveries,
                 on_handled=functools.partial(metrics.handled, service.name),
+                owners=owners,
             )
             bus.subscribe(self.consumer, self.consumer.event_types)
 
@@ -282,14 +286,19 @@ def load_keys(
     return security.KeyRing.load(folder, signers=signers)
 
 
+def event_owners(system: System) -> dict[str, str]:
+    """Each event type of ``system`` and the service that publishes it (declares it in
+    ``publishes``): the only one whose events of that type are applied."""
+    return {e.event_type: s.name for s in system.services for e in s.publishes}
+
+
 def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
     """The bus ``settings.bus`` names: embedded, or NATS JetStream."""
     if settings.bus == "embedded":
         return EmbeddedBus()
     from isles.messaging.nats_bus import NatsBus
 
-    routes = {e.event_type: s.name for s in system.services for e in s.publishes}
-    return NatsBus(settings.nats, routes, max_deliveries=settings.max_deliveries, name=name)
+    return NatsBus(settings.nats, event_owners(system), max_deliveries=settings.max_deliveries, name=name)
 
 
 class SystemRuntime:
@@ -330,6 +339,7 @@ class SystemRuntime:
             everyone=known,
             generate=settings.generate_keys if generate_keys is None else generate_keys,
         )
+        owners = event_owners(system)
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(
                 service=s,
@@ -342,6 +352,7 @@ class SystemRuntime:
                 metrics=self.metrics,
                 breakers=breakers,
                 keys=self.keys,
+                owners=owners,
             )
             for s in local
         }
