@@ -206,19 +206,21 @@ class NatsServer:
     """A nats-server of a test's own (JetStream, file storage in ``store``), which the
     test may kill and start again on the same port with the same storage."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, *, config: Path | None = None) -> None:
         if not Path(NATS_SERVER_BIN).exists():
             if IN_CI:
                 pytest.fail(f"{NATS_SERVER_BIN} is required under CI")
             pytest.skip("nats-server is not installed here")
         self.store = store
+        self.config = config
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        config = ["-c", str(self.config)] if self.config is not None else []
         self.proc = subprocess.Popen(
-            [NATS_SERVER_BIN, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            [NATS_SERVER_BIN, *config, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -50,6 +50,14 @@ class NatsSettings(_Group):
         default=120.0, gt=0, description="Seconds JetStream remembers an event id to drop a republished copy."
     )
     connect_timeout: float = Field(default=2.0, gt=0)
+    nkey_seed_file: Path | None = Field(
+        default=None, description="The service's NKEY seed (isles nats auth writes it): connect as its NATS user."
+    )
+    inbox_prefix: str = Field(
+        default="_INBOX",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Subject prefix of this process's replies (_INBOX_<service> for a service's NATS user).",
+    )
 
 
 class RelaySettings(_Group):

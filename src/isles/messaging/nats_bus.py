@@ -58,6 +58,11 @@ def stream_name(prefix: str, service: str) -> str:
     return _TOKEN.sub("_", f"{prefix}_{service}").upper()
 
 
+def durable_name(subscriber: str) -> str:
+    """The durable consumer a subscribing service reads each stream with."""
+    return _TOKEN.sub("_", subscriber)
+
+
 def source_service(envelope: Envelope) -> str:
     """The publishing service, from the CloudEvents source ``/isles/<service>``."""
     return envelope.source.rstrip("/").rsplit("/", 1)[-1]
@@ -183,7 +188,7 @@ class NatsBus:
                     subscriber=subscriber,
                     stream=stream_name(self.settings.prefix, service),
                     service=service,
-                    durable=_TOKEN.sub("_", subscriber.name),
+                    durable=durable_name(subscriber.name),
                     types=frozenset(types),
                 )
             )
@@ -194,6 +199,7 @@ class NatsBus:
 
     async def start(self, *, consume: bool = True) -> None:
         """Connect (retrying in the background if the server is away) and start fetching."""
+        self._credentials()  # a missing seed file is a configuration error, not a retry
         self._stopping = False
         self._connect_task = asyncio.create_task(self._connect_loop(), name="nats:connect")
         if consume:
@@ -245,6 +251,8 @@ class NatsBus:
                 self._nc = await nats.connect(
                     self.settings.url,
                     name=self._name,
+                    inbox_prefix=self.settings.inbox_prefix,
+                    **self._credentials(),
                     connect_timeout=int(max(1, self.settings.connect_timeout)),
                     reconnect_time_wait=1,
                     max_reconnect_attempts=-1,
@@ -263,6 +271,14 @@ class NatsBus:
             await self._ensure_topology()
             return
 
+    def _credentials(self) -> dict[str, Any]:
+        seed = self.settings.nkey_seed_file
+        if seed is None:
+            return {}
+        if not seed.is_file():
+            raise ValueError(f"ISLES_NATS_NKEY_SEED_FILE={seed}: no such file (isles nats auth writes it)")
+        return {"nkeys_seed": str(seed)}
+
     async def _ensure_topology(self) -> None:
         """Create streams and durable consumers; retried until the server answers."""
         attempt = 0
@@ -271,7 +287,9 @@ class NatsBus:
             delay = _RECONNECT.delay(attempt)
             try:
                 for service in sorted(self._publishing | {s.service for s in self._subs}):
-                    await self._ensure_stream(service)
+                    # Only a stream's publisher brings its settings up to date; a
+                    # subscriber makes it if missing (its NATS user may do no more).
+                    await self._ensure_stream(service, update=service in self._publishing)
                 for sub in self._subs:
                     await self._ensure_consumer(sub)
             except Exception as exc:
@@ -305,13 +323,14 @@ class NatsBus:
             duplicate_window=s.duplicate_window,
         )
 
-    async def _ensure_stream(self, service: str) -> None:
+    async def _ensure_stream(self, service: str, *, update: bool = True) -> None:
         assert self._js is not None
         config = self._stream_config(service)
         try:
             await self._js.add_stream(config)
         except BadRequestError:  # exists with another config: bring it to ours
-            await self._js.update_stream(config)
+            if update:
+                await self._js.update_stream(config)
         self._streams_ready.add(service)
 
     def _consumer_config(self, sub: _Subscription) -> ConsumerConfig:
