@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from hrms.services.employee import service as employees  # noqa: E402
 from hrms.services.project.models import Assignment  # noqa: E402
 from hrms.system import build  # noqa: E402
+from isles import ACROSS_TENANTS  # noqa: E402
 from isles.core.events import Envelope  # noqa: E402
 from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
@@ -108,7 +109,7 @@ async def seed(rt: SystemRuntime, n_employees: int, per_employee: int) -> list[u
 
 
 async def rename(rt: SystemRuntime, employee_id: uuid.UUID, last_name: str) -> tuple[str, float]:
-    async with rt["employee"].uow() as uow:
+    async with rt["employee"].uow(tenant=ACROSS_TENANTS) as uow:  # as an operator's request
         await employees.update_employee(uow=uow, employee_id=employee_id, changes={"last_name": last_name})
         committed = time.perf_counter()
         event_id = uow.emitted[0].id
@@ -203,9 +204,9 @@ async def verify(rt: SystemRuntime, args: argparse.Namespace) -> None:
     """Every assignment carries its employee's final name."""
     from hrms.services.employee.models import Employee
 
-    async with rt["employee"].db.read_session() as s:
+    async with rt["employee"].db.read_session(tenant=ACROSS_TENANTS) as s:
         names = {e.id: e.full_name for e in await s.scalars(select(Employee))}
-    async with rt["project"].db.read_session() as s:
+    async with rt["project"].db.read_session(tenant=ACROSS_TENANTS) as s:
         rows = list(await s.scalars(select(Assignment)))
     wrong = [a for a in rows if a.employee_name != names[a.employee_id]]
     assert len(rows) == args.employees * args.assignments_per_employee

@@ -263,7 +263,7 @@ class Driver:
             "employee_id": pair[0],
             "project_id": pair[1],
             "role": "Engineer",
-            "allocation": 10,
+            "allocation": 1,  # many per employee stay within the 100 % limit
             "start_date": "2025-01-01",
         }
         if await self._write(client, "POST", f"{self._api('project')}/assignments", body) == 201:

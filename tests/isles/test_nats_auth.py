@@ -23,8 +23,8 @@ from hrms.system import build as build_hrms
 from isles.cli.main import app
 from isles.core.events import Envelope
 from isles.core.settings import NatsSettings
-from isles.messaging.nats_auth import CONFIG_FILE, provision, users
 from isles.messaging.nats_bus import NatsBus
+from isles.runtime.nats_auth import CONFIG_FILE, provision, users
 from isles.runtime.system import event_owners
 from tests.support import NatsServer
 

@@ -52,8 +52,8 @@ async def test_a_violation_under_row_level_security_names_its_columns(hrms: Syst
         uow.session.add(hire("UV-2", "uv@example.com"))
         with pytest.raises(UniqueViolation) as caught:
             await uow.commit()
-    assert caught.value.constraint == "uq_employees_email"
-    assert caught.value.columns == ("email",)
+    assert caught.value.constraint == "uq_employees_company_id_email"
+    assert caught.value.columns == ("company_id", "email")
     assert caught.value.table == "employees"
 
 

@@ -34,7 +34,7 @@ def nats_auth(
     Then:    nats-server -js -c server.conf   # server.conf: include /etc/isles/nats/nats-auth.conf
              set -a; . /etc/isles/nats/employee.nats.env; isles serve employee --bus nats
     """
-    from isles.messaging.nats_auth import CONFIG_FILE, provision
+    from isles.runtime.nats_auth import CONFIG_FILE, provision
 
     system = load_system()
     names = [s.name for s in system.services]
