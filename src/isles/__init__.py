@@ -73,6 +73,8 @@ _EXPORTS: dict[str, str] = {
     "require": "isles.http.access",
     "check_tenant": "isles.http.access",
     "Authenticated": "isles.http.access",
+    "client_ip": "isles.http.access",
+    "SecurityLog": "isles.security.events",
     "principal_of": "isles.http.access",
     "unauthorized": "isles.http.access",
     "TenantData": "isles.http.access",
@@ -124,6 +126,7 @@ __all__ = [
     "ReplicaTable",
     "Saga",
     "SagaState",
+    "SecurityLog",
     "Sender",
     "Service",
     "ServiceClient",
@@ -147,6 +150,7 @@ __all__ = [
     "announce",
     "answer",
     "check_tenant",
+    "client_ip",
     "conflict",
     "context_of",
     "disable_row_security",
@@ -192,7 +196,15 @@ if TYPE_CHECKING:
     from isles.core.problems import FieldError, Problem, conflict, field_error, invalid, not_found
     from isles.core.references import INFO_KEY, reference
     from isles.core.versions import Precondition, etag
-    from isles.http.access import Authenticated, TenantData, check_tenant, principal_of, require, unauthorized
+    from isles.http.access import (
+        Authenticated,
+        TenantData,
+        check_tenant,
+        client_ip,
+        principal_of,
+        require,
+        unauthorized,
+    )
     from isles.http.bodies import json_or_form
     from isles.http.context import Context, context_of
     from isles.http.idempotency import Idempotent
@@ -203,6 +215,7 @@ if TYPE_CHECKING:
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed
+    from isles.security.events import SecurityLog
     from isles.security.tokens import IDENTITY_PROVIDER, Principal, TokenSigner
     from isles.service.context import ServiceContext
     from isles.service.declaration import Service, System

@@ -26,6 +26,7 @@ from isles.core.settings import NatsSettings
 from isles.messaging.nats_bus import NatsBus
 from isles.runtime.nats_auth import CONFIG_FILE, provision, users
 from isles.runtime.system import event_owners
+from isles.security.events import read
 from tests.support import NatsServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
@@ -216,9 +217,17 @@ def test_the_command_keeps_seeds_and_rotates_on_demand(tmp_path: Path) -> None:
     again = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
     assert (folder / "employee.nk").read_text() == seed
-    rotated = runner.invoke(app, [*args, "--rotate", "--service", "employee"], env={"COLUMNS": "200"})
+    security_log = tmp_path / "security.jsonl"
+    rotated = runner.invoke(
+        app,
+        [*args, "--rotate", "--service", "employee"],
+        env={"COLUMNS": "200", "ISLES_SECURITY_LOG": str(security_log)},
+    )
     assert rotated.exit_code == 0, rotated.output
     assert (folder / "employee.nk").read_text() != seed
+    (event,) = read(security_log)
+    assert (event["event"], event["services"], event["service"]) == ("nats.keys_rotated", ["employee"], "cli")
+    assert (folder / "employee.nk").read_text().strip() not in security_log.read_text()
     refused = runner.invoke(app, [*args, "--service", "employee"], env={"COLUMNS": "200"})
     assert refused.exit_code == 2
     assert "--rotate" in refused.output

@@ -17,6 +17,7 @@ from hrms.system import build as build_hrms
 from isles.cli.main import app
 from isles.core.settings import IslesSettings
 from isles.runtime.system import SystemRuntime
+from isles.security.events import read as read_events
 from isles.storage.db import DatabaseConfigError, drop_postgres_database
 from isles.storage.provision import KINDS, drop_roles, provision, read_secret, role_name, secrets_path, variable
 from tests.hrms.cluster import SERVICES
@@ -189,8 +190,20 @@ def test_provision_again_keeps_passwords_unless_rotated(provisioned: dict[str, s
     assert read_secret(secrets, "employee", "migrator") == provisioned["employee.migrator"]
     assert "kept" in result.output
     assert "new" not in result.output
-    result = runner.invoke(app, [*args, "--rotate", "--service", "employee"], env={"COLUMNS": "200"})
+    security_log = secrets.parent / "security.jsonl"
+    result = runner.invoke(
+        app,
+        [*args, "--rotate", "--service", "employee"],
+        env={"COLUMNS": "200", "ISLES_SECURITY_LOG": str(security_log)},
+    )
     assert result.exit_code == 0, result.output
+    (event,) = read_events(security_log)
+    assert event["event"] == "database.passwords_rotated"
+    assert len(event["roles"]) == 3
+    for kind in KINDS:
+        password = make_url(read_secret(secrets, "employee", kind) or "").password
+        assert password
+        assert password not in security_log.read_text()
     for kind in KINDS:
         key = "employee" if kind == "runtime" else f"employee.{kind}"
         assert read_secret(secrets, "employee", kind) != provisioned[key], kind

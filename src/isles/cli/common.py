@@ -385,3 +385,17 @@ def selected(runtime: SystemRuntime | Tooling, service: str | None) -> list[str]
     if service not in runtime.services:
         raise fail(f"no service {service!r}; services: {', '.join(runtime.services)}")
     return [service]
+
+
+def record_security_event(event: str, **detail: Any) -> None:
+    """Append a command's security event (key and password rotations) to the log the
+    settings name, as the operating-system user who ran it."""
+    import getpass
+
+    from isles.security.events import SecurityLog
+
+    log = SecurityLog(make_settings().security_log_target(), service="cli")
+    try:
+        log.record(event, actor=getpass.getuser(), **detail)
+    finally:
+        log.close()

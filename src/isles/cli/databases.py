@@ -18,6 +18,7 @@ from isles.cli.common import (
     make_settings,
     make_tooling,
     out,
+    record_security_event,
     run_db,
     selected,
 )
@@ -198,6 +199,9 @@ def db_provision(
         raise fail(f"provision failed: {str(exc).splitlines()[0]}", code=1) from exc
     except Exception as exc:  # asyncpg's errors (permission denied, ...)
         raise fail(f"provision failed: {type(exc).__name__}: {str(exc).splitlines()[0]}", code=1) from exc
+    if rotate:
+        rotated = [f"{role.name}" for p in done for role in p.roles.values() if role.new_password]
+        record_security_event("database.passwords_rotated", roles=rotated, folder=str(secrets_dir))
     table = Table("service", "database", "role", "kind", "created", "password", "secrets file")
     for p in done:
         for role in p.roles.values():

@@ -14,6 +14,7 @@ from isles.cli.common import (
     load_system,
     make_settings,
     out,
+    record_security_event,
 )
 
 keys_app = typer.Typer(help="Signing keys of access tokens (Ed25519, one pair per signer).", no_args_is_help=True)
@@ -37,6 +38,8 @@ def keys_generate(folder: KeysDirOpt = None) -> None:
         made = generate_keys(target, [*names, OPERATOR])
     except (OSError, ValueError) as exc:
         raise fail(f"cannot write keys to {target}: {exc}") from exc
+    if made:
+        record_security_event("keys.generated", signers=made, folder=str(target))
     out.print(f"{target}: created {', '.join(made) if made else 'nothing (all keys exist)'}", highlight=False)
 
 

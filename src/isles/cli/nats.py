@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from isles.cli.common import app, fail, load_system, make_settings, out
+from isles.cli.common import app, fail, load_system, make_settings, out, record_security_event
 
 nats_app = typer.Typer(help="NATS: a user per service that publishes only its own events.", no_args_is_help=True)
 app.add_typer(nats_app, name="nats")
@@ -47,6 +47,9 @@ def nats_auth(
         done = provision(system, make_settings().nats.prefix, folder, rotate=rotate, only=service or ())
     except OSError as exc:
         raise fail(f"cannot write to {folder}: {exc}") from exc
+    renewed = [p.service for p in done if p.new_key]
+    if rotate and renewed:
+        record_security_event("nats.keys_rotated", services=renewed, folder=str(folder))
     table = Table("service", "public key", "key", "env file")
     for p in done:
         table.add_row(p.service, p.public_key, "new" if p.new_key else "kept", str(p.env_file))

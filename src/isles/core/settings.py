@@ -232,6 +232,16 @@ class IslesSettings(BaseSettings):
     admin_url: str | None = Field(
         default=None, description="A superuser's URL, for `isles db provision` (default: database_url's server)."
     )
+    security_log: str | None = Field(
+        default=None,
+        description="Where security events go, as JSON lines: a file, or - for standard error. "
+        "Default: <data_dir>/security.jsonl.",
+    )
+
+    def security_log_target(self) -> str:
+        """The security events log's file (or ``-``)."""
+        return self.security_log or str(self.data_dir / "security.jsonl")
+
     bus: Literal["embedded", "nats"] = Field(
         default="embedded", description="embedded: in-process; nats: NATS JetStream (production)."
     )

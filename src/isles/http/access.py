@@ -45,6 +45,17 @@ def unauthorized(detail: str, code: str) -> Problem:
     return Problem(401, detail, slug=code.replace("_", "-"), headers={"WWW-Authenticate": header})
 
 
+def client_ip(request: Request) -> str | None:
+    """Where a request came from (the peer's address), for the security log."""
+    return request.client.host if request.client else None
+
+
+def _refused(request: Request, detail: str, code: str) -> Problem:
+    """A 401, recorded in the security log (the token itself never is)."""
+    context_of(request).security.record("token.refused", ip=client_ip(request), reason=code, path=request.url.path)
+    return unauthorized(detail, code)
+
+
 def principal_of(request: Request) -> Principal:
     """The verified caller of ``request`` (verified once per request), or a 401."""
     cached = getattr(request.state, _STATE, None)
@@ -52,17 +63,17 @@ def principal_of(request: Request) -> Principal:
         return cached
     header = request.headers.get("authorization")
     if not header:
-        raise unauthorized("this endpoint needs a bearer token (Authorization: Bearer <token>)", "missing_token")
+        raise _refused(request, "this endpoint needs a bearer token (Authorization: Bearer <token>)", "missing_token")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
+        raise _refused(request, "the Authorization header must be 'Bearer <token>'", "invalid_request")
     verifier = context_of(request).verifier
     if verifier is None:
         raise Problem(503, "this service has no keys to verify tokens with", slug="no-keys")
     try:
         principal = verifier.verify(token.strip())
     except InvalidToken as exc:
-        raise unauthorized(exc.reason, exc.code) from None
+        raise _refused(request, exc.reason, exc.code) from None
     setattr(request.state, _STATE, principal)
     return principal
 
@@ -99,6 +110,14 @@ def require(permission: str) -> Callable[..., Any]:
     async def dependency(request: Request, _token: Bearer) -> Principal:
         principal = principal_of(request)
         if not principal.can(permission):
+            context_of(request).security.record(
+                "permission.denied",
+                actor=principal.subject,
+                company=principal.tenant,
+                ip=client_ip(request),
+                permission=permission,
+                path=request.url.path,
+            )
             raise Problem(
                 403,
                 f"your token does not grant {permission!r}",
@@ -149,6 +168,7 @@ __all__ = [
     "TenantData",
     "authenticated",
     "check_tenant",
+    "client_ip",
     "optional_principal",
     "principal_of",
     "require",

@@ -33,6 +33,7 @@ from isles.ops.metrics import Metrics
 from isles.sagas.callbacks import CallbackTokens
 from isles.sagas.runner import SagaRunner
 from isles.security import tokens as security
+from isles.security.events import SecurityLog
 from isles.service.declaration import Service, System
 from isles.service.workers import Worker
 from isles.storage import migrations
@@ -71,11 +72,13 @@ class ServiceRuntime:
         breakers: dict[str, CircuitBreaker] | None = None,
         keys: security.KeyRing | None = None,
         owners: Mapping[str, str] | None = None,
+        security_log: SecurityLog | None = None,
     ) -> None:
         """``owners``: each event type's publishing service (the system's declarations);
         the consumer refuses an event whose source is not its owner."""
         self.service = service
         self.name = service.name
+        self.security = (security_log or SecurityLog(None, service="")).bound(service.name)
         self.db = db
         self.bus = bus
         self.metrics = metrics
@@ -328,6 +331,7 @@ class SystemRuntime:
         process_name = f"{system.name}:{','.join(only or known)}"
         self.bus = bus if bus is not None else make_bus(system, settings, name=process_name)
         self.metrics = Metrics()
+        self.security = SecurityLog(settings.security_log_target(), service="")
         urls = {s.name: resolve_database_url(s.name, settings, env) for s in local}
         check_distinct(urls)
         self._base_urls = ServiceEnvironment(env).peer_urls(known)
@@ -353,6 +357,7 @@ class SystemRuntime:
                 breakers=breakers,
                 keys=self.keys,
                 owners=owners,
+                security_log=self.security,
             )
             for s in local
         }
@@ -538,6 +543,7 @@ class SystemRuntime:
         self._clients.clear()
         for rt in self.services.values():
             await rt.db.dispose()
+        self.security.close()
         self.started = False
 
     async def settle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a bound, not a cancel scope

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from isles.core.settings import IslesSettings
     from isles.ops.metrics import Metrics
     from isles.sagas.runner import SagaRunner
+    from isles.security.events import SecurityLog
     from isles.security.tokens import KeyRing, TokenVerifier
     from isles.storage.db import ServiceDatabase
     from isles.storage.tenancy import Tenant
@@ -35,6 +36,11 @@ class ServiceContext(Protocol):
 
     @property
     def metrics(self) -> Metrics: ...
+
+    @property
+    def security(self) -> SecurityLog:
+        """The security events log (logins, denials, role changes: docs/security.md)."""
+        ...
 
     @property
     def keys(self) -> KeyRing:

@@ -50,6 +50,8 @@ from isles import (
     TokenSigner,
     UnitOfWork,
     check_tenant,
+    client_ip,
+    context_of,
     invalid,
     json_or_form,
 )
@@ -136,6 +138,8 @@ async def login(body: Annotated[Login, Depends(_credentials)], rt: Context, requ
             lockout=s.login.lockout_seconds,
             user_agent=request.headers.get("user-agent"),
             company_id=body.company_id,
+            security=rt.security,
+            ip=client_ip(request),
         )
 
 
@@ -178,6 +182,14 @@ async def change_password(body: PasswordChange, caller: UserCaller, request: Req
         await service.set_password(
             uow=uow, user_id=user.id, password=body.new_password.get_secret_value(), keep=caller.session_id
         )
+    context_of(request).security.record(
+        "password.changed",
+        actor=caller.subject,
+        company=caller.tenant,
+        ip=client_ip(request),
+        user=str(user.id),
+        how="own",
+    )
     return Response(status_code=204)
 
 
@@ -246,12 +258,13 @@ async def forgot_password(body: ForgotPassword, rt: Context) -> Accepted:
 
 
 @router.post("/password/set", status_code=status.HTTP_204_NO_CONTENT, tags=["passwords"])
-async def set_password_by_link(body: SetPassword, rt: Context) -> Response:
+async def set_password_by_link(body: SetPassword, rt: Context, request: Request) -> Response:
     """Choose a password with a one-time link's token (from an invitation or a reset
     mail). Works once, until the link expires; the account's address counts as
     verified, and every session of the user ends."""
     async with rt.uow(tenant=ACROSS_TENANTS) as uow:  # the token names the user
-        await links.use(uow=uow, token=body.token, password=body.new_password.get_secret_value())
+        user_id = await links.use(uow=uow, token=body.token, password=body.new_password.get_secret_value())
+    rt.security.record("password.changed", actor=str(user_id), ip=client_ip(request), user=str(user_id), how="link")
     return Response(status_code=204)
 
 
@@ -346,8 +359,19 @@ async def activate_user(user_id: uuid.UUID, caller: WriteUsers, request: Request
 async def set_roles(user_id: uuid.UUID, body: RolesUpdate, caller: AssignRoles, request: Request) -> UserView:
     """Replace a user's roles (they reach its tokens at the next login or refresh)."""
     async with TenantData(request, caller).uow() as uow:
+        before = await service.roles_of(uow.session, user_id)
         user = await service.set_roles(uow=uow, user_id=user_id, roles=body.roles)
-        return await view(uow.session, user)
+        shown = await view(uow.session, user)
+    context_of(request).security.record(
+        "roles.changed",
+        actor=caller.subject,
+        company=user.company_id,
+        ip=client_ip(request),
+        user=str(user_id),
+        before=before,
+        after=shown.roles,
+    )
+    return shown
 
 
 @router.post("/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
@@ -355,6 +379,14 @@ async def reset_password(user_id: uuid.UUID, body: PasswordReset, caller: WriteU
     """Set a user's password (an admin's reset); every session of the user ends."""
     async with TenantData(request, caller).uow() as uow:
         await service.set_password(uow=uow, user_id=user_id, password=body.new_password.get_secret_value())
+    context_of(request).security.record(
+        "password.changed",
+        actor=caller.subject,
+        company=caller.tenant,
+        ip=client_ip(request),
+        user=str(user_id),
+        how="reset",
+    )
     return Response(status_code=204)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.services.auth.models import Permission, Role, RolePermission, Session, User
 from hrms.services.auth.schemas import TokenPair
 from hrms.services.auth.service import roles_of, verify_password
-from isles import FieldError, Problem, TokenSigner, UnitOfWork, not_found, unauthorized, utcnow
+from isles import FieldError, Problem, SecurityLog, TokenSigner, UnitOfWork, not_found, unauthorized, utcnow
 
 _WRONG = "the email or the password is wrong"
 
@@ -73,6 +73,8 @@ async def login(
     lockout: float,
     user_agent: str | None,
     company_id: uuid.UUID | None = None,
+    security: SecurityLog | None = None,
+    ip: str | None = None,
 ) -> TokenPair:
     """Check the password; after ``max_failures`` wrong ones in a row an account is
     locked for ``lockout`` seconds (429 with Retry-After), whatever password comes.
@@ -80,7 +82,17 @@ async def login(
     Logins are company-scoped: an address may have an account in several companies.
     The password picks the account; if it opens more than one, the caller (who has
     just proved it for each) is asked to name the company (409 listing them).
-    ``company_id`` narrows the accounts tried to one company's."""
+    ``company_id`` narrows the accounts tried to one company's. Each outcome goes to
+    the ``security`` log (the address, never the password)."""
+
+    def record(event: str, account: User | None = None, **detail: object) -> None:
+        if security is None:
+            return
+        if account is not None:  # one account in question: say which
+            security.record(event, actor=email, company=account.company_id, ip=ip, user=str(account.id), **detail)
+        else:
+            security.record(event, actor=email, company=company_id, ip=ip, **detail)
+
     query = select(User).where(User.email == email)
     if company_id is not None:
         query = query.where(User.company_id == company_id)
@@ -88,10 +100,12 @@ async def login(
     now = utcnow()
     if not accounts:
         await verify_password(None, password)  # a wrong address costs what a wrong password does
+        record("login.failed", reason="unknown address")
         raise _unauthorized()
     open_ = [u for u in accounts if u.locked_until is None or u.locked_until <= now]
     if not open_:
         wait = math.ceil(min((u.locked_until - now).total_seconds() for u in accounts if u.locked_until))
+        record("login.throttled", accounts[0] if len(accounts) == 1 else None, retry_after=wait)
         raise Problem(
             429,
             f"too many failed logins; try again in {wait} s",
@@ -100,15 +114,21 @@ async def login(
         )
     opened = [u for u in open_ if await verify_password(u.password_hash, password)]
     if not opened:
+        locked = []
         for user in open_:
             user.failed_logins += 1
             if user.failed_logins >= max_failures:
                 user.locked_until = now + timedelta(seconds=lockout)
                 user.failed_logins = 0
+                locked.append(user)
         await uow.commit()
+        record("login.failed", open_[0] if len(open_) == 1 else None, reason="wrong password")
+        for user in locked:
+            record("login.locked", user, seconds=lockout)
         raise _unauthorized()
     usable = [u for u in opened if u.is_active and not u.pending]
     if not usable:
+        record("login.failed", opened[0] if len(opened) == 1 else None, reason="account not active")
         raise _unauthorized("this account is not active")
     if len(usable) > 1:
         raise Problem(
@@ -129,7 +149,9 @@ async def login(
         user_agent=(user_agent or "")[:255] or None,
     )
     uow.session.add(session)
-    return await _issue(uow, signer, user, session)
+    issued = await _issue(uow, signer, user, session)
+    record("login.succeeded", user, session=str(session.id))
+    return issued
 
 
 async def refresh(*, uow: UnitOfWork, signer: TokenSigner, refresh_token: str) -> TokenPair:
