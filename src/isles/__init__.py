@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "UniqueViolation": "isles.storage.errors",
     "ServiceDatabase": "isles.storage.db",
     "TenantOwned": "isles.storage.tenancy",
+    "Encrypted": "isles.storage.crypto",
+    "EncryptedColumnError": "isles.storage.crypto",
     "TenantViolation": "isles.storage.tenancy",
     "ACROSS_TENANTS": "isles.storage.tenancy",
     "enable_row_security": "isles.storage.tenancy",
@@ -108,6 +110,8 @@ __all__ = [
     "Bounced",
     "Context",
     "DenormalizedColumns",
+    "Encrypted",
+    "EncryptedColumnError",
     "Envelope",
     "Event",
     "FieldError",
@@ -221,6 +225,7 @@ if TYPE_CHECKING:
     from isles.service.declaration import Service, System
     from isles.service.workers import Worker
     from isles.storage.announce import all_tenants, announce
+    from isles.storage.crypto import Encrypted, EncryptedColumnError
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
     from isles.storage.schema import StringList, UTCDateTime, new_metadata

@@ -43,6 +43,7 @@ from sqlalchemy.types import TypeDecorator
 
 from isles.core.problems import FieldError, invalid
 from isles.http.paging import Page
+from isles.storage.crypto import is_encrypted
 
 T = TypeVar("T")
 MAX_LIMIT = 500
@@ -153,12 +154,20 @@ class ListSpec:
     dependency: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        for name, column in [*self.sort.items(), *((str(c.key), c) for c in self.search)]:
+            if is_encrypted(column.property.columns[0]):
+                raise ValueError(f"{name} is encrypted: it cannot be sorted or searched (its ciphertext says nothing)")
         for name, column in self.sort.items():
             if column.property.columns[0].nullable:
                 raise ValueError(f"sort field {name}: a nullable column cannot order a cursor")
         unknown = [d.lstrip("-") for d in self.default if d.lstrip("-") not in self.sort]
         if unknown:
             raise ValueError(f"default sort {unknown} is not among {sorted(self.sort)}")
+        # The listed class's encrypted attributes, to say why a sort by one is refused.
+        mapper = self.key.parent
+        self._encrypted = frozenset(
+            str(attr.key) for attr in mapper.column_attrs if any(is_encrypted(c) for c in attr.columns)
+        )
         self.dependency = self._dependency()
 
     def parse(self, *, limit: int, offset: int, sort: str | None, cursor: str | None, q: str | None) -> Listing:
@@ -167,6 +176,8 @@ class ListSpec:
             name = part.strip()
             desc = name.startswith("-")
             name = name.lstrip("-").strip()
+            if name in self._encrypted:
+                raise _bad("sort", f"cannot sort by {name!r}: it is stored encrypted", "encrypted")
             if name not in self.sort:
                 allowed = ", ".join(sorted(self.sort))
                 raise _bad(

@@ -36,7 +36,7 @@ from isles.security import tokens as security
 from isles.security.events import SecurityLog
 from isles.service.declaration import Service, System
 from isles.service.workers import Worker
-from isles.storage import migrations
+from isles.storage import crypto, migrations
 from isles.storage.db import (
     DatabaseConfigError,
     ServiceDatabase,
@@ -289,6 +289,25 @@ def load_keys(
     return security.KeyRing.load(folder, signers=signers)
 
 
+def load_data_keys(settings: IslesSettings, local: Sequence[Service], *, generate: bool) -> None:
+    """Each local service with encrypted columns reads its data keys
+    (``<keys>/data/<service>/``); ``generate`` makes the first one where there is none.
+    A service that would have no key to encrypt with is refused here, at start."""
+    folder = keys_dir(settings)
+    for service in local:
+        if not crypto.encrypted_columns(service.metadata):
+            continue
+        own = crypto.data_keys_dir(folder, service.name)
+        if generate and not any(own.glob("*.key")):
+            made = crypto.generate_data_key(own)
+            log.info("keys.data_key_generated", service=service.name, key=made)
+        crypto.ring(service.name).load(own)
+        if crypto.ring(service.name).current is None:
+            raise security.KeysError(
+                f"{service.name} has encrypted columns and no data key in {own} (isles keys generate makes one)"
+            )
+
+
 def event_owners(system: System) -> dict[str, str]:
     """Each event type of ``system`` and the service that publishes it (declares it in
     ``publishes``): the only one whose events of that type are applied."""
@@ -343,6 +362,7 @@ class SystemRuntime:
             everyone=known,
             generate=settings.generate_keys if generate_keys is None else generate_keys,
         )
+        load_data_keys(settings, local, generate=settings.generate_keys if generate_keys is None else generate_keys)
         owners = event_owners(system)
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(

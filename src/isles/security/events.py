@@ -41,6 +41,7 @@ EVENTS = {
     "roles.changed": "a user's roles were replaced",
     "password.changed": "a password was set, changed or reset",
     "keys.generated": "signing keys were made",
+    "keys.data_rotated": "isles keys rotate-data made data keys and re-encrypted values",
     "database.passwords_rotated": "isles db provision --rotate gave roles new passwords",
     "nats.keys_rotated": "isles nats auth --rotate gave services new NATS keys",
 }

@@ -7,11 +7,12 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint, Uuid, false, true
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import StringList, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
+from isles import Encrypted, StringList, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
 
+SERVICE = "employee"
 metadata = new_metadata()
 
 
@@ -40,7 +41,8 @@ class Employee(TenantOwned, Base):
     # Same service, same database: an ordinary foreign key (a manager is an employee).
     manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"), index=True)
     hire_date: Mapped[date] = mapped_column(Date)
-    salary: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    # Sensitive (seed 001): AES-GCM ciphertext in the database, the value in the ORM.
+    salary: Mapped[Decimal | None] = mapped_column(Encrypted(Decimal, SERVICE, "employees.salary"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Being created by a CreateEmployee saga: not visible, no event yet, until activated.
     pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -65,11 +67,16 @@ class EmployeeProfile(TenantOwned, Base):
 
     employee_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
     company_id: Mapped[uuid.UUID] = reference("company.companies")
-    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    # Sensitive (seed 001): encrypted before they are stored.
+    date_of_birth: Mapped[date | None] = mapped_column(Encrypted(date, SERVICE, "employee_profiles.date_of_birth"))
     gender: Mapped[str | None] = mapped_column(String(20))
-    address: Mapped[str | None] = mapped_column(Text)
-    emergency_contact_name: Mapped[str | None] = mapped_column(String(100))
-    emergency_contact_phone: Mapped[str | None] = mapped_column(String(50))
+    address: Mapped[str | None] = mapped_column(Encrypted(str, SERVICE, "employee_profiles.address"))
+    emergency_contact_name: Mapped[str | None] = mapped_column(
+        Encrypted(str, SERVICE, "employee_profiles.emergency_contact_name")
+    )
+    emergency_contact_phone: Mapped[str | None] = mapped_column(
+        Encrypted(str, SERVICE, "employee_profiles.emergency_contact_phone")
+    )
     skills: Mapped[list[str]] = mapped_column(StringList, default=list)
     certifications: Mapped[list[str]] = mapped_column(StringList, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
