@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -251,3 +252,54 @@ def operator_headers(keys: Path) -> dict[str, str]:
     generate_keys(keys, [OPERATOR])
     signer = KeyRing.load(keys, signers=[OPERATOR]).signer(OPERATOR, ttl=3600)
     return {"Authorization": f"Bearer {signer.issue(subject='operator', tenant=None)}"}
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class TlsPostgres:
+    """A PostgreSQL cluster of a test's own that accepts TLS connections only
+    (``hostssl`` trust, ``hostnossl`` reject), with a server certificate from
+    ``isles certs``. Runs as the ``postgres`` user in a folder it owns."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        import pwd
+
+        if not (PG_BIN / "initdb").exists():
+            if IN_CI:
+                pytest.fail(f"{PG_BIN}/initdb is required under CI")
+            pytest.skip("PostgreSQL server binaries are not installed here")
+        self.base = Path(tempfile.mkdtemp(prefix="isles-tlspg-"))
+        self.data = self.base / "data"
+        self.port = free_port()
+        owner = pwd.getpwnam("postgres")
+        os.chmod(self.base, 0o755)
+        os.chown(self.base, owner.pw_uid, owner.pw_gid)
+        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"])
+        for source, target in ((cert, "server.crt"), (key, "server.key")):
+            shutil.copy(source, self.data / target)
+            os.chown(self.data / target, owner.pw_uid, owner.pw_gid)
+            os.chmod(self.data / target, 0o600)
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.base}'\n"
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nfsync = off\n"
+            )
+        (self.data / "pg_hba.conf").write_text(
+            "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\nlocal all all trust\n"
+        )
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}"
+
+    def _as_postgres(self, argv: list[str]) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, timeout=120)
+
+    def __enter__(self) -> TlsPostgres:
+        self._as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "log"), "-w", "-t", "60", "start"]
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(subprocess.SubprocessError):
+            self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        shutil.rmtree(self.base, ignore_errors=True)

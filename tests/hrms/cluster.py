@@ -23,7 +23,8 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from isles.security.tokens import OPERATOR, generate_keys
+from hrms.system import build
+from isles.runtime.system import generate_system_keys
 from isles.storage.db import drop_postgres_database
 from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
 
@@ -110,7 +111,7 @@ class Cluster:
         self.template = f"{PG_SERVER}/{self.prefix}_{{service}}"
         ports = {name: free_port() for name in SERVICES}
         self.keys = self.root / "keys"
-        generate_keys(self.keys, [*SERVICES, OPERATOR])
+        generate_system_keys(build(), self.keys)  # signing keys and the employee's data key
         self.headers = operator_headers(self.keys)
         env = {**FAST_ENV, "ISLES_NATS_PREFIX": self.prefix, "ISLES_KEYS_DIR": str(self.keys), **self.extra_env}
         self.services: dict[str, ServiceProcess] = {}

@@ -171,7 +171,7 @@ def db_provision(
     """
     from sqlalchemy.engine import make_url
 
-    from isles.storage.db import DatabaseConfigError
+    from isles.storage.db import DatabaseConfigError, tls_context
     from isles.storage.provision import provision
 
     configured = make_settings()
@@ -188,7 +188,12 @@ def db_provision(
     async def go() -> list[Any]:
         return [
             await provision(
-                admin, name, make_url(template.replace("{service}", name)), secrets_dir=secrets_dir, rotate=rotate
+                admin,
+                name,
+                make_url(template.replace("{service}", name)),
+                secrets_dir=secrets_dir,
+                rotate=rotate,
+                ssl=tls_context(configured.database_tls_ca),
             )
             for name in ([service] if service else names)
         ]

@@ -32,20 +32,11 @@ def keys_generate(folder: KeysDirOpt = None) -> None:
 
     Example: isles keys generate --dir /etc/isles/keys
     """
-    from isles.runtime.system import keys_dir
-    from isles.security.tokens import OPERATOR, generate_keys
-    from isles.storage import crypto
+    from isles.runtime.system import generate_system_keys, keys_dir
 
-    services = load_system().services
-    names = [s.name for s in services]
     target = folder or keys_dir(make_settings())
     try:
-        made = generate_keys(target, [*names, OPERATOR])
-        for s in services:
-            own = crypto.data_keys_dir(target, s.name)
-            if crypto.encrypted_columns(s.metadata) and not any(own.glob("*.key")):
-                crypto.generate_data_key(own)
-                made.append(f"{s.name} (data)")
+        made = generate_system_keys(load_system(), target)
     except (OSError, ValueError) as exc:
         raise fail(f"cannot write keys to {target}: {exc}") from exc
     if made:

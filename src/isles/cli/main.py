@@ -13,6 +13,7 @@ from isles.cli import dlq  # noqa: F401
 from isles.cli import sagas  # noqa: F401
 from isles.cli import keys  # noqa: F401
 from isles.cli import nats  # noqa: F401
+from isles.cli import certs  # noqa: F401
 
 # isort: on
 import typer

@@ -53,6 +53,11 @@ class NatsSettings(_Group):
     nkey_seed_file: Path | None = Field(
         default=None, description="The service's NKEY seed (isles nats auth writes it): connect as its NATS user."
     )
+    tls_ca: Path | None = Field(
+        default=None,
+        description="The CA certificate the NATS server's certificate must chain to: connect with TLS, "
+        "verifying the chain and the host name. Default: no TLS.",
+    )
     inbox_prefix: str = Field(
         default="_INBOX",
         pattern=r"^[A-Za-z0-9_-]+$",
@@ -231,6 +236,11 @@ class IslesSettings(BaseSettings):
     )
     admin_url: str | None = Field(
         default=None, description="A superuser's URL, for `isles db provision` (default: database_url's server)."
+    )
+    database_tls_ca: Path | None = Field(
+        default=None,
+        description="The CA certificate PostgreSQL's server certificate must chain to: connect with TLS, "
+        "verify-full (the chain and the host name). Default: no TLS.",
     )
     security_log: str | None = Field(
         default=None,

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import functools
 import re
+import ssl
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -272,12 +273,20 @@ class NatsBus:
             return
 
     def _credentials(self) -> dict[str, Any]:
+        """The NKEY seed (the service's NATS user) and the TLS context, where set."""
+        found: dict[str, Any] = {}
         seed = self.settings.nkey_seed_file
-        if seed is None:
-            return {}
-        if not seed.is_file():
-            raise ValueError(f"ISLES_NATS_NKEY_SEED_FILE={seed}: no such file (isles nats auth writes it)")
-        return {"nkeys_seed": str(seed)}
+        if seed is not None:
+            if not seed.is_file():
+                raise ValueError(f"ISLES_NATS_NKEY_SEED_FILE={seed}: no such file (isles nats auth writes it)")
+            found["nkeys_seed"] = str(seed)
+        ca = self.settings.tls_ca
+        if ca is not None:
+            if not ca.is_file():
+                raise ValueError(f"ISLES_NATS_TLS_CA={ca}: no such file")
+            context = ssl.create_default_context(cafile=str(ca))  # verifies the chain and the host name
+            found["tls"] = context
+        return found
 
     async def _ensure_topology(self) -> None:
         """Create streams and durable consumers; retried until the server answers."""

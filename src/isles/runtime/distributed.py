@@ -13,8 +13,8 @@ from isles.core.settings import IslesSettings
 from isles.http.proxy import create_proxy_gateway
 from isles.http.serving import run_server
 from isles.ops.supervisor import Child, Supervisor
-from isles.runtime.system import keys_dir
-from isles.security.tokens import OPERATOR, KeyRing, generate_keys
+from isles.runtime.system import generate_system_keys, keys_dir
+from isles.security.tokens import OPERATOR, KeyRing
 from isles.service.declaration import System
 
 
@@ -68,7 +68,7 @@ async def run_distributed(
         return f"not enough free ports above {port}"
     urls = {name: f"http://127.0.0.1:{p}" for name, p in zip(names, ports, strict=True)}
     folder = keys_dir(settings)
-    generate_keys(folder, [*names, OPERATOR])
+    generate_system_keys(system, folder)
     children = []
     for name, p in zip(names, ports, strict=True):
         args = ["serve", name, "--host", "127.0.0.1", "--port", str(p), "--bus", "nats"]

@@ -124,7 +124,7 @@ class ServiceRuntime:
         )
         self.listener: PgListener | None = None
         if settings.relay.listen and not db.is_sqlite:
-            self.listener = PgListener(db.url, outbox_channel(service.name), self.relay.wake)
+            self.listener = PgListener(db.url, outbox_channel(service.name), self.relay.wake, ssl=db.ssl)
         handlers = service.all_handlers()
         self.consumer: Consumer | None = None
         if handlers:
@@ -289,10 +289,24 @@ def load_keys(
     return security.KeyRing.load(folder, signers=signers)
 
 
-def load_data_keys(settings: IslesSettings, local: Sequence[Service], *, generate: bool) -> None:
+def generate_system_keys(system: System, folder: Path) -> list[str]:
+    """Every key ``system`` needs that ``folder`` lacks: a signing pair per service and
+    the operator's, and a data key per service with encrypted columns. What was made."""
+    made = security.generate_keys(folder, [*(s.name for s in system.services), security.OPERATOR])
+    for service in system.services:
+        own = crypto.data_keys_dir(folder, service.name)
+        if crypto.encrypted_columns(service.metadata) and not any(own.glob("*.key")):
+            crypto.generate_data_key(own)
+            made.append(f"{service.name} (data)")
+    return made
+
+
+def load_data_keys(settings: IslesSettings, local: Sequence[Service], *, generate: bool, strict: bool) -> None:
     """Each local service with encrypted columns reads its data keys
     (``<keys>/data/<service>/``); ``generate`` makes the first one where there is none.
-    A service that would have no key to encrypt with is refused here, at start."""
+    A served service (``strict``) with no key to encrypt with is refused here, at
+    start; a tool's runtime (``isles dlq retry``) only warns, and a write of an
+    encrypted value would then fail saying which key is missing."""
     folder = keys_dir(settings)
     for service in local:
         if not crypto.encrypted_columns(service.metadata):
@@ -303,9 +317,10 @@ def load_data_keys(settings: IslesSettings, local: Sequence[Service], *, generat
             log.info("keys.data_key_generated", service=service.name, key=made)
         crypto.ring(service.name).load(own)
         if crypto.ring(service.name).current is None:
-            raise security.KeysError(
-                f"{service.name} has encrypted columns and no data key in {own} (isles keys generate makes one)"
-            )
+            missing = f"{service.name} has encrypted columns and no data key in {own} (isles keys generate makes one)"
+            if strict:
+                raise security.KeysError(missing)
+            log.warning("keys.data_key_missing", service=service.name, folder=str(own))
 
 
 def event_owners(system: System) -> dict[str, str]:
@@ -362,7 +377,12 @@ class SystemRuntime:
             everyone=known,
             generate=settings.generate_keys if generate_keys is None else generate_keys,
         )
-        load_data_keys(settings, local, generate=settings.generate_keys if generate_keys is None else generate_keys)
+        load_data_keys(
+            settings,
+            local,
+            generate=settings.generate_keys if generate_keys is None else generate_keys,
+            strict=only is not None,
+        )
         owners = event_owners(system)
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 import sqlite3
+import ssl as ssl_module
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -197,10 +198,20 @@ class ServiceDatabase:
             pool_recycle=p.recycle,
             # No isles.tenant here: a connection names no tenant (row security shows it
             # no tenant row) until a session does, for its transaction.
-            connect_args={"server_settings": {"application_name": f"isles-{self.service}"}},
+            connect_args={"server_settings": {"application_name": f"isles-{self.service}"}, **self._tls()},
         )
         _ping_when_idle(engine, p.ping_idle)
         return engine
+
+    @property
+    def ssl(self) -> ssl_module.SSLContext | None:
+        """The TLS context PostgreSQL connections use (``ISLES_DATABASE_TLS_CA``:
+        verify-full), or None for plain connections."""
+        return tls_context(self._settings.database_tls_ca)
+
+    def _tls(self) -> dict[str, Any]:
+        context = self.ssl
+        return {"ssl": context} if context is not None else {}
 
     async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound for a health check
         """Raise if the database does not answer ``SELECT 1`` within ``timeout`` seconds."""
@@ -236,7 +247,7 @@ class ServiceDatabase:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             return
-        await create_postgres_database(self.url)
+        await create_postgres_database(self.url, ssl=self.ssl)
 
     async def exists(self) -> bool:
         """Whether the database is there (nothing is created to find out)."""
@@ -246,7 +257,7 @@ class ServiceDatabase:
         import asyncpg
 
         try:
-            conn = await asyncpg.connect(_asyncpg_dsn(self.url, self.url.database or ""))
+            conn = await asyncpg.connect(_asyncpg_dsn(self.url, self.url.database or ""), **self._tls())
         except asyncpg.InvalidCatalogNameError:
             return False
         await conn.close()
@@ -266,6 +277,18 @@ class ServiceDatabase:
         return f"ServiceDatabase({self.service!r}, {self.url.render_as_string(hide_password=True)})"
 
 
+def tls_context(ca: Path | None) -> ssl_module.SSLContext | None:
+    """Full verification against ``ca`` (the chain and the server's name), or None."""
+    if ca is None:
+        return None
+    if not ca.is_file():
+        raise DatabaseConfigError(f"TLS CA certificate {ca} does not exist")
+    context = ssl_module.create_default_context(cafile=str(ca))
+    context.check_hostname = True
+    context.verify_mode = ssl_module.CERT_REQUIRED
+    return context
+
+
 def _is_file(path: str) -> bool:
     return Path(path).is_file()  # a stat of a local file: not worth a thread
 
@@ -274,14 +297,14 @@ def _asyncpg_dsn(url: URL, database: str) -> str:
     return url.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
 
 
-async def create_postgres_database(url: URL) -> bool:
+async def create_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | None = None) -> bool:
     """Create the database named in ``url`` if it does not exist. True if created."""
     import asyncpg
 
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
-    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"), **({"ssl": ssl} if ssl else {}))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:

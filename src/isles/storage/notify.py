@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ssl as ssl_module
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,11 @@ def outbox_channel(service: str) -> str:
 class PgListener:
     """Keeps one connection LISTENing on ``channel``; calls ``on_notify`` for each notification."""
 
-    def __init__(self, url: URL, channel: str, on_notify: Callable[[], None]) -> None:
+    def __init__(
+        self, url: URL, channel: str, on_notify: Callable[[], None], *, ssl: ssl_module.SSLContext | None = None
+    ) -> None:
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._ssl = {"ssl": ssl} if ssl is not None else {}
         self._channel = channel
         self._on_notify = on_notify
         self._task: asyncio.Task[None] | None = None
@@ -56,7 +60,7 @@ class PgListener:
             delay = backoff.delay(failures + 1)
             conn: Any = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=5)
+                conn = await asyncpg.connect(self._dsn, timeout=5, **self._ssl)
                 lost = asyncio.Event()
                 conn.add_termination_listener(functools.partial(_set_event, lost))
                 await conn.add_listener(self._channel, self._notified)

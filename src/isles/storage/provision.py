@@ -131,7 +131,9 @@ async def _role(conn: Any, name: str, *, rotate: bool, has_secret: bool) -> tupl
     return created, password
 
 
-async def provision(admin: URL, service: str, target: URL, *, secrets_dir: Path, rotate: bool = False) -> Provisioned:
+async def provision(
+    admin: URL, service: str, target: URL, *, secrets_dir: Path, rotate: bool = False, ssl: Any = None
+) -> Provisioned:
     """Create or bring up to date ``service``'s database and its three roles; ``target``
     names the database. Idempotent; ``rotate`` gives every role a new password."""
     import asyncpg
@@ -145,7 +147,8 @@ async def provision(admin: URL, service: str, target: URL, *, secrets_dir: Path,
     existing = {kind: read_secret(secrets_dir, service, kind) for kind in KINDS}
     passwords: dict[Kind, str | None] = {}
     created: dict[Kind, bool] = {}
-    conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"))
+    tls = {"ssl": ssl} if ssl is not None else {}
+    conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"), **tls)
     try:
         for kind in KINDS:
             created[kind], passwords[kind] = await _role(
@@ -161,7 +164,7 @@ async def provision(admin: URL, service: str, target: URL, *, secrets_dir: Path,
         await conn.execute(f"GRANT CONNECT ON DATABASE {q_db} TO {q['runtime']}, {q['reader']}")
     finally:
         await conn.close()
-    conn = await asyncpg.connect(_dsn(admin, database))
+    conn = await asyncpg.connect(_dsn(admin, database), **tls)
     try:
         async with conn.transaction():
             await _grant(conn, q)

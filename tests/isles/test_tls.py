@@ -1,0 +1,140 @@
+"""TLS in transit (issue 16, finding 5; seed 001 "In Transit: TLS/SSL connections"):
+``isles certs`` makes a CA and server certificates; the services connect to a
+PostgreSQL cluster and a NATS server that accept TLS only, verifying the chain and
+the name; a certificate from another CA is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from hrms.system import build as build_hrms
+from isles.cli.main import app
+from isles.core.events import Envelope
+from isles.core.settings import IslesSettings, NatsSettings
+from isles.messaging.nats_bus import NatsBus
+from isles.runtime.system import SystemRuntime
+from isles.security.certs import ensure_ca, issue
+from isles.storage.db import ServiceDatabase
+from tests.isles import toy
+from tests.support import NatsServer, TlsPostgres
+
+pytestmark = pytest.mark.integration
+
+
+def test_isles_certs_makes_a_ca_and_server_pairs(tmp_path: Path) -> None:
+    folder = tmp_path / "certs"
+    args = ["certs", "--dir", str(folder), "--server", "postgres=127.0.0.1,db.internal"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert (folder / "postgres.key").stat().st_mode & 0o077 == 0
+    context = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+    assert context.get_ca_certs(), "ca.pem is a CA certificate"
+    ca_before = (folder / "ca.pem").read_bytes()
+    again = CliRunner().invoke(app, ["certs", "--dir", str(folder)], env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert (folder / "ca.pem").read_bytes() == ca_before, "the CA is kept"
+    bad = CliRunner().invoke(app, ["certs", "--dir", str(folder), "--server", "postgres"], env={})
+    assert bad.exit_code == 2
+    assert "NAME=HOST" in bad.output
+
+
+async def test_the_system_runs_on_postgresql_over_verified_tls(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    pair = issue(certs, "postgres", ["127.0.0.1", "localhost"])
+    with TlsPostgres(pair.cert, pair.key) as pg:
+        settings = IslesSettings(
+            database_url=f"{pg.url}/hr_{{service}}",
+            database_tls_ca=certs / "ca.pem",
+            data_dir=tmp_path / "data",
+            keys_dir=tmp_path / "keys",
+            generate_keys=True,
+        )
+        runtime = SystemRuntime(build_hrms(), settings, environ={})
+        await runtime.start()  # databases made and migrated over TLS
+        try:
+            async with runtime.client() as api:
+                r = await api.post("/api/company/companies", json={"name": "Encrypted in transit"})
+                assert r.status_code == 201, r.text
+            async with runtime["company"].db.engine.connect() as conn:
+                used = await conn.execute(text("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
+                on, version = used.one()
+            assert on is True
+            assert version.startswith("TLSv1.")
+        finally:
+            await runtime.stop()
+
+        # A server certificate from another CA is refused.
+        other = tmp_path / "other"
+        ensure_ca(other)
+        stranger = ServiceDatabase("company", f"{pg.url}/hr_company", settings.but(database_tls_ca=other / "ca.pem"))
+        try:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await stranger.ping(timeout=10)
+        finally:
+            await stranger.dispose()
+
+
+@pytest.mark.nats
+async def test_the_bus_talks_to_nats_over_verified_tls(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    pair = issue(certs, "nats", ["127.0.0.1", "localhost"])
+    config = tmp_path / "nats.conf"
+    config.write_text(f'tls {{\n  cert_file: "{pair.cert}"\n  key_file: "{pair.key}"\n}}\n')
+    with NatsServer(tmp_path / "store", config=config) as server:
+        settings = NatsSettings(url=server.url, prefix=f"t{uuid.uuid4().hex[:8]}", tls_ca=certs / "ca.pem")
+        bus = NatsBus(settings, {toy.Pinged.event_type: "source"}, max_deliveries=3, name="tls")
+        bus.publishes_for("source")
+        await asyncio.wait_for(bus.start(), 20)
+        try:
+            await asyncio.wait_for(bus.wait_ready(10), 20)
+            event = Envelope.new(
+                toy.Pinged(id=uuid.uuid4(), n=1),
+                source="/isles/source",
+                aggregate_type="ping",
+                aggregate_id=str(uuid.uuid4()),
+                aggregate_version=1,
+            )
+            await asyncio.wait_for(bus.publish(event), 20)
+        finally:
+            await asyncio.wait_for(bus.stop(), 20)
+
+        # Another CA's certificate: no connection.
+        other = tmp_path / "other"
+        ensure_ca(other)
+        # Tried in a process of its own: nats-py leaves a refused connection's socket
+        # open (and its close can hang), which must not leak into this one.
+        probe = (
+            "import asyncio, ssl, nats\n"
+            f"ctx = ssl.create_default_context(cafile={str(other / 'ca.pem')!r})\n"
+            "async def main():\n"
+            "    async def quiet(exc): pass\n"
+            "    try:\n"
+            f"        await nats.connect({server.url!r}, tls=ctx, allow_reconnect=False, max_reconnect_attempts=0,"
+            " connect_timeout=3, error_cb=quiet)\n"
+            "        print('connected')\n"
+            "    except Exception as exc:\n"
+            "        print(type(exc).__name__)\n"
+            "asyncio.run(main())\n"
+        )
+        result = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+        )
+        assert result.stdout.strip() == "SSLCertVerificationError", (result.stdout, result.stderr[-500:])
+
+
+async def test_a_missing_ca_file_is_a_clear_error(tmp_path: Path) -> None:
+    settings = IslesSettings(database_url="postgresql+asyncpg://x@127.0.0.1:1/db", database_tls_ca=tmp_path / "no.pem")
+    with pytest.raises(Exception, match=r"no\.pem does not exist"):
+        ServiceDatabase("company", "postgresql+asyncpg://x@127.0.0.1:1/db", settings)
+    bus = NatsBus(NatsSettings(tls_ca=tmp_path / "no.pem"), {}, max_deliveries=3, name="x")
+    with pytest.raises(ValueError, match="ISLES_NATS_TLS_CA"):
+        await bus.start()
