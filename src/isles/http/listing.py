@@ -176,10 +176,14 @@ class ListSpec:
             name = part.strip()
             desc = name.startswith("-")
             name = name.lstrip("-").strip()
+            allowed = ", ".join(sorted(self.sort))
             if name in self._encrypted:
-                raise _bad("sort", f"cannot sort by {name!r}: it is stored encrypted", "encrypted")
+                raise _bad(
+                    "sort",
+                    f"cannot sort by {name!r}: it is stored encrypted; sort by {allowed} (a leading - for descending)",
+                    "encrypted",
+                )
             if name not in self.sort:
-                allowed = ", ".join(sorted(self.sort))
                 raise _bad(
                     "sort", f"cannot sort by {name!r}: sort by {allowed} (a leading - for descending)", "unknown"
                 )
