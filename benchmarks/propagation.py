@@ -14,12 +14,14 @@ Every run ends by checking that each assignment carries its employee's final nam
 
     python benchmarks/propagation.py                     # 1,000 renames per backend
     python benchmarks/propagation.py --renames 200 --backends sqlite
+    python benchmarks/propagation.py --backends postgres,postgres-tls   # the cost of TLS (ratio)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -32,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # tests.support: the TLS cluster of --backends postgres-tls
 
 from hrms.services.employee import service as employees  # noqa: E402
 from hrms.services.project.models import Assignment  # noqa: E402
@@ -126,8 +128,21 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
         "keys_dir": Path(tmp.name) / "keys",
         "generate_keys": True,
     }
+    tls: contextlib.ExitStack = contextlib.ExitStack()
     if backend == "sqlite":
         settings = IslesSettings(data_dir=Path(tmp.name), **options)  # type: ignore[arg-type]
+    elif backend == "postgres-tls":
+        # A PostgreSQL cluster of its own that takes TLS only, verified against a local CA.
+        from isles.security.certs import issue
+        from tests.support import TlsPostgres
+
+        pair = issue(Path(tmp.name) / "certs", "postgres", ["127.0.0.1", "localhost"])
+        pg = tls.enter_context(TlsPostgres(pair.cert, pair.key))
+        settings = IslesSettings(
+            database_url=f"{pg.url}/{prefix}_{{service}}",
+            database_tls_ca=Path(tmp.name) / "certs" / "ca.pem",
+            **options,  # type: ignore[arg-type]
+        )
     else:
         settings = IslesSettings(database_url=f"{PG}/{prefix}_{{service}}", **options)  # type: ignore[arg-type]
     rt = SystemRuntime(build(), settings, environ={})
@@ -197,6 +212,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> Result:
         if backend == "postgres":
             for name in rt.services:
                 await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
+        tls.close()  # the TLS cluster goes with its databases
         tmp.cleanup()
 
 
@@ -240,11 +256,15 @@ def main() -> None:
     parser.add_argument("--assignments-per-employee", type=int, default=3)
     parser.add_argument("--burst", type=int, default=3000, help="renames in the throughput burst")
     parser.add_argument("--writers", type=int, default=8, help="concurrent writers in the burst")
-    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite, postgres, postgres-tls (a TLS-only cluster of its own, verify-full)",
+    )
     args = parser.parse_args()
     configure("error")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    bad = [b for b in backends if b not in ("sqlite", "postgres")]
+    bad = [b for b in backends if b not in ("sqlite", "postgres", "postgres-tls")]
     if bad:
         parser.error(f"unknown backend(s): {', '.join(bad)}")
     results = []
