@@ -44,6 +44,7 @@ from isles import (
     Idempotent,
     Listing,
     Page,
+    Principal,
     Problem,
     ServiceContext,
     TenantData,
@@ -81,6 +82,20 @@ async def view(session: AsyncSession, u: User) -> UserView:
         version=u.version,
         created_at=u.created_at,
         updated_at=u.updated_at,
+    )
+
+
+def _record(
+    request: Request, caller: Principal, event: str, user_id: uuid.UUID, *, company: object = None, **detail: object
+) -> None:
+    """A security event about ``user_id`` done by ``caller`` (docs/security.md)."""
+    context_of(request).security.record(
+        event,
+        actor=caller.subject,
+        company=caller.tenant if company is None else company,
+        ip=client_ip(request),
+        user=str(user_id),
+        **detail,
     )
 
 
@@ -182,14 +197,7 @@ async def change_password(body: PasswordChange, caller: UserCaller, request: Req
         await service.set_password(
             uow=uow, user_id=user.id, password=body.new_password.get_secret_value(), keep=caller.session_id
         )
-    context_of(request).security.record(
-        "password.changed",
-        actor=caller.subject,
-        company=caller.tenant,
-        ip=client_ip(request),
-        user=str(user.id),
-        how="own",
-    )
+    _record(request, caller, "password.changed", user.id, how="own")
     return Response(status_code=204)
 
 
@@ -362,15 +370,7 @@ async def set_roles(user_id: uuid.UUID, body: RolesUpdate, caller: AssignRoles, 
         before = await service.roles_of(uow.session, user_id)
         user = await service.set_roles(uow=uow, user_id=user_id, roles=body.roles)
         shown = await view(uow.session, user)
-    context_of(request).security.record(
-        "roles.changed",
-        actor=caller.subject,
-        company=user.company_id,
-        ip=client_ip(request),
-        user=str(user_id),
-        before=before,
-        after=shown.roles,
-    )
+    _record(request, caller, "roles.changed", user_id, company=user.company_id, before=before, after=shown.roles)
     return shown
 
 
@@ -379,14 +379,7 @@ async def reset_password(user_id: uuid.UUID, body: PasswordReset, caller: WriteU
     """Set a user's password (an admin's reset); every session of the user ends."""
     async with TenantData(request, caller).uow() as uow:
         await service.set_password(uow=uow, user_id=user_id, password=body.new_password.get_secret_value())
-    context_of(request).security.record(
-        "password.changed",
-        actor=caller.subject,
-        company=caller.tenant,
-        ip=client_ip(request),
-        user=str(user_id),
-        how="reset",
-    )
+    _record(request, caller, "password.changed", user_id, how="reset")
     return Response(status_code=204)
 
 
