@@ -11,17 +11,28 @@ from pathlib import Path
 from hrms.contracts.permissions import MATRIX, OPERATOR_ONLY, ROLES, SERVICE_ONLY, permissions_of
 
 ROOT = Path(__file__).resolve().parents[2]
-MIGRATION = ROOT / "src/hrms/services/auth/migrations/0002_roles_sessions_preferences.py"
+MIGRATIONS = ROOT / "src/hrms/services/auth/migrations"
+#: The revisions that seed permissions: 0002 the first matrix, 0006 the workforce services'.
+SEEDING = ("0002_roles_sessions_preferences.py", "0006_workforce_permissions.py")
 
 
-def test_the_seeding_migration_holds_the_matrix_of_the_code() -> None:
-    spec = importlib.util.spec_from_file_location("auth_0002", MIGRATION)
+def _load(name: str) -> object:
+    spec = importlib.util.spec_from_file_location(f"auth_{name[:4]}", MIGRATIONS / name)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module._MATRIX == MATRIX
-    assert module._ROLES == ROLES
+    return module
+
+
+def test_the_seeding_migrations_hold_the_matrix_of_the_code() -> None:
+    seeded: dict[str, object] = {}
+    for name in SEEDING:
+        matrix = _load(name)._MATRIX  # type: ignore[attr-defined]
+        assert not set(matrix) & set(seeded), f"{name} seeds a permission again"
+        seeded.update(matrix)
+    assert seeded == MATRIX
+    assert _load(SEEDING[0])._ROLES == ROLES  # type: ignore[attr-defined]
 
 
 def test_the_documented_table_is_the_matrix() -> None:

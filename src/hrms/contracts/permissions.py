@@ -42,6 +42,27 @@ MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
     "templates:write": ("Change notification templates", (ADMIN,)),
     "sagas:read": ("Read the company's sagas", (ADMIN,)),
     "sagas:retry": ("Retry a saga (an operator's go-ahead)", (ADMIN,)),
+    "leave:read": (
+        "Read leave types, calendars, balances and requests (an employee: their own)",
+        (ADMIN, MANAGER, EMPLOYEE),
+    ),
+    "leave:request": ("Request leave and cancel one's own requests", (ADMIN, MANAGER, EMPLOYEE)),
+    "leave:approve": ("Approve or reject leave requests (a manager: their reports')", (ADMIN, MANAGER)),
+    "leave:manage": ("Manage leave types, work weeks, holidays, allocations and adjustments; run accruals", (ADMIN,)),
+    "presence:read": (
+        "Read check-ins and attendance (an employee: their own; a manager: their reports')",
+        (ADMIN, MANAGER, EMPLOYEE),
+    ),
+    "presence:checkin": ("Check in and out (oneself) by web, mobile or NFC tag", (ADMIN, MANAGER, EMPLOYEE)),
+    "presence:manage": (
+        "Manage places, NFC tags, shifts and their assignments; correct check-ins; compute days",
+        (ADMIN,),
+    ),
+    "tasks:read": ("Read tasks (an employee: those they created or are assigned)", (ADMIN, MANAGER, EMPLOYEE)),
+    "tasks:write": (
+        "Create, assign and progress tasks (an employee: those they created or are assigned)",
+        (ADMIN, MANAGER, EMPLOYEE),
+    ),
 }
 
 #: What only the operator may do (no role holds it): create companies.
