@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "Service": "isles.service.declaration",
     "System": "isles.service.declaration",
     "Worker": "isles.service.workers",
+    "Job": "isles.service.jobs",
     # events and their handlers
     "Event": "isles.core.events",
     "Envelope": "isles.core.events",
@@ -118,6 +119,7 @@ __all__ = [
     "Handler",
     "HandlerContext",
     "Idempotent",
+    "Job",
     "ListSpec",
     "Listing",
     "Mail",
@@ -223,6 +225,7 @@ if TYPE_CHECKING:
     from isles.security.tokens import IDENTITY_PROVIDER, Principal, TokenSigner
     from isles.service.context import ServiceContext
     from isles.service.declaration import Service, System
+    from isles.service.jobs import Job
     from isles.service.workers import Worker
     from isles.storage.announce import all_tenants, announce
     from isles.storage.crypto import Encrypted, EncryptedColumnError

@@ -16,6 +16,7 @@ from isles.core.events import Event
 from isles.messaging.consumer import Handler
 from isles.messaging.replicas import Replica
 from isles.sagas.definition import Saga
+from isles.service.jobs import Job
 from isles.service.workers import WorkerFactory
 from isles.storage.db import check_service_name
 from isles.storage.schema import KERNEL_TABLES
@@ -51,6 +52,7 @@ class Service:
     sagas: Sequence[Saga] = ()
     permissions: Sequence[str] = ()
     workers: Sequence[WorkerFactory] = ()
+    jobs: Sequence[Job] = ()
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())
@@ -72,6 +74,9 @@ class Service:
         names = [s.name for s in self.sagas]
         if len(set(names)) != len(names):
             raise ValueError(f"service {self.name}: saga names repeat: {names}")
+        jobs = [j.name for j in self.jobs]
+        if len(set(jobs)) != len(jobs):
+            raise ValueError(f"service {self.name}: job names repeat: {jobs}")
         object.__setattr__(self, "references", tuple(references.collect(self.name, self.metadata)))
 
     def api(self) -> APIRouter:
