@@ -28,6 +28,7 @@ Progress goes to stderr, the table to stdout.
     python benchmarks/kernel.py                       # full: 20,000 events over 1,000 aggregates
     python benchmarks/kernel.py --quick               # what `make bench` runs (under two minutes)
     python benchmarks/kernel.py --quick --setups sqlite,postgres --events 5000
+    python benchmarks/kernel.py --quick --setups nats,nats-tls   # the cost of TLS to NATS
 """
 
 from __future__ import annotations
@@ -60,13 +61,19 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from hrms.contracts.employee import EmployeeCreated, EmployeeUpdated  # noqa: E402
 from isles.core.events import Envelope  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
+from isles.security.certs import issue  # noqa: E402
 from tests.hrms.cluster import FAST_ENV, Cluster  # noqa: E402
 from tests.support import PG_SERVER, free_port, operator_headers  # noqa: E402
 
 UPDATED = EmployeeUpdated.event_type
 CONSUMERS = ("project", "company", "notification")  # every service that applies EmployeeUpdated
 BENCH_APP = "isles-kernel-bench"  # application_name of the benchmark's own PostgreSQL connections
-SETUPS = {"sqlite": "embedded SQLite", "postgres": "embedded PostgreSQL", "nats": "PostgreSQL + NATS"}
+SETUPS = {
+    "sqlite": "embedded SQLite",
+    "postgres": "embedded PostgreSQL",
+    "nats": "PostgreSQL + NATS",
+    "nats-tls": "PostgreSQL + NATS/TLS",
+}
 
 
 _T0 = time.monotonic()
@@ -425,11 +432,17 @@ class Distributed(Setup):
     """One ``isles serve`` process per service, each on its own PostgreSQL database,
     over a NATS JetStream server of the run's own."""
 
-    key = "nats"
-
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tls: bool = False) -> None:
+        self.key = "nats-tls" if tls else "nats"
         env = {**_default_env(), "ISLES_LOG_LEVEL": "error", "ISLES_DATA_DIR": str(root / "data")}
+        config = None
+        if tls:  # a NATS server that accepts TLS only; every service verifies its certificate
+            pair = issue(root / "certs", "nats", ["127.0.0.1", "localhost"])
+            config = root / "nats.conf"
+            config.write_text(f'tls {{\n  cert_file: "{pair.cert}"\n  key_file: "{pair.key}"\n}}\n')
+            env["ISLES_NATS_TLS_CA"] = str(root / "certs" / "ca.pem")
         self.cluster = Cluster(root, extra_env=env)
+        self.cluster.nats.config = config
         self.headers = self.cluster.headers
         self.pg_prefix = self.cluster.prefix
 
@@ -1000,7 +1013,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[str], Sizes, argparse
         prog="kernel.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="short sizes (what `make bench` runs)")
-    parser.add_argument("--setups", default="sqlite,postgres,nats", help="any of sqlite, postgres, nats (default all)")
+    parser.add_argument(
+        "--setups",
+        default="sqlite,postgres,nats",
+        help="any of sqlite, postgres, nats, nats-tls (default sqlite,postgres,nats)",
+    )
 
     def both(field: str) -> str:
         full, quick = getattr(FULL, field), getattr(QUICK, field)
@@ -1037,7 +1054,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[str], Sizes, argparse
 
 
 def make_setup(key: str, root: Path) -> Setup:
-    return Distributed(root) if key == "nats" else Embedded(key, root)
+    if key.startswith("nats"):
+        return Distributed(root, tls=key == "nats-tls")
+    return Embedded(key, root)
 
 
 async def run(setups: list[str], sizes: Sizes) -> list[tuple[str, Result]]:

@@ -97,3 +97,20 @@ def test_each_setup_is_held_to_the_targets_of_issue_13() -> None:
     slow_writes = result(3500, 10_000)
     slow_writes.writes[1].rate = 399.0
     assert kernel.missed(slow_writes, "postgres") == ["write32"]
+
+
+def test_the_nats_tls_setup_runs_a_tls_only_server_the_services_verify(tmp_path: Path) -> None:
+    kernel = load_kernel()
+    setup = kernel.make_setup("nats-tls", tmp_path)
+    assert setup.key == "nats-tls"
+    assert setup.label == "PostgreSQL + NATS/TLS"
+    config = setup.cluster.nats.config.read_text()
+    assert "tls {" in config
+    assert "cert_file" in config
+    assert "key_file" in config
+    ca = tmp_path / "certs" / "ca.pem"
+    assert ca.exists()
+    assert all(s.env["ISLES_NATS_TLS_CA"] == str(ca) for s in setup.cluster.services.values())
+    plain = kernel.make_setup("nats", tmp_path / "plain")
+    assert plain.cluster.nats.config is None
+    assert all("ISLES_NATS_TLS_CA" not in s.env for s in plain.cluster.services.values())
