@@ -33,6 +33,7 @@ FAST = {
     "retry_base_delay": 0.01,
     "retry_max_delay": 0.05,
     "retry_max_attempts": 3,
+    "jobs_enabled": False,  # a test that is about scheduled jobs turns them on
 }
 
 

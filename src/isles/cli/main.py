@@ -14,6 +14,7 @@ from isles.cli import sagas  # noqa: F401
 from isles.cli import keys  # noqa: F401
 from isles.cli import nats  # noqa: F401
 from isles.cli import certs  # noqa: F401
+from isles.cli import jobs  # noqa: F401
 
 # isort: on
 import typer

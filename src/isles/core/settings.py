@@ -200,6 +200,15 @@ class PoolSettings(_Group):
     )
 
 
+class JobSettings(_Group):
+    """Services' scheduled jobs (``isles.Job``), run inside the running service."""
+
+    enabled: bool = Field(
+        default=True, description="Run scheduled jobs when due (False: only `isles jobs run` runs them)."
+    )
+    poll_interval: float = Field(default=60.0, gt=0, description="How often a service checks whether a job is due.")
+
+
 #: The groups, by the first word of their settings' names.
 GROUPS: dict[str, type[_Group]] = {
     "nats": NatsSettings,
@@ -213,6 +222,7 @@ GROUPS: dict[str, type[_Group]] = {
     "mail": MailSettings,
     "smtp": SmtpSettings,
     "pool": PoolSettings,
+    "jobs": JobSettings,
 }
 
 
@@ -310,6 +320,7 @@ class IslesSettings(BaseSettings):
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
     pool: PoolSettings = PoolSettings()
+    jobs: JobSettings = JobSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -35,6 +35,7 @@ from isles.sagas.runner import SagaRunner
 from isles.security import tokens as security
 from isles.security.events import SecurityLog
 from isles.service.declaration import Service, System
+from isles.service.jobs import scheduler_worker
 from isles.service.workers import Worker
 from isles.storage import crypto, migrations
 from isles.storage.db import (
@@ -144,6 +145,10 @@ class ServiceRuntime:
             bus.subscribe(self.consumer, self.consumer.event_types)
 
         self.workers.update((w.name, w) for w in (factory(self) for factory in service.workers))
+        if service.jobs and settings.jobs.enabled:
+            scheduler = scheduler_worker(self, service.jobs, poll_interval=settings.jobs.poll_interval)
+            if scheduler is not None:
+                self.workers[scheduler.name] = scheduler
 
     def uow(self, *, tenant: Tenant = None) -> UnitOfWork:
         """A new unit of work on this service's database; its commit wakes the relay (if

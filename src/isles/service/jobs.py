@@ -15,13 +15,20 @@ why the platform keeps no record of which runs happened beyond the process's mem
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Literal
+
+import structlog
+
+from isles.core.clock import utcnow
+from isles.service.workers import Worker
 
 if TYPE_CHECKING:
     from isles.service.context import ServiceContext
+
+log = structlog.get_logger("isles.jobs")
 
 Schedule = Literal["daily", "monthly"]
 #: ``run(ctx, day)``: does the day's work; returns a one-line summary of what it did.
@@ -52,4 +59,50 @@ class Job:
         return None
 
 
-__all__ = ["Job", "JobRun", "Schedule"]
+class Scheduler:
+    """Runs a service's scheduled jobs when due, each once per due day in this
+    process (a restart runs the day's job again: jobs are idempotent for their day).
+    A failing job is logged and tried again at the next check; the others still run."""
+
+    def __init__(self, ctx: ServiceContext, jobs: Sequence[Job], *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.ctx = ctx
+        self.jobs = [j for j in jobs if j.schedule is not None]
+        self.clock = clock
+        self.done: dict[str, date] = {}  # job name -> the last day it ran for
+        self.failures = 0
+
+    async def step(self) -> int:
+        now = self.clock()
+        ran = 0
+        for job in self.jobs:
+            day = job.due(now.date())
+            if day is None or now.time() < job.at or self.done.get(job.name) == day:
+                continue
+            try:
+                summary = await job.run(self.ctx, day)
+            except Exception as exc:
+                self.failures += 1
+                log.error("job.failed", service=self.ctx.name, job=job.name, day=day.isoformat(), error=repr(exc))
+                continue
+            self.done[job.name] = day
+            ran += 1
+            log.info("job.ran", service=self.ctx.name, job=job.name, day=day.isoformat(), summary=summary)
+        return ran
+
+
+class _Untouched:
+    """Watched by the scheduler's worker so that no commit wakes it: it keeps time by
+    its poll interval."""
+
+
+def scheduler_worker(
+    ctx: ServiceContext, jobs: Sequence[Job], *, poll_interval: float, clock: Callable[[], datetime] = utcnow
+) -> Worker | None:
+    """The worker that runs ``jobs`` when due, or None when none is scheduled."""
+    scheduler = Scheduler(ctx, jobs, clock=clock)
+    if not scheduler.jobs:
+        return None
+    return Worker(f"{ctx.name}:jobs", scheduler.step, poll_interval=poll_interval, watches=(_Untouched,))
+
+
+__all__ = ["Job", "JobRun", "Schedule", "Scheduler", "scheduler_worker"]
