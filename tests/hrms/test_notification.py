@@ -82,12 +82,10 @@ async def test_assignments_notify_with_the_company_template(hrms: SystemRuntime,
     ok(await api.put(path, params={"company_id": company}, json=custom))
     listed = ok(await api.get("/api/notification/templates", params={"company_id": company}))
     assert {t["key"]: t["custom"] for t in listed} == {
-        "welcome": False,
-        "invitation": False,
-        "password_reset": False,
-        "email_changed": False,
+        **dict.fromkeys(templates.DEFAULTS, False),
         "assignment_created": True,
     }
+    assert {"welcome", "invitation", "leave_request_waiting", "task_assigned"} <= {t["key"] for t in listed}
 
     person = await new_employee(api, "Ann", "Signed", company_id=company)
     project = await new_project(api, "Orbit", company_id=company)

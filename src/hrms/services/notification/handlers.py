@@ -5,8 +5,10 @@ Two replicas first (seed 002's "event-driven sync", seed 004's replicated user):
 next message goes to the new address — and ``notification_employees`` from the
 employee service's. Then messages: a welcome on UserCreated (an invitation with a
 one-time set-password link for a user without a password), a reset-password link when
-one is asked for, a notice to the new address on an email change, and one on every
-AssignmentCreated. Each is queued in the
+one is asked for, a notice to the new address on an email change, one on every
+AssignmentCreated, a leave request's receipt to the requester and the request to its
+approver (the manager, else the company's admins), the decision to the requester, a
+task to its new assignee and its completion to its creator. Each is queued in the
 event's own inbox transaction, once per event and person.
 """
 
@@ -16,10 +18,12 @@ import uuid
 
 from hrms.contracts.auth import PasswordResetRequested, UserCreated, UserDeactivated, UserUpdated
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
+from hrms.contracts.leave import LeaveApproved, LeaveCancelled, LeaveRejected, LeaveRequested
 from hrms.contracts.project import AssignmentCreated
+from hrms.contracts.tasks import TaskAssigned, TaskCompleted
 from hrms.services.notification import service
 from hrms.services.notification.models import Recipient, RecipientEmployee
-from isles import Handler, HandlerContext, ReplicaTable
+from isles import Event, Handler, HandlerContext, ReplicaTable
 
 USER_EVENTS = (UserCreated, UserUpdated, UserDeactivated)
 EMPLOYEE_EVENTS = (EmployeeCreated, EmployeeUpdated, EmployeeDeactivated)
@@ -41,8 +45,9 @@ recipients = ReplicaTable(
         "last_name": e.last_name,
         "is_active": e.is_active,
         "email_notifications": getattr(e, "email_notifications", True),  # UserDeactivated has none
+        "roles": list(getattr(e, "roles", [])),  # nor roles: an inactive user holds none here
     },
-    columns=("company_id", "email", "first_name", "last_name", "is_active", "email_notifications"),
+    columns=("company_id", "email", "first_name", "last_name", "is_active", "email_notifications", "roles"),
 )
 
 recipient_employees = ReplicaTable(
@@ -74,13 +79,18 @@ async def email_changed(ctx: HandlerContext, event: UserUpdated) -> None:
         await service.enqueue(uow=ctx.uow, user_id=event.id, key="email_changed", source_event_id=ctx.envelope.id)
 
 
-async def assignment_created(ctx: HandlerContext, event: AssignmentCreated) -> None:
-    employee = await ctx.uow.session.get(RecipientEmployee, event.employee_id)
+async def user_of(ctx: HandlerContext, employee_id: uuid.UUID) -> uuid.UUID:
+    """The user an employee is; not known yet: try the event again later."""
+    employee = await ctx.uow.session.get(RecipientEmployee, employee_id)
     if employee is None or employee.user_id is None:
-        raise RecipientUnknown(f"employee {event.employee_id} is not known here yet")
+        raise RecipientUnknown(f"employee {employee_id} is not known here yet")
+    return uuid.UUID(str(employee.user_id))
+
+
+async def assignment_created(ctx: HandlerContext, event: AssignmentCreated) -> None:
     await service.enqueue(
         uow=ctx.uow,
-        user_id=uuid.UUID(str(employee.user_id)),
+        user_id=await user_of(ctx, event.employee_id),
         key="assignment_created",
         source_event_id=ctx.envelope.id,
         values={
@@ -92,10 +102,100 @@ async def assignment_created(ctx: HandlerContext, event: AssignmentCreated) -> N
     )
 
 
+def _leave_values(event: LeaveRequested | LeaveApproved | LeaveRejected | LeaveCancelled) -> dict[str, str]:
+    half = {"full": "", "morning": " (morning)", "afternoon": " (afternoon)"}
+    return {
+        "leave_type": event.leave_type_name,
+        "start_date": event.start_date.isoformat() + half[event.first_day],
+        "end_date": event.end_date.isoformat() + half[event.last_day],
+        "days": f"{event.days.normalize():f}",
+    }
+
+
+async def leave_requested(ctx: HandlerContext, event: LeaveRequested) -> None:
+    """The requester gets a receipt; the approver (their manager, else the company's
+    admins) is asked to decide."""
+    requester = await user_of(ctx, event.employee_id)
+    employee = await ctx.uow.session.get(RecipientEmployee, event.employee_id)
+    values = {**_leave_values(event), "requester": employee.full_name if employee else ""}
+    await service.enqueue(
+        uow=ctx.uow, user_id=requester, key="leave_requested", source_event_id=ctx.envelope.id, values=values
+    )
+    approvers = (
+        [await user_of(ctx, event.approver_id)]
+        if event.approver_id is not None
+        else await service.admins_of(ctx.uow.session, event.company_id)
+    )
+    for approver in approvers:
+        if approver != requester:
+            await service.enqueue(
+                uow=ctx.uow,
+                user_id=approver,
+                key="leave_request_waiting",
+                source_event_id=ctx.envelope.id,
+                values=values,
+            )
+
+
+async def leave_decided(ctx: HandlerContext, event: LeaveApproved | LeaveRejected | LeaveCancelled) -> None:
+    key: dict[type[Event], str] = {
+        LeaveApproved: "leave_approved",
+        LeaveRejected: "leave_rejected",
+        LeaveCancelled: "leave_cancelled",
+    }
+    values = _leave_values(event)
+    if isinstance(event, LeaveRejected):
+        values["comment"] = event.comment or ""
+    await service.enqueue(
+        uow=ctx.uow,
+        user_id=await user_of(ctx, event.employee_id),
+        key=key[type(event)],
+        source_event_id=ctx.envelope.id,
+        values=values,
+    )
+
+
+def _task_values(event: TaskAssigned | TaskCompleted) -> dict[str, str]:
+    return {"title": event.title}
+
+
+async def task_assigned(ctx: HandlerContext, event: TaskAssigned) -> None:
+    """The new assignee hears of it (not when they assigned it to themself)."""
+    if event.assigned_by is not None and event.assigned_by == event.assignee_id:
+        return
+    values = {**_task_values(event), "priority": event.priority, "due_date": str(event.due_date or "none")}
+    await service.enqueue(
+        uow=ctx.uow,
+        user_id=await user_of(ctx, event.assignee_id),
+        key="task_assigned",
+        source_event_id=ctx.envelope.id,
+        values=values,
+    )
+
+
+async def task_completed(ctx: HandlerContext, event: TaskCompleted) -> None:
+    """The creator hears that their task is done (unless they did it themself)."""
+    if event.creator_id is None or event.creator_id == event.completed_by:
+        return
+    await service.enqueue(
+        uow=ctx.uow,
+        user_id=await user_of(ctx, event.creator_id),
+        key="task_completed",
+        source_event_id=ctx.envelope.id,
+        values=_task_values(event),
+    )
+
+
 REPLICAS = (recipients, recipient_employees)
 HANDLERS: tuple[Handler, ...] = (
     Handler(event=UserCreated, fn=welcome, name="welcome"),
     Handler(event=UserUpdated, fn=email_changed, name="email changed"),
     Handler(event=PasswordResetRequested, fn=password_reset, name="password reset"),
     Handler(event=AssignmentCreated, fn=assignment_created, name="assignment created"),
+    Handler(event=LeaveRequested, fn=leave_requested, name="leave requested"),
+    Handler(event=LeaveApproved, fn=leave_decided, name="leave approved"),
+    Handler(event=LeaveRejected, fn=leave_decided, name="leave rejected"),
+    Handler(event=LeaveCancelled, fn=leave_decided, name="leave cancelled"),
+    Handler(event=TaskAssigned, fn=task_assigned, name="task assigned"),
+    Handler(event=TaskCompleted, fn=task_completed, name="task completed"),
 )

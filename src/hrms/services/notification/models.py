@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import INFO_KEY, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
+from isles import INFO_KEY, StringList, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
 
 metadata = new_metadata()
 
@@ -50,6 +50,9 @@ class Recipient(TenantOwned, Base):
     is_active: Mapped[bool] = mapped_column(Boolean)
     # The user's preference (auth's user_preferences): no mail but security notices.
     email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The user's roles in their company: who decides what no manager decides (an
+    # admin: a leave request of someone without a manager).
+    roles: Mapped[list[str]] = mapped_column(StringList, default=list)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -60,6 +60,14 @@ async def template_for(session: AsyncSession, company_id: uuid.UUID, key: str) -
     return default.subject, default.body
 
 
+async def admins_of(session: AsyncSession, company_id: uuid.UUID) -> list[uuid.UUID]:
+    """The company's active admins (users), as this service knows them."""
+    rows = await session.scalars(
+        select(Recipient).where(Recipient.company_id == company_id, Recipient.is_active.is_(True))
+    )
+    return sorted((r.id for r in rows if "admin" in r.roles), key=str)
+
+
 async def enqueue(
     *,
     uow: UnitOfWork,

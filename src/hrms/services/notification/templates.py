@@ -17,6 +17,7 @@ class Default:
 
 
 _PERSON = frozenset({"first_name", "last_name", "email"})
+_LEAVE = _PERSON | {"leave_type", "start_date", "end_date", "days"}
 
 DEFAULTS: dict[str, Default] = {
     "welcome": Default(
@@ -54,6 +55,52 @@ DEFAULTS: dict[str, Default] = {
         "Hello $first_name,\n\nyou have been assigned to $project_name as $role ($allocation%), from $start_date.\n",
         _PERSON | {"project_name", "role", "allocation", "start_date"},
         "An employee was assigned to a project (project AssignmentCreated).",
+    ),
+    "leave_requested": Default(
+        "Your $leave_type request is waiting for approval",
+        "Hello $first_name,\n\nyour request for $leave_type from $start_date to $end_date ($days days) was "
+        "received and waits for approval.\n",
+        _LEAVE | {"requester"},
+        "A receipt to the employee who asked for leave (leave LeaveRequested).",
+    ),
+    "leave_request_waiting": Default(
+        "$requester asks for $leave_type",
+        "Hello $first_name,\n\n$requester asks for $leave_type from $start_date to $end_date ($days days). "
+        "Approve or reject it in the leave requests waiting for you.\n",
+        _LEAVE | {"requester"},
+        "A leave request waits for this person's decision: the requester's manager, else the company's admins "
+        "(leave LeaveRequested).",
+    ),
+    "leave_approved": Default(
+        "Your $leave_type is approved",
+        "Hello $first_name,\n\nyour $leave_type from $start_date to $end_date ($days days) is approved.\n",
+        _LEAVE,
+        "A leave request was approved (leave LeaveApproved).",
+    ),
+    "leave_rejected": Default(
+        "Your $leave_type request was rejected",
+        "Hello $first_name,\n\nyour request for $leave_type from $start_date to $end_date ($days days) was "
+        "rejected. $comment\n",
+        _LEAVE | {"comment"},
+        "A leave request was rejected (leave LeaveRejected).",
+    ),
+    "leave_cancelled": Default(
+        "Your $leave_type is cancelled",
+        "Hello $first_name,\n\nyour $leave_type from $start_date to $end_date ($days days) is cancelled.\n",
+        _LEAVE,
+        "A leave request was cancelled, by the requester or by an admin (leave LeaveCancelled).",
+    ),
+    "task_assigned": Default(
+        "New task: $title",
+        'Hello $first_name,\n\nthe task "$title" is yours now (priority $priority, due $due_date).\n',
+        _PERSON | {"title", "priority", "due_date"},
+        "A task was assigned to this person (tasks TaskAssigned).",
+    ),
+    "task_completed": Default(
+        "Done: $title",
+        'Hello $first_name,\n\nthe task "$title" you created is done.\n',
+        _PERSON | {"title"},
+        "A task this person created is done (tasks TaskCompleted).",
     ),
 }
 
