@@ -380,3 +380,55 @@ def test_a_clean_review_is_approved(tmp_path: Path) -> None:
     review = report.render(found, "markdown", files=1)
     assert "- [x] Approved" in review
     assert "- [x] No cross-database relationships" in review
+
+
+def _messages(tmp_path: Path, text: str, *, service: str | None = None) -> list[tuple[str, str]]:
+    path = tmp_path / "schema.sql"
+    path.write_text(text)
+    project = engine.read_files([path], service=service, config=LintConfig())
+    return [(f.code, f.message) for f in engine.lint(project, LintConfig())]
+
+
+def test_a_foreign_key_into_another_schema_crosses_a_service_even_in_a_file_of_no_schema(tmp_path: Path) -> None:
+    """Seed 000's DON'T example, as written, in a file that names no schema or service
+    of its own (issue 18): the target's schema is another service."""
+    dont = """
+    CREATE TABLE employee_assignments (
+      id UUID PRIMARY KEY,
+      employee_id UUID NOT NULL,
+      project_id UUID REFERENCES projects.projects(id)
+    );
+    """
+    found = _messages(tmp_path, dont)
+    assert any(code == "ISL100" and "projects.projects" in msg for code, msg in found), found
+    same = "CREATE TABLE a (id UUID PRIMARY KEY); CREATE TABLE bs (id UUID PRIMARY KEY, a_id UUID REFERENCES a(id));"
+    assert "ISL100" not in [code for code, _ in _messages(tmp_path, same)]
+    public = same.replace("REFERENCES a(id)", "REFERENCES public.a(id)")
+    assert "ISL100" not in [code for code, _ in _messages(tmp_path, public)], "public is the file's own schema"
+
+
+def test_an_unquoted_camel_case_column_is_flagged_with_the_name_postgresql_gives_it(tmp_path: Path) -> None:
+    """PostgreSQL folds ``projectName`` to ``projectname``; the reviewer reads what was
+    written (issue 18)."""
+    found = _messages(tmp_path, "CREATE TABLE projects (id UUID PRIMARY KEY, projectName VARCHAR(100));")
+    [(_code, message)] = [f for f in found if f[0] == "ISL202"]
+    assert "projectName" in message
+    assert "projectname" in message
+    folded_ok = _messages(tmp_path, "CREATE TABLE projects (id UUID PRIMARY KEY, project_name VARCHAR(100));")
+    assert "ISL202" not in [code for code, _ in folded_ok]
+    assert "ISL201" in [c for c, _ in _messages(tmp_path, "CREATE TABLE userAccounts (id UUID PRIMARY KEY);")]
+
+
+def test_ref_columns_are_references_indexed_and_without_a_foreign_key(tmp_path: Path) -> None:
+    """ADR-0005 (seed 003) names references to other services' entities ``*_ref``."""
+    unindexed = "CREATE TABLE orders (id UUID PRIMARY KEY, user_id_ref UUID NOT NULL);"
+    assert any(c == "ISL302" and "user_id_ref" in m for c, m in _messages(tmp_path, unindexed))
+    indexed = unindexed + " CREATE INDEX idx_orders_user_id_ref ON orders(user_id_ref);"
+    assert "ISL302" not in [c for c, _ in _messages(tmp_path, indexed)]
+    with_fk = (
+        "CREATE TABLE users (id UUID PRIMARY KEY);"
+        " CREATE TABLE orders (id UUID PRIMARY KEY, user_id_ref UUID NOT NULL REFERENCES users(id));"
+        " CREATE INDEX idx_orders_user_id_ref ON orders(user_id_ref);"
+    )
+    found = _messages(tmp_path, with_fk)
+    assert any(c == "ISL100" and "user_id_ref" in m and "reference" in m for c, m in found), found

@@ -34,6 +34,7 @@ class Column:
     default: str | None = None
     reference: str | None = None  # a declared reference to another service: "service.table"
     field: str | None = None  # the Prisma field name, where it differs from the column
+    written: str | None = None  # an unquoted SQL name as written, where PostgreSQL folds it (projectName)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     model: str | None = None  # the Prisma model
     mapped: bool = True  # a Prisma model with @@map (else the table is named as the model)
+    written: str | None = None  # an unquoted SQL name as written, where PostgreSQL folds it
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

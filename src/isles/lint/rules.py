@@ -87,7 +87,7 @@ RULES: dict[str, Rule] = {
             "ISL302",
             "unindexed-reference",
             "error",
-            "reference columns (declared, foreign keys, *_id) lead an index",
+            "reference columns (declared, foreign keys, *_id, *_ref) lead an index",
             "CREATE INDEX idx_<table>_<column> ON <table>(<column>) (Prisma: @@index([field]))",
         ),
         Rule(
@@ -181,10 +181,20 @@ def _names(table: Table) -> Iterator[Finding]:
             yield _finding("ISL203", f"model {table.model} should be PascalCase and singular", where)
         if not table.mapped:
             yield _finding("ISL203", f"model {table.model} has no @@map to a plural snake_case table", where)
-    if table.mapped and (not SNAKE.match(table.name) or not is_plural(table.name)):
+    if table.written is not None:  # unquoted camelCase: PostgreSQL folds it, the reader sees it
+        yield _finding(
+            "ISL201", f"table {table.written} should be snake_case (PostgreSQL folds it to {table.name})", where
+        )
+    elif table.mapped and (not SNAKE.match(table.name) or not is_plural(table.name)):
         yield _finding("ISL201", f"table {table.name} should be snake_case and plural", where)
     for column in table.columns:
-        if not SNAKE.match(column.name):
+        if column.written is not None:
+            yield _finding(
+                "ISL202",
+                f"column {table.name}.{column.written} should be snake_case (PostgreSQL folds it to {column.name})",
+                column.loc,
+            )
+        elif not SNAKE.match(column.name):
             yield _finding("ISL202", f"column {table.name}.{column.name} should be snake_case", column.loc)
     for index in table.indexes:
         if index.constraint:
@@ -210,7 +220,11 @@ def _keys(table: Table) -> Iterator[Finding]:
             yield _finding("ISL301", f"{table.name}.{column.name} is the key but {column.type}, not uuid", column.loc)
     fk_columns = {c for fk in table.foreign_keys for c in fk.columns}
     for column in table.columns:
-        is_reference = column.reference is not None or column.name in fk_columns or column.name.endswith("_id")
+        is_reference = (
+            column.reference is not None
+            or column.name in fk_columns
+            or column.name.endswith(("_id", "_ref"))  # *_ref: another service's entity (ADR-0005, seed 003)
+        )
         if is_reference and not table.leads_an_index(column.name):
             yield _finding("ISL302", f"reference column {table.name}.{column.name} is not indexed", column.loc)
         if column.name == "deleted_at" and not table.leads_an_index(column.name):
@@ -246,7 +260,18 @@ def _foreign_keys(table: Table, keys: list[ForeignKey], project: Project, own: s
             continue
         owner = project.owner(fk.target_table, fk.target_schema)
         target = f"{fk.target_schema}.{fk.target_table}" if fk.target_schema else fk.target_table
-        if owner is not None and table.service is not None and owner != table.service:
+        refs = [c for c in fk.columns if c.endswith("_ref")]
+        # A table in a schema of its own other than the file's: another service's,
+        # whatever service (if any) the file is known to be.
+        elsewhere = fk.target_schema not in (None, "public") and fk.target_schema != (table.schema or table.service)
+        if refs:
+            yield _finding(
+                "ISL100",
+                f"foreign key {table.name}({', '.join(fk.columns)}) -> {target}: {refs[0]} is a reference to "
+                "another service's entity (a *_ref column): keep the id, drop the foreign key",
+                fk.loc,
+            )
+        elif owner is not None and owner != table.service and (table.service is not None or elsewhere):
             yield _finding(
                 "ISL100", f"foreign key {table.name}({', '.join(fk.columns)}) -> {target}: a table of {owner}", fk.loc
             )

@@ -156,15 +156,42 @@ def _downgrade_state(down: Path) -> Literal["present", "missing", "empty"]:
     return "present" if body else "empty"
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def _as_written(positions: _Positions, offset: int | None, folded: str) -> str | None:
+    """The unquoted name at ``offset`` as written, where it is not what PostgreSQL
+    made of it (``projectName`` is the column ``projectname``); None otherwise."""
+    if offset is None or offset < 0:
+        return None
+    match = _IDENTIFIER.match(positions.raw, offset)
+    if match is None or match.group(0) == folded or match.group(0).lower() != folded:
+        return None
+    return match.group(0)
+
+
+def _name_offset(raw: str, relation: Any) -> int | None:
+    """Where a table's own name starts (a schema-qualified one: after the dot)."""
+    start = relation.location
+    if start is None or start < 0:
+        return None
+    if relation.schemaname:
+        dot = raw.find(".", start)
+        return None if dot < 0 else dot + 1
+    return int(start)
+
+
 def _create_table(stmt: Any, where: Location, service: str | None, loc: Any, positions: _Positions) -> Table:
     relation = stmt.relation
     table = Table(name=relation.relname, loc=where, service=service, schema=relation.schemaname)
+    table.written = _as_written(positions, _name_offset(positions.raw, relation), relation.relname)
     primary: list[str] = []
     for element in stmt.tableElts or ():
         kind = type(element).__name__
         if kind == "ColumnDef":
             col_loc = loc(element.location)
             column = Column(name=element.colname, type=_type(element.typeName), loc=col_loc)
+            column.written = _as_written(positions, element.location, element.colname)
             for constraint in element.constraints or ():
                 ct = constraint.contype
                 if ct == enums.ConstrType.CONSTR_NOTNULL:
