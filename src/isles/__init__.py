@@ -33,6 +33,10 @@ _EXPORTS: dict[str, str] = {
     "DenormalizedColumns": "isles.messaging.replicas",
     # data
     "UnitOfWork": "isles.storage.uow",
+    "EventStore": "isles.storage.eventstore",
+    "EventSourced": "isles.storage.eventstore",
+    "Projection": "isles.storage.eventstore",
+    "StoredEvent": "isles.storage.eventstore",
     "UniqueViolation": "isles.storage.errors",
     "ServiceDatabase": "isles.storage.db",
     "TenantOwned": "isles.storage.tenancy",
@@ -115,6 +119,8 @@ __all__ = [
     "EncryptedColumnError",
     "Envelope",
     "Event",
+    "EventSourced",
+    "EventStore",
     "FieldError",
     "Handler",
     "HandlerContext",
@@ -129,6 +135,7 @@ __all__ = [
     "Precondition",
     "Principal",
     "Problem",
+    "Projection",
     "ReplicaTable",
     "Saga",
     "SagaState",
@@ -141,6 +148,7 @@ __all__ = [
     "Step",
     "StepContext",
     "StepFailed",
+    "StoredEvent",
     "StringList",
     "System",
     "TenantData",
@@ -231,6 +239,7 @@ if TYPE_CHECKING:
     from isles.storage.crypto import Encrypted, EncryptedColumnError
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
+    from isles.storage.eventstore import EventSourced, EventStore, Projection, StoredEvent
     from isles.storage.schema import StringList, UTCDateTime, new_metadata
     from isles.storage.tenancy import (
         ACROSS_TENANTS,

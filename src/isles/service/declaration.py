@@ -22,6 +22,7 @@ from isles.storage.db import check_service_name
 from isles.storage.schema import KERNEL_TABLES
 
 if TYPE_CHECKING:
+    from isles.storage.eventstore import EventStore
     from fastapi import APIRouter
 
 
@@ -53,6 +54,7 @@ class Service:
     permissions: Sequence[str] = ()
     workers: Sequence[WorkerFactory] = ()
     jobs: Sequence[Job] = ()
+    event_stores: Sequence[EventStore] = ()  # aggregates kept as events, and their projections
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())
