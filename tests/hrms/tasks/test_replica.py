@@ -8,12 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from hrms.contracts.employee import EmployeeDeactivated, EmployeeUpdated
 from hrms.services.tasks.models import TaskUser
 from isles import ACROSS_TENANTS, Event, utcnow
 from isles.core.events import Envelope
 from isles.runtime.system import SystemRuntime
+from isles.storage.schema import dead_letters_table
 from tests.hrms.helpers import new_company, new_employee, ok
 
 pytestmark = pytest.mark.integration
@@ -100,3 +102,41 @@ async def test_a_redelivered_or_older_event_changes_nothing(api: httpx.AsyncClie
     copy = await copy_of(hrms, ada["id"])
     assert copy is not None
     assert (copy.last_name, copy.is_active, copy.version) == ("Newer", True, 7)
+
+
+async def test_an_event_without_company_or_user_keeps_those_the_copy_knows(
+    api: httpx.AsyncClient, hrms: SystemRuntime
+) -> None:
+    """The contract makes them optional (a seed-shaped v1 EmployeeUpdated, upcast,
+    has neither): the copy keeps its company and user, and takes the rest."""
+    ada = await new_employee(api, "Ada", "Lovelace")
+    await hrms.settle()
+    consumer = hrms["tasks"].consumer
+    assert consumer is not None
+    bare = updated(ada, "Byron").model_copy(update={"company_id": None, "user_id": None})
+    await consumer.deliver(envelope(bare, ada["id"], 8))
+    seed_shaped = envelope(updated(ada, "Ignored"), ada["id"], 9)
+    data = {"id": ada["id"], "name": "Ada King", "email": "ada.king@example.com"}
+    await consumer.deliver(Envelope(**{**seed_shaped.__dict__, "schemaversion": 1, "data": data}))
+    assert as_tuple(await copy_of(hrms, ada["id"])) == (
+        ada["user_id"],
+        ada["company_id"],
+        "ada.king@example.com",
+        "Ada",
+        "King",
+        True,
+        9,
+    )
+
+
+async def test_no_copy_is_made_from_an_event_without_a_company(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
+    consumer = hrms["tasks"].consumer
+    assert consumer is not None
+    stranger = {"id": str(uuid.uuid4()), "first_name": "Nobody", "email": "no.body@example.com"}
+    event = EmployeeUpdated(
+        id=uuid.UUID(stranger["id"]), first_name="No", last_name="Body", email=stranger["email"], is_active=True
+    )
+    await consumer.deliver(envelope(event, stranger["id"], 3))
+    assert await copy_of(hrms, stranger["id"]) is None
+    async with hrms["tasks"].db.reading() as conn:
+        assert (await conn.execute(select(dead_letters_table.c.event_id))).all() == []  # applied, as nothing
