@@ -12,6 +12,12 @@ import secrets
 
 import httpx
 
+from hrms.services.tasks import demo as tasks_demo
+
+#: The workforce services' demo data (seed 004's sample records per service), loaded
+#: after the companies and their people: ``load(client, companies) -> lines``.
+WORKFORCE = (tasks_demo.load,)
+
 # (number, first, last, position, role)
 _COMPANIES: dict[str, tuple[str, list[tuple[str, str, str, str, str]]]] = {
     "Acme Corp": (
@@ -79,8 +85,10 @@ async def load(client: httpx.AsyncClient) -> list[str]:
     password = "demo-" + secrets.token_urlsafe(12)
     logins: list[str] = []
     totals = [0, 0, 0, 0]
+    made: list[dict[str, object]] = []
     for company_name, (domain, people) in _COMPANIES.items():
         company = _ok(await client.post("/api/company/companies", json={"name": company_name, "industry": "Software"}))
+        made.append(company)
         employees: list[dict[str, object]] = []
         departments = [
             _ok(await client.post("/api/company/departments", json={"name": n, "company_id": company["id"]}))
@@ -145,9 +153,13 @@ async def load(client: httpx.AsyncClient) -> list[str]:
             _ok(await client.post("/api/project/assignments", json=assignment))
         teams = len(_TEAMS[company_name])
         totals = [totals[0] + 1, totals[1] + len(employees), totals[2] + len(projects), totals[3] + teams]
+    more: list[str] = []
+    for load_more in WORKFORCE:
+        more += await load_more(client, made)
     return [
         f"demo data: {totals[0]} companies, {totals[3]} teams, {totals[1]} employees (and their users), "
         f"{totals[2]} projects",
+        *more,
         f"log in (POST /api/auth/login) with password {password} as:",
         *(f"    {line}" for line in logins),
     ]

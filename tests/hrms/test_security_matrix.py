@@ -129,6 +129,8 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
     b_assignment = ok(await assign(api, b_person, b_project), 201)
     b_session = ok(await login(api, b_admin["email"]))
     await hrms.settle()
+    b_task = {"title": "B task", "company_id": b["id"], "assignee_id": b_person["id"]}
+    b_task = ok(await api.post("/api/tasks/tasks", json=b_task), 201)
     b_note = ok(await api.get("/api/notification/notifications", params={"user_id": b_person["user_id"]}))["items"][0]
     b_saga = ok(await api.get("/api/employee/sagas", params={"limit": 1}))["items"][0]
     b_sessions = ok(
@@ -145,6 +147,7 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         "notification_id": b_note["id"],
         "saga_id": b_saga["id"],
         "session_id": b_sessions[0]["id"],
+        "task_id": b_task["id"],
     }
     return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
 
@@ -302,5 +305,6 @@ async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, A
         f"/api/project/projects/{ids['project_id']}",
         f"/api/project/assignments/{ids['assignment_id']}",
         f"/api/notification/notifications/{ids['notification_id']}",
+        f"/api/tasks/tasks/{ids['task_id']}",
     ]
     return {p: ok(await api.get(p)) for p in paths}

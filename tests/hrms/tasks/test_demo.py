@@ -17,10 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 async def test_the_demo_tasks_are_assigned_in_every_status(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
-    await demo.load(api)
+    lines = await demo.load(api)  # the HR demo loads the workforce services' demo data after its own
     companies = ok(await api.get("/api/company/companies", params={"limit": 50}))["items"]
-    lines = await tasks_demo.load(api, companies)
-    assert len(lines) == len(companies) == 2
+    assert len([line for line in lines if line.startswith("  tasks: ")]) == len(companies) == 2
     tasks = ok(await api.get("/api/tasks/tasks", params={"limit": 500}))["items"]
     people = ok(await api.get("/api/employee/employees", params={"limit": 500}))["items"]
     company_of = {p["id"]: p["company_id"] for p in people}
