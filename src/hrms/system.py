@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import auth, company, employee, notification, project
+from hrms.services import auth, company, employee, notification, presence, project
 from isles import System
 
 
 def build() -> System:
     return System(
         name="hrms",
-        services=[auth.build(), company.build(), employee.build(), project.build(), notification.build()],
+        services=[
+            auth.build(),
+            company.build(),
+            employee.build(),
+            project.build(),
+            notification.build(),
+            presence.build(),
+        ],
         demo=demo.load,
     )
