@@ -195,8 +195,8 @@ class CheckinView(BaseModel):
 class ShiftCreate(_Body):
     company_id: uuid.UUID | None = CompanyId
     name: Name = Field(examples=["Day"])
-    start_time: time = Field(examples=["09:00"])
-    end_time: time = Field(examples=["17:30"])
+    start_time: time = Field(default=time(9, 0), description="Local time.", examples=["09:00"])
+    end_time: time = Field(default=time(17, 0), description="Local time, after start_time.", examples=["17:30"])
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
         default=[1, 2, 3, 4, 5], min_length=1, max_length=7, description="ISO weekdays: 1 Monday .. 7 Sunday."
     )

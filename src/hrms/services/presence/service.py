@@ -93,10 +93,12 @@ async def create_place(*, uow: UnitOfWork, company_id: uuid.UUID, data: PlaceCre
     return place
 
 
-async def _place(session: AsyncSession, place_id: uuid.UUID, field: str = "place_id") -> Place:
+async def _place(session: AsyncSession, place_id: uuid.UUID, company_id: uuid.UUID | None) -> Place:
+    """The company's place ``place_id``, else 422 naming ``place_id`` (the operator's
+    session sees every company: the company is checked too)."""
     place = await session.get(Place, place_id)
-    if place is None:
-        raise _bad(field, f"place {place_id} does not exist", "not_found")
+    if place is None or place.company_id != company_id:
+        raise _bad("place_id", f"place {place_id} does not exist", "not_found")
     return place
 
 
@@ -119,7 +121,7 @@ async def update_place(*, uow: UnitOfWork, data: PlaceUpdate) -> Place:
 
 
 async def create_tag(*, uow: UnitOfWork, company_id: uuid.UUID, data: TagCreate) -> NfcTag:
-    await _place(uow.session, data.place_id)
+    await _place(uow.session, data.place_id, company_id)
     if await uow.session.scalar(select(NfcTag.id).where(NfcTag.company_id == company_id, NfcTag.uid == data.uid)):
         raise conflict("uid", f"the company has a tag {data.uid!r} already")
     tag = NfcTag(
@@ -141,7 +143,7 @@ async def update_tag(*, uow: UnitOfWork, data: TagUpdate) -> NfcTag:
     if tag is None:
         raise _bad("id", f"tag {data.id} does not exist", "not_found")
     if data.place_id is not None:
-        tag.place_id = (await _place(uow.session, data.place_id)).id
+        tag.place_id = (await _place(uow.session, data.place_id, tag.company_id)).id
     if data.is_active is not None:
         tag.is_active = data.is_active
     if "label" in data.model_fields_set:
@@ -188,7 +190,7 @@ async def check_in(
     """Record the caller's check-in or check-out by web or mobile."""
     session = uow.session
     assert employee.company_id is not None
-    place = await _place(session, data.place_id) if data.place_id is not None else None
+    place = await _place(session, data.place_id, employee.company_id) if data.place_id is not None else None
     settings = await get_settings(session=session, company_id=employee.company_id)
     if settings.enforce_geofence and data.kind == "in":
         if place is None:
@@ -344,7 +346,7 @@ async def assign_shift(*, uow: UnitOfWork, company_id: uuid.UUID, data: ShiftAss
     if employee is None or employee.company_id != company_id:
         errors.append(FieldError("employee_id", f"employee {data.employee_id} does not exist", "not_found"))
     shift = await session.get(Shift, data.shift_id)
-    if shift is None:
+    if shift is None or shift.company_id != company_id:
         errors.append(FieldError("shift_id", f"shift {data.shift_id} does not exist", "not_found"))
     if errors:
         raise invalid(errors)
