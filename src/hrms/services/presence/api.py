@@ -41,6 +41,9 @@ from isles import FieldError, Listing, Page, Principal, TenantData, check_tenant
 router = APIRouter()
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "The company has one of that name already."}}
+_NO_EMPLOYEE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such employee, or not one the caller may read."}
+}
 
 
 def _company(caller: Principal, company_id: uuid.UUID) -> uuid.UUID:
@@ -174,7 +177,7 @@ async def correct(body: CorrectionCreate, request: Request, caller: ManagePresen
         return CheckinView.model_validate(row)
 
 
-@router.get("/checkins", response_model=Page[CheckinView], tags=["checkins"])
+@router.get("/checkins", response_model=Page[CheckinView], tags=["checkins"], responses=_NO_EMPLOYEE)
 async def list_checkins(
     request: Request,
     caller: ReadPresence,
@@ -229,7 +232,7 @@ async def assign_shift(body: ShiftAssignmentCreate, request: Request, caller: Ma
         return ShiftAssignmentView.model_validate(row)
 
 
-@router.get("/shift-assignments", response_model=Page[ShiftAssignmentView], tags=["shifts"])
+@router.get("/shift-assignments", response_model=Page[ShiftAssignmentView], tags=["shifts"], responses=_NO_EMPLOYEE)
 async def list_shift_assignments(
     request: Request,
     caller: ReadPresence,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +19,8 @@ Longitude = Annotated[Decimal, Field(ge=-180, le=180, max_digits=9, decimal_plac
 Radius = Annotated[int, Field(ge=1, le=100_000, description="Geofence radius in metres.", examples=[150])]
 Minutes = Annotated[int, Field(ge=0, le=720)]
 Kind = Literal["in", "out"]
+#: A local time of day, HH:MM (no zone: the company's).
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 CompanyId = Field(default=None, description="Default: the caller's company.", examples=[ex.COMPANY_ID])
 PLACE_ID = "3f6d2c1a-1b7e-4a35-9c61-0d7f8a2b4c10"
 TAG_ID = "8a1e5b2c-4d3f-4e6a-9b7c-1f2e3d4c5b6a"
@@ -195,8 +197,10 @@ class CheckinView(BaseModel):
 class ShiftCreate(_Body):
     company_id: uuid.UUID | None = CompanyId
     name: Name = Field(examples=["Day"])
-    start_time: time = Field(default=time(9, 0), description="Local time.", examples=["09:00"])
-    end_time: time = Field(default=time(17, 0), description="Local time, after start_time.", examples=["17:30"])
+    start_time: ClockTime = Field(default="09:00", description="The company's local time (HH:MM).", examples=["09:00"])
+    end_time: ClockTime = Field(
+        default="17:00", description="Local time (HH:MM), after start_time.", examples=["17:30"]
+    )
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
         default=[1, 2, 3, 4, 5], min_length=1, max_length=7, description="ISO weekdays: 1 Monday .. 7 Sunday."
     )
@@ -208,18 +212,16 @@ class ShiftCreate(_Body):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if self.end_time <= self.start_time:
+        if self.end_time <= self.start_time:  # HH:MM strings order as the times do
             raise field_error("end_time", "must be after start_time (shifts end the day they start)")
-        if self.start_time.tzinfo is not None or self.end_time.tzinfo is not None:
-            raise field_error("start_time", "a local time, without a zone (the company's)")
         return self
 
 
 class ShiftView(BaseModel):
     id: uuid.UUID
     name: str
-    start_time: time
-    end_time: time
+    start_time: ClockTime
+    end_time: ClockTime
     weekdays: list[int]
     late_grace_minutes: int
     early_grace_minutes: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -326,8 +326,8 @@ async def create_shift(*, uow: UnitOfWork, company_id: uuid.UUID, data: ShiftCre
         id=uuid.uuid4(),
         company_id=company_id,
         name=data.name,
-        start_time=data.start_time,
-        end_time=data.end_time,
+        start_time=time.fromisoformat(data.start_time),
+        end_time=time.fromisoformat(data.end_time),
         weekdays="".join(str(d) for d in sorted(set(data.weekdays))),
         late_grace_minutes=data.late_grace_minutes,
         early_grace_minutes=data.early_grace_minutes,
@@ -388,8 +388,8 @@ def shift_view_data(shift: Shift) -> dict[str, Any]:
     return {
         "id": shift.id,
         "name": shift.name,
-        "start_time": shift.start_time,
-        "end_time": shift.end_time,
+        "start_time": shift.start_time.strftime("%H:%M"),
+        "end_time": shift.end_time.strftime("%H:%M"),
         "weekdays": [int(d) for d in shift.weekdays],
         "late_grace_minutes": shift.late_grace_minutes,
         "early_grace_minutes": shift.early_grace_minutes,
