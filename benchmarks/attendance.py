@@ -125,8 +125,8 @@ def seed_rows(company: uuid.UUID, employees: int, rng: random.Random) -> dict[An
             continue
         if roll < 0.05:
             continue  # absent
-        arrive = _at(8, 45 + rng.randint(0, 35))
-        leave = _at(16, 40 + rng.randint(0, 40))
+        arrive = _at(8, 40 + rng.randint(0, 35))  # about 1 in 7 late (after 09:10)
+        leave = _at(16, 45 + rng.randint(0, 45))  # about 1 in 9 early (before 16:50)
         for kind, when in (("in", arrive), ("out", _at(12, 0)), ("in", _at(12, 45)), ("out", leave)):
             rows[Checkin].append(
                 {

@@ -10,9 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from hrms.services.presence.compute import COMPUTE_DAY, day_id
+from isles import ACROSS_TENANTS
+from isles.core.events import Envelope
 from isles.runtime.system import SystemRuntime
+from isles.storage.schema import outbox_table
 from tests.hrms.helpers import count, ok
 from tests.hrms.presence.support import (
     MONDAY,
@@ -196,3 +200,47 @@ async def test_computing_a_day_twice_gives_the_same_rows(hrms: SystemRuntime, ap
     assert once == again == thrice
     assert once[p["ada"]["id"]]["id"] == day_id(uuid.UUID(p["ada"]["id"]), MONDAY)
     assert await count(hrms, "presence", "attendance_days") == 2
+
+
+async def marked(hrms: SystemRuntime) -> list[tuple[str, str, bool, bool, bool, int]]:
+    """The AttendanceMarked events in the presence outbox, oldest first."""
+    async with hrms["presence"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        payloads = list(
+            await session.scalars(
+                select(outbox_table.c.payload)
+                .where(outbox_table.c.event_type == "presence.AttendanceMarked")
+                .order_by(outbox_table.c.id)
+            )
+        )
+    out = []
+    for payload in payloads:
+        env = Envelope.from_json(payload)
+        d = env.data
+        out.append(
+            (d["employee_id"], d["status"], d["late"], d["missing_checkout"], d["left_early"], env.aggregateversion)
+        )
+    return out
+
+
+async def test_noteworthy_days_are_published_once_and_when_cleared(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    _company, p = await crew(api, hrms, ["fine", "late", "forgetful"])
+    await record(hrms, p["fine"], "in", at(9))
+    await record(hrms, p["fine"], "out", at(17))
+    await record(hrms, p["late"], "in", at(9, 30))
+    await record(hrms, p["late"], "out", at(17))
+    await record(hrms, p["forgetful"], "in", at(9))
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    first = await marked(hrms)
+    assert sorted(first) == sorted(
+        [
+            (p["late"]["id"], "present", True, False, False, 1),
+            (p["forgetful"]["id"], "present", False, True, False, 1),
+        ]
+    ), "a plain present day is not news"
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    assert await marked(hrms) == first, "computing again publishes nothing new"
+
+    body = {"employee_id": p["forgetful"]["id"], "kind": "out", "at": at(17).isoformat(), "reason": "Forgot"}
+    ok(await api.post("/api/presence/checkins/corrections", json=body), 201)
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    assert (await marked(hrms))[len(first) :] == [(p["forgetful"]["id"], "present", False, False, False, 2)]

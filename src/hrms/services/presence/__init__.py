@@ -21,6 +21,7 @@ def _api() -> APIRouter:
 
 
 def build() -> Service:
+    from hrms.contracts.presence import AttendanceMarked
     from hrms.services.presence.compute import JOBS
     from hrms.services.presence.handlers import HANDLERS, REPLICAS
     from hrms.services.presence.models import metadata
@@ -30,7 +31,7 @@ def build() -> Service:
         metadata=metadata,
         router=_api,
         migrations=Path(__file__).parent / "migrations",
-        publishes=(),
+        publishes=(AttendanceMarked,),
         handlers=HANDLERS,
         replicas=REPLICAS,
         jobs=JOBS,

@@ -32,9 +32,10 @@ from zoneinfo import ZoneInfo
 
 @dataclass(frozen=True)
 class Record:
-    """A row of ``checkins``, as the computation needs it."""
+    """A row of ``checkins``, as the computation needs it (``id``: None for a record
+    no correction points at)."""
 
-    id: uuid.UUID
+    id: uuid.UUID | None
     kind: str  # in, out, correction
     at: datetime
     corrects_id: uuid.UUID | None = None
@@ -81,7 +82,7 @@ def effective(records: Iterable[Record]) -> list[tuple[datetime, str]]:
     for r in records:
         if r.kind == "correction":
             continue
-        fix = latest.get(r.id)
+        fix = latest.get(r.id) if r.id is not None else None
         if fix is None:
             out.append((r.at, r.kind))
         elif not fix.is_void and fix.corrected_kind is not None:

@@ -18,11 +18,12 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import String, Table, delete, insert, or_, select, type_coerce
 
+from hrms.contracts.presence import AGGREGATE, AttendanceMarked
 from hrms.services.presence.attendance import Record, ShiftRule, day_bounds, decide
 from hrms.services.presence.models import (
     AttendanceDay,
@@ -50,38 +51,66 @@ def zone_of(name: str | None) -> ZoneInfo:
 async def _shifts_on(uow: UnitOfWork, company_id: uuid.UUID, day: date) -> dict[uuid.UUID, ShiftRule]:
     """Each employee's shift on ``day`` (the assignment that starts latest wins), if
     ``day`` is one of its weekdays."""
-    q = (
-        select(ShiftAssignment.employee_id, Shift)
-        .join(Shift, Shift.id == ShiftAssignment.shift_id)
-        .where(
-            ShiftAssignment.company_id == company_id,
-            ShiftAssignment.start_date <= day,
-            or_(ShiftAssignment.end_date.is_(None), ShiftAssignment.end_date >= day),
+    session = uow.session
+    rules = {
+        s.id: (
+            s.weekdays,
+            ShiftRule(s.id, s.start_time, s.end_time, s.late_grace_minutes, s.early_grace_minutes, s.half_day_minutes),
         )
-        .order_by(ShiftAssignment.start_date, ShiftAssignment.created_at)
-    )
-    chosen: dict[uuid.UUID, Shift] = {}
-    for employee_id, shift in (await uow.session.execute(q)).all():
-        chosen[employee_id] = shift  # later rows win
-    weekday = str(day.isoweekday())
-    return {
-        e: ShiftRule(s.id, s.start_time, s.end_time, s.late_grace_minutes, s.early_grace_minutes, s.half_day_minutes)
-        for e, s in chosen.items()
-        if weekday in s.weekdays
+        for s in (await session.execute(select(Shift).where(Shift.company_id == company_id))).scalars()
     }
+    a = ShiftAssignment.__table__.c
+    q = (
+        select(a.employee_id, a.shift_id)
+        .where(
+            a.company_id == company_id,
+            a.start_date <= day,
+            or_(a.end_date.is_(None), a.end_date >= day),
+        )
+        .order_by(a.start_date, a.created_at)
+    )
+    chosen: dict[uuid.UUID, uuid.UUID] = {}
+    for employee_id, shift_id in (await session.execute(q)).all():
+        chosen[employee_id] = shift_id  # later rows win
+    weekday = str(day.isoweekday())
+    return {e: rules[s][1] for e, s in chosen.items() if weekday in rules[s][0]}
 
 
 async def _records(uow: UnitOfWork, company_id: uuid.UUID, day: date, zone: ZoneInfo) -> dict[uuid.UUID, list[Record]]:
+    """The day's records by employee. Corrections are few: they and the records they
+    correct are read with their ids; the many plain records without (the id and
+    creation time of 40,000 rows are most of the cost of reading them)."""
     start, end = day_bounds(day, zone)
     c = Checkin.__table__.c
-    q = select(c.id, c.employee_id, c.kind, c.at, c.corrects_id, c.corrected_kind, c.is_void, c.created_at).where(
-        c.company_id == company_id, c.at >= start, c.at < end
-    )
+    in_day = (c.company_id == company_id, c.at >= start, c.at < end)
     by_employee: dict[uuid.UUID, list[Record]] = defaultdict(list)
-    for r in (await uow.session.execute(q)).all():
-        by_employee[r.employee_id].append(
-            Record(r.id, r.kind, r.at, r.corrects_id, r.corrected_kind, r.is_void, r.created_at)
+    fixes = (
+        await uow.session.execute(
+            select(c.id, c.employee_id, c.at, c.corrects_id, c.corrected_kind, c.is_void, c.created_at).where(
+                *in_day, c.kind == "correction"
+            )
         )
+    ).all()
+    corrected = {r.corrects_id for r in fixes if r.corrects_id is not None}
+    for r in fixes:
+        by_employee[r.employee_id].append(
+            Record(r.id, "correction", r.at, r.corrects_id, r.corrected_kind, r.is_void, r.created_at)
+        )
+    if corrected:
+        q = select(c.id, c.employee_id, c.kind, c.at).where(c.id.in_(corrected))
+        for record_id, employee_id, kind, at in (await uow.session.execute(q)).all():
+            by_employee[employee_id].append(Record(record_id, kind, at))
+    # The employee id as the driver gives it (SQLite: text), made a UUID once per
+    # employee rather than once per row.
+    raw_employee = type_coerce(c.employee_id, String)
+    plain = select(raw_employee, c.kind, c.at).where(*in_day, c.kind != "correction")
+    if corrected:
+        plain = plain.where(c.id.not_in(corrected))
+    raw: dict[Any, list[Record]] = defaultdict(list)
+    for employee_id, kind, at in (await uow.session.execute(plain)).all():
+        raw[employee_id].append(Record(None, kind, at))
+    for key, found in raw.items():
+        by_employee[key if isinstance(key, uuid.UUID) else uuid.UUID(key)].extend(found)
     return by_employee
 
 
@@ -120,6 +149,18 @@ async def compute_company_day(*, uow: UnitOfWork, company_id: uuid.UUID, day: da
         ).scalars()
     )
     people = ({e for e in shifts if e in active}) | set(records) | set(leave)
+    table = cast(Table, AttendanceDay.__table__)
+    t = table.c
+    before = {
+        r.employee_id: r
+        for r in (
+            await session.execute(
+                select(t.employee_id, t.status, t.late, t.left_early, t.missing_checkout, t.version).where(
+                    t.company_id == company_id, t.day == day
+                )
+            )
+        ).all()
+    }
     now = utcnow()
     rows: list[dict[str, Any]] = []
     counts: dict[str, int] = defaultdict(int)
@@ -131,29 +172,68 @@ async def compute_company_day(*, uow: UnitOfWork, company_id: uuid.UUID, day: da
         if result is None:
             continue
         counts[result.status] += 1
-        rows.append(
-            {
-                "id": day_id(employee_id, day),
-                "company_id": company_id,
-                "employee_id": employee_id,
-                "day": day,
-                "status": result.status,
-                "late": result.late,
-                "left_early": result.left_early,
-                "missing_checkout": result.missing_checkout,
-                "leave_part": result.leave_part,
-                "shift_id": shift.id if shift else None,
-                "first_in": result.first_in,
-                "last_out": result.last_out,
-                "worked_minutes": result.worked_minutes,
-                "computed_at": now,
-            }
-        )
-    await session.execute(delete(AttendanceDay).where(AttendanceDay.company_id == company_id, AttendanceDay.day == day))
-    if rows:
-        await session.execute(insert(AttendanceDay), rows)
+        row = {
+            "id": day_id(employee_id, day),
+            "company_id": company_id,
+            "employee_id": employee_id,
+            "day": day,
+            "status": result.status,
+            "late": result.late,
+            "left_early": result.left_early,
+            "missing_checkout": result.missing_checkout,
+            "leave_part": result.leave_part,
+            "shift_id": shift.id if shift else None,
+            "first_in": result.first_in,
+            "last_out": result.last_out,
+            "worked_minutes": result.worked_minutes,
+            "version": 0,
+            "computed_at": now,
+        }
+        _mark(uow, row, before.get(employee_id))
+        rows.append(row)
+    await session.execute(delete(table).where(t.company_id == company_id, t.day == day))
+    if rows:  # on the session's connection: a plain executemany, without the ORM's bulk bookkeeping
+        await (await session.connection()).execute(insert(table), rows)
     await uow.commit()
     return Computed(company_id, day, len(rows), dict(counts))
+
+
+_OUTCOME = ("status", "late", "left_early", "missing_checkout")
+
+
+def _noteworthy(outcome: tuple[Any, ...]) -> bool:
+    status, late, left_early, missing_checkout = outcome
+    return status in ("absent", "half_day") or bool(late or left_early or missing_checkout)
+
+
+@dataclass
+class _DayAggregate:
+    id: uuid.UUID
+    version: int
+
+
+def _mark(uow: UnitOfWork, row: dict[str, Any], before: Any) -> None:
+    """Publish AttendanceMarked when the day's outcome changed and it is (or was)
+    noteworthy; ``row["version"]`` carries the day's event version forward."""
+    outcome = tuple(row[k] for k in _OUTCOME)
+    previous = tuple(getattr(before, k) for k in _OUTCOME) if before is not None else None
+    row["version"] = before.version if before is not None else 0
+    if outcome == previous or not (_noteworthy(outcome) or (previous is not None and _noteworthy(previous))):
+        return
+    aggregate = _DayAggregate(row["id"], row["version"])
+    event = AttendanceMarked(
+        id=row["id"],
+        company_id=row["company_id"],
+        employee_id=row["employee_id"],
+        day=row["day"],
+        status=row["status"],
+        late=row["late"],
+        left_early=row["left_early"],
+        missing_checkout=row["missing_checkout"],
+        worked_minutes=row["worked_minutes"],
+    )
+    uow.emit(event, aggregate=aggregate, aggregate_type=AGGREGATE, tenant_id=str(row["company_id"]))
+    row["version"] = aggregate.version
 
 
 async def companies(ctx: ServiceContext) -> list[uuid.UUID]:

@@ -250,4 +250,5 @@ class AttendanceDay(TenantOwned, Base):
     first_in: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_out: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worked_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # of its AttendanceMarked events
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

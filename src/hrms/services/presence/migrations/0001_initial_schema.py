@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 22:35:11.013951
+Create Date: 2026-11-28 22:53:51.534609
 """
 from alembic import op
 import sqlalchemy as sa
@@ -116,6 +116,7 @@ def upgrade() -> None:
     sa.Column('first_in', isles.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_out', isles.UTCDateTime(timezone=True), nullable=True),
     sa.Column('worked_minutes', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('computed_at', isles.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("status IN ('present', 'half_day', 'absent', 'on_leave')", name=op.f('ck_attendance_days_status_known')),
     sa.CheckConstraint('worked_minutes >= 0', name=op.f('ck_attendance_days_worked_not_negative')),
