@@ -244,3 +244,19 @@ async def test_noteworthy_days_are_published_once_and_when_cleared(hrms: SystemR
     ok(await api.post("/api/presence/checkins/corrections", json=body), 201)
     await COMPUTE_DAY.run(hrms["presence"], MONDAY)
     assert (await marked(hrms))[len(first) :] == [(p["forgetful"]["id"], "present", False, False, False, 2)]
+
+
+async def test_days_and_shifts_follow_the_companys_time_zone(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    company, p = await crew(api, hrms, ["owl", "lark"])
+    settings = {"enforce_geofence": False, "timezone": "Europe/Berlin"}
+    assert ok(await api.put(f"/api/presence/companies/{company['id']}/settings", json=settings))["version"] == 1
+    # Sunday 23:30 UTC is Monday 00:30 in Berlin: Monday's, and long before the shift.
+    await record(hrms, p["owl"], "in", at(23, 30, MONDAY - timedelta(days=1)))
+    await record(hrms, p["owl"], "out", at(7))
+    await record(hrms, p["lark"], "in", at(8, 5))  # 09:05 in Berlin: on time
+    await record(hrms, p["lark"], "out", at(16))  # 17:00 in Berlin
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    rows = await days_of(hrms)
+    owl, lark = rows[p["owl"]["id"]], rows[p["lark"]["id"]]
+    assert (owl["status"], owl["worked_minutes"], owl["left_early"]) == ("present", 450, True)
+    assert (lark["status"], lark["late"], lark["left_early"], lark["worked_minutes"]) == ("present", False, False, 475)

@@ -239,6 +239,12 @@ async def test_who_reads_whose_checkins_and_days(hrms: SystemRuntime, api: httpx
             assert r.status_code == 404, f"{who['first_name']} reads {whose['first_name']}'s {path}: {r.status_code}"
     r = await api.get("/api/presence/checkins", params={"employee_id": bob["id"]}, headers=ada["headers"])
     assert r.status_code == 404
+    # A deactivated employee checks in no more; their manager still reads their days.
+    ok(await api.post(f"/api/employee/employees/{ada['id']}/deactivate"))
+    await hrms.settle()
+    r = await api.post("/api/presence/checkins", json={"kind": "in"}, headers=ada["headers"])
+    assert r.status_code == 403
+    ok(await api.get(f"/api/presence/employees/{ada['id']}/days", headers=boss["headers"]))
     # Managing is the admin's: an employee's token lacks presence:manage.
     r = await api.post("/api/presence/days/compute", json={"day": MONDAY.isoformat()}, headers=ada["headers"])
     assert r.status_code == 403
