@@ -14,7 +14,9 @@ from tests.hrms.helpers import ok
 pytestmark = pytest.mark.integration
 
 
-async def test_the_demo_loads_places_tags_shifts_and_a_computed_day(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+async def test_the_demo_loads_places_tags_shifts_and_a_computed_day(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
     await hr_demo.load(api)
     await hrms.settle()
     companies = ok(await api.get("/api/company/companies"))["items"]
