@@ -22,8 +22,9 @@ from isles.storage.db import check_service_name
 from isles.storage.schema import KERNEL_TABLES
 
 if TYPE_CHECKING:
-    from isles.storage.eventstore import EventStore
     from fastapi import APIRouter
+
+    from isles.storage.eventstore import EventStore
 
 
 @dataclass(frozen=True)
