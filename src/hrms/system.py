@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import auth, company, employee, notification, project
+from hrms.services import auth, company, employee, leave, notification, project
 from isles import System
 
 
 def build() -> System:
     return System(
         name="hrms",
-        services=[auth.build(), company.build(), employee.build(), project.build(), notification.build()],
+        services=[auth.build(), company.build(), employee.build(), project.build(), notification.build(), leave.build()],
         demo=demo.load,
     )

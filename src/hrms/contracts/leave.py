@@ -22,6 +22,10 @@ DayPart = Literal["full", "morning", "afternoon"]
 
 
 class _Request(Event):
+    # The fields every request event carries; never published itself. Event requires
+    # every subclass to declare its type, this base included.
+    event_type: ClassVar[str] = "leave._Request"
+
     id: uuid.UUID
     company_id: uuid.UUID
     employee_id: uuid.UUID

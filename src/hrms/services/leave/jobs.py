@@ -1,0 +1,251 @@
+"""The leave service's periodic work, each idempotent for its day (a unique ledger
+key per employee, type and period: a second run adds nothing):
+
+* ``accrue`` (monthly): each active employee's monthly accrual of every type that has
+  one, for the month of the day;
+* ``carry_forward`` (monthly, acts once a year): the year before the day's, carried
+  into the day's year up to each type's cap, expiring where the type says;
+* ``expire`` (daily): carried-forward days not used before their expiry;
+* ``rebuild_balances`` (by command): ``leave_balances`` made again from the ledger,
+  after checking where they disagreed.
+
+Each takes a session (a whole-system run: across companies; an admin's HTTP run:
+their company only) and returns how many entries it wrote.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hrms.services.leave import ledger
+from hrms.services.leave.models import (
+    ACCRUAL,
+    CARRY_FORWARD,
+    EXPIRY,
+    TAKEN_KINDS,
+    LeaveBalance,
+    LeaveRequestUser,
+    LeaveType,
+    LedgerEntry,
+)
+from isles import ACROSS_TENANTS, Job, ServiceContext
+
+CHUNK = 5000
+
+
+def _companies(column: Any, company_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
+    return [] if company_id is None else [column == company_id]
+
+
+async def _post_chunked(session: AsyncSession, entries: list[ledger.Entry]) -> int:
+    for start in range(0, len(entries), CHUNK):
+        await ledger.post(session, entries[start : start + CHUNK])
+    return len(entries)
+
+
+async def accrue(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
+    """Add the month's accrual entries that are missing; the number added."""
+    key = f"accrual:{day.year}-{day.month:02d}"
+    types = (
+        await session.scalars(
+            select(LeaveType).where(
+                LeaveType.is_active.is_(True),
+                LeaveType.monthly_accrual > 0,
+                *_companies(LeaveType.company_id, company_id),
+            )
+        )
+    ).all()
+    if not types:
+        return 0
+    done = set(
+        (
+            await session.execute(
+                select(LedgerEntry.employee_id, LedgerEntry.leave_type_id).where(
+                    LedgerEntry.period_key == key, LedgerEntry.leave_type_id.in_([t.id for t in types])
+                )
+            )
+        ).tuples()
+    )
+    people: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for company in {t.company_id for t in types}:
+        rows = await session.scalars(
+            select(LeaveRequestUser.id).where(
+                LeaveRequestUser.company_id == company, LeaveRequestUser.is_active.is_(True)
+            )
+        )
+        people[company] = list(rows.all())
+    first = day.replace(day=1)
+    entries = [
+        ledger.Entry(
+            t.company_id,
+            person,
+            t.id,
+            day.year,
+            ACCRUAL,
+            t.monthly_accrual or Decimal(0),
+            first,
+            period_key=key,
+            reason=f"monthly accrual {day.year}-{day.month:02d}",
+        )
+        for t in types
+        for person in people[t.company_id]
+        if (person, t.id) not in done
+    ]
+    return await _post_chunked(session, entries)
+
+
+def _months_later(start: date, months: int) -> date:
+    index = start.month - 1 + months
+    return date(start.year + index // 12, index % 12 + 1, 1)
+
+
+async def carry_forward(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
+    """Carry each positive balance of the year before ``day``'s into ``day``'s year,
+    capped (a debit in the old year, a credit in the new one, with its expiry)."""
+    old, new = day.year - 1, day.year
+    q = (
+        select(LeaveBalance, LeaveType)
+        .join(LeaveType, LeaveType.id == LeaveBalance.leave_type_id)
+        .where(LeaveBalance.year == old, LeaveType.carry_forward_cap > 0, LeaveBalance.balance > 0)
+        .where(*_companies(LeaveBalance.company_id, company_id))
+    )
+    rows = (await session.execute(q)).tuples().all()
+    key_out, key_in = f"carry_forward:{old}-out", f"carry_forward:{new}-in"
+    done = set(
+        (
+            await session.execute(
+                select(LedgerEntry.employee_id, LedgerEntry.leave_type_id).where(LedgerEntry.period_key == key_in)
+            )
+        ).tuples()
+    )
+    entries = []
+    start = date(new, 1, 1)
+    for balance, t in rows:
+        if (balance.employee_id, t.id) in done:
+            continue
+        carried = min(ledger.days(t.carry_forward_cap), ledger.days(balance.balance))
+        expires = _months_later(start, t.carry_forward_expiry_months) if t.carry_forward_expiry_months else None
+        common = (balance.company_id, balance.employee_id, t.id)
+        reason = f"carried from {old} to {new}"
+        entries += [
+            ledger.Entry(*common, old, CARRY_FORWARD, -carried, date(old, 12, 31), period_key=key_out, reason=reason),
+            ledger.Entry(
+                *common, new, CARRY_FORWARD, carried, start, period_key=key_in, expires_on=expires, reason=reason
+            ),
+        ]
+    await _post_chunked(session, entries)
+    return len(entries)
+
+
+async def expire(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
+    """Expire carried-forward days whose expiry is on or before ``day``, less what
+    was taken (net of cancellations) before the expiry: those days were used first."""
+    carried = (
+        await session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.kind == CARRY_FORWARD,
+                LedgerEntry.days > 0,
+                LedgerEntry.expires_on.is_not(None),
+                LedgerEntry.expires_on <= day,
+                *_companies(LedgerEntry.company_id, company_id),
+            )
+        )
+    ).all()
+    entries = []
+    for c in carried:
+        key = f"expiry:{c.year}"
+        exists = await session.scalar(
+            select(LedgerEntry.id).where(
+                LedgerEntry.employee_id == c.employee_id,
+                LedgerEntry.leave_type_id == c.leave_type_id,
+                LedgerEntry.period_key == key,
+            )
+        )
+        if exists is not None or c.expires_on is None:
+            continue
+        used = await session.scalar(
+            select(func.sum(LedgerEntry.days)).where(
+                LedgerEntry.employee_id == c.employee_id,
+                LedgerEntry.leave_type_id == c.leave_type_id,
+                LedgerEntry.year == c.year,
+                LedgerEntry.kind.in_(TAKEN_KINDS),
+                LedgerEntry.effective_on < c.expires_on,
+            )
+        )
+        lapsed = ledger.days(c.days) - min(ledger.days(c.days), -ledger.days(used))
+        if lapsed > 0:
+            entries.append(
+                ledger.Entry(
+                    c.company_id,
+                    c.employee_id,
+                    c.leave_type_id,
+                    c.year,
+                    EXPIRY,
+                    -lapsed,
+                    c.expires_on,
+                    period_key=key,
+                    reason=f"carried-forward days expired on {c.expires_on}",
+                )
+            )
+    return await _post_chunked(session, entries)
+
+
+async def rebuild_balances(session: AsyncSession, company_id: uuid.UUID | None = None) -> tuple[int, int]:
+    """Check the projection against the ledger, then rebuild it: (rows that
+    disagreed, rows written)."""
+    mismatches = await ledger.check(session, company_id)
+    written = await ledger.rebuild(session, company_id)
+    return len(mismatches), written
+
+
+async def _run_accrue(ctx: ServiceContext, day: date) -> str:
+    async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
+        added = await accrue(uow.session, day)
+        await uow.commit()
+    return f"accrue {day.year}-{day.month:02d}: {added} entries added"
+
+
+async def _run_carry_forward(ctx: ServiceContext, day: date) -> str:
+    async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
+        added = await carry_forward(uow.session, day)
+        await uow.commit()
+    return f"carry_forward {day.year - 1}->{day.year}: {added} entries added"
+
+
+async def _run_expire(ctx: ServiceContext, day: date) -> str:
+    async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
+        added = await expire(uow.session, day)
+        await uow.commit()
+    return f"expire {day}: {added} entries added"
+
+
+async def _run_rebuild(ctx: ServiceContext, day: date) -> str:
+    async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
+        bad, written = await rebuild_balances(uow.session)
+        await uow.commit()
+    return f"rebuild_balances: {bad} rows disagreed with the ledger; {written} rebuilt"
+
+
+JOBS = (
+    Job("accrue", run=_run_accrue, schedule="monthly", description="Monthly accrual of leave days"),
+    Job(
+        "carry_forward",
+        run=_run_carry_forward,
+        schedule="monthly",
+        description="Carry last year's balances into this year (capped); acts once a year",
+    ),
+    Job("expire", run=_run_expire, schedule="daily", description="Expire unused carried-forward days"),
+    Job(
+        "rebuild_balances",
+        run=_run_rebuild,
+        schedule=None,
+        description="Check leave_balances against the ledger and rebuild it",
+    ),
+)
