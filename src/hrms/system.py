@@ -10,6 +10,13 @@ from isles import System
 def build() -> System:
     return System(
         name="hrms",
-        services=[auth.build(), company.build(), employee.build(), project.build(), notification.build(), leave.build()],
+        services=[
+            auth.build(),
+            company.build(),
+            employee.build(),
+            project.build(),
+            notification.build(),
+            leave.build(),
+        ],
         demo=demo.load,
     )
