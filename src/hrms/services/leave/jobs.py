@@ -64,14 +64,14 @@ async def accrue(session: AsyncSession, day: date, company_id: uuid.UUID | None 
     ).all()
     if not types:
         return 0
-    done = set(
+    done: set[tuple[uuid.UUID, uuid.UUID]] = set(
         (
             await session.execute(
                 select(LedgerEntry.employee_id, LedgerEntry.leave_type_id).where(
                     LedgerEntry.period_key == key, LedgerEntry.leave_type_id.in_([t.id for t in types])
                 )
             )
-        ).tuples()
+        ).all()
     )
     people: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for company in {t.company_id for t in types}:
@@ -116,14 +116,14 @@ async def carry_forward(session: AsyncSession, day: date, company_id: uuid.UUID 
         .where(LeaveBalance.year == old, LeaveType.carry_forward_cap > 0, LeaveBalance.balance > 0)
         .where(*_companies(LeaveBalance.company_id, company_id))
     )
-    rows = (await session.execute(q)).tuples().all()
+    rows = (await session.execute(q)).all()
     key_out, key_in = f"carry_forward:{old}-out", f"carry_forward:{new}-in"
-    done = set(
+    done: set[tuple[uuid.UUID, uuid.UUID]] = set(
         (
             await session.execute(
                 select(LedgerEntry.employee_id, LedgerEntry.leave_type_id).where(LedgerEntry.period_key == key_in)
             )
-        ).tuples()
+        ).all()
     )
     entries = []
     start = date(new, 1, 1)
