@@ -185,7 +185,12 @@ async def remove_holiday(holiday_id: uuid.UUID, request: Request, caller: Manage
 # -- balances and the ledger -----------------------------------------------------------------
 
 
-@router.get("/balances", response_model=list[BalanceView], tags=["balances"])
+@router.get(
+    "/balances",
+    response_model=list[BalanceView],
+    tags=["balances"],
+    responses={404: {"description": "No such employee, or not one the caller sees."}},
+)
 async def list_balances(
     request: Request,
     caller: ReadLeave,

@@ -121,7 +121,9 @@ async def carry_forward(session: AsyncSession, day: date, company_id: uuid.UUID 
     done: set[tuple[uuid.UUID, uuid.UUID]] = set(
         (
             await session.execute(
-                select(LedgerEntry.employee_id, LedgerEntry.leave_type_id).where(LedgerEntry.period_key == key_in)
+                select(LedgerEntry.employee_id, LedgerEntry.leave_type_id).where(
+                    LedgerEntry.period_key == key_in, LedgerEntry.leave_type_id.in_({t.id for _, t in rows})
+                )
             )
         ).all()
     )

@@ -141,6 +141,8 @@ class LedgerEntry(TenantOwned, Base):
             name="uq_leave_ledger_entries_employee_id_leave_type_id_period_key",
         ),
         Index("idx_leave_ledger_entries_employee_id_leave_type_id_year", "employee_id", "leave_type_id", "year"),
+        # A job's "which of this period's entries exist already" (accrual, carry-forward).
+        Index("idx_leave_ledger_entries_leave_type_id_period_key", "leave_type_id", "period_key"),
         CheckConstraint(
             "kind IN ('allocation', 'accrual', 'taken', 'cancellation', 'carry_forward', 'expiry', 'adjustment')",
             name="kind_known",
@@ -150,7 +152,7 @@ class LedgerEntry(TenantOwned, Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     company_id: Mapped[uuid.UUID] = reference("company.companies")
     employee_id: Mapped[uuid.UUID] = reference("employee.employees")
-    leave_type_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leave_types.id"), index=True)
+    leave_type_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leave_types.id"))
     year: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
     days: Mapped[Decimal] = mapped_column(DAYS)
