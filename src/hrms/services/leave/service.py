@@ -271,9 +271,18 @@ async def balances(session: AsyncSession, *, year: int, employee_id: uuid.UUID |
         q = q.where(LeaveBalance.employee_id == employee_id)
     if scope is not None:
         q = q.where(scope)
+    rows = (await session.execute(q)).all()
+    pending_q = (
+        select(LeaveRequest.employee_id, LeaveRequest.leave_type_id, func.sum(LeaveRequest.days).label("days"))
+        .where(LeaveRequest.status == PENDING, func.extract("year", LeaveRequest.start_date) == year)
+        .group_by(LeaveRequest.employee_id, LeaveRequest.leave_type_id)
+    )
+    if employee_id is not None:
+        pending_q = pending_q.where(LeaveRequest.employee_id == employee_id)
+    pending = {(r.employee_id, r.leave_type_id): ledger.days(r.days) for r in await session.execute(pending_q)}
     out = []
-    for b, type_name in (await session.execute(q)).all():
-        pending = await pending_days(session, b.employee_id, b.leave_type_id, year)
+    for b, type_name in rows:
+        reserved = pending.get((b.employee_id, b.leave_type_id), ledger.days(0))
         balance = ledger.days(b.balance)
         out.append(
             BalanceView(
@@ -284,8 +293,8 @@ async def balances(session: AsyncSession, *, year: int, employee_id: uuid.UUID |
                 credited=ledger.days(b.credited),
                 taken=ledger.days(b.taken),
                 balance=balance,
-                pending=pending,
-                available=balance - pending,
+                pending=reserved,
+                available=balance - reserved,
             )
         )
     return out
