@@ -16,12 +16,10 @@ their company only) and returns how many entries it wrote.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Date, and_, exists, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.leave import ledger
@@ -35,7 +33,7 @@ from hrms.services.leave.models import (
     LeaveType,
     LedgerEntry,
 )
-from isles import ACROSS_TENANTS, Job, ServiceContext
+from isles import ACROSS_TENANTS, Job, ServiceContext, UTCDateTime, utcnow
 
 CHUNK = 5000
 
@@ -51,54 +49,49 @@ async def _post_chunked(session: AsyncSession, entries: list[ledger.Entry]) -> i
 
 
 async def accrue(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
-    """Add the month's accrual entries that are missing; the number added."""
-    key = f"accrual:{day.year}-{day.month:02d}"
-    types = (
-        await session.scalars(
-            select(LeaveType).where(
-                LeaveType.is_active.is_(True),
-                LeaveType.monthly_accrual > 0,
-                *_companies(LeaveType.company_id, company_id),
-            )
-        )
-    ).all()
-    if not types:
-        return 0
-    done: set[tuple[uuid.UUID, uuid.UUID]] = set(
-        (
-            await session.execute(
-                select(LedgerEntry.employee_id, LedgerEntry.leave_type_id).where(
-                    LedgerEntry.period_key == key, LedgerEntry.leave_type_id.in_([t.id for t in types])
-                )
-            )
-        ).all()
-    )
-    people: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for company in {t.company_id for t in types}:
-        rows = await session.scalars(
-            select(LeaveRequestUser.id).where(
-                LeaveRequestUser.company_id == company, LeaveRequestUser.is_active.is_(True)
-            )
-        )
-        people[company] = list(rows.all())
-    first = day.replace(day=1)
-    entries = [
-        ledger.Entry(
+    """Add the month's accrual entries that are missing; the number added. Set-wise:
+    one INSERT ... SELECT over active employees and accruing types, skipping those
+    the month's key already has, then one projection update."""
+    key, now = f"accrual:{day.year}-{day.month:02d}", utcnow()
+    t, u, e = LeaveType, LeaveRequestUser, LedgerEntry
+    source = (
+        select(
+            ledger.new_ids(session),
             t.company_id,
-            person,
+            u.id,
             t.id,
-            day.year,
-            ACCRUAL,
-            t.monthly_accrual or Decimal(0),
-            first,
-            period_key=key,
-            reason=f"monthly accrual {day.year}-{day.month:02d}",
+            literal(day.year),
+            literal(ACCRUAL),
+            t.monthly_accrual,
+            literal(day.replace(day=1), Date()),
+            literal(key),
+            literal(f"monthly accrual {key[8:]}"),
+            literal(now, UTCDateTime()),
         )
-        for t in types
-        for person in people[t.company_id]
-        if (person, t.id) not in done
+        .select_from(t)
+        .join(u, and_(u.company_id == t.company_id, u.is_active.is_(True)))
+        .where(t.is_active.is_(True), t.monthly_accrual > 0, *_companies(t.company_id, company_id))
+        .where(~exists().where(e.employee_id == u.id, e.leave_type_id == t.id, e.period_key == key))
+    )
+    columns = [
+        "id",
+        "company_id",
+        "employee_id",
+        "leave_type_id",
+        "year",
+        "kind",
+        "days",
+        "effective_on",
+        "period_key",
+        "reason",
+        "created_at",
     ]
-    return await _post_chunked(session, entries)
+    table: Any = LedgerEntry.__table__
+    await session.execute(insert(table).from_select(columns, source))
+    added = await session.scalar(select(func.count()).where(e.period_key == key, e.created_at == now))
+    if added:
+        await ledger.project(session, and_(e.period_key == key, e.created_at == now))
+    return int(added or 0)
 
 
 def _months_later(start: date, months: int) -> date:

@@ -1,7 +1,8 @@
 """The balance ledger: entries are appended, never changed; ``leave_balances`` is
 their sum per employee, leave type and year, kept in the transaction of each entry.
 
-:func:`post` is the one way an entry is written (with its projection update);
+:func:`post` writes entries given one by one, and :func:`project` adds entries a job
+inserted set-wise (INSERT ... SELECT) to the projection, in the same transaction;
 :func:`check` compares the projection with the ledger; :func:`rebuild` remakes the
 projection from the ledger.
 """
@@ -15,12 +16,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.leave.models import TAKEN_KINDS, LeaveBalance, LedgerEntry
-from isles import utcnow
+from isles import UTCDateTime, utcnow
 
 CENT = Decimal("0.01")
 Key = tuple[uuid.UUID, uuid.UUID, int]  # employee, leave type, year
@@ -70,9 +71,13 @@ def _add(totals: dict[Key, Totals], key: Key, kind: str, amount: Decimal) -> Non
     t.entries += 1
 
 
-def _upsert(session: AsyncSession) -> Any:
+def _upsert(session: AsyncSession, columns: list[str] | None = None, source: Any = None) -> Any:
+    """INSERT into ``leave_balances`` (the rows given, or ``source``'s), adding to a
+    row that exists."""
     t: Any = LeaveBalance.__table__
     ins: Any = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(t)
+    if source is not None:
+        ins = ins.from_select(columns, source)
     return ins.on_conflict_do_update(
         index_elements=[t.c.employee_id, t.c.leave_type_id, t.c.year],
         set_={
@@ -136,6 +141,53 @@ async def post(session: AsyncSession, entries: Sequence[Entry]) -> None:
     await session.execute(_upsert(session), balances)
 
 
+def new_ids(session: AsyncSession) -> Any:
+    """A fresh id per row, made by the database (for INSERT ... SELECT): a UUID on
+    PostgreSQL, 32 random hex digits (how a Uuid column is stored) on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.gen_random_uuid()
+    return func.lower(func.hex(func.randomblob(16)))
+
+
+async def project(session: AsyncSession, entries: ColumnElement[bool]) -> None:
+    """Add the ledger entries matching ``entries`` (just inserted set-wise, by
+    INSERT ... SELECT) to ``leave_balances``, in one statement: what :func:`post`
+    does for entries it inserts itself."""
+    e, now = LedgerEntry, utcnow()
+    taken = e.kind.in_(TAKEN_KINDS)
+    credited = func.sum(case((taken, 0), else_=e.days))
+    taken_days = func.sum(case((taken, -e.days), else_=0))
+    source = (
+        select(
+            new_ids(session),
+            e.company_id,
+            e.employee_id,
+            e.leave_type_id,
+            e.year,
+            credited,
+            taken_days,
+            credited - taken_days,
+            func.count(),
+            literal(now, UTCDateTime()),
+        )
+        .where(entries)
+        .group_by(e.company_id, e.employee_id, e.leave_type_id, e.year)
+    )
+    columns = [
+        "id",
+        "company_id",
+        "employee_id",
+        "leave_type_id",
+        "year",
+        "credited",
+        "taken",
+        "balance",
+        "entries",
+        "updated_at",
+    ]
+    await session.execute(_upsert(session, columns, source))
+
+
 def _ledger_sums(company_id: uuid.UUID | None) -> Any:
     taken = LedgerEntry.kind.in_(TAKEN_KINDS)
     q = select(
@@ -169,15 +221,16 @@ async def check(session: AsyncSession, company_id: uuid.UUID | None = None) -> l
         (r.employee_id, r.leave_type_id, r.year): (days(r.credited), days(r.taken), int(r.entries))
         for r in (await session.execute(_ledger_sums(company_id))).all()
     }
-    q = select(LeaveBalance)
+    b = LeaveBalance
+    q = select(b.employee_id, b.leave_type_id, b.year, b.credited, b.taken, b.balance, b.entries)
     if company_id is not None:
-        q = q.where(LeaveBalance.company_id == company_id)
+        q = q.where(b.company_id == company_id)
     projection: dict[Key, tuple[Decimal, Decimal, int]] = {}
     bad_balance: set[Key] = set()
-    for b in (await session.scalars(q)).all():
-        key = (b.employee_id, b.leave_type_id, b.year)
-        projection[key] = (days(b.credited), days(b.taken), b.entries)
-        if days(b.balance) != days(b.credited) - days(b.taken):
+    for r in await session.execute(q):
+        key = (r.employee_id, r.leave_type_id, r.year)
+        projection[key] = (days(r.credited), days(r.taken), r.entries)
+        if days(r.balance) != days(r.credited) - days(r.taken):
             bad_balance.add(key)
     return [
         Mismatch(key[0], key[1], key[2], ledger.get(key), projection.get(key))
@@ -193,25 +246,11 @@ async def rebuild(session: AsyncSession, company_id: uuid.UUID | None = None) ->
     if company_id is not None:
         q = q.where(LeaveBalance.company_id == company_id)
     await session.execute(q)
-    now = utcnow()
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "company_id": r.company_id,
-            "employee_id": r.employee_id,
-            "leave_type_id": r.leave_type_id,
-            "year": r.year,
-            "credited": days(r.credited),
-            "taken": days(r.taken),
-            "balance": days(r.credited) - days(r.taken),
-            "entries": int(r.entries),
-            "updated_at": now,
-        }
-        for r in (await session.execute(_ledger_sums(company_id))).all()
-    ]
-    if rows:
-        await session.execute(insert(LeaveBalance), rows)
-    return len(rows)
+    await project(session, LedgerEntry.company_id == company_id if company_id is not None else true())
+    rows = select(func.count()).select_from(LeaveBalance)
+    if company_id is not None:
+        rows = rows.where(LeaveBalance.company_id == company_id)
+    return int(await session.scalar(rows) or 0)
 
 
 async def balance_of(session: AsyncSession, employee_id: uuid.UUID, leave_type_id: uuid.UUID, year: int) -> Decimal:
@@ -226,4 +265,4 @@ async def balance_of(session: AsyncSession, employee_id: uuid.UUID, leave_type_i
     return days(value)
 
 
-__all__ = ["Entry", "Mismatch", "balance_of", "check", "days", "post", "rebuild"]
+__all__ = ["Entry", "Mismatch", "balance_of", "check", "days", "new_ids", "post", "project", "rebuild"]
