@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Date, and_, exists, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from hrms.services.leave import ledger
 from hrms.services.leave.models import (
@@ -141,52 +142,51 @@ async def carry_forward(session: AsyncSession, day: date, company_id: uuid.UUID 
 
 async def expire(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
     """Expire carried-forward days whose expiry is on or before ``day``, less what
-    was taken (net of cancellations) before the expiry: those days were used first."""
-    carried = (
-        await session.scalars(
-            select(LedgerEntry).where(
-                LedgerEntry.kind == CARRY_FORWARD,
-                LedgerEntry.days > 0,
-                LedgerEntry.expires_on.is_not(None),
-                LedgerEntry.expires_on <= day,
-                *_companies(LedgerEntry.company_id, company_id),
+    was taken (net of cancellations) before the expiry: those days were used first.
+    One query finds every carried entry due without an expiry yet, with its days used."""
+    c, used, done = aliased(LedgerEntry), aliased(LedgerEntry), aliased(LedgerEntry)
+    taken = func.coalesce(func.sum(used.days), 0)
+    q = (
+        select(c.company_id, c.employee_id, c.leave_type_id, c.year, c.days, c.expires_on, taken.label("taken"))
+        .select_from(c)
+        .outerjoin(
+            used,
+            and_(
+                used.employee_id == c.employee_id,
+                used.leave_type_id == c.leave_type_id,
+                used.year == c.year,
+                used.kind.in_(TAKEN_KINDS),
+                used.effective_on < c.expires_on,
+            ),
+        )
+        .where(c.kind == CARRY_FORWARD, c.days > 0, c.expires_on.is_not(None), c.expires_on <= day)
+        .where(*_companies(c.company_id, company_id))
+        .where(
+            ~exists().where(
+                done.employee_id == c.employee_id,
+                done.leave_type_id == c.leave_type_id,
+                done.year == c.year,
+                done.kind == EXPIRY,
             )
         )
-    ).all()
+        .group_by(c.id, c.company_id, c.employee_id, c.leave_type_id, c.year, c.days, c.expires_on)
+    )
     entries = []
-    for c in carried:
-        key = f"expiry:{c.year}"
-        exists = await session.scalar(
-            select(LedgerEntry.id).where(
-                LedgerEntry.employee_id == c.employee_id,
-                LedgerEntry.leave_type_id == c.leave_type_id,
-                LedgerEntry.period_key == key,
-            )
-        )
-        if exists is not None or c.expires_on is None:
-            continue
-        used = await session.scalar(
-            select(func.sum(LedgerEntry.days)).where(
-                LedgerEntry.employee_id == c.employee_id,
-                LedgerEntry.leave_type_id == c.leave_type_id,
-                LedgerEntry.year == c.year,
-                LedgerEntry.kind.in_(TAKEN_KINDS),
-                LedgerEntry.effective_on < c.expires_on,
-            )
-        )
-        lapsed = ledger.days(c.days) - min(ledger.days(c.days), -ledger.days(used))
+    for r in await session.execute(q):
+        carried = ledger.days(r.days)
+        lapsed = carried - min(carried, max(ledger.days(0), -ledger.days(r.taken)))
         if lapsed > 0:
             entries.append(
                 ledger.Entry(
-                    c.company_id,
-                    c.employee_id,
-                    c.leave_type_id,
-                    c.year,
+                    r.company_id,
+                    r.employee_id,
+                    r.leave_type_id,
+                    r.year,
                     EXPIRY,
                     -lapsed,
-                    c.expires_on,
-                    period_key=key,
-                    reason=f"carried-forward days expired on {c.expires_on}",
+                    r.expires_on,
+                    period_key=f"expiry:{r.year}",
+                    reason=f"carried-forward days expired on {r.expires_on}",
                 )
             )
     return await _post_chunked(session, entries)
