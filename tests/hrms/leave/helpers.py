@@ -76,7 +76,7 @@ async def request(
 async def balance(
     api: httpx.AsyncClient, employee: dict[str, Any], leave_type: dict[str, Any], year: int = YEAR
 ) -> dict[str, Decimal]:
-    rows = ok(await api.get(f"{LEAVE}/balances", params={"employee_id": employee["id"], "year": year}))
+    rows = ok(await api.get(f"{LEAVE}/balances", params={"employee_id": employee["id"], "year": year}))["items"]
     [row] = [r for r in rows if r["leave_type_id"] == leave_type["id"]]
     return {k: Decimal(row[k]) for k in ("credited", "taken", "balance", "pending", "available")}
 

@@ -29,6 +29,6 @@ async def test_demo_leave_data(hrms: SystemRuntime, api: httpx.AsyncClient) -> N
     assert sorted(r["status"] for r in requests) == ["APPROVED", "APPROVED", "PENDING", "PENDING"]
     assert all(r["approvals"] for r in requests if r["status"] == "APPROVED")
     employees = ok(await api.get("/api/employee/employees", params={"limit": 500}))["items"]
-    balances = ok(await api.get("/api/leave/balances", params={"year": date.today().year}))
+    balances = ok(await api.get("/api/leave/balances", params={"year": date.today().year, "limit": 500}))["items"]
     annual = {b["employee_id"] for b in balances if b["leave_type_name"] == "Annual leave"}
     assert annual == {e["id"] for e in employees}

@@ -162,17 +162,22 @@ async def add_holiday(body: HolidayCreate, request: Request, response: Response,
     return HolidayView.model_validate(holiday, from_attributes=True)
 
 
-@router.get("/holidays", response_model=list[HolidayView], tags=["calendar"])
+HolidayList = Annotated[Listing, Depends(service.HOLIDAYS.dependency)]
+
+
+@router.get("/holidays", response_model=Page[HolidayView], tags=["calendar"])
 async def list_holidays(
     request: Request,
     caller: ReadLeave,
+    listing: HolidayList,
     year: Annotated[
         int | None, Query(ge=2000, le=2100, description="Dated holidays of this year, and every recurring one.")
     ] = None,
-) -> list[HolidayView]:
+) -> Page[HolidayView]:
+    """The company's holidays (``q`` finds names; ``sort=name``)."""
     async with TenantData(request, caller).read() as session:
-        rows = (await session.scalars(service.holidays_where(year))).all()
-    return [HolidayView.model_validate(h, from_attributes=True) for h in rows]
+        rows, total, cursor = await listing.fetch(session, service.holidays_where(year))
+    return listing.page([HolidayView.model_validate(h, from_attributes=True) for h in rows], total, cursor)
 
 
 @router.delete("/holidays/{holiday_id}", status_code=204, tags=["calendar"])
@@ -185,27 +190,33 @@ async def remove_holiday(holiday_id: uuid.UUID, request: Request, caller: Manage
 # -- balances and the ledger -----------------------------------------------------------------
 
 
+BalanceList = Annotated[Listing, Depends(service.BALANCES.dependency)]
+
+
 @router.get(
     "/balances",
-    response_model=list[BalanceView],
+    response_model=Page[BalanceView],
     tags=["balances"],
     responses={404: {"description": "No such employee, or not one the caller sees."}},
 )
 async def list_balances(
     request: Request,
     caller: ReadLeave,
+    listing: BalanceList,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Default: this year.")] = None,
     employee_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> list[BalanceView]:
+) -> Page[BalanceView]:
     """Balances of a year: the caller's own, their reports' (a manager) or everyone's
     (an admin); ``employee_id`` for one employee. ``available`` = balance - pending."""
+    year = year or utcnow().year
     async with TenantData(request, caller).read() as session:
         scope = await scope_of(session, caller)
         if employee_id is not None:
             check_sees(scope, employee_id)
-        return await service.balances(
-            session, year=year or utcnow().year, employee_id=employee_id, scope=scope.where(LeaveBalance.employee_id)
-        )
+        where = service.balances_where(year=year, employee_id=employee_id, scope=scope.where(LeaveBalance.employee_id))
+        rows, total, cursor = await listing.fetch(session, where)
+        views = await service.balance_views(session, rows, year)
+    return listing.page(views, total, cursor)
 
 
 LedgerList = Annotated[Listing, Depends(service.LEDGER.dependency)]

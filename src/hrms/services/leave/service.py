@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -177,8 +177,14 @@ async def remove_holiday(*, uow: UnitOfWork, holiday_id: uuid.UUID) -> None:
     await uow.commit()
 
 
+#: How the holiday list sorts and searches (sort=, q=, cursor=).
+HOLIDAYS = ListSpec(
+    sort={"day": Holiday.day, "name": Holiday.name}, default=("day",), key=Holiday.id, search=(Holiday.name,)
+)
+
+
 def holidays_where(year: int | None) -> Select[Any]:
-    q = select(Holiday).order_by(Holiday.day, Holiday.name)
+    q = select(Holiday)
     if year is not None:
         q = q.where((Holiday.recurring.is_(True)) | (func.extract("year", Holiday.day) == year))
     return q
@@ -258,37 +264,48 @@ async def pending_days(session: AsyncSession, employee_id: uuid.UUID, leave_type
     return ledger.days(total)
 
 
-async def balances(session: AsyncSession, *, year: int, employee_id: uuid.UUID | None, scope: Any) -> list[BalanceView]:
-    """The balances of ``year`` (of one employee, or of everyone the caller sees), with
-    the days reserved by pending requests."""
-    q = (
-        select(LeaveBalance, LeaveType.name)
-        .join(LeaveType, LeaveType.id == LeaveBalance.leave_type_id)
-        .where(LeaveBalance.year == year)
-        .order_by(LeaveBalance.employee_id, LeaveType.name)
-    )
+#: How the balance list sorts (sort=, cursor=).
+BALANCES = ListSpec(
+    sort={"employee_id": LeaveBalance.employee_id, "balance": LeaveBalance.balance, "taken": LeaveBalance.taken},
+    default=("employee_id",),
+    key=LeaveBalance.id,
+)
+
+
+def balances_where(*, year: int, employee_id: uuid.UUID | None, scope: Any) -> Select[Any]:
+    q = select(LeaveBalance).where(LeaveBalance.year == year)
     if employee_id is not None:
         q = q.where(LeaveBalance.employee_id == employee_id)
     if scope is not None:
         q = q.where(scope)
-    rows = (await session.execute(q)).all()
+    return q
+
+
+async def balance_views(session: AsyncSession, rows: Sequence[LeaveBalance], year: int) -> list[BalanceView]:
+    """``rows`` with their type's name and the days pending requests reserve."""
+    if not rows:
+        return []
+    types = select(LeaveType.id, LeaveType.name).where(LeaveType.id.in_({b.leave_type_id for b in rows}))
+    names = {r.id: r.name for r in await session.execute(types)}
     pending_q = (
         select(LeaveRequest.employee_id, LeaveRequest.leave_type_id, func.sum(LeaveRequest.days).label("days"))
-        .where(LeaveRequest.status == PENDING, func.extract("year", LeaveRequest.start_date) == year)
+        .where(
+            LeaveRequest.status == PENDING,
+            func.extract("year", LeaveRequest.start_date) == year,
+            LeaveRequest.employee_id.in_({b.employee_id for b in rows}),
+        )
         .group_by(LeaveRequest.employee_id, LeaveRequest.leave_type_id)
     )
-    if employee_id is not None:
-        pending_q = pending_q.where(LeaveRequest.employee_id == employee_id)
     pending = {(r.employee_id, r.leave_type_id): ledger.days(r.days) for r in await session.execute(pending_q)}
     out = []
-    for b, type_name in rows:
+    for b in rows:
         reserved = pending.get((b.employee_id, b.leave_type_id), ledger.days(0))
         balance = ledger.days(b.balance)
         out.append(
             BalanceView(
                 employee_id=b.employee_id,
                 leave_type_id=b.leave_type_id,
-                leave_type_name=type_name,
+                leave_type_name=names.get(b.leave_type_id, ""),
                 year=b.year,
                 credited=ledger.days(b.credited),
                 taken=ledger.days(b.taken),
