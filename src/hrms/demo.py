@@ -12,12 +12,13 @@ import secrets
 
 import httpx
 
+from hrms.services.leave import demo as leave_demo
 from hrms.services.presence import demo as presence_demo
 from hrms.services.tasks import demo as tasks_demo
 
 #: The workforce services' demo data (seed 004's sample records per service), loaded
 #: after the companies and their people: ``load(client, companies) -> lines``.
-WORKFORCE = (tasks_demo.load, presence_demo.load)
+WORKFORCE = (tasks_demo.load, leave_demo.load, presence_demo.load)
 
 # (number, first, last, position, role)
 _COMPANIES: dict[str, tuple[str, list[tuple[str, str, str, str, str]]]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import auth, company, employee, notification, presence, project, tasks
+from hrms.services import auth, company, employee, leave, notification, presence, project, tasks
 from isles import System
 
 
@@ -17,6 +17,7 @@ def build() -> System:
             project.build(),
             notification.build(),
             tasks.build(),
+            leave.build(),
             presence.build(),
         ],
         demo=demo.load,

@@ -136,6 +136,18 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
     b_sessions = ok(
         await api.get("/api/auth/sessions", headers={"Authorization": f"Bearer {b_session['access_token']}"})
     )
+    # Company B's leave (issue 17): a type, a holiday and a pending request of b_person.
+    b_type = ok(await api.post("/api/leave/leave-types", json={"company_id": b["id"], "name": "B leave"}), 201)
+    b_holiday = ok(
+        await api.post("/api/leave/holidays", json={"company_id": b["id"], "name": "B day", "day": "2030-01-01"}), 201
+    )
+    leave_ask = {"employee_id": b_person["id"], "leave_type_id": b_type["id"], "year": 2030, "days": "5"}
+    ok(await api.post("/api/leave/allocations", json=leave_ask), 201)
+    leave_ask = {k: v for k, v in leave_ask.items() if k in ("employee_id", "leave_type_id")}
+    b_leave = ok(
+        await api.post("/api/leave/requests", json={**leave_ask, "start_date": "2030-03-04", "end_date": "2030-03-04"}),
+        201,
+    )
     ids = {
         "company_id": b["id"],
         "employee_id": b_person["id"],
@@ -148,6 +160,9 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         "saga_id": b_saga["id"],
         "session_id": b_sessions[0]["id"],
         "task_id": b_task["id"],
+        "leave_type_id": b_type["id"],
+        "holiday_id": b_holiday["id"],
+        "request_id": b_leave["id"],
     }
     return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
 
@@ -306,5 +321,7 @@ async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, A
         f"/api/project/assignments/{ids['assignment_id']}",
         f"/api/notification/notifications/{ids['notification_id']}",
         f"/api/tasks/tasks/{ids['task_id']}",
+        f"/api/leave/leave-types/{ids['leave_type_id']}",
+        f"/api/leave/requests/{ids['request_id']}",
     ]
     return {p: ok(await api.get(p)) for p in paths}
