@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from hrms.system import build as build_hrms
+from isles import System
 from isles.core.logging import configure
 from isles.runtime.system import SystemRuntime
 from tests.support import Backend, Templates, make_backend
@@ -34,10 +35,33 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     asyncio.run(made.drop())
 
 
+#: The services every test of the HR system runs; a test about another one names it
+#: with ``@pytest.mark.services("leave")`` (``"all"``: every service of the system).
+CORE = ("auth", "company", "employee", "project", "notification")
+
+
+def hr_system(request: pytest.FixtureRequest) -> System:
+    """The HR system a test runs: the core services and those its ``services`` marker
+    names. Fewer services, fewer databases to copy and consumers to wait for: the
+    workforce services' tests run them, and the tests about the whole system (the
+    security matrix, schemathesis, the flows across services) run every one."""
+    full = build_hrms()
+    marker = request.node.get_closest_marker("services")
+    wanted = set(marker.args) if marker is not None else set()
+    if "all" in wanted:
+        return full
+    unknown = wanted - {s.name for s in full.services}
+    assert not unknown, f"no HR service {unknown}"
+    extra = sorted(wanted - set(CORE))
+    kept = [s for s in full.services if s.name in CORE or s.name in wanted]
+    return System(name="-".join(["hrms-core", *extra]), services=kept, demo=full.demo)
+
+
 @pytest.fixture
-async def hrms(backend: Backend, templates: Templates) -> AsyncIterator[SystemRuntime]:
-    """The HR system on databases of the test's own (copied from migrated templates)."""
-    system = build_hrms()
+async def hrms(backend: Backend, templates: Templates, request: pytest.FixtureRequest) -> AsyncIterator[SystemRuntime]:
+    """The HR system on databases of the test's own (copied from migrated templates):
+    its core services, and those the test's ``services`` marker names."""
+    system = hr_system(request)
     await templates.clone(system, backend)
     runtime = SystemRuntime(system, backend.settings, environ={})
     await runtime.start()

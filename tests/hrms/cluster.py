@@ -28,7 +28,11 @@ from isles.runtime.system import generate_system_keys
 from isles.storage.db import drop_postgres_database
 from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
 
+#: The services the fault cluster runs as processes: the core of the HR system (the
+#: workforce services consume its events but take no part in what these tests check).
 SERVICES = ("auth", "company", "employee", "project", "notification")
+#: Every service of the HR system (what ``isles up --distributed`` starts).
+ALL_SERVICES = tuple(s.name for s in build().services)
 HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
 
 FAST_ENV = {

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from hrms import demo
 from isles.storage.db import drop_postgres_database
 from tests import support
-from tests.hrms.cluster import SERVICES
+from tests.hrms.cluster import ALL_SERVICES as SERVICES
 from tests.support import NATS_URL, PG_SERVER, isles_up, require_nats, require_postgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]

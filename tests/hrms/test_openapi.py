@@ -12,11 +12,12 @@ import jsonschema_rs
 import pytest
 from openapi_spec_validator import validate
 
+from hrms.system import build as build_hrms
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import PASSWORD, bearer, default_company, new_employee, ok, user_with_password
 
-pytestmark = pytest.mark.integration
-SERVICES = ("auth", "company", "employee", "project", "notification")
+pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
+SERVICES = tuple(s.name for s in build_hrms().services)  # every service of the system
 #: Routes without a bearer token: logging in, and a saga step's callback (it carries
 #: the step's own callback token instead).
 PUBLIC = {

@@ -17,7 +17,7 @@ from isles.storage.tenancy import POLICY, SETTING, tenant_tables
 from tests.hrms.helpers import new_company, new_employee, ok
 from tests.support import Backend, make_backend
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.services("all")]
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from tests import support
 # (a garbage-collected connection an earlier test left) runs in the middle of
 # that compile. Importing here, at collection, keeps the compile out of the test.
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
 SERVICES = ("auth", "company", "employee", "project", "notification", "tasks", "presence", "leave")
 #: Examples per operation: bounded so the whole run stays within a minute or two.
 EXAMPLES = 25

@@ -24,7 +24,7 @@ from isles.runtime.system import SystemRuntime
 from isles.security.tokens import IDENTITY_PROVIDER, KeyRing, generate_keys
 from tests.hrms.helpers import assign, login, new_company, new_employee, new_project, ok, user_with_password
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
 SQLISH = "x'); DROP TABLE employees; -- \" OR 1=1 /*"
 PUBLIC = {
     ("POST", "/api/auth/login"),

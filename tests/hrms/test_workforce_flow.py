@@ -21,7 +21,7 @@ from tests.hrms.helpers import ok
 from tests.hrms.leave.helpers import YEAR, allocate, balance, leave_type, request, team
 from tests.hrms.presence.support import days_of
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
 DAY = date(YEAR, 3, 4)  # a Monday
 
 

@@ -20,7 +20,7 @@ from isles.runtime.system import SystemRuntime
 from isles.security.events import read as read_events
 from isles.storage.db import DatabaseConfigError, drop_postgres_database
 from isles.storage.provision import KINDS, drop_roles, provision, read_secret, role_name, secrets_path, variable
-from tests.hrms.cluster import SERVICES
+from tests.hrms.cluster import ALL_SERVICES as SERVICES
 from tests.support import PG_SERVER, make_backend
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

@@ -12,7 +12,7 @@ from hrms.services.leave import demo
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import ok
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
 
 
 async def test_demo_leave_data(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:

@@ -19,7 +19,7 @@ from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import count, ok
 from tests.hrms.leave.helpers import LEAVE, allocate, balance, leave_type, request, team
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("leave")]
 
 
 async def test_accrual_twice_for_one_month_adds_once(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:

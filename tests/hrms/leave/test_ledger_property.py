@@ -20,7 +20,7 @@ from hrms.services.leave import jobs, ledger
 from hrms.services.leave.models import KINDS, LeaveBalance, LeaveRequestUser, LeaveType, LedgerEntry
 from isles.runtime.system import SystemRuntime
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("leave")]
 
 halves = st.integers(min_value=-40, max_value=40).map(lambda n: Decimal(n) / 2)
 cents = st.integers(min_value=-1000, max_value=1000).map(lambda n: Decimal(n) / 100)

@@ -16,7 +16,7 @@ from isles.core.events import Envelope, Event
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import new_employee, ok
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("leave")]
 
 
 async def copy_of(hrms: SystemRuntime, employee_id: str) -> LeaveRequestUser:

@@ -12,7 +12,7 @@ from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import ok
 from tests.hrms.leave.helpers import LEAVE, allocate, balance, fields, leave_events, leave_type, request, team
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("leave")]
 
 
 async def test_days_skip_weekends_and_holidays_and_count_half_days(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:

@@ -12,7 +12,7 @@ from tests.hrms.helpers import headers_of, ok
 from tests.hrms.leave.helpers import LEAVE, allocate, balance, leave_events, leave_type, request, team
 from tests.support import Backend, Templates
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("leave")]
 
 
 async def test_an_approval_survives_a_restart(backend: Backend, templates: Templates) -> None:

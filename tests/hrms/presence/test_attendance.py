@@ -29,7 +29,7 @@ from tests.hrms.presence.support import (
     record,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("presence")]
 
 
 async def crew(api: httpx.AsyncClient, hrms: SystemRuntime, names: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -18,7 +18,7 @@ from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import count, new_company, new_employee, ok
 from tests.hrms.presence.support import MONDAY, at, fields, person, record
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("presence")]
 
 BERLIN = {"latitude": "52.520008", "longitude": "13.404954"}
 NEAR = {"latitude": "52.520500", "longitude": "13.404954"}  # ~55 m north

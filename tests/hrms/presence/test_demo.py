@@ -11,7 +11,7 @@ from hrms.services.presence import demo
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import ok
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
 
 
 async def test_the_demo_loads_places_tags_shifts_and_a_computed_day(

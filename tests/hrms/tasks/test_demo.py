@@ -13,7 +13,7 @@ from hrms.services.tasks import demo as tasks_demo
 from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import ok
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
 
 
 async def test_the_demo_tasks_are_assigned_in_every_status(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:

@@ -17,7 +17,7 @@ from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import ok
 from tests.hrms.tasks.helpers import Company, Person, company, new_task, task_events
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("tasks")]
 
 
 @pytest.fixture

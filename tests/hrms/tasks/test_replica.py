@@ -18,7 +18,7 @@ from isles.runtime.system import SystemRuntime
 from isles.storage.schema import dead_letters_table
 from tests.hrms.helpers import new_company, new_employee, ok
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("tasks")]
 
 
 async def copy_of(hrms: SystemRuntime, employee_id: str) -> TaskUser | None:

@@ -14,7 +14,7 @@ from isles.runtime.system import SystemRuntime
 from tests.hrms.helpers import ok
 from tests.hrms.tasks.helpers import Company, company, new_task, task_events, uid
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services("tasks")]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ DEMO: list[tuple[str, str, int | None, str, int]] = [
     ("Plan the summer offsite", "low", 60, "CANCELLED", -2),
 ]
 #: How long to wait for the tasks service to hear of a new employee.
-PATIENCE = 30.0
+PATIENCE = 10.0
 
 
 def _ok(response: httpx.Response) -> Any:
