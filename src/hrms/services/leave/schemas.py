@@ -85,6 +85,32 @@ class LeaveTypeUpdate(LeaveTypeRules):
 
 
 class LeaveTypeView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": LEAVE_TYPE_ID,
+                    "company_id": ex.COMPANY_ID,
+                    "name": "Annual leave",
+                    "paid": True,
+                    "allowance_days": "25.00",
+                    "monthly_accrual": "2.08",
+                    "half_days": True,
+                    "max_consecutive_days": "15.00",
+                    "allow_negative": False,
+                    "carry_forward_cap": "5.00",
+                    "carry_forward_expiry_months": 3,
+                    "min_notice_days": 7,
+                    "approval_levels": 1,
+                    "is_active": True,
+                    "version": 1,
+                    "created_at": ex.CREATED_AT,
+                    "updated_at": ex.UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID = Field(examples=[LEAVE_TYPE_ID])
     company_id: uuid.UUID = Field(examples=[ex.COMPANY_ID])
     name: str = Field(examples=["Annual leave"])
@@ -128,6 +154,21 @@ class HolidayCreate(BaseModel):
 
 
 class HolidayView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": HOLIDAY_ID,
+                    "company_id": ex.COMPANY_ID,
+                    "name": "Christmas Day",
+                    "day": "2025-12-25",
+                    "recurring": True,
+                    "created_at": ex.CREATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID = Field(examples=[HOLIDAY_ID])
     company_id: uuid.UUID = Field(examples=[ex.COMPANY_ID])
     name: str = Field(examples=["Christmas Day"])
@@ -165,6 +206,26 @@ class AdjustmentCreate(BaseModel):
 
 
 class LedgerEntryView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ENTRY_ID,
+                    "employee_id": ex.EMPLOYEE_ID,
+                    "leave_type_id": LEAVE_TYPE_ID,
+                    "year": 2025,
+                    "kind": "taken",
+                    "days": "-5.00",
+                    "effective_on": "2025-08-04",
+                    "period_key": f"taken:{REQUEST_ID}",
+                    "request_id": REQUEST_ID,
+                    "created_by": ex.USER_ID,
+                    "created_at": ex.CREATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID = Field(examples=[ENTRY_ID])
     employee_id: uuid.UUID = Field(examples=[ex.EMPLOYEE_ID])
     leave_type_id: uuid.UUID = Field(examples=[LEAVE_TYPE_ID])
@@ -181,6 +242,24 @@ class LedgerEntryView(BaseModel):
 
 
 class BalanceView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "employee_id": ex.EMPLOYEE_ID,
+                    "leave_type_id": LEAVE_TYPE_ID,
+                    "leave_type_name": "Annual leave",
+                    "year": 2025,
+                    "credited": "25.00",
+                    "taken": "3.50",
+                    "balance": "21.50",
+                    "pending": "2.00",
+                    "available": "19.50",
+                }
+            ]
+        }
+    )
+
     employee_id: uuid.UUID = Field(examples=[ex.EMPLOYEE_ID])
     leave_type_id: uuid.UUID = Field(examples=[LEAVE_TYPE_ID])
     leave_type_name: str = Field(examples=["Annual leave"])
@@ -238,6 +317,47 @@ class ApprovalView(BaseModel):
 
 
 class LeaveRequestView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": REQUEST_ID,
+                    "company_id": ex.COMPANY_ID,
+                    "employee_id": ex.EMPLOYEE_ID,
+                    "employee_name": f"{ex.FIRST_NAME} {ex.LAST_NAME}",
+                    "leave_type_id": LEAVE_TYPE_ID,
+                    "leave_type_name": "Annual leave",
+                    "paid": True,
+                    "start_date": "2025-08-04",
+                    "end_date": "2025-08-08",
+                    "first_day": "full",
+                    "last_day": "full",
+                    "days": "5.00",
+                    "reason": "Summer holiday",
+                    "status": "APPROVED",
+                    "level": 1,
+                    "levels": 1,
+                    "approver_id": ex.MANAGER_ID,
+                    "decided_at": ex.UPDATED_AT,
+                    "approvals": [
+                        {
+                            "id": APPROVAL_ID,
+                            "level": 1,
+                            "decision": "approved",
+                            "decided_by": ex.MANAGER_ID,
+                            "decided_by_user": ex.USER_ID,
+                            "decided_at": ex.UPDATED_AT,
+                            "comment": "Enjoy!",
+                        }
+                    ],
+                    "version": 2,
+                    "created_at": ex.CREATED_AT,
+                    "updated_at": ex.UPDATED_AT,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID = Field(examples=[REQUEST_ID])
     company_id: uuid.UUID = Field(examples=[ex.COMPANY_ID])
     employee_id: uuid.UUID = Field(examples=[ex.EMPLOYEE_ID])

@@ -24,6 +24,10 @@ ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5]
 CompanyId = Field(default=None, description="Default: the caller's company.", examples=[ex.COMPANY_ID])
 PLACE_ID = "3f6d2c1a-1b7e-4a35-9c61-0d7f8a2b4c10"
 TAG_ID = "8a1e5b2c-4d3f-4e6a-9b7c-1f2e3d4c5b6a"
+SHIFT_ID = "5c7e9a1b-3d5f-4b7d-8f1a-2c4e6a8b0d13"
+SHIFT_ASSIGNMENT_ID = "a6b8c0d2-e4f6-4a8b-9c0d-1e2f3a4b5c6d"
+CHECKIN_ID = "1f3a5c7e-9b2d-4f6a-8c0e-2d4f6b8a0c25"
+ATTENDANCE_DAY_ID = "7d9f1b3d-5f7a-4c9e-b1d3-5f7a9c1e3b48"
 
 
 class _Body(BaseModel):
@@ -49,6 +53,14 @@ class SettingsUpdate(_Body):
 
 
 class SettingsView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"company_id": ex.COMPANY_ID, "enforce_geofence": True, "timezone": "Europe/London", "version": 2}
+            ]
+        }
+    )
+
     company_id: uuid.UUID
     enforce_geofence: bool
     timezone: str
@@ -82,7 +94,23 @@ class PlaceUpdate(_Geofence):
 
 
 class PlaceView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": PLACE_ID,
+                    "company_id": ex.COMPANY_ID,
+                    "name": "Head office",
+                    "latitude": "51.520800",
+                    "longitude": "-0.099400",
+                    "radius_m": 150,
+                    "version": 1,
+                    "created_at": ex.CREATED_AT,
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     company_id: uuid.UUID
@@ -110,11 +138,28 @@ class TagUpdate(_Body):
     id: uuid.UUID = Field(description="The tag to change.", examples=[TAG_ID])
     is_active: bool | None = Field(default=None, description="False: scans of it are refused.")
     place_id: uuid.UUID | None = Field(default=None, examples=[PLACE_ID])
-    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(
+        default=None, examples=["Side entrance"]
+    )
 
 
 class TagView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": TAG_ID,
+                    "uid": "04:A2:3B:1C:5D:80",
+                    "place_id": PLACE_ID,
+                    "label": "Front door",
+                    "is_active": True,
+                    "version": 1,
+                    "created_at": ex.CREATED_AT,
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     uid: str
@@ -137,7 +182,9 @@ class CheckinCreate(_Body):
     kind: Kind = Field(description="in: check in; out: check out.")
     source: Literal["web", "mobile"] = "web"
     place_id: uuid.UUID | None = Field(default=None, examples=[PLACE_ID])
-    location: Location | None = None
+    location: Location | None = Field(
+        default=None, examples=[{"latitude": "51.520800", "longitude": "-0.099400", "accuracy_m": "12.5"}]
+    )
 
 
 class NfcScan(_Body):
@@ -150,7 +197,7 @@ class NfcScan(_Body):
 class CorrectionCreate(_Body):
     employee_id: uuid.UUID = Field(examples=[ex.EMPLOYEE_ID])
     corrects_id: uuid.UUID | None = Field(
-        default=None, description="The record corrected; none: a missing record is added."
+        default=None, description="The record corrected; none: a missing record is added.", examples=[CHECKIN_ID]
     )
     kind: Kind | None = Field(default=None, description="What the record should be (not for a void).")
     at: datetime | None = Field(default=None, description="When (not for a void).", examples=["2026-11-27T17:00:00Z"])
@@ -175,7 +222,31 @@ class CorrectionCreate(_Body):
 
 
 class CheckinView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "4b6d8f0a-2c4e-4a6c-9e0b-3d5f7a9c1e62",
+                    "employee_id": ex.EMPLOYEE_ID,
+                    "kind": "correction",
+                    "at": "2026-11-27T17:00:00Z",
+                    "source": "web",
+                    "place_id": PLACE_ID,
+                    "tag_id": TAG_ID,
+                    "latitude": "51.520800",
+                    "longitude": "-0.099400",
+                    "accuracy_m": "12.50",
+                    "corrects_id": CHECKIN_ID,
+                    "corrected_kind": "out",
+                    "is_void": False,
+                    "reason": "Forgot to check out",
+                    "made_by": ex.USER_ID,
+                    "created_at": "2026-11-28T08:45:00Z",
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     employee_id: uuid.UUID
@@ -196,6 +267,23 @@ class CheckinView(BaseModel):
 
 
 class ShiftCreate(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Day",
+                    "start_time": "09:00",
+                    "end_time": "17:30",
+                    "weekdays": [1, 2, 3, 4, 5],
+                    "late_grace_minutes": 10,
+                    "early_grace_minutes": 5,
+                    "half_day_minutes": 240,
+                }
+            ]
+        },
+    )
+
     company_id: uuid.UUID | None = CompanyId
     name: Name = Field(examples=["Day"])
     start_time: ClockTime = Field(default="09:00", description="The company's local time (HH:MM).", examples=["09:00"])
@@ -219,6 +307,24 @@ class ShiftCreate(_Body):
 
 
 class ShiftView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": SHIFT_ID,
+                    "name": "Day",
+                    "start_time": "09:00",
+                    "end_time": "17:30",
+                    "weekdays": [1, 2, 3, 4, 5],
+                    "late_grace_minutes": 10,
+                    "early_grace_minutes": 5,
+                    "half_day_minutes": 240,
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     name: str
     start_time: ClockTime
@@ -233,7 +339,7 @@ class ShiftView(BaseModel):
 class ShiftAssignmentCreate(_Body):
     company_id: uuid.UUID | None = CompanyId
     employee_id: uuid.UUID = Field(examples=[ex.EMPLOYEE_ID])
-    shift_id: uuid.UUID
+    shift_id: uuid.UUID = Field(examples=[SHIFT_ID])
     start_date: date = Field(examples=["2026-12-01"])
     end_date: date | None = Field(default=None, examples=["2027-05-31"])
 
@@ -245,7 +351,21 @@ class ShiftAssignmentCreate(_Body):
 
 
 class ShiftAssignmentView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": SHIFT_ASSIGNMENT_ID,
+                    "employee_id": ex.EMPLOYEE_ID,
+                    "shift_id": SHIFT_ID,
+                    "start_date": "2026-12-01",
+                    "end_date": "2027-05-31",
+                    "created_at": "2026-11-20T10:15:00Z",
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     employee_id: uuid.UUID
@@ -261,6 +381,19 @@ class ComputeRequest(_Body):
 
 
 class ComputeView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "company_id": ex.COMPANY_ID,
+                    "day": "2026-11-27",
+                    "rows": 42,
+                    "by_status": {"present": 36, "half_day": 1, "absent": 2, "on_leave": 3},
+                }
+            ]
+        }
+    )
+
     company_id: uuid.UUID
     day: date
     rows: int
@@ -268,7 +401,28 @@ class ComputeView(BaseModel):
 
 
 class AttendanceDayView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ATTENDANCE_DAY_ID,
+                    "employee_id": ex.EMPLOYEE_ID,
+                    "day": "2026-11-27",
+                    "status": "half_day",
+                    "late": False,
+                    "left_early": False,
+                    "missing_checkout": False,
+                    "leave_part": "afternoon",
+                    "shift_id": SHIFT_ID,
+                    "first_in": "2026-11-27T08:58:00Z",
+                    "last_out": "2026-11-27T13:02:00Z",
+                    "worked_minutes": 244,
+                    "computed_at": "2026-11-28T02:00:00Z",
+                }
+            ]
+        },
+    )
 
     id: uuid.UUID
     employee_id: uuid.UUID
