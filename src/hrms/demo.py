@@ -18,7 +18,7 @@ from hrms.services.tasks import demo as tasks_demo
 
 #: The workforce services' demo data (seed 004's sample records per service), loaded
 #: after the companies and their people: ``load(client, companies) -> lines``.
-WORKFORCE = (tasks_demo.load, leave_demo.load, presence_demo.load)
+WORKFORCE = {"tasks": tasks_demo.load, "leave": leave_demo.load, "presence": presence_demo.load}
 
 # (number, first, last, position, role)
 _COMPANIES: dict[str, tuple[str, list[tuple[str, str, str, str, str]]]] = {
@@ -156,13 +156,12 @@ async def load(client: httpx.AsyncClient) -> list[str]:
         teams = len(_TEAMS[company_name])
         totals = [totals[0] + 1, totals[1] + len(employees), totals[2] + len(projects), totals[3] + teams]
     more: list[str] = []
-    for load_more in WORKFORCE:
+    for service, load_more in WORKFORCE.items():
         # Their services learn of the new people from events: where events do not flow
         # (a relay paused, say), their demo data is skipped, not the start.
         try:
             more += await load_more(client, made)
         except (httpx.HTTPError, RuntimeError) as exc:
-            service = load_more.__module__.split(".")[-2]
             more.append(f"  {service}: demo data skipped ({str(exc).splitlines()[0]})")
     return [
         f"demo data: {totals[0]} companies, {totals[3]} teams, {totals[1]} employees (and their users), "
