@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # databases and processes, so two workers nearly halve the time on two cores.
 JOBS   ?= 2
 
-.PHONY: up test lint typecheck boundaries unit bench install clean
+.PHONY: up up-shop test lint typecheck boundaries unit bench install clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=..." >&2; exit 2; }
@@ -26,6 +26,10 @@ install: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/isles up $(ARGS)
+
+# The second system on the platform (issue 18): the shop, in its own data folder.
+up-shop: $(STAMP)
+	$(BIN)/isles up --system shop --data-dir .isles/shop $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools

@@ -78,6 +78,29 @@ async def api(hrms: SystemRuntime) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+async def shop(backend: Backend, templates: Templates) -> AsyncIterator[SystemRuntime]:
+    """The shop system (user, product, order) on databases of the test's own, copied
+    from migrated templates."""
+    from shop.system import build as build_shop
+
+    system = build_shop()
+    await templates.clone(system, backend)
+    runtime = SystemRuntime(system, backend.settings, environ={})
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+        await backend.drop(runtime.services)
+
+
+@pytest.fixture
+async def shop_api(shop: SystemRuntime) -> AsyncIterator[httpx.AsyncClient]:
+    async with shop.client() as client:
+        yield client
+
+
 # Tests that count what they tried (the security matrix, schemathesis) record a
 # "summary" property; the lines are printed at the end of the run, workers included.
 _summaries: list[str] = []

@@ -23,6 +23,7 @@ from isles.http import openapi, problems
 from isles.http.limits import BodyLimitMiddleware
 from isles.http.queries import strict_query
 from isles.ops.metrics import RequestMetricsMiddleware
+from isles.security.tokens import IDENTITY_PROVIDER
 from isles.service.context import ServiceContext
 from isles.service.declaration import Service
 
@@ -104,7 +105,8 @@ def create_service_app(rt: RunningService) -> FastAPI:
         dependencies=[Depends(strict_query)],
     )
     add_docs(app, f"{s.name} service")
-    openapi.install(app)
+    verifier = rt.verifier
+    openapi.install(app, identity_provider=verifier.identity_provider if verifier else IDENTITY_PROVIDER)
     app.state.context = rt
     app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)

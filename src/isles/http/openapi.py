@@ -27,13 +27,16 @@ from isles.core.problems import PROBLEM_URN, status_title
 from isles.security.tokens import IDENTITY_PROVIDER
 
 MEDIA_TYPE = "application/problem+json"
-#: Where a user gets a token with an email and password (relative to the system's URL).
-TOKEN_URL = f"/api/{IDENTITY_PROVIDER}/login"
-PASSWORD_SCHEME: dict[str, Any] = {
-    "type": "oauth2",
-    "description": "Log in with a user's email (as username) and password.",
-    "flows": {"password": {"tokenUrl": TOKEN_URL, "scopes": {}}},
-}
+
+
+def password_scheme(identity_provider: str = IDENTITY_PROVIDER) -> dict[str, Any]:
+    """The OAuth2 password flow of the system whose login service is ``identity_provider``."""
+    return {
+        "type": "oauth2",
+        "description": "Log in with a user's email (as username) and password.",
+        "flows": {"password": {"tokenUrl": f"/api/{identity_provider}/login", "scopes": {}}},
+    }
+
 
 FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -104,7 +107,7 @@ def _statuses(path: str, op: dict[str, Any]) -> set[int]:
     return found
 
 
-def document(app: FastAPI) -> dict[str, Any]:
+def document(app: FastAPI, *, identity_provider: str = IDENTITY_PROVIDER) -> dict[str, Any]:
     """The app's OpenAPI document, with its problems and its security told."""
     schema = get_openapi(
         title=app.title,
@@ -121,7 +124,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
     schemes = components.get("securitySchemes") or {}
     if "bearer" in schemes:
-        schemes["password"] = PASSWORD_SCHEME
+        schemes["password"] = password_scheme(identity_provider)
     for path, item in schema.get("paths", {}).items():
         for op in item.values():
             if not isinstance(op, dict) or "responses" not in op:
@@ -139,12 +142,12 @@ def document(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, identity_provider: str = IDENTITY_PROVIDER) -> None:
     """Make ``app``'s ``/openapi.json`` the document :func:`document` builds (once)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document(app)
+            app.openapi_schema = document(app, identity_provider=identity_provider)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -74,9 +74,11 @@ class ServiceRuntime:
         keys: security.KeyRing | None = None,
         owners: Mapping[str, str] | None = None,
         security_log: SecurityLog | None = None,
+        identity_provider: str = security.IDENTITY_PROVIDER,
     ) -> None:
         """``owners``: each event type's publishing service (the system's declarations);
-        the consumer refuses an event whose source is not its owner."""
+        the consumer refuses an event whose source is not its owner.
+        ``identity_provider``: the service whose tokens are users' (the system's)."""
         self.service = service
         self.name = service.name
         self.security = (security_log or SecurityLog(None, service="")).bound(service.name)
@@ -88,7 +90,8 @@ class ServiceRuntime:
         self._http = http
         self._breakers = breakers if breakers is not None else {}
         self.keys = keys if keys is not None else security.KeyRing()
-        self.verifier = keys.verifier() if keys is not None else None
+        self.identity_provider = identity_provider
+        self.verifier = keys.verifier(identity_provider=identity_provider) if keys is not None else None
         self._signer = (
             keys.signer(service.name, ttl=settings.service_token_ttl)
             if keys is not None and service.name in keys.private
@@ -403,6 +406,7 @@ class SystemRuntime:
                 keys=self.keys,
                 owners=owners,
                 security_log=self.security,
+                identity_provider=system.identity_provider,
             )
             for s in local
         }

@@ -31,6 +31,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+#: The signer of user tokens unless a system names another (``System.identity_provider``).
 IDENTITY_PROVIDER = "auth"
 OPERATOR = "operator"
 ALGORITHM = "EdDSA"
@@ -154,8 +155,10 @@ class KeyRing:
             raise KeysError(f"this process holds no private key of signer {name!r}")
         return TokenSigner(name, self.private[name], ttl=ttl)
 
-    def verifier(self, *, leeway: float = 5.0, cache_size: int = 4096) -> TokenVerifier:
-        return TokenVerifier(self, leeway=leeway, cache_size=cache_size)
+    def verifier(
+        self, *, leeway: float = 5.0, cache_size: int = 4096, identity_provider: str = IDENTITY_PROVIDER
+    ) -> TokenVerifier:
+        return TokenVerifier(self, leeway=leeway, cache_size=cache_size, identity_provider=identity_provider)
 
 
 def _read(path: Path, loader: Any) -> Any:
@@ -218,8 +221,12 @@ class TokenVerifier:
         leeway: float = 5.0,
         cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
+        identity_provider: str = IDENTITY_PROVIDER,
     ) -> None:
+        """``identity_provider``: the signer whose tokens are users' (the system's
+        login service: ``auth`` in the HR system, ``user`` in the shop)."""
         self._keys = keys
+        self.identity_provider = check_signer(identity_provider)
         self._leeway = leeway
         self._cache_size = cache_size
         self._clock = clock
@@ -272,10 +279,10 @@ class TokenVerifier:
             raise InvalidToken("token rejected: issued by another signer than its key names") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("token rejected: not a valid token of this system") from exc
-        return _principal(kid, claims)
+        return _principal(kid, claims, self.identity_provider)
 
 
-def _principal(kid: str, claims: dict[str, Any]) -> Principal:
+def _principal(kid: str, claims: dict[str, Any], identity_provider: str = IDENTITY_PROVIDER) -> Principal:
     subject = str(claims["sub"])
     roles, perms = claims.get("roles") or [], claims.get("perms") or []
     if not isinstance(roles, list) or not isinstance(perms, list):
@@ -286,7 +293,7 @@ def _principal(kid: str, claims: dict[str, Any]) -> Principal:
     except (ValueError, TypeError) as exc:
         raise InvalidToken("cid and sid must be UUIDs") from exc
     kind: Kind
-    if kid == IDENTITY_PROVIDER and subject != f"service:{kid}":
+    if kid == identity_provider and subject != f"service:{kid}":
         kind = "user"
         try:
             uuid.UUID(subject)

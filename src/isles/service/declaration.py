@@ -116,8 +116,12 @@ class System:
     name: str
     services: Sequence[Service]
     demo: DemoLoader | None = None
+    #: The service that logs users in: its signer's tokens are user tokens (each names
+    #: a user and the user's tenant), every other service signs only about itself.
+    identity_provider: str = "auth"
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.services]
         if len(set(names)) != len(names):
             raise ValueError(f"system {self.name}: duplicate service names in {names}")
+        check_service_name(self.identity_provider)

@@ -1,0 +1,1 @@
+"""The shop's services: one package each, each owning its database."""

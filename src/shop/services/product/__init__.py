@@ -1,0 +1,1 @@
+"""The shop's product service (being built: issue 18)."""

@@ -1,0 +1,1 @@
+"""The shop's user service (being built: issue 18)."""
