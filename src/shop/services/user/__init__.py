@@ -1,1 +1,13 @@
-"""The shop's user service (being built: issue 18)."""
+"""The shop's user service — a placeholder until issue 18 builds it: no tables, no routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from isles import Service, new_metadata
+
+
+def build() -> Service:
+    return Service(
+        name="user", metadata=new_metadata(), router=APIRouter(), migrations=None, description="(placeholder)"
+    )
