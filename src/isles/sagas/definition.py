@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from isles.clients.service import ServiceClient
+    from isles.storage.db import ServiceDatabase
     from isles.storage.uow import UnitOfWork
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,99}$")
@@ -80,6 +81,9 @@ class StepContext:
     callback_token: str = ""
     clients: Callable[[str, str], ServiceClient] | None = field(default=None, repr=False)
     reader: Callable[[], AsyncSession] | None = field(default=None, repr=False)
+    #: the orchestrating service's database, for a step whose adapter keeps its own
+    #: state there in transactions of its own (a fake payment provider)
+    db: ServiceDatabase | None = field(default=None, repr=False)
     _uow: UnitOfWork | None = field(default=None, repr=False)
 
     @property

@@ -373,6 +373,7 @@ class SagaRunner:
             callback_token=self.callbacks.shown(state.id, step.name, row.callback_token),
             clients=self._clients,
             reader=functools.partial(self.db.read_session, tenant=saga_tenant(state.tenant_id)),
+            db=self.db,
         )
 
     async def _write(
