@@ -111,8 +111,20 @@ async def fail_order(ctx: StepContext) -> None:
     order = await store.load(ctx.uow.session, _order_id(ctx))
     if order is None or order.status != "PENDING":
         return
-    charge = await _provider(ctx).status(payment_key(order.id))
-    if charge is not None and charge.status == "refunded" and order.payment is not None:
+    provider = _provider(ctx)
+    charge = await provider.status(payment_key(order.id))
+    if charge is not None and charge.status == "refunded":  # charged, then refunded by the compensation
+        order.captured(
+            PaymentCaptured(
+                provider=provider.name,
+                payment_reference=charge.reference,
+                amount=charge.amount,
+                currency=charge.currency,
+                method=charge.method,
+                authorized_at=charge.created_at,
+                captured_at=charge.created_at,
+            )
+        )
         order.refund_recorded(charge.reference, charge.amount, charge.refunded_at or utcnow())
     order.released()
     order.fail(await service.saga_error(ctx.uow.session, ctx.saga_id))

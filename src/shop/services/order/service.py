@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, Uuid, column, select, table
+from sqlalchemy import Select, Text, Uuid, column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles import ListSpec, UnitOfWork, not_found, utcnow
@@ -32,7 +34,7 @@ ORDERS = ListSpec(
     search=(Order.order_number,),
 )
 
-_sagas = table("isles_sagas", column("id", Uuid), column("error", JSON))
+_sagas = table("isles_sagas", column("id", Uuid), column("error", Text))
 
 
 async def next_order_number(session: AsyncSession, at: datetime) -> str:
@@ -85,7 +87,10 @@ async def must_load(session: AsyncSession, order_id: uuid.UUID) -> OrderAggregat
 
 async def saga_error(session: AsyncSession, saga_id: uuid.UUID) -> str:
     """The reason a saga failed, as its caller is told (its problem's detail)."""
-    error = await session.scalar(select(_sagas.c.error).where(_sagas.c.id == saga_id))
+    error: Any = await session.scalar(select(_sagas.c.error).where(_sagas.c.id == saga_id))
+    if isinstance(error, str):  # kept as JSON text
+        with contextlib.suppress(ValueError):
+            error = json.loads(error)
     if isinstance(error, dict) and error.get("detail"):
         return str(error["detail"])
     return "the order could not be placed"
