@@ -160,3 +160,8 @@ def build(world: World) -> System:
         services=[_user_service(world), _product_service(world), order.build()],
         identity_provider="user",
     )
+
+
+def build_default() -> System:
+    """The system with empty stand-ins (for commands that only need the declaration)."""
+    return build(World())

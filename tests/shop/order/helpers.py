@@ -3,6 +3,7 @@ stand-ins (``fakes``), tokens, and reads of the order database."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -54,8 +55,12 @@ class Shop:
 
     async def published(self, event_type: str) -> list[dict[str, Any]]:
         async with self.runtime["order"].db.read_session(tenant=ACROSS_TENANTS) as session:
-            rows = await session.execute(select(outbox_table).where(outbox_table.c.event_type == event_type))
-            return [dict(r._mapping) for r in rows]
+            rows = await session.execute(
+                select(outbox_table.c.payload)
+                .where(outbox_table.c.event_type == event_type)
+                .order_by(outbox_table.c.id)
+            )
+            return [json.loads(r.payload) for r in rows]
 
     async def events(self, order_id: uuid.UUID | str) -> list[str]:
         async with self.runtime["order"].db.read_session(tenant=ACROSS_TENANTS) as session:
