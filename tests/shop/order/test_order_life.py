@@ -123,7 +123,7 @@ async def test_a_rename_reaches_open_orders_and_the_history_not_closed_ones_and_
 ) -> None:
     shop = fake_shop
     mug = shop.world.add_product("Enamel mug", "19.90", 10)
-    user_id, address_id, client = await shop.customer()
+    _user_id, address_id, client = await shop.customer()
     open_order = await placed(shop, client, address_id, [(mug, 1)])
     closed_order = await placed(shop, client, address_id, [(mug, 2)])
     await ship(shop, closed_order["id"], *SHIPPED)
@@ -212,7 +212,8 @@ async def test_a_concurrent_write_to_one_order_is_refused_by_its_version_and_not
     async with rt.db.read_session(tenant=ACROSS_TENANTS) as session:
         first = await store.load(session, order_id)
         second = await store.load(session, order_id)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     first.ship("PACKED", None, None)
     second.rename(mug, "Enamel mug, red")
     async with rt.uow() as uow:
