@@ -218,6 +218,7 @@ def test_markdown_and_mermaid_show_copies_and_references() -> None:
         "| `employee_name`, `employee_active` |" in page
     )
     assert "## Service `employee`" in page
+    assert "| its data; `employee_name`, `employee_active` copied from `employee.employees` |" in page
     assert "| `employees.company_id` | `company.companies` | no |" in page
     mermaid = isles(*HRMS, "map", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart LR\n")

@@ -85,7 +85,7 @@ def data_map(
         )
         sys.stdout.write("".join(diff))
         err.print(
-            f"{check}: the data map is stale (the declarations changed): regenerate it with "
+            f"{check}: the data map is stale (it differs from what the declarations give now): regenerate it with "
             f"`isles map --format {chosen.value} --output {check}`",
             highlight=False,
         )

@@ -508,6 +508,9 @@ def render_markdown(m: DataMap) -> str:
                     "projection": f"projection `{t.source}` of its aggregates' events (rebuildable)",
                     "events": "the events of its event-sourced aggregates",
                 }[t.kind]
+                for c in s.copies:
+                    if c.kind == "columns" and c.table == t.name:
+                        what += f"; {_code(c.columns)} copied from `{c.source}`"
                 cols = ", ".join(c.name for c in t.columns)
                 out.append(f"| `{t.name}` | {_code(t.primary_key)} | {cols} | {what} |")
         out += ["", "**Refers to**" + (":" if s.references else ": nothing of another service.")]
