@@ -41,7 +41,7 @@ def core() -> System:
     the crash and saga tests are about, without the workforce services' databases,
     migrations and consumers to start on every (re)start."""
     full = build()
-    return System(name="hrms", services=[s for s in full.services if s.name in SERVICES], demo=full.demo)
+    return System(name="hrms-core", services=[s for s in full.services if s.name in SERVICES], demo=full.demo)
 
 
 HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
