@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from hrms.system import build
+from isles import System
 from isles.runtime.system import generate_system_keys
 from isles.storage.db import drop_postgres_database
 from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
@@ -33,6 +34,16 @@ from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
 SERVICES = ("auth", "company", "employee", "project", "notification")
 #: Every service of the HR system (what ``isles up --distributed`` starts).
 ALL_SERVICES = tuple(s.name for s in build().services)
+
+
+def core() -> System:
+    """The HR system's core services alone (``--system tests.hrms.cluster:core``): what
+    the crash and saga tests are about, without the workforce services' databases,
+    migrations and consumers to start on every (re)start."""
+    full = build()
+    return System(name="hrms-core", services=[s for s in full.services if s.name in SERVICES], demo=full.demo)
+
+
 HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
 
 FAST_ENV = {

@@ -23,11 +23,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from hrms.services.notification import link_maker, templates
 from hrms.services.notification.models import Notification, NotificationStatus
 from hrms.services.notification.service import dispatch, record_attempt
-from hrms.system import build as build_hrms
 from isles import ACROSS_TENANTS
 from isles.clients.mail import FileSender
 from isles.core.clock import utcnow
 from isles.runtime.system import SystemRuntime
+from tests.hrms.cluster import core
 from tests.hrms.helpers import assign, headers_of, new_company, new_employee, new_project, ok, user_with_password
 from tests.support import PG_SERVER, Backend, Templates, free_port, make_backend
 
@@ -155,7 +155,7 @@ async def smtp_hrms(
     request: pytest.FixtureRequest, tmp_path: Path, templates: Templates, smtp_port: int
 ) -> AsyncIterator[tuple[SystemRuntime, Backend]]:
     backend = make_backend(request.param, tmp_path, mail_sender="smtp", smtp_port=smtp_port, smtp_timeout=2.0)
-    system = build_hrms()
+    system = core()
     await templates.clone(system, backend)
     runtime = SystemRuntime(system, backend.settings, environ={})
     await runtime.start()
@@ -253,7 +253,7 @@ async def test_stopping_the_system_stops_its_workers_and_leaves_no_connection(
 ) -> None:
     """A worker left running after stop() opened a connection on the disposed engine a
     poll later, which nobody closed (CI saw it as an unclosed asyncpg connection)."""
-    system = build_hrms()
+    system = core()
     await templates.clone(system, backend)
     runtime = SystemRuntime(system, backend.settings, environ={})
     await runtime.start()

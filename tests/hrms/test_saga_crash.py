@@ -30,7 +30,6 @@ from sqlalchemy.engine import make_url
 
 from hrms.services.employee.sagas import CREATE_EMPLOYEE
 from hrms.services.project.sagas import CREATE_ASSIGNMENT
-from hrms.system import build as build_hrms
 from isles import ACROSS_TENANTS
 from isles.core.settings import IslesSettings
 from isles.http.idempotency import scoped_key
@@ -39,7 +38,7 @@ from isles.runtime.system import SystemRuntime
 from isles.sagas import Saga
 from isles.storage.schema import outbox_table
 from tests import support
-from tests.hrms.cluster import SERVICES
+from tests.hrms.cluster import SERVICES, core
 from tests.hrms.helpers import count, new_company, new_employee, new_project, ok, value
 from tests.support import PG_SERVER, Backend, make_backend
 
@@ -115,7 +114,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     backend = make_backend(request.param, root / "template")
 
     async def seed() -> Seeded:
-        runtime = SystemRuntime(build_hrms(), backend.settings, environ={})
+        runtime = SystemRuntime(core(), backend.settings, environ={})
         await runtime.start()
         try:
             async with runtime.client() as api:
@@ -137,7 +136,7 @@ def run_until_killed(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_")}
     env |= FAST | {"ISLES_FAILPOINTS": ",".join(f"{k}={v}" for k, v in failpoints.items())}
-    args = ["--no-demo"]
+    args = ["--no-demo", "--system", "tests.hrms.cluster:core"]
     if settings.database_url:
         env["ISLES_DATABASE_URL"] = settings.database_url
     else:
@@ -165,7 +164,7 @@ async def restart(settings: IslesSettings) -> SystemRuntime:
             "relay_poll_interval": 0.2,
         }
     )
-    runtime = SystemRuntime(build_hrms(), fast, environ={})
+    runtime = SystemRuntime(core(), fast, environ={})
     await runtime.start()
     return runtime
 

@@ -23,7 +23,6 @@ import structlog.testing
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from hrms.system import build as build_hrms
 from isles import ACROSS_TENANTS
 from isles.cli.main import app as cli
 from isles.core import failpoints
@@ -31,6 +30,7 @@ from isles.core.logging import configure as configure_logging
 from isles.runtime.system import SystemRuntime
 from isles.sagas import SagaStatus
 from isles.storage.schema import outbox_table
+from tests.hrms.cluster import core
 from tests.hrms.helpers import assign, count, new_company, new_employee, new_project, ok, value
 from tests.support import make_backend
 
@@ -53,7 +53,7 @@ ASSIGNMENT_STEPS = ["validate", "reserve_capacity", "create_assignment", "confir
 async def hr(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SystemRuntime]:
     """One HR system for the module (each test makes its own company, people, projects)."""
     backend = make_backend(request.param, tmp_path_factory.mktemp("sagas"), **SAGA_FAST)
-    runtime = SystemRuntime(build_hrms(), backend.settings, environ={})
+    runtime = SystemRuntime(core(), backend.settings, environ={})
     await runtime.start()
     try:
         yield runtime

@@ -45,6 +45,7 @@ COMMANDS = [
     ["token"],
     ["status"],
     ["lint"],
+    ["map"],
 ]
 GROUPS = (["migrate"], ["db"], ["dlq"], ["sagas"], ["keys"])
 

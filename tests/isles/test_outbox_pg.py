@@ -250,11 +250,11 @@ async def test_a_relay_does_not_claim_past_an_aggregates_row_leased_to_another_r
 
 async def test_processes_of_one_service_starting_together_migrate_once(tmp_path: Path) -> None:
     """Three runtimes of the HR system prepare the same databases at once."""
-    from hrms.system import build as build_hrms
     from isles.storage import migrations
+    from tests.hrms.cluster import core
 
     backend = make_backend("postgres", tmp_path)
-    runtimes = [SystemRuntime(build_hrms(), backend.settings, environ={}) for _ in range(3)]
+    runtimes = [SystemRuntime(core(), backend.settings, environ={}) for _ in range(3)]
     try:
         await asyncio.gather(*(rt.prepare() for rt in runtimes))
         for rt in runtimes[:1]:
@@ -265,4 +265,4 @@ async def test_processes_of_one_service_starting_together_migrate_once(tmp_path:
         for rt in runtimes:
             for srt in rt.services.values():
                 await srt.db.dispose()
-        await backend.drop([s.name for s in build_hrms().services])
+        await backend.drop([s.name for s in core().services])
