@@ -283,8 +283,10 @@ CANCEL_ORDER = Saga(
     CANCEL,
     (
         Step("start_cancel", start_cancel, abort_cancel, local=True),
-        Step("refund", refund, timeout=5.0),
-        Step("release_stock", release, timeout=5.0),
+        # Both idempotent, neither undoable: tried long (a refund made and then given up
+        # on would leave a refunded order CONFIRMED; see docs/shop-order.md).
+        Step("refund", refund, timeout=5.0, max_attempts=20),
+        Step("release_stock", release, timeout=5.0, max_attempts=20),
         Step("finish", finish_cancel, local=True),
     ),
     description="Mark the order cancelling, refund the payment (provider), release the stock (product), "
