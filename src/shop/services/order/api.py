@@ -206,7 +206,12 @@ async def _history(request: Request, caller: Any, listing: Listing, user_id: uui
     return listing.page(entries, total, cursor)
 
 
-@router.get("/users/me/history", response_model=Page[HistoryEntryView], summary="My order history")
+@router.get(
+    "/users/me/history",
+    response_model=Page[HistoryEntryView],
+    responses={404: {"description": "The caller is not a user (the operator)."}},
+    summary="My order history",
+)
 async def my_history(request: Request, caller: ReadOrders, listing: HistoryList) -> Page[HistoryEntryView]:
     """The caller's placed orders, newest first, with each product's name and whether
     the caller reviewed it (a read model kept from events: order and product)."""
