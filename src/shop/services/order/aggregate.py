@@ -60,6 +60,7 @@ class Address(BaseModel):
     line1: str
     line2: str | None = None
     city: str
+    state: str | None = None
     postal_code: str
     country: str
 

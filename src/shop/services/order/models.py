@@ -90,6 +90,7 @@ class OrderShipping(Base):
     line1: Mapped[str] = mapped_column(String(200))
     line2: Mapped[str | None] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(100))
     postal_code: Mapped[str] = mapped_column(String(20))
     country: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(20))

@@ -88,7 +88,7 @@ async def check_user(ctx: StepContext) -> Any:
         raise StepFailed(invalid([FieldError("address_id", f"address {address_id} is not one of yours", "not_found")]))
     return {
         "address": address.model_dump(
-            mode="json", include={"recipient", "line1", "line2", "city", "postal_code", "country"}
+            mode="json", include={"recipient", "line1", "line2", "city", "state", "postal_code", "country"}
         )
     }
 

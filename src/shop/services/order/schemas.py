@@ -101,6 +101,7 @@ class ShippingView(BaseModel):
     line1: str
     line2: str | None
     city: str
+    state: str | None = None
     postal_code: str
     country: str
     status: str

@@ -98,6 +98,7 @@ async def _created(session: AsyncSession, e: OrderCreated, s: StoredEvent) -> No
             line1=a.line1,
             line2=a.line2,
             city=a.city,
+            state=a.state,
             postal_code=a.postal_code,
             country=a.country,
             status="PENDING",

@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("line1", sa.String(length=200), nullable=False),
         sa.Column("line2", sa.String(length=200), nullable=True),
         sa.Column("city", sa.String(length=100), nullable=False),
+        sa.Column("state", sa.String(length=100), nullable=True),
         sa.Column("postal_code", sa.String(length=20), nullable=False),
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
