@@ -167,9 +167,7 @@ class FakePayment(Base):
 
 
 #: the projections' tables, parents first (a rebuild empties them children first)
-PROJECTION_TABLES: tuple[Table, ...] = tuple(
-    metadata.tables[t] for t in ("orders", "order_items", "order_payment", "order_shipping")
-)
-HISTORY_TABLES: tuple[Table, ...] = tuple(
-    metadata.tables[t] for t in ("order_history", "order_history_items", "order_history_reviews")
-)
+PROJECTION_FOR_ORDERS = ("orders", "order_items", "order_payment", "order_shipping")
+PROJECTION_FOR_HISTORY = ("order_history", "order_history_items", "order_history_reviews")
+PROJECTION_TABLES: tuple[Table, ...] = tuple(metadata.tables[t] for t in PROJECTION_FOR_ORDERS)
+HISTORY_TABLES: tuple[Table, ...] = tuple(metadata.tables[t] for t in PROJECTION_FOR_HISTORY)

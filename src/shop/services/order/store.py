@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles import EventSourced, EventStore, Projection, StoredEvent, UnitOfWork
@@ -29,6 +29,8 @@ from shop.services.order.aggregate import (
     CANCELLED,
     FAILED,
     ORDER_STATUS_OF_SHIPPING,
+    CancellationAborted,
+    CancellationStarted,
     ItemRenamed,
     OrderAggregate,
     OrderCreated,
@@ -38,18 +40,14 @@ from shop.services.order.aggregate import (
     ReviewMark,
     ReviewNoted,
     ReviewUnnoted,
+    StockReleased,
     StockReserved,
 )
 from shop.services.order.models import (
     HISTORY_TABLES,
+    PROJECTION_FOR_HISTORY,
+    PROJECTION_FOR_ORDERS,
     PROJECTION_TABLES,
-    Order,
-    OrderHistory,
-    OrderHistoryItem,
-    OrderHistoryReview,
-    OrderItem,
-    OrderPayment,
-    OrderShipping,
     metadata,
 )
 
@@ -66,50 +64,91 @@ def item_id(order_id: uuid.UUID, product_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(order_id, str(product_id))
 
 
+# The handlers write Core statements built once per shape, with their values bound at
+# execution: a rebuild replays every event through them, and building an ORM statement
+# per event cost as much as running it.
+ORDERS_T, ITEMS_T, PAYMENT_T, SHIPPING_T = (metadata.tables[t] for t in PROJECTION_FOR_ORDERS)
+HISTORY_T, HISTORY_ITEMS_T, HISTORY_REVIEWS_T = (metadata.tables[t] for t in PROJECTION_FOR_HISTORY)
+_statements: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+async def _insert(session: AsyncSession, table: Table, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+    key = ("insert", table.name, (), ())
+    if key not in _statements:
+        _statements[key] = insert(table)
+    await session.execute(_statements[key], rows)
+
+
+async def _update(session: AsyncSession, table: Table, where: dict[str, Any], **values: Any) -> None:
+    key = ("update", table.name, tuple(sorted(where)), tuple(sorted(values)))
+    if key not in _statements:
+        _statements[key] = (
+            update(table)
+            .where(*(table.c[c] == bindparam(f"w_{c}") for c in key[2]))
+            .values({c: bindparam(f"v_{c}") for c in key[3]})
+        )
+    params = {f"w_{c}": v for c, v in where.items()} | {f"v_{c}": v for c, v in values.items()}
+    await session.execute(_statements[key], params)
+
+
+async def _delete(session: AsyncSession, table: Table, where: dict[str, Any]) -> None:
+    key = ("delete", table.name, tuple(sorted(where)), ())
+    if key not in _statements:
+        _statements[key] = delete(table).where(*(table.c[c] == bindparam(f"w_{c}") for c in key[2]))
+    await session.execute(_statements[key], {f"w_{c}": v for c, v in where.items()})
+
+
 async def _touch(session: AsyncSession, s: StoredEvent, **values: Any) -> None:
-    await session.execute(
-        update(Order).where(Order.id == _id(s)).values(version=s.version, updated_at=s.created_at, **values)
-    )
+    await _update(session, ORDERS_T, {"id": _id(s)}, version=s.version, updated_at=s.created_at, **values)
 
 
 # --- the orders projection -------------------------------------------------------------
 
 
 async def _created(session: AsyncSession, e: OrderCreated, s: StoredEvent) -> None:
-    await session.execute(
-        insert(Order).values(
-            id=e.id,
-            user_id_ref=e.user_id_ref,
-            order_number=e.order_number,
-            total_amount=Decimal("0.00"),
-            currency=e.currency,
-            status="PENDING",
-            failure_reason=None,
-            created_at=s.created_at,
-            updated_at=s.created_at,
-            version=s.version,
-        )
+    await _insert(
+        session,
+        ORDERS_T,
+        {
+            "id": e.id,
+            "user_id_ref": e.user_id_ref,
+            "order_number": e.order_number,
+            "total_amount": Decimal("0.00"),
+            "currency": e.currency,
+            "status": "PENDING",
+            "failure_reason": None,
+            "created_at": s.created_at,
+            "updated_at": s.created_at,
+            "version": s.version,
+        },
     )
     a = e.address
-    await session.execute(
-        insert(OrderShipping).values(
-            order_id=e.id,
-            recipient=a.recipient,
-            line1=a.line1,
-            line2=a.line2,
-            city=a.city,
-            state=a.state,
-            postal_code=a.postal_code,
-            country=a.country,
-            status="PENDING",
-        )
+    await _insert(
+        session,
+        SHIPPING_T,
+        {
+            "order_id": e.id,
+            "recipient": a.recipient,
+            "line1": a.line1,
+            "line2": a.line2,
+            "city": a.city,
+            "state": a.state,
+            "postal_code": a.postal_code,
+            "country": a.country,
+            "status": "PENDING",
+            "carrier": None,
+            "tracking_number": None,
+            "shipped_at": None,
+            "delivered_at": None,
+        },
     )
 
 
 async def _reserved(session: AsyncSession, e: StockReserved, s: StoredEvent) -> None:
     order_id = _id(s)
-    await session.execute(
-        insert(OrderItem),
+    await _insert(
+        session,
+        ITEMS_T,
         [
             {
                 "id": item_id(order_id, line.product_id_ref),
@@ -128,26 +167,27 @@ async def _reserved(session: AsyncSession, e: StockReserved, s: StoredEvent) -> 
 
 
 async def _captured(session: AsyncSession, e: PaymentCaptured, s: StoredEvent) -> None:
-    await session.execute(
-        insert(OrderPayment).values(
-            order_id=_id(s),
-            provider=e.provider,
-            payment_reference=e.payment_reference,
-            amount=e.amount,
-            currency=e.currency,
-            status="captured",
-            method=e.method,
-            authorized_at=e.authorized_at,
-            captured_at=e.captured_at,
-        )
+    await _insert(
+        session,
+        PAYMENT_T,
+        {
+            "order_id": _id(s),
+            "provider": e.provider,
+            "payment_reference": e.payment_reference,
+            "amount": e.amount,
+            "currency": e.currency,
+            "status": "captured",
+            "method": e.method,
+            "authorized_at": e.authorized_at,
+            "captured_at": e.captured_at,
+            "refunded_at": None,
+        },
     )
     await _touch(session, s)
 
 
 async def _refunded(session: AsyncSession, e: PaymentRefunded, s: StoredEvent) -> None:
-    await session.execute(
-        update(OrderPayment).where(OrderPayment.order_id == _id(s)).values(status="refunded", refunded_at=e.refunded_at)
-    )
+    await _update(session, PAYMENT_T, {"order_id": _id(s)}, status="refunded", refunded_at=e.refunded_at)
     await _touch(session, s)
 
 
@@ -173,17 +213,14 @@ async def _shipping(session: AsyncSession, e: OrderShippingChanged, s: StoredEve
         values["shipped_at"] = s.created_at
     if e.status == "DELIVERED":
         values["delivered_at"] = s.created_at
-    await session.execute(update(OrderShipping).where(OrderShipping.order_id == _id(s)).values(**values))
+    await _update(session, SHIPPING_T, {"order_id": _id(s)}, **values)
     status = ORDER_STATUS_OF_SHIPPING.get(e.status)
     await _touch(session, s, **({"status": status} if status else {}))
 
 
 async def _renamed(session: AsyncSession, e: ItemRenamed, s: StoredEvent) -> None:
-    await session.execute(
-        update(OrderItem)
-        .where(OrderItem.order_id == _id(s), OrderItem.product_id_ref == e.product_id_ref)
-        .values(product_name=e.product_name)
-    )
+    where = {"order_id": _id(s), "product_id_ref": e.product_id_ref}
+    await _update(session, ITEMS_T, where, product_name=e.product_name)
     await _touch(session, s)
 
 
@@ -191,10 +228,10 @@ async def _bump(session: AsyncSession, e: Any, s: StoredEvent) -> None:
     await _touch(session, s)
 
 
-def _orders_handlers() -> dict[Any, Any]:
-    from shop.services.order.aggregate import CancellationAborted, CancellationStarted, StockReleased
-
-    return {
+ORDERS = Projection(
+    name="orders",
+    tables=PROJECTION_TABLES,
+    handlers={
         OrderCreated: _created,
         StockReserved: _reserved,
         StockReleased: _bump,
@@ -207,10 +244,8 @@ def _orders_handlers() -> dict[Any, Any]:
         OrderCancelled: _cancelled,
         OrderShippingChanged: _shipping,
         ItemRenamed: _renamed,
-    }
-
-
-ORDERS = Projection(name="orders", tables=PROJECTION_TABLES, handlers=_orders_handlers())
+    },
+)
 
 # --- the order history read model ------------------------------------------------------
 # An order enters a user's history when it is placed (OrderPlaced carries everything);
@@ -218,20 +253,23 @@ ORDERS = Projection(name="orders", tables=PROJECTION_TABLES, handlers=_orders_ha
 
 
 async def _h_placed(session: AsyncSession, e: OrderPlaced, s: StoredEvent) -> None:
-    await session.execute(
-        insert(OrderHistory).values(
-            order_id=e.id,
-            user_id_ref=e.user_id_ref,
-            order_number=e.order_number,
-            status="CONFIRMED",
-            total_amount=e.total_amount,
-            currency=e.currency,
-            placed_at=e.placed_at,
-            updated_at=s.created_at,
-        )
+    await _insert(
+        session,
+        HISTORY_T,
+        {
+            "order_id": e.id,
+            "user_id_ref": e.user_id_ref,
+            "order_number": e.order_number,
+            "status": "CONFIRMED",
+            "total_amount": e.total_amount,
+            "currency": e.currency,
+            "placed_at": e.placed_at,
+            "updated_at": s.created_at,
+        },
     )
-    await session.execute(
-        insert(OrderHistoryItem),
+    await _insert(
+        session,
+        HISTORY_ITEMS_T,
         [
             {
                 "order_id": e.id,
@@ -247,9 +285,7 @@ async def _h_placed(session: AsyncSession, e: OrderPlaced, s: StoredEvent) -> No
 
 
 async def _h_status(session: AsyncSession, status: str, s: StoredEvent) -> None:
-    await session.execute(
-        update(OrderHistory).where(OrderHistory.order_id == _id(s)).values(status=status, updated_at=s.created_at)
-    )
+    await _update(session, HISTORY_T, {"order_id": _id(s)}, status=status, updated_at=s.created_at)
 
 
 async def _h_cancelled(session: AsyncSession, e: OrderCancelled, s: StoredEvent) -> None:
@@ -263,24 +299,18 @@ async def _h_shipping(session: AsyncSession, e: OrderShippingChanged, s: StoredE
 
 
 async def _h_renamed(session: AsyncSession, e: ItemRenamed, s: StoredEvent) -> None:
-    await session.execute(
-        update(OrderHistoryItem)
-        .where(OrderHistoryItem.order_id == _id(s), OrderHistoryItem.product_id_ref == e.product_id_ref)
-        .values(product_name=e.product_name)
-    )
+    where = {"order_id": _id(s), "product_id_ref": e.product_id_ref}
+    await _update(session, HISTORY_ITEMS_T, where, product_name=e.product_name)
 
 
 async def _h_review(session: AsyncSession, e: ReviewNoted | ReviewUnnoted, s: StoredEvent) -> None:
     """One row per review (its own events are in order; reviews are independent, so a
     rebuild in another order of reviews gives the same rows)."""
     review_id = _id(s)
-    await session.execute(delete(OrderHistoryReview).where(OrderHistoryReview.review_id_ref == review_id))
+    await _delete(session, HISTORY_REVIEWS_T, {"review_id_ref": review_id})
     if isinstance(e, ReviewNoted):
-        await session.execute(
-            insert(OrderHistoryReview).values(
-                review_id_ref=review_id, user_id_ref=e.user_id_ref, product_id_ref=e.product_id_ref, rating=e.rating
-            )
-        )
+        row = {"review_id_ref": review_id, "user_id_ref": e.user_id_ref, "product_id_ref": e.product_id_ref}
+        await _insert(session, HISTORY_REVIEWS_T, {**row, "rating": e.rating})
 
 
 HISTORY = Projection(
