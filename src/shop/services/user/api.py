@@ -53,18 +53,22 @@ _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many wrong passwords in a row: the account is locked for a while (Retry-After)."},
 }
 _TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "The email is taken by another user."}}
-_USER_404: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such user (or one the caller may not see)."},
+_USER_404: dict[int | str, dict[str, Any]] = {404: {"description": "No such user (or one the caller may not see)."}}
+_USER_409: dict[int | str, dict[str, Any]] = {
+    **_USER_404,
     409: {"description": "The email is taken, or an admin tried to lock themself out."},
 }
 _ADDRESS_404: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such user or address (or one the caller may not see)."},
+    404: {"description": "No such user or address (or one the caller may not see)."}
+}
+_ADDRESS_409: dict[int | str, dict[str, Any]] = {
+    **_ADDRESS_404,
     409: {"description": "Too many addresses, or another became the default meanwhile."},
 }
 _PREF_404: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such user or preference (or one the caller may not see)."},
-    409: {"description": "Too many preferences."},
+    404: {"description": "No such user or preference (or one the caller may not see)."}
 }
+_PREF_409: dict[int | str, dict[str, Any]] = {**_PREF_404, 409: {"description": "Too many preferences."}}
 
 UserId = Annotated[str, Path(description="A user's id, or `me` for the caller's own.", examples=["me"])]
 PreferenceKey = Annotated[
@@ -262,7 +266,7 @@ async def get_user(user_id: uuid.UUID, caller: Caller, rt: Context) -> Response:
     "/users/{user_id}",
     response_model=UserOut,
     tags=["users"],
-    responses=_USER_404,
+    responses=_USER_409,
     openapi_extra=IF_MATCH,
     summary="Change a user",
 )
@@ -306,7 +310,7 @@ async def list_addresses(user_id: UserId, caller: Caller, rt: Context) -> list[A
     status_code=status.HTTP_201_CREATED,
     response_model=AddressOut,
     tags=["addresses"],
-    responses=_ADDRESS_404,
+    responses=_ADDRESS_409,
     summary="Add an address",
 )
 async def add_address(user_id: UserId, body: AddressCreate, caller: Caller, rt: Context, request: Request) -> Response:
@@ -340,7 +344,7 @@ async def get_address(user_id: UserId, address_id: uuid.UUID, caller: Caller, rt
     "/users/{user_id}/addresses/{address_id}",
     response_model=AddressOut,
     tags=["addresses"],
-    responses=_ADDRESS_404,
+    responses=_ADDRESS_409,
     openapi_extra=IF_MATCH,
     summary="Change an address",
 )
@@ -398,7 +402,7 @@ async def list_preferences(user_id: UserId, caller: Caller, rt: Context) -> list
     "/users/{user_id}/preferences/{key}",
     response_model=PreferenceOut,
     tags=["preferences"],
-    responses={**_PREF_404, 201: {"description": "The preference was not set before.", "model": PreferenceOut}},
+    responses={**_PREF_409, 201: {"description": "The preference was not set before.", "model": PreferenceOut}},
     summary="Set a preference",
 )
 async def set_preference(
