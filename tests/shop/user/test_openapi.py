@@ -27,6 +27,7 @@ async def test_the_document_is_valid_and_says_tokens_and_problems(shop_api: http
     assert doc["components"]["securitySchemes"]["password"]["flows"] == {
         "password": {"tokenUrl": "/api/user/login", "scopes": {}}
     }
+    assert "POST /api/user/login" in doc["components"]["securitySchemes"]["bearer"]["description"]
     operations = _operations(doc)
     assert len(operations) == 17
     for method, path, op in operations:
