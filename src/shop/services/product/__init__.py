@@ -21,6 +21,7 @@ def _api() -> APIRouter:
 
 def build() -> Service:
     from shop.services.product.events import PUBLISHES
+    from shop.services.product.handlers import HANDLERS
     from shop.services.product.models import metadata
 
     return Service(
@@ -29,6 +30,7 @@ def build() -> Service:
         router=_api,
         migrations=Path(__file__).parent / "migrations",
         publishes=PUBLISHES,
+        handlers=HANDLERS,
         description="The catalogue: categories, products (exact prices, stock), images and reviews; "
-        "stock reservations for orders (never below zero).",
+        "stock reservations for orders (never below zero); who bought what, from order events.",
     )

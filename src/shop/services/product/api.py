@@ -360,6 +360,16 @@ async def delete_image(product_id: uuid.UUID, image_id: uuid.UUID, rt: Context, 
 ReviewList = Annotated[Listing, Depends(service.REVIEWS.dependency)]
 
 
+async def review_views(session: AsyncSession, reviews: list[ProductReview]) -> list[ReviewView]:
+    verified = await service.bought(session, reviews)
+    views = []
+    for r in reviews:
+        view = ReviewView.model_validate(r)
+        view.verified_purchase = (r.user_id_ref, r.product_id) in verified
+        views.append(view)
+    return views
+
+
 @router.get(
     "/products/{product_id}/reviews",
     response_model=Page[ReviewView],
@@ -379,7 +389,8 @@ async def list_reviews(
         if rating is not None:
             where = where.where(ProductReview.rating == rating)
         rows, total, cursor = await listing.fetch(session, where)
-    return listing.page([ReviewView.model_validate(r) for r in rows], total, cursor)
+        items = await review_views(session, rows)
+    return listing.page(items, total, cursor)
 
 
 @router.put(
@@ -403,7 +414,9 @@ async def put_my_review(product_id: uuid.UUID, body: ReviewPut, rt: Context, cal
         except UniqueViolation:  # the same user's first review, twice at once: change the other
             if attempt == 2:
                 raise
-    return _json(ReviewView.model_validate(review), 201 if made else 200)
+    async with rt.db.read_session() as session:
+        (view,) = await review_views(session, [review])
+    return _json(view, 201 if made else 200)
 
 
 @router.delete(

@@ -137,6 +137,22 @@ class ReservationLine(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class Purchase(Base):
+    """A user bought a product (kept from the order service's OrderPlaced events): their
+    review of it is a verified purchase. One row per user and product."""
+
+    __tablename__ = "purchases"
+
+    user_id_ref: Mapped[uuid.UUID] = reference("user.users", primary_key=True)
+    # The product ordered: one of this service's, not a foreign key (an event may name
+    # a product this database has not got; the copy still holds).
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    order_id_ref: Mapped[uuid.UUID] = reference("order.orders", doc="The first order that bought it.")
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 __all__ = [
     "RELEASED",
     "RESERVED",
@@ -144,6 +160,7 @@ __all__ = [
     "Product",
     "ProductImage",
     "ProductReview",
+    "Purchase",
     "ReservationLine",
     "StockReservation",
     "metadata",

@@ -272,6 +272,7 @@ class ReviewView(BaseModel):
                     "user_id_ref": USER_ID,
                     "rating": 5,
                     "comment": "A classic. Read it twice.",
+                    "verified_purchase": True,
                     "created_at": CREATED_AT,
                     "updated_at": UPDATED_AT,
                 }
@@ -284,6 +285,7 @@ class ReviewView(BaseModel):
     user_id_ref: uuid.UUID
     rating: int
     comment: str | None
+    verified_purchase: bool = Field(default=False, description="The author bought the product in this shop.")
     created_at: datetime
     updated_at: datetime
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Select, Table, func, select, update
+from sqlalchemy import Select, Table, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles import (
@@ -48,6 +48,7 @@ from shop.services.product.models import (
     Product,
     ProductImage,
     ProductReview,
+    Purchase,
     ReservationLine,
     StockReservation,
 )
@@ -453,6 +454,19 @@ async def put_review(
     uow.emit(events.review_posted(review), aggregate=review, aggregate_type=REVIEW)
     await uow.commit()  # a concurrent first review by the same user: UniqueViolation
     return review, made
+
+
+async def bought(session: AsyncSession, reviews: Sequence[ProductReview]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """Which of the reviews' (user, product) pairs are purchases, in one query."""
+    keys = {(r.user_id_ref, r.product_id) for r in reviews}
+    if not keys:
+        return set()
+    rows = await session.execute(
+        select(Purchase.user_id_ref, Purchase.product_id).where(
+            tuple_(Purchase.user_id_ref, Purchase.product_id).in_(list(keys))
+        )
+    )
+    return {(row.user_id_ref, row.product_id) for row in rows}
 
 
 async def delete_review(*, uow: UnitOfWork, review: ProductReview) -> None:

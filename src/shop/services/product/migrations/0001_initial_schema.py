@@ -1,8 +1,8 @@
-"""catalogue: categories, products, images, reviews; stock reservations
+"""catalogue: categories, products, images, reviews; stock reservations; purchases
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 01:48:51.898967
+Create Date: 2026-11-29 01:55:48.524487
 """
 
 import sqlalchemy as sa
@@ -33,6 +33,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("categories", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("idx_categories_parent_id"), ["parent_id"], unique=False)
+
+    op.create_table(
+        "purchases",
+        sa.Column("user_id_ref", sa.Uuid(), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=False),
+        sa.Column("order_id_ref", sa.Uuid(), nullable=False),
+        sa.Column("placed_at", isles.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", isles.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", isles.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("user_id_ref", "product_id", name=op.f("pk_purchases")),
+    )
+    with op.batch_alter_table("purchases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("idx_purchases_order_id_ref"), ["order_id_ref"], unique=False)
+        batch_op.create_index(batch_op.f("idx_purchases_product_id"), ["product_id"], unique=False)
 
     op.create_table(
         "stock_reservations",
@@ -154,6 +168,11 @@ def downgrade() -> None:
 
     op.drop_table("products")
     op.drop_table("stock_reservations")
+    with op.batch_alter_table("purchases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("idx_purchases_product_id"))
+        batch_op.drop_index(batch_op.f("idx_purchases_order_id_ref"))
+
+    op.drop_table("purchases")
     with op.batch_alter_table("categories", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("idx_categories_parent_id"))
 
