@@ -9,5 +9,10 @@ from isles import Service, new_metadata
 
 def build() -> Service:
     return Service(
-        name="order", metadata=new_metadata(), router=APIRouter(), migrations=None, description="(placeholder)"
+        name="order",
+        metadata=new_metadata(),
+        router=APIRouter(),
+        migrations=None,
+        description="(placeholder)",
+        permissions=("stock:write",),
     )
