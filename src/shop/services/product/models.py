@@ -15,7 +15,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import UTCDateTime, new_metadata, reference, utcnow
+from isles import Money, UTCDateTime, new_metadata, reference, utcnow
 
 metadata = new_metadata()
 
@@ -62,7 +61,7 @@ class Product(Base):
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     description: Mapped[str | None] = mapped_column(Text)
-    price: Mapped[Decimal] = mapped_column(Numeric(12, 2), index=True)
+    price: Mapped[Decimal] = mapped_column(Money, index=True)
     stock_quantity: Mapped[int] = mapped_column(Integer, default=0)
     category_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("categories.id"), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -132,7 +131,7 @@ class ReservationLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
-    unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    unit_price: Mapped[Decimal] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
