@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "utcnow": "isles.core.clock",
     "UTCDateTime": "isles.storage.schema",
     "StringList": "isles.storage.schema",
+    "Money": "isles.storage.schema",
     # sagas
     "Saga": "isles.sagas",
     "Step": "isles.sagas",
@@ -129,6 +130,7 @@ __all__ = [
     "ListSpec",
     "Listing",
     "Mail",
+    "Money",
     "NotFound",
     "Page",
     "PagingDep",

@@ -280,6 +280,16 @@ def test_the_systems_own_services_pass() -> None:
     assert "error" not in run.stdout.splitlines()[-1], run.stdout
 
 
+def test_the_system_named_before_the_command_is_the_one_linted() -> None:
+    """`isles --system shop lint` reviews the shop's services, not the default (HR) system."""
+    shop = subprocess.run([*ISLES, "--system", "shop", "lint", "-f", "json"], capture_output=True, text=True)
+    hrms = subprocess.run([*ISLES, "lint", "-f", "json"], capture_output=True, text=True)
+    assert shop.returncode == 0, shop.stdout + shop.stderr
+    shop_report, hrms_report = json.loads(shop.stdout), json.loads(hrms.stdout)
+    assert not any("hrms" in f["file"] for f in shop_report["findings"]), shop_report["findings"][:3]
+    assert shop_report["files"] < hrms_report["files"]
+
+
 def test_prisma_suppressions_and_the_standalone_command(tmp_path: Path) -> None:
     schema = tmp_path / "schema.prisma"
     schema.write_text(

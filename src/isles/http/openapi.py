@@ -125,6 +125,9 @@ def document(app: FastAPI, *, identity_provider: str = IDENTITY_PROVIDER) -> dic
     schemes = components.get("securitySchemes") or {}
     if "bearer" in schemes:
         schemes["password"] = password_scheme(identity_provider)
+        schemes["bearer"]["description"] = (
+            f"An access token: POST /api/{identity_provider}/login (a user) or `isles token` (the operator)."
+        )
     for path, item in schema.get("paths", {}).items():
         for op in item.values():
             if not isinstance(op, dict) or "responses" not in op:

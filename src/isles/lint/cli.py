@@ -38,6 +38,7 @@ def _system_services(spec: str, service: str | None, project: Project) -> None:
 
 
 def lint(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path] | None,
         typer.Argument(help="SQL (.sql) and Prisma (.prisma) files or folders. None: the system's own services."),
@@ -55,8 +56,13 @@ def lint(
         str | None, typer.Option("--database-url", help="Lint a live database (introspected) of --service.")
     ] = None,
     system: Annotated[
-        str, typer.Option("--system", envvar="ISLES_SYSTEM", help="module:function building the System.")
-    ] = "hrms.system:build",
+        str | None,
+        typer.Option(
+            "--system",
+            envvar="ISLES_SYSTEM",
+            help="module:function building the System (or `isles --system X lint`; default hrms.system:build).",
+        ),
+    ] = None,
     config_file: Annotated[
         Path | None, typer.Option("--config", help="isles-lint.toml (default: looked up from the current folder).")
     ] = None,
@@ -86,7 +92,9 @@ def lint(
         if paths:
             engine.read_files(paths, service=service, config=config, project=project)
         if not paths and not database_url:
-            _system_services(system, service, project)
+            # `isles --system shop lint` names the system before the command
+            given = ctx.parent.params.get("system") if ctx.parent is not None else None
+            _system_services(system or given or "hrms.system:build", service, project)
         findings = engine.lint(project, config)
     except LintInputError as exc:
         raise _fail(str(exc)) from exc

@@ -10,6 +10,7 @@ has answered.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -91,9 +93,53 @@ class StringList(TypeDecorator[list[str]]):
         return [] if value is None else list(value)
 
 
+class Money(TypeDecorator[Decimal]):
+    """A sum of money, exact: ``NUMERIC(12, 2)`` on PostgreSQL; on SQLite (whose
+    ``NUMERIC`` stores a fraction as a binary float) an integer count of cents, which
+    sorts, compares and sums exactly. Always a :class:`~decimal.Decimal` with two
+    places in Python; a value with more than two places is refused, never rounded.
+    Do sums of money in Python or with ``SUM`` of the column (typed: converted back);
+    an expression mixing it with other numbers in SQL is not converted back."""
+
+    impl = Numeric(12, 2)
+    cache_ok = True
+    _CENT = Decimal("0.01")
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(12, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | int | str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must be a Decimal, never a float")
+        amount = Decimal(value)
+        if amount != amount.quantize(self._CENT):
+            raise ValueError(f"{amount} has more than two decimal places")
+        if dialect.name == "sqlite":
+            return int(amount * 100)
+        return amount.quantize(self._CENT)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / 100).quantize(self._CENT)
+        return Decimal(value).quantize(self._CENT)
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
+    def __repr__(self) -> str:  # as a revision writes it: isles.Money()
+        return "Money()"
+
+
 # The column types a service's models use; the ``isles`` facade names each, and a new
 # migration revision writes them as ``isles.<Type>()``.
-COLUMN_TYPES: tuple[type[TypeDecorator[Any]], ...] = (UTCDateTime, StringList)
+COLUMN_TYPES: tuple[type[TypeDecorator[Any]], ...] = (UTCDateTime, StringList, Money)
 
 
 def new_metadata() -> MetaData:

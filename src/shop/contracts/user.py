@@ -72,6 +72,7 @@ class AddressView(BaseModel):
     line1: str
     line2: str | None = None
     city: str
+    state: str | None = None  # state, province or region (seed 003's ``state``)
     postal_code: str
     country: str  # ISO 3166-1 alpha-2
     is_default: bool
