@@ -102,7 +102,7 @@ async def test_every_route_checks_the_token_the_permission_and_whose_data_it_is(
         tried += 1
     sqlish_order = await ada_client.post(ORDERS, json={**body(ada_address, [(mug, 1)]), "payment_method": SQLISH})
     assert sqlish_order.status_code == 201, "a strange token is only a token: the fake provider charges it"
-    assert sqlish_order.json()["payment"]["method"] == SQLISH
+    assert sqlish_order.json()["payment"]["payment_method"] == SQLISH
     assert await shop.count(Order) == 2
     await aclose(ada_client, bob_client, anonymous, powerless)
     assert tried >= 2 * len(NEEDS) + 3 + len(bad_bodies)

@@ -74,7 +74,7 @@ async def test_cancelling_a_paid_order_refunds_restocks_and_publishes(fake_shop:
     cancelled = r.json()
     assert cancelled["status"] == "CANCELLED"
     assert cancelled["failure_reason"] == "changed my mind"
-    assert cancelled["payment"]["status"] == "refunded"
+    assert cancelled["payment"]["payment_status"] == "refunded"
     assert shop.world.products[mug].stock == 5
     assert [(c.status, c.amount) for c in await shop.charges()] == [("refunded", Decimal("39.80"))]
     (event,) = await shop.published("order.OrderCancelled")
@@ -99,7 +99,7 @@ async def test_a_shipped_order_cannot_be_cancelled_and_shipping_moves_the_order(
     skip = await admin.post(f"{ORDERS}/{order['id']}/shipping", json={"status": "DELIVERED"})
     assert skip.status_code == 409
     shipped = await ship(shop, order["id"], SHIPPED[1])
-    assert (shipped["status"], shipped["shipping"]["status"], shipped["shipping"]["carrier"]) == (
+    assert (shipped["status"], shipped["shipping"]["shipping_status"], shipped["shipping"]["carrier"]) == (
         "SHIPPED",
         "SHIPPED",
         "DHL",
@@ -110,7 +110,7 @@ async def test_a_shipped_order_cannot_be_cancelled_and_shipping_moves_the_order(
     customer_ships = await client.post(f"{ORDERS}/{order['id']}/shipping", json={"status": "IN_TRANSIT"})
     assert customer_ships.status_code == 403
     delivered = await ship(shop, order["id"], {"status": "IN_TRANSIT"}, {"status": "DELIVERED"})
-    assert (delivered["status"], delivered["shipping"]["status"]) == ("DELIVERED", "DELIVERED")
+    assert (delivered["status"], delivered["shipping"]["shipping_status"]) == ("DELIVERED", "DELIVERED")
     assert delivered["shipping"]["delivered_at"] is not None
     statuses = [e["data"]["status"] for e in await shop.published("order.OrderShippingChanged")]
     assert statuses == ["PACKED", "SHIPPED", "IN_TRANSIT", "DELIVERED"]

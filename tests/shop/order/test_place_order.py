@@ -45,10 +45,10 @@ async def test_an_order_is_placed_stock_taken_paid_once_and_published(fake_shop:
         ("Enamel mug", "19.90", 2, "39.80"),
         ("Fountain pen", "7.25", 1, "7.25"),
     ]
-    assert order["payment"]["status"] == "captured"
+    assert order["payment"]["payment_status"] == "captured"
     assert order["payment"]["amount"] == "47.05"
     assert order["shipping"]["city"] == "London"
-    assert order["shipping"]["status"] == "PENDING"
+    assert order["shipping"]["shipping_status"] == "PENDING"
     assert r.headers["Location"].endswith(order["id"])
     assert (shop.world.products[mug].stock, shop.world.products[pen].stock) == (3, 1)
     charges = await shop.charges()
@@ -188,7 +188,7 @@ async def test_a_timed_out_charge_that_went_through_is_found_by_its_key_not_char
     assert order["status"] == "CONFIRMED"
     charges = await shop.charges()
     assert [(c.status, c.amount) for c in charges] == [("captured", Decimal("19.90"))]
-    assert order["payment"]["payment_reference"] == charges[0].reference
+    assert order["payment"]["transaction_id"] == charges[0].reference
     state = await shop.runtime["order"].sagas.store.load(uuid.UUID(r.headers["Saga-Id"]))  # type: ignore[union-attr]
     assert state is not None
     payment_step = next(s for s in state.steps if s.name == "take_payment")
@@ -213,7 +213,7 @@ async def test_a_failure_at_confirm_refunds_and_releases(fake_shop: Shop, monkey
     assert order["failure_reason"] == "the order could not be confirmed"
     assert shop.world.products[mug].stock == 5
     assert [(c.status, c.amount) for c in await shop.charges()] == [("refunded", Decimal("59.70"))]
-    assert order["payment"]["status"] == "refunded", "the order shows the charge and its refund"
+    assert order["payment"]["payment_status"] == "refunded", "the order shows the charge and its refund"
     assert await shop.events(order["id"]) == [
         "order.OrderCreated",
         "order.StockReserved",

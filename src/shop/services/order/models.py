@@ -18,14 +18,14 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, PrimaryKeyConstraint, String, Table, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import UTCDateTime, new_metadata, reference
+from isles import Money, UTCDateTime, new_metadata, reference
 
 metadata = new_metadata()  # the event store adds its ``event_store`` table (see store.py)
 
-MONEY = Numeric(12, 2)
+MONEY = Money()  # exact: NUMERIC(12, 2) on PostgreSQL, cents on SQLite
 
 
 class Base(DeclarativeBase):
@@ -68,32 +68,41 @@ class OrderItem(Base):
 
 
 class OrderPayment(Base):
+    """Seed 003's ORDER_PAYMENT (its column names), with the provider, the currency and
+    the authorization and refund times besides ``paid_at`` (the capture)."""
+
     __tablename__ = "order_payment"
 
-    order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # derived from the order's id
+    order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
     provider: Mapped[str] = mapped_column(String(50))
-    payment_reference: Mapped[str] = mapped_column(String(200))
+    transaction_id: Mapped[str] = mapped_column(String(200))  # the provider's reference of the charge
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(20))  # captured, refunded
-    method: Mapped[str] = mapped_column(String(100))
+    payment_status: Mapped[str] = mapped_column(String(20))  # captured, refunded
+    payment_method: Mapped[str] = mapped_column(String(100))
     authorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OrderShipping(Base):
+    """Seed 003's ORDER_SHIPPING (its column names): the address as it was when the
+    order was made, the shipping status, carrier and tracking number; and when it
+    shipped and arrived."""
+
     __tablename__ = "order_shipping"
 
-    order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
-    recipient: Mapped[str] = mapped_column(String(200))
-    line1: Mapped[str] = mapped_column(String(200))
-    line2: Mapped[str | None] = mapped_column(String(200))
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # derived from the order's id
+    order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    address_line1: Mapped[str] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(100))
     postal_code: Mapped[str] = mapped_column(String(20))
     country: Mapped[str] = mapped_column(String(2))
-    status: Mapped[str] = mapped_column(String(20))
+    shipping_status: Mapped[str] = mapped_column(String(20))
     carrier: Mapped[str | None] = mapped_column(String(100))
     tracking_number: Mapped[str | None] = mapped_column(String(100))
     shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

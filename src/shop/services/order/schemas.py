@@ -85,26 +85,26 @@ class ItemView(BaseModel):
 
 
 class PaymentView(BaseModel):
-    provider: str
-    payment_reference: str
+    provider: str = Field(examples=["fake"])
+    transaction_id: str = Field(description="The provider's reference of the charge.", examples=["ch_3f9a2c"])
     amount: Money
     currency: str
-    status: str = Field(examples=["captured"])
-    method: str
+    payment_status: str = Field(description="captured or refunded", examples=["captured"])
+    payment_method: str = Field(examples=["pm_ok"])
     authorized_at: datetime | None
-    captured_at: datetime | None
+    paid_at: datetime | None = Field(description="When the charge was captured.")
     refunded_at: datetime | None = Field(examples=[None])
 
 
 class ShippingView(BaseModel):
-    recipient: str
-    line1: str
-    line2: str | None
+    recipient_name: str
+    address_line1: str
+    address_line2: str | None
     city: str
     state: str | None = None
     postal_code: str
     country: str
-    status: str
+    shipping_status: str = Field(examples=["SHIPPED"])
     carrier: str | None
     tracking_number: str | None
     shipped_at: datetime | None

@@ -64,6 +64,11 @@ def item_id(order_id: uuid.UUID, product_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(order_id, str(product_id))
 
 
+def part_id(order_id: uuid.UUID, part: str) -> uuid.UUID:
+    """The id of an order's payment or shipping row: derived, like an item's."""
+    return uuid.uuid5(order_id, part)
+
+
 # The handlers write Core statements built once per shape, with their values bound at
 # execution: a rebuild replays every event through them, and building an ORM statement
 # per event cost as much as running it.
@@ -127,15 +132,16 @@ async def _created(session: AsyncSession, e: OrderCreated, s: StoredEvent) -> No
         session,
         SHIPPING_T,
         {
+            "id": part_id(e.id, "shipping"),
             "order_id": e.id,
-            "recipient": a.recipient,
-            "line1": a.line1,
-            "line2": a.line2,
+            "recipient_name": a.recipient,
+            "address_line1": a.line1,
+            "address_line2": a.line2,
             "city": a.city,
             "state": a.state,
             "postal_code": a.postal_code,
             "country": a.country,
-            "status": "PENDING",
+            "shipping_status": "PENDING",
             "carrier": None,
             "tracking_number": None,
             "shipped_at": None,
@@ -171,15 +177,16 @@ async def _captured(session: AsyncSession, e: PaymentCaptured, s: StoredEvent) -
         session,
         PAYMENT_T,
         {
+            "id": part_id(_id(s), "payment"),
             "order_id": _id(s),
             "provider": e.provider,
-            "payment_reference": e.payment_reference,
+            "transaction_id": e.payment_reference,
             "amount": e.amount,
             "currency": e.currency,
-            "status": "captured",
-            "method": e.method,
+            "payment_status": "captured",
+            "payment_method": e.method,
             "authorized_at": e.authorized_at,
-            "captured_at": e.captured_at,
+            "paid_at": e.captured_at,
             "refunded_at": None,
         },
     )
@@ -187,7 +194,7 @@ async def _captured(session: AsyncSession, e: PaymentCaptured, s: StoredEvent) -
 
 
 async def _refunded(session: AsyncSession, e: PaymentRefunded, s: StoredEvent) -> None:
-    await _update(session, PAYMENT_T, {"order_id": _id(s)}, status="refunded", refunded_at=e.refunded_at)
+    await _update(session, PAYMENT_T, {"order_id": _id(s)}, payment_status="refunded", refunded_at=e.refunded_at)
     await _touch(session, s)
 
 
@@ -204,7 +211,7 @@ async def _cancelled(session: AsyncSession, e: OrderCancelled, s: StoredEvent) -
 
 
 async def _shipping(session: AsyncSession, e: OrderShippingChanged, s: StoredEvent) -> None:
-    values: dict[str, Any] = {"status": e.status}
+    values: dict[str, Any] = {"shipping_status": e.status}
     if e.carrier:
         values["carrier"] = e.carrier
     if e.tracking_number:
