@@ -71,12 +71,13 @@ class OrderPayment(Base):
     """Seed 003's ORDER_PAYMENT (its column names), with the provider, the currency and
     the authorization and refund times besides ``paid_at`` (the capture)."""
 
+    # isles: ignore[ISL201] seed 003's ORDER_PAYMENT: one payment per order, named as the diagram names it
     __tablename__ = "order_payment"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # derived from the order's id
     order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
     provider: Mapped[str] = mapped_column(String(50))
-    transaction_id: Mapped[str] = mapped_column(String(200))  # the provider's reference of the charge
+    transaction_id: Mapped[str] = mapped_column(String(200), index=True)  # the provider's reference of the charge
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
     payment_status: Mapped[str] = mapped_column(String(20))  # captured, refunded
@@ -91,6 +92,7 @@ class OrderShipping(Base):
     order was made, the shipping status, carrier and tracking number; and when it
     shipped and arrived."""
 
+    # isles: ignore[ISL201] seed 003's ORDER_SHIPPING: one shipping per order, named as the diagram names it
     __tablename__ = "order_shipping"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # derived from the order's id
@@ -115,6 +117,7 @@ class OrderNumberCounter(Base):
 
     __tablename__ = "order_number_counters"
 
+    # isles: ignore[ISL301] one counter per year: the year is what it is found by, never another id
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_number: Mapped[int] = mapped_column(Integer)
 
@@ -122,6 +125,7 @@ class OrderNumberCounter(Base):
 class OrderHistory(Base):
     """A user's order, as their history shows it (the CQRS read model)."""
 
+    # isles: ignore[ISL201] the read model is a user's order history: one row per order in it
     __tablename__ = "order_history"
     __table_args__ = (Index("idx_order_history_user_id_ref_placed_at", "user_id_ref", "placed_at"),)
 
@@ -165,6 +169,7 @@ class FakePayment(Base):
 
     __tablename__ = "fake_payments"
 
+    # isles: ignore[ISL301] a provider finds a charge by its idempotency key, the key of the table
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     reference: Mapped[str] = mapped_column(String(100), unique=True)
     method: Mapped[str] = mapped_column(String(100))
