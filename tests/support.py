@@ -34,6 +34,11 @@ FAST = {
     "retry_max_delay": 0.05,
     "retry_max_attempts": 3,
     "jobs_enabled": False,  # a test that is about scheduled jobs turns them on
+    # Argon2id at its least cost: the tests make hundreds of logins and are not about
+    # the hash's cost (test_passwords.py checks the parameters are applied).
+    "password_time_cost": 1,
+    "password_memory_kib": 64,
+    "password_parallelism": 1,
 }
 
 

@@ -100,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "Principal": "isles.security.tokens",
     "TokenSigner": "isles.security.tokens",
     "IDENTITY_PROVIDER": "isles.security.tokens",
+    "passwords": "isles.security.passwords",
     # mail
     "Mail": "isles.clients.mail",
     "Sender": "isles.clients.mail",
@@ -178,6 +179,7 @@ __all__ = [
     "json_or_form",
     "new_metadata",
     "not_found",
+    "passwords",
     "principal_of",
     "reference",
     "require",
@@ -232,6 +234,7 @@ if TYPE_CHECKING:
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed
     from isles.security.events import SecurityLog
+    from isles.security.passwords import passwords
     from isles.security.tokens import IDENTITY_PROVIDER, Principal, TokenSigner
     from isles.service.context import ServiceContext
     from isles.service.declaration import Service, System
@@ -242,7 +245,7 @@ if TYPE_CHECKING:
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
     from isles.storage.eventstore import EventSourced, EventStore, Projection, StoredEvent
-    from isles.storage.schema import StringList, UTCDateTime, new_metadata
+    from isles.storage.schema import Money, StringList, UTCDateTime, new_metadata
     from isles.storage.tenancy import (
         ACROSS_TENANTS,
         TenantOwned,

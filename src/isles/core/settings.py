@@ -164,6 +164,16 @@ class LoginSettings(_Group):
     reset_ttl_seconds: float = Field(default=3600.0, gt=0, description="How long a reset-password link works.")
 
 
+class PasswordSettings(_Group):
+    """Argon2id's cost (RFC 9106): what one password hash takes. The defaults are
+    argon2-cffi's (RFC 9106's low-memory profile); a stored hash made with other
+    parameters is re-made at the user's next login."""
+
+    time_cost: int = Field(default=3, ge=1, le=20, description="Argon2id passes over the memory.")
+    memory_kib: int = Field(default=65536, ge=8, le=4_194_304, description="Argon2id memory, KiB (65536: 64 MiB).")
+    parallelism: int = Field(default=4, ge=1, le=64, description="Argon2id lanes.")
+
+
 class MailSettings(_Group):
     sender: Literal["file", "smtp"] = Field(
         default="file", description="How mail leaves: file (one .eml per message in mail_dir) or smtp."
@@ -219,6 +229,7 @@ GROUPS: dict[str, type[_Group]] = {
     "client": ClientSettings,
     "breaker": BreakerSettings,
     "login": LoginSettings,
+    "password": PasswordSettings,
     "mail": MailSettings,
     "smtp": SmtpSettings,
     "pool": PoolSettings,
@@ -317,6 +328,7 @@ class IslesSettings(BaseSettings):
     client: ClientSettings = ClientSettings()
     breaker: BreakerSettings = BreakerSettings()
     login: LoginSettings = LoginSettings()
+    password: PasswordSettings = PasswordSettings()
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
     pool: PoolSettings = PoolSettings()

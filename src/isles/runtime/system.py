@@ -34,6 +34,7 @@ from isles.sagas.callbacks import CallbackTokens
 from isles.sagas.runner import SagaRunner
 from isles.security import tokens as security
 from isles.security.events import SecurityLog
+from isles.security.passwords import passwords
 from isles.service.declaration import Service, System
 from isles.service.jobs import scheduler_worker
 from isles.service.workers import Worker
@@ -392,6 +393,7 @@ class SystemRuntime:
             strict=only is not None,
         )
         owners = event_owners(system)
+        passwords.configure(**settings.password.model_dump())
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(
                 service=s,

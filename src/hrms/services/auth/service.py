@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import secrets
 import uuid
 from collections.abc import Sequence
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,33 +12,17 @@ from hrms.contracts.auth import AGGREGATE
 from hrms.services.auth import events
 from hrms.services.auth.models import Role, Session, User, UserPreference, UserRole
 from hrms.services.auth.schemas import UserCreate
-from isles import Event, ListSpec, UniqueViolation, UnitOfWork, conflict, not_found, utcnow
-
-_hasher = PasswordHasher()
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the email is unknown, so a wrong email costs what a wrong
-    password costs (no user enumeration by timing). Made on first use: an Argon2 hash
-    takes a quarter of a second, which every command importing this module paid."""
-    return _hasher.hash(secrets.token_hex(16))
+from isles import Event, ListSpec, UniqueViolation, UnitOfWork, conflict, not_found, passwords, utcnow
 
 
 async def hash_password(password: str | None) -> str:
-    """Argon2id, off the event loop. No password: a marker no password ever matches."""
-    if password is None:
-        return "!" + secrets.token_hex(16)
-    return await asyncio.to_thread(_hasher.hash, password)
+    """Argon2id (the platform's, tuned by the settings); None: a marker no password matches."""
+    return await passwords.hash(password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
-    candidate = password_hash if password_hash and not password_hash.startswith("!") else _dummy_hash()
-    try:
-        ok = await asyncio.to_thread(_hasher.verify, candidate, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return ok and candidate is password_hash
+    """Whether the password matches; no hash costs what a wrong password costs."""
+    return await passwords.verify(password_hash, password)
 
 
 def _emit(uow: UnitOfWork, user: User, event: Event) -> None:

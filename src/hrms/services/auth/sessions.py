@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hrms.services.auth.models import Permission, Role, RolePermission, Session, User
 from hrms.services.auth.schemas import TokenPair
 from hrms.services.auth.service import roles_of, verify_password
-from isles import FieldError, Problem, SecurityLog, TokenSigner, UnitOfWork, not_found, unauthorized, utcnow
+from isles import FieldError, Problem, SecurityLog, TokenSigner, UnitOfWork, not_found, passwords, unauthorized, utcnow
 
 _WRONG = "the email or the password is wrong"
 
@@ -141,6 +141,8 @@ async def login(
     user = usable[0]
     user.failed_logins = 0
     user.locked_until = None
+    if user.password_hash and passwords.needs_rehash(user.password_hash):  # made with older parameters
+        user.password_hash = await passwords.hash(password)
     session = Session(
         id=uuid.uuid4(),
         user_id=user.id,

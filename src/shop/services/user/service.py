@@ -8,17 +8,12 @@ or an address bumps its ``version`` (its ETag).
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import math
-import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +30,7 @@ from isles import (
     conflict,
     invalid,
     not_found,
+    passwords,
     unauthorized,
     utcnow,
 )
@@ -49,32 +45,20 @@ from shop.services.user.schemas import AddressCreate, Register, Token
 MAX_ADDRESSES = 20
 MAX_PREFERENCES = 50
 
-_hasher = PasswordHasher()
 _WRONG = "the email or the password is wrong"
 
 
 # -- passwords --------------------------------------------------------------------------
 
 
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the email is unknown, so a wrong email costs what a wrong
-    password costs (no user enumeration by timing). Made on first use."""
-    return _hasher.hash(secrets.token_hex(16))
-
-
 async def hash_password(password: str) -> str:
-    """Argon2id, off the event loop."""
-    return await asyncio.to_thread(_hasher.hash, password)
+    """Argon2id (the platform's, tuned by the settings), off the event loop."""
+    return await passwords.hash(password)
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
-    candidate = password_hash or _dummy_hash()
-    try:
-        ok = await asyncio.to_thread(_hasher.verify, candidate, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return ok and candidate is password_hash
+    """Whether the password matches; no hash costs what a wrong password costs."""
+    return await passwords.verify(password_hash, password)
 
 
 def _check_password(password: str, email: str) -> None:
@@ -262,7 +246,7 @@ async def login(
         raise unauthorized("this account is not active", "invalid_credentials")
     user.failed_logins = 0
     user.locked_until = None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if passwords.needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
     roles = sorted(user.roles)
     access = signer.issue(subject=str(user.id), tenant=STORE, roles=roles, permissions=permissions_of(roles))
