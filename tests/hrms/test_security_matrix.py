@@ -6,26 +6,22 @@ The cross-tenant attempts are counted and printed."""
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
-from starlette.routing import Mount
 
 from hrms.contracts import permissions as contract
 from isles.runtime.system import SystemRuntime
 from isles.security.tokens import IDENTITY_PROVIDER, KeyRing, generate_keys
+from tests import security
 from tests.hrms.helpers import assign, login, new_company, new_employee, new_project, ok, user_with_password
+from tests.security import SQLISH, Example, body_schema, operation, payload, permission_of, routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
-SQLISH = "x'); DROP TABLE employees; -- \" OR 1=1 /*"
 PUBLIC = {
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/refresh"),
@@ -33,84 +29,6 @@ PUBLIC = {
     ("POST", "/api/auth/password/set"),
     ("GET", "/api/auth/password/set"),
 }
-# A saga step's callback authenticates with its own callback token, not a bearer token.
-CALLBACK = re.compile(r"/sagas/\{saga_id\}/steps/\{step\}/callback$")
-
-
-def service_apps(hrms: SystemRuntime) -> dict[str, FastAPI]:
-    return {
-        r.path.removeprefix("/api/"): r.app
-        for r in hrms.app.routes
-        if isinstance(r, Mount) and r.path.startswith("/api/") and isinstance(r.app, FastAPI)
-    }
-
-
-def permission_of(route: APIRoute) -> str | None:
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dep = stack.pop()
-        name = getattr(dep.call, "__name__", "")
-        if name.startswith("require_"):
-            return name.removeprefix("require_").replace("_", ":", 1)
-        stack.extend(dep.dependencies)
-    return None
-
-
-class Example:
-    """A minimal valid JSON value for a schema of an OpenAPI document."""
-
-    def __init__(self, doc: dict[str, Any]) -> None:
-        self.doc = doc
-
-    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in schema:
-            schema = self.doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-        return schema
-
-    def value(self, schema: dict[str, Any], text: str = "Example") -> Any:
-        schema = self.resolve(schema)
-        for key in ("anyOf", "oneOf"):
-            if key in schema:
-                options = [o for o in schema[key] if self.resolve(o).get("type") != "null"]
-                return self.value(options[0], text)
-        if "enum" in schema:
-            return schema["enum"][0]
-        if "default" in schema and schema.get("type") != "object":
-            return schema["default"]
-        kind = schema.get("type")
-        if kind == "object" or "properties" in schema:
-            props = schema.get("properties", {})
-            return {k: self.value(props[k], text) for k in schema.get("required", [])}
-        if kind == "array":
-            return [self.value(schema["items"], text) for _ in range(schema.get("minItems", 0))]
-        if kind == "integer":
-            return max(1, schema.get("minimum", 1))
-        if kind == "number":
-            return 1
-        if kind == "boolean":
-            return True
-        fmt = schema.get("format")
-        if fmt == "uuid":
-            return str(uuid.uuid4())
-        if fmt == "date":
-            return "2024-01-01"
-        if fmt == "date-time":
-            return "2024-01-01T00:00:00Z"
-        if "@" in schema.get("pattern", ""):
-            return f"{uuid.uuid4().hex[:8]}@example.com"
-        return text.ljust(schema.get("minLength", 1), "x")[: schema.get("maxLength", 10_000)]
-
-    def strings(self, schema: dict[str, Any], text: str) -> Any:
-        """Like :meth:`value`, with every optional text field present and ``text`` in each."""
-        schema = self.resolve(schema)
-        props = schema.get("properties", {})
-        body = self.value(schema, text)
-        for key, prop in props.items():
-            p = self.resolve(prop)
-            options = [self.resolve(o) for o in p.get("anyOf", [p])]
-            if any(o.get("type") == "string" and "format" not in o and "enum" not in o for o in options):
-                body[key] = text
-        return body
 
 
 @pytest.fixture
@@ -167,39 +85,9 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
     return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
 
 
-def flat(items: list[Any]) -> list[Any]:
-    """Routes, with those of included routers (FastAPI keeps them nested) unfolded."""
-    out: list[Any] = []
-    for item in items:
-        nested = getattr(item, "original_router", None)
-        out.extend(flat(list(nested.routes)) if nested is not None else [item])
-    return out
-
-
-def routes(hrms: SystemRuntime) -> list[tuple[str, APIRoute, dict[str, Any]]]:
-    found = []
-    for name, app in service_apps(hrms).items():
-        doc = app.openapi()
-        for route in flat(list(app.routes)):
-            if isinstance(route, APIRoute) and route.path in doc["paths"] and not CALLBACK.search(route.path):
-                found.append((name, route, doc))
-    return found
-
-
-def operation(doc: dict[str, Any], route: APIRoute, method: str) -> dict[str, Any]:
-    op: dict[str, Any] = doc["paths"][route.path][method.lower()]
-    return op
-
-
-def body_schema(op: dict[str, Any]) -> dict[str, Any] | None:
-    content = op.get("requestBody", {}).get("content", {})
-    schema: dict[str, Any] | None = content.get("application/json", {}).get("schema")
-    return schema
-
-
 def fill(path: str, values: dict[str, str]) -> str:
     key = "welcome" if "/templates/" in path else "b.setting"
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), key if m.group(1) == "key" else ""), path)
+    return security.fill(path, {"key": key, **values})
 
 
 async def test_every_route_refuses_bad_callers_and_other_companies(
@@ -209,7 +97,7 @@ async def test_every_route_refuses_bad_callers_and_other_companies(
     generate_keys(tmp_path, [IDENTITY_PROVIDER])
     forger = KeyRing.load(tmp_path, signers=[IDENTITY_PROVIDER]).signer(IDENTITY_PROVIDER, ttl=300)
     admin, a = world["admin"], world["a"]
-    sid = uuid.UUID(json.loads(_payload(world["tokens"]["access_token"]))["sid"])
+    sid = uuid.UUID(json.loads(payload(world["tokens"]["access_token"]))["sid"])
     everything = sorted({*contract.MATRIX, *contract.OPERATOR_ONLY, *contract.SERVICE_ONLY})
 
     def token(perms: list[str], *, by: Any = signer, now: float | None = None) -> dict[str, str]:
@@ -299,11 +187,6 @@ async def test_every_route_refuses_bad_callers_and_other_companies(
         f"{counts['no_permission']} missing-permission, {counts['cross_tenant']} cross-tenant and "
         f"{counts['bodies']} bad-body attempts, all refused",
     )
-
-
-def _payload(token: str) -> str:
-    part = token.split(".")[1]
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
 
 
 async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, Any]:

@@ -223,6 +223,26 @@ async def test_one_title_per_status_and_no_internals_in_errors(api: httpx.AsyncC
         assert leak not in twice.json()["detail"], twice.json()
 
 
+async def test_a_nul_character_is_a_422_naming_the_field(api: httpx.AsyncClient) -> None:
+    """PostgreSQL cannot store U+0000 in text (SQLite can): it is refused before it gets
+    there, in a body (nested too), a query or a path, never a 500."""
+    good = await good_employee(api)
+    r = await api.post("/api/employee/employees", json={**good, "first_name": "Nul\x00"})
+    assert (r.status_code, fields(r)) == (422, {"first_name"}), r.text
+    assert r.json()["errors"][0]["code"] == "nul_character"
+    r = await api.post("/api/employee/employees", json={**good, "profile": {"bio": ["a", "b\x00"]}})
+    assert (r.status_code, fields(r)) == (422, {"profile.bio.1"}), r.text
+    r = await api.get("/api/employee/employees", params={"q": "x\x00"})
+    assert (r.status_code, fields(r)) == (422, {"q"}), r.text
+    r = await api.get("/api/company/companies/x%00y")
+    assert (r.status_code, fields(r)) == (422, {"company_id"}), r.text
+    r = await api.post(
+        "/api/auth/login", data={"grant_type": "password", "username": "a\x00@b.example", "password": "x"}
+    )
+    assert (r.status_code, fields(r)) == (422, {"username"}), r.text
+    assert (await api.post("/api/employee/employees", json=good)).status_code == 201
+
+
 async def test_a_body_not_sent_as_json_is_a_415(api: httpx.AsyncClient) -> None:
     """Issue 15, 10: not a 422 on `body`."""
     good = await good_employee(api)

@@ -21,7 +21,7 @@ from isles.core import tracing
 from isles.core.problems import not_ready
 from isles.http import openapi, problems
 from isles.http.limits import BodyLimitMiddleware
-from isles.http.queries import strict_query
+from isles.http.queries import no_nul_characters, strict_query
 from isles.ops.metrics import RequestMetricsMiddleware
 from isles.security.tokens import IDENTITY_PROVIDER
 from isles.service.context import ServiceContext
@@ -102,7 +102,7 @@ def create_service_app(rt: RunningService) -> FastAPI:
         docs_url=None,
         openapi_url="/openapi.json",
         redoc_url=None,
-        dependencies=[Depends(strict_query)],
+        dependencies=[Depends(strict_query), Depends(no_nul_characters)],
     )
     add_docs(app, f"{s.name} service")
     verifier = rt.verifier

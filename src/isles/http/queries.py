@@ -1,10 +1,14 @@
 """Strict queries: a query parameter a route does not take is refused (422 naming it),
 never ignored -- ``?q=mary`` on a route without search must not quietly answer with
-everything. Every service app has :func:`strict_query` as an app-wide dependency."""
+everything. Every service app has :func:`strict_query` as an app-wide dependency, and
+:func:`no_nul_characters` (text PostgreSQL cannot store is a 422, not a 500)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.routing import APIRoute
@@ -44,4 +48,43 @@ async def strict_query(request: Request) -> None:
                 for name in unknown
             ],
             detail=f"unknown query parameter(s): {', '.join(unknown)}",
+        )
+
+
+NUL = "\x00"
+
+
+def _nul_fields(value: Any, path: list[str]) -> list[str]:
+    """Where ``value`` (parsed JSON) holds a NUL character: each field, as problems name them."""
+    if isinstance(value, str):
+        return [".".join(path) or "body"] if NUL in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            found += [".".join([*path, str(key)])] if NUL in str(key) else _nul_fields(item, [*path, str(key)])
+        return found
+    if isinstance(value, list):
+        return [f for i, item in enumerate(value) for f in _nul_fields(item, [*path, str(i)])]
+    return []
+
+
+async def no_nul_characters(request: Request) -> None:
+    """Refuse a NUL character (U+0000) in a path or query parameter or a body's text
+    (422 naming each field): PostgreSQL cannot store one in text, so it would otherwise
+    reach the database and fail there (a 500), while SQLite stores it."""
+    fields = [name for name, value in request.path_params.items() if NUL in str(value)]
+    fields += sorted({name for name, value in request.query_params.multi_items() if NUL in name + value})
+    kind = request.headers.get("content-type", "")
+    if request.method not in ("GET", "HEAD", "DELETE", "OPTIONS") and ("json" in kind or "form" in kind):
+        body = await request.body()
+        if b"\\u0000" in body or b"%00" in body or b"\x00" in body:
+            if "json" in kind:
+                with contextlib.suppress(ValueError):
+                    fields += _nul_fields(json.loads(body), [])
+            else:
+                fields += sorted({k for k, v in parse_qsl(body.decode("latin-1")) if NUL in k + v})
+    if fields:
+        raise invalid(
+            [FieldError(name, "text may not contain a NUL character (U+0000)", "nul_character") for name in fields],
+            detail=f"NUL character(s) in: {', '.join(fields)}",
         )
