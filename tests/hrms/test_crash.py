@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 def _env(backend: Backend, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_") or k == "ISLES_STATE_FILE"}
     if backend.settings.database_url:
         env["ISLES_DATABASE_URL"] = backend.settings.database_url
     env.update(extra)

@@ -134,7 +134,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def run_until_killed(
     settings: IslesSettings, failpoints: dict[str, str], path: str, body: dict[str, Any], key: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_") or k == "ISLES_STATE_FILE"}
     env |= FAST | {"ISLES_FAILPOINTS": ",".join(f"{k}={v}" for k, v in failpoints.items())}
     args = ["--no-demo", "--system", "tests.hrms.cluster:core"]
     if settings.database_url:

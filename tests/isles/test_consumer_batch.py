@@ -219,7 +219,7 @@ async def test_process_killed_in_the_middle_of_a_batch_loses_nothing_and_applies
     # transaction, after the handlers ran and before the commit -- whether the bus
     # handed it a batch or a single event first (NATS hands over what has arrived).
     settings = setup.backend.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_") or k == "ISLES_STATE_FILE"}
     env.update(
         ISLES_FAILPOINTS="consumer.sink.commit=kill",
         ISLES_KEYS_DIR=str(settings.keys_dir),

@@ -107,7 +107,7 @@ def test_an_event_sourced_service_owns_its_events_and_its_projection() -> None:
             "account",
             ("bank.Opened", "bank.Deposited", "bank.Withdrawn"),
             (ProjectionInfo("accounts", ("accounts",)),),
-            True,
+            ("bank.Opened", "bank.Deposited", "bank.Withdrawn"),
         ),
     )
     assert bank.publishes == ("bank.Opened", "bank.Deposited", "bank.Withdrawn")

@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import MetaData, func, select, text, update
 from typer.testing import CliRunner
 
 from isles.cli.main import app
 from isles.core.problems import Problem
 from isles.runtime.system import SystemRuntime
+from isles.storage.eventstore import EventStore
 from isles.storage.schema import outbox_table
 from isles.storage.tenancy import ACROSS_TENANTS
 from tests.isles import estoy
@@ -75,6 +76,26 @@ async def test_an_aggregate_is_its_events_and_its_projection_and_outbox_follow(
     assert (loaded.owner, loaded.balance, loaded.version) == ("Ada", 75, 3)
     assert await balance(runtime, account_id) == (75, 2, 3)
     assert published == 3, "every stored event is published through the outbox, in the same transaction"
+
+
+async def test_a_store_may_publish_only_the_public_facts(bank: tuple[SystemRuntime, Backend]) -> None:
+    """``publish=`` a set of event types: every event is stored, only those go out."""
+    runtime, _ = bank
+    only_openings = EventStore(MetaData(), [BankAccount], publish={Opened})
+    only_openings.table = STORE.table  # the same event_store table, another publishing rule
+    assert only_openings.publishes(Opened)
+    assert not only_openings.publishes(Deposited)
+    account = BankAccount(uuid.uuid4())
+    account.record(Opened(owner="Bo"))
+    account.record(Deposited(amount=5))
+    async with runtime["bank"].uow() as uow:
+        await only_openings.save(uow, account)
+        await uow.commit()
+    async with runtime["bank"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        stored = await STORE.events_of(session, "account", account.id)
+        published = list(await session.scalars(select(outbox_table.c.event_type)))
+    assert [e.event_type for e in stored] == ["bank.Opened", "bank.Deposited"]
+    assert published == ["bank.Opened"]
 
 
 async def test_a_concurrent_write_to_the_same_aggregate_is_refused_by_its_version(

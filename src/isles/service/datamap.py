@@ -102,7 +102,7 @@ class AggregateInfo:
     aggregate_type: str
     events: tuple[str, ...]
     projections: tuple[ProjectionInfo, ...]
-    published: bool
+    published: tuple[str, ...]  # those of its events that go to the outbox too
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class DataMap:
                 aggregate_type=a["aggregate_type"],
                 events=tuple(a["events"]),
                 projections=tuple(ProjectionInfo(p["name"], tuple(p["tables"])) for p in a["projections"]),
-                published=a["published"],
+                published=tuple(a["published"]),
             )
 
         def service(s: Mapping[str, Any]) -> ServiceMap:
@@ -300,7 +300,12 @@ def service_map(service: Service, publishers: Mapping[str, str]) -> ServiceMap:
                 projected[t] = p.name
         for aggregate_type, sourced in store.aggregates.items():
             aggregates.append(
-                AggregateInfo(aggregate_type, tuple(e.event_type for e in sourced.events), projections, store.publish)
+                AggregateInfo(
+                    aggregate_type,
+                    tuple(e.event_type for e in sourced.events),
+                    projections,
+                    tuple(e.event_type for e in sourced.events if store.publishes(e)),
+                )
             )
     tables: list[TableInfo] = []
     for name in service.own_tables:
@@ -346,9 +351,9 @@ def service_map(service: Service, publishers: Mapping[str, str]) -> ServiceMap:
             + [
                 e.event_type
                 for store in service.event_stores
-                if store.publish
                 for k in store.aggregates.values()
                 for e in k.events
+                if store.publishes(e)
             ]
         ),
         consumes=consumes,
@@ -363,9 +368,9 @@ def build_map(system: System) -> DataMap:
         for event in s.publishes:
             publishers.setdefault(event.event_type, s.name)
         for store in s.event_stores:
-            if store.publish:
-                for kind in store.aggregates.values():
-                    for event in kind.events:
+            for kind in store.aggregates.values():
+                for event in kind.events:
+                    if store.publishes(event):
                         publishers.setdefault(event.event_type, s.name)
     services = tuple(service_map(s, publishers) for s in system.services)
     known = {f"{s.name}.{t.name}" for s in services for t in s.owned}
@@ -527,7 +532,12 @@ def render_markdown(m: DataMap) -> str:
             out += ["", "**Event-sourced aggregates**:", ""]
             for a in s.aggregates:
                 projections = _list(f"`{p.name}` ({_code(p.tables)})" for p in a.projections)
-                published = "published" if a.published else "not published"
+                if not a.published:
+                    published = "none published"
+                elif len(a.published) == len(a.events):
+                    published = "all published"
+                else:
+                    published = "published: " + ", ".join(f"`{e}`" for e in a.published)
                 out.append(f"- `{a.aggregate_type}`: events {_code(a.events)} ({published}); projections {projections}")
         out += ["", f"**Publishes**: {_code(s.publishes)}."]
         out += ["", "**Consumes**" + (":" if s.consumes else ": nothing.")]

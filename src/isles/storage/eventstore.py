@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Self, TypeVar
@@ -200,14 +200,28 @@ class EventStore:
         aggregates: Sequence[type[EventSourced]],
         projections: Sequence[Projection] = (),
         *,
-        publish: bool = True,
+        publish: bool | Collection[type[Event]] = True,
         batch_size: int = 2000,
     ) -> None:
+        """``publish``: every event goes to the outbox too (True), none (False), or
+        those of the event types named (an aggregate's public facts; the rest of its
+        stream stays inside the service)."""
         self.table = add_event_store(metadata)
         self.aggregates = {a.aggregate_type: a for a in aggregates}
         self.projections = {p.name: p for p in projections}
-        self.publish = publish
+        self._published = publish if isinstance(publish, bool) else frozenset(publish)
         self.batch_size = batch_size
+
+    def publishes(self, event_type: type[Event]) -> bool:
+        """Whether events of ``event_type`` are published when saved."""
+        if isinstance(self._published, bool):
+            return self._published
+        return event_type in self._published
+
+    @property
+    def publish(self) -> bool:
+        """Whether any of its events is published."""
+        return bool(self._published)
 
     # --- reading and writing one aggregate ------------------------------------------
 
@@ -235,7 +249,7 @@ class EventStore:
         for event in aggregate.pending:
             version += 1
             event_id = uuid.uuid4()
-            if self.publish:
+            if self.publishes(type(event)):
                 holder = _Versioned(aggregate.id, version - 1)
                 envelope = uow.emit(
                     event, aggregate=holder, aggregate_type=aggregate.aggregate_type, tenant_id=aggregate.tenant_id

@@ -92,7 +92,7 @@ async def seed(settings: IslesSettings) -> dict[str, str]:
 
 
 def run_until_killed(settings: IslesSettings, failpoints: dict[str, str], body: dict[str, Any], key: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLES_") or k == "ISLES_STATE_FILE"}
     env |= FAST | {"ISLES_FAILPOINTS": ",".join(f"{k}={v}" for k, v in failpoints.items())}
     args = ["--no-demo", "--system", "shop"]
     if settings.database_url:

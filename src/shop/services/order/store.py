@@ -16,7 +16,6 @@ contract's events (the outbox, in the same transaction).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -333,25 +332,14 @@ HISTORY = Projection(
     },
 )
 
-STORE = EventStore(metadata, [OrderAggregate, ReviewMark], [ORDERS, HISTORY], publish=False)
-
-
-@dataclass
-class _Versioned:
-    id: uuid.UUID
-    version: int
+#: The order's stream holds every fact; only the contract's events are published.
+STORE = EventStore(metadata, [OrderAggregate, ReviewMark], [ORDERS, HISTORY], publish=PUBLISHES)
 
 
 async def save(uow: UnitOfWork, aggregate: EventSourced) -> list[StoredEvent]:
     """Save the aggregate's new events (409 if another writer saved first), update the
     read models, and publish the contract's events, all in ``uow``'s transaction."""
-    events = list(aggregate.pending)
-    stored = await STORE.save(uow, aggregate)
-    for event, row in zip(events, stored, strict=True):
-        if isinstance(event, PUBLISHES):
-            holder = _Versioned(aggregate.id, row.version - 1)
-            uow.emit(event, aggregate=holder, aggregate_type=row.aggregate_type, tenant_id=row.tenant_id)
-    return stored
+    return await STORE.save(uow, aggregate)
 
 
 async def load(session: AsyncSession, order_id: uuid.UUID) -> OrderAggregate | None:
