@@ -160,15 +160,18 @@ def isles_up(
     AUTH[base] = operator_headers(Path(env["ISLES_KEYS_DIR"]))
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{base}{wait_for}", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, f"isles up: {wait_for} did not answer within {timeout} s"
-            time.sleep(0.1)
+        # One client for the polling: each httpx.get() would build an SSL context
+        # (tens of milliseconds of CPU), ten times a second, while the process starts.
+        with httpx.Client(timeout=1) as poll:
+            while True:
+                try:
+                    if poll.get(f"{base}{wait_for}").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, f"isles up: {wait_for} did not answer within {timeout} s"
+                time.sleep(0.1)
         yield proc, base
     finally:
         if proc.poll() is None:

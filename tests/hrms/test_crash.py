@@ -39,20 +39,17 @@ def isles_up(backend: Backend, data_dir: Path, **env: str) -> Iterator[tuple[sub
 def converge(base: str, timeout: float = 30.0) -> tuple[dict[str, str], list[Any]]:
     """Poll until every assignment carries its employee's current name (a bound, not a timing)."""
     deadline = time.monotonic() + timeout
-    while True:
-        employees = httpx.get(
-            f"{base}/api/employee/employees", params={"limit": 500}, headers=support.AUTH[base]
-        ).json()["items"]
-        names = {e["id"]: f"{e['first_name']} {e['last_name']}" for e in employees}
-        assignments = httpx.get(
-            f"{base}/api/project/assignments", params={"limit": 500}, headers=support.AUTH[base]
-        ).json()["items"]
-        if all(a["employee_name"] == names[a["employee_id"]] for a in assignments):
-            return names, assignments
-        if time.monotonic() > deadline:
-            stale = [a for a in assignments if a["employee_name"] != names[a["employee_id"]]]
-            raise AssertionError(f"{len(stale)} assignments still stale: {stale[:3]}")
-        time.sleep(0.1)
+    with httpx.Client(base_url=base, headers=support.AUTH[base]) as client:  # one client: one SSL context
+        while True:
+            employees = client.get("/api/employee/employees", params={"limit": 500}).json()["items"]
+            names = {e["id"]: f"{e['first_name']} {e['last_name']}" for e in employees}
+            assignments = client.get("/api/project/assignments", params={"limit": 500}).json()["items"]
+            if all(a["employee_name"] == names[a["employee_id"]] for a in assignments):
+                return names, assignments
+            if time.monotonic() > deadline:
+                stale = [a for a in assignments if a["employee_name"] != names[a["employee_id"]]]
+                raise AssertionError(f"{len(stale)} assignments still stale: {stale[:3]}")
+            time.sleep(0.1)
 
 
 @pytest.fixture
