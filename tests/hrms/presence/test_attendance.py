@@ -37,8 +37,9 @@ async def crew(api: httpx.AsyncClient, hrms: SystemRuntime, names: list[str]) ->
     people = {}
     for name in names:
         people[name] = await person(api, company["id"], first_name=name.title())
+    await hrms.settle()  # the presence service has heard of them (a shift names a known employee)
+    for name in names:
         await give_shift(api, company, people[name])
-    await hrms.settle()
     return company, people
 
 
