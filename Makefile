@@ -38,6 +38,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/isles lint --format github
+	$(BIN)/isles --system shop lint --format github
 
 test: lint
 	$(BIN)/pytest -n $(JOBS) $(PYTEST_ARGS)
