@@ -190,6 +190,7 @@ async def test_a_step_that_does_not_answer_in_time_fails_and_is_undone(toy_backe
         assert state.status is SagaStatus.COMPENSATED
         assert state.error is not None
         assert state.error["type"] == "urn:isles:problem:saga-step-timeout"
+        assert "had no answer within 0.2s" in state.error["detail"], "the step's own bound ran out"
         assert state.step("debit").attempts == 3
         await asyncio.sleep(1.2)  # anything still on its way has arrived
         assert await sagatoy.entry_count(runtime["ledger"]) == 0

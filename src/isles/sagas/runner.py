@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,6 +63,25 @@ Change = tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]
 _RELEASE = {"owner": None, "lease_until": None}  # a write after which nobody drives the saga
 
 
+T = TypeVar("T")
+
+
+class StepTimedOut(TimeoutError):
+    """The step's own bound (``Step.timeout``) ran out before it answered."""
+
+
+async def _within(step: Step, work: Awaitable[T]) -> T:
+    """``work`` within the step's timeout; its running out is a :class:`StepTimedOut`,
+    told apart from a TimeoutError the step raised itself."""
+    try:
+        async with asyncio.timeout(step.timeout) as bound:
+            return await work
+    except TimeoutError as exc:
+        if bound.expired():
+            raise StepTimedOut(f"no answer within {step.timeout}s") from exc
+        raise
+
+
 def classify(exc: BaseException, step: Step) -> tuple[bool, Problem]:
     """(definite, problem): was it a refusal (retrying cannot help, nothing was done),
     and what is the saga's caller told."""
@@ -77,8 +96,11 @@ def classify(exc: BaseException, step: Step) -> tuple[bool, Problem]:
     if isinstance(exc, failpoints.FailpointError):
         status = 422 if exc.definite else 503
         return exc.definite, Problem(status, f"step {step.name}: {exc}", slug="injected-failure")
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, StepTimedOut):
         return False, Problem(504, f"step {step.name} had no answer within {step.timeout}s", slug="saga-step-timeout")
+    if isinstance(exc, TimeoutError):  # raised by the step itself (a provider's own timeout)
+        said = f": {exc}" if str(exc) else ""
+        return False, Problem(504, f"step {step.name} timed out{said}", slug="saga-step-timeout")
     return False, Problem(
         503,
         f"step {step.name} failed: {type(exc).__name__}: {exc}",
@@ -471,15 +493,13 @@ class SagaRunner:
         write the saga change ``after(result)`` gives: for a local step in the same
         transaction as ``fn``'s own changes, otherwise right after it answered."""
         if not step.local:
-            async with asyncio.timeout(step.timeout):
-                result = await fn(ctx)
+            result = await _within(step, fn(ctx))
             await failpoints.hit(f"{point}.after")
             return await self._write(state, *after(result))
         async with self._new_uow(tenant=saga_tenant(state.tenant_id)) as uow:
             uow.hold()
             ctx._uow = uow
-            async with asyncio.timeout(step.timeout):
-                result = await fn(ctx)
+            result = await _within(step, fn(ctx))
             await failpoints.hit(f"{point}.after")
             state = await self.store.write(uow.session, state, *after(result))
             await uow.release()

@@ -168,6 +168,7 @@ async def test_a_payment_timeout_with_nothing_charged_fails_the_order_and_releas
     r = await client.post(ORDERS, json=body(address_id, [(mug, 1)], "pm_timeout"))
     assert r.status_code == 504, r.text
     assert r.json()["type"].endswith("saga-step-timeout")
+    assert "had no answer within" not in r.json()["detail"], "the provider timed out, not the step's bound"
     await _settled(shop)
     (order,) = (await client.get(ORDERS)).json()["items"]
     assert order["status"] == "FAILED"
