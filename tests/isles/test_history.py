@@ -1,0 +1,180 @@
+"""Change history (issue 19's platform part), on SQLite and PostgreSQL: every update
+or delete of a declared table keeps the previous version with its period, who and
+why; as-of reads; a rollback leaves none; an undeclared table gets none; UPDATE
+statements on a declared table are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter
+from sqlalchemy import Integer, String, Uuid, func, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+import isles
+from isles.core.clock import utcnow
+from isles.runtime.system import SystemRuntime
+from isles.service.declaration import Service, System
+from isles.storage.history import HistoryBypassed, add_history, as_of, changes_by, history, history_of
+from isles.storage.schema import new_metadata
+from isles.storage.tenancy import ACROSS_TENANTS
+from tests.support import Backend, make_backend
+
+pytestmark = pytest.mark.integration
+
+metadata = new_metadata()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Item(Base, isles.Historied):
+    __tablename__ = "items"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    price: Mapped[int] = mapped_column(Integer)
+
+
+class Note(Base):  # no history declared
+    __tablename__ = "notes"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    text: Mapped[str] = mapped_column(String(100))
+
+
+ITEMS_HISTORY = add_history(metadata, "items")
+
+
+def build() -> System:
+    shop = Service(name="hshop", metadata=metadata, router=APIRouter(), migrations=None)
+    return System(name="histoy", services=[shop])
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def shop(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SystemRuntime]:
+    backend: Backend = make_backend(request.param, tmp_path)
+    runtime = SystemRuntime(build(), backend.settings, environ={})
+    await runtime.prepare()
+    try:
+        yield runtime
+    finally:
+        for rt in runtime.services.values():
+            await rt.db.dispose()
+        await backend.drop(["hshop"])
+
+
+async def _new(runtime: SystemRuntime, price: int) -> uuid.UUID:
+    item_id = uuid.uuid4()
+    async with runtime["hshop"].uow() as uow:
+        uow.session.add(Item(id=item_id, name=f"i-{item_id.hex[:8]}", price=price))
+        await uow.commit()
+    return item_id
+
+
+async def _set_price(runtime: SystemRuntime, item_id: uuid.UUID, price: int) -> None:
+    async with runtime["hshop"].uow() as uow:
+        item = await uow.session.get(Item, item_id)
+        assert item is not None
+        item.price = price
+        await uow.commit()
+
+
+async def _rows(runtime: SystemRuntime) -> int:
+    async with runtime["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        return int(await session.scalar(select(func.count()).select_from(ITEMS_HISTORY)) or 0)
+
+
+async def test_every_change_keeps_the_previous_version_and_as_of_reads_it(shop: SystemRuntime) -> None:
+    assert history(Item) is ITEMS_HISTORY
+    assert "id" in ITEMS_HISTORY.c
+    assert not ITEMS_HISTORY.c.id.primary_key
+    item_id = await _new(shop, 10)
+    t0 = utcnow()
+    assert await _rows(shop) == 0, "an insert leaves no history row"
+    await asyncio.sleep(0.01)
+    with changes_by("user:ada", "req-1"):
+        await _set_price(shop, item_id, 20)
+    t1 = utcnow()
+    await asyncio.sleep(0.01)
+    with changes_by("service:pricing", "event-7"):
+        await _set_price(shop, item_id, 30)
+    t2 = utcnow()
+    assert await _rows(shop) == 2, "exactly one history row per change"
+    async with shop["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        versions = await history_of(session, Item, item_id)
+        assert [(v.values["price"], v.changed_by, v.change_reason, v.operation) for v in versions] == [
+            (10, "user:ada", "req-1", "update"),
+            (20, "service:pricing", "event-7", "update"),
+            (30, "", "", ""),
+        ]
+        assert versions[0].valid_to == versions[1].valid_from, "the periods follow each other"
+        assert versions[1].valid_to == versions[2].valid_from
+        assert versions[2].valid_to is None
+        assert versions[0].valid_from is not None
+        assert versions[0].valid_from <= t0
+        before = await as_of(session, Item, item_id, versions[0].valid_from - timedelta(seconds=1))
+        first, second, now = (
+            await as_of(session, Item, item_id, t0),
+            await as_of(session, Item, item_id, t1),
+            await as_of(session, Item, item_id, t2 + timedelta(seconds=1)),
+        )
+    assert before is None, "before the row existed"
+    assert first is not None
+    assert first["price"] == 10
+    assert second is not None
+    assert second["price"] == 20
+    assert now is not None
+    assert now["price"] == 30
+
+
+async def test_a_delete_keeps_the_last_version(shop: SystemRuntime) -> None:
+    item_id = await _new(shop, 5)
+    with changes_by("operator:bob", "cleanup"):
+        async with shop["hshop"].uow() as uow:
+            item = await uow.session.get(Item, item_id)
+            await uow.session.delete(item)
+            await uow.commit()
+    after = utcnow() + timedelta(seconds=1)
+    async with shop["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        versions = await history_of(session, Item, item_id)
+        gone = await as_of(session, Item, item_id, after)
+        kept = await as_of(session, Item, item_id, versions[0].valid_to - timedelta(microseconds=1))
+    assert [(v.values["price"], v.changed_by, v.change_reason, v.operation) for v in versions] == [
+        (5, "operator:bob", "cleanup", "delete")
+    ]
+    assert gone is None
+    assert kept is not None
+    assert kept["price"] == 5
+
+
+async def test_a_rolled_back_change_leaves_no_history(shop: SystemRuntime) -> None:
+    item_id = await _new(shop, 1)
+    async with shop["hshop"].uow() as uow:
+        item = await uow.session.get(Item, item_id)
+        assert item is not None
+        item.price = 2
+        await uow.flush()  # the history row is written ...
+    assert await _rows(shop) == 0, "... and rolled back with the change"
+
+
+async def test_an_undeclared_table_gets_none_and_statements_are_refused(shop: SystemRuntime) -> None:
+    note_id = uuid.uuid4()
+    async with shop["hshop"].uow() as uow:
+        uow.session.add(Note(id=note_id, text="a"))
+        await uow.commit()
+    async with shop["hshop"].uow() as uow:
+        note = await uow.session.get(Note, note_id)
+        assert note is not None
+        note.text = "b"
+        await uow.session.execute(update(Note).values(text="c"))
+        await uow.commit()
+    assert "notes_history" not in metadata.tables
+    assert await _rows(shop) == 0
+    with pytest.raises(HistoryBypassed):
+        async with shop["hshop"].uow() as uow:
+            await uow.session.execute(update(Item).values(price=0))
