@@ -178,3 +178,29 @@ async def test_an_undeclared_table_gets_none_and_statements_are_refused(shop: Sy
     with pytest.raises(HistoryBypassed):
         async with shop["hshop"].uow() as uow:
             await uow.session.execute(update(Item).values(price=0))
+
+
+def test_the_lint_does_not_review_history_tables(tmp_path: Path) -> None:
+    from isles.lint.config import LintConfig
+    from isles.lint.engine import lint
+    from isles.lint.isles_source import read_service
+    from isles.lint.model import Column as LintColumn
+    from isles.lint.model import Location, Project
+    from isles.lint.model import Table as LintTable
+    from isles.lint.rules import check_tables
+
+    project = Project()
+    read_service(build().services[0], project, tmp_path)
+    findings = lint(project, LintConfig())
+    assert not [f for f in findings if "items_history" in f.message], findings
+    assert project.owners["items_history"] == "hshop"
+    # the same table as a migration creates it (read by its shape, no metadata)
+    where = Location("m.py")
+    as_created = LintTable(
+        name="items_history",
+        loc=where,
+        columns=[LintColumn(c.name, "text", where) for c in ITEMS_HISTORY.c],
+    )
+    assert list(check_tables(Project(tables=[as_created]))) == []
+    bare = LintTable(name="ItemsHistory", loc=where, columns=[LintColumn("ID", "text", where)])
+    assert list(check_tables(Project(tables=[bare]))), "an ordinary table is still reviewed"
