@@ -50,8 +50,21 @@ class Note(Base):  # no history declared
 ITEMS_HISTORY = add_history(metadata, "items")
 
 
+router = APIRouter(prefix="/hitems")
+
+
+@router.put("/{item_id}")
+async def set_price(item_id: uuid.UUID, price: int, _: isles.Authenticated, rt: isles.Context) -> dict[str, int]:
+    async with rt.uow() as uow:
+        item = await uow.session.get(Item, item_id)
+        assert item is not None
+        item.price = price
+        await uow.commit()
+    return {"price": price}
+
+
 def build() -> System:
-    shop = Service(name="hshop", metadata=metadata, router=APIRouter(), migrations=None)
+    shop = Service(name="hshop", metadata=metadata, router=router, migrations=None)
     return System(name="histoy", services=[shop])
 
 
@@ -204,3 +217,19 @@ def test_the_lint_does_not_review_history_tables(tmp_path: Path) -> None:
     assert list(check_tables(Project(tables=[as_created]))) == []
     bare = LintTable(name="ItemsHistory", loc=where, columns=[LintColumn("ID", "text", where)])
     assert list(check_tables(Project(tables=[bare]))), "an ordinary table is still reviewed"
+
+
+async def test_a_change_through_a_route_records_the_caller_and_the_request(shop: SystemRuntime) -> None:
+    item_id = await _new(shop, 1)
+    async with shop.client() as client:  # the operator
+        answer = await client.put(f"/api/hshop/hitems/{item_id}", params={"price": 2}, headers={"x-request-id": "r-42"})
+        assert answer.status_code == 200, answer.text
+        answer = await client.put(f"/api/hshop/hitems/{item_id}", params={"price": 3})
+        assert answer.status_code == 200, answer.text
+    async with shop["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        versions = await history_of(session, Item, item_id)
+    assert [(v.values["price"], v.changed_by, v.change_reason) for v in versions] == [
+        (1, "operator:operator", "r-42"),
+        (2, "operator:operator", f"PUT /api/hshop/hitems/{item_id}"),
+        (3, "", ""),
+    ]

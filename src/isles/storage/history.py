@@ -72,6 +72,16 @@ def set_changes_by(changed_by: str, reason: str = "") -> None:
     _change_reason.set(reason)
 
 
+def principal_name(kind: str, subject: str) -> str:
+    """``user:<id>``, ``service:<name>``, ``operator:<name>``: who, as a history row says it."""
+    return subject if subject.startswith(f"{kind}:") else f"{kind}:{subject}"
+
+
+def set_changes_by_event(source: str, event_id: object) -> None:
+    """For an event being handled: ``service:<the publisher>``, ``event:<its id>``."""
+    set_changes_by(f"service:{source.rsplit('/', 1)[-1]}" if source else "service:", f"event:{event_id}")
+
+
 def add_history(metadata: MetaData, table_name: str) -> Table:
     """Declare a history for ``table_name`` (already in ``metadata``); return the
     history table ``<table_name>_history`` added to ``metadata``."""
