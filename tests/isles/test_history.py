@@ -233,3 +233,16 @@ async def test_a_change_through_a_route_records_the_caller_and_the_request(shop:
         (2, "operator:operator", f"PUT /api/hshop/hitems/{item_id}"),
         (3, "", ""),
     ]
+
+
+async def test_a_value_never_loaded_is_read_from_the_row(shop: SystemRuntime) -> None:
+    item_id = await _new(shop, 7)
+    async with shop["hshop"].uow() as uow:
+        item = await uow.session.get(Item, item_id)
+        assert item is not None
+        uow.session.expire(item, ["price"])
+        item.price = 8  # set without loading the old value
+        await uow.commit()
+    async with shop["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        versions = await history_of(session, Item, item_id)
+    assert [v.values["price"] for v in versions] == [7, 8]

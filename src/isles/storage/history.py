@@ -152,6 +152,7 @@ def _before_flush(session: Session, _context: object, _instances: object) -> Non
         if operation == "update" and not session.is_modified(obj, include_collections=False):
             continue
         previous: dict[str, Any] = {}
+        unknown = False
         for prop in mapper.column_attrs:
             hist = attributes.get_history(obj, prop.key)
             if hist.deleted:
@@ -161,8 +162,13 @@ def _before_flush(session: Session, _context: object, _instances: object) -> Non
             elif operation == "delete" or not hist.added:
                 value = getattr(obj, prop.key)
             else:
-                value = None  # never loaded, now set: the old value is unknown here
+                value, unknown = None, True  # never loaded, now set: the old value is in the row
             previous[prop.columns[0].name] = value
+        if unknown:  # read the row as it stands (this transaction, before the UPDATE)
+            ident = inspect(obj).identity or ()
+            where = and_(*(c == k for c, k in zip(table.primary_key.columns, ident, strict=True)))
+            row = session.connection().execute(select(table).where(where)).mappings().one()
+            previous = dict(row)
         rows.setdefault(_declared[table], []).append(
             {**previous, "valid_to": now, "changed_by": by, "change_reason": why, "operation": operation}
         )
