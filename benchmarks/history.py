@@ -73,7 +73,8 @@ async def run_backend(backend: str, updates: int) -> dict[str, list[float]]:
         settings = IslesSettings(data_dir=Path(tmp.name), **options)
     else:
         settings = IslesSettings(database_url=f"{PG}/{prefix}_{{service}}", data_dir=Path(tmp.name), **options)
-    system = System(name="histbench", services=[Service(name="items", metadata=metadata, router=APIRouter(), migrations=None)])
+    service = Service(name="items", metadata=metadata, router=APIRouter(), migrations=None)
+    system = System(name="histbench", services=[service])
     rt = SystemRuntime(system, settings, environ={})
     times: dict[str, list[float]] = {"plain": [], "kept": []}
     try:
