@@ -100,8 +100,8 @@ async def run_backend(backend: str, updates: int) -> dict[str, list[float]]:
             kept = await session.scalar(select(func.count()).select_from(KEPT_HISTORY))
         assert kept == updates, f"{kept} history rows for {updates} updates"
     finally:
-        for service in rt.services.values():
-            await service.db.dispose()
+        for running in rt.services.values():
+            await running.db.dispose()
         if backend == "postgres":
             await drop_postgres_database(make_url(f"{PG}/{prefix}_items"))
         tmp.cleanup()
