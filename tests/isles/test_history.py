@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from fastapi import APIRouter
@@ -63,9 +65,35 @@ async def set_price(item_id: uuid.UUID, price: int, _: isles.Authenticated, rt: 
     return {"price": price}
 
 
+class PriceSet(isles.Event):
+    event_type: ClassVar[str] = "histoy.PriceSet"
+    schema_version: ClassVar[int] = 1
+    id: uuid.UUID
+    price: int
+
+
+@dataclass
+class Pricing:  # the publisher's aggregate (kept nowhere: only its events matter)
+    id: uuid.UUID
+    version: int = 0
+
+
+async def on_price_set(ctx: isles.HandlerContext, event: PriceSet) -> None:
+    item = await ctx.uow.session.get(Item, event.id)
+    assert item is not None
+    item.price = event.price
+
+
 def build() -> System:
-    shop = Service(name="hshop", metadata=metadata, router=router, migrations=None)
-    return System(name="histoy", services=[shop])
+    shop = Service(
+        name="hshop",
+        metadata=metadata,
+        router=router,
+        migrations=None,
+        handlers=[isles.Handler(event=PriceSet, fn=on_price_set, name="price")],
+    )
+    pricer = Service(name="hpricer", metadata=new_metadata(), router=APIRouter(), migrations=None, publishes=[PriceSet])
+    return System(name="histoy", services=[shop, pricer])
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -78,7 +106,7 @@ async def shop(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     finally:
         for rt in runtime.services.values():
             await rt.db.dispose()
-        await backend.drop(["hshop"])
+        await backend.drop(["hshop", "hpricer"])
 
 
 async def _new(runtime: SystemRuntime, price: int) -> uuid.UUID:
@@ -246,3 +274,27 @@ async def test_a_value_never_loaded_is_read_from_the_row(shop: SystemRuntime) ->
     async with shop["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
         versions = await history_of(session, Item, item_id)
     assert [v.values["price"] for v in versions] == [7, 8]
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_change_by_an_event_handler_records_the_publisher_and_the_event(
+    backend_name: str, tmp_path: Path
+) -> None:
+    backend = make_backend(backend_name, tmp_path)
+    runtime = SystemRuntime(build(), backend.settings, environ={})
+    await runtime.start()
+    try:
+        item_id = await _new(runtime, 1)
+        async with runtime["hpricer"].uow() as uow:
+            envelope = uow.emit(PriceSet(id=item_id, price=2), aggregate=Pricing(item_id), aggregate_type="pricing")
+            await uow.commit()
+        await runtime.settle()
+        async with runtime["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
+            versions = await history_of(session, Item, item_id)
+    finally:
+        await runtime.stop()
+        await backend.drop(["hshop", "hpricer"])
+    assert [(v.values["price"], v.changed_by, v.change_reason) for v in versions] == [
+        (1, "service:hpricer", f"event:{envelope.id}"),
+        (2, "", ""),
+    ]
