@@ -298,3 +298,76 @@ async def test_a_change_by_an_event_handler_records_the_publisher_and_the_event(
         (1, "service:hpricer", f"event:{envelope.id}"),
         (2, "", ""),
     ]
+
+
+HISTORIED_MODELS = """
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+import isles
+
+metadata = isles.new_metadata()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Contract(Base, isles.Historied):
+    __tablename__ = "contracts"
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    hours: Mapped[int] = mapped_column()
+
+
+CONTRACTS_HISTORY = isles.add_history(metadata, "contracts")
+"""
+
+
+async def test_a_revision_creates_the_history_and_it_works_after_the_upgrade(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import textwrap
+
+    from isles.storage import migrations
+    from isles.storage.db import resolve_database_url
+
+    module = f"contracts_models_{backend.name}"
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(HISTORIED_MODELS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        models = __import__(module)
+        service = isles.Service(
+            name="hcontracts", metadata=models.metadata, router=APIRouter(), migrations=tmp_path / "migrations"
+        )
+        db = isles.ServiceDatabase(
+            "hcontracts", resolve_database_url("hcontracts", backend.settings, {}), backend.settings
+        )
+        try:
+            await db.ensure_exists()
+            await migrations.upgrade(db, service)
+            source = (await migrations.revision(db, service, "contracts", "0001")).read_text()
+            assert "create_table('contracts_history'" in source
+            assert "'valid_from'" in source
+            await migrations.upgrade(db, service)
+            assert await migrations.drift(db, service) == []
+            contract_id = uuid.uuid4()
+            async with isles.UnitOfWork(db, source="/isles/hcontracts") as uow:
+                uow.session.add(models.Contract(id=contract_id, code="c1", hours=40))
+                await uow.commit()
+            with changes_by("operator:alice", "ticket-1"):
+                async with isles.UnitOfWork(db, source="/isles/hcontracts") as uow:
+                    contract = await uow.session.get(models.Contract, contract_id)
+                    contract.hours = 32
+                    await uow.commit()
+            async with db.read_session(tenant=ACROSS_TENANTS) as session:
+                versions = await history_of(session, models.Contract, contract_id)
+            assert [(v.values["hours"], v.changed_by) for v in versions] == [(40, "operator:alice"), (32, "")]
+        finally:
+            await db.dispose()
+    finally:
+        sys.modules.pop(module, None)
+        await backend.drop(["hcontracts"])
