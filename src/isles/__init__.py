@@ -55,6 +55,15 @@ _EXPORTS: dict[str, str] = {
     "UTCDateTime": "isles.storage.schema",
     "StringList": "isles.storage.schema",
     "Money": "isles.storage.schema",
+    "add_history": "isles.storage.history",
+    "history": "isles.storage.history",
+    "history_of": "isles.storage.history",
+    "as_of": "isles.storage.history",
+    "changes_by": "isles.storage.history",
+    "set_changes_by": "isles.storage.history",
+    "Historied": "isles.storage.history",
+    "HistoryBypassed": "isles.storage.history",
+    "HistoryVersion": "isles.storage.history",
     # sagas
     "Saga": "isles.sagas",
     "Step": "isles.sagas",
@@ -126,6 +135,9 @@ __all__ = [
     "FieldError",
     "Handler",
     "HandlerContext",
+    "Historied",
+    "HistoryBypassed",
+    "HistoryVersion",
     "Idempotent",
     "Job",
     "ListSpec",
@@ -163,9 +175,12 @@ __all__ = [
     "UnitOfWork",
     "Upcaster",
     "Worker",
+    "add_history",
     "all_tenants",
     "announce",
     "answer",
+    "as_of",
+    "changes_by",
     "check_tenant",
     "client_ip",
     "conflict",
@@ -174,6 +189,8 @@ __all__ = [
     "enable_row_security",
     "etag",
     "field_error",
+    "history",
+    "history_of",
     "if_match",
     "invalid",
     "json_or_form",
@@ -185,6 +202,7 @@ __all__ = [
     "require",
     "run_saga",
     "sender_from",
+    "set_changes_by",
     "start_saga",
     "tagged",
     "unauthorized",
@@ -245,6 +263,17 @@ if TYPE_CHECKING:
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
     from isles.storage.eventstore import EventSourced, EventStore, Projection, StoredEvent
+    from isles.storage.history import (
+        Historied,
+        HistoryBypassed,
+        HistoryVersion,
+        add_history,
+        as_of,
+        changes_by,
+        history,
+        history_of,
+        set_changes_by,
+    )
     from isles.storage.schema import Money, StringList, UTCDateTime, new_metadata
     from isles.storage.tenancy import (
         ACROSS_TENANTS,

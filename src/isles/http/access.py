@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from isles.core.problems import FieldError, Problem, invalid
 from isles.http.context import context_of
 from isles.security.tokens import InvalidToken, Principal
+from isles.storage import history
 from isles.storage.tenancy import ACROSS_TENANTS, AcrossTenants
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ def principal_of(request: Request) -> Principal:
     except InvalidToken as exc:
         raise _refused(request, exc.reason, exc.code) from None
     setattr(request.state, _STATE, principal)
+    # who and why, for the change history of what this request changes
+    reason = request.headers.get("x-request-id") or request.headers.get("traceparent")
+    history.set_changes_by(
+        history.principal_name(principal.kind, principal.subject),
+        reason or f"{request.method} {request.url.path}",
+    )
     return principal
 
 

@@ -39,6 +39,7 @@ from isles.core.clock import utcnow
 from isles.core.events import Envelope, Event, EventError
 from isles.core.settings import RetrySettings
 from isles.core.tasks import cancel_and_wait
+from isles.storage import history
 from isles.storage.db import ServiceDatabase
 from isles.storage.schema import dead_letters_table, inbox_table
 from isles.storage.uow import UnitOfWork
@@ -404,6 +405,7 @@ class Consumer:
         handlers = self._handlers[env.type]
         event = handlers[0].event.from_envelope(env)
         tracing.bind(tracing.new_traceparent(env.traceparent))
+        history.set_changes_by_event(env.source, env.id)
         async with self._uow_factory() as uow:
             session = uow.session
             # The inbox key decides: a delivery of an event already applied (or
@@ -434,6 +436,8 @@ class Consumer:
         for item in fresh:
             self._admit(item.envelope)
         pairs = [(i.envelope, self._handlers[i.envelope.type][0].event.from_envelope(i.envelope)) for i in fresh]
+        if fresh:  # one transaction for the batch: its history rows name its first event
+            history.set_changes_by_event(fresh[0].envelope.source, fresh[0].envelope.id)
         async with self._uow_factory() as uow:
             session = uow.session
             now = utcnow()
