@@ -106,6 +106,14 @@ _EXPORTS: dict[str, str] = {
     "Sender": "isles.clients.mail",
     "Bounced": "isles.clients.mail",
     "sender_from": "isles.clients.mail",
+    # blobs
+    "BlobInfo": "isles.storage.blobs",
+    "BlobNotFound": "isles.storage.blobs",
+    "BlobStore": "isles.storage.blobs",
+    "BlobTooLarge": "isles.storage.blobs",
+    "FileBlobStore": "isles.storage.blobs",
+    "S3BlobStore": "isles.storage.blobs",
+    "blob_store": "isles.storage.blobs",
 }
 
 __all__ = [
@@ -114,6 +122,10 @@ __all__ = [
     "IF_MATCH",
     "INFO_KEY",
     "Authenticated",
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "BlobTooLarge",
     "Bounced",
     "Context",
     "DenormalizedColumns",
@@ -124,6 +136,7 @@ __all__ = [
     "EventSourced",
     "EventStore",
     "FieldError",
+    "FileBlobStore",
     "Handler",
     "HandlerContext",
     "Idempotent",
@@ -140,6 +153,7 @@ __all__ = [
     "Problem",
     "Projection",
     "ReplicaTable",
+    "S3BlobStore",
     "Saga",
     "SagaState",
     "SecurityLog",
@@ -166,6 +180,7 @@ __all__ = [
     "all_tenants",
     "announce",
     "answer",
+    "blob_store",
     "check_tenant",
     "client_ip",
     "conflict",
@@ -241,6 +256,15 @@ if TYPE_CHECKING:
     from isles.service.jobs import Job
     from isles.service.workers import Worker
     from isles.storage.announce import all_tenants, announce
+    from isles.storage.blobs import (
+        BlobInfo,
+        BlobNotFound,
+        BlobStore,
+        BlobTooLarge,
+        FileBlobStore,
+        S3BlobStore,
+        blob_store,
+    )
     from isles.storage.crypto import Encrypted, EncryptedColumnError
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation
