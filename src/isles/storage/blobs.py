@@ -245,6 +245,38 @@ def sigv4_headers(
 # -- the S3 store -------------------------------------------------------------------
 
 
+class _Once:
+    """A request body that lets go of its bytes once sent: httpx's responses sit in
+    reference cycles with their requests, so a part given as ``bytes`` would stay in
+    memory until the cycle collector runs, one more part per upload."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        data, self._data = self._data, None
+        if data is None:
+            raise BlobStoreError("a request body cannot be sent twice")
+        yield data
+
+
+def _take(chunks: list[bytes], n: int) -> tuple[bytes, list[bytes]]:
+    """The first ``n`` bytes of the chunks, and the chunks left (copying only what
+    straddles the cut)."""
+    taken: list[bytes] = []
+    count = 0
+    while chunks and count + len(chunks[0]) <= n:
+        count += len(chunks[0])
+        taken.append(chunks.pop(0))
+    if count < n and chunks:
+        head = chunks[0]
+        taken.append(head[: n - count])
+        chunks[0] = head[n - count :]
+    part = b"".join(taken)
+    taken.clear()
+    return part, chunks
+
+
 def _text(root: ET.Element, name: str) -> str | None:
     for element in root.iter():
         if element.tag.rsplit("}", 1)[-1] == name:
@@ -316,7 +348,10 @@ class S3BlobStore:
         )
         qs = "&".join(f"{_uri(k, slash=False)}" + (f"={_uri(v, slash=False)}" if v else "") for k, v in query.items())
         url = f"{self.endpoint.scheme}://{self._host}{path}" + (f"?{qs}" if qs else "")
-        return self._client.build_request(method, url, headers=signed, content=body)
+        if not body:
+            return self._client.build_request(method, url, headers=signed)
+        signed["content-length"] = str(len(body))
+        return self._client.build_request(method, url, headers=signed, content=_Once(body))
 
     async def _send(
         self,
@@ -340,7 +375,8 @@ class S3BlobStore:
             raise ValueError(f"the S3 blob store takes blobs of up to {S3_MAX_COPY} bytes")
         digest = hashlib.sha256()
         size = 0
-        buffer = bytearray()
+        pending: list[bytes] = []  # at most one part and a chunk, held until more content comes
+        held = 0
         temp = f"tmp/{uuid.uuid4().hex}"
         upload: str | None = None
         parts: list[str] = []
@@ -350,22 +386,27 @@ class S3BlobStore:
                 if size > max_bytes:
                     raise BlobTooLarge(max_bytes)
                 digest.update(chunk)
-                buffer += chunk
-                while len(buffer) > PART:
+                if held >= PART:  # a whole part waits and more content comes: a multipart upload
                     if upload is None:
                         upload = await self._initiate(temp)
-                    part = bytes(buffer[:PART])
-                    del buffer[:PART]
-                    parts.append(await self._upload_part(temp, upload, len(parts) + 1, part))
+                    while held >= PART:
+                        part, pending = _take(pending, PART)
+                        held -= len(part)
+                        parts.append(await self._upload_part(temp, upload, len(parts) + 1, part))
+                        del part
+                pending.append(bytes(chunk))
+                held += len(chunk)
             sha256 = digest.hexdigest()
             key = self.key(sha256)
+            rest = b"".join(pending)
+            pending.clear()
             if upload is None:
                 if not await self.exists(sha256):
-                    await self._send("PUT", key, body=bytes(buffer))
+                    await self._send("PUT", key, body=rest)
                 return BlobInfo(sha256, size)
-            if buffer:
-                parts.append(await self._upload_part(temp, upload, len(parts) + 1, bytes(buffer)))
-            buffer = bytearray()
+            if rest:
+                parts.append(await self._upload_part(temp, upload, len(parts) + 1, rest))
+            del rest
             await self._complete(temp, upload, parts)
             upload = None
             try:
