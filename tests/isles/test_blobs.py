@@ -26,6 +26,7 @@ from isles.storage.blobs import (
     BlobInfo,
     BlobNotFound,
     BlobStore,
+    BlobStoreError,
     BlobTooLarge,
     FileBlobStore,
     S3BlobStore,
@@ -299,6 +300,18 @@ def test_the_signer_matches_botocore() -> None:
         now=now,
     )
     assert ours["authorization"] == request.headers["Authorization"]
+
+
+@pytest.mark.e2e
+async def test_an_s3_error_is_raised_as_such(moto_endpoint: str) -> None:
+    store = S3BlobStore(moto_endpoint, "no-such-bucket", **KEYS)
+    try:
+        with pytest.raises(BlobStoreError, match="NoSuchBucket"):
+            await store.put(_chunks(b"hello"), max_bytes=100)
+        with pytest.raises(BlobStoreError, match="NoSuchBucket"):
+            await store.put(_chunks(os.urandom(2 * PART)), max_bytes=3 * PART)
+    finally:
+        await store.aclose()
 
 
 def test_the_factory_follows_the_settings(tmp_path: Path) -> None:
