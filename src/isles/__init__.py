@@ -115,6 +115,14 @@ _EXPORTS: dict[str, str] = {
     "Sender": "isles.clients.mail",
     "Bounced": "isles.clients.mail",
     "sender_from": "isles.clients.mail",
+    # blobs
+    "BlobInfo": "isles.storage.blobs",
+    "BlobNotFound": "isles.storage.blobs",
+    "BlobStore": "isles.storage.blobs",
+    "BlobTooLarge": "isles.storage.blobs",
+    "FileBlobStore": "isles.storage.blobs",
+    "S3BlobStore": "isles.storage.blobs",
+    "blob_store": "isles.storage.blobs",
 }
 
 __all__ = [
@@ -123,6 +131,10 @@ __all__ = [
     "IF_MATCH",
     "INFO_KEY",
     "Authenticated",
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "BlobTooLarge",
     "Bounced",
     "Context",
     "DenormalizedColumns",
@@ -133,6 +145,7 @@ __all__ = [
     "EventSourced",
     "EventStore",
     "FieldError",
+    "FileBlobStore",
     "Handler",
     "HandlerContext",
     "Historied",
@@ -152,6 +165,7 @@ __all__ = [
     "Problem",
     "Projection",
     "ReplicaTable",
+    "S3BlobStore",
     "Saga",
     "SagaState",
     "SecurityLog",
@@ -180,6 +194,7 @@ __all__ = [
     "announce",
     "answer",
     "as_of",
+    "blob_store",
     "changes_by",
     "check_tenant",
     "client_ip",
@@ -259,6 +274,15 @@ if TYPE_CHECKING:
     from isles.service.jobs import Job
     from isles.service.workers import Worker
     from isles.storage.announce import all_tenants, announce
+    from isles.storage.blobs import (
+        BlobInfo,
+        BlobNotFound,
+        BlobStore,
+        BlobTooLarge,
+        FileBlobStore,
+        S3BlobStore,
+        blob_store,
+    )
     from isles.storage.crypto import Encrypted, EncryptedColumnError
     from isles.storage.db import ServiceDatabase
     from isles.storage.errors import UniqueViolation

@@ -182,6 +182,22 @@ class MailSettings(_Group):
     from_: str = Field(default="hrms@localhost", alias="from", description="The From address of outgoing mail.")
 
 
+class BlobSettings(_Group):
+    """The blob store (``isles.storage.blobs``): files kept by their SHA-256."""
+
+    backend: Literal["file", "s3"] = Field(
+        default="file", description="Where blobs live: file (a folder) or s3 (S3-compatible object storage)."
+    )
+    dir: Path | None = Field(default=None, description="Folder of the file backend. Default: <data_dir>/blobs.")
+    s3_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com."
+    )
+    s3_bucket: str | None = Field(default=None, description="S3 bucket (must exist).")
+    s3_access_key: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_key: str | None = Field(default=None, description="S3 secret key (from the environment, never a file).")
+    s3_region: str = Field(default="us-east-1", description="S3 region the requests are signed for.")
+
+
 class SmtpSettings(_Group):
     host: str = Field(default="127.0.0.1", description="SMTP server of the smtp sender.")
     port: int = Field(default=25, ge=1, le=65535)
@@ -232,6 +248,7 @@ GROUPS: dict[str, type[_Group]] = {
     "password": PasswordSettings,
     "mail": MailSettings,
     "smtp": SmtpSettings,
+    "blobs": BlobSettings,
     "pool": PoolSettings,
     "jobs": JobSettings,
 }
@@ -331,6 +348,7 @@ class IslesSettings(BaseSettings):
     password: PasswordSettings = PasswordSettings()
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
+    blobs: BlobSettings = BlobSettings()
     pool: PoolSettings = PoolSettings()
     jobs: JobSettings = JobSettings()
 
