@@ -58,6 +58,8 @@ _EXPORTS: dict[str, str] = {
     "add_history": "isles.storage.history",
     "history": "isles.storage.history",
     "history_of": "isles.storage.history",
+    "record_change": "isles.storage.history",
+    "HISTORY_RECORDED": "isles.storage.history",
     "as_of": "isles.storage.history",
     "changes_by": "isles.storage.history",
     "set_changes_by": "isles.storage.history",
@@ -127,6 +129,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ACROSS_TENANTS",
+    "HISTORY_RECORDED",
     "IDENTITY_PROVIDER",
     "IF_MATCH",
     "INFO_KEY",
@@ -213,6 +216,7 @@ __all__ = [
     "not_found",
     "passwords",
     "principal_of",
+    "record_change",
     "reference",
     "require",
     "run_saga",
@@ -288,6 +292,7 @@ if TYPE_CHECKING:
     from isles.storage.errors import UniqueViolation
     from isles.storage.eventstore import EventSourced, EventStore, Projection, StoredEvent
     from isles.storage.history import (
+        HISTORY_RECORDED,
         Historied,
         HistoryBypassed,
         HistoryVersion,
@@ -296,6 +301,7 @@ if TYPE_CHECKING:
         changes_by,
         history,
         history_of,
+        record_change,
         set_changes_by,
     )
     from isles.storage.schema import Money, StringList, UTCDateTime, new_metadata

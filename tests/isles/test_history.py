@@ -371,3 +371,31 @@ async def test_a_revision_creates_the_history_and_it_works_after_the_upgrade(
     finally:
         sys.modules.pop(module, None)
         await backend.drop(["hcontracts"])
+
+
+async def test_a_statement_that_records_the_previous_version_itself_is_let_through(shop: SystemRuntime) -> None:
+    """A hot path may change a row with one UPDATE statement (no ORM load): it writes
+    the previous version with ``record_change`` and marks the statement as recorded."""
+    item_id = await _new(shop, 1)
+    table = Item.__table__
+    with changes_by("user:fast", "req-1"):
+        async with shop["hshop"].uow() as uow:
+            row = (await uow.session.execute(select(table).where(table.c.id == item_id).with_for_update())).one()
+            began = await isles.record_change(uow.session, Item, row._mapping)
+            statement = update(table).where(table.c.id == item_id).values(price=2, valid_from=began)
+            await uow.session.execute(statement.execution_options(**isles.HISTORY_RECORDED))
+            await uow.commit()
+    versions = await _versions(shop, item_id)
+    assert [(v.values["price"], v.operation, v.changed_by, v.change_reason) for v in versions] == [
+        (1, "update", "user:fast", "req-1"),
+        (2, "", "", ""),
+    ]
+    assert versions[0].valid_to == versions[1].valid_from == began
+    with pytest.raises(HistoryBypassed):  # unmarked, still refused
+        async with shop["hshop"].uow() as uow:
+            await uow.session.execute(update(table).where(table.c.id == item_id).values(price=3))
+
+
+async def _versions(runtime: SystemRuntime, item_id: uuid.UUID) -> list[isles.HistoryVersion]:
+    async with runtime["hshop"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        return await history_of(session, Item, item_id)

@@ -8,7 +8,8 @@ Each service's tables are sorted by what they are:
   kept from that service's events;
 * ``projection`` — tables kept from the service's own event-sourced aggregates
   (authoritative too: the events are the truth, these are their read face);
-* ``events`` — the event store itself (``event_store``).
+* ``events`` — the event store itself (``event_store``);
+* ``history`` — the change history of one of its tables (:func:`isles.add_history`).
 
 Beside the tables: the references a service holds (``*_ref`` and other
 :func:`isles.reference` columns: the id of a row of another service, no foreign key),
@@ -37,8 +38,9 @@ from sqlalchemy import Table
 from isles.core.references import INFO_KEY
 from isles.messaging.replicas import ReplicaTable
 from isles.service.declaration import Service, System
+from isles.storage.history import HISTORY_INFO_KEY
 
-TableKind = Literal["owned", "copy", "projection", "events"]
+TableKind = Literal["owned", "copy", "projection", "events", "history"]
 CopyKind = Literal["table", "columns"]
 
 #: Markers of the generated block in a hand-written page (``isles map --output/--check``).
@@ -316,6 +318,8 @@ def service_map(service: Service, publishers: Mapping[str, str]) -> ServiceMap:
         source: str | None = None
         if name in event_tables:
             kind = "events"
+        elif HISTORY_INFO_KEY in table.info:
+            kind, source = "history", table.info[HISTORY_INFO_KEY]
         elif name in replica_tables:
             kind, source = "copy", replica_tables[name]
         elif name in projected:
@@ -406,7 +410,12 @@ def render_text(m: DataMap) -> str:
         for t in s.tables:
             if t.kind == "copy":
                 continue
-            what = {"owned": "", "projection": f" (projection {t.source})", "events": " (event store)"}[t.kind]
+            what = {
+                "owned": "",
+                "projection": f" (projection {t.source})",
+                "events": " (event store)",
+                "history": f" (history of {t.source})",
+            }[t.kind]
             lines.append(f"  owns       {t.name}{what}: key {_list(t.primary_key)}; {len(t.columns)} column(s)")
         for r in s.references:
             lines.append(f"  refers     {r.table}.{r.column} -> {r.target}{' (nullable)' if r.nullable else ''}")
@@ -512,6 +521,7 @@ def render_markdown(m: DataMap) -> str:
                     "owned": "its data",
                     "projection": f"projection `{t.source}` of its aggregates' events (rebuildable)",
                     "events": "the events of its event-sourced aggregates",
+                    "history": f"the change history of `{t.source}` (previous versions, who, why)",
                 }[t.kind]
                 for c in s.copies:
                     if c.kind == "columns" and c.table == t.name:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -26,7 +27,13 @@ from hrms.services.employee.deps import (
     scope_of,
 )
 from hrms.services.employee.models import DepartmentCopy, Employee, EmployeeProfile
-from hrms.services.employee.schemas import EmployeeCreate, EmployeeUpdate, ProfilePut
+from hrms.services.employee.schemas import (
+    EmployeeCreate,
+    EmployeeHistory,
+    EmployeeUpdate,
+    EmployeeVersion,
+    ProfilePut,
+)
 from isles import (
     IF_MATCH,
     Context,
@@ -162,13 +169,52 @@ async def list_employees(
     return listing.page(items, total, cursor)
 
 
+AsOf = Annotated[
+    datetime | None,
+    Query(
+        description="The employee as they were at this moment (from the change history); "
+        "404 if they did not exist then.",
+        examples=["2026-01-31T23:59:59Z"],
+    ),
+]
+
+
 @router.get("/employees/{employee_id}", response_model=EmployeeView)
-async def get_employee(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> Response:
-    """An employee; its ``ETag`` is its version (send it as ``If-Match`` to change it safely)."""
+async def get_employee(employee_id: uuid.UUID, request: Request, caller: ReadEmployees, as_of: AsOf = None) -> Response:
+    """An employee; its ``ETag`` is its version (send it as ``If-Match`` to change it
+    safely). With ``as_of``, the employee as they were then (no ETag)."""
     async with TenantData(request, caller).read() as session:
         employee = await service.get_employee(session=session, employee_id=employee_id)
-        (found,) = await named(session, [await check_in_scope(session, caller, employee)])
+        await check_in_scope(session, caller, employee)
+        if as_of is not None:
+            then = await service.employee_as_of(session=session, employee_id=employee_id, when=as_of)
+            (found,) = await named(session, [then])
+            return JSONResponse(jsonable_encoder(found))
+        (found,) = await named(session, [employee])
     return tagged(found, employee.version)
+
+
+@router.get("/employees/{employee_id}/history", response_model=EmployeeHistory)
+async def employee_history(employee_id: uuid.UUID, request: Request, caller: ReadEmployees) -> EmployeeHistory:
+    """Every version of an employee, oldest first: salary, position, department,
+    manager and the rest as they were, when each version held, who ended it and why."""
+    async with TenantData(request, caller).read() as session:
+        await visible(session, caller, employee_id)
+        versions = await service.employee_history(session=session, employee_id=employee_id)
+        views = await named(session, [e for e, _v in versions])
+    return EmployeeHistory(
+        items=[
+            EmployeeVersion(
+                employee=view_,
+                valid_from=v.valid_from,
+                valid_to=v.valid_to,
+                changed_by=v.changed_by or None,
+                change_reason=v.change_reason or None,
+                operation=v.operation or None,
+            )
+            for view_, (_e, v) in zip(views, versions, strict=True)
+        ]
+    )
 
 
 @router.patch("/employees/{employee_id}", response_model=EmployeeView, openapi_extra=IF_MATCH)

@@ -10,7 +10,17 @@ from decimal import Decimal
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import Encrypted, StringList, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
+from isles import (
+    Encrypted,
+    Historied,
+    StringList,
+    TenantOwned,
+    UTCDateTime,
+    add_history,
+    new_metadata,
+    reference,
+    utcnow,
+)
 
 SERVICE = "employee"
 metadata = new_metadata()
@@ -20,7 +30,7 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
-class Employee(TenantOwned, Base):
+class Employee(TenantOwned, Historied, Base):
     __tablename__ = "employees"
     # Business keys are unique in a company, never across companies (seed 004: no
     # company learns anything of another, not even that a number is used there).
@@ -57,6 +67,11 @@ class Employee(TenantOwned, Base):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+#: Every change of an employee (salary, position, department, manager, ...) keeps the
+#: previous version, who changed it and why (issue 19): ``employees_history``.
+EMPLOYEES_HISTORY = add_history(metadata, "employees")
 
 
 class EmployeeProfile(TenantOwned, Base):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from hrms.contracts import examples as ex
+from hrms.contracts.employee import EmployeeView
 from hrms.contracts.permissions import RoleName
 from isles import field_error
 
@@ -133,4 +134,41 @@ class ProfilePut(BaseModel):
     )
     certifications: Annotated[list[Item], Field(max_length=100)] = Field(
         default=[], examples=[["AWS Certified Developer"]]
+    )
+
+
+class EmployeeVersion(BaseModel):
+    """One version of an employee: its values and when they held. ``changed_by`` and
+    ``change_reason`` are of the change that ended it (who: ``user:<id>``,
+    ``service:<name>``, ``operator:<name>``; why: the request id or the event id);
+    ``operation`` is that change (``update``); the current version has none."""
+
+    employee: EmployeeView
+    valid_from: datetime | None = Field(
+        description="When this version began (null: before the history was kept).", examples=["2026-03-01T09:30:00Z"]
+    )
+    valid_to: datetime | None = Field(
+        description="When it ended; null for the current version.", examples=["2026-06-15T14:05:12Z"]
+    )
+    changed_by: str | None = Field(examples=["user:3f6c1e0a-1b2c-4d5e-8f90-123456789abc"])
+    change_reason: str | None = Field(examples=["PATCH /api/employee/employees/3f6c1e0a-1b2c-4d5e-8f90-123456789abc"])
+    operation: str | None = Field(examples=["update"])
+
+
+class EmployeeHistory(BaseModel):
+    """An employee's versions, oldest first; the current one last."""
+
+    items: list[EmployeeVersion] = Field(
+        examples=[
+            [
+                {
+                    "employee": EmployeeView.model_json_schema()["examples"][0],
+                    "valid_from": "2025-03-01T09:00:00Z",
+                    "valid_to": "2025-03-14T16:30:00Z",
+                    "changed_by": "user:7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "change_reason": "PATCH /api/employee/employees/5b1f3c2e-8d4a-4e6b-9f0a-2c7d1e8b4a93",
+                    "operation": "update",
+                }
+            ]
+        ]
     )

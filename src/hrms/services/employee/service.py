@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select, update
@@ -15,16 +16,21 @@ from hrms.services.employee.models import Employee, EmployeeProfile
 from hrms.services.employee.schemas import EmployeeCreate, ProfilePut
 from isles import (
     ACROSS_TENANTS,
+    HISTORY_RECORDED,
     Event,
     FieldError,
+    HistoryVersion,
     ListSpec,
     Precondition,
     Problem,
     UniqueViolation,
     UnitOfWork,
+    as_of,
     conflict,
+    history_of,
     invalid,
     not_found,
+    record_change,
     utcnow,
 )
 
@@ -148,10 +154,10 @@ _employees: Table = Employee.__table__  # type: ignore[assignment]
 _LOCK = select(_employees).where(_employees.c.id == bindparam("b_id")).with_for_update()
 _LOCK_IN_TENANT = _LOCK.where(_employees.c.company_id == bindparam("b_tenant"))
 # The columns to set are the parameters' other keys.
-_UPDATE = update(_employees).where(_employees.c.id == bindparam("b_id"))
+_UPDATE = update(_employees).where(_employees.c.id == bindparam("b_id")).execution_options(**HISTORY_RECORDED)
 
 
-async def _lock_row(uow: UnitOfWork, employee_id: uuid.UUID) -> Employee:
+async def _lock_row(uow: UnitOfWork, employee_id: uuid.UUID) -> tuple[Employee, Mapping[str, Any]]:
     """The employee's row, locked until the transaction ends, as an Employee outside
     the session (nothing is flushed from it); 404 if the unit of work's company has
     no such employee. Core, not the ORM: a rename is one SELECT and one UPDATE. The
@@ -165,7 +171,7 @@ async def _lock_row(uow: UnitOfWork, employee_id: uuid.UUID) -> Employee:
         row = None
     if row is None or row.pending:
         raise not_found("employee", employee_id)
-    return Employee(**row._mapping)
+    return Employee(**row._mapping), dict(row._mapping)
 
 
 async def update_employee(
@@ -178,7 +184,7 @@ async def update_employee(
     """Change fields of an employee; publishes EmployeeUpdated if anything changed.
     ``expected``: the version the caller read (If-Match), checked under the row lock."""
     session = uow.session
-    employee = await _lock_row(uow, employee_id)
+    employee, previous = await _lock_row(uow, employee_id)
     if expected is not None:
         expected.check(employee.version, f"employee {employee_id}")
     if not employee.is_active:
@@ -198,6 +204,10 @@ async def update_employee(
     employee.updated_at = utcnow()
     _emit(uow, employee, events.updated(employee, changed))  # bumps employee.version
     values = {key: changes[key] for key in changed}
+    # The version this change ends goes to employees_history (who and why from the
+    # request); the new one begins now.
+    employee.valid_from = await record_change(session, Employee, previous)
+    values["valid_from"] = employee.valid_from
     try:
         await session.execute(
             _UPDATE, {"b_id": employee.id, "updated_at": employee.updated_at, "version": employee.version, **values}
@@ -223,6 +233,21 @@ async def get_employee(*, session: AsyncSession, employee_id: uuid.UUID) -> Empl
     if employee is None or employee.pending:
         raise not_found("employee", employee_id)
     return employee
+
+
+async def employee_as_of(*, session: AsyncSession, employee_id: uuid.UUID, when: datetime) -> Employee:
+    """The employee as they were at ``when`` (an object outside the session); 404 if
+    they did not exist then."""
+    values = await as_of(session, Employee, employee_id, when)
+    if values is None or values["pending"]:
+        raise not_found("employee", employee_id)
+    return Employee(**values)
+
+
+async def employee_history(*, session: AsyncSession, employee_id: uuid.UUID) -> list[tuple[Employee, HistoryVersion]]:
+    """The employee's versions, oldest first (those while pending left out)."""
+    versions = await history_of(session, Employee, employee_id)
+    return [(Employee(**v.values), v) for v in versions if not v.values["pending"]]
 
 
 def employees_where(
