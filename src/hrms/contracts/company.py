@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hrms.contracts import examples as ex
 from isles import Event, ServiceClient
@@ -215,6 +215,11 @@ class DepartmentView(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = Field(
+        default=None,
+        description="When it was deleted (it stays readable by its id: others hold it); null while it exists.",
+        examples=["2026-06-30T17:00:00Z"],
+    )
 
 
 class TeamView(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy import select
 
 from hrms.contracts.company import CompanyView, DepartmentView, MemberView, SettingView, TeamView
@@ -189,11 +189,17 @@ DepartmentList = Annotated[Listing, Depends(service.DEPARTMENTS.dependency)]
 
 
 @router.get("/departments", response_model=Page[DepartmentView], tags=["departments"])
-async def list_departments(request: Request, caller: ReadCompanies, listing: DepartmentList) -> Page[DepartmentView]:
-    """The company's departments. ``q`` finds names and descriptions; ``sort`` orders
-    (e.g. ``-created_at``); ``cursor`` pages."""
+async def list_departments(
+    request: Request,
+    caller: ReadCompanies,
+    listing: DepartmentList,
+    include_deleted: Annotated[bool, Query(description="Deleted departments too (with their deleted_at).")] = False,
+) -> Page[DepartmentView]:
+    """The company's departments (not the deleted ones unless ``include_deleted``).
+    ``q`` finds names and descriptions; ``sort`` orders (e.g. ``-created_at``);
+    ``cursor`` pages."""
     async with TenantData(request, caller).read() as session:
-        rows, total, cursor = await listing.fetch(session, select(Department))
+        rows, total, cursor = await listing.fetch(session, service.departments_where(include_deleted=include_deleted))
     return listing.page([department_view(d) for d in rows], total, cursor)
 
 
@@ -215,8 +221,10 @@ async def update_department(
 
 @router.delete("/departments/{department_id}", status_code=204, tags=["departments"])
 async def delete_department(department_id: uuid.UUID, request: Request, caller: WriteCompanies) -> Response:
-    """Delete a department: its teams stay, in none; the employee service leaves its
-    employees in none (on DepartmentDeleted)."""
+    """Delete a department: soft — it stays readable by its id with ``deleted_at``
+    (other services hold its id), lists leave it out, its name is free again. Its
+    teams stay, in none; the employee service leaves its employees in none (on
+    DepartmentDeleted). Deleting it again changes nothing."""
     async with TenantData(request, caller).uow() as uow:
         await service.delete_department(uow=uow, department_id=department_id)
     return Response(status_code=204)

@@ -8,7 +8,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, true
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
 
 from isles import INFO_KEY, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
@@ -59,8 +71,21 @@ class CompanySetting(TenantOwned, Base):
 
 
 class Department(TenantOwned, Base):
+    """A department. Other services hold its id (employees, copies), so deleting one
+    only sets ``deleted_at`` (soft delete, issue 19): it stays readable by its id,
+    lists leave it out, and its name is free again (unique among the live ones)."""
+
     __tablename__ = "departments"
-    __table_args__ = (UniqueConstraint("company_id", "name"),)
+    __table_args__ = (
+        Index(
+            "uq_departments_company_id_name",
+            "company_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     company_id: Mapped[uuid.UUID] = _company_fk()
@@ -69,6 +94,8 @@ class Department(TenantOwned, Base):
     manager_id: Mapped[uuid.UUID | None] = reference("employee.employees", nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Seed 002: soft deletes get an index on deleted_at.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.company import AGGREGATE, ALLOWED_MAX_ALLOCATION, MAX_ALLOCATION
 from hrms.services.company import events
 from hrms.services.company.models import Company, CompanySetting, Department, EmployeeCopy, Team, TeamMembership
 from hrms.services.company.schemas import CompanyCreate, DepartmentCreate, DepartmentUpdate, TeamCreate, TeamUpdate
-from isles import FieldError, ListSpec, UniqueViolation, UnitOfWork, conflict, invalid, not_found
+from isles import FieldError, ListSpec, Problem, UniqueViolation, UnitOfWork, conflict, invalid, not_found, utcnow
 
 DEPARTMENT, TEAM = "department", "team"
 #: Checks that an employee (by id) is an active employee of the company; raises a 422
@@ -165,6 +165,8 @@ async def delete_setting(*, uow: UnitOfWork, company_id: uuid.UUID, key: str) ->
 
 async def _unique_name(session: AsyncSession, model: Any, company_id: uuid.UUID, name: str, exclude: Any) -> None:
     q = select(model.id).where(model.company_id == company_id, model.name == name)
+    if model is Department:  # a deleted department's name is free again
+        q = q.where(Department.deleted_at.is_(None))
     if exclude is not None:
         q = q.where(model.id != exclude)
     if await session.scalar(q):
@@ -203,9 +205,22 @@ async def create_department(
 
 
 async def get_department(*, session: AsyncSession, department_id: uuid.UUID) -> Department:
+    """A department, deleted or not (a deleted one says when in ``deleted_at``)."""
     d = await session.get(Department, department_id)
     if d is None:
         raise not_found("department", department_id)
+    return d
+
+
+def departments_where(*, include_deleted: bool = False) -> Select[tuple[Department]]:
+    """The company's departments; the deleted ones only if asked."""
+    q = select(Department)
+    return q if include_deleted else q.where(Department.deleted_at.is_(None))
+
+
+def _live(d: Department) -> Department:
+    if d.deleted_at is not None:
+        raise Problem(409, f"department {d.id} is deleted and cannot be changed", slug="department-deleted")
     return d
 
 
@@ -244,7 +259,7 @@ async def update_department(
     *, uow: UnitOfWork, department_id: uuid.UUID, data: DepartmentUpdate, check: EmployeeCheck
 ) -> Department:
     session = uow.session
-    d = await get_department(session=session, department_id=department_id)
+    d = _live(await get_department(session=session, department_id=department_id))
     values = await _checked_update(session, d, data.model_dump(exclude_unset=True), person="manager_id", check=check)
     changes = _changes(d, values)
     if changes:
@@ -256,17 +271,21 @@ async def update_department(
 
 
 async def delete_department(*, uow: UnitOfWork, department_id: uuid.UUID) -> None:
-    """Delete a department; its teams stay, in no department. Publishes
-    DepartmentDeleted (employees in it are left in none by the employee service)."""
+    """Delete a department (soft: ``deleted_at`` is set, the row stays for the ids
+    others hold); its teams stay, in no department. Publishes DepartmentDeleted
+    (employees in it are left in none by the employee service). Deleting a deleted
+    department changes nothing."""
     session = uow.session
     d = await get_department(session=session, department_id=department_id)
+    if d.deleted_at is not None:
+        return
     for t in (await session.scalars(select(Team).where(Team.department_id == d.id))).all():
         t.department_id = None
         uow.emit(
             events.team_updated(t, ["department_id"]), aggregate=t, aggregate_type=TEAM, tenant_id=str(t.company_id)
         )
+    d.deleted_at = utcnow()
     uow.emit(events.department_deleted(d), aggregate=d, aggregate_type=DEPARTMENT, tenant_id=str(d.company_id))
-    await session.delete(d)
     await uow.commit()
 
 
@@ -297,7 +316,8 @@ async def create_team(*, uow: UnitOfWork, company_id: uuid.UUID, data: TeamCreat
 
 
 async def _own_department(session: AsyncSession, department_id: uuid.UUID) -> None:
-    if await session.get(Department, department_id) is None:
+    d = await session.get(Department, department_id)
+    if d is None or d.deleted_at is not None:
         raise invalid([FieldError("department_id", f"department {department_id} does not exist", "not_found")])
 
 
@@ -396,7 +416,7 @@ async def teams_led_by(session: AsyncSession, employee_id: uuid.UUID) -> set[uui
     managed = (
         select(Team.id)
         .join(Department, Team.department_id == Department.id)
-        .where(Department.manager_id == employee_id)
+        .where(Department.manager_id == employee_id, Department.deleted_at.is_(None))
     )
     ids: set[uuid.UUID] = set()
     for q in (led, as_member, managed):

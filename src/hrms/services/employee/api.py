@@ -280,7 +280,7 @@ async def check_department(rt: ServiceContext, company_id: uuid.UUID, department
         department = await CompanyClient(rt.client("company", tenant=str(company_id))).get_department(department_id)
     except NotFound:
         department = None
-    if department is None or department.company_id != company_id:
+    if department is None or department.company_id != company_id or department.deleted_at is not None:
         raise invalid([FieldError("department_id", f"department {department_id} does not exist", "not_found")])
 
 

@@ -54,7 +54,7 @@ async def check_company(ctx: StepContext) -> Any:
             department = await companies.get_department(uuid.UUID(department_id))
         except NotFound:
             department = None
-        if department is None or department.company_id != company_id:
+        if department is None or department.company_id != company_id or department.deleted_at is not None:
             raise StepFailed(
                 invalid([FieldError("department_id", f"department {department_id} does not exist", "not_found")])
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -205,14 +205,28 @@ async def list_balances(
     listing: BalanceList,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="Default: this year.")] = None,
     employee_id: Annotated[uuid.UUID | None, Query()] = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(
+            description="The balances as the ledger stood at this moment (pending: 0; one page).",
+            examples=["2026-01-31T23:59:59Z"],
+        ),
+    ] = None,
 ) -> Page[BalanceView]:
     """Balances of a year: the caller's own, their reports' (a manager) or everyone's
-    (an admin); ``employee_id`` for one employee. ``available`` = balance - pending."""
+    (an admin); ``employee_id`` for one employee. ``available`` = balance - pending.
+    With ``as_of``, as they stood then: the ledger is never changed, so it is the
+    balances' history."""
     year = year or utcnow().year
     async with TenantData(request, caller).read() as session:
         scope = await scope_of(session, caller)
         if employee_id is not None:
             check_sees(scope, employee_id)
+        if as_of is not None:
+            views = await service.balance_views_as_of(
+                session, as_of, year=year, employee_id=employee_id, scope=scope.where(LedgerEntry.employee_id)
+            )
+            return listing.page(views, len(views), None)
         where = service.balances_where(year=year, employee_id=employee_id, scope=scope.where(LeaveBalance.employee_id))
         rows, total, cursor = await listing.fetch(session, where)
         views = await service.balance_views(session, rows, year)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -186,6 +186,13 @@ async def project(session: AsyncSession, entries: ColumnElement[bool]) -> None:
         "updated_at",
     ]
     await session.execute(_upsert(session, columns, source))
+
+
+async def sums_as_of(session: AsyncSession, when: datetime, *where: Any) -> list[Any]:
+    """The balances as they stood at ``when``: the ledger's entries written by then,
+    summed per employee, type and year (rows with credited, taken, entries)."""
+    q = _ledger_sums(None).where(LedgerEntry.created_at <= when, *where)
+    return list((await session.execute(q.order_by(LedgerEntry.employee_id, LedgerEntry.leave_type_id))).all())
 
 
 def _ledger_sums(company_id: uuid.UUID | None) -> Any:

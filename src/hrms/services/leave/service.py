@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -279,6 +279,40 @@ def balances_where(*, year: int, employee_id: uuid.UUID | None, scope: Any) -> S
     if scope is not None:
         q = q.where(scope)
     return q
+
+
+async def balance_views_as_of(
+    session: AsyncSession, when: datetime, *, year: int, employee_id: uuid.UUID | None, scope: Any
+) -> list[BalanceView]:
+    """The balances of ``year`` as the ledger stood at ``when`` (its entries are never
+    changed: the ledger is the balances' history). Pending requests are today's
+    business, not kept in time: ``pending`` is 0 and ``available`` the balance."""
+    where = [LedgerEntry.year == year]
+    if employee_id is not None:
+        where.append(LedgerEntry.employee_id == employee_id)
+    if scope is not None:
+        where.append(scope)
+    rows = await ledger.sums_as_of(session, when, *where)
+    types = select(LeaveType.id, LeaveType.name).where(LeaveType.id.in_({r.leave_type_id for r in rows}))
+    names = {r.id: r.name for r in await session.execute(types)} if rows else {}
+    zero = ledger.days(0)
+    views = []
+    for r in rows:
+        credited, taken = ledger.days(r.credited), ledger.days(r.taken)
+        views.append(
+            BalanceView(
+                employee_id=r.employee_id,
+                leave_type_id=r.leave_type_id,
+                leave_type_name=names.get(r.leave_type_id, ""),
+                year=r.year,
+                credited=credited,
+                taken=taken,
+                balance=credited - taken,
+                pending=zero,
+                available=credited - taken,
+            )
+        )
+    return views
 
 
 async def balance_views(session: AsyncSession, rows: Sequence[LeaveBalance], year: int) -> list[BalanceView]:
