@@ -442,3 +442,13 @@ def test_ref_columns_are_references_indexed_and_without_a_foreign_key(tmp_path: 
     )
     found = _messages(tmp_path, with_fk)
     assert any(c == "ISL100" and "user_id_ref" in m and "reference" in m for c, m in found), found
+
+
+def test_a_unique_partial_index_may_be_named_like_a_unique_constraint(tmp_path: Path) -> None:
+    """Unique among the live rows (a soft delete): ``uq_<table>_...``, as the unique
+    constraint it stands for; a plain index so named is still flagged."""
+    table = "CREATE TABLE departments (id UUID PRIMARY KEY, name TEXT, deleted_at TIMESTAMP);"
+    unique = table + " CREATE UNIQUE INDEX uq_departments_name ON departments(name) WHERE deleted_at IS NULL;"
+    assert "ISL204" not in [c for c, _ in _messages(tmp_path, unique)]
+    plain = table + " CREATE INDEX uq_departments_name ON departments(name);"
+    assert "ISL204" in [c for c, _ in _messages(tmp_path, plain)]

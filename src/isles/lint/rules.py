@@ -215,7 +215,11 @@ def _names(table: Table) -> Iterator[Finding]:
                 f"index on {table.name}({', '.join(index.columns)}) has no name; call it {expected}",
                 index.loc,
             )
-        elif not index.name.startswith(f"idx_{table.name}_"):
+        elif not index.name.startswith(f"idx_{table.name}_") and not (
+            # A unique index (a partial one: unique among the live rows) is named
+            # like the unique constraint it stands for.
+            index.unique and index.name.startswith(f"uq_{table.name}_")
+        ):
             yield _finding("ISL204", f"index {index.name} should be named {expected}", index.loc)
 
 

@@ -212,7 +212,7 @@ async def get_department(*, session: AsyncSession, department_id: uuid.UUID) -> 
     return d
 
 
-def departments_where(*, include_deleted: bool = False) -> Select[tuple[Department]]:
+def departments_where(*, include_deleted: bool = False) -> Select[Any]:
     """The company's departments; the deleted ones only if asked."""
     q = select(Department)
     return q if include_deleted else q.where(Department.deleted_at.is_(None))
