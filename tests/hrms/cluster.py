@@ -44,6 +44,14 @@ def core() -> System:
     return System(name="hrms-core", services=[s for s in full.services if s.name in SERVICES], demo=full.demo)
 
 
+def core_with_leave() -> System:
+    """The core services and the leave service (``--system tests.hrms.cluster:core_with_leave``):
+    the system of a test marked ``services("leave")``, for a command it runs."""
+    full = build()
+    kept = [s for s in full.services if s.name in SERVICES or s.name == "leave"]
+    return System(name="hrms-core-leave", services=kept, demo=full.demo)
+
+
 HANDLED_BY_PROJECT = ("employee.EmployeeCreated", "employee.EmployeeUpdated", "employee.EmployeeDeactivated")
 
 FAST_ENV = {

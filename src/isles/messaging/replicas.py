@@ -69,6 +69,12 @@ class ReplicaTable:
     columns: Sequence[str]
     key_column: str = "id"
     version_column: str = "version"
+    #: Whether the copy holds every row of the source at its version (``isles audit``
+    #: then reports missing and stale rows). False for a copy kept from only some of
+    #: the source's events (a company's policies, from its settings changes): the
+    #: source's version moves with events it never sees, and rows never changed by
+    #: them are never copied; the audit then reports only extra rows.
+    complete: bool = True
 
     @property
     def label(self) -> str:

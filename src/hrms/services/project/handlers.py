@@ -50,6 +50,7 @@ company_policies = ReplicaTable(
     events=(CompanySettingsChanged,),
     project=lambda e: {"max_allocation_percent": max_allocation(e.settings)},
     columns=("max_allocation_percent",),
+    complete=False,  # only companies whose settings changed; their version moves with renames too
 )
 
 REPLICAS = (employee_copies, assignment_employee, company_policies)

@@ -1,0 +1,397 @@
+"""``isles audit`` (issue 20): consistency across service databases, checked from the
+services' declarations — references, replicas and denormalized columns — and the
+health of the event pipeline, read from the kernel tables.
+
+Databases cannot be joined across services, so every check streams rows ordered by
+key, in chunks (keyset pagination: ``WHERE key > :last ORDER BY key LIMIT n``), and
+merges the two sides in Python: memory stays bounded by the chunk size whatever the
+tables hold.
+
+* **orphaned references** — a reference column's distinct values, a chunk at a
+  time, looked up in the owner's table by its primary key (an index lookup per
+  chunk): values the owner does not have are orphans.
+* **copies** (:class:`isles.ReplicaTable`) — the copy's ``(key, version)`` and the
+  owner's ``(key, version)`` merged in key order: a copy behind the owner's version
+  is *stale*, a row the owner has and the copy lacks is *missing*, a copy of a row
+  the owner no longer has is *extra*. Owner rows at version 0 have had no event, so
+  no copy can know them yet (a row being created by a saga): they are not missing.
+* **denormalized columns** (:class:`isles.DenormalizedColumns`) — per key, the
+  oldest version held, against the owner's: behind is *stale*.
+* **in flight** — a change being propagated is not a finding: every stale or
+  missing copy is looked at again after ``settle`` seconds, and reported only if
+  the copy has still not reached the version the owner had at the first look.
+
+The pipeline part reads each service's kernel tables: the outbox backlog and its
+oldest unpublished row, dead letters by event type (count and oldest), and sagas
+failed or compensated in the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Table, and_, func, select
+
+from isles.core.clock import utcnow
+from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
+from isles.service.declaration import System
+from isles.storage.db import ServiceDatabase
+from isles.storage.schema import dead_letters_table, outbox_table, sagas_table
+from isles.storage.tenancy import ACROSS_TENANTS
+
+FindingKind = Literal["orphan", "stale", "missing", "extra"]
+CheckKind = Literal["reference", "copy", "denormalized"]
+CHUNK = 5_000
+SAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One inconsistency: ``key`` is the id at fault (the referenced id of an orphan,
+    the copied row's key otherwise); versions where they tell."""
+
+    kind: FindingKind
+    key: str
+    held: int | None = None  # the copy's version
+    owner: int | None = None  # the owner's version
+
+
+@dataclass
+class CheckReport:
+    """One declaration checked: how many keys were looked at, what was found (a count
+    per kind, and the first ``samples`` findings)."""
+
+    service: str
+    kind: CheckKind
+    name: str  # "project.assignments.employee_id -> employee.employees"
+    checked: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: list[Finding] = field(default_factory=list)
+    skipped: str = ""  # why it was not checked (the owner is not in this system)
+
+    @property
+    def findings(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class PipelineReport:
+    """A service's event pipeline as its kernel tables show it."""
+
+    service: str
+    outbox_backlog: int = 0
+    oldest_unpublished_seconds: float = 0.0
+    dead_letters: dict[str, int] = field(default_factory=dict)  # event type -> count
+    oldest_dead_letter_seconds: float = 0.0
+    sagas_failed: int = 0
+    sagas_compensated: int = 0
+
+    @property
+    def findings(self) -> int:
+        return sum(self.dead_letters.values()) + self.sagas_failed
+
+
+@dataclass
+class AuditReport:
+    system: str
+    checks: list[CheckReport]
+    pipeline: list[PipelineReport]
+    seconds: float = 0.0
+
+    @property
+    def findings(self) -> int:
+        return sum(c.findings for c in self.checks) + sum(p.findings for p in self.pipeline)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "findings": self.findings,
+            "seconds": round(self.seconds, 3),
+            "checks": [{**asdict(c), "findings": c.findings} for c in self.checks],
+            "pipeline": [{**asdict(p), "findings": p.findings} for p in self.pipeline],
+        }
+
+
+def _add(report: CheckReport, finding: Finding, samples: int) -> None:
+    report.counts[finding.kind] = report.counts.get(finding.kind, 0) + 1
+    if len(report.samples) < samples:
+        report.samples.append(finding)
+
+
+def _key(value: Any) -> Any:
+    """A key comparable across backends (a UUID read from SQLite or PostgreSQL alike)."""
+    if isinstance(value, uuid.UUID | str | int):
+        return value if not isinstance(value, str) else _maybe_uuid(value)
+    return value
+
+
+def _maybe_uuid(value: str) -> Any:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return value
+
+
+async def _chunks(
+    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], chunk: int, *, distinct_keys: bool = False
+) -> AsyncIterator[list[Any]]:
+    """``table``'s rows (``key`` then ``columns``), ordered by ``key``, ``chunk`` at a
+    time (keyset pagination; with ``distinct_keys``, each key once with the
+    smallest of ``columns``' values)."""
+    k = table.c[key]
+    last: Any = None
+    while True:
+        if distinct_keys and columns:
+            q = select(k, *(func.min(table.c[c]) for c in columns)).where(k.is_not(None)).group_by(k)
+        elif distinct_keys:
+            q = select(k).distinct().where(k.is_not(None))
+        else:
+            q = select(k, *(table.c[c] for c in columns))
+        if last is not None:
+            q = q.where(k > last)
+        q = q.order_by(k).limit(chunk)
+        async with db.read_session(tenant=ACROSS_TENANTS) as session:
+            rows = list((await session.execute(q)).all())
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        last = rows[-1][0]
+
+
+async def _stream(
+    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], chunk: int, *, distinct_keys: bool = False
+) -> AsyncIterator[tuple[Any, ...]]:
+    async for rows in _chunks(db, table, key, columns, chunk, distinct_keys=distinct_keys):
+        for row in rows:
+            yield (_key(row[0]), *row[1:])
+
+
+def _owner(system: System, target: str) -> tuple[str, str] | None:
+    service, _dot, table = target.partition(".")
+    for s in system.services:
+        if s.name == service and table in s.metadata.tables:
+            return service, table
+    return None
+
+
+def _version_column(table: Table, name: str = "version") -> str | None:
+    return name if name in table.c else None
+
+
+async def check_reference(
+    dbs: Mapping[str, ServiceDatabase],
+    system: System,
+    service: str,
+    table: str,
+    column: str,
+    target: str,
+    *,
+    chunk: int = CHUNK,
+    samples: int = SAMPLES,
+) -> CheckReport:
+    """Values of ``service.table.column`` that ``target``'s owner does not have."""
+    report = CheckReport(service, "reference", f"{service}.{table}.{column} -> {target}")
+    owner = _owner(system, target)
+    if owner is None:
+        report.skipped = f"{target} is not a table of a service of this system"
+        return report
+    owner_service, owner_table = owner
+    source = _metadata_table(system, service, table)
+    target_table = _metadata_table(system, owner_service, owner_table)
+    (pk,) = target_table.primary_key.columns
+    async for values in _chunks(dbs[service], source, column, (), chunk, distinct_keys=True):
+        keys = [row[0] for row in values]
+        report.checked += len(keys)
+        async with dbs[owner_service].read_session(tenant=ACROSS_TENANTS) as session:
+            found = {_key(v) for v in (await session.scalars(select(pk).where(pk.in_(keys)))).all()}
+        for value in keys:
+            if _key(value) not in found:
+                _add(report, Finding("orphan", str(value)), samples)
+    return report
+
+
+def _metadata_table(system: System, service: str, table: str) -> Table:
+    for s in system.services:
+        if s.name == service:
+            return s.metadata.tables[table]
+    raise KeyError(f"no service {service}")
+
+
+async def _merge(
+    copy: AsyncIterator[tuple[Any, ...]], owner: AsyncIterator[tuple[Any, ...]]
+) -> AsyncIterator[tuple[Any, tuple[Any, ...] | None, tuple[Any, ...] | None]]:
+    """Two key-ordered streams merged: (key, copy row or None, owner row or None)."""
+    a = await anext(copy, None)
+    b = await anext(owner, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield a[0], a, None
+            a = await anext(copy, None)
+        elif a is None or b[0] < a[0]:
+            yield b[0], None, b
+            b = await anext(owner, None)
+        else:
+            yield a[0], a, b
+            a, b = await anext(copy, None), await anext(owner, None)
+
+
+async def check_copy(
+    dbs: Mapping[str, ServiceDatabase],
+    system: System,
+    service: str,
+    replica: ReplicaTable | DenormalizedColumns,
+    *,
+    chunk: int = CHUNK,
+    samples: int = SAMPLES,
+    settle: float = 0.0,
+) -> CheckReport:
+    """A copy against its owner: stale, missing and extra rows (a ReplicaTable), or
+    stale keys (DenormalizedColumns), confirmed after ``settle`` seconds."""
+    denormalized = isinstance(replica, DenormalizedColumns)
+    table = replica.table
+    name = f"{service}.{table.name}" + (f" {{{', '.join(replica.columns)}}}" if denormalized else "")
+    report = CheckReport(service, "denormalized" if denormalized else "copy", f"{name} <- {replica.source}")
+    owner = _owner(system, replica.source)
+    if owner is None:
+        report.skipped = f"{replica.source} is not a table of a service of this system"
+        return report
+    owner_service, owner_table_name = owner
+    owner_table = _metadata_table(system, owner_service, owner_table_name)
+    (pk,) = owner_table.primary_key.columns
+    owner_version = _version_column(owner_table)
+    key = replica.key_column
+    copy_rows = _stream(dbs[service], table, key, [replica.version_column], chunk, distinct_keys=denormalized)
+    owner_rows = _stream(dbs[owner_service], owner_table, pk.name, [owner_version] if owner_version else [], chunk)
+    complete = not denormalized and getattr(replica, "complete", True)
+    if not complete:
+        report.name += " (some rows)"
+    suspects: list[Finding] = []
+    async for k, held, has in _merge(copy_rows, owner_rows):
+        report.checked += 1
+        owner_at = int(has[1]) if has is not None and owner_version else None
+        if held is None:
+            # Denormalized columns copy rows that refer to the owner's; an incomplete copy
+            # only some; an owner row at version 0 was never published.
+            if denormalized or not complete or owner_at == 0:
+                continue
+            suspects.append(Finding("missing", str(k), None, owner_at))
+        elif has is None:
+            if not denormalized:  # an orphaned denormalized key is the reference check's
+                _add(report, Finding("extra", str(k), int(held[1])), samples)
+        elif complete and owner_at is not None and int(held[1]) < owner_at:
+            suspects.append(Finding("stale", str(k), int(held[1]), owner_at))
+    if suspects and settle > 0:
+        await asyncio.sleep(settle)
+        suspects = await _still_behind(dbs[service], table, key, replica.version_column, suspects, denormalized)
+    for finding in suspects:
+        _add(report, finding, samples)
+    return report
+
+
+async def _still_behind(
+    db: ServiceDatabase, table: Table, key: str, version: str, suspects: list[Finding], denormalized: bool
+) -> list[Finding]:
+    """Of ``suspects``, those whose copy has still not reached the owner's version of
+    the first look (a change in flight then has landed since)."""
+    k, v = table.c[key], table.c[version]
+    held: dict[Any, int] = {}
+    for i in range(0, len(suspects), CHUNK):
+        keys = [_maybe_uuid(f.key) for f in suspects[i : i + CHUNK]]
+        q = select(k, func.min(v)).where(k.in_(keys)).group_by(k)
+        async with db.read_session(tenant=ACROSS_TENANTS) as session:
+            held.update({_key(row[0]): int(row[1]) for row in (await session.execute(q)).all()})
+    left = []
+    for f in suspects:
+        now = held.get(_maybe_uuid(f.key))
+        if now is None or (f.owner is not None and now < f.owner):
+            left.append(Finding(f.kind if now is None else "stale", f.key, now, f.owner))
+    return left
+
+
+async def check_pipeline(db: ServiceDatabase, service: str, window: timedelta) -> PipelineReport:
+    report = PipelineReport(service)
+    now = utcnow()
+    o, d, s = outbox_table, dead_letters_table, sagas_table
+    async with db.read_session(tenant=ACROSS_TENANTS) as session:
+        backlog, oldest = (
+            await session.execute(select(func.count(), func.min(o.c.created_at)).where(o.c.published_at.is_(None)))
+        ).one()
+        report.outbox_backlog = int(backlog or 0)
+        report.oldest_unpublished_seconds = (now - oldest).total_seconds() if oldest is not None else 0.0
+        rows = (await session.execute(select(d.c.event_type, func.count()).group_by(d.c.event_type))).all()
+        report.dead_letters = {str(t): int(n) for t, n in rows}
+        first = await session.scalar(select(func.min(d.c.first_failed_at)))
+        report.oldest_dead_letter_seconds = (now - first).total_seconds() if first is not None else 0.0
+        since = now - window
+        counts = (
+            await session.execute(
+                select(s.c.status, func.count())
+                .where(and_(s.c.status.in_(("failed", "compensated")), s.c.updated_at >= since))
+                .group_by(s.c.status)
+            )
+        ).all()
+        by_status = {str(st): int(n) for st, n in counts}
+        report.sagas_failed = by_status.get("failed", 0)
+        report.sagas_compensated = by_status.get("compensated", 0)
+    return report
+
+
+async def audit(
+    system: System,
+    dbs: Mapping[str, ServiceDatabase],
+    *,
+    only: Sequence[str] = (),
+    chunk: int = CHUNK,
+    samples: int = SAMPLES,
+    settle: float = 0.0,
+    window: timedelta = timedelta(hours=1),
+) -> AuditReport:
+    """Every reference and copy of ``system`` checked, and every service's pipeline;
+    ``only`` keeps the checks whose name contains one of its strings."""
+    started = asyncio.get_running_loop().time()
+    checks: list[CheckReport] = []
+
+    def wanted(name: str) -> bool:
+        return not only or any(o in name for o in only)
+
+    seen: set[tuple[str, str, str]] = set()
+    for s in system.services:
+        for r in s.references:
+            name = f"{s.name}.{r.table}.{r.column} -> {r.target_service}.{r.target_table}"
+            if wanted(name):
+                checks.append(
+                    await check_reference(
+                        dbs,
+                        system,
+                        s.name,
+                        r.table,
+                        r.column,
+                        f"{r.target_service}.{r.target_table}",
+                        chunk=chunk,
+                        samples=samples,
+                    )
+                )
+        for replica in s.replicas:
+            if not isinstance(replica, ReplicaTable | DenormalizedColumns):
+                continue
+            # One table may be kept by several declarations (by event type): check it once.
+            once = (s.name, replica.table.name, replica.source)
+            if once in seen:
+                continue
+            seen.add(once)
+            if wanted(f"{s.name}.{replica.table.name} <- {replica.source}"):
+                checks.append(
+                    await check_copy(dbs, system, s.name, replica, chunk=chunk, samples=samples, settle=settle)
+                )
+    pipeline = [await check_pipeline(dbs[s.name], s.name, window) for s in system.services]
+    report = AuditReport(system.name, checks, pipeline)
+    report.seconds = asyncio.get_running_loop().time() - started
+    return report

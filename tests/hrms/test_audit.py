@@ -1,0 +1,196 @@
+"""``isles audit`` on the HR system (issue 20), on SQLite and PostgreSQL: a clean
+system reports nothing; each kind of finding made on purpose — an owner row deleted
+behind the platform's back, a copy rolled back, a copy's row dropped, an event
+parked — is found with its ids; a change in flight is not a finding; the command's
+exit codes and formats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, insert, update
+from typer.testing import CliRunner
+
+from isles import ACROSS_TENANTS
+from isles.cli.main import app
+from isles.core.clock import utcnow
+from isles.runtime.system import SystemRuntime
+from isles.service.audit import AuditReport, audit
+from isles.storage.schema import dead_letters_table
+from tests.hrms.helpers import assign, new_employee, new_project, ok
+from tests.support import Backend
+
+pytestmark = [pytest.mark.integration, pytest.mark.services("leave")]
+
+
+async def _audit(hrms: SystemRuntime, settle: float = 0.0) -> AuditReport:
+    return await audit(hrms.system, {n: rt.db for n, rt in hrms.services.items()}, settle=settle)
+
+
+def _found(report: AuditReport) -> dict[tuple[str, str], set[str]]:
+    """(declaration, kind) -> the ids found."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for c in report.checks:
+        for f in c.samples:
+            out.setdefault((c.name, f.kind), set()).add(f.key)
+    return out
+
+
+async def _people(api: httpx.AsyncClient, hrms: SystemRuntime) -> dict[str, Any]:
+    ada = await new_employee(api, "Ada", "Lovelace", position="Lead")
+    bob = await new_employee(api, "Bob", "Byte", company_id=ada["company_id"], manager_id=ada["id"])
+    project = await new_project(api, company_id=ada["company_id"])
+    ok(await assign(api, bob, project), 201)
+    ok(await api.patch(f"/api/employee/employees/{bob['id']}", json={"last_name": "Bit"}))
+    await hrms.settle()
+    return {"ada": ada, "bob": bob, "project": project}
+
+
+async def _write(hrms: SystemRuntime, service: str, statement: Any) -> None:
+    """SQL behind the platform's back (a Core statement on the session's connection)."""
+    async with hrms[service].db.writing(tenant=ACROSS_TENANTS) as session:
+        await (await session.connection()).execute(statement)
+        await session.commit()
+
+
+async def test_a_clean_system_reports_nothing(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
+    await _people(api, hrms)
+    report = await _audit(hrms)
+    assert report.findings == 0, _found(report)
+    checked = {c.name: c.checked for c in report.checks}
+    assert checked["project.employee_copies <- employee.employees"] >= 2
+    assert checked["project.assignments.employee_id -> employee.employees"] >= 1
+    assert not [c for c in report.checks if c.skipped], "every owner is in the system"
+
+
+async def test_each_kind_of_finding_is_found_with_its_ids(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
+    people = await _people(api, hrms)
+    ada, bob = uuid.UUID(people["ada"]["id"]), uuid.UUID(people["bob"]["id"])
+    employees = hrms["employee"].service.metadata.tables["employees"]
+    copies = hrms["project"].service.metadata.tables["employee_copies"]
+    leave_users = hrms["leave"].service.metadata.tables["leave_request_users"]
+    # An owner row deleted behind the platform's back: Bob (assigned, copied everywhere).
+    await _write(hrms, "employee", delete(employees).where(employees.c.id == bob))
+    # A copy rolled back: the project service's copy of Ada one version behind.
+    await _write(hrms, "project", update(copies).where(copies.c.id == ada).values(version=copies.c.version - 1))
+    # A copy's row dropped: the leave service forgets Ada.
+    await _write(hrms, "leave", delete(leave_users).where(leave_users.c.id == ada))
+    # An event parked.
+    now = utcnow()
+    await _write(
+        hrms,
+        "project",
+        insert(dead_letters_table).values(
+            id=uuid.uuid4(),
+            event_id=uuid.uuid4(),
+            event_type="employee.EmployeeUpdated",
+            aggregate_id=str(ada),
+            aggregate_version=9,
+            payload="{}",
+            error="boom",
+            traceback="",
+            attempts=5,
+            first_failed_at=now,
+            created_at=now,
+        ),
+    )
+
+    report = await _audit(hrms, settle=0.2)
+    found = _found(report)
+    assert found[("project.assignments.employee_id -> employee.employees", "orphan")] == {str(bob)}
+    assert found[("project.employee_copies <- employee.employees", "extra")] == {str(bob)}
+    assert found[("project.employee_copies <- employee.employees", "stale")] == {str(ada)}
+    assert found[("leave.leave_request_users <- employee.employees", "missing")] == {str(ada)}
+    stale = next(c for c in report.checks if c.name == "project.employee_copies <- employee.employees")
+    [finding] = [f for f in stale.samples if f.kind == "stale"]
+    assert finding.held == finding.owner - 1  # type: ignore[operator]
+    project = next(p for p in report.pipeline if p.service == "project")
+    assert project.dead_letters == {"employee.EmployeeUpdated": 1}
+    assert report.findings >= 5
+
+
+async def test_a_change_in_flight_is_not_a_finding(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
+    """The copy behind at the first look but caught up within ``settle`` (as a change
+    being delivered does) is not reported; one still behind is."""
+    people = await _people(api, hrms)
+    ada = uuid.UUID(people["ada"]["id"])
+    copies = hrms["project"].service.metadata.tables["employee_copies"]
+    behind = update(copies).where(copies.c.id == ada).values(version=copies.c.version - 1)
+    caught_up = update(copies).where(copies.c.id == ada).values(version=copies.c.version + 1)
+    await _write(hrms, "project", behind)
+    running = asyncio.create_task(_audit(hrms, settle=1.0))
+    await asyncio.sleep(0.3)  # the first look has seen it behind ...
+    await _write(hrms, "project", caught_up)  # ... and then it lands
+    assert (await running).findings == 0
+    await _write(hrms, "project", behind)
+    assert _found(await _audit(hrms, settle=0.3))[("project.employee_copies <- employee.employees", "stale")] == {
+        str(ada)
+    }
+
+
+async def test_no_false_findings_under_write_load(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
+    people = await _people(api, hrms)
+    path = f"/api/employee/employees/{people['bob']['id']}"
+    stop = asyncio.Event()
+
+    async def rename() -> int:
+        n = 0
+        while not stop.is_set():
+            ok(await api.patch(path, json={"last_name": f"Load{n}"}))
+            n += 1
+        return n
+
+    writer = asyncio.create_task(rename())
+    try:
+        await asyncio.sleep(0.2)
+        report = await _audit(hrms, settle=1.5)
+    finally:
+        stop.set()
+        renames = await writer
+    assert renames > 3
+    assert report.findings == 0, _found(report)
+
+
+def _cli(backend: Backend, *args: str, system: str = "tests.hrms.cluster:core_with_leave") -> tuple[int, str]:
+    where = (
+        ["--database-url", backend.settings.database_url]
+        if backend.settings.database_url
+        else ["--data-dir", str(backend.settings.data_dir)]
+    )
+    result = CliRunner().invoke(app, ["audit", *args, "--system", system, *where], env={"COLUMNS": "250"})
+    return result.exit_code, result.output
+
+
+async def test_the_command_exit_codes_and_formats(
+    api: httpx.AsyncClient, hrms: SystemRuntime, backend: Backend
+) -> None:
+    people = await _people(api, hrms)
+    code, text = await asyncio.to_thread(_cli, backend, "--settle", "0")
+    assert code == 0, text
+    assert "0 finding(s)" in text
+    # The whole HR system on these databases: the tasks service's are not there.
+    code, text = await asyncio.to_thread(_cli, backend, "--settle", "0", system="hrms.system:build")
+    assert code == 2, text
+    assert "database error" in text
+    leave_users = hrms["leave"].service.metadata.tables["leave_request_users"]
+    ada = uuid.UUID(people["ada"]["id"])
+    await _write(hrms, "leave", delete(leave_users).where(leave_users.c.id == ada))
+    code, text = await asyncio.to_thread(_cli, backend, "--settle", "0", "--format", "json")
+    assert code == 1, text
+    body = json.loads(text)
+    [check] = [c for c in body["checks"] if c["findings"]]
+    assert check["name"] == "leave.leave_request_users <- employee.employees"
+    assert check["samples"] == [
+        {"kind": "missing", "key": str(ada), "held": None, "owner": check["samples"][0]["owner"]}
+    ]
+    code, text = await asyncio.to_thread(
+        _cli, backend, "--settle", "0", "--format", "markdown", "--only", "leave_request"
+    )
+    assert code == 1
+    assert f"`{ada}`" in text
+    assert "project.employee_copies" not in text, "--only keeps the named declarations"
