@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "Upcaster": "isles.core.events",
     "Handler": "isles.messaging.consumer",
     "HandlerContext": "isles.messaging.consumer",
+    "Resend": "isles.service.resend",
     "ReplicaTable": "isles.messaging.replicas",
     "DenormalizedColumns": "isles.messaging.replicas",
     # data
@@ -168,6 +169,7 @@ __all__ = [
     "Problem",
     "Projection",
     "ReplicaTable",
+    "Resend",
     "S3BlobStore",
     "Saga",
     "SagaState",
@@ -276,6 +278,7 @@ if TYPE_CHECKING:
     from isles.service.context import ServiceContext
     from isles.service.declaration import Service, System
     from isles.service.jobs import Job
+    from isles.service.resend import Resend
     from isles.service.workers import Worker
     from isles.storage.announce import all_tenants, announce
     from isles.storage.blobs import (

@@ -13,15 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from typer.testing import CliRunner
 
 from isles import ACROSS_TENANTS
 from isles.cli.main import app
 from isles.core.clock import utcnow
 from isles.runtime.system import SystemRuntime
-from isles.service.audit import AuditReport, audit
-from isles.storage.schema import dead_letters_table
+from isles.service.audit import AuditReport, audit, repair
+from isles.storage.schema import dead_letters_table, inbox_table, outbox_table
 from tests.hrms.helpers import assign, new_employee, new_project, ok
 from tests.support import Backend
 
@@ -58,10 +58,18 @@ async def _write(hrms: SystemRuntime, service: str, statement: Any) -> None:
         await session.commit()
 
 
-async def test_a_clean_system_reports_nothing(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
-    await _people(api, hrms)
+async def test_a_clean_system_reports_nothing_even_with_a_deleted_department(
+    api: httpx.AsyncClient, hrms: SystemRuntime
+) -> None:
+    people = await _people(api, hrms)
+    # Soft-deleted by its owner, dropped from the employee service's copy: not missing.
+    body = {"company_id": people["ada"]["company_id"], "name": "Gone"}
+    gone = ok(await api.post("/api/company/departments", json=body), 201)
+    ok(await api.delete(f"/api/company/departments/{gone['id']}"), 204)
+    await hrms.settle()
     report = await _audit(hrms)
     assert report.findings == 0, _found(report)
+    assert any(c.name == "employee.department_copies <- company.departments" for c in report.checks)
     checked = {c.name: c.checked for c in report.checks}
     assert checked["project.employee_copies <- employee.employees"] >= 2
     assert checked["project.assignments.employee_id -> employee.employees"] >= 1
@@ -194,3 +202,60 @@ async def test_the_command_exit_codes_and_formats(
     assert code == 1
     assert f"`{ada}`" in text
     assert "project.employee_copies" not in text, "--only keeps the named declarations"
+    # --repair: the owner re-publishes; once delivered, the audit is clean.
+    code, text = await asyncio.to_thread(_cli, backend, "--settle", "0", "--repair")
+    assert code == 1, text
+    assert "repair leave.leave_request_users <- employee.employees: 1 row(s): 1 event(s) re-published" in text
+    await hrms.settle()
+    code, text = await asyncio.to_thread(_cli, backend, "--settle", "0", "--repair")
+    assert code == 0, text
+    assert "repair" not in text.split("\n", 1)[1]
+
+
+async def _events_of(hrms: SystemRuntime, service: str, table: Any, aggregate_id: uuid.UUID) -> list[Any]:
+    q = select(table.c.event_id, table.c.aggregate_version)
+    q = q.where(table.c.aggregate_id == str(aggregate_id))
+    async with hrms[service].db.read_session(tenant=ACROSS_TENANTS) as session:
+        return [tuple(r) for r in (await session.execute(q)).all()]
+
+
+async def test_repair_goes_through_events_and_twice_changes_nothing(
+    api: httpx.AsyncClient, hrms: SystemRuntime
+) -> None:
+    people = await _people(api, hrms)
+    ada = uuid.UUID(people["ada"]["id"])
+    copies = hrms["project"].service.metadata.tables["employee_copies"]
+    leave_users = hrms["leave"].service.metadata.tables["leave_request_users"]
+    await _write(hrms, "project", update(copies).where(copies.c.id == ada).values(version=copies.c.version - 1))
+    await _write(hrms, "leave", delete(leave_users).where(leave_users.c.id == ada))
+    dbs = {n: rt.db for n, rt in hrms.services.items()}
+    published = await _events_of(hrms, "employee", outbox_table, ada)
+
+    report = await _audit(hrms)
+    dry = await repair(hrms.system, dbs, report, dry_run=True)
+    assert sorted((r.check, r.keys, r.resent, r.note) for r in dry) == [
+        ("leave.leave_request_users <- employee.employees", 1, 0, "dry run"),
+        ("project.employee_copies <- employee.employees", 1, 0, "dry run"),
+    ]
+    assert await _events_of(hrms, "employee", outbox_table, ada) == published, "a dry run writes nothing"
+
+    done = await repair(hrms.system, dbs, report)
+    assert sorted((r.check, r.resent) for r in done) == [
+        ("leave.leave_request_users <- employee.employees", 1),
+        ("project.employee_copies <- employee.employees", 1),
+    ]
+    await hrms.settle()
+    assert (await _audit(hrms)).findings == 0
+    # Through events: two more EmployeeUpdated of Ada at her current version (no bump),
+    # each applied by the project and leave services' inboxes.
+    resent = [e for e in await _events_of(hrms, "employee", outbox_table, ada) if e not in published]
+    current = max(v for _id, v in published)
+    assert [v for _id, v in resent] == [current, current]
+    for service in ("project", "leave"):
+        inbox = {event_id for event_id, _v in await _events_of(hrms, service, inbox_table, ada)}
+        assert {event_id for event_id, _v in resent} <= inbox, service
+
+    # Twice: nothing left to repair, nothing sent.
+    again = await _audit(hrms)
+    assert await repair(hrms.system, dbs, again) == []
+    assert len(await _events_of(hrms, "employee", outbox_table, ada)) == len(published) + 2

@@ -5,6 +5,7 @@ declarations (:mod:`isles.service.audit`)."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -40,6 +41,15 @@ def audit_command(
     chunk: Annotated[int, typer.Option(min=100, help="Rows read per query (memory stays bounded by it).")] = 5000,
     samples: Annotated[int, typer.Option(min=0, help="Ids shown per declaration.")] = 20,
     window: Annotated[float, typer.Option(min=0, help="Hours of failed and compensated sagas counted.")] = 1.0,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Re-sync stale and missing copies: their owners re-publish the rows' current state "
+            "through their outboxes (the running system's relays deliver it). Orphans: reported only.",
+        ),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --repair: say what would be re-sent.")] = False,
 ) -> None:
     """Audit the system's data: every declared reference (is the referenced row there?),
     every copy (ReplicaTable: stale, missing, extra rows; DenormalizedColumns: stale
@@ -50,14 +60,18 @@ def audit_command(
     Example: isles audit
     isles --system shop audit --format json --settle 0
     isles audit --only employee_copies --format markdown
+    isles audit --repair --dry-run
     """
-    from isles.service.audit import audit
+    from isles.service.audit import Repair, audit
+    from isles.service.audit import repair as repair_copies
 
     tooling = make_tooling()
 
+    repairs: list[Repair] = []
+
     async def go() -> AuditReport:
         dbs = {s.name: tooling[s.name].db for s in tooling.system.services}
-        return await audit(
+        found = await audit(
             tooling.system,
             dbs,
             only=only or (),
@@ -66,17 +80,27 @@ def audit_command(
             settle=settle,
             window=timedelta(hours=window),
         )
+        if repair:
+            repairs.extend(await repair_copies(tooling.system, dbs, found, dry_run=dry_run))
+        return found
 
     try:
         report: AuditReport = run_db(tooling, go)
     except typer.Exit as exc:  # a database could not be read: the audit could not run
         raise typer.Exit(2) from exc
     if fmt is AuditFormat.json:
-        print(json.dumps(report.to_json(), indent=2, default=str))
+        body = report.to_json()
+        if repair:
+            body["repairs"] = [asdict(r) for r in repairs]
+        print(json.dumps(body, indent=2, default=str))
     elif fmt is AuditFormat.markdown:
         print(render_markdown(report))
     else:
         out.print(render_text(report), highlight=False, markup=False)
+    if fmt is not AuditFormat.json:
+        for r in repairs:
+            what = r.note or f"{r.resent} event(s) re-published by {r.owner.split('.')[0]}"
+            out.print(f"repair {r.check}: {r.keys} row(s): {what}", highlight=False, markup=False)
     raise typer.Exit(1 if report.findings else 0)
 
 

@@ -40,6 +40,7 @@ from sqlalchemy import Table, and_, func, select
 from isles.core.clock import utcnow
 from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
 from isles.service.declaration import System
+from isles.service.resend import resend
 from isles.storage.db import ServiceDatabase
 from isles.storage.schema import dead_letters_table, outbox_table, sagas_table
 from isles.storage.tenancy import ACROSS_TENANTS
@@ -73,6 +74,9 @@ class CheckReport:
     counts: dict[str, int] = field(default_factory=dict)
     samples: list[Finding] = field(default_factory=list)
     skipped: str = ""  # why it was not checked (the owner is not in this system)
+    source: str = ""  # a copy's owner table ("service.table")
+    #: A copy's stale and missing keys, all of them (what a repair re-sends).
+    repairable: list[str] = field(default_factory=list, repr=False)
 
     @property
     def findings(self) -> int:
@@ -112,7 +116,10 @@ class AuditReport:
             "system": self.system,
             "findings": self.findings,
             "seconds": round(self.seconds, 3),
-            "checks": [{**asdict(c), "findings": c.findings} for c in self.checks],
+            "checks": [
+                {**{k: v for k, v in asdict(c).items() if k != "repairable"}, "findings": c.findings}
+                for c in self.checks
+            ],
             "pipeline": [{**asdict(p), "findings": p.findings} for p in self.pipeline],
         }
 
@@ -267,9 +274,12 @@ async def check_copy(
     owner_table = _metadata_table(system, owner_service, owner_table_name)
     (pk,) = owner_table.primary_key.columns
     owner_version = _version_column(owner_table)
+    # A soft-deleted owner row need not be copied (its copy may have been dropped).
+    soft = "deleted_at" if "deleted_at" in owner_table.c else None
     key = replica.key_column
     copy_rows = _stream(dbs[service], table, key, [replica.version_column], chunk, distinct_keys=denormalized)
-    owner_rows = _stream(dbs[owner_service], owner_table, pk.name, [owner_version] if owner_version else [], chunk)
+    owner_columns = [c for c in (owner_version or "", soft or "") if c]
+    owner_rows = _stream(dbs[owner_service], owner_table, pk.name, owner_columns, chunk)
     complete = not denormalized and getattr(replica, "complete", True)
     if not complete:
         report.name += " (some rows)"
@@ -277,6 +287,8 @@ async def check_copy(
     async for k, held, has in _merge(copy_rows, owner_rows):
         report.checked += 1
         owner_at = int(has[1]) if has is not None and owner_version else None
+        if has is not None and soft and has[-1] is not None:
+            continue  # deleted by its owner: a copy may keep it or not
         if held is None:
             # Denormalized columns copy rows that refer to the owner's; an incomplete copy
             # only some; an owner row at version 0 was never published.
@@ -293,6 +305,8 @@ async def check_copy(
         suspects = await _still_behind(dbs[service], table, key, replica.version_column, suspects, denormalized)
     for finding in suspects:
         _add(report, finding, samples)
+        report.repairable.append(finding.key)
+    report.source = replica.source
     return report
 
 
@@ -395,3 +409,43 @@ async def audit(
     report = AuditReport(system.name, checks, pipeline)
     report.seconds = asyncio.get_running_loop().time() - started
     return report
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What a repair did (or, dry, would do) for one copy."""
+
+    check: str
+    owner: str  # "service.table"
+    keys: int
+    resent: int
+    note: str = ""
+
+
+async def repair(
+    system: System, dbs: Mapping[str, ServiceDatabase], report: AuditReport, *, dry_run: bool = False
+) -> list[Repair]:
+    """Re-sync every stale or missing copy the audit found: the owner re-publishes the
+    current state of the rows concerned through its outbox (:func:`isles.service.resend.resend`),
+    so the copies are mended by normal, version-guarded, idempotent traffic. Orphans and
+    extra copies are reported only (their owner has no row to send)."""
+    done: list[Repair] = []
+    for c in report.checks:
+        if not c.repairable:
+            continue
+        owner = _owner(system, c.source)
+        if owner is None:
+            continue
+        service_name, table = owner
+        service = next(s for s in system.services if s.name == service_name)
+        declaration = next((r for r in service.resend if r.table == table), None)
+        keys = sorted(set(c.repairable))
+        if declaration is None:
+            done.append(Repair(c.name, c.source, len(keys), 0, f"{service_name} declares no Resend for {table}"))
+            continue
+        if dry_run:
+            done.append(Repair(c.name, c.source, len(keys), 0, "dry run"))
+            continue
+        sent = await resend(dbs[service_name], service.source, declaration, [_maybe_uuid(k) for k in keys])
+        done.append(Repair(c.name, c.source, len(keys), sent))
+    return done

@@ -17,6 +17,7 @@ from isles.messaging.consumer import Handler
 from isles.messaging.replicas import Replica
 from isles.sagas.definition import Saga
 from isles.service.jobs import Job
+from isles.service.resend import Resend
 from isles.service.workers import WorkerFactory
 from isles.storage.db import check_service_name
 from isles.storage.schema import KERNEL_TABLES
@@ -56,6 +57,7 @@ class Service:
     workers: Sequence[WorkerFactory] = ()
     jobs: Sequence[Job] = ()
     event_stores: Sequence[EventStore] = ()  # aggregates kept as events, and their projections
+    resend: Sequence[Resend] = ()  # how its copied tables' rows are re-published (isles audit --repair)
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())

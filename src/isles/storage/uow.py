@@ -131,6 +131,30 @@ class UnitOfWork:
         self._emitted.append(envelope)
         return envelope
 
+    def republish(
+        self,
+        event: Event,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        aggregate_version: int,
+        tenant_id: str = "",
+    ) -> Envelope:
+        """Write ``event`` to the outbox at the aggregate's *current* version, without
+        bumping it: the state again (a repair), which version-guarded copies at that
+        version ignore and copies behind it take."""
+        envelope = Envelope.new(
+            event,
+            source=self._source,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            aggregate_version=aggregate_version,
+            tenant_id=tenant_id,
+            traceparent=tracing.new_traceparent(tracing.current()),
+        )
+        self._emitted.append(envelope)
+        return envelope
+
     async def flush(self) -> None:
         await self.session.flush()
 

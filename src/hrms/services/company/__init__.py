@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from isles import Service
+from isles import Resend, Service
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -19,9 +19,10 @@ def _api() -> APIRouter:
 
 
 def build() -> Service:
-    from hrms.services.company.events import PUBLISHES
+    from hrms.services.company.events import PUBLISHES, department_updated
     from hrms.services.company.handlers import HANDLERS, REPLICAS
-    from hrms.services.company.models import metadata
+    from hrms.services.company.models import Department, metadata
+    from hrms.services.company.service import DEPARTMENT
 
     return Service(
         name="company",
@@ -31,6 +32,8 @@ def build() -> Service:
         publishes=PUBLISHES,
         handlers=HANDLERS,
         replicas=REPLICAS,
+        # isles audit --repair: a department's whole state is a DepartmentUpdated.
+        resend=(Resend(model=Department, aggregate_type=DEPARTMENT, event=lambda d: department_updated(d, [])),),
         # Checks of managers and team members with the employee service.
         permissions=("employees:read",),
         description="Companies, settings, departments, teams, headcount. Owns the company_service database.",

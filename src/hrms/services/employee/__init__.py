@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from isles import Service
+from isles import Resend, Service
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -20,9 +20,10 @@ def _api() -> APIRouter:
 
 
 def build() -> Service:
-    from hrms.services.employee.events import PUBLISHES
+    from hrms.contracts.employee import AGGREGATE
+    from hrms.services.employee.events import PUBLISHES, updated
     from hrms.services.employee.handlers import HANDLERS, REPLICAS
-    from hrms.services.employee.models import metadata
+    from hrms.services.employee.models import Employee, metadata
     from hrms.services.employee.sagas import SAGAS
 
     return Service(
@@ -34,6 +35,8 @@ def build() -> Service:
         handlers=HANDLERS,
         replicas=REPLICAS,
         sagas=SAGAS,
+        # isles audit --repair: an employee's whole state is an EmployeeUpdated.
+        resend=(Resend(model=Employee, aggregate_type=AGGREGATE, event=lambda e: updated(e, [])),),
         # CreateEmployee's calls: check the company and department, create and activate the user.
         permissions=("companies:read", "users:read", "users:write"),
         description="Employees: who works here. Owns the employee_service database.",
