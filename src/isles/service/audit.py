@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import String, Table, Uuid, and_, cast, func, select, text
 
 from isles.core.clock import utcnow
 from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
@@ -173,11 +173,87 @@ async def _chunks(
 
 
 async def _stream(
-    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], chunk: int, *, distinct_keys: bool = False
+    db: ServiceDatabase,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    chunk: int,
+    *,
+    distinct_keys: bool = False,
 ) -> AsyncIterator[tuple[Any, ...]]:
     async for rows in _chunks(db, table, key, columns, chunk, distinct_keys=distinct_keys):
         for row in rows:
             yield (_key(row[0]), *row[1:])
+
+
+#: Hex digits of a UUID key that name its bucket: 16**4 = 65,536 buckets.
+BUCKET_DIGITS = 4
+
+
+async def _buckets(db: ServiceDatabase, table: Table, key: str, version: str) -> dict[str, tuple[int, int]]:
+    """PostgreSQL: per bucket of keys (their first hex digits), the row count and a sum
+    of hashes of (key, version), computed by the server in one scan: two databases
+    agree on a bucket only if they hold the same keys at the same versions (to a
+    60-bit hash's chance)."""
+    k, v = f'"{key}"', f'"{version}"'
+    sql = (
+        f"SELECT substr({k}::text, 1, {BUCKET_DIGITS}) AS b, count(*),"
+        f" sum(('x' || substr(md5({k}::text || ':' || coalesce({v}, -1)::text), 1, 15))::bit(60)::bigint)"
+        f' FROM "{table.name}" GROUP BY 1'
+    )
+    async with db.read_session(tenant=ACROSS_TENANTS) as session:
+        rows = (await session.execute(text(sql))).all()
+    return {str(b): (int(n), int(h)) for b, n, h in rows}
+
+
+#: Differing buckets whose rows one query reads.
+BUCKETS_PER_QUERY = 4096
+
+
+async def _in_buckets(
+    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], buckets: Sequence[str]
+) -> AsyncIterator[tuple[Any, ...]]:
+    k = table.c[key]
+    q = (
+        select(k, *(table.c[c] for c in columns))
+        .where(func.substr(cast(k, String), 1, BUCKET_DIGITS).in_(buckets))
+        .order_by(k)
+    )
+    async with db.read_session(tenant=ACROSS_TENANTS) as session:
+        rows = (await session.execute(q)).all()
+    for row in rows:
+        yield (_key(row[0]), *row[1:])
+
+
+async def _bucketed(
+    copy_db: ServiceDatabase,
+    copy: Table,
+    copy_key: str,
+    copy_version: str,
+    owner_db: ServiceDatabase,
+    owner: Table,
+    owner_key: str,
+    owner_columns: Sequence[str],
+) -> tuple[int, AsyncIterator[tuple[Any, tuple[Any, ...] | None, tuple[Any, ...] | None]]]:
+    """Both sides' buckets compared on the servers; only the rows of buckets that
+    differ are read and merged. Returns the rows the buckets hold and the merge."""
+    theirs, ours = await asyncio.gather(
+        _buckets(owner_db, owner, owner_key, owner_columns[0]), _buckets(copy_db, copy, copy_key, copy_version)
+    )
+    rows = sum(n for n, _h in theirs.values()) + sum(n for b, (n, _h) in ours.items() if b not in theirs)
+    differ = sorted(b for b in set(theirs) | set(ours) if theirs.get(b) != ours.get(b))
+
+    async def merged() -> AsyncIterator[tuple[Any, tuple[Any, ...] | None, tuple[Any, ...] | None]]:
+        # The differing buckets' rows, many buckets a query (a scan filtered on the
+        # server beats a round trip per bucket), in key order.
+        for i in range(0, len(differ), BUCKETS_PER_QUERY):
+            group = differ[i : i + BUCKETS_PER_QUERY]
+            copy_rows = _in_buckets(copy_db, copy, copy_key, [copy_version], group)
+            owner_rows = _in_buckets(owner_db, owner, owner_key, owner_columns, group)
+            async for item in _merge(copy_rows, owner_rows):
+                yield item
+
+    return rows, merged()
 
 
 def _owner(system: System, target: str) -> tuple[str, str] | None:
@@ -277,15 +353,31 @@ async def check_copy(
     # A soft-deleted owner row need not be copied (its copy may have been dropped).
     soft = "deleted_at" if "deleted_at" in owner_table.c else None
     key = replica.key_column
-    copy_rows = _stream(dbs[service], table, key, [replica.version_column], chunk, distinct_keys=denormalized)
     owner_columns = [c for c in (owner_version or "", soft or "") if c]
-    owner_rows = _stream(dbs[owner_service], owner_table, pk.name, owner_columns, chunk)
     complete = not denormalized and getattr(replica, "complete", True)
     if not complete:
         report.name += " (some rows)"
+    copy_db, owner_db = dbs[service], dbs[owner_service]
+    bucketed = (
+        complete
+        and owner_version is not None
+        and copy_db.dialect == owner_db.dialect == "postgresql"
+        and isinstance(pk.type, Uuid)
+        and isinstance(table.c[key].type, Uuid)
+    )
+    pairs: AsyncIterator[tuple[Any, tuple[Any, ...] | None, tuple[Any, ...] | None]]
+    if bucketed:
+        rows, pairs = await _bucketed(
+            copy_db, table, key, replica.version_column, owner_db, owner_table, pk.name, owner_columns
+        )
+        report.checked = rows
+    else:
+        copy_rows = _stream(copy_db, table, key, [replica.version_column], chunk, distinct_keys=denormalized)
+        pairs = _merge(copy_rows, _stream(owner_db, owner_table, pk.name, owner_columns, chunk))
     suspects: list[Finding] = []
-    async for k, held, has in _merge(copy_rows, owner_rows):
-        report.checked += 1
+    async for k, held, has in pairs:
+        if not bucketed:
+            report.checked += 1
         owner_at = int(has[1]) if has is not None and owner_version else None
         if has is not None and soft and has[-1] is not None:
             continue  # deleted by its owner: a copy may keep it or not
