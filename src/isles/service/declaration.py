@@ -56,6 +56,7 @@ class Service:
     workers: Sequence[WorkerFactory] = ()
     jobs: Sequence[Job] = ()
     event_stores: Sequence[EventStore] = ()  # aggregates kept as events, and their projections
+    uploads: Sequence[str] = ()  # POST paths (regexes) whose routes stream a body up to ISLES_BLOBS_MAX_UPLOAD_BYTES
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())
