@@ -167,7 +167,6 @@ DOCUMENTS = ListSpec(
     sort={
         "created_at": Document.created_at,
         "title": Document.title,
-        "expires_on": Document.expires_on,
         "updated_at": Document.updated_at,
     },
     default=("-created_at",),
