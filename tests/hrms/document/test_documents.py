@@ -42,7 +42,8 @@ async def test_upload_versions_and_download_each(hrms: SystemRuntime, api: httpx
     assert numbers == [1, 2]
 
     current = await api.get(f"{DOCS}/{doc['id']}/content", headers=o.as_admin)
-    assert current.status_code == 200 and current.content == second
+    assert current.status_code == 200
+    assert current.content == second
     assert current.headers["content-type"] == "application/pdf"
     assert current.headers["content-length"] == str(len(second))
     assert current.headers["etag"] == f'"{hashlib.sha256(second).hexdigest()}"'
@@ -54,7 +55,8 @@ async def test_upload_versions_and_download_each(hrms: SystemRuntime, api: httpx
     again = await api.get(
         f"{DOCS}/{doc['id']}/content", headers={**o.as_admin, "If-None-Match": current.headers["etag"]}
     )
-    assert again.status_code == 304 and again.content == b""
+    assert again.status_code == 304
+    assert again.content == b""
     assert (await api.get(f"{DOCS}/{doc['id']}/versions/3/content", headers=o.as_admin)).status_code == 404
 
     kinds = [(e, d["version"]) for e, d in await document_events(hrms, doc["id"])]
@@ -78,7 +80,8 @@ async def test_raw_body_upload_with_metadata_in_the_query(hrms: SystemRuntime, a
     doc = ok(r, 201)
     assert (doc["employee_id"], doc["current"]["media_type"]) == (o.worker["id"], "image/png"), "the caller's own"
     got = await api.get(f"{DOCS}/{doc['id']}/content", headers=o.as_worker)
-    assert got.content == PNG and 'filename="me.png"' in got.headers["content-disposition"]
+    assert got.content == PNG
+    assert 'filename="me.png"' in got.headers["content-disposition"]
 
 
 async def test_a_file_over_the_limit_is_refused_and_nothing_stored(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
@@ -128,12 +131,15 @@ async def test_bad_metadata_is_a_problem_naming_the_field(hrms: SystemRuntime, a
     assert fields(await upload(api, o.as_admin, title="")) == ["title"]
     assert fields(await upload(api, o.as_admin, expires_on="soon")) == ["expires_on"]
     assert fields(await upload(api, o.as_admin, employee_id="7c9e6679-7425-40de-944b-e07fc1f90ae7")) == ["employee_id"]
-    no_file = await api.post(DOCS, data={"title": "x", "category": "other"}, files={"x": ("a", b"b")}, headers=o.as_admin)
+    no_file = await api.post(
+        DOCS, data={"title": "x", "category": "other"}, files={"x": ("a", b"b")}, headers=o.as_admin
+    )
     assert no_file.status_code == 422
     broken = await api.post(
         DOCS, content=b"--b\r\nnonsense", headers={**o.as_admin, "Content-Type": "multipart/form-data; boundary=b"}
     )
-    assert broken.status_code == 422 and fields(broken) == ["body"]
+    assert broken.status_code == 422
+    assert fields(broken) == ["body"]
 
 
 async def test_soft_delete_and_listing(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
