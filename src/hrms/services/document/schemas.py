@@ -111,12 +111,9 @@ class GrantCreate(BaseModel):
     role: Literal["admin", "manager", "employee"] | None = Field(default=None, description="A role of the company.")
     department_id: uuid.UUID | None = Field(default=None, examples=[ex.DEPARTMENT_ID])
 
-    @model_validator(mode="after")
-    def _one_grantee(self) -> Self:
-        given = [n for n in ("employee_id", "role", "department_id") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise field_error("employee_id", "name exactly one of employee_id, role, department_id")
-        return self
+    def grantees(self) -> list[str]:
+        """The grantee fields given (exactly one is right; checked once the document is found)."""
+        return [n for n in ("employee_id", "role", "department_id") if getattr(self, n) is not None]
 
 
 class GrantView(BaseModel):

@@ -128,6 +128,9 @@ async def delete_document(*, uow: UnitOfWork, document: Document, by: uuid.UUID 
 
 
 async def grant(*, uow: UnitOfWork, document: Document, data: GrantCreate, by: uuid.UUID | None) -> DocumentPermission:
+    if len(data.grantees()) != 1:
+        field = data.grantees()[1] if len(data.grantees()) > 1 else "employee_id"
+        raise invalid([FieldError(field, "name exactly one of employee_id, role, department_id", "one_grantee")])
     await _check_employee(uow.session, document.company_id, data.employee_id)
     row = DocumentPermission(
         id=uuid.uuid4(),
