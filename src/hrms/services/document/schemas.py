@@ -59,8 +59,31 @@ class DocumentUpdate(BaseModel):
         return self
 
 
+_VERSION = {
+    "number": 2,
+    "filename": "contract.pdf",
+    "size": 48213,
+    "media_type": "application/pdf",
+    "sha256": SHA256,
+    "uploaded_by": ex.USER_ID,
+    "uploaded_at": ex.CREATED_AT,
+}
+_DOCUMENT = {
+    "id": DOCUMENT_ID,
+    "company_id": ex.COMPANY_ID,
+    "employee_id": ex.EMPLOYEE_ID,
+    "title": "Employment contract 2025",
+    "category": "contract",
+    "expires_on": "2026-02-28",
+    "current_version": 2,
+    "created_by": ex.USER_ID,
+    "created_at": ex.CREATED_AT,
+    "updated_at": ex.CREATED_AT,
+}
+
+
 class VersionView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_VERSION]})
 
     number: int = Field(examples=[2])
     filename: str = Field(examples=["contract.pdf"])
@@ -72,7 +95,9 @@ class VersionView(BaseModel):
 
 
 class DocumentView(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [{**_DOCUMENT, "current": _VERSION}]}
+    )
 
     id: uuid.UUID = Field(examples=[DOCUMENT_ID])
     company_id: uuid.UUID = Field(examples=[ex.COMPANY_ID])
@@ -131,6 +156,11 @@ class GrantView(BaseModel):
 
 class ReviewView(DocumentView):
     """A document of a deactivated employee, for HR to review."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={"examples": [{**_DOCUMENT, "employee_name": "Ada Lovelace", "employee_email": ex.EMAIL}]},
+    )
 
     employee_name: str = Field(examples=["Ada Lovelace"])
     employee_email: str = Field(examples=[ex.EMAIL])
