@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
 
 from hrms.contracts import examples as ex
 from hrms.contracts.document import Category
@@ -59,7 +59,7 @@ class DocumentUpdate(BaseModel):
         return self
 
 
-_VERSION = {
+_VERSION: dict[str, JsonValue] = {
     "number": 2,
     "filename": "contract.pdf",
     "size": 48213,
@@ -68,7 +68,7 @@ _VERSION = {
     "uploaded_by": ex.USER_ID,
     "uploaded_at": ex.CREATED_AT,
 }
-_DOCUMENT = {
+_DOCUMENT: dict[str, JsonValue] = {
     "id": DOCUMENT_ID,
     "company_id": ex.COMPANY_ID,
     "employee_id": ex.EMPLOYEE_ID,
