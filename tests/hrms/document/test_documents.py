@@ -178,3 +178,15 @@ async def test_history_of_metadata_and_as_of(hrms: SystemRuntime, api: httpx.Asy
     assert (now["title"], now["expires_on"]) == ("Contract (signed)", "2031-12-31")
     long_ago = await api.get(f"{DOCS}/{doc['id']}", params={"as_of": "2001-01-01T00:00:00Z"}, headers=o.as_admin)
     assert long_ago.status_code == 404
+
+
+async def test_content_lost_from_the_store_is_410_not_a_broken_stream(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    o = await office(hrms, api)
+    doc = ok(await upload(api, o.as_admin), 201)
+    [blob] = blobs(hrms)
+    blob.unlink()
+    r = await api.get(f"{DOCS}/{doc['id']}/content", headers=o.as_admin)
+    assert r.status_code == 410, r.text
+    assert r.headers["content-type"] == "application/problem+json"

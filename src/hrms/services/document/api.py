@@ -180,7 +180,9 @@ def _parse_fields(raw: dict[str, str]) -> DocumentFields:
         raise invalid(errors) from None
 
 
-def _content(request: Request, v: DocumentVersion, if_none_match: str | None) -> Response:
+async def _content(request: Request, v: DocumentVersion, if_none_match: str | None) -> Response:
+    """The version's content, streamed from the blob store (304 if the client has it;
+    410 if the store lost it, asked before the response starts)."""
     tag = f'"{v.sha256}"'
     common = {"ETag": tag, "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"}
     if if_none_match is not None and (
@@ -190,21 +192,20 @@ def _content(request: Request, v: DocumentVersion, if_none_match: str | None) ->
     ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", v.filename) or "document"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(v.filename, safe='')}"
     store = _store(request)
+    try:
+        present = await store.exists(v.sha256)
+    except BaseException:
+        await store.aclose()
+        raise
+    if not present:
+        await store.aclose()
+        raise Problem(410, "the content of this version is no longer stored", slug="content-gone")
     return StreamingResponse(
         store.get(v.sha256),
         media_type=v.media_type,
         headers={**common, "Content-Length": str(v.size), "Content-Disposition": disposition},
         background=BackgroundTask(store.aclose),
     )
-
-
-async def _present(request: Request, v: DocumentVersion) -> None:
-    store = _store(request)
-    try:
-        if not await store.exists(v.sha256):
-            raise Problem(410, "the content of this version is no longer stored", slug="content-gone")
-    finally:
-        await store.aclose()
 
 
 # -- documents -------------------------------------------------------------------------
@@ -435,8 +436,7 @@ async def download(
         access = await access_of(session, caller)
         document = await readable_document(session, access, document_id)
         version = await service.version_of(session, document)
-    await _present(request, version)
-    return _content(request, version, if_none_match)
+    return await _content(request, version, if_none_match)
 
 
 @router.get(
@@ -457,8 +457,7 @@ async def download_version(
         access = await access_of(session, caller)
         document = await readable_document(session, access, document_id)
         version = await service.version_of(session, document, number)
-    await _present(request, version)
-    return _content(request, version, if_none_match)
+    return await _content(request, version, if_none_match)
 
 
 # -- grants --------------------------------------------------------------------------------
