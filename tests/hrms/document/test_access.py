@@ -6,6 +6,7 @@ there (404), nor are those a caller may not read."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -61,7 +62,9 @@ async def test_owner_manager_and_categories(hrms: SystemRuntime, api: httpx.Asyn
     # Creating: an employee their own documents of an owner-written category only
     mine = ok(await upload(api, o.as_worker, category="certificate", title="First aid"), 201)
     assert mine["employee_id"] == o.worker["id"]
-    assert (await upload(api, o.as_worker, category="payslip")).status_code == 403
+    assert (await upload(api, o.as_worker, category="payslip", content=PDF + b"refused")).status_code == 403
+    stored = {p.name for p in (hrms["document"].settings.data_dir / "blobs").rglob("*") if p.is_file()}
+    assert hashlib.sha256(PDF + b"refused").hexdigest() not in stored, "refused before the file was read"
     other = await upload(api, o.as_worker, category="certificate", employee_id=o.colleague["id"])
     assert other.status_code == 403
     assert (await api.delete(f"{DOCS}/{mine['id']}", headers=o.as_colleague)).status_code == 404

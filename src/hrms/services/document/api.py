@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -137,15 +137,23 @@ async def _put(store: BlobStore, chunks: AsyncIterator[bytes], limit: int) -> Bl
         ) from None
 
 
-async def receive(request: Request, store: BlobStore, query: dict[str, Any]) -> Upload:
+async def receive(
+    request: Request,
+    store: BlobStore,
+    query: dict[str, Any],
+    before_file: Callable[[dict[str, str]], Awaitable[None]] | None = None,
+) -> Upload:
     """Stream the upload's file to the blob store; its metadata fields (query
-    parameters, then multipart fields)."""
+    parameters, then multipart fields). ``before_file`` sees the fields known when
+    the file starts (all of them, when they come first) and may refuse it unread."""
     limit = context_of(request).settings.blobs.max_upload_bytes
     fields = {k: str(v) for k, v in query.items() if v is not None}
     content_type = request.headers.get("content-type", "")
     boundary = boundary_of(content_type)
     if boundary is None:
         media_type = media_type_of(content_type)
+        if before_file is not None:
+            await before_file(fields)
         blob = await _put(store, checked(request.stream(), media_type), limit)
         return Upload(fields, blob, _filename(query.get("filename")), media_type)
     reader = MultipartReader(request.stream(), boundary)
@@ -155,6 +163,8 @@ async def receive(request: Request, store: BlobStore, query: dict[str, Any]) -> 
             if upload is not None:
                 raise invalid([FieldError("file", "one file per upload", "duplicate")])
             media_type = media_type_of(part.content_type)
+            if before_file is not None:
+                await before_file(fields)
             blob = await _put(store, checked(reader.body(), media_type), limit)
             upload = Upload(fields, blob, _filename(part.filename or query.get("filename")), media_type)
         elif part.name in (*_FIELDS, "filename"):
@@ -235,9 +245,19 @@ async def create_document(
     caller), ``expires_on``; or the file as the body (``Content-Type`` its type) and
     the fields in the query. The content is checked against its declared type."""
     query = {"title": title, "category": category, "employee_id": employee_id, "expires_on": expires_on}
+
+    async def may_create(raw: dict[str, str]) -> None:
+        """Refuse before the file is read when the fields before it say enough (the
+        file first: checked after, and a refusal leaves an unused blob)."""
+        if "title" in raw and "category" in raw:
+            fields = _parse_fields(raw)
+            async with TenantData(request, caller).read() as session:
+                access = await access_of(session, caller)
+                await service.owner_for(session, access, check_tenant(caller, fields.company_id), fields)
+
     store = _store(request)
     try:
-        upload = await receive(request, store, {**query, "company_id": company_id, "filename": filename})
+        upload = await receive(request, store, {**query, "company_id": company_id, "filename": filename}, may_create)
     finally:
         await store.aclose()
     fields = _parse_fields(upload.fields)

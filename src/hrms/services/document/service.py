@@ -47,6 +47,18 @@ async def _check_employee(session: AsyncSession, company_id: uuid.UUID, employee
         raise invalid([FieldError("employee_id", f"employee {employee_id} does not exist", "not_found")])
 
 
+async def owner_for(
+    session: AsyncSession, access: Access, company_id: uuid.UUID, fields: DocumentFields
+) -> uuid.UUID | None:
+    """Whose a new document is (the named employee; else, but for an admin, the
+    caller), if the caller may create it: 422 for an unknown employee, 403 if not."""
+    employee_id = fields.employee_id if fields.employee_id is not None or access.admin else access.me_id
+    await _check_employee(session, company_id, employee_id)
+    if not access.may_create(employee_id, fields.category):
+        raise forbidden(f"the caller may not create {fields.category} documents for this employee")
+    return employee_id
+
+
 async def create_document(
     *,
     uow: UnitOfWork,
@@ -59,10 +71,7 @@ async def create_document(
     by: uuid.UUID | None,
 ) -> tuple[Document, DocumentVersion]:
     """A new document whose first version is ``blob``."""
-    employee_id = fields.employee_id if fields.employee_id is not None or access.admin else access.me_id
-    await _check_employee(uow.session, company_id, employee_id)
-    if not access.may_create(employee_id, fields.category):
-        raise forbidden(f"the caller may not create {fields.category} documents for this employee")
+    employee_id = await owner_for(uow.session, access, company_id, fields)
     document = Document(
         id=uuid.uuid4(),
         company_id=company_id,
