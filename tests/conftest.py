@@ -11,6 +11,7 @@ from hrms.system import build as build_hrms
 from isles import System
 from isles.core.logging import configure
 from isles.runtime.system import SystemRuntime
+from tests.s3 import moto_server
 from tests.support import Backend, Templates, make_backend
 
 configure("critical")
@@ -26,6 +27,13 @@ def _own_state_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return make_backend(request.param, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server, one per test process (each test makes its own bucket)."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,21 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         await api.post("/api/leave/requests", json={**leave_ask, "start_date": "2030-03-04", "end_date": "2030-03-04"}),
         201,
     )
+    # Company B's document (issue 19) of b_person, and a grant on it.
+    b_doc = ok(
+        await api.post(
+            "/api/document/documents",
+            data={"company_id": b["id"], "title": "B doc", "category": "contract", "employee_id": b_person["id"]},
+            files={"file": ("b.pdf", b"%PDF-1.7\nB\n", "application/pdf")},
+        ),
+        201,
+    )
+    b_grant = ok(
+        await api.post(
+            f"/api/document/documents/{b_doc['id']}/permissions", json={"access": "read", "role": "employee"}
+        ),
+        201,
+    )
     ids = {
         "company_id": b["id"],
         "employee_id": b_person["id"],
@@ -81,13 +96,15 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         "leave_type_id": b_type["id"],
         "holiday_id": b_holiday["id"],
         "request_id": b_leave["id"],
+        "document_id": b_doc["id"],
+        "grant_id": b_grant["id"],
     }
     return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
 
 
 def fill(path: str, values: dict[str, str]) -> str:
     key = "welcome" if "/templates/" in path else "b.setting"
-    return security.fill(path, {"key": key, **values})
+    return security.fill(path, {"key": key, "number": "1", **values})  # number: a document's version
 
 
 async def test_every_route_refuses_bad_callers_and_other_companies(
@@ -206,5 +223,7 @@ async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, A
         f"/api/tasks/tasks/{ids['task_id']}",
         f"/api/leave/leave-types/{ids['leave_type_id']}",
         f"/api/leave/requests/{ids['request_id']}",
+        f"/api/document/documents/{ids['document_id']}",
+        f"/api/document/documents/{ids['document_id']}/permissions",
     ]
     return {p: ok(await api.get(p)) for p in paths}

@@ -1,5 +1,5 @@
 """The blob store's contract, run against both backends: the file store and the S3
-store (against moto's standalone S3 server, started here on a free port)."""
+store (against moto's standalone S3 server: the `moto_endpoint` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from isles.core.settings import IslesSettings
@@ -33,70 +28,9 @@ from isles.storage.blobs import (
     blob_store,
     sigv4_headers,
 )
+from tests.s3 import KEYS, boto, new_bucket
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-KEYS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    try:
-        import moto.server  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("moto[server] is not installed (make install installs the dev extra)")
-        pytest.skip("moto[server] is not installed")
-    port = _free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("moto's S3 server did not start")
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _boto(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-
-
-def _new_bucket(endpoint: str) -> str:
-    bucket = f"blobs-{uuid.uuid4().hex[:12]}"
-    _boto(endpoint).create_bucket(Bucket=bucket)
-    return bucket
 
 
 @pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.e2e)])
@@ -104,7 +38,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     if request.param == "file":
         return {"kind": "file", "root": str(tmp_path / "blobs")}
     endpoint = request.getfixturevalue("moto_endpoint")
-    return {"kind": "s3", "endpoint": endpoint, "bucket": _new_bucket(endpoint)}
+    return {"kind": "s3", "endpoint": endpoint, "bucket": new_bucket(endpoint)}
 
 
 def _make(backend: dict[str, str]) -> BlobStore:
@@ -126,7 +60,7 @@ def _leftovers(backend: dict[str, str]) -> list[str]:
     if backend["kind"] == "file":
         tmp = Path(backend["root"]) / "tmp"
         return [str(p) for p in tmp.iterdir()] if tmp.exists() else []
-    s3 = _boto(backend["endpoint"])
+    s3 = boto(backend["endpoint"])
     objects = s3.list_objects_v2(Bucket=backend["bucket"]).get("Contents", [])
     uploads = s3.list_multipart_uploads(Bucket=backend["bucket"]).get("Uploads", [])
     return [o["Key"] for o in objects if not o["Key"].startswith("sha256/")] + [f"upload {u['Key']}" for u in uploads]
@@ -135,7 +69,7 @@ def _leftovers(backend: dict[str, str]) -> list[str]:
 def _count(backend: dict[str, str]) -> int:
     if backend["kind"] == "file":
         return sum(1 for p in Path(backend["root"]).rglob("*") if p.is_file() and p.parent.name != "tmp")
-    contents = _boto(backend["endpoint"]).list_objects_v2(Bucket=backend["bucket"]).get("Contents", [])
+    contents = boto(backend["endpoint"]).list_objects_v2(Bucket=backend["bucket"]).get("Contents", [])
     return len(contents)
 
 

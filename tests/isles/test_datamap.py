@@ -133,6 +133,7 @@ def test_the_hr_map_names_the_owner_of_employees_and_everyone_who_copies_it() ->
         ("notification", "table", "notification_employees"),
         ("tasks", "table", "task_users"),
         ("leave", "table", "leave_request_users"),
+        ("document", "table", "document_users"),
         ("presence", "table", "checkin_user_infos"),
     }
     # The project service's denormalized columns, as declared in its handlers.

@@ -63,6 +63,15 @@ MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
         "Create, assign and progress tasks (an employee: those they created or are assigned)",
         (ADMIN, MANAGER, EMPLOYEE),
     ),
+    "documents:read": (
+        "Read documents (an employee: their own and those granted; a manager: also their reports' by category)",
+        (ADMIN, MANAGER, EMPLOYEE),
+    ),
+    "documents:write": (
+        "Upload documents and new versions, change and delete them (others than admins: their own or granted)",
+        (ADMIN, MANAGER, EMPLOYEE),
+    ),
+    "documents:manage": ("Grant access to documents; review a deactivated employee's documents", (ADMIN,)),
 }
 
 #: What only the operator may do (no role holds it): create companies.

@@ -196,6 +196,12 @@ class BlobSettings(_Group):
     s3_access_key: str | None = Field(default=None, description="S3 access key id.")
     s3_secret_key: str | None = Field(default=None, description="S3 secret key (from the environment, never a file).")
     s3_region: str = Field(default="us-east-1", description="S3 region the requests are signed for.")
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1024,
+        description="Largest file an upload route takes (413 above), bytes; its request body may be this much "
+        "plus 64 KiB of multipart framing.",
+    )
 
 
 class SmtpSettings(_Group):

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from isles.core import tracing
 from isles.core.problems import not_ready
 from isles.http import openapi, problems
-from isles.http.limits import BodyLimitMiddleware
+from isles.http.limits import UPLOAD_FRAMING, BodyLimitMiddleware
 from isles.http.queries import no_nul_characters, strict_query
 from isles.ops.metrics import RequestMetricsMiddleware
 from isles.security.tokens import IDENTITY_PROVIDER
@@ -109,7 +109,12 @@ def create_service_app(rt: RunningService) -> FastAPI:
     openapi.install(app, identity_provider=verifier.identity_provider if verifier else IDENTITY_PROVIDER)
     app.state.context = rt
     app.add_middleware(RequestMetricsMiddleware, metrics=rt.metrics, service=s.name)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=rt.settings.max_body_bytes,
+        uploads=s.uploads,
+        max_upload_bytes=rt.settings.blobs.max_upload_bytes + UPLOAD_FRAMING,
+    )
     problems.install(app)
     app.include_router(s.api())
     if s.sagas:

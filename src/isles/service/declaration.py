@@ -39,7 +39,11 @@ class Service:
     services' events; ``publishes`` lists the events it writes to its outbox;
     ``sagas`` are the multi-service operations it orchestrates; ``permissions`` are
     what its own calls to other services need (its service tokens claim them);
-    ``workers`` are its own background loops (made per running service). ``router``
+    ``workers`` are its own background loops (made per running service); ``uploads``
+    are the POST paths (regular expressions, relative to the service) whose routes
+    stream their body to the blob store: their body limit is the upload limit
+    (``ISLES_BLOBS_MAX_UPLOAD_BYTES`` plus multipart framing), not
+    ``ISLES_MAX_BODY_BYTES``. ``router``
     is its API, or a function that imports and returns it: then a command that only
     reads the declaration (``isles services``, ``isles migrate``) never loads the
     web stack.
@@ -58,6 +62,7 @@ class Service:
     jobs: Sequence[Job] = ()
     event_stores: Sequence[EventStore] = ()  # aggregates kept as events, and their projections
     resend: Sequence[Resend] = ()  # how its copied tables' rows are re-published (isles audit --repair)
+    uploads: Sequence[str] = ()  # POST paths (regexes) whose routes stream a body up to ISLES_BLOBS_MAX_UPLOAD_BYTES
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())

@@ -8,7 +8,8 @@ one-time set-password link for a user without a password), a reset-password link
 one is asked for, a notice to the new address on an email change, one on every
 AssignmentCreated, a leave request's receipt to the requester and the request to its
 approver (the manager, else the company's admins), the decision to the requester, a
-task to its new assignee and its completion to its creator. Each is queued in the
+task to its new assignee and its completion to its creator, a document about to
+expire to its employee and the company's admins (HR). Each is queued in the
 event's own inbox transaction, once per event and person.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import uuid
 
 from hrms.contracts.auth import PasswordResetRequested, UserCreated, UserDeactivated, UserUpdated
+from hrms.contracts.document import DocumentExpiring
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.contracts.leave import LeaveApproved, LeaveCancelled, LeaveRejected, LeaveRequested
 from hrms.contracts.project import AssignmentCreated
@@ -186,6 +188,27 @@ async def task_completed(ctx: HandlerContext, event: TaskCompleted) -> None:
     )
 
 
+async def document_expiring(ctx: HandlerContext, event: DocumentExpiring) -> None:
+    """The document's employee (if it is someone's) and the company's admins hear of
+    it, each once."""
+    owner = await ctx.uow.session.get(RecipientEmployee, event.employee_id) if event.employee_id else None
+    values = {
+        "title": event.title,
+        "category": event.category,
+        "owner": owner.full_name if owner is not None else "the company",
+        "expires_on": event.expires_on.isoformat(),
+        "days_left": str(event.days_left),
+    }
+    people = [await user_of(ctx, event.employee_id)] if event.employee_id is not None else []
+    for admin in await service.admins_of(ctx.uow.session, event.company_id):
+        if admin not in people:
+            people.append(admin)
+    for user_id in people:
+        await service.enqueue(
+            uow=ctx.uow, user_id=user_id, key="document_expiring", source_event_id=ctx.envelope.id, values=values
+        )
+
+
 REPLICAS = (recipients, recipient_employees)
 HANDLERS: tuple[Handler, ...] = (
     Handler(event=UserCreated, fn=welcome, name="welcome"),
@@ -198,4 +221,5 @@ HANDLERS: tuple[Handler, ...] = (
     Handler(event=LeaveCancelled, fn=leave_decided, name="leave cancelled"),
     Handler(event=TaskAssigned, fn=task_assigned, name="task assigned"),
     Handler(event=TaskCompleted, fn=task_completed, name="task completed"),
+    Handler(event=DocumentExpiring, fn=document_expiring, name="document expiring"),
 )

@@ -102,6 +102,13 @@ DEFAULTS: dict[str, Default] = {
         _PERSON | {"title"},
         "A task this person created is done (tasks TaskCompleted).",
     ),
+    "document_expiring": Default(
+        "$title expires in $days_left days",
+        'Hello $first_name,\n\nthe document "$title" ($category) of $owner expires on $expires_on, in $days_left '
+        "days. Upload its renewal as a new version.\n",
+        _PERSON | {"title", "category", "owner", "expires_on", "days_left"},
+        "A document expires in 30, then 7 days: to its employee and the company's admins (document DocumentExpiring).",
+    ),
 }
 
 
