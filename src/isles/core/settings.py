@@ -204,6 +204,19 @@ class BlobSettings(_Group):
     )
 
 
+class AuditSettings(_Group):
+    """The consistency audit run by a running system (``isles up``, ``isles serve``)
+    now and then, its counts exported as Prometheus gauges (``isles_stale_copies``, ...)."""
+
+    interval: float = Field(
+        default=0.0, ge=0, description="Seconds between two audits of the running system; 0 (default): none."
+    )
+    settle: float = Field(
+        default=5.0, ge=0, description="Seconds before a stale or missing copy is looked at again (in flight?)."
+    )
+    window_hours: float = Field(default=1.0, ge=0, description="Hours of failed and compensated sagas counted.")
+
+
 class SmtpSettings(_Group):
     host: str = Field(default="127.0.0.1", description="SMTP server of the smtp sender.")
     port: int = Field(default=25, ge=1, le=65535)
@@ -255,6 +268,7 @@ GROUPS: dict[str, type[_Group]] = {
     "mail": MailSettings,
     "smtp": SmtpSettings,
     "blobs": BlobSettings,
+    "audit": AuditSettings,
     "pool": PoolSettings,
     "jobs": JobSettings,
 }
@@ -355,6 +369,7 @@ class IslesSettings(BaseSettings):
     mail: MailSettings = MailSettings()
     smtp: SmtpSettings = SmtpSettings()
     blobs: BlobSettings = BlobSettings()
+    audit: AuditSettings = AuditSettings()
     pool: PoolSettings = PoolSettings()
     jobs: JobSettings = JobSettings()
 

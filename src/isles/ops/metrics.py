@@ -118,6 +118,26 @@ class Metrics:
         )
         self.bus_ready = Gauge("isles_bus_ready", "1 when the bus is connected.", registry=r)
         self.database_up = Gauge("isles_database_up", "1 when the service's database answers.", ["service"], registry=r)
+        # The periodic audit (ISLES_AUDIT_INTERVAL): per declaration, what its last run found.
+        labels = ["service", "declaration"]
+        self.orphaned_references = Gauge(
+            "isles_orphaned_references", "Referenced ids their owner does not have.", labels, registry=r
+        )
+        self.stale_copies = Gauge(
+            "isles_stale_copies",
+            "Copied rows behind their owner's version (after the settle time).",
+            labels,
+            registry=r,
+        )
+        self.missing_copies = Gauge(
+            "isles_missing_copies", "Owner rows a complete copy lacks (after the settle time).", labels, registry=r
+        )
+        self.extra_copies = Gauge("isles_extra_copies", "Copied rows their owner no longer has.", labels, registry=r)
+        self.audit_duration = Gauge("isles_audit_duration_seconds", "How long the last audit took.", registry=r)
+        self.audit_last_success = Gauge(
+            "isles_audit_last_success_timestamp_seconds", "When the last audit finished (Unix time).", registry=r
+        )
+        self.audit_failures = Counter("isles_audit_failures", "Audits that could not run.", registry=r)
         self._handled: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     # -- hooks -----------------------------------------------------------------

@@ -7,6 +7,7 @@ Nothing here is created at import time; :class:`SystemRuntime` takes every adapt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import os
@@ -54,6 +55,8 @@ from isles.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from isles.service.audit import AuditReport
 
 log = structlog.get_logger("isles.runtime")
 metrics_log = structlog.get_logger("isles.metrics")
@@ -374,6 +377,7 @@ class SystemRuntime:
         process_name = f"{system.name}:{','.join(only or known)}"
         self.bus = bus if bus is not None else make_bus(system, settings, name=process_name)
         self.metrics = Metrics()
+        self._audit_task: asyncio.Task[None] | None = None
         self.security = SecurityLog(settings.security_log_target(), service="")
         urls = {s.name: resolve_database_url(s.name, settings, env) for s in local}
         check_distinct(urls)
@@ -570,11 +574,44 @@ class SystemRuntime:
             for rt in self.services.values():
                 await rt.start_sagas()
         self.started = True
+        if self.settings.audit.interval > 0:
+            self._audit_task = asyncio.create_task(self._audit_now_and_then(), name="isles-audit")
         log.info("system.started", system=self.system.name, services=list(self.services))
+
+    async def audit_once(self) -> AuditReport:
+        """Audit what this process holds (its services' references and copies whose
+        owners it holds too, their pipelines) and export the counts as gauges."""
+        from isles.service.audit import audit, export
+
+        a = self.settings.audit
+        report = await audit(
+            self.system,
+            {name: rt.db for name, rt in self.services.items()},
+            settle=a.settle,
+            window=timedelta(hours=a.window_hours),
+        )
+        export(report, self.metrics)
+        self.metrics.audit_last_success.set(time.time())
+        return report
+
+    async def _audit_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.audit.interval)
+            try:
+                report = await self.audit_once()
+                log.info("audit.done", findings=report.findings, seconds=round(report.seconds, 3))
+            except Exception as exc:  # a database away: try again next time, say so
+                self.metrics.audit_failures.inc()
+                log.warning("audit.failed", error=repr(exc))
 
     async def stop(self) -> None:
         """Stop driving sagas and publishing, release what the bus handed over (it
         comes again), close."""
+        if self._audit_task is not None:
+            self._audit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._audit_task
+            self._audit_task = None
         for rt in self.services.values():
             if rt.sagas is not None:
                 await rt.sagas.stop()

@@ -286,6 +286,9 @@ async def check_reference(
         report.skipped = f"{target} is not a table of a service of this system"
         return report
     owner_service, owner_table = owner
+    if owner_service not in dbs:
+        report.skipped = f"{owner_service}'s database is not open here"
+        return report
     source = _metadata_table(system, service, table)
     target_table = _metadata_table(system, owner_service, owner_table)
     (pk,) = target_table.primary_key.columns
@@ -347,6 +350,9 @@ async def check_copy(
         report.skipped = f"{replica.source} is not a table of a service of this system"
         return report
     owner_service, owner_table_name = owner
+    if owner_service not in dbs:
+        report.skipped = f"{owner_service}'s database is not open here"
+        return report
     owner_table = _metadata_table(system, owner_service, owner_table_name)
     (pk,) = owner_table.primary_key.columns
     owner_version = _version_column(owner_table)
@@ -470,6 +476,8 @@ async def audit(
 
     seen: set[tuple[str, str, str]] = set()
     for s in system.services:
+        if s.name not in dbs:  # a process serving some of the services audits theirs
+            continue
         for r in s.references:
             name = f"{s.name}.{r.table}.{r.column} -> {r.target_service}.{r.target_table}"
             if wanted(name):
@@ -497,7 +505,7 @@ async def audit(
                 checks.append(
                     await check_copy(dbs, system, s.name, replica, chunk=chunk, samples=samples, settle=settle)
                 )
-    pipeline = [await check_pipeline(dbs[s.name], s.name, window) for s in system.services]
+    pipeline = [await check_pipeline(dbs[s.name], s.name, window) for s in system.services if s.name in dbs]
     report = AuditReport(system.name, checks, pipeline)
     report.seconds = asyncio.get_running_loop().time() - started
     return report
@@ -541,3 +549,31 @@ async def repair(
         sent = await resend(dbs[service_name], service.source, declaration, [_maybe_uuid(k) for k in keys])
         done.append(Repair(c.name, c.source, len(keys), sent))
     return done
+
+
+def export(report: AuditReport, metrics: Any) -> None:
+    """Set the audit gauges of ``metrics`` (an :class:`isles.ops.metrics.Metrics`) from
+    ``report``: one series per declaration checked."""
+    gauges = {
+        "orphan": metrics.orphaned_references,
+        "stale": metrics.stale_copies,
+        "missing": metrics.missing_copies,
+        "extra": metrics.extra_copies,
+    }
+    for c in report.checks:
+        if c.skipped:
+            continue
+        kinds = (
+            ("orphan",)
+            if c.kind == "reference"
+            else ("stale",)
+            if c.kind == "denormalized"
+            else (
+                "stale",
+                "missing",
+                "extra",
+            )
+        )
+        for kind in kinds:
+            gauges[kind].labels(c.service, c.name).set(c.counts.get(kind, 0))
+    metrics.audit_duration.set(report.seconds)
