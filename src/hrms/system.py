@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import auth, company, employee, leave, notification, presence, project, tasks
+from hrms.services import auth, company, contract, employee, leave, notification, presence, project, tasks
 from isles import System
 
 
@@ -19,6 +19,7 @@ def build() -> System:
             tasks.build(),
             leave.build(),
             presence.build(),
+            contract.build(),
         ],
         demo=demo.load,
     )

@@ -63,6 +63,11 @@ MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
         "Create, assign and progress tasks (an employee: those they created or are assigned)",
         (ADMIN, MANAGER, EMPLOYEE),
     ),
+    "contracts:read": (
+        "Read employment contracts and their history (an employee: their own; a manager: their reports')",
+        (ADMIN, MANAGER, EMPLOYEE),
+    ),
+    "contracts:write": ("Create, change, activate, terminate contracts; run the contract job", (ADMIN,)),
 }
 
 #: What only the operator may do (no role holds it): create companies.
