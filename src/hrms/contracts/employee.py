@@ -142,6 +142,9 @@ class EmployeeView(BaseModel):
     manager_name: str | None = Field(default=None, description="The manager's full name.")
     hire_date: date
     salary: Decimal | None
+    contract_id: uuid.UUID | None = Field(
+        default=None, description="The active contract, which sets position and salary (null: none)."
+    )
     is_active: bool
     version: int
     created_at: datetime
