@@ -8,8 +8,11 @@ from datetime import date
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from hrms.services.contract.jobs import JOBS
+from hrms.services.notification.models import Notification
+from isles import ACROSS_TENANTS
 from isles.runtime.system import SystemRuntime
 from tests.hrms.contract.helpers import CONTRACTS, contract
 from tests.hrms.helpers import count, ok
@@ -56,3 +59,23 @@ async def test_a_fixed_term_contract_past_its_end_is_ended_after_notices_once_ea
     assert ok(await api.post(JOB, json={**run, "day": "2099-07-01"}))["ended"] == 1
     assert ok(await api.post(JOB, json={**run, "day": "2099-07-01"}))["ended"] == 0
     assert ok(await api.get(f"{CONTRACTS}/{c['id']}"))["status"] == "ENDED"
+
+
+async def test_a_contract_ending_is_mailed_to_the_employee_and_hr_once(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    t = await team(hrms, api)
+    await contract(api, t.worker, activate=True, contract_type="intern", end_date="2099-06-30", position="Intern")
+    run = {"company_id": t.company, "day": "2099-06-01"}
+    assert ok(await api.post(JOB, json=run))["notices"] == 1
+    assert ok(await api.post(JOB, json=run))["notices"] == 0
+    await hrms.settle()
+    async with hrms["notification"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        rows = (
+            await session.scalars(select(Notification).where(Notification.template_key.like("contract_ending%")))
+        ).all()
+    got = sorted((n.template_key, str(n.user_id)) for n in rows)
+    assert got == [("contract_ending", t.worker["user_id"]), ("contract_ending_hr", t.admin["user_id"])]
+    [hr] = [n for n in rows if n.template_key == "contract_ending_hr"]
+    assert hr.subject == "The contract of Ada Lovelace ends on 2099-06-30"
+    assert "as Intern ends on 2099-06-30, in 29 days" in hr.body
