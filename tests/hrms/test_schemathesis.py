@@ -29,7 +29,7 @@ from tests import support
 # that compile. Importing here, at collection, keeps the compile out of the test.
 
 pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
-SERVICES = ("auth", "company", "employee", "project", "notification", "tasks", "presence", "leave")
+SERVICES = ("auth", "company", "employee", "project", "notification", "tasks", "presence", "leave", "contract")
 #: Examples per operation: bounded so the whole run stays within a minute or two.
 EXAMPLES = 25
 #: No server error, and every answer as documented: its status, content type and body.

@@ -66,6 +66,18 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         await api.post("/api/leave/requests", json={**leave_ask, "start_date": "2030-03-04", "end_date": "2030-03-04"}),
         201,
     )
+    # Company B's contract (issue 19): a draft of b_person's.
+    b_contract = {
+        "company_id": b["id"],
+        "employee_id": b_person["id"],
+        "contract_type": "permanent",
+        "start_date": "2030-01-01",
+        "weekly_hours": "40",
+        "salary": "50000.00",
+        "currency": "EUR",
+        "position": "B position",
+    }
+    b_contract = ok(await api.post("/api/contract/contracts", json=b_contract), 201)
     ids = {
         "company_id": b["id"],
         "employee_id": b_person["id"],
@@ -81,6 +93,7 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         "leave_type_id": b_type["id"],
         "holiday_id": b_holiday["id"],
         "request_id": b_leave["id"],
+        "contract_id": b_contract["id"],
     }
     return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
 
@@ -206,5 +219,7 @@ async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, A
         f"/api/tasks/tasks/{ids['task_id']}",
         f"/api/leave/leave-types/{ids['leave_type_id']}",
         f"/api/leave/requests/{ids['request_id']}",
+        f"/api/contract/contracts/{ids['contract_id']}",
+        f"/api/contract/contracts/{ids['contract_id']}/history",
     ]
     return {p: ok(await api.get(p)) for p in paths}
