@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from isles import Event
 
@@ -123,10 +123,12 @@ class ContractView(BaseModel):
     position: str
     notice_period_days: int
     signed_document_id: uuid.UUID | None
-    terminated_on: date | None
-    termination_reason: str | None
-    superseded_by: uuid.UUID | None
-    deleted_at: datetime | None
+    terminated_on: date | None = Field(examples=["2025-11-30"])
+    termination_reason: str | None = Field(examples=["Moved abroad"])
+    superseded_by: uuid.UUID | None = Field(
+        description="The newer contract that ended this one.", examples=["b4d6f8a0-2c4e-4a6c-8e0a-3b5d7f9a1c2e"]
+    )
+    deleted_at: datetime | None = Field(examples=["2025-03-02T10:00:00Z"])
     version: int
     created_at: datetime
     updated_at: datetime

@@ -143,7 +143,9 @@ class EmployeeView(BaseModel):
     hire_date: date
     salary: Decimal | None
     contract_id: uuid.UUID | None = Field(
-        default=None, description="The active contract, which sets position and salary (null: none)."
+        default=None,
+        description="The active contract, which sets position and salary (null: none).",
+        examples=["a3c5e7f9-1b2d-4f6a-8c0e-2a4c6e8f0b1d"],
     )
     is_active: bool
     version: int

@@ -76,8 +76,8 @@ class ContractUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"salary": "68000.00"}]})
 
     contract_type: ContractType | None = None
-    start_date: Day | None = None
-    end_date: Day | None = None
+    start_date: Day | None = Field(default=None, examples=[ex.START_DATE])
+    end_date: Day | None = Field(default=None, examples=[ex.END_DATE])
     weekly_hours: Hours | None = None
     salary: Salary | None = None
     currency: Currency | None = Field(default=None, examples=["EUR"])
@@ -125,8 +125,8 @@ class ContractOut(ContractView):
 class HistoryEntry(BaseModel):
     """One past version of a contract: its terms then, and the change that ended it."""
 
-    valid_from: datetime | None
-    valid_to: datetime | None = Field(description="None: the current version.")
+    valid_from: datetime | None = Field(examples=[ex.CREATED_AT])
+    valid_to: datetime | None = Field(description="None: the current version.", examples=["2025-04-01T08:00:00Z"])
     changed_by: str = Field(examples=[f"user:{ex.USER_ID}"])
     change_reason: str = Field(examples=["event:0190f3a2-..."])
     operation: str = Field(examples=["update"])
@@ -144,6 +144,6 @@ class JobResult(BaseModel):
     job: str = Field(examples=["advance"])
     day: date = Field(examples=["2025-03-01"])
     summary: str = Field(examples=["advance 2025-03-01: 2 activated, 1 ended, 1 ending notices"])
-    activated: int
-    ended: int
-    notices: int
+    activated: int = Field(examples=[2])
+    ended: int = Field(examples=[1])
+    notices: int = Field(examples=[1])
