@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from hrms.services.contract.models import CONTRACTS_HISTORY, ACTIVE, Contract
+from hrms.services.contract.models import ACTIVE, CONTRACTS_HISTORY, Contract
 from isles import ACROSS_TENANTS, UniqueViolation, utcnow
 from isles.runtime.system import SystemRuntime
 from tests.hrms.contract.helpers import CONTRACTS, contract, fields, terms

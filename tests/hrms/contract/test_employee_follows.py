@@ -49,7 +49,9 @@ async def test_salary_and_position_follow_the_active_contract(hrms: SystemRuntim
     assert ok(await api.patch(f"{EMPLOYEES}/{t.worker['id']}", json={"salary": "1.00"}))["salary"] == "1.00"
 
 
-async def test_an_older_contract_event_never_overwrites_a_newer_one(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+async def test_an_older_contract_event_never_overwrites_a_newer_one(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
     t = await team(hrms, api)
     c = await contract(api, t.worker, activate=True, position="Lead", salary="90000.00")
     await hrms.settle()
@@ -71,7 +73,11 @@ async def test_an_older_contract_event_never_overwrites_a_newer_one(hrms: System
 
     def envelope(event: ContractActivated, version: int) -> Envelope:
         return Envelope.new(
-            event, source="/isles/contract", aggregate_type="contract", aggregate_id=str(event.id), aggregate_version=version
+            event,
+            source="/isles/contract",
+            aggregate_type="contract",
+            aggregate_id=str(event.id),
+            aggregate_version=version,
         )
 
     older = terms(ContractActivated, uuid.uuid4(), date.today() - timedelta(days=400), "Intern")

@@ -41,7 +41,10 @@ async def test_a_newer_contract_supersedes_the_active_one_on_its_start_date(
     assert ok(await api.get(f"{CONTRACTS}/{new['id']}"))["status"] == "ACTIVE"
     [job] = JOBS
     assert job.schedule == "daily"
-    assert await job.run(hrms["contract"], date(2099, 3, 1)) == "advance 2099-03-01: 0 activated, 0 ended, 0 ending notices"
+    assert (
+        await job.run(hrms["contract"], date(2099, 3, 1))
+        == "advance 2099-03-01: 0 activated, 0 ended, 0 ending notices"
+    )
 
 
 async def test_a_fixed_term_contract_past_its_end_is_ended_after_notices_once_each(

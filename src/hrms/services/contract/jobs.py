@@ -98,7 +98,9 @@ async def _notify_ending(uow: UnitOfWork, day: date, company_id: uuid.UUID | Non
         # One event for the narrowest window due; every due window is marked.
         events.emit(uow, c, events.ending(c, day, min(due)))
         for window in due:
-            session.add(ContractEndingNotice(id=uuid.uuid4(), company_id=c.company_id, contract_id=c.id, within_days=window))
+            session.add(
+                ContractEndingNotice(id=uuid.uuid4(), company_id=c.company_id, contract_id=c.id, within_days=window)
+            )
         raised += 1
     return raised
 

@@ -67,9 +67,7 @@ class Contract(TenantOwned, isles.Historied, Base):
     __tablename__ = "contracts"
     __table_args__ = (
         CheckConstraint("contract_type IN ('permanent', 'fixed_term', 'contractor', 'intern')", name="type_known"),
-        CheckConstraint(
-            "status IN ('DRAFT', 'SCHEDULED', 'ACTIVE', 'ENDED', 'TERMINATED')", name="status_known"
-        ),
+        CheckConstraint("status IN ('DRAFT', 'SCHEDULED', 'ACTIVE', 'ENDED', 'TERMINATED')", name="status_known"),
         CheckConstraint("weekly_hours > 0 AND weekly_hours <= 80", name="weekly_hours_in_range"),
         CheckConstraint("salary >= 0", name="salary_not_negative"),
         CheckConstraint("notice_period_days >= 0", name="notice_period_not_negative"),
@@ -105,7 +103,7 @@ class Contract(TenantOwned, isles.Historied, Base):
     terminated_on: Mapped[date | None] = mapped_column(Date)
     termination_reason: Mapped[str | None] = mapped_column(Text)
     # The newer contract that ended this one (same service: an ordinary foreign key).
-    superseded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contracts.id"))
+    superseded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contracts.id"), index=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

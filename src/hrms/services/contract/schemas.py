@@ -92,7 +92,9 @@ class ContractUpdate(BaseModel):
 
 
 class Termination(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"date": ex.END_DATE, "reason": "Moved"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"date": ex.END_DATE, "reason": "Moved"}]}
+    )
 
     date: Day = Field(description="The contract's last day.")
     reason: Reason

@@ -192,4 +192,3 @@ def contracts_where(
     if scope is not None:
         q = q.where(scope)
     return q
-

@@ -183,8 +183,8 @@ async def update_employee(
 ) -> Response:
     """Change fields of an employee. Publishes EmployeeUpdated if anything changed.
     While a contract is active (``contract_id``), position and salary are the
-    contract's: changing them here is a 409 naming the field. With ``If-Match`` (the ETag read), a change made by someone else in between is a
-    412, not a lost update."""
+    contract's: changing them here is a 409 naming the field. With ``If-Match`` (the
+    ETag read), a change made by someone else in between is a 412, not a lost update."""
     try:
         changes = body.changes()
     except ValueError as exc:

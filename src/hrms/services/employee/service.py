@@ -225,7 +225,9 @@ async def follow_contract(
     employee = await uow.session.get(Employee, event.employee_id, with_for_update=True)
     if employee is None or employee.pending:
         return None
-    if employee.contract_id == event.id or (employee.contract_id is None and employee.contract_start == event.start_date):
+    if employee.contract_id == event.id or (
+        employee.contract_id is None and employee.contract_start == event.start_date
+    ):
         newer = employee.contract_start != event.start_date or version > (employee.contract_version or 0)
     else:
         newer = employee.contract_start is None or event.start_date > employee.contract_start

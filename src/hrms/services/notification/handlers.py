@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import uuid
 
-from hrms.contracts.contract import ContractEnding
 from hrms.contracts.auth import PasswordResetRequested, UserCreated, UserDeactivated, UserUpdated
+from hrms.contracts.contract import ContractEnding
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.contracts.leave import LeaveApproved, LeaveCancelled, LeaveRejected, LeaveRequested
 from hrms.contracts.project import AssignmentCreated

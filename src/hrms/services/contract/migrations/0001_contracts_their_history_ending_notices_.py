@@ -1,5 +1,10 @@
 """contracts, their history, ending notices and the employees known
 
+The contract service's first revision (issue 19): ``contracts`` (one ACTIVE per
+employee: a partial unique index), ``contracts_history`` (the platform's change
+history), ``contract_ending_notices`` (the 30- and 7-day notices raised) and
+``contract_employees`` (its copy of the employees).
+
 Revision ID: 0001
 Revises: 
 Create Date: 2026-11-29 04:09:12.776784
@@ -70,6 +75,7 @@ def upgrade() -> None:
         batch_op.create_index('idx_contracts_employee_id_status', ['employee_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('idx_contracts_signed_document_id'), ['signed_document_id'], unique=False)
         batch_op.create_index('idx_contracts_status_start_date', ['status', 'start_date'], unique=False)
+        batch_op.create_index(batch_op.f('idx_contracts_superseded_by'), ['superseded_by'], unique=False)
         batch_op.create_index('uq_contracts_company_id_employee_id_active', ['company_id', 'employee_id'], unique=True, sqlite_where=sa.text("status = 'ACTIVE'"), postgresql_where=sa.text("status = 'ACTIVE'"))
 
     op.create_table('contracts_history',
@@ -129,6 +135,7 @@ def downgrade() -> None:
     op.drop_table('contracts_history')
     with op.batch_alter_table('contracts', schema=None) as batch_op:
         batch_op.drop_index('uq_contracts_company_id_employee_id_active', sqlite_where=sa.text("status = 'ACTIVE'"), postgresql_where=sa.text("status = 'ACTIVE'"))
+        batch_op.drop_index(batch_op.f('idx_contracts_superseded_by'))
         batch_op.drop_index('idx_contracts_status_start_date')
         batch_op.drop_index(batch_op.f('idx_contracts_signed_document_id'))
         batch_op.drop_index('idx_contracts_employee_id_status')
