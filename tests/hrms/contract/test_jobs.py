@@ -45,6 +45,12 @@ async def test_a_newer_contract_supersedes_the_active_one_on_its_start_date(
         await job.run(hrms["contract"], date(2099, 3, 1))
         == "advance 2099-03-01: 0 activated, 0 ended, 0 ending notices"
     )
+    # Run as a job, it is named in the history of what it changes.
+    third = await contract(api, t.manager, start_date="2099-04-01")
+    ok(await api.post(f"{CONTRACTS}/{third['id']}/activate"))
+    assert "1 activated" in await job.run(hrms["contract"], date(2099, 4, 1))
+    history = ok(await api.get(f"{CONTRACTS}/{third['id']}/history"))
+    assert (history[-2]["changed_by"], history[-2]["change_reason"]) == ("service:contract", "job:advance:2099-04-01")
 
 
 async def test_a_fixed_term_contract_past_its_end_is_ended_after_notices_once_each(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.contract import events, service
 from hrms.services.contract.models import ACTIVE, ENDED, NOTICE_WINDOWS, SCHEDULED, Contract, ContractEndingNotice
-from isles import ACROSS_TENANTS, Job, ServiceContext, UnitOfWork
+from isles import ACROSS_TENANTS, Job, ServiceContext, UnitOfWork, changes_by
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,11 @@ async def advance(uow: UnitOfWork, day: date, company_id: uuid.UUID | None = Non
 
 
 async def _run_advance(ctx: ServiceContext, day: date) -> str:
-    async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
-        done = await advance(uow, day)
-        await uow.commit()
+    # The history names the job as the author of what it changes.
+    with changes_by("service:contract", f"job:advance:{day}"):
+        async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
+            done = await advance(uow, day)
+            await uow.commit()
     return done.summary(day)
 
 
