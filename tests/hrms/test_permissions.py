@@ -12,8 +12,8 @@ from hrms.contracts.permissions import MATRIX, OPERATOR_ONLY, ROLES, SERVICE_ONL
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "src/hrms/services/auth/migrations"
-#: The revisions that seed permissions: 0002 the first matrix, 0006 the workforce services'.
-SEEDING = ("0002_roles_sessions_preferences.py", "0006_workforce_permissions.py")
+#: The revisions that seed permissions: 0002 the first matrix, 0006 the workforce services', 0008 contracts'.
+SEEDING = ("0002_roles_sessions_preferences.py", "0006_workforce_permissions.py", "0008_contract_permissions.py")
 
 
 def _load(name: str) -> object:
