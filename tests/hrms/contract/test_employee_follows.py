@@ -12,11 +12,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from hrms.contracts.contract import ContractActivated, ContractChanged
+from hrms.contracts.contract import ContractActivated, ContractChanged, ContractEnded
 from isles.core.events import Envelope
 from isles.runtime.system import SystemRuntime
 from tests.hrms.contract.helpers import CONTRACTS, contract, fields
-from tests.hrms.helpers import ok
+from tests.hrms.helpers import new_company, new_employee, ok
 from tests.hrms.leave.helpers import team
 
 pytestmark = [pytest.mark.integration, pytest.mark.services("contract")]
@@ -89,3 +89,47 @@ async def test_an_older_contract_event_never_overwrites_a_newer_one(
     newer = terms(ContractChanged, uuid.UUID(c["id"]), date.fromisoformat(c["start_date"]), "Principal")
     await consumer.deliver(envelope(newer, 50))
     assert ok(await api.get(f"{EMPLOYEES}/{t.worker['id']}"))["position"] == "Principal"
+
+
+async def test_the_employee_converges_whatever_the_order_of_delivery(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    """Two contracts of one employee: A (its activation, a change, its end when B
+    supersedes it) and B, starting later. Each order that keeps A's own events in
+    their order (as the platform delivers one aggregate's) ends with B's terms."""
+    company = (await new_company(api))["id"]
+    consumer = hrms["employee"].consumer
+    assert consumer is not None
+    a_id, b_id = uuid.uuid4(), uuid.uuid4()
+
+    def events_of(employee_id: str) -> list[Envelope]:
+        common = {"company_id": uuid.UUID(company), "employee_id": uuid.UUID(employee_id)}
+        terms = {"contract_type": "permanent", "currency": "EUR", "weekly_hours": Decimal(40)}
+        a = {**common, **terms, "id": a_id, "start_date": date(2020, 1, 1)}
+        made = [
+            (ContractActivated(**a, position="A", salary=Decimal("100.00")), a_id, 2),
+            (ContractChanged(**a, position="A2", salary=Decimal("200.00")), a_id, 3),
+            (ContractEnded(**common, id=a_id, end_date=date(2020, 12, 31), superseded_by=b_id), a_id, 4),
+            (
+                ContractActivated(
+                    **common, **terms, id=b_id, start_date=date(2021, 1, 1), position="B", salary=Decimal("300.00")
+                ),
+                b_id,
+                2,
+            ),
+        ]
+        return [
+            Envelope.new(
+                e, source="/isles/contract", aggregate_type="contract", aggregate_id=str(i), aggregate_version=v
+            )
+            for e, i, v in made
+        ]
+
+    # B's activation at each place among A's three events, in their order.
+    for place in range(4):
+        person = await new_employee(api, company_id=company)
+        *a_events, b_event = events_of(person["id"])
+        for envelope in [*a_events[:place], b_event, *a_events[place:]]:
+            await consumer.deliver(envelope)
+        got = ok(await api.get(f"{EMPLOYEES}/{person['id']}"))
+        assert (got["position"], Decimal(got["salary"]), got["contract_id"]) == ("B", 300, str(b_id)), place
