@@ -21,6 +21,7 @@ from tests.hrms.leave.helpers import team
 
 pytestmark = [pytest.mark.integration, pytest.mark.services("contract")]
 EMPLOYEES = "/api/employee/employees"
+SOURCE = "/isles/contract"
 
 
 async def test_salary_and_position_follow_the_active_contract(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
