@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import auth, company, document, employee, leave, notification, presence, project, tasks
+from hrms.services import auth, company, contract, document, employee, leave, notification, presence, project, tasks
 from isles import System
 
 
@@ -20,6 +20,7 @@ def build() -> System:
             leave.build(),
             presence.build(),
             document.build(),
+            contract.build(),
         ],
         demo=demo.load,
     )

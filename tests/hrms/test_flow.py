@@ -59,6 +59,21 @@ async def test_project_rename_updates_its_assignments_at_once(api: httpx.AsyncCl
     assert ok(await api.get(f"/api/project/assignments/{a2['id']}"))["project_name"] == "Gemini"
 
 
+async def test_assignments_carry_the_client_and_follow_its_change(api: httpx.AsyncClient) -> None:
+    ada = await new_employee(api)
+    apollo = await new_project(api, "Apollo")
+    other = await new_project(api, "Gemini")
+    a1 = ok(await assign(api, ada, apollo), 201)
+    a2 = ok(await assign(api, ada, other), 201)
+    assert a1["client_name"] == apollo["client"]
+    ok(await api.patch(f"/api/project/projects/{apollo['id']}", json={"client": "Artemis Corp"}))
+    # Same service, same transaction as the project's change.
+    assert ok(await api.get(f"/api/project/assignments/{a1['id']}"))["client_name"] == "Artemis Corp"
+    assert ok(await api.get(f"/api/project/assignments/{a2['id']}"))["client_name"] == other["client"]
+    listed = ok(await api.get("/api/project/assignments", params={"employee_id": ada["id"]}))["items"]
+    assert {a["client_name"] for a in listed} == {"Artemis Corp", other["client"]}
+
+
 async def test_deactivation_is_reflected_on_assignments(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:
     ada = await new_employee(api)
     a = ok(await assign(api, ada, await new_project(api)), 201)

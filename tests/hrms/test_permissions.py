@@ -13,8 +13,13 @@ from hrms.contracts.permissions import MATRIX, OPERATOR_ONLY, ROLES, SERVICE_ONL
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "src/hrms/services/auth/migrations"
 #: The revisions that seed permissions: 0002 the first matrix, 0006 the workforce services',
-#: 0008 the document service's.
-SEEDING = ("0002_roles_sessions_preferences.py", "0006_workforce_permissions.py", "0008_document_permissions.py")
+#: 0008 the document service's, 0009 the contract service's.
+SEEDING = (
+    "0002_roles_sessions_preferences.py",
+    "0006_workforce_permissions.py",
+    "0008_document_permissions.py",
+    "0009_contract_permissions.py",
+)
 
 
 def _load(name: str) -> object:

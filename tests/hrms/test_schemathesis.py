@@ -29,7 +29,18 @@ from tests import support
 # that compile. Importing here, at collection, keeps the compile out of the test.
 
 pytestmark = [pytest.mark.integration, pytest.mark.services("all")]
-SERVICES = ("auth", "company", "employee", "project", "notification", "tasks", "presence", "leave", "document")
+SERVICES = (
+    "auth",
+    "company",
+    "employee",
+    "project",
+    "notification",
+    "tasks",
+    "presence",
+    "leave",
+    "document",
+    "contract",
+)
 #: Examples per operation: bounded so the whole run stays within a minute or two.
 EXAMPLES = 25
 #: No server error, and every answer as documented: its status, content type and body.

@@ -81,6 +81,18 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         ),
         201,
     )
+    # Company B's contract (issue 19): a draft of b_person's.
+    b_contract = {
+        "company_id": b["id"],
+        "employee_id": b_person["id"],
+        "contract_type": "permanent",
+        "start_date": "2030-01-01",
+        "weekly_hours": "40",
+        "salary": "50000.00",
+        "currency": "EUR",
+        "position": "B position",
+    }
+    b_contract = ok(await api.post("/api/contract/contracts", json=b_contract), 201)
     ids = {
         "company_id": b["id"],
         "employee_id": b_person["id"],
@@ -98,6 +110,7 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         "request_id": b_leave["id"],
         "document_id": b_doc["id"],
         "grant_id": b_grant["id"],
+        "contract_id": b_contract["id"],
     }
     return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
 
@@ -225,5 +238,7 @@ async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, A
         f"/api/leave/requests/{ids['request_id']}",
         f"/api/document/documents/{ids['document_id']}",
         f"/api/document/documents/{ids['document_id']}/permissions",
+        f"/api/contract/contracts/{ids['contract_id']}",
+        f"/api/contract/contracts/{ids['contract_id']}/history",
     ]
     return {p: ok(await api.get(p)) for p in paths}

@@ -135,6 +135,7 @@ def test_the_hr_map_names_the_owner_of_employees_and_everyone_who_copies_it() ->
         ("leave", "table", "leave_request_users"),
         ("document", "table", "document_users"),
         ("presence", "table", "checkin_user_infos"),
+        ("contract", "table", "contract_employees"),
     }
     # The project service's denormalized columns, as declared in its handlers.
     assert dict(use.copied_by)["project"] in m.service("project").copies

@@ -142,6 +142,11 @@ class EmployeeView(BaseModel):
     manager_name: str | None = Field(default=None, description="The manager's full name.")
     hire_date: date
     salary: Decimal | None
+    contract_id: uuid.UUID | None = Field(
+        default=None,
+        description="The active contract, which sets position and salary (null: none).",
+        examples=["a3c5e7f9-1b2d-4f6a-8c0e-2a4c6e8f0b1d"],
+    )
     is_active: bool
     version: int
     created_at: datetime

@@ -72,6 +72,11 @@ MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
         (ADMIN, MANAGER, EMPLOYEE),
     ),
     "documents:manage": ("Grant access to documents; review a deactivated employee's documents", (ADMIN,)),
+    "contracts:read": (
+        "Read employment contracts and their history (an employee: their own; a manager: their reports')",
+        (ADMIN, MANAGER, EMPLOYEE),
+    ),
+    "contracts:write": ("Create, change, activate, terminate contracts; run the contract job", (ADMIN,)),
 }
 
 #: What only the operator may do (no role holds it): create companies.

@@ -55,6 +55,7 @@ class AssignmentCreated(Event):
     employee_id: uuid.UUID
     project_id: uuid.UUID
     project_name: str
+    client_name: str = ""  # the project's client (added later: older events have none)
     role: str
     allocation: int
     start_date: date

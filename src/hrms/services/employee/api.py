@@ -72,6 +72,7 @@ def view(e: Employee) -> EmployeeView:
         manager_id=e.manager_id,
         hire_date=e.hire_date,
         salary=e.salary,
+        contract_id=e.contract_id,
         is_active=e.is_active,
         version=e.version,
         created_at=e.created_at,
@@ -217,13 +218,19 @@ async def employee_history(employee_id: uuid.UUID, request: Request, caller: Rea
     )
 
 
-@router.patch("/employees/{employee_id}", response_model=EmployeeView, openapi_extra=IF_MATCH)
+@router.patch(
+    "/employees/{employee_id}",
+    response_model=EmployeeView,
+    openapi_extra=IF_MATCH,
+    responses={409: {"description": "Deactivated, or position/salary set by the active contract."}},
+)
 async def update_employee(
     employee_id: uuid.UUID, body: EmployeeUpdate, request: Request, caller: WriteEmployees
 ) -> Response:
     """Change fields of an employee. Publishes EmployeeUpdated if anything changed.
-    With ``If-Match`` (the ETag read), a change made by someone else in between is a
-    412, not a lost update."""
+    While a contract is active (``contract_id``), position and salary are the
+    contract's: changing them here is a 409 naming the field. With ``If-Match`` (the
+    ETag read), a change made by someone else in between is a 412, not a lost update."""
     try:
         changes = body.changes()
     except ValueError as exc:

@@ -54,6 +54,12 @@ class Employee(TenantOwned, Historied, Base):
     # Sensitive (seed 001): AES-GCM ciphertext in the database, the value in the ORM.
     salary: Mapped[Decimal | None] = mapped_column(Encrypted(Decimal, SERVICE, "employees.salary"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The active contract that sets position and salary (contract events; None: none
+    # active, they are set here), the start date and version of the contract last
+    # applied: an older contract's event never overwrites a newer one's.
+    contract_id: Mapped[uuid.UUID | None] = reference("contract.contracts", nullable=True)
+    contract_start: Mapped[date | None] = mapped_column(Date)
+    contract_version: Mapped[int | None] = mapped_column(Integer)
     # Being created by a CreateEmployee saga: not visible, no event yet, until activated.
     pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

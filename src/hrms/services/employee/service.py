@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hrms.contracts.contract import ContractActivated, ContractChanged, ContractEnded, ContractTerminated
 from hrms.contracts.employee import AGGREGATE
 from hrms.services.employee import events
 from hrms.services.employee.models import Employee, EmployeeProfile
@@ -192,6 +193,9 @@ async def update_employee(
     changed = [k for k, v in changes.items() if getattr(employee, k) != v]
     if not changed:
         return employee
+    for key in CONTRACT_TERMS:
+        if key in changed and employee.contract_id is not None:
+            raise conflict(key, f"{key} is set by the active contract {employee.contract_id}: change the contract")
     if "email" in changed:
         await _check_unique(
             session, company_id=employee.company_id, email=str(changes["email"]), number=None, exclude=employee.id
@@ -216,6 +220,44 @@ async def update_employee(
     except UniqueViolation as exc:  # a concurrent writer won the race to a unique value
         raise _taken(exc) from exc
     return employee
+
+
+#: What the active contract sets on an employee (a PATCH of them is refused meanwhile).
+CONTRACT_TERMS = ("position", "salary")
+
+
+async def follow_contract(
+    *, uow: UnitOfWork, event: ContractActivated | ContractChanged, version: int
+) -> Employee | None:
+    """Take the position and salary of a contract in force, unless what the employee
+    has is newer: a later-starting contract's, or a later version of the same one.
+    Through the ORM (the row keeps its history); publishes EmployeeUpdated."""
+    employee = await uow.session.get(Employee, event.employee_id, with_for_update=True)
+    if employee is None or employee.pending:
+        return None
+    if employee.contract_id == event.id or (
+        employee.contract_id is None and employee.contract_start == event.start_date
+    ):
+        newer = employee.contract_start != event.start_date or version > (employee.contract_version or 0)
+    else:
+        newer = employee.contract_start is None or event.start_date > employee.contract_start
+    if not newer:
+        return employee
+    changed = [k for k, v in (("position", event.position), ("salary", event.salary)) if getattr(employee, k) != v]
+    employee.position, employee.salary = event.position, event.salary
+    employee.contract_id, employee.contract_start, employee.contract_version = event.id, event.start_date, version
+    if changed:
+        employee.updated_at = utcnow()
+        _emit(uow, employee, events.updated(employee, changed))
+    return employee
+
+
+async def release_contract(*, uow: UnitOfWork, event: ContractEnded | ContractTerminated, version: int) -> None:
+    """The employee's contract is over: position and salary stay as they were and may
+    be changed here again (until another contract comes into force)."""
+    employee = await uow.session.get(Employee, event.employee_id, with_for_update=True)
+    if employee is not None and employee.contract_id == event.id and version > (employee.contract_version or 0):
+        employee.contract_id, employee.contract_version = None, version
 
 
 async def deactivate_employee(*, uow: UnitOfWork, employee_id: uuid.UUID) -> Employee:

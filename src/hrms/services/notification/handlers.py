@@ -9,7 +9,8 @@ one is asked for, a notice to the new address on an email change, one on every
 AssignmentCreated, a leave request's receipt to the requester and the request to its
 approver (the manager, else the company's admins), the decision to the requester, a
 task to its new assignee and its completion to its creator, a document about to
-expire to its employee and the company's admins (HR). Each is queued in the
+expire to its employee and the company's admins (HR), a contract's coming end
+to its employee and the company's admins. Each is queued in the
 event's own inbox transaction, once per event and person.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import uuid
 
 from hrms.contracts.auth import PasswordResetRequested, UserCreated, UserDeactivated, UserUpdated
+from hrms.contracts.contract import ContractEnding
 from hrms.contracts.document import DocumentExpiring
 from hrms.contracts.employee import EmployeeCreated, EmployeeDeactivated, EmployeeUpdated
 from hrms.contracts.leave import LeaveApproved, LeaveCancelled, LeaveRejected, LeaveRequested
@@ -209,6 +211,27 @@ async def document_expiring(ctx: HandlerContext, event: DocumentExpiring) -> Non
         )
 
 
+async def contract_ending(ctx: HandlerContext, event: ContractEnding) -> None:
+    """The employee and the company's admins hear that a contract ends soon (30 days
+    ahead, then 7: one event each)."""
+    employee = await ctx.uow.session.get(RecipientEmployee, event.employee_id)
+    values = {
+        "position": event.position,
+        "end_date": event.end_date.isoformat(),
+        "days_left": str(event.days_left),
+        "employee": employee.full_name if employee else "",
+    }
+    worker = await user_of(ctx, event.employee_id)
+    await service.enqueue(
+        uow=ctx.uow, user_id=worker, key="contract_ending", source_event_id=ctx.envelope.id, values=values
+    )
+    for admin in await service.admins_of(ctx.uow.session, event.company_id):
+        if admin != worker:
+            await service.enqueue(
+                uow=ctx.uow, user_id=admin, key="contract_ending_hr", source_event_id=ctx.envelope.id, values=values
+            )
+
+
 REPLICAS = (recipients, recipient_employees)
 HANDLERS: tuple[Handler, ...] = (
     Handler(event=UserCreated, fn=welcome, name="welcome"),
@@ -222,4 +245,5 @@ HANDLERS: tuple[Handler, ...] = (
     Handler(event=TaskAssigned, fn=task_assigned, name="task assigned"),
     Handler(event=TaskCompleted, fn=task_completed, name="task completed"),
     Handler(event=DocumentExpiring, fn=document_expiring, name="document expiring"),
+    Handler(event=ContractEnding, fn=contract_ending, name="contract ending"),
 )

@@ -109,6 +109,19 @@ DEFAULTS: dict[str, Default] = {
         _PERSON | {"title", "category", "owner", "expires_on", "days_left"},
         "A document expires in 30, then 7 days: to its employee and the company's admins (document DocumentExpiring).",
     ),
+    "contract_ending": Default(
+        "Your contract ends on $end_date",
+        "Hello $first_name,\n\nyour contract as $position ends on $end_date, in $days_left days.\n",
+        _PERSON | {"position", "end_date", "days_left"},
+        "The employee's contract ends within 30 days, then within 7 (contract ContractEnding).",
+    ),
+    "contract_ending_hr": Default(
+        "The contract of $employee ends on $end_date",
+        "Hello $first_name,\n\nthe contract of $employee as $position ends on $end_date, in $days_left days.\n",
+        _PERSON | {"employee", "position", "end_date", "days_left"},
+        "To the company's admins (HR): an employee's contract ends within 30 days, then within 7 "
+        "(contract ContractEnding).",
+    ),
 }
 
 

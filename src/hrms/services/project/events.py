@@ -38,6 +38,7 @@ def assignment_created(a: Assignment) -> AssignmentCreated:
         employee_id=a.employee_id,
         project_id=a.project_id,
         project_name=a.project_name,
+        client_name=a.client_name,
         role=a.role,
         allocation=a.allocation,
         start_date=a.start_date,

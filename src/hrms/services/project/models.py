@@ -84,6 +84,7 @@ class Assignment(TenantOwned, Base):
     # Same service, same database: an ordinary foreign key.
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)
     project_name: Mapped[str] = mapped_column(String(100))  # denormalized, same service
+    client_name: Mapped[str] = mapped_column(String(200))  # the project's client, denormalized likewise
     employee_name: Mapped[str] = mapped_column(String(200))  # replica of employee.employees
     employee_active: Mapped[bool] = mapped_column(Boolean, default=True)  # replica
     employee_version: Mapped[int] = mapped_column(Integer)  # version of the replicated fields

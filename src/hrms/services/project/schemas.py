@@ -113,6 +113,7 @@ class AssignmentView(BaseModel):
                     "employee_name": f"{ex.FIRST_NAME} {ex.LAST_NAME}",
                     "employee_active": True,
                     "project_name": ex.PROJECT,
+                    "client_name": ex.CLIENT,
                     "role": ex.ROLE,
                     "allocation": 50,
                     "start_date": ex.START_DATE,
@@ -130,6 +131,7 @@ class AssignmentView(BaseModel):
     employee_name: str
     employee_active: bool
     project_name: str
+    client_name: str
     role: str
     allocation: int
     start_date: date

@@ -127,11 +127,11 @@ async def update_project(
         await _name_free(session, project.company_id, str(changes["name"]), project.id)
     for key in changed:
         setattr(project, key, changes[key])
-    if "name" in changed:
+    if "name" in changed or "client" in changed:
         await session.execute(
             update(Assignment)
             .where(Assignment.project_id == project.id)
-            .values(project_name=project.name, updated_at=utcnow())
+            .values(project_name=project.name, client_name=project.client, updated_at=utcnow())
         )
     _emit(uow, project, events.updated(project, changed))
     await _commit_named(uow, project.name)
@@ -282,6 +282,7 @@ async def add_pending_assignment(
         project_id=project.id,
         company_id=project.company_id,
         project_name=project.name,
+        client_name=project.client,
         employee_name=copy.full_name,
         employee_active=copy.is_active,
         employee_version=copy.version,
