@@ -37,7 +37,7 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
     args = ("--distributed", "--database-url", template, "--nats-url", NATS_URL)
     try:
         with (
-            isles_up(*args, env=env, wait_for="/ready", timeout=90) as (proc, base),
+            isles_up(*args, env=env, wait_for="/ready", timeout=180) as (proc, base),
             httpx.Client(base_url=base, timeout=5, headers=support.AUTH[base]) as api,
         ):
             services = children_of(proc.pid)
@@ -78,6 +78,8 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
 
 
 def test_children_stop_when_the_supervisor_is_killed() -> None:
+    """Every service a process of its own (ten), started on two cores beside other
+    tests: a longer bound than the other tests' for /ready."""
     require_postgres()
     require_nats()
     prefix = f"isles_d_{uuid.uuid4().hex[:10]}"
@@ -85,7 +87,7 @@ def test_children_stop_when_the_supervisor_is_killed() -> None:
     env = {**os.environ, "ISLES_NATS_PREFIX": prefix}
     args = ("--distributed", "--no-demo", "--database-url", template, "--nats-url", NATS_URL)
     try:
-        with isles_up(*args, env=env, wait_for="/ready", timeout=90) as (proc, _base):
+        with isles_up(*args, env=env, wait_for="/ready", timeout=180) as (proc, _base):
             services = children_of(proc.pid)
             assert len(services) == len(SERVICES)
             proc.send_signal(signal.SIGKILL)  # no shutdown code runs in the supervisor

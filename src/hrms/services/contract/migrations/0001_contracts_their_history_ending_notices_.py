@@ -108,6 +108,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('history_id', name=op.f('pk_contracts_history')),
     info={'isles_history_of': 'contracts'}
     )
+    # One record's versions in order (what history_of and as_of read); a tenant table.
+    with op.batch_alter_table('contracts_history', schema=None) as batch_op:
+        batch_op.create_index('ix_contracts_history_key', ['id', 'valid_to'], unique=False)
+    isles.enable_row_security('contracts_history', 'company_id')
     op.create_table('contract_ending_notices',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('company_id', sa.Uuid(), nullable=False),
@@ -132,6 +136,9 @@ def downgrade() -> None:
 
     isles.disable_row_security('contract_ending_notices')
     op.drop_table('contract_ending_notices')
+    isles.disable_row_security('contracts_history')
+    with op.batch_alter_table('contracts_history', schema=None) as batch_op:
+        batch_op.drop_index('ix_contracts_history_key')
     op.drop_table('contracts_history')
     with op.batch_alter_table('contracts', schema=None) as batch_op:
         batch_op.drop_index('uq_contracts_company_id_employee_id_active', sqlite_where=sa.text("status = 'ACTIVE'"), postgresql_where=sa.text("status = 'ACTIVE'"))

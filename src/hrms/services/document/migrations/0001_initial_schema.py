@@ -83,6 +83,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('history_id', name=op.f('pk_documents_history')),
     info={'isles_history_of': 'documents'}
     )
+    # One record's versions in order (what history_of and as_of read); a tenant table.
+    with op.batch_alter_table('documents_history', schema=None) as batch_op:
+        batch_op.create_index('ix_documents_history_key', ['id', 'valid_to'], unique=False)
+    isles.enable_row_security('documents_history', 'company_id')
     op.create_table('document_permissions',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('company_id', sa.Uuid(), nullable=False),
@@ -172,6 +176,9 @@ def downgrade() -> None:
 
     isles.disable_row_security('document_permissions')
     op.drop_table('document_permissions')
+    isles.disable_row_security('documents_history')
+    with op.batch_alter_table('documents_history', schema=None) as batch_op:
+        batch_op.drop_index('ix_documents_history_key')
     op.drop_table('documents_history')
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.drop_index('idx_documents_expires_on')
