@@ -39,9 +39,10 @@ FAST = {
     "password_time_cost": 1,
     "password_memory_kib": 64,
     "password_parallelism": 1,
-    # Few idle connections kept per service: a test runs up to ten services' engines
-    # on PostgreSQL, and four test workers share its 100 connections.
-    "pool_size": 2,
+    # Fewer idle connections kept per service than the default 10: a test runs up to
+    # ten services' engines on PostgreSQL, and four test workers share its 100
+    # connections (fewer still, 2, made the suite half again slower: new connections).
+    "pool_size": 5,
 }
 
 
