@@ -12,7 +12,7 @@ from isles import System
 from isles.core.logging import configure
 from isles.runtime.system import SystemRuntime
 from tests.s3 import moto_server
-from tests.support import Backend, Templates, make_backend
+from tests.support import Backend, Templates, finish_drops, make_backend
 
 configure("critical")
 
@@ -40,6 +40,7 @@ def moto_endpoint() -> Iterator[str]:
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     made = Templates(tmp_path_factory.mktemp("templates"))
     yield made
+    finish_drops()
     asyncio.run(made.drop())
 
 
@@ -77,7 +78,7 @@ async def hrms(backend: Backend, templates: Templates, request: pytest.FixtureRe
         yield runtime
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ async def shop(backend: Backend, templates: Templates) -> AsyncIterator[SystemRu
         yield runtime
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)
 
 
 @pytest.fixture

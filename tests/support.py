@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -77,6 +79,34 @@ class Backend:
         if self.name == "postgres":
             for service in services:
                 await drop_postgres_database(make_url(self.url(service)))
+
+    def drop_later(self, services: Iterable[str]) -> None:
+        """Drop the test's databases in the background (a DROP DATABASE waits for a
+        checkpoint: seconds under load, which the next test need not wait for);
+        :func:`finish_drops` waits for them at the end of the session."""
+        if self.name == "postgres":
+            for service in services:
+                _DROPS.append(_dropper().submit(_drop_now, self.url(service)))
+
+
+_DROPS: list[concurrent.futures.Future[None]] = []
+_DROPPER: list[concurrent.futures.ThreadPoolExecutor] = []
+
+
+def _dropper() -> concurrent.futures.ThreadPoolExecutor:
+    if not _DROPPER:
+        _DROPPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-db"))
+    return _DROPPER[0]
+
+
+def _drop_now(url: str) -> None:
+    asyncio.run(drop_postgres_database(make_url(url)))
+
+
+def finish_drops() -> None:
+    """Wait for the background drops (their errors surface here)."""
+    while _DROPS:
+        _DROPS.pop().result(timeout=300)
 
 
 def make_backend(name: str, tmp_path: Path, **overrides: object) -> Backend:

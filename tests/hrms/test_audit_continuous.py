@@ -35,7 +35,7 @@ async def auditing(
         yield runtime
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)
 
 
 def _gauge(text: str, name: str, declaration: str) -> float | None:
