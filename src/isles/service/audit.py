@@ -132,9 +132,7 @@ def _add(report: CheckReport, finding: Finding, samples: int) -> None:
 
 def _key(value: Any) -> Any:
     """A key comparable across backends (a UUID read from SQLite or PostgreSQL alike)."""
-    if isinstance(value, uuid.UUID | str | int):
-        return value if not isinstance(value, str) else _maybe_uuid(value)
-    return value
+    return _maybe_uuid(value) if isinstance(value, str) else value
 
 
 def _maybe_uuid(value: str) -> Any:
@@ -264,10 +262,6 @@ def _owner(system: System, target: str) -> tuple[str, str] | None:
     return None
 
 
-def _version_column(table: Table, name: str = "version") -> str | None:
-    return name if name in table.c else None
-
-
 async def check_reference(
     dbs: Mapping[str, ServiceDatabase],
     system: System,
@@ -355,12 +349,12 @@ async def check_copy(
         return report
     owner_table = _metadata_table(system, owner_service, owner_table_name)
     (pk,) = owner_table.primary_key.columns
-    owner_version = _version_column(owner_table)
+    owner_version = "version" if "version" in owner_table.c else None
     # A soft-deleted owner row need not be copied (its copy may have been dropped).
     soft = "deleted_at" if "deleted_at" in owner_table.c else None
     key = replica.key_column
     owner_columns = [c for c in (owner_version or "", soft or "") if c]
-    complete = not denormalized and getattr(replica, "complete", True)
+    complete = isinstance(replica, ReplicaTable) and replica.complete
     if not complete:
         report.name += " (some rows)"
     copy_db, owner_db = dbs[service], dbs[owner_service]
