@@ -100,7 +100,16 @@ def _dropper() -> concurrent.futures.ThreadPoolExecutor:
 
 
 def _drop_now(url: str) -> None:
-    asyncio.run(drop_postgres_database(make_url(url)))
+    """Drop one database; while the server has no connection to spare (the tests' own
+    engines at their peak), wait and try again: this is clean-up, not the test."""
+    for attempt in range(60):
+        try:
+            asyncio.run(drop_postgres_database(make_url(url)))
+            return
+        except Exception as exc:
+            if "too many clients" not in str(exc) or attempt == 59:
+                raise
+            time.sleep(1)
 
 
 def finish_drops() -> None:
