@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "Handler": "isles.messaging.consumer",
     "HandlerContext": "isles.messaging.consumer",
     "Resend": "isles.service.resend",
+    "Orphans": "isles.core.references",
     "ReplicaTable": "isles.messaging.replicas",
     "DenormalizedColumns": "isles.messaging.replicas",
     # data
@@ -162,6 +163,7 @@ __all__ = [
     "Mail",
     "Money",
     "NotFound",
+    "Orphans",
     "Page",
     "PagingDep",
     "Precondition",
@@ -251,7 +253,7 @@ if TYPE_CHECKING:
     from isles.core.clock import utcnow
     from isles.core.events import Envelope, Event, Upcaster
     from isles.core.problems import FieldError, Problem, conflict, field_error, invalid, not_found
-    from isles.core.references import INFO_KEY, reference
+    from isles.core.references import INFO_KEY, Orphans, reference
     from isles.core.versions import Precondition, etag
     from isles.http.access import (
         Authenticated,

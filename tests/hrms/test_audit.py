@@ -197,7 +197,7 @@ async def test_the_command_exit_codes_and_formats(
     [check] = [c for c in body["checks"] if c["findings"]]
     assert check["name"] == "leave.leave_request_users <- employee.employees"
     assert check["samples"] == [
-        {"kind": "missing", "key": str(ada), "held": None, "owner": check["samples"][0]["owner"]}
+        {"kind": "missing", "key": str(ada), "held": None, "owner": check["samples"][0]["owner"], "detail": ""}
     ]
     code, text = await asyncio.to_thread(
         _cli, backend, "--settle", "0", "--format", "markdown", "--only", "leave_request"
@@ -262,3 +262,46 @@ async def test_repair_goes_through_events_and_twice_changes_nothing(
     again = await _audit(hrms)
     assert await repair(hrms.system, dbs, again) == []
     assert len(await _events_of(hrms, "employee", outbox_table, ada)) == len(published) + 2
+
+
+async def test_a_person_left_in_a_deleted_department_is_found_and_moved_out(
+    api: httpx.AsyncClient, hrms: SystemRuntime
+) -> None:
+    """``employees.department_id`` declares ``live="deleted_at"`` and the policy
+    nullify: a person the DepartmentDeleted event missed (put back behind the
+    platform's back) is an orphan of kind ``inactive``; the repair moves them out — a
+    new version, its history row by the operator, EmployeeUpdated through the outbox —
+    and the copies follow."""
+    ada = await new_employee(api, "Ada", "Lovelace", position="Lead")
+    company = ada["company_id"]
+    rd = ok(await api.post("/api/company/departments", json={"company_id": company, "name": "R&D"}), 201)
+    ada = ok(await api.patch(f"/api/employee/employees/{ada['id']}", json={"department_id": rd["id"]}))
+    ok(await api.delete(f"/api/company/departments/{rd['id']}"), 204)
+    await hrms.settle()
+    assert ok(await api.get(f"/api/employee/employees/{ada['id']}"))["department_id"] is None
+    assert (await _audit(hrms)).findings == 0, "the event moved her out: clean"
+
+    employees = hrms["employee"].service.metadata.tables["employees"]
+    ada_id, rd_id = uuid.UUID(ada["id"]), uuid.UUID(rd["id"])
+    await _write(hrms, "employee", update(employees).where(employees.c.id == ada_id).values(department_id=rd_id))
+    name = "employee.employees.department_id -> company.departments"
+    report = await _audit(hrms)
+    [check] = [c for c in report.checks if c.name == name]
+    assert [(f.kind, f.key, f.detail) for f in check.samples] == [("inactive", str(rd_id), "deleted")]
+    assert check.policy == "nullify"
+    version = ok(await api.get(f"/api/employee/employees/{ada['id']}"))["version"]
+    published = await _events_of(hrms, "employee", outbox_table, ada_id)
+
+    dbs = {n: rt.db for n, rt in hrms.services.items()}
+    [done] = [r for r in await repair(hrms.system, dbs, report) if r.check == name]
+    assert (done.changed, done.resent) == (1, 1)
+    await hrms.settle()
+    now = ok(await api.get(f"/api/employee/employees/{ada['id']}"))
+    assert (now["department_id"], now["version"]) == (None, version + 1)
+    sent = [e for e in await _events_of(hrms, "employee", outbox_table, ada_id) if e not in published]
+    assert [v for _id, v in sent] == [version + 1], "its new state went out at its new version"
+    history = ok(await api.get(f"/api/employee/employees/{ada['id']}/history"))["items"]
+    assert any(h.get("changed_by") == "operator:isles-audit" for h in history), history
+    after = await _audit(hrms)
+    assert after.findings == 0, [(c.name, c.samples) for c in after.checks if c.findings]
+    assert await repair(hrms.system, dbs, after) == []

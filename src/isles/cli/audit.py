@@ -15,7 +15,7 @@ import typer
 from isles.cli.common import app, make_tooling, out, run_db
 
 if TYPE_CHECKING:
-    from isles.service.audit import AuditReport
+    from isles.service.audit import AuditReport, Repair
 
 
 class AuditFormat(StrEnum):
@@ -46,7 +46,8 @@ def audit_command(
         typer.Option(
             "--repair",
             help="Re-sync stale and missing copies: their owners re-publish the rows' current state "
-            "through their outboxes (the running system's relays deliver it). Orphans: reported only.",
+            "through their outboxes (the running system's relays deliver it). Orphaned references: "
+            "as each declares (report only, the default; nullify; mark).",
         ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --repair: say what would be re-sent.")] = False,
@@ -62,7 +63,7 @@ def audit_command(
     isles audit --only employee_copies --format markdown
     isles audit --repair --dry-run
     """
-    from isles.service.audit import Repair, audit
+    from isles.service.audit import audit
     from isles.service.audit import repair as repair_copies
 
     tooling = make_tooling()
@@ -99,9 +100,18 @@ def audit_command(
         out.print(render_text(report), highlight=False, markup=False)
     if fmt is not AuditFormat.json:
         for r in repairs:
-            what = r.note or f"{r.resent} event(s) re-published by {r.owner.split('.')[0]}"
-            out.print(f"repair {r.check}: {r.keys} row(s): {what}", highlight=False, markup=False)
+            out.print(f"repair {r.check}: {describe(r)}", highlight=False, markup=False)
     raise typer.Exit(1 if report.findings else 0)
+
+
+def describe(r: Repair) -> str:
+    """One repair in words."""
+    if r.check.count(" -> "):  # an orphaned reference, mended by its policy
+        if r.note.startswith("dry run"):
+            return f"{r.keys} orphaned id(s): {r.note}"
+        return f"{r.keys} orphaned id(s): {r.note}: {r.changed} row(s) changed, {r.resent} event(s) re-published"
+    what = r.note or f"{r.resent} event(s) re-published by {r.owner.split('.')[0]}"
+    return f"{r.keys} row(s): {what}"
 
 
 def render_text(report: AuditReport) -> str:
@@ -112,10 +122,12 @@ def render_text(report: AuditReport) -> str:
             continue
         state = "ok  " if not c.findings else "FAIL"
         counts = ", ".join(f"{n} {k}" for k, n in sorted(c.counts.items())) or "clean"
-        lines.append(f"  {state}  {c.kind:<12} {c.name}: {c.checked} checked, {counts}")
+        policy = f" (orphans: {c.policy})" if c.findings and c.policy else ""
+        lines.append(f"  {state}  {c.kind:<12} {c.name}: {c.checked} checked, {counts}{policy}")
         for f in c.samples:
             versions = f" (copy v{f.held}, owner v{f.owner})" if f.held is not None or f.owner is not None else ""
-            lines.append(f"          {f.kind} {f.key}{versions}")
+            detail = f": {f.detail}" if f.detail else ""
+            lines.append(f"          {f.kind} {f.key}{versions}{detail}")
     for p in report.pipeline:
         state = "ok  " if not p.findings else "FAIL"
         dead = ", ".join(f"{t}: {n}" for t, n in sorted(p.dead_letters.items())) or "none"

@@ -9,7 +9,9 @@ tables hold.
 
 * **orphaned references** — a reference column's distinct values, a chunk at a
   time, looked up in the owner's table by its primary key (an index lookup per
-  chunk): values the owner does not have are orphans.
+  chunk): values the owner does not have are orphans (``orphan``); where the
+  reference declares ``live`` (the target's ``deleted_at`` or ``is_active``), a row
+  the owner has but has deleted or deactivated too (``inactive``).
 * **copies** (:class:`isles.ReplicaTable`) — the copy's ``(key, version)`` and the
   owner's ``(key, version)`` merged in key order: a copy behind the owner's version
   is *stale*, a row the owner has and the copy lacks is *missing*, a copy of a row
@@ -35,17 +37,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import String, Table, Uuid, and_, cast, func, select, text
+from sqlalchemy import Boolean, String, Table, Uuid, and_, cast, func, select, text, true
 
 from isles.core.clock import utcnow
+from isles.core.references import Orphans
 from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
 from isles.service.declaration import System
+from isles.service.orphans import fix_orphans
 from isles.service.resend import resend
 from isles.storage.db import ServiceDatabase
 from isles.storage.schema import dead_letters_table, outbox_table, sagas_table
 from isles.storage.tenancy import ACROSS_TENANTS
 
-FindingKind = Literal["orphan", "stale", "missing", "extra"]
+FindingKind = Literal["orphan", "inactive", "stale", "differs", "missing", "extra"]
 CheckKind = Literal["reference", "copy", "denormalized"]
 CHUNK = 5_000
 SAMPLES = 20
@@ -60,6 +64,7 @@ class Finding:
     key: str
     held: int | None = None  # the copy's version
     owner: int | None = None  # the owner's version
+    detail: str = ""  # what is wrong beyond the kind ("deleted", "name: 'A' != 'B'")
 
 
 @dataclass
@@ -75,8 +80,10 @@ class CheckReport:
     samples: list[Finding] = field(default_factory=list)
     skipped: str = ""  # why it was not checked (the owner is not in this system)
     source: str = ""  # a copy's owner table ("service.table")
-    #: A copy's stale and missing keys, all of them (what a repair re-sends).
+    #: A copy's stale and missing keys, all of them (what a repair re-sends); a
+    #: reference's orphaned ids (what a repair nullifies or marks, by its policy).
     repairable: list[str] = field(default_factory=list, repr=False)
+    policy: str = ""  # a reference's orphan policy ("report", "nullify", "mark <column>")
 
     @property
     def findings(self) -> int:
@@ -143,11 +150,18 @@ def _maybe_uuid(value: str) -> Any:
 
 
 async def _chunks(
-    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], chunk: int, *, distinct_keys: bool = False
+    db: ServiceDatabase,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    chunk: int,
+    *,
+    distinct_keys: bool = False,
+    where: Any = None,
 ) -> AsyncIterator[list[Any]]:
-    """``table``'s rows (``key`` then ``columns``), ordered by ``key``, ``chunk`` at a
-    time (keyset pagination; with ``distinct_keys``, each key once with the
-    smallest of ``columns``' values)."""
+    """``table``'s rows (``key`` then ``columns``; those ``where`` selects), ordered by
+    ``key``, ``chunk`` at a time (keyset pagination; with ``distinct_keys``, each key
+    once with the smallest of ``columns``' values)."""
     k = table.c[key]
     last: Any = None
     while True:
@@ -157,6 +171,8 @@ async def _chunks(
             q = select(k).distinct().where(k.is_not(None))
         else:
             q = select(k, *(table.c[c] for c in columns))
+        if where is not None:
+            q = q.where(where)
         if last is not None:
             q = q.where(k > last)
         q = q.order_by(k).limit(chunk)
@@ -272,9 +288,13 @@ async def check_reference(
     *,
     chunk: int = CHUNK,
     samples: int = SAMPLES,
+    live: str | None = None,
+    policy: Orphans | None = None,
 ) -> CheckReport:
-    """Values of ``service.table.column`` that ``target``'s owner does not have."""
+    """Values of ``service.table.column`` that ``target``'s owner does not have (or,
+    with ``live``, has deleted or deactivated)."""
     report = CheckReport(service, "reference", f"{service}.{table}.{column} -> {target}")
+    report.policy = str(policy or Orphans())
     owner = _owner(system, target)
     if owner is None:
         report.skipped = f"{target} is not a table of a service of this system"
@@ -286,15 +306,40 @@ async def check_reference(
     source = _metadata_table(system, service, table)
     target_table = _metadata_table(system, owner_service, owner_table)
     (pk,) = target_table.primary_key.columns
-    async for values in _chunks(dbs[service], source, column, (), chunk, distinct_keys=True):
+    alive = target_table.c.get(live) if live else None
+    if live and alive is None:
+        report.skipped = f"the reference declares live={live!r}, a column {target} does not have"
+        return report
+    # Rows a repair has marked (policy "mark") are known orphans, no longer findings.
+    where = None
+    if policy is not None and policy.column is not None:
+        marked = source.c[policy.column]
+        where = marked.is_not(true()) if isinstance(marked.type, Boolean) else marked.is_(None)
+    async for values in _chunks(dbs[service], source, column, (), chunk, distinct_keys=True, where=where):
         keys = [row[0] for row in values]
         report.checked += len(keys)
         async with dbs[owner_service].read_session(tenant=ACROSS_TENANTS) as session:
-            found = {_key(v) for v in (await session.scalars(select(pk).where(pk.in_(keys)))).all()}
+            if alive is None:
+                found = {_key(v): None for v in (await session.scalars(select(pk).where(pk.in_(keys)))).all()}
+            else:
+                rows = (await session.execute(select(pk, alive).where(pk.in_(keys)))).all()
+                found = {_key(k): state for k, state in rows}
         for value in keys:
-            if _key(value) not in found:
+            k = _key(value)
+            if k not in found:
                 _add(report, Finding("orphan", str(value)), samples)
+                report.repairable.append(str(value))
+            elif alive is not None and (gone := _gone(found[k])):
+                _add(report, Finding("inactive", str(value), detail=gone), samples)
+                report.repairable.append(str(value))
     return report
+
+
+def _gone(state: Any) -> str:
+    """What a target's liveness column says: "" alive, else how it went."""
+    if isinstance(state, bool):
+        return "" if state else "deactivated"
+    return "" if state is None else "deleted"
 
 
 def _metadata_table(system: System, service: str, table: str) -> Table:
@@ -485,6 +530,8 @@ async def audit(
                         f"{r.target_service}.{r.target_table}",
                         chunk=chunk,
                         samples=samples,
+                        live=r.live,
+                        policy=r.on_orphan,
                     )
                 )
         for replica in s.replicas:
@@ -507,13 +554,16 @@ async def audit(
 
 @dataclass(frozen=True)
 class Repair:
-    """What a repair did (or, dry, would do) for one copy."""
+    """What a repair did (or, dry, would do) for one declaration: a copy's keys
+    re-sent by their owner, or the rows holding a reference's orphaned ids changed by
+    its policy (``changed``; ``resent``: their new state re-published)."""
 
     check: str
-    owner: str  # "service.table"
+    owner: str  # "service.table" whose events mend it
     keys: int
     resent: int
     note: str = ""
+    changed: int = 0
 
 
 async def repair(
@@ -521,11 +571,15 @@ async def repair(
 ) -> list[Repair]:
     """Re-sync every stale or missing copy the audit found: the owner re-publishes the
     current state of the rows concerned through its outbox (:func:`isles.service.resend.resend`),
-    so the copies are mended by normal, version-guarded, idempotent traffic. Orphans and
-    extra copies are reported only (their owner has no row to send)."""
+    so the copies are mended by normal, version-guarded, idempotent traffic. Orphaned
+    references follow their declared policy (:mod:`isles.service.orphans`: report only,
+    nullify or mark); extra copies are reported only (their owner has no row to send)."""
     done: list[Repair] = []
     for c in report.checks:
         if not c.repairable:
+            continue
+        if c.kind == "reference":
+            done.extend(await _repair_orphans(system, dbs, c, dry_run=dry_run))
             continue
         owner = _owner(system, c.source)
         if owner is None:
@@ -545,29 +599,33 @@ async def repair(
     return done
 
 
+async def _repair_orphans(
+    system: System, dbs: Mapping[str, ServiceDatabase], c: CheckReport, *, dry_run: bool
+) -> list[Repair]:
+    service = next(s for s in system.services if s.name == c.service)
+    ref = next(r for r in service.references if str(r) == c.name)
+    keys = sorted(set(c.repairable))
+    if ref.on_orphan.policy == "report":
+        return []
+    changed, resent = await fix_orphans(dbs[service.name], service, ref, keys, dry_run=dry_run)
+    note = f"dry run: {ref.on_orphan} would change {changed} row(s)" if dry_run else str(ref.on_orphan)
+    return [Repair(c.name, f"{service.name}.{ref.table}", len(keys), resent, note, changed)]
+
+
 def export(report: AuditReport, metrics: Any) -> None:
     """Set the audit gauges of ``metrics`` (an :class:`isles.ops.metrics.Metrics`) from
     ``report``: one series per declaration checked."""
-    gauges = {
-        "orphan": metrics.orphaned_references,
-        "stale": metrics.stale_copies,
-        "missing": metrics.missing_copies,
-        "extra": metrics.extra_copies,
-    }
+    # A gauge per kind of finding; an inactive target counts as an orphan, a copy
+    # whose values differ at the owner's version as stale.
     for c in report.checks:
         if c.skipped:
             continue
-        kinds = (
-            ("orphan",)
-            if c.kind == "reference"
-            else ("stale",)
-            if c.kind == "denormalized"
-            else (
-                "stale",
-                "missing",
-                "extra",
-            )
-        )
-        for kind in kinds:
-            gauges[kind].labels(c.service, c.name).set(c.counts.get(kind, 0))
+        n = c.counts.get
+        if c.kind == "reference":
+            metrics.orphaned_references.labels(c.service, c.name).set(n("orphan", 0) + n("inactive", 0))
+            continue
+        metrics.stale_copies.labels(c.service, c.name).set(n("stale", 0) + n("differs", 0))
+        if c.kind == "copy":
+            metrics.missing_copies.labels(c.service, c.name).set(n("missing", 0))
+            metrics.extra_copies.labels(c.service, c.name).set(n("extra", 0))
     metrics.audit_duration.set(report.seconds)

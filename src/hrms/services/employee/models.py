@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from isles import (
     Encrypted,
     Historied,
+    Orphans,
     StringList,
     TenantOwned,
     UTCDateTime,
@@ -47,7 +48,12 @@ class Employee(TenantOwned, Historied, Base):
     email: Mapped[str] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(50))
     position: Mapped[str | None] = mapped_column(String(100))
-    department_id: Mapped[uuid.UUID | None] = reference("company.departments", nullable=True)
+    # The company service deletes departments softly and, by its DepartmentDeleted
+    # event, moves their people out; one still in a deleted department missed it:
+    # ``isles audit`` reports it, and its repair moves the person out (issue 20).
+    department_id: Mapped[uuid.UUID | None] = reference(
+        "company.departments", nullable=True, live="deleted_at", on_orphan=Orphans.nullify()
+    )
     # Same service, same database: an ordinary foreign key (a manager is an employee).
     manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"), index=True)
     hire_date: Mapped[date] = mapped_column(Date)
