@@ -305,3 +305,74 @@ async def test_a_person_left_in_a_deleted_department_is_found_and_moved_out(
     after = await _audit(hrms)
     assert after.findings == 0, [(c.name, c.samples) for c in after.checks if c.findings]
     assert await repair(hrms.system, dbs, after) == []
+
+
+async def test_values_that_differ_at_the_same_version_are_found_and_repaired(
+    api: httpx.AsyncClient, hrms: SystemRuntime
+) -> None:
+    """A copy at its owner's version but holding other values (written behind the
+    platform's back) is invisible to the versions; ``values=True`` compares every row
+    (the owner's Resend event projected as the copy projects it) and finds it; the
+    repair re-publishes as a repair, which a copy at that version takes too. A
+    denormalized column behind its owner's version is stale."""
+    people = await _people(api, hrms)
+    ada, bob = uuid.UUID(people["ada"]["id"]), uuid.UUID(people["bob"]["id"])
+    dbs = {n: rt.db for n, rt in hrms.services.items()}
+    clean = await audit(hrms.system, dbs, values=True)
+    assert clean.findings == 0, [(c.name, c.samples) for c in clean.checks if c.findings]
+    compared = [c for c in clean.checks if c.kind != "reference" and not c.note and not c.skipped]
+    assert {c.name for c in compared} >= {
+        "project.employee_copies <- employee.employees",
+        "project.assignments {employee_name, employee_active} <- employee.employees",
+    }
+
+    copies = hrms["project"].service.metadata.tables["employee_copies"]
+    assignments = hrms["project"].service.metadata.tables["assignments"]
+    await _write(hrms, "project", update(copies).where(copies.c.id == ada).values(full_name="Not Ada"))
+    await _write(
+        hrms, "project", update(assignments).where(assignments.c.employee_id == bob).values(employee_name="Nobody")
+    )
+    assert (await _audit(hrms)).findings == 0, "the versions agree: only the values tell"
+    report = await audit(hrms.system, dbs, values=True)
+    found = _found(report)
+    denormalized = "project.assignments {employee_name, employee_active} <- employee.employees"
+    assert found[("project.employee_copies <- employee.employees", "differs")] == {str(ada)}
+    assert found[(denormalized, "differs")] == {str(bob)}
+    [differs] = [f for c in report.checks for f in c.samples if f.key == str(ada) and f.kind == "differs"]
+    assert differs.detail == "full_name: copy 'Not Ada', owner 'Ada Lovelace'"
+    assert report.findings == 2
+
+    published = await _events_of(hrms, "employee", outbox_table, ada)
+    done = await repair(hrms.system, dbs, report)
+    assert sorted((r.check, r.resent) for r in done) == [
+        (denormalized, 1),
+        ("project.employee_copies <- employee.employees", 1),
+    ]
+    await hrms.settle()
+    after = await audit(hrms.system, dbs, values=True)
+    assert after.findings == 0, [(c.name, c.samples) for c in after.checks if c.findings]
+    async with hrms["project"].db.read_session(tenant=ACROSS_TENANTS) as session:
+        assert await session.scalar(select(copies.c.full_name).where(copies.c.id == ada)) == "Ada Lovelace"
+        names = set(
+            (await session.scalars(select(assignments.c.employee_name).where(assignments.c.employee_id == bob))).all()
+        )
+    assert names == {"Bob Bit"}
+    resent = [e for e in await _events_of(hrms, "employee", outbox_table, ada) if e not in published]
+    inbox = {event_id for event_id, _v in await _events_of(hrms, "project", inbox_table, ada)}
+    assert resent
+    assert {event_id for event_id, _v in resent} <= inbox, "mended through the project's inbox"
+    assert await repair(hrms.system, dbs, after) == []
+
+    # A denormalized column behind its owner's version: stale (and mended alike).
+    await _write(
+        hrms,
+        "project",
+        update(assignments)
+        .where(assignments.c.employee_id == bob)
+        .values(employee_version=assignments.c.employee_version - 1),
+    )
+    stale = await _audit(hrms, settle=0.2)
+    assert _found(stale) == {(denormalized, "stale"): {str(bob)}}
+    await repair(hrms.system, dbs, stale)
+    await hrms.settle()
+    assert (await _audit(hrms)).findings == 0

@@ -203,10 +203,11 @@ async def test_orphans_are_found_and_repaired_by_each_references_policy(toy: Sys
     ]
     after = await _tasks(toy)
     t1, t2, t3 = after[ids["t1"]], after[ids["t2"]], after[ids["t3"]]
-    assert t1.person_id == ids["missing"] and t1.version == 1, "report only: untouched"
+    assert (t1.person_id, t1.version) == (ids["missing"], 1), "report only: untouched"
     assert (t2.owner_id, t3.owner_id) == (None, None), "nullified"
     assert (t2.watcher_id, t3.watcher_id) == (ids["deleted"], ids["missing"]), "marked rows keep the id"
-    assert t2.watcher_lost_at is not None and t3.watcher_lost_at is not None
+    assert t2.watcher_lost_at is not None
+    assert t3.watcher_lost_at is not None
     assert (t2.version, t3.version) == (3, 3), "each change a new version"
     async with toy["otoy_desk"].db.read_session(tenant=ACROSS_TENANTS) as session:
         versions = await history_of(session, Task, ids["t2"])

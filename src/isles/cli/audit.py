@@ -51,16 +51,26 @@ def audit_command(
         ),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --repair: say what would be re-sent.")] = False,
+    values: Annotated[
+        bool,
+        typer.Option(
+            "--values",
+            help="Compare copies' values with their owners' at the same version too (the owner's Resend "
+            "event projected as the copy projects it): reads every row of both sides, slower.",
+        ),
+    ] = False,
 ) -> None:
-    """Audit the system's data: every declared reference (is the referenced row there?),
-    every copy (ReplicaTable: stale, missing, extra rows; DenormalizedColumns: stale
-    keys) and every service's pipeline (outbox backlog, oldest unpublished event, dead
-    letters, failed and compensated sagas). Read-only. Exit 0 clean, 1 findings, 2 could
-    not run.
+    """Audit the system's data: every declared reference (is the referenced row there,
+    and alive where the reference says it matters?), every copy (ReplicaTable: stale,
+    missing, extra rows; DenormalizedColumns: stale keys; with --values, rows whose
+    values differ at the owner's version) and every service's pipeline (outbox
+    backlog, oldest unpublished event, dead letters, failed and compensated sagas).
+    Read-only but for --repair. Exit 0 clean, 1 findings, 2 could not run.
 
     Example: isles audit
     isles --system shop audit --format json --settle 0
     isles audit --only employee_copies --format markdown
+    isles audit --values --only employee_copies
     isles audit --repair --dry-run
     """
     from isles.service.audit import audit
@@ -80,6 +90,7 @@ def audit_command(
             samples=samples,
             settle=settle,
             window=timedelta(hours=window),
+            values=values,
         )
         if repair:
             repairs.extend(await repair_copies(tooling.system, dbs, found, dry_run=dry_run))
@@ -123,7 +134,8 @@ def render_text(report: AuditReport) -> str:
         state = "ok  " if not c.findings else "FAIL"
         counts = ", ".join(f"{n} {k}" for k, n in sorted(c.counts.items())) or "clean"
         policy = f" (orphans: {c.policy})" if c.findings and c.policy else ""
-        lines.append(f"  {state}  {c.kind:<12} {c.name}: {c.checked} checked, {counts}{policy}")
+        note = f"; {c.note}" if c.note else ""
+        lines.append(f"  {state}  {c.kind:<12} {c.name}: {c.checked} checked, {counts}{policy}{note}")
         for f in c.samples:
             versions = f" (copy v{f.held}, owner v{f.owner})" if f.held is not None or f.owner is not None else ""
             detail = f": {f.detail}" if f.detail else ""

@@ -91,6 +91,10 @@ class Envelope:
     traceparent: str = ""
     specversion: str = "1.0"
     datacontenttype: str = "application/json"
+    #: A repair (``isles audit --repair``): the aggregate's state again at its current
+    #: version, which a copy at that very version applies too (its values differ).
+    #: Written only when set (extension attribute ``repair``).
+    repair: bool = False
 
     @property
     def subject(self) -> str:
@@ -112,6 +116,7 @@ class Envelope:
         aggregate_version: int,
         tenant_id: str = "",
         traceparent: str = "",
+        repair: bool = False,
     ) -> Envelope:
         return cls(
             id=str(uuid.uuid4()),
@@ -124,10 +129,11 @@ class Envelope:
             data=event.model_dump(mode="json"),
             tenantid=tenant_id,
             traceparent=traceparent,
+            repair=repair,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "specversion": self.specversion,
             "id": self.id,
             "source": self.source,
@@ -144,6 +150,9 @@ class Envelope:
             "traceparent": self.traceparent,
             "data": self.data,
         }
+        if self.repair:
+            d["repair"] = True
+        return d
 
     def to_json(self) -> str:
         return self.to_bytes().decode()
@@ -192,6 +201,7 @@ class Envelope:
                 time=time,
                 tenantid=str(obj.get("tenantid", "")),
                 traceparent=str(obj.get("traceparent", "")),
+                repair=obj.get("repair") is True,
             )
         except (TypeError, ValueError) as exc:
             raise EventError(f"bad event attribute: {exc}") from exc

@@ -34,10 +34,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, String, Table, Uuid, and_, cast, func, select, text, true
+from sqlalchemy import Boolean, String, Table, Uuid, and_, cast, func, select, text, true, tuple_
+from sqlalchemy import inspect as sa_inspect
 
 from isles.core.clock import utcnow
 from isles.core.references import Orphans
@@ -79,6 +82,7 @@ class CheckReport:
     counts: dict[str, int] = field(default_factory=dict)
     samples: list[Finding] = field(default_factory=list)
     skipped: str = ""  # why it was not checked (the owner is not in this system)
+    note: str = ""  # what was not checked of it (values, when they could not be compared)
     source: str = ""  # a copy's owner table ("service.table")
     #: A copy's stale and missing keys, all of them (what a repair re-sends); a
     #: reference's orphaned ids (what a repair nullifies or marks, by its policy).
@@ -377,9 +381,11 @@ async def check_copy(
     chunk: int = CHUNK,
     samples: int = SAMPLES,
     settle: float = 0.0,
+    values: bool = False,
 ) -> CheckReport:
     """A copy against its owner: stale, missing and extra rows (a ReplicaTable), or
-    stale keys (DenormalizedColumns), confirmed after ``settle`` seconds."""
+    stale keys (DenormalizedColumns), confirmed after ``settle`` seconds; with
+    ``values``, rows at the owner's version whose values differ from it too."""
     denormalized = isinstance(replica, DenormalizedColumns)
     table = replica.table
     name = f"{service}.{table.name}" + (f" {{{', '.join(replica.columns)}}}" if denormalized else "")
@@ -399,12 +405,18 @@ async def check_copy(
     soft = "deleted_at" if "deleted_at" in owner_table.c else None
     key = replica.key_column
     owner_columns = [c for c in (owner_version or "", soft or "") if c]
+    soft_at = len(owner_columns) if soft else 0  # its place in an owner row (after the key)
     complete = isinstance(replica, ReplicaTable) and replica.complete
-    if not complete:
+    if not denormalized and not complete:
         report.name += " (some rows)"
     copy_db, owner_db = dbs[service], dbs[owner_service]
+    plan = _value_plan(system, service, replica, owner_service, owner_table_name) if values else None
+    if isinstance(plan, str):
+        report.note = f"values not compared: {plan}"
+        plan = None
     bucketed = (
-        complete
+        plan is None
+        and complete
         and owner_version is not None
         and copy_db.dialect == owner_db.dialect == "postgresql"
         and isinstance(pk.type, Uuid)
@@ -416,6 +428,11 @@ async def check_copy(
             copy_db, table, key, replica.version_column, owner_db, owner_table, pk.name, owner_columns
         )
         report.checked = rows
+    elif plan is not None:
+        # Every row's values: the copy's rows with their columns, grouped by key, and
+        # the owner's rows as its model's objects (what its Resend makes events of).
+        copy_rows = _grouped(_rows(copy_db, table, key, [replica.version_column, *replica.columns], chunk))
+        pairs = _merge(copy_rows, _objects(owner_db, plan.model, owner_columns, chunk))
     else:
         copy_rows = _stream(copy_db, table, key, [replica.version_column], chunk, distinct_keys=denormalized)
         pairs = _merge(copy_rows, _stream(owner_db, owner_table, pk.name, owner_columns, chunk))
@@ -424,7 +441,7 @@ async def check_copy(
         if not bucketed:
             report.checked += 1
         owner_at = int(has[1]) if has is not None and owner_version else None
-        if has is not None and soft and has[-1] is not None:
+        if has is not None and soft and has[soft_at] is not None:
             continue  # deleted by its owner: a copy may keep it or not
         if held is None:
             # Denormalized columns copy rows that refer to the owner's; an incomplete copy
@@ -435,8 +452,13 @@ async def check_copy(
         elif has is None:
             if not denormalized:  # an orphaned denormalized key is the reference check's
                 _add(report, Finding("extra", str(k), int(held[1])), samples)
-        elif complete and owner_at is not None and int(held[1]) < owner_at:
+        elif (complete or denormalized) and owner_at is not None and int(held[1]) < owner_at:
             suspects.append(Finding("stale", str(k), int(held[1]), owner_at))
+        elif plan is not None and owner_at is not None:
+            differs = plan.compare(has[-1], owner_at, held[2])
+            if differs:
+                _add(report, Finding("differs", str(k), owner_at, owner_at, differs), samples)
+                report.repairable.append(str(k))
     if suspects and settle > 0:
         await asyncio.sleep(settle)
         suspects = await _still_behind(dbs[service], table, key, replica.version_column, suspects, denormalized)
@@ -445,6 +467,136 @@ async def check_copy(
         report.repairable.append(finding.key)
     report.source = replica.source
     return report
+
+
+@dataclass(frozen=True)
+class _ValuePlan:
+    """How a copy's values are checked: the owner's rows (``model``) made into the
+    events its :class:`isles.Resend` publishes, projected as the copy's declaration
+    projects them."""
+
+    model: type[Any]
+    event: Any  # the Resend's row -> Event
+    projects: Mapping[type, Any]  # event class -> the copy's projection
+    columns: tuple[str, ...]
+
+    def compare(self, obj: Any, version: int, rows: Sequence[tuple[Any, ...]]) -> str:
+        """ "" when every copy row at ``version`` holds what the owner's row says, else
+        the first difference ("column: copy 'x', owner 'y'")."""
+        event = self.event(obj)
+        project = self.projects.get(type(event))
+        if project is None:
+            return ""
+        expected = project(event)
+        for row in rows:
+            if row[0] is None or int(row[0]) != version:
+                continue  # another version: the version check's business
+            for column, held in zip(self.columns, row[1:], strict=True):
+                if not _same(held, expected[column]):
+                    return f"{column}: copy {held!r}, owner {expected[column]!r}"
+        return ""
+
+
+def _value_plan(
+    system: System, service: str, replica: ReplicaTable | DenormalizedColumns, owner_service: str, owner_table: str
+) -> _ValuePlan | str:
+    """The plan to compare a copy's values, or why there is none."""
+    owner = next(s for s in system.services if s.name == owner_service)
+    declaration = next((r for r in owner.resend if r.table == owner_table), None)
+    if declaration is None:
+        return f"{owner_service} declares no Resend for {owner_table}"
+    keeper = next(s for s in system.services if s.name == service)
+    projects: dict[type, Any] = {}
+    for r in keeper.replicas:
+        if r.table is replica.table and r.source == replica.source and set(r.columns) == set(replica.columns):
+            for event in r.events:
+                projects.setdefault(event, r.project)
+    return _ValuePlan(declaration.model, declaration.event, projects, tuple(replica.columns))
+
+
+def _norm(value: Any) -> Any:
+    """A value comparable however it was read or made (an event's field, a column)."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value)).normalize()
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return tuple(_norm(v) for v in value)
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    x, y = _norm(a), _norm(b)
+    return bool(x == y or str(x) == str(y))
+
+
+async def _rows(
+    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], chunk: int
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Every row of ``table`` (``key`` then ``columns``), in key order — several rows
+    of one key too (keyset on the key and the primary key)."""
+    k = table.c[key]
+    pk = list(table.primary_key.columns)
+    order = [k, *(c for c in pk if c is not k)]
+    last: tuple[Any, ...] | None = None
+    while True:
+        q = select(*order, *(table.c[c] for c in columns)).where(k.is_not(None))
+        if last is not None:
+            q = q.where(tuple_(*order) > tuple_(*last))
+        q = q.order_by(*order).limit(chunk)
+        async with db.read_session(tenant=ACROSS_TENANTS) as session:
+            rows = list((await session.execute(q)).all())
+        for row in rows:
+            yield (_key(row[0]), *row[len(order) :])
+        if len(rows) < chunk:
+            return
+        last = tuple(rows[-1][: len(order)])
+
+
+async def _grouped(rows: AsyncIterator[tuple[Any, ...]]) -> AsyncIterator[tuple[Any, ...]]:
+    """Rows (key, version, values...) in key order as one item per key: (key, the
+    smallest version, [(version, values...) ...])."""
+    key: Any = None
+    group: list[tuple[Any, ...]] = []
+    async for row in rows:
+        if group and row[0] != key:
+            yield (key, min(int(r[0] or 0) for r in group), group)
+            group = []
+        key = row[0]
+        group.append(row[1:])
+    if group:
+        yield (key, min(int(r[0] or 0) for r in group), group)
+
+
+async def _objects(
+    db: ServiceDatabase, model: type[Any], columns: Sequence[str], chunk: int
+) -> AsyncIterator[tuple[Any, ...]]:
+    """The owner's rows as objects of ``model``, in key order: (key, ``columns``'
+    values..., the object)."""
+    (pk,) = sa_inspect(model).primary_key
+    attrs = {c.name: a.key for a in sa_inspect(model).column_attrs for c in a.columns}
+    last: Any = None
+    while True:
+        q = select(model).order_by(pk).limit(chunk)
+        if last is not None:
+            q = q.where(pk > last)
+        async with db.read_session(tenant=ACROSS_TENANTS) as session:
+            objs = list((await session.scalars(q)).all())
+        for obj in objs:
+            yield (_key(getattr(obj, attrs[pk.name])), *(getattr(obj, attrs[c]) for c in columns), obj)
+        if len(objs) < chunk:
+            return
+        last = getattr(objs[-1], attrs[pk.name])
 
 
 async def _still_behind(
@@ -504,9 +656,12 @@ async def audit(
     samples: int = SAMPLES,
     settle: float = 0.0,
     window: timedelta = timedelta(hours=1),
+    values: bool = False,
 ) -> AuditReport:
     """Every reference and copy of ``system`` checked, and every service's pipeline;
-    ``only`` keeps the checks whose name contains one of its strings."""
+    ``only`` keeps the checks whose name contains one of its strings; ``values``:
+    copies' values compared with their owners' at the same version too (every row
+    read: slower than the versions alone)."""
     started = asyncio.get_running_loop().time()
     checks: list[CheckReport] = []
 
@@ -544,7 +699,9 @@ async def audit(
             seen.add(once)
             if wanted(f"{s.name}.{replica.table.name} <- {replica.source}"):
                 checks.append(
-                    await check_copy(dbs, system, s.name, replica, chunk=chunk, samples=samples, settle=settle)
+                    await check_copy(
+                        dbs, system, s.name, replica, chunk=chunk, samples=samples, settle=settle, values=values
+                    )
                 )
     pipeline = [await check_pipeline(dbs[s.name], s.name, window) for s in system.services if s.name in dbs]
     report = AuditReport(system.name, checks, pipeline)
@@ -569,9 +726,10 @@ class Repair:
 async def repair(
     system: System, dbs: Mapping[str, ServiceDatabase], report: AuditReport, *, dry_run: bool = False
 ) -> list[Repair]:
-    """Re-sync every stale or missing copy the audit found: the owner re-publishes the
-    current state of the rows concerned through its outbox (:func:`isles.service.resend.resend`),
-    so the copies are mended by normal, version-guarded, idempotent traffic. Orphaned
+    """Re-sync every stale, missing or differing copy the audit found: the owner
+    re-publishes the current state of the rows concerned through its outbox
+    (:func:`isles.service.resend.resend`, as repairs: a copy at that very version takes
+    it too), so the copies are mended by normal, version-guarded, idempotent traffic. Orphaned
     references follow their declared policy (:mod:`isles.service.orphans`: report only,
     nullify or mark); extra copies are reported only (their owner has no row to send)."""
     done: list[Repair] = []
@@ -594,7 +752,9 @@ async def repair(
         if dry_run:
             done.append(Repair(c.name, c.source, len(keys), 0, "dry run"))
             continue
-        sent = await resend(dbs[service_name], service.source, declaration, [_maybe_uuid(k) for k in keys])
+        # As repairs: a copy at the row's version whose values differ takes it too.
+        ids = [_maybe_uuid(k) for k in keys]
+        sent = await resend(dbs[service_name], service.source, declaration, ids, repair=True)
         done.append(Repair(c.name, c.source, len(keys), sent))
     return done
 

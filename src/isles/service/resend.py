@@ -44,10 +44,13 @@ class Resend:
         return str(inspect(self.model).local_table.name)
 
 
-async def resend(db: ServiceDatabase, source: str, declaration: Resend, ids: Sequence[Any]) -> int:
+async def resend(
+    db: ServiceDatabase, source: str, declaration: Resend, ids: Sequence[Any], *, repair: bool = False
+) -> int:
     """Write the current state of the rows ``ids`` of ``declaration.model`` to the
     outbox of ``db`` (events of ``source``); rows never published (version 0) or gone
-    are skipped. Returns the number of events written."""
+    are skipped. Returns the number of events written. ``repair``: copies at the
+    row's version apply it too (see :attr:`isles.Envelope.repair`)."""
     (key,) = inspect(declaration.model).primary_key
     written = 0
     for i in range(0, len(ids), CHUNK):
@@ -64,6 +67,7 @@ async def resend(db: ServiceDatabase, source: str, declaration: Resend, ids: Seq
                     aggregate_id=str(getattr(row, key.key)),
                     aggregate_version=version,
                     tenant_id=declaration.tenant(row),
+                    repair=repair,
                 )
                 written += 1
             await uow.commit()

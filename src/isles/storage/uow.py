@@ -139,10 +139,12 @@ class UnitOfWork:
         aggregate_id: str,
         aggregate_version: int,
         tenant_id: str = "",
+        repair: bool = False,
     ) -> Envelope:
         """Write ``event`` to the outbox at the aggregate's *current* version, without
-        bumping it: the state again (a repair), which version-guarded copies at that
-        version ignore and copies behind it take."""
+        bumping it: the state again, which version-guarded copies at that version
+        ignore and copies behind it take; with ``repair``, copies at that version take
+        it too (their values differ from the owner's at the same version)."""
         envelope = Envelope.new(
             event,
             source=self._source,
@@ -151,6 +153,7 @@ class UnitOfWork:
             aggregate_version=aggregate_version,
             tenant_id=tenant_id,
             traceparent=tracing.new_traceparent(tracing.current()),
+            repair=repair,
         )
         self._emitted.append(envelope)
         return envelope
