@@ -42,31 +42,36 @@ class KeepKnownReplica(ReplicaTable):
 
     keep: tuple[str, ...] = ()
 
-    def _merge(self, dialect: str) -> Any:
+    def _merge(self, dialect: str, repair: bool = False) -> Any:
+        """The upsert; a repair (``isles audit --repair``) applies at an equal version too."""
         t = self.table
         ins: Any = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
         values = {c: ins.excluded[c] for c in (self.version_column, *self.columns)}
         values.update({c: func.coalesce(ins.excluded[c], t.c[c]) for c in self.keep})
+        held, given = t.c[self.version_column], ins.excluded[self.version_column]
         return ins.on_conflict_do_update(
             index_elements=[t.c[self.key_column]],
             set_=values,
-            where=t.c[self.version_column] < ins.excluded[self.version_column],
+            where=held <= given if repair else held < given,
         )
 
-    async def _write(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    async def _write(self, session: AsyncSession, rows: Sequence[dict[str, Any]], repair: bool = False) -> int:
         t = self.table
         required = [c for c in self.keep if not t.c[c].nullable]
         complete = [r for r in rows if all(r[c] is not None for c in required)]
         partial = [r for r in rows if any(r[c] is None for c in required)]
         written = 0
         if complete:
-            result = await session.execute(self._merge(session.get_bind().dialect.name), complete)
+            result = await session.execute(self._merge(session.get_bind().dialect.name, repair), complete)
             written += int(getattr(result, "rowcount", 0) or 0)
         for row in partial:
             key, version = row[self.key_column], row[self.version_column]
             known = {c: v for c, v in row.items() if v is not None or c not in self.keep}
+            held = t.c[self.version_column]
             result = await session.execute(
-                update(t).where(t.c[self.key_column] == key, t.c[self.version_column] < version).values(known)
+                update(t)
+                .where(t.c[self.key_column] == key, held <= version if repair else held < version)
+                .values(known)
             )
             written += int(getattr(result, "rowcount", 0) or 0)
         return written
@@ -76,15 +81,21 @@ class KeepKnownReplica(ReplicaTable):
             raise ValueError(f"{self.label}: projection gave {sorted(values)}, needs {sorted(self.columns)}")
         return {self.key_column: uuid.UUID(str(key)), self.version_column: version, **values}
 
-    async def apply(self, session: AsyncSession, key: Any, version: int, values: Mapping[str, Any]) -> bool:
-        return bool(await self._write(session, [self._row(key, version, values)]))
+    async def apply(
+        self, session: AsyncSession, key: Any, version: int, values: Mapping[str, Any], *, repair: bool = False
+    ) -> bool:
+        return bool(await self._write(session, [self._row(key, version, values)], repair))
 
     async def apply_many(self, session: AsyncSession, pairs: Sequence[tuple[Envelope, Any]]) -> None:
-        newest: dict[str, tuple[int, Any]] = {}
+        newest: dict[str, tuple[int, Any, bool]] = {}
         for env, event in pairs:
-            if env.aggregateid not in newest or newest[env.aggregateid][0] < env.aggregateversion:
-                newest[env.aggregateid] = (env.aggregateversion, event)
-        await self._write(session, [self._row(key, v, self.project(event)) for key, (v, event) in newest.items()])
+            held = newest.get(env.aggregateid)
+            if held is None or held[0] < env.aggregateversion or (env.repair and held[0] == env.aggregateversion):
+                newest[env.aggregateid] = (env.aggregateversion, event, env.repair)
+        for repair in (False, True):
+            rows = [self._row(k, v, self.project(e)) for k, (v, e, r) in newest.items() if r is repair]
+            if rows:
+                await self._write(session, rows, repair)
 
 
 task_users = KeepKnownReplica(
