@@ -1,0 +1,296 @@
+"""``isles audit`` against a system running as processes: every core service an
+``isles serve`` process on its own PostgreSQL database, over a NATS of its own
+(:class:`tests.hrms.cluster.Cluster`), and the command run as an operator would, a
+subprocess on those databases (``--format json``).
+
+One cluster for the module, the tests in order: a clean system reports nothing; under
+a stream of writes, changes in flight are not reported as stale or missing copies;
+copies broken behind the platform's back with SQL (rolled back, dropped), an owner row
+deleted and an event parked are each found with their ids; ``--repair`` has the owner
+re-publish the rows, the running relays deliver them, the copies come clean (the orphan,
+the extra copies and the dead letter stay: report-only) and a second repair re-sends
+nothing. A test that needs the breakage makes it itself when it runs alone (``-k``, or
+on another pytest-xdist worker, which then starts a cluster of its own).
+
+A denormalized column rolled back is not found today (``isles.service.audit.check_copy``
+reports stale rows of complete copies only, and a DenormalizedColumns is never
+complete): that test is a strict xfail, to be turned on when the audit finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from tests.hrms.cluster import Cluster, Driver, converge
+from tests.support import require_nats, require_postgres
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats, pytest.mark.asyncio(loop_scope="module")]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The declarations' names, as the audit reports them.
+ORPHANS = "project.assignments.employee_id -> employee.employees"
+DENORMALIZED = "project.assignments {employee_name, employee_active} <- employee.employees (some rows)"
+PROJECT_COPIES = "project.employee_copies <- employee.employees"
+COMPANY_COPIES = "company.employee_copies <- employee.employees"
+
+
+@dataclass
+class World:
+    cluster: Cluster
+    driver: Driver
+    broken: dict[str, str] = field(default_factory=dict)  # what the break test did: role -> employee id
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    require_postgres()
+    require_nats()
+    cluster = Cluster(tmp_path_factory.mktemp("auditproc"))
+    await cluster.start()
+    try:
+        driver = Driver(cluster)
+        async with httpx.AsyncClient(headers=cluster.headers) as client:
+            await driver.setup(client)
+            for _ in range(len(driver.employees) * len(driver.projects)):  # every employee assigned
+                await driver.new_assignment(client)
+        await converge(cluster)
+        yield World(cluster, driver)
+    finally:
+        await cluster.stop()
+
+
+async def run_audit(cluster: Cluster, *args: str) -> tuple[int, dict[str, Any]]:
+    """``isles --system tests.hrms.cluster:core --database-url <template> audit --format json ARGS``
+    as a process of its own (the event loop goes on meanwhile)."""
+    env = {
+        **os.environ,
+        "ISLES_KEYS_DIR": str(cluster.keys),  # the employee's data key (a repair worked without it too)
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "isles.cli", "--system", "tests.hrms.cluster:core", "--database-url", cluster.template),
+        *("audit", "--format", "json", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode in (0, 1), f"audit exited {proc.returncode}:\n{out.decode()}\n{err.decode()}"
+    return proc.returncode, json.loads(out)
+
+
+def found(body: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """(declaration, kind) -> the ids found."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for c in body["checks"]:
+        for f in c["samples"]:
+            out.setdefault((c["name"], f["kind"]), set()).add(f["key"])
+    return out
+
+
+def check(body: dict[str, Any], name: str) -> dict[str, Any]:
+    named: list[dict[str, Any]] = [c for c in body["checks"] if c["name"] == name]
+    assert len(named) == 1, name
+    return named[0]
+
+
+def pipeline(body: dict[str, Any], service: str) -> dict[str, Any]:
+    named: list[dict[str, Any]] = [p for p in body["pipeline"] if p["service"] == service]
+    assert len(named) == 1, service
+    return named[0]
+
+
+async def test_a_clean_system_reports_nothing(world: World) -> None:
+    code, body = await run_audit(world.cluster, "--settle", "0")
+    assert (code, body["findings"]) == (0, 0), found(body)
+    assert check(body, PROJECT_COPIES)["checked"] >= len(world.driver.employees)
+    assert check(body, DENORMALIZED)["checked"] >= len(world.driver.employees)
+    assert check(body, ORPHANS)["checked"] >= len(world.driver.employees)
+    assert check(body, COMPANY_COPIES)["checked"] >= len(world.driver.employees)
+    assert all(p["findings"] == 0 for p in body["pipeline"])
+
+
+async def test_changes_in_flight_under_write_load_are_not_findings(world: World) -> None:
+    """While renames and new assignments stream in, the copies are behind now and then;
+    after ``--settle 3`` only a copy still behind the owner's first-look version would
+    be reported: none is."""
+    cluster, driver = world.cluster, world.driver
+    # --only matches "service.table <- source" (the reported name of a denormalized copy
+    # has its columns and "(some rows)" besides).
+    copies = ("--only", "project.assignments <-", "--only", "project.employee_copies <-")
+    # Slower handlers (50 ms a copy's update) so that copies are behind at times.
+    await cluster.execute(
+        "project",
+        """CREATE FUNCTION slow() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$
+             LANGUAGE plpgsql;
+           CREATE TRIGGER slow BEFORE UPDATE ON employee_copies FOR EACH ROW EXECUTE FUNCTION slow();""",
+    )
+
+    async def audit_after(delay: float) -> dict[str, Any]:
+        await asyncio.sleep(delay)
+        _code, body = await run_audit(cluster, "--settle", "3", *copies)
+        return body
+
+    async with httpx.AsyncClient(headers=cluster.headers) as client:
+        # Three audits, their first looks at different moments of the stream; the stream
+        # (8 s at least) goes on until they are done, so that each looks under load
+        # however long its process takes to start.
+        audits = asyncio.gather(*(audit_after(d) for d in (0.5, 2.0, 3.5)))
+        try:
+            await driver.run(client, 8.0, writers=3)
+            deadline = time.monotonic() + 30
+            while not audits.done() and time.monotonic() < deadline:
+                await driver.run(client, 0.5, writers=3)
+            reports = list(await audits)
+        finally:
+            if not audits.done():
+                audits.cancel()
+            await cluster.execute("project", "DROP TRIGGER slow ON employee_copies; DROP FUNCTION slow();")
+    assert driver.tally.renames_ok > 30, driver.tally
+    assert driver.tally.refused == driver.tally.ambiguous == 0, driver.tally
+    for body in reports:
+        assert {c["name"] for c in body["checks"]} == {DENORMALIZED, PROJECT_COPIES}
+        for c in body["checks"]:
+            assert c["checked"] > 0
+            assert c["counts"] == {}, (c["name"], c["samples"])
+    # An audit waits out --settle only when its first look found copies behind: some
+    # did, and those rows dropped out on the second look.
+    assert any(body["seconds"] >= 3 for body in reports), [body["seconds"] for body in reports]
+    await converge(cluster)
+
+
+async def test_each_kind_of_breakage_is_found_with_its_ids(world: World) -> None:
+    cluster, driver = world.cluster, world.driver
+    await converge(cluster)
+    rolled, stale, dropped, deleted = driver.employees[:4]
+    # The writers of the load test leave them alone from now on.
+    driver.employees.remove(deleted)
+    # (a) copies rolled back: the assignments' denormalized version of one employee, the
+    # project's copy of another.
+    await cluster.execute(
+        "project", f"UPDATE assignments SET employee_version = employee_version - 1 WHERE employee_id = '{rolled}'"
+    )
+    await cluster.execute("project", f"UPDATE employee_copies SET version = version - 1 WHERE id = '{stale}'")
+    # (b) a replica row dropped, in the project's and the company's copies.
+    await cluster.execute("project", f"DELETE FROM employee_copies WHERE id = '{dropped}'")
+    await cluster.execute("company", f"DELETE FROM employee_copies WHERE id = '{dropped}'")
+    # (c) an owner row deleted behind the platform's back (as the admin: no row security):
+    # the project's assignments of that employee now point nowhere.
+    await cluster.execute("employee", f"DELETE FROM employees WHERE id = '{deleted}'")
+    # (d) an event parked, as the kernel parks one.
+    parked = uuid.uuid4()
+    await cluster.execute(
+        "project",
+        "INSERT INTO isles_dead_letters (id, event_id, event_type, aggregate_id, aggregate_version, payload,"
+        " error, traceback, attempts, first_failed_at, created_at)"
+        f" VALUES ('{uuid.uuid4()}', '{parked}', 'employee.EmployeeUpdated', '{rolled}', 99, '{{}}',"
+        " 'injected', '', 5, now(), now())",
+    )
+    world.broken = {"rolled": rolled, "stale": stale, "dropped": dropped, "deleted": deleted}
+
+    code, body = await run_audit(cluster, "--settle", "0.5")
+    assert code == 1
+    ids = found(body)
+    assert ids.pop((PROJECT_COPIES, "stale")) == {stale}
+    assert ids.pop((PROJECT_COPIES, "missing")) == {dropped}
+    assert ids.pop((COMPANY_COPIES, "missing")) == {dropped}
+    ids.pop((DENORMALIZED, "stale"), None)  # its own test below
+    # The deleted employee: an orphan wherever it is referenced (the assignments, and
+    # the copies' own ids), an extra row in every copy of the employees.
+    assert ids.pop((ORPHANS, "orphan")) == {deleted}
+    assert ids.pop((PROJECT_COPIES, "extra")) == {deleted}
+    assert ids.pop((COMPANY_COPIES, "extra")) == {deleted}
+    assert ids, "the other copies' references to the deleted employee"
+    assert {kind for _name, kind in ids} <= {"orphan", "extra"}, ids
+    assert all(keys == {deleted} for keys in ids.values()), ids
+    [sample] = [f for f in check(body, PROJECT_COPIES)["samples"] if f["kind"] == "stale"]
+    assert sample["held"] == sample["owner"] - 1
+    assert pipeline(body, "project")["dead_letters"] == {"employee.EmployeeUpdated": 1}
+    assert [p["service"] for p in body["pipeline"] if p["findings"]] == ["project"]
+    assert body["findings"] == sum(c["findings"] for c in body["checks"]) + 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="isles.service.audit.check_copy reports stale only when `complete`, which is False for every "
+    "DenormalizedColumns: a denormalized column behind its owner is never a finding (nor repaired)",
+)
+async def test_a_rolled_back_denormalized_column_is_found_stale(world: World) -> None:
+    if not world.broken:
+        await test_each_kind_of_breakage_is_found_with_its_ids(world)
+    _code, body = await run_audit(world.cluster, "--settle", "0", "--only", "project.assignments <-")
+    [c] = body["checks"]
+    assert c["name"] == DENORMALIZED
+    assert c["checked"] >= len(world.driver.employees)
+    assert found(body) == {(DENORMALIZED, "stale"): {world.broken["rolled"]}}
+
+
+async def inbox_ids(cluster: Cluster) -> set[str]:
+    return {str(r["event_id"]) for r in await cluster.query("project", "SELECT event_id FROM isles_inbox_events")}
+
+
+async def test_repair_resends_through_the_running_relays_and_twice_sends_nothing(world: World) -> None:
+    cluster = world.cluster
+    if not world.broken:
+        await test_each_kind_of_breakage_is_found_with_its_ids(world)
+    b = world.broken
+    before = await inbox_ids(cluster)
+    outbox_before = {
+        str(r["event_id"]) for r in await cluster.query("employee", "SELECT event_id FROM isles_outbox_events")
+    }
+
+    code, body = await run_audit(cluster, "--settle", "0", "--repair")
+    assert code == 1
+    repairs = {r["check"]: (r["keys"], r["resent"], r["note"]) for r in body["repairs"]}
+    denormalized = repairs.pop(DENORMALIZED, None)  # see the xfail above: none today
+    assert repairs == {PROJECT_COPIES: (2, 2, ""), COMPANY_COPIES: (1, 1, "")}
+    repaired_keys = sum(r["keys"] for r in body["repairs"])
+
+    # The employee service's relay publishes them, the project service applies them.
+    deadline = time.monotonic() + 30
+    while True:
+        code, body = await run_audit(cluster, "--settle", "0")
+        ids = found(body)
+        left = {k: v for k, v in ids.items() if k[1] in ("stale", "missing")}
+        if not left:
+            break
+        assert time.monotonic() < deadline, f"not repaired within 30 s: {left}"
+        await asyncio.sleep(0.5)
+    assert code == 1, "the orphan, the extra copies and the dead letter stay: report-only"
+    assert ids[(ORPHANS, "orphan")] == {b["deleted"]}
+    assert ids[(PROJECT_COPIES, "extra")] == {b["deleted"]}
+    assert all(keys == {b["deleted"]} for keys in ids.values()), ids
+    assert pipeline(body, "project")["dead_letters"] == {"employee.EmployeeUpdated": 1}
+
+    # Through events: the re-published rows are new events of the employee's outbox,
+    # each in the project's inbox.
+    resent = {
+        str(r["event_id"]): str(r["aggregate_id"])
+        for r in await cluster.query("employee", "SELECT event_id, aggregate_id FROM isles_outbox_events")
+        if str(r["event_id"]) not in outbox_before
+    }
+    assert set(resent.values()) == {b["stale"], b["dropped"]} | ({b["rolled"]} if denormalized else set())
+    after = await inbox_ids(cluster)
+    assert set(resent) <= after
+    assert len(after - before) >= repaired_keys
+
+    # Twice: nothing left to repair, nothing re-sent.
+    code, body = await run_audit(cluster, "--settle", "0", "--repair")
+    assert all(r["resent"] == 0 for r in body.get("repairs", [])), body["repairs"]
+    assert await inbox_ids(cluster) == after
