@@ -11,10 +11,6 @@ re-publish the rows, the running relays deliver them, the copies come clean (the
 the extra copies and the dead letter stay: report-only) and a second repair re-sends
 nothing. A test that needs the breakage makes it itself when it runs alone (``-k``, or
 on another pytest-xdist worker, which then starts a cluster of its own).
-
-A denormalized column rolled back is not found today (``isles.service.audit.check_copy``
-reports stale rows of complete copies only, and a DenormalizedColumns is never
-complete): that test is a strict xfail, to be turned on when the audit finds it.
 """
 
 from __future__ import annotations
@@ -43,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The declarations' names, as the audit reports them.
 ORPHANS = "project.assignments.employee_id -> employee.employees"
-DENORMALIZED = "project.assignments {employee_name, employee_active} <- employee.employees (some rows)"
+DENORMALIZED = "project.assignments {employee_name, employee_active} <- employee.employees"
 PROJECT_COPIES = "project.employee_copies <- employee.employees"
 COMPANY_COPIES = "company.employee_copies <- employee.employees"
 
@@ -131,9 +127,8 @@ async def test_changes_in_flight_under_write_load_are_not_findings(world: World)
     after ``--settle 3`` only a copy still behind the owner's first-look version would
     be reported: none is."""
     cluster, driver = world.cluster, world.driver
-    # --only matches "service.table <- source" (the reported name of a denormalized copy
-    # has its columns and "(some rows)" besides).
-    copies = ("--only", "project.assignments <-", "--only", "project.employee_copies <-")
+    # --only matches the checks' names as the report shows them.
+    copies = ("--only", DENORMALIZED, "--only", PROJECT_COPIES)
     # Slower handlers (50 ms a copy's update) so that copies are behind at times.
     await cluster.execute(
         "project",
@@ -210,7 +205,7 @@ async def test_each_kind_of_breakage_is_found_with_its_ids(world: World) -> None
     assert ids.pop((PROJECT_COPIES, "stale")) == {stale}
     assert ids.pop((PROJECT_COPIES, "missing")) == {dropped}
     assert ids.pop((COMPANY_COPIES, "missing")) == {dropped}
-    ids.pop((DENORMALIZED, "stale"), None)  # its own test below
+    assert ids.pop((DENORMALIZED, "stale")) == {rolled}
     # The deleted employee: an orphan wherever it is referenced (the assignments, and
     # the copies' own ids), an extra row in every copy of the employees.
     assert ids.pop((ORPHANS, "orphan")) == {deleted}
@@ -226,15 +221,10 @@ async def test_each_kind_of_breakage_is_found_with_its_ids(world: World) -> None
     assert body["findings"] == sum(c["findings"] for c in body["checks"]) + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="isles.service.audit.check_copy reports stale only when `complete`, which is False for every "
-    "DenormalizedColumns: a denormalized column behind its owner is never a finding (nor repaired)",
-)
 async def test_a_rolled_back_denormalized_column_is_found_stale(world: World) -> None:
     if not world.broken:
         await test_each_kind_of_breakage_is_found_with_its_ids(world)
-    _code, body = await run_audit(world.cluster, "--settle", "0", "--only", "project.assignments <-")
+    _code, body = await run_audit(world.cluster, "--settle", "0", "--only", DENORMALIZED)
     [c] = body["checks"]
     assert c["name"] == DENORMALIZED
     assert c["checked"] >= len(world.driver.employees)
@@ -258,8 +248,7 @@ async def test_repair_resends_through_the_running_relays_and_twice_sends_nothing
     code, body = await run_audit(cluster, "--settle", "0", "--repair")
     assert code == 1
     repairs = {r["check"]: (r["keys"], r["resent"], r["note"]) for r in body["repairs"]}
-    denormalized = repairs.pop(DENORMALIZED, None)  # see the xfail above: none today
-    assert repairs == {PROJECT_COPIES: (2, 2, ""), COMPANY_COPIES: (1, 1, "")}
+    assert repairs == {PROJECT_COPIES: (2, 2, ""), COMPANY_COPIES: (1, 1, ""), DENORMALIZED: (1, 1, "")}
     repaired_keys = sum(r["keys"] for r in body["repairs"])
 
     # The employee service's relay publishes them, the project service applies them.
@@ -285,7 +274,7 @@ async def test_repair_resends_through_the_running_relays_and_twice_sends_nothing
         for r in await cluster.query("employee", "SELECT event_id, aggregate_id FROM isles_outbox_events")
         if str(r["event_id"]) not in outbox_before
     }
-    assert set(resent.values()) == {b["stale"], b["dropped"]} | ({b["rolled"]} if denormalized else set())
+    assert set(resent.values()) == {b["stale"], b["dropped"], b["rolled"]}
     after = await inbox_ids(cluster)
     assert set(resent) <= after
     assert len(after - before) >= repaired_keys

@@ -388,8 +388,7 @@ async def check_copy(
     ``values``, rows at the owner's version whose values differ from it too."""
     denormalized = isinstance(replica, DenormalizedColumns)
     table = replica.table
-    name = f"{service}.{table.name}" + (f" {{{', '.join(replica.columns)}}}" if denormalized else "")
-    report = CheckReport(service, "denormalized" if denormalized else "copy", f"{name} <- {replica.source}")
+    report = CheckReport(service, "denormalized" if denormalized else "copy", copy_name(service, replica))
     owner = _owner(system, replica.source)
     if owner is None:
         report.skipped = f"{replica.source} is not a table of a service of this system"
@@ -407,8 +406,6 @@ async def check_copy(
     owner_columns = [c for c in (owner_version or "", soft or "") if c]
     soft_at = len(owner_columns) if soft else 0  # its place in an owner row (after the key)
     complete = isinstance(replica, ReplicaTable) and replica.complete
-    if not denormalized and not complete:
-        report.name += " (some rows)"
     copy_db, owner_db = dbs[service], dbs[owner_service]
     plan = _value_plan(system, service, replica, owner_service, owner_table_name) if values else None
     if isinstance(plan, str):
@@ -467,6 +464,19 @@ async def check_copy(
         report.repairable.append(finding.key)
     report.source = replica.source
     return report
+
+
+def copy_name(service: str, replica: ReplicaTable | DenormalizedColumns) -> str:
+    """A copy check's name, as reports show it and ``only`` matches it:
+    ``project.employee_copies <- employee.employees``, ``project.assignments
+    {employee_name, employee_active} <- employee.employees``, ``project.company_policies
+    (some rows) <- company.companies`` (a copy of only some of the owner's rows)."""
+    name = f"{service}.{replica.table.name}"
+    if isinstance(replica, DenormalizedColumns):
+        name += f" {{{', '.join(replica.columns)}}}"
+    elif not replica.complete:
+        name += " (some rows)"
+    return f"{name} <- {replica.source}"
 
 
 @dataclass(frozen=True)
@@ -659,7 +669,8 @@ async def audit(
     values: bool = False,
 ) -> AuditReport:
     """Every reference and copy of ``system`` checked, and every service's pipeline;
-    ``only`` keeps the checks whose name contains one of its strings; ``values``:
+    ``only`` keeps the checks whose name (as reports show it; a service's pipeline is
+    ``pipeline <service>``) contains one of its strings; ``values``:
     copies' values compared with their owners' at the same version too (every row
     read: slower than the versions alone)."""
     started = asyncio.get_running_loop().time()
@@ -697,13 +708,17 @@ async def audit(
             if once in seen:
                 continue
             seen.add(once)
-            if wanted(f"{s.name}.{replica.table.name} <- {replica.source}"):
+            if wanted(copy_name(s.name, replica)):
                 checks.append(
                     await check_copy(
                         dbs, system, s.name, replica, chunk=chunk, samples=samples, settle=settle, values=values
                     )
                 )
-    pipeline = [await check_pipeline(dbs[s.name], s.name, window) for s in system.services if s.name in dbs]
+    pipeline = [
+        await check_pipeline(dbs[s.name], s.name, window)
+        for s in system.services
+        if s.name in dbs and wanted(f"pipeline {s.name}")
+    ]
     report = AuditReport(system.name, checks, pipeline)
     report.seconds = asyncio.get_running_loop().time() - started
     return report
