@@ -4,6 +4,7 @@ reach only its own database (issue 16, finding 1)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +176,21 @@ def test_services_migrate_as_the_owner_and_run_as_the_runtime_role(provisioned: 
         await again.stop()
 
     asyncio.run(go())
+
+    # isles audit reads as the read-only roles: with the runtime roles' passwords wrong,
+    # it still runs, and says whom it read as.
+    readers = {variable(s, "reader"): provisioned[f"{s}.reader"] for s in SERVICES}
+    wrong = {
+        variable(s): make_url(provisioned[s]).set(password="wrong").render_as_string(hide_password=False)
+        for s in SERVICES
+    }
+    env = {**wrong, **readers, "COLUMNS": "200", "ISLES_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(app, ["audit", "--settle", "0", "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["read_as"] == {s: make_url(provisioned[f"{s}.reader"]).username for s in SERVICES}
+    assert all(name.endswith("_reader") for name in body["read_as"].values())
+    assert any(c["checked"] for c in body["checks"]), "it read the data"
 
 
 def test_provision_again_keeps_passwords_unless_rotated(provisioned: dict[str, str]) -> None:

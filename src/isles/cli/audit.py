@@ -65,7 +65,9 @@ def audit_command(
     missing, extra rows; DenormalizedColumns: stale keys; with --values, rows whose
     values differ at the owner's version) and every service's pipeline (outbox
     backlog, oldest unpublished event, dead letters, failed and compensated sagas).
-    Read-only but for --repair. Exit 0 clean, 1 findings, 2 could not run.
+    Read-only but for --repair; on PostgreSQL it reads as each service's read-only
+    role where one is given (ISLES_<SERVICE>_READER_URL, written by isles db
+    provision). Exit 0 clean, 1 findings, 2 could not run.
 
     Example: isles audit
     isles --system shop audit --format json --settle 0
@@ -81,10 +83,12 @@ def audit_command(
     repairs: list[Repair] = []
 
     async def go() -> AuditReport:
-        dbs = {s.name: tooling[s.name].db for s in tooling.system.services}
+        # Reads go through each service's read-only role where one is given
+        # (ISLES_<SERVICE>_READER_URL); only a repair writes, as the service's own role.
+        readers = {s.name: tooling.reader(s.name) for s in tooling.system.services}
         found = await audit(
             tooling.system,
-            dbs,
+            readers,
             only=only or (),
             chunk=chunk,
             samples=samples,
@@ -92,7 +96,9 @@ def audit_command(
             window=timedelta(hours=window),
             values=values,
         )
+        found.read_as = {name: db.url.username or "" for name, db in readers.items()}
         if repair:
+            dbs = {s.name: tooling[s.name].db for s in tooling.system.services}
             repairs.extend(await repair_copies(tooling.system, dbs, found, dry_run=dry_run))
         return found
 
@@ -127,6 +133,9 @@ def describe(r: Repair) -> str:
 
 def render_text(report: AuditReport) -> str:
     lines = [f"audit of {report.system}: {report.findings} finding(s) in {report.seconds:.2f} s"]
+    roles = sorted({r for r in report.read_as.values() if r})
+    if roles:
+        lines.append(f"  read as {', '.join(roles)}")
     for c in report.checks:
         if c.skipped:
             lines.append(f"  skip  {c.kind:<12} {c.name}: {c.skipped}")

@@ -310,6 +310,8 @@ class Tooling:
         env = dict(os.environ if environ is None else environ)
         self.system = system
         self.settings = settings
+        self._env = env
+        self._readers: dict[str, ServiceDatabase] = {}
         # Migrations run as the schema's owner where one is given (ISLES_<S>_MIGRATOR_URL).
         resolve = resolve_migrator_url if migrator else resolve_database_url
         urls = {s.name: resolve(s.name, settings, env) for s in system.services}
@@ -335,9 +337,27 @@ class Tooling:
     def __getitem__(self, name: str) -> ToolService:
         return self.services[name]
 
+    def reader(self, name: str) -> ServiceDatabase:
+        """``name``'s database as its read-only role, where one is given
+        (``ISLES_<SERVICE>_READER_URL``, see ``isles db provision``); else as the
+        service's own role."""
+        from isles.core.settings import ServiceEnvironment
+        from isles.storage.db import ServiceDatabase, resolve_pool
+
+        url = ServiceEnvironment(self._env).reader_url(name)
+        if url is None:
+            return self.services[name].db
+        if name not in self._readers:
+            service = self.services[name].service
+            pool = resolve_pool(name, self.settings, self._env)
+            self._readers[name] = ServiceDatabase(name, url, self.settings, pool, metadata=service.metadata)
+        return self._readers[name]
+
     async def dispose(self) -> None:
         for service in self.services.values():
             await service.dispose()
+        for db in self._readers.values():
+            await db.dispose()
 
 
 def make_tooling(*, migrator: bool = False) -> Tooling:

@@ -414,6 +414,7 @@ def _as_dict(value: Any) -> Any:
 class ServiceEnvironment:
     """The variables named after a service or a peer, read from ``environ``:
     ``ISLES_<SERVICE>_DATABASE_URL``, ``ISLES_<SERVICE>_MIGRATOR_URL``,
+    ``ISLES_<SERVICE>_READER_URL``,
     ``ISLES_<SERVICE>_POOL_<FIELD>`` and ``ISLES_<NAME>_URL`` (where another service
     answers)."""
 
@@ -428,6 +429,11 @@ class ServiceEnvironment:
         (``isles db provision`` writes it to ``<service>.migrator.env``); migrations
         run as it, the service does not."""
         return self._env.get(f"ISLES_{service.upper()}_MIGRATOR_URL") or None
+
+    def reader_url(self, service: str) -> str | None:
+        """``ISLES_<SERVICE>_READER_URL``: the service's read-only role (``isles db
+        provision`` writes it to ``<service>.reader.env``); ``isles audit`` reads as it."""
+        return self._env.get(f"ISLES_{service.upper()}_READER_URL") or None
 
     def pool(self, service: str, base: PoolSettings) -> PoolSettings:
         """``base`` with the service's own ``ISLES_<SERVICE>_POOL_*``; ValueError naming

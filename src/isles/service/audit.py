@@ -117,6 +117,8 @@ class AuditReport:
     checks: list[CheckReport]
     pipeline: list[PipelineReport]
     seconds: float = 0.0
+    #: service -> the database role its data was read as (empty on SQLite).
+    read_as: dict[str, str] = field(default_factory=dict)
 
     @property
     def findings(self) -> int:
@@ -127,6 +129,7 @@ class AuditReport:
             "system": self.system,
             "findings": self.findings,
             "seconds": round(self.seconds, 3),
+            "read_as": self.read_as,
             "checks": [
                 {**{k: v for k, v in asdict(c).items() if k != "repairable"}, "findings": c.findings}
                 for c in self.checks
