@@ -550,8 +550,8 @@ def render_markdown(m: DataMap) -> str:
         "",
         "A solid arrow: the service holds references to the other's rows (their ids, no foreign key). "
         "A dotted arrow: it keeps copies of the other's data, updated by its events. "
-        "Each arrow points at the owner. "
-        "A thick arrow: a saga the service orchestrates has a step that calls the other's API.",
+        "Each of these points at the owner. "
+        "A thick arrow: a saga the service orchestrates has a step that calls the other (it points at the one called).",
         "",
         "## Who keeps copies of what",
         "",
