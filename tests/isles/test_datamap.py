@@ -4,6 +4,8 @@ kept true in the docs by ``--check``."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from typer.testing import CliRunner, Result
 from hrms.system import build as build_hrms
 from isles.cli.main import app
 from isles.core.references import reference_column
+from isles.sagas.definition import Saga, Step, StepContext
 from isles.service.datamap import (
     BEGIN,
     END,
@@ -26,8 +29,10 @@ from isles.service.datamap import (
     ServiceMap,
     TableInfo,
     build_map,
+    render_erd,
     render_markdown,
     render_mermaid,
+    render_text,
 )
 from isles.service.declaration import Service, System
 from isles.storage.schema import new_metadata
@@ -292,3 +297,172 @@ def test_output_to_a_new_file_and_a_page_without_markers(tmp_path: Path) -> None
     chart = tmp_path / "map.json"
     assert isles(*SHOP, "map", "--format", "json", "--output", str(chart)).exit_code == 0
     assert DataMap.from_dict(json.loads(chart.read_text())) == build_map(build_shop())
+
+
+# --- sagas across services --------------------------------------------------------------
+
+
+async def _noop(ctx: StepContext) -> None:
+    return None
+
+
+def test_a_local_step_names_no_service() -> None:
+    with pytest.raises(ValueError, match="a local step"):
+        Step("write", _noop, local=True, service="auth")
+    assert Step("write", _noop, local=True).service is None
+    assert Step("ask", _noop, service="auth").service == "auth"
+
+
+@pytest.mark.parametrize("build", [build_hrms, build_shop], ids=["hrms", "shop"])
+def test_every_remote_step_of_every_saga_names_its_service(build: Callable[[], System]) -> None:
+    system = build()
+    steps = [(g.name, st) for s in system.services for g in s.sagas for st in g.steps]
+    assert steps, "the system has sagas"
+    assert [f"{saga}.{st.name}" for saga, st in steps if not st.local and st.service is None] == []
+    assert build_map(system).undeclared_steps == ()
+
+
+def test_the_services_a_saga_spans_are_in_every_rendering() -> None:
+    m = build_map(build_hrms())
+    (saga,) = m.service("employee").sagas
+    assert saga.spans == ("employee", "company", "auth")
+    assert saga.step_services == ("company", "auth", "employee", "auth", "employee")
+    steps = "check_company (company) → create_user (auth) → create_employee → activate_user (auth) → activate"
+    assert saga.step_labels() == steps.split(" → ")
+
+    data = json.loads(isles(*HRMS, "map", "--format", "json").stdout)
+    (raw,) = next(s for s in data["services"] if s["name"] == "employee")["sagas"]
+    assert raw["spans"] == ["employee", "company", "auth"]
+    assert raw["step_services"][:2] == ["company", "auth"]
+
+    page = render_markdown(m)
+    assert "## Sagas across services" in page
+    assert f"| `employee.CreateEmployee` | employee | employee, company, auth | {steps} |" in page
+    assert f"- `employee.CreateEmployee`: {steps}; spans employee, company, auth" in page
+    assert "| `project.CreateAssignment` | project | project, employee | validate (employee) → " in page
+
+    chart = render_mermaid(m)
+    assert '  employee ==>|"saga employee.CreateEmployee"| auth' in chart
+    assert '  project ==>|"saga project.CreateAssignment"| employee' in chart
+    assert chart.count("employee ==>") == 2, "one edge per (orchestrator, service)"
+
+    text = isles(*HRMS, "map").stdout
+    assert (
+        "  saga       employee.CreateEmployee: check_company (company) > create_user (auth) > create_employee" in text
+    )
+    assert "             spans employee, company, auth\n" in text
+
+
+def test_a_sagas_edges_merge_and_reach_outside_the_system() -> None:
+    chart = render_mermaid(build_map(build_shop()))
+    assert '  order ==>|"saga order.PlaceOrder, order.CancelOrder"| product' in chart
+    assert 'payments["payments<br/>(not in this system)"]' in chart
+    assert '  order ==>|"saga order.PlaceOrder, order.CancelOrder"| payments' in chart
+
+
+def test_a_remote_step_that_does_not_say_whom_it_calls_is_warned_about() -> None:
+    md = new_metadata()
+    Table("things", md, Column("id", Uuid, primary_key=True))
+    saga = Saga(
+        "vague.Do",
+        (Step("ask", _noop), Step("write", _noop, local=True), Step("tell", _noop, service="other")),
+    )
+    vague = Service(name="vague", metadata=md, router=APIRouter(), migrations=None, sagas=(saga,))
+    m = build_map(System(name="vague", services=[vague]))
+    assert m.undeclared_steps == ("vague.Do.ask",)
+    (info,) = m.service("vague").sagas
+    assert info.spans == ("vague", "other")
+    assert info.step_labels() == ["ask (?)", "write", "tell (other)"]
+    assert "warning: saga steps that call another service without saying which" in render_text(m)
+    assert "  vague.Do.ask\n" in render_text(m)
+    assert "- `vague.Do.ask`" in render_markdown(m)
+    assert DataMap.from_dict(json.loads(m.to_json())) == m
+
+
+def test_json_written_before_sagas_spans_and_foreign_keys_still_reads() -> None:
+    m = build_map(build_hrms())
+    old = json.loads(m.to_json())
+    old.pop("undeclared_steps")
+    for s in old["services"]:
+        for g in s["sagas"]:
+            del g["spans"], g["step_services"]
+        for t in s["tables"]:
+            for c in t["columns"]:
+                del c["foreign_key"]
+    read = DataMap.from_dict(old)
+    (saga,) = read.service("employee").sagas
+    assert (saga.spans, saga.step_services) == ((), ())
+    assert saga.step_labels() == list(saga.steps), "steps shown bare"
+    assert read.undeclared_steps == ()
+    assert all(c.foreign_key is None for s in read.services for t in s.tables for c in t.columns)
+    assert "- `employee.CreateEmployee`: check_company → create_user → create_employee" in render_markdown(read)
+
+
+# --- an ERD per service -----------------------------------------------------------------
+
+_ERD_LINE = re.compile(
+    r"^(erDiagram"
+    r"|  [A-Za-z_][A-Za-z0-9_]* \{"
+    r'|    [A-Za-z_][A-Za-z0-9_]* [A-Za-z_][A-Za-z0-9_]*( PK| FK)?( "[^"]*")?'
+    r"|  \}"
+    r'|  [A-Za-z_][A-Za-z0-9_]* (\|\||\|o|\}o)(--|\.\.)(o\{|\|\||o\|) [A-Za-z_][A-Za-z0-9_]* : "[^"]+")$'
+)
+
+
+def _plausible_erd(erd: str) -> None:
+    lines = erd.rstrip("\n").split("\n")
+    assert lines[0] == "erDiagram"
+    assert [line for line in lines if not _ERD_LINE.match(line)] == []
+
+
+def test_the_erd_of_a_service_draws_its_tables_keys_and_references() -> None:
+    m = build_map(build_hrms())
+    erd = render_erd(m, "company")
+    _plausible_erd(erd)
+    for t in m.service("company").tables:
+        assert f"  {t.name} {{\n" in erd
+    assert "    Uuid id PK\n" in erd
+    assert "    Uuid company_id FK\n" in erd
+    assert '    Uuid manager_id "ref employee.employees"\n' in erd
+    # Real foreign keys between its own tables (optional when the column is nullable).
+    assert '  companies ||--o{ departments : "company_id"\n' in erd
+    assert '  departments |o--o{ teams : "department_id"\n' in erd
+    # References to another service's table: a dotted relationship to an entity of its own.
+    assert '  teams }o..o| employee__employees : "ref lead_id"\n' in erd
+    assert '  employee_copies }o..o| auth__users : "ref user_id"\n' in erd
+    assert "employee__employees {" not in erd, "another service's table has no attributes here"
+    assert "isles_" not in erd
+    departments = next(c for c in m.service("company").table("departments").columns if c.name == "company_id")
+    assert departments.foreign_key == "companies.id"
+    for system in (build_hrms(), build_shop(), estoy.build()):
+        sm = build_map(system)
+        for s in sm.services:
+            _plausible_erd(render_erd(sm, s.name))
+
+
+def test_the_markdown_has_an_erd_in_each_service_section() -> None:
+    m = build_map(build_hrms())
+    page = render_markdown(m)
+    section = page[page.index("## Service `company`") : page.index("## Service `employee`")]
+    assert "```mermaid\n" + render_erd(m, "company") + "```" in section
+    assert page.count("```mermaid\nerDiagram\n") == len(m.services)
+
+
+def test_the_command_draws_one_services_erd(tmp_path: Path) -> None:
+    result = isles(*HRMS, "map", "--format", "erd", "--service", "company")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == render_erd(build_map(build_hrms()), "company")
+    out = tmp_path / "order.mmd"
+    assert isles(*SHOP, "map", "--format", "erd", "--service", "order", "--output", str(out)).exit_code == 0
+    assert out.read_text() == render_erd(build_map(build_shop()), "order")
+
+    result = isles(*HRMS, "map", "--format", "erd")
+    assert result.exit_code == 2
+    assert "--service" in result.stderr
+    result = isles(*HRMS, "map", "--service", "company")
+    assert result.exit_code == 2, "--service goes with --format erd"
+    result = isles(*HRMS, "map", "--format", "erd", "--service", "nope")
+    assert result.exit_code == 2
+    assert "no service 'nope'" in result.stderr
+    assert "one of auth, company, employee" in result.stderr
+    assert "--format erd --service" in isles("map", "--help").stdout

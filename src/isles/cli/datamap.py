@@ -19,6 +19,7 @@ class MapFormat(StrEnum):
     json = "json"
     markdown = "markdown"
     mermaid = "mermaid"
+    erd = "erd"
 
 
 @app.command("map")
@@ -28,8 +29,13 @@ def data_map(
         typer.Option(
             "--format",
             "-f",
-            help="text (default on a terminal), json, markdown (default with --output or --check), or mermaid.",
+            help="text (default on a terminal), json, markdown (default with --output or --check), mermaid "
+            "(a flowchart of the services), or erd (a Mermaid erDiagram of one service's tables: give --service).",
         ),
+    ] = None,
+    service: Annotated[
+        str | None,
+        typer.Option("--service", help="The service whose tables --format erd draws (required with it)."),
     ] = None,
     output: Annotated[
         Path | None,
@@ -52,11 +58,13 @@ def data_map(
     """The data map of the system: for each service the tables it owns, the references it
     holds to other services' rows, the copies it keeps of their data (and the events
     that keep them), its event-sourced aggregates, the events it publishes and
-    consumes, its sagas; then, for each table, who refers to it and who copies it.
+    consumes, its sagas and the services each spans; then, for each table, who refers
+    to it and who copies it. Markdown draws an ERD of each service's tables too.
     Read from the declarations only: no database is opened.
 
     Example: isles map
     isles --system shop map --format mermaid
+    isles map --format erd --service company
     isles map --format markdown --output docs/data-map.md
     isles map --check docs/data-map.md
     """
@@ -65,7 +73,12 @@ def data_map(
     if output is not None and check is not None:
         raise fail("give --output or --check, not both")
     chosen = fmt or (MapFormat.markdown if output is not None or check is not None else MapFormat.text)
-    generated = datamap.render(datamap.build_map(load_system()), chosen.value)
+    if (chosen is MapFormat.erd) != (service is not None):
+        raise fail("--format erd draws one service's tables: give it --service NAME (and --service only with it)")
+    m = datamap.build_map(load_system())
+    if service is not None and service not in [s.name for s in m.services]:
+        raise fail(f"no service {service!r} in the system {m.system}: one of {', '.join(s.name for s in m.services)}")
+    generated = datamap.render(m, chosen.value, service)
 
     if check is not None:
         if not check.exists():
@@ -86,7 +99,7 @@ def data_map(
         sys.stdout.write("".join(diff))
         err.print(
             f"{check}: the data map is stale (it differs from what the declarations give now): regenerate it with "
-            f"`isles map --format {chosen.value} --output {check}`",
+            f"`isles map --format {chosen.value}{f' --service {service}' if service else ''} --output {check}`",
             highlight=False,
         )
         raise typer.Exit(1)

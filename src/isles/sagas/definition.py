@@ -127,7 +127,11 @@ class Step:
     might pass (no answer, a timeout, a 5xx) is retried, up to ``max_attempts`` in all;
     a refusal (4xx, :class:`StepFailed`) is not. A compensation is retried until it
     succeeds or ``compensation_attempts`` are used up; then the saga is *failed* and
-    waits for an operator (``isles sagas retry``)."""
+    waits for an operator (``isles sagas retry``).
+
+    ``service`` names the service whose API the action calls (or the outside system
+    it calls, a payment provider): ``isles map`` draws the sagas that span services
+    from it. A local step calls no one and names no service."""
 
     name: str
     action: Action
@@ -138,10 +142,18 @@ class Step:
     max_attempts: int = 5
     compensation_attempts: int = 10
     deadline: float = 24 * 3600.0
+    service: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"step name {self.name!r}: letters, digits, _ and . only")
+        if self.local and self.service is not None:
+            raise ValueError(
+                f"step {self.name}: a local step changes only its own service's database, "
+                f"it calls no service (service={self.service!r})"
+            )
+        if self.service is not None and not _NAME.match(self.service):
+            raise ValueError(f"step {self.name}: service name {self.service!r}: letters, digits, _ and . only")
         if self.local and self.deferred:
             raise ValueError(f"step {self.name}: a deferred step waits for another service, it cannot be local")
         if self.timeout <= 0 or self.deadline <= 0 or self.max_attempts < 1 or self.compensation_attempts < 1:

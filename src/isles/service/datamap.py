@@ -15,20 +15,25 @@ Beside the tables: the references a service holds (``*_ref`` and other
 :func:`isles.reference` columns: the id of a row of another service, no foreign key),
 the copies it keeps (replica tables and denormalized columns, with the events that
 keep them), its event-sourced aggregates, the events it publishes and consumes, and
-the sagas it orchestrates. System-wide, :meth:`DataMap.tables` answers, for each
+the sagas it orchestrates (with the service each step calls, ``Step(service=...)``:
+which services a saga spans). System-wide, :meth:`DataMap.tables` answers, for each
 table a service owns, who references it and who copies it; :attr:`DataMap.dangling`
-lists references and copies whose target no service of the system owns.
+lists references and copies whose target no service of the system owns, and
+:attr:`DataMap.undeclared_steps` the saga steps that call another service without
+saying which.
 
 The platform's own kernel tables (``isles_*``: outbox, inbox, sagas...) are left out:
 every service has them and they hold no business data.
 
-The renderings (text, JSON, Markdown with a Mermaid chart, Mermaid alone) live here
+The renderings (text, JSON, Markdown with a Mermaid chart, Mermaid alone, and a
+Mermaid ``erDiagram`` of one service's tables) live here
 too, so ``isles map`` and any tool (the console, the auditor) draw the same thing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -37,6 +42,7 @@ from sqlalchemy import Table
 
 from isles.core.references import INFO_KEY
 from isles.messaging.replicas import ReplicaTable
+from isles.sagas.definition import Saga
 from isles.service.declaration import Service, System
 from isles.storage.history import HISTORY_INFO_KEY
 
@@ -55,6 +61,7 @@ class ColumnInfo:
     nullable: bool
     primary_key: bool = False
     reference: str | None = None  # "service.table" this column refers to, if a reference
+    foreign_key: str | None = None  # "table.column" of a real foreign key (within the service)
 
 
 @dataclass(frozen=True)
@@ -119,9 +126,27 @@ class ConsumedInfo:
 
 @dataclass(frozen=True)
 class SagaInfo:
+    """A saga the service orchestrates. ``step_services``, aligned with ``steps``: the
+    service each step calls (the orchestrator itself for a local step; None for a step
+    that calls another without saying which). ``spans``: the services it involves, the
+    orchestrator first, then in the order its steps first call them. Both are empty in
+    a map written before they were recorded."""
+
     name: str
     steps: tuple[str, ...]
     description: str = ""
+    spans: tuple[str, ...] = ()
+    step_services: tuple[str | None, ...] = ()
+
+    def step_labels(self) -> list[str]:
+        """Each step with the service it calls: ``create_user (auth)``; a local step
+        bare; a step that does not say, ``(?)``."""
+        if not self.spans or len(self.step_services) != len(self.steps):
+            return list(self.steps)
+        return [
+            step if called == self.spans[0] else f"{step} ({called or '?'})"
+            for step, called in zip(self.steps, self.step_services, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -171,6 +196,8 @@ class DataMap:
     #: "service.table.column -> target" (or "service: copy of target") where the target
     #: is no table of any service of the system.
     dangling: tuple[str, ...] = field(default=())
+    #: "saga.step" of each step that is not local and does not say which service it calls.
+    undeclared_steps: tuple[str, ...] = field(default=())
 
     def service(self, name: str) -> ServiceMap:
         for s in self.services:
@@ -228,13 +255,23 @@ class DataMap:
                 aggregates=tuple(aggregate(a) for a in s["aggregates"]),
                 publishes=tuple(s["publishes"]),
                 consumes=tuple(ConsumedInfo(c["event"], c["publisher"], tuple(c["handlers"])) for c in s["consumes"]),
-                sagas=tuple(SagaInfo(g["name"], tuple(g["steps"]), g.get("description", "")) for g in s["sagas"]),
+                sagas=tuple(
+                    SagaInfo(
+                        g["name"],
+                        tuple(g["steps"]),
+                        g.get("description", ""),
+                        tuple(g.get("spans", ())),
+                        tuple(g.get("step_services", ())),
+                    )
+                    for g in s["sagas"]
+                ),
             )
 
         return cls(
             system=data["system"],
             services=tuple(service(s) for s in data["services"]),
             dangling=tuple(data.get("dangling", ())),
+            undeclared_steps=tuple(data.get("undeclared_steps", ())),
         )
 
     def to_json(self) -> str:
@@ -256,8 +293,20 @@ def _columns(table: Table) -> tuple[ColumnInfo, ...]:
             nullable=bool(c.nullable),
             primary_key=bool(c.primary_key),
             reference=c.info.get(INFO_KEY),
+            foreign_key=min((fk.target_fullname for fk in c.foreign_keys), default=None),
         )
         for c in table.columns
+    )
+
+
+def _saga(service: str, saga: Saga) -> SagaInfo:
+    called = tuple(service if st.local else st.service for st in saga.steps)
+    return SagaInfo(
+        saga.name,
+        tuple(st.name for st in saga.steps),
+        saga.description,
+        _unique([service, *(c for c in called if c is not None)]),
+        called,
     )
 
 
@@ -361,7 +410,7 @@ def service_map(service: Service, publishers: Mapping[str, str]) -> ServiceMap:
             ]
         ),
         consumes=consumes,
-        sagas=tuple(SagaInfo(s.name, tuple(st.name for st in s.steps), s.description) for s in service.sagas),
+        sagas=tuple(_saga(service.name, s) for s in service.sagas),
     )
 
 
@@ -382,7 +431,14 @@ def build_map(system: System) -> DataMap:
         f"{s.name}.{r.table}.{r.column} -> {r.target}" for s in services for r in s.references if r.target not in known
     ]
     dangling += [f"{s.name}.{c.table}: copy of {c.source}" for s in services for c in s.copies if c.source not in known]
-    return DataMap(system.name, services, tuple(dangling))
+    undeclared = tuple(
+        f"{g.name}.{step}"
+        for s in services
+        for g in s.sagas
+        for step, called in zip(g.steps, g.step_services, strict=True)
+        if called is None
+    )
+    return DataMap(system.name, services, tuple(dangling), undeclared)
 
 
 # --- renderings ------------------------------------------------------------------
@@ -428,7 +484,9 @@ def render_text(m: DataMap) -> str:
         for e in s.consumes:
             lines.append(f"  consumes   {e.event} (from {e.publisher or '?'}): {_list(e.handlers)}")
         for g in s.sagas:
-            lines.append(f"  saga       {g.name}: {' > '.join(g.steps)}")
+            lines.append(f"  saga       {g.name}: {' > '.join(g.step_labels())}")
+            if g.spans:
+                lines.append(f"             spans {_list(g.spans)}")
     copies = [(u, by, c) for u in m.tables().values() for by, c in u.copied_by]
     if copies:
         lines += ["", "who keeps copies of what"]
@@ -439,13 +497,17 @@ def render_text(m: DataMap) -> str:
     if m.dangling:
         lines += ["", "references and copies of tables no service owns"]
         lines += [f"  {d}" for d in m.dangling]
+    if m.undeclared_steps:
+        lines += ["", "warning: saga steps that call another service without saying which (Step(service=...))"]
+        lines += [f"  {d}" for d in m.undeclared_steps]
     return "\n".join(lines) + "\n"
 
 
 def render_mermaid(m: DataMap) -> str:
     """A ``flowchart``: a node per service; a solid arrow from a service to one whose
     rows it refers to, a dotted one to one whose data it copies (labelled with the
-    tables)."""
+    tables), a thick one to one whose API a step of a saga it orchestrates calls
+    (labelled with the sagas)."""
     lines = ["flowchart LR"]
     for s in m.services:
         owned = len(s.owned)
@@ -459,13 +521,17 @@ def render_mermaid(m: DataMap) -> str:
         for c in s.copies:
             target, _, table = c.source.partition(".")
             edges.setdefault((s.name, target, "copies"), []).append(table)
+        for g in s.sagas:
+            for called in g.spans:
+                if called != s.name:
+                    edges.setdefault((s.name, called, "saga"), []).append(g.name)
     known = {s.name for s in m.services}
+    arrows = {"refers to": "-->", "copies": "-.->", "saga": "==>"}
     for (source, target, kind), tables in edges.items():
         if target not in known:
             lines.append(f'  {target}["{target}<br/>(not in this system)"]')
             known.add(target)
-        arrow = "-->" if kind == "refers to" else "-.->"
-        lines.append(f'  {source} {arrow}|"{kind} {", ".join(_unique(tables))}"| {target}')
+        lines.append(f'  {source} {arrows[kind]}|"{kind} {", ".join(_unique(tables))}"| {target}')
     return "\n".join(lines) + "\n"
 
 
@@ -484,7 +550,8 @@ def render_markdown(m: DataMap) -> str:
         "",
         "A solid arrow: the service holds references to the other's rows (their ids, no foreign key). "
         "A dotted arrow: it keeps copies of the other's data, updated by its events. "
-        "Each arrow points at the owner.",
+        "Each of these points at the owner. "
+        "A thick arrow: a saga the service orchestrates has a step that calls the other (it points at the one called).",
         "",
         "## Who keeps copies of what",
         "",
@@ -508,6 +575,17 @@ def render_markdown(m: DataMap) -> str:
     if m.dangling:
         out += ["", "**Refer to or copy a table no service of this system owns:**", ""]
         out += [f"- `{d}`" for d in m.dangling]
+    out += ["", "## Sagas across services", ""]
+    sagas = [(s.name, g) for s in m.services for g in s.sagas]
+    if sagas:
+        out += ["| saga | orchestrated by | spans | steps (the service each calls) |", "|---|---|---|---|"]
+        for by, g in sagas:
+            out.append(f"| `{g.name}` | {by} | {_list(g.spans, '?')} | {' → '.join(g.step_labels())} |")
+    else:
+        out.append("No service orchestrates a saga.")
+    if m.undeclared_steps:
+        out += ["", "**Saga steps that call another service without saying which** (declare `Step(service=...)`):", ""]
+        out += [f"- `{d}`" for d in m.undeclared_steps]
     for s in m.services:
         out += ["", f"## Service `{s.name}`", ""]
         if s.description:
@@ -528,6 +606,9 @@ def render_markdown(m: DataMap) -> str:
                         what += f"; {_code(c.columns)} copied from `{c.source}`"
                 cols = ", ".join(c.name for c in t.columns)
                 out.append(f"| `{t.name}` | {_code(t.primary_key)} | {cols} | {what} |")
+        if s.tables:
+            out += ["", "**Its tables** (copies included; a reference to another service's table, dotted):", ""]
+            out += ["```mermaid", render_erd(m, s.name).rstrip("\n"), "```"]
         out += ["", "**Refers to**" + (":" if s.references else ": nothing of another service.")]
         if s.references:
             out += ["", "| column | the id of a row of | nullable |", "|---|---|---|"]
@@ -558,14 +639,62 @@ def render_markdown(m: DataMap) -> str:
         if s.sagas:
             out += ["", "**Orchestrates the sagas**:", ""]
             for g in s.sagas:
-                out.append(f"- `{g.name}`: {' → '.join(g.steps)}")
+                spans = f"; spans {_list(g.spans)}" if g.spans else ""
+                out.append(f"- `{g.name}`: {' → '.join(g.step_labels())}{spans}")
     return "\n".join(out) + "\n"
 
 
-def render(m: DataMap, fmt: str) -> str:
+_WORD = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _word(name: str) -> str:
+    """A name Mermaid's ``erDiagram`` takes as one word (an entity, a type, an attribute)."""
+    word = _WORD.sub("_", name) or "_"
+    return word if word[0].isalpha() or word[0] == "_" else f"_{word}"
+
+
+def render_erd(m: DataMap, service: str) -> str:
+    """A Mermaid ``erDiagram`` of ``service``'s tables (kernel tables left out), each
+    with its columns (type, ``PK``/``FK``, a reference's target as the comment); a
+    solid relationship per foreign key between its tables (``|o`` when the column is
+    nullable), a dotted one per reference to another service's table, drawn as an
+    entity ``service__table`` without attributes. Raises KeyError for an unknown
+    service."""
+    s = m.service(service)
+    tables = {t.name for t in s.tables}
+    lines = ["erDiagram"]
+    for t in s.tables:
+        lines.append(f"  {_word(t.name)} {{")
+        for c in t.columns:
+            key = " PK" if c.primary_key else (" FK" if c.foreign_key else "")
+            comment = f' "ref {c.reference}"' if c.reference else ""
+            lines.append(f"    {_word(c.type)} {_word(c.name)}{key}{comment}")
+        lines.append("  }")
+    for t in s.tables:
+        for c in t.columns:
+            if c.foreign_key:
+                target = c.foreign_key.rpartition(".")[0].rpartition(".")[2]  # schema.table.column -> table
+                if target in tables:
+                    one = "|o" if c.nullable else "||"
+                    lines.append(f'  {_word(target)} {one}--o{{ {_word(t.name)} : "{c.name}"')
+            if c.reference:
+                owner, _, table = c.reference.partition(".")
+                # another service's table: an entity of its own (service__table), without attributes
+                entity = _word(table) if owner == s.name and table in tables else _word(f"{owner}__{table}")
+                one = "o|" if c.nullable else "||"
+                lines.append(f'  {_word(t.name)} }}o..{one} {entity} : "ref {c.name}"')
+    return "\n".join(lines) + "\n"
+
+
+def render(m: DataMap, fmt: str, service: str | None = None) -> str:
+    """``m`` in ``fmt``; ``erd`` draws the tables of ``service`` (required for it)."""
+    if fmt == "erd":
+        if service is None:
+            raise ValueError("format erd: name the service")
+        return render_erd(m, service)
     renderers = {"text": render_text, "json": DataMap.to_json, "markdown": render_markdown, "mermaid": render_mermaid}
     if fmt not in renderers:
-        raise ValueError(f"format {fmt!r}: one of {', '.join(renderers)}")
+        raise ValueError(f"format {fmt!r}: one of {', '.join([*renderers, 'erd'])}")
     return renderers[fmt](m)
 
 

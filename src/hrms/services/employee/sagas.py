@@ -123,10 +123,10 @@ async def activate(ctx: StepContext) -> Any:
 CREATE_EMPLOYEE = Saga(
     NAME,
     (
-        Step("check_company", check_company, timeout=5.0),
-        Step("create_user", create_user, delete_user, timeout=5.0),
+        Step("check_company", check_company, timeout=5.0, service="company"),
+        Step("create_user", create_user, delete_user, timeout=5.0, service="auth"),
         Step("create_employee", create_employee, remove_employee, local=True),
-        Step("activate_user", activate_user, timeout=5.0),
+        Step("activate_user", activate_user, timeout=5.0, service="auth"),
         Step("activate", activate, local=True),
     ),
     description="Check the company and department (company), create the user (auth, pending), the employee "

@@ -73,7 +73,7 @@ async def confirm(ctx: StepContext) -> Any:
 CREATE_ASSIGNMENT = Saga(
     NAME,
     (
-        Step("validate", validate, timeout=5.0),
+        Step("validate", validate, timeout=5.0, service="employee"),
         Step("reserve_capacity", reserve, release, local=True),
         Step("create_assignment", create, remove, local=True),
         Step("confirm", confirm, local=True),

@@ -227,14 +227,18 @@ async def confirm(ctx: StepContext) -> Any:
     return {"order_number": order.order_number, "version": order.version}
 
 
+#: The payment provider the payment steps call: a system outside the shop, not a
+#: service of it (``isles map`` draws it as such).
+PAYMENTS = "payments"
+
 PLACE_ORDER = Saga(
     PLACE,
     (
-        Step("check_user", check_user, timeout=5.0),
+        Step("check_user", check_user, timeout=5.0, service="user"),
         Step("create_order", create_order, fail_order, local=True),
-        Step("reserve_stock", reserve_stock, release_stock, timeout=5.0),
+        Step("reserve_stock", reserve_stock, release_stock, timeout=5.0, service="product"),
         Step("price_order", price_order, local=True),
-        Step("take_payment", take_payment, refund_payment, timeout=5.0, max_attempts=3),
+        Step("take_payment", take_payment, refund_payment, timeout=5.0, max_attempts=3, service=PAYMENTS),
         Step("confirm", confirm, local=True),
     ),
     description="Check the buyer and the address (user), create the order (pending), reserve the stock "
@@ -285,8 +289,8 @@ CANCEL_ORDER = Saga(
         Step("start_cancel", start_cancel, abort_cancel, local=True),
         # Both idempotent, neither undoable: tried long (a refund made and then given up
         # on would leave a refunded order CONFIRMED; see docs/shop-order.md).
-        Step("refund", refund, timeout=5.0, max_attempts=20),
-        Step("release_stock", release, timeout=5.0, max_attempts=20),
+        Step("refund", refund, timeout=5.0, max_attempts=20, service=PAYMENTS),
+        Step("release_stock", release, timeout=5.0, max_attempts=20, service="product"),
         Step("finish", finish_cancel, local=True),
     ),
     description="Mark the order cancelling, refund the payment (provider), release the stock (product), "
