@@ -9,7 +9,11 @@ same run:
 
 * isles: ``isles.service.audit.check_copy`` (stale, missing and extra rows);
 * reladiff: ``reladiff <db_a> employees <db_b> employee_copies -k id -c version``
-  (which rows differ, by key and version).
+  (which rows differ, by key and version);
+* with the values too (unless ``--no-values``): ``check_copy(values=True)`` (every
+  row's values compared at the owner's version: the owner's rows as ORM objects, its
+  Resend event projected as the copy projects it) beside ``reladiff ... -c version
+  -c name``.
 
 It prints, per scenario and tool, the seconds, rows/s, what was found and the peak
 RSS, and the ratio of the two times.
@@ -87,11 +91,16 @@ async def make_stale(fraction: float) -> int:
         await conn.close()
 
 
-def run_isles(chunk: int) -> dict[str, Any]:
-    """In this (child) process: the audit's copy check."""
+def run_isles(chunk: int, values: bool = False) -> dict[str, Any]:
+    """In this (child) process: the audit's copy check (``values``: every row's values too)."""
+    import uuid
+    from typing import ClassVar
+
     from fastapi import APIRouter
     from sqlalchemy import Column, Integer, Table, Text, Uuid
+    from sqlalchemy.orm import registry
 
+    from isles import Event, Resend
     from isles.core.settings import IslesSettings
     from isles.messaging.replicas import ReplicaTable
     from isles.service.audit import check_copy
@@ -106,12 +115,28 @@ def run_isles(chunk: int) -> dict[str, Any]:
             name, metadata, Column("id", Uuid, primary_key=True), Column("version", Integer), Column("name", Text)
         )
 
-    shape("employees", owner_md)
+    class EmployeeSaved(Event):
+        event_type: ClassVar[str] = "owner.EmployeeSaved"
+        schema_version: ClassVar[int] = 1
+        id: uuid.UUID
+        name: str
+
+    class Employee:  # the owner's model (what its Resend makes events of)
+        id: uuid.UUID
+        name: str
+        version: int
+
+    registry().map_imperatively(Employee, shape("employees", owner_md))
     copies = shape("employee_copies", copy_md)
     replica = ReplicaTable(
-        table=copies, source="owner.employees", events=(), project=lambda e: {"name": e}, columns=("name",)
+        table=copies,
+        source="owner.employees",
+        events=(EmployeeSaved,),
+        project=lambda e: {"name": e.name},
+        columns=("name",),
     )
-    owner = Service(name="owner", metadata=owner_md, router=APIRouter(), migrations=None)
+    resend = Resend(Employee, "owner.Employee", lambda row: EmployeeSaved(id=row.id, name=row.name), lambda _r: "")
+    owner = Service(name="owner", metadata=owner_md, router=APIRouter(), migrations=None, resend=[resend])
     copy = Service(name="copy", metadata=copy_md, router=APIRouter(), migrations=None, replicas=(replica,))
     system = System(name="bench", services=[owner, copy])
     settings = IslesSettings(database_url=f"{SERVER}/{{service}}")
@@ -122,7 +147,8 @@ def run_isles(chunk: int) -> dict[str, Any]:
             "copy": ServiceDatabase("copy", f"{SERVER}/{COPY_DB}", settings),
         }
         started = time.perf_counter()
-        report = await check_copy(dbs, system, "copy", replica, chunk=chunk, samples=5)
+        report = await check_copy(dbs, system, "copy", replica, chunk=chunk, samples=5, values=values)
+        assert not report.note, report.note
         seconds = time.perf_counter() - started
         for db in dbs.values():
             await db.dispose()
@@ -131,8 +157,9 @@ def run_isles(chunk: int) -> dict[str, Any]:
     return asyncio.run(go())
 
 
-def run_reladiff() -> dict[str, Any]:
+def run_reladiff(values: bool = False) -> dict[str, Any]:
     exe = shutil.which("reladiff") or str(Path(sys.executable).with_name("reladiff"))
+    columns = ["-c", "version", "-c", "name"] if values else ["-c", "version"]
     started = time.perf_counter()
     done = subprocess.run(
         [
@@ -143,8 +170,7 @@ def run_reladiff() -> dict[str, Any]:
             "employee_copies",
             "-k",
             "id",
-            "-c",
-            "version",
+            *columns,
             "--json",
         ],
         capture_output=True,
@@ -160,8 +186,12 @@ def run_reladiff() -> dict[str, Any]:
     return {"seconds": seconds, "found": len(keys), "diff_lines": len(lines), "rss_kib": child}
 
 
+TOOLS = ("isles", "reladiff", "isles-values", "reladiff-values")
+
+
 def child(tool: str, chunk: int) -> None:
-    result = run_isles(chunk) if tool == "isles" else run_reladiff()
+    values = tool.endswith("-values")
+    result = run_isles(chunk, values) if tool.startswith("isles") else run_reladiff(values)
     result.setdefault("rss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     print(json.dumps(result))
 
@@ -184,7 +214,8 @@ def main() -> None:
     parser.add_argument("--stale", type=float, default=0.001, help="fraction of the copy's rows one version behind")
     parser.add_argument("--chunk", type=int, default=5000)
     parser.add_argument("--prefix", default="isles_bench_audit", help="the two databases' names begin so")
-    parser.add_argument("--child", choices=("isles", "reladiff"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-values", action="store_true", help="key and version only (not the values too)")
+    parser.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global OWNER_DB, COPY_DB
     OWNER_DB, COPY_DB = f"{args.prefix}_owner", f"{args.prefix}_copy"
@@ -195,24 +226,28 @@ def main() -> None:
     t0 = time.perf_counter()
     asyncio.run(setup(args.rows))
     print(f"  set up in {time.perf_counter() - t0:.1f} s", flush=True)
-    print(f"{'scenario':<22}{'tool':<10}{'seconds':>9}{'rows/s':>12}{'found':>8}{'peak RSS MiB':>14}")
+    print(f"{'scenario':<22}{'tool':<16}{'seconds':>9}{'rows/s':>12}{'found':>8}{'peak RSS MiB':>14}")
+    tools = TOOLS[:2] if args.no_values else TOOLS
     for scenario in ("clean", "stale"):
         expected = 0
         if scenario == "stale":
             expected = asyncio.run(make_stale(args.stale))
         times = {}
-        for tool in ("isles", "reladiff"):
+        for tool in tools:
             r = measure(tool, args.chunk)
             times[tool] = r["seconds"]
             label = f"{scenario} ({expected:,} stale)" if scenario == "stale" else scenario
             print(
-                f"{label:<22}{tool:<10}{r['seconds']:>9.2f}{args.rows / r['seconds']:>12,.0f}"
+                f"{label:<22}{tool:<16}{r['seconds']:>9.2f}{args.rows / r['seconds']:>12,.0f}"
                 f"{r['found']:>8,}{r['rss_kib'] / 1024:>14.1f}",
                 flush=True,
             )
             if r["found"] != expected:
                 print(f"  ! {tool} found {r['found']}, expected {expected}", flush=True)
         print(f"  isles / reladiff time: {times['isles'] / times['reladiff']:.2f}x", flush=True)
+        if "isles-values" in times:
+            ratio = times["isles-values"] / times["reladiff-values"]
+            print(f"  with the values: isles / reladiff time: {ratio:.2f}x", flush=True)
     for db in (OWNER_DB, COPY_DB):
         asyncio.run(_exec("postgres", f'DROP DATABASE IF EXISTS "{db}"'))
 

@@ -466,3 +466,21 @@ def test_the_command_draws_one_services_erd(tmp_path: Path) -> None:
     assert "no service 'nope'" in result.stderr
     assert "one of auth, company, employee" in result.stderr
     assert "--format erd --service" in isles("map", "--help").stdout
+
+
+def test_a_references_orphan_policy_and_liveness_are_on_the_map() -> None:
+    m = build_map(build_hrms())
+    [ref] = [r for r in m.service("employee").references if (r.table, r.column) == ("employees", "department_id")]
+    assert (ref.on_orphan, ref.live) == ("nullify", "deleted_at")
+    plain = [r for r in m.service("project").references if (r.table, r.column) == ("assignments", "employee_id")]
+    assert [(r.on_orphan, r.live) for r in plain] == [("report", None)]
+    page = render_markdown(m)
+    assert (
+        "| `employees.department_id` | `company.departments` | yes | missing, or `deleted_at` says gone | nullify |"
+        in page
+    )
+    assert (
+        "employees.department_id -> company.departments (nullable) (live: deleted_at) (orphans: nullify)"
+        in render_text(m)
+    )
+    assert DataMap.from_dict(json.loads(m.to_json())) == m

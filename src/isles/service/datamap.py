@@ -82,6 +82,11 @@ class ReferenceInfo:
     column: str
     target: str
     nullable: bool
+    #: What ``isles audit --repair`` does with a row holding an orphaned id ("report",
+    #: "nullify", "mark <column>") and the target's column that says whether its row
+    #: still counts (``deleted_at``, ``is_active``; None: existing is enough).
+    on_orphan: str = "report"
+    live: str | None = None
 
 
 @dataclass(frozen=True)
@@ -376,7 +381,8 @@ def service_map(service: Service, publishers: Mapping[str, str]) -> ServiceMap:
         pk = tuple(c.name for c in table.primary_key.columns)
         tables.append(TableInfo(name, kind, pk, _columns(table), source))
     references = tuple(
-        ReferenceInfo(r.table, r.column, f"{r.target_service}.{r.target_table}", r.nullable) for r in service.references
+        ReferenceInfo(r.table, r.column, f"{r.target_service}.{r.target_table}", r.nullable, str(r.on_orphan), r.live)
+        for r in service.references
     )
     references = tuple(sorted(references, key=lambda r: (r.table, r.column)))
     # Replica handlers are made anew on each call: name them by their replica's label.
@@ -474,7 +480,9 @@ def render_text(m: DataMap) -> str:
             }[t.kind]
             lines.append(f"  owns       {t.name}{what}: key {_list(t.primary_key)}; {len(t.columns)} column(s)")
         for r in s.references:
-            lines.append(f"  refers     {r.table}.{r.column} -> {r.target}{' (nullable)' if r.nullable else ''}")
+            extra = (" (nullable)" if r.nullable else "") + (f" (live: {r.live})" if r.live else "")
+            extra += f" (orphans: {r.on_orphan})" if r.on_orphan != "report" else ""
+            lines.append(f"  refers     {r.table}.{r.column} -> {r.target}{extra}")
         for c in s.copies:
             what = c.table if c.kind == "table" else f"{c.table}.{{{', '.join(c.columns)}}}"
             lines.append(f"  copies     {c.source} -> {what}, kept by {_list(c.events)}")
@@ -611,9 +619,15 @@ def render_markdown(m: DataMap) -> str:
             out += ["```mermaid", render_erd(m, s.name).rstrip("\n"), "```"]
         out += ["", "**Refers to**" + (":" if s.references else ": nothing of another service.")]
         if s.references:
-            out += ["", "| column | the id of a row of | nullable |", "|---|---|---|"]
+            out += [
+                "",
+                "| column | the id of a row of | nullable | an orphan is | audit repair |",
+                "|---|---|---|---|---|",
+            ]
             for r in s.references:
-                out.append(f"| `{r.table}.{r.column}` | `{r.target}` | {'yes' if r.nullable else 'no'} |")
+                orphan = "missing" + (f", or `{r.live}` says gone" if r.live else "")
+                nullable = "yes" if r.nullable else "no"
+                out.append(f"| `{r.table}.{r.column}` | `{r.target}` | {nullable} | {orphan} | {r.on_orphan} |")
         out += ["", "**Keeps copies**" + (":" if s.copies else ": none.")]
         if s.copies:
             out += ["", "| of | into | columns | kept by the events |", "|---|---|---|---|"]
