@@ -215,6 +215,13 @@ class AuditSettings(_Group):
         default=5.0, ge=0, description="Seconds before a stale or missing copy is looked at again (in flight?)."
     )
     window_hours: float = Field(default=1.0, ge=0, description="Hours of failed and compensated sagas counted.")
+    values_slices: int = Field(
+        default=0,
+        ge=0,
+        le=65536,
+        description="Compare copies' values too, a slice of the key space per audit: N slices, every row "
+        "compared once every N audits (0, default: versions only).",
+    )
 
 
 class SmtpSettings(_Group):

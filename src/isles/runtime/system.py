@@ -378,6 +378,8 @@ class SystemRuntime:
         self.bus = bus if bus is not None else make_bus(system, settings, name=process_name)
         self.metrics = Metrics()
         self._audit_task: asyncio.Task[None] | None = None
+        self._audit_round = 0
+        self._differs: dict[str, dict[int, int]] = {}  # copy check -> slice -> rows whose values differ
         self.security = SecurityLog(settings.security_log_target(), service="")
         urls = {s.name: resolve_database_url(s.name, settings, env) for s in local}
         check_distinct(urls)
@@ -580,17 +582,28 @@ class SystemRuntime:
 
     async def audit_once(self) -> AuditReport:
         """Audit what this process holds (its services' references and copies whose
-        owners it holds too, their pipelines) and export the counts as gauges."""
+        owners it holds too, their pipelines; with ``ISLES_AUDIT_VALUES_SLICES``, the
+        values of one slice of the keys) and export the counts as gauges."""
         from isles.service.audit import audit, export
 
         a = self.settings.audit
+        # Values: one slice of the keys a round, every row once every values_slices
+        # rounds; each slice's last count of differing rows is kept for the gauges.
+        part = (self._audit_round % a.values_slices, a.values_slices) if a.values_slices else None
+        self._audit_round += 1
         report = await audit(
             self.system,
             {name: rt.db for name, rt in self.services.items()},
             settle=a.settle,
             window=timedelta(hours=a.window_hours),
+            values=part is not None,
+            values_slice=part,
         )
-        export(report, self.metrics)
+        if part is not None:
+            for c in report.checks:
+                if c.kind != "reference" and not c.skipped:
+                    self._differs.setdefault(c.name, {})[part[0]] = c.counts.get("differs", 0)
+        export(report, self.metrics, {name: sum(by.values()) for name, by in self._differs.items()})
         self.metrics.audit_last_success.set(time.time())
         return report
 

@@ -385,10 +385,13 @@ async def check_copy(
     samples: int = SAMPLES,
     settle: float = 0.0,
     values: bool = False,
+    values_slice: tuple[int, int] | None = None,
 ) -> CheckReport:
     """A copy against its owner: stale, missing and extra rows (a ReplicaTable), or
     stale keys (DenormalizedColumns), confirmed after ``settle`` seconds; with
-    ``values``, rows at the owner's version whose values differ from it too."""
+    ``values``, rows at the owner's version whose values differ from it too — of
+    every row, or, with ``values_slice`` ``(i, n)``, of the UUID keys in the i-th of
+    n equal slices of the key space (the versions of every row still)."""
     denormalized = isinstance(replica, DenormalizedColumns)
     table = replica.table
     report = CheckReport(service, "denormalized" if denormalized else "copy", copy_name(service, replica))
@@ -414,6 +417,9 @@ async def check_copy(
     if isinstance(plan, str):
         report.note = f"values not compared: {plan}"
         plan = None
+    sliced = plan if values_slice is not None and isinstance(table.c[key].type, Uuid) else None
+    if sliced is not None:
+        plan = None  # the versions as usual; the values of one slice, after
     bucketed = (
         plan is None
         and complete
@@ -465,8 +471,38 @@ async def check_copy(
     for finding in suspects:
         _add(report, finding, samples)
         report.repairable.append(finding.key)
+    if sliced is not None and values_slice is not None and owner_version is not None:
+        where = _slice(values_slice)
+        copy_rows = _grouped(
+            _rows(copy_db, table, key, [replica.version_column, *replica.columns], chunk, where(table.c[key]))
+        )
+        owners = _objects(owner_db, sliced.model, owner_columns, chunk, where)
+        async for k, held, has in _merge(copy_rows, owners):
+            if held is None or has is None or (soft and has[soft_at] is not None):
+                continue
+            differs = sliced.compare(has[-1], int(has[1]), held[2])
+            if differs:
+                _add(report, Finding("differs", str(k), int(has[1]), int(has[1]), differs), samples)
+                report.repairable.append(str(k))
+        i, n = values_slice
+        report.note = f"values compared in slice {i + 1} of {n} of the keys"
     report.source = replica.source
     return report
+
+
+def _slice(values_slice: tuple[int, int]) -> Any:
+    """A function of a UUID key column: the condition that its value is in the i-th of
+    n equal slices of the key space."""
+    i, n = values_slice
+    if not 0 <= i < n:
+        raise ValueError(f"values slice {i} of {n}")
+    lo = uuid.UUID(int=i * 2**128 // n)
+    hi = uuid.UUID(int=(i + 1) * 2**128 // n) if i + 1 < n else None
+
+    def where(column: Any) -> Any:
+        return and_(column >= lo, column < hi) if hi is not None else column >= lo
+
+    return where
 
 
 def copy_name(service: str, replica: ReplicaTable | DenormalizedColumns) -> str:
@@ -554,7 +590,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 async def _rows(
-    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], chunk: int
+    db: ServiceDatabase, table: Table, key: str, columns: Sequence[str], chunk: int, where: Any = None
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Every row of ``table`` (``key`` then ``columns``), in key order — several rows
     of one key too (keyset on the key and the primary key)."""
@@ -564,6 +600,8 @@ async def _rows(
     last: tuple[Any, ...] | None = None
     while True:
         q = select(*order, *(table.c[c] for c in columns)).where(k.is_not(None))
+        if where is not None:
+            q = q.where(where)
         if last is not None:
             q = q.where(tuple_(*order) > tuple_(*last))
         q = q.order_by(*order).limit(chunk)
@@ -592,15 +630,17 @@ async def _grouped(rows: AsyncIterator[tuple[Any, ...]]) -> AsyncIterator[tuple[
 
 
 async def _objects(
-    db: ServiceDatabase, model: type[Any], columns: Sequence[str], chunk: int
+    db: ServiceDatabase, model: type[Any], columns: Sequence[str], chunk: int, where: Any = None
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The owner's rows as objects of ``model``, in key order: (key, ``columns``'
-    values..., the object)."""
+    values..., the object); ``where``: a function of the key column, the condition."""
     (pk,) = sa_inspect(model).primary_key
     attrs = {c.name: a.key for a in sa_inspect(model).column_attrs for c in a.columns}
     last: Any = None
     while True:
         q = select(model).order_by(pk).limit(chunk)
+        if where is not None:
+            q = q.where(where(pk))
         if last is not None:
             q = q.where(pk > last)
         async with db.read_session(tenant=ACROSS_TENANTS) as session:
@@ -670,12 +710,14 @@ async def audit(
     settle: float = 0.0,
     window: timedelta = timedelta(hours=1),
     values: bool = False,
+    values_slice: tuple[int, int] | None = None,
 ) -> AuditReport:
     """Every reference and copy of ``system`` checked, and every service's pipeline;
     ``only`` keeps the checks whose name (as reports show it; a service's pipeline is
     ``pipeline <service>``) contains one of its strings; ``values``:
     copies' values compared with their owners' at the same version too (every row
-    read: slower than the versions alone)."""
+    read: slower than the versions alone; ``values_slice`` ``(i, n)``: only the keys
+    of the i-th of n slices of the key space, as the continuous audit does)."""
     started = asyncio.get_running_loop().time()
     checks: list[CheckReport] = []
 
@@ -714,7 +756,15 @@ async def audit(
             if wanted(copy_name(s.name, replica)):
                 checks.append(
                     await check_copy(
-                        dbs, system, s.name, replica, chunk=chunk, samples=samples, settle=settle, values=values
+                        dbs,
+                        system,
+                        s.name,
+                        replica,
+                        chunk=chunk,
+                        samples=samples,
+                        settle=settle,
+                        values=values,
+                        values_slice=values_slice,
                     )
                 )
     pipeline = [
@@ -790,9 +840,11 @@ async def _repair_orphans(
     return [Repair(c.name, f"{service.name}.{ref.table}", len(keys), resent, note, changed)]
 
 
-def export(report: AuditReport, metrics: Any) -> None:
+def export(report: AuditReport, metrics: Any, differs: Mapping[str, int] | None = None) -> None:
     """Set the audit gauges of ``metrics`` (an :class:`isles.ops.metrics.Metrics`) from
-    ``report``: one series per declaration checked."""
+    ``report``: one series per declaration checked. ``differs``: per copy check, the
+    rows whose values differ, as last counted in each slice of the keys (the audit
+    compares one slice a round), instead of this report's own count."""
     # A gauge per kind of finding; an inactive target counts as an orphan, a copy
     # whose values differ at the owner's version as stale.
     for c in report.checks:
@@ -802,7 +854,8 @@ def export(report: AuditReport, metrics: Any) -> None:
         if c.kind == "reference":
             metrics.orphaned_references.labels(c.service, c.name).set(n("orphan", 0) + n("inactive", 0))
             continue
-        metrics.stale_copies.labels(c.service, c.name).set(n("stale", 0) + n("differs", 0))
+        held = differs.get(c.name, n("differs", 0)) if differs is not None else n("differs", 0)
+        metrics.stale_copies.labels(c.service, c.name).set(n("stale", 0) + held)
         if c.kind == "copy":
             metrics.missing_copies.labels(c.service, c.name).set(n("missing", 0))
             metrics.extra_copies.labels(c.service, c.name).set(n("extra", 0))
