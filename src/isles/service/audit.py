@@ -633,23 +633,36 @@ async def _objects(
     db: ServiceDatabase, model: type[Any], columns: Sequence[str], chunk: int, where: Any = None
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The owner's rows as objects of ``model``, in key order: (key, ``columns``'
-    values..., the object); ``where``: a function of the key column, the condition."""
-    (pk,) = sa_inspect(model).primary_key
-    attrs = {c.name: a.key for a in sa_inspect(model).column_attrs for c in a.columns}
+    values..., the object); ``where``: a function of the key column, the condition.
+
+    The rows are read as plain rows (the columns' types still apply: an encrypted
+    column comes decrypted) and made into detached objects of the model by hand:
+    about twice as fast as the session's loading, which keeps an identity map this
+    read-only pass has no use for. Their column attributes, properties and methods
+    work; a relationship does not (it would need a session)."""
+    mapper = sa_inspect(model)
+    (pk,) = mapper.primary_key
+    table = mapper.local_table
+    attrs = [(c, a.key) for a in mapper.column_attrs for c in a.columns if c.table is table]
+    at = {c.name: i for i, (c, _a) in enumerate(attrs)}
+    keys = [a for _c, a in attrs]
+    new = mapper.class_manager.new_instance
     last: Any = None
     while True:
-        q = select(model).order_by(pk).limit(chunk)
+        q = select(*(c for c, _a in attrs)).order_by(pk).limit(chunk)
         if where is not None:
             q = q.where(where(pk))
         if last is not None:
             q = q.where(pk > last)
         async with db.read_session(tenant=ACROSS_TENANTS) as session:
-            objs = list((await session.scalars(q)).all())
-        for obj in objs:
-            yield (_key(getattr(obj, attrs[pk.name])), *(getattr(obj, attrs[c]) for c in columns), obj)
-        if len(objs) < chunk:
+            rows = (await session.execute(q)).all()
+        for row in rows:
+            obj = new()
+            obj.__dict__.update(zip(keys, row, strict=True))
+            yield (_key(row[at[pk.name]]), *(row[at[c]] for c in columns), obj)
+        if len(rows) < chunk:
             return
-        last = getattr(objs[-1], attrs[pk.name])
+        last = rows[-1][at[pk.name]]
 
 
 async def _still_behind(
