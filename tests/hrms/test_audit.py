@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -376,3 +377,65 @@ async def test_values_that_differ_at_the_same_version_are_found_and_repaired(
     await repair(hrms.system, dbs, stale)
     await hrms.settle()
     assert (await _audit(hrms)).findings == 0
+
+
+async def test_consumer_lag_and_the_failed_processing_rate_from_the_kernel_tables(
+    api: httpx.AsyncClient, hrms: SystemRuntime
+) -> None:
+    """The pipeline part reads, per consuming service, the events its publishers
+    published in the window that its inbox does not hold (consumer lag), and the part of
+    what it took that it parked (failed-processing rate)."""
+    await _people(api, hrms)
+    report = await _audit(hrms)
+    project = next(p for p in report.pipeline if p.service == "project")
+    assert project.consumer_lag == {}
+    assert project.consumed_in_window > 0
+    assert project.failure_rate == 0.0
+
+    # An event the employee service published half a minute ago that no consumer took.
+    now = utcnow()
+    await _write(
+        hrms,
+        "employee",
+        insert(outbox_table).values(
+            event_id=uuid.uuid4(),
+            event_type="employee.EmployeeUpdated",
+            aggregate_type="employee",
+            aggregate_id=str(uuid.uuid4()),
+            aggregate_version=1,
+            tenant_id="",
+            payload="{}",
+            created_at=now - timedelta(seconds=31),
+            published_at=now - timedelta(seconds=30),
+        ),
+    )
+    # And one the project service parked.
+    await _write(
+        hrms,
+        "project",
+        insert(dead_letters_table).values(
+            id=uuid.uuid4(),
+            event_id=uuid.uuid4(),
+            event_type="employee.EmployeeUpdated",
+            aggregate_id=str(uuid.uuid4()),
+            aggregate_version=2,
+            payload="{}",
+            error="boom",
+            traceback="",
+            attempts=5,
+            first_failed_at=now,
+            created_at=now,
+        ),
+    )
+    report = await _audit(hrms)
+    by = {p.service: p for p in report.pipeline}
+    for consumer in ("project", "leave", "notification"):
+        assert by[consumer].consumer_lag == {"employee": 1}, consumer
+        assert by[consumer].consumer_lag_seconds >= 29
+    assert by["employee"].consumer_lag == {}, "it does not handle its own EmployeeUpdated"
+    assert by["project"].failed_in_window == 1
+    assert by["project"].failure_rate == 1 / by["project"].consumed_in_window
+    body = report.to_json()
+    [p] = [p for p in body["pipeline"] if p["service"] == "project"]
+    assert p["consumer_lag"] == {"employee": 1}
+    assert p["failure_rate"] > 0

@@ -152,9 +152,12 @@ def render_text(report: AuditReport) -> str:
     for p in report.pipeline:
         state = "ok  " if not p.findings else "FAIL"
         dead = ", ".join(f"{t}: {n}" for t, n in sorted(p.dead_letters.items())) or "none"
+        lag = sum(p.consumer_lag.values())
         lines.append(
             f"  {state}  pipeline     {p.service}: outbox backlog {p.outbox_backlog}"
-            f" (oldest {p.oldest_unpublished_seconds:.0f} s), dead letters {dead},"
+            f" (oldest {p.oldest_unpublished_seconds:.0f} s), consumer lag {lag}"
+            f" (oldest {p.consumer_lag_seconds:.0f} s), dead letters {dead},"
+            f" failed {p.failed_in_window} of {p.consumed_in_window} taken ({p.failure_rate:.2%}),"
             f" sagas failed {p.sagas_failed}, compensated {p.sagas_compensated}"
         )
     return "\n".join(lines)
@@ -175,13 +178,16 @@ def render_markdown(report: AuditReport) -> str:
         lines.append(f"| {c.service} | {c.kind} | `{c.name}` | {c.checked} | {counts} | {ids} |")
     lines += [
         "",
-        "| service | outbox backlog | oldest unpublished (s) | dead letters | sagas failed | compensated |",
-        "|---|---|---|---|---|---|",
+        "| service | outbox backlog | oldest unpublished (s) | consumer lag | oldest unconsumed (s) "
+        "| dead letters | failed / taken | sagas failed | compensated |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in report.pipeline:
         dead = ", ".join(f"{t}: {n}" for t, n in sorted(p.dead_letters.items())) or "0"
+        lag = ", ".join(f"{s}: {n}" for s, n in sorted(p.consumer_lag.items())) or "0"
         lines.append(
-            f"| {p.service} | {p.outbox_backlog} | {p.oldest_unpublished_seconds:.0f} | {dead} |"
+            f"| {p.service} | {p.outbox_backlog} | {p.oldest_unpublished_seconds:.0f} | {lag} |"
+            f" {p.consumer_lag_seconds:.0f} | {dead} | {p.failed_in_window} / {p.consumed_in_window} |"
             f" {p.sagas_failed} | {p.sagas_compensated} |"
         )
     return "\n".join(lines)

@@ -133,6 +133,18 @@ class Metrics:
             "isles_missing_copies", "Owner rows a complete copy lacks (after the settle time).", labels, registry=r
         )
         self.extra_copies = Gauge("isles_extra_copies", "Copied rows their owner no longer has.", labels, registry=r)
+        self.audit_consumer_lag = Gauge(
+            "isles_audit_consumer_lag_events",
+            "Events published in the audit's window that this service's inbox does not hold yet.",
+            ["service"],
+            registry=r,
+        )
+        self.audit_failure_rate = Gauge(
+            "isles_audit_failed_processing_ratio",
+            "Of the events this service's consumer took in the audit's window, the part parked as dead letters.",
+            ["service"],
+            registry=r,
+        )
         self.audit_duration = Gauge("isles_audit_duration_seconds", "How long the last audit took.", registry=r)
         self.audit_last_success = Gauge(
             "isles_audit_last_success_timestamp_seconds", "When the last audit finished (Unix time).", registry=r

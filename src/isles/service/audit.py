@@ -49,7 +49,7 @@ from isles.service.declaration import System
 from isles.service.orphans import fix_orphans
 from isles.service.resend import resend
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import dead_letters_table, outbox_table, sagas_table
+from isles.storage.schema import dead_letters_table, inbox_table, outbox_table, sagas_table
 from isles.storage.tenancy import ACROSS_TENANTS
 
 FindingKind = Literal["orphan", "inactive", "stale", "differs", "missing", "extra"]
@@ -105,6 +105,21 @@ class PipelineReport:
     oldest_dead_letter_seconds: float = 0.0
     sagas_failed: int = 0
     sagas_compensated: int = 0
+    #: In the window: events this service's consumer took (applied or parked), and
+    #: parked (failed for good: a dead letter first failed in the window).
+    consumed_in_window: int = 0
+    failed_in_window: int = 0
+    #: Consumer lag from the kernel tables: per publishing service, its events of the
+    #: types this service handles, published in the window (the newest ``LAG_EVENTS``
+    #: of them), that are in none of this service's inbox rows yet; and the age of the
+    #: oldest of them.
+    consumer_lag: dict[str, int] = field(default_factory=dict)
+    consumer_lag_seconds: float = 0.0
+
+    @property
+    def failure_rate(self) -> float:
+        """Parked / taken, in the window (0 when nothing was taken)."""
+        return self.failed_in_window / self.consumed_in_window if self.consumed_in_window else 0.0
 
     @property
     def findings(self) -> int:
@@ -134,7 +149,9 @@ class AuditReport:
                 {**{k: v for k, v in asdict(c).items() if k != "repairable"}, "findings": c.findings}
                 for c in self.checks
             ],
-            "pipeline": [{**asdict(p), "findings": p.findings} for p in self.pipeline],
+            "pipeline": [
+                {**asdict(p), "failure_rate": round(p.failure_rate, 6), "findings": p.findings} for p in self.pipeline
+            ],
         }
 
 
@@ -710,7 +727,60 @@ async def check_pipeline(db: ServiceDatabase, service: str, window: timedelta) -
         by_status = {str(st): int(n) for st, n in counts}
         report.sagas_failed = by_status.get("failed", 0)
         report.sagas_compensated = by_status.get("compensated", 0)
+        i = inbox_table
+        report.consumed_in_window = int(
+            await session.scalar(select(func.count()).select_from(i).where(i.c.processed_at >= since)) or 0
+        )
+        report.failed_in_window = int(
+            await session.scalar(select(func.count()).select_from(d).where(d.c.first_failed_at >= since)) or 0
+        )
     return report
+
+
+#: The newest events per (publisher, consumer) the consumer-lag check looks at.
+LAG_EVENTS = 10_000
+
+
+async def check_lag(
+    system: System, dbs: Mapping[str, ServiceDatabase], report: PipelineReport, window: timedelta
+) -> None:
+    """Fill ``report``'s consumer lag: the events its service handles that their
+    publishers (whose databases are open here) published in the window and that its
+    inbox does not hold yet (neither applied nor parked). The newest ``LAG_EVENTS`` a
+    publisher published are looked at, their ids checked in the inbox a chunk at a time."""
+    consumer = next(s for s in system.services if s.name == report.service)
+    handled = sorted({h.event.event_type for h in consumer.all_handlers()})
+    if not handled:
+        return
+    now = utcnow()
+    since = now - window
+    o, i = outbox_table, inbox_table
+    oldest: Any = None
+    for publisher, db in dbs.items():
+        q = (
+            select(o.c.event_id, o.c.published_at)
+            .where(o.c.event_type.in_(handled), o.c.published_at.is_not(None), o.c.published_at >= since)
+            .order_by(o.c.id.desc())
+            .limit(LAG_EVENTS)
+        )
+        async with db.read_session(tenant=ACROSS_TENANTS) as session:
+            sent = (await session.execute(q)).all()
+        if not sent:
+            continue
+        pending = 0
+        for start in range(0, len(sent), CHUNK):
+            part = sent[start : start + CHUNK]
+            async with dbs[report.service].read_session(tenant=ACROSS_TENANTS) as session:
+                have = set(
+                    (await session.scalars(select(i.c.event_id).where(i.c.event_id.in_([e for e, _t in part])))).all()
+                )
+            for event_id, published_at in part:
+                if event_id not in have:
+                    pending += 1
+                    oldest = published_at if oldest is None or published_at < oldest else oldest
+        if pending:
+            report.consumer_lag[publisher] = pending
+    report.consumer_lag_seconds = (now - oldest).total_seconds() if oldest is not None else 0.0
 
 
 async def audit(
@@ -785,6 +855,8 @@ async def audit(
         for s in system.services
         if s.name in dbs and wanted(f"pipeline {s.name}")
     ]
+    for p in pipeline:
+        await check_lag(system, dbs, p, window)
     report = AuditReport(system.name, checks, pipeline)
     report.seconds = asyncio.get_running_loop().time() - started
     return report
@@ -872,4 +944,7 @@ def export(report: AuditReport, metrics: Any, differs: Mapping[str, int] | None 
         if c.kind == "copy":
             metrics.missing_copies.labels(c.service, c.name).set(n("missing", 0))
             metrics.extra_copies.labels(c.service, c.name).set(n("extra", 0))
+    for p in report.pipeline:
+        metrics.audit_consumer_lag.labels(p.service).set(sum(p.consumer_lag.values()))
+        metrics.audit_failure_rate.labels(p.service).set(p.failure_rate)
     metrics.audit_duration.set(report.seconds)
