@@ -40,17 +40,26 @@ def audit_command(
     ] = 5.0,
     chunk: Annotated[int, typer.Option(min=100, help="Rows read per query (memory stays bounded by it).")] = 5000,
     samples: Annotated[int, typer.Option(min=0, help="Ids shown per declaration.")] = 20,
-    window: Annotated[float, typer.Option(min=0, help="Hours of failed and compensated sagas counted.")] = 1.0,
+    window: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Hours of pipeline history looked at: failed and compensated sagas, the consumer lag, "
+            "the failed-processing rate.",
+        ),
+    ] = 1.0,
     repair: Annotated[
         bool,
         typer.Option(
             "--repair",
-            help="Re-sync stale and missing copies: their owners re-publish the rows' current state "
+            help="Re-sync stale, missing and differing copies: their owners re-publish the rows' current state "
             "through their outboxes (the running system's relays deliver it). Orphaned references: "
             "as each declares (report only, the default; nullify; mark).",
         ),
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --repair: say what would be re-sent.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --repair: say what would be re-sent or changed.")
+    ] = False,
     values: Annotated[
         bool,
         typer.Option(
