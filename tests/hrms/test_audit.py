@@ -123,6 +123,8 @@ async def test_each_kind_of_finding_is_found_with_its_ids(api: httpx.AsyncClient
     assert finding.held == finding.owner - 1  # type: ignore[operator]
     project = next(p for p in report.pipeline if p.service == "project")
     assert project.dead_letters == {"employee.EmployeeUpdated": 1}
+    assert list(project.dead_letter_ages) == ["employee.EmployeeUpdated"]
+    assert 0 <= project.dead_letter_ages["employee.EmployeeUpdated"] == project.oldest_dead_letter_seconds < 60
     assert report.findings >= 5
 
 

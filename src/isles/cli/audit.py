@@ -160,7 +160,12 @@ def render_text(report: AuditReport) -> str:
             lines.append(f"          {f.kind} {f.key}{versions}{detail}")
     for p in report.pipeline:
         state = "ok  " if not p.findings else "FAIL"
-        dead = ", ".join(f"{t}: {n}" for t, n in sorted(p.dead_letters.items())) or "none"
+        dead = (
+            ", ".join(
+                f"{t}: {n} (oldest {p.dead_letter_ages.get(t, 0):.0f} s)" for t, n in sorted(p.dead_letters.items())
+            )
+            or "none"
+        )
         lag = sum(p.consumer_lag.values())
         lines.append(
             f"  {state}  pipeline     {p.service}: outbox backlog {p.outbox_backlog}"

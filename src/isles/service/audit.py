@@ -103,6 +103,7 @@ class PipelineReport:
     oldest_unpublished_seconds: float = 0.0
     dead_letters: dict[str, int] = field(default_factory=dict)  # event type -> count
     oldest_dead_letter_seconds: float = 0.0
+    dead_letter_ages: dict[str, float] = field(default_factory=dict)  # event type -> its oldest's age (s)
     sagas_failed: int = 0
     sagas_compensated: int = 0
     #: In the window: events this service's consumer took (applied or parked), and
@@ -712,10 +713,14 @@ async def check_pipeline(db: ServiceDatabase, service: str, window: timedelta) -
         ).one()
         report.outbox_backlog = int(backlog or 0)
         report.oldest_unpublished_seconds = (now - oldest).total_seconds() if oldest is not None else 0.0
-        rows = (await session.execute(select(d.c.event_type, func.count()).group_by(d.c.event_type))).all()
-        report.dead_letters = {str(t): int(n) for t, n in rows}
-        first = await session.scalar(select(func.min(d.c.first_failed_at)))
-        report.oldest_dead_letter_seconds = (now - first).total_seconds() if first is not None else 0.0
+        rows = (
+            await session.execute(
+                select(d.c.event_type, func.count(), func.min(d.c.first_failed_at)).group_by(d.c.event_type)
+            )
+        ).all()
+        report.dead_letters = {str(t): int(n) for t, n, _f in rows}
+        report.dead_letter_ages = {str(t): round((now - first).total_seconds(), 3) for t, _n, first in rows}
+        report.oldest_dead_letter_seconds = max(report.dead_letter_ages.values(), default=0.0)
         since = now - window
         counts = (
             await session.execute(
