@@ -425,3 +425,32 @@ def test_cli_bad_input_is_one_line_and_exit_2(monolith: Stats, tmp_path: Path) -
     assert [line for line in result.output.splitlines() if line.strip()] == [
         f"error: {broken}: not a TOML plan: Cannot overwrite a value (at line 3, column 17)"
     ]
+
+
+def test_analysis_of_a_hand_made_file(tmp_path: Path) -> None:
+    path = tmp_path / "small.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE nodes (id INTEGER PRIMARY KEY, parent_id INTEGER, code_id TEXT, born DATE, size INTEGER,
+                            owner_id INTEGER REFERENCES owners(id));
+        INSERT INTO nodes VALUES (1, NULL, 'x', '2024-02-29', 1, 7), (2, 1, 'y', '2024-02-30', '', 8),
+                                 (3, 1, 'z', '2023-02-29', 'big', NULL), (4, 2, 'w', '2024-01-01 10:00:00', 4, 9);
+        """
+    )
+    db.commit()
+    db.close()
+    result = analyse(path)
+    parent = result.relation("nodes", "parent_id")
+    assert parent is not None
+    assert (parent.target, parent.declared, parent.values, parent.overlap) == ("nodes", False, 3, 100.0)
+    assert result.relation("nodes", "code_id") is None  # values found nowhere
+    owner = result.relation("nodes", "owner_id")  # declared, to a table that is not there
+    assert owner is not None
+    assert (owner.declared, owner.values, owner.orphans, owner.orphan_samples) == (True, 3, 3, (1, 2, 4))
+    found = {(a.column, a.kind): (a.count, a.samples) for a in result.anomalies}
+    assert found == {
+        ("born", "bad_date"): (2, (2, 3)),  # no 30 February, no 29 February in 2023
+        ("size", "empty_string"): (1, (2,)),
+        ("size", "text_in_number"): (1, (3,)),
+    }

@@ -306,8 +306,11 @@ def _candidates(analysis: Analysis, table: Table, column: str) -> list[Table]:
     if named:
         return named
     if any(w in column for w in ROLE_WORDS):
+        # people first (a department's manager_id is an employee's), then the table
+        # itself (a parent_id); on equal overlap the first wins
         people = [analysis.tables[p] for p in PEOPLE_TABLES if p in analysis.tables]
-        return ([table] if table.name in PEOPLE_TABLES else []) + [p for p in people if p is not table]
+        found = people + ([] if table in people else [table])
+        return found[::-1] if column.startswith("parent") else found
     return [t for t in analysis.tables.values() if t is not table]
 
 
@@ -341,6 +344,10 @@ def _relations(db: sqlite3.Connection, analysis: Analysis, table: Table) -> list
 def _overlap(db: sqlite3.Connection, table: str, column: str, target: str, key: str, *, declared: bool) -> Relation:
     c = q(column)
     where = f"{c} IS NOT NULL AND NOT (typeof({c}) = 'text' AND trim({c}) = '')"
+    if not _has_column(db, target, key):  # a FOREIGN KEY naming what is not there: every value is an orphan
+        values = int(db.execute(f"SELECT count(*) FROM {q(table)} WHERE {where}").fetchone()[0])
+        samples = _rowids(db, f"SELECT rowid FROM {q(table)} WHERE {where} LIMIT {SAMPLES}")
+        return Relation(table, column, target, key, declared, values, 0, samples)
     missing = f"NOT EXISTS (SELECT 1 FROM {q(target)} AS t WHERE t.{q(key)} = s.{c})"
     values, orphans = db.execute(
         f"SELECT count(*), coalesce(sum({missing}), 0) FROM {q(table)} AS s WHERE {where}"
@@ -349,3 +356,7 @@ def _overlap(db: sqlite3.Connection, table: str, column: str, target: str, key: 
         _rowids(db, f"SELECT rowid FROM {q(table)} AS s WHERE {where} AND {missing} LIMIT {SAMPLES}") if orphans else ()
     )
     return Relation(table, column, target, key, declared, int(values), int(values - orphans), samples)
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(r[1] == column for r in db.execute(f"PRAGMA table_info({q(table)})"))
