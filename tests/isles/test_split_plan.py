@@ -306,6 +306,13 @@ def test_check_names_each_wrong_place(analysis: Analysis, target: Target, tmp_pa
         ("tables.attendance", 'monolith table attendance is not in the plan (map it, or target = "")'),
         ("tables.leave_types.target", "'leave.leave_kinds': no such service table in system hrms"),
     }
+    unknown = {p.where for p in check_plan(read_plan(path), analysis, target) if p.unknown}
+    assert unknown == {
+        "tables.employees.columns.job_titel",
+        "tables.users.columns.password_hash",
+        "tables.payroll",
+        "tables.leave_types.target",
+    }
     lines = path.read_text().splitlines()
     typo = next(p for p in check_plan(read_plan(path), analysis, target) if p.where.endswith("job_titel"))
     assert typo.line is not None
@@ -418,6 +425,14 @@ def test_cli_bad_input_is_one_line_and_exit_2(monolith: Stats, tmp_path: Path) -
     assert str(text) in isles("split", "plan", str(text), "-o", str(tmp_path / "p.toml")).output
     assert not (tmp_path / "p.toml").exists()
 
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('[tables.employees]\ntarget = "employee.employees"\nskip = "status"\n')
+    result = isles("split", "check", "--plan", str(wrong), str(monolith.path))
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.strip()] == [
+        f"error: {wrong}: not a split plan: tables.employees.skip is not a list of column names"
+    ]
+
     broken = tmp_path / "broken.toml"
     broken.write_text('[tables.employees]\ntarget = "employee.employees"\ntarget = "again"\n')
     result = isles("split", "check", "--plan", str(broken), str(monolith.path))
@@ -454,3 +469,19 @@ def test_analysis_of_a_hand_made_file(tmp_path: Path) -> None:
         ("size", "empty_string"): (1, (2,)),
         ("size", "text_in_number"): (1, (3,)),
     }
+
+
+def test_cli_a_plan_naming_what_is_not_there_is_bad_input(monolith: Stats, analysis: Analysis, tmp_path: Path) -> None:
+    plan = propose(analysis, target_of(build_hrms()))
+    fill_todos(plan)
+    employees = plan.tables["employees"]
+    employees.columns["job_titel"] = employees.columns.pop("job_title")
+    employees.skip.append("job_title")
+    path = tmp_path / "plan.toml"
+    write_plan(plan, path)
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("job_titel ="))
+    result = isles("split", "check", "--plan", str(path), str(monolith.path))
+    assert result.exit_code == 2
+    assert [text for text in result.output.splitlines() if text.strip()] == [
+        f"error: {path}:{line}: tables.employees.columns.job_titel: no column 'job_titel' in monolith table employees"
+    ]

@@ -13,7 +13,7 @@ from isles.cli.common import app, err, fail, load_system, out
 
 if TYPE_CHECKING:
     from isles.ops.split.analyse import Analysis
-    from isles.ops.split.plan import Plan
+    from isles.ops.split.plan import Plan, Problem
 
 split_app = typer.Typer(
     help="Take a monolith's SQLite database apart into the system's services: analyse, plan, check.",
@@ -109,7 +109,9 @@ def check_command(
 ) -> None:
     """Check a plan against the monolith and the system: every target column that must
     be filled is mapped or defaulted, the tables and columns named exist, the types
-    convert, nothing is mapped twice. Exit code 0: fine; 1: problems (listed); 2: bad input.
+    convert, nothing is mapped twice. Exit code 0: fine; 1: problems (listed); 2: bad input
+    (a file that is not SQLite or not TOML; a plan naming tables or columns that are not
+    there: each one line).
 
     Example: isles split check --plan plan.toml monolith.sqlite
     """
@@ -122,9 +124,17 @@ def check_command(
         raise fail(str(exc)) from exc
     analysis = _analyse(monolith)
     problems = check_plan(plan, analysis, target_of(load_system()))
+
+    def at(p: Problem) -> str:
+        return f"{plan_file}:{p.line}" if p.line else str(plan_file)
+
+    unknown = [p for p in problems if p.unknown]
+    if unknown:  # names that are not there: bad input, each on one line
+        for p in unknown[:-1]:
+            err.print(f"[red]error:[/red] {at(p)}: {p.where}: {p.message}", highlight=False)
+        raise fail(f"{at(unknown[-1])}: {unknown[-1].where}: {unknown[-1].message}")
     for p in problems:
-        at = f"{plan_file}:{p.line}" if p.line else str(plan_file)
-        out.print(f"{at}: {p.where}: {p.message}", highlight=False)
+        out.print(f"{at(p)}: {p.where}: {p.message}", highlight=False)
     if problems:
         err.print(f"{len(problems)} problem(s) in {plan_file}")
         raise typer.Exit(1)

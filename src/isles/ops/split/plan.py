@@ -173,6 +173,9 @@ class Problem:
     where: str  # the plan's place: "tables.employees.columns.job_titel"
     message: str
     line: int | None = None
+    #: the plan names a table or column that is not there (in the monolith or the
+    #: target): a plan for something else, or a typo — bad input, not a decision
+    unknown: bool = False
 
     def __str__(self) -> str:
         at = f"line {self.line}: " if self.line else ""
@@ -459,6 +462,12 @@ def _from_dict(data: Mapping[str, Any], lines: dict[str, int]) -> Plan:
     for name, t in tables.items():
         if not isinstance(t, Mapping):
             raise ValueError(f"tables.{name} is not a table")
+        for part in ("columns", "defaults"):
+            if not isinstance(t.get(part, {}), Mapping):
+                raise ValueError(f"tables.{name}.{part} is not a table")
+        skip = t.get("skip", [])
+        if not isinstance(skip, list) or not all(isinstance(c, str) for c in skip):
+            raise ValueError(f"tables.{name}.skip is not a list of column names")
         plan.tables[name] = TablePlan(
             source=name,
             target=str(t.get("target", TODO)),
@@ -523,11 +532,11 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
         target = target_of(target)
     problems: list[Problem] = []
 
-    def problem(where: str, message: str) -> None:
+    def problem(where: str, message: str, *, unknown: bool = False) -> None:
         line = plan.lines.get(where)
         if line is None and "." in where:
             line = plan.lines.get(where.rsplit(".", 1)[0])
-        problems.append(Problem(where, message, line))
+        problems.append(Problem(where, message, line, unknown))
 
     if plan.system and plan.system != target.system:
         problem("source.system", f"the plan is for system {plan.system!r}, the target is {target.system!r}")
@@ -545,7 +554,7 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
         where = f"tables.{name}"
         table = analysis.tables.get(name)
         if table is None:
-            problem(where, f"no table {name!r} in the monolith")
+            problem(where, f"no table {name!r} in the monolith", unknown=True)
             continue
         if tp.target == "":
             continue
@@ -554,7 +563,7 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
             continue
         tt = target.tables.get(tp.target)
         if tt is None:
-            problem(f"{where}.target", f"{tp.target!r}: no such service table in system {target.system}")
+            problem(f"{where}.target", f"{tp.target!r}: no such service table in system {target.system}", unknown=True)
             continue
         if tp.target in targets:
             problem(f"{where}.target", f"{tp.target} is mapped twice (also from monolith table {targets[tp.target]})")
@@ -564,9 +573,9 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
             cw = f"{where}.columns.{src}"
             col = table.column(src)
             if col is None:
-                problem(cw, f"no column {src!r} in monolith table {name}")
+                problem(cw, f"no column {src!r} in monolith table {name}", unknown=True)
             if not isinstance(to, str) or to not in tt.columns:
-                problem(cw, f"{to!r}: no column of that name in {tp.target}")
+                problem(cw, f"{to!r}: no column of that name in {tp.target}", unknown=True)
                 continue
             if to in covered:
                 problem(cw, f"{tp.target}.{to} is mapped twice (also from {covered[to]})")
@@ -576,7 +585,7 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
                 problem(cw, f"{name}.{src} ({col.declared_type or col.kind}) -> {tp.target}.{to}: {why}")
         for src in tp.skip:
             if table.column(src) is None:
-                problem(f"{where}.skip", f"no column {src!r} in monolith table {name}")
+                problem(f"{where}.skip", f"no column {src!r} in monolith table {name}", unknown=True)
             elif src in tp.columns:
                 problem(f"{where}.skip", f"{src} is both skipped and mapped")
         for col in table.columns:
@@ -585,7 +594,7 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
         for to, value in tp.defaults.items():
             dw = f"{where}.defaults.{to}"
             if to not in tt.columns:
-                problem(dw, f"no column {to!r} in {tp.target}")
+                problem(dw, f"no column {to!r} in {tp.target}", unknown=True)
             elif to in covered:
                 problem(dw, f"{tp.target}.{to} is mapped twice (a default, and from {covered[to]})")
             elif why := _check_default(value, tt.columns[to], analysis, name):
