@@ -200,6 +200,7 @@ TODOS = [
     "tables.assignments.defaults.employee_version",
     "tables.leave_balances.defaults.entries",
     "tables.leave_requests.defaults.employee_name",
+    "tables.projects.defaults.client",  # client_name has NULLs; client is NOT NULL
     "tables.projects.defaults.capacity",
 ]
 
@@ -209,9 +210,10 @@ def fill_todos(plan: Plan) -> None:
     plan.tables["leave_balances"].defaults["entries"] = 1
     plan.tables["leave_requests"].defaults["employee_name"] = {"via": "employee_id", "column": "last_name"}
     projects = plan.tables["projects"]
+    projects.defaults["client"] = "(no client)"
     projects.skip.remove("max_members")  # a rename the proposal could not guess
     projects.columns["max_members"] = "capacity"
-    del projects.defaults["capacity"]
+    projects.defaults["capacity"] = 10  # now the value for max_members' NULLs
 
 
 def test_the_proposed_plan_maps_the_hr_system_and_leaves_todos(
@@ -258,6 +260,18 @@ def test_the_proposed_plan_maps_the_hr_system_and_leaves_todos(
     fill_todos(back)
     write_plan(back, path)
     assert check_plan(read_plan(path), analysis, target) == []
+
+    nulls = analysis.tables["projects"].column("client_name")
+    assert nulls is not None
+    assert nulls.nulls == 1  # project 5 of 5 has no client
+    del back.tables["projects"].defaults["client"]
+    assert [(p.where, p.message) for p in check_plan(back, analysis, target)] == [
+        (
+            "tables.projects.columns.client_name",
+            "1 NULL(s) in projects.client_name, and project.projects.client is NOT NULL without a default: "
+            "give one for them in [tables.projects.defaults]",
+        )
+    ]
 
 
 def test_check_names_each_wrong_place(analysis: Analysis, target: Target, tmp_path: Path) -> None:
@@ -391,7 +405,7 @@ def test_cli_plan_and_check_round_trip(monolith: Stats, analysis: Analysis, tmp_
     assert "relations: 17 (10 declared, 7 inferred" in made.output
     assert "assignments.employee_id -> employees: " in made.output
     assert "1 orphan(s)" in made.output
-    assert "4 TODO(s) to decide" in made.output
+    assert "5 TODO(s) to decide" in made.output
 
     again = isles("split", "plan", str(monolith.path), "--output", str(path))
     assert again.exit_code == 2
@@ -409,6 +423,12 @@ def test_cli_plan_and_check_round_trip(monolith: Stats, analysis: Analysis, tmp_
     fine = isles("split", "check", "--plan", str(path), str(monolith.path))
     assert fine.exit_code == 0, fine.output
     assert "fine (10 tables" in fine.output
+
+    del plan.tables["projects"].defaults["client"]
+    write_plan(plan, path)
+    nulls = isles("split", "check", "--plan", str(path), str(monolith.path))
+    assert nulls.exit_code == 1
+    assert "give one for them in [tables.projects.defaults]" in nulls.stdout  # printed as written
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(monolith: Stats, tmp_path: Path) -> None:

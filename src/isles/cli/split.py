@@ -26,6 +26,7 @@ MonolithArg = Annotated[Path, typer.Argument(help="The monolith's SQLite file (o
 
 def _analyse(monolith: Path) -> Analysis:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import Progress
 
     from isles.ops.split import SplitError
@@ -36,7 +37,7 @@ def _analyse(monolith: Path) -> Analysis:
             task = bar.add_task(f"analysing {monolith.name}", total=None)
             return analyse(monolith, progress=lambda table: bar.update(task, description=f"analysed {table}"))
     except SplitError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(escape(str(exc))) from exc
 
 
 def _summary(analysis: Analysis, plan: Plan) -> None:
@@ -115,13 +116,15 @@ def check_command(
 
     Example: isles split check --plan plan.toml monolith.sqlite
     """
+    from rich.markup import escape
+
     from isles.ops.split import SplitError
     from isles.ops.split.plan import check_plan, read_plan, target_of
 
     try:
         plan = read_plan(plan_file)
     except SplitError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(escape(str(exc))) from exc
     analysis = _analyse(monolith)
     problems = check_plan(plan, analysis, target_of(load_system()))
 
@@ -131,10 +134,10 @@ def check_command(
     unknown = [p for p in problems if p.unknown]
     if unknown:  # names that are not there: bad input, each on one line
         for p in unknown[:-1]:
-            err.print(f"[red]error:[/red] {at(p)}: {p.where}: {p.message}", highlight=False)
-        raise fail(f"{at(unknown[-1])}: {unknown[-1].where}: {unknown[-1].message}")
+            err.print(f"[red]error:[/red] {escape(f'{at(p)}: {p.where}: {p.message}')}", highlight=False)
+        raise fail(escape(f"{at(unknown[-1])}: {unknown[-1].where}: {unknown[-1].message}"))
     for p in problems:
-        out.print(f"{at(p)}: {p.where}: {p.message}", highlight=False)
+        out.print(f"{at(p)}: {p.where}: {p.message}", highlight=False, markup=False)
     if problems:
         err.print(f"{len(problems)} problem(s) in {plan_file}")
         raise typer.Exit(1)

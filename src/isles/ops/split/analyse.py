@@ -63,6 +63,7 @@ class Column:
     nullable: bool
     primary_key: bool
     is_date: bool
+    nulls: int = 0  # rows where it is NULL
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,11 @@ def _table(db: sqlite3.Connection, name: str) -> Table:
     pk = tuple(r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5]))
     rows = int(db.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0])
     columns = []
-    for _cid, col, declared, notnull, _default, pkpos in info:
+    nulls = [0] * len(info)
+    if rows:
+        sums = ", ".join(f"coalesce(sum({q(r[1])} IS NULL), 0)" for r in info)
+        nulls = [int(n) for n in db.execute(f"SELECT {sums} FROM {q(name)}").fetchone()]
+    for (_cid, col, declared, notnull, _default, pkpos), null_count in zip(info, nulls, strict=True):
         kind = _affinity(declared or "")
         is_date = _is_date(col, declared or "")
         if kind == "blob" and rows:  # no declared type: what its values mostly are
@@ -218,7 +223,13 @@ def _table(db: sqlite3.Connection, name: str) -> Table:
             kind = "date"
         columns.append(
             Column(
-                col, declared or "", kind, nullable=not notnull and not pkpos, primary_key=bool(pkpos), is_date=is_date
+                col,
+                declared or "",
+                kind,
+                nullable=not notnull and not pkpos,
+                primary_key=bool(pkpos),
+                is_date=is_date,
+                nulls=null_count,
             )
         )
     return Table(name, rows, tuple(columns), pk)

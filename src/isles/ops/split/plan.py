@@ -6,7 +6,8 @@ to be edited by hand; :func:`read_plan` reads it back (stdlib ``tomllib``) and
 table and column (and its line).
 
 A plan's target columns are filled from a monolith column (``[tables.X.columns]``,
-``source = "target"``) or by a default (``[tables.X.defaults]``): a constant, ``"TODO"``
+``source = "target"``) or by a default (``[tables.X.defaults]``; for a mapped column,
+the value its NULLs take): a constant, ``"TODO"``
 (still to decide: a problem for ``check``), ``{ via = "employee_id", column =
 "company_id" }`` (the value of the related monolith row, found through a relation of the
 table), or ``{ copy = "employee.employees" }`` (a denormalized column the target keeps
@@ -243,6 +244,11 @@ def propose(analysis: Analysis, target: Target) -> Plan:
             used.add(to)
             tp.columns[col.name] = to
             plan.notes[f"{where}.columns.{col.name}"] = _column_note(analysis, name, col, tt.columns[to])
+            if col.nulls and tt.columns[to].required:  # a default stands in for the NULLs
+                tp.defaults[to] = TODO
+                plan.notes[f"{where}.defaults.{to}"] = (
+                    f"for the {col.nulls} NULL(s) of {col.name}: {tt.columns[to].type}, NOT NULL, no default"
+                )
         for tc in tt.columns.values():
             if tc.name in used:
                 continue
@@ -583,6 +589,12 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
             covered[to] = src
             if col is not None and (why := _convertible(col, tt.columns[to])):
                 problem(cw, f"{name}.{src} ({col.declared_type or col.kind}) -> {tp.target}.{to}: {why}")
+            if col is not None and col.nulls and tt.columns[to].required and to not in tp.defaults:
+                problem(
+                    cw,
+                    f"{col.nulls} NULL(s) in {name}.{src}, and {tp.target}.{to} is NOT NULL without a default: "
+                    f"give one for them in [tables.{name}.defaults]",
+                )
         for src in tp.skip:
             if table.column(src) is None:
                 problem(f"{where}.skip", f"no column {src!r} in monolith table {name}", unknown=True)
@@ -595,8 +607,6 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
             dw = f"{where}.defaults.{to}"
             if to not in tt.columns:
                 problem(dw, f"no column {to!r} in {tp.target}", unknown=True)
-            elif to in covered:
-                problem(dw, f"{tp.target}.{to} is mapped twice (a default, and from {covered[to]})")
             elif why := _check_default(value, tt.columns[to], analysis, name):
                 problem(dw, why)
         for tc in tt.columns.values():
