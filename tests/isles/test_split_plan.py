@@ -505,3 +505,11 @@ def test_cli_a_plan_naming_what_is_not_there_is_bad_input(monolith: Stats, analy
     assert [text for text in result.output.splitlines() if text.strip()] == [
         f"error: {path}:{line}: tables.employees.columns.job_titel: no column 'job_titel' in monolith table employees"
     ]
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_split_commands_have_help_with_an_example(command: str) -> None:
+    result = CliRunner().invoke(app, ["split", command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert f"Example: isles split {command} " in result.stdout
+    assert "--system MODULE:FUNCTION" in result.stdout  # the shared options, named
