@@ -1,0 +1,618 @@
+"""The split plan: which service's table and column each monolith table and column
+becomes. :func:`propose` makes one from the analysis and the target system, by name
+(singular and plural, prefixes, known renames); :func:`write_plan` writes it as TOML
+to be edited by hand; :func:`read_plan` reads it back (stdlib ``tomllib``) and
+:func:`check_plan` lists what is wrong with it, each problem naming the plan's
+table and column (and its line).
+
+A plan's target columns are filled from a monolith column (``[tables.X.columns]``,
+``source = "target"``) or by a default (``[tables.X.defaults]``; for a mapped column,
+the value its NULLs take): a constant, ``"TODO"``
+(still to decide: a problem for ``check``), ``{ via = "employee_id", column =
+"company_id" }`` (the value of the related monolith row, found through a relation of the
+table), or ``{ copy = "employee.employees" }`` (a denormalized column the target keeps
+from its owner's events: filled from the owner's migrated row).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from isles.ops.split import SplitError
+from isles.ops.split.analyse import ANOMALY_TEXT, Analysis, Column
+
+if TYPE_CHECKING:
+    from isles.service.declaration import System
+
+ORPHANS = ("skip", "keep", "null")
+BAD_VALUES = ("skip", "default")
+TODO = "TODO"
+#: Monolith column names that mean a target's column of another name.
+RENAMES: dict[str, tuple[str, ...]] = {
+    "employee_number": ("employee_id",),
+    "employee_no": ("employee_id",),
+    "job_title": ("position",),
+    "title": ("position",),
+    "active": ("is_active",),
+    "enabled": ("is_active",),
+    "client_name": ("client",),
+    "days_per_year": ("allowance_days",),
+    "carry_over": ("carry_forward_cap",),
+    "entitled": ("credited",),
+    "used": ("taken",),
+    "remaining": ("balance",),
+    "work_date": ("day",),
+    "date": ("day",),
+    "mobile": ("phone",),
+    "telephone": ("phone",),
+}
+#: Prefixes an old schema puts on its table names.
+PREFIXES = ("tbl_", "tb_", "t_", "hr_", "hrms_", "app_")
+UUID_TYPES = ("Uuid", "UUID")
+INT_TYPES = ("Integer", "BigInteger", "SmallInteger")
+NUM_TYPES = ("Numeric", "Float", "Double", "DECIMAL")
+DATE_TYPES = ("Date", "DateTime", "UTCDateTime", "Time")
+
+
+# --- the target -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetColumn:
+    name: str
+    type: str
+    nullable: bool
+    primary_key: bool
+    has_default: bool
+    reference: str | None = None  # "service.table" (no foreign key)
+    foreign_key: str | None = None  # "table.column" within the service
+    copy_of: str | None = None  # a denormalized copy of "service.table"'s data
+
+    @property
+    def required(self) -> bool:
+        """NOT NULL and nothing fills it by itself."""
+        return not self.nullable and not self.has_default
+
+
+@dataclass(frozen=True)
+class TargetTable:
+    service: str
+    name: str
+    columns: dict[str, TargetColumn]
+
+    @property
+    def full(self) -> str:
+        return f"{self.service}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a plan maps onto: the system's authoritative tables, and the copies its
+    services keep of them."""
+
+    system: str
+    tables: dict[str, TargetTable]  # "service.table"
+    replicas: tuple[tuple[str, str], ...]  # ("service.copy_table", "owner.table")
+
+
+def target_of(system: System) -> Target:
+    """The target from the services' metadata (types, nullability, defaults) and the
+    data map (references, copies)."""
+    from isles.service.datamap import build_map
+
+    data_map = build_map(system)
+    tables: dict[str, TargetTable] = {}
+    replicas: list[tuple[str, str]] = []
+    for service, smap in zip(system.services, data_map.services, strict=True):
+        copied = {(c.table, col): c.source for c in smap.copies if c.kind == "columns" for col in c.columns}
+        replicas += [(f"{smap.name}.{c.table}", c.source) for c in smap.copies if c.kind == "table"]
+        for info in smap.owned:
+            sa_table = service.metadata.tables[info.name]
+            columns = {}
+            for col in info.columns:
+                sa_col = sa_table.columns[col.name]
+                columns[col.name] = TargetColumn(
+                    col.name,
+                    col.type,
+                    col.nullable,
+                    col.primary_key,
+                    sa_col.default is not None or sa_col.server_default is not None,
+                    col.reference,
+                    col.foreign_key,
+                    copied.get((info.name, col.name)),
+                )
+            tables[f"{smap.name}.{info.name}"] = TargetTable(smap.name, info.name, columns)
+    return Target(system.name, tables, tuple(replicas))
+
+
+# --- the plan ---------------------------------------------------------------------------
+
+
+@dataclass
+class TablePlan:
+    source: str
+    target: str  # "service.table"; "" skips the table; "TODO": to decide
+    columns: dict[str, str] = field(default_factory=dict)  # monolith column -> target column
+    skip: list[str] = field(default_factory=list)  # monolith columns left behind
+    defaults: dict[str, Any] = field(default_factory=dict)  # target column -> how it is filled
+
+
+@dataclass
+class Plan:
+    monolith: str
+    system: str
+    orphans: str = "skip"
+    bad_values: str = "default"
+    threshold: float = 0.01
+    tables: dict[str, TablePlan] = field(default_factory=dict)
+    relations: list[dict[str, Any]] = field(default_factory=list)
+    replicas: list[dict[str, Any]] = field(default_factory=list)
+    #: comments written after a key, by its place ("tables.employees.columns.hire_date")
+    notes: dict[str, str] = field(default_factory=dict)
+    #: where each key was read from (line numbers), by the same places
+    lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def todos(self) -> list[str]:
+        """The places still saying TODO."""
+        found = [f"tables.{t.source}.target" for t in self.tables.values() if t.target == TODO]
+        found += [
+            f"tables.{t.source}.defaults.{c}" for t in self.tables.values() for c, v in t.defaults.items() if v == TODO
+        ]
+        return found
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # the plan's place: "tables.employees.columns.job_titel"
+    message: str
+    line: int | None = None
+    #: the plan names a table or column that is not there (in the monolith or the
+    #: target): a plan for something else, or a typo — bad input, not a decision
+    unknown: bool = False
+
+    def __str__(self) -> str:
+        at = f"line {self.line}: " if self.line else ""
+        return f"{at}{self.where}: {self.message}"
+
+
+# --- proposing ---------------------------------------------------------------------------
+
+
+def _singular(name: str) -> str:
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    if name.endswith(("ses", "xes")):
+        return name[:-2]
+    return name[:-1] if name.endswith("s") else name
+
+
+def _table_score(source: str, target: str) -> float:
+    for prefix in PREFIXES:
+        if source.startswith(prefix):
+            source = source[len(prefix) :]
+    if source == target:
+        return 1.0
+    if _singular(source) == _singular(target):
+        return 0.95
+    if target.startswith(_singular(source) + "_") or target.startswith(source + "_"):
+        return 0.85  # attendance -> attendance_days
+    if source.startswith(_singular(target) + "_"):
+        return 0.8
+    return difflib.SequenceMatcher(None, source, target).ratio() * 0.9
+
+
+def _pick_target(source: str, target: Target, taken: set[str]) -> str | None:
+    scored = sorted(
+        ((_table_score(source, t.name), full) for full, t in target.tables.items() if full not in taken),
+        key=lambda s: -s[0],
+    )
+    return scored[0][1] if scored and scored[0][0] >= 0.75 else None
+
+
+def propose(analysis: Analysis, target: Target) -> Plan:
+    """A first plan: tables and columns matched by name, the rest left as TODO."""
+    plan = Plan(monolith=analysis.path.name, system=target.system)
+    taken: set[str] = set()
+    for name, table in analysis.tables.items():
+        tp = TablePlan(source=name, target=TODO)
+        plan.tables[name] = tp
+        where = f"tables.{name}"
+        picked = _pick_target(name, target, taken)
+        if picked is None:
+            plan.notes[f"{where}.target"] = (
+                f'{table.rows} rows; no target table found by name: name one ("service.table"), or "" to leave it'
+            )
+            continue
+        taken.add(picked)
+        tp.target = picked
+        plan.notes[f"{where}.target"] = f"{table.rows} rows"
+        tt = target.tables[picked]
+        used: set[str] = set()
+        for col in table.columns:
+            to = _pick_column(col, tt, used)
+            if to is None:
+                tp.skip.append(col.name)
+                continue
+            used.add(to)
+            tp.columns[col.name] = to
+            plan.notes[f"{where}.columns.{col.name}"] = _column_note(analysis, name, col, tt.columns[to])
+            if col.nulls and tt.columns[to].required:  # a default stands in for the NULLs
+                tp.defaults[to] = TODO
+                plan.notes[f"{where}.defaults.{to}"] = (
+                    f"for the {col.nulls} NULL(s) of {col.name}: {tt.columns[to].type}, NOT NULL, no default"
+                )
+        for tc in tt.columns.values():
+            if tc.name in used:
+                continue
+            key = f"{where}.defaults.{tc.name}"
+            if tc.copy_of:
+                tp.defaults[tc.name] = {"copy": tc.copy_of}
+                plan.notes[key] = "denormalized: kept from the owner's events"
+            elif tc.required or (tc.primary_key and not tc.has_default):
+                via = _via(analysis, name, tc.name)
+                tp.defaults[tc.name] = via if via is not None else TODO
+                plan.notes[key] = f"{tc.type}, NOT NULL, no default" + ("" if via else ": a value, or map a column")
+            else:
+                plan.notes[key] = "(nullable: NULL)" if tc.nullable else "(its default)"
+    plan.relations = _relations(analysis, plan, target)
+    mapped = {tp.target for tp in plan.tables.values()}
+    plan.replicas = [
+        {"table": copy, "source": owner, "from": _source_of(plan, owner)}
+        for copy, owner in target.replicas
+        if owner in mapped
+    ]
+    return plan
+
+
+def _pick_column(col: Column, table: TargetTable, used: set[str]) -> str | None:
+    for name in (col.name, *RENAMES.get(col.name, ())):
+        if name in table.columns and name not in used:
+            return name
+    return None
+
+
+def _column_note(analysis: Analysis, table: str, col: Column, to: TargetColumn) -> str:
+    bits = []
+    if col.kind in ("integer", "numeric") and to.type in UUID_TYPES:
+        bits.append("int -> UUID")
+    rel = analysis.relation(table, col.name)
+    if rel is not None and rel.orphans:
+        bits.append(f"{rel.orphans} orphan(s), rowids {_ids(rel.orphan_samples)}")
+    for a in analysis.anomalies:
+        if a.table == table and a.column == col.name:
+            bits.append(f"{a.count} {ANOMALY_TEXT[a.kind]}, rowids {_ids(a.samples)}")
+    return "; ".join(bits)
+
+
+def _ids(ids: tuple[int, ...]) -> str:
+    return ", ".join(map(str, ids))
+
+
+def _via(analysis: Analysis, table: str, column: str) -> dict[str, str] | None:
+    """A target column the table lacks but a related monolith row has: ``company_id``
+    through ``employee_id``, ``leave_type_name`` as the leave type's ``name``."""
+    for rel in analysis.relations:
+        if rel.table != table:
+            continue
+        other = analysis.tables[rel.target]
+        if other.column(column) is not None:
+            return {"via": rel.column, "column": column}
+        stem = rel.column[: -len("_id")] if rel.column.endswith("_id") else rel.column
+        if column.startswith(stem + "_") and other.column(column[len(stem) + 1 :]) is not None:
+            return {"via": rel.column, "column": column[len(stem) + 1 :]}
+    return None
+
+
+def _source_of(plan: Plan, target: str) -> str:
+    return next((t.source for t in plan.tables.values() if t.target == target), "")
+
+
+def _relations(analysis: Analysis, plan: Plan, target: Target) -> list[dict[str, Any]]:
+    found = []
+    for rel in analysis.relations:
+        src, dst = plan.tables.get(rel.table), plan.tables.get(rel.target)
+        if src is None or dst is None or src.target in ("", TODO) or dst.target in ("", TODO):
+            continue
+        to_col = src.columns.get(rel.column)
+        crosses = src.target.split(".")[0] != dst.target.split(".")[0]
+        entry: dict[str, Any] = {
+            "from": f"{rel.table}.{rel.column}",
+            "to": f"{rel.target}.{rel.target_column}",
+            "target": f"{src.target}.{to_col} -> {dst.target}" if to_col else f"{src.target}: (column not mapped)",
+            "crosses_services": crosses,
+            "declared": rel.declared,
+            "overlap": rel.overlap,
+            "orphans": rel.orphans,
+        }
+        if crosses:
+            entry["becomes"] = "reference (no foreign key; the int ids become UUIDs)"
+        found.append(entry)
+    return found
+
+
+# --- TOML out and in ----------------------------------------------------------------------
+
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(k: str) -> str:
+    return k if _BARE.match(k) else json.dumps(k)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{_key(str(k))} = {_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {v!r} in a plan")
+
+
+def render_plan(plan: Plan) -> str:
+    out: list[str] = []
+
+    def put(where: str, key: str, value: Any) -> None:
+        line = f"{_key(key)} = {_value(value)}"
+        note = plan.notes.get(f"{where}.{key}")
+        out.append(f"{line}  # {note}" if note else line)
+
+    out += [
+        f"# isles split plan: {plan.monolith} -> system {plan.system}",
+        "# Edit by hand, then: isles split check --plan THIS_FILE MONOLITH",
+        "# [tables.X.columns]: monolith column = target column; [tables.X.defaults]: target column =",
+        '#   a constant, "TODO" (to decide), { via = "x_id", column = "c" } (the related row\'s c),',
+        '#   or { copy = "service.table" } (a denormalized copy kept from the owner\'s events).',
+        "# Integer ids become UUIDs (the same UUID wherever an id is referred to).",
+        "",
+        "[source]",
+    ]
+    put("source", "monolith", plan.monolith)
+    put("source", "system", plan.system)
+    out += ["", "[rejects]"]
+    out.append(f"orphans = {_value(plan.orphans)}  # a row naming a missing row: skip | keep | null")
+    out.append(f"bad_values = {_value(plan.bad_values)}  # a value that does not convert: skip (the row) | default")
+    out.append(f"threshold = {_value(plan.threshold)}  # stop when a table rejects more than this share of its rows")
+    for tp in plan.tables.values():
+        where = f"tables.{tp.source}"
+        out += ["", f"[{where}]"]
+        put(where, "target", tp.target)
+        if tp.skip:
+            put(where, "skip", tp.skip)
+        if tp.columns:
+            out.append(f"[{where}.columns]")
+            for k, v in tp.columns.items():
+                put(f"{where}.columns", k, v)
+        if tp.defaults or any(k.startswith(f"{where}.defaults.") for k in plan.notes):
+            out.append(f"[{where}.defaults]")
+            for k, v in tp.defaults.items():
+                put(f"{where}.defaults", k, v)
+            prefix = f"{where}.defaults."
+            for k, note in plan.notes.items():
+                if k.startswith(prefix) and k[len(prefix) :] not in tp.defaults:
+                    out.append(f"# {k[len(prefix) :]}: {note.strip('()')}")
+    for kind, entries in (("relations", plan.relations), ("replicas", plan.replicas)):
+        for entry in entries:
+            out += ["", f"[[{kind}]]"]
+            out += [f"{_key(k)} = {_value(v)}" for k, v in entry.items()]
+    return "\n".join(out) + "\n"
+
+
+def write_plan(plan: Plan, path: str | Path) -> None:
+    Path(path).write_text(render_plan(plan), encoding="utf-8")
+
+
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_KEYLINE = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)\s*=')
+
+
+def _line_index(text: str) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    section = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        if m := _HEADER.match(line):
+            section = m.group(1).replace(" ", "")
+            lines.setdefault(section, n)
+        elif m := _KEYLINE.match(line):
+            key = m.group(1)
+            key = json.loads(key) if key.startswith('"') else key
+            lines.setdefault(f"{section}.{key}", n)
+    return lines
+
+
+def read_plan(path: str | Path) -> Plan:
+    """A plan file: a bad file is a :class:`SplitError` naming it (and the line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SplitError(f"{path}: cannot read the plan: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SplitError(f"{path}: not a TOML plan: {exc}") from exc
+    try:
+        return _from_dict(data, _line_index(text))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SplitError(f"{path}: not a split plan: {exc}") from exc
+
+
+def _from_dict(data: Mapping[str, Any], lines: dict[str, int]) -> Plan:
+    source = data.get("source", {})
+    rejects = data.get("rejects", {})
+    plan = Plan(
+        monolith=str(source.get("monolith", "")),
+        system=str(source.get("system", "")),
+        orphans=rejects.get("orphans", "skip"),
+        bad_values=rejects.get("bad_values", "default"),
+        threshold=rejects.get("threshold", 0.01),
+        relations=list(data.get("relations", [])),
+        replicas=list(data.get("replicas", [])),
+        lines=lines,
+    )
+    tables = data.get("tables")
+    if not isinstance(tables, Mapping) or not tables:
+        raise ValueError("no [tables.NAME] sections")
+    for name, t in tables.items():
+        if not isinstance(t, Mapping):
+            raise ValueError(f"tables.{name} is not a table")
+        for part in ("columns", "defaults"):
+            if not isinstance(t.get(part, {}), Mapping):
+                raise ValueError(f"tables.{name}.{part} is not a table")
+        skip = t.get("skip", [])
+        if not isinstance(skip, list) or not all(isinstance(c, str) for c in skip):
+            raise ValueError(f"tables.{name}.skip is not a list of column names")
+        plan.tables[name] = TablePlan(
+            source=name,
+            target=str(t.get("target", TODO)),
+            columns={str(k): v for k, v in dict(t.get("columns", {})).items()},
+            skip=list(t.get("skip", [])),
+            defaults=dict(t.get("defaults", {})),
+        )
+    return plan
+
+
+# --- checking --------------------------------------------------------------------------------
+
+
+def _convertible(col: Column, to: TargetColumn) -> str | None:
+    """Why a monolith column cannot fill a target column, or None."""
+    kind, t = col.kind, to.type
+    if t in UUID_TYPES:
+        if kind in ("integer", "numeric"):
+            if to.primary_key or to.reference or to.foreign_key:
+                return None
+            return "int -> UUID only for an id or a reference column"
+        return f"{kind} -> UUID: only integer ids are rewritten to UUIDs"
+    if t in INT_TYPES and kind not in ("integer", "numeric"):
+        return f"{kind} -> {t}: values would have to be parsed"
+    if t in NUM_TYPES and kind not in ("integer", "real", "numeric"):
+        return f"{kind} -> {t}: values would have to be parsed"
+    if t == "Boolean" and kind not in ("integer", "numeric"):
+        return f"{kind} -> Boolean"
+    if t in DATE_TYPES and kind not in ("date", "text"):
+        return f"{kind} -> {t}"
+    return None
+
+
+def _check_default(value: Any, to: TargetColumn, analysis: Analysis, table: str) -> str | None:
+    if isinstance(value, Mapping):
+        if set(value) == {"copy"}:
+            if to.copy_of is None:
+                return "{ copy = ... }: the target declares no copy in this column"
+            if value["copy"] != to.copy_of:
+                return f"{{ copy = ... }}: the column copies {to.copy_of}, not {value['copy']}"
+            return None
+        if set(value) == {"via", "column"}:
+            rel = analysis.relation(table, str(value["via"]))
+            if rel is None:
+                return f"via {value['via']!r}: no relation of monolith table {table} in that column"
+            if analysis.tables[rel.target].column(str(value["column"])) is None:
+                return f"column {value['column']!r}: not in monolith table {rel.target}"
+            return None
+        return 'a default is a constant, "TODO", { via = ..., column = ... } or { copy = ... }'
+    if value == TODO:
+        return "still TODO: give a value, or map a monolith column to it"
+    if to.type in INT_TYPES + NUM_TYPES and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"{value!r} is not a number ({to.type})"
+    if to.type == "Boolean" and not isinstance(value, bool):
+        return f"{value!r} is not true or false"
+    return None
+
+
+def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[Problem]:
+    """What is wrong with ``plan`` for this monolith and target (empty: nothing)."""
+    if not isinstance(target, Target):
+        target = target_of(target)
+    problems: list[Problem] = []
+
+    def problem(where: str, message: str, *, unknown: bool = False) -> None:
+        line = plan.lines.get(where)
+        if line is None and "." in where:
+            line = plan.lines.get(where.rsplit(".", 1)[0])
+        problems.append(Problem(where, message, line, unknown))
+
+    if plan.system and plan.system != target.system:
+        problem("source.system", f"the plan is for system {plan.system!r}, the target is {target.system!r}")
+    if plan.orphans not in ORPHANS:
+        problem("rejects.orphans", f"{plan.orphans!r}: one of {', '.join(ORPHANS)}")
+    if plan.bad_values not in BAD_VALUES:
+        problem("rejects.bad_values", f"{plan.bad_values!r}: one of {', '.join(BAD_VALUES)}")
+    if isinstance(plan.threshold, bool) or not isinstance(plan.threshold, int | float) or not 0 <= plan.threshold <= 1:
+        problem("rejects.threshold", f"{plan.threshold!r}: a share of rows, 0 to 1")
+    for name in analysis.tables:
+        if name not in plan.tables:
+            problem(f"tables.{name}", f'monolith table {name} is not in the plan (map it, or target = "")')
+    targets: dict[str, str] = {}
+    for name, tp in plan.tables.items():
+        where = f"tables.{name}"
+        table = analysis.tables.get(name)
+        if table is None:
+            problem(where, f"no table {name!r} in the monolith", unknown=True)
+            continue
+        if tp.target == "":
+            continue
+        if tp.target == TODO:
+            problem(f"{where}.target", 'still TODO: name the target ("service.table"), or "" to leave it')
+            continue
+        tt = target.tables.get(tp.target)
+        if tt is None:
+            problem(f"{where}.target", f"{tp.target!r}: no such service table in system {target.system}", unknown=True)
+            continue
+        if tp.target in targets:
+            problem(f"{where}.target", f"{tp.target} is mapped twice (also from monolith table {targets[tp.target]})")
+        targets[tp.target] = name
+        covered: dict[str, str] = {}
+        for src, to in tp.columns.items():
+            cw = f"{where}.columns.{src}"
+            col = table.column(src)
+            if col is None:
+                problem(cw, f"no column {src!r} in monolith table {name}", unknown=True)
+            if not isinstance(to, str) or to not in tt.columns:
+                problem(cw, f"{to!r}: no column of that name in {tp.target}", unknown=True)
+                continue
+            if to in covered:
+                problem(cw, f"{tp.target}.{to} is mapped twice (also from {covered[to]})")
+                continue
+            covered[to] = src
+            if col is not None and (why := _convertible(col, tt.columns[to])):
+                problem(cw, f"{name}.{src} ({col.declared_type or col.kind}) -> {tp.target}.{to}: {why}")
+            if col is not None and col.nulls and tt.columns[to].required and to not in tp.defaults:
+                problem(
+                    cw,
+                    f"{col.nulls} NULL(s) in {name}.{src}, and {tp.target}.{to} is NOT NULL without a default: "
+                    f"give one for them in [tables.{name}.defaults]",
+                )
+        for src in tp.skip:
+            if table.column(src) is None:
+                problem(f"{where}.skip", f"no column {src!r} in monolith table {name}", unknown=True)
+            elif src in tp.columns:
+                problem(f"{where}.skip", f"{src} is both skipped and mapped")
+        for col in table.columns:
+            if col.name not in tp.columns and col.name not in tp.skip:
+                problem(f"{where}.columns", f"monolith column {name}.{col.name} is neither mapped nor in skip")
+        for to, value in tp.defaults.items():
+            dw = f"{where}.defaults.{to}"
+            if to not in tt.columns:
+                problem(dw, f"no column {to!r} in {tp.target}", unknown=True)
+            elif why := _check_default(value, tt.columns[to], analysis, name):
+                problem(dw, why)
+        for tc in tt.columns.values():
+            needed = tc.required or (tc.primary_key and not tc.has_default)
+            if needed and tc.name not in covered and tc.name not in tp.defaults:
+                problem(
+                    f"{where}.defaults", f"{tp.target}.{tc.name} (NOT NULL, no default) is neither mapped nor defaulted"
+                )
+    return problems
