@@ -18,6 +18,7 @@ from isles.cli import jobs  # noqa: F401
 from isles.cli import projections  # noqa: F401
 from isles.cli import datamap  # noqa: F401
 from isles.cli import audit  # noqa: F401
+from isles.cli import backup  # noqa: F401
 
 # isort: on
 import typer
