@@ -608,42 +608,47 @@ async def restore(
         raise BackupError(f"no target database for {', '.join(missing)}")
     note = progress or (lambda _s, _w: None)
     token = secrets.token_hex(4)
-    results: list[RestoreResult] = []
+    for entry in chosen:
+        dialect = _url_of(targets[entry.service]).get_backend_name()
+        if dialect != entry.dialect:
+            where = public_url(_url_of(targets[entry.service]))
+            raise BackupError(f"{entry.service}: the backup is {entry.dialect}, the target {where} is not")
+    scratch_dbs: list[URL] = []
     with tempfile.TemporaryDirectory(prefix="isles-verify-") as scratch:
-        for entry in chosen:
+
+        async def one(entry: ServiceBackup) -> RestoreResult:
             url = _url_of(targets[entry.service])
-            dialect = url.get_backend_name()
-            if dialect != entry.dialect:
-                raise BackupError(
-                    f"{entry.service}: the backup is {entry.dialect}, the target {public_url(url)} is not"
-                )
             file = manifest.folder / entry.file
             started = time.monotonic()
             note(entry.service, "started")
-            if dialect == "postgresql":
+            if entry.dialect == "postgresql":
                 if verify:
                     url = url.set(database=f"isles_verify_{token}_{entry.service}")
-                try:
-                    facts = await _restore_postgres(entry, file, url, force=force)
-                finally:
-                    if verify:
-                        await drop_postgres_database(url)
+                    scratch_dbs.append(url)
+                facts = await _restore_postgres(entry, file, url, force=force)
                 where = public_url(url)
             else:
                 path = Path(scratch) / f"{entry.service}.db" if verify else Path(url.database or "")
                 facts = await asyncio.to_thread(_restore_sqlite, entry, file, path, force=force)
                 where = str(path)
-            results.append(
-                RestoreResult(
-                    entry.service,
-                    where,
-                    compare(entry, facts),
-                    sum(facts.rows.values()),
-                    round(time.monotonic() - started, 3),
-                )
-            )
             note(entry.service, "done")
-    return results
+            seconds = round(time.monotonic() - started, 3)
+            return RestoreResult(entry.service, where, compare(entry, facts), sum(facts.rows.values()), seconds)
+
+        try:
+            # The services one beside the other: each its own database and process.
+            done = await asyncio.gather(*(one(e) for e in chosen), return_exceptions=True)
+            for d in done:
+                if isinstance(d, BaseException):
+                    raise d
+            return [d for d in done if isinstance(d, RestoreResult)]
+        finally:
+            # Scratch databases dropped together: a DROP DATABASE waits for a
+            # checkpoint, and drops at once share them.
+            drops = await asyncio.gather(*(drop_postgres_database(u) for u in scratch_dbs), return_exceptions=True)
+            failed = [(u, d) for u, d in zip(scratch_dbs, drops, strict=True) if isinstance(d, BaseException)]
+            if failed:
+                raise BackupError(f"could not drop the scratch database {public_url(failed[0][0])}: {failed[0][1]}")
 
 
 # ---------------------------------------------------------------------------------------
