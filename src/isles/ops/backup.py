@@ -35,7 +35,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -341,12 +341,15 @@ async def _dump_postgres(snap: _Snapshot, path: Path, compress: int) -> tuple[Fa
     argv = [pg_dump, "--format=custom", f"--compress={compress}", f"--snapshot={snap.id}"]
     argv += [f"--file={path}", f"--dbname={dsn}"]
     dumping = asyncio.create_task(_run(argv, env, f"{snap.service}: pg_dump of {public_url(snap.url)}"))
+    facts: Facts | None = None
     try:
         await snap.conn.execute("SET LOCAL row_security = off")
         facts = await _pg_facts(snap.conn)
     finally:
+        # pg_dump reads the snapshot this transaction holds: it stays open until the
+        # dump is done, whatever happened to the counting.
         await asyncio.wait([dumping])
-    dumping.result()
+        dumping.result()
     return facts, time.time() - snap.at
 
 
@@ -405,7 +408,7 @@ async def backup(
     snaps = [_Snapshot(n, u) for n, u in urls.items() if u.get_backend_name() == "postgresql"]
     entries: dict[str, ServiceBackup] = {}
     try:
-        await asyncio.gather(*(s.open() for s in snaps))
+        await _all(s.open() for s in snaps)
         # Every snapshot at once: the spread between the first and the last is the cut.
         await asyncio.gather(*(s.take() for s in snaps))
         spread = (max(s.at for s in snaps) - min(s.at for s in snaps)) * 1000 if snaps else None
@@ -426,7 +429,7 @@ async def backup(
 
         jobs = [postgres(s) for s in snaps]
         jobs += [sqlite(n) for n, u in urls.items() if u.get_backend_name() == "sqlite"]
-        await asyncio.gather(*jobs)
+        await _all(jobs)
         manifest = Manifest(
             system=system.name,
             created_at=created.isoformat(),
@@ -445,6 +448,15 @@ async def backup(
     finally:
         for s in snaps:
             await s.close()
+
+
+async def _all(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``jobs`` at once and wait for every one (none left running behind a
+    failure, writing into a folder being removed); then raise the first failure."""
+    done = await asyncio.gather(*jobs, return_exceptions=True)
+    for d in done:
+        if isinstance(d, BaseException):
+            raise d
 
 
 def _entry(service: str, url: URL, path: Path, facts: Facts, started: str, seconds: float) -> ServiceBackup:
