@@ -135,7 +135,7 @@ def restore_command(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from isles.ops.backup import BackupError, Manifest, check_files, restore
+    from isles.ops.backup import BackupError, Manifest, check_files, history_note, restore
 
     try:
         manifest = Manifest.read(folder)
@@ -163,9 +163,13 @@ def restore_command(
         raise fail(str(exc).splitlines()[0], code=1) from exc
     except (OSError, SQLAlchemyError) as exc:
         raise fail(f"database error: {str(exc).splitlines()[0]}", code=1) from exc
-    table = Table("service", "restored into", "rows", "seconds", "check")
+    table = Table("service", "restored into", "rows", "seconds", "check", "migrations")
     for r in results:
-        table.add_row(r.service, r.target, str(r.rows), f"{r.seconds:.2f}", "ok" if r.ok else "; ".join(r.problems))
+        note, known = history_note(manifest[r.service], tooling[r.service].service)
+        if not known:
+            r.problems.append(note)
+        check = "ok" if r.ok else "; ".join(r.problems)
+        table.add_row(r.service, r.target, str(r.rows), f"{r.seconds:.2f}", check, note)
     out.print(table)
     bad = [r.service for r in results if not r.ok]
     what = "verified (scratch databases dropped)" if verify else "restored"

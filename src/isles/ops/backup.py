@@ -663,6 +663,40 @@ async def restore(
                 raise BackupError(f"could not drop the scratch database {public_url(failed[0][0])}: {failed[0][1]}")
 
 
+def history_note(entry: ServiceBackup, service: Any) -> tuple[str, bool]:
+    """Where ``entry``'s schema revisions stand in this code's migration histories
+    (``service``: the service's declaration, with ``migrations``): a note, and
+    whether this code can run on it (its revisions are known to the histories;
+    then ``isles migrate upgrade`` brings a restored database to the heads)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    from isles.storage.migrations import alembic_config, kernel_config
+
+    if getattr(service, "migrations", None) is None:
+        return "no migration history", True
+    notes, known = [], True
+    for label, revision, config in (
+        ("schema", entry.revision, alembic_config(service)),
+        ("kernel", entry.kernel_revision, kernel_config(entry.service)),
+    ):
+        script = ScriptDirectory.from_config(config)
+        head = script.get_current_head()
+        if revision == head:
+            notes.append(f"{label} at head")
+            continue
+        try:
+            found = revision is not None and script.get_revision(revision) is not None
+        except CommandError:
+            found = False
+        if found:
+            notes.append(f"{label} {revision} behind head {head} (isles migrate upgrade)")
+        else:
+            known = False
+            notes.append(f"{label} {revision} unknown to this code's history (head {head})")
+    return "; ".join(notes), known
+
+
 # ---------------------------------------------------------------------------------------
 # Retention
 
