@@ -1,0 +1,179 @@
+"""``isles backup`` and ``isles restore``: per-service backups into a dated folder with
+a manifest, their restore (into the configured databases or new ones) and verification
+(:mod:`isles.ops.backup`; docs/backup.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from isles.cli.common import app, dispose, fail, make_settings, make_tooling, out
+
+if TYPE_CHECKING:
+    from isles.ops.backup import Manifest, RestoreResult
+
+ServicesOpt = Annotated[
+    list[str] | None, typer.Option("--service", "-s", help="Only this service (repeatable; default: all).")
+]
+
+
+def _bar(names: list[str], verb: str) -> tuple[Progress, Any]:
+    """A Rich progress with one task per service, and the callback that moves it."""
+    bar = Progress(transient=True, console=Console(stderr=True))
+    tasks: dict[str, TaskID] = {n: bar.add_task(f"{n}: waiting", total=1) for n in names}
+
+    def note(service: str, what: str) -> None:
+        task = tasks.get(service)
+        if task is None:
+            return
+        if what == "done":
+            bar.update(task, completed=1, description=f"{service}: done")
+        else:
+            bar.update(task, description=f"{service}: {verb}")
+
+    return bar, note
+
+
+@app.command("backup")
+def backup_command(
+    service: ServicesOpt = None,
+    to: Annotated[Path | None, typer.Option("--to", help="The backups folder [default: <data dir>/backups].")] = None,
+    keep_daily: Annotated[
+        int | None, typer.Option("--keep-daily", min=0, help="Then keep the newest backup of each of the last N days.")
+    ] = None,
+    keep_weekly: Annotated[
+        int | None,
+        typer.Option("--keep-weekly", min=0, help="... and of each of the last M ISO weeks (with --keep-daily)."),
+    ] = None,
+    compress: Annotated[int, typer.Option(min=0, max=9, help="Compression level (pg_dump, gzip).")] = 6,
+) -> None:
+    """Back up every service's database (or those named) into a new dated folder
+    <to>/<UTC time>/ with a manifest.json: PostgreSQL with pg_dump (custom format,
+    every service's snapshot taken at once), SQLite with its online backup API, while
+    the system runs. With --keep-daily/--keep-weekly, older backups beyond them are
+    deleted afterwards. Exit 0 done, 1 a database could not be dumped, 2 bad input.
+
+    Example: isles backup --to /var/backups/isles --keep-daily 7 --keep-weekly 4
+    isles backup --service employee --service project
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from isles.ops.backup import BackupError, backup, prune
+
+    if (keep_daily is None) != (keep_weekly is None):
+        raise fail("give --keep-daily and --keep-weekly together")
+    tooling = make_tooling()
+    names = list(service or tooling.services)
+    unknown = [n for n in names if n not in tooling.services]
+    if unknown:
+        raise fail(f"no service {', '.join(unknown)}; services: {', '.join(tooling.services)}")
+    root = to or make_settings().data_dir / "backups"
+    if root.exists() and not root.is_dir():
+        raise fail(f"--to {root}: not a folder")
+    bar, note = _bar(names, "dumping")
+
+    async def go() -> Manifest:
+        try:
+            dbs = {n: tooling[n].db for n in names}
+            with bar:
+                return await backup(tooling.system, dbs, root, services=names, compress=compress, progress=note)
+        finally:
+            await dispose(tooling)
+
+    try:
+        manifest = asyncio.run(go())
+    except (BackupError, OSError, SQLAlchemyError) as exc:
+        raise fail(str(exc).splitlines()[0], code=1) from exc
+    table = Table("service", "dialect", "file", "bytes", "rows", "revision", "seconds")
+    for s in manifest.services:
+        table.add_row(
+            s.service, s.dialect, s.file, str(s.size), str(sum(s.rows.values())), str(s.revision), f"{s.seconds:.2f}"
+        )
+    out.print(table)
+    spread = f"; snapshots within {manifest.spread_ms:.1f} ms" if manifest.spread_ms is not None else ""
+    out.print(f"backup {manifest.folder}{spread}", highlight=False)
+    if keep_daily is not None and keep_weekly is not None:
+        kept, deleted = prune(root, keep_daily=keep_daily, keep_weekly=keep_weekly)
+        out.print(
+            f"retention: {len(kept)} kept, {len(deleted)} deleted ({', '.join(deleted) or 'none'})", highlight=False
+        )
+
+
+@app.command("restore")
+def restore_command(
+    folder: Annotated[Path, typer.Argument(help="A backup folder (holding manifest.json).")],
+    service: ServicesOpt = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Restore into scratch databases (isles_verify_<random>_<service>, a temporary folder), "
+            "check checksums, schema revisions and row counts against the manifest, drop them.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a target database that exists (holds tables) already.")
+    ] = False,
+) -> None:
+    """Restore a backup: every service in it (or those named) into the system's
+    configured databases, or into new ones with the shared option --database-url
+    TEMPLATE ({service} in it) or --data-dir DIR (SQLite). Every file's sha256 is
+    checked first; each restored database is compared with the manifest (schema
+    revisions, every table's row count). A target that exists is replaced only with
+    --force (stop the system first). Exit 0 restored and matching, 1 a mismatch or a
+    failed restore, 2 a corrupt or missing backup or bad input.
+
+    Example: isles restore .isles/backups/20261129T074802.123Z --verify
+    isles restore BACKUP --database-url 'postgresql+asyncpg://postgres@127.0.0.1/restored_{service}'
+    isles restore BACKUP --service employee --force
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from isles.ops.backup import BackupError, Manifest, check_files, history_note, restore
+
+    try:
+        manifest = Manifest.read(folder)
+        names = [e.service for e in manifest.services] if not service else list(service)
+        check_files(manifest, names)
+    except BackupError as exc:
+        raise fail(str(exc)) from exc
+    tooling = make_tooling()
+    unknown = [n for n in names if n not in tooling.services]
+    if unknown:
+        raise fail(f"{folder}: service {', '.join(unknown)} is not in the system {tooling.system.name}")
+    bar, note = _bar(names, "verifying" if verify else "restoring")
+
+    async def go() -> list[RestoreResult]:
+        try:
+            targets = {n: tooling[n].db.url for n in names}
+            with bar:
+                return await restore(folder, targets, services=names, verify=verify, force=force, progress=note)
+        finally:
+            await dispose(tooling)
+
+    try:
+        results = asyncio.run(go())
+    except BackupError as exc:
+        raise fail(str(exc).splitlines()[0], code=1) from exc
+    except (OSError, SQLAlchemyError) as exc:
+        raise fail(f"database error: {str(exc).splitlines()[0]}", code=1) from exc
+    table = Table("service", "restored into", "rows", "seconds", "check", "migrations")
+    for r in results:
+        note, known = history_note(manifest[r.service], tooling[r.service].service)
+        if not known:
+            r.problems.append(note)
+        check = "ok" if r.ok else "; ".join(r.problems)
+        table.add_row(r.service, r.target, str(r.rows), f"{r.seconds:.2f}", check, note)
+    out.print(table)
+    bad = [r.service for r in results if not r.ok]
+    what = "verified (scratch databases dropped)" if verify else "restored"
+    if bad:
+        out.print(f"{len(bad)} of {len(results)} service(s) differ from the manifest: {', '.join(bad)}")
+        raise typer.Exit(1)
+    out.print(f"{len(results)} service(s) {what}; revisions and row counts match the manifest", highlight=False)
