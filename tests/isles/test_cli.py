@@ -51,7 +51,7 @@ COMMANDS, GROUPS = _tree()
 
 def test_the_walk_finds_every_command_group_and_the_newest_commands() -> None:
     names = {" ".join(c) for c in COMMANDS}
-    assert {"up", "serve", "migrate upgrade", "audit", "map", "split plan", "split check"} <= names
+    assert {"up", "serve", "migrate upgrade", "audit", "map", "split plan", "split check", "backup", "restore"} <= names
     assert ["split"] in GROUPS
 
 
