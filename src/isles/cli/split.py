@@ -227,7 +227,7 @@ def run_command(
         async def work() -> RunResult:
             for service in services:
                 first = next(t.target.split(".")[1] for t in plan.tables.values() if t.target.startswith(service + "."))
-                if not await dbs[service].has_table(first):
+                if not await dbs[service].exists() or not await dbs[service].has_table(first):
                     raise SplitError(f"{service}: its database has no table {first}: run isles migrate upgrade first")
             return await run(plan, analysis, target, tooling.system, dbs, batch=batch, progress=progress)
 
