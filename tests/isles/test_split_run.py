@@ -183,6 +183,17 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
                 "SELECT hire_date FROM employees WHERE id = ?", (uuid_of(ns, "employees", rowid).hex,)
             ).fetchone()[0]
             assert day == "1970-01-01"  # the plan's default, as [rejects] bad_values = "default" says
+    # the replicas other services keep, filled from the owners' rows with their version
+    assert "copy project.company_policies: not filled: max_allocation_percent" in ran.output
+    for copy, owner in (("tasks.task_users", "employees"), ("notification.notification_users", "users")):
+        assert f"copy {copy}: {monolith.rows[owner] - skipped[owner]} rows" in ran.output
+    with sqlite3.connect(backend.settings.data_dir / "project.db") as project:
+        copies = {uuid.UUID(r[0]): r[1:] for r in project.execute("SELECT id, full_name, version FROM employee_copies")}
+    assert set(copies) == employee_ids
+    with sqlite3.connect(monolith.path) as source:
+        first, last = source.execute("SELECT first_name, last_name FROM employees WHERE id = 7").fetchone()
+    assert copies[uuid_of(ns, "employees", 7)] == (f"{first} {last}", 1)
+
     ids = sqlite3.connect(plan_file.with_suffix(".ids.sqlite"))
     assert one(ids, "SELECT count(*) FROM isles_split_ids WHERE source_table = 'employees'") == EMPLOYEES
     assert ids.execute("SELECT id FROM isles_split_ids WHERE source_table = 'employees' AND source_id = 3").fetchone()[
@@ -193,6 +204,9 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
     verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
     assert verified.exit_code == 0, verified.output
     assert "verified: every table matches the monolith" in verified.output
+    copy_line = next(line for line in verified.output.splitlines() if "tasks.task_users" in line)
+    assert "employees (copy)" in copy_line
+    assert copy_line.split("│")[-2].strip() == "ok"
 
     # a rerun: nothing twice, the same rejects, verify still passes
     again = isles(backend, "split", "run", "--plan", str(plan_file), str(monolith.path))
@@ -205,8 +219,12 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
     with sqlite3.connect(backend.settings.data_dir / "company.db") as company:
         company.execute("UPDATE companies SET name = 'Renamed' WHERE id = ?", (uuid_of(ns, "companies", 1).hex,))
         company.execute("DELETE FROM departments WHERE id = ?", (uuid_of(ns, "departments", 2).hex,))
+    with sqlite3.connect(backend.settings.data_dir / "tasks.db") as tasks:
+        tasks.execute("DELETE FROM task_users WHERE id = ?", (uuid_of(ns, "employees", 5).hex,))
     changed = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
     assert changed.exit_code == 1
+    copy_line = next(line for line in changed.output.splitlines() if "tasks.task_users" in line)
+    assert copy_line.split("│")[-2].strip() == "NO"
     assert f"companies: {uuid_of(ns, 'companies', 1)} differs" in changed.output
     assert f"departments: {uuid_of(ns, 'departments', 2)} missing" in changed.output
     assert "unresolved reference: employee.employees.department_id" in changed.output

@@ -205,7 +205,10 @@ def run_command(
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")
     tooling = make_tooling()
-    services = sorted({plan.tables[n].target.split(".")[0] for n in plan.tables if plan.tables[n].target})
+    services = sorted(
+        {plan.tables[n].target.split(".")[0] for n in plan.tables if plan.tables[n].target}
+        | {str(r.get("table", "")).split(".")[0] for r in plan.replicas if r.get("table")}
+    )
     load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
     dbs = {s: tooling[s].db for s in services}
     tasks: dict[str, TaskID] = {}
@@ -226,7 +229,8 @@ def run_command(
 
         async def work() -> RunResult:
             for service in services:
-                first = next(t.target.split(".")[1] for t in plan.tables.values() if t.target.startswith(service + "."))
+                named = [t.target for t in plan.tables.values()] + [str(r.get("table")) for r in plan.replicas]
+                first = next(n.split(".", 1)[1] for n in named if n.startswith(service + "."))
                 if not await dbs[service].exists() or not await dbs[service].has_table(first):
                     raise SplitError(f"{service}: its database has no table {first}: run isles migrate upgrade first")
             return await run(plan, analysis, target, tooling.system, dbs, batch=batch, progress=progress)
@@ -243,6 +247,10 @@ def run_command(
     for t in result.tables:
         table.add_row(t.source, t.target, str(t.rows), str(t.loaded), str(t.skipped), str(t.rejected_rows))
     out.print(table)
+    for copy, rows in sorted(result.replicas.items()):
+        out.print(f"copy {copy}: {rows} rows (from the owner's loaded rows, its version)", highlight=False)
+    for copy, why in sorted(result.replicas_left.items()):
+        out.print(f"copy {copy}: not filled: {why}", highlight=False, markup=False)
     out.print(
         f"{sum(t.loaded for t in result.tables)} rows loaded; {len(result.rejects)} reject(s) in {rejects_file}; "
         f"id mapping in {ids_file}",

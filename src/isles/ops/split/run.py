@@ -103,6 +103,8 @@ class RunResult:
     tables: list[TableResult] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     stopped_at: str | None = None  # the table whose rejects exceeded the threshold
+    replicas: dict[str, int] = field(default_factory=dict)  # "service.copy_table" -> rows written
+    replicas_left: dict[str, str] = field(default_factory=dict)  # "service.copy_table" -> why not filled
 
 
 class Bad(Exception):
@@ -543,6 +545,17 @@ async def run(
             target_db = dbs[tm.target.service]
             insert = postgresql.insert if not target_db.is_sqlite else sqlite_dialect.insert
             stmt = insert(tm.table).on_conflict_do_nothing(index_elements=[tm.pk])
+            replicas, left = replicas_of(plan, system, tm.target.full)
+            result.replicas_left.update(left)
+            copies = [
+                (
+                    r,
+                    (postgresql.insert if not dbs[r.service].is_sqlite else sqlite_dialect.insert)(
+                        r.table
+                    ).on_conflict_do_nothing(index_elements=[r.columns[0]]),
+                )
+                for r in replicas
+            ]
             tr = TableResult(name, tm.target.full, rows=mapper.count(name))
             seen: dict[str, set[tuple[Any, ...]]] = {}
             done = 0
@@ -566,6 +579,21 @@ async def run(
                         Reject(mapper.file, name, rowid, "", "", f"refused by the database: {why}", "skip")
                     )
                 tr.loaded += len(rows) - len(refused)
+                gone = {rowid for rowid, _, _ in refused}
+                for replica, copy_stmt in copies:
+                    copied = [
+                        (rowid, source_id, replica_row(replica, tm.table, values))
+                        for rowid, source_id, values in rows
+                        if rowid not in gone
+                    ]
+                    failed = await _write(dbs[replica.service], copy_stmt, copied)
+                    result.replicas[replica.full] = result.replicas.get(replica.full, 0) + len(copied) - len(failed)
+                    result.rejects += [
+                        Reject(
+                            mapper.file, name, rowid, replica.full, "", f"copy refused by the database: {why}", "copy"
+                        )
+                        for rowid, _, why in failed
+                    ]
                 done += len(chunk)
                 if progress is not None:
                     progress(name, done, tr.rows)
@@ -609,6 +637,69 @@ async def _write(
         except IntegrityError as exc:
             refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
     return refused
+
+
+@dataclass
+class Replica:
+    """A copy another service keeps of an owner's table (the data map's copy of kind
+    ``table``), filled from the owner's loaded rows as its events would: the same id,
+    the copied columns, ``full_name`` as "first last", the owner's version."""
+
+    full: str  # "service.table"
+    service: str
+    table: Table
+    columns: tuple[str, ...]
+
+
+def replicas_of(plan: Plan, system: System, owner: str) -> tuple[list[Replica], dict[str, str]]:
+    """The plan's replicas of ``owner`` that can be filled, and why the others cannot."""
+    from isles.service.datamap import build_map
+
+    wanted = {str(r.get("table")) for r in plan.replicas if r.get("source") == owner}
+    if not wanted:
+        return [], {}
+    owner_service, owner_table = owner.split(".", 1)
+    services = {s.name: s for s in system.services}
+    owner_columns = services[owner_service].metadata.tables[owner_table].columns
+    found: list[Replica] = []
+    left: dict[str, str] = {}
+    for smap in build_map(system).services:
+        for copy in smap.copies:
+            full = f"{smap.name}.{copy.table}"
+            if copy.kind != "table" or full not in wanted:
+                continue
+            table = services[smap.name].metadata.tables[copy.table]
+            missing = [
+                c.name
+                for c in table.columns
+                if c.name not in owner_columns
+                and c.name not in ("full_name", "version")
+                and not c.nullable
+                and c.default is None
+                and c.server_default is None
+            ]
+            if missing:
+                left[full] = f"{', '.join(missing)}: not in {owner} (left to its events)"
+                continue
+            found.append(Replica(full, smap.name, table, (copy.key_column, *copy.columns)))
+    return found, left
+
+
+def replica_row(replica: Replica, owner: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for column in replica.table.columns:
+        name = column.name
+        if name in values:
+            row[name] = values[name]
+        elif name == "full_name" and "first_name" in values and "last_name" in values:
+            row[name] = f"{values['first_name']} {values['last_name']}"
+        elif name == "version":
+            row[name] = values.get("version", 1)
+        elif name in owner.columns and owner.columns[name].default is not None:
+            default = owner.columns[name].default
+            if getattr(default, "is_scalar", False):
+                row[name] = getattr(default, "arg", None)
+    return row
 
 
 # --- verify ----------------------------------------------------------------------------------
@@ -727,6 +818,14 @@ async def verify(
                     if len(check.samples) < 5:
                         check.samples.append(f"{ident} differs")
             result.tables.append(check)
+            for replica in replicas_of(plan, system, tm.target.full)[0]:
+                if replica.service not in dbs:
+                    continue
+                async with dbs[replica.service].read_session(tenant=ACROSS_TENANTS) as session:
+                    copied = set((await session.execute(select(replica.table.columns[replica.columns[0]]))).scalars())
+                copy_check = TableCheck(f"{name} (copy)", replica.full, len(expected), len(copied & set(expected)))
+                copy_check.missing = len(set(expected) - copied)
+                result.tables.append(copy_check)
         for service in {tm.target.service for tm in mapper.maps.values()} | {o.split(".")[0] for *_, o, _ in refs}:
             if service not in dbs:
                 continue
