@@ -23,6 +23,7 @@ from the monolith, as a checked plan says, and compare the result with the sourc
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import sqlite3
 import uuid
@@ -66,6 +67,7 @@ def namespace(plan: Plan) -> uuid.UUID:
     return uuid.uuid5(ROOT, f"{plan.system}:{plan.monolith}")
 
 
+@functools.lru_cache(maxsize=200_000)  # the ids referred to most (employees) are computed once
 def uuid_of(ns: uuid.UUID, table: str, source_id: int) -> uuid.UUID:
     return uuid.uuid5(ns, f"{table}:{source_id}")
 
@@ -229,6 +231,7 @@ class Mapper:
         self.file = analysis.path.name
         self.services = {s.name: s for s in system.services}
         self._ids: dict[str, set[int]] = {}
+        self._refers: dict[tuple[str, str], str | None] = {}
         self._rows: dict[str, dict[int, sqlite3.Row]] = {}
         self.maps: dict[str, TableMap] = {}
         by_target = {tp.target: tp.source for tp in plan.tables.values()}
@@ -306,10 +309,14 @@ class Mapper:
 
     def refers_to(self, table: str, column: str) -> str | None:
         """The monolith table ``table.column`` holds ids of."""
-        if self.analysis.tables[table].primary_key == (column,):
-            return table
-        rel = self.analysis.relation(table, column)
-        return rel.target if rel is not None else None
+        key = (table, column)
+        if key not in self._refers:
+            if self.analysis.tables[table].primary_key == (column,):
+                self._refers[key] = table
+            else:
+                rel = self.analysis.relation(table, column)
+                self._refers[key] = rel.target if rel is not None else None
+        return self._refers[key]
 
     def count(self, table: str) -> int:
         return self.analysis.tables[table].rows
