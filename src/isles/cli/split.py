@@ -311,7 +311,10 @@ def verify_command(
     async def work() -> VerifyResult:
         return await verify(plan, analysis, target, tooling.system, dbs, rejected)
 
-    result: VerifyResult = run_db(tooling, work)
+    try:
+        result: VerifyResult = run_db(tooling, work)
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
     table = Table("monolith table", "target", "expected", "found", "missing", "differing", "", title="split verify")
     for t in result.tables:
         table.add_row(
