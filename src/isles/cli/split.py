@@ -13,7 +13,7 @@ from isles.cli.common import app, err, fail, load_system, out
 
 if TYPE_CHECKING:
     from isles.ops.split.analyse import Analysis
-    from isles.ops.split.plan import Plan, Problem
+    from isles.ops.split.plan import Plan, Problem, Target
 
 split_app = typer.Typer(
     help="Take a monolith's SQLite database apart into the system's services: analyse, plan, check.",
@@ -143,3 +143,195 @@ def check_command(
         raise typer.Exit(1)
     columns = sum(len(t.columns) for t in plan.tables.values())
     out.print(f"{plan_file}: fine ({len(plan.tables)} tables, {columns} columns mapped)")
+
+
+RejectsOption = Annotated[
+    Path | None,
+    typer.Option("--rejects", help="The rejects file (CSV; default: rejects.csv next to the plan)."),
+]
+
+
+def _checked_plan(plan_file: Path, monolith: Path) -> tuple[Plan, Analysis, Target]:
+    """The plan, if ``check`` finds nothing wrong with it (else one line, exit 2)."""
+    from rich.markup import escape
+
+    from isles.ops.split import SplitError
+    from isles.ops.split.plan import check_plan, read_plan, target_of
+
+    try:
+        plan = read_plan(plan_file)
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
+    analysis = _analyse(monolith)
+    target = target_of(load_system())
+    problems = check_plan(plan, analysis, target)
+    if problems:
+        first = problems[0]
+        raise fail(
+            escape(
+                f"{plan_file}:{first.line or ''}: {first.where}: {first.message} "
+                f"({len(problems)} problem(s): isles split check --plan {plan_file} {monolith})"
+            )
+        )
+    return plan, analysis, target
+
+
+@split_app.command("run")
+def run_command(
+    monolith: MonolithArg,
+    plan_file: Annotated[Path, typer.Option("--plan", "-p", help="The plan (TOML), as isles split check accepts it.")],
+    rejects: RejectsOption = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per transaction.")] = 5000,
+) -> None:
+    """Load the services' databases (migrated first: isles migrate upgrade) from the
+    monolith as the plan says: integer ids become UUIDs (the same one in every service
+    and every run), rows are converted by the target column's type and written in
+    batches, without events; a rerun adds nothing twice. Rows that cannot be loaded as
+    they are go to the rejects file with the plan's decision. Exit code 0: loaded; 1: a
+    table rejected more than the plan's threshold (the run stopped there); 2: bad input.
+
+    Example: isles split run --plan plan.toml monolith.sqlite
+    """
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from isles.cli.common import make_tooling, run_db
+    from isles.ops.split import SplitError
+    from isles.ops.split.run import RunResult, namespace, run, write_ids, write_rejects
+    from isles.runtime.system import load_data_keys
+
+    plan, analysis, target = _checked_plan(plan_file, monolith)
+    rejects_file = rejects or plan_file.with_name("rejects.csv")
+    tooling = make_tooling()
+    services = sorted(
+        {plan.tables[n].target.split(".")[0] for n in plan.tables if plan.tables[n].target}
+        | {str(r.get("table", "")).split(".")[0] for r in plan.replicas if r.get("table")}
+    )
+    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
+    dbs = {s: tooling[s].db for s in services}
+    tasks: dict[str, TaskID] = {}
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(f"loading {table}", total=total)
+            bar.update(tasks[table], completed=done)
+
+        async def work() -> RunResult:
+            for service in services:
+                named = [t.target for t in plan.tables.values()] + [str(r.get("table")) for r in plan.replicas]
+                first = next(n.split(".", 1)[1] for n in named if n.startswith(service + "."))
+                if not await dbs[service].exists() or not await dbs[service].has_table(first):
+                    raise SplitError(f"{service}: its database has no table {first}: run isles migrate upgrade first")
+            return await run(plan, analysis, target, tooling.system, dbs, batch=batch, progress=progress)
+
+        try:
+            result: RunResult = run_db(tooling, work)
+        except SplitError as exc:
+            raise fail(escape(str(exc))) from exc
+
+    write_rejects(rejects_file, result.rejects)
+    ids_file = plan_file.with_suffix(".ids.sqlite")
+    write_ids(ids_file, namespace(plan), {t.source: _ids(monolith, t.source, analysis) for t in result.tables})
+    table = Table("monolith table", "target", "rows", "loaded", "skipped", "rows with rejects", title="split run")
+    for t in result.tables:
+        table.add_row(t.source, t.target, str(t.rows), str(t.loaded), str(t.skipped), str(t.rejected_rows))
+    out.print(table)
+    for copy, rows in sorted(result.replicas.items()):
+        out.print(f"copy {copy}: {rows} rows (from the owner's loaded rows, its version)", highlight=False)
+    for copy, why in sorted(result.replicas_left.items()):
+        out.print(f"copy {copy}: not filled: {why}", highlight=False, markup=False)
+    out.print(
+        f"{sum(t.loaded for t in result.tables)} rows loaded; {len(result.rejects)} reject(s) in {rejects_file}; "
+        f"id mapping in {ids_file}",
+        highlight=False,
+    )
+    if result.stopped_at is not None:
+        stopped = next(t for t in result.tables if t.source == result.stopped_at)
+        err.print(
+            f"stopped: {stopped.rejected_rows} of {stopped.rows} rows of {stopped.source} have rejects "
+            f"({stopped.share:.1%} > threshold {plan.threshold:.1%}); see {rejects_file}",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1)
+
+
+def _ids(monolith: Path, table: str, analysis: Analysis) -> set[int]:
+    from isles.ops.split.analyse import open_readonly, q
+
+    key = analysis.tables[table].primary_key[0]
+    with open_readonly(monolith) as db:
+        return {int(r[0]) for r in db.execute(f"SELECT {q(key)} FROM {q(table)}")}
+
+
+@split_app.command("verify")
+def verify_command(
+    monolith: MonolithArg,
+    plan_file: Annotated[Path, typer.Option("--plan", "-p", help="The plan (TOML) the run used.")],
+    rejects: RejectsOption = None,
+) -> None:
+    """Compare the services' databases with the monolith after isles split run: per
+    table the source rows (minus the rows rejected) against the target's, a checksum of
+    every filled column per row (after the id rewrite), and every reference found in
+    its owner's table or its parent a reject. Exit code 0: they match; 1: differences
+    (listed); 2: bad input.
+
+    Example: isles split verify --plan plan.toml monolith.sqlite
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from isles.cli.common import make_tooling, run_db
+    from isles.ops.split import SplitError
+    from isles.ops.split.run import Reject, VerifyResult, read_rejects, verify
+    from isles.runtime.system import load_data_keys
+
+    plan, analysis, target = _checked_plan(plan_file, monolith)
+    rejects_file = rejects or plan_file.with_name("rejects.csv")
+    try:
+        rejected: list[Reject] = read_rejects(rejects_file) if rejects_file.exists() or rejects else []
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
+    tooling = make_tooling()
+    services = sorted({t.split(".")[0] for t in target.tables})
+    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
+    dbs = {s: tooling[s].db for s in services}
+
+    async def work() -> VerifyResult:
+        return await verify(plan, analysis, target, tooling.system, dbs, rejected)
+
+    try:
+        result: VerifyResult = run_db(tooling, work)
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
+    table = Table("monolith table", "target", "expected", "found", "missing", "differing", "", title="split verify")
+    for t in result.tables:
+        table.add_row(
+            t.source, t.target, str(t.expected), str(t.found), str(t.missing), str(t.differing), "ok" if t.ok else "NO"
+        )
+    out.print(table)
+    for t in result.tables:
+        for sample in t.samples:
+            out.print(f"{t.source}: {sample}", highlight=False, markup=False)
+    for line in result.unresolved[:20]:
+        out.print(f"unresolved reference: {line}", highlight=False, markup=False)
+    out.print(
+        f"references: {result.references} checked, {len(result.unresolved)} unresolved, "
+        f"{result.reported} to a rejected row (in {rejects_file})",
+        highlight=False,
+    )
+    if not result.ok:
+        err.print("the services' databases do not match the monolith", highlight=False)
+        raise typer.Exit(1)
+    out.print("verified: every table matches the monolith", highlight=False)
