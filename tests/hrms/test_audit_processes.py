@@ -55,7 +55,9 @@ class World:
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     require_postgres()
     require_nats()
-    cluster = Cluster(tmp_path_factory.mktemp("auditproc"))
+    # Small pools: PostgreSQL's 100 connections are shared with the other tests' clusters.
+    small = {"ISLES_POOL_SIZE": "3", "ISLES_POOL_MAX_OVERFLOW": "3"}
+    cluster = Cluster(tmp_path_factory.mktemp("auditproc"), extra_env=small)
     await cluster.start()
     try:
         driver = Driver(cluster)
@@ -75,6 +77,10 @@ async def run_audit(cluster: Cluster, *args: str) -> tuple[int, dict[str, Any]]:
     env = {
         **os.environ,
         "ISLES_KEYS_DIR": str(cluster.keys),  # the employee's data key (a repair worked without it too)
+        # A tool reads one query at a time: small pools (PostgreSQL's 100 connections are
+        # shared with the other tests' clusters).
+        "ISLES_POOL_SIZE": "1",
+        "ISLES_POOL_MAX_OVERFLOW": "1",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
     }
     proc = await asyncio.create_subprocess_exec(

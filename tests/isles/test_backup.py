@@ -26,10 +26,10 @@ from typer.testing import CliRunner
 
 from isles.cli.main import app
 from isles.core.settings import IslesSettings
-from isles.ops.backup import BackupError, Manifest, ServiceBackup, backup, history_note, plan_prune, prune, restore
 from isles.runtime.system import SystemRuntime
 from isles.service.audit import audit
 from isles.storage.db import ServiceDatabase
+from isles.tools.backup import BackupError, Manifest, ServiceBackup, backup, history_note, plan_prune, prune, restore
 from tests.hrms.helpers import assign, new_employee, new_project, ok
 from tests.support import _DROPS, PG_SERVER, Backend, _drop_now, _dropper
 

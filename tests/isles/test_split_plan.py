@@ -13,9 +13,9 @@ from typer.testing import CliRunner, Result
 
 from hrms.system import build as build_hrms
 from isles.cli.main import app
-from isles.ops.split import SplitError
-from isles.ops.split.analyse import Analysis, analyse
-from isles.ops.split.plan import (
+from isles.tools.split import SplitError
+from isles.tools.split.analyse import Analysis, analyse
+from isles.tools.split.plan import (
     Plan,
     TablePlan,
     Target,

@@ -23,10 +23,10 @@ from typer.testing import CliRunner, Result
 
 from hrms.system import build as build_hrms
 from isles.cli.main import app
-from isles.ops.split.analyse import analyse
-from isles.ops.split.plan import Plan, check_plan, propose, target_of, write_plan
-from isles.ops.split.run import namespace, read_rejects, uuid_of
 from isles.storage import crypto
+from isles.tools.split.analyse import analyse
+from isles.tools.split.plan import Plan, check_plan, propose, target_of, write_plan
+from isles.tools.split.run import namespace, read_rejects, uuid_of
 from tests.fixtures.monolith import Stats, make_monolith
 from tests.isles.test_split_plan import fill_todos
 from tests.support import Backend, Templates, make_backend

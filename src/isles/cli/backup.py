@@ -1,6 +1,6 @@
 """``isles backup`` and ``isles restore``: per-service backups into a dated folder with
 a manifest, their restore (into the configured databases or new ones) and verification
-(:mod:`isles.ops.backup`; docs/backup.md)."""
+(:mod:`isles.tools.backup`; docs/backup.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.table import Table
 from isles.cli.common import app, dispose, fail, make_settings, make_tooling, out
 
 if TYPE_CHECKING:
-    from isles.ops.backup import Manifest, RestoreResult
+    from isles.tools.backup import Manifest, RestoreResult
 
 ServicesOpt = Annotated[
     list[str] | None, typer.Option("--service", "-s", help="Only this service (repeatable; default: all).")
@@ -64,7 +64,7 @@ def backup_command(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from isles.ops.backup import BackupError, backup, prune
+    from isles.tools.backup import BackupError, backup, prune
 
     if (keep_daily is None) != (keep_weekly is None):
         raise fail("give --keep-daily and --keep-weekly together")
@@ -135,7 +135,7 @@ def restore_command(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from isles.ops.backup import BackupError, Manifest, check_files, history_note, restore
+    from isles.tools.backup import BackupError, Manifest, check_files, history_note, restore
 
     try:
         manifest = Manifest.read(folder)

@@ -1,6 +1,6 @@
 """``isles split plan`` and ``isles split check``: analyse a monolith's SQLite file and
 propose a plan mapping its tables onto the system's services; check a plan edited by
-hand (:mod:`isles.ops.split`)."""
+hand (:mod:`isles.tools.split`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import typer
 from isles.cli.common import app, err, fail, load_system, out
 
 if TYPE_CHECKING:
-    from isles.ops.split.analyse import Analysis
-    from isles.ops.split.plan import Plan, Problem, Target
+    from isles.tools.split.analyse import Analysis
+    from isles.tools.split.plan import Plan, Problem, Target
 
 split_app = typer.Typer(
     help="Take a monolith's SQLite database apart into the system's services: analyse, plan, check.",
@@ -29,8 +29,8 @@ def _analyse(monolith: Path) -> Analysis:
     from rich.markup import escape
     from rich.progress import Progress
 
-    from isles.ops.split import SplitError
-    from isles.ops.split.analyse import analyse
+    from isles.tools.split import SplitError
+    from isles.tools.split.analyse import analyse
 
     try:
         with Progress(transient=True, console=Console(stderr=True)) as bar:
@@ -43,7 +43,7 @@ def _analyse(monolith: Path) -> Analysis:
 def _summary(analysis: Analysis, plan: Plan) -> None:
     from rich.table import Table
 
-    from isles.ops.split.analyse import ANOMALY_TEXT
+    from isles.tools.split.analyse import ANOMALY_TEXT
 
     tables = Table("monolith table", "rows", "target", "columns", "skipped", "defaults", "TODO", title="tables")
     for name, t in analysis.tables.items():
@@ -88,7 +88,7 @@ def plan_command(
 
     Example: isles split plan monolith.sqlite --output plan.toml
     """
-    from isles.ops.split.plan import propose, target_of, write_plan
+    from isles.tools.split.plan import propose, target_of, write_plan
 
     if output.exists() and not force:
         raise fail(f"{output}: exists (a plan edited by hand?); --force replaces it")
@@ -118,8 +118,8 @@ def check_command(
     """
     from rich.markup import escape
 
-    from isles.ops.split import SplitError
-    from isles.ops.split.plan import check_plan, read_plan, target_of
+    from isles.tools.split import SplitError
+    from isles.tools.split.plan import check_plan, read_plan, target_of
 
     try:
         plan = read_plan(plan_file)
@@ -155,8 +155,8 @@ def _checked_plan(plan_file: Path, monolith: Path) -> tuple[Plan, Analysis, Targ
     """The plan, if ``check`` finds nothing wrong with it (else one line, exit 2)."""
     from rich.markup import escape
 
-    from isles.ops.split import SplitError
-    from isles.ops.split.plan import check_plan, read_plan, target_of
+    from isles.tools.split import SplitError
+    from isles.tools.split.plan import check_plan, read_plan, target_of
 
     try:
         plan = read_plan(plan_file)
@@ -198,9 +198,9 @@ def run_command(
     from rich.table import Table
 
     from isles.cli.common import make_tooling, run_db
-    from isles.ops.split import SplitError
-    from isles.ops.split.run import RunResult, namespace, run, write_ids, write_rejects
     from isles.runtime.system import load_data_keys
+    from isles.tools.split import SplitError
+    from isles.tools.split.run import RunResult, namespace, run, write_ids, write_rejects
 
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")
@@ -268,7 +268,7 @@ def run_command(
 
 
 def _ids(monolith: Path, table: str, analysis: Analysis) -> set[int]:
-    from isles.ops.split.analyse import open_readonly, q
+    from isles.tools.split.analyse import open_readonly, q
 
     key = analysis.tables[table].primary_key[0]
     with open_readonly(monolith) as db:
@@ -293,9 +293,9 @@ def verify_command(
     from rich.table import Table
 
     from isles.cli.common import make_tooling, run_db
-    from isles.ops.split import SplitError
-    from isles.ops.split.run import Reject, VerifyResult, read_rejects, verify
     from isles.runtime.system import load_data_keys
+    from isles.tools.split import SplitError
+    from isles.tools.split.run import Reject, VerifyResult, read_rejects, verify
 
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")

@@ -514,8 +514,9 @@ def _slice(values_slice: tuple[int, int]) -> Any:
     i, n = values_slice
     if not 0 <= i < n:
         raise ValueError(f"values slice {i} of {n}")
-    lo = uuid.UUID(int=i * 2**128 // n)
-    hi = uuid.UUID(int=(i + 1) * 2**128 // n) if i + 1 < n else None
+    space = 1 << 128  # every UUID
+    lo = uuid.UUID(int=i * space // n)
+    hi = uuid.UUID(int=(i + 1) * space // n) if i + 1 < n else None
 
     def where(column: Any) -> Any:
         return and_(column >= lo, column < hi) if hi is not None else column >= lo

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from isles.ops.split import SplitError
+from isles.tools.split import SplitError
 
 SAMPLES = 5
 #: A ``*_id`` column is a relation to a table when at least this share of its values

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from isles.ops.split import SplitError
-from isles.ops.split.analyse import ANOMALY_TEXT, Analysis, Column
+from isles.tools.split import SplitError
+from isles.tools.split.analyse import ANOMALY_TEXT, Analysis, Column
 
 if TYPE_CHECKING:
     from isles.service.declaration import System

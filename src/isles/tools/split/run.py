@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import UniqueConstraint
 
-from isles.ops.split import SplitError
-from isles.ops.split.analyse import Analysis, open_readonly, q
-from isles.ops.split.plan import (
+from isles.tools.split import SplitError
+from isles.tools.split.analyse import Analysis, open_readonly, q
+from isles.tools.split.plan import (
     DATE_TYPES,
     INT_TYPES,
     NUM_TYPES,
