@@ -6,7 +6,12 @@ reported, not deleted), a run after it lining the ids up again."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +19,7 @@ import pytest
 
 from isles.tools.split.run import namespace, uuid_of
 from tests.fixtures.monolith import Stats, make_monolith
-from tests.isles.test_split_run import EMPLOYEES, SERVICES, counts, hr_plan, isles, prepare
+from tests.isles.test_split_run import EMPLOYEES, HRMS, SERVICES, counts, env_of, hr_plan, isles, prepare
 from tests.support import Backend, Templates, make_backend
 
 pytestmark = pytest.mark.integration
@@ -155,3 +160,38 @@ def test_rollback_on_postgres(monolith: Stats, templates: Templates, tmp_path: P
         assert verified.exit_code == 0, verified.output
     finally:
         backend.drop_later(SERVICES)
+
+
+def test_a_rollback_killed_mid_way_then_rerun_finishes(templates: Templates, tmp_path: Path) -> None:
+    """kill -9 a real `isles split rollback` after some batches; the rerun deletes the
+    rest, and the databases are as before the run."""
+    stats = make_monolith(tmp_path / "monolith.sqlite", employees=1000, seed=3)
+    backend = make_backend("sqlite", tmp_path / "db")
+    prepare(backend, templates)
+    plan_file = tmp_path / "plan.toml"
+    hr_plan(stats, plan_file)
+    before = counts(backend)
+    args = ("--plan", str(plan_file), str(stats.path))
+    assert isles(backend, "split", "run", *args).exit_code == 0
+    loaded = sum(counts(backend).values())
+    env = {**os.environ, **env_of(backend), "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-m", "isles.cli", "split", "rollback", *args, *HRMS, "--batch", "20"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            assert proc.poll() is None, "the rollback ended before it was killed"
+            assert time.monotonic() < deadline
+            with contextlib.suppress(sqlite3.OperationalError):
+                if sum(counts(backend).values()) <= loaded - 300:
+                    break
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    partial = sum(counts(backend).values())
+    assert sum(before.values()) < partial < loaded  # it was mid-way
+    rerun = isles(backend, "split", "rollback", *args)
+    assert rerun.exit_code == 0, rerun.output
+    assert f"{partial - sum(before.values())} rows deleted" in rerun.output
+    assert counts(backend) == before
