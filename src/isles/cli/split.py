@@ -335,3 +335,85 @@ def verify_command(
         err.print("the services' databases do not match the monolith", highlight=False)
         raise typer.Exit(1)
     out.print("verified: every table matches the monolith", highlight=False)
+
+
+@split_app.command("rollback")
+def rollback_command(
+    monolith: MonolithArg,
+    plan_file: Annotated[Path, typer.Option("--plan", "-p", help="The plan (TOML) the run used.")],
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows deleted per transaction.")] = 1000,
+) -> None:
+    """Undo isles split run: delete exactly the rows it wrote (found by its id mapping,
+    <plan>.ids.sqlite, and the plan), children before parents, and the copies it filled,
+    in batches of one transaction each, without events. Rows the run did not write are
+    left alone; a rerun after a kill finishes the job. Exit code 0: rolled back; 1: rows
+    the database would not delete (a row the run did not write refers to them: listed);
+    2: bad input (no id mapping: one line naming it).
+
+    Example: isles split rollback --plan plan.toml monolith.sqlite
+    """
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from isles.cli.common import make_tooling, run_db
+    from isles.runtime.system import load_data_keys
+    from isles.tools.split import SplitError
+    from isles.tools.split.rollback import RollbackResult, read_ids, rollback
+
+    ids_file = plan_file.with_suffix(".ids.sqlite")
+    try:
+        ids = read_ids(ids_file)
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
+    plan, analysis, target = _checked_plan(plan_file, monolith)
+    tooling = make_tooling()
+    services = sorted(
+        {plan.tables[n].target.split(".")[0] for n in plan.tables if plan.tables[n].target}
+        | {str(r.get("table", "")).split(".")[0] for r in plan.replicas if r.get("table")}
+    )
+    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
+    dbs = {s: tooling[s].db for s in services}
+    tasks: dict[str, TaskID] = {}
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(f"deleting from {table}", total=total)
+            bar.update(tasks[table], completed=done)
+
+        async def work() -> RollbackResult:
+            for service in services:
+                if not await dbs[service].exists():
+                    raise SplitError(f"{service}: no database (nothing to roll back there)")
+            return await rollback(plan, analysis, target, tooling.system, dbs, ids, batch=batch, progress=progress)
+
+        try:
+            result: RollbackResult = run_db(tooling, work)
+        except SplitError as exc:
+            raise fail(escape(str(exc))) from exc
+
+    table = Table("target", "run's ids", "deleted now", "left", title="split rollback")
+    for t in result.tables:
+        table.add_row(t.target, str(t.ids), str(t.deleted), str(len(t.left)) if t.left else "")
+    out.print(table)
+    for full, ident, why in result.left:
+        out.print(f"left: {full} {ident}: {why}", highlight=False, markup=False)
+    out.print(f"{result.deleted} rows deleted (the run's ids from {ids_file})", highlight=False)
+    if result.left:
+        err.print(
+            f"{len(result.left)} row(s) not deleted: rows the run did not write refer to them; "
+            "remove or repoint those, then roll back again",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    out.print("rolled back: the rows the run wrote are gone", highlight=False)
