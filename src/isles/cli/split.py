@@ -1,9 +1,12 @@
-"""``isles split plan`` and ``isles split check``: analyse a monolith's SQLite file and
+"""``isles split plan|check|run|verify|rollback``: analyse a monolith's SQLite file and
 propose a plan mapping its tables onto the system's services; check a plan edited by
-hand (:mod:`isles.tools.split`)."""
+hand; load the services' databases by it, verify the load, undo it
+(:mod:`isles.tools.split`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,11 +15,14 @@ import typer
 from isles.cli.common import app, err, fail, load_system, out
 
 if TYPE_CHECKING:
+    from isles.cli.common import Tooling
+    from isles.storage.db import ServiceDatabase
     from isles.tools.split.analyse import Analysis
     from isles.tools.split.plan import Plan, Problem, Target
 
 split_app = typer.Typer(
-    help="Take a monolith's SQLite database apart into the system's services: analyse, plan, check.",
+    help="Take a monolith's SQLite database apart into the system's services: "
+    "analyse, plan, check, run, verify, roll back.",
     no_args_is_help=True,
 )
 app.add_typer(split_app, name="split")
@@ -176,6 +182,44 @@ def _checked_plan(plan_file: Path, monolith: Path) -> tuple[Plan, Analysis, Targ
     return plan, analysis, target
 
 
+def _databases(services: list[str]) -> tuple[Tooling, dict[str, ServiceDatabase]]:
+    """The tooling and the databases of ``services``, their data keys loaded (the
+    employee's encrypted columns)."""
+    from isles.cli.common import make_tooling
+    from isles.runtime.system import load_data_keys
+
+    tooling = make_tooling()
+    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
+    return tooling, {s: tooling[s].db for s in services}
+
+
+def _planned_services(plan: Plan) -> list[str]:
+    """The services a plan writes to: its tables' and its replicas'."""
+    return sorted(
+        {plan.tables[n].target.split(".")[0] for n in plan.tables if plan.tables[n].target}
+        | {str(r.get("table", "")).split(".")[0] for r in plan.replicas if r.get("table")}
+    )
+
+
+@contextmanager
+def _bars(verb: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per table (on stderr, gone when done): yields ``progress(table,
+    done, total)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, TaskID] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+
+        def progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(f"{verb} {table}", total=total)
+            bar.update(tasks[table], completed=done)
+
+        yield progress
+
+
 @split_app.command("run")
 def run_command(
     monolith: MonolithArg,
@@ -192,40 +236,19 @@ def run_command(
 
     Example: isles split run --plan plan.toml monolith.sqlite
     """
-    from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from isles.cli.common import make_tooling, run_db
-    from isles.runtime.system import load_data_keys
+    from isles.cli.common import run_db
     from isles.tools.split import SplitError
     from isles.tools.split.run import RunResult, namespace, run, write_ids, write_rejects
 
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")
-    tooling = make_tooling()
-    services = sorted(
-        {plan.tables[n].target.split(".")[0] for n in plan.tables if plan.tables[n].target}
-        | {str(r.get("table", "")).split(".")[0] for r in plan.replicas if r.get("table")}
-    )
-    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
-    dbs = {s: tooling[s].db for s in services}
-    tasks: dict[str, TaskID] = {}
+    services = _planned_services(plan)
+    tooling, dbs = _databases(services)
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-
-        def progress(table: str, done: int, total: int) -> None:
-            if table not in tasks:
-                tasks[table] = bar.add_task(f"loading {table}", total=total)
-            bar.update(tasks[table], completed=done)
+    with _bars("loading") as progress:
 
         async def work() -> RunResult:
             for service in services:
@@ -292,8 +315,7 @@ def verify_command(
     from rich.markup import escape
     from rich.table import Table
 
-    from isles.cli.common import make_tooling, run_db
-    from isles.runtime.system import load_data_keys
+    from isles.cli.common import run_db
     from isles.tools.split import SplitError
     from isles.tools.split.run import Reject, VerifyResult, read_rejects, verify
 
@@ -303,10 +325,7 @@ def verify_command(
         rejected: list[Reject] = read_rejects(rejects_file) if rejects_file.exists() or rejects else []
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
-    tooling = make_tooling()
-    services = sorted({t.split(".")[0] for t in target.tables})
-    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
-    dbs = {s: tooling[s].db for s in services}
+    tooling, dbs = _databases(sorted({t.split(".")[0] for t in target.tables}))
 
     async def work() -> VerifyResult:
         return await verify(plan, analysis, target, tooling.system, dbs, rejected)
@@ -352,13 +371,10 @@ def rollback_command(
 
     Example: isles split rollback --plan plan.toml monolith.sqlite
     """
-    from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from isles.cli.common import make_tooling, run_db
-    from isles.runtime.system import load_data_keys
+    from isles.cli.common import run_db
     from isles.tools.split import SplitError
     from isles.tools.split.rollback import RollbackResult, read_ids, rollback
 
@@ -368,28 +384,10 @@ def rollback_command(
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
     plan, analysis, target = _checked_plan(plan_file, monolith)
-    tooling = make_tooling()
-    services = sorted(
-        {plan.tables[n].target.split(".")[0] for n in plan.tables if plan.tables[n].target}
-        | {str(r.get("table", "")).split(".")[0] for r in plan.replicas if r.get("table")}
-    )
-    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
-    dbs = {s: tooling[s].db for s in services}
-    tasks: dict[str, TaskID] = {}
+    services = _planned_services(plan)
+    tooling, dbs = _databases(services)
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-
-        def progress(table: str, done: int, total: int) -> None:
-            if table not in tasks:
-                tasks[table] = bar.add_task(f"deleting from {table}", total=total)
-            bar.update(tasks[table], completed=done)
+    with _bars("deleting from") as progress:
 
         async def work() -> RollbackResult:
             for service in services:
