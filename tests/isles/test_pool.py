@@ -86,3 +86,45 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_use(database
     second = await backend_pid(database)  # no error: the dead connection was replaced
     assert second != first
     assert pings[0] >= 1
+
+
+@pytest.mark.postgres
+async def test_a_server_with_no_connection_to_spare_is_waited_for_up_to_the_pool_timeout(tmp_path: Path) -> None:
+    """PostgreSQL refuses a connection past its limit (SQLSTATE 53300, here a role's
+    CONNECTION LIMIT 1): a new connection is tried again with the backoff until one is
+    free, within the pool's timeout; past it, the error comes through."""
+    import asyncpg
+
+    require_postgres()
+    role = f"isles_t_full_{uuid.uuid4().hex[:8]}"
+    admin = make_url(PG_SERVER).set(drivername="postgresql", database="postgres").render_as_string(False)
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+    url = make_url(PG_SERVER).set(username=role, database="postgres")
+    holder = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+    settings = IslesSettings(data_dir=tmp_path)
+    dbs: list[ServiceDatabase] = []
+
+    async def query(pool_timeout: float) -> float:
+        db = ServiceDatabase("full", url.render_as_string(False), settings, PoolSettings(size=1, timeout=pool_timeout))
+        dbs.append(db)
+        started = asyncio.get_running_loop().time()
+        async with db.engine.connect() as c:
+            assert (await c.execute(text("SELECT current_user"))).scalar() == role
+        return asyncio.get_running_loop().time() - started
+
+    try:
+        with pytest.raises(Exception, match="too many connections"):
+            await query(pool_timeout=0.5)  # nobody lets go: the error, after the wait
+        waiting = asyncio.create_task(query(pool_timeout=10.0))
+        await asyncio.sleep(0.6)
+        assert not waiting.done(), "it waits while the server is full"
+        await holder.close()
+        assert await asyncio.wait_for(waiting, 10) >= 0.6
+    finally:
+        for db in dbs:
+            await db.dispose()
+        if not holder.is_closed():
+            await holder.close()
+        await conn.execute(f'DROP ROLE "{role}"')
+        await conn.close()

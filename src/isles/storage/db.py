@@ -17,14 +17,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import MetaData, event, exc, inspect
 from sqlalchemy.engine import URL, Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
+from isles.core.backoff import Backoff
 from isles.core.settings import IslesSettings, PoolSettings, ServiceEnvironment
 from isles.storage import sqlite_driver, tenancy
 from isles.storage.errors import typed_error
+
+log = structlog.get_logger("isles.db")
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -108,6 +113,39 @@ def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
 
     event.listen(engine.sync_engine, "checkin", checkin)
     event.listen(engine.sync_engine, "checkout", checkout)
+
+
+#: SQLSTATE of "too many connections" (the server's max_connections reached).
+_TOO_MANY_CONNECTIONS = "53300"
+
+
+def _server_full(error: BaseException) -> bool:
+    cause = getattr(error, "driver_exception", None) or error.__cause__ or error
+    return getattr(cause, "sqlstate", None) == _TOO_MANY_CONNECTIONS
+
+
+def _wait_when_full(engine: AsyncEngine, wait: float) -> None:
+    """A new connection refused because the server has none to spare (its
+    ``max_connections`` reached: a burst elsewhere) is tried again, with the platform's
+    backoff, for up to ``wait`` seconds (the pool's own timeout) — as a checkout waits
+    for a pooled connection — instead of failing the request at once."""
+    rule = Backoff(base=0.05, ceiling=1.0)
+
+    def connect(dialect: Dialect, _record: ConnectionPoolEntry, cargs: Any, cparams: Any) -> Any:
+        deadline = time.monotonic() + wait
+        attempt = 0
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception as error:
+                attempt += 1
+                if not _server_full(error) or time.monotonic() >= deadline:
+                    raise
+                if attempt == 1:
+                    log.warning("database.full", error=str(error).splitlines()[0], waiting_up_to=wait)
+                await_only(asyncio.sleep(rule.delay(attempt)))
+
+    event.listen(engine.sync_engine, "do_connect", connect)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -201,6 +239,7 @@ class ServiceDatabase:
             connect_args={"server_settings": {"application_name": f"isles-{self.service}"}, **self._tls()},
         )
         _ping_when_idle(engine, p.ping_idle)
+        _wait_when_full(engine, p.timeout)
         return engine
 
     @property
