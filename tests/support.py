@@ -156,10 +156,10 @@ class Templates:
             for name in names:
                 shutil.copyfile(template.settings.data_dir / f"{name}.db", target / f"{name}.db")
             return
-        import asyncpg
+        from isles.storage.db import connect_waiting
 
         admin = make_url(PG_SERVER).set(drivername="postgresql", database="postgres")
-        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        conn = await connect_waiting(admin.render_as_string(hide_password=False))
         try:
             for name in names:
                 await conn.execute(f'CREATE DATABASE "{backend.prefix}_{name}" TEMPLATE "{template.prefix}_{name}"')

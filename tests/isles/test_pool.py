@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from isles.core.settings import IslesSettings, PoolSettings
-from isles.storage.db import ServiceDatabase, drop_postgres_database, resolve_pool
+from isles.storage.db import ServiceDatabase, connect_waiting, drop_postgres_database, resolve_pool
 from tests.support import PG_SERVER, require_postgres
 
 
@@ -113,14 +113,26 @@ async def test_a_server_with_no_connection_to_spare_is_waited_for_up_to_the_pool
             assert (await c.execute(text("SELECT current_user"))).scalar() == role
         return asyncio.get_running_loop().time() - started
 
+    dsn = url.set(drivername="postgresql").render_as_string(False)
     try:
         with pytest.raises(Exception, match="too many connections"):
             await query(pool_timeout=0.5)  # nobody lets go: the error, after the wait
+        # The administration's connections (create, drop, look) wait alike.
+        with pytest.raises(asyncpg.TooManyConnectionsError):
+            await connect_waiting(dsn, wait=0.3)
         waiting = asyncio.create_task(query(pool_timeout=10.0))
         await asyncio.sleep(0.6)
         assert not waiting.done(), "it waits while the server is full"
         await holder.close()
         assert await asyncio.wait_for(waiting, 10) >= 0.6
+        for db in dbs:
+            await db.dispose()
+        blocker = await connect_waiting(dsn)
+        admin_waits = asyncio.create_task(connect_waiting(dsn, wait=10.0))
+        await asyncio.sleep(0.3)
+        assert not admin_waits.done()
+        await blocker.close()
+        await (await asyncio.wait_for(admin_waits, 10)).close()
     finally:
         for db in dbs:
             await db.dispose()

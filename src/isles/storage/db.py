@@ -296,7 +296,7 @@ class ServiceDatabase:
         import asyncpg
 
         try:
-            conn = await asyncpg.connect(_asyncpg_dsn(self.url, self.url.database or ""), **self._tls())
+            conn = await connect_waiting(_asyncpg_dsn(self.url, self.url.database or ""), **self._tls())
         except asyncpg.InvalidCatalogNameError:
             return False
         await conn.close()
@@ -336,6 +336,26 @@ def _asyncpg_dsn(url: URL, database: str) -> str:
     return url.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
 
 
+async def connect_waiting(dsn: str, *, wait: float = 30.0, **kwargs: Any) -> Any:
+    """``asyncpg.connect``, tried again with the platform's backoff for up to ``wait``
+    seconds while the server has no connection to spare (SQLSTATE 53300): the
+    connections of tooling and administration (create, drop, look) ride out a burst as
+    the pools do (:func:`_wait_when_full`)."""
+    import asyncpg
+
+    rule = Backoff(base=0.05, ceiling=1.0)
+    deadline = time.monotonic() + wait
+    attempt = 0
+    while True:
+        try:
+            return await asyncpg.connect(dsn, **kwargs)
+        except asyncpg.TooManyConnectionsError:
+            attempt += 1
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(rule.delay(attempt))
+
+
 async def create_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | None = None) -> bool:
     """Create the database named in ``url`` if it does not exist. True if created."""
     import asyncpg
@@ -343,7 +363,11 @@ async def create_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | Non
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
-    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"), **({"ssl": ssl} if ssl else {}))
+    conn = (
+        await connect_waiting(_asyncpg_dsn(url, "postgres"), ssl=ssl)
+        if ssl
+        else await connect_waiting(_asyncpg_dsn(url, "postgres"))
+    )
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:
@@ -358,12 +382,11 @@ async def create_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | Non
 
 
 async def drop_postgres_database(url: URL) -> None:
-    import asyncpg
 
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
-    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{_pg_ident(name)}" WITH (FORCE)')
     finally:
