@@ -47,9 +47,9 @@ def _psql_url(db: str) -> str:
 
 
 async def _exec(db: str, *statements: str) -> None:
-    import asyncpg
+    from isles.storage.db import connect_waiting
 
-    conn = await asyncpg.connect(_psql_url(db))
+    conn = await connect_waiting(_psql_url(db))
     try:
         for s in statements:
             await conn.execute(s)
@@ -82,9 +82,9 @@ async def make_stale(fraction: float) -> int:
         f" WHERE ('x' || substr(md5(name), 1, 8))::bit(32)::int % {every} = 0",
         "VACUUM ANALYZE employee_copies",
     )
-    import asyncpg
+    from isles.storage.db import connect_waiting
 
-    conn = await asyncpg.connect(_psql_url(COPY_DB))
+    conn = await connect_waiting(_psql_url(COPY_DB))
     try:
         return int(await conn.fetchval("SELECT count(*) FROM employee_copies WHERE version = 2"))
     finally:

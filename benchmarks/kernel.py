@@ -62,6 +62,7 @@ from hrms.contracts.employee import EmployeeCreated, EmployeeUpdated  # noqa: E4
 from isles.core.events import Envelope  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.security.certs import issue  # noqa: E402
+from isles.storage.db import connect_waiting  # noqa: E402
 from tests.hrms.cluster import FAST_ENV, Cluster  # noqa: E402
 from tests.support import PG_SERVER, free_port, operator_headers  # noqa: E402
 
@@ -176,7 +177,7 @@ async def pg_connect(database: str) -> asyncpg.Connection:
     """A connection of the benchmark's own; waits a little while the shared server is full."""
     for attempt in range(30):
         try:
-            return await asyncpg.connect(pg_dsn(database), server_settings={"application_name": BENCH_APP})
+            return await connect_waiting(pg_dsn(database), server_settings={"application_name": BENCH_APP})
         except asyncpg.TooManyConnectionsError:
             if attempt == 29:
                 raise

@@ -59,7 +59,7 @@ from isles.core.clock import utcnow  # noqa: E402
 from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.runtime.system import SystemRuntime, generate_system_keys  # noqa: E402
-from isles.storage.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import connect_waiting, drop_postgres_database  # noqa: E402
 from shop.contracts import STORE  # noqa: E402
 from shop.contracts.order import OrderLine  # noqa: E402
 from shop.services import order as order_service  # noqa: E402
@@ -260,7 +260,7 @@ class Processes:
             await drop_postgres_database(make_url(f"{PG}/{self.prefix}_{name}"))
 
     async def _query(self, service: str, sql: str) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{self.prefix}_{service}")
+        conn = await connect_waiting(f"postgresql://postgres@127.0.0.1:5432/{self.prefix}_{service}")
         try:
             return list(await conn.fetch(sql))
         finally:

@@ -35,13 +35,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from isles.storage.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import connect_waiting, drop_postgres_database  # noqa: E402
 from tests.hrms.cluster import SERVICES, Cluster  # noqa: E402
 from tests.support import (  # noqa: E402
     PG_SERVER,
@@ -70,10 +69,10 @@ def dsn(template: str, service: str) -> str:
 
 async def raw_inserts(seconds: float, writers: int) -> float:
     name = f"isles_raw_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(dsn(f"{PG_SERVER}/postgres", ""))
+    admin = await connect_waiting(dsn(f"{PG_SERVER}/postgres", ""))
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        setup = await asyncpg.connect(dsn(f"{PG_SERVER}/{name}", ""))
+        setup = await connect_waiting(dsn(f"{PG_SERVER}/{name}", ""))
         await setup.execute("CREATE TABLE raw (id bigserial PRIMARY KEY, payload text NOT NULL)")
         await setup.close()
         payload = "x" * 700  # about one event envelope
@@ -82,7 +81,7 @@ async def raw_inserts(seconds: float, writers: int) -> float:
 
         async def writer() -> None:
             nonlocal done
-            conn = await asyncpg.connect(dsn(f"{PG_SERVER}/{name}", ""))
+            conn = await connect_waiting(dsn(f"{PG_SERVER}/{name}", ""))
             try:
                 while time.perf_counter() < deadline:
                     await conn.execute("INSERT INTO raw (payload) VALUES ($1)", payload)
@@ -202,8 +201,8 @@ async def seed(system: System, client: httpx.AsyncClient, employees: int, per: i
 
 async def timings(system: System, since: float) -> dict[str, tuple[float, float | None]]:
     """event id -> (outbox insert, inbox insert) as epoch seconds."""
-    emp = await asyncpg.connect(dsn(system.template, "employee"))
-    proj = await asyncpg.connect(dsn(system.template, "project"))
+    emp = await connect_waiting(dsn(system.template, "employee"))
+    proj = await connect_waiting(dsn(system.template, "project"))
     try:
         out = await emp.fetch(
             "SELECT event_id, extract(epoch FROM created_at) AS t FROM isles_outbox_events "

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from hrms.system import build
 from isles import System
 from isles.runtime.system import generate_system_keys
-from isles.storage.db import drop_postgres_database
+from isles.storage.db import connect_waiting, drop_postgres_database
 from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
 
 #: The services the fault cluster runs as processes: the core of the HR system (the
@@ -173,14 +173,14 @@ class Cluster:
 
     async def execute(self, service: str, script: str) -> None:
         """Run a script (several statements) as the admin on ``service``'s database."""
-        conn = await asyncpg.connect(self.dsn(service))
+        conn = await connect_waiting(self.dsn(service))
         try:
             await conn.execute(script)
         finally:
             await conn.close()
 
     async def query(self, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.dsn(service))
+        conn = await connect_waiting(self.dsn(service))
         try:
             return list(await conn.fetch(sql, *args))
         finally:

@@ -30,6 +30,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from isles.storage.db import connect_waiting
 from tests.hrms.cluster import Cluster, Driver, converge
 from tests.support import require_nats, require_postgres
 
@@ -71,7 +72,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         await cluster.stop()
 
 
-async def run_audit(cluster: Cluster, *args: str) -> tuple[int, dict[str, Any]]:
+async def start_audit(cluster: Cluster, *args: str) -> asyncio.subprocess.Process:
     """``isles --system tests.hrms.cluster:core --database-url <template> audit --format json ARGS``
     as a process of its own (the event loop goes on meanwhile)."""
     env = {
@@ -83,7 +84,7 @@ async def run_audit(cluster: Cluster, *args: str) -> tuple[int, dict[str, Any]]:
         "ISLES_POOL_MAX_OVERFLOW": "1",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
     }
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         *("-m", "isles.cli", "--system", "tests.hrms.cluster:core", "--database-url", cluster.template),
         *("audit", "--format", "json", *args),
@@ -92,9 +93,17 @@ async def run_audit(cluster: Cluster, *args: str) -> tuple[int, dict[str, Any]]:
         cwd=ROOT,
         env=env,
     )
-    out, err = await proc.communicate()
+
+
+async def finish_audit(proc: asyncio.subprocess.Process, err: bytes = b"") -> tuple[int, dict[str, Any]]:
+    out, rest = await proc.communicate()
+    err += rest
     assert proc.returncode in (0, 1), f"audit exited {proc.returncode}:\n{out.decode()}\n{err.decode()}"
     return proc.returncode, json.loads(out)
+
+
+async def run_audit(cluster: Cluster, *args: str) -> tuple[int, dict[str, Any]]:
+    return await finish_audit(await start_audit(cluster, *args))
 
 
 def found(body: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
@@ -177,9 +186,8 @@ async def test_changes_in_flight_under_write_load_are_not_findings(world: World)
     # goes through the employee service, the audit's first look finds the copies behind,
     # the lock goes within the settle time, the consumer applies the change: no finding,
     # and the audit did wait out its settle.
-    import asyncpg
 
-    lock = await asyncpg.connect(cluster.dsn("project"))
+    lock = await connect_waiting(cluster.dsn("project"))
     try:
         tx = lock.transaction()
         await tx.start()
@@ -187,13 +195,20 @@ async def test_changes_in_flight_under_write_load_are_not_findings(world: World)
         async with httpx.AsyncClient(headers=cluster.headers) as client:
             await driver.rename(client, driver.employees[0])
         await asyncio.sleep(1.0)  # the event reaches the project's consumer, which waits on the lock
-        audit = asyncio.create_task(run_audit(cluster, "--settle", "4", *copies))
-        await asyncio.sleep(2.0)  # its first look is done (it took 0.05-0.5 s in the runs above)
+        proc = await start_audit(cluster, "--settle", "4", *copies)
+        # The lock goes once the audit says (on stderr) that its first look found copies
+        # behind and it is waiting out the settle: however long its process took to start.
+        assert proc.stderr is not None
+        said = b""
+        while b"behind on the first look" not in said:
+            line = await asyncio.wait_for(proc.stderr.readline(), 90)
+            assert line, f"the audit ended without finding the copies behind: {said.decode()}"
+            said += line
         await tx.rollback()
-        _code, body = await audit
+        _code, body = await finish_audit(proc, said)
     finally:
         await lock.close()
-    assert body["seconds"] >= 4, "the first look found copies behind and waited"
+    assert body["seconds"] >= 4, "the audit waited out its settle"
     for c in body["checks"]:
         assert c["counts"] == {}, (c["name"], c["samples"])
     await converge(cluster)

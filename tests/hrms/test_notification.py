@@ -27,6 +27,7 @@ from isles import ACROSS_TENANTS
 from isles.clients.mail import FileSender
 from isles.core.clock import utcnow
 from isles.runtime.system import SystemRuntime
+from isles.storage.db import connect_waiting
 from tests.hrms.cluster import core
 from tests.hrms.helpers import assign, headers_of, new_company, new_employee, new_project, ok, user_with_password
 from tests.support import PG_SERVER, Backend, Templates, free_port, make_backend
@@ -277,11 +278,10 @@ async def test_stopping_the_system_stops_its_workers_and_leaves_no_connection(
 
 
 async def runtime_admin_query(sql: str, *args: Any) -> int:
-    import asyncpg
     from sqlalchemy.engine import make_url
 
     admin = make_url(PG_SERVER).set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    conn = await connect_waiting(admin.render_as_string(hide_password=False))
     try:
         return int(await conn.fetchval(sql, *args))
     finally:

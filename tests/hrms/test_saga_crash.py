@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -36,6 +35,7 @@ from isles.http.idempotency import scoped_key
 from isles.http.saga_routes import saga_id_for
 from isles.runtime.system import SystemRuntime
 from isles.sagas import Saga
+from isles.storage.db import connect_waiting
 from isles.storage.schema import outbox_table
 from tests import support
 from tests.hrms.cluster import SERVICES, core
@@ -95,7 +95,7 @@ class Seeded:
 
         async def clone() -> None:
             admin = make_url(PG_SERVER).set(drivername="postgresql", database="postgres")
-            conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+            conn = await connect_waiting(admin.render_as_string(hide_password=False))
             try:
                 for service in SERVICES:
                     source = f"{self.backend.prefix}_{service}"

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,8 +29,9 @@ from isles.cli.main import app
 from isles.core.settings import IslesSettings
 from isles.runtime.system import SystemRuntime
 from isles.service.audit import audit
-from isles.storage.db import ServiceDatabase
+from isles.storage.db import ServiceDatabase, connect_waiting
 from isles.tools.backup import BackupError, Manifest, ServiceBackup, backup, history_note, plan_prune, prune, restore
+from isles.tools.reconcile import reconcile
 from tests.hrms.helpers import assign, new_employee, new_project, ok
 from tests.support import _DROPS, PG_SERVER, Backend, _drop_now, _dropper
 
@@ -45,9 +47,8 @@ async def _renames(api: httpx.AsyncClient, ids: list[str], stop: asyncio.Event, 
 
 
 async def _pg_databases(like: str) -> list[str]:
-    import asyncpg
 
-    conn = await asyncpg.connect(
+    conn = await connect_waiting(
         make_url(PG_SERVER).set(drivername="postgresql", database="postgres").render_as_string(False)
     )
     try:
@@ -77,7 +78,9 @@ async def test_backup_while_writing_then_restore_into_new_databases_and_verify(
     try:
         await asyncio.sleep(0.2)
         during = len(written)
+        started = time.monotonic()
         manifest = await backup(hrms.system, dbs, tmp_path / "backups")
+        took_ms = (time.monotonic() - started) * 1000
         during = len(written) - during
         await asyncio.sleep(0.1)
     finally:
@@ -111,7 +114,8 @@ async def test_backup_while_writing_then_restore_into_new_databases_and_verify(
     if backend.name == "postgres":
         assert manifest.tools["pg_dump"].startswith("pg_dump (PostgreSQL)")
         assert manifest.spread_ms is not None
-        assert 0 <= manifest.spread_ms < 2000
+        # Within the backup (how close is measured, not asserted: docs/backup.md).
+        assert 0 <= manifest.spread_ms <= took_ms
         assert all(s.file.endswith(".dump") for s in manifest.services)
     else:
         assert manifest.spread_ms is None
@@ -144,6 +148,29 @@ async def test_backup_while_writing_then_restore_into_new_databases_and_verify(
             await restore(manifest.folder, targets, services=["project"])
         [again] = await restore(manifest.folder, targets, services=["project"], force=True)
         assert again.ok, again.problems
+        # Every event accounted for: each restored service reconciled with the others
+        # (the events in flight at the cut applied from their producers' outboxes),
+        # nothing a peer holds is missing, and no copy is behind any more.
+        where = (
+            {"database_url": f"{PG_SERVER}/{prefix}_{{service}}"}
+            if backend.name == "postgres"
+            else {"data_dir": tmp_path / "restored"}
+        )
+        rt = SystemRuntime(hrms.system, backend.settings.model_copy(update=where), environ={})
+        now = {n: s.db for n, s in rt.services.items()}  # the project's file was replaced since
+        try:
+            for name in rt.services:
+                done = await reconcile(rt.system, now, name, consumer=rt[name].consumer)
+                assert done.parked == done.not_applied == 0, done
+                assert done.applied == sum(done.missed.values())
+                assert not done.gaps, done.gaps
+            for name in rt.services:
+                assert sum((await reconcile(rt.system, now, name)).missed.values()) == 0
+            whole = await audit(hrms.system, now, settle=0)
+            copies = {(c.name, k): n for c in whole.checks if c.kind != "reference" for k, n in c.counts.items()}
+            assert copies == {}
+        finally:
+            await rt.stop()
     finally:
         for db in restored.values():
             await db.dispose()
@@ -340,3 +367,41 @@ def test_a_revision_unknown_to_this_code_is_said() -> None:
     assert "schema 0001 behind head" in note
     assert "kernel None unknown" in note
     assert not known
+
+
+@pytest.mark.postgres
+async def test_a_client_tool_refused_for_want_of_a_connection_is_started_again() -> None:
+    """pg_dump and pg_restore (here psql, the same libpq) refused because the server has
+    no connection to spare (SQLSTATE 53300; here a role's CONNECTION LIMIT 1) are run
+    again with the backoff until one is free, within the wait; past it, the error."""
+    import shutil
+
+    from isles.storage.db import connect_waiting
+    from isles.tools.backup import _run
+    from tests.support import require_postgres
+
+    require_postgres()
+    psql = shutil.which("psql")
+    assert psql, "psql (PostgreSQL's client tools) is installed where PostgreSQL is"
+    role = f"isles_t_full_{uuid.uuid4().hex[:8]}"
+    admin = await connect_waiting(
+        make_url(PG_SERVER).set(drivername="postgresql", database="postgres").render_as_string(False)
+    )
+    await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+    url = make_url(PG_SERVER).set(drivername="postgresql", username=role, database="postgres")
+    dsn = url.render_as_string(False)
+    argv = [psql, "--no-psqlrc", "-At", "-c", "SELECT 1", dsn]
+    try:
+        blocker = await connect_waiting(dsn)
+        with pytest.raises(BackupError, match="too many connections"):
+            await _run(argv, os.environ, "psql", wait=0.3)
+        waiting = asyncio.create_task(_run(argv, os.environ, "psql", wait=20))
+        await asyncio.sleep(0.8)
+        assert not waiting.done(), "it waits while the server is full"
+        await blocker.close()
+        await asyncio.wait_for(waiting, 20)
+    finally:
+        if not blocker.is_closed():
+            await blocker.close()
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()

@@ -13,6 +13,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Uuid, func, insert, sel
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from isles import Money
+from isles.storage.db import connect_waiting
 from tests.support import PG_SERVER, require_postgres
 
 pytestmark = pytest.mark.integration
@@ -28,10 +29,9 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignor
         eng = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'money.db'}")
     else:
         require_postgres()
-        import asyncpg
 
         name = f"isles_t_money_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(PG_SERVER.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+        admin = await connect_waiting(PG_SERVER.replace("postgresql+asyncpg", "postgresql") + "/postgres")
         await admin.execute(f'CREATE DATABASE "{name}"')
         eng = create_async_engine(f"{PG_SERVER}/{name}")
     async with eng.begin() as conn:

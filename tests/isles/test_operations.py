@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
 from isles.runtime.system import SystemRuntime
+from isles.storage.db import connect_waiting
 from tests.hrms.helpers import assign, new_employee, new_project, ok
 from tests.support import Backend
 
@@ -89,7 +89,7 @@ async def test_ready_fails_while_a_database_refuses_connections_and_health_stays
 ) -> None:
     db = hrms["project"].db
     admin = make_url(str(db.url.set(database="postgres").render_as_string(hide_password=False)))
-    conn = await asyncpg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = await connect_waiting(admin.set(drivername="postgresql").render_as_string(hide_password=False))
     try:
         await conn.execute(f'ALTER DATABASE "{db.url.database}" ALLOW_CONNECTIONS false')
         await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", db.url.database)

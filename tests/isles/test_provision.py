@@ -19,7 +19,7 @@ from isles.cli.main import app
 from isles.core.settings import IslesSettings
 from isles.runtime.system import SystemRuntime
 from isles.security.events import read as read_events
-from isles.storage.db import DatabaseConfigError, drop_postgres_database
+from isles.storage.db import DatabaseConfigError, connect_waiting, drop_postgres_database
 from isles.storage.provision import KINDS, drop_roles, provision, read_secret, role_name, secrets_path, variable
 from tests.hrms.cluster import ALL_SERVICES as SERVICES
 from tests.support import PG_SERVER, make_backend
@@ -58,7 +58,7 @@ def provisioned(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 async def _refused(dsn_: str, sql: str) -> str:
-    conn = await asyncpg.connect(dsn_)
+    conn = await connect_waiting(dsn_)
     try:
         with pytest.raises(asyncpg.PostgresError) as caught:
             await conn.execute(sql)
@@ -77,7 +77,7 @@ def test_three_roles_each_with_the_seeds_grants_and_no_more(provisioned: dict[st
 
     async def go() -> None:
         # The migrator owns the schema: migrations run as it.
-        conn = await asyncpg.connect(dsn(migrator))
+        conn = await connect_waiting(dsn(migrator))
         try:
             await conn.execute("CREATE TABLE probe (id int PRIMARY KEY, company_id uuid)")
             await conn.execute("ALTER TABLE probe ENABLE ROW LEVEL SECURITY")
@@ -85,7 +85,7 @@ def test_three_roles_each_with_the_seeds_grants_and_no_more(provisioned: dict[st
         finally:
             await conn.close()
         # The runtime role reads and writes the new table (default privileges) ...
-        conn = await asyncpg.connect(dsn(runtime))
+        conn = await connect_waiting(dsn(runtime))
         try:
             await conn.execute("UPDATE probe SET id = 2 WHERE id = 1")
             assert await conn.fetchval("SELECT count(*) FROM probe") == 0, "row security applies to it"
@@ -106,7 +106,7 @@ def test_three_roles_each_with_the_seeds_grants_and_no_more(provisioned: dict[st
             error = await _refused(dsn(runtime), sql)
             assert "must be owner" in error or "permission denied" in error, (sql, error)
         # A GRANT by the runtime role grants nothing (PostgreSQL only warns).
-        conn = await asyncpg.connect(dsn(runtime))
+        conn = await connect_waiting(dsn(runtime))
         try:
             await conn.execute(f"GRANT INSERT ON probe TO {make_url(reader).username}")
             assert not await conn.fetchval(
@@ -115,7 +115,7 @@ def test_three_roles_each_with_the_seeds_grants_and_no_more(provisioned: dict[st
         finally:
             await conn.close()
         # The reader reads, and only reads.
-        conn = await asyncpg.connect(dsn(reader))
+        conn = await connect_waiting(dsn(reader))
         try:
             assert await conn.fetchval("SELECT count(*) FROM probe") == 0
         finally:
@@ -127,7 +127,7 @@ def test_three_roles_each_with_the_seeds_grants_and_no_more(provisioned: dict[st
         for url in (runtime, migrator, reader):
             elsewhere = make_url(url).set(database=other_db).render_as_string(hide_password=False)
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied for database"):
-                await asyncpg.connect(dsn(elsewhere))
+                await connect_waiting(dsn(elsewhere))
 
     asyncio.run(go())
 
@@ -238,13 +238,13 @@ def test_a_database_an_earlier_provision_gave_the_runtime_role_is_handed_to_the_
     admin = make_url(PG_SERVER)
 
     async def go() -> None:
-        conn = await asyncpg.connect(dsn(admin.set(database="postgres").render_as_string(hide_password=False)))
+        conn = await connect_waiting(dsn(admin.set(database="postgres").render_as_string(hide_password=False)))
         try:
             await conn.execute(f'CREATE ROLE "{old_role}" LOGIN')
             await conn.execute(f'CREATE DATABASE "{old_role}" OWNER "{old_role}"')
         finally:
             await conn.close()
-        conn = await asyncpg.connect(dsn(admin.set(database=old_role).render_as_string(hide_password=False)))
+        conn = await connect_waiting(dsn(admin.set(database=old_role).render_as_string(hide_password=False)))
         try:
             await conn.execute(f'SET ROLE "{old_role}"')
             await conn.execute("CREATE TABLE legacy (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, x int)")
@@ -252,7 +252,7 @@ def test_a_database_an_earlier_provision_gave_the_runtime_role_is_handed_to_the_
             await conn.close()
         done = await provision(admin, "employee", target, secrets_dir=tmp_path / "secrets")
         try:
-            conn = await asyncpg.connect(dsn(admin.set(database=old_role).render_as_string(hide_password=False)))
+            conn = await connect_waiting(dsn(admin.set(database=old_role).render_as_string(hide_password=False)))
             try:
                 owners = await conn.fetch(
                     "SELECT pg_get_userbyid(relowner) AS owner FROM pg_class "
@@ -264,7 +264,7 @@ def test_a_database_an_earlier_provision_gave_the_runtime_role_is_handed_to_the_
                 ) == role_name(old_role, "migrator")
             finally:
                 await conn.close()
-            conn = await asyncpg.connect(dsn(done.runtime.url.render_as_string(hide_password=False)))
+            conn = await connect_waiting(dsn(done.runtime.url.render_as_string(hide_password=False)))
             try:
                 await conn.execute("INSERT INTO legacy (x) VALUES (1)")  # the sequence too
                 assert await conn.fetchval("SELECT count(*) FROM legacy") == 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from isles.cli.common import app, make_tooling, out, run_db
+from isles.cli.common import app, err, make_tooling, out, run_db
 
 if TYPE_CHECKING:
     from isles.service.audit import AuditReport, Repair
@@ -104,6 +104,8 @@ def audit_command(
             settle=settle,
             window=timedelta(hours=window),
             values=values,
+            # On stderr (the report is stdout): a settle is a wait the user should see.
+            progress=lambda message: err.print(message, highlight=False, markup=False),
         )
         found.read_as = {name: db.url.username or "" for name, db in readers.items()}
         if repair:

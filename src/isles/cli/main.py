@@ -20,6 +20,7 @@ from isles.cli import datamap  # noqa: F401
 from isles.cli import audit  # noqa: F401
 from isles.cli import split  # noqa: F401
 from isles.cli import backup  # noqa: F401
+from isles.cli import reconcile  # noqa: F401
 
 # isort: on
 import typer

@@ -125,7 +125,7 @@ class Metrics:
         )
         self.stale_copies = Gauge(
             "isles_stale_copies",
-            "Copied rows behind their owner's version (after the settle time).",
+            "Copied rows not at their owner's version, or differing from it (after the settle time).",
             labels,
             registry=r,
         )

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -52,7 +52,7 @@ from isles.storage.db import ServiceDatabase
 from isles.storage.schema import dead_letters_table, inbox_table, outbox_table, sagas_table
 from isles.storage.tenancy import ACROSS_TENANTS
 
-FindingKind = Literal["orphan", "inactive", "stale", "differs", "missing", "extra"]
+FindingKind = Literal["orphan", "inactive", "stale", "ahead", "differs", "missing", "extra"]
 CheckKind = Literal["reference", "copy", "denormalized"]
 CHUNK = 5_000
 SAMPLES = 20
@@ -87,6 +87,9 @@ class CheckReport:
     #: A copy's stale and missing keys, all of them (what a repair re-sends); a
     #: reference's orphaned ids (what a repair nullifies or marks, by its policy).
     repairable: list[str] = field(default_factory=list, repr=False)
+    #: A copy's keys ahead of their owner's rows, with the copy's version (what a
+    #: repair brings the owner's version up to).
+    ahead: dict[str, int] = field(default_factory=dict, repr=False)
     policy: str = ""  # a reference's orphan policy ("report", "nullify", "mark <column>")
 
     @property
@@ -404,6 +407,7 @@ async def check_copy(
     settle: float = 0.0,
     values: bool = False,
     values_slice: tuple[int, int] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CheckReport:
     """A copy against its owner: stale, missing and extra rows (a ReplicaTable), or
     stale keys (DenormalizedColumns), confirmed after ``settle`` seconds; with
@@ -461,6 +465,7 @@ async def check_copy(
         copy_rows = _stream(copy_db, table, key, [replica.version_column], chunk, distinct_keys=denormalized)
         pairs = _merge(copy_rows, _stream(owner_db, owner_table, pk.name, owner_columns, chunk))
     suspects: list[Finding] = []
+    ahead: list[Finding] = []
     async for k, held, has in pairs:
         if not bucketed:
             report.checked += 1
@@ -478,17 +483,31 @@ async def check_copy(
                 _add(report, Finding("extra", str(k), int(held[1])), samples)
         elif (complete or denormalized) and owner_at is not None and int(held[1]) < owner_at:
             suspects.append(Finding("stale", str(k), int(held[1]), owner_at))
+        elif (complete or denormalized) and owner_at is not None and int(held[1]) > owner_at:
+            # Newer than its owner: the owner lost changes its copies had taken (a
+            # restore to an earlier point); its next events would be ignored here.
+            ahead.append(Finding("ahead", str(k), int(held[1]), owner_at, "the owner's row is older than its copy"))
         elif plan is not None and owner_at is not None:
             differs = plan.compare(has[-1], owner_at, held[2])
             if differs:
                 _add(report, Finding("differs", str(k), owner_at, owner_at, differs), samples)
                 report.repairable.append(str(k))
-    if suspects and settle > 0:
+    if (suspects or ahead) and settle > 0:
+        if progress is not None:
+            n = len(suspects) + len(ahead)
+            progress(f"{report.name}: {n} row(s) behind on the first look; looking again in {settle:g} s")
         await asyncio.sleep(settle)
         suspects = await _still_behind(dbs[service], table, key, replica.version_column, suspects, denormalized)
+        if ahead and owner_version is not None:
+            # The owner was read before the copy: a change of both in between is no finding.
+            ahead = await _still_ahead(owner_db, owner_table, pk.name, owner_version, ahead)
     for finding in suspects:
         _add(report, finding, samples)
         report.repairable.append(finding.key)
+    for finding in ahead:
+        _add(report, finding, samples)
+        report.repairable.append(finding.key)
+        report.ahead[finding.key] = int(finding.held or 0)
     if sliced is not None and values_slice is not None and owner_version is not None:
         where = _slice(values_slice)
         copy_rows = _grouped(
@@ -684,6 +703,26 @@ async def _objects(
         last = rows[-1][at[pk.name]]
 
 
+async def _still_ahead(
+    db: ServiceDatabase, table: Table, key: str, version: str, suspects: list[Finding]
+) -> list[Finding]:
+    """Of ``suspects`` (copies ahead of their owner's row), those whose owner's row is
+    still older than the copy held at the first look."""
+    k, v = table.c[key], table.c[version]
+    now: dict[Any, int] = {}
+    for i in range(0, len(suspects), CHUNK):
+        keys = [_maybe_uuid(f.key) for f in suspects[i : i + CHUNK]]
+        async with db.read_session(tenant=ACROSS_TENANTS) as session:
+            rows = (await session.execute(select(k, v).where(k.in_(keys)))).all()
+        now.update({_key(row[0]): int(row[1]) for row in rows})
+    left = []
+    for f in suspects:
+        owner = now.get(_maybe_uuid(f.key))
+        if owner is not None and f.held is not None and owner < f.held:
+            left.append(Finding("ahead", f.key, f.held, owner, f.detail))
+    return left
+
+
 async def _still_behind(
     db: ServiceDatabase, table: Table, key: str, version: str, suspects: list[Finding], denormalized: bool
 ) -> list[Finding]:
@@ -800,13 +839,15 @@ async def audit(
     window: timedelta = timedelta(hours=1),
     values: bool = False,
     values_slice: tuple[int, int] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> AuditReport:
     """Every reference and copy of ``system`` checked, and every service's pipeline;
     ``only`` keeps the checks whose name (as reports show it; a service's pipeline is
     ``pipeline <service>``) contains one of its strings; ``values``:
     copies' values compared with their owners' at the same version too (every row
     read: slower than the versions alone; ``values_slice`` ``(i, n)``: only the keys
-    of the i-th of n slices of the key space, as the continuous audit does)."""
+    of the i-th of n slices of the key space, as the continuous audit does);
+    ``progress`` is told when a check waits out its settle time."""
     started = asyncio.get_running_loop().time()
     checks: list[CheckReport] = []
 
@@ -854,6 +895,7 @@ async def audit(
                         settle=settle,
                         values=values,
                         values_slice=values_slice,
+                        progress=progress,
                     )
                 )
     pipeline = [
@@ -912,10 +954,32 @@ async def repair(
             done.append(Repair(c.name, c.source, len(keys), 0, "dry run"))
             continue
         # As repairs: a copy at the row's version whose values differ takes it too.
+        # A copy ahead of its owner: the owner's row is brought up to the newest version
+        # any copy of it holds, so that the copies take its state and its next changes.
         ids = [_maybe_uuid(k) for k in keys]
-        sent = await resend(dbs[service_name], service.source, declaration, ids, repair=True)
-        done.append(Repair(c.name, c.source, len(keys), sent))
+        forward = _ahead_of(report, c.source)
+        sent = await resend(
+            dbs[service_name],
+            service.source,
+            declaration,
+            ids,
+            repair=True,
+            at_least={_maybe_uuid(k): v for k, v in forward.items() if k in c.repairable},
+        )
+        note = f"{len(forward)} owner row(s) brought up to their copies' version" if forward else ""
+        done.append(Repair(c.name, c.source, len(keys), sent, note))
     return done
+
+
+def _ahead_of(report: AuditReport, source: str) -> dict[str, int]:
+    """Of every copy of ``source`` the audit checked, the keys ahead of the owner's row
+    and the newest version a copy holds of each."""
+    newest: dict[str, int] = {}
+    for c in report.checks:
+        if c.source == source:
+            for k, v in c.ahead.items():
+                newest[k] = max(v, newest.get(k, 0))
+    return newest
 
 
 async def _repair_orphans(
@@ -946,7 +1010,7 @@ def export(report: AuditReport, metrics: Any, differs: Mapping[str, int] | None 
             metrics.orphaned_references.labels(c.service, c.name).set(n("orphan", 0) + n("inactive", 0))
             continue
         held = differs.get(c.name, n("differs", 0)) if differs is not None else n("differs", 0)
-        metrics.stale_copies.labels(c.service, c.name).set(n("stale", 0) + held)
+        metrics.stale_copies.labels(c.service, c.name).set(n("stale", 0) + n("ahead", 0) + held)
         if c.kind == "copy":
             metrics.missing_copies.labels(c.service, c.name).set(n("missing", 0))
             metrics.extra_copies.labels(c.service, c.name).set(n("extra", 0))

@@ -8,7 +8,7 @@ relay, the bus and each consumer's idempotent inbox, and it shows there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,12 +45,22 @@ class Resend:
 
 
 async def resend(
-    db: ServiceDatabase, source: str, declaration: Resend, ids: Sequence[Any], *, repair: bool = False
+    db: ServiceDatabase,
+    source: str,
+    declaration: Resend,
+    ids: Sequence[Any],
+    *,
+    repair: bool = False,
+    at_least: Mapping[Any, int] | None = None,
 ) -> int:
     """Write the current state of the rows ``ids`` of ``declaration.model`` to the
     outbox of ``db`` (events of ``source``); rows never published (version 0) or gone
     are skipped. Returns the number of events written. ``repair``: copies at the
-    row's version apply it too (see :attr:`isles.Envelope.repair`)."""
+    row's version apply it too (see :attr:`isles.Envelope.repair`). ``at_least``: a
+    row whose version is below the one given for its id (a copy holds a newer
+    version than the owner: the owner was restored to an earlier point) is brought
+    up to it in the same transaction, so that every copy takes the event and the
+    row's next changes."""
     (key,) = inspect(declaration.model).primary_key
     written = 0
     for i in range(0, len(ids), CHUNK):
@@ -61,6 +71,10 @@ async def resend(
                 version = int(getattr(row, declaration.version_attribute) or 0)
                 if version == 0:
                     continue
+                floor = (at_least or {}).get(getattr(row, key.key))
+                if floor is not None and floor > version:
+                    version = floor
+                    setattr(row, declaration.version_attribute, version)
                 uow.republish(
                     declaration.event(row),
                     aggregate_type=declaration.aggregate_type,

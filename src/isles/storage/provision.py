@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import URL, make_url
 
-from isles.storage.db import DatabaseConfigError
+from isles.storage.db import DatabaseConfigError, connect_waiting
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -136,8 +136,6 @@ async def provision(
 ) -> Provisioned:
     """Create or bring up to date ``service``'s database and its three roles; ``target``
     names the database. Idempotent; ``rotate`` gives every role a new password."""
-    import asyncpg
-
     database = target.database
     if not database:
         raise DatabaseConfigError(f"{service}: no database name in {target.render_as_string()}")
@@ -148,7 +146,7 @@ async def provision(
     passwords: dict[Kind, str | None] = {}
     created: dict[Kind, bool] = {}
     tls = {"ssl": ssl} if ssl is not None else {}
-    conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"), **tls)
+    conn = await connect_waiting(_dsn(admin, admin.database or "postgres"), **tls)
     try:
         for kind in KINDS:
             created[kind], passwords[kind] = await _role(
@@ -164,7 +162,7 @@ async def provision(
         await conn.execute(f"GRANT CONNECT ON DATABASE {q_db} TO {q['runtime']}, {q['reader']}")
     finally:
         await conn.close()
-    conn = await asyncpg.connect(_dsn(admin, database), **tls)
+    conn = await connect_waiting(_dsn(admin, database), **tls)
     try:
         async with conn.transaction():
             await _grant(conn, q)
@@ -217,9 +215,7 @@ async def _grant(conn: Any, q: dict[Kind, str]) -> None:
 
 async def drop_role(admin: URL, role: str) -> None:
     """Remove a role (tests and teardown); its databases must be dropped first."""
-    import asyncpg
-
-    conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"))
+    conn = await connect_waiting(_dsn(admin, admin.database or "postgres"))
     try:
         await conn.execute(f"DROP ROLE IF EXISTS {_ident(role)}")
     finally:
@@ -229,9 +225,7 @@ async def drop_role(admin: URL, role: str) -> None:
 async def drop_roles(admin: URL, database: str) -> None:
     """Remove the three roles of ``database`` (tests and teardown), after the database.
     Default privileges another database holds for them go too."""
-    import asyncpg
-
-    conn = await asyncpg.connect(_dsn(admin, admin.database or "postgres"))
+    conn = await connect_waiting(_dsn(admin, admin.database or "postgres"))
     try:
         for kind in KINDS:
             name = role_name(database, kind)

@@ -12,8 +12,8 @@ counts and high-water marks are read in the same transaction, so they describe t
 dump exactly. Separate databases cannot share one snapshot (an exported snapshot is
 usable only within its own database), so the cut across services is "every snapshot
 taken within ``spread_ms`` of each other"; events in flight between services at that
-moment are what the later reconcile step (from the outbox and inbox high-water marks)
-is for. SQLite: ``sqlite3``'s backup API, in one step (a consistent read of the WAL
+moment are what :mod:`isles.tools.reconcile` (``isles reconcile``) mends after a
+restore. SQLite: ``sqlite3``'s backup API, in one step (a consistent read of the WAL
 database; writers carry on), counted on the copy.
 
 See docs/backup.md.
@@ -43,7 +43,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import URL, make_url
 
-from isles.storage.db import ServiceDatabase, create_postgres_database, drop_postgres_database
+from isles.core.backoff import Backoff
+from isles.storage.db import ServiceDatabase, connect_waiting, create_postgres_database, drop_postgres_database
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -292,13 +293,30 @@ def _stamp(now: datetime) -> str:
     return f"{now.strftime(STAMP)}.{now.microsecond // 1000:03d}Z"
 
 
-async def _run(argv: list[str], env: Mapping[str, str], what: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *argv, env=dict(env), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    _, stderr = await proc.communicate()
-    if proc.returncode != 0:
-        detail = stderr.decode(errors="replace").strip().splitlines()
+#: What libpq's tools say when the server has no connection to spare (SQLSTATE 53300).
+_FULL = ("too many clients already", "remaining connection slots are reserved", "too many connections for")
+
+
+async def _run(argv: list[str], env: Mapping[str, str], what: str, *, wait: float = 30.0) -> None:
+    """Run a PostgreSQL client tool; one refused for want of a free connection (the
+    server full for a moment) is started again with the platform's backoff for up to
+    ``wait`` seconds, as the services' own connections wait (isles.storage.db)."""
+    rule = Backoff(base=0.05, ceiling=1.0)
+    deadline = time.monotonic() + wait
+    attempt = 0
+    while True:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=dict(env), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        _, stderr = await proc.communicate()
+        if proc.returncode == 0:
+            return
+        message = stderr.decode(errors="replace")
+        if any(m in message for m in _FULL) and time.monotonic() < deadline:
+            attempt += 1
+            await asyncio.sleep(rule.delay(attempt))
+            continue
+        detail = message.strip().splitlines()
         raise BackupError(f"{what} failed (exit {proc.returncode}): {detail[-1] if detail else 'no message'}")
 
 
@@ -316,7 +334,7 @@ class _Snapshot:
         import asyncpg
 
         try:
-            self.conn = await asyncpg.connect(_asyncpg_dsn(self.url))
+            self.conn = await connect_waiting(_asyncpg_dsn(self.url))
         except (OSError, asyncpg.PostgresError) as exc:
             raise BackupError(f"{self.service}: cannot connect to {public_url(self.url)}: {exc}") from exc
 
@@ -539,7 +557,7 @@ async def _pg_has_tables(url: URL) -> bool:
     import asyncpg
 
     try:
-        conn = await asyncpg.connect(_asyncpg_dsn(url))
+        conn = await connect_waiting(_asyncpg_dsn(url))
     except asyncpg.InvalidCatalogNameError:
         return False
     try:
@@ -561,9 +579,8 @@ async def _restore_postgres(entry: ServiceBackup, file: Path, url: URL, *, force
     dsn, env = _libpq(url)
     argv = [pg_restore, "--no-owner", "--clean", "--if-exists", "--single-transaction", f"--dbname={dsn}", str(file)]
     await _run(argv, env, f"{entry.service}: pg_restore into {public_url(url)}")
-    import asyncpg
 
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    conn = await connect_waiting(_asyncpg_dsn(url))
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SET LOCAL row_security = off")
