@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/isles --system shop lint --format github
 
 test: lint
-	$(BIN)/pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) --durations=25 $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)

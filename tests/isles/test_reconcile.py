@@ -143,6 +143,11 @@ async def test_the_command_reconciles_and_says_so(
     body = json.loads(stdout)
     assert body["dry_run"] is True
     assert {(m["producer"], m["event_type"]) for m in body["missed"]} == {("employee", "employee.EmployeeUpdated")}
+    code, output, stdout = await asyncio.to_thread(
+        run, "reconcile", "project", "--backup", str(manifest.folder), "--dry-run", "--format", "json"
+    )
+    assert code == 0, output
+    assert json.loads(stdout)["since"] == manifest["project"].started_at  # the snapshot's time
     code, output, _ = await asyncio.to_thread(run, "reconcile", "project")
     assert code == 0, output
     assert "employee employee.EmployeeUpdated: 1" in output
@@ -157,6 +162,9 @@ async def test_the_command_reconciles_and_says_so(
     code, output, _ = await asyncio.to_thread(run, "reconcile", "project", "--since", "yesterday")
     assert code == 2, output
     assert "--since: 'yesterday' is not an ISO 8601 time" in output, output
+    code, output, _ = await asyncio.to_thread(run, "reconcile", "project", "--backup", str(tmp_path))
+    assert code == 2, output
+    assert f"{tmp_path / 'manifest.json'}: missing (not a finished backup folder)" in output, output
 
 
 async def test_an_owner_restored_behind_its_copies_is_reported_and_its_copies_found_ahead_then_repaired(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -31,6 +32,20 @@ def _since(value: str | None) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def _taken(folder: Path, service: str) -> datetime:
+    """When ``service``'s snapshot in the backup ``folder`` was taken (its manifest)."""
+    from isles.tools.backup import BackupError, Manifest
+
+    try:
+        manifest = Manifest.read(folder)
+    except BackupError as exc:
+        raise fail(str(exc)) from exc
+    entry = next((s for s in manifest.services if s.service == service), None)
+    if entry is None:
+        raise fail(f"{folder / 'manifest.json'}: no backup of {service} in it")
+    return datetime.fromisoformat(entry.started_at)
+
+
 @app.command("reconcile")
 def reconcile_command(
     service: Annotated[str, typer.Argument(help="The service whose database was restored.")],
@@ -39,6 +54,13 @@ def reconcile_command(
         typer.Option(
             help="Look for lost events the peers applied from this time on (ISO 8601; default: the newest "
             "event in the restored service's outbox; the backup's time is a good choice)."
+        ),
+    ] = None,
+    backup: Annotated[
+        Path | None,
+        typer.Option(
+            "--backup",
+            help="The backup folder the service was restored from: --since is the time its snapshot was taken.",
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count the missed events; apply nothing.")] = False,
@@ -57,10 +79,15 @@ def reconcile_command(
     Example: isles reconcile project
     isles reconcile project --dry-run --format json
     isles reconcile employee --since 2026-11-29T07:48:02Z
+    isles reconcile project --backup .isles/backups/20261129T074802.123Z
     """
     from isles.tools.reconcile import reconcile
 
     at = _since(since)
+    if backup is not None:
+        if at is not None:
+            raise fail("give --since or --backup, not both")
+        at = _taken(backup, service)
     runtime = make_runtime()  # it applies events: the service's consumer
     selected(runtime, service)
     consumer = None if dry_run else runtime[service].consumer
