@@ -9,7 +9,8 @@ copies broken behind the platform's back with SQL (rolled back, dropped), an own
 deleted and an event parked are each found with their ids; ``--repair`` has the owner
 re-publish the rows, the running relays deliver them, the copies come clean (the orphan,
 the extra copies and the dead letter stay: report-only) and a second repair re-sends
-nothing. A test that needs the breakage makes it itself when it runs alone (``-k``, or
+nothing. Last, the project service restored to an earlier backup and reconciled
+(``isles reconcile``) while the others run on NATS. A test that needs the breakage makes it itself when it runs alone (``-k``, or
 on another pytest-xdist worker, which then starts a cluster of its own).
 """
 
@@ -327,3 +328,86 @@ async def test_repair_resends_through_the_running_relays_and_twice_sends_nothing
     code, body = await run_audit(cluster, "--settle", "0", "--repair")
     assert all(r["resent"] == 0 for r in body.get("repairs", [])), body["repairs"]
     assert await inbox_ids(cluster) == after
+
+
+async def _caught_up(cluster: Cluster, events: set[str], timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not events <= await inbox_ids(cluster):
+        assert time.monotonic() < deadline, f"the project did not take {events - await inbox_ids(cluster)}"
+        await asyncio.sleep(0.25)
+
+
+async def test_a_restored_service_is_reconciled_while_the_others_run_on_nats(world: World, tmp_path: Path) -> None:
+    """The project's process stopped and its database restored to a backup taken before
+    two renames and an assignment. The renames' deliveries to it were acknowledged on
+    NATS before the restore, so no broker has them for it any more: ``isles reconcile
+    project --backup`` applies them from the employee's outbox, and reports the
+    assignment (the notification service applied it; the restored outbox lacks it).
+    Restarted, the project takes the next rename from NATS as before; its copies of
+    the renamed employees are the employee's rows."""
+    from sqlalchemy.engine import make_url
+
+    from isles.tools.backup import backup, restore
+    from tests.hrms.cluster import core
+
+    cluster, driver = world.cluster, world.driver
+    url = make_url(cluster.template.replace("{service}", "project"))
+    folder = (await backup(core(), {"project": url}, tmp_path / "b", services=["project"])).folder
+    renamed = driver.employees[-2:]
+    async with httpx.AsyncClient(headers=cluster.headers) as client:
+        for employee in renamed:
+            await driver.rename(client, employee)
+        await driver.new_assignment(client)
+    after = {
+        str(r["event_id"])
+        for r in await cluster.query(
+            "employee", "SELECT event_id FROM isles_outbox_events WHERE aggregate_id = ANY($1)", renamed
+        )
+    }
+    await _caught_up(cluster, after)
+
+    assert cluster["project"].terminate() == 0
+    [restored] = await restore(folder, {"project": url}, services=["project"], force=True)
+    assert restored.ok, restored.problems
+    assert not after <= await inbox_ids(cluster), "the restored inbox lacks the renames"
+
+    env = {
+        **os.environ,
+        "ISLES_KEYS_DIR": str(cluster.keys),
+        "ISLES_POOL_SIZE": "1",
+        "ISLES_POOL_MAX_OVERFLOW": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "isles.cli", "--system", "tests.hrms.cluster:core", "--database-url", cluster.template),
+        *("reconcile", "project", "--backup", str(folder), "--format", "json"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 1, f"lost events are a finding:\n{out.decode()}\n{err.decode()}"
+    body = json.loads(out)
+    missed = {(m["producer"], m["event_type"]): m["events"] for m in body["missed"]}
+    assert missed.get(("employee", "employee.EmployeeUpdated"), 0) >= len(renamed), missed
+    assert body["applied"] == sum(missed.values())
+    assert body["parked"] == body["not_applied"] == 0
+    lost = {(m["peer"], m["event_type"]) for m in body["lost"]}
+    assert ("notification", "project.AssignmentCreated") in lost, body["lost"]
+    assert after <= await inbox_ids(cluster)
+
+    await cluster.restart("project")
+    async with httpx.AsyncClient(headers=cluster.headers) as client:
+        await driver.rename(client, renamed[-1])
+    now = {
+        str(r["event_id"])
+        for r in await cluster.query(
+            "employee", "SELECT event_id FROM isles_outbox_events WHERE aggregate_id = ANY($1)", renamed
+        )
+    }
+    await _caught_up(cluster, now)
+    owners = await cluster.query("employee", "SELECT id, version FROM employees WHERE id = ANY($1)", renamed)
+    copies = await cluster.query("project", "SELECT id, version FROM employee_copies WHERE id = ANY($1)", renamed)
+    assert {(str(r["id"]), r["version"]) for r in copies} == {(str(r["id"]), r["version"]) for r in owners}
