@@ -126,8 +126,7 @@ async def test_the_command_reconciles_and_says_so(
     manifest = await backup(hrms.system, {"project": hrms["project"].db}, tmp_path / "b", services=["project"])
     ok(await api.patch(f"/api/employee/employees/{ada['id']}", json={"last_name": "Byron"}))
     await hrms.settle()
-    rt = await _restore_project(hrms, backend, manifest.folder)
-    await rt.stop()  # the command opens its own
+    await hrms.stop()  # the command restores over its databases
     where = (
         ["--database-url", backend.settings.database_url]
         if backend.settings.database_url
@@ -138,6 +137,9 @@ async def test_the_command_reconciles_and_says_so(
         result = CliRunner().invoke(app, ["--system", "tests.hrms.cluster:core", *where, *args], env={"COLUMNS": "200"})
         return result.exit_code, result.output + repr(result.exception), result.stdout
 
+    code, output, _ = await asyncio.to_thread(run, "restore", str(manifest.folder), "-s", "project", "--force")
+    assert code == 0, output
+    assert f"next: isles reconcile project --backup {manifest.folder}" in output, output
     code, output, stdout = await asyncio.to_thread(run, "reconcile", "project", "--dry-run", "--format", "json")
     assert code == 0, output
     body = json.loads(stdout)

@@ -177,3 +177,7 @@ def restore_command(
         out.print(f"{len(bad)} of {len(results)} service(s) differ from the manifest: {', '.join(bad)}")
         raise typer.Exit(1)
     out.print(f"{len(results)} service(s) {what}; revisions and row counts match the manifest", highlight=False)
+    if not verify:
+        # Restored to the backup's point: what the peers did since is theirs to give back.
+        for r in results:
+            out.print(f"next: isles reconcile {r.service} --backup {folder}", highlight=False, markup=False)
