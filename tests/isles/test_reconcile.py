@@ -114,6 +114,12 @@ async def test_a_restored_service_gets_what_it_missed_and_hears_what_it_lost(
         again = await reconcile(rt.system, dbs, "project", consumer=rt["project"].consumer)
         assert sum(again.missed.values()) == again.applied == 0
         assert again.lost == report.lost
+        # Inside a running system: its consumer is used and left running.
+        await rt.start()
+        live = await reconcile(rt.system, dbs, "project", consumer=rt["project"].consumer)
+        assert sum(live.missed.values()) == 0
+        assert rt["project"].consumer is not None
+        assert rt["project"].consumer.running, "a running consumer is left running"
     finally:
         await rt.stop()
 

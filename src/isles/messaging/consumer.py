@@ -174,6 +174,11 @@ class Consumer:
     def idle(self) -> bool:
         return not self._lanes and self._busy == 0
 
+    @property
+    def running(self) -> bool:
+        """Started (its workers take events) and not stopped since."""
+        return bool(self._workers)
+
     def add_observer(self, observer: Observer) -> None:
         self._observers.append(observer)
 

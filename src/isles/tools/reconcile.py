@@ -228,6 +228,21 @@ async def find_lost(
                     )
 
 
+async def _outcomes(db: ServiceDatabase, given: Sequence[uuid.UUID], report: ReconcileReport) -> None:
+    """Count what became of the events given to the consumer: the inbox says."""
+    i = inbox_table.c
+    async with db.reading() as conn:
+        status = dict((await conn.execute(select(i.event_id, i.status).where(i.event_id.in_(given)))).all())
+    for event_id in given:
+        outcome = status.get(event_id)
+        if outcome == "processed":
+            report.applied += 1
+        elif outcome == "dead_lettered":
+            report.parked += 1
+        else:
+            report.not_applied += 1
+
+
 async def reconcile(
     system: System,
     dbs: Mapping[str, ServiceDatabase],
@@ -250,9 +265,9 @@ async def reconcile(
     report = ReconcileReport(service, dry_run=consumer is None)
     db = dbs[service]
     i = inbox_table.c
-    given: list[uuid.UUID] = []
-    futures: list[asyncio.Future[None]] = []
-    if consumer is not None:
+    # A consumer already running (the library used inside a live process) is left so.
+    started_here = consumer is not None and not consumer.running
+    if consumer is not None and started_here:
         consumer.start()
     try:
         for producer, types in consumed(system, service).items():
@@ -272,6 +287,8 @@ async def reconcile(
             say(f"{service}: looking for events of {producer} not in its inbox ({', '.join(types)})")
             async for rows in _outbox_rows(pdb, types, chunk):
                 held = await _held(db, i.event_id, [r[1] for r in rows])
+                given: list[uuid.UUID] = []
+                futures: list[asyncio.Future[None]] = []
                 for _position, event_id, payload in rows:
                     if event_id in held:
                         continue
@@ -280,24 +297,15 @@ async def reconcile(
                     if consumer is not None:
                         given.append(event_id)
                         futures.append(consumer.deliver(envelope))
-        if futures:
-            say(f"{service}: applying {len(futures)} event(s) through its consumer")
-            await asyncio.gather(*futures, return_exceptions=True)
+                if futures:
+                    # One chunk at a time, in outbox order: memory stays bounded, and
+                    # an aggregate's events are applied in the order they were published.
+                    say(f"{service}: applying {len(futures)} event(s) of {producer} through its consumer")
+                    await asyncio.gather(*futures, return_exceptions=True)
+                    await _outcomes(db, given, report)
     finally:
-        if consumer is not None:
+        if consumer is not None and started_here:
             await consumer.stop()
-    for start in range(0, len(given), chunk):
-        part = given[start : start + chunk]
-        async with db.reading() as session:
-            status = dict((await session.execute(select(i.event_id, i.status).where(i.event_id.in_(part)))).all())
-        for event_id in part:
-            outcome = status.get(event_id)
-            if outcome == "processed":
-                report.applied += 1
-            elif outcome == "dead_lettered":
-                report.parked += 1
-            else:
-                report.not_applied += 1
     say(f"{service}: looking for its events that peers applied and it no longer has")
     await find_lost(system, dbs, service, report, since=since, samples=samples, chunk=chunk)
     report.seconds = asyncio.get_running_loop().time() - started
