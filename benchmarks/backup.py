@@ -514,17 +514,28 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="300 employees (the smoke test's size)")
     parser.add_argument("--prefix", default="isles_bench_backup", help="the databases' names begin so")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the backup folder")
+    parser.add_argument(
+        "--services", default="", help="only these services, comma-separated (the smoke test's: fewer databases)"
+    )
     args = parser.parse_args()
     n = 300 if args.quick else args.employees
-    return asyncio.run(run(n, args.prefix, args.keep))
+    only = [s for s in args.services.split(",") if s]
+    return asyncio.run(run(n, args.prefix, args.keep, only))
 
 
-async def run(n: int, prefix: str, keep: bool) -> int:
+async def run(n: int, prefix: str, keep: bool, only: list[str] | None = None) -> int:
     from hrms.system import build
+    from isles import System
     from isles.tools.backup import backup as isles_backup
     from isles.tools.backup import restore
 
     system = build()
+    if only:
+        unknown = sorted(set(only) - {s.name for s in system.services})
+        if unknown:
+            print(f"error: --services: no service {', '.join(unknown)} in the HR system", file=sys.stderr)
+            return 2
+        system = System(name=system.name, services=[s for s in system.services if s.name in only], demo=system.demo)
     services = [s.name for s in system.services]
     source = {s: f"{prefix}_{s}" for s in services}
     restored = {s: f"{prefix}_restored_{s}" for s in services}

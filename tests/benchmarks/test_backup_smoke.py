@@ -1,4 +1,5 @@
-"""The backup benchmark still runs: the HR system with 300 employees backed up, restored
+"""The backup benchmark still runs: three services of the HR system (fewer databases to
+create and drop in the suite) with 300 employees backed up, restored
 into new databases and verified by the tool, beside pg_dump/pg_restore by hand, and the
 restored row counts equal the source's (tiny size; its times are not checked)."""
 
@@ -17,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.postgres
 
+SERVICES = ("--services", "auth,employee,project")
 STEPS = [
-    "isles backup (10 services)",
-    "isles restore, new databases (10)",
-    "isles restore --verify (10)",
+    "isles backup (3 services)",
+    "isles restore, new databases (3)",
+    "isles restore --verify (3)",
     "isles backup (",
     "pg_dump (",
     "isles restore (",
@@ -32,7 +34,7 @@ def test_backup_benchmark_prints_every_step_and_restores_every_row() -> None:
     require_postgres()
     prefix = f"isles_smoke_backup_{uuid.uuid4().hex[:8]}"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "backup.py"), "--quick", "--prefix", prefix],
+        [sys.executable, str(ROOT / "benchmarks" / "backup.py"), *("--quick", "--prefix", prefix), *SERVICES],
         capture_output=True,
         text=True,
         timeout=300,

@@ -405,3 +405,27 @@ async def test_a_client_tool_refused_for_want_of_a_connection_is_started_again()
             await blocker.close()
         await admin.execute(f'DROP ROLE "{role}"')
         await admin.close()
+
+
+@pytest.mark.postgres
+async def test_a_database_error_in_a_restore_is_one_line_naming_the_service(tmp_path: Path) -> None:
+    """A restore the server refuses (here: a role that does not exist) is a BackupError
+    naming the service and the database, which the command prints as one line."""
+    from isles.storage.db import connect_waiting, create_postgres_database
+    from tests.support import require_postgres
+
+    require_postgres()
+    name = f"isles_t_{uuid.uuid4().hex[:10]}_toy"
+    url = make_url(f"{PG_SERVER}/{name}")
+    await create_postgres_database(url)
+    try:
+        conn = await connect_waiting(url.set(drivername="postgresql").render_as_string(False))
+        await conn.execute("CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2)")
+        await conn.close()
+        system = SimpleNamespace(name="toy", services=[SimpleNamespace(name="toy")])
+        manifest = await backup(system, {"toy": url}, tmp_path / "b")
+        stranger = url.set(username="isles_no_such_role", database=f"{name}_r")
+        with pytest.raises(BackupError, match=r"^toy: .*isles_no_such_role.*does not exist"):
+            await restore(manifest.folder, {"toy": stranger})
+    finally:
+        _DROPS.append(_dropper().submit(_drop_now, str(url)))

@@ -570,6 +570,17 @@ async def _pg_has_tables(url: URL) -> bool:
 
 
 async def _restore_postgres(entry: ServiceBackup, file: Path, url: URL, *, force: bool) -> Facts:
+    """Restore one service's dump; a database error is a :class:`BackupError` naming
+    the service and the database (one line for the command, not a traceback)."""
+    import asyncpg
+
+    try:
+        return await _restore_postgres_now(entry, file, url, force=force)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise BackupError(f"{entry.service}: {public_url(url)}: {type(exc).__name__}: {exc}") from exc
+
+
+async def _restore_postgres_now(entry: ServiceBackup, file: Path, url: URL, *, force: bool) -> Facts:
     pg_restore = shutil.which("pg_restore")
     if pg_restore is None:
         raise BackupError("pg_restore is not installed (PostgreSQL's client tools)")
