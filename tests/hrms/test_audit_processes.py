@@ -10,8 +10,9 @@ deleted and an event parked are each found with their ids; ``--repair`` has the 
 re-publish the rows, the running relays deliver them, the copies come clean (the orphan,
 the extra copies and the dead letter stay: report-only) and a second repair re-sends
 nothing. Last, the project service restored to an earlier backup and reconciled
-(``isles reconcile``) while the others run on NATS. A test that needs the breakage makes it itself when it runs alone (``-k``, or
-on another pytest-xdist worker, which then starts a cluster of its own).
+(``isles reconcile``) while the others run on NATS. A test that needs the breakage
+makes it itself when it runs alone (``-k``, or on another pytest-xdist worker, which
+then starts a cluster of its own).
 """
 
 from __future__ import annotations
