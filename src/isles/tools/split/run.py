@@ -9,10 +9,13 @@ from the monolith, as a checked plan says, and compare the result with the sourc
   (``<plan>.ids.sqlite``, table ``isles_split_ids(source_table, source_id, id)``):
   a table of the run, kept out of the services' databases (whose schema belongs to
   their migrations).
-* **Rows** are converted by the target column's type (:class:`Mapper`) and written in
-  batches with ``INSERT ... ON CONFLICT (pk) DO NOTHING`` (a rerun, or a resume after
-  a kill, adds nothing twice), straight into the tables: no unit of work, no outbox,
-  no events. ``version`` columns the plan does not fill are set to 1.
+* **Rows** are converted by the target column's type (:class:`Mapper`, each column's
+  conversion decided once) and written in batches (:class:`Writer`: ``COPY`` into a
+  staging table then ``INSERT ... SELECT ... ON CONFLICT (pk) DO NOTHING`` on
+  PostgreSQL, a prepared ``INSERT ... ON CONFLICT (pk) DO NOTHING`` on SQLite: a
+  rerun, or a resume after a kill, adds nothing twice), straight into the tables: no
+  unit of work, no outbox, no events. ``version`` columns the plan does not fill are
+  set to 1.
 * **Rejects**: a value that does not convert, an orphan reference, a duplicate of a
   unique key (emails compared ignoring case), an empty string made NULL: each is a
   :class:`Reject` with the decision the plan's ``[rejects]`` policy took (``skip``
@@ -72,6 +75,21 @@ def uuid_of(ns: uuid.UUID, table: str, source_id: int) -> uuid.UUID:
     return uuid.uuid5(ns, f"{table}:{source_id}")
 
 
+_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))  # the variant and version bits
+_SET = (0x8000 << 48) | (5 << 76)  # RFC 4122, version 5
+_safe = uuid.SafeUUID.unknown
+
+
+def _uuid5(ns: bytes, name: str) -> uuid.UUID:
+    """``uuid.uuid5`` (the same value) without ``UUID.__init__``'s checks, which cost
+    more than the hash: the run makes one for every row and reference."""
+    digest = hashlib.sha1(ns + name.encode(), usedforsecurity=False).digest()
+    made = object.__new__(uuid.UUID)
+    object.__setattr__(made, "int", (int.from_bytes(digest[:16]) & _CLEAR) | _SET)
+    object.__setattr__(made, "is_safe", _safe)
+    return made
+
+
 @dataclass(frozen=True)
 class Reject:
     file: str
@@ -117,6 +135,14 @@ class _Skip(Exception):
     pass
 
 
+def _no_reject(column: str, value: Any, reason: str, decision: str) -> None:
+    """A default's fill reports nothing."""
+
+
+def _none(_row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
+    return None
+
+
 def _is_int(v: Any) -> int:
     if isinstance(v, bool):
         raise Bad("a boolean, not an id")
@@ -137,43 +163,81 @@ def convert(value: Any, type_: str, python_type: type | None = None) -> Any:
     """``value`` (from SQLite) as the target type wants it; :class:`Bad` if it cannot be."""
     if value is None:
         return None
+    return converter(type_, python_type)(value)
+
+
+@functools.lru_cache(maxsize=256)
+def converter(type_: str, python_type: type | None = None) -> Callable[[Any], Any]:
+    """The conversion of a non-NULL value to ``type_`` (see :func:`convert`), chosen once
+    per column: the run converts every value of a column with the same function."""
     if type_ in INT_TYPES:
-        try:
-            return _is_int(value)
-        except Bad:
-            raise Bad(f"not an integer ({type_})") from None
+
+        def to_int(value: Any) -> int:
+            if value.__class__ is int:
+                return value
+            try:
+                return _is_int(value)
+            except Bad:
+                raise Bad(f"not an integer ({type_})") from None
+
+        return to_int
     if type_ in NUM_TYPES:
-        if isinstance(value, bool):
-            raise Bad(f"not a number ({type_})")
-        try:
-            return Decimal(str(value).strip())
-        except InvalidOperation:
-            raise Bad(f"not a number ({type_})") from None
+
+        def to_number(value: Any) -> Decimal:
+            if isinstance(value, bool):
+                raise Bad(f"not a number ({type_})")
+            try:
+                return Decimal(str(value).strip())
+            except InvalidOperation:
+                raise Bad(f"not a number ({type_})") from None
+
+        return to_number
     if type_ == "Boolean":
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        text = str(value).strip().lower()
-        if text in ("1", "true", "t", "yes", "y"):
-            return True
-        if text in ("0", "false", "f", "no", "n"):
-            return False
-        raise Bad("not true or false")
+        return _to_bool
     if type_ == "Date":
-        try:
-            return date.fromisoformat(str(value).strip()[:10])
-        except ValueError:
-            raise Bad("not a date") from None
+        return _to_date
     if type_ in DATE_TYPES:  # DateTime, UTCDateTime, Time
-        try:
-            stamp = datetime.fromisoformat(str(value).strip().replace(" ", "T"))
-        except ValueError:
-            raise Bad("not a date and time") from None
-        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        return _to_stamp
     if type_ == "Encrypted" and python_type is not None and python_type is not str:
-        try:
-            return python_type(value)
-        except (TypeError, ValueError):
-            raise Bad(f"not a {python_type.__name__}") from None
+        kind = python_type
+
+        def to_python(value: Any) -> Any:
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                raise Bad(f"not a {kind.__name__}") from None
+
+        return to_python
+    return _to_str
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "t", "yes", "y"):
+        return True
+    if text in ("0", "false", "f", "no", "n"):
+        return False
+    raise Bad("not true or false")
+
+
+def _to_date(value: Any) -> date:
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise Bad("not a date") from None
+
+
+def _to_stamp(value: Any) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(str(value).strip().replace(" ", "T"))
+    except ValueError:
+        raise Bad("not a date and time") from None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _to_str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
@@ -212,10 +276,19 @@ class TableMap:
     #: target column -> ("column", monolith column) | ("default", value)
     fills: dict[str, tuple[str, Any]]
     unique: list[tuple[str, tuple[str, ...]]]
+    #: what fills each target column, made once (:meth:`Mapper.compile`)
+    compiled: list[tuple[str, Fill]] | None = None
+    #: the NOT NULL columns filled: (column, no default either: a NULL skips the row)
+    not_null: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
         return list(self.fills)
+
+
+#: a target column's value from a monolith row (``reject(column, value, reason, decision)``
+#: reports what it found; :class:`_Skip` skips the row)
+Fill = Callable[[sqlite3.Row, Callable[[str, Any, str, str], None]], Any]
 
 
 class Mapper:
@@ -233,7 +306,9 @@ class Mapper:
         self._ids: dict[str, set[int]] = {}
         self._refers: dict[tuple[str, str], str | None] = {}
         self._rows: dict[str, dict[int, sqlite3.Row]] = {}
+        self._uuids: dict[str, dict[int, uuid.UUID]] = {}  # table -> id -> its UUID
         self.maps: dict[str, TableMap] = {}
+        self.skipped: dict[str, set[int]] = {}  # monolith ids of the rows not loaded
         by_target = {tp.target: tp.source for tp in plan.tables.values()}
         self.source_of_target = by_target
         for name, tp in plan.tables.items():
@@ -243,7 +318,6 @@ class Mapper:
                 raise SplitError(f"tables.{name}.target: no service table {tp.target!r} (run isles split check)")
             self.maps[name] = self._table_map(name)
         self.maps = {name: self.maps[name] for name in self._order()}
-        self.skipped: dict[str, set[int]] = {}  # monolith ids of the rows not loaded
 
     def _order(self) -> list[str]:
         """Parents first, where a foreign key inside a service needs them (a
@@ -328,10 +402,19 @@ class Mapper:
 
     # converting one row
 
+    def uuid(self, table: str, key: int) -> uuid.UUID:
+        """:func:`uuid_of` in this run's namespace, each made once."""
+        made = self._uuids.setdefault(table, {})
+        found = made.get(key)
+        if found is None:
+            found = made[key] = _uuid5(self.ns.bytes, f"{table}:{key}")
+        return found
+
     def convert_row(
         self, tm: TableMap, row: sqlite3.Row, seen: dict[str, set[tuple[Any, ...]]]
     ) -> tuple[dict[str, Any] | None, list[Reject]]:
         """The target row (None: skipped) and the rejects found in it."""
+        compiled = tm.compiled if tm.compiled is not None else self.compile(tm)
         rejects: list[Reject] = []
         rowid = int(row["isles_rowid"])
         values: dict[str, Any] = {}
@@ -342,24 +425,20 @@ class Mapper:
             )
 
         try:
-            for to, (kind, what) in tm.fills.items():
-                tc = tm.target.columns[to]
-                if kind == "column":
-                    values[to] = self._column(tm, tc, row, what, reject)
-                else:
-                    values[to] = self._default(tm, tc, row, what)
-            for to, tc in tm.target.columns.items():
-                if to in values and values[to] is None and not tc.nullable and not tc.has_default:
-                    reject(to, None, f"NULL in {tm.target.full}.{to} (NOT NULL, no default)", "skip")
-                    raise _Skip
-                if to in values and values[to] is None and tc.has_default and not tc.nullable:
+            for to, fill in compiled:
+                values[to] = fill(row, reject)
+            for to, required in tm.not_null:
+                if values[to] is None:
+                    if required:
+                        reject(to, None, f"NULL in {tm.target.full}.{to} (NOT NULL, no default)", "skip")
+                        raise _Skip
                     del values[to]  # its default fills it
         except _Skip:
             self.skipped.setdefault(tm.source, set()).add(_is_int(row[tm.source_pk]))
             return None, rejects
         for name, cols in tm.unique:
-            key = tuple(_folded(values.get(c)) for c in cols)
-            if any(k is None for k in key):
+            key = tuple([_folded(values.get(c)) for c in cols])
+            if None in key:
                 continue
             taken = seen.setdefault(name, set())
             if key in taken:
@@ -376,54 +455,139 @@ class Mapper:
             taken.add(key)
         return values, rejects
 
-    def _column(
-        self, tm: TableMap, tc: TargetColumn, row: sqlite3.Row, src: str, reject: Callable[[str, Any, str, str], None]
-    ) -> Any:
-        value = row[src]
-        if value is None:
-            defaults = self.plan.tables[tm.source].defaults
-            return self._default(tm, tc, row, defaults[tc.name]) if tc.name in defaults else None
-        if isinstance(value, str) and value.strip() == "":
-            if tc.type not in ("String", "Text", "Encrypted") or tc.nullable:
-                reject(src, value, "empty string", "null" if tc.nullable else self._bad_decision(tm, tc))
-                return self._fallback(tm, tc, row) if not tc.nullable else None
-            return value
-        if tc.type in UUID_TYPES:
-            if value is None:
+    def compile(self, tm: TableMap) -> list[tuple[str, Fill]]:
+        """What fills each target column of ``tm``, decided once for the table (the
+        plan's decisions, the column's type and relation) instead of for every row."""
+        compiled: list[tuple[str, Fill]] = []
+        for to, (kind, what) in tm.fills.items():
+            tc = tm.target.columns[to]
+            fill = self._compile_column(tm, tc, what) if kind == "column" else self._compile_default(tm, tc, what)
+            compiled.append((to, fill))
+        tm.not_null = [
+            (to, not tc.has_default) for to, tc in tm.target.columns.items() if to in tm.fills and not tc.nullable
+        ]
+        tm.compiled = compiled
+        return compiled
+
+    def _compile_column(self, tm: TableMap, tc: TargetColumn, src: str) -> Fill:
+        """The fill of ``tc`` from the monolith column ``src`` (as :meth:`_column`)."""
+        defaults = self.plan.tables[tm.source].defaults
+        null_fill = self._compile_default(tm, tc, defaults[tc.name]) if tc.name in defaults else None
+        nullable, has_default = tc.nullable, tc.has_default
+        empty_is_null = tc.type not in ("String", "Text", "Encrypted") or nullable
+        bad_decision = self._bad_decision(tm, tc)
+        empty_decision = "null" if nullable else bad_decision
+
+        def fallback(row: sqlite3.Row) -> Any:
+            if null_fill is not None:
+                return null_fill(row, _no_reject)
+            if nullable or has_default:
                 return None
+            raise _Skip
+
+        def empty(row: sqlite3.Row, value: str, reject: Callable[[str, Any, str, str], None]) -> Any:
+            if empty_is_null:
+                reject(src, value, "empty string", empty_decision)
+                return fallback(row) if not nullable else None
+            return value
+
+        if tc.type in UUID_TYPES:
             parent = self.refers_to(tm.source, src)
-            if parent is None:
-                reject(src, value, "an integer id with no relation to a table", "skip")
-                raise _Skip
+            own_key = parent == tm.source and src == tm.source_pk
+            is_fk = bool(tc.foreign_key)
+            orphans = self.plan.orphans
+            skipped = self.skipped
+            made = self._uuids.setdefault(parent or "", {})
+            ns = self.ns.bytes
+
+            def to_uuid(row: sqlite3.Row, reject: Callable[[str, Any, str, str], None]) -> Any:
+                value = row[src]
+                if value is None:
+                    return null_fill(row, reject) if null_fill is not None else None
+                if value.__class__ is str and not value.strip():
+                    return empty(row, value, reject)
+                if parent is None:
+                    reject(src, value, "an integer id with no relation to a table", "skip")
+                    raise _Skip
+                try:
+                    key = value if value.__class__ is int else _is_int(value)
+                except Bad as exc:
+                    reject(src, value, str(exc), "skip")
+                    raise _Skip from None
+                if not own_key:
+                    gone = is_fk and key in skipped.get(parent, ())
+                    if gone or key not in self.ids(parent):
+                        decision = orphans
+                        if gone and decision == "keep":  # a foreign key will not take it
+                            decision = "null" if nullable else "skip"
+                        if decision == "null" and not nullable:
+                            decision = "skip"
+                        why = f"its {parent} row {key} is a reject" if gone else f"no {parent} row with id {key}"
+                        reject(src, value, f"orphan: {why}", decision)
+                        if decision == "skip":
+                            raise _Skip
+                        if decision == "null":
+                            return None
+                found = made.get(key)
+                if found is None:
+                    found = made[key] = _uuid5(ns, f"{parent}:{key}")
+                return found
+
+            return to_uuid
+
+        conv = converter(tc.type, getattr(tm.table.columns[tc.name].type, "python_type_", None))
+
+        def to_value(row: sqlite3.Row, reject: Callable[[str, Any, str, str], None]) -> Any:
+            value = row[src]
+            if value is None:
+                return null_fill(row, reject) if null_fill is not None else None
+            if value.__class__ is str and not value.strip():
+                return empty(row, value, reject)
             try:
-                key = _is_int(value)
+                return conv(value)
             except Bad as exc:
-                reject(src, value, str(exc), "skip")
-                raise _Skip from None
-            if parent != tm.source or src != tm.source_pk:
-                gone = bool(tc.foreign_key) and key in self.skipped.get(parent, ())
-                if key not in self.ids(parent) or gone:
-                    decision = self.plan.orphans
-                    if gone and decision == "keep":  # a foreign key will not take it
-                        decision = "null" if tc.nullable else "skip"
-                    if decision == "null" and not tc.nullable:
-                        decision = "skip"
-                    why = f"its {parent} row {key} is a reject" if gone else f"no {parent} row with id {key}"
-                    reject(src, value, f"orphan: {why}", decision)
-                    if decision == "skip":
-                        raise _Skip
-                    if decision == "null":
-                        return None
-            return uuid_of(self.ns, parent, key)
-        python_type = getattr(tm.table.columns[tc.name].type, "python_type_", None)
-        try:
-            return convert(value, tc.type, python_type)
-        except Bad as exc:
-            decision = self._bad_decision(tm, tc)
-            reject(src, value, str(exc), decision)
-            if decision == "skip":
-                raise _Skip from None
-            return self._fallback(tm, tc, row)
+                reject(src, value, str(exc), bad_decision)
+                if bad_decision == "skip":
+                    raise _Skip from None
+                return fallback(row)
+
+        return to_value
+
+    def _compile_default(self, tm: TableMap, tc: TargetColumn, value: Any) -> Fill:
+        """The fill of ``tc`` from the plan's default ``value`` (a constant, ``via`` a relation, ``copy``)."""
+        if isinstance(value, Mapping) and "via" in value:
+            via, column = str(value["via"]), str(value["column"])
+            parent = self.refers_to(tm.source, via)
+            if parent is None:
+                return _none
+            theirs = self.plan.tables.get(parent)
+            mapped = theirs.columns.get(column) if theirs is not None else None
+            instead: Any = None  # the related row's NULL: the value the plan gives it there
+            if theirs is not None and mapped in theirs.defaults and not isinstance(theirs.defaults[mapped], Mapping):
+                instead = theirs.defaults[mapped]
+            grand = self.refers_to(parent, column) if tc.type in UUID_TYPES else None
+            is_uuid = tc.type in UUID_TYPES
+
+            def via_fill(row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
+                key = row[via]
+                if key is None:
+                    return None
+                related = self.row_of(parent, _is_int(key))
+                if related is None:
+                    return None
+                raw = related[column]
+                if raw is None:
+                    raw = instead
+                if is_uuid:
+                    return None if grand is None or raw is None else self.uuid(grand, _is_int(raw))
+                return self._plain(tm, tc, raw)
+
+            return via_fill
+        if isinstance(value, Mapping) and "copy" in value:
+            owner = str(value["copy"])
+            return lambda row, _reject: self._copy(tm, tc, row, owner)
+        constant = self._plain(tm, tc, value)
+        return lambda _row, _reject: constant
 
     def _bad_decision(self, tm: TableMap, tc: TargetColumn) -> str:
         if self.plan.bad_values == "skip":
@@ -431,41 +595,6 @@ class Mapper:
         if tc.name in self.plan.tables[tm.source].defaults or tc.nullable or tc.has_default:
             return "default"
         return "skip"
-
-    def _fallback(self, tm: TableMap, tc: TargetColumn, row: sqlite3.Row) -> Any:
-        defaults = self.plan.tables[tm.source].defaults
-        if tc.name in defaults:
-            return self._default(tm, tc, row, defaults[tc.name])
-        if tc.nullable or tc.has_default:
-            return None
-        raise _Skip
-
-    def _default(self, tm: TableMap, tc: TargetColumn, row: sqlite3.Row, value: Any) -> Any:
-        if isinstance(value, Mapping) and "via" in value:
-            via, column = str(value["via"]), str(value["column"])
-            parent = self.refers_to(tm.source, via)
-            if parent is None or row[via] is None:
-                return None
-            related = self.row_of(parent, _is_int(row[via]))
-            if related is None:
-                return None
-            raw = related[column]
-            if raw is None:  # the related row's NULL: the value the plan gives it there
-                theirs = self.plan.tables.get(parent)
-                mapped = theirs.columns.get(column) if theirs is not None else None
-                if (
-                    theirs is not None
-                    and mapped in theirs.defaults
-                    and not isinstance(theirs.defaults[mapped], Mapping)
-                ):
-                    raw = theirs.defaults[mapped]
-            if tc.type in UUID_TYPES:
-                grand = self.refers_to(parent, column)
-                return None if grand is None or raw is None else uuid_of(self.ns, grand, _is_int(raw))
-            return self._plain(tm, tc, raw)
-        if isinstance(value, Mapping) and "copy" in value:
-            return self._copy(tm, tc, row, str(value["copy"]))
-        return self._plain(tm, tc, value)
 
     def _plain(self, tm: TableMap, tc: TargetColumn, value: Any) -> Any:
         python_type = getattr(tm.table.columns[tc.name].type, "python_type_", None)
@@ -520,7 +649,7 @@ def write_ids(path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]]) -> None
         for table, ids in tables.items():
             db.executemany(
                 f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)",
-                ((table, i, str(uuid_of(ns, table, i))) for i in sorted(ids)),
+                ((table, i, str(_uuid5(ns.bytes, f"{table}:{i}"))) for i in sorted(ids)),
             )
         db.commit()
     finally:
@@ -541,33 +670,21 @@ async def run(
     progress: Progress | None = None,
 ) -> RunResult:
     """Load every mapped table into its service's database (which must be migrated)."""
-    from sqlalchemy.dialects import postgresql
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
-
     result = RunResult()
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
         mapper = Mapper(plan, analysis, target, system, db)
         for name, tm in mapper.maps.items():
-            target_db = dbs[tm.target.service]
-            insert = postgresql.insert if not target_db.is_sqlite else sqlite_dialect.insert
-            stmt = insert(tm.table).on_conflict_do_nothing(index_elements=[tm.pk])
+            writer = Writer(dbs[tm.target.service], tm.table, tm.pk)
             replicas, left = replicas_of(plan, system, tm.target.full)
             result.replicas_left.update(left)
-            copies = [
-                (
-                    r,
-                    (postgresql.insert if not dbs[r.service].is_sqlite else sqlite_dialect.insert)(
-                        r.table
-                    ).on_conflict_do_nothing(index_elements=[r.columns[0]]),
-                )
-                for r in replicas
-            ]
+            copies = [(r, Writer(dbs[r.service], r.table, r.columns[0]), replica_filler(r, tm.table)) for r in replicas]
             tr = TableResult(name, tm.target.full, rows=mapper.count(name))
             seen: dict[str, set[tuple[Any, ...]]] = {}
             done = 0
+            source_pk = tm.source_pk
             for chunk in mapper.rows(name, batch):
-                rows = []
+                rows: list[tuple[int, int, dict[str, Any]]] = []
                 for row in chunk:
                     values, rejects = mapper.convert_row(tm, row, seen)
                     if rejects:
@@ -576,8 +693,8 @@ async def run(
                     if values is None:
                         tr.skipped += 1
                     else:
-                        rows.append((int(row["isles_rowid"]), _is_int(row[tm.source_pk]), values))
-                refused = await _write(target_db, stmt, rows)
+                        rows.append((int(row[0]), _is_int(row[source_pk]), values))
+                refused = await writer.write(rows)
                 for rowid, source_id, why in refused:
                     tr.skipped += 1
                     tr.rejected_rows += 1
@@ -587,13 +704,11 @@ async def run(
                     )
                 tr.loaded += len(rows) - len(refused)
                 gone = {rowid for rowid, _, _ in refused}
-                for replica, copy_stmt in copies:
+                for replica, copy_writer, fill in copies:
                     copied = [
-                        (rowid, source_id, replica_row(replica, tm.table, values))
-                        for rowid, source_id, values in rows
-                        if rowid not in gone
+                        (rowid, source_id, fill(values)) for rowid, source_id, values in rows if rowid not in gone
                     ]
-                    failed = await _write(dbs[replica.service], copy_stmt, copied)
+                    failed = await copy_writer.write(copied)
                     result.replicas[replica.full] = result.replicas.get(replica.full, 0) + len(copied) - len(failed)
                     result.rejects += [
                         Reject(
@@ -611,39 +726,168 @@ async def run(
     return result
 
 
-async def _write(
-    db: ServiceDatabase, stmt: Any, rows: list[tuple[int, int, dict[str, Any]]]
-) -> list[tuple[int, int, str]]:
-    """Insert a batch (one transaction); if the database refuses it (a CHECK, a foreign
-    key), row by row, returning the rows it refused (rowid, id, why)."""
-    from sqlalchemy.exc import IntegrityError
+Batch = list[tuple[int, int, dict[str, Any]]]  # (rowid, monolith id, the target row)
 
-    from isles.storage.tenancy import ACROSS_TENANTS
 
-    if not rows:
-        return []
+class Writer:
+    """Writes batches of converted rows into one table of a service's database, each
+    batch one transaction that adds nothing already there (a rerun, a resume after a
+    kill):
 
-    async def put(part: list[tuple[int, int, dict[str, Any]]]) -> None:
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for _, _, values in part:
-            by_keys.setdefault(tuple(values), []).append(values)
-        async with db.writing(tenant=ACROSS_TENANTS) as session:
-            for group in by_keys.values():
-                await session.execute(stmt, group)
+    * **PostgreSQL**: ``COPY`` (binary, asyncpg's ``copy_records_to_table`` on the
+      session's own connection) into a temporary staging table made for the
+      transaction (``ON COMMIT DROP``, the target's column types, no constraints), then
+      ``INSERT INTO t (...) SELECT ... FROM staging ON CONFLICT (pk) DO NOTHING``: the
+      rows already there are left as they are, the constraints checked as for any
+      insert;
+    * **SQLite**: one prepared ``INSERT ... ON CONFLICT (pk) DO NOTHING`` run over the
+      batch (``executemany``), without SQLAlchemy's per-statement compilation.
+
+    Values go through the column type's bind processing first, as SQLAlchemy would do
+    (an ``Encrypted`` column is encrypted by its type's ``process_bind_param``; a UUID,
+    a date, a boolean as the backend stores them). A batch the database refuses (a
+    CHECK, a foreign key, a unique key) is written again row by row through
+    SQLAlchemy's ``INSERT ... ON CONFLICT DO NOTHING``; :meth:`write` returns the
+    rows refused, with the database's first line of why."""
+
+    def __init__(self, db: ServiceDatabase, table: Table, pk: str) -> None:
+        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+        self.db = db
+        self.table = table
+        dialect = db.engine.dialect
+        quote = dialect.identifier_preparer.quote
+        self._quote = quote
+        self._name = (f"{quote(table.schema)}." if table.schema else "") + quote(table.name)
+        self._pk = quote(pk)
+        self._processors = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns}
+        # the Python-side defaults SQLAlchemy's insert would fill (an updated_at, a flag)
+        self._defaults: dict[str, Any] = {
+            c.name: c.default for c in table.columns if c.default is not None and not c.primary_key
+        }
+        #: every default a value or a function of the row: the batch can go without SQLAlchemy
+        self.direct = all(
+            getattr(d, "is_scalar", False) or getattr(d, "is_callable", False) for d in self._defaults.values()
+        )
+        insert = sqlite_dialect.insert if db.is_sqlite else postgresql.insert
+        self._one = insert(table).on_conflict_do_nothing(index_elements=[pk])
+
+    def records(self, rows: Batch) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+        """The rows as the driver takes them, by the columns they fill (a column whose
+        NULL its default fills is left out of that row)."""
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        filled: dict[tuple[str, ...], list[tuple[str, Any]]] = {}  # the defaults each group needs
+        for _, _, values in rows:
+            columns = tuple(values)
+            group = groups.get(columns)
+            if group is None:
+                group = groups[columns] = []
+                filled[columns] = [(c, d) for c, d in self._defaults.items() if c not in values]
+            extra = filled[columns]
+            if extra:
+                group.append((*values.values(), *(d.arg if d.is_scalar else d.arg(_Context(values)) for _, d in extra)))
+            else:
+                group.append(tuple(values.values()))
+        groups = {(*columns, *(c for c, _ in filled[columns])): group for columns, group in groups.items()}
+        for columns, group in groups.items():
+            steps = [(i, p) for i, c in enumerate(columns) if (p := self._processors[c]) is not None]
+            if not steps:
+                continue
+            for n, record in enumerate(group):
+                fixed = list(record)
+                for i, process in steps:
+                    fixed[i] = process(fixed[i])
+                group[n] = tuple(fixed)
+        return groups
+
+    async def write(self, rows: Batch) -> list[tuple[int, int, str]]:
+        """Write a batch (one transaction); the rows the database refused (rowid, id, why)."""
+        import asyncpg
+        from sqlalchemy.exc import IntegrityError
+
+        if not rows:
+            return []
+        try:
+            if not self.direct:
+                await self._insert_many(rows)
+            elif self.db.is_sqlite:
+                await self._insert(rows)
+            else:
+                await self._copy(rows)
+            return []
+        except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
+            pass
+        refused = []
+        for one in rows:
+            try:
+                await self._insert_one(one[2])
+            except IntegrityError as exc:
+                refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
+        return refused
+
+    async def _copy(self, rows: Batch) -> None:
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            conn = await session.connection()  # begins: the tenant setting is made
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if not driver.is_in_transaction():  # the staging table lives as long as the transaction
+                await conn.exec_driver_sql("SELECT 1")
+            for n, (columns, records) in enumerate(self.records(rows).items()):
+                stage = f"isles_split_stage_{n}"
+                names = ", ".join(self._quote(c) for c in columns)
+                await driver.execute(
+                    f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {self._name} WITH NO DATA"
+                )
+                await driver.copy_records_to_table(stage, records=records, columns=list(columns))
+                await driver.execute(
+                    f"INSERT INTO {self._name} ({names}) SELECT {names} FROM {stage} "
+                    f"ON CONFLICT ({self._pk}) DO NOTHING"
+                )
             await session.commit()
 
-    try:
-        await put(rows)
-        return []
-    except IntegrityError:
-        pass
-    refused = []
-    for one in rows:
-        try:
-            await put([one])
-        except IntegrityError as exc:
-            refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
-    return refused
+    async def _insert(self, rows: Batch) -> None:
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            conn = await session.connection()
+            for columns, records in self.records(rows).items():
+                names = ", ".join(self._quote(c) for c in columns)
+                marks = ", ".join("?" * len(columns))
+                sql = f"INSERT INTO {self._name} ({names}) VALUES ({marks}) ON CONFLICT ({self._pk}) DO NOTHING"
+                await conn.exec_driver_sql(sql, records)
+            await session.commit()
+
+    async def _insert_many(self, rows: Batch) -> None:
+        """Through SQLAlchemy (a table with a default the database computes)."""
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for _, _, values in rows:
+            by_keys.setdefault(tuple(values), []).append(values)
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            for group in by_keys.values():
+                await session.execute(self._one, group)
+            await session.commit()
+
+    async def _insert_one(self, values: dict[str, Any]) -> None:
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            await session.execute(self._one, [values])
+            await session.commit()
+
+
+class _Context:
+    """What a column default's function gets from SQLAlchemy (the row being inserted)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.current_parameters = values
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> Mapping[str, Any]:
+        return self.current_parameters
 
 
 @dataclass
@@ -692,21 +936,35 @@ def replicas_of(plan: Plan, system: System, owner: str) -> tuple[list[Replica], 
     return found, left
 
 
-def replica_row(replica: Replica, owner: Table, values: Mapping[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {}
+def replica_filler(replica: Replica, owner: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The copy's row from the owner's loaded row: its columns the owner has, ``full_name``
+    as "first last", the owner's ``version``; the owner's scalar default for the rest."""
+    missing = object()
+    spec: list[tuple[str, Any]] = []
     for column in replica.table.columns:
         name = column.name
-        if name in values:
-            row[name] = values[name]
-        elif name == "full_name" and "first_name" in values and "last_name" in values:
-            row[name] = f"{values['first_name']} {values['last_name']}"
-        elif name == "version":
-            row[name] = values.get("version", 1)
-        elif name in owner.columns and owner.columns[name].default is not None:
-            default = owner.columns[name].default
-            if getattr(default, "is_scalar", False):
-                row[name] = getattr(default, "arg", None)
-    return row
+        default = owner.columns[name].default if name in owner.columns else None
+        scalar = getattr(default, "arg", None) if getattr(default, "is_scalar", False) else missing
+        spec.append((name, scalar))
+
+    def fill(values: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name, scalar in spec:
+            if name in values:
+                row[name] = values[name]
+            elif name == "full_name" and "first_name" in values and "last_name" in values:
+                row[name] = f"{values['first_name']} {values['last_name']}"
+            elif name == "version":
+                row[name] = values.get("version", 1)
+            elif scalar is not missing:
+                row[name] = scalar
+        return row
+
+    return fill
+
+
+def replica_row(replica: Replica, owner: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    return replica_filler(replica, owner)(values)
 
 
 # --- verify ----------------------------------------------------------------------------------
