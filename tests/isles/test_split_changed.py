@@ -15,7 +15,9 @@ from typing import Any
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
+from isles.cli.main import app
 from isles.tools.split.run import namespace, read_watermarks
 from tests.fixtures.monolith import Stats, change_rows, make_monolith, track_updates
 from tests.isles.test_split_run import EMPLOYEES, SERVICES, hr_plan, isles, prepare
@@ -171,3 +173,10 @@ def _text(value: Any) -> str:
 
 def _id(ns: uuid.UUID, table: str, key: int) -> uuid.UUID:
     return uuid.uuid5(ns, f"{table}:{key}")
+
+
+def test_changed_has_help_with_an_example() -> None:
+    result = CliRunner().invoke(app, ["split", "run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Example: isles split run --plan plan.toml monolith.sqlite --changed" in result.stdout
+    assert "--changed" in result.stdout

@@ -25,6 +25,7 @@ from the monolith, as a checked plan says, and compare the result with the sourc
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import functools
 import hashlib
@@ -883,11 +884,13 @@ async def run(
                     )
                 tr.loaded += len(rows) - len(refused)
                 gone = {rowid for rowid, _, _ in refused}
-                for replica, copy_writer, fill in copies:
-                    copied = [
-                        (rowid, source_id, fill(values)) for rowid, source_id, values in rows if rowid not in gone
-                    ]
-                    failed = await copy_writer.write(copied)
+                # the copies live in other services' databases: written side by side
+                batches = [
+                    [(rowid, source_id, fill(values)) for rowid, source_id, values in rows if rowid not in gone]
+                    for _, _, fill in copies
+                ]
+                outcomes = await asyncio.gather(*(w.write(b) for (_, w, _), b in zip(copies, batches, strict=True)))
+                for (replica, _, _), copied, failed in zip(copies, batches, outcomes, strict=True):
                     result.replicas[replica.full] = result.replicas.get(replica.full, 0) + len(copied) - len(failed)
                     result.rejects += [
                         Reject(
