@@ -17,8 +17,11 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
+from hrms.system import build as build_hrms
 from isles.cli.main import app
-from isles.tools.split.run import namespace, read_watermarks
+from isles.tools.split.analyse import analyse
+from isles.tools.split.plan import target_of
+from isles.tools.split.run import Mapper, namespace, read_watermarks
 from tests.fixtures.monolith import Stats, change_rows, make_monolith, track_updates
 from tests.isles.test_split_run import EMPLOYEES, SERVICES, hr_plan, isles, prepare
 from tests.support import Backend, Templates, make_backend
@@ -180,3 +183,21 @@ def test_changed_has_help_with_an_example() -> None:
     assert result.exit_code == 0
     assert "Example: isles split run --plan plan.toml monolith.sqlite --changed" in result.stdout
     assert "--changed" in result.stdout
+
+
+def test_changed_order_puts_owners_before_their_copies(monolith: Stats, tmp_path: Path) -> None:
+    """--changed loads an owner before the tables that copy its columns (their copies
+    take its new version), keeping the foreign keys' parents first."""
+    plan = hr_plan(monolith, tmp_path / "plan.toml")
+    with sqlite3.connect(monolith.path) as db:
+        db.row_factory = sqlite3.Row
+        mapper = Mapper(plan, analyse(monolith.path), target_of(build_hrms()), build_hrms(), db)
+        usual, order = list(mapper.maps), mapper.changed_order()
+        assert sorted(order) == sorted(usual)
+        for name, tm in mapper.maps.items():
+            for _, _, owner in mapper.copies_of(tm):
+                assert order.index(owner) < order.index(name), (owner, name)
+        assert "employees" in {o for _, _, o in mapper.copies_of(mapper.maps["assignments"])}
+        for child, parent in (("employees", "users"), ("departments", "companies")):
+            if usual.index(parent) < usual.index(child):
+                assert order.index(parent) < order.index(child)

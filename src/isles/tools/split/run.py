@@ -136,13 +136,16 @@ class RunResult:
     watermarks: dict[str, tuple[str, Any]] = field(default_factory=dict)
     changed: bool = False  # a --changed run
     read_rows: set[tuple[str, int]] = field(default_factory=set)  # --changed: (table, rowid) read
+    order: list[str] = field(default_factory=list)  # the monolith tables in the (full) run's order
 
 
 def merge_rejects(before: Sequence[Reject], result: RunResult) -> list[Reject]:
     """The rejects file after a ``--changed`` run: the earlier findings of the rows it
     did not read, and its own, in the run's table order then rowid."""
-    order = {t.source: n for n, t in enumerate(result.tables)}
     kept = [r for r in before if (r.table, r.rowid) not in result.read_rows]
+    if not result.rejects and len(kept) == len(before):
+        return list(before)  # as it was, in the first run's order
+    order = {name: n for n, name in enumerate(result.order)}
     return sorted([*kept, *result.rejects], key=lambda r: (order.get(r.table, len(order)), r.rowid))
 
 
@@ -488,21 +491,26 @@ class Mapper:
         return {int(r[0]) for r in self.db.execute(f"SELECT {q(key)} FROM {q(table)} WHERE {mark} > ?", (value,))}
 
     def changed_order(self) -> list[str]:
-        """The load order for ``--changed``: also each owner before the tables that keep
-        a copy of its columns (their copies take its new version)."""
-        import graphlib
-
-        graph: dict[str, set[str]] = {name: set() for name in self.maps}
-        order = list(self.maps)
-        for n, name in enumerate(order):
-            graph[name].update(order[:n][-1:])  # the usual order, where nothing else says
-            for _, _, owner in self.copies_of(self.maps[name]):
-                if owner in graph and owner != name:
-                    graph[name].add(owner)
-        try:
-            return list(graphlib.TopologicalSorter(graph).static_order())
-        except graphlib.CycleError:
-            return order
+        """The load order for ``--changed``: the usual one (parents first where a foreign
+        key inside a service needs them), but also each owner before the tables that
+        keep a copy of its columns (their copies take its new version); where the two
+        cannot both hold, the usual one."""
+        usual = list(self.maps)
+        needs: dict[str, set[str]] = {name: set() for name in usual}
+        for name, tm in self.maps.items():
+            for to, (kind, src) in tm.fills.items():
+                if kind == "column" and tm.target.columns[to].foreign_key:
+                    parent = self.refers_to(name, src)
+                    if parent is not None and parent != name and parent in needs:
+                        needs[name].add(parent)
+            needs[name].update(owner for _, _, owner in self.copies_of(tm) if owner in needs and owner != name)
+        order: list[str] = []
+        while len(order) < len(usual):
+            ready = next((n for n in usual if n not in order and needs[n] <= set(order)), None)
+            if ready is None:  # a cycle
+                return usual
+            order.append(ready)
+        return order
 
     def watermark(self, table: str) -> tuple[str, Any]:
         """Where the table's rows end now: its greatest ``updated_at`` where it has one,
@@ -835,7 +843,7 @@ async def run(
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
         mapper = Mapper(plan, analysis, target, system, db)
-        order = list(mapper.maps)
+        order = result.order = list(mapper.maps)
         past: dict[str, set[int]] = {}
         bumped: dict[str, dict[int, int]] = {}  # --changed: monolith table -> id -> its new version
         if changed is not None:
