@@ -226,25 +226,58 @@ def run_command(
     plan_file: Annotated[Path, typer.Option("--plan", "-p", help="The plan (TOML), as isles split check accepts it.")],
     rejects: RejectsOption = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per transaction.")] = 5000,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed",
+            help="Only the rows changed in the monolith since the last run (past each table's watermark in "
+            "<plan>.ids.sqlite: its greatest updated_at, else rowid): new rows inserted, changed rows updated "
+            "with their version bumped (their replicas too); ids gone from the monolith reported. For the "
+            "cut-over, while the monolith still serves.",
+        ),
+    ] = False,
 ) -> None:
     """Load the services' databases (migrated first: isles migrate upgrade) from the
     monolith as the plan says: integer ids become UUIDs (the same one in every service
     and every run), rows are converted by the target column's type and written in
     batches, without events; a rerun adds nothing twice. Rows that cannot be loaded as
-    they are go to the rejects file with the plan's decision. Exit code 0: loaded; 1: a
-    table rejected more than the plan's threshold (the run stopped there); 2: bad input.
+    they are go to the rejects file with the plan's decision. Every run records where
+    each table's rows end (a watermark); --changed reads only the rows past it and
+    updates the target's rows that differ (the cut-over: docs/split.md). Exit code 0:
+    loaded; 1: a table rejected more than the plan's threshold (the run stopped there);
+    2: bad input (--changed without a run before it).
 
     Example: isles split run --plan plan.toml monolith.sqlite
+    Example: isles split run --plan plan.toml monolith.sqlite --changed
     """
     from rich.markup import escape
     from rich.table import Table
 
     from isles.cli.common import run_db
     from isles.tools.split import SplitError
-    from isles.tools.split.run import RunResult, namespace, run, write_ids, write_rejects
+    from isles.tools.split.run import (
+        RunResult,
+        merge_rejects,
+        namespace,
+        read_loaded_ids,
+        read_rejects,
+        read_watermarks,
+        run,
+        write_ids,
+        write_rejects,
+        write_watermarks,
+    )
 
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")
+    ids_file = plan_file.with_suffix(".ids.sqlite")
+    marks = loaded = None
+    try:
+        if changed:
+            marks, loaded = read_watermarks(ids_file), read_loaded_ids(ids_file)
+        before = read_rejects(rejects_file) if changed and rejects_file.exists() else []
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
     services = _planned_services(plan)
     tooling, dbs = _databases(services)
 
@@ -256,29 +289,80 @@ def run_command(
                 first = next(n.split(".", 1)[1] for n in named if n.startswith(service + "."))
                 if not await dbs[service].exists() or not await dbs[service].has_table(first):
                     raise SplitError(f"{service}: its database has no table {first}: run isles migrate upgrade first")
-            return await run(plan, analysis, target, tooling.system, dbs, batch=batch, progress=progress)
+            return await run(
+                plan,
+                analysis,
+                target,
+                tooling.system,
+                dbs,
+                batch=batch,
+                progress=progress,
+                changed=marks,
+                loaded_ids=loaded,
+            )
 
         try:
             result: RunResult = run_db(tooling, work)
         except SplitError as exc:
             raise fail(escape(str(exc))) from exc
 
-    write_rejects(rejects_file, result.rejects)
-    ids_file = plan_file.with_suffix(".ids.sqlite")
+    write_rejects(rejects_file, merge_rejects(before, result) if changed else result.rejects)
     write_ids(ids_file, namespace(plan), {t.source: _ids(monolith, t.source, analysis) for t in result.tables})
-    table = Table("monolith table", "target", "rows", "loaded", "skipped", "rows with rejects", title="split run")
-    for t in result.tables:
-        table.add_row(t.source, t.target, str(t.rows), str(t.loaded), str(t.skipped), str(t.rejected_rows))
+    write_watermarks(ids_file, result.watermarks)
+    if changed:
+        table = Table(
+            "monolith table",
+            "target",
+            "read (changed)",
+            "new",
+            "updated",
+            "skipped",
+            "rows with rejects",
+            "gone from the monolith",
+            title="split run --changed",
+        )
+        for t in result.tables:
+            table.add_row(
+                t.source,
+                t.target,
+                str(t.read),
+                str(t.inserted),
+                str(t.updated),
+                str(t.skipped),
+                str(t.rejected_rows),
+                str(len(t.deleted)),
+            )
+    else:
+        table = Table("monolith table", "target", "rows", "loaded", "skipped", "rows with rejects", title="split run")
+        for t in result.tables:
+            table.add_row(t.source, t.target, str(t.rows), str(t.loaded), str(t.skipped), str(t.rejected_rows))
     out.print(table)
+    for t in result.tables:
+        if t.deleted:
+            shown = ", ".join(map(str, t.deleted[:10])) + (" ..." if len(t.deleted) > 10 else "")
+            out.print(
+                f"gone from the monolith: {t.source} {len(t.deleted)} id(s) ({shown}); their rows in {t.target} "
+                "are left (delete them by hand once nothing refers to them)",
+                highlight=False,
+                markup=False,
+            )
     for copy, rows in sorted(result.replicas.items()):
         out.print(f"copy {copy}: {rows} rows (from the owner's loaded rows, its version)", highlight=False)
     for copy, why in sorted(result.replicas_left.items()):
         out.print(f"copy {copy}: not filled: {why}", highlight=False, markup=False)
-    out.print(
-        f"{sum(t.loaded for t in result.tables)} rows loaded; {len(result.rejects)} reject(s) in {rejects_file}; "
-        f"id mapping in {ids_file}",
-        highlight=False,
-    )
+    if changed:
+        out.print(
+            f"{sum(t.read for t in result.tables)} changed rows read: {sum(t.inserted for t in result.tables)} new, "
+            f"{sum(t.updated for t in result.tables)} updated; {len(result.rejects)} reject(s) among them "
+            f"(in {rejects_file}); watermarks in {ids_file}",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"{sum(t.loaded for t in result.tables)} rows loaded; {len(result.rejects)} reject(s) in {rejects_file}; "
+            f"id mapping in {ids_file}",
+            highlight=False,
+        )
     if result.stopped_at is not None:
         stopped = next(t for t in result.tables if t.source == result.stopped_at)
         err.print(

@@ -9,10 +9,13 @@ from the monolith, as a checked plan says, and compare the result with the sourc
   (``<plan>.ids.sqlite``, table ``isles_split_ids(source_table, source_id, id)``):
   a table of the run, kept out of the services' databases (whose schema belongs to
   their migrations).
-* **Rows** are converted by the target column's type (:class:`Mapper`) and written in
-  batches with ``INSERT ... ON CONFLICT (pk) DO NOTHING`` (a rerun, or a resume after
-  a kill, adds nothing twice), straight into the tables: no unit of work, no outbox,
-  no events. ``version`` columns the plan does not fill are set to 1.
+* **Rows** are converted by the target column's type (:class:`Mapper`, each column's
+  conversion decided once) and written in batches (:class:`Writer`: ``COPY`` into a
+  staging table then ``INSERT ... SELECT ... ON CONFLICT (pk) DO NOTHING`` on
+  PostgreSQL, a prepared ``INSERT ... ON CONFLICT (pk) DO NOTHING`` on SQLite: a
+  rerun, or a resume after a kill, adds nothing twice), straight into the tables: no
+  unit of work, no outbox, no events. ``version`` columns the plan does not fill are
+  set to 1.
 * **Rejects**: a value that does not convert, an orphan reference, a duplicate of a
   unique key (emails compared ignoring case), an empty string made NULL: each is a
   :class:`Reject` with the decision the plan's ``[rejects]`` policy took (``skip``
@@ -22,6 +25,7 @@ from the monolith, as a checked plan says, and compare the result with the sourc
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import functools
 import hashlib
@@ -59,6 +63,8 @@ if TYPE_CHECKING:
 BATCH = 5000
 ROOT = uuid.UUID("6f1d3c2a-9b8e-4f57-a0c1-5d2e7b9a4c10")
 IDS_TABLE = "isles_split_ids"
+WATERMARKS_TABLE = "isles_split_watermarks"
+WATERMARK_COLUMN = "updated_at"
 REJECT_FIELDS = ("file", "table", "rowid", "column", "value", "reason", "decision")
 
 
@@ -70,6 +76,21 @@ def namespace(plan: Plan) -> uuid.UUID:
 @functools.lru_cache(maxsize=200_000)  # the ids referred to most (employees) are computed once
 def uuid_of(ns: uuid.UUID, table: str, source_id: int) -> uuid.UUID:
     return uuid.uuid5(ns, f"{table}:{source_id}")
+
+
+_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))  # the variant and version bits
+_SET = (0x8000 << 48) | (5 << 76)  # RFC 4122, version 5
+_safe = uuid.SafeUUID.unknown
+
+
+def _uuid5(ns: bytes, name: str) -> uuid.UUID:
+    """``uuid.uuid5`` (the same value) without ``UUID.__init__``'s checks, which cost
+    more than the hash: the run makes one for every row and reference."""
+    digest = hashlib.sha1(ns + name.encode(), usedforsecurity=False).digest()
+    made = object.__new__(uuid.UUID)
+    object.__setattr__(made, "int", (int.from_bytes(digest[:16]) & _CLEAR) | _SET)
+    object.__setattr__(made, "is_safe", _safe)
+    return made
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,10 @@ class TableResult:
     loaded: int = 0  # rows written (or already there)
     skipped: int = 0
     rejected_rows: int = 0  # rows with at least one reject
+    read: int = 0  # --changed: the rows read (past the watermark)
+    inserted: int = 0  # --changed: new rows written
+    updated: int = 0  # --changed: rows updated (their version bumped)
+    deleted: list[int] = field(default_factory=list)  # --changed: ids of the last run no longer in the monolith
 
     @property
     def share(self) -> float:
@@ -107,6 +132,21 @@ class RunResult:
     stopped_at: str | None = None  # the table whose rejects exceeded the threshold
     replicas: dict[str, int] = field(default_factory=dict)  # "service.copy_table" -> rows written
     replicas_left: dict[str, str] = field(default_factory=dict)  # "service.copy_table" -> why not filled
+    #: per monolith table read: (column, value) past which the next --changed reads
+    watermarks: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    changed: bool = False  # a --changed run
+    read_rows: set[tuple[str, int]] = field(default_factory=set)  # --changed: (table, rowid) read
+    order: list[str] = field(default_factory=list)  # the monolith tables in the (full) run's order
+
+
+def merge_rejects(before: Sequence[Reject], result: RunResult) -> list[Reject]:
+    """The rejects file after a ``--changed`` run: the earlier findings of the rows it
+    did not read, and its own, in the run's table order then rowid."""
+    kept = [r for r in before if (r.table, r.rowid) not in result.read_rows]
+    if not result.rejects and len(kept) == len(before):
+        return list(before)  # as it was, in the first run's order
+    order = {name: n for n, name in enumerate(result.order)}
+    return sorted([*kept, *result.rejects], key=lambda r: (order.get(r.table, len(order)), r.rowid))
 
 
 class Bad(Exception):
@@ -115,6 +155,14 @@ class Bad(Exception):
 
 class _Skip(Exception):
     pass
+
+
+def _no_reject(column: str, value: Any, reason: str, decision: str) -> None:
+    """A default's fill reports nothing."""
+
+
+def _none(_row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
+    return None
 
 
 def _is_int(v: Any) -> int:
@@ -129,6 +177,18 @@ def _is_int(v: Any) -> int:
     raise Bad("not an integer id")
 
 
+def _is_copy(tm: TableMap, column: str) -> bool:
+    kind, what = tm.fills[column]
+    return kind == "default" and isinstance(what, Mapping) and "copy" in what
+
+
+def _named(value: Any) -> int | None:
+    try:
+        return None if value is None else _is_int(value)
+    except Bad:
+        return None
+
+
 def _folded(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
@@ -137,43 +197,81 @@ def convert(value: Any, type_: str, python_type: type | None = None) -> Any:
     """``value`` (from SQLite) as the target type wants it; :class:`Bad` if it cannot be."""
     if value is None:
         return None
+    return converter(type_, python_type)(value)
+
+
+@functools.lru_cache(maxsize=256)
+def converter(type_: str, python_type: type | None = None) -> Callable[[Any], Any]:
+    """The conversion of a non-NULL value to ``type_`` (see :func:`convert`), chosen once
+    per column: the run converts every value of a column with the same function."""
     if type_ in INT_TYPES:
-        try:
-            return _is_int(value)
-        except Bad:
-            raise Bad(f"not an integer ({type_})") from None
+
+        def to_int(value: Any) -> int:
+            if value.__class__ is int:
+                return value
+            try:
+                return _is_int(value)
+            except Bad:
+                raise Bad(f"not an integer ({type_})") from None
+
+        return to_int
     if type_ in NUM_TYPES:
-        if isinstance(value, bool):
-            raise Bad(f"not a number ({type_})")
-        try:
-            return Decimal(str(value).strip())
-        except InvalidOperation:
-            raise Bad(f"not a number ({type_})") from None
+
+        def to_number(value: Any) -> Decimal:
+            if isinstance(value, bool):
+                raise Bad(f"not a number ({type_})")
+            try:
+                return Decimal(str(value).strip())
+            except InvalidOperation:
+                raise Bad(f"not a number ({type_})") from None
+
+        return to_number
     if type_ == "Boolean":
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        text = str(value).strip().lower()
-        if text in ("1", "true", "t", "yes", "y"):
-            return True
-        if text in ("0", "false", "f", "no", "n"):
-            return False
-        raise Bad("not true or false")
+        return _to_bool
     if type_ == "Date":
-        try:
-            return date.fromisoformat(str(value).strip()[:10])
-        except ValueError:
-            raise Bad("not a date") from None
+        return _to_date
     if type_ in DATE_TYPES:  # DateTime, UTCDateTime, Time
-        try:
-            stamp = datetime.fromisoformat(str(value).strip().replace(" ", "T"))
-        except ValueError:
-            raise Bad("not a date and time") from None
-        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        return _to_stamp
     if type_ == "Encrypted" and python_type is not None and python_type is not str:
-        try:
-            return python_type(value)
-        except (TypeError, ValueError):
-            raise Bad(f"not a {python_type.__name__}") from None
+        kind = python_type
+
+        def to_python(value: Any) -> Any:
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                raise Bad(f"not a {kind.__name__}") from None
+
+        return to_python
+    return _to_str
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "t", "yes", "y"):
+        return True
+    if text in ("0", "false", "f", "no", "n"):
+        return False
+    raise Bad("not true or false")
+
+
+def _to_date(value: Any) -> date:
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise Bad("not a date") from None
+
+
+def _to_stamp(value: Any) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(str(value).strip().replace(" ", "T"))
+    except ValueError:
+        raise Bad("not a date and time") from None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _to_str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
@@ -212,10 +310,19 @@ class TableMap:
     #: target column -> ("column", monolith column) | ("default", value)
     fills: dict[str, tuple[str, Any]]
     unique: list[tuple[str, tuple[str, ...]]]
+    #: what fills each target column, made once (:meth:`Mapper.compile`)
+    compiled: list[tuple[str, Fill]] | None = None
+    #: the NOT NULL columns filled: (column, no default either: a NULL skips the row)
+    not_null: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
         return list(self.fills)
+
+
+#: a target column's value from a monolith row (``reject(column, value, reason, decision)``
+#: reports what it found; :class:`_Skip` skips the row)
+Fill = Callable[[sqlite3.Row, Callable[[str, Any, str, str], None]], Any]
 
 
 class Mapper:
@@ -233,7 +340,9 @@ class Mapper:
         self._ids: dict[str, set[int]] = {}
         self._refers: dict[tuple[str, str], str | None] = {}
         self._rows: dict[str, dict[int, sqlite3.Row]] = {}
+        self._uuids: dict[str, dict[int, uuid.UUID]] = {}  # table -> id -> its UUID
         self.maps: dict[str, TableMap] = {}
+        self.skipped: dict[str, set[int]] = {}  # monolith ids of the rows not loaded
         by_target = {tp.target: tp.source for tp in plan.tables.values()}
         self.source_of_target = by_target
         for name, tp in plan.tables.items():
@@ -243,7 +352,6 @@ class Mapper:
                 raise SplitError(f"tables.{name}.target: no service table {tp.target!r} (run isles split check)")
             self.maps[name] = self._table_map(name)
         self.maps = {name: self.maps[name] for name in self._order()}
-        self.skipped: dict[str, set[int]] = {}  # monolith ids of the rows not loaded
 
     def _order(self) -> list[str]:
         """Parents first, where a foreign key inside a service needs them (a
@@ -321,17 +429,112 @@ class Mapper:
     def count(self, table: str) -> int:
         return self.analysis.tables[table].rows
 
-    def rows(self, table: str, batch: int = BATCH) -> Iterator[list[sqlite3.Row]]:
-        cursor = self.db.execute(f"SELECT rowid AS isles_rowid, * FROM {q(table)} ORDER BY rowid")
+    def rows(
+        self,
+        table: str,
+        batch: int = BATCH,
+        after: tuple[str, Any] | None = None,
+        naming: Sequence[tuple[str, set[int]]] = (),
+    ) -> Iterator[list[sqlite3.Row]]:
+        """The table's rows in rowid order, in chunks; with ``after`` (a watermark), only
+        those past it, and those whose column names one of the ids ``naming`` gives it."""
+        args: tuple[Any, ...] = ()
+        past = "1"
+        if after is not None:
+            column, value = after
+            past, args = f"{'rowid' if column == 'rowid' else q(column)} > ?", (value,)
+        naming = [(c, ids) for c, ids in naming if ids]
+        if not naming:
+            where = "" if after is None else f" WHERE {past}"
+            cursor = self.db.execute(f"SELECT rowid AS isles_rowid, * FROM {q(table)}{where} ORDER BY rowid", args)
+            while chunk := cursor.fetchmany(batch):
+                yield chunk
+            return
+        cursor = self.db.execute(
+            f"SELECT rowid AS isles_rowid, *, {past} AS isles_past FROM {q(table)} ORDER BY rowid", args
+        )
         while chunk := cursor.fetchmany(batch):
-            yield chunk
+            kept = [r for r in chunk if r["isles_past"] or any(_named(r[c]) in ids for c, ids in naming)]
+            if kept:
+                yield kept
+
+    def copies_of(self, tm: TableMap) -> list[tuple[str, str, str]]:
+        """The columns of ``tm`` filled from another monolith row (a ``copy`` kept of
+        its owner, a ``via`` default): (target column, the monolith column naming that
+        row, its monolith table)."""
+        found = []
+        for to, (kind, what) in tm.fills.items():
+            if kind != "default" or not isinstance(what, Mapping):
+                continue
+            if "via" in what:
+                related = self.refers_to(tm.source, str(what["via"]))
+                if related is not None:
+                    found.append((to, str(what["via"]), related))
+                continue
+            if "copy" not in what:
+                continue
+            owner = str(what["copy"])
+            ref = next((c for c in tm.target.columns.values() if c.reference == owner), None)
+            src = next((s for s, t in self.plan.tables[tm.source].columns.items() if ref and t == ref.name), None)
+            owner_table = self.source_of_target.get(owner)
+            if src is not None and owner_table is not None:
+                found.append((to, src, owner_table))
+        return found
+
+    def ids_past(self, table: str, after: tuple[str, Any] | None) -> set[int]:
+        """The monolith ids of the rows past ``after`` (all of them without one)."""
+        if after is None:
+            return set(self.ids(table))
+        column, value = after
+        key = self.analysis.tables[table].primary_key[0]
+        mark = "rowid" if column == "rowid" else q(column)
+        return {int(r[0]) for r in self.db.execute(f"SELECT {q(key)} FROM {q(table)} WHERE {mark} > ?", (value,))}
+
+    def changed_order(self) -> list[str]:
+        """The load order for ``--changed``: the usual one (parents first where a foreign
+        key inside a service needs them), but also each owner before the tables that
+        keep a copy of its columns (their copies take its new version); where the two
+        cannot both hold, the usual one."""
+        usual = list(self.maps)
+        needs: dict[str, set[str]] = {name: set() for name in usual}
+        for name, tm in self.maps.items():
+            for to, (kind, src) in tm.fills.items():
+                if kind == "column" and tm.target.columns[to].foreign_key:
+                    parent = self.refers_to(name, src)
+                    if parent is not None and parent != name and parent in needs:
+                        needs[name].add(parent)
+            needs[name].update(owner for _, _, owner in self.copies_of(tm) if owner in needs and owner != name)
+        order: list[str] = []
+        while len(order) < len(usual):
+            ready = next((n for n in usual if n not in order and needs[n] <= set(order)), None)
+            if ready is None:  # a cycle
+                return usual
+            order.append(ready)
+        return order
+
+    def watermark(self, table: str) -> tuple[str, Any]:
+        """Where the table's rows end now: its greatest ``updated_at`` where it has one,
+        else its greatest rowid."""
+        column = WATERMARK_COLUMN if self.analysis.tables[table].column(WATERMARK_COLUMN) else "rowid"
+        found = self.db.execute(f"SELECT max({'rowid' if column == 'rowid' else q(column)}) FROM {q(table)}")
+        value = found.fetchone()[0]
+        return column, (0 if value is None and column == "rowid" else value)
 
     # converting one row
+
+    def uuid(self, table: str, key: int) -> uuid.UUID:
+        """:func:`uuid_of` in this run's namespace, each made once."""
+        made = self._uuids.setdefault(table, {})
+        found = made.get(key)
+        if found is None:
+            found = made[key] = _uuid5(self.ns.bytes, f"{table}:{key}")
+        return found
 
     def convert_row(
         self, tm: TableMap, row: sqlite3.Row, seen: dict[str, set[tuple[Any, ...]]]
     ) -> tuple[dict[str, Any] | None, list[Reject]]:
         """The target row (None: skipped) and the rejects found in it."""
+        compiled = tm.compiled if tm.compiled is not None else self.compile(tm)
         rejects: list[Reject] = []
         rowid = int(row["isles_rowid"])
         values: dict[str, Any] = {}
@@ -342,24 +545,20 @@ class Mapper:
             )
 
         try:
-            for to, (kind, what) in tm.fills.items():
-                tc = tm.target.columns[to]
-                if kind == "column":
-                    values[to] = self._column(tm, tc, row, what, reject)
-                else:
-                    values[to] = self._default(tm, tc, row, what)
-            for to, tc in tm.target.columns.items():
-                if to in values and values[to] is None and not tc.nullable and not tc.has_default:
-                    reject(to, None, f"NULL in {tm.target.full}.{to} (NOT NULL, no default)", "skip")
-                    raise _Skip
-                if to in values and values[to] is None and tc.has_default and not tc.nullable:
+            for to, fill in compiled:
+                values[to] = fill(row, reject)
+            for to, required in tm.not_null:
+                if values[to] is None:
+                    if required:
+                        reject(to, None, f"NULL in {tm.target.full}.{to} (NOT NULL, no default)", "skip")
+                        raise _Skip
                     del values[to]  # its default fills it
         except _Skip:
             self.skipped.setdefault(tm.source, set()).add(_is_int(row[tm.source_pk]))
             return None, rejects
         for name, cols in tm.unique:
-            key = tuple(_folded(values.get(c)) for c in cols)
-            if any(k is None for k in key):
+            key = tuple([_folded(values.get(c)) for c in cols])
+            if None in key:
                 continue
             taken = seen.setdefault(name, set())
             if key in taken:
@@ -376,54 +575,139 @@ class Mapper:
             taken.add(key)
         return values, rejects
 
-    def _column(
-        self, tm: TableMap, tc: TargetColumn, row: sqlite3.Row, src: str, reject: Callable[[str, Any, str, str], None]
-    ) -> Any:
-        value = row[src]
-        if value is None:
-            defaults = self.plan.tables[tm.source].defaults
-            return self._default(tm, tc, row, defaults[tc.name]) if tc.name in defaults else None
-        if isinstance(value, str) and value.strip() == "":
-            if tc.type not in ("String", "Text", "Encrypted") or tc.nullable:
-                reject(src, value, "empty string", "null" if tc.nullable else self._bad_decision(tm, tc))
-                return self._fallback(tm, tc, row) if not tc.nullable else None
-            return value
-        if tc.type in UUID_TYPES:
-            if value is None:
+    def compile(self, tm: TableMap) -> list[tuple[str, Fill]]:
+        """What fills each target column of ``tm``, decided once for the table (the
+        plan's decisions, the column's type and relation) instead of for every row."""
+        compiled: list[tuple[str, Fill]] = []
+        for to, (kind, what) in tm.fills.items():
+            tc = tm.target.columns[to]
+            fill = self._compile_column(tm, tc, what) if kind == "column" else self._compile_default(tm, tc, what)
+            compiled.append((to, fill))
+        tm.not_null = [
+            (to, not tc.has_default) for to, tc in tm.target.columns.items() if to in tm.fills and not tc.nullable
+        ]
+        tm.compiled = compiled
+        return compiled
+
+    def _compile_column(self, tm: TableMap, tc: TargetColumn, src: str) -> Fill:
+        """The fill of ``tc`` from the monolith column ``src`` (as :meth:`_column`)."""
+        defaults = self.plan.tables[tm.source].defaults
+        null_fill = self._compile_default(tm, tc, defaults[tc.name]) if tc.name in defaults else None
+        nullable, has_default = tc.nullable, tc.has_default
+        empty_is_null = tc.type not in ("String", "Text", "Encrypted") or nullable
+        bad_decision = self._bad_decision(tm, tc)
+        empty_decision = "null" if nullable else bad_decision
+
+        def fallback(row: sqlite3.Row) -> Any:
+            if null_fill is not None:
+                return null_fill(row, _no_reject)
+            if nullable or has_default:
                 return None
+            raise _Skip
+
+        def empty(row: sqlite3.Row, value: str, reject: Callable[[str, Any, str, str], None]) -> Any:
+            if empty_is_null:
+                reject(src, value, "empty string", empty_decision)
+                return fallback(row) if not nullable else None
+            return value
+
+        if tc.type in UUID_TYPES:
             parent = self.refers_to(tm.source, src)
-            if parent is None:
-                reject(src, value, "an integer id with no relation to a table", "skip")
-                raise _Skip
+            own_key = parent == tm.source and src == tm.source_pk
+            is_fk = bool(tc.foreign_key)
+            orphans = self.plan.orphans
+            skipped = self.skipped
+            made = self._uuids.setdefault(parent or "", {})
+            ns = self.ns.bytes
+
+            def to_uuid(row: sqlite3.Row, reject: Callable[[str, Any, str, str], None]) -> Any:
+                value = row[src]
+                if value is None:
+                    return null_fill(row, reject) if null_fill is not None else None
+                if value.__class__ is str and not value.strip():
+                    return empty(row, value, reject)
+                if parent is None:
+                    reject(src, value, "an integer id with no relation to a table", "skip")
+                    raise _Skip
+                try:
+                    key = value if value.__class__ is int else _is_int(value)
+                except Bad as exc:
+                    reject(src, value, str(exc), "skip")
+                    raise _Skip from None
+                if not own_key:
+                    gone = is_fk and key in skipped.get(parent, ())
+                    if gone or key not in self.ids(parent):
+                        decision = orphans
+                        if gone and decision == "keep":  # a foreign key will not take it
+                            decision = "null" if nullable else "skip"
+                        if decision == "null" and not nullable:
+                            decision = "skip"
+                        why = f"its {parent} row {key} is a reject" if gone else f"no {parent} row with id {key}"
+                        reject(src, value, f"orphan: {why}", decision)
+                        if decision == "skip":
+                            raise _Skip
+                        if decision == "null":
+                            return None
+                found = made.get(key)
+                if found is None:
+                    found = made[key] = _uuid5(ns, f"{parent}:{key}")
+                return found
+
+            return to_uuid
+
+        conv = converter(tc.type, getattr(tm.table.columns[tc.name].type, "python_type_", None))
+
+        def to_value(row: sqlite3.Row, reject: Callable[[str, Any, str, str], None]) -> Any:
+            value = row[src]
+            if value is None:
+                return null_fill(row, reject) if null_fill is not None else None
+            if value.__class__ is str and not value.strip():
+                return empty(row, value, reject)
             try:
-                key = _is_int(value)
+                return conv(value)
             except Bad as exc:
-                reject(src, value, str(exc), "skip")
-                raise _Skip from None
-            if parent != tm.source or src != tm.source_pk:
-                gone = bool(tc.foreign_key) and key in self.skipped.get(parent, ())
-                if key not in self.ids(parent) or gone:
-                    decision = self.plan.orphans
-                    if gone and decision == "keep":  # a foreign key will not take it
-                        decision = "null" if tc.nullable else "skip"
-                    if decision == "null" and not tc.nullable:
-                        decision = "skip"
-                    why = f"its {parent} row {key} is a reject" if gone else f"no {parent} row with id {key}"
-                    reject(src, value, f"orphan: {why}", decision)
-                    if decision == "skip":
-                        raise _Skip
-                    if decision == "null":
-                        return None
-            return uuid_of(self.ns, parent, key)
-        python_type = getattr(tm.table.columns[tc.name].type, "python_type_", None)
-        try:
-            return convert(value, tc.type, python_type)
-        except Bad as exc:
-            decision = self._bad_decision(tm, tc)
-            reject(src, value, str(exc), decision)
-            if decision == "skip":
-                raise _Skip from None
-            return self._fallback(tm, tc, row)
+                reject(src, value, str(exc), bad_decision)
+                if bad_decision == "skip":
+                    raise _Skip from None
+                return fallback(row)
+
+        return to_value
+
+    def _compile_default(self, tm: TableMap, tc: TargetColumn, value: Any) -> Fill:
+        """The fill of ``tc`` from the plan's default ``value`` (a constant, ``via`` a relation, ``copy``)."""
+        if isinstance(value, Mapping) and "via" in value:
+            via, column = str(value["via"]), str(value["column"])
+            parent = self.refers_to(tm.source, via)
+            if parent is None:
+                return _none
+            theirs = self.plan.tables.get(parent)
+            mapped = theirs.columns.get(column) if theirs is not None else None
+            instead: Any = None  # the related row's NULL: the value the plan gives it there
+            if theirs is not None and mapped in theirs.defaults and not isinstance(theirs.defaults[mapped], Mapping):
+                instead = theirs.defaults[mapped]
+            grand = self.refers_to(parent, column) if tc.type in UUID_TYPES else None
+            is_uuid = tc.type in UUID_TYPES
+
+            def via_fill(row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
+                key = row[via]
+                if key is None:
+                    return None
+                related = self.row_of(parent, _is_int(key))
+                if related is None:
+                    return None
+                raw = related[column]
+                if raw is None:
+                    raw = instead
+                if is_uuid:
+                    return None if grand is None or raw is None else self.uuid(grand, _is_int(raw))
+                return self._plain(tm, tc, raw)
+
+            return via_fill
+        if isinstance(value, Mapping) and "copy" in value:
+            owner = str(value["copy"])
+            return lambda row, _reject: self._copy(tm, tc, row, owner)
+        constant = self._plain(tm, tc, value)
+        return lambda _row, _reject: constant
 
     def _bad_decision(self, tm: TableMap, tc: TargetColumn) -> str:
         if self.plan.bad_values == "skip":
@@ -431,41 +715,6 @@ class Mapper:
         if tc.name in self.plan.tables[tm.source].defaults or tc.nullable or tc.has_default:
             return "default"
         return "skip"
-
-    def _fallback(self, tm: TableMap, tc: TargetColumn, row: sqlite3.Row) -> Any:
-        defaults = self.plan.tables[tm.source].defaults
-        if tc.name in defaults:
-            return self._default(tm, tc, row, defaults[tc.name])
-        if tc.nullable or tc.has_default:
-            return None
-        raise _Skip
-
-    def _default(self, tm: TableMap, tc: TargetColumn, row: sqlite3.Row, value: Any) -> Any:
-        if isinstance(value, Mapping) and "via" in value:
-            via, column = str(value["via"]), str(value["column"])
-            parent = self.refers_to(tm.source, via)
-            if parent is None or row[via] is None:
-                return None
-            related = self.row_of(parent, _is_int(row[via]))
-            if related is None:
-                return None
-            raw = related[column]
-            if raw is None:  # the related row's NULL: the value the plan gives it there
-                theirs = self.plan.tables.get(parent)
-                mapped = theirs.columns.get(column) if theirs is not None else None
-                if (
-                    theirs is not None
-                    and mapped in theirs.defaults
-                    and not isinstance(theirs.defaults[mapped], Mapping)
-                ):
-                    raw = theirs.defaults[mapped]
-            if tc.type in UUID_TYPES:
-                grand = self.refers_to(parent, column)
-                return None if grand is None or raw is None else uuid_of(self.ns, grand, _is_int(raw))
-            return self._plain(tm, tc, raw)
-        if isinstance(value, Mapping) and "copy" in value:
-            return self._copy(tm, tc, row, str(value["copy"]))
-        return self._plain(tm, tc, value)
 
     def _plain(self, tm: TableMap, tc: TargetColumn, value: Any) -> Any:
         python_type = getattr(tm.table.columns[tc.name].type, "python_type_", None)
@@ -520,11 +769,51 @@ def write_ids(path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]]) -> None
         for table, ids in tables.items():
             db.executemany(
                 f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)",
-                ((table, i, str(uuid_of(ns, table, i))) for i in sorted(ids)),
+                ((table, i, str(_uuid5(ns.bytes, f"{table}:{i}"))) for i in sorted(ids)),
             )
         db.commit()
     finally:
         db.close()
+
+
+def write_watermarks(path: Path, marks: Mapping[str, tuple[str, Any]]) -> None:
+    """Each table's watermark (where the run's reading ended) in the run's id file."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {WATERMARKS_TABLE} (source_table TEXT PRIMARY KEY, "
+            "column_name TEXT NOT NULL, value)"
+        )
+        db.executemany(
+            f"INSERT OR REPLACE INTO {WATERMARKS_TABLE} VALUES (?, ?, ?)",
+            [(table, column, value) for table, (column, value) in sorted(marks.items())],
+        )
+        db.commit()
+    finally:
+        db.close()
+
+
+def read_watermarks(path: Path) -> dict[str, tuple[str, Any]]:
+    """The watermarks the last runs left (:class:`SplitError` if there are none)."""
+    if not path.is_file():
+        raise SplitError(f"{path}: no id mapping of a run: run isles split run without --changed first")
+    try:
+        with open_readonly(path) as db:
+            rows = db.execute(f"SELECT source_table, column_name, value FROM {WATERMARKS_TABLE}").fetchall()
+    except (sqlite3.Error, SplitError) as exc:
+        raise SplitError(f"{path}: no watermarks ({exc}): run isles split run without --changed first") from exc
+    return {str(table): (str(column), value) for table, column, value in rows}
+
+
+def read_loaded_ids(path: Path) -> dict[str, set[int]]:
+    """The monolith ids the runs loaded, per table (from the id file; empty if none)."""
+    if not path.is_file():
+        return {}
+    with open_readonly(path) as db:
+        found: dict[str, set[int]] = {}
+        for table, ident in db.execute(f"SELECT source_table, source_id FROM {IDS_TABLE}"):
+            found.setdefault(str(table), set()).add(int(ident))
+    return found
 
 
 Progress = Callable[[str, int, int], None]  # table, rows done, rows in all
@@ -539,35 +828,51 @@ async def run(
     *,
     batch: int = BATCH,
     progress: Progress | None = None,
+    changed: Mapping[str, tuple[str, Any]] | None = None,
+    loaded_ids: Mapping[str, set[int]] | None = None,
 ) -> RunResult:
-    """Load every mapped table into its service's database (which must be migrated)."""
-    from sqlalchemy.dialects import postgresql
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    """Load every mapped table into its service's database (which must be migrated).
 
-    result = RunResult()
+    With ``changed`` (the watermarks of the last runs, :func:`read_watermarks`), only
+    the rows past each table's watermark are read (a table without one: all of them):
+    rows not in the target are inserted, rows whose converted values differ from the
+    target's are updated, their ``version`` bumped, and their replicas updated with the
+    new version; the others are left alone. The ids of ``loaded_ids`` no longer in the
+    monolith are reported (not deleted)."""
+    result = RunResult(changed=changed is not None)
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
         mapper = Mapper(plan, analysis, target, system, db)
-        for name, tm in mapper.maps.items():
-            target_db = dbs[tm.target.service]
-            insert = postgresql.insert if not target_db.is_sqlite else sqlite_dialect.insert
-            stmt = insert(tm.table).on_conflict_do_nothing(index_elements=[tm.pk])
+        order = result.order = list(mapper.maps)
+        past: dict[str, set[int]] = {}
+        bumped: dict[str, dict[int, int]] = {}  # --changed: monolith table -> id -> its new version
+        if changed is not None:
+            order = mapper.changed_order()
+            past = {name: mapper.ids_past(name, changed.get(name)) for name in order}
+        for name in order:
+            tm = mapper.maps[name]
+            writer = Writer(dbs[tm.target.service], tm.table, tm.pk)
             replicas, left = replicas_of(plan, system, tm.target.full)
             result.replicas_left.update(left)
-            copies = [
-                (
-                    r,
-                    (postgresql.insert if not dbs[r.service].is_sqlite else sqlite_dialect.insert)(
-                        r.table
-                    ).on_conflict_do_nothing(index_elements=[r.columns[0]]),
-                )
-                for r in replicas
-            ]
+            copies = [(r, Writer(dbs[r.service], r.table, r.columns[0]), replica_filler(r, tm.table)) for r in replicas]
             tr = TableResult(name, tm.target.full, rows=mapper.count(name))
             seen: dict[str, set[tuple[Any, ...]]] = {}
             done = 0
+            source_pk = tm.source_pk
+            # taken before reading: a row written meanwhile is read again next time
+            result.watermarks[name] = mapper.watermark(name)
+            if changed is not None:
+                tr.deleted = sorted((loaded_ids or {}).get(name, set()) - mapper.ids(name))
+                await _changed_table(
+                    mapper, tm, tr, result, writer, copies, changed.get(name), batch, progress, past, bumped
+                )
+                result.tables.append(tr)
+                if tr.share > plan.threshold:
+                    result.stopped_at = name
+                    break
+                continue
             for chunk in mapper.rows(name, batch):
-                rows = []
+                rows: list[tuple[int, int, dict[str, Any]]] = []
                 for row in chunk:
                     values, rejects = mapper.convert_row(tm, row, seen)
                     if rejects:
@@ -576,8 +881,8 @@ async def run(
                     if values is None:
                         tr.skipped += 1
                     else:
-                        rows.append((int(row["isles_rowid"]), _is_int(row[tm.source_pk]), values))
-                refused = await _write(target_db, stmt, rows)
+                        rows.append((int(row[0]), _is_int(row[source_pk]), values))
+                refused = await writer.write(rows)
                 for rowid, source_id, why in refused:
                     tr.skipped += 1
                     tr.rejected_rows += 1
@@ -587,13 +892,13 @@ async def run(
                     )
                 tr.loaded += len(rows) - len(refused)
                 gone = {rowid for rowid, _, _ in refused}
-                for replica, copy_stmt in copies:
-                    copied = [
-                        (rowid, source_id, replica_row(replica, tm.table, values))
-                        for rowid, source_id, values in rows
-                        if rowid not in gone
-                    ]
-                    failed = await _write(dbs[replica.service], copy_stmt, copied)
+                # the copies live in other services' databases: written side by side
+                batches = [
+                    [(rowid, source_id, fill(values)) for rowid, source_id, values in rows if rowid not in gone]
+                    for _, _, fill in copies
+                ]
+                outcomes = await asyncio.gather(*(w.write(b) for (_, w, _), b in zip(copies, batches, strict=True)))
+                for (replica, _, _), copied, failed in zip(copies, batches, outcomes, strict=True):
                     result.replicas[replica.full] = result.replicas.get(replica.full, 0) + len(copied) - len(failed)
                     result.rejects += [
                         Reject(
@@ -611,39 +916,342 @@ async def run(
     return result
 
 
-async def _write(
-    db: ServiceDatabase, stmt: Any, rows: list[tuple[int, int, dict[str, Any]]]
-) -> list[tuple[int, int, str]]:
-    """Insert a batch (one transaction); if the database refuses it (a CHECK, a foreign
-    key), row by row, returning the rows it refused (rowid, id, why)."""
-    from sqlalchemy.exc import IntegrityError
+Batch = list[tuple[int, int, dict[str, Any]]]  # (rowid, monolith id, the target row)
+Copies = list[tuple["Replica", "Writer", Callable[[Mapping[str, Any]], dict[str, Any]]]]
+
+
+async def _changed_table(
+    mapper: Mapper,
+    tm: TableMap,
+    tr: TableResult,
+    result: RunResult,
+    writer: Writer,
+    copies: Copies,
+    after: tuple[str, Any] | None,
+    batch: int,
+    progress: Progress | None,
+    past: Mapping[str, set[int]],
+    bumped: dict[str, dict[int, int]],
+) -> None:
+    """``--changed`` for one table: the rows past ``after`` (and those keeping a copy
+    of an owner row past its own), inserted where new, updated (version bumped,
+    replicas too) where their values changed. A copy's ``*_version`` takes its owner's
+    new version (``bumped``), else stays as the target has it."""
+    name = tm.source
+    seen: dict[str, set[tuple[Any, ...]]] = {}
+    version = "version" in tm.table.columns
+    copies_of = mapper.copies_of(tm)
+    versions = [(to, src, owner) for to, src, owner in copies_of if to.endswith("_version") and _is_copy(tm, to)]
+    done = 0
+    for chunk in mapper.rows(name, batch, after, [(src, past.get(owner, set())) for _, src, owner in copies_of]):
+        tr.read += len(chunk)
+        result.read_rows.update((name, int(row[0])) for row in chunk)
+        rows: Batch = []
+        for row in chunk:
+            values, rejects = mapper.convert_row(tm, row, seen)
+            if rejects:
+                tr.rejected_rows += 1
+                result.rejects += rejects
+            if values is None:
+                tr.skipped += 1
+            else:
+                rows.append((int(row[0]), _is_int(row[tm.source_pk]), values))
+        current = await _current(writer.db, tm.table, tm.pk, [values[tm.pk] for _, _, values in rows])
+        if versions:
+            by_rowid = {int(row[0]): row for row in chunk}
+            for rowid, _, values in rows:
+                for to, src, owner in versions:
+                    if to not in values:
+                        continue
+                    owner_version = bumped.get(owner, {}).get(_named(by_rowid[rowid][src]) or 0)
+                    now = current.get(values[tm.pk])
+                    if owner_version is not None:
+                        values[to] = owner_version
+                    elif now is not None:
+                        values[to] = now[to]
+        new = [r for r in rows if r[2][tm.pk] not in current]
+        differing: list[tuple[int, int, dict[str, Any], int]] = []  # ..., the new version
+        for rowid, source_id, values in rows:
+            now = current.get(values[tm.pk])
+            if now is not None and any(norm(v) != norm(now[c]) for c, v in values.items() if c != "version"):
+                differing.append((rowid, source_id, values, int(now.get("version") or 0) + 1))
+        refused = await writer.write(new)
+        refused += await writer.update(differing, tm.pk, version)
+        for rowid, source_id, why in refused:
+            tr.skipped += 1
+            tr.rejected_rows += 1
+            mapper.skipped.setdefault(name, set()).add(source_id)
+            result.rejects.append(Reject(mapper.file, name, rowid, "", "", f"refused by the database: {why}", "skip"))
+        gone = {rowid for rowid, _, _ in refused}
+        tr.inserted += sum(1 for rowid, _, _ in new if rowid not in gone)
+        tr.updated += sum(1 for rowid, *_ in differing if rowid not in gone)
+        if version:
+            mine = bumped.setdefault(name, {})
+            mine.update((source_id, v) for rowid, source_id, _, v in differing if rowid not in gone)
+        tr.loaded += len(rows) - len(refused)
+        for replica, copy_writer, fill in copies:
+            copied = [(rowid, source_id, fill(values)) for rowid, source_id, values in new if rowid not in gone]
+            failed = await copy_writer.write(copied)
+            refreshed = [
+                (rowid, source_id, {**fill(values), "version": v} if version else fill(values), v)
+                for rowid, source_id, values, v in differing
+                if rowid not in gone
+            ]
+            failed += await copy_writer.update(refreshed, replica.columns[0], "version" in replica.table.columns)
+            result.replicas[replica.full] = (
+                result.replicas.get(replica.full, 0) + len(copied) + len(refreshed) - len(failed)
+            )
+            result.rejects += [
+                Reject(mapper.file, name, rowid, replica.full, "", f"copy refused by the database: {why}", "copy")
+                for rowid, _, why in failed
+            ]
+        done += len(chunk)
+        if progress is not None:
+            progress(name, done, tr.rows)
+
+
+async def _current(db: ServiceDatabase, table: Table, pk: str, keys: list[Any]) -> dict[Any, dict[str, Any]]:
+    """The target's rows of ``keys`` (every column, decrypted), by key."""
+    from sqlalchemy import select
 
     from isles.storage.tenancy import ACROSS_TENANTS
 
-    if not rows:
-        return []
+    if not keys:
+        return {}
+    found: dict[Any, dict[str, Any]] = {}
+    async with db.read_session(tenant=ACROSS_TENANTS) as session:
+        for start in range(0, len(keys), 1000):
+            part = keys[start : start + 1000]
+            for row in (await session.execute(select(table).where(table.columns[pk].in_(part)))).mappings():
+                found[row[pk]] = dict(row)
+    return found
 
-    async def put(part: list[tuple[int, int, dict[str, Any]]]) -> None:
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for _, _, values in part:
-            by_keys.setdefault(tuple(values), []).append(values)
-        async with db.writing(tenant=ACROSS_TENANTS) as session:
-            for group in by_keys.values():
-                await session.execute(stmt, group)
+
+class Writer:
+    """Writes batches of converted rows into one table of a service's database, each
+    batch one transaction that adds nothing already there (a rerun, a resume after a
+    kill):
+
+    * **PostgreSQL**: ``COPY`` (binary, asyncpg's ``copy_records_to_table`` on the
+      session's own connection) into a temporary staging table made for the
+      transaction (``ON COMMIT DROP``, the target's column types, no constraints), then
+      ``INSERT INTO t (...) SELECT ... FROM staging ON CONFLICT (pk) DO NOTHING``: the
+      rows already there are left as they are, the constraints checked as for any
+      insert;
+    * **SQLite**: one prepared ``INSERT ... ON CONFLICT (pk) DO NOTHING`` run over the
+      batch (``executemany``), without SQLAlchemy's per-statement compilation.
+
+    Values go through the column type's bind processing first, as SQLAlchemy would do
+    (an ``Encrypted`` column is encrypted by its type's ``process_bind_param``; a UUID,
+    a date, a boolean as the backend stores them). A batch the database refuses (a
+    CHECK, a foreign key, a unique key) is written again row by row through
+    SQLAlchemy's ``INSERT ... ON CONFLICT DO NOTHING``; :meth:`write` returns the
+    rows refused, with the database's first line of why."""
+
+    def __init__(self, db: ServiceDatabase, table: Table, pk: str) -> None:
+        from sqlalchemy.dialects import postgresql
+        from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+        self.db = db
+        self.table = table
+        dialect = db.engine.dialect
+        quote = dialect.identifier_preparer.quote
+        self._quote = quote
+        self._name = (f"{quote(table.schema)}." if table.schema else "") + quote(table.name)
+        self._pk = quote(pk)
+        self._processors = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns}
+        # the Python-side defaults SQLAlchemy's insert would fill (an updated_at, a flag)
+        self._defaults: dict[str, Any] = {
+            c.name: c.default for c in table.columns if c.default is not None and not c.primary_key
+        }
+        #: every default a value or a function of the row: the batch can go without SQLAlchemy
+        self.direct = all(
+            getattr(d, "is_scalar", False) or getattr(d, "is_callable", False) for d in self._defaults.values()
+        )
+        insert = sqlite_dialect.insert if db.is_sqlite else postgresql.insert
+        self._one = insert(table).on_conflict_do_nothing(index_elements=[pk])
+
+    def records(self, rows: Batch) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+        """The rows as the driver takes them, by the columns they fill (a column whose
+        NULL its default fills is left out of that row)."""
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        filled: dict[tuple[str, ...], list[tuple[str, Any]]] = {}  # the defaults each group needs
+        for _, _, values in rows:
+            columns = tuple(values)
+            group = groups.get(columns)
+            if group is None:
+                group = groups[columns] = []
+                filled[columns] = [(c, d) for c, d in self._defaults.items() if c not in values]
+            extra = filled[columns]
+            if extra:
+                group.append((*values.values(), *(d.arg if d.is_scalar else d.arg(_Context(values)) for _, d in extra)))
+            else:
+                group.append(tuple(values.values()))
+        groups = {(*columns, *(c for c, _ in filled[columns])): group for columns, group in groups.items()}
+        for columns, group in groups.items():
+            steps = [(i, p) for i, c in enumerate(columns) if (p := self._processors[c]) is not None]
+            if not steps:
+                continue
+            for n, record in enumerate(group):
+                fixed = list(record)
+                for i, process in steps:
+                    fixed[i] = process(fixed[i])
+                group[n] = tuple(fixed)
+        return groups
+
+    async def write(self, rows: Batch) -> list[tuple[int, int, str]]:
+        """Write a batch (one transaction); the rows the database refused (rowid, id, why)."""
+        import asyncpg
+        from sqlalchemy.exc import IntegrityError
+
+        if not rows:
+            return []
+        try:
+            if not self.direct:
+                await self._insert_many(rows)
+            elif self.db.is_sqlite:
+                await self._insert(rows)
+            else:
+                await self._copy(rows)
+            return []
+        except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
+            pass
+        refused = []
+        for one in rows:
+            try:
+                await self._insert_one(one[2])
+            except IntegrityError as exc:
+                refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
+        return refused
+
+    async def update(
+        self, rows: list[tuple[int, int, dict[str, Any], int]], key: str, version: bool
+    ) -> list[tuple[int, int, str]]:
+        """Update rows already there (one transaction; row by row if the database refuses
+        the batch): every column given but the key, ``version`` set to the new one
+        where the table has it. The rows refused (rowid, id, why)."""
+        from sqlalchemy.exc import IntegrityError
+
+        if not rows:
+            return []
+        try:
+            await self._update(rows, key, version)
+            return []
+        except IntegrityError:
+            pass
+        refused = []
+        for one in rows:
+            try:
+                await self._update([one], key, version)
+            except IntegrityError as exc:
+                refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
+        return refused
+
+    async def _update(self, rows: list[tuple[int, int, dict[str, Any], int]], key: str, version: bool) -> None:
+        """One transaction. A table that keeps a history (``isles.storage.history``)
+        gets each row's previous version written first, read under a lock in the same
+        transaction, by ``operator:isles-split``, as any change of it would."""
+        from sqlalchemy import bindparam, select, update
+
+        from isles.storage.history import HISTORY_RECORDED, changes_by, history, record_change
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        columns = self.table.columns
+        try:
+            history(self.table)
+            kept = True
+        except KeyError:
+            kept = False
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for _, _, values, new_version in rows:
+            names = tuple(c for c in values if c not in (key, "version", "valid_from"))
+            params = {f"isles_v_{c}": values[c] for c in names}
+            params["isles_key"] = values[key]
+            if version:
+                params["isles_v_version"] = new_version
+            groups.setdefault(names, []).append(params)
+        with changes_by("operator:isles-split", "split run --changed"):
+            async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+                began: Any = None
+                if kept:
+                    keys = [values[key] for _, _, values, _ in rows]
+                    lock = select(self.table).where(columns[key].in_(keys))
+                    if not self.db.is_sqlite:
+                        lock = lock.with_for_update()
+                    for previous in (await session.execute(lock)).mappings().all():
+                        began = await record_change(session, self.table, dict(previous))
+                for names, group in groups.items():
+                    sets = {c: bindparam(f"isles_v_{c}", type_=columns[c].type) for c in names}
+                    if version:
+                        sets["version"] = bindparam("isles_v_version", type_=columns["version"].type)
+                    stmt = update(self.table).where(columns[key] == bindparam("isles_key")).values(sets)
+                    if kept:
+                        stmt = stmt.values(valid_from=began).execution_options(**HISTORY_RECORDED)
+                    await session.execute(stmt, group)
+                await session.commit()
+
+    async def _copy(self, rows: Batch) -> None:
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            conn = await session.connection()  # begins: the tenant setting is made
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if not driver.is_in_transaction():  # the staging table lives as long as the transaction
+                await conn.exec_driver_sql("SELECT 1")
+            for n, (columns, records) in enumerate(self.records(rows).items()):
+                stage = f"isles_split_stage_{n}"
+                names = ", ".join(self._quote(c) for c in columns)
+                await driver.execute(
+                    f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {self._name} WITH NO DATA"
+                )
+                await driver.copy_records_to_table(stage, records=records, columns=list(columns))
+                await driver.execute(
+                    f"INSERT INTO {self._name} ({names}) SELECT {names} FROM {stage} "
+                    f"ON CONFLICT ({self._pk}) DO NOTHING"
+                )
             await session.commit()
 
-    try:
-        await put(rows)
-        return []
-    except IntegrityError:
-        pass
-    refused = []
-    for one in rows:
-        try:
-            await put([one])
-        except IntegrityError as exc:
-            refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
-    return refused
+    async def _insert(self, rows: Batch) -> None:
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            conn = await session.connection()
+            for columns, records in self.records(rows).items():
+                names = ", ".join(self._quote(c) for c in columns)
+                marks = ", ".join("?" * len(columns))
+                sql = f"INSERT INTO {self._name} ({names}) VALUES ({marks}) ON CONFLICT ({self._pk}) DO NOTHING"
+                await conn.exec_driver_sql(sql, records)
+            await session.commit()
+
+    async def _insert_many(self, rows: Batch) -> None:
+        """Through SQLAlchemy (a table with a default the database computes)."""
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for _, _, values in rows:
+            by_keys.setdefault(tuple(values), []).append(values)
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            for group in by_keys.values():
+                await session.execute(self._one, group)
+            await session.commit()
+
+    async def _insert_one(self, values: dict[str, Any]) -> None:
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            await session.execute(self._one, [values])
+            await session.commit()
+
+
+class _Context:
+    """What a column default's function gets from SQLAlchemy (the row being inserted)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.current_parameters = values
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> Mapping[str, Any]:
+        return self.current_parameters
 
 
 @dataclass
@@ -692,21 +1300,35 @@ def replicas_of(plan: Plan, system: System, owner: str) -> tuple[list[Replica], 
     return found, left
 
 
-def replica_row(replica: Replica, owner: Table, values: Mapping[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {}
+def replica_filler(replica: Replica, owner: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """The copy's row from the owner's loaded row: its columns the owner has, ``full_name``
+    as "first last", the owner's ``version``; the owner's scalar default for the rest."""
+    missing = object()
+    spec: list[tuple[str, Any]] = []
     for column in replica.table.columns:
         name = column.name
-        if name in values:
-            row[name] = values[name]
-        elif name == "full_name" and "first_name" in values and "last_name" in values:
-            row[name] = f"{values['first_name']} {values['last_name']}"
-        elif name == "version":
-            row[name] = values.get("version", 1)
-        elif name in owner.columns and owner.columns[name].default is not None:
-            default = owner.columns[name].default
-            if getattr(default, "is_scalar", False):
-                row[name] = getattr(default, "arg", None)
-    return row
+        default = owner.columns[name].default if name in owner.columns else None
+        scalar = getattr(default, "arg", None) if getattr(default, "is_scalar", False) else missing
+        spec.append((name, scalar))
+
+    def fill(values: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name, scalar in spec:
+            if name in values:
+                row[name] = values[name]
+            elif name == "full_name" and "first_name" in values and "last_name" in values:
+                row[name] = f"{values['first_name']} {values['last_name']}"
+            elif name == "version":
+                row[name] = values.get("version", 1)
+            elif scalar is not missing:
+                row[name] = scalar
+        return row
+
+    return fill
+
+
+def replica_row(replica: Replica, owner: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    return replica_filler(replica, owner)(values)
 
 
 # --- verify ----------------------------------------------------------------------------------
@@ -781,7 +1403,11 @@ async def verify(
         for name, tm in mapper.maps.items():
             expected: dict[uuid.UUID, tuple[list[str], str]] = {}
             seen: dict[str, set[tuple[Any, ...]]] = {}
-            columns = [c for c in tm.columns if c in tm.table.columns]
+            # the versions are the run's, not the monolith's (--changed bumps them)
+            managed = {to for to, _, _ in mapper.copies_of(tm) if to.endswith("_version") and _is_copy(tm, to)}
+            if tm.fills.get("version", ("", None))[0] != "column":
+                managed.add("version")
+            columns = [c for c in tm.columns if c in tm.table.columns and (c not in managed or c == tm.pk)]
             for chunk in mapper.rows(name):
                 for row in chunk:
                     values, _ = mapper.convert_row(tm, row, seen)

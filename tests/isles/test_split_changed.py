@@ -1,0 +1,203 @@
+"""``isles split run --changed`` (the cut-over): after a first run, only the monolith's
+rows past each table's watermark (``updated_at`` where the table has one, else rowid)
+are read; new rows inserted, changed rows updated with their version bumped and their
+replicas updated with it, the rest untouched; a second ``--changed`` writes nothing;
+ids gone from the monolith reported; verify passes after."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from hrms.system import build as build_hrms
+from isles.cli.main import app
+from isles.tools.split.analyse import analyse
+from isles.tools.split.plan import target_of
+from isles.tools.split.run import Mapper, namespace, read_watermarks
+from tests.fixtures.monolith import Stats, change_rows, make_monolith, track_updates
+from tests.isles.test_split_run import EMPLOYEES, SERVICES, hr_plan, isles, prepare
+from tests.support import Backend, Templates, make_backend
+
+pytestmark = pytest.mark.integration
+
+WATCHED = {  # service.table: its columns the test looks at (the first: the key)
+    "employee.employees": ("id", "last_name", "version", "updated_at"),
+    "tasks.task_users": ("id", "last_name", "version"),
+    "project.projects": ("id", "name", "version"),
+    "presence.attendance_days": ("id", "status"),
+    "project.assignments": ("id", "employee_name", "employee_version"),
+    "leave.leave_requests": ("id", "employee_name", "version"),
+}
+
+
+def snapshot(backend: Backend) -> dict[str, dict[uuid.UUID, tuple[Any, ...]]]:
+    """The watched tables' rows, by id (UUIDs and stamps as text, alike on both backends)."""
+    found: dict[str, dict[uuid.UUID, tuple[Any, ...]]] = {}
+
+    def keep(table: str, rows: list[Any]) -> None:
+        found[table] = {uuid.UUID(str(r[0])): tuple(_text(v) for v in r[1:]) for r in rows}
+
+    if backend.name == "sqlite":
+        for full, columns in WATCHED.items():
+            service, table = full.split(".")
+            with sqlite3.connect(backend.settings.data_dir / f"{service}.db") as db:
+                keep(full, db.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall())
+        return found
+
+    async def read() -> None:
+        for full, columns in WATCHED.items():
+            service, table = full.split(".")
+            conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+            try:
+                keep(full, list(await conn.fetch(f"SELECT {', '.join(columns)} FROM {table}")))
+            finally:
+                await conn.close()
+
+    asyncio.run(read())
+    return found
+
+
+@pytest.fixture
+def monolith(tmp_path: Path) -> Stats:
+    stats = make_monolith(tmp_path / "monolith.sqlite", employees=EMPLOYEES, seed=5)
+    track_updates(stats.path)  # employees: updated_at; the other tables: rowid
+    return stats
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_changed_rows_only_with_their_version_bumped(
+    backend_name: str, monolith: Stats, templates: Templates, tmp_path: Path
+) -> None:
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)
+        ns = namespace(plan)
+        argv = ["split", "run", "--plan", str(plan_file), str(monolith.path)]
+
+        # --changed needs a run before it
+        refused = isles(backend, *argv, "--changed")
+        assert refused.exit_code == 2, refused.output
+        assert "run isles split run without --changed first" in refused.output
+
+        first = isles(backend, *argv)
+        assert first.exit_code == 0, first.output
+        marks = read_watermarks(plan_file.with_suffix(".ids.sqlite"))
+        assert marks["employees"][0] == "updated_at"
+        assert marks["projects"] == ("rowid", monolith.rows["projects"])
+        loaded = snapshot(backend)
+        rejects = (tmp_path / "rejects.csv").read_bytes()
+
+        nothing = isles(backend, *argv, "--changed")
+        assert nothing.exit_code == 0, nothing.output
+        assert "0 changed rows read: 0 new, 0 updated" in nothing.output
+        assert snapshot(backend) == loaded
+
+        changes = change_rows(monolith.path, renamed=(3, 8), touched=(12,), new_projects=2)
+        ran = isles(backend, *argv, "--changed")
+        assert ran.exit_code == 0, ran.output
+        after = snapshot(backend)
+
+        people, copies = after["employee.employees"], after["tasks.task_users"]
+        for i in range(1, EMPLOYEES + 1):
+            key = _id(ns, "employees", i)
+            was = loaded["employee.employees"][key]
+            if i in (3, 8):  # renamed: the name, the stamp, version 2; the copy alike
+                assert people[key][0] == was[0] + "-Moved"
+                assert people[key][1:] == ("2", "2030-01-01 12:00:00")
+                assert copies[key] == (was[0] + "-Moved", "2")
+            elif i == 12:  # only updated_at: it is mapped, so it changed: version 2
+                assert people[key] == (was[0], "2", "2030-01-01 12:00:00")
+                assert copies[key] == (loaded["tasks.task_users"][key][0], "2")
+            else:
+                assert people[key] == was, i
+                assert copies[key] == loaded["tasks.task_users"][key], i
+        projects = after["project.projects"]
+        assert set(projects) - set(loaded["project.projects"]) == {_id(ns, "projects", p) for p in changes.new_projects}
+        for p in changes.new_projects:
+            assert projects[_id(ns, "projects", p)] == (f"Project {p}", "1")
+        assert after["presence.attendance_days"] == loaded["presence.attendance_days"]
+        # the copies other tables keep of a changed employee: the name, the new version
+        with sqlite3.connect(monolith.path) as db:
+            names = {i: f"{f} {last}" for i, f, last in db.execute("SELECT id, first_name, last_name FROM employees")}
+            whose = {
+                (table, _id(ns, table, i)): who
+                for table in ("assignments", "leave_requests")
+                for i, who in db.execute(f"SELECT id, employee_id FROM {table}")
+            }
+        refreshed = 0
+        for table, full in (("assignments", "project.assignments"), ("leave_requests", "leave.leave_requests")):
+            for key, was in loaded[full].items():
+                now = after[full][key]
+                if whose[table, key] not in (3, 8, 12):
+                    assert now == was, (table, whose[table, key])
+                    continue
+                refreshed += now != was
+                if table == "assignments":  # employee_version: the plan's constant
+                    assert now == (names[whose[table, key]], was[1])
+                elif now != was:  # the employee's last name (the plan's via): a new version of the request
+                    assert now == (names[whose[table, key]].split(" ")[1], str(int(was[1]) + 1))
+        assert refreshed >= 2  # the example's seed: some rows keep a copy of employees 3 and 8
+        assert f"2 new, {3 + refreshed} updated" in ran.output
+        assert (tmp_path / "rejects.csv").read_bytes() == rejects  # the changed rows have none
+
+        again = isles(backend, *argv, "--changed")
+        assert again.exit_code == 0, again.output
+        assert "0 changed rows read: 0 new, 0 updated" in again.output
+        assert snapshot(backend) == after
+
+        verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+        assert verified.exit_code == 0, verified.output
+
+        # a row deleted in the monolith: reported, its target row left
+        change_rows(monolith.path, deleted_attendance=(5,))
+        gone = isles(backend, *argv, "--changed")
+        assert gone.exit_code == 0, gone.output
+        assert "gone from the monolith: attendance 1 id(s) (5)" in gone.output
+        assert _id(ns, "attendance", 5) in snapshot(backend)["presence.attendance_days"]
+    finally:
+        backend.drop_later(SERVICES)
+
+
+def _text(value: Any) -> str:
+    """A value as text; a timestamp to the second, as both backends give it."""
+    text = str(value)
+    return text[:19] if re.match(r"\d{4}-\d\d-\d\d[ T]\d\d:", text) else text
+
+
+def _id(ns: uuid.UUID, table: str, key: int) -> uuid.UUID:
+    return uuid.uuid5(ns, f"{table}:{key}")
+
+
+def test_changed_has_help_with_an_example() -> None:
+    result = CliRunner().invoke(app, ["split", "run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Example: isles split run --plan plan.toml monolith.sqlite --changed" in result.stdout
+    assert "--changed" in result.stdout
+
+
+def test_changed_order_puts_owners_before_their_copies(monolith: Stats, tmp_path: Path) -> None:
+    """--changed loads an owner before the tables that copy its columns (their copies
+    take its new version), keeping the foreign keys' parents first."""
+    plan = hr_plan(monolith, tmp_path / "plan.toml")
+    with sqlite3.connect(monolith.path) as db:
+        db.row_factory = sqlite3.Row
+        mapper = Mapper(plan, analyse(monolith.path), target_of(build_hrms()), build_hrms(), db)
+        usual, order = list(mapper.maps), mapper.changed_order()
+        assert sorted(order) == sorted(usual)
+        for name, tm in mapper.maps.items():
+            for _, _, owner in mapper.copies_of(tm):
+                assert order.index(owner) < order.index(name), (owner, name)
+        assert "employees" in {o for _, _, o in mapper.copies_of(mapper.maps["assignments"])}
+        for child, parent in (("employees", "users"), ("departments", "companies")):
+            if usual.index(parent) < usual.index(child):
+                assert order.index(parent) < order.index(child)

@@ -1,0 +1,153 @@
+"""``isles split run`` on PostgreSQL goes by ``COPY`` (a staging table per batch, then
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING``): the same rows and the same rejects
+file as SQLite's prepared inserts, a rerun that writes nothing, and a batch the
+database refuses retried row by row with only the refused rows as rejects."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from isles.tools.split import run as split_run
+from isles.tools.split.plan import write_plan
+from isles.tools.split.run import read_rejects
+from tests.fixtures.monolith import Stats, make_monolith
+from tests.isles.test_split_run import EMPLOYEES, SERVICES, counts, expected_rejects, hr_plan, isles, prepare
+from tests.support import Backend, Templates, make_backend
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def monolith(tmp_path: Path) -> Stats:
+    return make_monolith(tmp_path / "monolith.sqlite", employees=EMPLOYEES, seed=11)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many batches went each way (COPY, SQLite's executemany, SQLAlchemy's insert
+    for a whole batch, row by row after a refusal), per table."""
+    seen: Counter[str] = Counter()
+    for way in ("_copy", "_insert", "_insert_many", "_insert_one"):
+        original = getattr(split_run.Writer, way)
+
+        def counted(self: split_run.Writer, *args: Any, _way: str = way, _original: Any = original) -> Any:
+            seen[_way] += 1
+            seen[f"{_way}:{self.table.name}"] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(split_run.Writer, way, counted)
+    return seen
+
+
+def pg_counts(backend: Backend) -> dict[str, int]:
+    """Rows per table in every service's PostgreSQL database."""
+
+    async def count() -> dict[str, int]:
+        found = {}
+        for service in SERVICES:
+            conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+            try:
+                tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                for (table,) in tables:
+                    found[f"{service}.{table}"] = await conn.fetchval(f'SELECT count(*) FROM "{table}"')
+            finally:
+                await conn.close()
+        return found
+
+    return asyncio.run(count())
+
+
+@pytest.mark.postgres
+def test_postgres_loads_by_copy_like_sqlite(
+    monolith: Stats, templates: Templates, tmp_path: Path, calls: Counter[str]
+) -> None:
+    lite = make_backend("sqlite", tmp_path / "lite")
+    prepare(lite, templates)
+    pg = make_backend("postgres", tmp_path / "pg")
+    prepare(pg, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)
+        argv = ["split", "run", "--plan", str(plan_file), str(monolith.path)]
+
+        ran = isles(lite, *argv, "--rejects", str(tmp_path / "lite.csv"))
+        assert ran.exit_code == 0, ran.output
+        assert calls["_insert"] > 0
+        assert calls["_copy"] == 0
+        calls.clear()
+        before = pg_counts(pg)
+        ran = isles(pg, *argv, "--rejects", str(tmp_path / "pg.csv"))
+        assert ran.exit_code == 0, ran.output
+        # every batch of every table and copy went by COPY, none by INSERT
+        assert calls["_copy"] >= len(plan.tables) + 10
+        assert calls["_insert"] == calls["_insert_many"] == calls["_insert_one"] == 0
+        # the same rejects, byte for byte, and the dirt counted exactly
+        assert (tmp_path / "pg.csv").read_bytes() == (tmp_path / "lite.csv").read_bytes()
+        rejects = read_rejects(tmp_path / "pg.csv")
+        assert Counter((r.table, r.column, r.decision) for r in rejects) == expected_rejects(monolith)
+        # the same rows in the same tables
+        after, lite_after = pg_counts(pg), counts(lite)
+        skipped = Counter(r.table for r in rejects if r.decision == "skip")
+        for name, tp in plan.tables.items():
+            assert after[tp.target] - before[tp.target] == monolith.rows[name] - skipped[name], name
+            assert after[tp.target] == lite_after[tp.target], name
+        assert after["tasks.task_users"] == lite_after["tasks.task_users"] == EMPLOYEES
+        # the defaults SQLAlchemy would have filled (updated_at, a flag) are there
+        with sqlite3.connect(monolith.path) as db:
+            assert db.execute("SELECT count(*) FROM leave_types").fetchone()[0] == after["leave.leave_types"]
+        verified = isles(pg, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+        assert verified.exit_code == 0, verified.output
+
+        # a rerun writes nothing and reports the same
+        again = isles(pg, *argv, "--rejects", str(tmp_path / "pg2.csv"))
+        assert again.exit_code == 0, again.output
+        assert pg_counts(pg) == after
+        assert (tmp_path / "pg2.csv").read_bytes() == (tmp_path / "pg.csv").read_bytes()
+        assert isles(pg, "split", "verify", "--plan", str(plan_file), str(monolith.path)).exit_code == 0
+    finally:
+        pg.drop_later(SERVICES)
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_refused_batch_goes_row_by_row(
+    backend_name: str, monolith: Stats, templates: Templates, tmp_path: Path, calls: Counter[str]
+) -> None:
+    """Leave requests' status mapped as is: the target's CHECK knows the upper-case
+    words; three rows keep a word it does not know. Their batch is refused whole, then
+    written row by row: those three are rejects, the others loaded."""
+    with sqlite3.connect(monolith.path) as db:
+        db.execute("UPDATE leave_requests SET status = upper(status)")
+        db.execute("UPDATE leave_requests SET status = 'lost' WHERE id IN (4, 17, 30)")
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)
+        requests = plan.tables["leave_requests"]
+        requests.skip.remove("status")
+        requests.columns["status"] = "status"
+        write_plan(plan, plan_file)
+        ran = isles(backend, "split", "run", "--plan", str(plan_file), str(monolith.path))
+        assert ran.exit_code == 0, ran.output
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        refused = [r for r in rejects if r.reason.startswith("refused by the database")]
+        assert sorted(r.rowid for r in refused) == [4, 17, 30]
+        assert {(r.table, r.decision) for r in refused} == {("leave_requests", "skip")}
+        assert all("status_known" in r.reason for r in refused)
+        fast = "_insert" if backend_name == "sqlite" else "_copy"
+        assert calls[f"{fast}:leave_requests"] == 1  # the one batch, refused
+        assert calls["_insert_one:leave_requests"] == monolith.rows["leave_requests"]  # one by one
+        found = counts(backend) if backend_name == "sqlite" else pg_counts(backend)
+        skipped = sum(1 for r in rejects if r.table == "leave_requests" and r.decision == "skip")
+        assert found["leave.leave_requests"] == monolith.rows["leave_requests"] - skipped
+        verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+        assert verified.exit_code == 0, verified.output
+    finally:
+        backend.drop_later(SERVICES)
