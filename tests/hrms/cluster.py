@@ -164,8 +164,9 @@ class Cluster:
         for service in self.services.values():
             service.kill()
         self.nats.kill()
-        for name in self.services:
-            await drop_postgres_database(make_url(self.template.replace("{service}", name)))
+        await asyncio.gather(
+            *(drop_postgres_database(make_url(self.template.replace("{service}", name))) for name in self.services)
+        )
 
     def dsn(self, service: str) -> str:
         url = make_url(self.template.replace("{service}", service)).set(drivername="postgresql")
