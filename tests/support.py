@@ -77,9 +77,8 @@ class Backend:
 
     async def drop(self, services: Iterable[str]) -> None:
         if self.name == "postgres":
-            # Side by side: each DROP DATABASE waits for a checkpoint, and the server
-            # serves the ones asked for together with one.
-            await asyncio.gather(*(drop_postgres_database(make_url(self.url(s))) for s in services))
+            for service in services:
+                await drop_postgres_database(make_url(self.url(service)))
 
     def drop_later(self, services: Iterable[str]) -> None:
         """Drop the test's databases in the background (a DROP DATABASE waits for a
@@ -96,10 +95,7 @@ _DROPPER: list[concurrent.futures.ThreadPoolExecutor] = []
 
 def _dropper() -> concurrent.futures.ThreadPoolExecutor:
     if not _DROPPER:
-        # Four at a time: a DROP DATABASE waits for a checkpoint, and drops waiting
-        # together are served by one (16 drops: 1.5 s one by one, 0.9 s four at a
-        # time on a quiet server; the end of a suite waited a minute for its queue).
-        _DROPPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-db"))
+        _DROPPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-db"))
     return _DROPPER[0]
 
 

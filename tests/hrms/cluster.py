@@ -164,9 +164,8 @@ class Cluster:
         for service in self.services.values():
             service.kill()
         self.nats.kill()
-        await asyncio.gather(
-            *(drop_postgres_database(make_url(self.template.replace("{service}", name))) for name in self.services)
-        )
+        for name in self.services:
+            await drop_postgres_database(make_url(self.template.replace("{service}", name)))
 
     def dsn(self, service: str) -> str:
         url = make_url(self.template.replace("{service}", service)).set(drivername="postgresql")
