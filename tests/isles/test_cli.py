@@ -281,3 +281,23 @@ def test_help_starts_without_loading_the_platform() -> None:
     assert result.returncode == 0, result.stderr
     assert "Usage: isles sagas list" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_commands_log_lines_go_to_stderr_never_into_its_output(tmp_path: Path) -> None:
+    """A warning logged while a command runs (here the database layer's 'database.full',
+    logged by hand) goes to stderr: the command's stdout stays what it prints (JSON a
+    script parses). structlog's default would print it to stdout."""
+    script = (
+        "import sys, structlog\n"
+        "from isles.cli.main import app\n"
+        "from isles.cli import common\n"
+        "@common.app.command('logtest', hidden=True)\n"
+        "def logtest() -> None:\n"
+        "    structlog.get_logger('isles.db').warning('database.full', error='too many clients')\n"
+        "    print('{\"ok\": true}')\n"
+        "app(['--data-dir', sys.argv[1], 'logtest'], prog_name='isles')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"ok": true}\n'
+    assert "database.full" in done.stderr

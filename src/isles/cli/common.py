@@ -120,6 +120,13 @@ def _common_options(
     """
     global _given
     _given = Common(system, data_dir, database_url)
+    # Every command logs to stderr (warnings and up; ISLES_LOG_LEVEL, ISLES_LOG_FORMAT):
+    # structlog's default is stdout, where a line would break a command's JSON output
+    # (seen: "database.full" in the middle of isles audit --format json). isles up and
+    # serve configure it again from their flags.
+    from isles.core.logging import configure as configure_logging
+
+    configure_logging(os.environ.get("ISLES_LOG_LEVEL") or "warning", os.environ.get("ISLES_LOG_FORMAT") or "console")
 
 
 def common() -> Common:
