@@ -301,3 +301,22 @@ def test_a_commands_log_lines_go_to_stderr_never_into_its_output(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == '{"ok": true}\n'
     assert "database.full" in done.stderr
+
+
+def test_after_a_command_run_in_process_the_loggers_write_to_the_current_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CliRunner swaps the streams for a command and closes its own after: the logging
+    a command configures must follow sys.stderr, not keep the closed one (a warning
+    logged later in the same process raised 'I/O operation on closed file')."""
+    import structlog
+    from typer.testing import CliRunner
+
+    from isles.cli.main import app
+
+    result = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "keys", "--help"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["--system", "shop", "--data-dir", str(tmp_path), "services"])
+    assert result.exit_code == 0, result.output
+    structlog.get_logger("isles.test").warning("after.the.command")
+    assert "after.the.command" in capsys.readouterr().err

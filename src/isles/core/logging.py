@@ -8,6 +8,18 @@ import sys
 import structlog
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was
+    configured: a command run in-process (a test's CliRunner, which swaps the streams
+    and closes its own after) must not leave the loggers writing to a closed stream."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", fmt: str = "console") -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     # Plain tracebacks, never rich ones with local variables: those take seconds to
@@ -24,6 +36,6 @@ def configure(level: str = "info", fmt: str = "console") -> None:
             *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
