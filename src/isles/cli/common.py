@@ -124,9 +124,17 @@ def _common_options(
     # structlog's default is stdout, where a line would break a command's JSON output
     # (seen: "database.full" in the middle of isles audit --format json). isles up and
     # serve configure it again from their flags.
-    from isles.core.logging import configure as configure_logging
+    from pydantic import ValidationError
 
-    configure_logging(os.environ.get("ISLES_LOG_LEVEL") or "warning", os.environ.get("ISLES_LOG_FORMAT") or "console")
+    from isles.core.logging import configure as configure_logging
+    from isles.core.settings import IslesSettings
+
+    try:
+        settings = IslesSettings()
+        level, fmt = settings.log_level or "warning", settings.log_format
+    except ValidationError:  # a bad setting: the command itself says which
+        level, fmt = "warning", "console"
+    configure_logging(level, fmt)
 
 
 def common() -> Common:
