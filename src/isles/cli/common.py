@@ -35,6 +35,9 @@ class _Root(TyperGroup):
     """The ``isles`` group: the shared options may come after the command too."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Known before the callback runs (the group hands the rest to the command only
+        # after it): a command's --help reads no settings.
+        ctx.meta["isles.help"] = "--help" in args
         return super().parse_args(ctx, hoist(args))
 
 
@@ -110,6 +113,7 @@ _given = Common()
 
 @app.callback(epilog=COMMON_HELP)
 def _common_options(
+    ctx: typer.Context,
     system: SystemOpt = None,
     data_dir: DataDirOpt = None,
     database_url: DbUrlOpt = None,
@@ -123,7 +127,10 @@ def _common_options(
     # Every command logs to stderr (warnings and up; ISLES_LOG_LEVEL, ISLES_LOG_FORMAT):
     # structlog's default is stdout, where a line would break a command's JSON output
     # (seen: "database.full" in the middle of isles audit --format json). isles up and
-    # serve configure it again from their flags.
+    # serve configure it again from their flags. A command's --help logs nothing and
+    # must stay quick: it reads no settings (that would import pydantic-settings).
+    if ctx.meta.get("isles.help"):
+        return
     from pydantic import ValidationError
 
     from isles.core.logging import configure as configure_logging
