@@ -133,7 +133,15 @@ def test_the_dashboard_is_grafana() -> None:
     assert all(isinstance(i, int) for i in ids)
     assert len(ids) == len(set(ids))
     rows = [p["title"] for p in panels if p["type"] == "row"]
-    assert rows == ["Event pipeline", "Dead letters", "Sagas", "API", "Consistency audit", "Scrape targets"]
+    assert rows == [
+        "Event pipeline",
+        "Dead letters",
+        "Sagas",
+        "API",
+        "Consistency audit",
+        "Scrape targets",
+        "Processes",
+    ]
 
     cells: dict[tuple[int, int], int] = {}
     for panel in panels:

@@ -13,7 +13,17 @@ import time
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("isles.metrics")
@@ -29,6 +39,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # The process's own series (process_resident_memory_bytes, process_cpu_seconds_total,
+        # open fds; python_gc_*, python_info): the library's collectors, shared by every
+        # runtime of the process (they describe the process, not a runtime).
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
         self.outbox_backlog = Gauge("isles_outbox_backlog", "Outbox rows not yet published.", ["service"], registry=r)
         self.outbox_oldest_age = Gauge(
             "isles_outbox_oldest_unpublished_age_seconds",
