@@ -45,6 +45,9 @@ FAST = {
     # ten services' engines on PostgreSQL, and four test workers share its 100
     # connections (fewer still, 2, made the suite half again slower: new connections).
     "pool_size": 5,
+    # ...and those a test no longer uses closed soon (the default is a minute): four
+    # workers' tests, clusters and benchmarks share the server's 100 connections.
+    "pool_idle_timeout": 2.0,
 }
 
 

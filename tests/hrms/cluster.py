@@ -65,6 +65,9 @@ FAST_ENV = {
     "ISLES_SAGA_POLL_INTERVAL": "0.2",
     "ISLES_LOG_LEVEL": "warning",
     "ISLES_LOG_FORMAT": "json",
+    # Connections a process no longer uses closed soon (the default is a minute): the
+    # test workers share the server's 100 connections.
+    "ISLES_POOL_IDLE_TIMEOUT": "2",
 }
 
 

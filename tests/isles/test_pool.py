@@ -1,6 +1,7 @@
 """The connection pool of a service's PostgreSQL database: sized for a busy service,
-and it pings a connection only after it sat idle (no extra round trip per transaction),
-replacing one that died meanwhile."""
+it pings a connection only after it sat idle (no extra round trip per transaction),
+replacing one that died meanwhile, and closes the connections it has not used for a
+while (a burst does not hold the server's connections for ever)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from isles.core.settings import IslesSettings, PoolSettings
+from isles.runtime.system import SystemRuntime
 from isles.storage.db import ServiceDatabase, connect_waiting, drop_postgres_database, resolve_pool
-from tests.support import PG_SERVER, require_postgres
+from tests.support import PG_SERVER, Backend, require_postgres
 
 
 def test_defaults_keep_ten_connections_and_ping_after_ten_idle_seconds(tmp_path: Path) -> None:
     settings = IslesSettings(data_dir=tmp_path)
     assert resolve_pool("employee", settings, {}) == PoolSettings(
-        size=10, max_overflow=10, timeout=30.0, recycle=1800.0, ping_idle=10.0
+        size=10, max_overflow=10, timeout=30.0, recycle=1800.0, ping_idle=10.0, idle_timeout=60.0
     )
     env = {"ISLES_EMPLOYEE_POOL_PING_IDLE": "0"}
     assert resolve_pool("employee", settings, env).ping_idle == 0.0
@@ -140,3 +143,123 @@ async def test_a_server_with_no_connection_to_spare_is_waited_for_up_to_the_pool
             await holder.close()
         await conn.execute(f'DROP ROLE "{role}"')
         await conn.close()
+
+
+async def server_connections(application: str) -> int:
+    dsn = make_url(PG_SERVER).set(drivername="postgresql", database="postgres").render_as_string(False)
+    conn = await connect_waiting(dsn)
+    try:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+        return int(await conn.fetchval(sql, application))
+    finally:
+        await conn.close()
+
+
+async def burst(db: ServiceDatabase, n: int) -> set[int]:
+    """``n`` transactions at once (each holds its connection until all have one)."""
+    barrier = asyncio.Barrier(n)
+
+    async def one() -> int:
+        async with db.writing() as session, session.begin():
+            pid = int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.wait_for(barrier.wait(), 10)
+            return pid
+
+    return set(await asyncio.gather(*(one() for _ in range(n))))
+
+
+@pytest.fixture
+async def bursty(tmp_path: Path) -> AsyncIterator[ServiceDatabase]:
+    require_postgres()
+    name = f"idle{uuid.uuid4().hex[:8]}"
+    url = f"{PG_SERVER}/isles_t_{uuid.uuid4().hex[:12]}_{name}"
+    pool = PoolSettings(size=4, max_overflow=2, timeout=5.0, idle_timeout=0.5)
+    db = ServiceDatabase(name, url, IslesSettings(data_dir=tmp_path), pool)
+    await db.ensure_exists()
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        await drop_postgres_database(make_url(url))
+
+
+@pytest.mark.postgres
+async def test_connections_unused_for_the_idle_timeout_are_closed_and_the_pool_still_holds_as_many(
+    bursty: ServiceDatabase,
+) -> None:
+    """After a burst of six (four kept, two of overflow closed at once), the four stay
+    open; one of them in steady use is handed out each time (last in, first out), so
+    the other three sit unused and are closed after the idle timeout. The pool's
+    capacity is intact: a burst of six again gets six connections."""
+    app = f"isles-{bursty.service}"
+    assert len(await burst(bursty, 6)) == 6
+    assert await server_connections(app) == 4
+    assert await bursty.close_idle() == 0  # nothing idle for 0.5 s yet
+    steady = set()
+    for _ in range(8):
+        steady.add(await backend_pid(bursty))
+        await asyncio.sleep(0.1)
+    assert len(steady) == 1, "the most recently used connection is handed out again"
+    assert await bursty.close_idle() == 3
+    assert await server_connections(app) == 1
+    assert await backend_pid(bursty) in steady  # the one in use stays
+    again = await burst(bursty, 6)
+    assert len(again) == 6
+    assert steady <= again
+    await asyncio.sleep(0.6)
+    assert await bursty.close_idle() == 4
+    assert await server_connections(app) == 0
+    assert len(await burst(bursty, 6)) == 6  # and opened again when needed
+
+
+@pytest.mark.postgres
+async def test_a_running_service_closes_its_idle_connections(bursty: ServiceDatabase) -> None:
+    app = f"isles-{bursty.service}"
+    closer = asyncio.create_task(bursty.close_idle_forever())
+    try:
+        await burst(bursty, 4)
+        assert await server_connections(app) == 4
+        for _ in range(50):
+            if await server_connections(app) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await server_connections(app) == 0
+    finally:
+        closer.cancel()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_the_running_system_gives_back_the_connections_of_a_burst(
+    api: httpx.AsyncClient, hrms: SystemRuntime, backend: Backend
+) -> None:
+    """Twenty readiness checks at once (each pings every service's database) open
+    several connections per service; the running services close those left unused
+    (the tests' idle timeout: 2 s), keeping at most the one their loops use."""
+    databases = [rt.db.url.database for rt in hrms.services.values()]
+    dsn = make_url(PG_SERVER).set(drivername="postgresql", database="postgres").render_as_string(False)
+
+    async def per_database() -> dict[str, int]:
+        conn = await connect_waiting(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT datname, count(*) AS n FROM pg_stat_activity"
+                " WHERE datname = ANY($1) AND application_name LIKE 'isles-%' AND application_name NOT LIKE"
+                " 'isles-listen-%' GROUP BY datname",
+                databases,
+            )
+        finally:
+            await conn.close()
+        return {r["datname"]: r["n"] for r in rows}
+
+    assert backend.settings.pool.idle_timeout == 2.0
+    responses = await asyncio.gather(*(api.get("/ready") for _ in range(20)))
+    assert all(r.status_code == 200 for r in responses)
+    peak = await per_database()
+    assert max(peak.values()) > 1, peak
+    for _ in range(100):
+        now = await per_database()
+        if all(n <= 1 for n in now.values()):
+            break
+        await asyncio.sleep(0.1)
+    assert all(n <= 1 for n in now.values()), now

@@ -239,7 +239,10 @@ class PoolSettings(_Group):
     ``size`` connections stay open; up to ``max_overflow`` more are opened under a
     burst and closed when handed back. A connection idle for ``ping_idle`` seconds or
     more is pinged before use (and replaced if dead); one in steady use is not, so a
-    busy service pays no extra round trip per transaction."""
+    busy service pays no extra round trip per transaction. The most recently used
+    connection is handed out first, so under a light load the others stay unused and
+    are closed after ``idle_timeout`` seconds: a service that had a burst does not
+    keep its ``size`` connections of the server's ``max_connections`` for ever."""
 
     size: int = Field(
         default=10, ge=1, description="PostgreSQL connections each service keeps open (one per request in flight)."
@@ -249,6 +252,11 @@ class PoolSettings(_Group):
     recycle: float = Field(default=1800.0, gt=0, description="Seconds before a pooled connection is renewed.")
     ping_idle: float = Field(
         default=10.0, ge=0, description="A pooled connection idle this long is pinged before use (0: always)."
+    )
+    idle_timeout: float = Field(
+        default=60.0,
+        ge=0,
+        description="A pooled connection unused this long is closed; one is opened again when needed (0: never).",
     )
 
 

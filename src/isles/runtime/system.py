@@ -130,6 +130,7 @@ class ServiceRuntime:
             observers=[published.inc],
             housekeeping=self._housekeeping(settings),
         )
+        self._idle_closer: asyncio.Task[None] | None = None
         self.listener: PgListener | None = None
         if settings.relay.listen and not db.is_sqlite:
             self.listener = PgListener(db.url, outbox_channel(service.name), self.relay.wake, ssl=db.ssl)
@@ -236,6 +237,8 @@ class ServiceRuntime:
         return self.consumer.event_types if self.consumer is not None else ()
 
     def start(self, *, relay: bool = True, consumer: bool = True) -> None:
+        if self._idle_closer is None and not self.db.is_sqlite:
+            self._idle_closer = asyncio.create_task(self.db.close_idle_forever(), name=f"isles-{self.name}-idle")
         if relay:
             self.relay.start()
             if self.listener is not None:
@@ -263,6 +266,11 @@ class ServiceRuntime:
         await self.stop_relay()
         if self.consumer is not None:
             await self.consumer.stop()
+        if self._idle_closer is not None:
+            self._idle_closer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle_closer
+            self._idle_closer = None
 
 
 def tune_gc() -> None:

@@ -21,8 +21,9 @@ import structlog
 from sqlalchemy import MetaData, event, exc, inspect
 from sqlalchemy.engine import URL, Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.util import await_only
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.util import queue as sqla_queue
 
 from isles.core.backoff import Backoff
 from isles.core.settings import IslesSettings, PoolSettings, ServiceEnvironment
@@ -72,7 +73,7 @@ def resolve_migrator_url(service: str, settings: IslesSettings, environ: Mapping
 
 def resolve_pool(service: str, settings: IslesSettings, environ: Mapping[str, str]) -> PoolSettings:
     """``ISLES_<SERVICE>_POOL_SIZE`` (and ``_POOL_MAX_OVERFLOW``, ``_POOL_TIMEOUT``,
-    ``_POOL_RECYCLE``, ``_POOL_PING_IDLE``) override the system-wide ``ISLES_POOL_*``
+    ``_POOL_RECYCLE``, ``_POOL_PING_IDLE``, ``_POOL_IDLE_TIMEOUT``) override the system-wide ``ISLES_POOL_*``
     for one service."""
     try:
         return ServiceEnvironment(environ).pool(service, settings.pool)
@@ -113,6 +114,43 @@ def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
 
     event.listen(engine.sync_engine, "checkin", checkin)
     event.listen(engine.sync_engine, "checkout", checkout)
+
+
+class _IdleClosingPool(AsyncAdaptedQueuePool):
+    """A PostgreSQL engine's pool that can close the connections it does not use.
+
+    Handed out last in, first out (``use_lifo``): under a light load the same few
+    connections serve and the rest stay in the queue, unused, until
+    :meth:`close_idle` closes them. A service that had a burst would otherwise keep
+    ``size`` connections of the server's ``max_connections`` for as long as it runs
+    (as HikariCP's ``idleTimeout`` or PgBouncer's ``server_idle_timeout`` prevent)."""
+
+    def close_idle(self, older_than: float) -> int:
+        """Close the connections checked in ``older_than`` seconds ago or more and not
+        used since; the others stay, in their order. Runs in SQLAlchemy's greenlet
+        (the driver's close awaits). The number closed."""
+        now = time.monotonic()
+        queue = self._pool
+        held: list[ConnectionPoolEntry] = []  # newest first (LIFO)
+        while True:
+            try:
+                held.append(queue.get(False))
+            except sqla_queue.Empty:
+                break
+        stale = [r for r in held if now - r.info.get(_IDLE_SINCE, now) >= older_than]
+        # Put the others back before closing anything: a close awaits, and a checkout
+        # meanwhile must find them (oldest first, so the newest is on top again).
+        for record in reversed(held):
+            if not any(record is s for s in stale):
+                queue.put(record, False)
+        for record in stale:
+            try:
+                record.close()
+            except Exception as error:  # a dead connection: gone all the same
+                log.debug("database.close_failed", error=repr(error))
+            finally:
+                self._dec_overflow()  # as QueuePool does for a connection it closes
+        return len(stale)
 
 
 #: SQLSTATE of "too many connections" (the server's max_connections reached).
@@ -234,6 +272,8 @@ class ServiceDatabase:
             max_overflow=p.max_overflow,
             pool_timeout=p.timeout,
             pool_recycle=p.recycle,
+            poolclass=_IdleClosingPool,
+            pool_use_lifo=True,
             # No isles.tenant here: a connection names no tenant (row security shows it
             # no tenant row) until a session does, for its transaction.
             connect_args={"server_settings": {"application_name": f"isles-{self.service}"}, **self._tls()},
@@ -308,6 +348,26 @@ class ServiceDatabase:
 
         async with self.engine.connect() as conn:
             return await conn.run_sync(look)
+
+    async def close_idle(self) -> int:
+        """Close the pooled connections unused for the pool's ``idle_timeout`` seconds
+        (PostgreSQL; SQLite keeps none open). The number closed."""
+        pool = self.engine.sync_engine.pool
+        if not self.pool.idle_timeout or not isinstance(pool, _IdleClosingPool):
+            return 0
+        return await greenlet_spawn(pool.close_idle, self.pool.idle_timeout)
+
+    async def close_idle_forever(self) -> None:
+        """:meth:`close_idle` every half ``idle_timeout`` (at most every 30 s), until
+        cancelled: the running service's task (:class:`isles.runtime.system.ServiceRuntime`)."""
+        if not self.pool.idle_timeout or self.is_sqlite:
+            return
+        every = min(max(self.pool.idle_timeout / 2, 0.5), 30.0)
+        while True:
+            await asyncio.sleep(every)
+            closed = await self.close_idle()
+            if closed:
+                log.debug("database.closed_idle", service=self.service, closed=closed)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

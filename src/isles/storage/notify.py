@@ -60,7 +60,13 @@ class PgListener:
             delay = backoff.delay(failures + 1)
             conn: Any = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=5, **self._ssl)
+                conn = await asyncpg.connect(
+                    self._dsn,
+                    timeout=5,
+                    # Named in pg_stat_activity as the pools' connections are (isles-<service>).
+                    server_settings={"application_name": f"isles-listen-{self._channel.removeprefix('isles_outbox_')}"},
+                    **self._ssl,
+                )
                 lost = asyncio.Event()
                 conn.add_termination_listener(functools.partial(_set_event, lost))
                 await conn.add_listener(self._channel, self._notified)
