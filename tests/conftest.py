@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from isles import System
 from isles.core.logging import configure
 from isles.runtime.system import SystemRuntime
 from tests.s3 import moto_server
-from tests.support import Backend, Templates, finish_drops, make_backend
+from tests.support import Backend, Templates, hand_over_drops, make_backend
 
 configure("critical")
 
@@ -40,8 +39,7 @@ def moto_endpoint() -> Iterator[str]:
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     made = Templates(tmp_path_factory.mktemp("templates"))
     yield made
-    finish_drops()
-    asyncio.run(made.drop())
+    hand_over_drops(made.urls())
 
 
 #: The services every test of the HR system runs; a test about another one names it

@@ -86,13 +86,13 @@ class Backend:
     def drop_later(self, services: Iterable[str]) -> None:
         """Drop the test's databases in the background (a DROP DATABASE waits for a
         checkpoint: seconds under load, which the next test need not wait for);
-        :func:`finish_drops` waits for them at the end of the session."""
+        :func:`hand_over_drops` passes those left at the end of the session on."""
         if self.name == "postgres":
             for service in services:
-                _DROPS.append(_dropper().submit(_drop_now, self.url(service)))
+                drop_in_background(self.url(service))
 
 
-_DROPS: list[concurrent.futures.Future[None]] = []
+_DROPS: list[tuple[str, concurrent.futures.Future[None]]] = []
 _DROPPER: list[concurrent.futures.ThreadPoolExecutor] = []
 
 
@@ -100,6 +100,11 @@ def _dropper() -> concurrent.futures.ThreadPoolExecutor:
     if not _DROPPER:
         _DROPPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-db"))
     return _DROPPER[0]
+
+
+def drop_in_background(url: str) -> None:
+    """Drop the PostgreSQL database ``url`` on the session's dropping thread."""
+    _DROPS.append((url, _dropper().submit(_drop_now, url)))
 
 
 def _drop_now(url: str) -> None:
@@ -115,10 +120,29 @@ def _drop_now(url: str) -> None:
             time.sleep(1)
 
 
-def finish_drops() -> None:
-    """Wait for the background drops (their errors surface here)."""
-    while _DROPS:
-        _DROPS.pop().result(timeout=300)
+def hand_over_drops(also: Iterable[str] = ()) -> None:
+    """At the end of a test session: the drops done so far must have worked (their
+    errors surface here); those not started yet, and ``also`` (the templates), go to a
+    process of their own (``python -m tests.dropper``) that outlives the session. The
+    drops queue behind each other's checkpoints; waiting for them took a minute at
+    the end of every run (the one in progress finishes in this process)."""
+    left = [url for url, future in _DROPS if future.cancel()]
+    for _url, future in _DROPS:
+        if future.done() and not future.cancelled():
+            future.result()
+    _DROPS.clear()
+    urls = [*left, *also]
+    if not urls:
+        return
+    log = Path(tempfile.gettempdir()) / "isles-test-drops.log"
+    # Started by a shell that exits at once (the dropper is nobody's child to wait for).
+    subprocess.run(
+        ["sh", "-c", f'"{sys.executable}" -m tests.dropper "$@" >>"{log}" 2>&1 &', "dropper", *urls],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        check=True,
+    )
 
 
 def make_backend(name: str, tmp_path: Path, **overrides: object) -> Backend:
@@ -169,10 +193,9 @@ class Templates:
         finally:
             await conn.close()
 
-    async def drop(self) -> None:
-        for template, names in self._made.values():
-            await template.drop(names)
-        self._made.clear()
+    def urls(self) -> list[str]:
+        """The template databases on PostgreSQL (to drop at the end of the session)."""
+        return [t.url(n) for t, names in self._made.values() if t.name == "postgres" for n in names]
 
 
 def free_port() -> int:

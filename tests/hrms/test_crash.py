@@ -55,9 +55,8 @@ def converge(base: str, timeout: float = 30.0) -> tuple[dict[str, str], list[Any
 @pytest.fixture
 def crash_backend(backend: Backend) -> Iterator[Backend]:
     yield backend
-    import asyncio
 
-    asyncio.run(backend.drop(SERVICES))
+    backend.drop_later(SERVICES)
 
 
 def test_rename_committed_then_process_killed_is_delivered_after_restart(

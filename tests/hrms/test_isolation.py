@@ -58,4 +58,4 @@ async def test_initial_migrations_downgrade_and_upgrade_again(backend: Backend) 
             assert (await migrations.status(rt.db, rt.service)).up_to_date
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)

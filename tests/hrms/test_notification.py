@@ -164,7 +164,7 @@ async def smtp_hrms(
         yield runtime, backend
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)
 
 
 async def test_smtp_delivers_retries_after_an_outage_and_records_bounces(
@@ -274,7 +274,7 @@ async def test_stopping_the_system_stops_its_workers_and_leaves_no_connection(
             )
             assert rows == 0, "connections still open after stop()"
     finally:
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)
 
 
 async def runtime_admin_query(sql: str, *args: Any) -> int:

@@ -128,7 +128,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
     made = asyncio.run(seed())
     yield made
-    asyncio.run(backend.drop(SERVICES))
+    backend.drop_later(SERVICES)
 
 
 def run_until_killed(

@@ -59,7 +59,7 @@ async def hr(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield runtime
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -108,7 +108,7 @@ async def toy(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
     finally:
         for rt in runtime.services.values():
             await rt.db.dispose()
-        await backend.drop(["otoy_people", "otoy_desk"])
+        backend.drop_later(["otoy_people", "otoy_desk"])
 
 
 def test_policies_are_checked_where_they_are_declared() -> None:

@@ -33,7 +33,7 @@ from isles.storage.db import ServiceDatabase, connect_waiting
 from isles.tools.backup import BackupError, Manifest, ServiceBackup, backup, history_note, plan_prune, prune, restore
 from isles.tools.reconcile import reconcile
 from tests.hrms.helpers import assign, new_employee, new_project, ok
-from tests.support import _DROPS, PG_SERVER, Backend, _drop_now, _dropper
+from tests.support import PG_SERVER, Backend, drop_in_background
 
 
 async def _renames(api: httpx.AsyncClient, ids: list[str], stop: asyncio.Event, written: list[int]) -> int:
@@ -176,7 +176,7 @@ async def test_backup_while_writing_then_restore_into_new_databases_and_verify(
             await db.dispose()
         if backend.name == "postgres":  # in the background, as the fixtures' own (a drop waits for a checkpoint)
             for url in targets.values():
-                _DROPS.append(_dropper().submit(_drop_now, url))
+                drop_in_background(url)
 
     # --verify: scratch databases, checked, dropped.
     verified = await restore(manifest.folder, dbs, verify=True)
@@ -428,4 +428,4 @@ async def test_a_database_error_in_a_restore_is_one_line_naming_the_service(tmp_
         with pytest.raises(BackupError, match=r"^toy: .*isles_no_such_role.*does not exist"):
             await restore(manifest.folder, {"toy": stranger})
     finally:
-        _DROPS.append(_dropper().submit(_drop_now, str(url)))
+        drop_in_background(str(url))

@@ -71,7 +71,7 @@ async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     try:
         yield Setup(backend)
     finally:
-        await backend.drop(["source", "sink"])
+        backend.drop_later(["source", "sink"])
         if prefix:
             await delete_streams(NATS_URL, prefix)
 

@@ -38,7 +38,7 @@ async def running(
 @pytest.fixture
 async def cleanup(backend: Backend) -> AsyncIterator[None]:
     yield
-    await backend.drop(["source", "sink"])
+    backend.drop_later(["source", "sink"])
 
 
 async def count(rt: SystemRuntime, service: str, table: object, *where: object) -> int:

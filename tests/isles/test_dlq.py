@@ -67,7 +67,7 @@ def sink_state(backend: Backend) -> tuple[list[int], list[tuple[str, int]], dict
 def parked(backend: Backend) -> Backend:
     park(backend, 1)
     yield backend  # type: ignore[misc]
-    asyncio.run(backend.drop(["source", "sink"]))
+    backend.drop_later(["source", "sink"])
 
 
 def test_list_shows_the_dead_letter_and_its_error(parked: Backend) -> None:

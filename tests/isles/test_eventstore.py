@@ -38,7 +38,7 @@ async def bank(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     finally:
         for rt in runtime.services.values():
             await rt.db.dispose()
-        await backend.drop(["bank"])
+        backend.drop_later(["bank"])
 
 
 async def open_account(runtime: SystemRuntime, owner: str, deposits: list[int]) -> uuid.UUID:

@@ -106,7 +106,7 @@ async def shop(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     finally:
         for rt in runtime.services.values():
             await rt.db.dispose()
-        await backend.drop(["hshop", "hpricer"])
+        backend.drop_later(["hshop", "hpricer"])
 
 
 async def _new(runtime: SystemRuntime, price: int) -> uuid.UUID:
@@ -293,7 +293,7 @@ async def test_a_change_by_an_event_handler_records_the_publisher_and_the_event(
             versions = await history_of(session, Item, item_id)
     finally:
         await runtime.stop()
-        await backend.drop(["hshop", "hpricer"])
+        backend.drop_later(["hshop", "hpricer"])
     assert [(v.values["price"], v.changed_by, v.change_reason) for v in versions] == [
         (1, "service:hpricer", f"event:{envelope.id}"),
         (2, "", ""),
@@ -370,7 +370,7 @@ async def test_a_revision_creates_the_history_and_it_works_after_the_upgrade(
             await db.dispose()
     finally:
         sys.modules.pop(module, None)
-        await backend.drop(["hcontracts"])
+        backend.drop_later(["hcontracts"])
 
 
 async def test_a_statement_that_records_the_previous_version_itself_is_let_through(shop: SystemRuntime) -> None:

@@ -28,7 +28,7 @@ async def ledger(backend: Backend) -> AsyncIterator[tuple[SystemRuntime, httpx.A
             yield runtime, api
     finally:
         await runtime.stop()
-        await backend.drop(["ledger", "shop"])
+        backend.drop_later(["ledger", "shop"])
 
 
 def entry(amount: int = 5) -> dict[str, object]:

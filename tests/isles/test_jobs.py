@@ -94,7 +94,7 @@ async def test_a_failing_job_is_tried_again_and_does_not_stop_the_others() -> No
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     made = make_backend(request.param, tmp_path)
     yield made
-    asyncio.run(made.drop(["clock"]))
+    made.drop_later(["clock"])
 
 
 @pytest.mark.integration

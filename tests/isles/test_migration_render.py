@@ -100,7 +100,7 @@ async def test_a_new_service_from_zero_gets_a_revision_that_runs(
             await db.dispose()
     finally:
         sys.modules.pop(module, None)
-        await backend.drop(["notes"])
+        backend.drop_later(["notes"])
 
 
 def test_a_history_with_its_own_env_py_is_refused_with_what_to_do(tmp_path: Path) -> None:
@@ -139,4 +139,4 @@ async def test_a_database_whose_kernel_an_older_service_history_made_is_adopted(
             assert await conn.scalar(text("SELECT count(*) FROM isles_inbox_events")) == 1
     finally:
         await db.dispose()
-        await backend.drop(["notes"])
+        backend.drop_later(["notes"])

@@ -71,7 +71,7 @@ async def test_backlog_and_its_age_show_while_the_relay_is_paused(backend: Backe
         assert metric(text, "isles_outbox_oldest_unpublished_age_seconds", service="employee") > 0
     finally:
         await rt.stop()
-        await backend.drop(rt.services)
+        backend.drop_later(rt.services)
 
 
 async def test_ready_and_health_while_everything_is_up(api: httpx.AsyncClient, hrms: SystemRuntime) -> None:

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 async def pg(tmp_path: Path) -> AsyncIterator[Backend]:
     backend = make_backend("postgres", tmp_path)
     yield backend
-    await backend.drop(["source", "sink"])
+    backend.drop_later(["source", "sink"])
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ async def pg_nats(tmp_path: Path) -> AsyncIterator[IslesSettings]:
     settings = backend.settings.but(bus="nats", nats_url=NATS_URL, nats_prefix=prefix, nats_ack_wait=5.0)
     yield settings
     await delete_streams(NATS_URL, prefix)
-    await backend.drop(["source", "sink"])
+    backend.drop_later(["source", "sink"])
 
 
 async def outbox_ids(rt: SystemRuntime) -> list[str]:
@@ -223,7 +223,7 @@ async def test_a_dead_relays_claims_expire_and_another_relay_publishes_them(tmp_
         assert sorted(r.n for r in await toy.applied(rt["sink"])) == [0, 1, 2]
     finally:
         await rt.stop()
-        await backend.drop(["source", "sink"])
+        backend.drop_later(["source", "sink"])
 
 
 async def test_a_relay_does_not_claim_past_an_aggregates_row_leased_to_another_relay(pg: Backend) -> None:
@@ -265,4 +265,4 @@ async def test_processes_of_one_service_starting_together_migrate_once(tmp_path:
         for rt in runtimes:
             for srt in rt.services.values():
                 await srt.db.dispose()
-        await backend.drop([s.name for s in core().services])
+        backend.drop_later([s.name for s in core().services])

@@ -96,7 +96,7 @@ async def source_db(backend: Backend) -> AsyncIterator[ServiceDatabase]:
         yield db
     finally:
         await db.dispose()
-        await backend.drop(["source"])
+        backend.drop_later(["source"])
 
 
 def events(n: int, aggregates: int) -> list[Envelope]:

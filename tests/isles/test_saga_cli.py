@@ -49,7 +49,7 @@ def made(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Backe
     where = ["--database-url", backend.settings.database_url] if backend.settings.database_url else []
     where += ["--data-dir", str(tmp_path), "--system", SYSTEM]
     yield backend, where, ids
-    asyncio.run(backend.drop(["ledger", "shop"]))
+    backend.drop_later(["ledger", "shop"])
 
 
 def run(*args: str) -> tuple[int, str]:

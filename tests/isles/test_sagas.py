@@ -64,7 +64,7 @@ async def toy(toy_backend: Backend) -> AsyncIterator[SystemRuntime]:
         yield runtime
     finally:
         await runtime.stop()
-        await toy_backend.drop(["ledger", "shop"])
+        toy_backend.drop_later(["ledger", "shop"])
 
 
 async def place(toy: SystemRuntime, order: dict[str, Any] = ORDER, saga: str = "shop.PlaceOrder") -> SagaState:
@@ -196,7 +196,7 @@ async def test_a_step_that_does_not_answer_in_time_fails_and_is_undone(toy_backe
         assert await sagatoy.entry_count(runtime["ledger"]) == 0
     finally:
         await runtime.stop()
-        await toy_backend.drop(["ledger", "shop"])
+        toy_backend.drop_later(["ledger", "shop"])
 
 
 async def test_a_compensation_that_keeps_failing_parks_the_saga_until_an_operator_retries(
@@ -339,7 +339,7 @@ async def test_a_deferred_step_nobody_answers_times_out_at_its_deadline(toy_back
         assert await sagatoy.entry_count(runtime["ledger"]) == 0
     finally:
         await runtime.stop()
-        await toy_backend.drop(["ledger", "shop"])
+        toy_backend.drop_later(["ledger", "shop"])
 
 
 async def test_a_saga_under_way_at_stop_is_resumed_by_the_next_start(toy_backend: Backend) -> None:
@@ -362,7 +362,7 @@ async def test_a_saga_under_way_at_stop_is_resumed_by_the_next_start(toy_backend
         assert await sagatoy.entry_count(second["ledger"]) == 2, "the credit was not booked twice"
     finally:
         await second.stop()
-        await toy_backend.drop(["ledger", "shop"])
+        toy_backend.drop_later(["ledger", "shop"])
 
 
 async def test_a_saga_is_driven_by_one_process_at_a_time(toy: SystemRuntime) -> None:

@@ -49,7 +49,7 @@ async def db(backend: Backend) -> AsyncIterator[ServiceDatabase]:
         yield database
     finally:
         await database.dispose()
-        await backend.drop(["touch"])
+        backend.drop_later(["touch"])
 
 
 async def commit(db: ServiceDatabase, *, do: str, target: uuid.UUID | None = None) -> list[str]:

@@ -44,7 +44,7 @@ async def on_s3(
         yield runtime, bucket
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)
 
 
 async def test_versions_on_s3(on_s3: tuple[SystemRuntime, str], moto_endpoint: str) -> None:

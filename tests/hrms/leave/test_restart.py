@@ -45,4 +45,4 @@ async def test_an_approval_survives_a_restart(backend: Backend, templates: Templ
             assert kinds == ["leave.LeaveRequested", "leave.LeaveRequested", "leave.LeaveApproved"]
     finally:
         await second.stop()
-        await backend.drop(second.services)
+        backend.drop_later(second.services)

@@ -22,4 +22,4 @@ async def fake_shop(backend: Backend, templates: Templates) -> AsyncIterator[Sho
         yield Shop(runtime, world, backend)
     finally:
         await runtime.stop()
-        await backend.drop(runtime.services)
+        backend.drop_later(runtime.services)

@@ -176,4 +176,4 @@ def test_a_place_order_saga_killed_mid_way_finishes_after_a_restart_and_nothing_
 
         asyncio.run(check())
     finally:
-        asyncio.run(backend.drop(["user", "product", "order"]))
+        backend.drop_later(["user", "product", "order"])

@@ -79,4 +79,4 @@ async def test_a_saga_stopped_mid_way_is_resumed_by_the_next_start_without_a_sec
             await second.stop()
         elif first.started:
             await first.stop()
-        await backend.drop([s.name for s in system.services])
+        backend.drop_later([s.name for s in system.services])
