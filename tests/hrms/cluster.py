@@ -26,8 +26,8 @@ from sqlalchemy.engine import make_url
 from hrms.system import build
 from isles import System
 from isles.runtime.system import generate_system_keys
-from isles.storage.db import connect_waiting, drop_postgres_database
-from tests.support import PG_SERVER, NatsServer, free_port, operator_headers
+from isles.storage.db import connect_waiting
+from tests.support import PG_SERVER, NatsServer, drop_in_background, free_port, operator_headers
 
 #: The services the fault cluster runs as processes: the core of the HR system (the
 #: workforce services consume its events but take no part in what these tests check).
@@ -153,11 +153,17 @@ class Cluster:
         return self.services[name]
 
     async def start(self) -> None:
+        """Start NATS and every service; if one does not come up, kill them all (no
+        process outlives the test) and say which."""
         self.nats.start()
-        for service in self.services.values():
-            service.start()
-        for service in self.services.values():
-            await service.wait_ready()
+        try:
+            for service in self.services.values():
+                service.start()
+            for service in self.services.values():
+                await service.wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def restart(self, name: str) -> None:
         self.services[name].start()
@@ -167,8 +173,8 @@ class Cluster:
         for service in self.services.values():
             service.kill()
         self.nats.kill()
-        for name in self.services:
-            await drop_postgres_database(make_url(self.template.replace("{service}", name)))
+        for name in self.services:  # in the background: a drop waits for a checkpoint
+            drop_in_background(self.template.replace("{service}", name))
 
     def dsn(self, service: str) -> str:
         url = make_url(self.template.replace("{service}", service)).set(drivername="postgresql")

@@ -58,6 +58,11 @@ def clear() -> None:
     configure({})
 
 
+def hits(name: str) -> int:
+    """How many times the configured failpoint ``name`` was reached since :func:`configure`."""
+    return _hits.get(name, 0)
+
+
 async def hit(name: str) -> None:
     """Act out the failpoint ``name`` if one is configured; otherwise nothing."""
     if not _active:

@@ -46,6 +46,13 @@ async def test_a_saga_stopped_mid_way_is_resumed_by_the_next_start_without_a_sec
             r = await client.post(ORDERS, json=body(address_id, [(mug, 1)]), headers=headers)
             assert r.status_code == 202, r.text
             saga_id = uuid.UUID(r.json()["saga_id"])
+            # The answer came after the request's wait (0.3 s), not when the saga reached
+            # the point: under load it may still be on an earlier step.
+            for _ in range(600):
+                if failpoints.hits(f"saga.{PLACE}.{point}"):
+                    break
+                await asyncio.sleep(0.05)
+            assert failpoints.hits(f"saga.{PLACE}.{point}") == 1, "the saga reached the point"
             await first.stop()  # the process goes, mid-step
         finally:
             failpoints.clear()
