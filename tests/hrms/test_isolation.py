@@ -9,7 +9,7 @@ from hrms.system import build
 from isles.runtime.system import SystemRuntime
 from isles.storage import migrations
 from isles.storage.schema import KERNEL_TABLES
-from tests.support import Backend
+from tests.support import Backend, Templates
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +45,11 @@ async def test_migrations_match_the_models(hrms: SystemRuntime) -> None:
         assert await migrations.drift(rt.db, rt.service) == [], f"{name}: models and migrations disagree"
 
 
-async def test_initial_migrations_downgrade_and_upgrade_again(backend: Backend) -> None:
-    runtime = SystemRuntime(build(), backend.settings, environ={})
+async def test_initial_migrations_downgrade_and_upgrade_again(backend: Backend, templates: Templates) -> None:
+    system = build()
+    await templates.clone(system, backend)  # migrated up once per session already
+    runtime = SystemRuntime(system, backend.settings, environ={})
     try:
-        await runtime.prepare()
         for name, rt in runtime.services.items():
             await migrations.downgrade(rt.db, rt.service, "base")
             tables, _ = await _tables_and_fks(runtime, name)
