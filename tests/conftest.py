@@ -21,6 +21,10 @@ def _own_state_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Each test (and each process it starts) has its own place for what `isles up`
     records: no test finds the system another one (or a developer's `make up`) ran."""
     monkeypatch.setenv("ISLES_STATE_FILE", str(tmp_path_factory.mktemp("state") / "current.json"))
+    # Every process a test starts (isles up, isles serve, a benchmark) closes the pooled
+    # connections it has not used for 2 s (the default is a minute): four workers'
+    # tests share the server's 100 connections (docs/testing.md).
+    monkeypatch.setenv("ISLES_POOL_IDLE_TIMEOUT", "2")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

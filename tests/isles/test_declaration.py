@@ -84,7 +84,8 @@ def test_a_service_engine_reaches_only_its_own_database(tmp_path: Path) -> None:
     assert not hasattr(runtime["project"], "engine_for"), "no API hands out another service's engine"
 
 
-def test_pool_settings_are_per_service_with_system_defaults(tmp_path: Path) -> None:
+def test_pool_settings_are_per_service_with_system_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ISLES_POOL_IDLE_TIMEOUT")  # the tests' own (tests/conftest.py)
     settings = IslesSettings(data_dir=tmp_path, pool_size=7, pool_max_overflow=3)
     env = {"ISLES_PROJECT_POOL_SIZE": "20", "ISLES_PROJECT_POOL_TIMEOUT": "2.5"}
     assert resolve_pool("employee", settings, env) == PoolSettings(size=7, max_overflow=3, timeout=30.0, recycle=1800.0)

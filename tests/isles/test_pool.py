@@ -22,7 +22,10 @@ from isles.storage.db import ServiceDatabase, connect_waiting, drop_postgres_dat
 from tests.support import PG_SERVER, Backend, require_postgres
 
 
-def test_defaults_keep_ten_connections_and_ping_after_ten_idle_seconds(tmp_path: Path) -> None:
+def test_defaults_keep_ten_connections_and_ping_after_ten_idle_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ISLES_POOL_IDLE_TIMEOUT")  # the tests' own (tests/conftest.py)
     settings = IslesSettings(data_dir=tmp_path)
     assert resolve_pool("employee", settings, {}) == PoolSettings(
         size=10, max_overflow=10, timeout=30.0, recycle=1800.0, ping_idle=10.0, idle_timeout=60.0
@@ -234,8 +237,9 @@ async def test_the_running_system_gives_back_the_connections_of_a_burst(
     api: httpx.AsyncClient, hrms: SystemRuntime, backend: Backend
 ) -> None:
     """Twenty readiness checks at once (each pings every service's database) open
-    several connections per service; the running services close those left unused
-    (the tests' idle timeout: 2 s), keeping at most the one their loops use."""
+    several connections per service, five of which the pools keep; the running
+    services close those left unused (the tests' idle timeout: 2 s), keeping what
+    their own loops (relay, consumer, sagas) use: one, two when they overlap."""
     databases = [rt.db.url.database for rt in hrms.services.values()]
     dsn = make_url(PG_SERVER).set(drivername="postgresql", database="postgres").render_as_string(False)
 
@@ -256,10 +260,10 @@ async def test_the_running_system_gives_back_the_connections_of_a_burst(
     responses = await asyncio.gather(*(api.get("/ready") for _ in range(20)))
     assert all(r.status_code == 200 for r in responses)
     peak = await per_database()
-    assert max(peak.values()) > 1, peak
-    for _ in range(100):
+    assert max(peak.values()) >= 4, peak
+    for _ in range(150):
         now = await per_database()
-        if all(n <= 1 for n in now.values()):
+        if all(n <= 2 for n in now.values()):
             break
         await asyncio.sleep(0.1)
-    assert all(n <= 1 for n in now.values()), now
+    assert all(n <= 2 for n in now.values()), (peak, now)
