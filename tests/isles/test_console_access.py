@@ -100,6 +100,8 @@ async def test_a_company_admin_is_refused_with_a_403_page_and_no_data(runtime: S
     refused = [e for e in events(runtime) if e["event"] == "console.refused"]
     assert [e["reason"] for e in refused] == ["not_operator"] * 4 + ["invalid_token"]
     assert all(e["ip"] for e in refused)
+    assert refused[0]["actor"] != "operator"
+    assert refused[0]["company"], "a company admin's refusal names the admin and the company"
     assert token not in str(read(Path(runtime.settings.security_log_target())))
 
 
@@ -148,3 +150,24 @@ async def test_a_post_needs_the_session_csrf_token_and_the_same_origin(runtime: 
     reasons = [e["reason"] for e in events(runtime) if e["event"] == "console.refused"]
     assert reasons[:3] == ["csrf", "csrf", "cross_origin"]
     assert "console.signed_out" in [e["event"] for e in events(runtime)]
+
+
+async def test_a_service_process_serves_the_console_of_its_own_services(backend: Backend) -> None:
+    """Distributed mode: each ``isles run`` process's gateway has a console for the
+    services it runs (the operator's public key is enough to let the operator in)."""
+    from tests.support import operator_headers
+
+    system = toy.build()
+    rt = SystemRuntime(system, backend.settings, environ={}, only=["sink"])
+    await rt.start()
+    try:
+        headers = operator_headers(backend.settings.keys_dir or backend.settings.data_dir / "keys")
+        async with rt.client(None) as client:
+            data = await client.get("/console/overview.json", headers=headers)
+            assert data.status_code == 200, data.text
+            assert [s["name"] for s in data.json()["services"]] == ["sink"]
+            page = await client.get("/console/map/", headers=headers)
+            assert "source" in page.text, "the data map is the whole system's (its declarations)"
+    finally:
+        await rt.stop()
+        backend.drop_later(["sink"])

@@ -47,11 +47,12 @@ class Session:
 class Refused(Exception):
     """A request the console does not serve: ``status`` 401 (sign in) or 403."""
 
-    def __init__(self, status: int, reason: str, detail: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str, *, who: Principal | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.reason = reason
         self.detail = detail
+        self.who = who  # a valid token's holder (refused as not the operator)
 
 
 def client_ip(request: Request) -> str | None:
@@ -85,6 +86,7 @@ class Gatekeeper:
                 403,
                 "not_operator",
                 f"the console is the operator's: a {principal.kind} token is not enough, whatever its roles",
+                who=principal,
             )
         return principal
 
@@ -151,7 +153,8 @@ class Gatekeeper:
     def refused(self, request: Request, exc: Refused, *, actor: str | None = None) -> None:
         self.security.record(
             "console.refused",
-            actor=actor,
+            actor=actor or (exc.who.subject if exc.who else None),
+            company=exc.who.tenant if exc.who else None,
             ip=client_ip(request),
             reason=exc.reason,
             status=exc.status,

@@ -52,11 +52,15 @@ def edges(m: datamap.DataMap) -> list[Edge]:
     return [Edge(a, b, k, tuple(dict.fromkeys(v))) for (a, b, k), v in found.items()]
 
 
-def drawing(m: datamap.DataMap) -> dict[str, Any]:
+#: Above this many arrows the labels go (each arrow keeps its tooltip; the tables say it in words).
+MAX_LABELS = 14
+
+
+def drawing(m: datamap.DataMap, kinds: tuple[str, ...] = tuple(KINDS)) -> dict[str, Any]:
     """Services on a circle, an arrow per kind of link between two of them (side by
     side when there are several), labelled with the tables, sagas or events."""
     names = [s.name for s in m.services]
-    all_edges = edges(m)
+    all_edges = [e for e in edges(m) if e.kind in kinds]
     for e in all_edges:
         if e.target not in names:
             names.append(e.target)
@@ -113,7 +117,14 @@ def drawing(m: datamap.DataMap) -> dict[str, Any]:
                 "marker": "arrow-" + e.kind.replace(" ", "-"),
             }
         )
-    return {"width": width, "height": height, "nodes": nodes, "lines": lines, "kinds": KINDS}
+    return {
+        "width": width,
+        "height": height,
+        "nodes": nodes,
+        "lines": lines,
+        "kinds": KINDS,
+        "labels": len(lines) <= MAX_LABELS,
+    }
 
 
 def _border(x: float, y: float, ux: float, uy: float) -> tuple[float, float]:
