@@ -209,6 +209,15 @@ def test_the_overview_loads_and_refreshes_without_console_errors(operator: Tab, 
     assert page.inner_text("#updated") != first, "the overview refreshed itself"
     assert page.locator('tr[data-service="sink"] polyline[data-chart="lag"]').get_attribute("points"), "a chart"
     operator.shot("overview")
+    # By keyboard: the first Tab reaches the skip link, the next ones the navigation.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    for _ in range(2):  # the brand's link, then the first of the navigation: this page
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-current')") == "page"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/dead-letters/")
 
 
 def test_a_dead_letter_is_shown_retried_from_the_page_and_gone(

@@ -9,16 +9,18 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from isles.core import failpoints
+from isles.core.clock import utcnow
 from isles.runtime.system import SystemRuntime
 from isles.security.events import read
-from isles.storage.schema import dead_letters_table, inbox_table, outbox_table
+from isles.storage.schema import dead_letters_table, inbox_table, outbox_table, sagas_table
 from tests.isles import sagatoy, toy
 from tests.isles.test_console import FAST, build
 from tests.support import Backend, make_backend
@@ -181,6 +183,13 @@ async def test_a_parked_saga_is_retried_from_its_page(
     assert 'data-what="compensated" data-step="debit"' in (await client.get(f"/console/sagas/shop/{saga_id}")).text
     assert [(e["action"], e["outcome"]) for e in actions(runtime)] == [("saga.retry", "compensation resumes")]
     assert (await client.get(f"/console/sagas/shop/{uuid.uuid4()}")).status_code == 404
+    # The age filter is in the query: a saga started two days ago is "older than a day".
+    async with runtime["shop"].db.writing() as session, session.begin():
+        await session.execute(
+            update(sagas_table).where(sagas_table.c.id == saga_id).values(created_at=utcnow() - timedelta(days=2))
+        )
+    assert str(saga_id) in (await client.get("/console/sagas/", params={"age": "old"})).text
+    assert str(saga_id) not in (await client.get("/console/sagas/", params={"age": "24h"})).text
 
 
 async def test_events_are_followed_by_id_and_by_aggregate(

@@ -12,12 +12,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import and_, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from isles.console.access import Refused
 from isles.console.core import Console
 from isles.core.clock import utcnow
 from isles.sagas.definition import SagaStatus, StepStatus
 from isles.sagas.store import SagaState, SagaStore, StepState
+from isles.storage.db import ServiceDatabase
+from isles.storage.schema import saga_steps_table, sagas_table
 
 LIMIT = 200
 AGES = {"": "any age", "1h": "the last hour", "24h": "the last day", "7d": "the last week", "old": "older than a day"}
@@ -36,6 +40,57 @@ def error_detail(error: dict[str, Any] | None) -> str:
     detail = str(error.get("detail", "") or error.get("title", ""))
     status = f"{error['status']} " if error.get("status") else ""
     return status + "; ".join([detail, *fields]) if fields else status + detail
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A saga as the list shows it."""
+
+    id: uuid.UUID
+    saga_type: str
+    status: SagaStatus
+    step: str  # the step it is at (in flight or failed), else ""
+    created_at: datetime
+    updated_at: datetime
+    error: dict[str, Any] | None
+
+
+async def find(
+    db: ServiceDatabase, *, status: str, saga_type: str, age: str, limit: int = LIMIT
+) -> tuple[list[Listed], int]:
+    """Sagas newest first, filtered in the query (so an age filter reaches past the
+    newest ``limit``), and how many match in all."""
+    _s, _st = sagas_table, saga_steps_table
+    where: list[ColumnElement[bool]] = []
+    if status:
+        where.append(_s.c.status == status)
+    if saga_type:
+        where.append(_s.c.saga_type == saga_type)
+    now = utcnow()
+    if age in _SPAN:
+        where.append(_s.c.created_at >= now - _SPAN[age])
+    elif age == "old":
+        where.append(_s.c.created_at < now - timedelta(days=1))
+    cond = and_(*where) if where else None
+    q = select(_s).order_by(_s.c.created_at.desc(), _s.c.id).limit(limit)
+    count = select(func.count()).select_from(_s)
+    if cond is not None:
+        q, count = q.where(cond), count.where(cond)
+    async with db.read_session() as session:
+        rows = (await session.execute(q)).all()
+        total = int(await session.scalar(count) or 0)
+        ids = [r.id for r in rows]
+        names: dict[tuple[uuid.UUID, int], str] = {}
+        if ids:
+            steps = select(_st.c.saga_id, _st.c.position, _st.c.name).where(_st.c.saga_id.in_(ids))
+            names = {(r.saga_id, r.position): r.name for r in (await session.execute(steps)).all()}
+    found = []
+    for r in rows:
+        st = SagaStatus(r.status)
+        at = names.get((r.id, r.current_step), "") if st.in_flight or st is SagaStatus.FAILED else ""
+        error = json.loads(r.error) if r.error else None
+        found.append(Listed(r.id, r.saga_type, st, at, r.created_at, r.updated_at, error))
+    return found, total
 
 
 @dataclass(frozen=True)
@@ -156,21 +211,14 @@ def add_routes(app: FastAPI, console: Console) -> None:
             raise Refused(400, "bad_request", f"status: one of {', '.join(statuses)}")
         if age not in AGES:
             raise Refused(400, "bad_request", f"age: one of {', '.join(a for a in AGES if a)}")
-        rows: list[tuple[str, SagaState]] = []
+        rows: list[tuple[str, Listed]] = []
         totals = 0
-        now = utcnow()
         for name, store in stores.items():
             if service and name != service:
                 continue
-            found, total = await store.find(status=[status] if status else (), saga_type=saga_type or None, limit=LIMIT)
+            found, total = await find(store.db, status=status, saga_type=saga_type, age=age)
             totals += total
-            for st in found:
-                old = now - st.created_at
-                if age in _SPAN and old > _SPAN[age]:
-                    continue
-                if age == "old" and old <= timedelta(days=1):
-                    continue
-                rows.append((name, st))
+            rows += [(name, st) for st in found]
         rows.sort(key=lambda r: r[1].created_at, reverse=True)
         return console.render(
             request,
@@ -184,6 +232,7 @@ def add_routes(app: FastAPI, console: Console) -> None:
             ages=AGES,
             chosen={"service": service, "saga_type": saga_type, "status": status, "age": age},
             limit=LIMIT,
+            total=totals,
             error_detail=error_detail,
         )
 
