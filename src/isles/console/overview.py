@@ -163,9 +163,12 @@ def sparkline(
     points: list[tuple[float, float]], *, width: int = 120, height: int = 28, now: float | None = None
 ) -> str:
     """The ``points`` attribute of an SVG polyline: the last hour, left to right,
-    scaled to the series' own maximum (an empty string without two samples)."""
-    if len(points) < 2:
+    scaled to the series' own maximum (one sample: a short dash at its time; none: an
+    empty string)."""
+    if not points:
         return ""
+    if len(points) == 1:
+        points = [(points[0][0] - HOUR / 120 * 2, points[0][1]), points[0]]
     end = time.time() if now is None else now
     start = end - HOUR
     top = max(v for _, v in points) or 1.0
