@@ -149,6 +149,13 @@ async def test_a_post_needs_the_session_csrf_token_and_the_same_origin(runtime: 
         await client.aclose()
     reasons = [e["reason"] for e in events(runtime) if e["event"] == "console.refused"]
     assert reasons[:3] == ["csrf", "csrf", "cross_origin"]
+    async with runtime.client(None) as client:
+        forged = await client.post(
+            "/console/login", data={"token": runtime.operator_token()}, headers={"Origin": "https://evil.example"}
+        )
+        assert forged.status_code == 403
+        assert "set-cookie" not in forged.headers
+    assert [e["reason"] for e in events(runtime) if e["event"] == "console.refused"][-1] == "cross_origin"
     assert "console.signed_out" in [e["event"] for e in events(runtime)]
 
 

@@ -68,7 +68,9 @@ def add_routes(app: FastAPI, console: Console) -> None:
     async def list_letters(request: Request, service: str = "", event_type: str = "") -> HTMLResponse:
         session = await console.guard(request)
         names = consumers(console)
-        types = sorted({t for n in names for t in (console.runtime.services[n].consumer or _none).event_types})
+        types = sorted(
+            {t for rt in console.runtime.services.values() if rt.consumer is not None for t in rt.consumer.event_types}
+        )
         rows: list[tuple[str, dlq.DeadLetter]] = []
         errors: dict[str, str] = {}
         for name in names:
@@ -170,10 +172,3 @@ async def _do(rt: Any, action: str, p: Picked) -> tuple[str, str]:
     except Exception as exc:
         return "failed", f"failed again: {type(exc).__name__}: {exc} (it stays parked with the new error)"
     return "applied", "applied; the dead letter is gone"
-
-
-class _NoConsumer:
-    event_types: tuple[str, ...] = ()
-
-
-_none = _NoConsumer()

@@ -55,7 +55,11 @@ def create_console(runtime: ConsoleSystem, *, sample_every: float | None = None)
     @app.post("/login", response_model=None)
     async def login(request: Request) -> Response:
         form = await read_form(request)
-        same_origin(request)
+        try:
+            same_origin(request)
+        except Refused as exc:
+            console.gate.refused(request, exc)
+            raise
         there = _local(first(form, "next"), request)
         try:
             session = console.gate.sign_in(request, first(form, "token"))
