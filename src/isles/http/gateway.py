@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from isles import console
 from isles.core import tracing
 from isles.core.problems import not_ready
 from isles.http import openapi, problems
@@ -170,4 +171,5 @@ def create_gateway(runtime: RunningSystem) -> FastAPI:
 
     for name, rt in runtime.services.items():
         app.mount(f"/api/{name}", create_service_app(rt))
+    console.install(app, runtime)  # the operator console at /console (docs/console.md)
     return app

@@ -44,6 +44,11 @@ EVENTS = {
     "keys.data_rotated": "isles keys rotate-data made data keys and re-encrypted values",
     "database.passwords_rotated": "isles db provision --rotate gave roles new passwords",
     "nats.keys_rotated": "isles nats auth --rotate gave services new NATS keys",
+    "console.signed_in": "the operator signed in to the console (/console)",
+    "console.signed_out": "the operator signed out of the console",
+    "console.refused": "the console refused a request: no or a bad token, not the operator, a bad CSRF token",
+    "console.action": "the operator acted from the console: retried or dropped dead letters, retried a saga, "
+    "ran the audit",
 }
 
 
