@@ -94,6 +94,8 @@ class Backend:
 
 _DROPS: list[tuple[str, concurrent.futures.Future[None]]] = []
 _DROPPER: list[concurrent.futures.ThreadPoolExecutor] = []
+#: A URL so marked (``tests.dropper``'s argument) has its roles dropped after it.
+ROLES = "roles:"
 
 
 def _dropper() -> concurrent.futures.ThreadPoolExecutor:
@@ -102,17 +104,26 @@ def _dropper() -> concurrent.futures.ThreadPoolExecutor:
     return _DROPPER[0]
 
 
-def drop_in_background(url: str) -> None:
-    """Drop the PostgreSQL database ``url`` on the session's dropping thread."""
-    _DROPS.append((url, _dropper().submit(_drop_now, url)))
+def drop_in_background(url: str, *, roles: bool = False) -> None:
+    """Drop the PostgreSQL database ``url`` on the session's dropping thread (and then
+    the roles ``isles db provision`` made for it, with ``roles``)."""
+    entry = ROLES + url if roles else url
+    _DROPS.append((entry, _dropper().submit(_drop_now, entry)))
 
 
-def _drop_now(url: str) -> None:
-    """Drop one database; while the server has no connection to spare (the tests' own
-    engines at their peak), wait and try again: this is clean-up, not the test."""
+def _drop_now(entry: str) -> None:
+    """Drop one database (and its roles, for a ``roles:`` entry); while the server has
+    no connection to spare (the tests' own engines at their peak), wait and try again:
+    this is clean-up, not the test."""
+    from isles.storage.provision import drop_roles
+
+    roles = entry.startswith(ROLES)
+    url = make_url(entry.removeprefix(ROLES))
     for attempt in range(60):
         try:
-            asyncio.run(drop_postgres_database(make_url(url)))
+            asyncio.run(drop_postgres_database(url))
+            if roles:
+                asyncio.run(drop_roles(url.set(database="postgres"), url.database or ""))
             return
         except Exception as exc:
             if "too many clients" not in str(exc) or attempt == 59:

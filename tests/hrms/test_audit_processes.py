@@ -64,7 +64,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     await cluster.start()
     try:
         driver = Driver(cluster)
-        async with httpx.AsyncClient(headers=cluster.headers) as client:
+        async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
             await driver.setup(client)
             for _ in range(len(driver.employees) * len(driver.projects)):  # every employee assigned
                 await driver.new_assignment(client)
@@ -159,7 +159,7 @@ async def test_changes_in_flight_under_write_load_are_not_findings(world: World)
         _code, body = await run_audit(cluster, "--settle", "3", *copies)
         return body
 
-    async with httpx.AsyncClient(headers=cluster.headers) as client:
+    async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         # Three audits, their first looks at different moments of the stream; the stream
         # (8 s at least) goes on until they are done, so that each looks under load
         # however long its process takes to start.
@@ -194,7 +194,7 @@ async def test_changes_in_flight_under_write_load_are_not_findings(world: World)
         tx = lock.transaction()
         await tx.start()
         await lock.execute("LOCK TABLE employee_copies, assignments IN SHARE MODE")
-        async with httpx.AsyncClient(headers=cluster.headers) as client:
+        async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
             await driver.rename(client, driver.employees[0])
         await asyncio.sleep(1.0)  # the event reaches the project's consumer, which waits on the lock
         proc = await start_audit(cluster, "--settle", "4", *copies)
@@ -355,7 +355,7 @@ async def test_a_restored_service_is_reconciled_while_the_others_run_on_nats(wor
     url = make_url(cluster.template.replace("{service}", "project"))
     folder = (await backup(core(), {"project": url}, tmp_path / "b", services=["project"])).folder
     renamed = driver.employees[-2:]
-    async with httpx.AsyncClient(headers=cluster.headers) as client:
+    async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         for employee in renamed:
             await driver.rename(client, employee)
         await driver.new_assignment(client)
@@ -400,7 +400,7 @@ async def test_a_restored_service_is_reconciled_while_the_others_run_on_nats(wor
     assert after <= await inbox_ids(cluster)
 
     await cluster.restart("project")
-    async with httpx.AsyncClient(headers=cluster.headers) as client:
+    async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         await driver.rename(client, renamed[-1])
     now = {
         str(r["event_id"])

@@ -48,7 +48,7 @@ def assert_exactly_once(v: Verdict, *, parked: set[str] | None = None) -> None:
 
 async def stream_with_fault(cluster: Cluster, fault: object) -> tuple[Driver, Verdict]:
     driver = Driver(cluster)
-    async with httpx.AsyncClient(headers=cluster.headers) as client:
+    async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         await driver.setup(client)
         await asyncio.gather(driver.run(client, STREAM_SECONDS), fault)  # type: ignore[arg-type]
     v = await converge(cluster)
@@ -97,7 +97,7 @@ async def test_nats_killed_and_restarted_mid_stream(cluster: Cluster) -> None:
         await asyncio.sleep(2)
         cluster.nats.kill()
         await asyncio.sleep(1)  # the services go on taking writes: they wait in the outboxes
-        async with httpx.AsyncClient(headers=cluster.headers) as client:
+        async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
             seen["ready"] = (await client.get(f"{cluster['project'].url}/ready")).status_code
             seen["health"] = (await client.get(f"{cluster['project'].url}/health")).status_code
         await asyncio.sleep(1)
@@ -114,7 +114,7 @@ async def test_handler_failing_for_a_while_recovers_and_only_the_poisoned_events
     cluster: Cluster,
 ) -> None:
     driver = Driver(cluster)
-    async with httpx.AsyncClient(headers=cluster.headers) as client:
+    async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         await driver.setup(client)
         poisoned = driver.employees[0]
         driver.employees.remove(poisoned)  # the stream leaves it alone
@@ -148,7 +148,7 @@ async def test_handler_failing_for_a_while_recovers_and_only_the_poisoned_events
     assert {str(d["aggregate_id"]) for d in v.dead} == {poisoned}, "only what was meant to fail"
     assert all("poisoned" in d["error"] for d in v.dead)
     assert_exactly_once(v, parked=parked)
-    async with httpx.AsyncClient(headers=cluster.headers) as client:
+    async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         metrics = (await client.get(f"{cluster['project'].url}/metrics")).text
     failures = sum(
         float(line.rsplit(" ", 1)[1])

@@ -22,7 +22,7 @@ from isles.security.events import read as read_events
 from isles.storage.db import DatabaseConfigError, connect_waiting, drop_postgres_database
 from isles.storage.provision import KINDS, drop_roles, provision, read_secret, role_name, secrets_path, variable
 from tests.hrms.cluster import ALL_SERVICES as SERVICES
-from tests.support import PG_SERVER, make_backend
+from tests.support import PG_SERVER, drop_in_background, make_backend
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -48,13 +48,8 @@ def provisioned(tmp_path: Path) -> Iterator[dict[str, str]]:
             assert url is not None, (s, kind)
             urls[s if kind == "runtime" else f"{s}.{kind}"] = url
     yield urls
-
-    async def teardown() -> None:
-        for service in SERVICES:
-            await drop_postgres_database(make_url(template.replace("{service}", service)))
-            await drop_roles(make_url(PG_SERVER), f"{backend.prefix}_{service}")
-
-    asyncio.run(teardown())
+    for service in SERVICES:  # in the background (a drop waits for a checkpoint), roles after
+        drop_in_background(template.replace("{service}", service), roles=True)
 
 
 async def _refused(dsn_: str, sql: str) -> str:
