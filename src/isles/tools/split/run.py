@@ -96,6 +96,15 @@ def _uuid5(ns: bytes, name: str) -> uuid.UUID:
     return made
 
 
+def _uuid5_text(ns: bytes, name: str) -> str:
+    """``str(uuid.uuid5(...))`` (the same text) without making the UUID."""
+    made = bytearray(hashlib.sha1(ns + name.encode(), usedforsecurity=False).digest()[:16])
+    made[6] = (made[6] & 0x0F) | 0x50  # version 5
+    made[8] = (made[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = made.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 @dataclass(frozen=True)
 class Reject:
     file: str
@@ -733,7 +742,8 @@ class Mapper:
 
             return via_fill
         if isinstance(value, Mapping) and "copy" in value:
-            return self._compile_copy(tm, tc, str(value["copy"]))
+            owner = str(value["copy"])
+            return lambda row, _reject: self._copy(tm, tc, row, owner)
         constant = self._plain(tm, tc, value)
         return lambda _row, _reject: constant
 
@@ -751,46 +761,31 @@ class Mapper:
         except Bad:
             return None
 
-    def _compile_copy(self, tm: TableMap, tc: TargetColumn, owner: str) -> Fill:
+    def _copy(self, tm: TableMap, tc: TargetColumn, row: sqlite3.Row, owner: str) -> Any:
         """A denormalized column, from the owner's monolith row as its events would fill
         it: ``*_name`` is "first last" (or the owner's name), ``*_active`` its active
-        flag, ``*_version`` 1 (the version the run gives the owner's row). What it
-        takes from the owner's row (and through which reference) is decided once for
-        the column."""
+        flag, ``*_version`` 1 (the version the run gives the owner's row)."""
         ref = next((c for c in tm.target.columns.values() if c.reference == owner), None)
         src = next((s for s, t in self.plan.tables[tm.source].columns.items() if ref and t == ref.name), None)
         owner_table = self.source_of_target.get(owner)
-        if src is None or owner_table is None:
-            return _none
-        keys = {c.name for c in self.analysis.tables[owner_table].columns}
-        take: Callable[[sqlite3.Row], Any]
+        if src is None or owner_table is None or row[src] is None:
+            return None
+        related = self.row_of(owner_table, _is_int(row[src]))
+        if related is None:
+            return None
+        keys = related.keys()
         if tc.name.endswith("_name"):
             if "first_name" in keys and "last_name" in keys:
-                take = lambda related: f"{related['first_name']} {related['last_name']}"  # noqa: E731
-            elif "name" in keys:
-                take = lambda related: related["name"]  # noqa: E731
-            else:
-                return _none
-        elif tc.name.endswith("_active"):
+                return f"{related['first_name']} {related['last_name']}"
+            return related["name"] if "name" in keys else None
+        if tc.name.endswith("_active"):
             owner_plan = self.plan.tables[owner_table]
             col = next((s for s, t in owner_plan.columns.items() if t == "is_active"), None)
-            take = lambda related: True if col is None else bool(convert(related[col], "Boolean"))  # noqa: E731
-        elif tc.name.endswith("_version"):
-            take = lambda _related: 1  # noqa: E731
-        else:
-            stem = tc.name.split("_", 1)[-1]
-            if stem not in keys:
-                return _none
-            take = lambda related: self._plain(tm, tc, related[stem])  # noqa: E731
-
-        def copy_fill(row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
-            key = row[src]
-            if key is None:
-                return None
-            related = self.row_of(owner_table, _is_int(key))
-            return None if related is None else take(related)
-
-        return copy_fill
+            return bool(convert(related[col], "Boolean")) if col else True
+        if tc.name.endswith("_version"):
+            return 1
+        stem = tc.name.split("_", 1)[-1]
+        return self._plain(tm, tc, related[stem]) if stem in keys else None
 
 
 def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
@@ -812,7 +807,7 @@ def write_ids(path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]]) -> None
         for table, ids in tables.items():
             db.executemany(
                 f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)",
-                ((table, i, str(_uuid5(ns.bytes, f"{table}:{i}"))) for i in sorted(ids)),
+                ((table, i, _uuid5_text(ns.bytes, f"{table}:{i}")) for i in sorted(ids)),
             )
         db.commit()
     finally:
@@ -1644,36 +1639,17 @@ def replica_filler(replica: Replica, owner: Table) -> Callable[[Mapping[str, Any
         scalar = getattr(default, "arg", None) if getattr(default, "is_scalar", False) else missing
         spec.append((name, scalar))
 
-    def steps(present: frozenset[str] | tuple[str, ...]) -> list[tuple[str, int, Any]]:
-        """What fills each column of the copy, for an owner's row of these columns:
-        (column, 0: the owner's value / 1: "first last" / 2: a constant, the value)."""
-        made: list[tuple[str, int, Any]] = []
-        for name, scalar in spec:
-            if name in present:
-                made.append((name, 0, name))
-            elif name == "full_name" and "first_name" in present and "last_name" in present:
-                made.append((name, 1, None))
-            elif name == "version":
-                made.append((name, 2, 1))
-            elif scalar is not missing:
-                made.append((name, 2, scalar))
-        return made
-
-    planned: dict[tuple[str, ...], list[tuple[str, int, Any]]] = {}
-
     def fill(values: Mapping[str, Any]) -> dict[str, Any]:
-        keys = tuple(values)
-        todo = planned.get(keys)
-        if todo is None:
-            todo = planned[keys] = steps(keys)
         row: dict[str, Any] = {}
-        for name, kind, what in todo:
-            if kind == 0:
-                row[name] = values[what]
-            elif kind == 1:
+        for name, scalar in spec:
+            if name in values:
+                row[name] = values[name]
+            elif name == "full_name" and "first_name" in values and "last_name" in values:
                 row[name] = f"{values['first_name']} {values['last_name']}"
-            else:
-                row[name] = what
+            elif name == "version":
+                row[name] = values.get("version", 1)
+            elif scalar is not missing:
+                row[name] = scalar
         return row
 
     return fill
@@ -1744,14 +1720,34 @@ async def verify(
     from isles.storage.tenancy import ACROSS_TENANTS
 
     result = VerifyResult()
-    loaded_ids: dict[str, set[uuid.UUID]] = {}  # "service.table" -> ids found
+    loaded_ids: dict[str, set[uuid.UUID]] = {}  # "service.table" -> ids found (the owners referred to)
     skipped: set[uuid.UUID] = set()
-    known: set[uuid.UUID] = set()  # the UUIDs of every monolith row of a mapped table
-    refs: list[tuple[str, str, str, uuid.UUID]] = []  # table, column, owner, value
+    #: the references not found in their owner's table (table, column, owner, value):
+    #: a reject's or unresolved, told apart once every table's rejects are known
+    missed: list[tuple[str, str, str, uuid.UUID]] = []
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
         mapper = Mapper(plan, analysis, target, system, db)
         refused = {(r.table, r.rowid) for r in rejects if r.decision == "skip" and r.reason.startswith("refused")}
+        # the owners' ids first: each reference is checked as its row is read (none kept)
+        owners: dict[str, dict[str, str]] = {}  # monolith table -> reference column -> owner
+        for name, tm in mapper.maps.items():
+            owners[name] = {
+                c: (tc.reference or f"{tm.target.service}.{(tc.foreign_key or '').split('.')[0]}")
+                for c, tc in tm.target.columns.items()
+                if tc.type in UUID_TYPES and (tc.reference or tc.foreign_key)
+            }
+        for owner in sorted({o for cols in owners.values() for o in cols.values()}):
+            service, table_name = owner.split(".", 1)
+            tt = target.tables.get(owner)
+            if service not in dbs or tt is None:
+                continue
+            pk = next((c for c in tt.columns.values() if c.primary_key), None)
+            if pk is None or pk.type not in UUID_TYPES:
+                continue
+            sa_table = mapper.services[service].metadata.tables[table_name]
+            async with dbs[service].read_session(tenant=ACROSS_TENANTS) as session:
+                loaded_ids[owner] = set((await session.execute(select(sa_table.columns[pk.name]))).scalars())
         for name, tm in mapper.maps.items():
             expected: dict[uuid.UUID, tuple[list[str], str]] = {}
             seen: dict[str, set[tuple[Any, ...]]] = {}
@@ -1775,15 +1771,10 @@ async def verify(
                     if used is None:  # the rest: the target's default
                         used = shapes[keys] = [c for c in columns if c in values]
                     expected[values[tm.pk]] = (used, checksum([values[c] for c in used]))
-            known.update(uuid_of(mapper.ns, name, i) for i in mapper.ids(name))
             target_db = dbs[tm.target.service]
             found: dict[uuid.UUID, str] = {}
-            kept = {c: tm.target.columns[c] for c in columns}
-            reference_cols = {
-                c: (tc.reference or f"{tm.target.service}.{(tc.foreign_key or '').split('.')[0]}")
-                for c, tc in tm.target.columns.items()
-                if tc.type in UUID_TYPES and (tc.reference or tc.foreign_key) and c in kept
-            }
+            reference_cols = [(c, owner, loaded_ids.get(owner)) for c, owner in owners[name].items() if c in columns]
+            full = tm.target.full
             found_rows = 0
             async with target_db.read_session(tenant=ACROSS_TENANTS) as session:
                 sel = select(*(tm.table.columns[c] for c in columns))
@@ -1793,9 +1784,12 @@ async def verify(
                     ident = values[tm.pk]
                     if ident in expected:
                         found[ident] = checksum([values[c] for c in expected[ident][0]])
-                    for c, owner in reference_cols.items():
-                        if values[c] is not None:
-                            refs.append((tm.target.full, c, owner, values[c]))
+                    for c, owner, ids in reference_cols:
+                        value = values[c]
+                        if value is not None:
+                            result.references += 1
+                            if ids is None or value not in ids:
+                                missed.append((full, c, owner, value))
             check = TableCheck(name, tm.target.full, len(expected), found_rows)
             for ident, (_, digest) in expected.items():
                 if ident not in found:
@@ -1815,22 +1809,9 @@ async def verify(
                 copy_check = TableCheck(f"{name} (copy)", replica.full, len(expected), len(copied & set(expected)))
                 copy_check.missing = len(set(expected) - copied)
                 result.tables.append(copy_check)
-        for service in {tm.target.service for tm in mapper.maps.values()} | {o.split(".")[0] for *_, o, _ in refs}:
-            if service not in dbs:
-                continue
-            for tt in target.tables.values():
-                if tt.service != service:
-                    continue
-                pk = next((c for c in tt.columns.values() if c.primary_key), None)
-                if pk is None or pk.type not in UUID_TYPES:
-                    continue
-                sa_table = mapper.services[service].metadata.tables[tt.name]
-                async with dbs[service].read_session(tenant=ACROSS_TENANTS) as session:
-                    loaded_ids[tt.full] = set((await session.execute(select(sa_table.columns[pk.name]))).scalars())
-    for table, column, owner, value in refs:
-        result.references += 1
-        if value in loaded_ids.get(owner, set()):
-            continue
+        # the UUIDs of every monolith row of a mapped table (made only if something missed)
+        known = {uuid_of(mapper.ns, name, i) for name in mapper.maps for i in mapper.ids(name)} if missed else set()
+    for table, column, owner, value in missed:
         if value in skipped or value not in known or owner not in loaded_ids:  # a reject: reported
             result.reported += 1
             continue
