@@ -725,6 +725,7 @@ class Mapper:
                 instead = theirs.defaults[mapped]
             grand = self.refers_to(parent, column) if tc.type in UUID_TYPES else None
             is_uuid = tc.type in UUID_TYPES
+            plain = self._plainer(tm, tc)
 
             def via_fill(row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
                 key = row[via]
@@ -738,7 +739,7 @@ class Mapper:
                     raw = instead
                 if is_uuid:
                     return None if grand is None or raw is None else self.uuid(grand, _is_int(raw))
-                return self._plain(tm, tc, raw)
+                return plain(raw)
 
             return via_fill
         if isinstance(value, Mapping) and "copy" in value:
@@ -753,6 +754,20 @@ class Mapper:
         if tc.name in self.plan.tables[tm.source].defaults or tc.nullable or tc.has_default:
             return "default"
         return "skip"
+
+    def _plainer(self, tm: TableMap, tc: TargetColumn) -> Callable[[Any], Any]:
+        """:meth:`_plain` for ``tc``, its converter chosen once."""
+        conv = converter(tc.type, getattr(tm.table.columns[tc.name].type, "python_type_", None))
+
+        def plain(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                return conv(value)
+            except Bad:
+                return None
+
+        return plain
 
     def _plain(self, tm: TableMap, tc: TargetColumn, value: Any) -> Any:
         python_type = getattr(tm.table.columns[tc.name].type, "python_type_", None)
