@@ -7,10 +7,13 @@ verification), in the same run.
     python benchmarks/split.py                       # 20,000 employees (about 150,000 rows)
     python benchmarks/split.py --employees 2000
 
-It prints, per tool, the wall time, the monolith's rows per second and the peak RSS
-(the run twice: the second finds every row there and writes nothing), and the ratio of
-the two loads (the first run's). The target databases are migrated before the clock
-starts (``isles migrate upgrade``) and dropped at the end.
+It prints, per tool, the wall time, the monolith's rows per second, the CPU seconds
+of the tool's own process (user + system: on a machine shared with other work, the
+wall time spreads more than the work done) and the peak RSS (the run twice: the second
+finds every row there and writes nothing), and the ratio of the two loads (the first
+run's). The target databases are migrated before the clock starts (``isles migrate
+upgrade``) and dropped at the end. pgloader is tried again (up to three times, into a
+fresh database) when it fails, as it does when the server has no connection to spare.
 """
 
 from __future__ import annotations
@@ -32,20 +35,28 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 
-def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
-    """(seconds, peak RSS KiB of the command, output) of one command (``/usr/bin/time``
-    reports the peak of the command's process alone)."""
+class Failed(Exception):
+    pass
+
+
+def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
+    """(seconds, peak RSS KiB, CPU seconds) of one command (``/usr/bin/time`` reports
+    the command's process alone)."""
     started = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *argv], env=env, cwd=cwd, capture_output=True, text=True, check=False
+        ["/usr/bin/time", "-f", "%M %U %S", *argv], env=env, cwd=cwd, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(argv[:6])} ...: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    peak = int(done.stderr.strip().splitlines()[-1])
-    return seconds, peak, done.stdout
+        raise Failed(f"{' '.join(argv[:6])} ...: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    peak, user, system = done.stderr.strip().splitlines()[-1].split()
+    return seconds, int(peak), float(user) + float(system)
+
+
+def _line(tool: str, seconds: float, rows: int, cpu: float | None = None, peak: int | None = None) -> None:
+    shown_cpu = f"{cpu:>9.2f}" if cpu is not None else f"{'':>9}"
+    shown_peak = f"{peak / 1024:>14.1f}" if peak is not None else ""
+    print(f"{tool:<34}{seconds:>9.2f}{rows / seconds:>11,.0f}{shown_cpu}{shown_peak}", flush=True)
 
 
 async def _drop(url: str) -> None:
@@ -94,29 +105,40 @@ def main() -> None:
             t0 = time.perf_counter()
             _timed([*isles, "migrate", "upgrade"], env, root)
             print(f"  {len(services)} service databases migrated in {time.perf_counter() - t0:.1f} s", flush=True)
-            print(f"{'tool':<34}{'seconds':>9}{'rows/s':>11}{'peak RSS MiB':>14}")
-            run_s, run_rss, _out = _timed([*isles, "split", "run", "--plan", str(plan), str(stats.path)], env, root)
-            print(f"{'isles split run':<34}{run_s:>9.2f}{rows / run_s:>11,.0f}{run_rss / 1024:>14.1f}", flush=True)
-            again_s, again_rss, _out = _timed([*isles, "split", "run", "--plan", str(plan), str(stats.path)], env, root)
-            print(
-                f"{'isles split run (rerun: no change)':<34}{again_s:>9.2f}{rows / again_s:>11,.0f}"
-                f"{again_rss / 1024:>14.1f}",
-                flush=True,
+            print(f"{'tool':<34}{'seconds':>9}{'rows/s':>11}{'CPU s':>9}{'peak RSS MiB':>14}")
+            run_s, run_rss, run_cpu = _timed([*isles, "split", "run", "--plan", str(plan), str(stats.path)], env, root)
+            _line("isles split run", run_s, rows, run_cpu, run_rss)
+            again_s, again_rss, again_cpu = _timed(
+                [*isles, "split", "run", "--plan", str(plan), str(stats.path)], env, root
             )
-            ver_s, ver_rss, _out = _timed([*isles, "split", "verify", "--plan", str(plan), str(stats.path)], env, root)
-            print(f"{'isles split verify':<34}{ver_s:>9.2f}{rows / ver_s:>11,.0f}{ver_rss / 1024:>14.1f}", flush=True)
-            both = run_s + ver_s
-            print(f"{'isles split run + verify':<34}{both:>9.2f}{rows / both:>11,.0f}", flush=True)
+            _line("isles split run (rerun: no change)", again_s, rows, again_cpu, again_rss)
+            ver_s, ver_rss, ver_cpu = _timed(
+                [*isles, "split", "verify", "--plan", str(plan), str(stats.path)], env, root
+            )
+            _line("isles split verify", ver_s, rows, ver_cpu, ver_rss)
+            _line("isles split run + verify", run_s + ver_s, rows, run_cpu + ver_cpu)
             if pgloader is None:
                 print("pgloader: not installed (apt-get install pgloader); no comparison")
                 return
             one = f"{prefix}_pgloader"
-            subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", one], check=True)
-            pg_s, pg_rss, _out = _timed(
-                [pgloader, "--quiet", f"sqlite://{stats.path}", f"pgsql://postgres@127.0.0.1:5432/{one}"], env, root
-            )
-            print(f"{'pgloader (one database, as is)':<34}{pg_s:>9.2f}{rows / pg_s:>11,.0f}{pg_rss / 1024:>14.1f}")
+            for attempt in range(1, 4):
+                asyncio.run(_drop(f"{SERVER}/{one}"))
+                subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", one], check=True)
+                try:
+                    pg_s, pg_rss, pg_cpu = _timed(
+                        [pgloader, "--quiet", f"sqlite://{stats.path}", f"pgsql://postgres@127.0.0.1:5432/{one}"],
+                        env,
+                        root,
+                    )
+                    break
+                except Failed as exc:
+                    if attempt == 3:
+                        raise SystemExit(str(exc)) from None
+                    print(f"  pgloader failed (attempt {attempt}), again: {str(exc).splitlines()[0][:100]}", flush=True)
+            _line("pgloader (one database, as is)", pg_s, rows, pg_cpu, pg_rss)
             print(f"  isles split run / pgloader time: {run_s / pg_s:.2f}x (rows/s: {pg_s / run_s:.2f}x pgloader's)")
+        except Failed as exc:
+            raise SystemExit(str(exc)) from None
         finally:
             for service in services:
                 asyncio.run(_drop(template.replace("{service}", service)))

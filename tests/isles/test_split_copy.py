@@ -1,7 +1,10 @@
-"""``isles split run`` on PostgreSQL goes by ``COPY`` (a staging table per batch, then
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING``): the same rows and the same rejects
-file as SQLite's prepared inserts, a rerun that writes nothing, and a batch the
-database refuses retried row by row with only the refused rows as rejects."""
+"""``isles split run`` on PostgreSQL goes by ``COPY``: straight into the table where
+none of the batch's keys is there yet (and the role may: row-level security refuses
+``COPY FROM`` to a role that does not bypass it), else into a staging table then
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; a batch all there is not written
+again. The same rows and the same rejects file as SQLite's prepared inserts, a rerun
+that writes nothing, and a batch the database refuses retried row by row with only
+the refused rows as rejects."""
 
 from __future__ import annotations
 
@@ -13,12 +16,25 @@ from typing import Any
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
+from isles.cli.main import app
+from isles.storage.db import connect_waiting
 from isles.tools.split import run as split_run
 from isles.tools.split.plan import write_plan
 from isles.tools.split.run import read_rejects
 from tests.fixtures.monolith import Stats, make_monolith
-from tests.isles.test_split_run import EMPLOYEES, SERVICES, counts, expected_rejects, hr_plan, isles, prepare
+from tests.isles.test_split_run import (
+    EMPLOYEES,
+    HRMS,
+    SERVICES,
+    counts,
+    env_of,
+    expected_rejects,
+    hr_plan,
+    isles,
+    prepare,
+)
 from tests.support import Backend, Templates, make_backend
 
 pytestmark = pytest.mark.integration
@@ -34,7 +50,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How many batches went each way (COPY, SQLite's executemany, SQLAlchemy's insert
     for a whole batch, row by row after a refusal), per table."""
     seen: Counter[str] = Counter()
-    for way in ("_copy", "_insert", "_insert_many", "_insert_one"):
+    for way in ("_copy", "_copy_direct", "_copy_staged", "_insert", "_insert_many", "_insert_one"):
         original = getattr(split_run.Writer, way)
 
         def counted(self: split_run.Writer, *args: Any, _way: str = way, _original: Any = original) -> Any:
@@ -64,6 +80,16 @@ def pg_counts(backend: Backend) -> dict[str, int]:
     return asyncio.run(count())
 
 
+async def _execute(backend: Backend, service: str, *sql: str) -> None:
+    # the server's connections are shared with other suites: wait longer than a run's pools
+    conn = await connect_waiting(backend.url(service).replace("postgresql+asyncpg", "postgresql"), wait=120)
+    try:
+        for statement in sql:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 @pytest.mark.postgres
 def test_postgres_loads_by_copy_like_sqlite(
     monolith: Stats, templates: Templates, tmp_path: Path, calls: Counter[str]
@@ -85,8 +111,11 @@ def test_postgres_loads_by_copy_like_sqlite(
         before = pg_counts(pg)
         ran = isles(pg, *argv, "--rejects", str(tmp_path / "pg.csv"))
         assert ran.exit_code == 0, ran.output
-        # every batch of every table and copy went by COPY, none by INSERT
+        # every batch of every table and copy went by COPY, none by INSERT: straight
+        # into the table (the test's role is a superuser: row-level security is bypassed)
         assert calls["_copy"] >= len(plan.tables) + 10
+        assert calls["_copy_direct"] == calls["_copy"]
+        assert calls["_copy_staged"] == 0
         assert calls["_insert"] == calls["_insert_many"] == calls["_insert_one"] == 0
         # the same rejects, byte for byte, and the dirt counted exactly
         assert (tmp_path / "pg.csv").read_bytes() == (tmp_path / "lite.csv").read_bytes()
@@ -105,11 +134,27 @@ def test_postgres_loads_by_copy_like_sqlite(
         verified = isles(pg, "split", "verify", "--plan", str(plan_file), str(monolith.path))
         assert verified.exit_code == 0, verified.output
 
-        # a rerun writes nothing and reports the same
+        # a rerun writes nothing (every batch found there: no COPY at all) and reports the same
+        calls.clear()
         again = isles(pg, *argv, "--rejects", str(tmp_path / "pg2.csv"))
         assert again.exit_code == 0, again.output
+        assert calls["_copy"] >= len(plan.tables) + 10
+        assert calls["_copy_direct"] == calls["_copy_staged"] == 0
         assert pg_counts(pg) == after
         assert (tmp_path / "pg2.csv").read_bytes() == (tmp_path / "pg.csv").read_bytes()
+        assert isles(pg, "split", "verify", "--plan", str(plan_file), str(monolith.path)).exit_code == 0
+
+        # a batch partly there (rows deleted since): the staging table, the rest left as it is
+        asyncio.run(
+            _execute(pg, "leave", "DELETE FROM leave_requests WHERE ctid IN (SELECT ctid FROM leave_requests LIMIT 7)")
+        )
+        calls.clear()
+        again = isles(pg, *argv, "--rejects", str(tmp_path / "pg3.csv"))
+        assert again.exit_code == 0, again.output
+        assert calls["_copy_staged"] == calls["_copy_staged:leave_requests"] == 1
+        assert calls["_copy_direct"] == 0
+        assert pg_counts(pg) == after
+        assert (tmp_path / "pg3.csv").read_bytes() == (tmp_path / "pg.csv").read_bytes()
         assert isles(pg, "split", "verify", "--plan", str(plan_file), str(monolith.path)).exit_code == 0
     finally:
         pg.drop_later(SERVICES)
@@ -151,3 +196,94 @@ def test_a_refused_batch_goes_row_by_row(
         assert verified.exit_code == 0, verified.output
     finally:
         backend.drop_later(SERVICES)
+
+
+@pytest.mark.postgres
+def test_a_role_under_row_level_security_loads_through_the_staging_table(
+    monolith: Stats, templates: Templates, tmp_path: Path, calls: Counter[str]
+) -> None:
+    """The platform's runtime roles do not bypass row-level security, which refuses
+    them ``COPY FROM`` into a tenant table: the run falls back to the staging table
+    there (once per table, then goes that way) and loads the same rows, the same
+    rejects."""
+    pg = make_backend("postgres", tmp_path / "pg")
+    prepare(pg, templates)
+    role = f"{pg.prefix}_splitter"
+    try:
+        grants = [
+            f'GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO "{role}"',
+            f'GRANT USAGE ON SCHEMA public TO "{role}"',
+        ]
+        asyncio.run(_execute(pg, "auth", f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS'))
+        for service in SERVICES:
+            asyncio.run(
+                _execute(
+                    pg, service, f'GRANT CONNECT, TEMPORARY ON DATABASE "{pg.prefix}_{service}" TO "{role}"', *grants
+                )
+            )
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)
+        url = (pg.settings.database_url or "").replace("postgres@", f"{role}@")
+        env = {"ISLES_DATABASE_URL": url}
+        ran = CliRunner().invoke(
+            app, ["split", "run", "--plan", str(plan_file), str(monolith.path), *HRMS], env={**env_of(pg), **env}
+        )
+        assert ran.exit_code == 0, ran.output
+        assert calls["_copy_staged:employees"] == calls["_copy:employees"] >= 1  # a tenant table
+        assert calls["_copy_direct:employees"] == 1  # refused once, not tried again
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        assert Counter((r.table, r.column, r.decision) for r in rejects) == expected_rejects(monolith)
+        after = pg_counts(pg)
+        skipped = Counter(r.table for r in rejects if r.decision == "skip")
+        for name, tp in plan.tables.items():
+            assert after[tp.target] == monolith.rows[name] - skipped[name], name
+        assert after["tasks.task_users"] == EMPLOYEES
+        verified = isles(pg, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+        assert verified.exit_code == 0, verified.output
+    finally:
+        for service in SERVICES:
+            asyncio.run(_execute(pg, service, f'DROP OWNED BY "{role}"'))
+        asyncio.run(_execute(pg, "auth", f'DROP ROLE IF EXISTS "{role}"'))
+        pg.drop_later(SERVICES)
+
+
+@pytest.mark.postgres
+def test_a_run_holds_four_connections_at_most(
+    monolith: Stats, templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run writes ten services' databases, the copies of a table side by side, while
+    its converter runs ahead: at no write do the services' pools hold more than four
+    PostgreSQL connections (the server's are shared with everything else), and the
+    result is the one a run one table after the other gives."""
+    pools: dict[int, Any] = {}
+    most = 0
+    original = split_run.Writer.write
+
+    async def write(self: split_run.Writer, rows: Any) -> Any:
+        nonlocal most
+        pools[id(self.db)] = self.db.engine.pool
+        held = sum(pool.checkedin() + pool.checkedout() for pool in pools.values())
+        most = max(most, held)
+        return await original(self, rows)
+
+    monkeypatch.setattr(split_run.Writer, "write", write)
+    monkeypatch.setattr(split_run, "AHEAD", 1)
+    pg = make_backend("postgres", tmp_path / "pg")
+    prepare(pg, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)
+        ran = isles(pg, "split", "run", "--plan", str(plan_file), str(monolith.path), "--batch", "20")
+        assert ran.exit_code == 0, ran.output
+        assert len(pools) >= 8  # the services written
+        assert 1 <= most <= split_run.OPEN_SERVICES
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        assert Counter((r.table, r.column, r.decision) for r in rejects) == expected_rejects(monolith)
+        after = pg_counts(pg)
+        skipped = Counter(r.table for r in rejects if r.decision == "skip")
+        for name, tp in plan.tables.items():
+            assert after[tp.target] == monolith.rows[name] - skipped[name], name
+        verified = isles(pg, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+        assert verified.exit_code == 0, verified.output
+    finally:
+        pg.drop_later(SERVICES)

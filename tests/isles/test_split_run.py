@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 from hrms.system import build as build_hrms
 from isles.cli.main import app
 from isles.storage import crypto
+from isles.storage.db import connect_waiting
 from isles.tools.split.analyse import analyse
 from isles.tools.split.plan import Plan, check_plan, propose, target_of, write_plan
 from isles.tools.split.run import namespace, read_rejects, uuid_of
@@ -234,7 +235,7 @@ def test_a_threshold_of_zero_stops_the_run(monolith: Stats, templates: Templates
     backend = make_backend("sqlite", tmp_path / "db")
     prepare(backend, templates)
     plan_file = tmp_path / "plan.toml"
-    hr_plan(monolith, plan_file, threshold=0.0)
+    plan = hr_plan(monolith, plan_file, threshold=0.0)
     ran = isles(
         backend, "split", "run", "--plan", str(plan_file), str(monolith.path), "--rejects", str(tmp_path / "r.csv")
     )
@@ -245,6 +246,18 @@ def test_a_threshold_of_zero_stops_the_run(monolith: Stats, templates: Templates
         rows = list(csv.reader(f))
     assert rows[0] == ["file", "table", "rowid", "column", "value", "reason", "decision"]
     assert len(rows) > 1
+    # the converter runs ahead of the writes: nothing after the table that stopped the run
+    # is written, reported or given a watermark
+    stopped = rows[1][1]
+    assert {r[1] for r in rows[1:]} == {stopped}
+    with sqlite3.connect(plan_file.with_suffix(".ids.sqlite")) as db:
+        marked = [t for (t,) in db.execute("SELECT source_table FROM isles_split_watermarks")]
+    assert stopped in marked
+    found = counts(backend)
+    for name, tp in plan.tables.items():
+        if name not in marked:
+            assert found[tp.target] == 0, name
+    assert len(marked) < len(plan.tables)
 
 
 def test_run_refuses_a_plan_check_refuses_and_unmigrated_databases(monolith: Stats, tmp_path: Path) -> None:
@@ -292,38 +305,84 @@ def test_split_run_commands_have_help_with_an_example(command: str) -> None:
     assert f"Example: isles split {command} " in result.stdout
 
 
-def test_a_run_killed_mid_way_then_rerun_loads_everything_once(templates: Templates, tmp_path: Path) -> None:
-    """kill -9 after the first batches of a real `isles split run`; the rerun completes,
-    with no duplicates, and verify passes."""
-    stats = make_monolith(tmp_path / "monolith.sqlite", employees=1000, seed=3)
-    backend = make_backend("sqlite", tmp_path / "db")
-    prepare(backend, templates)
-    plan_file = tmp_path / "plan.toml"
-    plan = hr_plan(stats, plan_file)
-    env = {**os.environ, **env_of(backend), "PYTHONPATH": os.pathsep.join(sys.path)}
-    argv = [sys.executable, "-m", "isles.cli", "split", "run", "--plan", str(plan_file), str(stats.path), *HRMS]
-    proc = subprocess.Popen([*argv, "--batch", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = backend.settings.data_dir / "presence.db"  # attendance is among the first tables loaded
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            assert proc.poll() is None, "the run ended before it was killed"
-            assert time.monotonic() < deadline
-            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(first, timeout=0.1) as db:
-                if one(db, "SELECT count(*) FROM attendance_days") >= 200:
-                    break
-            time.sleep(0.02)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-    partial = counts(backend)
-    assert sum(partial[t.target] for t in plan.tables.values()) < stats.total_rows // 2  # it was mid-way
+def _attendance_rows(backend: Backend) -> int:
+    """Rows in presence.attendance_days (among the first tables loaded) so far."""
+    if backend.name == "sqlite":
+        with sqlite3.connect(backend.settings.data_dir / "presence.db", timeout=0.1) as db:
+            return one(db, "SELECT count(*) FROM attendance_days")
 
-    rerun = isles(backend, "split", "run", "--plan", str(plan_file), str(stats.path))
-    assert rerun.exit_code == 0, rerun.output
-    skipped = Counter(r.table for r in read_rejects(tmp_path / "rejects.csv") if r.decision == "skip")
-    after = counts(backend)
-    for name, tp in plan.tables.items():
-        assert after[tp.target] == stats.rows[name] - skipped[name], name
-    verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(stats.path))
-    assert verified.exit_code == 0, verified.output
+    async def count() -> int:
+        conn = await connect_waiting(backend.url("presence").replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM attendance_days"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
+def _counts_of(backend: Backend) -> dict[str, int]:
+    if backend.name == "sqlite":
+        return counts(backend)
+
+    async def count() -> dict[str, int]:
+        found = {}
+        for service in SERVICES:
+            conn = await connect_waiting(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+            try:
+                for (table,) in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
+                    found[f"{service}.{table}"] = int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))
+            finally:
+                await conn.close()
+        return found
+
+    return asyncio.run(count())
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_run_killed_mid_way_then_rerun_loads_everything_once(
+    backend_name: str, templates: Templates, tmp_path: Path
+) -> None:
+    """kill -9 after the first batches of a real `isles split run` (its converter runs
+    ahead of its writes: batches converted, not written, die with it); the rerun
+    completes, with no duplicates, the replicas too, the same rejects file as a run
+    from scratch, and verify passes."""
+    stats = make_monolith(tmp_path / "monolith.sqlite", employees=1000, seed=3)
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(stats, plan_file)
+        env = {**os.environ, **env_of(backend), "PYTHONPATH": os.pathsep.join(sys.path)}
+        argv = [sys.executable, "-m", "isles.cli", "split", "run", "--plan", str(plan_file), str(stats.path), *HRMS]
+        proc = subprocess.Popen(
+            [*argv, "--batch", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        try:
+            while True:
+                assert proc.poll() is None, "the run ended before it was killed"
+                assert time.monotonic() < deadline
+                with contextlib.suppress(sqlite3.OperationalError):
+                    if _attendance_rows(backend) >= 200:
+                        break
+                time.sleep(0.02)
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        partial = _counts_of(backend)
+        assert sum(partial[t.target] for t in plan.tables.values()) < stats.total_rows // 2  # it was mid-way
+
+        rerun = isles(backend, "split", "run", "--plan", str(plan_file), str(stats.path))
+        assert rerun.exit_code == 0, rerun.output
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        skipped = Counter(r.table for r in rejects if r.decision == "skip")
+        after = _counts_of(backend)
+        for name, tp in plan.tables.items():
+            assert after[tp.target] == stats.rows[name] - skipped[name], name
+        assert after["tasks.task_users"] == after["employee.employees"]
+        assert Counter((r.table, r.column, r.decision) for r in rejects) == expected_rejects(stats)
+        verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(stats.path))
+        assert verified.exit_code == 0, verified.output
+    finally:
+        backend.drop_later(SERVICES)

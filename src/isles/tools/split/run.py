@@ -10,12 +10,14 @@ from the monolith, as a checked plan says, and compare the result with the sourc
   a table of the run, kept out of the services' databases (whose schema belongs to
   their migrations).
 * **Rows** are converted by the target column's type (:class:`Mapper`, each column's
-  conversion decided once) and written in batches (:class:`Writer`: ``COPY`` into a
-  staging table then ``INSERT ... SELECT ... ON CONFLICT (pk) DO NOTHING`` on
-  PostgreSQL, a prepared ``INSERT ... ON CONFLICT (pk) DO NOTHING`` on SQLite: a
-  rerun, or a resume after a kill, adds nothing twice), straight into the tables: no
-  unit of work, no outbox, no events. ``version`` columns the plan does not fill are
-  set to 1.
+  conversion decided once) and written in batches (:class:`Writer`: on PostgreSQL
+  ``COPY`` straight into the table, or into a staging table then ``INSERT ... SELECT
+  ... ON CONFLICT (pk) DO NOTHING`` where some rows are there; a prepared ``INSERT ...
+  ON CONFLICT (pk) DO NOTHING`` on SQLite; a batch all there is not written: a rerun,
+  or a resume after a kill, adds nothing twice), straight into the tables: no unit of
+  work, no outbox, no events. ``version`` columns the plan does not fill are set
+  to 1. The next batches are converted while the databases write the previous ones
+  (:func:`_load`), with at most four PostgreSQL connections (:class:`_Connections`).
 * **Rejects**: a value that does not convert, an orphan reference, a duplicate of a
   unique key (emails compared ignoring case), an empty string made NULL: each is a
   :class:`Reject` with the decision the plan's ``[rejects]`` policy took (``skip``
@@ -26,12 +28,13 @@ from the monolith, as a checked plan says, and compare the result with the sourc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import functools
 import hashlib
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -91,6 +94,15 @@ def _uuid5(ns: bytes, name: str) -> uuid.UUID:
     object.__setattr__(made, "int", (int.from_bytes(digest[:16]) & _CLEAR) | _SET)
     object.__setattr__(made, "is_safe", _safe)
     return made
+
+
+def _uuid5_text(ns: bytes, name: str) -> str:
+    """``str(uuid.uuid5(...))`` (the same text) without making the UUID."""
+    made = bytearray(hashlib.sha1(ns + name.encode(), usedforsecurity=False).digest()[:16])
+    made[6] = (made[6] & 0x0F) | 0x50  # version 5
+    made[8] = (made[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = made.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -293,8 +305,34 @@ def norm(value: Any) -> str:
     return str(value)
 
 
+def _number(value: Any) -> str:
+    d = Decimal(str(value)).normalize()
+    return "0" if d.is_zero() else format(d, "f")
+
+
+def _stamp(value: datetime) -> str:
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+
+
+#: :func:`norm` by the value's exact class (the common ones; others go through norm)
+_NORMS: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _v: "\x00",
+    bool: lambda v: "true" if v else "false",
+    int: _number,
+    float: _number,
+    Decimal: _number,
+    datetime: _stamp,
+    date: date.isoformat,
+    uuid.UUID: str,
+}
+
+
 def checksum(values: Sequence[Any]) -> str:
-    return hashlib.sha256("\x1f".join(norm(v) for v in values).encode()).hexdigest()
+    """sha256 of the values as :func:`norm` writes them."""
+    norms = _NORMS
+    return hashlib.sha256(
+        "\x1f".join([v if v.__class__ is str else norms.get(v.__class__, norm)(v) for v in values]).encode()
+    ).hexdigest()
 
 
 # --- the mapping of one table ------------------------------------------------------------
@@ -687,6 +725,7 @@ class Mapper:
                 instead = theirs.defaults[mapped]
             grand = self.refers_to(parent, column) if tc.type in UUID_TYPES else None
             is_uuid = tc.type in UUID_TYPES
+            plain = self._plainer(tm, tc)
 
             def via_fill(row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
                 key = row[via]
@@ -700,7 +739,7 @@ class Mapper:
                     raw = instead
                 if is_uuid:
                     return None if grand is None or raw is None else self.uuid(grand, _is_int(raw))
-                return self._plain(tm, tc, raw)
+                return plain(raw)
 
             return via_fill
         if isinstance(value, Mapping) and "copy" in value:
@@ -715,6 +754,20 @@ class Mapper:
         if tc.name in self.plan.tables[tm.source].defaults or tc.nullable or tc.has_default:
             return "default"
         return "skip"
+
+    def _plainer(self, tm: TableMap, tc: TargetColumn) -> Callable[[Any], Any]:
+        """:meth:`_plain` for ``tc``, its converter chosen once."""
+        conv = converter(tc.type, getattr(tm.table.columns[tc.name].type, "python_type_", None))
+
+        def plain(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                return conv(value)
+            except Bad:
+                return None
+
+        return plain
 
     def _plain(self, tm: TableMap, tc: TargetColumn, value: Any) -> Any:
         python_type = getattr(tm.table.columns[tc.name].type, "python_type_", None)
@@ -769,7 +822,7 @@ def write_ids(path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]]) -> None
         for table, ids in tables.items():
             db.executemany(
                 f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)",
-                ((table, i, str(_uuid5(ns.bytes, f"{table}:{i}"))) for i in sorted(ids)),
+                ((table, i, _uuid5_text(ns.bytes, f"{table}:{i}")) for i in sorted(ids)),
             )
         db.commit()
     finally:
@@ -849,6 +902,9 @@ async def run(
         if changed is not None:
             order = mapper.changed_order()
             past = {name: mapper.ids_past(name, changed.get(name)) for name in order}
+        if changed is None:
+            await _load(mapper, plan, system, dbs, result, batch, progress)
+            return result
         for name in order:
             tm = mapper.maps[name]
             writer = Writer(dbs[tm.target.service], tm.table, tm.pk)
@@ -856,59 +912,12 @@ async def run(
             result.replicas_left.update(left)
             copies = [(r, Writer(dbs[r.service], r.table, r.columns[0]), replica_filler(r, tm.table)) for r in replicas]
             tr = TableResult(name, tm.target.full, rows=mapper.count(name))
-            seen: dict[str, set[tuple[Any, ...]]] = {}
-            done = 0
-            source_pk = tm.source_pk
             # taken before reading: a row written meanwhile is read again next time
             result.watermarks[name] = mapper.watermark(name)
-            if changed is not None:
-                tr.deleted = sorted((loaded_ids or {}).get(name, set()) - mapper.ids(name))
-                await _changed_table(
-                    mapper, tm, tr, result, writer, copies, changed.get(name), batch, progress, past, bumped
-                )
-                result.tables.append(tr)
-                if tr.share > plan.threshold:
-                    result.stopped_at = name
-                    break
-                continue
-            for chunk in mapper.rows(name, batch):
-                rows: list[tuple[int, int, dict[str, Any]]] = []
-                for row in chunk:
-                    values, rejects = mapper.convert_row(tm, row, seen)
-                    if rejects:
-                        tr.rejected_rows += 1
-                        result.rejects += rejects
-                    if values is None:
-                        tr.skipped += 1
-                    else:
-                        rows.append((int(row[0]), _is_int(row[source_pk]), values))
-                refused = await writer.write(rows)
-                for rowid, source_id, why in refused:
-                    tr.skipped += 1
-                    tr.rejected_rows += 1
-                    mapper.skipped.setdefault(name, set()).add(source_id)
-                    result.rejects.append(
-                        Reject(mapper.file, name, rowid, "", "", f"refused by the database: {why}", "skip")
-                    )
-                tr.loaded += len(rows) - len(refused)
-                gone = {rowid for rowid, _, _ in refused}
-                # the copies live in other services' databases: written side by side
-                batches = [
-                    [(rowid, source_id, fill(values)) for rowid, source_id, values in rows if rowid not in gone]
-                    for _, _, fill in copies
-                ]
-                outcomes = await asyncio.gather(*(w.write(b) for (_, w, _), b in zip(copies, batches, strict=True)))
-                for (replica, _, _), copied, failed in zip(copies, batches, outcomes, strict=True):
-                    result.replicas[replica.full] = result.replicas.get(replica.full, 0) + len(copied) - len(failed)
-                    result.rejects += [
-                        Reject(
-                            mapper.file, name, rowid, replica.full, "", f"copy refused by the database: {why}", "copy"
-                        )
-                        for rowid, _, why in failed
-                    ]
-                done += len(chunk)
-                if progress is not None:
-                    progress(name, done, tr.rows)
+            tr.deleted = sorted((loaded_ids or {}).get(name, set()) - mapper.ids(name))
+            await _changed_table(
+                mapper, tm, tr, result, writer, copies, changed.get(name), batch, progress, past, bumped
+            )
             result.tables.append(tr)
             if tr.share > plan.threshold:
                 result.stopped_at = name
@@ -918,6 +927,257 @@ async def run(
 
 Batch = list[tuple[int, int, dict[str, Any]]]  # (rowid, monolith id, the target row)
 Copies = list[tuple["Replica", "Writer", Callable[[Mapping[str, Any]], dict[str, Any]]]]
+
+
+#: batches converted ahead of the one being written (each waits in memory)
+AHEAD = 2
+#: rows converted between two turns given to the event loop (the writes' I/O)
+TURN = 250
+#: services whose connections are kept open at once; writes in flight at once
+OPEN_SERVICES = 4
+WRITES = 3
+
+
+@dataclass
+class _Table:
+    """One table of a load: what the converter made for the writer."""
+
+    tm: TableMap
+    tr: TableResult
+    writer: Writer
+    copies: Copies
+    watermark: tuple[str, Any]
+    left: dict[str, str]  # the replicas not filled, and why
+    #: the rows written, per batch, for the copies (with where their rejects go)
+    kept: list[tuple[Batch, int]] = field(default_factory=list)
+    done: int = 0  # monolith rows read
+    #: set once every batch of the table is written (its refused rows known)
+    written: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Job:
+    table: _Table
+    rows: Batch
+    rejects: list[Reject]
+    rejected_rows: int
+    skipped: int
+    read: int
+    last: bool = False  # the table's end (no rows)
+    #: set once this batch's own rows are written (before its replicas)
+    written: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Connections:
+    """At most :data:`OPEN_SERVICES` services' pools hold connections at once, and at
+    most :data:`WRITES` services are written at once: a service not used for the
+    longest time closes its idle connections (``dispose``) before another opens one."""
+
+    def __init__(self, dbs: Mapping[str, ServiceDatabase]) -> None:
+        self.dbs = {name: db for name, db in dbs.items() if not db.is_sqlite}  # SQLite: files, no server
+        self.open: dict[str, int] = {}  # service -> users now (insertion order: least recent first)
+        self.limit = asyncio.Semaphore(WRITES)
+        self.opened = 0  # services (re)opened: for the tests
+
+    @contextlib.asynccontextmanager
+    async def use(self, service: str) -> AsyncIterator[None]:
+        """Hold one of the :data:`WRITES` places for writing to ``service``."""
+        if service not in self.dbs:
+            yield
+            return
+        async with self.limit:
+            if service in self.open:
+                self.open[service] = self.open.pop(service)  # the most recent now
+            else:
+                while len(self.open) >= OPEN_SERVICES:
+                    idle = next((s for s, n in self.open.items() if n == 0), None)
+                    if idle is None:  # cannot happen with WRITES < OPEN_SERVICES
+                        break
+                    del self.open[idle]
+                    await self.dbs[idle].dispose()
+                self.open[service] = 0
+                self.opened += 1
+            self.open[service] += 1
+            try:
+                yield
+            finally:
+                self.open[service] -= 1
+
+    async def close(self) -> None:
+        for service in list(self.open):
+            await self.dbs[service].dispose()
+        self.open.clear()
+
+
+async def _load(
+    mapper: Mapper,
+    plan: Plan,
+    system: System,
+    dbs: Mapping[str, ServiceDatabase],
+    result: RunResult,
+    batch: int,
+    progress: Progress | None,
+) -> None:
+    """The full run: the monolith's rows converted (this coroutine's own work, on the
+    process's core) while the batches converted before are written (the databases'
+    work): a converter and a writer, :data:`AHEAD` batches apart. The writer takes the
+    batches in the order they were converted, so the tables, the rejects and the
+    refused rows come out as one after the other would. Where a row's conversion
+    depends on what was written before it — a foreign key inside a service names a
+    row that the database may have refused (then the row is an orphan) — the converter
+    waits for that write: for a parent table, until all its batches are written; for
+    a table that refers to itself (a manager), until the previous batch's own rows are
+    (not its replicas)."""
+    jobs: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=AHEAD)
+    stop = asyncio.Event()  # a table passed the threshold: nothing after it is written
+    tables: dict[str, _Table] = {}
+    connections = _Connections(dbs)
+    for db in connections.dbs.values():  # the pools' connections of the checks made before the run
+        await db.dispose()
+
+    def parents(name: str) -> set[str]:
+        tm = mapper.maps[name]
+        found = set()
+        for to, (kind, src) in tm.fills.items():
+            if kind == "column" and tm.target.columns[to].foreign_key:
+                parent = mapper.refers_to(name, src)
+                if parent is not None and parent in mapper.maps:
+                    found.add(parent)
+        return found
+
+    async def convert() -> None:
+        await convert_tables()
+        await jobs.put(None)
+
+    async def convert_tables() -> None:
+        for name in mapper.maps:
+            needs = parents(name)
+            for parent in needs - {name}:
+                await tables[parent].written.wait()
+            if stop.is_set():
+                return
+            tm = mapper.maps[name]
+            replicas, left = replicas_of(plan, system, tm.target.full)
+            copies = [(r, Writer(dbs[r.service], r.table, r.columns[0]), replica_filler(r, tm.table)) for r in replicas]
+            # taken before reading: a row written meanwhile is read again next time
+            table = tables[name] = _Table(
+                tm,
+                TableResult(name, tm.target.full, rows=mapper.count(name)),
+                Writer(dbs[tm.target.service], tm.table, tm.pk),
+                copies,
+                mapper.watermark(name),
+                left,
+            )
+            seen: dict[str, set[tuple[Any, ...]]] = {}
+            previous: _Job | None = None
+            source_pk = tm.source_pk
+            for chunk in mapper.rows(name, batch):
+                if previous is not None and name in needs:
+                    await previous.written.wait()  # its refused rows: orphans of this batch
+                if stop.is_set():
+                    return
+                job = _Job(table, [], [], 0, 0, len(chunk))
+                for n, row in enumerate(chunk):
+                    values, rejects = mapper.convert_row(tm, row, seen)
+                    if rejects:
+                        job.rejected_rows += 1
+                        job.rejects += rejects
+                    if values is None:
+                        job.skipped += 1
+                    else:
+                        job.rows.append((int(row[0]), _is_int(row[source_pk]), values))
+                    if n % TURN == TURN - 1:
+                        await asyncio.sleep(0)  # the writer's I/O
+                await jobs.put(job)
+                previous = job
+            await jobs.put(_Job(table, [], [], 0, 0, 0, last=True))
+
+    async def write() -> None:
+        started: set[str] = set()
+        while (job := await jobs.get()) is not None:
+            if stop.is_set():
+                job.written.set()
+                continue
+            table = job.table
+            tm, tr, name = table.tm, table.tr, table.tm.source
+            if name not in started:
+                started.add(name)
+                result.watermarks[name] = table.watermark
+                result.replicas_left.update(table.left)
+            if job.last:
+                table.written.set()  # the converter may go on while the copies are written
+                job.written.set()
+                await write_copies(table)
+                result.tables.append(tr)
+                if tr.share > plan.threshold:
+                    result.stopped_at = name
+                    stop.set()
+                    for other in tables.values():
+                        other.written.set()
+                continue
+            tr.rejected_rows += job.rejected_rows
+            tr.skipped += job.skipped
+            result.rejects += job.rejects
+            rows = job.rows
+            async with connections.use(tm.target.service):
+                refused = await table.writer.write(rows)
+            for rowid, source_id, why in refused:
+                tr.skipped += 1
+                tr.rejected_rows += 1
+                mapper.skipped.setdefault(name, set()).add(source_id)
+                result.rejects.append(
+                    Reject(mapper.file, name, rowid, "", "", f"refused by the database: {why}", "skip")
+                )
+            job.written.set()
+            tr.loaded += len(rows) - len(refused)
+            if table.copies:  # written once the table's own rows are
+                gone = {rowid for rowid, _, _ in refused}
+                table.kept.append(([r for r in rows if r[0] not in gone], len(result.rejects)))
+            table.done += job.read
+            if progress is not None:
+                progress(name, table.done, tr.rows)
+
+    async def write_copies(table: _Table) -> None:
+        """The copies (other services' databases) of the table's loaded rows: each copy
+        all its batches on one connection, :data:`WRITES` copies side by side (a
+        service's connections opened once for the table, not once per batch). Their
+        rejects go where they would have gone had each batch's copies been written
+        right after it: after that batch's own."""
+
+        async def one_copy(
+            w: Writer, fill: Callable[[Mapping[str, Any]], dict[str, Any]]
+        ) -> list[list[tuple[int, int, str]]]:
+            failures: list[list[tuple[int, int, str]]] = []  # per batch: (rowid, id, why)
+            async with connections.use(w.db.service):
+                for rows, _ in table.kept:
+                    failures.append(
+                        await w.write([(rowid, source_id, fill(values)) for rowid, source_id, values in rows])
+                    )
+            return failures
+
+        outcomes = await asyncio.gather(*(one_copy(w, fill) for _, w, fill in table.copies))
+        name = table.tm.source
+        for (replica, _, _), failures in zip(table.copies, outcomes, strict=True):
+            failed = sum(len(f) for f in failures)
+            copied = sum(len(rows) for rows, _ in table.kept)
+            result.replicas[replica.full] = result.replicas.get(replica.full, 0) + copied - failed
+        for n in reversed(range(len(table.kept))):
+            at = table.kept[n][1]
+            result.rejects[at:at] = [
+                Reject(mapper.file, name, rowid, replica.full, "", f"copy refused by the database: {why}", "copy")
+                for (replica, _, _), failures in zip(table.copies, outcomes, strict=True)
+                for rowid, _, why in failures[n]
+            ]
+        table.kept.clear()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(convert())
+            group.create_task(write())
+    except BaseExceptionGroup as failed:  # the first failure, as one coroutine would raise it
+        raise failed.exceptions[0] from None
+    finally:
+        await connections.close()
 
 
 async def _changed_table(
@@ -1030,14 +1290,16 @@ async def _current(db: ServiceDatabase, table: Table, pk: str, keys: list[Any]) 
 class Writer:
     """Writes batches of converted rows into one table of a service's database, each
     batch one transaction that adds nothing already there (a rerun, a resume after a
-    kill):
+    kill). The batch's keys are looked up first: a batch all there is not written.
 
     * **PostgreSQL**: ``COPY`` (binary, asyncpg's ``copy_records_to_table`` on the
-      session's own connection) into a temporary staging table made for the
-      transaction (``ON COMMIT DROP``, the target's column types, no constraints), then
-      ``INSERT INTO t (...) SELECT ... FROM staging ON CONFLICT (pk) DO NOTHING``: the
-      rows already there are left as they are, the constraints checked as for any
-      insert;
+      session's own connection) straight into the table where none of the keys is
+      there (under a savepoint: a key there after all, or row-level security refusing
+      ``COPY FROM`` to the role, falls back to the next way); else into a temporary
+      staging table made for the transaction (``ON COMMIT DROP``, the target's column
+      types, no constraints), then ``INSERT INTO t (...) SELECT ... ON CONFLICT (pk)
+      DO NOTHING``: the rows already there are left as they are, the constraints
+      checked as for any insert;
     * **SQLite**: one prepared ``INSERT ... ON CONFLICT (pk) DO NOTHING`` run over the
       batch (``executemany``), without SQLAlchemy's per-statement compilation.
 
@@ -1058,7 +1320,9 @@ class Writer:
         quote = dialect.identifier_preparer.quote
         self._quote = quote
         self._name = (f"{quote(table.schema)}." if table.schema else "") + quote(table.name)
+        self.pk = pk
         self._pk = quote(pk)
+        self._direct = not db.is_sqlite  # COPY straight into the table (until refused: row-level security)
         self._processors = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns}
         # the Python-side defaults SQLAlchemy's insert would fill (an updated_at, a flag)
         self._defaults: dict[str, Any] = {
@@ -1073,31 +1337,53 @@ class Writer:
 
     def records(self, rows: Batch) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
         """The rows as the driver takes them, by the columns they fill (a column whose
-        NULL its default fills is left out of that row)."""
+        NULL its default fills is left out of that row). The defaults that are the
+        clock (``created_at``, ``updated_at``) take one time for the batch — its
+        transaction's, as a server-side ``now()`` would; other functions are called
+        per row, as SQLAlchemy's insert would."""
+        from isles.core.clock import utcnow
+
+        now = utcnow()
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        filled: dict[tuple[str, ...], list[tuple[str, Any]]] = {}  # the defaults each group needs
+        shapes: dict[tuple[str, ...], _Shape] = {}
         for _, _, values in rows:
             columns = tuple(values)
-            group = groups.get(columns)
-            if group is None:
-                group = groups[columns] = []
-                filled[columns] = [(c, d) for c, d in self._defaults.items() if c not in values]
-            extra = filled[columns]
-            if extra:
-                group.append((*values.values(), *(d.arg if d.is_scalar else d.arg(_Context(values)) for _, d in extra)))
-            else:
-                group.append(tuple(values.values()))
-        groups = {(*columns, *(c for c, _ in filled[columns])): group for columns, group in groups.items()}
-        for columns, group in groups.items():
-            steps = [(i, p) for i, c in enumerate(columns) if (p := self._processors[c]) is not None]
-            if not steps:
-                continue
-            for n, record in enumerate(group):
-                fixed = list(record)
+            shape = shapes.get(columns)
+            if shape is None:
+                shape = shapes[columns] = self._shape(columns, now)
+            names, tail, calls, steps = shape
+            if calls or steps:
+                record = [*values.values(), *tail]
+                for i, default in calls:
+                    record[i] = default.arg(_Context(values))
                 for i, process in steps:
-                    fixed[i] = process(fixed[i])
-                group[n] = tuple(fixed)
+                    record[i] = process(record[i])
+                groups.setdefault(names, []).append(tuple(record))
+            else:
+                groups.setdefault(names, []).append((*values.values(), *tail))
         return groups
+
+    def _shape(self, columns: tuple[str, ...], now: datetime) -> _Shape:
+        """How the records of rows filling ``columns`` are made: every column they
+        take, the defaults' values after the row's own (the constants made and bound
+        once), the defaults called per row, the bind processing per row."""
+        from isles.core.clock import utcnow
+
+        extra = [(c, d) for c, d in self._defaults.items() if c not in columns]
+        names = (*columns, *(c for c, _ in extra))
+        tail: list[Any] = []
+        calls: list[tuple[int, Any]] = []
+        for n, (c, d) in enumerate(extra):
+            if d.is_scalar or getattr(d.arg, "__wrapped__", None) is utcnow:
+                value = d.arg if d.is_scalar else now
+                process = self._processors[c]
+                tail.append(value if process is None else process(value))
+            else:
+                tail.append(None)
+                calls.append((len(columns) + n, d))
+        per_row = {*range(len(columns)), *(i for i, _ in calls)}
+        steps = [(i, p) for i, c in enumerate(names) if i in per_row and (p := self._processors[c]) is not None]
+        return names, tuple(tail), calls, steps
 
     async def write(self, rows: Batch) -> list[tuple[int, int, str]]:
         """Write a batch (one transaction); the rows the database refused (rowid, id, why)."""
@@ -1191,33 +1477,85 @@ class Writer:
                 await session.commit()
 
     async def _copy(self, rows: Batch) -> None:
+        """One transaction. The batch's keys are looked up first: all of them there (a
+        rerun) — nothing to write; none — ``COPY`` straight into the table
+        (:meth:`_copy_direct`); else, or where that is refused, ``COPY`` into a staging
+        table then ``INSERT ... SELECT ... ON CONFLICT (pk) DO NOTHING``
+        (:meth:`_copy_staged`)."""
         from isles.storage.tenancy import ACROSS_TENANTS
 
+        groups = self.records(rows)
         async with self.db.writing(tenant=ACROSS_TENANTS) as session:
             conn = await session.connection()  # begins: the tenant setting is made
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
             if not driver.is_in_transaction():  # the staging table lives as long as the transaction
                 await conn.exec_driver_sql("SELECT 1")
-            for n, (columns, records) in enumerate(self.records(rows).items()):
-                stage = f"isles_split_stage_{n}"
-                names = ", ".join(self._quote(c) for c in columns)
-                await driver.execute(
-                    f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {self._name} WITH NO DATA"
-                )
-                await driver.copy_records_to_table(stage, records=records, columns=list(columns))
-                await driver.execute(
-                    f"INSERT INTO {self._name} ({names}) SELECT {names} FROM {stage} "
-                    f"ON CONFLICT ({self._pk}) DO NOTHING"
-                )
+            keys = [record[columns.index(self.pk)] for columns, records in groups.items() for record in records]
+            there = await driver.fetchval(f"SELECT count(*) FROM {self._name} WHERE {self._pk} = ANY($1)", keys)
+            if there == len(keys):
+                return  # every row already there (a rerun): the transaction ends without a change
+            if not (there == 0 and self._direct and await self._copy_direct(driver, groups)):
+                await self._copy_staged(driver, groups)
             await session.commit()
 
+    async def _copy_direct(self, driver: Any, groups: Mapping[tuple[str, ...], list[tuple[Any, ...]]]) -> bool:
+        """``COPY`` straight into the table, under a savepoint; False (rolled back to it)
+        where a key is there after all (written meanwhile, or twice in the batch) or
+        the table's row-level security refuses ``COPY FROM`` (a role that does not
+        bypass it: the writer stops trying)."""
+        import asyncpg
+
+        await driver.execute("SAVEPOINT isles_split_direct")
+        try:
+            for columns, records in groups.items():
+                await driver.copy_records_to_table(
+                    self.table.name, schema_name=self.table.schema, records=records, columns=list(columns)
+                )
+        except asyncpg.FeatureNotSupportedError:  # "COPY FROM not supported with row-level security"
+            self._direct = False
+        except asyncpg.UniqueViolationError:
+            pass
+        else:
+            await driver.execute("RELEASE SAVEPOINT isles_split_direct")
+            return True
+        await driver.execute("ROLLBACK TO SAVEPOINT isles_split_direct")
+        return False
+
+    async def _copy_staged(self, driver: Any, groups: Mapping[tuple[str, ...], list[tuple[Any, ...]]]) -> None:
+        """``COPY`` into a temporary staging table made for the transaction (``ON COMMIT
+        DROP``), then ``INSERT ... SELECT ... ON CONFLICT (pk) DO NOTHING``."""
+        for n, (columns, records) in enumerate(groups.items()):
+            stage = f"isles_split_stage_{n}"
+            names = ", ".join(self._quote(c) for c in columns)
+            await driver.execute(
+                f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {self._name} WITH NO DATA"
+            )
+            await driver.copy_records_to_table(stage, records=records, columns=list(columns))
+            await driver.execute(
+                f"INSERT INTO {self._name} ({names}) SELECT {names} FROM {stage} ON CONFLICT ({self._pk}) DO NOTHING"
+            )
+
     async def _insert(self, rows: Batch) -> None:
+        """One transaction: the batch's keys looked up first (all there, a rerun: nothing
+        to write), then one prepared ``INSERT ... ON CONFLICT (pk) DO NOTHING``."""
         from isles.storage.tenancy import ACROSS_TENANTS
 
+        groups = self.records(rows)
+        keys = [record[columns.index(self.pk)] for columns, records in groups.items() for record in records]
         async with self.db.writing(tenant=ACROSS_TENANTS) as session:
             conn = await session.connection()
-            for columns, records in self.records(rows).items():
+            there = 0
+            for start in range(0, len(keys), 500):
+                part = tuple(keys[start : start + 500])
+                marks = ", ".join("?" * len(part))
+                found = await conn.exec_driver_sql(
+                    f"SELECT count(*) FROM {self._name} WHERE {self._pk} IN ({marks})", part
+                )
+                there += int(found.scalar() or 0)
+            if there == len(keys):
+                return  # every row already there (a rerun): the transaction ends without a change
+            for columns, records in groups.items():
                 names = ", ".join(self._quote(c) for c in columns)
                 marks = ", ".join("?" * len(columns))
                 sql = f"INSERT INTO {self._name} ({names}) VALUES ({marks}) ON CONFLICT ({self._pk}) DO NOTHING"
@@ -1242,6 +1580,11 @@ class Writer:
         async with self.db.writing(tenant=ACROSS_TENANTS) as session:
             await session.execute(self._one, [values])
             await session.commit()
+
+
+#: a group's record shape: its columns, the defaults' values, the defaults called per
+#: row (place, default), the bind processing per row (place, processor)
+_Shape = tuple[tuple[str, ...], tuple[Any, ...], list[tuple[int, Any]], list[tuple[int, Any]]]
 
 
 class _Context:
@@ -1392,14 +1735,34 @@ async def verify(
     from isles.storage.tenancy import ACROSS_TENANTS
 
     result = VerifyResult()
-    loaded_ids: dict[str, set[uuid.UUID]] = {}  # "service.table" -> ids found
+    loaded_ids: dict[str, set[uuid.UUID]] = {}  # "service.table" -> ids found (the owners referred to)
     skipped: set[uuid.UUID] = set()
-    known: set[uuid.UUID] = set()  # the UUIDs of every monolith row of a mapped table
-    refs: list[tuple[str, str, str, uuid.UUID]] = []  # table, column, owner, value
+    #: the references not found in their owner's table (table, column, owner, value):
+    #: a reject's or unresolved, told apart once every table's rejects are known
+    missed: list[tuple[str, str, str, uuid.UUID]] = []
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
         mapper = Mapper(plan, analysis, target, system, db)
         refused = {(r.table, r.rowid) for r in rejects if r.decision == "skip" and r.reason.startswith("refused")}
+        # the owners' ids first: each reference is checked as its row is read (none kept)
+        owners: dict[str, dict[str, str]] = {}  # monolith table -> reference column -> owner
+        for name, tm in mapper.maps.items():
+            owners[name] = {
+                c: (tc.reference or f"{tm.target.service}.{(tc.foreign_key or '').split('.')[0]}")
+                for c, tc in tm.target.columns.items()
+                if tc.type in UUID_TYPES and (tc.reference or tc.foreign_key)
+            }
+        for owner in sorted({o for cols in owners.values() for o in cols.values()}):
+            service, table_name = owner.split(".", 1)
+            tt = target.tables.get(owner)
+            if service not in dbs or tt is None:
+                continue
+            pk = next((c for c in tt.columns.values() if c.primary_key), None)
+            if pk is None or pk.type not in UUID_TYPES:
+                continue
+            sa_table = mapper.services[service].metadata.tables[table_name]
+            async with dbs[service].read_session(tenant=ACROSS_TENANTS) as session:
+                loaded_ids[owner] = set((await session.execute(select(sa_table.columns[pk.name]))).scalars())
         for name, tm in mapper.maps.items():
             expected: dict[uuid.UUID, tuple[list[str], str]] = {}
             seen: dict[str, set[tuple[Any, ...]]] = {}
@@ -1408,6 +1771,7 @@ async def verify(
             if tm.fills.get("version", ("", None))[0] != "column":
                 managed.add("version")
             columns = [c for c in tm.columns if c in tm.table.columns and (c not in managed or c == tm.pk)]
+            shapes: dict[tuple[str, ...], list[str]] = {}  # the columns a row fills -> those checked
             for chunk in mapper.rows(name):
                 for row in chunk:
                     values, _ = mapper.convert_row(tm, row, seen)
@@ -1417,17 +1781,15 @@ async def verify(
                     if values is None:
                         skipped.add(uuid_of(mapper.ns, name, int(row[tm.source_pk])))
                         continue
-                    used = [c for c in columns if c in values]  # the rest: the target's default
+                    keys = tuple(values)
+                    used = shapes.get(keys)
+                    if used is None:  # the rest: the target's default
+                        used = shapes[keys] = [c for c in columns if c in values]
                     expected[values[tm.pk]] = (used, checksum([values[c] for c in used]))
-            known.update(uuid_of(mapper.ns, name, i) for i in mapper.ids(name))
             target_db = dbs[tm.target.service]
             found: dict[uuid.UUID, str] = {}
-            kept = {c: tm.target.columns[c] for c in columns}
-            reference_cols = {
-                c: (tc.reference or f"{tm.target.service}.{(tc.foreign_key or '').split('.')[0]}")
-                for c, tc in tm.target.columns.items()
-                if tc.type in UUID_TYPES and (tc.reference or tc.foreign_key) and c in kept
-            }
+            reference_cols = [(c, owner, loaded_ids.get(owner)) for c, owner in owners[name].items() if c in columns]
+            full = tm.target.full
             found_rows = 0
             async with target_db.read_session(tenant=ACROSS_TENANTS) as session:
                 sel = select(*(tm.table.columns[c] for c in columns))
@@ -1437,9 +1799,12 @@ async def verify(
                     ident = values[tm.pk]
                     if ident in expected:
                         found[ident] = checksum([values[c] for c in expected[ident][0]])
-                    for c, owner in reference_cols.items():
-                        if values[c] is not None:
-                            refs.append((tm.target.full, c, owner, values[c]))
+                    for c, owner, ids in reference_cols:
+                        value = values[c]
+                        if value is not None:
+                            result.references += 1
+                            if ids is None or value not in ids:
+                                missed.append((full, c, owner, value))
             check = TableCheck(name, tm.target.full, len(expected), found_rows)
             for ident, (_, digest) in expected.items():
                 if ident not in found:
@@ -1459,22 +1824,9 @@ async def verify(
                 copy_check = TableCheck(f"{name} (copy)", replica.full, len(expected), len(copied & set(expected)))
                 copy_check.missing = len(set(expected) - copied)
                 result.tables.append(copy_check)
-        for service in {tm.target.service for tm in mapper.maps.values()} | {o.split(".")[0] for *_, o, _ in refs}:
-            if service not in dbs:
-                continue
-            for tt in target.tables.values():
-                if tt.service != service:
-                    continue
-                pk = next((c for c in tt.columns.values() if c.primary_key), None)
-                if pk is None or pk.type not in UUID_TYPES:
-                    continue
-                sa_table = mapper.services[service].metadata.tables[tt.name]
-                async with dbs[service].read_session(tenant=ACROSS_TENANTS) as session:
-                    loaded_ids[tt.full] = set((await session.execute(select(sa_table.columns[pk.name]))).scalars())
-    for table, column, owner, value in refs:
-        result.references += 1
-        if value in loaded_ids.get(owner, set()):
-            continue
+        # the UUIDs of every monolith row of a mapped table (made only if something missed)
+        known = {uuid_of(mapper.ns, name, i) for name in mapper.maps for i in mapper.ids(name)} if missed else set()
+    for table, column, owner, value in missed:
         if value in skipped or value not in known or owner not in loaded_ids:  # a reject: reported
             result.reported += 1
             continue
