@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 import weakref
@@ -49,7 +50,21 @@ async def new_employee(api: httpx.AsyncClient, first: str = "Ada", last: str = "
         "hire_date": "2024-03-01",
         **extra,
     }
-    return ok(await api.post("/api/employee/employees", json=body), 201)
+    return ok(await until_done(api, "/api/employee/employees", body), 201)
+
+
+async def until_done(api: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST a request that starts a saga, as a client should: with an Idempotency-Key,
+    and again with the same key while the answer is 202 (the saga outlasted the
+    request's wait, seen under a loaded machine) until the saga's outcome comes back."""
+    headers = {"Idempotency-Key": f"helper-{uuid.uuid4()}"}
+    response = await api.post(path, json=body, headers=headers)
+    for _ in range(120):
+        if response.status_code != 202:
+            break
+        await asyncio.sleep(0.5)
+        response = await api.post(path, json=body, headers=headers)
+    return response
 
 
 async def new_project(

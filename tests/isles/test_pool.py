@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from isles.core.settings import IslesSettings, PoolSettings
 from isles.runtime.system import SystemRuntime
 from isles.storage.db import ServiceDatabase, connect_waiting, drop_postgres_database, resolve_pool
-from tests.support import PG_SERVER, Backend, require_postgres
+from tests.support import PG_SERVER, Backend, drop_in_background, require_postgres
 
 
 def test_defaults_keep_ten_connections_and_ping_after_ten_idle_seconds(
@@ -183,7 +183,7 @@ async def bursty(tmp_path: Path) -> AsyncIterator[ServiceDatabase]:
         yield db
     finally:
         await db.dispose()
-        await drop_postgres_database(make_url(url))
+        drop_in_background(url)  # a drop waits for a checkpoint
 
 
 @pytest.mark.postgres
