@@ -1,0 +1,265 @@
+"""OpenTelemetry (issue 22): spans for HTTP requests, outbox writes, relay publishes,
+consumer applies, saga steps and service-client calls, linked through the platform's
+own W3C traceparent and exported with OTLP/HTTP to a receiver the test starts (the real
+exporter over real HTTP); off, and the SDK not imported, unless configured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from isles.core.settings import IslesSettings
+from isles.runtime.system import SystemRuntime
+from tests.conftest import hr_system
+from tests.hrms.helpers import new_company, new_employee
+from tests.otlp import OtlpReceiver, ReceivedSpan
+from tests.support import Backend, Templates, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as r:
+        yield r
+
+
+@pytest.fixture
+async def traced(
+    backend: Backend, templates: Templates, receiver: OtlpReceiver, request: pytest.FixtureRequest
+) -> AsyncIterator[SystemRuntime]:
+    """The HR system (core services) in one process, its spans exported to ``receiver``."""
+    system = hr_system(request)
+    await templates.clone(system, backend)
+    runtime = SystemRuntime(system, backend.settings.but(tracing_endpoint=receiver.endpoint), environ={})
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        if runtime.started:
+            await runtime.stop()
+        backend.drop_later(runtime.services)
+
+
+def _trace_of(spans: list[ReceivedSpan], root: ReceivedSpan) -> list[ReceivedSpan]:
+    return [s for s in spans if s.trace_id == root.trace_id]
+
+
+async def test_one_request_across_services_is_one_trace(traced: SystemRuntime, receiver: OtlpReceiver) -> None:
+    async with traced.client() as api:
+        company = await new_company(api, "Traced Ltd")
+        employee = await new_employee(api, "Grace", "Hopper", company_id=company["id"])
+    await traced.settle()
+    await traced.stop()  # flushes: every span ended is exported before stop returns
+
+    assert not receiver.errors
+    spans = receiver.spans
+    roots = [
+        s
+        for s in spans
+        if s.kind == "server"
+        and s.service == "employee"
+        and s.attributes.get("http.route") == "/api/employee/employees"
+        and s.attributes.get("http.request.method") == "POST"
+    ]
+    assert len(roots) == 1, [(s.service, s.name) for s in spans if s.kind == "server"]
+    root = roots[0]
+    assert root.parent_id == "", "the request came without a traceparent: it begins the trace"
+    assert root.name == "POST /api/employee/employees"
+    assert root.attributes["http.response.status_code"] == 201
+    trace = _trace_of(spans, root)
+    by_id = {s.span_id: s for s in trace}
+    _show(trace)
+    assert len(by_id) == len(trace), "span ids are unique"
+
+    # Every span of the trace but the root hangs from a span of the same trace.
+    orphans = [(s.service, s.kind, s.name) for s in trace if s is not root and s.parent_id not in by_id]
+    assert not orphans, orphans
+
+    services = {s.service for s in trace}
+    assert {"employee", "company"} <= services, services
+    kinds = Counter(s.kind for s in trace)
+    assert {"server", "client", "producer", "consumer", "internal"} <= set(kinds), kinds
+
+    # A client call's child is the called service's server span, in another service.
+    crossings = [
+        (c, s) for c in trace if c.kind == "client" for s in trace if s.kind == "server" and s.parent_id == c.span_id
+    ]
+    assert crossings, "no client span has a server span as its child"
+    for client, server in crossings:
+        assert client.attributes["peer.service"] == server.service != client.service
+        assert client.attributes["http.response.status_code"] == server.attributes["http.response.status_code"]
+
+    # The saga's steps: spans of the employee service with the saga's id and step names.
+    steps = [s for s in trace if s.kind == "internal" and "isles.saga.id" in s.attributes]
+    assert steps
+    assert {s.service for s in steps} == {"employee"}
+    assert all(s.attributes["isles.saga.name"] and s.attributes["isles.saga.step"] for s in steps)
+    assert len({s.attributes["isles.saga.id"] for s in steps}) == 1
+
+    # The employee's EmployeeCreated: written to the outbox (create), published by the
+    # relay, applied by its consumers, each of those the child of the outbox write.
+    creates = [s for s in trace if s.kind == "producer" and s.attributes.get("messaging.operation.type") == "create"]
+    created = [s for s in creates if s.attributes["messaging.destination.name"] == "employee.EmployeeCreated"]
+    assert len(created) == 1, [s.name for s in creates]
+    write = created[0]
+    assert write.service == "employee"
+    event_id = write.attributes["messaging.message.id"]
+    publishes = [
+        s
+        for s in trace
+        if s.kind == "producer"
+        and s.attributes.get("messaging.operation.type") == "send"
+        and s.attributes["messaging.message.id"] == event_id
+    ]
+    assert len(publishes) == 1
+    assert publishes[0].parent_id == write.span_id
+    assert publishes[0].service == "employee"
+    assert publishes[0].status != 2
+    applies = [s for s in trace if s.kind == "consumer" and s.attributes["messaging.message.id"] == event_id]
+    assert applies, "no consumer applied the event in the trace"
+    assert all(s.parent_id == write.span_id for s in applies)
+    assert "company" in {s.attributes["messaging.consumer.group.name"] for s in applies}
+    assert all(s.service == s.attributes["messaging.consumer.group.name"] for s in applies)
+    # What the outbox write hangs from: a span of the request (a saga step, the handler's span).
+    assert by_id[write.parent_id].trace_id == root.trace_id
+
+    # The company's own request is another trace.
+    companies = "/api/company/companies"
+    company_roots = [s for s in spans if s.kind == "server" and s.attributes.get("http.route") == companies]
+    assert company_roots
+    assert all(s.trace_id != root.trace_id for s in company_roots)
+    assert employee["id"]
+
+
+async def test_the_caller_s_traceparent_is_continued(traced: SystemRuntime, receiver: OtlpReceiver) -> None:
+    """A request with a traceparent header: its server span is the header's child,
+    in the caller's trace (what a client span of another process sends)."""
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with traced.client() as api:
+        answer = await api.get("/api/company/companies", headers={"traceparent": parent})
+    assert answer.status_code == 200
+    await traced.stop()
+    [server] = [s for s in receiver.spans if s.kind == "server"]
+    assert (server.trace_id, server.parent_id) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    assert server.service == "company"
+    assert server.name == "GET /api/company/companies"
+
+
+async def test_an_unreachable_receiver_does_not_stop_the_system(
+    backend: Backend, templates: Templates, request: pytest.FixtureRequest
+) -> None:
+    """Spans that cannot be exported are dropped (the SDK logs it); requests go on."""
+    system = hr_system(request)
+    await templates.clone(system, backend)
+    settings = backend.settings.but(tracing_endpoint=f"http://127.0.0.1:{free_port()}", tracing_timeout=1.0)
+    runtime = SystemRuntime(system, settings, environ={})
+    await runtime.start()
+    try:
+        async with runtime.client() as api:
+            await new_company(api, "Unheard")
+        await runtime.settle()
+    finally:
+        await runtime.stop()
+        backend.drop_later(runtime.services)
+
+
+def test_a_bad_endpoint_is_refused_saying_what_is_expected() -> None:
+    for bad in ("127.0.0.1:4318", "grpc://127.0.0.1:4317", "http://:4318", "http://h:99999", "http://h:4318/?x=1"):
+        with pytest.raises(ValidationError, match=r"tracing\.endpoint") as caught:
+            IslesSettings(tracing_endpoint=bad)
+        assert "OTLP/HTTP base URL" in str(caught.value) or "bad port" in str(caught.value)
+    with pytest.raises(ValidationError, match=r"tracing\.headers"):
+        IslesSettings(tracing_headers="authorization")
+    s = IslesSettings(tracing_endpoint="https://otel.example:4318/", tracing_headers="a=1, b = x=y")
+    assert s.tracing.endpoint == "https://otel.example:4318"
+    assert s.tracing.header_map() == {"a": "1", "b": "x=y"}
+    assert IslesSettings(tracing_endpoint="").tracing.endpoint is None
+
+
+def test_a_bad_endpoint_stops_isles_up_with_a_clear_message(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"), "ISLES_TRACING_ENDPOINT": "localhost:4318"}
+    env["ISLES_STATE_FILE"] = str(tmp_path / "current.json")
+    done = subprocess.run(
+        [sys.executable, "-m", "isles.cli", "up", "--no-demo", "--port", str(free_port()), "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "tracing.endpoint" in said, said
+    assert "OTLP/HTTP base URL" in said, said
+
+
+def test_tracing_is_off_by_default_and_the_sdk_not_imported(tmp_path: Path) -> None:
+    """A running system with default settings: no exporter, no tracer anywhere, and
+    neither the SDK nor the exporter imported (a fresh interpreter: other tests of this
+    process may have imported them)."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys, uuid
+        from isles.core.settings import IslesSettings
+        from isles.runtime.system import SystemRuntime
+        from tests.isles import toy
+
+        async def main():
+            settings = IslesSettings(data_dir={str(tmp_path)!r}, generate_keys=True)
+            assert settings.tracing.endpoint is None
+            runtime = SystemRuntime(toy.build(), settings, environ={{}})
+            assert runtime.tracing is None
+            assert all(rt.tracer is None for rt in runtime.services.values())
+            await runtime.start()
+            try:
+                await toy.ping(runtime["source"], uuid.uuid4(), 1)
+                await runtime.settle()
+                assert len(await toy.applied(runtime["sink"])) == 1
+                async with runtime.client() as api:
+                    assert (await api.get("/health")).status_code == 200
+            finally:
+                await runtime.stop()
+            heavy = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.proto", "google.protobuf",
+                     "isles.ops.otel")
+            heavy = sorted(m for m in sys.modules if m.startswith(heavy))
+            print("IMPORTED", heavy)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "IMPORTED []" in done.stdout, done.stdout
+
+
+def _show(trace: list[ReceivedSpan]) -> None:
+    """The trace as a tree (pytest shows it when the test fails, or with -s)."""
+    children: dict[str, list[ReceivedSpan]] = {}
+    for s in sorted(trace, key=lambda s: s.start):
+        children.setdefault(s.parent_id, []).append(s)
+
+    def walk(parent: str, depth: int) -> None:
+        for s in children.get(parent, []):
+            ms = (s.end - s.start) / 1e6
+            print(f"{'  ' * depth}{s.service:<12} {s.kind:<9} {s.name} ({ms:.1f} ms)")
+            walk(s.span_id, depth + 1)
+
+    walk("", 0)
