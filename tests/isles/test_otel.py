@@ -5,6 +5,7 @@ exporter over real HTTP); off, and the SDK not imported, unless configured."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,7 @@ from tests.support import Backend, Templates, free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
+EMPLOYEES = "/api/employee/employees"
 
 
 @pytest.fixture
@@ -171,6 +173,75 @@ async def test_an_unreachable_receiver_does_not_stop_the_system(
     finally:
         await runtime.stop()
         backend.drop_later(runtime.services)
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+@pytest.mark.nats
+async def test_one_request_is_one_trace_across_isles_serve_processes(tmp_path: Path, receiver: OtlpReceiver) -> None:
+    """Production shape: each service an ``isles serve`` process on PostgreSQL and NATS,
+    all exporting to one receiver. A new employee (the employee service's saga calls the
+    company and auth services over HTTP; its event reaches project and notification
+    through NATS) is one trace over the processes; each process flushes its spans when
+    SIGTERM stops it."""
+    import uuid
+
+    import httpx
+
+    from tests.hrms.cluster import Cluster
+    from tests.support import require_nats, require_postgres
+
+    require_postgres()
+    require_nats()
+    cluster = Cluster(tmp_path, extra_env={"ISLES_TRACING_ENDPOINT": receiver.endpoint})
+    await cluster.start()
+    try:
+        async with httpx.AsyncClient(headers=cluster.headers, timeout=30) as client:
+            company = await client.post(f"{cluster['company'].url}/api/company/companies", json={"name": "Traced"})
+            assert company.status_code == 201, company.text
+            body = {
+                "employee_number": f"O-{uuid.uuid4().hex[:6]}",
+                "company_id": company.json()["id"],
+                "first_name": "Grace",
+                "last_name": "Hopper",
+                "email": f"g.{uuid.uuid4().hex[:8]}@example.com",
+                "hire_date": "2024-03-01",
+            }
+            employee = await client.post(f"{cluster['employee'].url}/api/employee/employees", json=body)
+            assert employee.status_code == 201, employee.text
+        employee_id = uuid.UUID(employee.json()["id"])
+        for _ in range(300):  # the project service's copy: the event went through NATS
+            if await cluster.query("project", "SELECT 1 FROM employee_copies WHERE id = $1", employee_id):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the project service never applied EmployeeCreated")
+        await asyncio.sleep(0.5)  # the other consumers (notification) apply it too
+        for name, process in cluster.services.items():
+            assert process.terminate() == 0, f"{name}:\n{process.tail()}"
+    finally:
+        await cluster.stop()
+
+    assert not receiver.errors
+    [root] = [
+        s
+        for s in receiver.spans
+        if s.kind == "server"
+        and s.service == "employee"
+        and s.attributes.get("http.route") == "/api/employee/employees"
+    ]
+    trace = _trace_of(receiver.spans, root)
+    _show(trace)
+    by_id = {s.span_id: s for s in trace}
+    orphans = [(s.service, s.kind, s.name) for s in trace if s is not root and s.parent_id not in by_id]
+    assert not orphans, orphans
+    assert {"employee", "company", "auth", "project"} <= {s.service for s in trace}
+    [write] = [s for s in trace if s.kind == "producer" and s.name == "employee.EmployeeCreated create"]
+    [publish] = [s for s in trace if s.kind == "producer" and s.name == "employee.EmployeeCreated publish"]
+    assert publish.parent_id == write.span_id
+    assert publish.attributes["messaging.system"] == "nats"
+    applied = {s.service for s in trace if s.kind == "consumer" and s.parent_id == write.span_id}
+    assert {"project", "company"} <= applied, applied
 
 
 def test_a_bad_endpoint_is_refused_saying_what_is_expected() -> None:
