@@ -244,6 +244,88 @@ async def test_one_request_is_one_trace_across_isles_serve_processes(tmp_path: P
     assert {"project", "company"} <= applied, applied
 
 
+async def test_a_batch_applied_in_one_transaction_keeps_each_event_in_its_own_trace(
+    tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    """Events written while the relay is stopped reach the consumer together, and it
+    applies them in one transaction: still a consumer span per event, each the child of
+    its own event's outbox write (each event here is its own request's trace)."""
+    import uuid
+
+    from tests.isles import toy
+    from tests.support import make_backend
+
+    backend = make_backend("sqlite", tmp_path, tracing_endpoint=receiver.endpoint)
+    runtime = SystemRuntime(toy.build(), backend.settings, environ={})
+    await runtime.start(relays=False)
+    try:
+        for n in range(20):
+            await toy.ping(runtime["source"], uuid.uuid4(), n)
+        for rt in runtime.services.values():
+            rt.relay.start()
+        await runtime.settle()
+        assert len(await toy.applied(runtime["sink"])) == 20
+        assert runtime["sink"].consumer is not None
+        assert runtime["sink"].consumer.counters.batches >= 1, "the events were applied in batches"
+    finally:
+        await runtime.stop()
+
+    writes = {s.attributes["messaging.message.id"]: s for s in receiver.spans if s.name == "toy.Pinged create"}
+    applies = [s for s in receiver.spans if s.kind == "consumer"]
+    assert len(writes) == 20
+    assert len(applies) == 20
+    assert len({s.trace_id for s in writes.values()}) == 20, "each write began its own trace"
+    for apply in applies:
+        write = writes[apply.attributes["messaging.message.id"]]
+        assert (apply.trace_id, apply.parent_id) == (write.trace_id, write.span_id)
+        assert apply.service == "sink"
+        assert write.service == "source"
+    assert max(s.attributes.get("messaging.batch.message_count", 1) for s in applies) > 1
+
+
+async def test_a_saga_resumed_after_a_restart_is_traced_under_a_span_of_its_own(
+    tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    """A saga under way when its process stopped, resumed by the next start: no request
+    behind it, so its remaining steps (and their calls) are one trace under a resume span."""
+    from isles.core import failpoints
+    from isles.sagas.store import StepStatus
+    from tests.isles import sagatoy
+    from tests.isles.test_sagas import ORDER, SAGA_FAST, started, until
+    from tests.support import make_backend
+
+    backend = make_backend("sqlite", tmp_path, **SAGA_FAST)
+    failpoints.configure({"saga.shop.PlaceOrder.credit.before": "sleep:30"})
+    try:
+        first = await started(backend)
+        runner = first["shop"].sagas
+        assert runner is not None
+        saga_id = await runner.begin("shop.PlaceOrder", ORDER)
+        await until(first, saga_id, lambda st: st.step("credit").status is StepStatus.RUNNING)
+        await first.stop()
+    finally:
+        failpoints.clear()
+    second = await started(backend, backend.settings.but(tracing_endpoint=receiver.endpoint))
+    try:
+        runner = second["shop"].sagas
+        assert runner is not None
+        assert (await runner.wait(saga_id, 20)).status.value == "completed"
+        assert await sagatoy.entry_count(second["ledger"]) == 2
+    finally:
+        await second.stop()
+
+    [resume] = [s for s in receiver.spans if s.name == "saga shop.PlaceOrder resume"]
+    assert resume.parent_id == ""
+    assert resume.attributes["isles.saga.id"] == str(saga_id)
+    steps = [s for s in receiver.spans if s.attributes.get("isles.saga.id") == str(saga_id) and s is not resume]
+    assert [s.attributes["isles.saga.step"] for s in steps] == ["credit", "confirm"]
+    assert all(s.parent_id == resume.span_id for s in steps)
+    [call] = [s for s in receiver.spans if s.kind == "client"]
+    assert call.parent_id == steps[0].span_id
+    [served] = [s for s in receiver.spans if s.kind == "server" and s.service == "ledger"]
+    assert served.parent_id == call.span_id
+
+
 def test_a_bad_endpoint_is_refused_saying_what_is_expected() -> None:
     for bad in ("127.0.0.1:4318", "grpc://127.0.0.1:4317", "http://:4318", "http://h:99999", "http://h:4318/?x=1"):
         with pytest.raises(ValidationError, match=r"tracing\.endpoint") as caught:

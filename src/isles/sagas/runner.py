@@ -338,6 +338,16 @@ class SagaRunner:
             except Exception as exc:
                 log.warning("saga.acquire_failed", saga_id=str(saga_id), error=repr(exc))
                 return None
+        if self._tracer is not None and state is not None and not tracing.current():
+            # Resumed with no request behind it (the sweeper: after a restart, a lease
+            # run out, a deferred step's deadline): its steps in one trace, under this span.
+            attributes = {"isles.saga.id": str(saga_id), "isles.saga.name": state.saga_type}
+            with tracing.span(self._tracer, f"saga {state.saga_type} resume", "internal", attributes):
+                return await self._held(saga_id, state, marked)
+        return await self._held(saga_id, state, marked)
+
+    async def _held(self, saga_id: uuid.UUID, state: SagaState | None, marked: bool) -> SagaState | None:
+        """Drive the saga this process holds now (see :meth:`_drive`)."""
         heartbeat = asyncio.create_task(self._heartbeat(saga_id))
         try:
             while not self._stopping and state is not None:
