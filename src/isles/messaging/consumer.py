@@ -548,7 +548,11 @@ class Consumer:
                     tracing.bind(spans[env.id].traceparent)
                 await self._run_handlers(uow, env, event)
             return
-        # Set-wise: each distinct ``many`` once, in declaration order, with its events.
+        # Set-wise: each distinct ``many`` once, in declaration order, with its events;
+        # what they write continues the batch's first event's trace (its history rows
+        # name that event too).
+        if spans is not None and pairs:
+            tracing.bind(spans[pairs[0][0].id].traceparent)
         for many in self._many_order:
             group = [(env, ev) for env, ev in pairs if many in self._many_of[env.type]]
             if group:
