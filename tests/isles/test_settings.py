@@ -30,6 +30,8 @@ def _names() -> list[tuple[str, str | None, str, Any]]:
 
 def _other_value(info: Any) -> tuple[str, Any]:
     """A valid value unlike the default, as the environment gives it and as read."""
+    if info.examples:  # a value with a form (a URL, name=value pairs): the setting's own example
+        return str(info.examples[0]), info.examples[0]
     default = info.default
     options = get_args(info.annotation)
     literal = [a for o in options for a in get_args(o)] or list(options)

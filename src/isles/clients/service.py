@@ -182,8 +182,11 @@ class ServiceClient:
         breaker: CircuitBreaker | None = None,
         observe: CallObserver | None = None,
         credentials: Callable[[], str | None] | None = None,
+        tracer: tracing.Tracer | None = None,
     ) -> None:
+        """``tracer``: a client span per call (None: tracing is off)."""
         self._http = http
+        self._tracer = tracer
         self._credentials = credentials
         self.service = service
         self.policy = policy or ClientSettings()
@@ -203,6 +206,39 @@ class ServiceClient:
     ) -> httpx.Response:
         """Send the call; return the 2xx response or raise a :class:`ServiceError`."""
         method = method.upper()
+        if self._tracer is None:
+            return await self._send(method, path, json, params, idempotency_key, compensates, timeout)
+        url = self._http.base_url.join(path)
+        attributes: dict[str, tracing.Attribute] = {
+            "http.request.method": method,
+            "url.full": str(url),
+            "server.address": url.host,
+            "peer.service": self.service,
+        }
+        if url.port is not None:
+            attributes["server.port"] = url.port
+        # The span's traceparent is current inside: the call carries it (the header),
+        # so the server span of the service called is its child.
+        with tracing.span(self._tracer, f"{method} {self.service}", "client", attributes) as span:
+            try:
+                response = await self._send(method, path, json, params, idempotency_key, compensates, timeout)
+            except ServiceError as exc:
+                if exc.status is not None:
+                    span.set("http.response.status_code", exc.status)
+                raise
+            span.set("http.response.status_code", response.status_code)
+            return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: dict[str, Any] | None,
+        idempotency_key: str | None,
+        compensates: str | None,
+        timeout: float | None,  # noqa: ASYNC109 - an httpx timeout per attempt
+    ) -> httpx.Response:
         headers: dict[str, str] = {}
         if tracing.current():
             headers["traceparent"] = tracing.current()

@@ -17,8 +17,9 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from isles.core.backoff import Backoff
@@ -269,6 +270,62 @@ class JobSettings(_Group):
     poll_interval: float = Field(default=60.0, gt=0, description="How often a service checks whether a job is due.")
 
 
+class TracingSettings(_Group):
+    """OpenTelemetry spans, exported with OTLP over HTTP (protobuf) when ``endpoint``
+    is set; off (no span made, the SDK not even imported) when it is not."""
+
+    endpoint: str | None = Field(
+        default=None,
+        examples=["http://127.0.0.1:4318"],
+        description="The OTLP/HTTP receiver's base URL (a collector, Jaeger, Tempo), e.g. http://127.0.0.1:4318; "
+        "spans are POSTed to <endpoint>/v1/traces. Unset (default): no tracing.",
+    )
+    sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        examples=[0.1],
+        description="Share of new traces recorded (by trace id); a trace begun elsewhere follows its sampled flag.",
+    )
+    headers: str = Field(
+        default="",
+        examples=["authorization=Bearer abc,x-scope-orgid=isles"],
+        description="Headers of each export request, name=value,name=value (a receiver's credentials).",
+    )
+    timeout: float = Field(default=10.0, gt=0, description="Seconds one export request may take.")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _an_http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                f"{value!r} is not an OTLP/HTTP base URL: give http(s)://host:port (and a path prefix, if any), "
+                "e.g. http://127.0.0.1:4318; spans go to <endpoint>/v1/traces"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port out of range or not a number
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: bad port ({exc})") from None
+        return value.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _name_value_pairs(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            name, sep, _ = pair.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{pair!r}: expected name=value (pairs separated by commas)")
+        return value
+
+    def header_map(self) -> dict[str, str]:
+        """``headers`` as a dict."""
+        pairs = (p.partition("=") for p in self.headers.split(",") if p.strip())
+        return {name.strip(): value.strip() for name, _, value in pairs}
+
+
 #: The groups, by the first word of their settings' names.
 GROUPS: dict[str, type[_Group]] = {
     "nats": NatsSettings,
@@ -286,6 +343,7 @@ GROUPS: dict[str, type[_Group]] = {
     "audit": AuditSettings,
     "pool": PoolSettings,
     "jobs": JobSettings,
+    "tracing": TracingSettings,
 }
 
 
@@ -387,6 +445,7 @@ class IslesSettings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     pool: PoolSettings = PoolSettings()
     jobs: JobSettings = JobSettings()
+    tracing: TracingSettings = TracingSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -495,4 +554,5 @@ __all__ = [
     "SagaSettings",
     "ServiceEnvironment",
     "SmtpSettings",
+    "TracingSettings",
 ]

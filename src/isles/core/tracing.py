@@ -1,12 +1,21 @@
-"""W3C trace context for events: every event carries a ``traceparent``."""
+"""W3C trace context for events: every event carries a ``traceparent``.
+
+And the spans of OpenTelemetry, when a service has a :class:`Tracer` (only when
+``ISLES_TRACING_ENDPOINT`` is set; :mod:`isles.ops.otel` makes them): each span is a
+child of the current traceparent and its own traceparent is bound for its block, so
+what the platform already carries (events, the ``traceparent`` header of calls) links
+every span of one request into one trace, across services and processes. Nothing
+here imports OpenTelemetry; a part whose tracer is None makes no span at all.
+"""
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Literal, Protocol
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _current: ContextVar[str] = ContextVar("isles_traceparent", default="")
@@ -45,3 +54,55 @@ def scope(traceparent: str) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+#: A span's kind, as OpenTelemetry names them.
+Kind = Literal["server", "client", "producer", "consumer", "internal"]
+Attribute = str | int | float | bool
+
+
+class Span(Protocol):
+    """A span under way: ended once, by :meth:`end`."""
+
+    @property
+    def traceparent(self) -> str:
+        """This span as a W3C traceparent: the parent of what it causes."""
+        ...
+
+    def set(self, key: str, value: Attribute) -> None: ...
+
+    def rename(self, name: str) -> None:
+        """Name it anew (a server span, once the route is known)."""
+        ...
+
+    def failed(self, error: BaseException | str) -> None:
+        """Mark the span's outcome an error (an exception is recorded with it)."""
+        ...
+
+    def end(self) -> None: ...
+
+
+class Tracer(Protocol):
+    """One service's spans (its ``service.name``)."""
+
+    def start(self, name: str, kind: Kind, *, parent: str, attributes: Mapping[str, Attribute] | None = None) -> Span:
+        """A span begun now, the child of ``parent`` (a traceparent; "" or invalid: a
+        new trace)."""
+        ...
+
+
+@contextmanager
+def span(tracer: Tracer, name: str, kind: Kind, attributes: Mapping[str, Attribute] | None = None) -> Iterator[Span]:
+    """A span for the block, the child of the current traceparent; its own is current
+    inside the block (the events written and the calls made there are its children). An
+    exception leaving the block marks it failed."""
+    made = tracer.start(name, kind, parent=_current.get(), attributes=attributes)
+    token = _current.set(made.traceparent)
+    try:
+        yield made
+    except BaseException as exc:
+        made.failed(exc)
+        raise
+    finally:
+        _current.reset(token)
+        made.end()

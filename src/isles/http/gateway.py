@@ -15,7 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isles import console
 from isles.core import tracing
@@ -34,6 +34,11 @@ class RunningService(ServiceContext, Protocol):
 
     @property
     def service(self) -> Service: ...
+
+    @property
+    def tracer(self) -> tracing.Tracer | None:
+        """The service's OpenTelemetry spans; None when tracing is off."""
+        ...
 
 
 class RunningSystem(Protocol):
@@ -94,6 +99,54 @@ class TraceContextMiddleware:
         await self.app(scope, receive, send)
 
 
+class ServerSpanMiddleware:
+    """A server span per request to one service (tracing on): the child of the
+    caller's ``traceparent`` header (the client span of the service that called), or
+    the root of a new trace; its own traceparent is current while the request runs."""
+
+    def __init__(self, app: ASGIApp, tracer: tracing.Tracer) -> None:
+        self.app = app
+        self.tracer = tracer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), "")
+        method = scope["method"]
+        root = scope.get("root_path", "")
+        span = self.tracer.start(
+            method,
+            "server",
+            parent=incoming,
+            attributes={"http.request.method": method, "url.path": root + scope["path"], "url.scheme": scope["scheme"]},
+        )
+        status = 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            with tracing.scope(span.traceparent):
+                await self.app(scope, receive, sending)
+        except BaseException as exc:
+            span.failed(exc)
+            raise
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            if route is not None:  # the route's template, not the path: few distinct names
+                span.set("http.route", root + route)
+                span.rename(f"{method} {root}{route}")
+            if status:
+                span.set("http.response.status_code", status)
+                if status >= 500:
+                    span.failed(f"answered {status}")
+            span.end()
+
+
 def create_service_app(rt: RunningService) -> FastAPI:
     s = rt.service
     app = FastAPI(
@@ -116,6 +169,8 @@ def create_service_app(rt: RunningService) -> FastAPI:
         uploads=s.uploads,
         max_upload_bytes=rt.settings.blobs.max_upload_bytes + UPLOAD_FRAMING,
     )
+    if rt.tracer is not None:  # outermost: the span covers the whole request
+        app.add_middleware(ServerSpanMiddleware, tracer=rt.tracer)
     problems.install(app)
     app.include_router(s.api())
     if s.sagas:

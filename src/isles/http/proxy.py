@@ -77,7 +77,12 @@ def create_proxy_gateway(system: str, upstreams: Mapping[str, str], *, timeout: 
         if base is None:
             raise not_found("service", service)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP}
-        headers["traceparent"] = tracing.current() or headers.get("traceparent", "")
+        # The caller's traceparent as it came, or none (the service begins the trace):
+        # this gateway makes no span, so a traceparent of its own making would be the
+        # parent, in a trace receiver, of a span nobody ever exported.
+        incoming = headers.pop("traceparent", "")
+        if tracing.is_valid(incoming):
+            headers["traceparent"] = incoming
         headers["x-forwarded-for"] = request.client.host if request.client else ""
         try:
             upstream = await client.request(

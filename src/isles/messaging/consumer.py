@@ -129,8 +129,14 @@ class Consumer:
         max_deliveries: int = 10,
         on_handled: Callable[[str, float, str], None] | None = None,
         owners: Mapping[str, str] | None = None,
+        tracer: tracing.Tracer | None = None,
+        messaging_system: str = "isles",
     ) -> None:
+        """``tracer``: a consumer span per event applied, the child of the event's
+        traceparent (None: tracing is off)."""
         self.name = name
+        self._tracer = tracer
+        self._messaging_system = messaging_system
         #: The source each event type must come from (``/isles/<the service that
         #: declares it in publishes>``): an event claiming another is parked, not applied.
         self._sources = {t: f"/isles/{service}" for t, service in (owners or {}).items()}
@@ -409,19 +415,52 @@ class Consumer:
         self._admit(env)
         handlers = self._handlers[env.type]
         event = handlers[0].event.from_envelope(env)
-        tracing.bind(tracing.new_traceparent(env.traceparent))
+        span = None
+        if self._tracer is None:
+            tracing.bind(tracing.new_traceparent(env.traceparent))
+        else:
+            span = self._span(env)
+            tracing.bind(span.traceparent)
         history.set_changes_by_event(env.source, env.id)
-        async with self._uow_factory() as uow:
-            session = uow.session
-            # The inbox key decides: a delivery of an event already applied (or
-            # parked, or being applied by a concurrent delivery) stops here.
-            inserted = (await session.execute(self._insert_new[uow.dialect], _inbox_row(env, "processed"))).first()
-            if inserted is None:
-                return Outcome.DUPLICATE
-            await self._run_handlers(uow, env, event)
-            await failpoints.hit(self._commit_point)
-            await uow.commit()
+        try:
+            async with self._uow_factory() as uow:
+                session = uow.session
+                # The inbox key decides: a delivery of an event already applied (or
+                # parked, or being applied by a concurrent delivery) stops here.
+                inserted = (await session.execute(self._insert_new[uow.dialect], _inbox_row(env, "processed"))).first()
+                if inserted is None:
+                    if span is not None:
+                        span.set("isles.outcome", Outcome.DUPLICATE.value)
+                    return Outcome.DUPLICATE
+                await self._run_handlers(uow, env, event)
+                await failpoints.hit(self._commit_point)
+                await uow.commit()
+        except BaseException as exc:
+            if span is not None:
+                span.failed(exc)
+            raise
+        finally:
+            if span is not None:
+                span.end()
         return Outcome.APPLIED
+
+    def _span(self, env: Envelope) -> tracing.Span:
+        """The consumer span of applying ``env``: the child of the event's traceparent
+        (its outbox write), in the producer's trace."""
+        assert self._tracer is not None
+        return self._tracer.start(
+            f"{env.type} process",
+            "consumer",
+            parent=env.traceparent,
+            attributes={
+                "messaging.system": self._messaging_system,
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "consumer apply",
+                "messaging.destination.name": env.type,
+                "messaging.consumer.group.name": self.name,
+                "messaging.message.id": env.id,
+            },
+        )
 
     async def _run_handlers(self, uow: UnitOfWork, env: Envelope, event: Event) -> None:
         context = HandlerContext(uow=uow, envelope=env)
@@ -443,6 +482,33 @@ class Consumer:
         pairs = [(i.envelope, self._handlers[i.envelope.type][0].event.from_envelope(i.envelope)) for i in fresh]
         if fresh:  # one transaction for the batch: its history rows name its first event
             history.set_changes_by_event(fresh[0].envelope.source, fresh[0].envelope.id)
+        if self._tracer is None:
+            return await self._apply_batch_in(outcomes, fresh, pairs, None)
+        # Tracing: a span per event, each in its own event's trace, over the batch's transaction.
+        spans = {i.envelope.id: self._span(i.envelope) for i in fresh}
+        for span in spans.values():
+            span.set("messaging.batch.message_count", len(fresh))
+        try:
+            done = await self._apply_batch_in(outcomes, fresh, pairs, spans)
+            for item in fresh:
+                if done[id(item)] is Outcome.DUPLICATE:
+                    spans[item.envelope.id].set("isles.outcome", Outcome.DUPLICATE.value)
+        except BaseException as exc:
+            for span in spans.values():
+                span.failed(exc)
+            raise
+        finally:
+            for span in spans.values():
+                span.end()
+        return done
+
+    async def _apply_batch_in(
+        self,
+        outcomes: dict[int, Outcome],
+        fresh: Sequence[_Item],
+        pairs: Sequence[tuple[Envelope, Event]],
+        spans: Mapping[str, tracing.Span] | None,
+    ) -> dict[int, Outcome]:
         async with self._uow_factory() as uow:
             session = uow.session
             now = utcnow()
@@ -457,7 +523,7 @@ class Consumer:
                 if new:
                     todo.append(pair)
             if todo:
-                await self._run_batch_handlers(uow, todo)
+                await self._run_batch_handlers(uow, todo, spans)
             await failpoints.hit(self._commit_point)
             await uow.commit()
         return outcomes
@@ -470,12 +536,23 @@ class Consumer:
         for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
     }
 
-    async def _run_batch_handlers(self, uow: UnitOfWork, pairs: Sequence[tuple[Envelope, Event]]) -> None:
+    async def _run_batch_handlers(
+        self,
+        uow: UnitOfWork,
+        pairs: Sequence[tuple[Envelope, Event]],
+        spans: Mapping[str, tracing.Span] | None = None,
+    ) -> None:
         if not all(self._many_of[env.type] for env, _ in pairs):
             for env, event in pairs:  # event by event, in one transaction
+                if spans is not None:  # what its handlers write is in its trace
+                    tracing.bind(spans[env.id].traceparent)
                 await self._run_handlers(uow, env, event)
             return
-        # Set-wise: each distinct ``many`` once, in declaration order, with its events.
+        # Set-wise: each distinct ``many`` once, in declaration order, with its events;
+        # what they write continues the batch's first event's trace (its history rows
+        # name that event too).
+        if spans is not None and pairs:
+            tracing.bind(spans[pairs[0][0].id].traceparent)
         for many in self._many_order:
             group = [(env, ev) for env, ev in pairs if many in self._many_of[env.type]]
             if group:

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import structlog
 
+from isles.core import tracing
 from isles.core.backoff import Backoff
 from isles.core.events import Envelope
 from isles.core.tasks import cancel_and_wait
@@ -53,8 +54,13 @@ class Relay:
         housekeeping: Sequence[Callable[[], Awaitable[int]]] = (),
         mark_linger: float = 0.02,
         linger: float = 0.0,
+        tracer: tracing.Tracer | None = None,
+        messaging_system: str = "isles",
     ) -> None:
         self.service = service
+        self._tracer = tracer
+        self._messaging_system = messaging_system
+        self._spans: dict[int, tracing.Span] = {}  # publish spans by position (tracing on)
         self._linger = linger
         self._last_publish = -math.inf
         self._mark_linger = mark_linger
@@ -105,6 +111,11 @@ class Relay:
         self._generation += 1
         await cancel_and_wait([t for t in (self._task, self._marker) if t is not None])
         self._task = self._marker = None
+        if self._spans:
+            spans, self._spans = self._spans, {}
+            for span in spans.values():
+                span.failed("the relay stopped before the bus took the event")
+                span.end()
         unfinished = [*self._in_flight, *self._failed]
         self._in_flight.clear()
         self._failed = []
@@ -192,15 +203,44 @@ class Relay:
             raise
         self._in_flight.update(positions)
         self._last_publish = time.monotonic()
+        if self._tracer is not None:
+            self._start_spans(positions, envelopes)
         try:
             outcomes = await self._bus.publish_many(envelopes)
-        except BaseException:
+        except BaseException as exc:
             self._in_flight.difference_update(positions)
             self._failed.extend(positions)
+            if self._spans:
+                self._end_spans(positions, exc)
             raise
         for position, outcome in zip(positions, outcomes, strict=True):
             outcome.add_done_callback(functools.partial(self._finished, self._generation, position))
         return len(records) == limit
+
+    def _start_spans(self, positions: Sequence[int], envelopes: Sequence[Envelope]) -> None:
+        """A publish span per event, the child of its outbox write (its traceparent)."""
+        assert self._tracer is not None
+        for position, env in zip(positions, envelopes, strict=True):
+            self._spans[position] = self._tracer.start(
+                f"{env.type} publish",
+                "producer",
+                parent=env.traceparent,
+                attributes={
+                    "messaging.system": self._messaging_system,
+                    "messaging.operation.type": "send",
+                    "messaging.operation.name": "relay publish",
+                    "messaging.destination.name": env.type,
+                    "messaging.message.id": env.id,
+                },
+            )
+
+    def _end_spans(self, positions: Sequence[int], error: BaseException | None) -> None:
+        for position in positions:
+            span = self._spans.pop(position, None)
+            if span is not None:
+                if error is not None:
+                    span.failed(error)
+                span.end()
 
     def _finished(self, generation: int, position: int, outcome: asyncio.Future[None]) -> None:
         if generation != self._generation:  # the relay stopped meanwhile
@@ -209,6 +249,8 @@ class Relay:
             return
         self._in_flight.discard(position)
         error = asyncio.CancelledError() if outcome.cancelled() else outcome.exception()
+        if self._spans:
+            self._end_spans((position,), error)
         if error is None:
             self._done.append(position)
             self._publish_failures = 0

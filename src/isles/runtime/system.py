@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import func, select
 
 from isles.clients.service import CircuitBreaker, CircuitState, ServiceClient
-from isles.core import failpoints
+from isles.core import failpoints, tracing
 from isles.core.references import ReferenceRegistry
 from isles.core.settings import IslesSettings, ServiceEnvironment
 from isles.http import idempotency
@@ -56,6 +56,7 @@ from isles.storage.uow import UnitOfWork
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from isles.ops.otel import Exporting
     from isles.service.audit import AuditReport
 
 log = structlog.get_logger("isles.runtime")
@@ -79,11 +80,14 @@ class ServiceRuntime:
         owners: Mapping[str, str] | None = None,
         security_log: SecurityLog | None = None,
         identity_provider: str = security.IDENTITY_PROVIDER,
+        tracer: tracing.Tracer | None = None,
     ) -> None:
         """``owners``: each event type's publishing service (the system's declarations);
         the consumer refuses an event whose source is not its owner.
-        ``identity_provider``: the service whose tokens are users' (the system's)."""
+        ``identity_provider``: the service whose tokens are users' (the system's).
+        ``tracer``: the service's OpenTelemetry spans (None: tracing is off)."""
         self.service = service
+        self.tracer = tracer
         self.name = service.name
         self.security = (security_log or SecurityLog(None, service="")).bound(service.name)
         self.db = db
@@ -114,10 +118,12 @@ class ServiceRuntime:
                 settings=settings.saga,
                 metrics=metrics,
                 callbacks=CallbackTokens.from_key(self.keys.private.get(service.name)),
+                tracer=tracer,
             )
         if service.publishes:
             bus.publishes_for(service.name)
         published = metrics.relay_published.labels(service.name)
+        messaging = "nats" if settings.bus == "nats" else "isles"  # spans' messaging.system
         self.relay = Relay(
             service=service.name,
             outbox=self.outbox,
@@ -129,6 +135,8 @@ class ServiceRuntime:
             retention=timedelta(seconds=settings.outbox_retention_seconds),
             observers=[published.inc],
             housekeeping=self._housekeeping(settings),
+            tracer=tracer,
+            messaging_system=messaging,
         )
         self._idle_closer: asyncio.Task[None] | None = None
         self.listener: PgListener | None = None
@@ -149,6 +157,8 @@ class ServiceRuntime:
                 max_deliveries=settings.max_deliveries,
                 on_handled=functools.partial(metrics.handled, service.name),
                 owners=owners,
+                tracer=tracer,
+                messaging_system=messaging,
             )
             bus.subscribe(self.consumer, self.consumer.event_types)
 
@@ -163,7 +173,9 @@ class ServiceRuntime:
         it emitted events) and the service's workers (one that watches some classes, if
         it touched one of them). With a ``tenant`` it sees and writes only that
         company's rows."""
-        uow = UnitOfWork(self.db, source=self.service.source, on_commit=self.relay.wake, tenant=tenant)
+        uow = UnitOfWork(
+            self.db, source=self.service.source, on_commit=self.relay.wake, tenant=tenant, tracer=self.tracer
+        )
         for worker in self.workers.values():
             if worker.watches:
                 uow.after_commit_if_touched(worker.watches, worker.wake)
@@ -214,6 +226,7 @@ class ServiceRuntime:
             breaker=breaker,
             observe=functools.partial(self.metrics.client_call, self.name),
             credentials=(lambda: token) if token is not None else functools.partial(self.service_token, tenant),
+            tracer=self.tracer,
         )
 
     def _housekeeping(self, settings: IslesSettings) -> list[Callable[[], Awaitable[int]]]:
@@ -408,6 +421,13 @@ class SystemRuntime:
         )
         owners = event_owners(system)
         passwords.configure(**settings.password.model_dump())
+        #: The OpenTelemetry pipeline (ISLES_TRACING_ENDPOINT); None, and the SDK not
+        #: imported, when tracing is off.
+        self.tracing: Exporting | None = None
+        if settings.tracing.endpoint is not None:
+            from isles.ops.otel import Exporting
+
+            self.tracing = Exporting(settings.tracing, system=system.name)
         self.services: dict[str, ServiceRuntime] = {
             s.name: ServiceRuntime(
                 service=s,
@@ -423,6 +443,7 @@ class SystemRuntime:
                 owners=owners,
                 security_log=self.security,
                 identity_provider=system.identity_provider,
+                tracer=self.tracing.tracer(s.name) if self.tracing is not None else None,
             )
             for s in local
         }
@@ -653,6 +674,9 @@ class SystemRuntime:
         for rt in self.services.values():
             await rt.db.dispose()
         self.security.close()
+        if self.tracing is not None:
+            # Last: the spans of everything stopped above are exported before the process ends.
+            await asyncio.to_thread(self.tracing.shutdown)
         self.started = False
 
     async def settle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a bound, not a cancel scope

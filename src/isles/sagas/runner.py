@@ -32,7 +32,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from isles.clients.service import ServiceClient, ServiceError, ServiceUnavailable, from_service_error
-from isles.core import failpoints
+from isles.core import failpoints, tracing
 from isles.core.clock import utcnow
 from isles.core.problems import Problem, not_found
 from isles.core.settings import SagaSettings
@@ -127,8 +127,12 @@ class SagaRunner:
         settings: SagaSettings | None = None,
         metrics: Metrics | None = None,
         callbacks: CallbackTokens | None = None,
+        tracer: tracing.Tracer | None = None,
     ) -> None:
+        """``tracer``: a span per attempt at a step or its compensation (None: tracing
+        is off)."""
         self.service = service
+        self._tracer = tracer
         self.callbacks = callbacks or CallbackTokens.from_key(None)
         self.db = db
         self.sagas = {s.name: s for s in sagas}
@@ -334,6 +338,16 @@ class SagaRunner:
             except Exception as exc:
                 log.warning("saga.acquire_failed", saga_id=str(saga_id), error=repr(exc))
                 return None
+        if self._tracer is not None and state is not None and not tracing.current():
+            # Resumed with no request behind it (the sweeper: after a restart, a lease
+            # run out, a deferred step's deadline): its steps in one trace, under this span.
+            attributes = {"isles.saga.id": str(saga_id), "isles.saga.name": state.saga_type}
+            with tracing.span(self._tracer, f"saga {state.saga_type} resume", "internal", attributes):
+                return await self._held(saga_id, state, marked)
+        return await self._held(saga_id, state, marked)
+
+    async def _held(self, saga_id: uuid.UUID, state: SagaState | None, marked: bool) -> SagaState | None:
+        """Drive the saga this process holds now (see :meth:`_drive`)."""
         heartbeat = asyncio.create_task(self._heartbeat(saga_id))
         try:
             while not self._stopping and state is not None:
@@ -440,7 +454,8 @@ class SagaRunner:
                     return {"current_step": k + 1}, [*steps, (k + 1, following)]
                 return {"current_step": k + 1, **_finished(SagaStatus.COMPLETED)}, steps
 
-            state = await self._attempt(step.action, step, state, ctx, point, after)
+            with self._step_span(saga, state, step, ctx, undo=False):
+                state = await self._attempt(step.action, step, state, ctx, point, after)
             await failpoints.hit(f"{point}.done")
             if state.status is SagaStatus.COMPLETED:
                 self._ended(saga, state)
@@ -505,6 +520,26 @@ class SagaRunner:
             await uow.release()
         return state
 
+    def _step_span(
+        self, saga: Saga, state: SagaState, step: Step, ctx: StepContext, *, undo: bool
+    ) -> contextlib.AbstractContextManager[object]:
+        """A span over one attempt at ``step`` (or its compensation), the child of the
+        current traceparent: the request's that began the saga while it drives it."""
+        if self._tracer is None:
+            return contextlib.nullcontext()
+        return tracing.span(
+            self._tracer,
+            f"saga {saga.name} {step.name}" + (" compensate" if undo else ""),
+            "internal",
+            {
+                "isles.saga.id": str(state.id),
+                "isles.saga.name": saga.name,
+                "isles.saga.step": step.name,
+                "isles.saga.compensation": undo,
+                "isles.saga.attempt": ctx.attempt,
+            },
+        )
+
     async def _fail(self, saga: Saga, state: SagaState, k: int, problem: Problem, *, uncertain: bool) -> SagaState:
         step = saga.steps[k]
         status = StepStatus.UNCERTAIN if uncertain and step.compensation is not None else StepStatus.FAILED
@@ -538,9 +573,10 @@ class SagaRunner:
         done = {"status": StepStatus.COMPENSATED.value, "compensated_at": utcnow(), "compensation_error": None}
         try:
             await failpoints.hit(f"{point}.before")
-            state = await self._attempt(
-                step.compensation, step, state, ctx, point, lambda _: ({"current_step": k - 1}, [(k, done)])
-            )
+            with self._step_span(saga, state, step, ctx, undo=True):
+                state = await self._attempt(
+                    step.compensation, step, state, ctx, point, lambda _: ({"current_step": k - 1}, [(k, done)])
+                )
             await failpoints.hit(f"{point}.done")
         except StaleState:
             raise

@@ -50,8 +50,11 @@ class UnitOfWork:
         source: str,
         on_commit: Callable[[], None] | None = None,
         tenant: Tenant = None,
+        tracer: tracing.Tracer | None = None,
     ) -> None:
         self._db = db
+        self._tracer = tracer
+        self._spans: list[tracing.Span] = []  # of the emitted events not yet in the outbox (tracing on)
         self.tenant = tenant
         self._source = source
         self._on_commit = on_commit
@@ -126,9 +129,11 @@ class UnitOfWork:
             aggregate_id=str(aggregate.id),
             aggregate_version=aggregate.version,
             tenant_id=tenant_id,
-            traceparent=tracing.new_traceparent(tracing.current()),
+            traceparent=self._traceparent(event),
         )
         self._emitted.append(envelope)
+        if self._tracer is not None:
+            self._spans[-1].set("messaging.message.id", envelope.id)
         return envelope
 
     def republish(
@@ -152,11 +157,32 @@ class UnitOfWork:
             aggregate_id=aggregate_id,
             aggregate_version=aggregate_version,
             tenant_id=tenant_id,
-            traceparent=tracing.new_traceparent(tracing.current()),
+            traceparent=self._traceparent(event),
             repair=repair,
         )
         self._emitted.append(envelope)
+        if self._tracer is not None:
+            self._spans[-1].set("messaging.message.id", envelope.id)
         return envelope
+
+    def _traceparent(self, event: Event) -> str:
+        """The new event's traceparent: a child of the current one; with tracing on,
+        that of the event's outbox-write span (ended once the row is written)."""
+        if self._tracer is None:
+            return tracing.new_traceparent(tracing.current())
+        span = self._tracer.start(
+            f"{event.event_type} create",
+            "producer",
+            parent=tracing.current(),
+            attributes={
+                "messaging.system": "isles",
+                "messaging.operation.type": "create",
+                "messaging.operation.name": "outbox write",
+                "messaging.destination.name": event.event_type,
+            },
+        )
+        self._spans.append(span)
+        return span.traceparent
 
     async def flush(self) -> None:
         await self.session.flush()
@@ -205,6 +231,10 @@ class UnitOfWork:
         else:
             await session.execute(insert(outbox_table), rows)
         self._written = len(self._emitted)
+        if self._spans:
+            spans, self._spans = self._spans, []
+            for span in spans:
+                span.end()
 
     async def _commit(self) -> None:
         session = self.session
