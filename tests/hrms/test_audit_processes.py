@@ -355,10 +355,24 @@ async def test_a_restored_service_is_reconciled_while_the_others_run_on_nats(wor
     url = make_url(cluster.template.replace("{service}", "project"))
     folder = (await backup(core(), {"project": url}, tmp_path / "b", services=["project"])).folder
     renamed = driver.employees[-2:]
+    assigned = "SELECT event_id FROM isles_outbox_events WHERE event_type = 'project.AssignmentCreated'"
+    assignments_before = {str(r["event_id"]) for r in await cluster.query("project", assigned)}
     async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         for employee in renamed:
             await driver.rename(client, employee)
         await driver.new_assignment(client)
+    # The assignment's event must have reached the notification service before the
+    # project goes: one still in the project's outbox would be lost for everyone.
+    deadline = time.monotonic() + 60
+    while True:
+        new = {str(r["event_id"]) for r in await cluster.query("project", assigned)} - assignments_before
+        applied = {
+            str(r["event_id"]) for r in await cluster.query("notification", "SELECT event_id FROM isles_inbox_events")
+        }
+        if new and new <= applied:
+            break
+        assert time.monotonic() < deadline, f"the notification did not take the assignment's event {new - applied}"
+        await asyncio.sleep(0.25)
     after = {
         str(r["event_id"])
         for r in await cluster.query(
