@@ -84,6 +84,9 @@ class Console:
         verifier = runtime.keys.verifier(identity_provider=runtime.system.identity_provider)
         self.gate = Gatekeeper(verifier, runtime.security.bound("console"))
         self.history = History(runtime, every=sample_every or SAMPLE_SECONDS)
+        on_stop = getattr(runtime, "on_stop", None)
+        if on_stop is not None:  # the sampler stops before the runtime's engines go
+            on_stop(self.history.stop)
         self.templates = Environment(
             loader=PackageLoader("isles.console", "templates"),
             autoescape=select_autoescape(["html"], default=True),

@@ -106,7 +106,8 @@ class Sample:
 
 class History:
     """The last hour of samples, taken every ``every`` seconds while the system runs
-    (started by the console's first request; it stops when the runtime stops)."""
+    (started by the console's first request; stopped by the runtime's stop, before
+    its engines go: see :meth:`isles.runtime.system.SystemRuntime.on_stop`)."""
 
     def __init__(self, system: ConsoleSystem, *, every: float = SAMPLE_SECONDS) -> None:
         self.system = system
@@ -118,6 +119,14 @@ class History:
     def ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="isles-console-history")
+
+    async def stop(self) -> None:
+        """Stop sampling (the runtime's stop calls it before the engines go)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     def _running(self) -> bool:
         return bool(getattr(self.system, "started", True))

@@ -450,6 +450,7 @@ class SystemRuntime:
         self.references = ReferenceRegistry()
         for s in system.services:
             self.references.add(s.references)
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []  # before the gateway: its console adds one
         self.app: FastAPI = create_gateway(self)
         self.started = False
 
@@ -646,9 +647,17 @@ class SystemRuntime:
                 self.metrics.audit_failures.inc()
                 log.warning("audit.failed", error=repr(exc))
 
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` first when the runtime stops, before any engine goes: what reads
+        the databases on a timer of its own (the console's samples) stops there, or its
+        next round would open a connection on a disposed engine that nobody closes."""
+        self._on_stop.append(hook)
+
     async def stop(self) -> None:
         """Stop driving sagas and publishing, release what the bus handed over (it
         comes again), close."""
+        for hook in self._on_stop:
+            await hook()
         if self._audit_task is not None:
             self._audit_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
