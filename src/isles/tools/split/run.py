@@ -977,6 +977,10 @@ class _Connections:
         self.dbs = {name: db for name, db in dbs.items() if not db.is_sqlite}  # SQLite: files, no server
         self.open: dict[str, int] = {}  # service -> users now (insertion order: least recent first)
         self.limit = asyncio.Semaphore(WRITES)
+        # One writer per service at a time: its pool then holds one connection, so the
+        # open services' connections are at most OPEN_SERVICES (two copies in one
+        # service written side by side had it hold two: five connections seen).
+        self.one: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self.dbs}
         self.opened = 0  # services (re)opened: for the tests
 
     @contextlib.asynccontextmanager
@@ -985,7 +989,7 @@ class _Connections:
         if service not in self.dbs:
             yield
             return
-        async with self.limit:
+        async with self.one[service], self.limit:
             if service in self.open:
                 self.open[service] = self.open.pop(service)  # the most recent now
             else:
