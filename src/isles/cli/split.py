@@ -236,6 +236,15 @@ def run_command(
             "cut-over, while the monolith still serves.",
         ),
     ] = False,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast/--no-fast",
+            help="On PostgreSQL, let SQLite convert the clean rows and write them as COPY text (the rows that need "
+            "a decision are converted in Python either way: docs/split.md). --no-fast converts every row in "
+            "Python: slower, for comparison.",
+        ),
+    ] = True,
 ) -> None:
     """Load the services' databases (migrated first: isles migrate upgrade) from the
     monolith as the plan says: integer ids become UUIDs (the same one in every service
@@ -299,6 +308,7 @@ def run_command(
                 progress=progress,
                 changed=marks,
                 loaded_ids=loaded,
+                fast=fast,
             )
 
         try:
@@ -333,9 +343,13 @@ def run_command(
                 str(len(t.deleted)),
             )
     else:
-        table = Table("monolith table", "target", "rows", "loaded", "skipped", "rows with rejects", title="split run")
+        table = Table(
+            "monolith table", "target", "rows", "loaded", "by SQL", "skipped", "rows with rejects", title="split run"
+        )
         for t in result.tables:
-            table.add_row(t.source, t.target, str(t.rows), str(t.loaded), str(t.skipped), str(t.rejected_rows))
+            table.add_row(
+                t.source, t.target, str(t.rows), str(t.loaded), str(t.fast), str(t.skipped), str(t.rejected_rows)
+            )
     out.print(table)
     for t in result.tables:
         if t.deleted:

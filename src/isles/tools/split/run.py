@@ -34,7 +34,7 @@ import functools
 import hashlib
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -45,6 +45,7 @@ from sqlalchemy import UniqueConstraint
 
 from isles.tools.split import SplitError
 from isles.tools.split.analyse import Analysis, open_readonly, q
+from isles.tools.split.fast import FastPlanner, FastTable
 from isles.tools.split.plan import (
     DATE_TYPES,
     INT_TYPES,
@@ -125,6 +126,7 @@ class TableResult:
     target: str
     rows: int = 0
     loaded: int = 0  # rows written (or already there)
+    fast: int = 0  # of them: converted by SQL and written as COPY text (isles.tools.split.fast)
     skipped: int = 0
     rejected_rows: int = 0  # rows with at least one reject
     read: int = 0  # --changed: the rows read (past the watermark)
@@ -169,6 +171,51 @@ class _Skip(Exception):
     pass
 
 
+def _clean_first(
+    job: _Job,
+    fast: FastTable,
+    chunk: list[tuple[Any, ...]],
+    seen: dict[str, set[tuple[Any, ...]]],
+    planner: FastPlanner,
+) -> Iterator[sqlite3.Row]:
+    """The fast path's reading of a chunk: its clean rows whose unique keys are new go to
+    ``job.fast`` (their keys taken), the others are given, in rowid order, to the
+    mapper (a clean row with a key taken before too: the mapper reports the
+    duplicate). ``job.text`` is the clean rows' COPY text once all are read."""
+    dirty = planner.full_rows(fast.tm.source, [r[0] for r in chunk if not r[2]])
+    uniques = fast.uniques
+    for r in chunk:
+        if r[2]:
+            keys = [
+                (name, tuple([r[i].casefold() if fold and r[i] is not None else r[i] for i, fold in parts]))
+                for name, parts in uniques
+            ]
+            if not any(None not in key and key in seen.get(name, ()) for name, key in keys):
+                for name, key in keys:
+                    if None not in key:
+                        seen.setdefault(name, set()).add(key)
+                job.fast.append(r)
+                continue
+            yield planner.full_rows(fast.tm.source, [r[0]])[r[0]]
+        else:
+            yield dirty[r[0]]
+    if job.fast:
+        tail = fast.tail()
+        job.text = ("\n".join([r[fast.line_at] + tail for r in job.fast]) + "\n").encode()
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether the database refused a row for its values (SQLSTATE class 23, a
+    constraint; 22, a value the column cannot hold), not for something else."""
+    from sqlalchemy.exc import IntegrityError
+
+    if isinstance(exc, IntegrityError):
+        return True
+    orig = getattr(exc, "orig", exc)
+    code = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    return code.startswith(("22", "23"))
+
+
 def _no_reject(column: str, value: Any, reason: str, decision: str) -> None:
     """A default's fill reports nothing."""
 
@@ -202,6 +249,14 @@ def _named(value: Any) -> int | None:
 
 
 def _folded(value: Any) -> Any:
+    """A unique key's part as the run compares it: a string ignoring case; a UUID, a
+    date, an integer as their text — the text the fast path's SQL gives for them
+    (:mod:`isles.tools.split.fast`), so both ways fill one set of keys."""
+    cls = value.__class__
+    if cls is str:
+        return value.casefold()
+    if cls is uuid.UUID or cls is date or cls is int:
+        return str(value)
     return value.casefold() if isinstance(value, str) else value
 
 
@@ -605,7 +660,7 @@ class Mapper:
                     ",".join(cols),
                     shown,
                     f"duplicate of unique key {name}"
-                    + (" (ignoring case)" if any(isinstance(k, str) for k in key) else ""),
+                    + (" (ignoring case)" if any(isinstance(values.get(c), str) for c in cols) else ""),
                     "skip",
                 )
                 self.skipped.setdefault(tm.source, set()).add(_is_int(row[tm.source_pk]))
@@ -883,6 +938,7 @@ async def run(
     progress: Progress | None = None,
     changed: Mapping[str, tuple[str, Any]] | None = None,
     loaded_ids: Mapping[str, set[int]] | None = None,
+    fast: bool = True,
 ) -> RunResult:
     """Load every mapped table into its service's database (which must be migrated).
 
@@ -903,7 +959,7 @@ async def run(
             order = mapper.changed_order()
             past = {name: mapper.ids_past(name, changed.get(name)) for name in order}
         if changed is None:
-            await _load(mapper, plan, system, dbs, result, batch, progress)
+            await _load(mapper, plan, system, dbs, result, batch, progress, FastPlanner(mapper) if fast else None)
             return result
         for name in order:
             tm = mapper.maps[name]
@@ -948,8 +1004,10 @@ class _Table:
     copies: Copies
     watermark: tuple[str, Any]
     left: dict[str, str]  # the replicas not filled, and why
-    #: the rows written, per batch, for the copies (with where their rejects go)
-    kept: list[tuple[Batch, int]] = field(default_factory=list)
+    #: the rows written, per batch, for the copies (with where their rejects go, and the
+    #: fast path's rows written as text)
+    kept: list[tuple[Batch, int, list[tuple[Any, ...]]]] = field(default_factory=list)
+    fast: FastTable | None = None
     done: int = 0  # monolith rows read
     #: set once every batch of the table is written (its refused rows known)
     written: asyncio.Event = field(default_factory=asyncio.Event)
@@ -964,6 +1022,9 @@ class _Job:
     skipped: int
     read: int
     last: bool = False  # the table's end (no rows)
+    #: the fast path's clean rows (rows of :attr:`FastTable.sql`) and their COPY text
+    fast: list[tuple[Any, ...]] = field(default_factory=list)
+    text: bytes = b""
     #: set once this batch's own rows are written (before its replicas)
     written: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -1021,6 +1082,7 @@ async def _load(
     result: RunResult,
     batch: int,
     progress: Progress | None,
+    planner: FastPlanner | None = None,
 ) -> None:
     """The full run: the monolith's rows converted (this coroutine's own work, on the
     process's core) while the batches converted before are written (the databases'
@@ -1075,13 +1137,16 @@ async def _load(
             seen: dict[str, set[tuple[Any, ...]]] = {}
             previous: _Job | None = None
             source_pk = tm.source_pk
-            for chunk in mapper.rows(name, batch):
+            fast = table.fast = planner.plan(tm, table.writer, copies) if planner is not None else None
+            chunks = mapper.rows(name, batch) if fast is None else planner.rows(fast, batch)  # type: ignore[union-attr]
+            for chunk in chunks:
                 if previous is not None and name in needs:
                     await previous.written.wait()  # its refused rows: orphans of this batch
                 if stop.is_set():
                     return
                 job = _Job(table, [], [], 0, 0, len(chunk))
-                for n, row in enumerate(chunk):
+                rows: Iterable[Any] = chunk if fast is None else _clean_first(job, fast, chunk, seen, planner)  # type: ignore[arg-type]
+                for n, row in enumerate(rows):
                     values, rejects = mapper.convert_row(tm, row, seen)
                     if rejects:
                         job.rejected_rows += 1
@@ -1095,6 +1160,19 @@ async def _load(
                 await jobs.put(job)
                 previous = job
             await jobs.put(_Job(table, [], [], 0, 0, 0, last=True))
+
+    def reconverted(table: _Table, fast_rows: list[tuple[Any, ...]]) -> Batch:
+        """The fast path's rows the database refused as text, converted the mapper's way
+        (the unique keys were checked when they were read: not again)."""
+        assert planner is not None
+        tm = table.tm
+        full = planner.full_rows(tm.source, [r[0] for r in fast_rows])
+        out: Batch = []
+        for r in fast_rows:
+            values, _ = mapper.convert_row(tm, full[r[0]], {})
+            if values is not None:
+                out.append((r[0], int(r[1]), values))
+        return out
 
     async def write() -> None:
         started: set[str] = set()
@@ -1123,8 +1201,23 @@ async def _load(
             tr.skipped += job.skipped
             result.rejects += job.rejects
             rows = job.rows
+            written_fast = True
             async with connections.use(tm.target.service):
                 refused = await table.writer.write(rows)
+                if job.fast:
+                    fast = table.fast
+                    assert fast is not None
+                    keys = [r[fast.pk_at] for r in job.fast]
+                    written_fast = await table.writer.write_text(keys, fast.columns, job.text)
+            if job.fast and not written_fast:  # refused as a whole: row by row, the mapper's way
+                extra = reconverted(table, job.fast)
+                async with connections.use(tm.target.service):
+                    refused += await table.writer.write(extra)
+                refused.sort()  # in rowid order, as one batch written the mapper's way reports them
+                rows = rows + extra
+                tr.rejected_rows += len(job.fast) - len(extra)
+                tr.skipped += len(job.fast) - len(extra)
+                job.fast = []
             for rowid, source_id, why in refused:
                 tr.skipped += 1
                 tr.rejected_rows += 1
@@ -1133,10 +1226,11 @@ async def _load(
                     Reject(mapper.file, name, rowid, "", "", f"refused by the database: {why}", "skip")
                 )
             job.written.set()
-            tr.loaded += len(rows) - len(refused)
+            tr.loaded += len(rows) - len(refused) + len(job.fast)
+            tr.fast += len(job.fast)
             if table.copies:  # written once the table's own rows are
                 gone = {rowid for rowid, _, _ in refused}
-                table.kept.append(([r for r in rows if r[0] not in gone], len(result.rejects)))
+                table.kept.append(([r for r in rows if r[0] not in gone], len(result.rejects), job.fast))
             table.done += job.read
             if progress is not None:
                 progress(name, table.done, tr.rows)
@@ -1149,21 +1243,28 @@ async def _load(
         right after it: after that batch's own."""
 
         async def one_copy(
-            w: Writer, fill: Callable[[Mapping[str, Any]], dict[str, Any]]
+            w: Writer, fill: Callable[[Mapping[str, Any]], dict[str, Any]], n: int
         ) -> list[list[tuple[int, int, str]]]:
             failures: list[list[tuple[int, int, str]]] = []  # per batch: (rowid, id, why)
+            fast = table.fast.replicas[n] if table.fast is not None and table.fast.replicas else None
             async with connections.use(w.db.service):
-                for rows, _ in table.kept:
-                    failures.append(
-                        await w.write([(rowid, source_id, fill(values)) for rowid, source_id, values in rows])
-                    )
+                for rows, _, fast_rows in table.kept:
+                    failed = await w.write([(rowid, source_id, fill(values)) for rowid, source_id, values in rows])
+                    if fast_rows and fast is not None:
+                        at = table.fast.line_at + 1 + n  # type: ignore[union-attr]
+                        tail = fast.tail()
+                        text = ("\n".join([r[at] + tail for r in fast_rows]) + "\n").encode()
+                        if not await w.write_text([r[fast.key] for r in fast_rows], fast.columns, text):
+                            again = reconverted(table, fast_rows)
+                            failed += await w.write([(r, i, fill(values)) for r, i, values in again])
+                    failures.append(failed)
             return failures
 
-        outcomes = await asyncio.gather(*(one_copy(w, fill) for _, w, fill in table.copies))
+        outcomes = await asyncio.gather(*(one_copy(w, fill, n) for n, (_, w, fill) in enumerate(table.copies)))
         name = table.tm.source
         for (replica, _, _), failures in zip(table.copies, outcomes, strict=True):
             failed = sum(len(f) for f in failures)
-            copied = sum(len(rows) for rows, _ in table.kept)
+            copied = sum(len(rows) + len(fast_rows) for rows, _, fast_rows in table.kept)
             result.replicas[replica.full] = result.replicas.get(replica.full, 0) + copied - failed
         for n in reversed(range(len(table.kept))):
             at = table.kept[n][1]
@@ -1392,7 +1493,7 @@ class Writer:
     async def write(self, rows: Batch) -> list[tuple[int, int, str]]:
         """Write a batch (one transaction); the rows the database refused (rowid, id, why)."""
         import asyncpg
-        from sqlalchemy.exc import IntegrityError
+        from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
         if not rows:
             return []
@@ -1404,13 +1505,15 @@ class Writer:
             else:
                 await self._copy(rows)
             return []
-        except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
-            pass
+        except (IntegrityError, DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
+            pass  # a constraint, or a value the column cannot hold (a number out of its range)
         refused = []
         for one in rows:
             try:
                 await self._insert_one(one[2])
-            except IntegrityError as exc:
+            except DBAPIError as exc:
+                if not _refused(exc):
+                    raise
                 refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
         return refused
 
@@ -1502,6 +1605,64 @@ class Writer:
             if not (there == 0 and self._direct and await self._copy_direct(driver, groups)):
                 await self._copy_staged(driver, groups)
             await session.commit()
+
+    async def write_text(self, keys: Sequence[str], columns: Sequence[str], text: bytes) -> bool:
+        """Write rows given as ``COPY`` text (the fast path, :mod:`isles.tools.split.fast`)
+        in one transaction, as :meth:`_copy` writes records: the keys looked up first
+        (all there: nothing to write), ``COPY`` straight into the table where none is
+        there, else by a staging table. False where the database refused them (a
+        constraint, a value out of range): nothing is written, and the caller converts
+        the rows the mapper's way."""
+        import io
+
+        import asyncpg
+        from sqlalchemy.exc import DBAPIError
+
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        try:
+            async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+                conn = await session.connection()
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                if not driver.is_in_transaction():
+                    await conn.exec_driver_sql("SELECT 1")
+                there = await driver.fetchval(f"SELECT count(*) FROM {self._name} WHERE {self._pk} = ANY($1)", keys)
+                if there == len(keys):
+                    return True  # a rerun
+                names = ", ".join(self._quote(c) for c in columns)
+                if there == 0 and self._direct:
+                    await driver.execute("SAVEPOINT isles_split_direct")
+                    try:
+                        await driver.copy_to_table(
+                            self.table.name,
+                            schema_name=self.table.schema,
+                            source=io.BytesIO(text),
+                            columns=list(columns),
+                            format="text",
+                        )
+                    except asyncpg.FeatureNotSupportedError:  # row-level security
+                        self._direct = False
+                    except asyncpg.UniqueViolationError:
+                        pass
+                    else:
+                        await driver.execute("RELEASE SAVEPOINT isles_split_direct")
+                        await session.commit()
+                        return True
+                    await driver.execute("ROLLBACK TO SAVEPOINT isles_split_direct")
+                stage = "isles_split_stage_text"
+                await driver.execute(
+                    f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {self._name} WITH NO DATA"
+                )
+                await driver.copy_to_table(stage, source=io.BytesIO(text), columns=list(columns), format="text")
+                await driver.execute(
+                    f"INSERT INTO {self._name} ({names}) SELECT {names} FROM {stage} "
+                    f"ON CONFLICT ({self._pk}) DO NOTHING"
+                )
+                await session.commit()
+            return True
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError, DBAPIError):
+            return False
 
     async def _copy_direct(self, driver: Any, groups: Mapping[tuple[str, ...], list[tuple[Any, ...]]]) -> bool:
         """``COPY`` straight into the table, under a savepoint; False (rolled back to it)

@@ -1,0 +1,498 @@
+"""The run's fast path on PostgreSQL: the clean rows converted by SQLite and loaded by
+``COPY`` in PostgreSQL's text format, with no Python work per value.
+
+Most rows of a monolith need no decision: every value already has the type its
+target column wants, every reference names a row that is there. For those rows the
+conversion :class:`isles.tools.split.run.Mapper` makes in Python is a fixed rewrite
+that SQL can make as well: an integer id becomes its UUID (looked up in a temporary
+table of the ids' UUIDs, made once per table), an ISO date stays as it is, a
+timestamp gets its UTC offset, a boolean 0/1 becomes ``t``/``f``, a related row's
+column is read by a join. So one ``SELECT`` per table (:class:`FastTable`) gives, for
+every row, whether it is *clean* and, if it is, its line of ``COPY ... FROM STDIN``
+text (and the lines of the table's replicas). The run writes those lines as they are
+(:meth:`isles.tools.split.run.Writer.write_text`); the rows that are not clean — a
+value of another type, an empty string, an orphan, a row naming a rejected row — are
+read again and converted by the mapper, which decides and reports what to do with
+them, exactly as before. A row's "clean" test is conservative: where SQL could only
+guess what Python would make of a value (a real written as text, an id as text, a
+string of spaces, a date with a time), the row goes the mapper's way. Unique keys are
+checked in Python on the key's text for clean and other rows alike (in rowid order:
+the first row with a key keeps it, as before).
+
+A table takes the fast path when every column it fills has a type of
+:data:`KINDS` and is filled from the monolith, a constant, a related row (``via``) or
+an owner's copy (``_name``, ``_active``, ``_version``); its Python defaults are
+constants or the clock; it has no foreign key to itself (a manager: the rows it
+names must be written first) and no encrypted column. The others, and every table on
+SQLite, take the mapper's way for all their rows. ``isles split verify`` checks the
+result either way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from isles.tools.split.analyse import q
+
+if TYPE_CHECKING:
+    from isles.tools.split.run import Mapper, Replica, TableMap, Writer
+
+#: the SQLAlchemy column types the fast path writes, by how SQL converts a value to them
+KINDS = {
+    "Uuid": "uuid",
+    "UUID": "uuid",
+    "String": "text",
+    "Text": "text",
+    "Unicode": "text",
+    "UnicodeText": "text",
+    "Integer": "int",
+    "BigInteger": "int",
+    "SmallInteger": "int",
+    "Numeric": "number",
+    "Boolean": "bool",
+    "Date": "date",
+    "UTCDateTime": "stamp",
+}
+#: the kinds a unique key's column may have (its text in Python is the one SQL gives)
+KEY_KINDS = ("uuid", "text", "int", "date")
+NULL = "\\N"
+
+
+def pg_text(value: Any) -> str | None:
+    """A Python constant as PostgreSQL's ``COPY`` text reads it (None: not a kind
+    the fast path writes)."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat() if value.tzinfo is not None else None
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list) and not value:
+        return "{}"  # an empty array
+    return None
+
+
+def escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _sql_escape(expr: str) -> str:
+    """SQL giving ``expr``'s text escaped for ``COPY`` text."""
+    return f"replace(replace(replace(replace({expr}, '\\', '\\\\'), char(9), '\\t'), char(10), '\\n'), char(13), '\\r')"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _NotFast(Exception):
+    """The table (or one of its columns) cannot take the fast path: why."""
+
+
+@dataclass
+class _Column:
+    value: str  # SQL: the value's COPY text, unescaped (NULL: NULL)
+    clean: list[str]  # SQL conditions for the row to be clean
+    kind: str
+    nullable: bool
+
+
+@dataclass
+class FastReplica:
+    replica: Replica
+    writer: Writer
+    columns: tuple[str, ...]  # a line's columns, then the Python defaults'
+    key: int  # the index of the replica's key text in a row of the owner's query
+    tail: Callable[[], str] = lambda: ""
+
+
+def _tail(writer: Writer, filled: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[], str]]:
+    """The columns of ``writer``'s table a row filling ``filled`` also gets from its
+    Python defaults, and their text for a batch (the clock read once per batch, as the
+    mapper's way does; a default of ``list`` or ``dict`` made once: every row gets an
+    equal, empty one); :class:`_NotFast` where a default is another function or has no
+    text."""
+    from isles.core.clock import utcnow
+
+    names, values, calls, _ = writer._shape(filled, utcnow())
+    made: dict[int, str] = {}
+    for i, default in calls:
+        maker = getattr(default.arg, "__wrapped__", None)
+        if maker not in (list, dict):
+            raise _NotFast(f"{writer.table.name}.{names[i]}: a default called per row")
+        process = writer._processors[names[i]]
+        value = maker()
+        text = pg_text(value if process is None else process(value))
+        if text is None:
+            raise _NotFast(f"{writer.table.name}.{names[i]}: a default with no COPY text")
+        made[i - len(filled)] = text
+    for n, value in enumerate(values):
+        if n not in made and pg_text(value) is None:
+            raise _NotFast(f"{writer.table.name}: a default of type {type(value).__name__}")
+
+    def tail() -> str:
+        _, now, _, _ = writer._shape(filled, utcnow())
+        return "".join(["\t" + (made[n] if n in made else str(pg_text(v))) for n, v in enumerate(now)])
+
+    return names[len(filled) :], tail
+
+
+@dataclass
+class FastTable:
+    """One table's fast path. A row of its query: rowid, monolith id, clean (0/1), the
+    unique keys' texts, the primary key's text, the replicas' keys' texts, the line,
+    the replicas' lines."""
+
+    tm: TableMap
+    sql: str
+    columns: tuple[str, ...]  # a line's columns, then the Python defaults' (their text per batch)
+    defaults: tuple[str, ...]  # the Python defaults' columns
+    uniques: list[tuple[str, list[tuple[int, bool]]]]  # name, (index of the key's text, folded)
+    pk_at: int  # the index of the primary key's text
+    line_at: int  # the index of the line (the replicas' lines follow)
+    replicas: list[FastReplica] = field(default_factory=list)
+    skips: list[str] = field(default_factory=list)  # the tables whose rows not loaded make orphans
+    #: the Python defaults' text for a batch (after its line), the clock read once per batch
+    tail: Callable[[], str] = lambda: ""
+
+
+KEY = 3  # the index of the first key text in a row of a fast query
+
+
+class FastPlanner:
+    """Builds :class:`FastTable` s for a run and keeps the temporary tables they read
+    (the UUID of every id of a monolith table, the ids of rows not loaded) in the
+    monolith's connection (a temporary schema: the file is opened read-only)."""
+
+    def __init__(self, mapper: Mapper) -> None:
+        self.mapper = mapper
+        self.db = mapper.db
+        self._maps: dict[str, str] = {}  # monolith table -> its temporary table of UUIDs
+        self._joins: dict[str, str] = {}
+        self._skips: list[str] = []
+        self.why: dict[str, str] = {}  # table -> why it takes the mapper's way
+        self.db.execute("CREATE TABLE IF NOT EXISTS temp.isles_skipped (tbl TEXT, id INTEGER, PRIMARY KEY (tbl, id))")
+
+    # --- the temporary tables
+
+    def id_map(self, table: str) -> str:
+        """The temporary table of ``table``'s ids and their UUIDs (made once)."""
+        from isles.tools.split.run import _uuid5_text
+
+        if table not in self._maps:
+            name = self._maps[table] = f"temp.isles_uuid_{len(self._maps)}"
+            ns = self.mapper.ns.bytes
+            self.db.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, u TEXT NOT NULL)")
+            self.db.executemany(
+                f"INSERT INTO {name} VALUES (?, ?)",
+                [(i, _uuid5_text(ns, f"{table}:{i}")) for i in self.mapper.ids(table)],
+            )
+        return self._maps[table]
+
+    def skipped_now(self, tables: Sequence[str]) -> None:
+        """The rows of ``tables`` not loaded so far, for the orphan test."""
+        self.db.execute("DELETE FROM temp.isles_skipped")
+        self.db.executemany(
+            "INSERT OR IGNORE INTO temp.isles_skipped VALUES (?, ?)",
+            [(t, i) for t in tables for i in self.mapper.skipped.get(t, ())],
+        )
+
+    # --- the plan of a table
+
+    def plan(self, tm: TableMap, writer: Writer, copies: Sequence[tuple[Replica, Writer, Any]]) -> FastTable | None:
+        try:
+            return self._plan(tm, writer, copies)
+        except _NotFast as exc:
+            self.why[tm.source] = str(exc)
+            return None
+
+    def _plan(self, tm: TableMap, writer: Writer, copies: Sequence[tuple[Replica, Writer, Any]]) -> FastTable:
+        if writer.db.is_sqlite:
+            raise _NotFast("a SQLite target")
+        if not writer.direct:
+            raise _NotFast("a default SQLAlchemy computes")
+        source = tm.source
+        joins: dict[str, str] = {}  # alias -> its LEFT JOIN
+        self._joins = joins
+        self._skips = []
+        columns: dict[str, _Column] = {}
+        for to in tm.fills:
+            columns[to] = self._column(tm, to)
+        filled = tuple(tm.fills)
+        defaults, tail = _tail(writer, filled)
+        uniques: list[tuple[str, list[tuple[int, bool]]]] = []
+        keys: list[str] = []
+        for name, cols in tm.unique:
+            parts = []
+            for c in cols:
+                if columns[c].kind not in KEY_KINDS:
+                    raise _NotFast(f"unique key {name} on a {columns[c].kind} column")
+                parts.append((KEY + len(keys), columns[c].kind == "text"))
+                keys.append(columns[c].value)
+            uniques.append((name, parts))
+        clean = [cond for c in columns.values() for cond in c.clean]
+        line = " || char(9) || ".join(self._out(c) for c in columns.values())
+        replicas: list[FastReplica] = []
+        lines = [line]
+        for replica, rw, _ in copies:
+            rcols: list[str] = []
+            exprs: list[str] = []
+            owner = tm.table
+            for column in replica.table.columns:
+                name = column.name
+                if name in columns:
+                    exprs.append(self._out(columns[name]))
+                elif name == "full_name" and "first_name" in columns and "last_name" in columns:
+                    first, last = columns["first_name"], columns["last_name"]
+                    if first.kind != "text" or last.kind != "text":
+                        raise _NotFast("full_name of names that are not text")
+                    exprs.append(_sql_escape(f"{first.value} || ' ' || {last.value}"))
+                elif name == "version":
+                    exprs.append(self._out(columns["version"]) if "version" in columns else "'1'")
+                else:
+                    default = owner.columns[name].default if name in owner.columns else None
+                    if not getattr(default, "is_scalar", False):
+                        continue
+                    text = pg_text(getattr(default, "arg", None))
+                    if text is None:
+                        raise _NotFast(f"replica {replica.full}: a default of {name} it cannot write")
+                    exprs.append(_literal(text))
+                rcols.append(name)
+            if replica.columns[0] not in rcols or replica.columns[0] not in columns:
+                raise _NotFast(f"replica {replica.full}: its key is not a column of the owner")
+            if rw.db.is_sqlite:
+                raise _NotFast(f"replica {replica.full} on SQLite")
+            rdefaults, rtail = _tail(rw, tuple(rcols))
+            replicas.append(FastReplica(replica, rw, (*rcols, *rdefaults), 0, rtail))
+            lines.append(" || char(9) || ".join(exprs))
+        pk_at = KEY + len(keys)
+        keys.append(columns[tm.pk].value)
+        for fr in replicas:
+            fr.key = KEY + len(keys)
+            keys.append(columns[fr.replica.columns[0]].value)
+        line_at = KEY + len(keys)
+        sql = (
+            f"SELECT t.rowid, t.{q(tm.source_pk)}, ({' AND '.join(clean) or '1'}) AS clean, "
+            + "".join(f"{k}, " for k in keys)
+            + ", ".join(lines)
+            + f" FROM {q(source)} AS t "
+            + " ".join(joins.values())
+            + " ORDER BY t.rowid"
+        )
+        self.db.execute(f"EXPLAIN {sql}")  # a mistake in the SQL shows here, before the run
+        return FastTable(
+            tm, sql, (*filled, *defaults), tuple(defaults), uniques, pk_at, line_at, replicas, list(self._skips), tail
+        )
+
+    @staticmethod
+    def _out(c: _Column) -> str:
+        value = _sql_escape(c.value) if c.kind == "text" else c.value
+        return f"coalesce({value}, '\\N')"
+
+    def _uuid_of(self, table: str, expr: str) -> str:
+        """SQL giving the UUID (text) of the id ``expr`` of ``table`` (NULL: not one of
+        its ids), by a join on the table of its UUIDs."""
+        name = self.id_map(table)
+        alias = f"u_{len(self._joins)}"
+        for a, join in self._joins.items():
+            if join == f"LEFT JOIN {name} AS {a} ON {a}.id = {expr}":
+                return f"{a}.u"
+        self._joins[alias] = f"LEFT JOIN {name} AS {alias} ON {alias}.id = {expr}"
+        return f"{alias}.u"
+
+    def _column(self, tm: TableMap, to: str) -> _Column:
+        tc = tm.target.columns[to]
+        sa_type = type(tm.table.columns[to].type).__name__
+        kind = KINDS.get(sa_type)
+        if kind is None:
+            raise _NotFast(f"column {to}: type {sa_type}")
+        fill_kind, what = tm.fills[to]
+        nullable = tc.nullable
+        if fill_kind == "column":
+            col = self._from_column(tm, to, kind, str(what))
+        elif isinstance(what, Mapping) and "via" in what:
+            col = self._via(tm, to, kind, str(what["via"]), str(what["column"]))
+        elif isinstance(what, Mapping) and "copy" in what:
+            col = self._copy(tm, to, kind, str(what["copy"]))
+        elif isinstance(what, Mapping):
+            raise _NotFast(f"column {to}: a default {what}")
+        else:
+            value = self.mapper._plain(tm, tc, what)
+            text = pg_text(value)
+            if text is None:
+                raise _NotFast(f"column {to}: a constant of type {type(value).__name__}")
+            col = _Column("NULL" if value is None else _literal(text if kind != "text" else value), [], kind, nullable)
+        if not nullable:
+            col.clean.append(f"{col.value} IS NOT NULL")
+        col.nullable = nullable
+        return col
+
+    def _from_column(self, tm: TableMap, to: str, kind: str, src: str) -> _Column:
+        """A column filled from the monolith column ``src``: clean where SQL gives what
+        the mapper's conversion gives, without a reject."""
+        tc = tm.target.columns[to]
+        defaults = self.mapper.plan.tables[tm.source].defaults
+        c = f"t.{q(src)}"
+        # NULL: clean only where the mapper writes NULL too (no default of the plan for it)
+        null_ok = tc.nullable and to not in defaults
+        if kind == "uuid":
+            parent = self.mapper.refers_to(tm.source, src)
+            if parent is None:
+                raise _NotFast(f"column {to}: an id with no relation")
+            own = parent == tm.source and src == tm.source_pk
+            if parent == tm.source and not own and tc.foreign_key:
+                raise _NotFast(f"column {to}: a foreign key to its own table")
+            value = self._uuid_of(parent, c)
+            conds = [f"typeof({c}) = 'integer'"]
+            if not own:
+                conds.append(f"{value} IS NOT NULL")  # an id of the parent: not an orphan
+                if tc.foreign_key:
+                    if parent not in self._skips:
+                        self._skips.append(parent)
+                    alias = f"s_{len(self._joins)}"
+                    on = f"{alias}.tbl = {_literal(parent)} AND {alias}.id = {c}"
+                    self._joins[alias] = f"LEFT JOIN temp.isles_skipped AS {alias} ON {on}"
+                    conds.append(f"{alias}.id IS NULL")
+        elif kind == "text":
+            value = c
+            conds = [f"typeof({c}) = 'text'", f"{c} GLOB '*[!-~]*'"]  # not only spaces
+        elif kind == "int":
+            value = f"CAST({c} AS TEXT)"
+            conds = [f"typeof({c}) = 'integer'"]
+        elif kind == "number":
+            value = f"CAST({c} AS TEXT)"
+            # an integer, or a real whose text reads back as the same real (then it is the
+            # shortest text of it, as Python's)
+            conds = [f"(typeof({c}) = 'integer' OR (typeof({c}) = 'real' AND CAST(CAST({c} AS TEXT) AS REAL) = {c}))"]
+        elif kind == "bool":
+            value = f"CASE {c} WHEN 1 THEN 't' ELSE 'f' END"
+            conds = [f"typeof({c}) = 'integer'", f"{c} IN (0, 1)"]
+        elif kind == "date":
+            value = c
+            conds = [
+                f"typeof({c}) = 'text'",
+                f"length({c}) = 10",
+                f"substr({c}, 1, 4) > '0000'",
+                f"date(julianday({c})) = {c}",
+            ]
+        elif kind == "stamp":
+            value = f"replace({c}, 'T', ' ') || '+00'"
+            conds = [
+                f"typeof({c}) = 'text'",
+                f"length({c}) = 19",
+                f"substr({c}, 1, 4) > '0000'",
+                f"datetime(julianday({c})) = replace({c}, 'T', ' ')",
+            ]
+        else:  # pragma: no cover - KINDS is closed
+            raise _NotFast(f"column {to}: kind {kind}")
+        guard = " AND ".join(conds)
+        if null_ok:
+            value = f"CASE WHEN {c} IS NULL THEN NULL ELSE {value} END"
+            return _Column(value, [f"({c} IS NULL OR ({guard}))"], kind, True)
+        return _Column(value, [f"{c} IS NOT NULL", *conds], kind, tc.nullable)
+
+    def _related(self, tm: TableMap, via: str) -> tuple[str, str]:
+        """The alias of the related row ``via`` names (a LEFT JOIN), and its table."""
+        parent = self.mapper.refers_to(tm.source, via)
+        if parent is None:
+            raise _NotFast(f"{via}: no relation")
+        alias = f"r_{len(self._joins)}_{via}"
+        for a, join in self._joins.items():
+            if join.endswith(f" = t.{q(via)}") and f" {q(parent)} AS " in join:
+                return a, parent
+        pk = self.mapper.analysis.tables[parent].primary_key[0]
+        self._joins[alias] = f"LEFT JOIN {q(parent)} AS {alias} ON {alias}.{q(pk)} = t.{q(via)}"
+        return alias, parent
+
+    def _via(self, tm: TableMap, to: str, kind: str, via: str, column: str) -> _Column:
+        """A default ``{via, column}``: the related row's column, as the mapper reads it."""
+        alias, parent = self._related(tm, via)
+        r = f"{alias}.{q(column)}"
+        conds = [f"typeof(t.{q(via)}) = 'integer'", f"{alias}.rowid IS NOT NULL", f"{r} IS NOT NULL"]
+        if kind == "uuid":
+            grand = self.mapper.refers_to(parent, column)
+            if grand is None:
+                raise _NotFast(f"column {to}: {parent}.{column} names no table")
+            value = self._uuid_of(grand, r)
+            conds += [f"typeof({r}) = 'integer'", f"{value} IS NOT NULL"]
+        elif kind == "text":
+            value = r
+            conds.append(f"typeof({r}) = 'text'")
+        elif kind == "int":
+            value = f"CAST({r} AS TEXT)"
+            conds.append(f"typeof({r}) = 'integer'")
+        elif kind == "bool":
+            value = f"CASE {r} WHEN 1 THEN 't' ELSE 'f' END"
+            conds += [f"typeof({r}) = 'integer'", f"{r} IN (0, 1)"]
+        else:
+            raise _NotFast(f"column {to}: a {kind} from a related row")
+        return _Column(value, conds, kind, False)
+
+    def _copy(self, tm: TableMap, to: str, kind: str, owner: str) -> _Column:
+        """A denormalized copy (``*_name``, ``*_active``, ``*_version``), as
+        :meth:`Mapper._copy` makes it."""
+        mapper = self.mapper
+        ref = next((c for c in tm.target.columns.values() if c.reference == owner), None)
+        src = next((s for s, t in mapper.plan.tables[tm.source].columns.items() if ref and t == ref.name), None)
+        owner_table = mapper.source_of_target.get(owner)
+        if src is None or owner_table is None:
+            raise _NotFast(f"column {to}: a copy of {owner} with no reference to it")
+        if to.endswith("_version"):
+            ref_sql = f"t.{q(src)}"
+            one = f"CASE WHEN {ref_sql} IS NULL THEN NULL ELSE '1' END"
+            return _Column(one, [f"typeof({ref_sql}) = 'integer'"], "int", False)
+        alias, _ = self._related(tm, src)
+        keys = {c.name for c in mapper.analysis.tables[owner_table].columns}
+        conds = [f"typeof(t.{q(src)}) = 'integer'", f"{alias}.rowid IS NOT NULL"]
+        if to.endswith("_name"):
+            if "first_name" in keys and "last_name" in keys:
+                first, last = f"{alias}.first_name", f"{alias}.last_name"
+                conds += [f"typeof({first}) = 'text'", f"typeof({last}) = 'text'"]
+                return _Column(f"{first} || ' ' || {last}", conds, "text", False)
+            if "name" in keys:
+                conds.append(f"typeof({alias}.name) = 'text'")
+                return _Column(f"{alias}.name", conds, "text", False)
+            raise _NotFast(f"column {to}: the owner has no name")
+        if to.endswith("_active"):
+            col = next((s for s, t in mapper.plan.tables[owner_table].columns.items() if t == "is_active"), None)
+            if col is None:
+                return _Column("'t'", conds, "bool", False)
+            a = f"{alias}.{q(col)}"
+            conds += [f"typeof({a}) = 'integer'", f"{a} IN (0, 1)"]
+            return _Column(f"CASE {a} WHEN 1 THEN 't' ELSE 'f' END", conds, "bool", False)
+        raise _NotFast(f"column {to}: a copy the fast path does not make")
+
+    # --- reading
+
+    def rows(self, fast: FastTable, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The table's rows as the query gives them, in chunks of ``batch``, rowid order."""
+        self.skipped_now(fast.skips)
+        cursor = self.db.cursor()
+        cursor.row_factory = None
+        cursor.execute(fast.sql)
+        while chunk := cursor.fetchmany(batch):
+            yield chunk
+
+    def full_rows(self, table: str, rowids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        """The monolith rows of ``rowids`` (for the mapper), by rowid."""
+        found: dict[int, sqlite3.Row] = {}
+        for n in range(0, len(rowids), 900):
+            part = rowids[n : n + 900]
+            marks = ", ".join("?" * len(part))
+            for row in self.db.execute(
+                f"SELECT rowid AS isles_rowid, * FROM {q(table)} WHERE rowid IN ({marks})", list(part)
+            ):
+                found[int(row[0])] = row
+        return found

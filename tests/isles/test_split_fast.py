@@ -1,0 +1,170 @@
+"""The split run's fast path (``isles.tools.split.fast``): the clean rows converted by
+SQLite and written as ``COPY`` text must give, in every table, exactly what the
+mapper's way (``--no-fast``, every row converted in Python) gives — same rows, same
+values, same rejects in the same order — on a monolith with the generator's dirt and
+with values put there to catch a guess SQL could make wrongly: an impossible date, a
+date with a time, a timestamp with a ``T`` or at 24:00, a real in an integer column,
+reals with long expansions, strings of spaces, non-ASCII text, tabs, newlines and
+backslashes (the COPY text escapes), emails that are duplicates only ignoring case
+(ASCII and not), and a clean row a CHECK constraint refuses (its batch goes the
+mapper's way, that row reported as refused)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from isles.storage.db import connect_waiting
+from isles.tools.split.fast import escape, pg_text
+from isles.tools.split.run import read_rejects
+from tests.fixtures.monolith import Stats, make_monolith
+from tests.isles.test_split_run import SERVICES, hr_plan, isles, prepare
+from tests.support import Backend, Templates, make_backend
+
+pytestmark = pytest.mark.integration
+
+
+def _dirty(path: Path) -> None:
+    """Values the generator does not make, each where SQL could guess wrong."""
+    with sqlite3.connect(path) as db:
+        ids = [r[0] for r in db.execute("SELECT id FROM assignments WHERE employee_id <= 50 ORDER BY id LIMIT 12")]
+        changes: list[tuple[str, Any]] = [
+            ("start_date", "2023-02-30"),  # not a date: the plan's decision
+            ("start_date", "2023-01-05 10:00:00"),  # a date with a time: Python reads the date
+            ("created_at", "2021-01-01T10:00:00"),  # ISO with a T: clean
+            ("created_at", "2021-01-01 24:00:00"),  # not a time
+            ("allocation", 500),  # clean, but the CHECK constraint refuses it
+            ("allocation", 12.0),  # a real in an integer column
+            ("role", "   "),  # only spaces, NOT NULL: kept as it is
+            ("role", "Ünïcödé lead"),  # not ASCII
+            ("role", "a\tb\\c\nd\re"),  # the COPY text escapes
+            ("created_at", "0000-01-01 00:00:00"),  # year 0: Python refuses it
+            ("start_date", 20230105),  # an integer date: Python reads it
+            ("role", "x'); DROP TABLE t; --"),
+        ]
+        for row_id, (column, value) in zip(ids, changes, strict=True):
+            db.execute(f"UPDATE assignments SET {column} = ? WHERE id = ?", (value, row_id))
+        balances = [r[0] for r in db.execute("SELECT id FROM leave_balances ORDER BY id LIMIT 4")]
+        for row_id, value in zip(balances, [0.1, 2.25, 123456789.123456789, "7.5"], strict=True):
+            db.execute("UPDATE leave_balances SET entitled = ? WHERE id = ?", (value, row_id))
+        users = [r[0] for r in db.execute("SELECT id FROM users WHERE company_id = 1 ORDER BY id LIMIT 4")]
+        for row_id, email in zip(users, ["Straße@x.test", "STRASSE@x.test", "Foo@x.test", "foo@X.TEST"], strict=True):
+            db.execute("UPDATE users SET email = ? WHERE id = ?", (email, row_id))
+        db.execute("UPDATE companies SET active = 2 WHERE id = 2")
+
+
+async def _run_sql(backend: Backend, service: str, sql: str) -> None:
+    conn = await connect_waiting(backend.url(service).replace("+asyncpg", ""), wait=120)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _sealed(value: Any, since: datetime) -> Any:
+    """A value as both ways must have written it: an encrypted one (its nonce differs
+    each time it is sealed) and a time the clock gave during the run (a default) as
+    marks."""
+    if isinstance(value, str) and value.startswith("e1:"):
+        return "<encrypted>"
+    if isinstance(value, datetime) and value >= since:
+        return "<the run's clock>"
+    return value
+
+
+def _contents(backend: Backend, since: datetime) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows (by primary key order), as :func:`_sealed` shows them."""
+
+    async def read() -> dict[str, list[tuple[Any, ...]]]:
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for service in SERVICES:
+            conn = await connect_waiting(backend.url(service).replace("+asyncpg", ""))
+            try:
+                tables = await conn.fetch(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                    "AND table_name <> 'alembic_version'"
+                )
+                for (table,) in tables:
+                    rows = [tuple(r) for r in await conn.fetch(f'SELECT * FROM "{table}" ORDER BY 1')]
+                    found[f"{service}.{table}"] = [tuple(_sealed(v, since) for v in r) for r in rows]
+            finally:
+                await conn.close()
+        return found
+
+    return asyncio.run(read())
+
+
+@pytest.mark.postgres
+def test_the_fast_path_writes_what_the_mappers_way_writes(templates: Templates, tmp_path: Path) -> None:
+    stats: Stats = make_monolith(tmp_path / "monolith.sqlite", employees=50, seed=7)
+    _dirty(stats.path)
+    outputs = {}
+    contents = {}
+    rejects = {}
+    for way in ("--fast", "--no-fast"):
+        folder = tmp_path / way.strip("-")
+        folder.mkdir()
+        backend = make_backend("postgres", folder / "db")
+        prepare(backend, templates)
+        try:
+            plan_file = folder / "plan.toml"
+            hr_plan(stats, plan_file, threshold=1.0)
+            since = datetime.now(UTC) - timedelta(seconds=1)
+            ran = isles(backend, "split", "run", "--plan", str(plan_file), str(stats.path), way)
+            assert ran.exit_code == 0, ran.output
+            outputs[way] = ran.output
+            rejects[way] = read_rejects(folder / "rejects.csv")
+            contents[way] = _contents(backend, since)
+            if way == "--fast":
+                verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(stats.path))
+                assert verified.exit_code == 0, verified.output
+                again = isles(backend, "split", "run", "--plan", str(plan_file), str(stats.path), way)
+                assert again.exit_code == 0, again.output
+                assert _contents(backend, since) == contents[way]  # a rerun adds nothing
+                # rows deleted since: the batch partly there goes by the staging table
+                asyncio.run(
+                    _run_sql(
+                        backend,
+                        "leave",
+                        "DELETE FROM leave_balances WHERE ctid IN (SELECT ctid FROM leave_balances LIMIT 7)",
+                    )
+                )
+                assert (
+                    len(_contents(backend, since)["leave.leave_balances"])
+                    == len(contents[way]["leave.leave_balances"]) - 7
+                )
+                again = isles(backend, "split", "run", "--plan", str(plan_file), str(stats.path), way)
+                assert again.exit_code == 0, again.output
+                assert _contents(backend, since) == contents[way]
+        finally:
+            backend.drop_later(SERVICES)
+    # the fast path was taken (the "by SQL" column), and the mapper's way took none
+    fast_table = next(line for line in outputs["--fast"].splitlines() if "leave_balances" in line)
+    slow_table = next(line for line in outputs["--no-fast"].splitlines() if "leave_balances" in line)
+    assert fast_table.split("│")[5].strip() not in ("", "0"), outputs["--fast"]
+    assert slow_table.split("│")[5].strip() == "0", outputs["--no-fast"]
+    assert rejects["--fast"] == rejects["--no-fast"]  # the same, in the same order
+    assert any("ck_assignments_allocation_percent" in r.reason for r in rejects["--fast"])
+    assert any(r.column == "users.email" or "email" in r.column for r in rejects["--fast"])
+    assert outputs["--fast"].splitlines()[-1].split(" in ")[0] == outputs["--no-fast"].splitlines()[-1].split(" in ")[0]
+    assert contents["--fast"].keys() == contents["--no-fast"].keys()
+    for table, rows in contents["--no-fast"].items():
+        assert contents["--fast"][table] == rows, table
+
+
+def test_copy_text_of_constants_and_escapes() -> None:
+    assert escape("a\tb\\c\nd\re") == "a\\tb\\\\c\\nd\\re"
+    assert pg_text(None) == "\\N"
+    assert pg_text(True) == "t"
+    assert pg_text(False) == "f"
+    assert pg_text(0) == "0"
+    assert pg_text(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2024-01-02T03:04:05+00:00"
+    assert pg_text(datetime(2024, 1, 2)) is None  # naive: not written by the fast path
+    assert pg_text([]) == "{}"
+    assert pg_text(["a"]) is None
+    assert pg_text(object()) is None
