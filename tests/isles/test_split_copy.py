@@ -50,7 +50,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How many batches went each way (COPY, SQLite's executemany, SQLAlchemy's insert
     for a whole batch, row by row after a refusal), per table."""
     seen: Counter[str] = Counter()
-    for way in ("_copy", "_copy_direct", "_copy_staged", "_insert", "_insert_many", "_insert_one"):
+    for way in ("_copy", "_copy_direct", "_copy_staged", "_insert", "_insert_many", "_insert_one", "write_text"):
         original = getattr(split_run.Writer, way)
 
         def counted(self: split_run.Writer, *args: Any, _way: str = way, _original: Any = original) -> Any:
@@ -201,13 +201,14 @@ def test_a_refused_batch_goes_row_by_row(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("way", ["--no-fast", "--fast"])
 def test_a_role_under_row_level_security_loads_through_the_staging_table(
-    monolith: Stats, templates: Templates, tmp_path: Path, calls: Counter[str]
+    monolith: Stats, templates: Templates, tmp_path: Path, calls: Counter[str], way: str
 ) -> None:
     """The platform's runtime roles do not bypass row-level security, which refuses
     them ``COPY FROM`` into a tenant table: the run falls back to the staging table
     there (once per table, then goes that way) and loads the same rows, the same
-    rejects."""
+    rejects — the records of the mapper's way and the fast path's COPY text alike."""
     pg = make_backend("postgres", tmp_path / "pg")
     prepare(pg, templates)
     role = f"{pg.prefix}_splitter"
@@ -228,11 +229,14 @@ def test_a_role_under_row_level_security_loads_through_the_staging_table(
         url = (pg.settings.database_url or "").replace("postgres@", f"{role}@")
         env = {"ISLES_DATABASE_URL": url}
         ran = CliRunner().invoke(
-            app, ["split", "run", "--plan", str(plan_file), str(monolith.path), *HRMS], env={**env_of(pg), **env}
+            app, ["split", "run", "--plan", str(plan_file), str(monolith.path), way, *HRMS], env={**env_of(pg), **env}
         )
         assert ran.exit_code == 0, ran.output
-        assert calls["_copy_staged:employees"] == calls["_copy:employees"] >= 1  # a tenant table
-        assert calls["_copy_direct:employees"] == 1  # refused once, not tried again
+        if way == "--no-fast":
+            assert calls["_copy_staged:employees"] == calls["_copy:employees"] >= 1  # a tenant table
+            assert calls["_copy_direct:employees"] == 1  # refused once, not tried again
+        else:
+            assert calls["write_text:employees"] >= 1
         rejects = read_rejects(tmp_path / "rejects.csv")
         assert Counter((r.table, r.column, r.decision) for r in rejects) == expected_rejects(monolith)
         after = pg_counts(pg)
@@ -268,7 +272,16 @@ def test_a_run_holds_four_connections_at_most(
         most = max(most, held)
         return await original(self, rows)
 
+    original_text = split_run.Writer.write_text
+
+    async def write_text(self: split_run.Writer, *args: Any) -> Any:  # the fast path's writes
+        nonlocal most
+        pools[id(self.db)] = self.db.engine.pool
+        most = max(most, sum(pool.checkedin() + pool.checkedout() for pool in pools.values()))
+        return await original_text(self, *args)
+
     monkeypatch.setattr(split_run.Writer, "write", write)
+    monkeypatch.setattr(split_run.Writer, "write_text", write_text)
     monkeypatch.setattr(split_run, "AHEAD", 1)
     pg = make_backend("postgres", tmp_path / "pg")
     prepare(pg, templates)

@@ -30,7 +30,7 @@ app.add_typer(split_app, name="split")
 MonolithArg = Annotated[Path, typer.Argument(help="The monolith's SQLite file (opened read-only).")]
 
 
-def _analyse(monolith: Path) -> Analysis:
+def _analyse(monolith: Path, *, anomalies: bool = True) -> Analysis:
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import Progress
@@ -41,7 +41,11 @@ def _analyse(monolith: Path) -> Analysis:
     try:
         with Progress(transient=True, console=Console(stderr=True)) as bar:
             task = bar.add_task(f"analysing {monolith.name}", total=None)
-            return analyse(monolith, progress=lambda table: bar.update(task, description=f"analysed {table}"))
+            return analyse(
+                monolith,
+                progress=lambda table: bar.update(task, description=f"analysed {table}"),
+                anomalies=anomalies,
+            )
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
 
@@ -168,7 +172,7 @@ def _checked_plan(plan_file: Path, monolith: Path) -> tuple[Plan, Analysis, Targ
         plan = read_plan(plan_file)
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
-    analysis = _analyse(monolith)
+    analysis = _analyse(monolith, anomalies=False)  # the plan's notes only
     target = target_of(load_system())
     problems = check_plan(plan, analysis, target)
     if problems:
@@ -317,7 +321,12 @@ def run_command(
             raise fail(escape(str(exc))) from exc
 
     write_rejects(rejects_file, merge_rejects(before, result) if changed else result.rejects)
-    write_ids(ids_file, namespace(plan), {t.source: _ids(monolith, t.source, analysis) for t in result.tables})
+    write_ids(
+        ids_file,
+        namespace(plan),
+        {t.source: _ids(monolith, t.source, analysis) for t in result.tables},
+        known=result.id_texts,
+    )
     write_watermarks(ids_file, result.watermarks)
     if changed:
         table = Table(

@@ -174,17 +174,20 @@ def open_readonly(path: Path) -> Iterator[sqlite3.Connection]:
         yield db
 
 
-def analyse(path: str | Path, progress: Callable[[str], None] | None = None) -> Analysis:
-    """Describe the monolith at ``path``; ``progress(table)`` is called as each table is done."""
+def analyse(path: str | Path, progress: Callable[[str], None] | None = None, *, anomalies: bool = True) -> Analysis:
+    """Describe the monolith at ``path``; ``progress(table)`` is called as each table is
+    done. ``anomalies=False`` leaves them out (a run needs the tables and relations only)."""
     path = Path(path)
     with open_readonly(path) as db:
         try:
-            return _analyse(db, path, progress)
+            return _analyse(db, path, progress, anomalies)
         except sqlite3.DatabaseError as exc:
             raise SplitError(f"{path}: cannot read: {exc}") from exc
 
 
-def _analyse(db: sqlite3.Connection, path: Path, progress: Callable[[str], None] | None) -> Analysis:
+def _analyse(
+    db: sqlite3.Connection, path: Path, progress: Callable[[str], None] | None, anomalies: bool = True
+) -> Analysis:
     names = [
         r[0]
         for r in db.execute(
@@ -197,7 +200,8 @@ def _analyse(db: sqlite3.Connection, path: Path, progress: Callable[[str], None]
     for name in names:
         table = _table(db, name)
         result.tables[name] = table
-        result.anomalies.extend(_anomalies(db, table))
+        if anomalies:
+            result.anomalies.extend(_anomalies(db, table))
     for name in names:
         result.relations.extend(_relations(db, result, result.tables[name]))
         if progress is not None:

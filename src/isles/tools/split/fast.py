@@ -30,9 +30,10 @@ result either way.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -58,6 +59,7 @@ KINDS = {
     "Boolean": "bool",
     "Date": "date",
     "UTCDateTime": "stamp",
+    "Encrypted": "sealed",
 }
 #: the kinds a unique key's column may have (its text in Python is the one SQL gives)
 KEY_KINDS = ("uuid", "text", "int", "date")
@@ -82,6 +84,30 @@ def pg_text(value: Any) -> str | None:
     if isinstance(value, list) and not value:
         return "{}"  # an empty array
     return None
+
+
+def texts(writer: Writer, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], tail: str) -> list[str] | None:
+    """Rows converted the mapper's way, as lines of COPY text in ``columns`` (each value
+    through the column type's bind processing, as :meth:`Writer.records` does), so a
+    batch's clean and other rows go in one statement, as the mapper's way writes a
+    batch; None where a row fills other columns (a NULL its default fills) or a value
+    has no COPY text."""
+    processors = writer._processors
+    steps = [(c, processors[c]) for c in columns]
+    wanted = set(columns)
+    out = []
+    for values in rows:
+        if values.keys() != wanted:
+            return None
+        parts = []
+        for c, process in steps:
+            value = values[c]
+            text = pg_text(value if process is None else process(value))
+            if text is None:
+                return None
+            parts.append(text)
+        out.append("\t".join(parts) + tail)
+    return out
 
 
 def escape(text: str) -> str:
@@ -116,6 +142,25 @@ class FastReplica:
     columns: tuple[str, ...]  # a line's columns, then the Python defaults'
     key: int  # the index of the replica's key text in a row of the owner's query
     tail: Callable[[], str] = lambda: ""
+    filled: tuple[str, ...] = ()  # a line's columns (before the defaults')
+
+
+def _sealer(tm: TableMap, writer: Writer, column: str) -> Callable[[Any], str]:
+    """The COPY text of an encrypted column's monolith value: converted and sealed as
+    the mapper's way does (``converter`` then the column type's bind processing)."""
+    from isles.tools.split.run import converter
+
+    tc = tm.target.columns[column]
+    conv = converter(tc.type, getattr(tm.table.columns[column].type, "python_type_", None))
+    process = writer._processors[column]
+
+    def seal(value: Any) -> str:
+        if value is None:
+            return NULL
+        made = conv(value)
+        return escape(str(made if process is None else process(made)))
+
+    return seal
 
 
 def _tail(writer: Writer, filled: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[], str]]:
@@ -166,6 +211,23 @@ class FastTable:
     skips: list[str] = field(default_factory=list)  # the tables whose rows not loaded make orphans
     #: the Python defaults' text for a batch (after its line), the clock read once per batch
     tail: Callable[[], str] = lambda: ""
+    #: the encrypted columns (after the line's): the index of their monolith value and
+    #: its COPY text, sealed by the column type as the mapper's way does (a new nonce each)
+    sealed: list[tuple[int, Callable[[Any], str]]] = field(default_factory=list)
+    #: the indexes of the monolith ids a foreign key to the table itself names (a manager):
+    #: a row naming one of the table's rows not loaded goes the mapper's way (an orphan)
+    selfrefs: list[int] = field(default_factory=list)
+
+    @property
+    def filled(self) -> tuple[str, ...]:
+        """A line's columns (before the defaults')."""
+        return self.columns[: len(self.columns) - len(self.defaults)]
+
+    def line(self, row: tuple[Any, ...], tail: str) -> str:
+        """A clean row's line of COPY text."""
+        if not self.sealed:
+            return str(row[self.line_at]) + tail
+        return str(row[self.line_at]) + "".join(["\t" + seal(row[i]) for i, seal in self.sealed]) + tail
 
 
 KEY = 3  # the index of the first key text in a row of a fast query
@@ -177,12 +239,20 @@ class FastPlanner:
     monolith's connection (a temporary schema: the file is opened read-only)."""
 
     def __init__(self, mapper: Mapper) -> None:
+        from urllib.parse import quote
+
         self.mapper = mapper
-        self.db = mapper.db
+        # its own connection to the monolith, read from a thread (the queries' work in
+        # SQLite overlaps the process's own: SQLite lets go of the GIL while it steps)
+        path = mapper.analysis.path.resolve()
+        self.db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
         self._maps: dict[str, str] = {}  # monolith table -> its temporary table of UUIDs
         self._joins: dict[str, str] = {}
         self._skips: list[str] = []
+        self._selfrefs: list[str] = []
         self.why: dict[str, str] = {}  # table -> why it takes the mapper's way
+        self.texts: dict[str, dict[int, str]] = {}  # table -> id -> its UUID's text (the id maps)
         self.db.execute("CREATE TABLE IF NOT EXISTS temp.isles_skipped (tbl TEXT, id INTEGER, PRIMARY KEY (tbl, id))")
 
     # --- the temporary tables
@@ -195,10 +265,8 @@ class FastPlanner:
             name = self._maps[table] = f"temp.isles_uuid_{len(self._maps)}"
             ns = self.mapper.ns.bytes
             self.db.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, u TEXT NOT NULL)")
-            self.db.executemany(
-                f"INSERT INTO {name} VALUES (?, ?)",
-                [(i, _uuid5_text(ns, f"{table}:{i}")) for i in self.mapper.ids(table)],
-            )
+            made = self.texts[table] = {i: _uuid5_text(ns, f"{table}:{i}") for i in self.mapper.ids(table)}
+            self.db.executemany(f"INSERT INTO {name} VALUES (?, ?)", made.items())
         return self._maps[table]
 
     def skipped_now(self, tables: Sequence[str]) -> None:
@@ -227,11 +295,10 @@ class FastPlanner:
         joins: dict[str, str] = {}  # alias -> its LEFT JOIN
         self._joins = joins
         self._skips = []
+        self._selfrefs = []
         columns: dict[str, _Column] = {}
         for to in tm.fills:
             columns[to] = self._column(tm, to)
-        filled = tuple(tm.fills)
-        defaults, tail = _tail(writer, filled)
         uniques: list[tuple[str, list[tuple[int, bool]]]] = []
         keys: list[str] = []
         for name, cols in tm.unique:
@@ -243,7 +310,11 @@ class FastPlanner:
                 keys.append(columns[c].value)
             uniques.append((name, parts))
         clean = [cond for c in columns.values() for cond in c.clean]
-        line = " || char(9) || ".join(self._out(c) for c in columns.values())
+        sealed = [to for to, c in columns.items() if c.kind == "sealed"]
+        in_line = [to for to in columns if to not in sealed]
+        line = " || char(9) || ".join(self._out(columns[to]) for to in in_line)
+        filled = (*in_line, *sealed)
+        defaults, tail = _tail(writer, filled)
         replicas: list[FastReplica] = []
         lines = [line]
         for replica, rw, _ in copies:
@@ -252,6 +323,8 @@ class FastPlanner:
             owner = tm.table
             for column in replica.table.columns:
                 name = column.name
+                if name in sealed:
+                    raise _NotFast(f"replica {replica.full}: an encrypted column")
                 if name in columns:
                     exprs.append(self._out(columns[name]))
                 elif name == "full_name" and "first_name" in columns and "last_name" in columns:
@@ -275,10 +348,18 @@ class FastPlanner:
             if rw.db.is_sqlite:
                 raise _NotFast(f"replica {replica.full} on SQLite")
             rdefaults, rtail = _tail(rw, tuple(rcols))
-            replicas.append(FastReplica(replica, rw, (*rcols, *rdefaults), 0, rtail))
+            replicas.append(FastReplica(replica, rw, (*rcols, *rdefaults), 0, rtail, tuple(rcols)))
             lines.append(" || char(9) || ".join(exprs))
         pk_at = KEY + len(keys)
         keys.append(columns[tm.pk].value)
+        sealing: list[tuple[int, Callable[[Any], str]]] = []
+        for to in sealed:
+            sealing.append((KEY + len(keys), _sealer(tm, writer, to)))
+            keys.append(columns[to].value)
+        selfrefs = []
+        for raw in self._selfrefs:
+            selfrefs.append(KEY + len(keys))
+            keys.append(raw)
         for fr in replicas:
             fr.key = KEY + len(keys)
             keys.append(columns[fr.replica.columns[0]].value)
@@ -293,7 +374,18 @@ class FastPlanner:
         )
         self.db.execute(f"EXPLAIN {sql}")  # a mistake in the SQL shows here, before the run
         return FastTable(
-            tm, sql, (*filled, *defaults), tuple(defaults), uniques, pk_at, line_at, replicas, list(self._skips), tail
+            tm,
+            sql,
+            (*filled, *defaults),
+            tuple(defaults),
+            uniques,
+            pk_at,
+            line_at,
+            replicas,
+            list(self._skips),
+            tail,
+            sealing,
+            selfrefs,
         )
 
     @staticmethod
@@ -320,6 +412,8 @@ class FastPlanner:
             raise _NotFast(f"column {to}: type {sa_type}")
         fill_kind, what = tm.fills[to]
         nullable = tc.nullable
+        if kind == "sealed" and fill_kind != "column":
+            raise _NotFast(f"column {to}: an encrypted default")
         if fill_kind == "column":
             col = self._from_column(tm, to, kind, str(what))
         elif isinstance(what, Mapping) and "via" in what:
@@ -353,12 +447,12 @@ class FastPlanner:
                 raise _NotFast(f"column {to}: an id with no relation")
             own = parent == tm.source and src == tm.source_pk
             if parent == tm.source and not own and tc.foreign_key:
-                raise _NotFast(f"column {to}: a foreign key to its own table")
+                self._selfrefs.append(c)  # its rows not loaded are known as the table is read
             value = self._uuid_of(parent, c)
             conds = [f"typeof({c}) = 'integer'"]
             if not own:
                 conds.append(f"{value} IS NOT NULL")  # an id of the parent: not an orphan
-                if tc.foreign_key:
+                if tc.foreign_key and parent != tm.source:
                     if parent not in self._skips:
                         self._skips.append(parent)
                     alias = f"s_{len(self._joins)}"
@@ -371,6 +465,17 @@ class FastPlanner:
         elif kind == "int":
             value = f"CAST({c} AS TEXT)"
             conds = [f"typeof({c}) = 'integer'"]
+        elif kind == "sealed":  # the monolith's value, sealed in Python (FastTable.sealed)
+            python_type = getattr(tm.table.columns[to].type, "python_type_", None)
+            value = c
+            if python_type is int:
+                conds = [f"typeof({c}) = 'integer'"]
+            elif python_type is Decimal:
+                conds = [f"typeof({c}) IN ('integer', 'real')"]
+            elif python_type is str:
+                conds = [f"typeof({c}) = 'text'", f"{c} GLOB '*[!-~]*'"]
+            else:
+                raise _NotFast(f"column {to}: an encrypted {getattr(python_type, '__name__', python_type)}")
         elif kind == "number":
             value = f"CAST({c} AS TEXT)"
             # an integer, or a real whose text reads back as the same real (then it is the
@@ -476,14 +581,25 @@ class FastPlanner:
 
     # --- reading
 
-    def rows(self, fast: FastTable, batch: int) -> Iterator[list[tuple[Any, ...]]]:
-        """The table's rows as the query gives them, in chunks of ``batch``, rowid order."""
+    async def rows(self, fast: FastTable, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The table's rows as the query gives them, in chunks of ``batch``, rowid order;
+        the next chunk is read (on a thread) while the caller works on this one."""
         self.skipped_now(fast.skips)
         cursor = self.db.cursor()
         cursor.row_factory = None
-        cursor.execute(fast.sql)
-        while chunk := cursor.fetchmany(batch):
-            yield chunk
+        await asyncio.to_thread(cursor.execute, fast.sql)
+        ahead = asyncio.ensure_future(asyncio.to_thread(cursor.fetchmany, batch))
+        try:
+            while chunk := await ahead:
+                ahead = asyncio.ensure_future(asyncio.to_thread(cursor.fetchmany, batch))
+                yield chunk
+        finally:
+            if not ahead.done():
+                await ahead
+            cursor.close()
+
+    def close(self) -> None:
+        self.db.close()
 
     def full_rows(self, table: str, rowids: Sequence[int]) -> dict[int, sqlite3.Row]:
         """The monolith rows of ``rowids`` (for the mapper), by rowid."""

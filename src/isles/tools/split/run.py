@@ -45,7 +45,7 @@ from sqlalchemy import UniqueConstraint
 
 from isles.tools.split import SplitError
 from isles.tools.split.analyse import Analysis, open_readonly, q
-from isles.tools.split.fast import FastPlanner, FastTable
+from isles.tools.split.fast import FastPlanner, FastTable, texts
 from isles.tools.split.plan import (
     DATE_TYPES,
     INT_TYPES,
@@ -151,6 +151,8 @@ class RunResult:
     changed: bool = False  # a --changed run
     read_rows: set[tuple[str, int]] = field(default_factory=set)  # --changed: (table, rowid) read
     order: list[str] = field(default_factory=list)  # the monolith tables in the (full) run's order
+    #: the UUIDs' texts the fast path made (its id maps): table -> id -> text
+    id_texts: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 def merge_rejects(before: Sequence[Reject], result: RunResult) -> list[Reject]:
@@ -171,6 +173,11 @@ class _Skip(Exception):
     pass
 
 
+async def _chunks(chunks: Iterator[list[sqlite3.Row]]) -> AsyncIterator[list[Any]]:
+    for chunk in chunks:
+        yield chunk
+
+
 def _clean_first(
     job: _Job,
     fast: FastTable,
@@ -184,8 +191,10 @@ def _clean_first(
     duplicate). ``job.text`` is the clean rows' COPY text once all are read."""
     dirty = planner.full_rows(fast.tm.source, [r[0] for r in chunk if not r[2]])
     uniques = fast.uniques
+    selfrefs = fast.selfrefs
+    gone = planner.mapper.skipped.setdefault(fast.tm.source, set())  # grows as the mapper skips rows
     for r in chunk:
-        if r[2]:
+        if r[2] and not (selfrefs and any(r[i] in gone for i in selfrefs)):
             keys = [
                 (name, tuple([r[i].casefold() if fold and r[i] is not None else r[i] for i, fold in parts]))
                 for name, parts in uniques
@@ -198,10 +207,11 @@ def _clean_first(
                 continue
             yield planner.full_rows(fast.tm.source, [r[0]])[r[0]]
         else:
-            yield dirty[r[0]]
+            yield dirty[r[0]] if r[0] in dirty else planner.full_rows(fast.tm.source, [r[0]])[r[0]]
     if job.fast:
-        tail = fast.tail()
-        job.text = ("\n".join([r[fast.line_at] + tail for r in job.fast]) + "\n").encode()
+        tail = job.tail = fast.tail()
+        line = fast.line
+        job.text = ("\n".join([line(r, tail) for r in job.fast]) + "\n").encode()
 
 
 def _refused(exc: Exception) -> bool:
@@ -866,8 +876,11 @@ def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
             writer.writerow(r.row())
 
 
-def write_ids(path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]]) -> None:
-    """The id mapping of the run, in a SQLite file of its own (rewritten each run)."""
+def write_ids(
+    path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]], known: Mapping[str, Mapping[int, str]] | None = None
+) -> None:
+    """The id mapping of the run, in a SQLite file of its own (rewritten each run);
+    ``known``: UUIDs' texts the run made already (the fast path's id maps)."""
     db = sqlite3.connect(path)
     try:
         db.execute(
@@ -875,9 +888,10 @@ def write_ids(path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]]) -> None
             "id TEXT NOT NULL, PRIMARY KEY (source_table, source_id))"
         )
         for table, ids in tables.items():
+            made = (known or {}).get(table, {})
             db.executemany(
                 f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)",
-                ((table, i, _uuid5_text(ns.bytes, f"{table}:{i}")) for i in sorted(ids)),
+                ((table, i, made.get(i) or _uuid5_text(ns.bytes, f"{table}:{i}")) for i in sorted(ids)),
             )
         db.commit()
     finally:
@@ -959,7 +973,13 @@ async def run(
             order = mapper.changed_order()
             past = {name: mapper.ids_past(name, changed.get(name)) for name in order}
         if changed is None:
-            await _load(mapper, plan, system, dbs, result, batch, progress, FastPlanner(mapper) if fast else None)
+            planner = FastPlanner(mapper) if fast else None
+            try:
+                await _load(mapper, plan, system, dbs, result, batch, progress, planner)
+            finally:
+                if planner is not None:
+                    result.id_texts = planner.texts
+                    planner.close()
             return result
         for name in order:
             tm = mapper.maps[name]
@@ -1025,6 +1045,7 @@ class _Job:
     #: the fast path's clean rows (rows of :attr:`FastTable.sql`) and their COPY text
     fast: list[tuple[Any, ...]] = field(default_factory=list)
     text: bytes = b""
+    tail: str = ""  # the Python defaults' text of the batch (after each line)
     #: set once this batch's own rows are written (before its replicas)
     written: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -1138,8 +1159,8 @@ async def _load(
             previous: _Job | None = None
             source_pk = tm.source_pk
             fast = table.fast = planner.plan(tm, table.writer, copies) if planner is not None else None
-            chunks = mapper.rows(name, batch) if fast is None else planner.rows(fast, batch)  # type: ignore[union-attr]
-            for chunk in chunks:
+            chunks = _chunks(mapper.rows(name, batch)) if fast is None else planner.rows(fast, batch)  # type: ignore[union-attr]
+            async for chunk in chunks:
                 if previous is not None and name in needs:
                     await previous.written.wait()  # its refused rows: orphans of this batch
                 if stop.is_set():
@@ -1160,6 +1181,28 @@ async def _load(
                 await jobs.put(job)
                 previous = job
             await jobs.put(_Job(table, [], [], 0, 0, 0, last=True))
+
+    async def write_fast(table: _Table, job: _Job) -> tuple[Batch, list[tuple[int, int, str]]]:
+        """A batch of the fast path: its clean rows' lines and the other rows' (converted
+        by the mapper) in one ``COPY``, as the mapper's way writes a batch in one
+        statement (a row may name another of the batch: a manager). Where the database
+        refuses it, or the other rows cannot go as text, the batch goes the mapper's
+        way: every row converted by it, written together, row by row if refused. The
+        rows written the mapper's way, and those refused."""
+        fast, writer, rows = table.fast, table.writer, job.rows
+        assert fast is not None
+        service = table.tm.target.service
+        merged = texts(writer, fast.filled, [values for _, _, values in rows], job.tail)
+        if merged is not None:
+            keys = [r[fast.pk_at] for r in job.fast] + [str(values[table.tm.pk]) for _, _, values in rows]
+            text = job.text + ("\n".join(merged) + "\n").encode() if merged else job.text
+            async with connections.use(service):
+                if await writer.write_text(keys, fast.columns, text):
+                    return rows, []
+        rows = sorted(rows + reconverted(table, job.fast), key=lambda r: r[0])
+        job.fast = []
+        async with connections.use(service):
+            return rows, await writer.write(rows)
 
     def reconverted(table: _Table, fast_rows: list[tuple[Any, ...]]) -> Batch:
         """The fast path's rows the database refused as text, converted the mapper's way
@@ -1201,23 +1244,11 @@ async def _load(
             tr.skipped += job.skipped
             result.rejects += job.rejects
             rows = job.rows
-            written_fast = True
-            async with connections.use(tm.target.service):
-                refused = await table.writer.write(rows)
-                if job.fast:
-                    fast = table.fast
-                    assert fast is not None
-                    keys = [r[fast.pk_at] for r in job.fast]
-                    written_fast = await table.writer.write_text(keys, fast.columns, job.text)
-            if job.fast and not written_fast:  # refused as a whole: row by row, the mapper's way
-                extra = reconverted(table, job.fast)
+            if job.fast:
+                rows, refused = await write_fast(table, job)
+            else:
                 async with connections.use(tm.target.service):
-                    refused += await table.writer.write(extra)
-                refused.sort()  # in rowid order, as one batch written the mapper's way reports them
-                rows = rows + extra
-                tr.rejected_rows += len(job.fast) - len(extra)
-                tr.skipped += len(job.fast) - len(extra)
-                job.fast = []
+                    refused = await table.writer.write(rows)
             for rowid, source_id, why in refused:
                 tr.skipped += 1
                 tr.rejected_rows += 1
@@ -1249,14 +1280,26 @@ async def _load(
             fast = table.fast.replicas[n] if table.fast is not None and table.fast.replicas else None
             async with connections.use(w.db.service):
                 for rows, _, fast_rows in table.kept:
-                    failed = await w.write([(rowid, source_id, fill(values)) for rowid, source_id, values in rows])
-                    if fast_rows and fast is not None:
-                        at = table.fast.line_at + 1 + n  # type: ignore[union-attr]
-                        tail = fast.tail()
-                        text = ("\n".join([r[at] + tail for r in fast_rows]) + "\n").encode()
-                        if not await w.write_text([r[fast.key] for r in fast_rows], fast.columns, text):
-                            again = reconverted(table, fast_rows)
-                            failed += await w.write([(r, i, fill(values)) for r, i, values in again])
+                    if not (fast_rows and fast is not None):
+                        failed = await w.write([(rowid, source_id, fill(values)) for rowid, source_id, values in rows])
+                        failures.append(failed)
+                        continue
+                    at = table.fast.line_at + 1 + n  # type: ignore[union-attr]
+                    tail = fast.tail()
+                    filled = [fill(values) for _, _, values in rows]
+                    merged = texts(w, fast.filled, filled, tail)
+                    lines = [r[at] + tail for r in fast_rows] + (merged or [])
+                    keys = [r[fast.key] for r in fast_rows] + [
+                        str(values[w.pk]) for values in (filled if merged else [])
+                    ]
+                    if merged is None:  # the other rows' copies apart
+                        failed = await w.write([(r, i, one) for (r, i, _), one in zip(rows, filled, strict=True)])
+                    else:
+                        failed = []
+                    if not await w.write_text(keys, fast.columns, ("\n".join(lines) + "\n").encode()):
+                        # the mapper's way: the batch's copies together, row by row if refused
+                        again = sorted((rows if merged else []) + reconverted(table, fast_rows), key=lambda r: r[0])
+                        failed += await w.write([(r, i, fill(values)) for r, i, values in again])
                     failures.append(failed)
             return failures
 
