@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy import func, select
 
-from isles.console.system import ConsoleService, ConsoleSystem
+from isles.console.system import ConsoleService, ConsoleSystem, ServiceProcesses
 from isles.storage.schema import dead_letters_table
 
 log = structlog.get_logger("isles.console")
@@ -66,14 +66,11 @@ def _counter_total(system: ConsoleSystem, metric: str, service: str) -> float:
     return total
 
 
-async def _one(system: ConsoleSystem, rt: ConsoleService, bus_ready: bool) -> ServiceStatus:
-    st = ServiceStatus(rt.name, consumes=rt.consumer is not None)
-    st.published = _counter_total(system, "relay_published", rt.name)
-    st.applied = _counter_total(system, "events_applied", rt.name)
+async def _read(rt: ConsoleService, st: ServiceStatus) -> str:
+    """Fill ``st`` with what ``rt``'s database says; "" if it could be read, else what went wrong."""
     try:
         async with asyncio.timeout(3):
             await rt.db.ping()
-            st.healthy, st.health = True, "ok"
             st.backlog = await rt.outbox.backlog()
             st.oldest_unpublished = round(await rt.outbox.oldest_unpublished_age(), 1)
             async with rt.db.read_session() as session:
@@ -82,8 +79,26 @@ async def _one(system: ConsoleSystem, rt: ConsoleService, bus_ready: bool) -> Se
                 for (_saga, status), n in (await rt.sagas.store.counts()).items():
                     st.sagas[status] = st.sagas.get(status, 0) + n
     except Exception as exc:  # the page says what is wrong; it does not fail
-        st.health = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
-    st.ready = st.healthy and bus_ready
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+    return ""
+
+
+async def _one(system: ConsoleSystem, rt: ConsoleService, bus_ready: bool) -> ServiceStatus:
+    st = ServiceStatus(rt.name, consumes=rt.consumer is not None)
+    if isinstance(system, ServiceProcesses):
+        # A process of its own (the distributed mode): what it says of itself, and
+        # whether the gateway could read its database.
+        found, problem = await asyncio.gather(system.probe(rt.name), _read(rt, st))
+        st.healthy, st.health, st.ready = found.healthy, found.health, found.ready
+        if problem:
+            st.health += f"; the gateway cannot read its database: {problem}"
+        st.published, st.applied = found.published or 0.0, found.applied or 0.0
+    else:  # a service of this process: healthy when its database answers
+        st.published = _counter_total(system, "relay_published", rt.name)
+        st.applied = _counter_total(system, "events_applied", rt.name)
+        problem = await _read(rt, st)
+        st.healthy, st.health = not problem, problem or "ok"
+        st.ready = st.healthy and bus_ready
     if rt.consumer is not None:
         lag = rt.consumer.queued
         with contextlib.suppress(Exception):
