@@ -165,6 +165,8 @@ async def test_the_overview_lists_every_service_with_what_its_process_says(
     assert found["sink"]["lag"] == 0, "a consumer's lag, from the bus"
     assert found["source"]["lag"] is None, "source consumes nothing"
     assert (await remote.probe("source")).published == 7, "the counters of the process's /metrics"
+    assert found["source"]["published_rate"] == 0.0, "a rate from the second sample on"
+    assert found["ledger"]["published_rate"] is None, "no rate where the process did not say"
     assert (await remote.readiness())["process:sink"] == "answered 503"
 
 

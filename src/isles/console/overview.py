@@ -37,6 +37,7 @@ class ServiceStatus:
     dead_letters: int | None = None
     published: float = 0.0  # events the relay published since the process started
     applied: float = 0.0  # events the consumer applied since the process started
+    counted: bool = True  # False: its process's counters could not be read (no rates this time)
     consumes: bool = False
     sagas: dict[str, int] = field(default_factory=dict)  # status -> count
 
@@ -92,7 +93,10 @@ async def _one(system: ConsoleSystem, rt: ConsoleService, bus_ready: bool) -> Se
         st.healthy, st.health, st.ready = found.healthy, found.health, found.ready
         if problem:
             st.health += f"; the gateway cannot read its database: {problem}"
-        st.published, st.applied = found.published or 0.0, found.applied or 0.0
+        if found.published is None or found.applied is None:
+            st.counted = False
+        else:
+            st.published, st.applied = found.published, found.applied
     else:  # a service of this process: healthy when its database answers
         st.published = _counter_total(system, "relay_published", rt.name)
         st.applied = _counter_total(system, "events_applied", rt.name)
@@ -159,11 +163,12 @@ class History:
         values: dict[str, dict[str, float]] = {}
         for st in found:
             before = self._totals.get(st.name)
-            self._totals[st.name] = (now, st.published, st.applied)
             rates = (0.0, 0.0)
-            if before is not None and now > before[0]:
-                dt = now - before[0]
-                rates = (max(0.0, st.published - before[1]) / dt, max(0.0, st.applied - before[2]) / dt)
+            if st.counted:  # else its process did not say: the next sample's rate spans the gap
+                self._totals[st.name] = (now, st.published, st.applied)
+                if before is not None and now > before[0]:
+                    dt = now - before[0]
+                    rates = (max(0.0, st.published - before[1]) / dt, max(0.0, st.applied - before[2]) / dt)
             values[st.name] = {
                 "backlog": float(st.backlog or 0),
                 "lag": float(st.lag or 0),
