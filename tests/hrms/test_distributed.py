@@ -72,6 +72,7 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
             assert 'type="password"' in api.get("/console/login").text
             overview = api.get("/console/overview.json")
             assert overview.status_code == 200, overview.text
+            assert overview.json()["bus"] == "ok", "the gateway's own NATS connection"
             rows = {s["name"]: s for s in overview.json()["services"]}
             assert set(rows) == set(SERVICES)
             assert all(s["healthy"] and s["ready"] for s in rows.values()), rows
