@@ -67,6 +67,17 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
             assert bad.status_code == 422
             assert bad.headers["content-type"] == "application/problem+json"
             assert api.get("/api/nosuch/things").status_code == 404
+            # The operator console, on the proxy gateway: every service of the system,
+            # its process's health and readiness, its database's numbers, its lag on NATS.
+            assert 'type="password"' in api.get("/console/login").text
+            overview = api.get("/console/overview.json")
+            assert overview.status_code == 200, overview.text
+            assert overview.json()["bus"] == "ok", "the gateway's own NATS connection"
+            rows = {s["name"]: s for s in overview.json()["services"]}
+            assert set(rows) == set(SERVICES)
+            assert all(s["healthy"] and s["ready"] for s in rows.values()), rows
+            assert all(s["dead_letters"] == 0 for s in rows.values())
+            assert isinstance(rows["company"]["lag"], int), "a consumer's lag, read from JetStream"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0
             for pid in services:

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from isles.console.access import Gatekeeper, Refused, Session
 from isles.console.overview import SAMPLE_SECONDS, History
-from isles.console.system import ConsoleSystem
+from isles.console.system import ConsoleSystem, ServiceProcesses
 
 MAX_FORM_BYTES = 256 * 1024
 
@@ -97,6 +97,10 @@ class Console:
         self.templates.filters["seconds"] = _seconds
         self.templates.filters["moment"] = _moment
         self.last_audit: Any = None
+        #: The services behind this gateway run in processes of their own (the distributed mode).
+        self.distributed = isinstance(runtime, ServiceProcesses)
+        #: Whose services the pages show: "of this process" (a process's own), or "of the system".
+        self.here = "of the system" if self.distributed else "of this process"
 
     def render(
         self, request: Request, template: str, session: Session | None, *, status: int = 200, **context: Any
@@ -106,6 +110,8 @@ class Console:
             base=base,
             nav=NAV,
             system=self.runtime.name,
+            distributed=self.distributed,
+            here=self.here,
             session=session,
             csrf=session.csrf if session else "",
             **context,

@@ -164,11 +164,11 @@ def add_routes(app: FastAPI, console: Console) -> None:
             else:
                 one = await follow_event(console, ident)
                 if one is None:
-                    problem = f"no outbox or inbox of this process holds event {event}"
+                    problem = f"no outbox or inbox {console.here} holds event {event}"
         elif aggregate:
             many = await follow_aggregate(console, aggregate)
             if not many:
-                problem = f"no outbox of this process holds an event of aggregate {aggregate!r}"
+                problem = f"no outbox {console.here} holds an event of aggregate {aggregate!r}"
         return console.render(
             request,
             "events.html",

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy import func, select
 
-from isles.console.system import ConsoleService, ConsoleSystem
+from isles.console.system import ConsoleService, ConsoleSystem, ServiceProcesses
 from isles.storage.schema import dead_letters_table
 
 log = structlog.get_logger("isles.console")
@@ -37,6 +37,7 @@ class ServiceStatus:
     dead_letters: int | None = None
     published: float = 0.0  # events the relay published since the process started
     applied: float = 0.0  # events the consumer applied since the process started
+    counted: bool = True  # False: its process's counters could not be read (no rates this time)
     consumes: bool = False
     sagas: dict[str, int] = field(default_factory=dict)  # status -> count
 
@@ -66,14 +67,11 @@ def _counter_total(system: ConsoleSystem, metric: str, service: str) -> float:
     return total
 
 
-async def _one(system: ConsoleSystem, rt: ConsoleService, bus_ready: bool) -> ServiceStatus:
-    st = ServiceStatus(rt.name, consumes=rt.consumer is not None)
-    st.published = _counter_total(system, "relay_published", rt.name)
-    st.applied = _counter_total(system, "events_applied", rt.name)
+async def _read(rt: ConsoleService, st: ServiceStatus) -> str:
+    """Fill ``st`` with what ``rt``'s database says; "" if it could be read, else what went wrong."""
     try:
         async with asyncio.timeout(3):
             await rt.db.ping()
-            st.healthy, st.health = True, "ok"
             st.backlog = await rt.outbox.backlog()
             st.oldest_unpublished = round(await rt.outbox.oldest_unpublished_age(), 1)
             async with rt.db.read_session() as session:
@@ -82,8 +80,29 @@ async def _one(system: ConsoleSystem, rt: ConsoleService, bus_ready: bool) -> Se
                 for (_saga, status), n in (await rt.sagas.store.counts()).items():
                     st.sagas[status] = st.sagas.get(status, 0) + n
     except Exception as exc:  # the page says what is wrong; it does not fail
-        st.health = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
-    st.ready = st.healthy and bus_ready
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+    return ""
+
+
+async def _one(system: ConsoleSystem, rt: ConsoleService, bus_ready: bool) -> ServiceStatus:
+    st = ServiceStatus(rt.name, consumes=rt.consumer is not None)
+    if isinstance(system, ServiceProcesses):
+        # A process of its own (the distributed mode): what it says of itself, and
+        # whether the gateway could read its database.
+        found, problem = await asyncio.gather(system.probe(rt.name), _read(rt, st))
+        st.healthy, st.health, st.ready = found.healthy, found.health, found.ready
+        if problem:
+            st.health += f"; the gateway cannot read its database: {problem}"
+        if found.published is None or found.applied is None:
+            st.counted = False
+        else:
+            st.published, st.applied = found.published, found.applied
+    else:  # a service of this process: healthy when its database answers
+        st.published = _counter_total(system, "relay_published", rt.name)
+        st.applied = _counter_total(system, "events_applied", rt.name)
+        problem = await _read(rt, st)
+        st.healthy, st.health = not problem, problem or "ok"
+        st.ready = st.healthy and bus_ready
     if rt.consumer is not None:
         lag = rt.consumer.queued
         with contextlib.suppress(Exception):
@@ -144,11 +163,12 @@ class History:
         values: dict[str, dict[str, float]] = {}
         for st in found:
             before = self._totals.get(st.name)
-            self._totals[st.name] = (now, st.published, st.applied)
             rates = (0.0, 0.0)
-            if before is not None and now > before[0]:
-                dt = now - before[0]
-                rates = (max(0.0, st.published - before[1]) / dt, max(0.0, st.applied - before[2]) / dt)
+            if st.counted:  # else its process did not say: the next sample's rate spans the gap
+                self._totals[st.name] = (now, st.published, st.applied)
+                if before is not None and now > before[0]:
+                    dt = now - before[0]
+                    rates = (max(0.0, st.published - before[1]) / dt, max(0.0, st.applied - before[2]) / dt)
             values[st.name] = {
                 "backlog": float(st.backlog or 0),
                 "lag": float(st.lag or 0),

@@ -103,11 +103,12 @@ def create_console(runtime: ConsoleSystem, *, sample_every: float | None = None)
         rows = []
         for st in found:
             published, applied = console.history.latest_rates(st.name)
+            rates: tuple[float | None, float | None] = (published, applied) if st.counted else (None, None)
             rows.append(
                 st.as_dict()
                 | {
-                    "published_rate": published,
-                    "applied_rate": applied,
+                    "published_rate": rates[0],
+                    "applied_rate": rates[1],
                     "charts": {name: sparkline(console.history.series(st.name, name), now=now) for name in SERIES},
                 }
             )

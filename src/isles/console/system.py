@@ -1,25 +1,42 @@
 """What the console needs of the system running behind the gateway.
 
-The embedded runtime (:class:`isles.runtime.system.SystemRuntime`) offers all of it;
-the console is mounted only where the runtime does (:func:`isles.console.install`).
-It reads and acts on the services of its own process: their databases, outboxes,
-consumers and saga stores.
+The embedded runtime (:class:`isles.runtime.system.SystemRuntime`) offers all of it,
+for the services of its own process: their databases, outboxes, consumers and saga
+stores. The distributed mode's gateway has no runtime; it offers the same from the
+outside (:class:`isles.console.remote.DistributedConsole`): every service's database
+opened directly, as ``isles dlq`` and ``isles sagas`` do, the NATS bus for consumer
+lag, and each service process's ``/health``, ``/ready`` and ``/metrics``
+(:class:`ServiceProcesses`). The console is mounted only where the system behind
+the gateway offers what it needs (:func:`isles.console.install`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from isles.messaging.bus import Bus
 from isles.messaging.consumer import Consumer
 from isles.ops.metrics import Metrics
-from isles.sagas.runner import SagaRunner
+from isles.sagas.store import SagaStore
 from isles.security.events import SecurityLog
 from isles.security.tokens import KeyRing
 from isles.service.declaration import Service, System
 from isles.storage.db import ServiceDatabase
 from isles.storage.outbox import SqlOutbox
+
+
+class ConsoleSagas(Protocol):
+    """The sagas a service orchestrates, as the console reads them: the store of its
+    database and the sagas it declares (a running service's
+    :class:`~isles.sagas.runner.SagaRunner`, or only its store)."""
+
+    @property
+    def store(self) -> SagaStore: ...
+
+    @property
+    def sagas(self) -> Mapping[str, Any]: ...
 
 
 class ConsoleService(Protocol):
@@ -41,7 +58,7 @@ class ConsoleService(Protocol):
     def consumer(self) -> Consumer | None: ...
 
     @property
-    def sagas(self) -> SagaRunner | None: ...
+    def sagas(self) -> ConsoleSagas | None: ...
 
 
 @runtime_checkable
@@ -71,3 +88,26 @@ class ConsoleSystem(Protocol):
     def security(self) -> SecurityLog: ...
 
     async def readiness(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one service's process says of itself (the distributed mode): whether it
+    answers (``/health``), is ready (``/ready``: its database and the bus), and its
+    counters of events published and applied since it started (``/metrics``; None
+    when it did not answer)."""
+
+    healthy: bool
+    health: str  # "ok", or what is wrong
+    ready: bool
+    published: float | None = None
+    applied: float | None = None
+
+
+@runtime_checkable
+class ServiceProcesses(Protocol):
+    """A system whose services run in processes of their own, beside the gateway
+    (the distributed mode): the console asks each process how it is, instead of
+    reading this process's metrics."""
+
+    async def probe(self, service: str) -> Probe: ...

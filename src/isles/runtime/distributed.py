@@ -9,11 +9,13 @@ import httpx
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
+from isles import console
+from isles.console.remote import DistributedConsole
 from isles.core.settings import IslesSettings
 from isles.http.proxy import create_proxy_gateway
 from isles.http.serving import run_server
 from isles.ops.supervisor import Child, Supervisor
-from isles.runtime.system import generate_system_keys, keys_dir
+from isles.runtime.system import generate_system_keys, keys_dir, make_bus
 from isles.security.tokens import OPERATOR, KeyRing
 from isles.service.declaration import System
 
@@ -89,10 +91,22 @@ async def run_distributed(
                 },
             )
         )
+    # The operator console at /console: every service's database read directly (small
+    # pools of the gateway's own), NATS for consumer lag, the processes' /health,
+    # /ready and /metrics (docs/console.md, "Embedded and distributed").
+    remote = DistributedConsole(
+        system,
+        settings.model_copy(update={"database_url": template}),
+        urls,
+        keys=folder,
+        bus=make_bus(system, settings.model_copy(update={"bus": "nats"}), name=f"{system.name}:console"),
+    )
     supervisor = Supervisor(children, log_dir=str(log_dir) if log_dir else None)
     await supervisor.start()
     gateway = create_proxy_gateway(system.name, urls)
+    console.install(gateway, remote)
     try:
+        await remote.start()
         try:
             await supervisor.wait_ready(timeout=90)
         except TimeoutError as exc:
@@ -111,6 +125,7 @@ async def run_distributed(
             f"[bold]{system.name}[/bold] is up, distributed: one process per service, PostgreSQL, NATS JetStream."
         )
         out.print(f"  gateway   {base}/   health {base}/health   ready {base}/ready")
+        out.print(f"  console   {base}/console/   (sign in with: isles token)")
         for child in children:
             db = make_url(template.replace("{service}", child.service)).render_as_string(hide_password=True)
             out.print(
@@ -122,6 +137,7 @@ async def run_distributed(
         out.print("Press Ctrl+C to stop.")
         await run_server(gateway, host=host, port=port, log_level=log_level)
     finally:
+        await remote.close()  # the console's sampler, then its bus and engines
         await gateway.state.client.aclose()
         await supervisor.stop()
     return ""
