@@ -64,8 +64,9 @@ async def console(runtime: SystemRuntime) -> AsyncIterator[tuple[httpx.AsyncClie
 
 
 async def park(rt: SystemRuntime, *numbers: int) -> list[str]:
-    for n in numbers:
+    for n in numbers:  # one after the other: their letters' created_at in this order
         await toy.ping(rt["source"], uuid.uuid4(), n, mode="fail")
+        await rt.settle()
     await rt.settle()
     async with rt["sink"].db.read_session() as s:
         rows = (await s.execute(select(dead_letters_table.c.id).order_by(dead_letters_table.c.created_at))).all()
