@@ -503,6 +503,15 @@ class FastPlanner:
         else:  # pragma: no cover - KINDS is closed
             raise _NotFast(f"column {to}: kind {kind}")
         guard = " AND ".join(conds)
+        given = defaults.get(to)
+        if not null_ok and to in defaults and not isinstance(given, Mapping) and kind not in ("uuid", "sealed"):
+            # NULL: the plan's constant for it, as the mapper fills it (no reject)
+            made = self.mapper._plain(tm, tc, given)
+            text = pg_text(made)
+            if made is not None and text is not None:
+                lit = _literal(made if kind == "text" else text)  # a text is escaped with the line
+                value = f"CASE WHEN {c} IS NULL THEN {lit} ELSE {value} END"
+                return _Column(value, [f"({c} IS NULL OR ({guard}))"], kind, tc.nullable)
         if null_ok:
             value = f"CASE WHEN {c} IS NULL THEN NULL ELSE {value} END"
             return _Column(value, [f"({c} IS NULL OR ({guard}))"], kind, True)
@@ -543,6 +552,18 @@ class FastPlanner:
             conds += [f"typeof({r}) = 'integer'", f"{r} IN (0, 1)"]
         else:
             raise _NotFast(f"column {to}: a {kind} from a related row")
+        # the related row's NULL: the constant the plan gives that column, as the mapper reads it
+        theirs = self.mapper.plan.tables.get(parent)
+        mapped = theirs.columns.get(column) if theirs is not None else None
+        instead = theirs.defaults.get(mapped) if theirs is not None and mapped is not None else None
+        if kind != "uuid" and instead is not None and not isinstance(instead, Mapping):
+            made = self.mapper._plainer(tm, tm.target.columns[to])(instead)
+            text = pg_text(made)
+            if made is not None and text is not None:
+                lit = _literal(made if kind == "text" else text)
+                typed = " AND ".join(conds[3:])
+                value = f"CASE WHEN {r} IS NULL THEN {lit} ELSE {value} END"
+                return _Column(value, [*conds[:2], f"({r} IS NULL OR ({typed}))"], kind, False)
         return _Column(value, conds, kind, False)
 
     def _copy(self, tm: TableMap, to: str, kind: str, owner: str) -> _Column:
