@@ -188,7 +188,8 @@ def _clean_first(
     """The fast path's reading of a chunk: its clean rows whose unique keys are new go to
     ``job.fast`` (their keys taken), the others are given, in rowid order, to the
     mapper (a clean row with a key taken before too: the mapper reports the
-    duplicate). ``job.text`` is the clean rows' COPY text once all are read."""
+    duplicate). ``job.tail`` is the batch's defaults' text (the lines are made when
+    written: a batch found there, a rerun, makes none)."""
     dirty = planner.full_rows(fast.tm.source, [r[0] for r in chunk if not r[2]])
     uniques = fast.uniques
     selfrefs = fast.selfrefs
@@ -209,9 +210,7 @@ def _clean_first(
         else:
             yield dirty[r[0]] if r[0] in dirty else planner.full_rows(fast.tm.source, [r[0]])[r[0]]
     if job.fast:
-        tail = job.tail = fast.tail()
-        line = fast.line
-        job.text = ("\n".join([line(r, tail) for r in job.fast]) + "\n").encode()
+        job.tail = fast.tail()
 
 
 def _refused(exc: Exception) -> bool:
@@ -1044,7 +1043,6 @@ class _Job:
     last: bool = False  # the table's end (no rows)
     #: the fast path's clean rows (rows of :attr:`FastTable.sql`) and their COPY text
     fast: list[tuple[Any, ...]] = field(default_factory=list)
-    text: bytes = b""
     tail: str = ""  # the Python defaults' text of the batch (after each line)
     #: set once this batch's own rows are written (before its replicas)
     written: asyncio.Event = field(default_factory=asyncio.Event)
@@ -1195,7 +1193,11 @@ async def _load(
         merged = texts(writer, fast.filled, [values for _, _, values in rows], job.tail)
         if merged is not None:
             keys = [r[fast.pk_at] for r in job.fast] + [str(values[table.tm.pk]) for _, _, values in rows]
-            text = job.text + ("\n".join(merged) + "\n").encode() if merged else job.text
+            lines, line, tail = job.fast, fast.line, job.tail
+
+            def text() -> bytes:
+                return ("\n".join([*(line(r, tail) for r in lines), *merged]) + "\n").encode()
+
             async with connections.use(service):
                 if await writer.write_text(keys, fast.columns, text):
                     return rows, []
@@ -1288,7 +1290,13 @@ async def _load(
                     tail = fast.tail()
                     filled = [fill(values) for _, _, values in rows]
                     merged = texts(w, fast.filled, filled, tail)
-                    lines = [r[at] + tail for r in fast_rows] + (merged or [])
+                    made = merged or []
+
+                    def lines(
+                        rows: list[tuple[Any, ...]] = fast_rows, at: int = at, tail: str = tail, made: list[str] = made
+                    ) -> bytes:
+                        return ("\n".join([*(r[at] + tail for r in rows), *made]) + "\n").encode()
+
                     keys = [r[fast.key] for r in fast_rows] + [
                         str(values[w.pk]) for values in (filled if merged else [])
                     ]
@@ -1296,7 +1304,7 @@ async def _load(
                         failed = await w.write([(r, i, one) for (r, i, _), one in zip(rows, filled, strict=True)])
                     else:
                         failed = []
-                    if not await w.write_text(keys, fast.columns, ("\n".join(lines) + "\n").encode()):
+                    if not await w.write_text(keys, fast.columns, lines):
                         # the mapper's way: the batch's copies together, row by row if refused
                         again = sorted((rows if merged else []) + reconverted(table, fast_rows), key=lambda r: r[0])
                         failed += await w.write([(r, i, fill(values)) for r, i, values in again])
@@ -1649,7 +1657,7 @@ class Writer:
                 await self._copy_staged(driver, groups)
             await session.commit()
 
-    async def write_text(self, keys: Sequence[str], columns: Sequence[str], text: bytes) -> bool:
+    async def write_text(self, keys: Sequence[str], columns: Sequence[str], text: Callable[[], bytes]) -> bool:
         """Write rows given as ``COPY`` text (the fast path, :mod:`isles.tools.split.fast`)
         in one transaction, as :meth:`_copy` writes records: the keys looked up first
         (all there: nothing to write), ``COPY`` straight into the table where none is
@@ -1673,6 +1681,7 @@ class Writer:
                 there = await driver.fetchval(f"SELECT count(*) FROM {self._name} WHERE {self._pk} = ANY($1)", keys)
                 if there == len(keys):
                     return True  # a rerun
+                data = text()  # made only now: a batch all there makes none
                 names = ", ".join(self._quote(c) for c in columns)
                 if there == 0 and self._direct:
                     await driver.execute("SAVEPOINT isles_split_direct")
@@ -1680,7 +1689,7 @@ class Writer:
                         await driver.copy_to_table(
                             self.table.name,
                             schema_name=self.table.schema,
-                            source=io.BytesIO(text),
+                            source=io.BytesIO(data),
                             columns=list(columns),
                             format="text",
                         )
@@ -1697,7 +1706,7 @@ class Writer:
                 await driver.execute(
                     f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names} FROM {self._name} WITH NO DATA"
                 )
-                await driver.copy_to_table(stage, source=io.BytesIO(text), columns=list(columns), format="text")
+                await driver.copy_to_table(stage, source=io.BytesIO(data), columns=list(columns), format="text")
                 await driver.execute(
                     f"INSERT INTO {self._name} ({names}) SELECT {names} FROM {stage} "
                     f"ON CONFLICT ({self._pk}) DO NOTHING"
