@@ -360,7 +360,12 @@ async def test_a_restored_service_is_reconciled_while_the_others_run_on_nats(wor
     async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         for employee in renamed:
             await driver.rename(client, employee)
-        await driver.new_assignment(client)
+        for _ in range(5):  # the driver's writes give up after 5 s: on a loaded machine, again
+            made = driver.tally.assignments_ok
+            await driver.new_assignment(client)
+            if driver.tally.assignments_ok > made:
+                break
+        assert driver.tally.assignments_ok > made, "no assignment made in five tries"
     # The assignment's event must have reached the notification service before the
     # project goes: one still in the project's outbox would be lost for everyone.
     deadline = time.monotonic() + 60

@@ -310,6 +310,16 @@ async def test_an_assignment_retried_with_its_key_is_made_once(hr: SystemRuntime
 
 
 async def test_saga_metrics_count_outcomes(hr: SystemRuntime, api: httpx.AsyncClient) -> None:
+    # its own sagas (the module's other tests may run on another worker): a hire, and an
+    # assignment compensated at its last step (the project service asks the employee's)
+    employee = await new_employee(api, "Grace", "Hopper")
+    project = await new_project(api, "Metered", capacity=2)
+    point = f"saga.project.CreateAssignment.{ASSIGNMENT_STEPS[-1]}.before"
+    failpoints.configure({point: "refuse"})
+    try:
+        assert (await assign(api, employee, project)).status_code == 422
+    finally:
+        failpoints.clear()
     metrics = (await api.get("/metrics")).text
     assert 'isles_sagas_started_total{saga="employee.CreateEmployee",service="employee"}' in metrics
     assert 'isles_sagas_finished_total{outcome="compensated",saga="project.CreateAssignment",service="project"}' in (

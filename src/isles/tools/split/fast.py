@@ -37,12 +37,16 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from isles.tools.split.analyse import q
 
-if TYPE_CHECKING:
-    from isles.tools.split.run import Mapper, Replica, TableMap, Writer
+# The run's own types (isles.tools.split.run imports this module, not the other way:
+# the platform has no import cycle), by name for the reader.
+Mapper = Any
+Replica = Any
+TableMap = Any
+Writer = Any
 
 #: the SQLAlchemy column types the fast path writes, by how SQL converts a value to them
 KINDS = {
@@ -145,11 +149,11 @@ class FastReplica:
     filled: tuple[str, ...] = ()  # a line's columns (before the defaults')
 
 
-def _sealer(tm: TableMap, writer: Writer, column: str) -> Callable[[Any], str]:
+def _sealer(
+    tm: TableMap, writer: Writer, column: str, converter: Callable[[str, type | None], Callable[[Any], Any]]
+) -> Callable[[Any], str]:
     """The COPY text of an encrypted column's monolith value: converted and sealed as
     the mapper's way does (``converter`` then the column type's bind processing)."""
-    from isles.tools.split.run import converter
-
     tc = tm.target.columns[column]
     conv = converter(tc.type, getattr(tm.table.columns[column].type, "python_type_", None))
     process = writer._processors[column]
@@ -259,13 +263,11 @@ class FastPlanner:
 
     def id_map(self, table: str) -> str:
         """The temporary table of ``table``'s ids and their UUIDs (made once)."""
-        from isles.tools.split.run import _uuid5_text
-
         if table not in self._maps:
             name = self._maps[table] = f"temp.isles_uuid_{len(self._maps)}"
             ns = self.mapper.ns.bytes
             self.db.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, u TEXT NOT NULL)")
-            made = self.texts[table] = {i: _uuid5_text(ns, f"{table}:{i}") for i in self.mapper.ids(table)}
+            made = self.texts[table] = {i: self.mapper.uuid_text(ns, f"{table}:{i}") for i in self.mapper.ids(table)}
             self.db.executemany(f"INSERT INTO {name} VALUES (?, ?)", made.items())
         return self._maps[table]
 
@@ -354,7 +356,7 @@ class FastPlanner:
         keys.append(columns[tm.pk].value)
         sealing: list[tuple[int, Callable[[Any], str]]] = []
         for to in sealed:
-            sealing.append((KEY + len(keys), _sealer(tm, writer, to)))
+            sealing.append((KEY + len(keys), _sealer(tm, writer, to, self.mapper.converter)))
             keys.append(columns[to].value)
         selfrefs = []
         for raw in self._selfrefs:

@@ -438,6 +438,9 @@ class Mapper:
         self.db = db
         self.ns = namespace(plan)
         self.file = analysis.path.name
+        # for the fast path (isles.tools.split.fast), which cannot import this module
+        self.converter = converter
+        self.uuid_text = _uuid5_text
         self.services = {s.name: s for s in system.services}
         self._ids: dict[str, set[int]] = {}
         self._refers: dict[tuple[str, str], str | None] = {}
