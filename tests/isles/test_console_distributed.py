@@ -95,11 +95,10 @@ def processes(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("connection refused", request=request)
 
 
-@pytest.fixture
-async def gateway(made: tuple[Backend, uuid.UUID]) -> AsyncIterator[tuple[httpx.AsyncClient, DistributedConsole]]:
-    """The distributed mode's gateway with its console, over the databases of ``made``."""
-    pg, _ = made
-    remote = DistributedConsole(
+def distributed_console(pg: Backend) -> DistributedConsole:
+    """The distributed mode's console over ``pg``'s databases, the service processes
+    answered by :func:`processes`."""
+    return DistributedConsole(
         build(),
         pg.settings,
         URLS,
@@ -108,6 +107,13 @@ async def gateway(made: tuple[Backend, uuid.UUID]) -> AsyncIterator[tuple[httpx.
         environ={},
         client=httpx.AsyncClient(transport=httpx.MockTransport(processes)),
     )
+
+
+@pytest.fixture
+async def gateway(made: tuple[Backend, uuid.UUID]) -> AsyncIterator[tuple[httpx.AsyncClient, DistributedConsole]]:
+    """The distributed mode's gateway with its console, over the databases of ``made``."""
+    pg, _ = made
+    remote = distributed_console(pg)
     app = create_proxy_gateway("consoletoy", URLS)
     assert console.install(app, remote, sample_every=3600)
     await remote.start()
@@ -262,15 +268,7 @@ async def connections(pg: Backend) -> int:
 
 async def test_its_pools_are_small_and_closed_when_the_gateway_stops(made: tuple[Backend, uuid.UUID]) -> None:
     pg, _ = made
-    remote = DistributedConsole(
-        build(),
-        pg.settings,
-        URLS,
-        keys=pg.settings.keys_dir or Path(),
-        bus=EmbeddedBus(),
-        environ={},
-        client=httpx.AsyncClient(transport=httpx.MockTransport(processes)),
-    )
+    remote = distributed_console(pg)
     app = create_proxy_gateway("consoletoy", URLS)
     console.install(app, remote)
     await remote.start()

@@ -33,22 +33,7 @@ class Edge:
 
 
 def edges(m: datamap.DataMap) -> list[Edge]:
-    found: dict[tuple[str, str, str], list[str]] = {}
-    for s in m.services:
-        for r in s.references:
-            target, _, table = r.target.partition(".")
-            if target != s.name:
-                found.setdefault((s.name, target, "refers to"), []).append(table)
-        for c in s.copies:
-            target, _, table = c.source.partition(".")
-            found.setdefault((s.name, target, "copies"), []).append(table)
-        for g in s.sagas:
-            for called in g.spans:
-                if called != s.name:
-                    found.setdefault((s.name, called, "saga"), []).append(g.name)
-        for e in s.consumes:
-            if e.publisher and e.publisher != s.name:
-                found.setdefault((e.publisher, s.name, "events"), []).append(e.event)
+    found = datamap.flows(m, events=True)
     return [Edge(a, b, k, tuple(dict.fromkeys(v))) for (a, b, k), v in found.items()]
 
 

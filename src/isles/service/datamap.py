@@ -511,6 +511,31 @@ def render_text(m: DataMap) -> str:
     return "\n".join(lines) + "\n"
 
 
+def flows(m: DataMap, *, events: bool = False) -> dict[tuple[str, str, str], list[str]]:
+    """The links between services, by (from, to, kind): "refers to" (the tables whose
+    rows it names), "copies" (the tables it copies), "saga" (the sagas whose steps call
+    the other's API) and, with ``events``, "events" (from a publisher to a consumer:
+    the events), in the order the services declare them; a name may repeat."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for s in m.services:
+        for r in s.references:
+            target, _, table = r.target.partition(".")
+            if target != s.name:
+                found.setdefault((s.name, target, "refers to"), []).append(table)
+        for c in s.copies:
+            target, _, table = c.source.partition(".")
+            found.setdefault((s.name, target, "copies"), []).append(table)
+        for g in s.sagas:
+            for called in g.spans:
+                if called != s.name:
+                    found.setdefault((s.name, called, "saga"), []).append(g.name)
+        if events:
+            for e in s.consumes:
+                if e.publisher and e.publisher != s.name:
+                    found.setdefault((e.publisher, s.name, "events"), []).append(e.event)
+    return found
+
+
 def render_mermaid(m: DataMap) -> str:
     """A ``flowchart``: a node per service; a solid arrow from a service to one whose
     rows it refers to, a dotted one to one whose data it copies (labelled with the
@@ -520,19 +545,7 @@ def render_mermaid(m: DataMap) -> str:
     for s in m.services:
         owned = len(s.owned)
         lines.append(f'  {s.name}["{s.name}<br/>{owned} table(s)"]')
-    edges: dict[tuple[str, str, str], list[str]] = {}
-    for s in m.services:
-        for r in s.references:
-            target, _, table = r.target.partition(".")
-            if target != s.name:
-                edges.setdefault((s.name, target, "refers to"), []).append(table)
-        for c in s.copies:
-            target, _, table = c.source.partition(".")
-            edges.setdefault((s.name, target, "copies"), []).append(table)
-        for g in s.sagas:
-            for called in g.spans:
-                if called != s.name:
-                    edges.setdefault((s.name, called, "saga"), []).append(g.name)
+    edges = flows(m)
     known = {s.name for s in m.services}
     arrows = {"refers to": "-->", "copies": "-.->", "saga": "==>"}
     for (source, target, kind), tables in edges.items():
