@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from hrms import demo
-from hrms.services import auth, company, contract, document, employee, leave, notification, presence, project, tasks
+from hrms.services import (
+    analytics,
+    auth,
+    company,
+    contract,
+    document,
+    employee,
+    leave,
+    notification,
+    presence,
+    project,
+    tasks,
+)
 from isles import System
 
 
@@ -21,6 +33,7 @@ def build() -> System:
             presence.build(),
             document.build(),
             contract.build(),
+            analytics.build(),
         ],
         demo=demo.load,
     )

@@ -33,6 +33,8 @@ _EXPORTS: dict[str, str] = {
     "Orphans": "isles.core.references",
     "ReplicaTable": "isles.messaging.replicas",
     "DenormalizedColumns": "isles.messaging.replicas",
+    "EventArchive": "isles.messaging.archive",
+    "ReadModel": "isles.messaging.archive",
     # data
     "UnitOfWork": "isles.storage.uow",
     "EventStore": "isles.storage.eventstore",
@@ -147,6 +149,7 @@ __all__ = [
     "EncryptedColumnError",
     "Envelope",
     "Event",
+    "EventArchive",
     "EventSourced",
     "EventStore",
     "FieldError",
@@ -170,6 +173,7 @@ __all__ = [
     "Principal",
     "Problem",
     "Projection",
+    "ReadModel",
     "ReplicaTable",
     "Resend",
     "S3BlobStore",
@@ -271,6 +275,7 @@ if TYPE_CHECKING:
     from isles.http.paging import Page, PagingDep
     from isles.http.preconditions import IF_MATCH, if_match, tagged
     from isles.http.saga_routes import answer, run_saga, start_saga
+    from isles.messaging.archive import EventArchive, ReadModel
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed

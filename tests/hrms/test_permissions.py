@@ -19,6 +19,7 @@ SEEDING = (
     "0006_workforce_permissions.py",
     "0008_document_permissions.py",
     "0009_contract_permissions.py",
+    "0010_analytics_permissions.py",
 )
 
 

@@ -77,6 +77,8 @@ MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
         (ADMIN, MANAGER, EMPLOYEE),
     ),
     "contracts:write": ("Create, change, activate, terminate contracts; run the contract job", (ADMIN,)),
+    "reports:read": ("Read headcount, turnover and other reports of the company", (ADMIN,)),
+    "reports:write": ("Define, schedule and run reports; rebuild the analytics read models", (ADMIN,)),
 }
 
 #: What only the operator may do (no role holds it): create companies.

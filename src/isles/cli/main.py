@@ -16,6 +16,7 @@ from isles.cli import nats  # noqa: F401
 from isles.cli import certs  # noqa: F401
 from isles.cli import jobs  # noqa: F401
 from isles.cli import projections  # noqa: F401
+from isles.cli import readmodels  # noqa: F401
 from isles.cli import datamap  # noqa: F401
 from isles.cli import audit  # noqa: F401
 from isles.cli import split  # noqa: F401

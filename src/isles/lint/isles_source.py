@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql
 from isles.core import references
 from isles.lint import sql, suppress
 from isles.lint.model import Change, Column, ForeignKey, Index, Location, Migration, Project, Table
+from isles.messaging.archive import PLATFORM_TABLE
 from isles.service.declaration import Service
 from isles.storage.eventstore import EVENT_STORE
 from isles.storage.history import HISTORY_INFO_KEY
@@ -72,7 +73,7 @@ def read_service(service: Service, project: Project, root: Path) -> None:
         if name in KERNEL_TABLES or name == EVENT_STORE:  # the platform's tables, reviewed here
             continue
         project.owners[name] = service.name
-        if sa_table.info.get(HISTORY_INFO_KEY):  # a declared history: the platform's design
+        if sa_table.info.get(HISTORY_INFO_KEY) or sa_table.info.get(PLATFORM_TABLE):  # the platform's design
             continue
         file, line, lines = places.get(name, (f"<{service.name}>", 1, {}))
         table = Table(name=name, loc=Location(file, line), service=service.name)

@@ -44,6 +44,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from isles.core.clock import utcnow
 from isles.core.references import Orphans
+from isles.messaging.archive import EventArchive
 from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
 from isles.service.declaration import System
 from isles.service.orphans import fix_orphans
@@ -53,7 +54,7 @@ from isles.storage.schema import dead_letters_table, inbox_table, outbox_table, 
 from isles.storage.tenancy import ACROSS_TENANTS
 
 FindingKind = Literal["orphan", "inactive", "stale", "ahead", "differs", "missing", "extra"]
-CheckKind = Literal["reference", "copy", "denormalized"]
+CheckKind = Literal["reference", "copy", "denormalized", "archive"]
 CHUNK = 5_000
 SAMPLES = 20
 
@@ -828,6 +829,68 @@ async def check_lag(
     report.consumer_lag_seconds = (now - oldest).total_seconds() if oldest is not None else 0.0
 
 
+def archive_name(service: str, archive: EventArchive) -> str:
+    return f"archive {service}.{archive.table.name}"
+
+
+async def check_archive(
+    dbs: Mapping[str, ServiceDatabase],
+    service: str,
+    archive: EventArchive,
+    *,
+    chunk: int = CHUNK,
+    samples: int = SAMPLES,
+    settle: float = 0.0,
+    progress: Callable[[str], None] | None = None,
+) -> CheckReport:
+    """Every event of an archived type that a producer (whose database is open here)
+    still holds in its outbox and has published is in ``service``'s archive. Events
+    found missing are looked for again after ``settle`` seconds (a consumer behind)."""
+    report = CheckReport(service, "archive", archive_name(service, archive))
+    types = sorted(archive.types)
+    o, a = outbox_table, archive.table
+    missing: list[tuple[str, str, str]] = []  # (event id, type, producer)
+    for producer, db in dbs.items():
+        if producer == service:
+            continue
+        after = 0
+        while True:
+            q = (
+                select(o.c.id, o.c.event_id, o.c.event_type)
+                .where(o.c.event_type.in_(types), o.c.published_at.is_not(None), o.c.id > after)
+                .order_by(o.c.id)
+                .limit(chunk)
+            )
+            async with db.read_session(tenant=ACROSS_TENANTS) as session:
+                rows = (await session.execute(q)).all()
+            if not rows:
+                break
+            after = rows[-1][0]
+            report.checked += len(rows)
+            ids = [str(r[1]) for r in rows]
+            async with dbs[service].read_session(tenant=ACROSS_TENANTS) as session:
+                have = set((await session.scalars(select(a.c.event_id).where(a.c.event_id.in_(ids)))).all())
+            missing.extend((str(r[1]), r[2], producer) for r in rows if str(r[1]) not in have)
+            if len(rows) < chunk:
+                break
+    if missing and settle > 0:
+        if progress is not None:
+            progress(f"{report.name}: {len(missing)} event(s) not archived yet, looking again in {settle:g} s")
+        await asyncio.sleep(settle)
+        still: list[tuple[str, str, str]] = []
+        for start in range(0, len(missing), chunk):
+            part = missing[start : start + chunk]
+            async with dbs[service].read_session(tenant=ACROSS_TENANTS) as session:
+                have = set(
+                    (await session.scalars(select(a.c.event_id).where(a.c.event_id.in_([m[0] for m in part])))).all()
+                )
+            still.extend(m for m in part if m[0] not in have)
+        missing = still
+    for event_id, event_type, producer in missing:
+        _add(report, Finding("missing", event_id, detail=f"{event_type} from {producer}"), samples)
+    return report
+
+
 async def audit(
     system: System,
     dbs: Mapping[str, ServiceDatabase],
@@ -898,6 +961,12 @@ async def audit(
                         progress=progress,
                     )
                 )
+        if s.archive is not None and wanted(archive_name(s.name, s.archive)):
+            checks.append(
+                await check_archive(
+                    dbs, s.name, s.archive, chunk=chunk, samples=samples, settle=settle, progress=progress
+                )
+            )
     pipeline = [
         await check_pipeline(dbs[s.name], s.name, window)
         for s in system.services

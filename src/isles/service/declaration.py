@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 
 from isles.core import references
 from isles.core.events import Event
+from isles.messaging.archive import EventArchive
 from isles.messaging.consumer import Handler
 from isles.messaging.replicas import Replica
 from isles.sagas.definition import Saga
@@ -63,6 +64,7 @@ class Service:
     event_stores: Sequence[EventStore] = ()  # aggregates kept as events, and their projections
     resend: Sequence[Resend] = ()  # how its copied tables' rows are re-published (isles audit --repair)
     uploads: Sequence[str] = ()  # POST paths (regexes) whose routes stream a body up to ISLES_BLOBS_MAX_UPLOAD_BYTES
+    archive: EventArchive | None = None  # an archive of other services' events, and read models kept from it
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())
@@ -73,6 +75,8 @@ class Service:
         if missing:
             raise ValueError(f"service {self.name}: metadata lacks kernel tables {missing}; use isles.new_metadata()")
         references.check_boundaries(self.name, self.metadata)
+        if self.archive is not None and self.archive.table.name not in self.metadata.tables:
+            raise ValueError(f"service {self.name}: archive table {self.archive.table.name} is not its own")
         for replica in self.replicas:
             if replica.table.name not in self.metadata.tables:
                 raise ValueError(f"service {self.name}: replica table {replica.table.name} is not its own")
@@ -106,6 +110,8 @@ class Service:
         for replica in self.replicas:
             result.extend(replica.handlers())
         result.extend(self.handlers)
+        if self.archive is not None:
+            result.extend(self.archive.handlers())
         return result
 
     @property
