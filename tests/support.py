@@ -274,6 +274,19 @@ def require_nats() -> None:
     pytest.skip("NATS is not running here")
 
 
+REDIS_URL = os.environ.get("ISLES_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> str:
+    """The test Redis's URL; skip without it — except under CI, where its absence is a failure."""
+    url = make_url(REDIS_URL.replace("redis://", "redis+x://"))
+    if _reachable(url.host or "127.0.0.1", url.port or 6379):
+        return REDIS_URL
+    if IN_CI:
+        pytest.fail(f"Redis is required under CI and is not reachable at {REDIS_URL}")
+    pytest.skip("Redis is not running here")
+
+
 def nats_prefix() -> str:
     """A subject and stream prefix of one test's own, so tests never share streams."""
     return f"t{uuid.uuid4().hex[:10]}"

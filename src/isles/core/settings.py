@@ -270,6 +270,18 @@ class JobSettings(_Group):
     poll_interval: float = Field(default=60.0, gt=0, description="How often a service checks whether a job is due.")
 
 
+class CacheSettings(_Group):
+    """The figure cache services keep computed figures in (``isles.clients.cache``):
+    Redis in production, a cache in the process when no URL is given (the embedded mode)."""
+
+    url: str = Field(
+        default="",
+        description="Redis URL (redis://host:6379/0; rediss:// for TLS); empty: an in-process cache per service.",
+    )
+    ttl: float = Field(default=3600.0, gt=0, description="Seconds a cached figure is kept at most.")
+    max_entries: int = Field(default=10_000, ge=1, description="Figures the in-process cache holds at most (LRU).")
+
+
 class TracingSettings(_Group):
     """OpenTelemetry spans, exported with OTLP over HTTP (protobuf) when ``endpoint``
     is set; off (no span made, the SDK not even imported) when it is not."""
@@ -343,6 +355,7 @@ GROUPS: dict[str, type[_Group]] = {
     "audit": AuditSettings,
     "pool": PoolSettings,
     "jobs": JobSettings,
+    "cache": CacheSettings,
     "tracing": TracingSettings,
 }
 
@@ -445,6 +458,7 @@ class IslesSettings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     pool: PoolSettings = PoolSettings()
     jobs: JobSettings = JobSettings()
+    cache: CacheSettings = CacheSettings()
     tracing: TracingSettings = TracingSettings()
 
     @model_validator(mode="before")

@@ -34,6 +34,7 @@ envelope's ``time``, never the clock's), so a replay writes what live events wro
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +71,7 @@ _Position = BigInteger().with_variant(Integer(), "sqlite")
 ModelFn = Callable[[AsyncSession, Any, Envelope, int], Awaitable[None]]
 
 READ_MODELS = "isles_read_models"
+READ_MODEL_STAMPS = "isles_read_model_stamps"
 #: ``Table.info`` key marking a table whose shape is the platform's (the archive, the
 #: read models' states): ``isles lint`` reviews it with the platform, not the service.
 PLATFORM_TABLE = "isles.platform_table"
@@ -125,6 +127,22 @@ def add_read_model_state(metadata: MetaData) -> Table:
     )
 
 
+def add_read_model_stamps(metadata: MetaData) -> Table:
+    existing = metadata.tables.get(READ_MODEL_STAMPS)
+    if existing is not None:
+        return existing
+    return Table(
+        READ_MODEL_STAMPS,
+        metadata,
+        Column("model", String(100), primary_key=True),
+        Column("tenant_id", String(100), primary_key=True),
+        # random, new in every transaction that changes the company's rows of the model:
+        # never the same twice (not after a restore either, not in another deployment)
+        Column("stamp", String(32), nullable=False),
+        info={PLATFORM_TABLE: "read model stamps"},
+    )
+
+
 @dataclass
 class RebuildResult:
     model: str
@@ -171,6 +189,17 @@ class EventArchive:
             info={PLATFORM_TABLE: "event archive"},
         )
         self.state = add_read_model_state(metadata) if read_models else None
+        self.stamps = add_read_model_stamps(metadata) if read_models else None
+        self._bumps = (
+            {
+                name: d.insert(self.stamps).on_conflict_do_update(
+                    index_elements=["model", "tenant_id"], set_={"stamp": d.insert(self.stamps).excluded.stamp}
+                )
+                for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
+            }
+            if self.stamps is not None
+            else {}
+        )
         self._inserts = {
             "postgresql": postgresql.insert(self.table).on_conflict_do_nothing(index_elements=["event_id"]),
             "sqlite": sqlite.insert(self.table).on_conflict_do_nothing(index_elements=["event_id"]),
@@ -213,10 +242,15 @@ class EventArchive:
         await session.execute(self._inserts[dialect], [self.row(env) for env, _ in pairs])
         for name, generation in generations.items():
             model = self.read_models[name]
+            touched: set[str] = set()
             for env, event in pairs:
                 fn = model.handlers.get(type(event))
                 if fn is not None:
                     await fn(session, event, env, generation)
+                    touched.add(env.tenantid)
+            if touched:  # the figures of these companies changed: their cached ones are old
+                rows = [{"model": name, "tenant_id": t, "stamp": uuid.uuid4().hex} for t in sorted(touched)]
+                await session.execute(self._bumps[dialect], rows)
 
     async def _active(self, session: AsyncSession, *, lock: bool = True) -> dict[str, int]:
         """Each read model's active generation, its state row locked FOR SHARE (on
@@ -259,6 +293,18 @@ class EventArchive:
         s = self.state
         found = await session.scalar(select(s.c.active).where(s.c.name == model))
         return int(found) if found is not None else 1
+
+    async def stamp(self, session: AsyncSession, model: str, tenant: str) -> str:
+        """What a cached figure of ``model`` for the company ``tenant`` is keyed by: the
+        active generation, when it was built, and a random token replaced in every
+        transaction that applies an event of the company to the model."""
+        assert self.stamps is not None
+        assert self.state is not None
+        t, s = self.stamps, self.state
+        token = await session.scalar(select(t.c.stamp).where(t.c.model == model, t.c.tenant_id == tenant))
+        state = (await session.execute(select(s.c.active, s.c.rebuilt_at).where(s.c.name == model))).first()
+        generation, built = (state[0], state[1]) if state is not None else (1, None)
+        return f"{generation}.{built.timestamp() if built else 0}.{token or '-'}"
 
     async def states(self, db: ServiceDatabase) -> list[ModelState]:
         assert self.state is not None

@@ -51,6 +51,12 @@ class Metrics:
             ["service"],
             registry=r,
         )
+        self.cache_requests = Counter(
+            "isles_cache_requests",
+            "Figure cache lookups (isles.clients.cache), by result: hit or miss.",
+            ["service", "backend", "result"],
+            registry=r,
+        )
         self.relay_published = Counter(
             "isles_relay_published", "Events the relay handed to the bus and marked published.", ["service"], registry=r
         )

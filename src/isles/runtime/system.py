@@ -21,6 +21,7 @@ import httpx
 import structlog
 from sqlalchemy import func, select
 
+from isles.clients.cache import FigureCache, cache_from
 from isles.clients.service import CircuitBreaker, CircuitState, ServiceClient
 from isles.core import failpoints, tracing
 from isles.core.references import ReferenceRegistry
@@ -106,6 +107,7 @@ class ServiceRuntime:
             else None
         )
         self._service_tokens: dict[str, tuple[str, float]] = {}
+        self._cache: FigureCache | None = None
         self.workers: dict[str, Worker] = {}
         self.sagas: SagaRunner | None = None
         if service.sagas:
@@ -167,6 +169,14 @@ class ServiceRuntime:
             scheduler = scheduler_worker(self, service.jobs, poll_interval=settings.jobs.poll_interval)
             if scheduler is not None:
                 self.workers[scheduler.name] = scheduler
+
+    @property
+    def cache(self) -> FigureCache:
+        """The service's figure cache (``ISLES_CACHE_URL``: Redis; else in this process),
+        made on first use, closed when the service stops."""
+        if self._cache is None:
+            self._cache = cache_from(self.settings, self.name, counter=self.metrics.cache_requests)
+        return self._cache
 
     def uow(self, *, tenant: Tenant = None) -> UnitOfWork:
         """A new unit of work on this service's database; its commit wakes the relay (if
@@ -279,6 +289,9 @@ class ServiceRuntime:
         await self.stop_relay()
         if self.consumer is not None:
             await self.consumer.stop()
+        if self._cache is not None:
+            await self._cache.close()
+            self._cache = None
         if self._idle_closer is not None:
             self._idle_closer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

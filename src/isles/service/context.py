@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from isles.clients.cache import FigureCache
     from isles.clients.service import ServiceClient
     from isles.core.settings import IslesSettings
     from isles.ops.metrics import Metrics
@@ -36,6 +37,11 @@ class ServiceContext(Protocol):
 
     @property
     def metrics(self) -> Metrics: ...
+
+    @property
+    def cache(self) -> FigureCache:
+        """The service's figure cache (Redis, or in this process: ``isles.clients.cache``)."""
+        ...
 
     @property
     def security(self) -> SecurityLog:

@@ -9,11 +9,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from hrms.services.analytics import queries
-from isles import FieldError, Principal, TenantData, invalid, not_found, require, utcnow
+from hrms.services.analytics.archive import ARCHIVE
+from hrms.services.analytics.headcount import NAME as HEADCOUNT
+from isles import FieldError, Principal, TenantData, context_of, invalid, not_found, require, utcnow
 
 router = APIRouter()
 
@@ -88,6 +90,7 @@ def _company(caller: Principal, company_id: uuid.UUID) -> uuid.UUID:
 async def get_headcount(
     company_id: uuid.UUID,
     request: Request,
+    response: Response,
     caller: ReadReports,
     start: Annotated[
         date | None,
@@ -102,7 +105,9 @@ async def get_headcount(
     by: Annotated[queries.By, Query(description="One series for the company, or one per department.")] = "company",
 ) -> HeadcountView:
     """The company's headcount over time from the headcount read model (kept from
-    employee events: hires, transfers between departments, leavers).
+    employee events: hires, transfers between departments, leavers). Figures are
+    cached until an event changes the company's headcount (``Cache-Status`` says
+    whether this answer was).
 
     Example: `GET /api/analytics/companies/{id}/headcount?from=2026-01-01&to=2026-12-31&interval=month&by=department`
     """
@@ -116,7 +121,24 @@ async def get_headcount(
             [FieldError("to", f"more than {queries.MAX_PERIODS} periods: take a longer interval", "too_many_periods")]
         )
     async with TenantData(request, caller).read() as session:
-        points = await queries.headcount(session, company_id, start, end, interval, by)
+        stamp = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
+        key = f"{HEADCOUNT}:{stamp}:{company_id}:{start}:{end}:{interval}:{by}"
+        computed = False
+
+        async def compute() -> bytes:
+            nonlocal computed
+            computed = True
+            points = await queries.headcount(session, company_id, start, end, interval, by)
+            return _view(company_id, interval, by, points).model_dump_json().encode()
+
+        raw = await context_of(request).cache.get_or_compute(key, compute)
+    response.headers["Cache-Status"] = "isles; fwd=miss; stored" if computed else "isles; hit"
+    return HeadcountView.model_validate_json(raw)
+
+
+def _view(
+    company_id: uuid.UUID, interval: queries.Interval, by: queries.By, points: list[queries.Point]
+) -> HeadcountView:
     return HeadcountView(
         company_id=company_id,
         interval=interval,
