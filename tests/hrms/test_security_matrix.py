@@ -93,6 +93,9 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         "position": "B position",
     }
     b_contract = ok(await api.post("/api/contract/contracts", json=b_contract), 201)
+    # Company B's report (issue 23) and a run of it.
+    b_report = ok(await api.post(f"/api/analytics/companies/{b['id']}/reports", json={"name": "B report"}), 201)
+    b_run = ok(await api.post(f"/api/analytics/companies/{b['id']}/reports/{b_report['id']}/runs"), 201)
     ids = {
         "company_id": b["id"],
         "employee_id": b_person["id"],
@@ -111,6 +114,8 @@ async def world(hrms: SystemRuntime, api: httpx.AsyncClient) -> dict[str, Any]:
         "document_id": b_doc["id"],
         "grant_id": b_grant["id"],
         "contract_id": b_contract["id"],
+        "report_id": b_report["id"],
+        "run_id": b_run["id"],
     }
     return {"a": a["id"], "b": b["id"], "admin": admin, "tokens": tokens, "ids": ids}
 
@@ -240,5 +245,7 @@ async def snapshot(api: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, A
         f"/api/document/documents/{ids['document_id']}/permissions",
         f"/api/contract/contracts/{ids['contract_id']}",
         f"/api/contract/contracts/{ids['contract_id']}/history",
+        f"/api/analytics/companies/{ids['company_id']}/reports",
+        f"/api/analytics/companies/{ids['company_id']}/reports/{ids['report_id']}/runs",
     ]
     return {p: ok(await api.get(p)) for p in paths}

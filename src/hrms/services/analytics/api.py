@@ -4,18 +4,36 @@ another company's figures answer 404, like a company that does not exist."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
-from hrms.services.analytics import queries
+from hrms.services.analytics import queries, reports
 from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.headcount import NAME as HEADCOUNT
-from isles import FieldError, Principal, TenantData, context_of, invalid, not_found, require, utcnow
+from hrms.services.analytics.models import Report, ReportRun
+from isles import (
+    FieldError,
+    Listing,
+    ListSpec,
+    Page,
+    Principal,
+    TenantData,
+    UniqueViolation,
+    conflict,
+    context_of,
+    invalid,
+    not_found,
+    require,
+    utcnow,
+)
 
 router = APIRouter()
 
@@ -159,3 +177,275 @@ def _view(
             for p in points
         ],
     )
+
+
+# -- reports -------------------------------------------------------------------------------
+
+WriteReports = Annotated[Principal, Depends(require("reports:write"))]
+_NO_REPORT: dict[int | str, dict[str, Any]] = {404: {"description": "No such report or run of the company."}}
+_REPORT_ID = "3f6b9d21-7c4e-4a8b-b5d2-1e9f0a7c3b64"
+_RUN_ID = "8e2c4a6f-1b3d-4e5f-9a7b-0c2d4e6f8a1b"
+_RUN_PATH = f"/api/analytics/companies/0d8f6c1e-5b7a-4e3c-9f21-6a4b8c0d2e13/reports/{_REPORT_ID}/runs/{_RUN_ID}"
+
+REPORTS = ListSpec(
+    sort={"name": Report.name, "created_at": Report.created_at}, default=("name",), key=Report.id, search=(Report.name,)
+)
+RUNS = ListSpec(sort={"created_at": ReportRun.created_at}, default=("-created_at",), key=ReportRun.id)
+ReportList = Annotated[Listing, Depends(REPORTS.dependency)]
+RunList = Annotated[Listing, Depends(RUNS.dependency)]
+
+
+class ReportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["Monthly headcount"])
+    kind: Literal["headcount"] = Field("headcount", description="Which figures.", examples=["headcount"])
+    interval: queries.Interval = Field("month", description="The length of a period in the result.", examples=["month"])
+    by: queries.By = Field("department", description="One series for the company, or one per department.")
+    period: Literal["previous_month", "previous_quarter", "last_12_months", "year_to_date"] = Field(
+        "last_12_months", description="Which days a run covers, as of the day it runs.", examples=["previous_month"]
+    )
+    schedule: Literal["monthly"] | None = Field(
+        None, description="Run once a month for the month that ended (null: only when asked).", examples=["monthly"]
+    )
+    recipients: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Users of the company mailed each scheduled run (by the notification service).",
+        examples=[["7d1f3b5a-9c2e-4f6a-8b0d-2e4f6a8c0b1d"]],
+    )
+
+
+class ReportView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _REPORT_ID,
+                    "company_id": "0d8f6c1e-5b7a-4e3c-9f21-6a4b8c0d2e13",
+                    "name": "Monthly headcount",
+                    "kind": "headcount",
+                    "interval": "month",
+                    "by": "department",
+                    "period": "previous_month",
+                    "schedule": "monthly",
+                    "recipients": ["7d1f3b5a-9c2e-4f6a-8b0d-2e4f6a8c0b1d"],
+                    "created_at": "2026-11-29T10:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    name: str
+    kind: str
+    interval: str
+    by: str
+    period: str
+    schedule: str | None
+    recipients: list[uuid.UUID]
+    created_at: datetime
+
+
+class RunView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _RUN_ID,
+                    "report_id": _REPORT_ID,
+                    "period_key": "2026-10",
+                    "period_start": "2026-10-01",
+                    "period_end": "2026-10-31",
+                    "triggered_by": "schedule",
+                    "created_at": "2026-11-01T01:00:04Z",
+                    "points": [],
+                    "csv": f"{_RUN_PATH}.csv",
+                    "chart": f"{_RUN_PATH}.svg",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    report_id: uuid.UUID
+    period_key: str
+    period_start: date
+    period_end: date
+    triggered_by: str
+    created_at: datetime
+    points: list[HeadcountPoint]
+    csv: str = Field(description="The result as CSV (text/csv).")
+    chart: str = Field(description="The headcount as a line chart (image/svg+xml).")
+
+
+def _report_view(r: Report) -> ReportView:
+    return ReportView(
+        id=r.id,
+        company_id=r.company_id,
+        name=r.name,
+        kind=r.kind,
+        interval=r.interval,
+        by=r.group_by,
+        period=r.period,
+        schedule=r.schedule,
+        recipients=[uuid.UUID(x) for x in r.recipients],
+        created_at=r.created_at,
+    )
+
+
+def _run_view(run: ReportRun) -> RunView:
+    base = f"/api/analytics/companies/{run.company_id}/reports/{run.report_id}/runs/{run.id}"
+    return RunView(
+        id=run.id,
+        report_id=run.report_id,
+        period_key=run.period_key,
+        period_start=run.period_start,
+        period_end=run.period_end,
+        triggered_by=run.triggered_by,
+        created_at=run.created_at,
+        points=[HeadcountPoint.model_validate(p) for p in json.loads(run.result)["points"]],
+        csv=f"{base}.csv",
+        chart=f"{base}.svg",
+    )
+
+
+async def _report(session: Any, company_id: uuid.UUID, report_id: uuid.UUID) -> Report:
+    report = await session.get(Report, report_id)
+    if report is None or report.company_id != company_id:
+        raise not_found("report", report_id)
+    return report  # type: ignore[no-any-return]
+
+
+async def _run(session: Any, company_id: uuid.UUID, report_id: uuid.UUID, run_id: uuid.UUID) -> ReportRun:
+    run = await session.get(ReportRun, run_id)
+    if run is None or run.company_id != company_id or run.report_id != report_id:
+        raise not_found("run", run_id)
+    return run  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/companies/{company_id}/reports",
+    status_code=201,
+    response_model=ReportView,
+    tags=["reports"],
+    responses={**_NO_COMPANY, 409: {"description": "The company has a report of that name already."}},
+)
+async def create_report(
+    company_id: uuid.UUID, body: ReportCreate, request: Request, caller: WriteReports
+) -> ReportView:
+    """Save a report definition; with ``schedule: monthly`` it runs on the first days
+    of each month for the month that ended and is mailed to ``recipients``.
+
+    Example: `POST /api/analytics/companies/{id}/reports`
+    `{"name": "Monthly headcount", "period": "previous_month", "schedule": "monthly"}`
+    """
+    _company(caller, company_id)
+    report = Report(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        name=body.name,
+        kind=body.kind,
+        interval=body.interval,
+        group_by=body.by,
+        period=body.period,
+        schedule=body.schedule,
+        recipients=[str(r) for r in body.recipients],
+        version=1,
+    )
+    async with TenantData(request, caller).uow() as uow:
+        if await uow.session.scalar(select(Report.id).where(Report.company_id == company_id, Report.name == body.name)):
+            raise conflict("name", f"the company has a report named {body.name!r} already")
+        uow.session.add(report)
+        try:
+            await uow.commit()
+        except UniqueViolation as exc:
+            raise conflict("name", f"the company has a report named {body.name!r} already") from exc
+    return _report_view(report)
+
+
+@router.get("/companies/{company_id}/reports", response_model=Page[ReportView], tags=["reports"], responses=_NO_COMPANY)
+async def list_reports(
+    company_id: uuid.UUID, request: Request, caller: ReadReports, listing: ReportList
+) -> Page[ReportView]:
+    """The company's saved reports."""
+    _company(caller, company_id)
+    async with TenantData(request, caller).read() as session:
+        rows, total, cursor = await listing.fetch(session, select(Report).where(Report.company_id == company_id))
+    return listing.page([_report_view(r) for r in rows], total, cursor)
+
+
+@router.post(
+    "/companies/{company_id}/reports/{report_id}/runs",
+    status_code=201,
+    response_model=RunView,
+    tags=["reports"],
+    responses=_NO_REPORT,
+)
+async def run_report(company_id: uuid.UUID, report_id: uuid.UUID, request: Request, caller: WriteReports) -> RunView:
+    """Run the report now for its period as of today; the result is stored (not mailed).
+
+    Example: `POST /api/analytics/companies/{id}/reports/{report_id}/runs`
+    """
+    _company(caller, company_id)
+    async with TenantData(request, caller).uow() as uow:
+        report = await _report(uow.session, company_id, report_id)
+        run, _ = await reports.run(uow, report, today=utcnow().date(), trigger="manual")
+    return _run_view(run)
+
+
+@router.get(
+    "/companies/{company_id}/reports/{report_id}/runs",
+    response_model=Page[RunView],
+    tags=["reports"],
+    responses=_NO_REPORT,
+)
+async def list_runs(
+    company_id: uuid.UUID, report_id: uuid.UUID, request: Request, caller: ReadReports, listing: RunList
+) -> Page[RunView]:
+    """The report's runs, newest first, with their results."""
+    _company(caller, company_id)
+    async with TenantData(request, caller).read() as session:
+        await _report(session, company_id, report_id)
+        rows, total, cursor = await listing.fetch(session, select(ReportRun).where(ReportRun.report_id == report_id))
+    return listing.page([_run_view(r) for r in rows], total, cursor)
+
+
+@router.get(
+    "/companies/{company_id}/reports/{report_id}/runs/{run_id}.csv",
+    response_class=PlainTextResponse,
+    tags=["reports"],
+    responses={**_NO_REPORT, 200: {"content": {"text/csv": {"example": ",".join(reports.COLUMNS) + "\r\n"}}}},
+)
+async def run_csv(
+    company_id: uuid.UUID, report_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: ReadReports
+) -> Response:
+    """A run's result as CSV (one row per period, and department when grouped)."""
+    _company(caller, company_id)
+    async with TenantData(request, caller).read() as session:
+        run = await _run(session, company_id, report_id, run_id)
+    name = f"report-{run.report_id}-{run.period_key.replace(':', '-')}.csv"
+    return Response(
+        reports.to_csv(json.loads(run.result)["points"]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/companies/{company_id}/reports/{report_id}/runs/{run_id}.svg",
+    response_class=Response,
+    tags=["reports"],
+    responses={**_NO_REPORT, 200: {"content": {"image/svg+xml": {"example": "<svg ...>"}}}},
+)
+async def run_chart(
+    company_id: uuid.UUID, report_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: ReadReports
+) -> Response:
+    """A run's headcount as a line chart (SVG): one line for the company, or one per department."""
+    _company(caller, company_id)
+    async with TenantData(request, caller).read() as session:
+        report = await _report(session, company_id, report_id)
+        run = await _run(session, company_id, report_id, run_id)
+    title = f"{report.name}: headcount {run.period_start} to {run.period_end}"
+    return Response(reports.to_svg(json.loads(run.result)["points"], title), media_type="image/svg+xml")

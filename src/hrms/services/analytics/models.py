@@ -3,6 +3,10 @@
 * ``analytics_events``: the archive: every event of every HR service, as published
   (``isles.EventArchive``), written in the inbox transaction that takes it.
 * ``isles_read_models``: each read model's active generation and version.
+* ``reports``: report definitions saved per company (which figures, grouping,
+  interval, which period, a schedule and its recipients); ``report_runs``: each
+  run's stored result, one per report and period key (a scheduled run's period, so
+  a schedule firing twice runs it once).
 * ``headcount_people`` and ``headcount_spans``: the headcount read model: per
   employee, when they were hired and left; and the spans of their employment in one
   department (``[starts_on, ends_on)``: a transfer ends one span and starts the next).
@@ -15,12 +19,12 @@ their rows are found by (generation, company_id) and by their key.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, Index, Integer, String, Uuid
+from sqlalchemy import CheckConstraint, Date, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import TenantOwned, new_metadata
+from isles import StringList, TenantOwned, UTCDateTime, new_metadata, utcnow
 
 metadata = new_metadata()
 
@@ -29,10 +33,10 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
-# isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
 class HeadcountPerson(TenantOwned, Base):
     """An employee as the headcount model knows them (from employee events, up to ``version``)."""
 
+    # isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
     __tablename__ = "headcount_people"
 
     generation: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -46,11 +50,11 @@ class HeadcountPerson(TenantOwned, Base):
     __table_args__ = (Index("idx_headcount_people_generation_company_id", "generation", "company_id"),)
 
 
-# isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
 class HeadcountSpan(TenantOwned, Base):
     """An employee counted in ``department_id`` from ``starts_on`` until ``ends_on``
     (excluded; open while null)."""
 
+    # isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
     __tablename__ = "headcount_spans"
 
     generation: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -66,4 +70,63 @@ class HeadcountSpan(TenantOwned, Base):
         CheckConstraint("started_by IN ('hire', 'return', 'transfer')", name="started_by"),
         CheckConstraint("ended_by IN ('left', 'transfer')", name="ended_by"),
         Index("idx_headcount_spans_generation_company_id_starts_on", "generation", "company_id", "starts_on"),
+    )
+
+
+KINDS = ("headcount",)
+PERIODS = ("previous_month", "previous_quarter", "last_12_months", "year_to_date")
+SCHEDULES = ("monthly",)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Report(TenantOwned, Base):
+    """A saved report: ``kind``'s figures over ``period`` (relative to the day it runs),
+    by ``interval`` and grouped ``by``; with a ``schedule``, run and mailed to
+    ``recipients`` (user ids) once per period."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    interval: Mapped[str] = mapped_column(String(10), nullable=False)
+    group_by: Mapped[str] = mapped_column(String(20), nullable=False)
+    period: Mapped[str] = mapped_column(String(20), nullable=False)
+    schedule: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    recipients: Mapped[list[str]] = mapped_column(StringList, nullable=False, default=list)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("company_id", "name"),
+        CheckConstraint(_in("kind", KINDS), name="kind"),
+        CheckConstraint(_in("period", PERIODS), name="period"),
+        CheckConstraint(f"schedule IS NULL OR {_in('schedule', SCHEDULES)}", name="schedule"),
+    )
+
+
+class ReportRun(TenantOwned, Base):
+    """One run of a report and its result (the figures as JSON)."""
+
+    # isles: ignore[ISL303] a run is never changed: created_at is when it ran
+    __tablename__ = "report_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    period_key: Mapped[str] = mapped_column(String(60), nullable=False)  # "2026-10", or "manual:<id>"
+    period_start: Mapped[date] = mapped_column(Date, nullable=False)
+    period_end: Mapped[date] = mapped_column(Date, nullable=False)
+    triggered_by: Mapped[str] = mapped_column(String(10), nullable=False)  # schedule | manual
+    result: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("report_id", "period_key"),
+        CheckConstraint("triggered_by IN ('schedule', 'manual')", name="triggered_by"),
     )

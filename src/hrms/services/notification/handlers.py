@@ -10,7 +10,7 @@ AssignmentCreated, a leave request's receipt to the requester and the request to
 approver (the manager, else the company's admins), the decision to the requester, a
 task to its new assignee and its completion to its creator, a document about to
 expire to its employee and the company's admins (HR), a contract's coming end
-to its employee and the company's admins. Each is queued in the
+to its employee and the company's admins, a scheduled report's run to its recipients. Each is queued in the
 event's own inbox transaction, once per event and person.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 
+from hrms.contracts.analytics import ReportReady
 from hrms.contracts.auth import PasswordResetRequested, UserCreated, UserDeactivated, UserUpdated
 from hrms.contracts.contract import ContractEnding
 from hrms.contracts.document import DocumentExpiring
@@ -232,6 +233,26 @@ async def contract_ending(ctx: HandlerContext, event: ContractEnding) -> None:
             )
 
 
+async def report_ready(ctx: HandlerContext, event: ReportReady) -> None:
+    """A scheduled report's run goes to its recipients — those who are users of the
+    report's company (a user id of another company is never mailed its figures)."""
+    values = {
+        "report": event.report_name,
+        "period_start": event.period_start.isoformat(),
+        "period_end": event.period_end.isoformat(),
+        "summary": event.summary,
+        "csv_path": event.csv_path,
+        "chart_path": event.chart_path,
+    }
+    for user_id in dict.fromkeys(event.recipients):
+        recipient = await ctx.uow.session.get(Recipient, user_id)
+        if recipient is None or recipient.company_id != event.company_id:
+            continue
+        await service.enqueue(
+            uow=ctx.uow, user_id=user_id, key="report_ready", source_event_id=ctx.envelope.id, values=values
+        )
+
+
 REPLICAS = (recipients, recipient_employees)
 HANDLERS: tuple[Handler, ...] = (
     Handler(event=UserCreated, fn=welcome, name="welcome"),
@@ -246,4 +267,5 @@ HANDLERS: tuple[Handler, ...] = (
     Handler(event=TaskCompleted, fn=task_completed, name="task completed"),
     Handler(event=DocumentExpiring, fn=document_expiring, name="document expiring"),
     Handler(event=ContractEnding, fn=contract_ending, name="contract ending"),
+    Handler(event=ReportReady, fn=report_ready, name="report ready"),
 )

@@ -122,6 +122,13 @@ DEFAULTS: dict[str, Default] = {
         "To the company's admins (HR): an employee's contract ends within 30 days, then within 7 "
         "(contract ContractEnding).",
     ),
+    "report_ready": Default(
+        "$report: $period_start to $period_end",
+        'Hello $first_name,\n\nthe report "$report" for $period_start to $period_end is ready.\n\n$summary\n\n'
+        "The figures as CSV: $csv_path\nAs a chart: $chart_path\n",
+        _PERSON | {"report", "period_start", "period_end", "summary", "csv_path", "chart_path"},
+        "A scheduled report ran for the period that ended: to its recipients (analytics ReportReady).",
+    ),
 }
 
 

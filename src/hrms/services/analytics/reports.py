@@ -1,0 +1,245 @@
+"""Reports: saved definitions, their runs (a stored result each), exports (CSV and an
+SVG chart) and the monthly schedule.
+
+A run computes the report's figures for its period from the read model and stores
+them. A **scheduled** run's key is its period (``2026-10``): the unique key on
+(report, period key) makes the schedule's job safe to run twice — the second finds
+the run there and neither computes nor announces it again. The run and its
+``ReportReady`` event (the notification service mails the recipients) are written in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import date, timedelta
+from types import SimpleNamespace
+from typing import Any
+from xml.sax.saxutils import escape
+
+from sqlalchemy import select
+
+from hrms.contracts.analytics import AGGREGATE, ReportReady
+from hrms.services.analytics import queries
+from hrms.services.analytics.models import Report, ReportRun
+from isles import Job, ServiceContext, UniqueViolation, UnitOfWork
+
+COLUMNS = (
+    "starts_on",
+    "ends_on",
+    "department_id",
+    "opening",
+    "headcount",
+    "hires",
+    "leavers",
+    "transfers_in",
+    "transfers_out",
+    "turnover",
+)
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def period_of(period: str, today: date) -> tuple[date, date, str]:
+    """(first day, last day, key) of a report's ``period`` as of ``today``."""
+    this_month = _month_start(today)
+    if period == "previous_month":
+        end = this_month - timedelta(days=1)
+        return _month_start(end), end, end.strftime("%Y-%m")
+    if period == "previous_quarter":
+        quarter_start = this_month.replace(month=(this_month.month - 1) // 3 * 3 + 1)
+        end = quarter_start - timedelta(days=1)
+        start = end.replace(month=(end.month - 1) // 3 * 3 + 1, day=1)
+        return start, end, f"{end.year}-Q{(end.month - 1) // 3 + 1}"
+    if period == "last_12_months":
+        end = this_month - timedelta(days=1)
+        start = date(end.year - 1, end.month, 1) + timedelta(days=32)
+        start = start.replace(day=1)
+        return start, end, f"{start:%Y-%m}..{end:%Y-%m}"
+    if period == "year_to_date":
+        return date(today.year, 1, 1), today, f"{today.year}-ytd-{today.isoformat()}"
+    raise ValueError(f"unknown period {period!r}")
+
+
+def point_dict(p: queries.Point) -> dict[str, Any]:
+    return {
+        "starts_on": p.starts_on.isoformat(),
+        "ends_on": p.ends_on.isoformat(),
+        "department_id": str(p.department_id) if p.department_id else None,
+        "opening": p.opening,
+        "headcount": p.headcount,
+        "hires": p.hires,
+        "leavers": p.leavers,
+        "transfers_in": p.transfers_in,
+        "transfers_out": p.transfers_out,
+        "turnover": str(p.turnover),
+    }
+
+
+async def run(
+    uow: UnitOfWork, report: Report, *, today: date, trigger: str, base_path: str = "/api/analytics"
+) -> tuple[ReportRun, bool]:
+    """Run ``report`` for its period as of ``today``; (the run, whether it is new). A
+    scheduled run that exists already is returned as it is (nothing computed or sent)."""
+    start, end, key = period_of(report.period, today)
+    if trigger == "manual":
+        key = f"manual:{uuid.uuid4()}"
+    found = await uow.session.scalar(
+        select(ReportRun).where(ReportRun.report_id == report.id, ReportRun.period_key == key)
+    )
+    if found is not None:
+        return found, False
+    points = await queries.headcount(uow.session, report.company_id, start, end, report.interval, report.group_by)  # type: ignore[arg-type]
+    shown = [point_dict(p) for p in points]
+    result = {"points": shown, "interval": report.interval, "by": report.group_by}
+    row = ReportRun(
+        id=uuid.uuid4(),
+        report_id=report.id,
+        company_id=report.company_id,
+        period_key=key,
+        period_start=start,
+        period_end=end,
+        triggered_by=trigger,
+        result=json.dumps(result),
+    )
+    uow.session.add(row)
+    if report.recipients:
+        prefix = f"{base_path}/companies/{report.company_id}/reports/{report.id}/runs/{row.id}"
+        uow.emit(
+            ReportReady(
+                id=row.id,
+                report_id=report.id,
+                company_id=report.company_id,
+                report_name=report.name,
+                period_start=start,
+                period_end=end,
+                recipients=[uuid.UUID(r) for r in report.recipients],
+                summary=summary(shown),
+                csv_path=f"{prefix}.csv",
+                chart_path=f"{prefix}.svg",
+            ),
+            aggregate=SimpleNamespace(id=row.id, version=0),  # a run is announced once: version 1
+            aggregate_type=AGGREGATE,
+            tenant_id=str(report.company_id),
+        )
+    try:
+        await uow.commit()
+    except UniqueViolation:  # another runner made this period's run first
+        return row, False
+    return row, True
+
+
+def summary(points: list[dict[str, Any]]) -> str:
+    """The figures as a plain-text table (for a mail)."""
+    head = ("period", "department", "opening", "headcount", "hires", "leavers", "turnover")
+    rows = [
+        (
+            f"{p['starts_on']}..{p['ends_on']}",
+            (p["department_id"] or "all")[:8],
+            str(p["opening"]),
+            str(p["headcount"]),
+            str(p["hires"]),
+            str(p["leavers"]),
+            p["turnover"],
+        )
+        for p in points
+    ]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows])
+
+
+def to_csv(points: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for p in points:
+        writer.writerow(["" if p[c] is None else p[c] for c in COLUMNS])
+    return out.getvalue()
+
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
+
+
+def to_svg(points: list[dict[str, Any]], title: str, *, width: int = 720, height: int = 360) -> str:
+    """A line chart of the headcount per period: one line for the company, or one per
+    department (a legend names them), axes with the first and last periods and the
+    largest count."""
+    series: dict[str, list[tuple[str, int]]] = {}
+    for p in points:
+        series.setdefault(p["department_id"] or "company", []).append((p["ends_on"], p["headcount"]))
+    days = sorted({p["ends_on"] for p in points})
+    top = int(max([1, *(p["headcount"] for p in points)]))
+    left, right, upper, lower = 56, 16, 40, 48
+    plot_w, plot_h = width - left - right, height - upper - lower
+
+    def x(day: str) -> float:
+        at = float(days.index(day))
+        return left + (plot_w * at / (len(days) - 1) if len(days) > 1 else plot_w / 2)
+
+    def y(value: int) -> float:
+        return upper + plot_h - plot_h * value / top
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title, {chr(34): "&quot;"})}">',
+        f"<title>{escape(title)}</title>",
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{left}" y="24" font-family="sans-serif" font-size="15">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{upper + plot_h}" x2="{left + plot_w}" y2="{upper + plot_h}" stroke="#111827"/>',
+        f'<line x1="{left}" y1="{upper}" x2="{left}" y2="{upper + plot_h}" stroke="#111827"/>',
+        f'<text x="{left - 6}" y="{upper + 4}" text-anchor="end" font-family="sans-serif" font-size="11">{top}</text>',
+        f'<text x="{left - 6}" y="{upper + plot_h}" text-anchor="end" font-family="sans-serif" font-size="11">0</text>',
+    ]
+    if days:
+        parts.append(
+            f'<text x="{left}" y="{height - 28}" font-family="sans-serif" font-size="11">{escape(days[0])}</text>'
+        )
+        parts.append(
+            f'<text x="{left + plot_w}" y="{height - 28}" text-anchor="end" font-family="sans-serif" '
+            f'font-size="11">{escape(days[-1])}</text>'
+        )
+    for i, (name, values) in enumerate(sorted(series.items())):
+        color = PALETTE[i % len(PALETTE)]
+        coords = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in values)
+        parts.append(
+            f'<polyline data-series="{escape(name)}" fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>'
+        )
+        parts.append(
+            f'<text x="{left + 8 + 150 * (i % 4)}" y="{height - 10 - 14 * (i // 4)}" fill="{color}" '
+            f'font-family="sans-serif" font-size="11">{escape(name[:8])}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+async def send_scheduled(ctx: ServiceContext, day: date) -> str:
+    """Run every scheduled report of every company whose period as of ``day`` has no
+    run yet (the job of ``day``; twice for one day runs nothing the second time)."""
+    from isles import ACROSS_TENANTS
+
+    async with ctx.db.read_session(tenant=ACROSS_TENANTS) as session:
+        scheduled = list((await session.scalars(select(Report).where(Report.schedule == "monthly"))).all())
+    made = 0
+    for report in scheduled:
+        async with ctx.uow(tenant=report.company_id) as uow:
+            mine = await uow.session.get(Report, report.id)
+            if mine is None:
+                continue
+            _, new = await run(uow, mine, today=day, trigger="schedule")
+            made += int(new)
+    return f"{made} report run(s) of {len(scheduled)} scheduled report(s)"
+
+
+JOBS = (
+    Job(
+        name="send-reports",
+        run=send_scheduled,
+        schedule="daily",
+        description="Run the scheduled reports whose period has ended and announce them (mailed by notification).",
+    ),
+)
