@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from hrms.services.analytics import queries, reports
 from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.headcount import NAME as HEADCOUNT
 from hrms.services.analytics.models import Report, ReportRun
+from hrms.services.analytics.workforce import ALLOCATION, LEAVE
 from isles import (
     FieldError,
     Listing,
@@ -93,6 +95,16 @@ def _year_before(day: date) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+From = Annotated[
+    date | None,
+    Query(alias="from", description="The first day (included; default: a year before `to`).", examples=["2026-01-01"]),
+]
+To = Annotated[
+    date | None, Query(alias="to", description="The last day (included; default: today).", examples=["2026-12-31"])
+]
+IntervalQuery = Annotated[queries.Interval, Query(description="The length of a period.")]
+
+
 def _company(caller: Principal, company_id: uuid.UUID) -> uuid.UUID:
     if caller.tenant is not None and caller.tenant != company_id:
         raise not_found("company", company_id)
@@ -110,16 +122,9 @@ async def get_headcount(
     request: Request,
     response: Response,
     caller: ReadReports,
-    start: Annotated[
-        date | None,
-        Query(
-            alias="from", description="The first day (included; default: a year before `to`).", examples=["2026-01-01"]
-        ),
-    ] = None,
-    end: Annotated[
-        date | None, Query(alias="to", description="The last day (included; default: today).", examples=["2026-12-31"])
-    ] = None,
-    interval: Annotated[queries.Interval, Query(description="The length of a period.")] = "month",
+    start: From = None,
+    end: To = None,
+    interval: IntervalQuery = "month",
     by: Annotated[queries.By, Query(description="One series for the company, or one per department.")] = "company",
 ) -> HeadcountView:
     """The company's headcount over time from the headcount read model (kept from
@@ -130,6 +135,44 @@ async def get_headcount(
     Example: `GET /api/analytics/companies/{id}/headcount?from=2026-01-01&to=2026-12-31&interval=month&by=department`
     """
     _company(caller, company_id)
+    start, end = _range(start, end, interval)
+    async with TenantData(request, caller).read() as session:
+
+        async def compute() -> bytes:
+            points = await queries.headcount(session, company_id, start, end, interval, by)
+            return _view(company_id, interval, by, points).model_dump_json().encode()
+
+        raw = await _cached(request, response, session, HEADCOUNT, company_id, (start, end, interval, by), compute)
+    return HeadcountView.model_validate_json(raw)
+
+
+async def _cached(
+    request: Request,
+    response: Response,
+    session: Any,
+    model: str,
+    company_id: uuid.UUID,
+    parts: tuple[Any, ...],
+    compute: Callable[[], Awaitable[bytes]],
+) -> bytes:
+    """The figure from the service's cache, keyed by the model's stamp for the company
+    (a new one once an event of the company is applied to it), else computed and kept;
+    the answer's ``Cache-Status`` says which (RFC 9211)."""
+    stamp = await ARCHIVE.stamp(session, model, str(company_id))
+    key = ":".join([model, stamp, str(company_id), *map(str, parts)])
+    computed = False
+
+    async def counted() -> bytes:
+        nonlocal computed
+        computed = True
+        return await compute()
+
+    raw = await context_of(request).cache.get_or_compute(key, counted)
+    response.headers["Cache-Status"] = "isles; fwd=miss; stored" if computed else "isles; hit"
+    return raw
+
+
+def _range(start: date | None, end: date | None, interval: queries.Interval) -> tuple[date, date]:
     end = end or utcnow().date()
     start = start or _year_before(end)
     if end < start:
@@ -138,20 +181,7 @@ async def get_headcount(
         raise invalid(
             [FieldError("to", f"more than {queries.MAX_PERIODS} periods: take a longer interval", "too_many_periods")]
         )
-    async with TenantData(request, caller).read() as session:
-        stamp = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
-        key = f"{HEADCOUNT}:{stamp}:{company_id}:{start}:{end}:{interval}:{by}"
-        computed = False
-
-        async def compute() -> bytes:
-            nonlocal computed
-            computed = True
-            points = await queries.headcount(session, company_id, start, end, interval, by)
-            return _view(company_id, interval, by, points).model_dump_json().encode()
-
-        raw = await context_of(request).cache.get_or_compute(key, compute)
-    response.headers["Cache-Status"] = "isles; fwd=miss; stored" if computed else "isles; hit"
-    return HeadcountView.model_validate_json(raw)
+    return start, end
 
 
 def _view(
@@ -177,6 +207,173 @@ def _view(
             for p in points
         ],
     )
+
+
+# -- leave and allocation -------------------------------------------------------------------
+
+
+class LeavePoint(BaseModel):
+    starts_on: date = Field(description="The period's first day.", examples=["2026-03-01"])
+    ends_on: date = Field(description="The period's last day.", examples=["2026-03-31"])
+    leave_type: str = Field(description="The leave type's name.", examples=["Annual leave"])
+    department_id: uuid.UUID | None = Field(
+        description="The employees' department (their current one; null: none or unknown).",
+        examples=["5b0c9a9e-2f7d-4c1e-9a43-0d6f5e8b7c21"],
+    )
+    requests: int = Field(description="Approved requests starting in the period (not cancelled).", examples=[4])
+    people: int = Field(description="People taking them.", examples=[3])
+    days: Decimal = Field(description="Their working days (in halves).", examples=["9.5"])
+
+
+class LeaveView(BaseModel):
+    company_id: uuid.UUID = Field(examples=["0d8f6c1e-5b7a-4e3c-9f21-6a4b8c0d2e13"])
+    interval: queries.Interval = Field(examples=["month"])
+    points: list[LeavePoint] = Field(
+        examples=[
+            [
+                {
+                    "starts_on": "2026-03-01",
+                    "ends_on": "2026-03-31",
+                    "leave_type": "Annual leave",
+                    "department_id": "5b0c9a9e-2f7d-4c1e-9a43-0d6f5e8b7c21",
+                    "requests": 4,
+                    "people": 3,
+                    "days": "9.5",
+                }
+            ]
+        ]
+    )
+
+
+class ProjectAllocation(BaseModel):
+    starts_on: date = Field(examples=["2026-03-01"])
+    ends_on: date = Field(
+        description="The day the allocation is taken on (the period's last).", examples=["2026-03-31"]
+    )
+    project_id: uuid.UUID = Field(examples=["6c1e0d8f-7a5b-4e3c-9f21-0d2e136a4b8c"])
+    project_name: str = Field(examples=["Apollo"])
+    people: int = Field(description="People assigned on that day.", examples=[5])
+    allocation: int = Field(description="Their allocations summed (per cent).", examples=[320])
+
+
+class UtilizationPoint(BaseModel):
+    starts_on: date = Field(examples=["2026-03-01"])
+    ends_on: date = Field(examples=["2026-03-31"])
+    headcount: int = Field(description="People employed on the period's last day.", examples=[43])
+    allocated: int = Field(description="Every allocation on that day, summed (per cent).", examples=[3440])
+    utilization: Decimal = Field(description="allocated / (headcount * 100), 4 places.", examples=["0.8000"])
+
+
+class AllocationView(BaseModel):
+    company_id: uuid.UUID = Field(examples=["0d8f6c1e-5b7a-4e3c-9f21-6a4b8c0d2e13"])
+    interval: queries.Interval = Field(examples=["month"])
+    projects: list[ProjectAllocation] = Field(
+        examples=[
+            [
+                {
+                    "starts_on": "2026-03-01",
+                    "ends_on": "2026-03-31",
+                    "project_id": "6c1e0d8f-7a5b-4e3c-9f21-0d2e136a4b8c",
+                    "project_name": "Apollo",
+                    "people": 5,
+                    "allocation": 320,
+                }
+            ]
+        ]
+    )
+    utilization: list[UtilizationPoint] = Field(
+        examples=[
+            [
+                {
+                    "starts_on": "2026-03-01",
+                    "ends_on": "2026-03-31",
+                    "headcount": 43,
+                    "allocated": 3440,
+                    "utilization": "0.8000",
+                }
+            ]
+        ]
+    )
+
+
+@router.get(
+    "/companies/{company_id}/leave",
+    response_model=LeaveView,
+    responses=_NO_COMPANY,
+    summary="Leave taken per period, by leave type and department",
+)
+async def get_leave(
+    company_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    caller: ReadReports,
+    start: From = None,
+    end: To = None,
+    interval: IntervalQuery = "month",
+) -> LeaveView:
+    """Approved leave (cancellations taken back) per period, leave type and department,
+    from the leave read model (kept from leave events).
+
+    Example: `GET /api/analytics/companies/{id}/leave?from=2026-01-01&to=2026-12-31&interval=quarter`
+    """
+    _company(caller, company_id)
+    start, end = _range(start, end, interval)
+    async with TenantData(request, caller).read() as session:
+
+        async def compute() -> bytes:
+            points = await queries.leave(session, company_id, start, end, interval)
+            view = LeaveView(
+                company_id=company_id,
+                interval=interval,
+                points=[LeavePoint.model_validate(p, from_attributes=True) for p in points],
+            )
+            return view.model_dump_json().encode()
+
+        # the department is the headcount model's: both models' stamps key it
+        both = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
+        raw = await _cached(request, response, session, LEAVE, company_id, (both, start, end, interval), compute)
+    return LeaveView.model_validate_json(raw)
+
+
+@router.get(
+    "/companies/{company_id}/allocation",
+    response_model=AllocationView,
+    responses=_NO_COMPANY,
+    summary="Project allocation and the company's utilization per period",
+)
+async def get_allocation(
+    company_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    caller: ReadReports,
+    start: From = None,
+    end: To = None,
+    interval: IntervalQuery = "month",
+) -> AllocationView:
+    """On each period's last day: the people on each project and their allocations, and
+    the company's allocations over its headcount (from the allocation and headcount
+    read models, kept from assignment and employee events).
+
+    Example: `GET /api/analytics/companies/{id}/allocation?from=2026-01-01&to=2026-06-30`
+    """
+    _company(caller, company_id)
+    start, end = _range(start, end, interval)
+    async with TenantData(request, caller).read() as session:
+
+        async def compute() -> bytes:
+            projects, usage = await queries.allocation(session, company_id, start, end, interval)
+            view = AllocationView(
+                company_id=company_id,
+                interval=interval,
+                projects=[ProjectAllocation.model_validate(p, from_attributes=True) for p in projects],
+                utilization=[UtilizationPoint.model_validate(u, from_attributes=True) for u in usage],
+            )
+            return view.model_dump_json().encode()
+
+        # utilization divides by the headcount: both models' stamps key it
+        both = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
+        raw = await _cached(request, response, session, ALLOCATION, company_id, (both, start, end, interval), compute)
+    return AllocationView.model_validate_json(raw)
 
 
 # -- reports -------------------------------------------------------------------------------

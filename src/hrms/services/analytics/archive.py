@@ -7,7 +7,7 @@ import inspect
 from types import ModuleType
 
 from hrms.contracts import auth, company, contract, document, employee, leave, presence, project, tasks
-from hrms.services.analytics import headcount
+from hrms.services.analytics import headcount, workforce
 from hrms.services.analytics.models import metadata
 from isles import Event, EventArchive
 
@@ -29,4 +29,9 @@ def published_events(modules: tuple[ModuleType, ...] = CONTRACTS) -> list[type[E
     return found
 
 
-ARCHIVE = EventArchive(metadata, published_events(), name="analytics_events", read_models=[headcount.MODEL])
+ARCHIVE = EventArchive(
+    metadata,
+    published_events(),
+    name="analytics_events",
+    read_models=[headcount.MODEL, workforce.LEAVE_MODEL, workforce.ALLOCATION_MODEL],
+)

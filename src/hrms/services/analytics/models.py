@@ -7,6 +7,8 @@
   interval, which period, a schedule and its recipients); ``report_runs``: each
   run's stored result, one per report and period key (a scheduled run's period, so
   a schedule firing twice runs it once).
+* ``approved_leave_requests``: the leave model: approved requests (days by type), cancellations marked.
+* ``allocations``: the allocation model: assignments to projects with their allocation.
 * ``headcount_people`` and ``headcount_spans``: the headcount read model: per
   employee, when they were hired and left; and the spans of their employment in one
   department (``[starts_on, ends_on)``: a transfer ends one span and starts the next).
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from isles import StringList, TenantOwned, UTCDateTime, new_metadata, utcnow
@@ -130,3 +133,48 @@ class ReportRun(TenantOwned, Base):
         UniqueConstraint("report_id", "period_key"),
         CheckConstraint("triggered_by IN ('schedule', 'manual')", name="triggered_by"),
     )
+
+
+class LeaveTaken(TenantOwned, Base):
+    """An approved leave request as the leave model knows it (a cancellation after
+    approval marks it; the days then count no more)."""
+
+    # isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
+    __tablename__ = "approved_leave_requests"
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # isles: ignore[ISL302] see the module
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    employee_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    leave_type_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    leave_type_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    start_date: Mapped[date] = mapped_column(Date, nullable=False)
+    end_date: Mapped[date] = mapped_column(Date, nullable=False)
+    days: Mapped[Decimal] = mapped_column(Numeric(6, 1), nullable=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+    __table_args__ = (
+        Index("idx_approved_leave_requests_generation_company_id_start_date", "generation", "company_id", "start_date"),
+    )
+
+
+class Allocation(TenantOwned, Base):
+    """An assignment of an employee to a project as the allocation model knows it:
+    ``allocation`` per cent of their time from ``start_date`` to ``end_date`` (or
+    open), until ``removed_on`` when it was removed."""
+
+    # isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
+    __tablename__ = "allocations"
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # isles: ignore[ISL302] see the module
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    employee_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    project_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    project_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    allocation: Mapped[int] = mapped_column(Integer, nullable=False)
+    start_date: Mapped[date] = mapped_column(Date, nullable=False)
+    end_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    removed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+    __table_args__ = (Index("idx_allocations_generation_company_id", "generation", "company_id"),)

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.headcount import NAME
-from hrms.services.analytics.models import HeadcountSpan
+from hrms.services.analytics.models import Allocation, HeadcountPerson, HeadcountSpan, LeaveTaken
+from hrms.services.analytics.workforce import ALLOCATION, LEAVE
 
 Interval = Literal["day", "week", "month", "quarter", "year"]
 By = Literal["company", "department"]
@@ -129,3 +130,123 @@ async def headcount(
                 point = points[n, dept] = Point(a, b, dept)
             setattr(point, name, int(row[-1]))
     return sorted(points.values(), key=lambda x: (x.starts_on, str(x.department_id or "")))
+
+
+@dataclass
+class LeavePoint:
+    starts_on: date
+    ends_on: date
+    leave_type: str
+    department_id: uuid.UUID | None
+    requests: int
+    people: int
+    days: Decimal
+
+
+async def leave(
+    session: AsyncSession, company_id: uuid.UUID, start: date, end: date, interval: Interval
+) -> list[LeavePoint]:
+    """Per period, leave type and department (the employee's current one, from the
+    headcount model): approved, not cancelled requests starting in the period, the
+    people taking them and their working days (a request counts in its first day's
+    period)."""
+    cut = periods(start, end, interval)
+    p = _periods_table(cut)
+    leave_gen = await ARCHIVE.generation(session, LEAVE)
+    people_gen = await ARCHIVE.generation(session, NAME)
+    t, who = LeaveTaken, HeadcountPerson
+    q = (
+        select(
+            p.c.n,
+            t.leave_type_name,
+            who.department_id,
+            func.count(),
+            func.count(func.distinct(t.employee_id)),
+            func.sum(t.days),
+        )
+        .select_from(p)
+        .join(
+            t,
+            and_(
+                t.generation == leave_gen,
+                t.company_id == company_id,
+                t.cancelled.is_(False),
+                t.start_date >= p.c.starts_on,
+                t.start_date <= p.c.ends_on,
+            ),
+        )
+        .outerjoin(who, and_(who.generation == people_gen, who.employee_id == t.employee_id))
+        .group_by(p.c.n, t.leave_type_name, who.department_id)
+    )
+    out = []
+    for n, kind, department, requests, people, days in (await session.execute(q)).all():
+        a, b = cut[int(n)]
+        out.append(
+            LeavePoint(a, b, kind, department, int(requests), int(people), Decimal(str(days)).quantize(Decimal("0.1")))
+        )
+    return sorted(out, key=lambda x: (x.starts_on, x.leave_type, str(x.department_id or "")))
+
+
+@dataclass
+class AllocationPoint:
+    starts_on: date
+    ends_on: date
+    project_id: uuid.UUID
+    project_name: str
+    people: int
+    allocation: int  # per cent, summed over the people on it
+
+
+@dataclass
+class Utilization:
+    starts_on: date
+    ends_on: date
+    headcount: int
+    allocated: int  # per cent, summed
+    utilization: Decimal  # allocated / (headcount * 100)
+
+
+async def allocation(
+    session: AsyncSession, company_id: uuid.UUID, start: date, end: date, interval: Interval
+) -> tuple[list[AllocationPoint], list[Utilization]]:
+    """On each period's last day: per project, the people assigned and their summed
+    allocation; for the company, the allocation over the headcount (utilization)."""
+    cut = periods(start, end, interval)
+    p = _periods_table(cut)
+    gen = await ARCHIVE.generation(session, ALLOCATION)
+    a = Allocation
+    active = and_(
+        a.generation == gen,
+        a.company_id == company_id,
+        a.start_date <= p.c.ends_on,
+        or_(a.end_date.is_(None), a.end_date >= p.c.ends_on),
+        or_(a.removed_on.is_(None), a.removed_on > p.c.ends_on),
+    )
+    q = (
+        select(
+            p.c.n,
+            a.project_id,
+            func.max(a.project_name),
+            func.count(func.distinct(a.employee_id)),
+            func.sum(a.allocation),
+        )
+        .select_from(p)
+        .join(a, active)
+        .group_by(p.c.n, a.project_id)
+    )
+    projects = []
+    allocated = [0] * len(cut)
+    for n, project, name, people, total in (await session.execute(q)).all():
+        s, e = cut[int(n)]
+        projects.append(AllocationPoint(s, e, project, name, int(people), int(total)))
+        allocated[int(n)] += int(total)
+    heads = {
+        (x.starts_on, x.ends_on): x.headcount
+        for x in await headcount(session, company_id, start, end, interval, "company")
+    }
+    usage = []
+    for i, (s, e) in enumerate(cut):
+        people = heads.get((s, e), 0)
+        rate = (Decimal(allocated[i]) / (people * 100)).quantize(Decimal("0.0001")) if people else Decimal("0.0000")
+        usage.append(Utilization(s, e, people, allocated[i], rate))
+    return sorted(projects, key=lambda x: (x.starts_on, x.project_name)), usage
