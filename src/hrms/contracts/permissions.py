@@ -77,7 +77,10 @@ MATRIX: dict[str, tuple[str, tuple[str, ...]]] = {
         (ADMIN, MANAGER, EMPLOYEE),
     ),
     "contracts:write": ("Create, change, activate, terminate contracts; run the contract job", (ADMIN,)),
-    "reports:read": ("Read headcount, turnover and other reports of the company", (ADMIN,)),
+    "reports:read": (
+        "Read headcount, turnover, leave and other figures (a manager: their department's)",
+        (ADMIN, MANAGER),
+    ),
     "reports:write": ("Define, schedule and run reports; rebuild the analytics read models", (ADMIN,)),
 }
 

@@ -1,5 +1,7 @@
 """HTTP routes of the analytics service (mounted at ``/api/analytics``): figures of one
-company from the read models. Admins of the company read them (``reports:read``);
+company from the read models. Admins of the company read them all (``reports:read``);
+a manager reads their own department's headcount and leave (their department as the
+headcount model knows them: the employee record of their login), nothing else;
 another company's figures answer 404, like a company that does not exist."""
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from hrms.contracts.permissions import ADMIN
 from hrms.services.analytics import queries, reports
 from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.headcount import NAME as HEADCOUNT
-from hrms.services.analytics.models import Report, ReportRun
+from hrms.services.analytics.models import HeadcountPerson, Report, ReportRun
 from hrms.services.analytics.workforce import ALLOCATION, LEAVE
 from isles import (
     FieldError,
@@ -27,6 +30,7 @@ from isles import (
     ListSpec,
     Page,
     Principal,
+    Problem,
     TenantData,
     UniqueViolation,
     conflict,
@@ -105,6 +109,36 @@ To = Annotated[
 IntervalQuery = Annotated[queries.Interval, Query(description="The length of a period.")]
 
 
+def _sees_all(caller: Principal) -> bool:
+    return caller.kind != "user" or caller.has_role(ADMIN)
+
+
+async def _department_of(session: Any, caller: Principal, company_id: uuid.UUID) -> uuid.UUID | None:
+    """None for an admin (and the operator): every figure of the company. A manager's
+    own department (as the headcount model knows them, by their login), else 403."""
+    if _sees_all(caller):
+        return None
+    generation = await ARCHIVE.generation(session, HEADCOUNT)
+    department = await session.scalar(
+        select(HeadcountPerson.department_id).where(
+            HeadcountPerson.generation == generation,
+            HeadcountPerson.company_id == company_id,
+            HeadcountPerson.user_id == caller.user_id,
+            HeadcountPerson.left_on.is_(None),
+        )
+    )
+    if department is None:
+        raise Problem(
+            403, "a manager reads their own department's figures, and you are in no department", slug="no-department"
+        )
+    return department  # type: ignore[no-any-return]
+
+
+def _admins_only(caller: Principal) -> None:
+    if not _sees_all(caller):
+        raise Problem(403, "only the company's admins read these figures", slug="forbidden")
+
+
 def _company(caller: Principal, company_id: uuid.UUID) -> uuid.UUID:
     if caller.tenant is not None and caller.tenant != company_id:
         raise not_found("company", company_id)
@@ -137,13 +171,19 @@ async def get_headcount(
     _company(caller, company_id)
     start, end = _range(start, end, interval)
     async with TenantData(request, caller).read() as session:
+        department = await _department_of(session, caller, company_id)
+        if department is not None:
+            by = "department"  # a manager's: their department's series
 
         async def compute() -> bytes:
             points = await queries.headcount(session, company_id, start, end, interval, by)
             return _view(company_id, interval, by, points).model_dump_json().encode()
 
         raw = await _cached(request, response, session, HEADCOUNT, company_id, (start, end, interval, by), compute)
-    return HeadcountView.model_validate_json(raw)
+    view = HeadcountView.model_validate_json(raw)
+    if department is not None:
+        view.points = [p for p in view.points if p.department_id == department]
+    return view
 
 
 async def _cached(
@@ -319,6 +359,7 @@ async def get_leave(
     _company(caller, company_id)
     start, end = _range(start, end, interval)
     async with TenantData(request, caller).read() as session:
+        department = await _department_of(session, caller, company_id)
 
         async def compute() -> bytes:
             points = await queries.leave(session, company_id, start, end, interval)
@@ -332,7 +373,10 @@ async def get_leave(
         # the department is the headcount model's: both models' stamps key it
         both = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
         raw = await _cached(request, response, session, LEAVE, company_id, (both, start, end, interval), compute)
-    return LeaveView.model_validate_json(raw)
+    view = LeaveView.model_validate_json(raw)
+    if department is not None:
+        view.points = [p for p in view.points if p.department_id == department]
+    return view
 
 
 @router.get(
@@ -352,11 +396,12 @@ async def get_allocation(
 ) -> AllocationView:
     """On each period's last day: the people on each project and their allocations, and
     the company's allocations over its headcount (from the allocation and headcount
-    read models, kept from assignment and employee events).
+    read models, kept from assignment and employee events). Admins only.
 
     Example: `GET /api/analytics/companies/{id}/allocation?from=2026-01-01&to=2026-06-30`
     """
     _company(caller, company_id)
+    _admins_only(caller)
     start, end = _range(start, end, interval)
     async with TenantData(request, caller).read() as session:
 
@@ -566,8 +611,9 @@ async def create_report(
 async def list_reports(
     company_id: uuid.UUID, request: Request, caller: ReadReports, listing: ReportList
 ) -> Page[ReportView]:
-    """The company's saved reports."""
+    """The company's saved reports (admins)."""
     _company(caller, company_id)
+    _admins_only(caller)
     async with TenantData(request, caller).read() as session:
         rows, total, cursor = await listing.fetch(session, select(Report).where(Report.company_id == company_id))
     return listing.page([_report_view(r) for r in rows], total, cursor)
@@ -601,8 +647,9 @@ async def run_report(company_id: uuid.UUID, report_id: uuid.UUID, request: Reque
 async def list_runs(
     company_id: uuid.UUID, report_id: uuid.UUID, request: Request, caller: ReadReports, listing: RunList
 ) -> Page[RunView]:
-    """The report's runs, newest first, with their results."""
+    """The report's runs, newest first, with their results (admins)."""
     _company(caller, company_id)
+    _admins_only(caller)
     async with TenantData(request, caller).read() as session:
         await _report(session, company_id, report_id)
         rows, total, cursor = await listing.fetch(session, select(ReportRun).where(ReportRun.report_id == report_id))
@@ -618,8 +665,9 @@ async def list_runs(
 async def run_csv(
     company_id: uuid.UUID, report_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: ReadReports
 ) -> Response:
-    """A run's result as CSV (one row per period, and department when grouped)."""
+    """A run's result as CSV (one row per period, and department when grouped; admins)."""
     _company(caller, company_id)
+    _admins_only(caller)
     async with TenantData(request, caller).read() as session:
         run = await _run(session, company_id, report_id, run_id)
     name = f"report-{run.report_id}-{run.period_key.replace(':', '-')}.csv"
@@ -639,8 +687,10 @@ async def run_csv(
 async def run_chart(
     company_id: uuid.UUID, report_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: ReadReports
 ) -> Response:
-    """A run's headcount as a line chart (SVG): one line for the company, or one per department."""
+    """A run's headcount as a line chart (SVG): one line for the company, or one per
+    department (admins)."""
     _company(caller, company_id)
+    _admins_only(caller)
     async with TenantData(request, caller).read() as session:
         report = await _report(session, company_id, report_id)
         run = await _run(session, company_id, report_id, run_id)

@@ -85,6 +85,7 @@ async def hired(session: AsyncSession, event: EmployeeCreated, env: Envelope, ge
         employee_id=event.id,
         company_id=event.company_id,
         department_id=event.department_id,
+        user_id=event.user_id,
         hired_on=event.hire_date,
         left_on=None if event.is_active else event.hire_date,
         version=env.aggregateversion,
@@ -99,6 +100,8 @@ async def updated(session: AsyncSession, event: EmployeeUpdated, env: Envelope, 
     if person is None or env.aggregateversion <= person.version:
         return
     person.version = env.aggregateversion
+    if event.user_id is not None:
+        person.user_id = event.user_id
     on = max(env.time.date(), person.hired_on)
     if not event.is_active:
         if person.left_on is None:

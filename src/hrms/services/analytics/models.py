@@ -46,6 +46,7 @@ class HeadcountPerson(TenantOwned, Base):
     employee_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # isles: ignore[ISL302] see the module
     company_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
     department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)  # isles: ignore[ISL302] see the module
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)  # a manager: their department
     hired_on: Mapped[date] = mapped_column(Date, nullable=False)
     left_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 20:28:40.861474
+Create Date: 2026-11-29 20:37:26.288095
 """
 from alembic import op
 import sqlalchemy as sa
@@ -76,6 +76,7 @@ def upgrade() -> None:
     sa.Column('employee_id', sa.Uuid(), nullable=False),
     sa.Column('company_id', sa.Uuid(), nullable=False),
     sa.Column('department_id', sa.Uuid(), nullable=True),
+    sa.Column('user_id', sa.Uuid(), nullable=True),
     sa.Column('hired_on', sa.Date(), nullable=False),
     sa.Column('left_on', sa.Date(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
@@ -84,6 +85,7 @@ def upgrade() -> None:
     isles.enable_row_security('headcount_people', 'company_id')
     with op.batch_alter_table('headcount_people', schema=None) as batch_op:
         batch_op.create_index('idx_headcount_people_generation_company_id', ['generation', 'company_id'], unique=False)
+        batch_op.create_index(batch_op.f('idx_headcount_people_user_id'), ['user_id'], unique=False)
 
     op.create_table('headcount_spans',
     sa.Column('generation', sa.Integer(), nullable=False),
@@ -185,6 +187,7 @@ def downgrade() -> None:
     isles.disable_row_security('headcount_spans')
     op.drop_table('headcount_spans')
     with op.batch_alter_table('headcount_people', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('idx_headcount_people_user_id'))
         batch_op.drop_index('idx_headcount_people_generation_company_id')
 
     isles.disable_row_security('headcount_people')

@@ -4,7 +4,7 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-29 20:30:00
 
-Issue 23: reports:read (admin: the company's figures) and
+Issue 23: reports:read (admin: the company's figures; manager: their department's) and
 reports:write (admin: report definitions, schedules, rebuilds). Seeded like 0006's:
 fixed ids (uuid5 of the name), each role's grants as
 ``hrms.contracts.permissions.MATRIX`` holds them.
@@ -23,7 +23,7 @@ depends_on = None
 
 _A, _M, _E = "admin", "manager", "employee"
 _MATRIX = {
-    "reports:read": ("Read headcount, turnover and other reports of the company", (_A,)),
+    "reports:read": ("Read headcount, turnover, leave and other figures (a manager: their department's)", (_A, _M)),
     "reports:write": ("Define, schedule and run reports; rebuild the analytics read models", (_A,)),
 }
 _NS = uuid.UUID("0f8a4c8e-8d2e-4a55-9b7e-5b1f3c2d7a10")  # 0002's
