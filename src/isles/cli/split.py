@@ -410,6 +410,15 @@ def verify_command(
     monolith: MonolithArg,
     plan_file: Annotated[Path, typer.Option("--plan", "-p", help="The plan (TOML) the run used.")],
     rejects: RejectsOption = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast/--no-fast",
+            help="On PostgreSQL, compare each row's COPY text (SQLite's for the clean rows, as the run writes them) "
+            "with the text COPY reads back, and only the rows whose text differs value by value (docs/split.md). "
+            "--no-fast converts and compares every row in Python: slower, the same result.",
+        ),
+    ] = True,
 ) -> None:
     """Compare the services' databases with the monolith after isles split run: per
     table the source rows (minus the rows rejected) against the target's, a checksum of
@@ -435,7 +444,7 @@ def verify_command(
     tooling, dbs = _databases(sorted({t.split(".")[0] for t in target.tables}))
 
     async def work() -> VerifyResult:
-        return await verify(plan, analysis, target, tooling.system, dbs, rejected)
+        return await verify(plan, analysis, target, tooling.system, dbs, rejected, fast=fast)
 
     try:
         result: VerifyResult = run_db(tooling, work)
