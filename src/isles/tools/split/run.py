@@ -2216,7 +2216,16 @@ async def _verify_fast(
         return f"trim_scale({quote(c)})" if kind == "number" else quote(c)
 
     picked = ", ".join([quote(tm.pk), *(out(c) for c in in_line), *(quote(c) for c in sealed)])
-    lines = await _copy_lines(target_db, f"SELECT {picked} FROM {_qualified(target_db, tm.table)}")
+
+    async def monolith() -> list[list[tuple[Any, ...]]]:
+        async with contextlib.aclosing(planner.rows(ft, BATCH)) as chunks:
+            return [chunk async for chunk in chunks]
+
+    # the target's rows (PostgreSQL's work) while SQLite makes the expected lines (a thread's)
+    async with asyncio.TaskGroup() as group:
+        copying = group.create_task(_copy_lines(target_db, f"SELECT {picked} FROM {_qualified(target_db, tm.table)}"))
+        reading = group.create_task(monolith())
+    lines, read = copying.result(), reading.result()
     found: dict[str, str] = {}
     refs = [
         (1 + in_line.index(c), c, owner, loaded_ids.get(owner), owner in as_text)
@@ -2295,27 +2304,26 @@ async def _verify_fast(
         problems.append((key, values))
 
     n_columns = len(columns)
-    async with contextlib.aclosing(planner.rows(ft, BATCH)) as chunks:
-        async for chunk in chunks:
-            for row in _clean_first(take, ft, chunk, seen, planner):
-                values, _ = mapper.convert_row(tm, row, seen)
-                if values is not None and (name, int(row["isles_rowid"])) in refused:
-                    gone.add(_is_int(row[tm.source_pk]))
-                    values = None
-                if values is None:
-                    skipped.add(uuid_of(mapper.ns, name, int(row[tm.source_pk])))
+    for chunk in read:  # in rowid order
+        for row in _clean_first(take, ft, chunk, seen, planner):
+            values, _ = mapper.convert_row(tm, row, seen)
+            if values is not None and (name, int(row["isles_rowid"])) in refused:
+                gone.add(_is_int(row[tm.source_pk]))
+                values = None
+            if values is None:
+                skipped.add(uuid_of(mapper.ns, name, int(row[tm.source_pk])))
+                continue
+            key = str(values[tm.pk])
+            order.append(key)
+            got = found.get(key)
+            if got is None:
+                problems.append((key, None))
+                continue
+            if sum(1 for c in columns if c in values) == n_columns:  # else: a default fills one
+                parts = [out_text(values[c]) for c in in_line]
+                if None not in parts and same(got, "\t".join(parts), [values[c] for c in sealed]):  # type: ignore[arg-type]
                     continue
-                key = str(values[tm.pk])
-                order.append(key)
-                got = found.get(key)
-                if got is None:
-                    problems.append((key, None))
-                    continue
-                if sum(1 for c in columns if c in values) == n_columns:  # else: a default fills one
-                    parts = [out_text(values[c]) for c in in_line]
-                    if None not in parts and same(got, "\t".join(parts), [values[c] for c in sealed]):  # type: ignore[arg-type]
-                        continue
-                problems.append((key, values))
+            problems.append((key, values))
 
     # the rows whose text differs: compared by value, as the mapper's way compares them
     pending = [values for _, values in problems if values is not None]
