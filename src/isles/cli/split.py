@@ -423,8 +423,10 @@ def verify_command(
     """Compare the services' databases with the monolith after isles split run: per
     table the source rows (minus the rows rejected) against the target's, a checksum of
     every filled column per row (after the id rewrite), and every reference found in
-    its owner's table or its parent a reject. Exit code 0: they match; 1: differences
-    (listed); 2: bad input.
+    its owner's table or its parent a reject. On PostgreSQL the rows are compared as
+    COPY text first and only those whose text differs value by value (--no-fast: every
+    row value by value; the same result, slower). Exit code 0: they match; 1:
+    differences (listed); 2: bad input.
 
     Example: isles split verify --plan plan.toml monolith.sqlite
     """
