@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -687,7 +687,7 @@ class FastPlanner:
 
     # --- reading
 
-    async def rows(self, fast: FastTable, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    async def rows(self, fast: FastTable, batch: int) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """The table's rows as the query gives them, in chunks of ``batch``, rowid order;
         the next chunk is read (on a thread) while the caller works on this one."""
         self.skipped_now(fast.skips)

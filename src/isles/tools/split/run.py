@@ -2217,32 +2217,30 @@ async def _verify_fast(
 
     picked = ", ".join([quote(tm.pk), *(out(c) for c in in_line), *(quote(c) for c in sealed)])
 
-    async def monolith() -> list[list[tuple[Any, ...]]]:
-        async with contextlib.aclosing(planner.rows(ft, BATCH)) as chunks:
-            return [chunk async for chunk in chunks]
-
-    # the target's rows (PostgreSQL's work) while SQLite makes the expected lines (a thread's)
-    async with asyncio.TaskGroup() as group:
-        copying = group.create_task(_copy_lines(target_db, f"SELECT {picked} FROM {_qualified(target_db, tm.table)}"))
-        reading = group.create_task(monolith())
-    lines, read = copying.result(), reading.result()
+    # the target's rows (PostgreSQL's work) while SQLite makes the first expected lines
+    # (a thread's); then each chunk compared while SQLite makes the next
+    query = f"SELECT {picked} FROM {_qualified(target_db, tm.table)}"
+    copying = asyncio.ensure_future(_copy_lines(target_db, query))
     found: dict[str, str] = {}
     refs = [
         (1 + in_line.index(c), c, owner, loaded_ids.get(owner), owner in as_text)
         for c, owner in owners.items()
         if c in in_line
     ]
-    for line in lines:
-        key, _, rest = line.partition("\t")
-        found[key] = rest
-        if refs:
-            fields = line.split("\t")
-            for i, c, owner, ids, text in refs:
-                value = fields[i]
-                if value != NULL_TEXT:
-                    result.references += 1
-                    if ids is None or (value if text else uuid.UUID(value)) not in ids:
-                        missed.append((full, c, owner, uuid.UUID(value)))
+
+    def fill(lines: list[str]) -> None:
+        """The target's lines by key; their references checked."""
+        for line in lines:
+            key, _, rest = line.partition("\t")
+            found[key] = rest
+            if refs:
+                fields = line.split("\t")
+                for i, c, owner, ids, text in refs:
+                    value = fields[i]
+                    if value != NULL_TEXT:
+                        result.references += 1
+                        if ids is None or (value if text else uuid.UUID(value)) not in ids:
+                            missed.append((full, c, owner, uuid.UUID(value)))
 
     # the encrypted columns: decrypted, compared by value
     opened = [tm.table.columns[c].type for c in sealed]
@@ -2304,7 +2302,8 @@ async def _verify_fast(
         problems.append((key, values))
 
     n_columns = len(columns)
-    for chunk in read:  # in rowid order
+
+    def compare(chunk: list[tuple[Any, ...]]) -> None:
         for row in _clean_first(take, ft, chunk, seen, planner):
             values, _ = mapper.convert_row(tm, row, seen)
             if values is not None and (name, int(row["isles_rowid"])) in refused:
@@ -2325,6 +2324,26 @@ async def _verify_fast(
                     continue
             problems.append((key, values))
 
+    found_rows = -1
+    try:
+        async with contextlib.aclosing(planner.rows(ft, BATCH)) as chunks:
+            async for chunk in chunks:  # in rowid order
+                if found_rows < 0:
+                    lines = await copying
+                    found_rows = len(lines)
+                    fill(lines)
+                    del lines
+                compare(chunk)
+        if found_rows < 0:
+            lines = await copying
+            found_rows = len(lines)
+            fill(lines)
+    finally:
+        if not copying.done():  # a failure while reading the monolith
+            copying.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await copying
+
     # the rows whose text differs: compared by value, as the mapper's way compares them
     pending = [values for _, values in problems if values is not None]
     theirs: dict[str, dict[str, Any]] = {}
@@ -2334,9 +2353,9 @@ async def _verify_fast(
             wanted = [values[tm.pk] for values in pending[n : n + 1000]]
             sel = select(*(tm.table.columns[c] for c in columns)).where(pk_column.in_(wanted))
             for record in (await session.execute(sel)).all():
-                values = dict(zip(columns, record, strict=True))
-                theirs[str(values[tm.pk])] = values
-    check = TableCheck(name, full, len(order), len(lines))
+                there = dict(zip(columns, record, strict=True))
+                theirs[str(there[tm.pk])] = there
+    check = TableCheck(name, full, len(order), found_rows)
     check.by_value = len(pending)
     for key, values in problems:
         if values is None:
