@@ -2276,9 +2276,11 @@ async def _verify_fast(
     gone = mapper.skipped.setdefault(name, set())
     pk_at, line_at = ft.pk_at, ft.line_at
 
+    refused_here = {rowid for table, rowid in refused if table == name}
+
     def take(r: tuple[Any, ...]) -> None:
         """A clean row (its keys new), at its place in rowid order."""
-        if (name, r[0]) in refused:
+        if refused_here and r[0] in refused_here:
             gone.add(_is_int(r[1]))
             skipped.add(uuid_of(mapper.ns, name, int(r[1])))
             return
@@ -2287,6 +2289,8 @@ async def _verify_fast(
         order.append(key)
         if got is None:
             problems.append((key, None))
+            return
+        if not n_sealed and got == r[line_at]:
             return
         try:
             plain = [None if r[i] is None else conv(r[i]) for i, conv in zip(at, made, strict=True)]
@@ -2306,7 +2310,7 @@ async def _verify_fast(
     def compare(chunk: list[tuple[Any, ...]]) -> None:
         for row in _clean_first(take, ft, chunk, seen, planner):
             values, _ = mapper.convert_row(tm, row, seen)
-            if values is not None and (name, int(row["isles_rowid"])) in refused:
+            if values is not None and int(row["isles_rowid"]) in refused_here:
                 gone.add(_is_int(row[tm.source_pk]))
                 values = None
             if values is None:
