@@ -2026,6 +2026,7 @@ async def verify(
                 continue
             async with dbs[service].read_session(tenant=ACROSS_TENANTS) as session:
                 loaded_ids[owner] = set((await session.execute(select(sa_table.columns[pk.name]))).scalars())
+        state = _Verifying(mapper, result, loaded_ids, as_text, refused, skipped, missed)
         planner = FastPlanner(mapper) if fast and any(not d.is_sqlite for d in dbs.values()) else None
         try:
             for name, tm in mapper.maps.items():
@@ -2036,39 +2037,16 @@ async def verify(
                 columns = [c for c in tm.columns if c in tm.table.columns and (c not in managed or c == tm.pk)]
                 target_db = dbs[tm.target.service]
                 ft = None
-                if planner is not None and not target_db.is_sqlite:
+                # (a key whose COPY text is its text: a UUID, an integer)
+                keyed = KINDS.get(type(tm.table.columns[tm.pk].type).__name__) in ("uuid", "int")
+                if planner is not None and not target_db.is_sqlite and keyed:
                     ft = planner.plan(tm, Writer(target_db, tm.table, tm.pk), [], checked=columns)
                 keys: Iterable[Any]
                 if ft is not None:
                     assert planner is not None
-                    check, keys = await _verify_fast(
-                        mapper,
-                        planner,
-                        ft,
-                        columns,
-                        target_db,
-                        owners[name],
-                        loaded_ids,
-                        as_text,
-                        refused,
-                        skipped,
-                        missed,
-                        result,
-                    )
+                    check, keys = await _verify_fast(state, planner, ft, columns, target_db, owners[name])
                 else:
-                    check, keys = await _verify_table(
-                        mapper,
-                        tm,
-                        columns,
-                        target_db,
-                        owners[name],
-                        loaded_ids,
-                        as_text,
-                        refused,
-                        skipped,
-                        missed,
-                        result,
-                    )
+                    check, keys = await _verify_table(state, tm, columns, target_db, owners[name])
                 result.tables.append(check)
                 expected = set(keys)
                 for replica in replicas_of(plan, system, tm.target.full)[0]:
@@ -2102,18 +2080,23 @@ async def verify(
     return result
 
 
+@dataclass
+class _Verifying:
+    """What verify's tables share: the mapper, the result so far, the owners' ids
+    found, the rows refused by the database (rejects), the UUIDs of the rows skipped,
+    and the references not found (told apart at the end)."""
+
+    mapper: Mapper
+    result: VerifyResult
+    loaded_ids: dict[str, set[Any]]  # "service.table" -> ids found (the owners in as_text: their texts)
+    as_text: set[str]
+    refused: set[tuple[str, int]]  # (monolith table, rowid)
+    skipped: set[uuid.UUID]
+    missed: list[tuple[str, str, str, uuid.UUID]]  # (table, column, owner, value)
+
+
 async def _verify_table(
-    mapper: Mapper,
-    tm: TableMap,
-    columns: list[str],
-    target_db: ServiceDatabase,
-    owners: Mapping[str, str],
-    loaded_ids: Mapping[str, set[Any]],
-    as_text: set[str],
-    refused: set[tuple[str, int]],
-    skipped: set[uuid.UUID],
-    missed: list[tuple[str, str, str, uuid.UUID]],
-    result: VerifyResult,
+    state: _Verifying, tm: TableMap, columns: list[str], target_db: ServiceDatabase, owners: Mapping[str, str]
 ) -> tuple[TableCheck, list[uuid.UUID]]:
     """One table the mapper's way (``--no-fast``, SQLite, a table the fast path does
     not take): every monolith row converted, every target row read by SQLAlchemy, a
@@ -2122,6 +2105,8 @@ async def _verify_table(
 
     from isles.storage.tenancy import ACROSS_TENANTS
 
+    mapper, result, loaded_ids, as_text = state.mapper, state.result, state.loaded_ids, state.as_text
+    refused, skipped, missed = state.refused, state.skipped, state.missed
     name = tm.source
     expected: dict[uuid.UUID, tuple[list[str], str]] = {}
     seen: dict[str, set[tuple[Any, ...]]] = {}
@@ -2174,18 +2159,12 @@ async def _verify_table(
 
 
 async def _verify_fast(
-    mapper: Mapper,
+    state: _Verifying,
     planner: FastPlanner,
     ft: FastTable,
     columns: list[str],
     target_db: ServiceDatabase,
     owners: Mapping[str, str],
-    loaded_ids: Mapping[str, set[Any]],
-    as_text: set[str],
-    refused: set[tuple[str, int]],
-    skipped: set[uuid.UUID],
-    missed: list[tuple[str, str, str, uuid.UUID]],
-    result: VerifyResult,
 ) -> tuple[TableCheck, list[str]]:
     """One table on the run's fast path (``ft``, planned with ``checked=columns``):
 
@@ -2205,6 +2184,8 @@ async def _verify_fast(
 
     from isles.storage.tenancy import ACROSS_TENANTS
 
+    mapper, result, loaded_ids, as_text = state.mapper, state.result, state.loaded_ids, state.as_text
+    refused, skipped, missed = state.refused, state.skipped, state.missed
     tm = ft.tm
     name, full = tm.source, tm.target.full
     dialect = target_db.engine.dialect
