@@ -410,12 +410,23 @@ def verify_command(
     monolith: MonolithArg,
     plan_file: Annotated[Path, typer.Option("--plan", "-p", help="The plan (TOML) the run used.")],
     rejects: RejectsOption = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast/--no-fast",
+            help="On PostgreSQL, compare each row's COPY text (SQLite's for the clean rows, as the run writes them) "
+            "with the text COPY reads back, and only the rows whose text differs value by value (docs/split.md). "
+            "--no-fast converts and compares every row in Python: slower, the same result.",
+        ),
+    ] = True,
 ) -> None:
     """Compare the services' databases with the monolith after isles split run: per
     table the source rows (minus the rows rejected) against the target's, a checksum of
     every filled column per row (after the id rewrite), and every reference found in
-    its owner's table or its parent a reject. Exit code 0: they match; 1: differences
-    (listed); 2: bad input.
+    its owner's table or its parent a reject. On PostgreSQL the rows are compared as
+    COPY text first and only those whose text differs value by value (--no-fast: every
+    row value by value; the same result, slower). Exit code 0: they match; 1:
+    differences (listed); 2: bad input.
 
     Example: isles split verify --plan plan.toml monolith.sqlite
     """
@@ -435,7 +446,7 @@ def verify_command(
     tooling, dbs = _databases(sorted({t.split(".")[0] for t in target.tables}))
 
     async def work() -> VerifyResult:
-        return await verify(plan, analysis, target, tooling.system, dbs, rejected)
+        return await verify(plan, analysis, target, tooling.system, dbs, rejected, fast=fast)
 
     try:
         result: VerifyResult = run_db(tooling, work)

@@ -33,9 +33,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -114,6 +114,47 @@ def texts(writer: Writer, columns: Sequence[str], rows: Sequence[Mapping[str, An
     return out
 
 
+def out_text(value: Any) -> str | None:
+    """A converted value as PostgreSQL's ``COPY ... TO`` writes it in text (the session's
+    TimeZone UTC, DateStyle ISO, a ``numeric`` through ``trim_scale``): verify's
+    expected text of a row converted by the mapper (None: a value whose text it does
+    not guess; the row is compared by value)."""
+    if value is None:
+        return NULL
+    cls = value.__class__
+    if cls is str:
+        return escape(value)
+    if cls is bool:
+        return "t" if value else "f"
+    if cls is int or cls is uuid.UUID:
+        return str(value)
+    if cls is Decimal:
+        if not value.is_finite():
+            return None
+        d = value.normalize()
+        return "0" if d.is_zero() else format(d, "f")
+    if cls is datetime:
+        if value.utcoffset() != timedelta(0) or value.year < 1:
+            return None
+        text = str(value.replace(tzinfo=None).isoformat(" "))
+        return (text.rstrip("0") if "." in text else text) + "+00"
+    if cls is date:
+        return str(value.isoformat())
+    return None
+
+
+async def copy_out(driver: Any, query: str) -> list[str]:
+    """The lines of ``COPY (query) TO STDOUT`` (text) on an asyncpg connection."""
+    parts: list[bytes] = []
+
+    async def take(data: bytes) -> None:
+        parts.append(data)
+
+    await driver.copy_from_query(query, output=take, format="text")
+    text = b"".join(parts).decode()
+    return text.split("\n")[:-1] if text else []
+
+
 def escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -125,6 +166,17 @@ def _sql_escape(expr: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _trimmed(c: _Column) -> _Column:
+    """A number's text without a real's ``.0`` (PostgreSQL's ``trim_scale`` writes
+    ``9`` for ``9.0``); other columns as they are."""
+    if c.kind != "number":
+        return c
+    v = c.value
+    return _Column(
+        f"CASE WHEN {v} LIKE '%.0' THEN substr({v}, 1, length({v}) - 2) ELSE {v} END", c.clean, c.kind, c.nullable
+    )
 
 
 class _NotFast(Exception):
@@ -227,6 +279,16 @@ class FastTable:
         """A line's columns (before the defaults')."""
         return self.columns[: len(self.columns) - len(self.defaults)]
 
+    @property
+    def in_line(self) -> tuple[str, ...]:
+        """The columns of the line SQLite writes (the encrypted ones are not)."""
+        return self.filled[: len(self.filled) - len(self.sealed)]
+
+    @property
+    def sealed_columns(self) -> tuple[str, ...]:
+        """The encrypted columns (their monolith values at :attr:`sealed`'s indexes)."""
+        return self.filled[len(self.filled) - len(self.sealed) :]
+
     def line(self, row: tuple[Any, ...], tail: str) -> str:
         """A clean row's line of COPY text."""
         if not self.sealed:
@@ -281,14 +343,29 @@ class FastPlanner:
 
     # --- the plan of a table
 
-    def plan(self, tm: TableMap, writer: Writer, copies: Sequence[tuple[Replica, Writer, Any]]) -> FastTable | None:
+    def plan(
+        self,
+        tm: TableMap,
+        writer: Writer,
+        copies: Sequence[tuple[Replica, Writer, Any]],
+        checked: Sequence[str] | None = None,
+    ) -> FastTable | None:
+        """The table's fast path (None: it takes the mapper's way, :attr:`why`). With
+        ``checked`` (verify), a line holds only those columns (in the plan's order, the
+        encrypted ones apart as always), with no replicas and no Python defaults."""
         try:
-            return self._plan(tm, writer, copies)
+            return self._plan(tm, writer, copies, checked)
         except _NotFast as exc:
             self.why[tm.source] = str(exc)
             return None
 
-    def _plan(self, tm: TableMap, writer: Writer, copies: Sequence[tuple[Replica, Writer, Any]]) -> FastTable:
+    def _plan(
+        self,
+        tm: TableMap,
+        writer: Writer,
+        copies: Sequence[tuple[Replica, Writer, Any]],
+        checked: Sequence[str] | None = None,
+    ) -> FastTable:
         if writer.db.is_sqlite:
             raise _NotFast("a SQLite target")
         if not writer.direct:
@@ -312,11 +389,17 @@ class FastPlanner:
                 keys.append(columns[c].value)
             uniques.append((name, parts))
         clean = [cond for c in columns.values() for cond in c.clean]
-        sealed = [to for to, c in columns.items() if c.kind == "sealed"]
-        in_line = [to for to in columns if to not in sealed]
-        line = " || char(9) || ".join(self._out(columns[to]) for to in in_line)
+        sealed = [to for to, c in columns.items() if c.kind == "sealed" and (checked is None or to in checked)]
+        in_line = [to for to in columns if to not in sealed and (checked is None or to in checked)]
+        if checked is None:
+            line = " || char(9) || ".join(self._out(columns[to]) for to in in_line)
+        else:  # verify: a number as PostgreSQL's trim_scale writes it (a real's "9.0" as "9")
+            line = " || char(9) || ".join(self._out(_trimmed(columns[to])) for to in in_line)
         filled = (*in_line, *sealed)
-        defaults, tail = _tail(writer, filled)
+        if checked is None:
+            defaults, tail = _tail(writer, filled)
+        else:  # verify: what the row's own values fill, nothing else
+            defaults, tail, copies = (), lambda: "", ()
         replicas: list[FastReplica] = []
         lines = [line]
         for replica, rw, _ in copies:
@@ -604,7 +687,7 @@ class FastPlanner:
 
     # --- reading
 
-    async def rows(self, fast: FastTable, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    async def rows(self, fast: FastTable, batch: int) -> AsyncGenerator[list[tuple[Any, ...]], None]:
         """The table's rows as the query gives them, in chunks of ``batch``, rowid order;
         the next chunk is read (on a thread) while the caller works on this one."""
         self.skipped_now(fast.skips)
