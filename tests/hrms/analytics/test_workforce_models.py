@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hrms.contracts.company import TeamCreated, TeamDeleted, TeamMemberAdded, TeamMemberRemoved
 from hrms.contracts.leave import LeaveApproved, LeaveCancelled
 from hrms.contracts.project import AssignmentCreated, AssignmentRemoved
 from hrms.services.analytics.archive import ARCHIVE
@@ -154,3 +155,41 @@ async def test_cached_figures_move_with_their_events_and_the_headcount(
     assert status == "isles; fwd=miss; stored"
     assert ("2026-02", "Sick leave", str(B), 1, 1, "0.5") in leave_rows(leave)
     assert (await get(api, "allocation"))[0] == "isles; fwd=miss; stored"  # its headcount moved too
+
+
+T1, T2 = uuid.uuid4(), uuid.uuid4()
+
+
+def team_event(event: Event, team: uuid.UUID, version: int, day: str) -> Envelope:
+    return _env(event, "/isles/company", "team", team, version, day)
+
+
+TEAMS = [
+    team_event(TeamCreated(id=T1, company_id=C, name="Platform", department_id=A), T1, 1, "2026-01-05"),
+    team_event(TeamMemberAdded(team_id=T1, employee_id=E1, company_id=C, role="member"), T1, 2, "2026-01-10"),
+    team_event(TeamMemberAdded(team_id=T1, employee_id=E2, company_id=C, role="member"), T1, 3, "2026-02-01"),
+    team_event(TeamCreated(id=T2, company_id=C, name="Ops", department_id=B), T2, 1, "2026-02-01"),
+    team_event(TeamMemberRemoved(team_id=T1, employee_id=E1, company_id=C), T1, 4, "2026-03-15"),
+    team_event(TeamMemberAdded(team_id=T1, employee_id=E3, company_id=C, role="lead"), T1, 5, "2026-03-15"),
+    team_event(TeamMemberAdded(team_id=T2, employee_id=E1, company_id=C, role="member"), T2, 2, "2026-03-15"),
+    team_event(TeamMemberAdded(team_id=T2, employee_id=E1, company_id=C, role="member"), T2, 3, "2026-03-16"),  # again
+    team_event(TeamDeleted(id=T2, company_id=C), T2, 4, "2026-04-20"),
+]
+
+
+async def test_team_headcount_follows_a_scripted_history(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    await deliver(hrms, [*HISTORY, *TEAMS])
+    _, body = await get(api, "teams")
+    got = {(p["starts_on"][:7], p["team_name"], p["members"], p["joined"], p["left"]) for p in body["points"]}
+    assert got == {
+        ("2026-01", "Platform", 1, 1, 0),
+        ("2026-02", "Platform", 2, 1, 0),
+        ("2026-03", "Platform", 2, 1, 1),
+        ("2026-04", "Platform", 2, 0, 0),
+        ("2026-03", "Ops", 1, 1, 0),
+        ("2026-04", "Ops", 0, 0, 1),  # deleted: its member left with it
+    }
+    assert {p["department_id"] for p in body["points"] if p["team_name"] == "Ops"} == {str(B)}
+    before = body
+    assert (await ARCHIVE.rebuild(hrms["analytics"].db, "teams")).generation == 2
+    assert (await get(api, "teams"))[1] == before

@@ -23,7 +23,7 @@ from hrms.services.analytics import queries, reports
 from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.headcount import NAME as HEADCOUNT
 from hrms.services.analytics.models import HeadcountPerson, Report, ReportRun
-from hrms.services.analytics.workforce import ALLOCATION, LEAVE
+from hrms.services.analytics.workforce import ALLOCATION, LEAVE, TEAMS
 from isles import (
     FieldError,
     Listing,
@@ -419,6 +419,82 @@ async def get_allocation(
         both = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
         raw = await _cached(request, response, session, ALLOCATION, company_id, (both, start, end, interval), compute)
     return AllocationView.model_validate_json(raw)
+
+
+class TeamPoint(BaseModel):
+    starts_on: date = Field(examples=["2026-03-01"])
+    ends_on: date = Field(examples=["2026-03-31"])
+    team_id: uuid.UUID = Field(examples=["9a43c1e5-2f7d-4c1e-0d6f-5e8b7c215b0c"])
+    team_name: str = Field(examples=["Platform"])
+    department_id: uuid.UUID | None = Field(
+        description="The team's department (null: none).", examples=["5b0c9a9e-2f7d-4c1e-9a43-0d6f5e8b7c21"]
+    )
+    members: int = Field(description="Members on the period's last day.", examples=[6])
+    joined: int = Field(description="Members added within the period.", examples=[1])
+    left: int = Field(description="Members removed within the period (or the team deleted).", examples=[0])
+
+
+class TeamsView(BaseModel):
+    company_id: uuid.UUID = Field(examples=["0d8f6c1e-5b7a-4e3c-9f21-6a4b8c0d2e13"])
+    interval: queries.Interval = Field(examples=["month"])
+    points: list[TeamPoint] = Field(
+        examples=[
+            [
+                {
+                    "starts_on": "2026-03-01",
+                    "ends_on": "2026-03-31",
+                    "team_id": "9a43c1e5-2f7d-4c1e-0d6f-5e8b7c215b0c",
+                    "team_name": "Platform",
+                    "department_id": "5b0c9a9e-2f7d-4c1e-9a43-0d6f5e8b7c21",
+                    "members": 6,
+                    "joined": 1,
+                    "left": 0,
+                }
+            ]
+        ]
+    )
+
+
+@router.get(
+    "/companies/{company_id}/teams",
+    response_model=TeamsView,
+    responses=_NO_COMPANY,
+    summary="Headcount by team per period: members, joined, left",
+)
+async def get_teams(
+    company_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    caller: ReadReports,
+    start: From = None,
+    end: To = None,
+    interval: IntervalQuery = "month",
+) -> TeamsView:
+    """Each team's members on the last day of each period, and who joined and left it,
+    from the teams read model (kept from the company service's team events). A manager
+    reads the teams of their own department.
+
+    Example: `GET /api/analytics/companies/{id}/teams?from=2026-01-01&to=2026-06-30`
+    """
+    _company(caller, company_id)
+    start, end = _range(start, end, interval)
+    async with TenantData(request, caller).read() as session:
+        department = await _department_of(session, caller, company_id)
+
+        async def compute() -> bytes:
+            points = await queries.teams(session, company_id, start, end, interval)
+            view = TeamsView(
+                company_id=company_id,
+                interval=interval,
+                points=[TeamPoint.model_validate(p, from_attributes=True) for p in points],
+            )
+            return view.model_dump_json().encode()
+
+        raw = await _cached(request, response, session, TEAMS, company_id, (start, end, interval), compute)
+    view = TeamsView.model_validate_json(raw)
+    if department is not None:
+        view.points = [p for p in view.points if p.department_id == department]
+    return view
 
 
 # -- reports -------------------------------------------------------------------------------

@@ -33,5 +33,5 @@ ARCHIVE = EventArchive(
     metadata,
     published_events(),
     name="analytics_events",
-    read_models=[headcount.MODEL, workforce.LEAVE_MODEL, workforce.ALLOCATION_MODEL],
+    read_models=[headcount.MODEL, workforce.LEAVE_MODEL, workforce.ALLOCATION_MODEL, workforce.TEAMS_MODEL],
 )

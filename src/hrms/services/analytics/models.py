@@ -9,6 +9,7 @@
   a schedule firing twice runs it once).
 * ``approved_leave_requests``: the leave model: approved requests (days by type), cancellations marked.
 * ``allocations``: the allocation model: assignments to projects with their allocation.
+* ``known_teams`` and ``team_memberships``: the teams model: teams and who was in them when.
 * ``headcount_people`` and ``headcount_spans``: the headcount read model: per
   employee, when they were hired and left; and the spans of their employment in one
   department (``[starts_on, ends_on)``: a transfer ends one span and starts the next).
@@ -179,3 +180,33 @@ class Allocation(TenantOwned, Base):
     removed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     __table_args__ = (Index("idx_allocations_generation_company_id", "generation", "company_id"),)
+
+
+class TeamKnown(TenantOwned, Base):
+    """A team as the teams model knows it (from company events)."""
+
+    # isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
+    __tablename__ = "known_teams"
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # isles: ignore[ISL302] see the module
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)  # isles: ignore[ISL302] see the module
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class TeamMembership(TenantOwned, Base):
+    """An employee in a team from ``starts_on`` until ``ends_on`` (excluded; open while null)."""
+
+    # isles: ignore[ISL303] a read model: a rebuild writes its rows again, the events' times are in them
+    __tablename__ = "team_memberships"
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # isles: ignore[ISL302] see the module
+    employee_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # isles: ignore[ISL302] see the module
+    starts_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)  # isles: ignore[ISL302] see the module
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+    __table_args__ = (Index("idx_team_memberships_generation_company_id", "generation", "company_id"),)

@@ -22,8 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.headcount import NAME
-from hrms.services.analytics.models import Allocation, HeadcountPerson, HeadcountSpan, LeaveTaken
-from hrms.services.analytics.workforce import ALLOCATION, LEAVE
+from hrms.services.analytics.models import (
+    Allocation,
+    HeadcountPerson,
+    HeadcountSpan,
+    LeaveTaken,
+    TeamKnown,
+    TeamMembership,
+)
+from hrms.services.analytics.workforce import ALLOCATION, LEAVE, TEAMS
 
 Interval = Literal["day", "week", "month", "quarter", "year"]
 By = Literal["company", "department"]
@@ -250,3 +257,52 @@ async def allocation(
         rate = (Decimal(allocated[i]) / (people * 100)).quantize(Decimal("0.0001")) if people else Decimal("0.0000")
         usage.append(Utilization(s, e, people, allocated[i], rate))
     return sorted(projects, key=lambda x: (x.starts_on, x.project_name)), usage
+
+
+@dataclass
+class TeamPoint:
+    starts_on: date
+    ends_on: date
+    team_id: uuid.UUID
+    team_name: str
+    department_id: uuid.UUID | None
+    members: int = 0
+    joined: int = 0
+    left: int = 0
+
+
+async def teams(
+    session: AsyncSession, company_id: uuid.UUID, start: date, end: date, interval: Interval
+) -> list[TeamPoint]:
+    """Per period and team: its members on the period's last day, and those who joined
+    and left it within the period (a team deleted before the period is left out)."""
+    cut = periods(start, end, interval)
+    p = _periods_table(cut)
+    gen = await ARCHIVE.generation(session, TEAMS)
+    m, t = TeamMembership, TeamKnown
+    mine = and_(m.generation == gen, m.company_id == company_id)
+    conditions = {
+        "members": and_(m.starts_on <= p.c.ends_on, or_(m.ends_on.is_(None), m.ends_on > p.c.ends_on)),
+        "joined": and_(m.starts_on >= p.c.starts_on, m.starts_on <= p.c.ends_on),
+        "left": and_(m.ends_on >= p.c.starts_on, m.ends_on <= p.c.ends_on),
+    }
+    known = {
+        r.team_id: r
+        for r in (await session.scalars(select(t).where(t.generation == gen, t.company_id == company_id))).all()
+    }
+    points: dict[tuple[int, uuid.UUID], TeamPoint] = {}
+    for name, condition in conditions.items():
+        q = (
+            select(p.c.n, m.team_id, func.count())
+            .select_from(p)
+            .join(m, and_(mine, condition))
+            .group_by(p.c.n, m.team_id)
+        )
+        for n, team, count in (await session.execute(q)).all():
+            key = (int(n), team)
+            if key not in points:
+                a, b = cut[int(n)]
+                info = known.get(team)
+                points[key] = TeamPoint(a, b, team, info.name if info else "", info.department_id if info else None)
+            setattr(points[key], name, int(count))
+    return sorted(points.values(), key=lambda x: (x.starts_on, x.team_name, str(x.team_id)))
