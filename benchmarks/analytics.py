@@ -634,12 +634,14 @@ async def run_backend(backend: str, history: History, args: argparse.Namespace) 
         await take_alone(backend, tmp, prefix, history, min(history.total, args.take_events), result)
         return result
     finally:
-        await rt.stop()
-        if backend == "postgres":
-            for name in rt.services:
-                await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
-            await drop_postgres_database(make_url(f"{PG}/{prefix}_take_analytics"))
-        tmp_dir.cleanup()
+        try:
+            await rt.stop()
+        finally:  # the databases go even when stopping fails
+            if backend == "postgres":
+                for name in rt.services:
+                    await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
+                await drop_postgres_database(make_url(f"{PG}/{prefix}_take_analytics"))
+            tmp_dir.cleanup()
 
 
 # --- the table -------------------------------------------------------------------------
