@@ -18,9 +18,9 @@ new generation while events keep arriving and swaps it in:
    newest position ``W`` is read and the new generation named. Every archive row up
    to ``W`` is committed then (a live transaction takes the lock before it gets a
    position).
-2. The rows up to ``W`` are replayed into the new generation in position order (one
-   aggregate's events in the order they were applied), batch by batch, without
-   holding the lock.
+2. The rows up to ``W`` of the event types the model keeps anything from are
+   replayed into the new generation in position order (one aggregate's events in the
+   order they were applied), batch by batch, without holding the lock.
 3. Again under the lock: the rows that arrived meanwhile are replayed too, and, once
    few enough are left to replay under the lock, the new generation becomes the
    active one in that transaction. Nothing is missed: an event is either in the
@@ -35,7 +35,7 @@ envelope's ``time``, never the clock's), so a replay writes what live events wro
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,6 +88,11 @@ class ReadModel:
     version: int
     tables: Sequence[Table]
     handlers: Mapping[type[Event], ModelFn]
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The types of the events it keeps anything from (a rebuild reads only these)."""
+        return frozenset(e.event_type for e in self.handlers)
 
     def __post_init__(self) -> None:
         for table in self.tables:
@@ -329,16 +334,25 @@ class EventArchive:
             return int(await session.scalar(select(func.count()).select_from(self.table)) or 0)
 
     async def replay(
-        self, session: AsyncSession, *, after: int = 0, upto: int | None = None, batch: int | None = None
+        self,
+        session: AsyncSession,
+        *,
+        after: int = 0,
+        upto: int | None = None,
+        batch: int | None = None,
+        types: Collection[str] | None = None,
     ) -> AsyncIterator[list[tuple[int, Envelope, Event]]]:
-        """The archived events after position ``after`` (up to ``upto``), decoded and
-        upcast to their contract's current version, in position order, a batch at a time."""
+        """The archived events after position ``after`` (up to ``upto``; of ``types``
+        only, when given: the others are not even read), decoded and upcast to their
+        contract's current version, in position order, a batch at a time."""
         t = self.table
         size = batch or self.batch_size
         while True:
             q = select(t.c.position, t.c.envelope).where(t.c.position > after)
             if upto is not None:
                 q = q.where(t.c.position <= upto)
+            if types is not None:
+                q = q.where(t.c.event_type.in_(sorted(types)))
             rows = (await session.execute(q.order_by(t.c.position).limit(size))).all()
             if not rows:
                 return
@@ -382,7 +396,7 @@ class EventArchive:
                     raise RuntimeError(f"read model {name}: another rebuild took over (generation {state.building})")
                 upto = await self._newest(session)
                 if upto - done <= self.batch_size:
-                    async for chunk in self.replay(session, after=done, upto=upto):
+                    async for chunk in self.replay(session, after=done, upto=upto, types=model.event_types):
                         await self._apply(session, model, generation, chunk)
                         applied += len(chunk)
                     old = state.active
@@ -416,7 +430,7 @@ class EventArchive:
         while after < upto:
             async with db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
                 chunk: list[tuple[int, Envelope, Event]] = []
-                async for part in self.replay(session, after=after, upto=upto):
+                async for part in self.replay(session, after=after, upto=upto, types=model.event_types):
                     chunk = part
                     break
                 if not chunk:
