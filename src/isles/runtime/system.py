@@ -178,6 +178,12 @@ class ServiceRuntime:
             self._cache = cache_from(self.settings, self.name, counter=self.metrics.cache_requests)
         return self._cache
 
+    async def close_cache(self) -> None:
+        """Close the figure cache's connections (Redis), if it was made."""
+        if self._cache is not None:
+            await self._cache.close()
+            self._cache = None
+
     def uow(self, *, tenant: Tenant = None) -> UnitOfWork:
         """A new unit of work on this service's database; its commit wakes the relay (if
         it emitted events) and the service's workers (one that watches some classes, if
@@ -289,9 +295,7 @@ class ServiceRuntime:
         await self.stop_relay()
         if self.consumer is not None:
             await self.consumer.stop()
-        if self._cache is not None:
-            await self._cache.close()
-            self._cache = None
+        await self.close_cache()
         if self._idle_closer is not None:
             self._idle_closer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -694,6 +698,7 @@ class SystemRuntime:
             await client.aclose()
         self._clients.clear()
         for rt in self.services.values():
+            await rt.close_cache()
             await rt.db.dispose()
         self.security.close()
         if self.tracing is not None:

@@ -101,6 +101,30 @@ async def test_figures_are_cached_until_an_event_changes_them(cached: tuple[Syst
     assert f'isles_cache_requests_total{{backend="{backend}",result="miss",service="analytics"}} 3.0' in text
 
 
+async def test_stopping_the_system_closes_its_redis_connections(
+    backend: Backend, templates: Templates, request: pytest.FixtureRequest
+) -> None:
+    settings = backend.settings.model_copy(update={"cache": CacheSettings(url=require_redis())})
+    system = hr_system(request)
+    await templates.clone(system, backend)
+    rt = SystemRuntime(system, settings, environ={})
+    await rt.start()
+    try:
+        await deliver(rt, HISTORY)
+        async with rt.client() as api:
+            await headcount(api)
+            await headcount(api)
+        store = rt["analytics"].cache.store
+        assert isinstance(store, RedisStore)
+        pool = store.client.connection_pool
+        assert pool._get_free_connections() or pool._get_in_use_connections(), "the cache used a connection"
+    finally:
+        await rt.stop()
+        backend.drop_later(rt.services)
+    connections = [*pool._get_free_connections(), *pool._get_in_use_connections()]
+    assert not any(c.is_connected for c in connections), "a Redis connection is left open"
+
+
 async def test_a_cache_that_is_down_is_a_miss_not_an_error(
     backend: Backend, templates: Templates, request: pytest.FixtureRequest
 ) -> None:
