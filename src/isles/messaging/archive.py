@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +69,9 @@ _Position = BigInteger().with_variant(Integer(), "sqlite")
 
 #: What a read model does with one event: ``(session, event, envelope, generation)``.
 ModelFn = Callable[[AsyncSession, Any, Envelope, int], Awaitable[None]]
+#: What a set-wise read model does with a batch: ``(session, [(envelope, event)], generation)``,
+#: the batch's events of the model's types in the order they were taken.
+BatchFn = Callable[[AsyncSession, Sequence[tuple[Envelope, Any]], int], Awaitable[None]]
 
 READ_MODELS = "isles_read_models"
 READ_MODEL_STAMPS = "isles_read_model_stamps"
@@ -82,19 +85,28 @@ class ReadModel:
     """Tables kept from archived events. ``version``: raise it when the functions
     change what they write; a model whose stored version differs needs a rebuild
     (``isles readmodels list`` says so). Every table has an integer ``generation``
-    column, part of its key; the functions write the generation they are given."""
+    column, part of its key; the functions write the generation they are given.
+
+    Either ``handlers`` (one function per event type, called per event) or ``apply``
+    with ``events`` (one function given every event of those types in a batch, in
+    order, to write them set-wise: a batch of the consumer's live events, or of a
+    rebuild's replay — the same function both ways)."""
 
     name: str
     version: int
     tables: Sequence[Table]
-    handlers: Mapping[type[Event], ModelFn]
+    handlers: Mapping[type[Event], ModelFn] = field(default_factory=dict)
+    apply: BatchFn | None = None
+    events: Sequence[type[Event]] = ()
 
     @property
     def event_types(self) -> frozenset[str]:
         """The types of the events it keeps anything from (a rebuild reads only these)."""
-        return frozenset(e.event_type for e in self.handlers)
+        return frozenset(e.event_type for e in (*self.handlers, *self.events))
 
     def __post_init__(self) -> None:
+        if (self.apply is None) == (not self.handlers) or (self.apply is not None and not self.events):
+            raise ValueError(f"read model {self.name}: give either handlers, or apply with its events")
         for table in self.tables:
             if "generation" not in table.c or not table.c.generation.primary_key:
                 raise ValueError(f"read model {self.name}: table {table.name} needs a generation column in its key")
@@ -247,12 +259,7 @@ class EventArchive:
         await session.execute(self._inserts[dialect], [self.row(env) for env, _ in pairs])
         for name, generation in generations.items():
             model = self.read_models[name]
-            touched: set[str] = set()
-            for env, event in pairs:
-                fn = model.handlers.get(type(event))
-                if fn is not None:
-                    await fn(session, event, env, generation)
-                    touched.add(env.tenantid)
+            touched = await self._apply(session, model, generation, pairs)
             if touched:  # the figures of these companies changed: their cached ones are old
                 rows = [{"model": name, "tenant_id": t, "stamp": uuid.uuid4().hex} for t in sorted(touched)]
                 await session.execute(self._bumps[dialect], rows)
@@ -397,7 +404,7 @@ class EventArchive:
                 upto = await self._newest(session)
                 if upto - done <= self.batch_size:
                     async for chunk in self.replay(session, after=done, upto=upto, types=model.event_types):
-                        await self._apply(session, model, generation, chunk)
+                        await self._apply(session, model, generation, [(env, event) for _, env, event in chunk])
                         applied += len(chunk)
                     old = state.active
                     await session.execute(
@@ -435,7 +442,7 @@ class EventArchive:
                     break
                 if not chunk:
                     return count
-                await self._apply(session, model, generation, chunk)
+                await self._apply(session, model, generation, [(env, event) for _, env, event in chunk])
             after = chunk[-1][0]
             count += len(chunk)
             if progress is not None:
@@ -444,12 +451,23 @@ class EventArchive:
 
     @staticmethod
     async def _apply(
-        session: AsyncSession, model: ReadModel, generation: int, chunk: Sequence[tuple[int, Envelope, Event]]
-    ) -> None:
-        for _position, env, event in chunk:
+        session: AsyncSession, model: ReadModel, generation: int, pairs: Sequence[tuple[Envelope, Any]]
+    ) -> set[str]:
+        """Apply ``pairs`` to ``generation`` of ``model``; the tenants of the events it took."""
+        touched: set[str] = set()
+        if model.apply is not None:
+            kinds = set(model.events)
+            mine = [(env, event) for env, event in pairs if type(event) in kinds]
+            if mine:
+                await model.apply(session, mine, generation)
+                touched.update(env.tenantid for env, _ in mine)
+            return touched
+        for env, event in pairs:
             fn = model.handlers.get(type(event))
             if fn is not None:
                 await fn(session, event, env, generation)
+                touched.add(env.tenantid)
+        return touched
 
 
 def _locked(q: Any, session: AsyncSession) -> Any:
