@@ -142,3 +142,57 @@ async def test_a_scheduled_report_is_sent_once_per_period(hrms: SystemRuntime, a
 
     next_month = await SEND.run(hrms["analytics"], date(2027, 1, 3))
     assert next_month.startswith("1 report run(s)")
+
+
+async def test_every_kind_of_report_shows_its_read_models_figures(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    from hrms.services.analytics import models, reports
+    from tests.hrms.analytics.test_workforce_models import TEAMS, WORKFORCE
+
+    assert tuple(reports.KINDS) == models.KINDS  # the CHECK constraint and the registry agree
+    await deliver(hrms, [*HISTORY, *WORKFORCE, *TEAMS])
+    today = date.today()
+    start, end, _ = period_of("last_12_months", today)
+    window = {"from": start.isoformat(), "to": end.isoformat(), "interval": "month"}
+    direct = {
+        kind: ok(
+            await api.get(
+                f"/api/analytics/companies/{C}/{'allocation' if kind == 'utilization' else kind}", params=window
+            )
+        )
+        for kind in ("leave", "allocation", "utilization", "teams")
+    }
+    expected = {
+        "leave": direct["leave"]["points"],
+        "allocation": direct["allocation"]["projects"],
+        "utilization": direct["utilization"]["utilization"],
+        "teams": direct["teams"]["points"],
+    }
+    for kind, points in expected.items():
+        report = await create(api, C, name=f"{kind} report", kind=kind, period="last_12_months", interval="month")
+        assert report["kind"] == kind
+        run = ok(await api.post(f"/api/analytics/companies/{C}/reports/{report['id']}/runs"), 201)
+        assert run["kind"] == kind
+        # the history (2026-01..04) is inside the last 12 months only until 2027-01
+        assert run["points"] == points, kind
+        if today < date(2027, 1, 1):
+            assert points, kind
+
+        r = await api.get(run["csv"])
+        assert r.status_code == 200
+        table = list(csv.reader(io.StringIO(r.text)))
+        assert tuple(table[0]) == reports.KINDS[kind].columns
+        assert len(table) == len(points) + 1
+        value = reports.KINDS[kind].value
+        column = table[0].index(value)
+        assert sorted(row[column] for row in table[1:]) == sorted(str(p[value]) for p in points)
+
+        svg = ET.fromstring((await api.get(run["chart"])).text)
+        lines = {p.get("data-series") for p in svg.iter("{http://www.w3.org/2000/svg}polyline")}
+        series = reports.KINDS[kind].series
+        names = {" ".join(str(p[c]) for c in series if p.get(c) is not None) or "company" for p in points}
+        assert lines == names, kind
+        assert value in (svg.findtext("{http://www.w3.org/2000/svg}title") or "")
+
+    bad = await api.post(f"/api/analytics/companies/{C}/reports", json={"name": "X", "kind": "weather"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "kind"

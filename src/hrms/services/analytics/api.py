@@ -517,9 +517,15 @@ class ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, examples=["Monthly headcount"])
-    kind: Literal["headcount"] = Field("headcount", description="Which figures.", examples=["headcount"])
+    kind: Literal["headcount", "leave", "allocation", "utilization", "teams"] = Field(
+        "headcount",
+        description="Which figures: those of `GET .../{kind}` (utilization: the company's line of `.../allocation`).",
+        examples=["headcount"],
+    )
     interval: queries.Interval = Field("month", description="The length of a period in the result.", examples=["month"])
-    by: queries.By = Field("department", description="One series for the company, or one per department.")
+    by: queries.By = Field(
+        "department", description="One series for the company, or one per department (headcount reports)."
+    )
     period: Literal["previous_month", "previous_quarter", "last_12_months", "year_to_date"] = Field(
         "last_12_months", description="Which days a run covers, as of the day it runs.", examples=["previous_month"]
     )
@@ -593,9 +599,12 @@ class RunView(BaseModel):
     period_end: date
     triggered_by: str
     created_at: datetime
-    points: list[HeadcountPoint]
+    kind: str = Field(description="The report's kind: which figures the points are.", examples=["headcount"])
+    points: list[dict[str, Any]] = Field(
+        description="The figures, as `GET .../{kind}` gives them (dates and ids as text, decimals as text)."
+    )
     csv: str = Field(description="The result as CSV (text/csv).")
-    chart: str = Field(description="The headcount as a line chart (image/svg+xml).")
+    chart: str = Field(description="The figures as a line chart (image/svg+xml).")
 
 
 def _report_view(r: Report) -> ReportView:
@@ -623,7 +632,8 @@ def _run_view(run: ReportRun) -> RunView:
         period_end=run.period_end,
         triggered_by=run.triggered_by,
         created_at=run.created_at,
-        points=[HeadcountPoint.model_validate(p) for p in json.loads(run.result)["points"]],
+        kind=json.loads(run.result).get("kind", "headcount"),
+        points=json.loads(run.result)["points"],
         csv=f"{base}.csv",
         chart=f"{base}.svg",
     )
@@ -741,14 +751,16 @@ async def list_runs(
 async def run_csv(
     company_id: uuid.UUID, report_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: ReadReports
 ) -> Response:
-    """A run's result as CSV (one row per period, and department when grouped; admins)."""
+    """A run's result as CSV (one row per point: per period, and department, leave type,
+    project or team as the kind has them; admins)."""
     _company(caller, company_id)
     _admins_only(caller)
     async with TenantData(request, caller).read() as session:
         run = await _run(session, company_id, report_id, run_id)
+    result = json.loads(run.result)
     name = f"report-{run.report_id}-{run.period_key.replace(':', '-')}.csv"
     return Response(
-        reports.to_csv(json.loads(run.result)["points"]),
+        reports.to_csv(result["points"], reports.KINDS[result.get("kind", "headcount")].columns),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -763,12 +775,16 @@ async def run_csv(
 async def run_chart(
     company_id: uuid.UUID, report_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: ReadReports
 ) -> Response:
-    """A run's headcount as a line chart (SVG): one line for the company, or one per
-    department (admins)."""
+    """A run's figures as a line chart (SVG): the kind's main figure (headcount, days of
+    leave, allocation, utilization, members) per period, a line per department, leave
+    type, project or team (admins)."""
     _company(caller, company_id)
     _admins_only(caller)
     async with TenantData(request, caller).read() as session:
         report = await _report(session, company_id, report_id)
         run = await _run(session, company_id, report_id, run_id)
-    title = f"{report.name}: headcount {run.period_start} to {run.period_end}"
-    return Response(reports.to_svg(json.loads(run.result)["points"], title), media_type="image/svg+xml")
+    result = json.loads(run.result)
+    kind = reports.KINDS[result.get("kind", "headcount")]
+    title = f"{report.name}: {kind.value} {run.period_start} to {run.period_end}"
+    svg = reports.to_svg(result["points"], title, value=kind.value, series_of=kind.series)
+    return Response(svg, media_type="image/svg+xml")

@@ -78,7 +78,7 @@ class HeadcountSpan(TenantOwned, Base):
     )
 
 
-KINDS = ("headcount",)
+KINDS = ("headcount", "leave", "allocation", "utilization", "teams")  # a report's: reports.KINDS says what each shows
 PERIODS = ("previous_month", "previous_quarter", "last_12_months", "year_to_date")
 SCHEDULES = ("monthly",)
 

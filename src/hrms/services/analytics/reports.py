@@ -15,12 +15,16 @@ import csv
 import io
 import json
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 from xml.sax.saxutils import escape
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.analytics import AGGREGATE, ReportReady
 from hrms.services.analytics import queries
@@ -39,6 +43,86 @@ COLUMNS = (
     "transfers_out",
     "turnover",
 )
+
+
+def plain(value: Any) -> Any:
+    """A figure's value as stored in a run's result (JSON: dates and ids as text,
+    decimals as text so that no digit is lost)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    return value
+
+
+Compute = Callable[[AsyncSession, Report, date, date], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a report of one kind shows: the read model's figures as rows of
+    ``columns``; its chart draws ``value`` per period, a line per ``series``."""
+
+    name: str
+    columns: tuple[str, ...]
+    value: str
+    series: tuple[str, ...]
+    compute: Compute
+    mailed: tuple[str, ...]  # the columns of the mail's table (after the period)
+
+    def rows(self, points: Sequence[Any]) -> list[dict[str, Any]]:
+        return [{c: plain(getattr(p, c)) for c in self.columns} for p in points]
+
+
+async def _headcount(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    by: queries.By = "department" if r.group_by == "department" else "company"
+    return KINDS["headcount"].rows(await queries.headcount(session, r.company_id, start, end, r.interval, by))  # type: ignore[arg-type]
+
+
+async def _leave(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    return KINDS["leave"].rows(await queries.leave(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
+
+
+async def _allocation(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    projects, _ = await queries.allocation(session, r.company_id, start, end, r.interval)  # type: ignore[arg-type]
+    return KINDS["allocation"].rows(projects)
+
+
+async def _utilization(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    _, usage = await queries.allocation(session, r.company_id, start, end, r.interval)  # type: ignore[arg-type]
+    return KINDS["utilization"].rows(usage)
+
+
+async def _teams(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    return KINDS["teams"].rows(await queries.teams(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
+
+
+_PERIOD = ("starts_on", "ends_on")
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(
+            "headcount", COLUMNS, "headcount", ("department_id",), _headcount,
+            ("department_id", "opening", "headcount", "hires", "leavers", "turnover"),
+        ),
+        Kind(
+            "leave", (*_PERIOD, "leave_type", "department_id", "requests", "people", "days"), "days",
+            ("leave_type", "department_id"), _leave, ("leave_type", "department_id", "requests", "people", "days"),
+        ),
+        Kind(
+            "allocation", (*_PERIOD, "project_id", "project_name", "people", "allocation"), "allocation",
+            ("project_name",), _allocation, ("project_name", "people", "allocation"),
+        ),
+        Kind(
+            "utilization", (*_PERIOD, "headcount", "allocated", "utilization"), "utilization", (), _utilization,
+            ("headcount", "allocated", "utilization"),
+        ),
+        Kind(
+            "teams", (*_PERIOD, "team_id", "team_name", "department_id", "members", "joined", "left"), "members",
+            ("team_name",), _teams, ("team_name", "members", "joined", "left"),
+        ),
+    )
+}  # fmt: skip
 
 
 def _month_start(day: date) -> date:
@@ -66,21 +150,6 @@ def period_of(period: str, today: date) -> tuple[date, date, str]:
     raise ValueError(f"unknown period {period!r}")
 
 
-def point_dict(p: queries.Point) -> dict[str, Any]:
-    return {
-        "starts_on": p.starts_on.isoformat(),
-        "ends_on": p.ends_on.isoformat(),
-        "department_id": str(p.department_id) if p.department_id else None,
-        "opening": p.opening,
-        "headcount": p.headcount,
-        "hires": p.hires,
-        "leavers": p.leavers,
-        "transfers_in": p.transfers_in,
-        "transfers_out": p.transfers_out,
-        "turnover": str(p.turnover),
-    }
-
-
 async def run(
     uow: UnitOfWork, report: Report, *, today: date, trigger: str, base_path: str = "/api/analytics"
 ) -> tuple[ReportRun, bool]:
@@ -94,9 +163,9 @@ async def run(
     )
     if found is not None:
         return found, False
-    points = await queries.headcount(uow.session, report.company_id, start, end, report.interval, report.group_by)  # type: ignore[arg-type]
-    shown = [point_dict(p) for p in points]
-    result = {"points": shown, "interval": report.interval, "by": report.group_by}
+    kind = KINDS[report.kind]
+    shown = await kind.compute(uow.session, report, start, end)
+    result = {"kind": kind.name, "points": shown, "interval": report.interval, "by": report.group_by}
     row = ReportRun(
         id=uuid.uuid4(),
         report_id=report.id,
@@ -119,7 +188,7 @@ async def run(
                 period_start=start,
                 period_end=end,
                 recipients=[uuid.UUID(r) for r in report.recipients],
-                summary=summary(shown),
+                summary=summary(kind, shown),
                 csv_path=f"{prefix}.csv",
                 chart_path=f"{prefix}.svg",
             ),
@@ -134,46 +203,55 @@ async def run(
     return row, True
 
 
-def summary(points: list[dict[str, Any]]) -> str:
-    """The figures as a plain-text table (for a mail)."""
-    head = ("period", "department", "opening", "headcount", "hires", "leavers", "turnover")
-    rows = [
-        (
-            f"{p['starts_on']}..{p['ends_on']}",
-            (p["department_id"] or "all")[:8],
-            str(p["opening"]),
-            str(p["headcount"]),
-            str(p["hires"]),
-            str(p["leavers"]),
-            p["turnover"],
-        )
-        for p in points
-    ]
+def summary(kind: Kind, points: list[dict[str, Any]]) -> str:
+    """The figures as a plain-text table (for a mail); ids shortened to 8 characters."""
+    head = ("period", *kind.mailed)
+
+    def cell(p: dict[str, Any], column: str) -> str:
+        value = p.get(column)
+        if value is None:
+            return "all" if column == "department_id" else ""
+        return str(value)[:8] if column.endswith("_id") else str(value)
+
+    rows = [(f"{p['starts_on']}..{p['ends_on']}", *(cell(p, c) for c in kind.mailed)) for p in points]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows])
 
 
-def to_csv(points: list[dict[str, Any]]) -> str:
+def to_csv(points: list[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for p in points:
-        writer.writerow(["" if p[c] is None else p[c] for c in COLUMNS])
+        writer.writerow(["" if p.get(c) is None else p[c] for c in columns])
     return out.getvalue()
 
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
 
 
-def to_svg(points: list[dict[str, Any]], title: str, *, width: int = 720, height: int = 360) -> str:
-    """A line chart of the headcount per period: one line for the company, or one per
-    department (a legend names them), axes with the first and last periods and the
-    largest count."""
-    series: dict[str, list[tuple[str, int]]] = {}
+def to_svg(
+    points: list[dict[str, Any]],
+    title: str,
+    *,
+    value: str = "headcount",
+    series_of: Sequence[str] = ("department_id",),
+    width: int = 720,
+    height: int = 360,
+) -> str:
+    """A line chart of ``value`` per period: one line per ``series_of`` (the columns
+    naming a line: a department, a leave type, a project; none: one line), a legend
+    naming them, axes with the first and last periods and the largest value."""
+    series: dict[str, list[tuple[str, float]]] = {}
+    labels: dict[str, str] = {}  # a line's name -> its legend (ids shortened)
     for p in points:
-        series.setdefault(p["department_id"] or "company", []).append((p["ends_on"], p["headcount"]))
+        named = [c for c in series_of if p.get(c) is not None]
+        name = " ".join(str(p[c]) for c in named) or "company"
+        labels[name] = " ".join(str(p[c])[:8] if c.endswith("_id") else str(p[c]) for c in named) or "company"
+        series.setdefault(name, []).append((p["ends_on"], float(p[value] or 0)))
     days = sorted({p["ends_on"] for p in points})
-    top = int(max([1, *(p["headcount"] for p in points)]))
+    peak = max([0.0, *(v for line in series.values() for _, v in line)])
+    top: float = peak if 0 < peak < 1 else max(1, peak)  # a rate below 1 keeps its scale
     left, right, upper, lower = 56, 16, 40, 48
     plot_w, plot_h = width - left - right, height - upper - lower
 
@@ -181,8 +259,8 @@ def to_svg(points: list[dict[str, Any]], title: str, *, width: int = 720, height
         at = float(days.index(day))
         return left + (plot_w * at / (len(days) - 1) if len(days) > 1 else plot_w / 2)
 
-    def y(value: int) -> float:
-        return upper + plot_h - plot_h * value / top
+    def y(v: float) -> float:
+        return upper + plot_h - plot_h * v / top
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -192,7 +270,8 @@ def to_svg(points: list[dict[str, Any]], title: str, *, width: int = 720, height
         f'<text x="{left}" y="24" font-family="sans-serif" font-size="15">{escape(title)}</text>',
         f'<line x1="{left}" y1="{upper + plot_h}" x2="{left + plot_w}" y2="{upper + plot_h}" stroke="#111827"/>',
         f'<line x1="{left}" y1="{upper}" x2="{left}" y2="{upper + plot_h}" stroke="#111827"/>',
-        f'<text x="{left - 6}" y="{upper + 4}" text-anchor="end" font-family="sans-serif" font-size="11">{top}</text>',
+        f'<text x="{left - 6}" y="{upper + 4}" text-anchor="end" font-family="sans-serif" '
+        f'font-size="11">{top:g}</text>',
         f'<text x="{left - 6}" y="{upper + plot_h}" text-anchor="end" font-family="sans-serif" font-size="11">0</text>',
     ]
     if days:
@@ -211,7 +290,7 @@ def to_svg(points: list[dict[str, Any]], title: str, *, width: int = 720, height
         )
         parts.append(
             f'<text x="{left + 8 + 150 * (i % 4)}" y="{height - 10 - 14 * (i // 4)}" fill="{color}" '
-            f'font-family="sans-serif" font-size="11">{escape(name[:8])}</text>'
+            f'font-family="sans-serif" font-size="11">{escape(labels[name][:24])}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
