@@ -584,7 +584,21 @@ class RunView(BaseModel):
                     "period_end": "2026-10-31",
                     "triggered_by": "schedule",
                     "created_at": "2026-11-01T01:00:04Z",
-                    "points": [],
+                    "kind": "headcount",
+                    "points": [
+                        {
+                            "starts_on": "2026-10-01",
+                            "ends_on": "2026-10-31",
+                            "department_id": None,
+                            "opening": 41,
+                            "headcount": 43,
+                            "hires": 3,
+                            "leavers": 1,
+                            "transfers_in": 0,
+                            "transfers_out": 0,
+                            "turnover": "0.0238",
+                        }
+                    ],
                     "csv": f"{_RUN_PATH}.csv",
                     "chart": f"{_RUN_PATH}.svg",
                 }
