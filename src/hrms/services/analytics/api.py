@@ -772,3 +772,7 @@ async def run_chart(
         run = await _run(session, company_id, report_id, run_id)
     title = f"{report.name}: headcount {run.period_start} to {run.period_end}"
     return Response(reports.to_svg(json.loads(run.result)["points"], title), media_type="image/svg+xml")
+
+
+# the balances route (its own module, using the helpers above): included last
+router.include_router(__import__("hrms.services.analytics.balances_api", fromlist=["router"]).router)
