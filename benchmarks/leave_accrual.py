@@ -102,7 +102,7 @@ async def _seed(rt: Any, employees: int, types: int) -> None:
 async def _accrue(rt: Any) -> tuple[int, float]:
     started = time.perf_counter()
     async with rt.uow(tenant=ACROSS_TENANTS) as uow:
-        added = await jobs.accrue(uow.session, MONTH)
+        added = await jobs.accrue(uow, MONTH)
         await uow.commit()
     return added, time.perf_counter() - started
 

@@ -1,4 +1,5 @@
-"""The leave service's published contracts (issue 17): the life of a leave request.
+"""The leave service's published contracts (issue 17): the life of a leave request,
+and each entry of the balance ledger (``LedgerEntryPosted``).
 
 A request's days are counted when it is made, from its company's work week and
 holidays, and carried on every event (history is never recomputed from today's
@@ -81,4 +82,45 @@ class LeaveCancelled(_Request):
     was_approved: bool = False
 
 
-__all__ = ["AGGREGATE", "DayPart", "LeaveApproved", "LeaveCancelled", "LeaveRejected", "LeaveRequested"]
+LEDGER_AGGREGATE = "leave_ledger_entry"
+
+
+class LedgerEntryPosted(Event):
+    """One entry of a balance ledger, as written (entries are never changed: each is
+    published once, at version 1, in the transaction that writes it).
+
+    ``days`` is signed as in the ledger: credits positive (``allocation``, ``accrual``,
+    ``adjustment``, ``carry_forward`` into a year, ``cancellation`` of approved leave
+    giving days back), debits negative (``taken``, ``expiry``, ``carry_forward`` out of
+    a year, a negative ``adjustment``). An employee's balance of a type and ``year`` is
+    the sum of its entries' ``days``; ``taken`` and ``cancellation`` entries are the
+    days taken (net), the others the days credited. ``effective_on`` is the day the
+    entry counts from; ``expires_on`` the expiry of carried-forward days;
+    ``request_id`` the leave request of a ``taken`` or ``cancellation`` entry."""
+
+    event_type: ClassVar[str] = "leave.LedgerEntryPosted"
+    schema_version: ClassVar[int] = 1
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    employee_id: uuid.UUID
+    leave_type_id: uuid.UUID
+    leave_type_name: str
+    year: int
+    kind: Literal["allocation", "accrual", "taken", "cancellation", "carry_forward", "expiry", "adjustment"]
+    days: Decimal  # signed, two places
+    effective_on: date
+    expires_on: date | None = None
+    request_id: uuid.UUID | None = None
+
+
+__all__ = [
+    "AGGREGATE",
+    "LEDGER_AGGREGATE",
+    "DayPart",
+    "LeaveApproved",
+    "LeaveCancelled",
+    "LeaveRejected",
+    "LeaveRequested",
+    "LedgerEntryPosted",
+]

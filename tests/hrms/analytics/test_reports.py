@@ -153,20 +153,22 @@ async def test_every_kind_of_report_shows_its_read_models_figures(hrms: SystemRu
     today = date.today()
     start, end, _ = period_of("last_12_months", today)
     window = {"from": start.isoformat(), "to": end.isoformat(), "interval": "month"}
+    from tests.hrms.analytics.test_balances import LEDGER, PEOPLE
+
+    await deliver(hrms, [*PEOPLE, *LEDGER])
+    routes = {"utilization": "allocation"}
     direct = {
-        kind: ok(
-            await api.get(
-                f"/api/analytics/companies/{C}/{'allocation' if kind == 'utilization' else kind}", params=window
-            )
-        )
-        for kind in ("leave", "allocation", "utilization", "teams")
+        kind: ok(await api.get(f"/api/analytics/companies/{C}/{routes.get(kind, kind)}", params=window))
+        for kind in ("leave", "allocation", "utilization", "teams", "balances")
     }
     expected = {
         "leave": direct["leave"]["points"],
         "allocation": direct["allocation"]["projects"],
         "utilization": direct["utilization"]["utilization"],
         "teams": direct["teams"]["points"],
+        "balances": direct["balances"]["points"],
     }
+    assert set(expected) | {"headcount"} == set(reports.KINDS)
     for kind, points in expected.items():
         report = await create(api, C, name=f"{kind} report", kind=kind, period="last_12_months", interval="month")
         assert report["kind"] == kind

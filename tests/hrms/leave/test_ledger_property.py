@@ -73,12 +73,12 @@ async def _apply(
         if op[0] == "post":
             _, kind, days, year, who, which = op
             entry = ledger.Entry(company, people[who], types[which], year, kind, days, date(year, 6, 1))
-            await ledger.post(session, [entry])
+            await ledger.post(uow, [entry])
         elif op[0] == "rebuild":
             await ledger.rebuild(session, company)
         else:
             name, year, month, day = op
-            await getattr(jobs, name)(session, date(year, month, day), company)
+            await getattr(jobs, name)(uow, date(year, month, day), company)
         await uow.commit()
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _api() -> APIRouter:
-    from hrms.services.analytics.api import router
+    from hrms.services.analytics.routes import router
 
     return router
 

@@ -78,7 +78,8 @@ class HeadcountSpan(TenantOwned, Base):
     )
 
 
-KINDS = ("headcount", "leave", "allocation", "utilization", "teams")  # a report's: reports.KINDS says what each shows
+# a report's kinds (reports.KINDS says what each shows)
+KINDS = ("headcount", "leave", "allocation", "utilization", "teams", "balances")
 PERIODS = ("previous_month", "previous_quarter", "last_12_months", "year_to_date")
 SCHEDULES = ("monthly",)
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.analytics import AGGREGATE, ReportReady
 from hrms.services.analytics import queries
+from hrms.services.analytics.balances_queries import balances
 from hrms.services.analytics.models import Report, ReportRun
 from isles import Job, ServiceContext, UniqueViolation, UnitOfWork
 
@@ -93,6 +94,10 @@ async def _utilization(session: AsyncSession, r: Report, start: date, end: date)
     return KINDS["utilization"].rows(usage)
 
 
+async def _balances(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    return KINDS["balances"].rows(await balances(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
+
+
 async def _teams(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
     return KINDS["teams"].rows(await queries.teams(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
 
@@ -120,6 +125,12 @@ KINDS: dict[str, Kind] = {
         Kind(
             "teams", (*_PERIOD, "team_id", "team_name", "department_id", "members", "joined", "left"), "members",
             ("team_name",), _teams, ("team_name", "members", "joined", "left"),
+        ),
+        Kind(
+            "balances",
+            (*_PERIOD, "leave_type_id", "leave_type", "department_id", "employees", "credited", "taken", "balance"),
+            "balance", ("leave_type", "department_id"), _balances,
+            ("leave_type", "department_id", "employees", "credited", "taken", "balance"),
         ),
     )
 }  # fmt: skip

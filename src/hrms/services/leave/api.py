@@ -41,7 +41,18 @@ from hrms.services.leave.schemas import (
     WorkWeekUpdate,
     WorkWeekView,
 )
-from isles import FieldError, Listing, Page, Principal, TenantData, check_tenant, invalid, not_found, utcnow
+from isles import (
+    FieldError,
+    Listing,
+    Page,
+    Principal,
+    TenantData,
+    UnitOfWork,
+    check_tenant,
+    invalid,
+    not_found,
+    utcnow,
+)
 
 router = APIRouter()
 _NAME_TAKEN: dict[int | str, dict[str, Any]] = {409: {"description": "The company has a leave type of that name."}}
@@ -417,13 +428,13 @@ async def cancel_request(request_id: uuid.UUID, request: Request, caller: Reques
 
 # -- jobs ----------------------------------------------------------------------------------
 
-JobFn = Callable[[AsyncSession, date, uuid.UUID | None], Awaitable[int]]
+JobFn = Callable[[UnitOfWork, date, uuid.UUID | None], Awaitable[int]]
 
 
 async def _run_job(name: str, fn: JobFn, body: JobRun, request: Request, caller: Principal) -> JobResult:
     company = check_tenant(caller, body.company_id)
     async with TenantData(request, caller).uow() as uow:
-        added = await fn(uow.session, body.day, company)
+        added = await fn(uow, body.day, company)
         await uow.commit()
     return JobResult(job=name, day=body.day, summary=f"{name} {body.day}: {added} entries added", entries=added)
 

@@ -1,5 +1,5 @@
 """How the leave service turns a request into the events it publishes
-(``hrms.contracts.leave``)."""
+(``hrms.contracts.leave``); ledger entries are published by ``ledger.publish``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from hrms.contracts.leave import LeaveApproved, LeaveCancelled, LeaveRejected, LeaveRequested
+from hrms.contracts.leave import LeaveApproved, LeaveCancelled, LeaveRejected, LeaveRequested, LedgerEntryPosted
 from hrms.services.leave.models import LeaveRequest
 
-PUBLISHES = (LeaveRequested, LeaveApproved, LeaveRejected, LeaveCancelled)
+PUBLISHES = (LeaveRequested, LeaveApproved, LeaveRejected, LeaveCancelled, LedgerEntryPosted)
 
 
 def _common(r: LeaveRequest) -> dict[str, Any]:

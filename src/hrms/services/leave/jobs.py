@@ -9,8 +9,9 @@ key per employee, type and period: a second run adds nothing):
 * ``rebuild_balances`` (by command): ``leave_balances`` made again from the ledger,
   after checking where they disagreed.
 
-Each takes a session (a whole-system run: across companies; an admin's HTTP run:
-their company only) and returns how many entries it wrote.
+Each takes a unit of work (a whole-system run: across companies; an admin's HTTP run:
+their company only) and returns how many entries it wrote; every entry written is
+published (``leave.LedgerEntryPosted``) in that transaction.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from hrms.services.leave.models import (
     LeaveType,
     LedgerEntry,
 )
-from isles import ACROSS_TENANTS, Job, ServiceContext, UTCDateTime, utcnow
+from isles import ACROSS_TENANTS, Job, ServiceContext, UnitOfWork, UTCDateTime, utcnow
 
 CHUNK = 5000
 
@@ -43,16 +44,18 @@ def _companies(column: Any, company_id: uuid.UUID | None) -> list[ColumnElement[
     return [] if company_id is None else [column == company_id]
 
 
-async def _post_chunked(session: AsyncSession, entries: list[ledger.Entry]) -> int:
+async def _post_chunked(uow: UnitOfWork, entries: list[ledger.Entry]) -> int:
     for start in range(0, len(entries), CHUNK):
-        await ledger.post(session, entries[start : start + CHUNK])
+        await ledger.post(uow, entries[start : start + CHUNK])
     return len(entries)
 
 
-async def accrue(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
+async def accrue(uow: UnitOfWork, day: date, company_id: uuid.UUID | None = None) -> int:
     """Add the month's accrual entries that are missing; the number added. Set-wise:
     one INSERT ... SELECT over active employees and accruing types, skipping those
-    the month's key already has, then one projection update."""
+    the month's key already has, then one projection update, and the entries read
+    back by the same predicate and published (one outbox INSERT at commit)."""
+    session = uow.session
     key, now = f"accrual:{day.year}-{day.month:02d}", utcnow()
     t, u, e = LeaveType, LeaveRequestUser, LedgerEntry
     source = (
@@ -89,9 +92,11 @@ async def accrue(session: AsyncSession, day: date, company_id: uuid.UUID | None 
     ]
     table: Any = LedgerEntry.__table__
     await session.execute(insert(table).from_select(columns, source))
-    added = await session.scalar(select(func.count()).where(e.period_key == key, e.created_at == now))
+    written = and_(e.period_key == key, e.created_at == now)
+    added = await session.scalar(select(func.count()).where(written))
     if added:
-        await ledger.project(session, and_(e.period_key == key, e.created_at == now))
+        await ledger.project(session, written)
+        await ledger.publish(uow, written)
     return int(added or 0)
 
 
@@ -100,9 +105,10 @@ def _months_later(start: date, months: int) -> date:
     return date(start.year + index // 12, index % 12 + 1, 1)
 
 
-async def carry_forward(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
+async def carry_forward(uow: UnitOfWork, day: date, company_id: uuid.UUID | None = None) -> int:
     """Carry each positive balance of the year before ``day``'s into ``day``'s year,
     capped (a debit in the old year, a credit in the new one, with its expiry)."""
+    session = uow.session
     old, new = day.year - 1, day.year
     q = (
         select(LeaveBalance, LeaveType)
@@ -136,11 +142,11 @@ async def carry_forward(session: AsyncSession, day: date, company_id: uuid.UUID 
                 *common, new, CARRY_FORWARD, carried, start, period_key=key_in, expires_on=expires, reason=reason
             ),
         ]
-    await _post_chunked(session, entries)
+    await _post_chunked(uow, entries)
     return len(entries)
 
 
-async def expire(session: AsyncSession, day: date, company_id: uuid.UUID | None = None) -> int:
+async def expire(uow: UnitOfWork, day: date, company_id: uuid.UUID | None = None) -> int:
     """Expire carried-forward days whose expiry is on or before ``day``, less what
     was taken (net of cancellations) before the expiry: those days were used first.
     One query finds every carried entry due without an expiry yet, with its days used."""
@@ -172,7 +178,7 @@ async def expire(session: AsyncSession, day: date, company_id: uuid.UUID | None 
         .group_by(c.id, c.company_id, c.employee_id, c.leave_type_id, c.year, c.days, c.expires_on)
     )
     entries = []
-    for r in await session.execute(q):
+    for r in await uow.session.execute(q):
         carried = ledger.days(r.days)
         lapsed = carried - min(carried, max(ledger.days(0), -ledger.days(r.taken)))
         if lapsed > 0:
@@ -189,7 +195,7 @@ async def expire(session: AsyncSession, day: date, company_id: uuid.UUID | None 
                     reason=f"carried-forward days expired on {r.expires_on}",
                 )
             )
-    return await _post_chunked(session, entries)
+    return await _post_chunked(uow, entries)
 
 
 async def rebuild_balances(session: AsyncSession, company_id: uuid.UUID | None = None) -> tuple[int, int]:
@@ -202,21 +208,21 @@ async def rebuild_balances(session: AsyncSession, company_id: uuid.UUID | None =
 
 async def _run_accrue(ctx: ServiceContext, day: date) -> str:
     async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
-        added = await accrue(uow.session, day)
+        added = await accrue(uow, day)
         await uow.commit()
     return f"accrue {day.year}-{day.month:02d}: {added} entries added"
 
 
 async def _run_carry_forward(ctx: ServiceContext, day: date) -> str:
     async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
-        added = await carry_forward(uow.session, day)
+        added = await carry_forward(uow, day)
         await uow.commit()
     return f"carry_forward {day.year - 1}->{day.year}: {added} entries added"
 
 
 async def _run_expire(ctx: ServiceContext, day: date) -> str:
     async with ctx.uow(tenant=ACROSS_TENANTS) as uow:
-        added = await expire(uow.session, day)
+        added = await expire(uow, day)
         await uow.commit()
     return f"expire {day}: {added} entries added"
 

@@ -1,5 +1,9 @@
 """The balance ledger: entries are appended, never changed; ``leave_balances`` is
 their sum per employee, leave type and year, kept in the transaction of each entry.
+Every entry is published (``leave.LedgerEntryPosted``) in the transaction that writes
+it: :func:`post` does it for the entries it writes, :func:`publish` for entries a job
+inserted set-wise (read back by the same predicate, their events written to the outbox
+in one statement at commit).
 
 :func:`post` writes entries given one by one, and :func:`project` adds entries a job
 inserted set-wise (INSERT ... SELECT) to the projection, in the same transaction;
@@ -20,8 +24,9 @@ from sqlalchemy import ColumnElement, case, delete, func, insert, literal, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hrms.services.leave.models import TAKEN_KINDS, LeaveBalance, LedgerEntry
-from isles import UTCDateTime, utcnow
+from hrms.contracts.leave import LEDGER_AGGREGATE, LedgerEntryPosted
+from hrms.services.leave.models import TAKEN_KINDS, LeaveBalance, LeaveType, LedgerEntry
+from isles import UnitOfWork, UTCDateTime, utcnow
 
 CENT = Decimal("0.01")
 Key = tuple[uuid.UUID, uuid.UUID, int]  # employee, leave type, year
@@ -90,13 +95,66 @@ def _upsert(session: AsyncSession, columns: list[str] | None = None, source: Any
     )
 
 
-async def post(session: AsyncSession, entries: Sequence[Entry]) -> None:
-    """Append ``entries`` and add them to ``leave_balances``, in the caller's
-    transaction. A second entry with an employee's, type's and ``period_key`` already
-    in the ledger is a UniqueViolation (at commit or flush)."""
+@dataclass
+class _Fresh:
+    """A ledger entry as an aggregate for :meth:`UnitOfWork.emit`: new (version 0), so
+    its one event is version 1 (entries are never changed)."""
+
+    id: uuid.UUID
+    version: int = 0
+
+
+async def publish(uow: UnitOfWork, entries: ColumnElement[bool]) -> int:
+    """Publish one ``LedgerEntryPosted`` per ledger entry matching ``entries`` (just
+    written, in ``uow``'s transaction): one SELECT reads them back with their type's
+    name; the events go to the outbox at commit, in one INSERT. The number published."""
+    e = LedgerEntry
+    q = (
+        select(
+            e.id,
+            e.company_id,
+            e.employee_id,
+            e.leave_type_id,
+            LeaveType.name,
+            e.year,
+            e.kind,
+            e.days,
+            e.effective_on,
+            e.expires_on,
+            e.request_id,
+        )
+        .join(LeaveType, LeaveType.id == e.leave_type_id)
+        .where(entries)
+        .order_by(e.effective_on, e.id)
+    )
+    n = 0
+    for r in await uow.session.execute(q):
+        event = LedgerEntryPosted(
+            id=r.id,
+            company_id=r.company_id,
+            employee_id=r.employee_id,
+            leave_type_id=r.leave_type_id,
+            leave_type_name=r.name,
+            year=r.year,
+            kind=r.kind,
+            days=days(r.days),
+            effective_on=r.effective_on,
+            expires_on=r.expires_on,
+            request_id=r.request_id,
+        )
+        uow.emit(event, aggregate=_Fresh(r.id), aggregate_type=LEDGER_AGGREGATE, tenant_id=str(r.company_id))
+        n += 1
+    return n
+
+
+async def post(uow: UnitOfWork, entries: Sequence[Entry]) -> None:
+    """Append ``entries``, add them to ``leave_balances`` and publish them (one
+    ``LedgerEntryPosted`` each), in the caller's transaction. A second entry with an
+    employee's, type's and ``period_key`` already in the ledger is a UniqueViolation
+    (at commit or flush)."""
     if not entries:
         return
-    now = utcnow()
+    session, now = uow.session, utcnow()
     rows = [
         {
             "id": e.id,
@@ -139,6 +197,7 @@ async def post(session: AsyncSession, entries: Sequence[Entry]) -> None:
         for key, t in totals.items()
     ]
     await session.execute(_upsert(session), balances)
+    await publish(uow, LedgerEntry.id.in_([e.id for e in entries]))
 
 
 def new_ids(session: AsyncSession) -> Any:
@@ -272,4 +331,4 @@ async def balance_of(session: AsyncSession, employee_id: uuid.UUID, leave_type_i
     return days(value)
 
 
-__all__ = ["Entry", "Mismatch", "balance_of", "check", "days", "new_ids", "post", "project", "rebuild"]
+__all__ = ["Entry", "Mismatch", "balance_of", "check", "days", "new_ids", "post", "project", "publish", "rebuild"]

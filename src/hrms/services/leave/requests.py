@@ -202,7 +202,7 @@ async def decide(
             request_id=request.id,
             created_by=caller.user_id,
         )
-        await ledger.post(session, [entry])
+        await ledger.post(uow, [entry])
         _emit(uow, request, events.approved(request, scope.me_id, now))
     else:
         request.status, request.decided_at = REJECTED, now
@@ -236,7 +236,7 @@ async def cancel(*, uow: UnitOfWork, caller: Principal, scope: Scope, request_id
             reason="approved leave cancelled",
             created_by=caller.user_id,
         )
-        await ledger.post(session, [entry])
+        await ledger.post(uow, [entry])
     else:
         raise conflict("status", f"request {request.id} is {request.status.lower()}: it cannot be cancelled")
     was_approved = request.status == APPROVED

@@ -225,7 +225,7 @@ async def allocate(
         reason=data.reason,
         created_by=by,
     )
-    await ledger.post(uow.session, [entry])
+    await ledger.post(uow, [entry])
     await uow.commit()
     return entry
 
@@ -246,7 +246,7 @@ async def adjust(
         reason=data.reason,
         created_by=by,
     )
-    await ledger.post(uow.session, [entry])
+    await ledger.post(uow, [entry])
     await uow.commit()
     return entry
 
