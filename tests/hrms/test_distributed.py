@@ -16,9 +16,12 @@ from sqlalchemy.engine import make_url
 
 from hrms import demo
 from isles.storage.db import drop_postgres_database
+from shop.system import build as build_shop
 from tests import support
 from tests.hrms.cluster import ALL_SERVICES as SERVICES
 from tests.support import NATS_URL, PG_SERVER, isles_up, require_nats, require_postgres
+
+SHOP = tuple(s.name for s in build_shop().services)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 
@@ -89,18 +92,20 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
 
 
 def test_children_stop_when_the_supervisor_is_killed() -> None:
-    """Every service a process of its own (ten), started on two cores beside other
-    tests: a longer bound than the other tests' for /ready."""
+    """Every service a process of its own: the shop's three (the supervisor is the
+    platform's; the test above runs every HR service), started on two cores beside
+    other tests: a longer bound than the other tests' for /ready."""
     require_postgres()
     require_nats()
     prefix = f"isles_d_{uuid.uuid4().hex[:10]}"
     template = f"{PG_SERVER}/{prefix}_{{service}}"
     env = {**os.environ, "ISLES_NATS_PREFIX": prefix}
-    args = ("--distributed", "--no-demo", "--database-url", template, "--nats-url", NATS_URL)
+    system = ("--system", "shop")
+    args = (*system, "--distributed", "--no-demo", "--database-url", template, "--nats-url", NATS_URL)
     try:
         with isles_up(*args, env=env, wait_for="/ready", timeout=180) as (proc, _base):
             services = children_of(proc.pid)
-            assert len(services) == len(SERVICES)
+            assert len(services) == len(SHOP)
             proc.send_signal(signal.SIGKILL)  # no shutdown code runs in the supervisor
             proc.wait(timeout=30)
             deadline = time.monotonic() + 30
@@ -110,7 +115,7 @@ def test_children_stop_when_the_supervisor_is_killed() -> None:
                 time.sleep(0.1)
             assert not alive, "no service process outlives its supervisor"
     finally:
-        for service in SERVICES:
+        for service in SHOP:
             asyncio.run(drop_postgres_database(make_url(template.replace("{service}", service))))
 
 
