@@ -291,3 +291,44 @@ async def test_an_approved_request_reaches_the_balances_figure(hrms: SystemRunti
         ("2030-06", "Annual leave", None, 1, "25.00", "2.00", "23.00"),
     }
     assert {p["leave_type_id"] for p in body["points"]} == {annual["id"]}
+
+
+@pytest.mark.services("leave", "analytics")
+async def test_entries_written_before_they_were_published_are_announced_by_a_migration(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    """leave 0002 announces the ledger as it stood: an entry an older version wrote
+    without its event (inserted here as that version did) reaches the figure."""
+    from sqlalchemy import insert
+
+    from hrms.services.leave.models import LedgerEntry
+    from isles import ACROSS_TENANTS
+    from isles.storage import migrations
+    from tests.hrms.leave.helpers import leave_type, team
+
+    t = await team(hrms, api, "Balances Announced")
+    annual = await leave_type(api, t.company)
+    await hrms.settle()
+    old = uuid.uuid4()
+    leave = hrms["leave"]
+    async with leave.db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
+        await session.execute(
+            insert(LedgerEntry).values(
+                id=old,
+                company_id=uuid.UUID(t.company),
+                employee_id=uuid.UUID(t.worker["id"]),
+                leave_type_id=uuid.UUID(annual["id"]),
+                year=2031,
+                kind="allocation",
+                days=Decimal("12.50"),
+                effective_on=date(2031, 1, 1),
+            )
+        )
+    window = {"from": "2031-01-01", "to": "2031-01-31"}
+    assert ok(await get(api, t.company, **window))["points"] == []  # never published: not known
+
+    await migrations.downgrade(leave.db, leave.service, "0001")
+    await migrations.upgrade(leave.db, leave.service)
+    await hrms.settle()
+    body = ok(await get(api, t.company, **window))
+    assert rows(body) == {("2031-01", "Annual leave", None, 1, "12.50", "0.00", "12.50")}
