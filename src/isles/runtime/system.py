@@ -121,6 +121,8 @@ class ServiceRuntime:
                 metrics=metrics,
                 callbacks=CallbackTokens.from_key(self.keys.private.get(service.name)),
                 tracer=tracer,
+                publish=service.saga_events,
+                on_event=lambda: self.relay.wake(),
             )
         if service.publishes:
             bus.publishes_for(service.name)
@@ -373,10 +375,25 @@ def load_data_keys(settings: IslesSettings, local: Sequence[Service], *, generat
             log.warning("keys.data_key_missing", service=service.name, folder=str(own))
 
 
+def event_publishers(system: System) -> dict[str, tuple[str, ...]]:
+    """Each event type of ``system`` and the services that declare it in ``publishes``:
+    one for a service's own events; each service with sagas for the platform's
+    ``isles.SagaFinished``."""
+    found: dict[str, list[str]] = {}
+    for s in system.services:
+        for e in s.publishes:
+            found.setdefault(e.event_type, [])
+            if s.name not in found[e.event_type]:
+                found[e.event_type].append(s.name)
+    return {t: tuple(names) for t, names in found.items()}
+
+
 def event_owners(system: System) -> dict[str, str]:
-    """Each event type of ``system`` and the service that publishes it (declares it in
-    ``publishes``): the only one whose events of that type are applied."""
-    return {e.event_type: s.name for s in system.services for e in s.publishes}
+    """Each event type of ``system`` published by one service, and that service: the
+    only one whose events of that type are applied. A type several services publish
+    (``isles.SagaFinished``) is left out: it is taken from any of them (see
+    :func:`event_publishers`)."""
+    return {t: names[0] for t, names in event_publishers(system).items() if len(names) == 1}
 
 
 def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
@@ -385,7 +402,7 @@ def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
         return EmbeddedBus()
     from isles.messaging.nats_bus import NatsBus
 
-    return NatsBus(settings.nats, event_owners(system), max_deliveries=settings.max_deliveries, name=name)
+    return NatsBus(settings.nats, event_publishers(system), max_deliveries=settings.max_deliveries, name=name)
 
 
 class SystemRuntime:

@@ -22,10 +22,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from isles.core import failpoints
 from isles.core.clock import utcnow
+from isles.sagas import events
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import saga_steps_table, sagas_table
+from isles.storage.notify import outbox_channel
+from isles.storage.schema import outbox_table, saga_steps_table, sagas_table
+from isles.storage.uow import outbox_row
 
 _s = sagas_table
 _st = saga_steps_table
@@ -182,12 +186,17 @@ def _saga(row: Row[Any], steps: Sequence[StepState]) -> SagaState:
 
 
 class SagaStore:
-    """Reads and writes the sagas of one service's database, as process ``owner``."""
+    """Reads and writes the sagas of one service's database, as process ``owner``.
 
-    def __init__(self, db: ServiceDatabase, *, owner: str, lease: timedelta) -> None:
+    With ``publish`` (the service's name), a write that ends a saga (completed,
+    compensated, failed) also writes an ``isles.SagaFinished`` event to the service's
+    outbox, in the same transaction (see :mod:`isles.sagas.events`)."""
+
+    def __init__(self, db: ServiceDatabase, *, owner: str, lease: timedelta, publish: str | None = None) -> None:
         self.db = db
         self.owner = owner
         self.lease = lease
+        self.publish = publish
 
     async def create(
         self,
@@ -291,7 +300,27 @@ class SagaStore:
             await session.execute(
                 update(_st).where(_st.c.saga_id == state.id, _st.c.position == position).values(**changes)
             )
-        return _applied(state, values, steps)
+        written = _applied(state, values, steps)
+        if "status" in saga and events.ends(written.status):
+            if self.publish is not None:
+                await self._announce(session, written, now)
+            # failpoint: the saga's end (and its event) written, not yet committed
+            await failpoints.hit(f"saga.{state.saga_type}.ending")
+        return written
+
+    async def _announce(self, session: AsyncSession, state: SagaState, now: datetime) -> None:
+        """The saga's ``SagaFinished`` into the outbox, in the caller's transaction. Its
+        aggregate version is the saga's own (it grows with every state write), so a
+        retried failed saga that ends again is announced at a higher version."""
+        assert self.publish is not None
+        event = events.saga_finished(state, self.publish, state.finished_at or now)
+        row = outbox_row(events.envelope(event, service=self.publish, version=state.version, tenant_id=state.tenant_id))
+        if session.get_bind().dialect.name == "postgresql":
+            # like a unit of work's outbox write: the insert notifies the relays at commit
+            notify = func.pg_notify(outbox_channel(self.publish), "")
+            await session.execute(insert(outbox_table).returning(notify), [row])
+        else:
+            await session.execute(insert(outbox_table), [row])
 
     async def acquire(self, saga_id: uuid.UUID) -> bool:
         """Lease an in-flight saga to this process, unless another process holds it."""

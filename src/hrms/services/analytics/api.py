@@ -772,3 +772,6 @@ async def run_chart(
         run = await _run(session, company_id, report_id, run_id)
     title = f"{report.name}: headcount {run.period_start} to {run.period_end}"
     return Response(reports.to_svg(json.loads(run.result)["points"], title), media_type="image/svg+xml")
+
+
+from hrms.services.analytics import sagas_api  # noqa: E402, F401  (the sagas figure: its router, included by it)
