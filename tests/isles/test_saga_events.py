@@ -7,6 +7,7 @@ saga), to a service that keeps what it hears."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from isles.runtime.system import SystemRuntime, event_owners, event_publishers
 from isles.sagas import Saga, SagaStatus, Step, StepContext
 from isles.sagas.events import SagaFinished
 from isles.service.declaration import Service, System
-from isles.storage.schema import new_metadata, outbox_table
+from isles.storage.schema import dead_letters_table, new_metadata, outbox_table
 from tests.isles import sagatoy
 from tests.isles.test_sagas import ORDER, SAGA_FAST
 from tests.support import NATS_URL, Backend, delete_streams, make_backend, nats_prefix, require_nats
@@ -312,3 +313,21 @@ async def test_over_nats_both_publishers_reach_the_watcher(tmp_path: Any) -> Non
     finally:
         await runtime.stop()
         await delete_streams(NATS_URL, prefix)
+
+
+async def test_one_from_a_service_that_does_not_publish_it_is_parked(system: SystemRuntime) -> None:
+    runner = system["tally"].sagas
+    assert runner is not None
+    real = await runner.wait(await runner.begin("tally.Tick", {}), 20)
+    (env,) = await outboxed(system, "tally", real.id)
+    forged = dataclasses.replace(env, id=str(uuid.uuid4()), source="/isles/ledger", aggregateid=str(uuid.uuid4()))
+    consumer = system["watch"].consumer
+    assert consumer is not None
+    await consumer.deliver(forged)
+    await system.settle()
+    async with system["watch"].db.read_session() as session:
+        letters = (await session.execute(select(dead_letters_table))).all()
+        sources = set((await session.scalars(select(Heard.source))).all())
+    assert [d.event_type for d in letters] == [SagaFinished.event_type]
+    assert "only /isles/shop, /isles/tally publishes it" in letters[0].error
+    assert sources == {"/isles/tally"}

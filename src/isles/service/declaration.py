@@ -144,3 +144,16 @@ class System:
         if len(set(names)) != len(names):
             raise ValueError(f"system {self.name}: duplicate service names in {names}")
         check_service_name(self.identity_provider)
+
+
+def event_publishers(system: System) -> dict[str, tuple[str, ...]]:
+    """Each event type of ``system`` and the services that declare it in ``publishes``:
+    one for a service's own events; each service with sagas for the platform's
+    ``isles.SagaFinished``."""
+    found: dict[str, list[str]] = {}
+    for s in system.services:
+        for e in s.publishes:
+            found.setdefault(e.event_type, [])
+            if s.name not in found[e.event_type]:
+                found[e.event_type].append(s.name)
+    return {t: tuple(names) for t, names in found.items()}
