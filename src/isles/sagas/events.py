@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from isles.core.events import Envelope, Event
-
-if TYPE_CHECKING:
-    from isles.sagas.store import SagaState
 
 #: The aggregate type of the event (its id: the saga's).
 AGGREGATE_TYPE = "saga"
@@ -49,14 +46,14 @@ class SagaFinished(Event):
     attempts: int = 0  # every attempt at an action or a compensation
 
 
-def _tenant(tenant_id: str) -> uuid.UUID | None:
+def tenant_of(tenant_id: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(tenant_id) if tenant_id else None
     except ValueError:
         return None
 
 
-def _slug(problem: object) -> str | None:
+def problem_slug(problem: object) -> str | None:
     if not isinstance(problem, dict):
         return None
     kind = problem.get("type")
@@ -64,31 +61,6 @@ def _slug(problem: object) -> str | None:
         return kind.rsplit(":", 1)[-1][:100]
     title = problem.get("title")
     return str(title)[:100] if title else None
-
-
-def saga_finished(state: SagaState, service: str, finished_at: datetime) -> SagaFinished:
-    """The event of ``state``, a saga just written in an end state."""
-    failed = next((s for s in state.steps if s.error is not None), None)
-    error = _slug(state.error)
-    if state.status.value == "failed" and error is None:
-        error = "compensation-failed"
-    started = state.created_at
-    return SagaFinished(
-        saga_id=state.id,
-        saga=state.saga_type,
-        service=service,
-        status=state.status.value,  # one of _END: the caller checks
-        tenant=_tenant(state.tenant_id),
-        started_at=started,
-        finished_at=finished_at,
-        duration_seconds=round(max(0.0, (finished_at - started).total_seconds()), 3),
-        steps=len(state.steps),
-        completed_steps=sum(1 for s in state.steps if s.finished_at is not None and s.error is None),
-        compensated_steps=tuple(s.name for s in state.steps if s.status.value == "compensated"),
-        failed_step=failed.name if failed is not None else None,
-        error=error,
-        attempts=sum(s.attempts + s.compensation_attempts for s in state.steps),
-    )
 
 
 def ends(status: object) -> bool:
@@ -109,4 +81,4 @@ def envelope(event: SagaFinished, *, service: str, version: int, tenant_id: str)
     )
 
 
-__all__ = ["AGGREGATE_TYPE", "SagaFinished", "envelope", "saga_finished"]
+__all__ = ["AGGREGATE_TYPE", "SagaFinished", "ends", "envelope", "problem_slug", "tenant_of"]

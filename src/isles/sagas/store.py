@@ -24,8 +24,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from isles.core import failpoints
 from isles.core.clock import utcnow
-from isles.sagas import events
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
+from isles.sagas.events import SagaFinished, ends, envelope, problem_slug, tenant_of
 from isles.storage.db import ServiceDatabase
 from isles.storage.notify import outbox_channel
 from isles.storage.schema import outbox_table, saga_steps_table, sagas_table
@@ -185,6 +185,31 @@ def _saga(row: Row[Any], steps: Sequence[StepState]) -> SagaState:
     )
 
 
+def finished_event(state: SagaState, service: str, finished_at: datetime) -> SagaFinished:
+    """The event of ``state``, a saga just written in an end state."""
+    failed = next((s for s in state.steps if s.error is not None), None)
+    error = problem_slug(state.error)
+    if state.status is SagaStatus.FAILED and error is None:
+        error = "compensation-failed"
+    started = state.created_at
+    return SagaFinished(
+        saga_id=state.id,
+        saga=state.saga_type,
+        service=service,
+        status=state.status.value,  # an end state: the caller checks
+        tenant=tenant_of(state.tenant_id),
+        started_at=started,
+        finished_at=finished_at,
+        duration_seconds=round(max(0.0, (finished_at - started).total_seconds()), 3),
+        steps=len(state.steps),
+        completed_steps=sum(1 for s in state.steps if s.finished_at is not None and s.error is None),
+        compensated_steps=tuple(s.name for s in state.steps if s.status is StepStatus.COMPENSATED),
+        failed_step=failed.name if failed is not None else None,
+        error=error,
+        attempts=sum(s.attempts + s.compensation_attempts for s in state.steps),
+    )
+
+
 class SagaStore:
     """Reads and writes the sagas of one service's database, as process ``owner``.
 
@@ -301,7 +326,7 @@ class SagaStore:
                 update(_st).where(_st.c.saga_id == state.id, _st.c.position == position).values(**changes)
             )
         written = _applied(state, values, steps)
-        if "status" in saga and events.ends(written.status):
+        if "status" in saga and ends(written.status):
             if self.publish is not None:
                 await self._announce(session, written, now)
             # failpoint: the saga's end (and its event) written, not yet committed
@@ -313,8 +338,8 @@ class SagaStore:
         aggregate version is the saga's own (it grows with every state write), so a
         retried failed saga that ends again is announced at a higher version."""
         assert self.publish is not None
-        event = events.saga_finished(state, self.publish, state.finished_at or now)
-        row = outbox_row(events.envelope(event, service=self.publish, version=state.version, tenant_id=state.tenant_id))
+        event = finished_event(state, self.publish, state.finished_at or now)
+        row = outbox_row(envelope(event, service=self.publish, version=state.version, tenant_id=state.tenant_id))
         if session.get_bind().dialect.name == "postgresql":
             # like a unit of work's outbox write: the insert notifies the relays at commit
             notify = func.pg_notify(outbox_channel(self.publish), "")
