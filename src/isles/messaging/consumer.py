@@ -410,7 +410,7 @@ class Consumer:
             item.future.set_result(None)
 
     def _admit(self, env: Envelope) -> None:
-        """Refuse an event that does not come from the service that owns its type."""
+        """Refuse an event that does not come from a service that publishes its type."""
         expected = self._sources.get(env.type)
         if expected is not None and env.source not in expected:
             raise EventError(

@@ -68,9 +68,10 @@ def ends(status: object) -> bool:
     return str(getattr(status, "value", status)) in _END
 
 
-def envelope(event: SagaFinished, *, service: str, version: int, tenant_id: str) -> Envelope:
+def envelope(event: SagaFinished, *, service: str, version: int, tenant_id: str, traceparent: str = "") -> Envelope:
     """The event as ``service`` writes it to its outbox: aggregate ``saga``, the saga's
-    id, at ``version``; for the saga's tenant."""
+    id, at ``version``; for the saga's tenant; a child of ``traceparent`` (the span of
+    the work that ended the saga: a step's, its request's or its resumption's)."""
     return Envelope.new(
         event,
         source=f"/isles/{service}",
@@ -78,6 +79,7 @@ def envelope(event: SagaFinished, *, service: str, version: int, tenant_id: str)
         aggregate_id=str(event.saga_id),
         aggregate_version=version,
         tenant_id=tenant_id,
+        traceparent=traceparent,
     )
 
 

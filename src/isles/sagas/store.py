@@ -22,7 +22,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from isles.core import failpoints
+from isles.core import failpoints, tracing
 from isles.core.clock import utcnow
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
 from isles.sagas.events import SagaFinished, ends, envelope, problem_slug, tenant_of
@@ -339,7 +339,10 @@ class SagaStore:
         retried failed saga that ends again is announced at a higher version."""
         assert self.publish is not None
         event = finished_event(state, self.publish, state.finished_at or now)
-        row = outbox_row(envelope(event, service=self.publish, version=state.version, tenant_id=state.tenant_id))
+        written = envelope(
+            event, service=self.publish, version=state.version, tenant_id=state.tenant_id, traceparent=tracing.current()
+        )
+        row = outbox_row(written)
         if session.get_bind().dialect.name == "postgresql":
             # like a unit of work's outbox write: the insert notifies the relays at commit
             notify = func.pg_notify(outbox_channel(self.publish), "")
