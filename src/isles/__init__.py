@@ -76,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "StepContext": "isles.sagas",
     "StepFailed": "isles.sagas",
     "SagaState": "isles.sagas",
+    "SagaFinished": "isles.sagas.events",
     "run_saga": "isles.http.saga_routes",
     "start_saga": "isles.http.saga_routes",
     "answer": "isles.http.saga_routes",
@@ -178,6 +179,7 @@ __all__ = [
     "Resend",
     "S3BlobStore",
     "Saga",
+    "SagaFinished",
     "SagaState",
     "SecurityLog",
     "Sender",
@@ -279,6 +281,7 @@ if TYPE_CHECKING:
     from isles.messaging.consumer import Handler, HandlerContext
     from isles.messaging.replicas import DenormalizedColumns, ReplicaTable
     from isles.sagas import Saga, SagaState, Step, StepContext, StepFailed
+    from isles.sagas.events import SagaFinished
     from isles.security.events import SecurityLog
     from isles.security.passwords import passwords
     from isles.security.tokens import IDENTITY_PROVIDER, Principal, TokenSigner

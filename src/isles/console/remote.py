@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +41,7 @@ from isles.ops.metrics import Metrics
 from isles.sagas.store import SagaStore
 from isles.security.events import SecurityLog
 from isles.security.tokens import KeyRing
-from isles.service.declaration import Service, System
+from isles.service.declaration import Service, System, event_publishers
 from isles.storage import crypto
 from isles.storage.db import ServiceDatabase, check_distinct, resolve_database_url
 from isles.storage.outbox import SqlOutbox
@@ -80,7 +80,12 @@ class RemoteService:
     its saga store."""
 
     def __init__(
-        self, service: Service, db: ServiceDatabase, *, settings: IslesSettings, owners: Mapping[str, str]
+        self,
+        service: Service,
+        db: ServiceDatabase,
+        *,
+        settings: IslesSettings,
+        owners: Mapping[str, str | Sequence[str]],
     ) -> None:
         self.service = service
         self.name = service.name
@@ -146,7 +151,7 @@ class DistributedConsole:
         self.metrics = Metrics()  # nothing runs here: the processes' metrics are read by probe()
         self.keys = KeyRing.load(keys)  # the public keys only: the console verifies, it signs nothing
         self.security = SecurityLog(settings.security_log_target(), service="gateway")
-        owners = {e.event_type: s.name for s in system.services for e in s.publishes}
+        owners = event_publishers(system)
         urls_of = {s.name: resolve_database_url(s.name, settings, env) for s in system.services}
         check_distinct(urls_of)
         service_env = ServiceEnvironment(env)

@@ -128,7 +128,7 @@ class Consumer:
         observers: Sequence[Observer] = (),
         max_deliveries: int = 10,
         on_handled: Callable[[str, float, str], None] | None = None,
-        owners: Mapping[str, str] | None = None,
+        owners: Mapping[str, str | Sequence[str]] | None = None,
         tracer: tracing.Tracer | None = None,
         messaging_system: str = "isles",
     ) -> None:
@@ -137,9 +137,13 @@ class Consumer:
         self.name = name
         self._tracer = tracer
         self._messaging_system = messaging_system
-        #: The source each event type must come from (``/isles/<the service that
-        #: declares it in publishes>``): an event claiming another is parked, not applied.
-        self._sources = {t: f"/isles/{service}" for t, service in (owners or {}).items()}
+        #: The sources each event type may come from (``/isles/<the service that
+        #: declares it in publishes>``; several for ``isles.SagaFinished``, which every
+        #: service with sagas publishes): an event claiming another is parked, not applied.
+        self._sources = {
+            t: frozenset(f"/isles/{s}" for s in ((services,) if isinstance(services, str) else services))
+            for t, services in (owners or {}).items()
+        }
         self._commit_point = f"consumer.{name}.commit"  # failpoint: handlers ran, commit not yet
         self._db = db
         self._uow_factory = uow_factory
@@ -406,10 +410,12 @@ class Consumer:
             item.future.set_result(None)
 
     def _admit(self, env: Envelope) -> None:
-        """Refuse an event that does not come from the service that owns its type."""
+        """Refuse an event that does not come from a service that publishes its type."""
         expected = self._sources.get(env.type)
-        if expected is not None and env.source != expected:
-            raise EventError(f"{env.type} from {env.source or 'no source'}: only {expected} publishes it")
+        if expected is not None and env.source not in expected:
+            raise EventError(
+                f"{env.type} from {env.source or 'no source'}: only {', '.join(sorted(expected))} publishes it"
+            )
 
     async def _apply(self, env: Envelope) -> Outcome:
         self._admit(env)

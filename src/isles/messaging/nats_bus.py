@@ -148,14 +148,20 @@ class _Publisher:
 
 
 class NatsBus:
-    """A :class:`~isles.messaging.bus.Bus` on NATS JetStream. ``routes`` maps event type → publishing service."""
+    """A :class:`~isles.messaging.bus.Bus` on NATS JetStream. ``routes`` maps event type → publishing
+    service, or the services that publish it (a platform event, ``isles.SagaFinished``: one stream each)."""
 
     def __init__(
-        self, settings: NatsSettings, routes: Mapping[str, str], *, max_deliveries: int, name: str = "isles"
+        self,
+        settings: NatsSettings,
+        routes: Mapping[str, str | Sequence[str]],
+        *,
+        max_deliveries: int,
+        name: str = "isles",
     ) -> None:
         self.settings = settings
         self.max_deliveries = max_deliveries
-        self._routes = dict(routes)
+        self._routes = {t: (s,) if isinstance(s, str) else tuple(s) for t, s in routes.items()}
         self._name = name
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
@@ -177,10 +183,11 @@ class NatsBus:
     def subscribe(self, subscriber: Subscriber, event_types: Iterable[str]) -> None:
         by_service: dict[str, set[str]] = {}
         for event_type in event_types:
-            service = self._routes.get(event_type)
-            if service is None:
+            services = self._routes.get(event_type)
+            if not services:
                 raise ValueError(f"{subscriber.name} subscribes to {event_type}, which no service publishes")
-            by_service.setdefault(service, set()).add(event_type)
+            for service in services:
+                by_service.setdefault(service, set()).add(event_type)
         for service, types in by_service.items():
             if any(s.subscriber.name == subscriber.name and s.service == service for s in self._subs):
                 raise ValueError(f"{subscriber.name} already subscribes to {service}'s stream")

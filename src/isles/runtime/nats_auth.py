@@ -55,7 +55,10 @@ def inbox_prefix(service: str) -> str:
 
 def users(system: System, prefix: str) -> list[NatsUser]:
     """Each service's NATS permissions, from the declarations of ``system``."""
-    owners = {e.event_type: s.name for s in system.services for e in s.publishes}
+    owners: dict[str, set[str]] = {}  # event type -> the services that publish it
+    for s in system.services:
+        for e in s.publishes:
+            owners.setdefault(e.event_type, set()).add(s.name)
     made = []
     for service in system.services:
         publish: list[str] = []
@@ -64,7 +67,7 @@ def users(system: System, prefix: str) -> list[NatsUser]:
             publish += [f"{prefix}.{service.name}.>"]
             publish += [f"$JS.API.STREAM.{verb}.{own}" for verb in ("CREATE", "UPDATE", "INFO")]
         durable = durable_name(service.name)
-        consumed = sorted({owners[h.event.event_type] for h in service.all_handlers() if h.event.event_type in owners})
+        consumed = sorted({o for h in service.all_handlers() for o in owners.get(h.event.event_type, ())})
         for other in consumed:
             stream = stream_name(prefix, other)
             publish += [

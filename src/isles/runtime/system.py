@@ -37,7 +37,7 @@ from isles.sagas.runner import SagaRunner
 from isles.security import tokens as security
 from isles.security.events import SecurityLog
 from isles.security.passwords import passwords
-from isles.service.declaration import Service, System
+from isles.service.declaration import Service, System, event_publishers
 from isles.service.jobs import scheduler_worker
 from isles.service.workers import Worker
 from isles.storage import crypto, migrations
@@ -78,13 +78,13 @@ class ServiceRuntime:
         metrics: Metrics,
         breakers: dict[str, CircuitBreaker] | None = None,
         keys: security.KeyRing | None = None,
-        owners: Mapping[str, str] | None = None,
+        owners: Mapping[str, str | Sequence[str]] | None = None,
         security_log: SecurityLog | None = None,
         identity_provider: str = security.IDENTITY_PROVIDER,
         tracer: tracing.Tracer | None = None,
     ) -> None:
-        """``owners``: each event type's publishing service (the system's declarations);
-        the consumer refuses an event whose source is not its owner.
+        """``owners``: each event type's publishing service(s) (the system's declarations);
+        the consumer refuses an event whose source is not one of them.
         ``identity_provider``: the service whose tokens are users' (the system's).
         ``tracer``: the service's OpenTelemetry spans (None: tracing is off)."""
         self.service = service
@@ -121,6 +121,8 @@ class ServiceRuntime:
                 metrics=metrics,
                 callbacks=CallbackTokens.from_key(self.keys.private.get(service.name)),
                 tracer=tracer,
+                publish=service.saga_events,
+                on_event=lambda: self.relay.wake(),
             )
         if service.publishes:
             bus.publishes_for(service.name)
@@ -374,9 +376,11 @@ def load_data_keys(settings: IslesSettings, local: Sequence[Service], *, generat
 
 
 def event_owners(system: System) -> dict[str, str]:
-    """Each event type of ``system`` and the service that publishes it (declares it in
-    ``publishes``): the only one whose events of that type are applied."""
-    return {e.event_type: s.name for s in system.services for e in s.publishes}
+    """Each event type of ``system`` published by one service, and that service: the
+    only one whose events of that type are applied. A type several services publish
+    (``isles.SagaFinished``) is left out: see :func:`event_publishers`, which consumers
+    and the NATS bus go by."""
+    return {t: names[0] for t, names in event_publishers(system).items() if len(names) == 1}
 
 
 def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
@@ -385,7 +389,7 @@ def make_bus(system: System, settings: IslesSettings, *, name: str) -> Bus:
         return EmbeddedBus()
     from isles.messaging.nats_bus import NatsBus
 
-    return NatsBus(settings.nats, event_owners(system), max_deliveries=settings.max_deliveries, name=name)
+    return NatsBus(settings.nats, event_publishers(system), max_deliveries=settings.max_deliveries, name=name)
 
 
 class SystemRuntime:
@@ -436,7 +440,7 @@ class SystemRuntime:
             generate=settings.generate_keys if generate_keys is None else generate_keys,
             strict=only is not None,
         )
-        owners = event_owners(system)
+        owners = event_publishers(system)
         passwords.configure(**settings.password.model_dump())
         #: The OpenTelemetry pipeline (ISLES_TRACING_ENDPOINT); None, and the SDK not
         #: imported, when tracing is off.

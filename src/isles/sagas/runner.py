@@ -128,16 +128,26 @@ class SagaRunner:
         metrics: Metrics | None = None,
         callbacks: CallbackTokens | None = None,
         tracer: tracing.Tracer | None = None,
+        publish: bool = True,
+        on_event: Callable[[], None] | None = None,
     ) -> None:
         """``tracer``: a span per attempt at a step or its compensation (None: tracing
-        is off)."""
+        is off). ``publish``: write an ``isles.SagaFinished`` to the service's outbox
+        with the state write that ends each saga; ``on_event`` is called once it is
+        committed (the relay's wake)."""
         self.service = service
         self._tracer = tracer
         self.callbacks = callbacks or CallbackTokens.from_key(None)
         self.db = db
         self.sagas = {s.name: s for s in sagas}
         self.settings = settings or SagaSettings()
-        self.store = SagaStore(db, owner=relay_identity(), lease=timedelta(seconds=self.settings.lease_seconds))
+        self.store = SagaStore(
+            db,
+            owner=relay_identity(),
+            lease=timedelta(seconds=self.settings.lease_seconds),
+            publish=service if publish else None,
+        )
+        self._on_event = on_event
         self._new_uow = new_uow
         self._clients = clients
         self._metrics = metrics
@@ -631,6 +641,8 @@ class SagaRunner:
         log.info(
             "saga.finished", service=self.service, saga=saga.name, saga_id=str(state.id), status=state.status.value
         )
+        if self._on_event is not None and self.store.publish is not None:
+            self._on_event()  # its SagaFinished is in the outbox
         if self._metrics is None:
             return
         seconds = (utcnow() - state.created_at).total_seconds()

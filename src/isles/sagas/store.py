@@ -22,10 +22,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from isles.core import failpoints, tracing
 from isles.core.clock import utcnow
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
+from isles.sagas.events import SagaFinished, ends, envelope, problem_slug, tenant_of
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import saga_steps_table, sagas_table
+from isles.storage.notify import outbox_channel
+from isles.storage.schema import outbox_table, saga_steps_table, sagas_table
+from isles.storage.uow import outbox_row
 
 _s = sagas_table
 _st = saga_steps_table
@@ -181,13 +185,43 @@ def _saga(row: Row[Any], steps: Sequence[StepState]) -> SagaState:
     )
 
 
-class SagaStore:
-    """Reads and writes the sagas of one service's database, as process ``owner``."""
+def finished_event(state: SagaState, service: str, finished_at: datetime) -> SagaFinished:
+    """The event of ``state``, a saga just written in an end state."""
+    failed = next((s for s in state.steps if s.error is not None), None)
+    error = problem_slug(state.error)
+    if state.status is SagaStatus.FAILED and error is None:
+        error = "compensation-failed"
+    started = state.created_at
+    return SagaFinished(
+        saga_id=state.id,
+        saga=state.saga_type,
+        service=service,
+        status=state.status.value,  # an end state: the caller checks
+        tenant=tenant_of(state.tenant_id),
+        started_at=started,
+        finished_at=finished_at,
+        duration_seconds=round(max(0.0, (finished_at - started).total_seconds()), 3),
+        steps=len(state.steps),
+        completed_steps=sum(1 for s in state.steps if s.finished_at is not None and s.error is None),
+        compensated_steps=tuple(s.name for s in state.steps if s.status is StepStatus.COMPENSATED),
+        failed_step=failed.name if failed is not None else None,
+        error=error,
+        attempts=sum(s.attempts + s.compensation_attempts for s in state.steps),
+    )
 
-    def __init__(self, db: ServiceDatabase, *, owner: str, lease: timedelta) -> None:
+
+class SagaStore:
+    """Reads and writes the sagas of one service's database, as process ``owner``.
+
+    With ``publish`` (the service's name), a write that ends a saga (completed,
+    compensated, failed) also writes an ``isles.SagaFinished`` event to the service's
+    outbox, in the same transaction (see :mod:`isles.sagas.events`)."""
+
+    def __init__(self, db: ServiceDatabase, *, owner: str, lease: timedelta, publish: str | None = None) -> None:
         self.db = db
         self.owner = owner
         self.lease = lease
+        self.publish = publish
 
     async def create(
         self,
@@ -291,7 +325,30 @@ class SagaStore:
             await session.execute(
                 update(_st).where(_st.c.saga_id == state.id, _st.c.position == position).values(**changes)
             )
-        return _applied(state, values, steps)
+        written = _applied(state, values, steps)
+        if "status" in saga and ends(written.status):
+            if self.publish is not None:
+                await self._announce(session, written, now)
+            # failpoint: the saga's end (and its event) written, not yet committed
+            await failpoints.hit(f"saga.{state.saga_type}.ending")
+        return written
+
+    async def _announce(self, session: AsyncSession, state: SagaState, now: datetime) -> None:
+        """The saga's ``SagaFinished`` into the outbox, in the caller's transaction. Its
+        aggregate version is the saga's own (it grows with every state write), so a
+        retried failed saga that ends again is announced at a higher version."""
+        assert self.publish is not None
+        event = finished_event(state, self.publish, state.finished_at or now)
+        written = envelope(
+            event, service=self.publish, version=state.version, tenant_id=state.tenant_id, traceparent=tracing.current()
+        )
+        row = outbox_row(written)
+        if session.get_bind().dialect.name == "postgresql":
+            # like a unit of work's outbox write: the insert notifies the relays at commit
+            notify = func.pg_notify(outbox_channel(self.publish), "")
+            await session.execute(insert(outbox_table).returning(notify), [row])
+        else:
+            await session.execute(insert(outbox_table), [row])
 
     async def acquire(self, saga_id: uuid.UUID) -> bool:
         """Lease an in-flight saga to this process, unless another process holds it."""

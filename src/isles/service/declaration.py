@@ -17,6 +17,7 @@ from isles.messaging.archive import EventArchive
 from isles.messaging.consumer import Handler
 from isles.messaging.replicas import Replica
 from isles.sagas.definition import Saga
+from isles.sagas.events import SagaFinished
 from isles.service.jobs import Job
 from isles.service.resend import Resend
 from isles.service.workers import WorkerFactory
@@ -38,7 +39,9 @@ class Service:
     Alembic revisions, nothing else in it (``None`` creates tables from the metadata: for tests and
     prototypes only, never for a service with data to keep). ``handlers`` and ``replicas`` say what it does with other
     services' events; ``publishes`` lists the events it writes to its outbox;
-    ``sagas`` are the multi-service operations it orchestrates; ``permissions`` are
+    ``sagas`` are the multi-service operations it orchestrates (a service with sagas
+    publishes ``isles.SagaFinished`` as well, added to ``publishes`` here, unless
+    ``saga_events=False``); ``permissions`` are
     what its own calls to other services need (its service tokens claim them);
     ``workers`` are its own background loops (made per running service); ``uploads``
     are the POST paths (regular expressions, relative to the service) whose routes
@@ -65,6 +68,7 @@ class Service:
     resend: Sequence[Resend] = ()  # how its copied tables' rows are re-published (isles audit --repair)
     uploads: Sequence[str] = ()  # POST paths (regexes) whose routes stream a body up to ISLES_BLOBS_MAX_UPLOAD_BYTES
     archive: EventArchive | None = None  # an archive of other services' events, and read models kept from it
+    saga_events: bool = True  # with sagas: publish isles.SagaFinished as each ends
     description: str = ""
     version: str = "1"
     references: tuple[references.Reference, ...] = field(init=False, default=())
@@ -88,6 +92,8 @@ class Service:
         names = [s.name for s in self.sagas]
         if len(set(names)) != len(names):
             raise ValueError(f"service {self.name}: saga names repeat: {names}")
+        if self.sagas and self.saga_events and SagaFinished not in self.publishes:
+            object.__setattr__(self, "publishes", (*self.publishes, SagaFinished))
         jobs = [j.name for j in self.jobs]
         if len(set(jobs)) != len(jobs):
             raise ValueError(f"service {self.name}: job names repeat: {jobs}")
@@ -138,3 +144,16 @@ class System:
         if len(set(names)) != len(names):
             raise ValueError(f"system {self.name}: duplicate service names in {names}")
         check_service_name(self.identity_provider)
+
+
+def event_publishers(system: System) -> dict[str, tuple[str, ...]]:
+    """Each event type of ``system`` and the services that declare it in ``publishes``:
+    one for a service's own events; each service with sagas for the platform's
+    ``isles.SagaFinished``."""
+    found: dict[str, list[str]] = {}
+    for s in system.services:
+        for e in s.publishes:
+            found.setdefault(e.event_type, [])
+            if s.name not in found[e.event_type]:
+                found[e.event_type].append(s.name)
+    return {t: tuple(names) for t, names in found.items()}

@@ -41,8 +41,7 @@ from sqlalchemy import func, select
 
 from isles.core.events import Envelope
 from isles.messaging.consumer import Consumer
-from isles.runtime.system import event_owners
-from isles.service.declaration import System
+from isles.service.declaration import System, event_publishers
 from isles.storage.db import ServiceDatabase
 from isles.storage.schema import inbox_table, outbox_table
 
@@ -163,18 +162,19 @@ async def _oldest(db: ServiceDatabase, column: Any, *where: Any) -> datetime | N
 
 
 def consumed(system: System, service: str) -> dict[str, list[str]]:
-    """Producer -> the event types ``service`` handles that it publishes."""
-    owners = event_owners(system)
+    """Producer -> the event types ``service`` handles that it publishes (a type several
+    services publish, ``isles.SagaFinished``, under each of them)."""
+    publishers = event_publishers(system)
     declared = next(s for s in system.services if s.name == service)
     by_producer: dict[str, list[str]] = {}
     for handler in declared.all_handlers():
         event_type = handler.event.event_type
-        producer = owners.get(event_type)
-        if producer is None or producer == service:
-            continue
-        types = by_producer.setdefault(producer, [])
-        if event_type not in types:
-            types.append(event_type)
+        for producer in publishers.get(event_type, ()):
+            if producer == service:
+                continue
+            types = by_producer.setdefault(producer, [])
+            if event_type not in types:
+                types.append(event_type)
     return by_producer
 
 

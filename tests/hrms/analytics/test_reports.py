@@ -154,12 +154,13 @@ async def test_every_kind_of_report_shows_its_read_models_figures(hrms: SystemRu
     start, end, _ = period_of("last_12_months", today)
     window = {"from": start.isoformat(), "to": end.isoformat(), "interval": "month"}
     from tests.hrms.analytics.test_balances import LEDGER, PEOPLE
+    from tests.hrms.analytics.test_sagas import SAGAS
 
-    await deliver(hrms, [*PEOPLE, *LEDGER])
+    await deliver(hrms, [*PEOPLE, *LEDGER, *SAGAS])
     routes = {"utilization": "allocation"}
     direct = {
         kind: ok(await api.get(f"/api/analytics/companies/{C}/{routes.get(kind, kind)}", params=window))
-        for kind in ("leave", "allocation", "utilization", "teams", "balances")
+        for kind in ("leave", "allocation", "utilization", "teams", "balances", "sagas")
     }
     expected = {
         "leave": direct["leave"]["points"],
@@ -167,6 +168,7 @@ async def test_every_kind_of_report_shows_its_read_models_figures(hrms: SystemRu
         "utilization": direct["utilization"]["utilization"],
         "teams": direct["teams"]["points"],
         "balances": direct["balances"]["points"],
+        "sagas": direct["sagas"]["points"],
     }
     assert set(expected) | {"headcount"} == set(reports.KINDS)
     for kind, points in expected.items():

@@ -517,7 +517,7 @@ class ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, examples=["Monthly headcount"])
-    kind: Literal["headcount", "leave", "allocation", "utilization", "teams", "balances"] = Field(
+    kind: Literal["headcount", "leave", "allocation", "utilization", "teams", "balances", "sagas"] = Field(
         "headcount",
         description="Which figures: those of `GET .../{kind}` (utilization: the company's line of `.../allocation`).",
         examples=["headcount"],

@@ -7,9 +7,9 @@ import inspect
 from types import ModuleType
 
 from hrms.contracts import auth, company, contract, document, employee, leave, presence, project, tasks
-from hrms.services.analytics import balances, headcount, workforce
+from hrms.services.analytics import balances, headcount, sagas, workforce
 from hrms.services.analytics.models import metadata
-from isles import Event, EventArchive
+from isles import Event, EventArchive, SagaFinished
 
 CONTRACTS: tuple[ModuleType, ...] = (auth, company, contract, document, employee, leave, presence, project, tasks)
 
@@ -31,7 +31,7 @@ def published_events(modules: tuple[ModuleType, ...] = CONTRACTS) -> list[type[E
 
 ARCHIVE = EventArchive(
     metadata,
-    published_events(),
+    [*published_events(), SagaFinished],
     name="analytics_events",
     read_models=[
         headcount.MODEL,
@@ -39,5 +39,6 @@ ARCHIVE = EventArchive(
         workforce.ALLOCATION_MODEL,
         workforce.TEAMS_MODEL,
         balances.MODEL,
+        sagas.MODEL,
     ],
 )

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.analytics import AGGREGATE, ReportReady
-from hrms.services.analytics import queries
+from hrms.services.analytics import queries, sagas_queries
 from hrms.services.analytics.balances_queries import balances
 from hrms.services.analytics.models import Report, ReportRun
 from isles import Job, ServiceContext, UniqueViolation, UnitOfWork
@@ -98,6 +98,10 @@ async def _balances(session: AsyncSession, r: Report, start: date, end: date) ->
     return KINDS["balances"].rows(await balances(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
 
 
+async def _sagas(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    return KINDS["sagas"].rows(await sagas_queries.figures(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
+
+
 async def _teams(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
     return KINDS["teams"].rows(await queries.teams(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
 
@@ -131,6 +135,13 @@ KINDS: dict[str, Kind] = {
             (*_PERIOD, "leave_type_id", "leave_type", "department_id", "employees", "credited", "taken", "balance"),
             "balance", ("leave_type", "department_id"), _balances,
             ("leave_type", "department_id", "employees", "credited", "taken", "balance"),
+        ),
+        Kind(
+            "sagas",
+            (*_PERIOD, "saga", "completed", "compensated", "failed", "compensation_rate", "median_seconds",
+             "max_seconds", "failing_step", "failing_step_count"),
+            "compensation_rate", ("saga",), _sagas,
+            ("saga", "completed", "compensated", "failed", "compensation_rate", "failing_step"),
         ),
     )
 }  # fmt: skip
