@@ -11,9 +11,8 @@ headcount's (``isles.ReadModel``: generations, rebuilt while events arrive).
 * **allocation**: each assignment (``AssignmentCreated``: project, allocation per
   cent, dates); ``AssignmentRemoved`` ends it on the event's day.
 
-Balances are not here: allocations and adjustments of balances are not published by
-the leave service (only requests and decisions are), so an archive of events cannot
-tell them; the leave service's own ``leave_balances`` projection is their source.
+Balances are kept by their own model (``balances``), from the leave service's
+ledger entries (``leave.LedgerEntryPosted``).
 """
 
 from __future__ import annotations
