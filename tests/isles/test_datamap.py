@@ -29,6 +29,7 @@ from isles.service.datamap import (
     ServiceMap,
     TableInfo,
     build_map,
+    flows,
     render_erd,
     render_markdown,
     render_mermaid,
@@ -189,6 +190,12 @@ def test_events_consumed_name_their_publisher_and_what_is_done() -> None:
     (saga,) = m.service("employee").sagas
     assert saga.name == "employee.CreateEmployee"
     assert saga.steps[0] == "check_company"
+    # a type several services publish names them all, and each is a flow of events
+    ended = next(c for c in m.service("analytics").consumes if c.event == "isles.SagaFinished")
+    assert ended.publisher == "employee, project"
+    edges = flows(m, events=True)
+    for publisher in ("employee", "project"):
+        assert "isles.SagaFinished" in edges[(publisher, "analytics", "events")]
 
 
 def test_a_reference_to_a_table_no_service_owns_is_dangling() -> None:

@@ -54,6 +54,9 @@ BEGIN = "<!-- isles map begin -->"
 END = "<!-- isles map end -->"
 
 
+#: Between the names of an event type's publishers when several publish it.
+PUBLISHERS_SEP = ", "
+
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str
@@ -121,7 +124,8 @@ class AggregateInfo:
 
 @dataclass(frozen=True)
 class ConsumedInfo:
-    """An event the service handles: who publishes it (None: no service of the system
+    """An event the service handles: who publishes it (several: their names joined by
+    ``PUBLISHERS_SEP``; None: no service of the system
     declares it) and what the service does with it (handler names, copies kept)."""
 
     event: str
@@ -422,15 +426,18 @@ def service_map(service: Service, publishers: Mapping[str, str]) -> ServiceMap:
 
 def build_map(system: System) -> DataMap:
     """The data map of ``system``, from its services' declarations."""
-    publishers: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for s in system.services:
-        for event in s.publishes:
-            publishers.setdefault(event.event_type, s.name)
+        published = [e.event_type for e in s.publishes]
         for store in s.event_stores:
             for kind in store.aggregates.values():
-                for event in kind.events:
-                    if store.publishes(event):
-                        publishers.setdefault(event.event_type, s.name)
+                published.extend(e.event_type for e in kind.events if store.publishes(e))
+        for event_type in published:
+            names = found.setdefault(event_type, [])
+            if s.name not in names:
+                names.append(s.name)
+    # a type several services publish (isles.SagaFinished) names them all: "employee, project"
+    publishers = {event_type: PUBLISHERS_SEP.join(names) for event_type, names in found.items()}
     services = tuple(service_map(s, publishers) for s in system.services)
     known = {f"{s.name}.{t.name}" for s in services for t in s.owned}
     dangling = [
@@ -531,8 +538,9 @@ def flows(m: DataMap, *, events: bool = False) -> dict[tuple[str, str, str], lis
                     found.setdefault((s.name, called, "saga"), []).append(g.name)
         if events:
             for e in s.consumes:
-                if e.publisher and e.publisher != s.name:
-                    found.setdefault((e.publisher, s.name, "events"), []).append(e.event)
+                for publisher in e.publisher.split(PUBLISHERS_SEP) if e.publisher else ():
+                    if publisher != s.name:
+                        found.setdefault((publisher, s.name, "events"), []).append(e.event)
     return found
 
 
