@@ -772,3 +772,6 @@ async def run_chart(
         run = await _run(session, company_id, report_id, run_id)
     title = f"{report.name}: headcount {run.period_start} to {run.period_end}"
     return Response(reports.to_svg(json.loads(run.result)["points"], title), media_type="image/svg+xml")
+
+
+from hrms.services.analytics import attendance_api as attendance_api  # noqa: E402  the /attendance route (its own router)

@@ -7,7 +7,7 @@ import inspect
 from types import ModuleType
 
 from hrms.contracts import auth, company, contract, document, employee, leave, presence, project, tasks
-from hrms.services.analytics import headcount, workforce
+from hrms.services.analytics import attendance, headcount, workforce
 from hrms.services.analytics.models import metadata
 from isles import Event, EventArchive
 
@@ -33,5 +33,11 @@ ARCHIVE = EventArchive(
     metadata,
     published_events(),
     name="analytics_events",
-    read_models=[headcount.MODEL, workforce.LEAVE_MODEL, workforce.ALLOCATION_MODEL, workforce.TEAMS_MODEL],
+    read_models=[
+        headcount.MODEL,
+        workforce.LEAVE_MODEL,
+        workforce.ALLOCATION_MODEL,
+        workforce.TEAMS_MODEL,
+        attendance.MODEL,
+    ],
 )

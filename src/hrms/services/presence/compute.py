@@ -191,6 +191,10 @@ async def compute_company_day(*, uow: UnitOfWork, company_id: uuid.UUID, day: da
         }
         _mark(uow, row, before.get(employee_id))
         rows.append(row)
+    computed = {row["employee_id"] for row in rows}
+    for employee_id, gone in sorted(before.items()):
+        if employee_id not in computed:  # no row any more: the day's earlier outcome is void
+            _removed(uow, company_id, day, employee_id, gone)
     await session.execute(delete(table).where(t.company_id == company_id, t.day == day))
     if rows:  # on the session's connection: a plain executemany, without the ORM's bulk bookkeeping
         await (await session.connection()).execute(insert(table), rows)
@@ -201,11 +205,6 @@ async def compute_company_day(*, uow: UnitOfWork, company_id: uuid.UUID, day: da
 _OUTCOME = ("status", "late", "left_early", "missing_checkout")
 
 
-def _noteworthy(outcome: tuple[Any, ...]) -> bool:
-    status, late, left_early, missing_checkout = outcome
-    return status in ("absent", "half_day") or bool(late or left_early or missing_checkout)
-
-
 @dataclass
 class _DayAggregate:
     id: uuid.UUID
@@ -213,14 +212,38 @@ class _DayAggregate:
 
 
 def _mark(uow: UnitOfWork, row: dict[str, Any], before: Any) -> None:
-    """Publish AttendanceMarked when the day's outcome changed and it is (or was)
-    noteworthy; ``row["version"]`` carries the day's event version forward."""
+    """Publish AttendanceMarked when the day's outcome (status and flags) differs from
+    its previous computation — the first computation included, a plain present day
+    too; ``row["version"]`` carries the day's event version forward."""
     outcome = tuple(row[k] for k in _OUTCOME)
     previous = tuple(getattr(before, k) for k in _OUTCOME) if before is not None else None
     row["version"] = before.version if before is not None else 0
-    if outcome == previous or not (_noteworthy(outcome) or (previous is not None and _noteworthy(previous))):
+    if outcome == previous:
         return
-    aggregate = _DayAggregate(row["id"], row["version"])
+    row["version"] = _emit(uow, row, row["version"])
+
+
+def _removed(uow: UnitOfWork, company_id: uuid.UUID, day: date, employee_id: uuid.UUID, before: Any) -> None:
+    """The employee has no row of ``day`` any more (no shift that day, no check-ins or
+    leave left): publish status ``removed`` so that a reader drops the day's earlier
+    outcome."""
+    row = {
+        "id": day_id(employee_id, day),
+        "company_id": company_id,
+        "employee_id": employee_id,
+        "day": day,
+        "status": "removed",
+        "late": False,
+        "left_early": False,
+        "missing_checkout": False,
+        "worked_minutes": 0,
+    }
+    _emit(uow, row, before.version)
+
+
+def _emit(uow: UnitOfWork, row: dict[str, Any], version: int) -> int:
+    """Write the day's AttendanceMarked at the next version; that version."""
+    aggregate = _DayAggregate(row["id"], version)
     event = AttendanceMarked(
         id=row["id"],
         company_id=row["company_id"],
@@ -233,7 +256,7 @@ def _mark(uow: UnitOfWork, row: dict[str, Any], before: Any) -> None:
         worked_minutes=row["worked_minutes"],
     )
     uow.emit(event, aggregate=aggregate, aggregate_type=AGGREGATE, tenant_id=str(row["company_id"]))
-    row["version"] = aggregate.version
+    return aggregate.version
 
 
 async def companies(ctx: ServiceContext) -> list[uuid.UUID]:
