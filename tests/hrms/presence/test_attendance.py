@@ -261,6 +261,15 @@ async def test_every_day_is_published_when_first_computed_and_when_its_outcome_c
     )
     await COMPUTE_DAY.run(hrms["presence"], MONDAY)
     assert len(await marked(hrms)) == len(first) + 2, "a removed day is said once"
+    assert await count(hrms, "presence", "removed_attendance_days") == 1
+
+    await record(hrms, visitor, "in", at(13))  # back: the day's events go on from its version
+    await record(hrms, visitor, "out", at(14))
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    assert (await marked(hrms))[len(first) + 2 :] == [(visitor["id"], "present", False, False, False, 3)]
+    assert await count(hrms, "presence", "removed_attendance_days") == 0
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    assert len(await marked(hrms)) == len(first) + 3
 
 
 async def test_days_and_shifts_follow_the_companys_time_zone(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
