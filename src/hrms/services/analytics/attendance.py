@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import Boolean, Date, Index, Integer, String, Uuid
+from sqlalchemy import Boolean, Date, Index, Integer, String, Table, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,16 +61,37 @@ class AttendanceMark(TenantOwned, Base):
 
 
 async def marked(session: AsyncSession, event: AttendanceMarked, env: Envelope, generation: int) -> None:
-    row = await session.get(AttendanceMark, (generation, event.id))
-    if row is not None and env.aggregateversion <= row.version:
-        return  # again, or older than what the model holds
-    if row is None:
-        row = AttendanceMark(generation=generation, day_id=event.id)
-        session.add(row)
-    row.company_id, row.employee_id, row.day = event.company_id, event.employee_id, event.day
-    row.status, row.late, row.left_early = event.status, event.late, event.left_early
-    row.missing_checkout, row.worked_minutes = event.missing_checkout, event.worked_minutes
-    row.version = env.aggregateversion
+    """The day's row as the event says, unless the row holds its version or a newer one
+    (a day's events may arrive again, or an older one after a newer): one upsert."""
+    values = {
+        "generation": generation,
+        "day_id": event.id,
+        "company_id": event.company_id,
+        "employee_id": event.employee_id,
+        "day": event.day,
+        "status": event.status,
+        "late": event.late,
+        "left_early": event.left_early,
+        "missing_checkout": event.missing_checkout,
+        "worked_minutes": event.worked_minutes,
+        "version": env.aggregateversion,
+    }
+    await session.execute(_UPSERTS[session.get_bind().dialect.name], values)
+
+
+def _upsert(dialect: Any) -> Any:
+    """INSERT the day, or UPDATE it where the row's version is older (built once)."""
+    table = cast(Table, AttendanceMark.__table__)
+    ins = dialect.insert(table)
+    key = ("generation", "day_id")
+    return ins.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in key},
+        where=table.c.version < ins.excluded.version,
+    )
+
+
+_UPSERTS = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
 
 
 MODEL = ReadModel(
