@@ -57,6 +57,7 @@ END = "<!-- isles map end -->"
 #: Between the names of an event type's publishers when several publish it.
 PUBLISHERS_SEP = ", "
 
+
 @dataclass(frozen=True)
 class ColumnInfo:
     name: str

@@ -145,22 +145,26 @@ async def test_a_scheduled_report_is_sent_once_per_period(hrms: SystemRuntime, a
 
 
 async def test_every_kind_of_report_shows_its_read_models_figures(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
+    from typing import get_args
+
     from hrms.services.analytics import models, reports
+    from hrms.services.analytics.api import ReportKind
     from tests.hrms.analytics.test_workforce_models import TEAMS, WORKFORCE
 
-    assert tuple(reports.KINDS) == models.KINDS  # the CHECK constraint and the registry agree
+    assert tuple(reports.KINDS) == models.KINDS == get_args(ReportKind)  # the CHECK, the registry, the API
     await deliver(hrms, [*HISTORY, *WORKFORCE, *TEAMS])
     today = date.today()
     start, end, _ = period_of("last_12_months", today)
     window = {"from": start.isoformat(), "to": end.isoformat(), "interval": "month"}
+    from tests.hrms.analytics.test_attendance import DAYS
     from tests.hrms.analytics.test_balances import LEDGER, PEOPLE
     from tests.hrms.analytics.test_sagas import SAGAS
 
-    await deliver(hrms, [*PEOPLE, *LEDGER, *SAGAS])
+    await deliver(hrms, [*PEOPLE, *LEDGER, *SAGAS, *DAYS])
     routes = {"utilization": "allocation"}
     direct = {
         kind: ok(await api.get(f"/api/analytics/companies/{C}/{routes.get(kind, kind)}", params=window))
-        for kind in ("leave", "allocation", "utilization", "teams", "balances", "sagas")
+        for kind in ("leave", "allocation", "utilization", "teams", "balances", "sagas", "attendance")
     }
     expected = {
         "leave": direct["leave"]["points"],
@@ -169,6 +173,7 @@ async def test_every_kind_of_report_shows_its_read_models_figures(hrms: SystemRu
         "teams": direct["teams"]["points"],
         "balances": direct["balances"]["points"],
         "sagas": direct["sagas"]["points"],
+        "attendance": direct["attendance"]["points"],
     }
     assert set(expected) | {"headcount"} == set(reports.KINDS)
     for kind, points in expected.items():
@@ -188,7 +193,9 @@ async def test_every_kind_of_report_shows_its_read_models_figures(hrms: SystemRu
         assert len(table) == len(points) + 1
         value = reports.KINDS[kind].value
         column = table[0].index(value)
-        assert sorted(row[column] for row in table[1:]) == sorted(str(p[value]) for p in points)
+        assert sorted(row[column] for row in table[1:]) == sorted(
+            "" if p[value] is None else str(p[value]) for p in points
+        )
 
         svg = ET.fromstring((await api.get(run["chart"])).text)
         lines = {p.get("data-series") for p in svg.iter("{http://www.w3.org/2000/svg}polyline")}

@@ -223,28 +223,53 @@ async def marked(hrms: SystemRuntime) -> list[tuple[str, str, bool, bool, bool, 
     return out
 
 
-async def test_noteworthy_days_are_published_once_and_when_cleared(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:
-    _company, p = await crew(api, hrms, ["fine", "late", "forgetful"])
+async def test_every_day_is_published_when_first_computed_and_when_its_outcome_changes(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    company, p = await crew(api, hrms, ["fine", "late", "forgetful"])
+    visitor = await person(api, company["id"])  # no shift: a row only with check-ins
+    await hrms.settle()
     await record(hrms, p["fine"], "in", at(9))
     await record(hrms, p["fine"], "out", at(17))
     await record(hrms, p["late"], "in", at(9, 30))
     await record(hrms, p["late"], "out", at(17))
     await record(hrms, p["forgetful"], "in", at(9))
+    visit = await record(hrms, visitor, "in", at(11))
+    await record(hrms, visitor, "out", at(12))
     await COMPUTE_DAY.run(hrms["presence"], MONDAY)
     first = await marked(hrms)
     assert sorted(first) == sorted(
         [
+            (p["fine"]["id"], "present", False, False, False, 1),  # a plain present day too: rates need it
             (p["late"]["id"], "present", True, False, False, 1),
             (p["forgetful"]["id"], "present", False, True, False, 1),
+            (visitor["id"], "present", False, False, False, 1),
         ]
-    ), "a plain present day is not news"
+    )
     await COMPUTE_DAY.run(hrms["presence"], MONDAY)
-    assert await marked(hrms) == first, "computing again publishes nothing new"
+    assert await marked(hrms) == first, "computing again with the same outcome publishes nothing"
 
     body = {"employee_id": p["forgetful"]["id"], "kind": "out", "at": at(17).isoformat(), "reason": "Forgot"}
     ok(await api.post("/api/presence/checkins/corrections", json=body), 201)
+    void = {"employee_id": visitor["id"], "corrects_id": str(visit), "void": True, "reason": "Test scan"}
+    ok(await api.post("/api/presence/checkins/corrections", json=void), 201)
     await COMPUTE_DAY.run(hrms["presence"], MONDAY)
-    assert (await marked(hrms))[len(first) :] == [(p["forgetful"]["id"], "present", False, False, False, 2)]
+    assert visitor["id"] not in (await days_of(hrms)), "an out alone, no shift: no row"
+    # the forgetful's day cleared; the visitor's without a row any more: said, so that a reader drops it
+    assert sorted((await marked(hrms))[len(first) :]) == sorted(
+        [(p["forgetful"]["id"], "present", False, False, False, 2), (visitor["id"], "removed", False, False, False, 2)]
+    )
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    assert len(await marked(hrms)) == len(first) + 2, "a removed day is said once"
+    assert await count(hrms, "presence", "removed_attendance_days") == 1
+
+    await record(hrms, visitor, "in", at(13))  # back: the day's events go on from its version
+    await record(hrms, visitor, "out", at(14))
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    assert (await marked(hrms))[len(first) + 2 :] == [(visitor["id"], "present", False, False, False, 3)]
+    assert await count(hrms, "presence", "removed_attendance_days") == 0
+    await COMPUTE_DAY.run(hrms["presence"], MONDAY)
+    assert len(await marked(hrms)) == len(first) + 3
 
 
 async def test_days_and_shifts_follow_the_companys_time_zone(hrms: SystemRuntime, api: httpx.AsyncClient) -> None:

@@ -513,11 +513,14 @@ ReportList = Annotated[Listing, Depends(REPORTS.dependency)]
 RunList = Annotated[Listing, Depends(RUNS.dependency)]
 
 
+ReportKind = Literal["headcount", "leave", "allocation", "utilization", "teams", "balances", "sagas", "attendance"]
+
+
 class ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, examples=["Monthly headcount"])
-    kind: Literal["headcount", "leave", "allocation", "utilization", "teams", "balances", "sagas"] = Field(
+    kind: ReportKind = Field(
         "headcount",
         description="Which figures: those of `GET .../{kind}` (utilization: the company's line of `.../allocation`).",
         examples=["headcount"],

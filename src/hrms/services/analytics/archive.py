@@ -7,7 +7,7 @@ import inspect
 from types import ModuleType
 
 from hrms.contracts import auth, company, contract, document, employee, leave, presence, project, tasks
-from hrms.services.analytics import balances, headcount, sagas, workforce
+from hrms.services.analytics import attendance, balances, headcount, sagas, workforce
 from hrms.services.analytics.models import metadata
 from isles import Event, EventArchive, SagaFinished
 
@@ -40,5 +40,6 @@ ARCHIVE = EventArchive(
         workforce.TEAMS_MODEL,
         balances.MODEL,
         sagas.MODEL,
+        attendance.MODEL,
     ],
 )

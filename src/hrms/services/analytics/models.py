@@ -79,7 +79,7 @@ class HeadcountSpan(TenantOwned, Base):
 
 
 # a report's kinds (reports.KINDS says what each shows)
-KINDS = ("headcount", "leave", "allocation", "utilization", "teams", "balances", "sagas")
+KINDS = ("headcount", "leave", "allocation", "utilization", "teams", "balances", "sagas", "attendance")
 PERIODS = ("previous_month", "previous_quarter", "last_12_months", "year_to_date")
 SCHEDULES = ("monthly",)
 

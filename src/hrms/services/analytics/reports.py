@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.analytics import AGGREGATE, ReportReady
-from hrms.services.analytics import queries, sagas_queries
+from hrms.services.analytics import attendance_queries, queries, sagas_queries
 from hrms.services.analytics.balances_queries import balances
 from hrms.services.analytics.models import Report, ReportRun
 from isles import Job, ServiceContext, UniqueViolation, UnitOfWork
@@ -102,6 +102,11 @@ async def _sagas(session: AsyncSession, r: Report, start: date, end: date) -> li
     return KINDS["sagas"].rows(await sagas_queries.figures(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
 
 
+async def _attendance(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
+    points = await attendance_queries.attendance(session, r.company_id, start, end, r.interval)  # type: ignore[arg-type]
+    return KINDS["attendance"].rows(points)
+
+
 async def _teams(session: AsyncSession, r: Report, start: date, end: date) -> list[dict[str, Any]]:
     return KINDS["teams"].rows(await queries.teams(session, r.company_id, start, end, r.interval))  # type: ignore[arg-type]
 
@@ -142,6 +147,13 @@ KINDS: dict[str, Kind] = {
              "max_seconds", "failing_step", "failing_step_count"),
             "compensation_rate", ("saga",), _sagas,
             ("saga", "completed", "compensated", "failed", "compensation_rate", "failing_step"),
+        ),
+        Kind(
+            "attendance",
+            (*_PERIOD, "department_id", "present", "half_day", "absent", "on_leave", "late", "left_early",
+             "attendance_rate", "punctuality_rate"),
+            "attendance_rate", ("department_id",), _attendance,
+            ("department_id", "present", "half_day", "absent", "on_leave", "late", "attendance_rate"),
         ),
     )
 }  # fmt: skip

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hrms.services.analytics import api, balances_api, sagas_api
+from hrms.services.analytics import api, attendance_api, balances_api, sagas_api
 
 router = APIRouter()
-for part in (api.router, balances_api.router, sagas_api.router):
+for part in (api.router, balances_api.router, sagas_api.router, attendance_api.router):
     router.include_router(part)

@@ -6,6 +6,12 @@ are now, so running it twice gives the same rows (their ids are derived from the
 employee and the day). Who gets a row: every active employee with a shift that day,
 and anyone with check-ins or leave that day.
 
+Each day whose outcome (status and flags) differs from its previous computation — the
+first computation included — publishes ``presence.AttendanceMarked`` in the same
+transaction; a day that lost its row publishes status ``removed``, and its version is
+kept (``removed_attendance_days``) so that the day's events go on from it should it
+get a row again.
+
 The job runs daily for the **previous** day: :class:`PreviousDayJob` is due at
 12:00 UTC for yesterday, when yesterday has ended in every time zone (UTC-12 included)
 and late check-outs are in. ``isles jobs run presence.compute_day --date D`` and
@@ -34,6 +40,7 @@ from hrms.services.presence.models import (
     Shift,
     ShiftAssignment,
 )
+from hrms.services.presence.removed_days import RemovedAttendanceDay
 from isles import ACROSS_TENANTS, Job, ServiceContext, UnitOfWork, utcnow
 
 _NAMESPACE = uuid.UUID("6f1c1f3e-8d6a-4f54-9a43-5a7d3f0c9b21")
@@ -161,6 +168,11 @@ async def compute_company_day(*, uow: UnitOfWork, company_id: uuid.UUID, day: da
             )
         ).all()
     }
+    gone = cast(Table, RemovedAttendanceDay.__table__)
+    g = gone.c
+    removed = dict(
+        (await session.execute(select(g.employee_id, g.version).where(g.company_id == company_id, g.day == day))).all()
+    )
     now = utcnow()
     rows: list[dict[str, Any]] = []
     counts: dict[str, int] = defaultdict(int)
@@ -189,8 +201,23 @@ async def compute_company_day(*, uow: UnitOfWork, company_id: uuid.UUID, day: da
             "version": 0,
             "computed_at": now,
         }
-        _mark(uow, row, before.get(employee_id))
+        _mark(uow, row, before.get(employee_id), removed.get(employee_id, 0))
         rows.append(row)
+    computed = {row["employee_id"] for row in rows}
+    still = {e: v for e, v in removed.items() if e not in computed}
+    for employee_id, held in sorted(before.items()):
+        if employee_id not in computed:  # no row any more: the day's earlier outcome is void
+            still[employee_id] = _removed(uow, company_id, day, employee_id, held.version)
+    if removed or still:  # rarely any: the days taken away, with their versions
+        await session.execute(delete(gone).where(g.company_id == company_id, g.day == day))
+        if still:
+            await session.execute(
+                insert(gone),
+                [
+                    {"id": day_id(e, day), "company_id": company_id, "employee_id": e, "day": day, "version": v}
+                    for e, v in sorted(still.items())
+                ],
+            )
     await session.execute(delete(table).where(t.company_id == company_id, t.day == day))
     if rows:  # on the session's connection: a plain executemany, without the ORM's bulk bookkeeping
         await (await session.connection()).execute(insert(table), rows)
@@ -201,26 +228,46 @@ async def compute_company_day(*, uow: UnitOfWork, company_id: uuid.UUID, day: da
 _OUTCOME = ("status", "late", "left_early", "missing_checkout")
 
 
-def _noteworthy(outcome: tuple[Any, ...]) -> bool:
-    status, late, left_early, missing_checkout = outcome
-    return status in ("absent", "half_day") or bool(late or left_early or missing_checkout)
-
-
 @dataclass
 class _DayAggregate:
     id: uuid.UUID
     version: int
 
 
-def _mark(uow: UnitOfWork, row: dict[str, Any], before: Any) -> None:
-    """Publish AttendanceMarked when the day's outcome changed and it is (or was)
-    noteworthy; ``row["version"]`` carries the day's event version forward."""
+def _mark(uow: UnitOfWork, row: dict[str, Any], before: Any, removed: int) -> None:
+    """Publish AttendanceMarked when the day's outcome (status and flags) differs from
+    its previous computation — the first computation included, a plain present day
+    too; ``row["version"]`` carries the day's event version forward (from ``removed``,
+    the version of its ``removed`` event, for a day that had its row taken away)."""
     outcome = tuple(row[k] for k in _OUTCOME)
     previous = tuple(getattr(before, k) for k in _OUTCOME) if before is not None else None
-    row["version"] = before.version if before is not None else 0
-    if outcome == previous or not (_noteworthy(outcome) or (previous is not None and _noteworthy(previous))):
+    row["version"] = before.version if before is not None else removed
+    if outcome == previous:
         return
-    aggregate = _DayAggregate(row["id"], row["version"])
+    row["version"] = _emit(uow, row, row["version"])
+
+
+def _removed(uow: UnitOfWork, company_id: uuid.UUID, day: date, employee_id: uuid.UUID, version: int) -> int:
+    """The employee has no row of ``day`` any more (no shift that day, no check-ins or
+    leave left): publish status ``removed`` so that a reader drops the day's earlier
+    outcome; the event's version (kept in ``removed_attendance_days``)."""
+    row = {
+        "id": day_id(employee_id, day),
+        "company_id": company_id,
+        "employee_id": employee_id,
+        "day": day,
+        "status": "removed",
+        "late": False,
+        "left_early": False,
+        "missing_checkout": False,
+        "worked_minutes": 0,
+    }
+    return _emit(uow, row, version)
+
+
+def _emit(uow: UnitOfWork, row: dict[str, Any], version: int) -> int:
+    """Write the day's AttendanceMarked at the next version; that version."""
+    aggregate = _DayAggregate(row["id"], version)
     event = AttendanceMarked(
         id=row["id"],
         company_id=row["company_id"],
@@ -233,7 +280,7 @@ def _mark(uow: UnitOfWork, row: dict[str, Any], before: Any) -> None:
         worked_minutes=row["worked_minutes"],
     )
     uow.emit(event, aggregate=aggregate, aggregate_type=AGGREGATE, tenant_id=str(row["company_id"]))
-    row["version"] = aggregate.version
+    return aggregate.version
 
 
 async def companies(ctx: ServiceContext) -> list[uuid.UUID]:

@@ -1,4 +1,4 @@
-"""report kinds: leave, allocation, utilization, teams, balances and sagas beside headcount
+"""report kinds: leave, allocation, utilization, teams, balances, sagas and attendance beside headcount
 
 Revision ID: 0002
 Revises: 0001
@@ -11,7 +11,7 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
-KINDS = "kind IN ('headcount', 'leave', 'allocation', 'utilization', 'teams', 'balances', 'sagas')"
+KINDS = "kind IN ('headcount', 'leave', 'allocation', 'utilization', 'teams', 'balances', 'sagas', 'attendance')"
 
 
 def upgrade() -> None:
