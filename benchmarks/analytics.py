@@ -108,6 +108,10 @@ def _sample(annotation: Any, name: str) -> Any:
         return True
     if annotation is int:
         return 3
+    if annotation is float:
+        return 2.5
+    if origin is tuple:
+        return []
     if annotation is Decimal:
         return "40.0"
     if annotation is date:
@@ -255,14 +259,18 @@ def stream(history: History, seed: int = 23) -> Iterator[Envelope]:
             when = start + timedelta(seconds=offset)
             data = dict(template)
             aggregate = str(uuid.uuid4())
-            if "id" in data:
-                data["id"] = aggregate
-            for key in ("company_id", "employee_id", "assignee_id"):
+            for key in ("id", "saga_id"):  # one aggregate each (a saga, a ledger entry, a day...)
                 if key in data:
-                    data[key] = str(company if key == "company_id" else employee)
-            for key in ("day", "start_date"):
+                    data[key] = aggregate
+            for key in ("company_id", "tenant", "employee_id", "assignee_id"):
+                if key in data:
+                    data[key] = str(employee if key in ("employee_id", "assignee_id") else company)
+            for key in ("day", "start_date", "effective_on"):
                 if key in data:
                     data[key] = when.date().isoformat()
+            for key in ("finished_at",):
+                if key in data:
+                    data[key] = when.isoformat()
             env = Envelope(
                 id=str(uuid.uuid4()),
                 source=f"/isles/{owner}",
@@ -664,7 +672,7 @@ def table(results: list[Result]) -> str:
     row("EventArchive.take alone: events", [f"{r.take_events:,}" for r in results])
     row("EventArchive.take alone events/s", [f"{r.take_events / r.take_s:,.0f}" for r in results])
     for model in results[0].rebuilds:
-        row(f"rebuild {model} s", [f"{r.rebuilds[model][0]:.1f}" for r in results])
+        row(f"rebuild {model} s", [f"{r.rebuilds[model][0]:.2f}" for r in results])
         row(f"  {model}: its events", [f"{r.rebuilds[model][1]:,}" for r in results])
         row(f"  {model}: its events/s", [f"{r.rebuilds[model][1] / r.rebuilds[model][0]:,.0f}" for r in results])
     row("query points (months x depts)", [f"{r.points:,}" for r in results])

@@ -7,8 +7,9 @@ that some are late or leave early), 2 % of them on approved leave and 3 % absent
 Then times ``compute_company_day`` for that day — read the shifts, check-ins, leave
 and employees, decide each day, replace the company's rows of the day — ``--repeat``
 times, on SQLite and PostgreSQL side by side. The first computation also publishes
-an AttendanceMarked event for each noteworthy day (late, early, absent, ...: about a
-third); a recomputation replaces the same rows and publishes nothing. The table gives
+an AttendanceMarked event for every computed day (since issue 23: the analytics
+service's attendance rates count them); a recomputation replaces the same rows and
+publishes nothing. The table gives
 the first's time (and employees/s from it) and the recomputations' median.
 
     python benchmarks/attendance.py                       # 10,000 employees, both backends

@@ -284,3 +284,51 @@ async def test_a_day_computed_by_the_presence_service_reaches_the_figure(
         (ops, 0, "1.0000"),
         (None, 0, None),
     }
+
+
+@pytest.mark.services("presence", "analytics")
+async def test_days_computed_before_every_day_was_published_are_announced_by_a_migration(
+    hrms: SystemRuntime, api: httpx.AsyncClient
+) -> None:
+    """presence 0003 announces the computed days as they stand: a present day an
+    older version computed without publishing (version 0, inserted here as it did)
+    reaches the figure, at version 1."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from hrms.services.presence.compute import day_id
+    from hrms.services.presence.models import AttendanceDay
+    from isles.storage import migrations
+
+    company = await company_with_shift(api, "Announced Days Co")
+    ops = await department(api, company["id"], "Ops")
+    await hrms.settle()
+    someone = await person(api, company["id"], department_id=ops)
+    await hrms.settle()
+    old_day = MONDAY - timedelta(days=7)
+    row_id = day_id(uuid.UUID(someone["id"]), old_day)
+    presence = hrms["presence"]
+    async with presence.db.writing(tenant=ACROSS_TENANTS) as session, session.begin():
+        await session.execute(
+            insert(AttendanceDay).values(
+                id=row_id,
+                company_id=uuid.UUID(company["id"]),
+                employee_id=uuid.UUID(someone["id"]),
+                day=old_day,
+                status="present",
+                worked_minutes=480,
+                version=0,
+            )
+        )
+    params = {"from": old_day.isoformat(), "to": old_day.isoformat(), "interval": "day"}
+    base = f"/api/analytics/companies/{company['id']}/attendance"
+    assert ok(await api.get(base, params=params))["points"] == []  # never published: not known
+
+    await migrations.downgrade(presence.db, presence.service, "0002")
+    await migrations.upgrade(presence.db, presence.service)
+    await hrms.settle()
+    points = ok(await api.get(base, params=params))["points"]
+    assert [(p["department_id"], p["present"], p["attendance_rate"]) for p in points] == [(ops, 1, "1.0000")]
+    async with presence.db.read_session(tenant=ACROSS_TENANTS) as session:
+        assert await session.scalar(select(AttendanceDay.version).where(AttendanceDay.id == row_id)) == 1

@@ -20,6 +20,7 @@ day, absent and on leave, the late days and the days left early, with
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
@@ -60,10 +61,8 @@ class AttendanceMark(TenantOwned, Base):
     __table_args__ = (Index("idx_attendance_marks_generation_company_id_day", "generation", "company_id", "day"),)
 
 
-async def marked(session: AsyncSession, event: AttendanceMarked, env: Envelope, generation: int) -> None:
-    """The day's row as the event says, unless the row holds its version or a newer one
-    (a day's events may arrive again, or an older one after a newer): one upsert."""
-    values = {
+def _values(event: AttendanceMarked, env: Envelope, generation: int) -> dict[str, Any]:
+    return {
         "generation": generation,
         "day_id": event.id,
         "company_id": event.company_id,
@@ -76,7 +75,19 @@ async def marked(session: AsyncSession, event: AttendanceMarked, env: Envelope, 
         "worked_minutes": event.worked_minutes,
         "version": env.aggregateversion,
     }
-    await session.execute(_UPSERTS[session.get_bind().dialect.name], values)
+
+
+async def marked(session: AsyncSession, pairs: Sequence[tuple[Envelope, Any]], generation: int) -> None:
+    """A batch's days as their events say, set-wise: the newest version of each day in
+    the batch, then one upsert statement for them all that leaves a row holding that
+    version or a newer one as it is (a day's events may arrive again, or an older one
+    after a newer)."""
+    newest: dict[uuid.UUID, tuple[int, dict[str, Any]]] = {}
+    for env, event in pairs:
+        held = newest.get(event.id)
+        if held is None or env.aggregateversion > held[0]:
+            newest[event.id] = (env.aggregateversion, _values(event, env, generation))
+    await session.execute(_UPSERTS[session.get_bind().dialect.name], [values for _, values in newest.values()])
 
 
 def _upsert(dialect: Any) -> Any:
@@ -98,5 +109,6 @@ MODEL = ReadModel(
     name=NAME,
     version=VERSION,
     tables=[AttendanceMark.__table__],  # type: ignore[list-item]
-    handlers={AttendanceMarked: marked},
+    apply=marked,
+    events=[AttendanceMarked],
 )
