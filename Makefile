@@ -9,9 +9,7 @@ ARGS   ?=
 PYTEST_ARGS ?=
 # Tests run in four worker processes: much of their time is spent waiting on
 # databases and processes, so on two cores four workers keep both busy (measured:
-# 15 minutes for 1,124 tests where two workers took about 25 for 924). The longest
-# tests run first (tests/conftest.py SLOW_FIRST) and an idle worker takes tests
-# queued for a busy one (--dist worksteal), so no long test runs alone at the end.
+# 15 minutes for 1,124 tests where two workers took about 25 for 924).
 JOBS   ?= 4
 
 .PHONY: up up-shop test lint typecheck boundaries unit bench install clean
@@ -43,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/isles --system shop lint --format github
 
 test: lint
-	$(BIN)/pytest -n $(JOBS) --dist worksteal --durations=25 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) --durations=25 $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)

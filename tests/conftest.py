@@ -112,38 +112,6 @@ async def shop_api(shop: SystemRuntime) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-#: Tests that take the longest (benchmarks' smoke runs, processes started and killed,
-#: whole systems over HTTP), run first: with four workers, a long test that starts
-#: last keeps the run going alone; started first, the short ones fill in beside it.
-#: Measured with --durations (docs/testing.md). The rest keep their order.
-SLOW_FIRST = (
-    "tests/benchmarks/",
-    "tests/hrms/test_distributed.py",
-    "tests/isles/test_backup.py",
-    "tests/hrms/test_crash.py",
-    "tests/hrms/test_audit_processes.py",
-    "tests/hrms/test_openapi.py",
-    "tests/hrms/test_schemathesis.py",
-    "tests/shop/test_schemathesis.py",
-    "tests/hrms/test_browser.py",
-    "tests/hrms/test_saga_crash.py",
-    "tests/hrms/test_faults.py",
-    "tests/isles/test_provision.py",
-    "tests/isles/test_cli.py",
-)
-
-
-def _slowness(item: pytest.Item) -> int:
-    for rank, prefix in enumerate(SLOW_FIRST):
-        if item.nodeid.startswith(prefix):
-            return rank
-    return len(SLOW_FIRST)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=_slowness)  # stable: within a rank, the collection's order
-
-
 # Tests that count what they tried (the security matrix, schemathesis) record a
 # "summary" property; the lines are printed at the end of the run, workers included.
 _summaries: list[str] = []

@@ -67,7 +67,8 @@ async def test_backlog_and_its_age_show_while_the_relay_is_paused(backend: Backe
             await new_employee(api)
             await new_employee(api)
             text = (await api.get("/metrics")).text
-        assert metric(text, "isles_outbox_backlog", service="employee") == 2
+        # each hire: its EmployeeCreated, and the CreateEmployee saga's SagaFinished
+        assert metric(text, "isles_outbox_backlog", service="employee") == 4
         assert metric(text, "isles_outbox_oldest_unpublished_age_seconds", service="employee") > 0
     finally:
         await rt.stop()
