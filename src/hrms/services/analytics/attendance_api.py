@@ -99,22 +99,7 @@ async def get_attendance(
             view = AttendanceView(
                 company_id=company_id,
                 interval=interval,
-                points=[
-                    AttendancePoint(
-                        starts_on=p.starts_on,
-                        ends_on=p.ends_on,
-                        department_id=p.department_id,
-                        present=p.present,
-                        half_day=p.half_day,
-                        absent=p.absent,
-                        on_leave=p.on_leave,
-                        late=p.late,
-                        left_early=p.left_early,
-                        attendance_rate=p.attendance_rate,
-                        punctuality_rate=p.punctuality_rate,
-                    )
-                    for p in points
-                ],
+                points=[AttendancePoint.model_validate(p, from_attributes=True) for p in points],
             )
             return view.model_dump_json().encode()
 

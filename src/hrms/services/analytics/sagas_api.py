@@ -94,22 +94,7 @@ async def get_sagas(
             view = SagasView(
                 company_id=company_id,
                 interval=interval,
-                points=[
-                    SagaFigure(
-                        starts_on=p.starts_on,
-                        ends_on=p.ends_on,
-                        saga=p.saga,
-                        completed=p.completed,
-                        compensated=p.compensated,
-                        failed=p.failed,
-                        compensation_rate=p.compensation_rate,
-                        median_seconds=p.median_seconds,
-                        max_seconds=p.max_seconds,
-                        failing_step=p.failing_step,
-                        failing_step_count=p.failing_step_count,
-                    )
-                    for p in points
-                ],
+                points=[SagaFigure.model_validate(p, from_attributes=True) for p in points],
             )
             return view.model_dump_json().encode()
 
