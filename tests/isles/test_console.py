@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from isles.core import failpoints
@@ -238,7 +239,7 @@ def test_a_dead_letter_is_shown_retried_from_the_page_and_gone(
     assert "boom on n=7" in row.inner_text()
     operator.shot("dead-letters")
     row.locator("a").click()
-    assert "boom on n=7" in page.inner_text("#error")
+    expect(page.locator("#error")).to_contain_text("boom on n=7")
     assert "RuntimeError" in page.inner_text("#traceback")
     assert event_id in page.inner_text("#payload")
     operator.shot("dead-letter")
@@ -248,11 +249,11 @@ def test_a_dead_letter_is_shown_retried_from_the_page_and_gone(
     assert "Retry 1 dead letter(s)?" in page.inner_text("h1")
     monkeypatch.setenv("TOY_HEALED", "1")  # the handler's cause is fixed: the retry applies it
     page.click("#confirm")
-    assert page.locator("#outcomes .status").inner_text() == "applied"
+    expect(page.locator("#outcomes .status")).to_have_text("applied")
     operator.shot("dead-letters-retried")
     page.click("#back")
+    expect(page.locator("#no-letters")).to_be_visible()
     assert page.locator(f'#letters tr[data-event="{event_id}"]').count() == 0
-    assert page.locator("#no-letters").is_visible()
     applied = served.call(toy.applied(rt["sink"]))
     assert 7 in [a.n for a in applied]
 
@@ -276,7 +277,7 @@ def test_a_compensated_saga_shows_its_timeline_in_order(operator: Tab, served: S
     operator.go("/console/sagas/?status=compensated")
     operator.shot("sagas")
     page.click(f'#sagas tr[data-saga="{saga_id}"] a')
-    assert page.inner_text("#saga-status") == "compensated"
+    expect(page.locator("#saga-status")).to_have_text("compensated")
     moments = page.locator("#timeline li").evaluate_all("items => items.map(i => [i.dataset.what, i.dataset.step])")
     assert moments == [
         ["saga", ""],
@@ -312,13 +313,16 @@ def test_an_event_is_followed_from_the_outbox_to_the_inbox(operator: Tab, served
     operator.go("/console/events/")
     page.fill("#f-event", event_id)
     page.click("#follow")
+    expect(page.locator("#trace li")).to_have_count(3)
     stages = page.locator("#trace li").evaluate_all("items => items.map(i => i.dataset.stage)")
     assert stages == ["outbox", "published", "inbox"]
     assert "written to the outbox of source" in page.inner_text("#trace")
     assert "applied by sink" in page.inner_text("#trace li[data-stage=inbox]")
     operator.shot("event")
     page.click(f"#trace a:text('{counter}')")
-    assert page.locator("#aggregate tbody tr").count() == 2
+    # the click navigates: wait for the page it opens rather than count the rows of the one it leaves
+    page.wait_for_url(f"**aggregate={counter}")
+    expect(page.locator("#aggregate tbody tr")).to_have_count(2)
     assert "counter v1" in page.locator("#aggregate tbody tr").first.inner_text()
     operator.shot("aggregate")
 
@@ -331,7 +335,7 @@ def test_the_data_map_and_the_audit_on_demand(operator: Tab) -> None:
     operator.shot("map")
     operator.go("/console/audit/")
     page.click("#run-audit")
-    assert "finding(s)" in page.inner_text("#audit-result")
+    expect(page.locator("#audit-result")).to_contain_text("finding(s)")
     assert page.locator("#pipelines tbody tr").count() == 4
     operator.shot("audit")
 

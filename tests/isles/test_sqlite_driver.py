@@ -188,3 +188,38 @@ async def test_a_writer_that_cannot_begin_in_time_gets_sqlalchemys_error(tmp_pat
             assert (await conn.execute(text("SELECT count(*) FROM items"))).scalar_one() == 1
     finally:
         await engine.dispose()
+
+
+def _driver_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+
+
+def test_a_connection_ended_after_its_loop_closed_stops_its_thread_quietly(tmp_path: Path) -> None:
+    """A pooled connection can be ended outside any loop: the garbage collector's
+    clean-up, a pool disposed after the loop that used it has closed. aiosqlite's own
+    stop hands its thread a future of the current loop, closed by then, and the thread
+    dies raising "Event loop is closed" (a CI run failed on it). Here the connection
+    closes on the caller's thread and the driver's thread ends with nothing to answer."""
+    died: list[BaseException | None] = []
+    before = set(_driver_threads())
+    previous = threading.excepthook
+    threading.excepthook = lambda args: died.append(args.exc_value)
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'gone.db'}", module=sqlite_driver.dbapi())
+
+        async def use() -> None:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        loop.run_until_complete(use())
+        loop.close()
+        engine.sync_engine.pool.dispose()  # outside any loop: the pool ends its connection
+        for thread in set(_driver_threads()) - before:
+            thread.join(5)
+            assert not thread.is_alive(), "the driver's thread ended"
+    finally:
+        asyncio.set_event_loop(None)
+        threading.excepthook = previous
+    assert died == []

@@ -194,6 +194,39 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
             except Exception as error:
                 self._handle_exception(error)
 
+    def close(self) -> None:
+        self._close_here()
+
+    async def _terminate_graceful_close(self) -> None:
+        self._close_here()
+
+    def _terminate_force_close(self) -> None:
+        self._close_here()
+
+    def _close_here(self) -> None:
+        """Close the ``sqlite3`` connection on this thread and let aiosqlite's thread end.
+
+        A connection is also ended where no loop runs: the garbage collector's clean-up,
+        a pool disposed after its loop closed. aiosqlite's own close needs the loop (it
+        awaits its thread), and its ``stop`` hands the thread a future of whatever loop is
+        current, closed by then: the thread dies raising "Event loop is closed". Closing
+        needs neither: the thread is told to stop with no future to answer."""
+        wrapped = self._connection
+        raw, wrapped._connection = wrapped._connection, None
+        wrapped._running = False
+        try:
+            if raw is not None:
+                raw.close()
+        finally:
+            wrapped._tx.put_nowait((None, _stop_thread))
+
+
+def _stop_thread() -> object:
+    return _STOP
+
+
+_STOP = aiosqlite.core._STOP_RUNNING_SENTINEL
+
 
 class InlineDbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> InlineConnection:
