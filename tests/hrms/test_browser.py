@@ -80,7 +80,7 @@ def test_authorize_with_email_and_password_then_try_it_out(tmp_path: Path) -> No
 
 def test_a_new_hire_chooses_a_password_on_the_page_of_their_invitation_link(tmp_path: Path) -> None:
     chromium = _need_chromium()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     data = tmp_path / "data"
     with isles_up("--data-dir", str(data), timeout=120) as (_proc, base):
@@ -104,7 +104,7 @@ def test_a_new_hire_chooses_a_password_on_the_page_of_their_invitation_link(tmp_
                 page.fill("#password", "turing machine 1936")
                 page.fill("#again", "turing machine 1963")
                 page.click("#submit")
-                assert "differ" in page.inner_text("#message")
+                expect(page.locator("#message")).to_contain_text("differ")
                 page.fill("#again", "turing machine 1936")
                 page.click("#submit")
                 page.get_by_text("Your password is set").wait_for(timeout=15000)

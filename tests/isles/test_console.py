@@ -246,7 +246,7 @@ def test_a_dead_letter_is_shown_retried_from_the_page_and_gone(
     operator.go("/console/dead-letters/")
     page.check(f'#letters tr[data-event="{event_id}"] input[type="checkbox"]')
     page.click("#retry-selected")
-    assert "Retry 1 dead letter(s)?" in page.inner_text("h1")
+    expect(page.locator("h1")).to_contain_text("Retry 1 dead letter(s)?")
     monkeypatch.setenv("TOY_HEALED", "1")  # the handler's cause is fixed: the retry applies it
     page.click("#confirm")
     expect(page.locator("#outcomes .status")).to_have_text("applied")
