@@ -58,7 +58,8 @@ from isles import System  # noqa: E402
 from isles.core.clock import utcnow  # noqa: E402
 from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
-from isles.runtime.system import SystemRuntime, generate_system_keys  # noqa: E402
+from isles.runtime.keys import generate_system_keys  # noqa: E402
+from isles.runtime.system import SystemRuntime  # noqa: E402
 from isles.storage.db import connect_waiting, drop_postgres_database  # noqa: E402
 from shop.contracts import STORE  # noqa: E402
 from shop.contracts.order import OrderLine  # noqa: E402

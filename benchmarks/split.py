@@ -101,6 +101,9 @@ def main() -> None:
             "COLUMNS": "200",
         }
         isles = [sys.executable, "-m", "isles.cli"]
+        # Bytecode compiled first, as an installed package has it: where
+        # PYTHONDONTWRITEBYTECODE is set, every command would compile its modules again.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
         try:
             t0 = time.perf_counter()
             _timed([*isles, "migrate", "upgrade"], env, root)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from hrms.system import build
 from isles import System
-from isles.runtime.system import generate_system_keys
+from isles.runtime.keys import generate_system_keys
 from isles.storage.db import connect_waiting
 from tests.support import PG_SERVER, NatsServer, drop_in_background, free_port, operator_headers
 

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from hrms.services.employee.models import Employee
 from isles import ACROSS_TENANTS, EncryptedColumnError, ListSpec
 from isles.cli.main import app
-from isles.runtime.system import SystemRuntime, keys_dir
+from isles.runtime.keys import keys_dir
+from isles.runtime.system import SystemRuntime
 from isles.security.events import read
 from isles.storage import crypto
 from tests.hrms.helpers import new_employee, ok

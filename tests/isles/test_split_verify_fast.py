@@ -17,7 +17,7 @@ import pytest
 
 from hrms.system import build as build_hrms
 from isles.cli.common import Tooling
-from isles.runtime.system import load_data_keys
+from isles.runtime.keys import load_data_keys
 from isles.tools.split.analyse import analyse
 from isles.tools.split.plan import read_plan, target_of
 from isles.tools.split.run import Reject, VerifyResult, read_rejects, verify

@@ -32,7 +32,7 @@ def keys_generate(folder: KeysDirOpt = None) -> None:
 
     Example: isles keys generate --dir /etc/isles/keys
     """
-    from isles.runtime.system import generate_system_keys, keys_dir
+    from isles.runtime.keys import generate_system_keys, keys_dir
 
     target = folder or keys_dir(make_settings())
     try:
@@ -57,7 +57,7 @@ def token(
 
     Example: curl -H "Authorization: Bearer $(isles token)" "$(isles status --url)/api/company/companies"
     """
-    from isles.runtime.system import keys_dir
+    from isles.runtime.keys import keys_dir
     from isles.security.tokens import OPERATOR, KeyRing, KeysError
 
     if tenant is not None:
@@ -93,7 +93,7 @@ def keys_rotate_data(
     from rich.progress import Progress
 
     from isles.cli.common import make_tooling, run_db, selected
-    from isles.runtime.system import keys_dir
+    from isles.runtime.keys import keys_dir
     from isles.storage import crypto, rotation
 
     runtime = make_tooling()

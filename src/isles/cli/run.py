@@ -132,7 +132,7 @@ def _logging(flag: str | None, *, default: str) -> str:
 def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
     """Record where the system lives (for the other commands) and say it: addresses,
     databases, logins (or where they are), keys, mail."""
-    from isles.runtime.system import keys_dir
+    from isles.runtime.keys import keys_dir
 
     settings = runtime.settings
     credentials = settings.data_dir.resolve() / "demo-credentials.txt"
@@ -237,7 +237,8 @@ def serve(
         raise fail(f"no service {service!r}; services: {', '.join(names)}")
     from isles.core.settings import ServiceEnvironment
     from isles.http.serving import run
-    from isles.runtime.system import SystemRuntime, keys_dir
+    from isles.runtime.keys import keys_dir
+    from isles.runtime.system import SystemRuntime
     from isles.security.tokens import KeysError
     from isles.storage.db import DatabaseConfigError
 

@@ -190,7 +190,7 @@ def _databases(services: list[str]) -> tuple[Tooling, dict[str, ServiceDatabase]
     """The tooling and the databases of ``services``, their data keys loaded (the
     employee's encrypted columns)."""
     from isles.cli.common import make_tooling
-    from isles.runtime.system import load_data_keys
+    from isles.runtime.keys import load_data_keys
 
     tooling = make_tooling()
     load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)

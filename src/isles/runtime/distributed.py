@@ -15,7 +15,8 @@ from isles.core.settings import IslesSettings
 from isles.http.proxy import create_proxy_gateway
 from isles.http.serving import run_server
 from isles.ops.supervisor import Child, Supervisor
-from isles.runtime.system import generate_system_keys, keys_dir, make_bus
+from isles.runtime.keys import generate_system_keys, keys_dir
+from isles.runtime.system import make_bus
 from isles.security.tokens import OPERATOR, KeyRing
 from isles.service.declaration import System
 
