@@ -27,9 +27,8 @@ from isles.core.clock import utcnow
 from isles.sagas.definition import Saga, SagaStatus, StepStatus
 from isles.sagas.events import SagaFinished, ends, envelope, problem_slug, tenant_of
 from isles.storage.db import ServiceDatabase
-from isles.storage.notify import outbox_channel
-from isles.storage.schema import outbox_table, saga_steps_table, sagas_table
-from isles.storage.uow import outbox_row
+from isles.storage.schema import saga_steps_table, sagas_table
+from isles.storage.uow import insert_outbox_rows, outbox_row
 
 _s = sagas_table
 _st = saga_steps_table
@@ -342,13 +341,7 @@ class SagaStore:
         written = envelope(
             event, service=self.publish, version=state.version, tenant_id=state.tenant_id, traceparent=tracing.current()
         )
-        row = outbox_row(written)
-        if session.get_bind().dialect.name == "postgresql":
-            # like a unit of work's outbox write: the insert notifies the relays at commit
-            notify = func.pg_notify(outbox_channel(self.publish), "")
-            await session.execute(insert(outbox_table).returning(notify), [row])
-        else:
-            await session.execute(insert(outbox_table), [row])
+        await insert_outbox_rows(session, session.get_bind().dialect.name, self.publish, [outbox_row(written)])
 
     async def acquire(self, saga_id: uuid.UUID) -> bool:
         """Lease an in-flight saga to this process, unless another process holds it."""

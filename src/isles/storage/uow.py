@@ -221,15 +221,7 @@ class UnitOfWork:
         fresh = self._emitted[self._written :]
         if not fresh:
             return
-        rows = [outbox_row(e) for e in fresh]
-        if self._db.dialect == "postgresql":
-            # The insert itself notifies every relay LISTENing, in any process, at
-            # commit: no statement of its own. Notifications alike within a transaction
-            # are delivered once, so a commit wakes each relay once.
-            notify = func.pg_notify(outbox_channel(self._db.service), "")
-            await session.execute(insert(outbox_table).returning(notify), rows)
-        else:
-            await session.execute(insert(outbox_table), rows)
+        await insert_outbox_rows(session, self._db.dialect, self._db.service, [outbox_row(e) for e in fresh])
         self._written = len(self._emitted)
         if self._spans:
             spans, self._spans = self._spans, []
@@ -249,6 +241,18 @@ class UnitOfWork:
             for classes, callback in self._if_touched:
                 if any(issubclass(t, classes) for t in touched):
                     callback()
+
+
+async def insert_outbox_rows(session: AsyncSession, dialect: str, service: str, rows: list[dict[str, object]]) -> None:
+    """``rows`` (:func:`outbox_row`) into ``service``'s outbox, in the session's
+    transaction. On PostgreSQL the insert itself notifies every relay LISTENing, in
+    any process, at commit: no statement of its own. Notifications alike within a
+    transaction are delivered once, so a commit wakes each relay once."""
+    if dialect == "postgresql":
+        notify = func.pg_notify(outbox_channel(service), "")
+        await session.execute(insert(outbox_table).returning(notify), rows)
+    else:
+        await session.execute(insert(outbox_table), rows)
 
 
 def outbox_row(e: Envelope) -> dict[str, object]:
