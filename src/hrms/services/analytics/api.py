@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -212,6 +212,46 @@ async def _cached(
     return raw
 
 
+_View = TypeVar("_View", bound=BaseModel)
+
+
+async def _points(
+    request: Request,
+    response: Response,
+    caller: Principal,
+    company_id: uuid.UUID,
+    *,
+    model: str,
+    view: type[_View],
+    point: type[BaseModel],
+    rows: Callable[[Any], Awaitable[Sequence[Any]]],
+    parts: tuple[date, date, queries.Interval],
+    departments: bool,
+    managers: bool = True,
+) -> _View:
+    """A figure of ``points`` (``view`` with ``company_id``, ``interval`` and ``point``
+    items, made from what ``rows(session)`` returns), through the cache (:func:`_cached`,
+    keyed by ``parts``). ``departments``: its departments are the headcount model's, so
+    that model's stamp keys it too. ``managers``: a manager reads the points of their own
+    department only (else the caller was checked to be an admin)."""
+    interval = parts[2]
+    async with TenantData(request, caller).read() as session:
+        department = await _department_of(session, caller, company_id) if managers else None
+
+        async def compute() -> bytes:
+            made = [point.model_validate(p, from_attributes=True) for p in await rows(session)]
+            return view(company_id=company_id, interval=interval, points=made).model_dump_json().encode()
+
+        key: tuple[Any, ...] = parts
+        if departments:
+            key = (await ARCHIVE.stamp(session, HEADCOUNT, str(company_id)), *parts)
+        raw = await _cached(request, response, session, model, company_id, key, compute)
+    shown = view.model_validate_json(raw)
+    if department is not None:
+        shown.points = [p for p in shown.points if p.department_id == department]  # type: ignore[attr-defined]
+    return shown
+
+
 def _range(start: date | None, end: date | None, interval: queries.Interval) -> tuple[date, date]:
     end = end or utcnow().date()
     start = start or _year_before(end)
@@ -358,25 +398,18 @@ async def get_leave(
     """
     _company(caller, company_id)
     start, end = _range(start, end, interval)
-    async with TenantData(request, caller).read() as session:
-        department = await _department_of(session, caller, company_id)
-
-        async def compute() -> bytes:
-            points = await queries.leave(session, company_id, start, end, interval)
-            view = LeaveView(
-                company_id=company_id,
-                interval=interval,
-                points=[LeavePoint.model_validate(p, from_attributes=True) for p in points],
-            )
-            return view.model_dump_json().encode()
-
-        # the department is the headcount model's: both models' stamps key it
-        both = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
-        raw = await _cached(request, response, session, LEAVE, company_id, (both, start, end, interval), compute)
-    view = LeaveView.model_validate_json(raw)
-    if department is not None:
-        view.points = [p for p in view.points if p.department_id == department]
-    return view
+    return await _points(
+        request,
+        response,
+        caller,
+        company_id,
+        model=LEAVE,
+        view=LeaveView,
+        point=LeavePoint,
+        parts=(start, end, interval),
+        departments=True,
+        rows=lambda session: queries.leave(session, company_id, start, end, interval),
+    )
 
 
 @router.get(
@@ -478,23 +511,18 @@ async def get_teams(
     """
     _company(caller, company_id)
     start, end = _range(start, end, interval)
-    async with TenantData(request, caller).read() as session:
-        department = await _department_of(session, caller, company_id)
-
-        async def compute() -> bytes:
-            points = await queries.teams(session, company_id, start, end, interval)
-            view = TeamsView(
-                company_id=company_id,
-                interval=interval,
-                points=[TeamPoint.model_validate(p, from_attributes=True) for p in points],
-            )
-            return view.model_dump_json().encode()
-
-        raw = await _cached(request, response, session, TEAMS, company_id, (start, end, interval), compute)
-    view = TeamsView.model_validate_json(raw)
-    if department is not None:
-        view.points = [p for p in view.points if p.department_id == department]
-    return view
+    return await _points(
+        request,
+        response,
+        caller,
+        company_id,
+        model=TEAMS,
+        view=TeamsView,
+        point=TeamPoint,
+        parts=(start, end, interval),
+        departments=False,
+        rows=lambda session: queries.teams(session, company_id, start, end, interval),
+    )
 
 
 # -- reports -------------------------------------------------------------------------------

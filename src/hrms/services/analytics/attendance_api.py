@@ -12,10 +12,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from hrms.services.analytics import api, attendance_queries, queries
-from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.attendance import NAME as ATTENDANCE
-from hrms.services.analytics.headcount import NAME as HEADCOUNT
-from isles import TenantData
 
 router = APIRouter()
 
@@ -91,24 +88,17 @@ async def get_attendance(
     """
     api._company(caller, company_id)
     start, end = api._range(start, end, interval)
-    async with TenantData(request, caller).read() as session:
-        department = await api._department_of(session, caller, company_id)
 
-        async def compute() -> bytes:
-            points = await attendance_queries.attendance(session, company_id, start, end, interval)
-            view = AttendanceView(
-                company_id=company_id,
-                interval=interval,
-                points=[AttendancePoint.model_validate(p, from_attributes=True) for p in points],
-            )
-            return view.model_dump_json().encode()
-
-        # the department is the headcount model's (its spans): both models' stamps key it
-        both = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
-        raw = await api._cached(
-            request, response, session, ATTENDANCE, company_id, (both, start, end, interval), compute
-        )
-    view = AttendanceView.model_validate_json(raw)
-    if department is not None:
-        view.points = [p for p in view.points if p.department_id == department]
-    return view
+    # the department is the headcount model's (its spans): both models' stamps key it
+    return await api._points(
+        request,
+        response,
+        caller,
+        company_id,
+        model=ATTENDANCE,
+        view=AttendanceView,
+        point=AttendancePoint,
+        parts=(start, end, interval),
+        departments=True,
+        rows=lambda session: attendance_queries.attendance(session, company_id, start, end, interval),
+    )

@@ -17,15 +17,11 @@ from hrms.services.analytics.api import (
     IntervalQuery,
     ReadReports,
     To,
-    _cached,
     _company,
-    _department_of,
+    _points,
     _range,
 )
-from hrms.services.analytics.archive import ARCHIVE
 from hrms.services.analytics.balances import NAME as BALANCES
-from hrms.services.analytics.headcount import NAME as HEADCOUNT
-from isles import TenantData
 
 router = APIRouter()
 
@@ -97,22 +93,17 @@ async def get_balances(
     """
     _company(caller, company_id)
     start, end = _range(start, end, interval)
-    async with TenantData(request, caller).read() as session:
-        department = await _department_of(session, caller, company_id)
 
-        async def compute() -> bytes:
-            points = await balances_queries.balances(session, company_id, start, end, interval)
-            view = BalancesView(
-                company_id=company_id,
-                interval=interval,
-                points=[BalancePoint.model_validate(p, from_attributes=True) for p in points],
-            )
-            return view.model_dump_json().encode()
-
-        # the departments are the headcount model's: both models' stamps key it
-        both = await ARCHIVE.stamp(session, HEADCOUNT, str(company_id))
-        raw = await _cached(request, response, session, BALANCES, company_id, (both, start, end, interval), compute)
-    view = BalancesView.model_validate_json(raw)
-    if department is not None:
-        view.points = [p for p in view.points if p.department_id == department]
-    return view
+    # the departments are the headcount model's: both models' stamps key it
+    return await _points(
+        request,
+        response,
+        caller,
+        company_id,
+        model=BALANCES,
+        view=BalancesView,
+        point=BalancePoint,
+        parts=(start, end, interval),
+        departments=True,
+        rows=lambda session: balances_queries.balances(session, company_id, start, end, interval),
+    )

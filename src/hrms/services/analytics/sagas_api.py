@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 
 from hrms.services.analytics import api, queries, sagas_queries
 from hrms.services.analytics.sagas import NAME as SAGAS
-from isles import TenantData
 
 router = APIRouter()
 
@@ -87,16 +86,16 @@ async def get_sagas(
     api._company(caller, company_id)
     api._admins_only(caller)
     start, end = api._range(start, end, interval)
-    async with TenantData(request, caller).read() as session:
-
-        async def compute() -> bytes:
-            points = await sagas_queries.figures(session, company_id, start, end, interval)
-            view = SagasView(
-                company_id=company_id,
-                interval=interval,
-                points=[SagaFigure.model_validate(p, from_attributes=True) for p in points],
-            )
-            return view.model_dump_json().encode()
-
-        raw = await api._cached(request, response, session, SAGAS, company_id, (start, end, interval), compute)
-    return SagasView.model_validate_json(raw)
+    return await api._points(
+        request,
+        response,
+        caller,
+        company_id,
+        model=SAGAS,
+        view=SagasView,
+        point=SagaFigure,
+        parts=(start, end, interval),
+        departments=False,
+        managers=False,
+        rows=lambda session: sagas_queries.figures(session, company_id, start, end, interval),
+    )
