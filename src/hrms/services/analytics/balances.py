@@ -31,10 +31,13 @@ Rows with no counted entry are left out (a type nobody has entries for yet).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import Date, Index, Integer, Numeric, String, Uuid
+from sqlalchemy import Date, Index, Integer, Numeric, String, Table, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,29 +70,44 @@ class BalanceEntry(TenantOwned, Base):
     __table_args__ = (Index("idx_balance_entries_generation_company_id_year", "generation", "company_id", "year"),)
 
 
-async def posted(session: AsyncSession, event: LedgerEntryPosted, env: Envelope, generation: int) -> None:
-    if await session.get(BalanceEntry, (generation, event.id)) is not None:
-        return  # an entry is never changed: the row holds it already
-    session.add(
-        BalanceEntry(
-            generation=generation,
-            entry_id=event.id,
-            company_id=event.company_id,
-            employee_id=event.employee_id,
-            leave_type_id=event.leave_type_id,
-            leave_type_name=event.leave_type_name,
-            year=event.year,
-            kind=event.kind,
-            days=event.days,
-            effective_on=event.effective_on,
-            expires_on=event.expires_on,
-        )
+async def posted(session: AsyncSession, pairs: Sequence[tuple[Envelope, Any]], generation: int) -> None:
+    """A batch's ledger entries, set-wise: one insert for them all that leaves an entry
+    the table holds already as it is (an entry is never changed; its event may come
+    again, or be announced again)."""
+    rows = {event.id: _values(event, generation) for _, event in pairs}
+    await session.execute(_INSERTS[session.get_bind().dialect.name], list(rows.values()))
+
+
+def _values(event: LedgerEntryPosted, generation: int) -> dict[str, Any]:
+    return {
+        "generation": generation,
+        "entry_id": event.id,
+        "company_id": event.company_id,
+        "employee_id": event.employee_id,
+        "leave_type_id": event.leave_type_id,
+        "leave_type_name": event.leave_type_name,
+        "year": event.year,
+        "kind": event.kind,
+        "days": event.days,
+        "effective_on": event.effective_on,
+        "expires_on": event.expires_on,
+    }
+
+
+def _insert(dialect: Any) -> Any:
+    """INSERT the entry unless the generation has it (built once)."""
+    return dialect.insert(cast(Table, BalanceEntry.__table__)).on_conflict_do_nothing(
+        index_elements=["generation", "entry_id"]
     )
+
+
+_INSERTS = {"postgresql": _insert(postgresql), "sqlite": _insert(sqlite)}
 
 
 MODEL = ReadModel(
     name=NAME,
     version=VERSION,
     tables=[BalanceEntry.__table__],  # type: ignore[list-item]
-    handlers={LedgerEntryPosted: posted},
+    apply=posted,
+    events=[LedgerEntryPosted],
 )

@@ -12,9 +12,12 @@ The figure is :func:`hrms.services.analytics.sagas_queries.figures`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import Date, Float, Index, Integer, String, Uuid
+from sqlalchemy import Date, Float, Index, Integer, String, Table, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,28 +56,63 @@ class SagaOutcome(TenantOwned, Base):
     )
 
 
-async def finished(session: AsyncSession, event: SagaFinished, env: Envelope, generation: int) -> None:
-    if event.tenant is None:
-        return  # across tenants: no company's figure
-    row = await session.get(SagaOutcome, (generation, event.saga_id))
-    if row is not None and row.version > env.aggregateversion:
-        return  # an older end of a saga retried since
-    if row is None:
-        row = SagaOutcome(generation=generation, saga_id=event.saga_id)
-        session.add(row)
-    row.company_id, row.saga, row.service, row.status = event.tenant, event.saga, event.service, event.status
-    row.started_at, row.finished_at = event.started_at, event.finished_at
-    row.finished_on = event.finished_at.date()
-    row.duration_seconds = event.duration_seconds
-    row.steps, row.completed_steps = event.steps, event.completed_steps
-    row.compensated_steps = list(event.compensated_steps)
-    row.failed_step, row.error = event.failed_step, event.error
-    row.attempts, row.version = event.attempts, env.aggregateversion
+async def finished(session: AsyncSession, pairs: Sequence[tuple[Envelope, Any]], generation: int) -> None:
+    """A batch's saga ends, set-wise: the newest end of each saga in the batch (of
+    those with a company: one across tenants is in no company's figure), then one
+    upsert for them all that leaves a row holding a newer end as it is (a retried saga
+    ends again at a higher version; an end may come again)."""
+    newest: dict[uuid.UUID, tuple[int, dict[str, Any]]] = {}
+    for env, event in pairs:
+        if event.tenant is None:
+            continue
+        held = newest.get(event.saga_id)
+        if held is None or env.aggregateversion >= held[0]:
+            newest[event.saga_id] = (env.aggregateversion, _values(event, env, generation))
+    if newest:
+        await session.execute(_UPSERTS[session.get_bind().dialect.name], [values for _, values in newest.values()])
+
+
+def _values(event: SagaFinished, env: Envelope, generation: int) -> dict[str, Any]:
+    return {
+        "generation": generation,
+        "saga_id": event.saga_id,
+        "company_id": event.tenant,
+        "saga": event.saga,
+        "service": event.service,
+        "status": event.status,
+        "started_at": event.started_at,
+        "finished_at": event.finished_at,
+        "finished_on": event.finished_at.date(),
+        "duration_seconds": event.duration_seconds,
+        "steps": event.steps,
+        "completed_steps": event.completed_steps,
+        "compensated_steps": list(event.compensated_steps),
+        "failed_step": event.failed_step,
+        "error": event.error,
+        "attempts": event.attempts,
+        "version": env.aggregateversion,
+    }
+
+
+def _upsert(dialect: Any) -> Any:
+    """INSERT the saga's end, or UPDATE the row unless it holds a newer one (built once)."""
+    table = cast(Table, SagaOutcome.__table__)
+    ins = dialect.insert(table)
+    key = ("generation", "saga_id")
+    return ins.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in key},
+        where=table.c.version <= ins.excluded.version,
+    )
+
+
+_UPSERTS = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
 
 
 MODEL = ReadModel(
     name=NAME,
     version=1,
     tables=[SagaOutcome.__table__],  # type: ignore[list-item]
-    handlers={SagaFinished: finished},
+    apply=finished,
+    events=[SagaFinished],
 )
