@@ -18,8 +18,12 @@ ledger entries (``leave.LedgerEntryPosted``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.company import TeamCreated, TeamDeleted, TeamMemberAdded, TeamMemberRemoved, TeamUpdated
@@ -31,51 +35,111 @@ from isles import Envelope, ReadModel
 LEAVE, ALLOCATION = "leave", "allocation"
 
 
-async def approved(session: AsyncSession, event: LeaveApproved, env: Envelope, generation: int) -> None:
-    row = await session.get(LeaveTaken, (generation, event.id))
-    if row is None:
-        row = LeaveTaken(generation=generation, request_id=event.id, cancelled=False)
-        session.add(row)
-    row.company_id, row.employee_id = event.company_id, event.employee_id
-    row.leave_type_id, row.leave_type_name = event.leave_type_id, event.leave_type_name
-    row.start_date, row.end_date, row.days = event.start_date, event.end_date, event.days
+async def leave_taken(session: AsyncSession, pairs: Sequence[tuple[Envelope, Any]], generation: int) -> None:
+    """A batch of leave events, set-wise: the approved requests in one upsert (a row
+    there keeps its ``cancelled``), then the cancellations after approval in one
+    update. Cancellations come after their approval (one request's events keep their
+    order), so marking them after the upsert is what applying them in order does."""
+    taken: dict[uuid.UUID, dict[str, Any]] = {}
+    gone: set[uuid.UUID] = set()
+    for _, event in pairs:
+        if isinstance(event, LeaveApproved):
+            taken[event.id] = {
+                "generation": generation,
+                "request_id": event.id,
+                "company_id": event.company_id,
+                "employee_id": event.employee_id,
+                "leave_type_id": event.leave_type_id,
+                "leave_type_name": event.leave_type_name,
+                "start_date": event.start_date,
+                "end_date": event.end_date,
+                "days": event.days,
+                "cancelled": False,
+            }
+        elif event.was_approved:  # withdrawn before a decision: never taken
+            gone.add(event.id)
+    dialect = session.get_bind().dialect.name
+    if taken:
+        await session.execute(_LEAVE_UPSERTS[dialect], list(taken.values()))
+    if gone:
+        t = _table(LeaveTaken)
+        await session.execute(
+            update(t).where(t.c.generation == generation, t.c.request_id.in_(sorted(gone))).values(cancelled=True)
+        )
 
 
-async def cancelled(session: AsyncSession, event: LeaveCancelled, env: Envelope, generation: int) -> None:
-    if not event.was_approved:
-        return  # withdrawn before a decision: never taken
-    row = await session.get(LeaveTaken, (generation, event.id))
-    if row is not None:
-        row.cancelled = True
+async def allocated(session: AsyncSession, pairs: Sequence[tuple[Envelope, Any]], generation: int) -> None:
+    """A batch of assignment events, set-wise: the assignments made in one upsert (a row
+    there keeps its ``removed_on``), then the removals in one statement (each ends its
+    assignment on the event's day, unless it ended already: the first removal's day)."""
+    made: dict[uuid.UUID, dict[str, Any]] = {}
+    ended: dict[uuid.UUID, date] = {}
+    for env, event in pairs:
+        if isinstance(event, AssignmentCreated):
+            made[event.id] = {
+                "generation": generation,
+                "assignment_id": event.id,
+                "company_id": event.company_id,
+                "employee_id": event.employee_id,
+                "project_id": event.project_id,
+                "project_name": event.project_name,
+                "allocation": event.allocation,
+                "start_date": event.start_date,
+                "end_date": event.end_date,
+                "removed_on": None,
+            }
+        else:
+            ended.setdefault(event.id, env.time.date())
+    dialect = session.get_bind().dialect.name
+    if made:
+        await session.execute(_ALLOCATION_UPSERTS[dialect], list(made.values()))
+    if ended:
+        t = _table(Allocation)
+        await session.execute(
+            update(t)
+            .where(t.c.generation == bindparam("g"), t.c.assignment_id == bindparam("a"), t.c.removed_on.is_(None))
+            .values(removed_on=bindparam("day")),
+            [{"g": generation, "a": a, "day": day} for a, day in ended.items()],
+        )
 
 
-async def assigned(session: AsyncSession, event: AssignmentCreated, env: Envelope, generation: int) -> None:
-    row = await session.get(Allocation, (generation, event.id))
-    if row is None:
-        row = Allocation(generation=generation, assignment_id=event.id, removed_on=None)
-        session.add(row)
-    row.company_id, row.employee_id = event.company_id, event.employee_id
-    row.project_id, row.project_name = event.project_id, event.project_name
-    row.allocation, row.start_date, row.end_date = event.allocation, event.start_date, event.end_date
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
 
 
-async def removed(session: AsyncSession, event: AssignmentRemoved, env: Envelope, generation: int) -> None:
-    row = await session.get(Allocation, (generation, event.id))
-    if row is not None and row.removed_on is None:
-        row.removed_on = env.time.date()
+def _upsert(dialect: Any, model: type[Any], key: tuple[str, str], kept: str) -> Any:
+    """INSERT the row, or UPDATE every column but the key and ``kept`` (built once)."""
+    table = _table(model)
+    ins = dialect.insert(table)
+    return ins.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in (*key, kept)},
+    )
+
+
+_LEAVE_UPSERTS = {
+    name: _upsert(d, LeaveTaken, ("generation", "request_id"), "cancelled")
+    for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_ALLOCATION_UPSERTS = {
+    name: _upsert(d, Allocation, ("generation", "assignment_id"), "removed_on")
+    for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 LEAVE_MODEL = ReadModel(
     name=LEAVE,
     version=1,
     tables=[LeaveTaken.__table__],  # type: ignore[list-item]
-    handlers={LeaveApproved: approved, LeaveCancelled: cancelled},
+    apply=leave_taken,
+    events=[LeaveApproved, LeaveCancelled],
 )
 ALLOCATION_MODEL = ReadModel(
     name=ALLOCATION,
     version=1,
     tables=[Allocation.__table__],  # type: ignore[list-item]
-    handlers={AssignmentCreated: assigned, AssignmentRemoved: removed},
+    apply=allocated,
+    events=[AssignmentCreated, AssignmentRemoved],
 )
 
 
