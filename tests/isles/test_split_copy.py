@@ -302,3 +302,57 @@ def test_a_run_holds_four_connections_at_most(
         assert verified.exit_code == 0, verified.output
     finally:
         pg.drop_later(SERVICES)
+
+
+class _SlowPool:
+    """A service database whose pool takes a while to close (closing its connections
+    waits on the network), counting its pools' connections: ``open`` per pool."""
+
+    is_sqlite = False
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.service, self.log = name, log
+        self.pools = [0]  # connections held by each pool the database had; the last is the engine's
+        self.closing = asyncio.Event()
+
+    def connect(self) -> None:
+        self.pools[-1] += 1
+
+    async def dispose(self) -> None:
+        self.log.append(f"dispose {self.service}")
+        await self.closing.wait()  # the old pool's connections closing
+        self.pools[-1] = 0
+        self.pools.append(0)  # a new pool replaces the old one only once they are closed
+
+
+async def test_a_service_is_not_opened_again_while_its_pool_is_being_closed() -> None:
+    """The run closes the pool of the service it used least recently before opening a
+    fifth. A write to that very service arriving while the close is under way took a
+    connection from the pool being closed, which went back to a pool nobody uses any
+    more and stayed open: five connections held (a CI run saw it). Such a write now
+    waits for the close to finish and opens the service again."""
+    log: list[str] = []
+    dbs = {name: _SlowPool(name, log) for name in "abcde"}
+    connections = split_run._Connections(dbs)  # type: ignore[arg-type]
+    for name in "abcd":
+        async with connections.use(name):
+            dbs[name].connect()
+
+    async def write(name: str) -> None:
+        async with connections.use(name):
+            log.append(f"write {name}")
+            dbs[name].connect()
+
+    fifth = asyncio.create_task(write("e"))  # closes a's pool: the least recently used
+    await asyncio.sleep(0.01)
+    assert log == ["dispose a"]
+    again = asyncio.create_task(write("a"))  # a, while its pool is being closed
+    await asyncio.sleep(0.01)
+    assert "write a" not in log, "no write to a service whose pool is being closed"
+    dbs["a"].closing.set()
+    dbs["b"].closing.set()
+    await asyncio.gather(fifth, again)
+    assert log.index("write a") > log.index("dispose a")
+    assert dbs["a"].pools[:-1] == [0], "the old pool holds no connection"
+    held = sum(db.pools[-1] for db in dbs.values())
+    assert held <= split_run.OPEN_SERVICES

@@ -1062,6 +1062,11 @@ class _Connections:
         # open services' connections are at most OPEN_SERVICES (two copies in one
         # service written side by side had it hold two: five connections seen).
         self.one: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in self.dbs}
+        # The services whose pools are being closed: a write to one waits for it. Its
+        # connection would otherwise come from the pool being closed (the engine takes
+        # the new one only once the old one's connections are closed), go back to that
+        # pool, and stay open there, used by nobody: five connections held.
+        self.closing: dict[str, asyncio.Task[None]] = {}
         self.opened = 0  # services (re)opened: for the tests
 
     @contextlib.asynccontextmanager
@@ -1071,6 +1076,9 @@ class _Connections:
             yield
             return
         async with self.one[service], self.limit:
+            closing = self.closing.get(service)
+            if closing is not None:
+                await asyncio.shield(closing)
             if service in self.open:
                 self.open[service] = self.open.pop(service)  # the most recent now
             else:
@@ -1079,7 +1087,7 @@ class _Connections:
                     if idle is None:  # cannot happen with WRITES < OPEN_SERVICES
                         break
                     del self.open[idle]
-                    await self.dbs[idle].dispose()
+                    await self._close(idle)
                 self.open[service] = 0
                 self.opened += 1
             self.open[service] += 1
@@ -1088,10 +1096,22 @@ class _Connections:
             finally:
                 self.open[service] -= 1
 
+    async def _close(self, service: str) -> None:
+        """Close ``service``'s pool; a write to it meanwhile waits (:attr:`closing`)."""
+        task = self.closing[service] = asyncio.ensure_future(self.dbs[service].dispose())
+        try:
+            await asyncio.shield(task)
+        finally:
+            if self.closing.get(service) is task and task.done():
+                del self.closing[service]
+
     async def close(self) -> None:
         for service in list(self.open):
             await self.dbs[service].dispose()
         self.open.clear()
+        for task in list(self.closing.values()):
+            await task
+        self.closing.clear()
 
 
 async def _load(
