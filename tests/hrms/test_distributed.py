@@ -79,7 +79,7 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
             rows = {s["name"]: s for s in overview.json()["services"]}
             assert set(rows) == set(SERVICES)
             assert all(s["healthy"] and s["ready"] for s in rows.values()), rows
-            assert all(s["dead_letters"] == 0 for s in rows.values())
+            assert all(s["dead_letters"] == 0 for s in rows.values()), {n: s["dead_letters"] for n, s in rows.items()}
             assert isinstance(rows["company"]["lag"], int), "a consumer's lag, read from JetStream"
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) == 0
