@@ -25,12 +25,12 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Date, Index, Integer, String, Table, Uuid
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hrms.contracts.presence import AttendanceMarked
 from hrms.services.analytics.models import Base
+from hrms.services.analytics.upserts import upserts
 from isles import Envelope, ReadModel, TenantOwned
 
 NAME = "attendance"
@@ -90,19 +90,12 @@ async def marked(session: AsyncSession, pairs: Sequence[tuple[Envelope, Any]], g
     await session.execute(_UPSERTS[session.get_bind().dialect.name], [values for _, values in newest.values()])
 
 
-def _upsert(dialect: Any) -> Any:
-    """INSERT the day, or UPDATE it where the row's version is older (built once)."""
-    table = cast(Table, AttendanceMark.__table__)
-    ins = dialect.insert(table)
-    key = ("generation", "day_id")
-    return ins.on_conflict_do_update(
-        index_elements=list(key),
-        set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in key},
-        where=table.c.version < ins.excluded.version,
-    )
-
-
-_UPSERTS = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+# a row holding that version or a newer one is left as it is
+_UPSERTS = upserts(
+    cast(Table, AttendanceMark.__table__),
+    ("generation", "day_id"),
+    where=lambda table, excluded: table.c.version < excluded.version,
+)
 
 
 MODEL = ReadModel(

@@ -17,11 +17,11 @@ from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Date, Float, Index, Integer, String, Table, Uuid
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hrms.services.analytics.models import Base
+from hrms.services.analytics.upserts import upserts
 from isles import Envelope, ReadModel, SagaFinished, StringList, TenantOwned, UTCDateTime
 
 NAME = "sagas"
@@ -94,19 +94,12 @@ def _values(event: SagaFinished, env: Envelope, generation: int) -> dict[str, An
     }
 
 
-def _upsert(dialect: Any) -> Any:
-    """INSERT the saga's end, or UPDATE the row unless it holds a newer one (built once)."""
-    table = cast(Table, SagaOutcome.__table__)
-    ins = dialect.insert(table)
-    key = ("generation", "saga_id")
-    return ins.on_conflict_do_update(
-        index_elements=list(key),
-        set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in key},
-        where=table.c.version <= ins.excluded.version,
-    )
-
-
-_UPSERTS = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+# a row holding a newer end is left as it is
+_UPSERTS = upserts(
+    cast(Table, SagaOutcome.__table__),
+    ("generation", "saga_id"),
+    where=lambda table, excluded: table.c.version <= excluded.version,
+)
 
 
 MODEL = ReadModel(

@@ -23,13 +23,13 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hrms.contracts.company import TeamCreated, TeamDeleted, TeamMemberAdded, TeamMemberRemoved, TeamUpdated
 from hrms.contracts.leave import LeaveApproved, LeaveCancelled
 from hrms.contracts.project import AssignmentCreated, AssignmentRemoved
 from hrms.services.analytics.models import Allocation, LeaveTaken, TeamKnown, TeamMembership
+from hrms.services.analytics.upserts import upserts
 from isles import Envelope, ReadModel
 
 LEAVE, ALLOCATION = "leave", "allocation"
@@ -107,24 +107,8 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
-def _upsert(dialect: Any, model: type[Any], key: tuple[str, str], kept: str) -> Any:
-    """INSERT the row, or UPDATE every column but the key and ``kept`` (built once)."""
-    table = _table(model)
-    ins = dialect.insert(table)
-    return ins.on_conflict_do_update(
-        index_elements=list(key),
-        set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in (*key, kept)},
-    )
-
-
-_LEAVE_UPSERTS = {
-    name: _upsert(d, LeaveTaken, ("generation", "request_id"), "cancelled")
-    for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-_ALLOCATION_UPSERTS = {
-    name: _upsert(d, Allocation, ("generation", "assignment_id"), "removed_on")
-    for name, d in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_LEAVE_UPSERTS = upserts(_table(LeaveTaken), ("generation", "request_id"), kept=("cancelled",))
+_ALLOCATION_UPSERTS = upserts(_table(Allocation), ("generation", "assignment_id"), kept=("removed_on",))
 
 
 LEAVE_MODEL = ReadModel(
