@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hrms import demo
+from typing import TYPE_CHECKING
+
 from hrms.services import (
     analytics,
     auth,
@@ -17,6 +18,17 @@ from hrms.services import (
     tasks,
 )
 from isles import System
+
+if TYPE_CHECKING:
+    import httpx
+
+
+async def _demo(client: httpx.AsyncClient) -> list[str]:
+    """The demo data (imported when loaded: a command that only reads the
+    declarations does not import the demo's HTTP client)."""
+    from hrms import demo
+
+    return await demo.load(client)
 
 
 def build() -> System:
@@ -35,5 +47,5 @@ def build() -> System:
             contract.build(),
             analytics.build(),
         ],
-        demo=demo.load,
+        demo=_demo,
     )

@@ -111,7 +111,7 @@ _EXPORTS: dict[str, str] = {
     "tagged": "isles.http.preconditions",
     # calling other services
     "ServiceClient": "isles.clients.service",
-    "NotFound": "isles.clients.service",
+    "NotFound": "isles.clients.errors",
     # security
     "Principal": "isles.security.tokens",
     "TokenSigner": "isles.security.tokens",
@@ -254,8 +254,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from isles.clients.errors import NotFound
     from isles.clients.mail import Bounced, Mail, Sender, sender_from
-    from isles.clients.service import NotFound, ServiceClient
+    from isles.clients.service import ServiceClient
     from isles.core.clock import utcnow
     from isles.core.events import Envelope, Event, Upcaster
     from isles.core.problems import FieldError, Problem, conflict, field_error, invalid, not_found

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from hrms.contracts import examples as ex
-from isles import Event, ServiceClient
+from isles import Event
+
+if TYPE_CHECKING:
+    from isles import ServiceClient
 
 AGGREGATE = "user"
 

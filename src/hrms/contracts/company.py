@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hrms.contracts import examples as ex
-from isles import Event, ServiceClient
+from isles import Event
+
+if TYPE_CHECKING:
+    from isles import ServiceClient
 
 AGGREGATE = "company"
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hrms.contracts import examples as ex
-from isles import Event, ServiceClient, Upcaster
+from isles import Event, Upcaster
+
+if TYPE_CHECKING:
+    from isles import ServiceClient
 
 AGGREGATE = "employee"
 

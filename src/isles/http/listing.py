@@ -30,20 +30,22 @@ import inspect
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import Query
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
 from isles.core.problems import FieldError, invalid
-from isles.http.paging import Page
 from isles.storage.crypto import is_encrypted
+
+if TYPE_CHECKING:
+    from isles.http.paging import Page
 
 T = TypeVar("T")
 MAX_LIMIT = 500
@@ -140,6 +142,8 @@ class Listing:
         return rows, total, cursor
 
     def page(self, items: list[T], total: int, next_cursor: str | None) -> "Page[T]":
+        from isles.http.paging import Page
+
         return Page(items=items, total=total, limit=self.limit, offset=self.offset, next_cursor=next_cursor)
 
 
@@ -151,7 +155,6 @@ class ListSpec:
     default: Sequence[str]
     key: InstrumentedAttribute[Any]
     search: Sequence[InstrumentedAttribute[Any]] = ()
-    dependency: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, column in [*self.sort.items(), *((str(c.key), c) for c in self.search)]:
@@ -168,7 +171,6 @@ class ListSpec:
         self._encrypted = frozenset(
             str(attr.key) for attr in mapper.column_attrs if any(is_encrypted(c) for c in attr.columns)
         )
-        self.dependency = self._dependency()
 
     def parse(self, *, limit: int, offset: int, sort: str | None, cursor: str | None, q: str | None) -> Listing:
         order: list[tuple[str, bool]] = []
@@ -218,7 +220,12 @@ class ListSpec:
             raise _bad("cursor", "not a cursor this list gave (use the next_cursor of a page)") from None
         return values
 
-    def _dependency(self) -> Any:
+    @cached_property
+    def dependency(self) -> Any:
+        """The route's dependency parsing the list's query parameters (made when first
+        asked for: a command that only loads the declarations never imports FastAPI)."""
+        from fastapi import Query
+
         spec = self
         sortable = ", ".join(sorted(self.sort))
 

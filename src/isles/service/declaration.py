@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import MetaData
 
 from isles.core import references
@@ -25,6 +24,7 @@ from isles.storage.db import check_service_name
 from isles.storage.schema import KERNEL_TABLES
 
 if TYPE_CHECKING:
+    import httpx
     from fastapi import APIRouter
 
     from isles.storage.eventstore import EventStore
@@ -125,7 +125,7 @@ class Service:
         return tuple(sorted(self.metadata.tables))
 
 
-DemoLoader = Callable[[httpx.AsyncClient], Awaitable[list[str]]]
+DemoLoader = Callable[["httpx.AsyncClient"], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,14 @@ reservation API the place-order saga calls, and a typed client."""
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, Field
 
-from isles import Event, ServiceClient
+from isles import Event
+
+if TYPE_CHECKING:
+    from isles import ServiceClient
 from shop.contracts import Money
 
 AGGREGATE = "product"

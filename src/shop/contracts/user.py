@@ -4,11 +4,14 @@ and a typed client (the order saga checks the buyer and the shipping address).""
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
 
-from isles import Event, ServiceClient
+from isles import Event
+
+if TYPE_CHECKING:
+    from isles import ServiceClient
 
 AGGREGATE = "user"
 
