@@ -9,8 +9,10 @@ verification), in the same run.
 
 It prints, per tool, the wall time, the monolith's rows per second, the CPU seconds
 of the tool's own process (user + system: on a machine shared with other work, the
-wall time spreads more than the work done) and the peak RSS (the run twice: the second
-finds every row there and writes nothing), and the ratio of the two loads (the first
+wall time spreads more than the work done), the peak RSS, and the CPU seconds the
+local PostgreSQL server spent meanwhile (its processes' times in ``/proc``; blank
+where they cannot be read); the run twice (the second finds every row there and
+writes nothing), and the ratio of the two loads (the first
 run's). The target databases are migrated before the clock starts (``isles migrate
 upgrade``) and dropped at the end. pgloader is tried again (up to three times, into a
 fresh database) when it fails, as it does when the server has no connection to spare.
@@ -39,24 +41,60 @@ class Failed(Exception):
     pass
 
 
+def _server_cpu() -> float | None:
+    """CPU seconds the local PostgreSQL server has used so far: its postmaster's and
+    its live backends', plus those of the backends that ended (the postmaster reaps
+    them: its children's times in ``/proc``). None where it cannot be read."""
+    try:
+        found = subprocess.run(["pgrep", "-o", "-x", "postgres"], capture_output=True, text=True, check=False)
+        postmaster = int(found.stdout.split()[0])
+        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False)
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [postmaster, *map(int, children.stdout.split())]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # ended meanwhile: counted in the postmaster's children's times
+                continue
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        return total / ticks
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+SERVER_CPU: dict[str, float] = {}
+
+
 def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
     """(seconds, peak RSS KiB, CPU seconds) of one command (``/usr/bin/time`` reports
-    the command's process alone)."""
+    the command's process alone). The PostgreSQL server's CPU over the same time goes
+    to ``SERVER_CPU`` (by the command's first words)."""
+    server_before = _server_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         ["/usr/bin/time", "-f", "%M %U %S", *argv], env=env, cwd=cwd, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - started
+    server_after = _server_cpu()
+    if server_before is not None and server_after is not None:
+        SERVER_CPU[" ".join(Path(a).name for a in argv[:5])] = server_after - server_before
     if done.returncode != 0:
         raise Failed(f"{' '.join(argv[:6])} ...: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     peak, user, system = done.stderr.strip().splitlines()[-1].split()
     return seconds, int(peak), float(user) + float(system)
 
 
-def _line(tool: str, seconds: float, rows: int, cpu: float | None = None, peak: int | None = None) -> None:
+def _line(
+    tool: str, seconds: float, rows: int, cpu: float | None = None, peak: int | None = None, server: float | None = None
+) -> None:
     shown_cpu = f"{cpu:>9.2f}" if cpu is not None else f"{'':>9}"
-    shown_peak = f"{peak / 1024:>14.1f}" if peak is not None else ""
-    print(f"{tool:<34}{seconds:>9.2f}{rows / seconds:>11,.0f}{shown_cpu}{shown_peak}", flush=True)
+    shown_peak = f"{peak / 1024:>14.1f}" if peak is not None else f"{'':>14}"
+    shown_server = f"{server:>14.2f}" if server is not None else ""
+    print(f"{tool:<34}{seconds:>9.2f}{rows / seconds:>11,.0f}{shown_cpu}{shown_peak}{shown_server}", flush=True)
+
+
+def _last_server() -> float | None:
+    return list(SERVER_CPU.values())[-1] if SERVER_CPU else None
 
 
 async def _drop(url: str) -> None:
@@ -108,18 +146,21 @@ def main() -> None:
             t0 = time.perf_counter()
             _timed([*isles, "migrate", "upgrade"], env, root)
             print(f"  {len(services)} service databases migrated in {time.perf_counter() - t0:.1f} s", flush=True)
-            print(f"{'tool':<34}{'seconds':>9}{'rows/s':>11}{'CPU s':>9}{'peak RSS MiB':>14}")
+            print(f"{'tool':<34}{'seconds':>9}{'rows/s':>11}{'CPU s':>9}{'peak RSS MiB':>14}{'server CPU s':>14}")
             run_s, run_rss, run_cpu = _timed([*isles, "split", "run", "--plan", str(plan), str(stats.path)], env, root)
-            _line("isles split run", run_s, rows, run_cpu, run_rss)
+            run_server = _last_server()
+            _line("isles split run", run_s, rows, run_cpu, run_rss, run_server)
             again_s, again_rss, again_cpu = _timed(
                 [*isles, "split", "run", "--plan", str(plan), str(stats.path)], env, root
             )
-            _line("isles split run (rerun: no change)", again_s, rows, again_cpu, again_rss)
+            _line("isles split run (rerun: no change)", again_s, rows, again_cpu, again_rss, _last_server())
             ver_s, ver_rss, ver_cpu = _timed(
                 [*isles, "split", "verify", "--plan", str(plan), str(stats.path)], env, root
             )
-            _line("isles split verify", ver_s, rows, ver_cpu, ver_rss)
-            _line("isles split run + verify", run_s + ver_s, rows, run_cpu + ver_cpu)
+            ver_server = _last_server()
+            _line("isles split verify", ver_s, rows, ver_cpu, ver_rss, ver_server)
+            both_server = run_server + ver_server if run_server is not None and ver_server is not None else None
+            _line("isles split run + verify", run_s + ver_s, rows, run_cpu + ver_cpu, None, both_server)
             if pgloader is None:
                 print("pgloader: not installed (apt-get install pgloader); no comparison")
                 return
@@ -138,7 +179,7 @@ def main() -> None:
                     if attempt == 3:
                         raise SystemExit(str(exc)) from None
                     print(f"  pgloader failed (attempt {attempt}), again: {str(exc).splitlines()[0][:100]}", flush=True)
-            _line("pgloader (one database, as is)", pg_s, rows, pg_cpu, pg_rss)
+            _line("pgloader (one database, as is)", pg_s, rows, pg_cpu, pg_rss, _last_server())
             print(f"  isles split run / pgloader time: {run_s / pg_s:.2f}x (rows/s: {pg_s / run_s:.2f}x pgloader's)")
         except Failed as exc:
             raise SystemExit(str(exc)) from None
