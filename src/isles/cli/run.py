@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from isles.runtime.system import SystemRuntime
 
 
-def _port_free(host: str, port: int) -> bool:
+def _port_free(host: str, port: int, *, reuse_port: bool = False) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -216,6 +218,14 @@ def serve(
     log_level: Annotated[
         str | None, typer.Option(help="debug, info, warning, error [env ISLES_LOG_LEVEL; default info].")
     ] = None,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port",
+            help="Bind with SO_REUSEPORT, beside the socket isles up --distributed holds on the port for this "
+            "service (so that no other process takes it between restarts).",
+        ),
+    ] = False,
 ) -> None:
     """Run one service as a process: its API (with /health, /ready, /metrics), its
     outbox relay and its event consumer. SIGTERM stops it gracefully: requests in
@@ -229,7 +239,7 @@ def serve(
     log_level = _logging(log_level, default="info")
     if bus not in ("nats", "embedded"):
         raise fail(f"--bus must be nats or embedded, not {bus!r}")
-    if not _port_free(host, port):
+    if not _port_free(host, port, reuse_port=reuse_port):
         raise fail(f"port {port} on {host} is in use; choose another with --port")
     loaded = load_system(common().system or DEFAULT_SYSTEM)
     names = [s.name for s in loaded.services]
@@ -272,11 +282,28 @@ def serve(
         runtime = SystemRuntime(loaded, settings, environ=env.environ, only=[service])
     except (DatabaseConfigError, KeysError) as exc:
         raise fail(str(exc)) from exc
-    run(_serve_one(runtime, host=host, port=port, relays=relays, consumers=consumers, log_level=log_level))
+    run(
+        _serve_one(
+            runtime,
+            host=host,
+            port=port,
+            relays=relays,
+            consumers=consumers,
+            log_level=log_level,
+            reuse_port=reuse_port,
+        )
+    )
 
 
 async def _serve_one(
-    runtime: SystemRuntime, *, host: str, port: int, relays: bool, consumers: bool, log_level: str
+    runtime: SystemRuntime,
+    *,
+    host: str,
+    port: int,
+    relays: bool,
+    consumers: bool,
+    log_level: str,
+    reuse_port: bool = False,
 ) -> None:
     from isles.http.serving import run_server
     from isles.runtime.system import tune_gc
@@ -291,7 +318,7 @@ async def _serve_one(
             tune_gc()
         name = next(iter(runtime.services))
         out.print(f"{name} serving on http://{host}:{port}/api/{name}  (ready: /ready, metrics: /metrics)")
-        await run_server(runtime.app, host=host, port=port, log_level=log_level)
+        await run_server(runtime.app, host=host, port=port, log_level=log_level, reuse_port=reuse_port)
     finally:
         await runtime.stop()
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import importlib.util
 import signal
+import socket
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -48,11 +49,21 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-async def run_server(asgi: Any, *, host: str, port: int, log_level: str) -> None:
-    """Serve until SIGINT or SIGTERM; requests in flight are finished first."""
+async def run_server(asgi: Any, *, host: str, port: int, log_level: str, reuse_port: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM; requests in flight are finished first.
+    ``reuse_port``: bind with ``SO_REUSEPORT`` (beside the socket a supervisor holds on
+    the port; see :func:`isles.runtime.distributed.run_distributed`)."""
     config = uvicorn.Config(asgi, host=host, port=port, log_level=log_level, lifespan="off", http=http_protocol())
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.request_exit)
-    await server.serve()
+    if not reuse_port:
+        await server.serve()
+        return
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(False)
+    await server.serve(sockets=[sock])

@@ -29,18 +29,25 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-def _free_ports(host: str, first: int, count: int) -> list[int]:
-    ports: list[int] = []
+def _reserve_ports(host: str, first: int, count: int) -> list[socket.socket]:
+    """Sockets bound (not listening) to ``count`` free ports from ``first`` up, held for
+    the run: while one is held no other process takes its port — not an outgoing
+    connection's ephemeral port, not another server — so a service process started
+    (or restarted after a crash) seconds later still finds it. Only ``SO_REUSEPORT``
+    is set: the service process binds beside it with ``isles serve --reuse-port``; a
+    socket without that option (any other server) is refused the port."""
+    held: list[socket.socket] = []
     candidate = first
-    while len(ports) < count and candidate < 65535:
-        with socket.socket() as s:
-            try:
-                s.bind((host, candidate))
-                ports.append(candidate)
-            except OSError:
-                pass
+    while len(held) < count and candidate < 65535:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind((host, candidate))
+            held.append(s)
+        except OSError:
+            s.close()
         candidate += 1
-    return ports
+    return held
 
 
 async def run_distributed(
@@ -66,15 +73,18 @@ async def run_distributed(
     if not _reachable(nats.host or "127.0.0.1", nats.port or 4222):
         return f"NATS is not reachable at {settings.nats.url}"
     names = [s.name for s in system.services]
-    ports = _free_ports(host, port + 1, len(names))
+    held = _reserve_ports("127.0.0.1", port + 1, len(names))
+    ports = [int(h.getsockname()[1]) for h in held]
     if len(ports) < len(names):
+        for h in held:
+            h.close()
         return f"not enough free ports above {port}"
     urls = {name: f"http://127.0.0.1:{p}" for name, p in zip(names, ports, strict=True)}
     folder = keys_dir(settings)
     generate_system_keys(system, folder)
     children = []
     for name, p in zip(names, ports, strict=True):
-        args = ["serve", name, "--host", "127.0.0.1", "--port", str(p), "--bus", "nats"]
+        args = ["serve", name, "--host", "127.0.0.1", "--port", str(p), "--reuse-port", "--bus", "nats"]
         args += ["--database-url", template, "--nats-url", settings.nats.url, "--system", system_spec]
         args += ["--log-level", log_level]
         for other, url in urls.items():
@@ -141,4 +151,6 @@ async def run_distributed(
         await remote.close()  # the console's sampler, then its bus and engines
         await gateway.state.client.aclose()
         await supervisor.stop()
+        for h in held:
+            h.close()
     return ""
