@@ -255,7 +255,12 @@ def isles_up(
                 except httpx.TransportError:
                     pass
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                assert time.monotonic() < deadline, f"isles up: {wait_for} did not answer within {timeout} s"
+                if time.monotonic() >= deadline:  # say what the process was doing
+                    proc.kill()
+                    output = proc.communicate(timeout=30)[0] or ""
+                    raise AssertionError(
+                        f"isles up: {wait_for} did not answer within {timeout} s; its output:\n{output[-3000:]}"
+                    )
                 time.sleep(0.1)
         yield proc, base
     finally:

@@ -32,7 +32,9 @@ def _env(backend: Backend, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def isles_up(backend: Backend, data_dir: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    with support.isles_up("--data-dir", str(data_dir), env=_env(backend, **env)) as running:
+    # Every HR service on PostgreSQL, started beside three other test workers on two
+    # cores: a longer bound than the default (as test_browser's), which a CI run missed.
+    with support.isles_up("--data-dir", str(data_dir), env=_env(backend, **env), timeout=120) as running:
         yield running
 
 
