@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -226,21 +227,38 @@ AUTH: dict[str, dict[str, str]] = {}
 
 @contextmanager
 def isles_up(
-    *args: str, env: dict[str, str] | None = None, wait_for: str = "/health", timeout: float = 60
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    *args: str,
+    env: dict[str, str] | None = None,
+    wait_for: str = "/health",
+    timeout: float = 60,
+    preloaded: bool = False,
+) -> Iterator[tuple[Any, str]]:
     """Run ``isles up --port <free> *args`` as a real process until ``wait_for`` answers
-    200; yield it and its base URL; kill it on the way out if it still runs."""
+    200; yield it and its base URL; kill it on the way out if it still runs.
+
+    ``preloaded``: forked from this test process's preloader (:mod:`tests.preload`),
+    which has imported the platform already — for a test that starts and kills many
+    servers and is not about the start itself. The process yielded then has the part of
+    ``Popen`` the tests use (``poll``, ``wait``, ``kill``, ``send_signal``,
+    ``communicate``)."""
     port = free_port()
     env = dict(os.environ if env is None else env)
     if "ISLES_KEYS_DIR" not in env:
         env["ISLES_KEYS_DIR"] = tempfile.mkdtemp(prefix="isles-keys-")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "isles.cli", "up", "--port", str(port), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    argv = ["up", "--port", str(port), *args]
+    proc: Any
+    if preloaded:
+        from tests import preload
+
+        proc = preload.start(argv, env)
+    else:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "isles.cli", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
     base = f"http://127.0.0.1:{port}"
     AUTH[base] = operator_headers(Path(env["ISLES_KEYS_DIR"]))
     try:
@@ -254,20 +272,24 @@ def isles_up(
                         break
                 except httpx.TransportError:
                     pass
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                if proc.poll() is not None:
+                    raise AssertionError(f"isles up ended with {proc.returncode}:\n{output_of(proc)[-3000:]}")
                 if time.monotonic() >= deadline:  # say what the process was doing
                     proc.kill()
-                    output = proc.communicate(timeout=30)[0] or ""
-                    raise AssertionError(
-                        f"isles up: {wait_for} did not answer within {timeout} s; its output:\n{output[-3000:]}"
-                    )
+                    output = output_of(proc)[-3000:]
+                    raise AssertionError(f"isles up: {wait_for} did not answer in {timeout} s; its output:\n{output}")
                 time.sleep(0.1)
         yield proc, base
     finally:
         if proc.poll() is None:
             proc.kill()
-        if proc.stdout is not None and not proc.stdout.closed:
+        if preloaded or (proc.stdout is not None and not proc.stdout.closed):
             proc.communicate(timeout=30)
+
+
+def output_of(proc: Any) -> str:
+    """What a process started by :func:`isles_up` printed (it is waited for first)."""
+    return str(proc.communicate(timeout=30)[0] or "")
 
 
 NATS_URL = os.environ.get("ISLES_TEST_NATS", "nats://127.0.0.1:4222")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -31,10 +30,12 @@ def _env(backend: Backend, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def isles_up(backend: Backend, data_dir: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def isles_up(backend: Backend, data_dir: Path, **env: str) -> Iterator[tuple[Any, str]]:
     # Every HR service on PostgreSQL, started beside three other test workers on two
     # cores: a longer bound than the default (as test_browser's), which a CI run missed.
-    with support.isles_up("--data-dir", str(data_dir), env=_env(backend, **env), timeout=120) as running:
+    # Forked from the preloader (tests/preload.py): the test is about the crash, not the start.
+    args = ("--data-dir", str(data_dir))
+    with support.isles_up(*args, env=_env(backend, **env), timeout=120, preloaded=True) as running:
         yield running
 
 

@@ -141,7 +141,7 @@ def run_until_killed(
         env["ISLES_DATABASE_URL"] = settings.database_url
     else:
         args += ["--data-dir", str(settings.data_dir)]
-    with support.isles_up(*args, env=env) as (proc, base):
+    with support.isles_up(*args, env=env, preloaded=True) as (proc, base):
         try:
             r = httpx.post(
                 f"{base}{path}", json=body, headers={"Idempotency-Key": key, **support.AUTH[base]}, timeout=60
@@ -150,7 +150,7 @@ def run_until_killed(
             pass
         else:
             proc.kill()
-            output = proc.communicate(timeout=30)[0][-3000:] if proc.stdout else ""
+            output = support.output_of(proc)[-3000:]
             pytest.fail(f"answered {r.status_code} instead of dying at {failpoints}: {r.text}\n{output}")
         assert proc.wait(timeout=30) == -signal.SIGKILL, "the process died at the failpoint"
 

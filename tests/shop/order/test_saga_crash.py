@@ -99,7 +99,7 @@ def run_until_killed(settings: IslesSettings, failpoints: dict[str, str], body: 
         env["ISLES_DATABASE_URL"] = settings.database_url
     else:
         args += ["--data-dir", str(settings.data_dir)]
-    with support.isles_up(*args, env=env) as (proc, base):
+    with support.isles_up(*args, env=env, preloaded=True) as (proc, base):
         try:
             r = httpx.post(
                 f"{base}/api/order/orders",
