@@ -47,6 +47,9 @@ PRELOAD = (
     "isles.http.serving",
     "isles.sagas.runner",
     "isles.storage.migrations",
+    "isles.messaging.nats_bus",
+    "isles.clients.service",
+    "nats",
     "uvicorn",
     "hrms.system",
     "shop.system",
@@ -70,7 +73,8 @@ def _child(request: dict[str, Any]) -> None:
         os.close(out)
         os.close(null)
         os.setpgid(0, 0)  # its own group, as a shell would start it
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts a process
+        for sig in (signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         os.chdir(request["cwd"])
         os.environ.clear()
@@ -181,11 +185,13 @@ class _Preloader:
         if self._proc.stdout is not None:
             self._proc.stdout.close()
 
-    def start(self, argv: list[str], env: dict[str, str]) -> PreloadedProcess:
-        fd, out = tempfile.mkstemp(prefix="isles-preloaded-", suffix=".log")
-        os.close(fd)
-        pid = self._ask({"start": {"argv": argv, "env": env, "cwd": os.getcwd(), "out": out}})["pid"]
-        return PreloadedProcess(self, int(pid), Path(out))
+    def start(self, argv: list[str], env: dict[str, str], out: Path | None = None) -> PreloadedProcess:
+        if out is None:
+            fd, name = tempfile.mkstemp(prefix="isles-preloaded-", suffix=".log")
+            os.close(fd)
+            out = Path(name)
+        pid = self._ask({"start": {"argv": argv, "env": env, "cwd": os.getcwd(), "out": str(out)}})["pid"]
+        return PreloadedProcess(self, int(pid), out)
 
     def poll(self, pid: int) -> int | None:
         status = self._ask({"poll": pid})["status"]
@@ -244,9 +250,10 @@ class PreloadedProcess:
         return text, None
 
 
-def start(argv: list[str], env: dict[str, str]) -> PreloadedProcess:
-    """Start ``isles <argv>`` with ``env`` as a child of this test process's preloader."""
-    return _PRELOADER.start(argv, env)
+def start(argv: list[str], env: dict[str, str], out: Path | None = None) -> PreloadedProcess:
+    """Start ``isles <argv>`` with ``env`` as a child of this test process's preloader;
+    its output is appended to ``out`` (a new temporary file if none)."""
+    return _PRELOADER.start(argv, env, out)
 
 
 if __name__ == "__main__":

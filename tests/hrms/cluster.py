@@ -10,8 +10,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -27,6 +25,8 @@ from hrms.system import build
 from isles import System
 from isles.runtime.keys import generate_system_keys
 from isles.storage.db import connect_waiting
+from tests import preload
+from tests.preload import PreloadedProcess
 from tests.support import PG_SERVER, NatsServer, drop_in_background, free_port, operator_headers
 
 #: The services the fault cluster runs as processes: the core of the HR system (the
@@ -78,20 +78,16 @@ class ServiceProcess:
     args: list[str]
     env: dict[str, str]
     log: Path
-    proc: subprocess.Popen[bytes] | None = None
+    proc: PreloadedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "isles.cli", "serve", self.name, *self.args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env},
-            )
+        """``isles serve <name>``, forked from the preloader (tests/preload.py): these
+        tests are about killing and restarting services, not about their start."""
+        self.proc = preload.start(["serve", self.name, *self.args], {**os.environ, **self.env}, self.log)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
@@ -302,12 +298,20 @@ class Driver:
         if await self._write(client, "POST", f"{self._api('project')}/assignments", body) == 201:
             self.tally.assignments_ok += 1
 
-    async def run(self, client: httpx.AsyncClient, seconds: float, *, writers: int = 3) -> None:
-        deadline = time.monotonic() + seconds
+    async def run(self, client: httpx.AsyncClient, seconds: float, *, writers: int = 3, renames: int = 0) -> None:
+        """Write for ``seconds``, and on until ``renames`` renames have succeeded (a test
+        that needs that many events around its fault gets them however loaded the
+        machine is), for at most five times ``seconds``."""
+        start = time.monotonic()
+        deadline, limit = start + seconds, start + 5 * seconds
+
+        def going() -> bool:
+            now = time.monotonic()
+            return now < deadline or (self.tally.renames_ok < renames and now < limit)
 
         async def writer() -> None:
             i = 0
-            while time.monotonic() < deadline:
+            while going():
                 i += 1
                 if i % 3 == 0:
                     await self.new_assignment(client)

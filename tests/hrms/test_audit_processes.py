@@ -165,7 +165,7 @@ async def test_changes_in_flight_under_write_load_are_not_findings(world: World)
         # however long its process takes to start.
         audits = asyncio.gather(*(audit_after(d) for d in (0.5, 2.0, 3.5)))
         try:
-            await driver.run(client, 8.0, writers=3)
+            await driver.run(client, 8.0, writers=3, renames=31)
             deadline = time.monotonic() + 30
             while not audits.done() and time.monotonic() < deadline:
                 await driver.run(client, 0.5, writers=3)

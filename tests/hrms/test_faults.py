@@ -46,11 +46,11 @@ def assert_exactly_once(v: Verdict, *, parked: set[str] | None = None) -> None:
     assert not v.versions_behind, f"versions behind: {v.versions_behind[:5]}"
 
 
-async def stream_with_fault(cluster: Cluster, fault: object) -> tuple[Driver, Verdict]:
+async def stream_with_fault(cluster: Cluster, fault: object, renames: int = 0) -> tuple[Driver, Verdict]:
     driver = Driver(cluster)
     async with httpx.AsyncClient(timeout=30, headers=cluster.headers) as client:
         await driver.setup(client)
-        await asyncio.gather(driver.run(client, STREAM_SECONDS), fault)  # type: ignore[arg-type]
+        await asyncio.gather(driver.run(client, STREAM_SECONDS, renames=renames), fault)  # type: ignore[arg-type]
     v = await converge(cluster)
     return driver, v
 
@@ -70,7 +70,7 @@ async def test_kill_9_of_the_consuming_service_mid_stream(cluster: Cluster) -> N
         await asyncio.sleep(1)
         await cluster.restart("project")
 
-    driver, v = await stream_with_fault(cluster, fault())
+    driver, v = await stream_with_fault(cluster, fault(), renames=51)  # the stream goes on until 51
     assert_exactly_once(v)
     assert driver.tally.renames_ok > 50
     assert driver.tally.refused > 0, "the kill was felt by the writers"
