@@ -112,6 +112,10 @@ def serve() -> None:
 
     if threading.active_count() != 1:  # a fork copies one thread: the others' locks would stay held
         raise SystemExit(f"preload: an import started a thread: {threading.enumerate()}")
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the children's collector skips what was imported (and their pages stay shared)
     replies = sys.stdout
     done: dict[int, int] = {}
     replies.write(json.dumps({"ready": os.getpid()}) + "\n")
