@@ -31,10 +31,12 @@ def _env(backend: Backend, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def isles_up(backend: Backend, data_dir: Path, **env: str) -> Iterator[tuple[Any, str]]:
-    # Every HR service on PostgreSQL, started beside three other test workers on two
-    # cores: a longer bound than the default (as test_browser's), which a CI run missed.
+    # The HR system's core services (the employee service's outbox and the project
+    # service's copies are what these tests are about; the workforce services only made
+    # every start migrate and seed five more databases), with the demo data, started
+    # beside three other test workers on two cores: a longer bound than the default.
     # Forked from the preloader (tests/preload.py): the test is about the crash, not the start.
-    args = ("--data-dir", str(data_dir))
+    args = ("--system", "tests.hrms.cluster:core", "--data-dir", str(data_dir))
     with support.isles_up(*args, env=_env(backend, **env), timeout=120, preloaded=True) as running:
         yield running
 
