@@ -63,4 +63,4 @@ def test_list_and_rebuild(backend: Backend, templates: Templates) -> None:
         helped = isles(backend, "readmodels", "rebuild", "--help")
         assert "isles readmodels rebuild analytics.headcount" in helped.output
     finally:
-        asyncio.run(backend.drop([s.name for s in build_hrms().services]))
+        backend.drop_later([s.name for s in build_hrms().services])  # a drop waits for a checkpoint
