@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
+import importlib
 import json
 import os
 import signal
@@ -101,19 +103,13 @@ def _child(request: dict[str, Any]) -> None:
 
 def serve() -> None:
     """The preloader's loop: import, then answer requests until stdin closes."""
-    import importlib
-
     for name in PRELOAD:
         importlib.import_module(name)
     from tests.hrms.cluster import core
 
     core()  # the services' modules a system's build imports when it is called
-    import threading
-
     if threading.active_count() != 1:  # a fork copies one thread: the others' locks would stay held
         raise SystemExit(f"preload: an import started a thread: {threading.enumerate()}")
-    import gc
-
     gc.collect()
     gc.freeze()  # the children's collector skips what was imported (and their pages stay shared)
     replies = sys.stdout
@@ -136,7 +132,7 @@ def serve() -> None:
                 _child(request["start"])
             reply: dict[str, Any] = {"pid": pid}
         else:
-            reply = {"status": done.pop(request["poll"], None) if request["poll"] in done else None}
+            reply = {"status": done.pop(request["poll"], None)}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
 
