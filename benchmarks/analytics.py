@@ -75,7 +75,7 @@ from isles.core.events import Envelope  # noqa: E402
 from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.runtime.system import SystemRuntime, event_owners  # noqa: E402
-from isles.storage.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import drop_postgres_database, drop_postgres_databases  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 FIRST, LAST = date(2021, 1, 1), date(2025, 12, 31)
@@ -649,9 +649,8 @@ async def run_backend(backend: str, history: History, args: argparse.Namespace) 
             await rt.stop()
         finally:  # the databases go even when stopping fails
             if backend == "postgres":
-                for name in rt.services:
-                    await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
-                await drop_postgres_database(make_url(f"{PG}/{prefix}_take_analytics"))
+                names = [*rt.services, "take_analytics"]
+                await drop_postgres_databases(make_url(f"{PG}/{prefix}_{name}") for name in names)
             tmp_dir.cleanup()
 
 

@@ -50,7 +50,7 @@ from hrms.system import build  # noqa: E402
 from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.runtime.system import SystemRuntime  # noqa: E402
-from isles.storage.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import drop_postgres_databases  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 DAY = date(2026, 11, 23)  # a Monday
@@ -182,8 +182,7 @@ async def run_backend(backend: str, employees: int, repeat: int) -> Result:
     finally:
         await rt.stop()
         if backend == "postgres":
-            for name in rt.services:
-                await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
+            await drop_postgres_databases(make_url(f"{PG}/{prefix}_{name}") for name in rt.services)
         tmp.cleanup()
     return Result(backend, employees, checkins, seconds, rows)
 

@@ -43,7 +43,7 @@ from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.runtime.system import SystemRuntime  # noqa: E402
 from isles.storage import crypto  # noqa: E402
-from isles.storage.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import drop_postgres_databases  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 PROFILE = {
@@ -126,8 +126,7 @@ async def run_backend(backend: str, rounds: int) -> list[Row]:
     finally:
         await rt.stop()
         if backend == "postgres":
-            for name in rt.services:
-                await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
+            await drop_postgres_databases(make_url(f"{PG}/{prefix}_{name}") for name in rt.services)
         tmp.cleanup()
     return [
         Row(backend, op, statistics.median(times[(op, False)]) * 1000, statistics.median(times[(op, True)]) * 1000)

@@ -62,7 +62,7 @@ from hrms.contracts.employee import EmployeeCreated, EmployeeUpdated  # noqa: E4
 from isles.core.events import Envelope  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.security.certs import issue  # noqa: E402
-from isles.storage.db import connect_waiting  # noqa: E402
+from isles.storage.db import connect_waiting, drop_postgres_databases  # noqa: E402
 from tests.hrms.cluster import FAST_ENV, Cluster  # noqa: E402
 from tests.support import PG_SERVER, free_port, operator_headers  # noqa: E402
 
@@ -469,12 +469,15 @@ class Distributed(Setup):
 
 
 async def drop_databases(prefix: str) -> None:
+    """Drop the databases of a setup, side by side (they share the checkpoints a drop waits for)."""
+    from sqlalchemy.engine import make_url
+
     admin = await pg_connect("postgres")
     try:
-        for (name,) in await admin.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}\\_%"):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        rows = await admin.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", f"{prefix}\\_%")
     finally:
         await admin.close()
+    await drop_postgres_databases(make_url(f"{PG_SERVER}/{name}") for (name,) in rows)
 
 
 # --- a cheap HTTP client -------------------------------------------------------------

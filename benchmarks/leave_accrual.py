@@ -43,7 +43,7 @@ from isles import ACROSS_TENANTS, System  # noqa: E402
 from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.runtime.system import SystemRuntime  # noqa: E402
-from isles.storage.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import drop_postgres_databases  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 MONTH = date(2030, 3, 1)
@@ -131,8 +131,7 @@ async def run_backend(backend: str, employees: int, types: int) -> Row:
     finally:
         await runtime.stop()
         if backend == "postgres":
-            for name in runtime.services:
-                await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
+            await drop_postgres_databases(make_url(f"{PG}/{prefix}_{name}") for name in runtime.services)
         tmp.cleanup()
     return Row(backend, employees, types, entries, seconds, again, again_seconds, check_seconds)
 

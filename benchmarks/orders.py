@@ -60,7 +60,7 @@ from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.runtime.keys import generate_system_keys  # noqa: E402
 from isles.runtime.system import SystemRuntime  # noqa: E402
-from isles.storage.db import connect_waiting, drop_postgres_database  # noqa: E402
+from isles.storage.db import connect_waiting, drop_postgres_databases  # noqa: E402
 from shop.contracts import STORE  # noqa: E402
 from shop.contracts.order import OrderLine  # noqa: E402
 from shop.services import order as order_service  # noqa: E402
@@ -101,8 +101,7 @@ def _settings(backend: str, tmp: Path, prefix: str, clients: int) -> IslesSettin
 
 async def _drop(backend: str, prefix: str, names: list[str]) -> None:
     if backend == "postgres":
-        for name in names:
-            await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
+        await drop_postgres_databases(make_url(f"{PG}/{prefix}_{name}") for name in names)
 
 
 def _ok(r: httpx.Response, status: int = 200) -> Any:
@@ -257,8 +256,7 @@ class Processes:
         for service in self.services.values():
             service.kill()  # nothing of it is kept: no need to wait for a graceful stop
         self.nats.kill()
-        for name in self.names:
-            await drop_postgres_database(make_url(f"{PG}/{self.prefix}_{name}"))
+        await drop_postgres_databases(make_url(f"{PG}/{self.prefix}_{name}") for name in self.names)
 
     async def _query(self, service: str, sql: str) -> list[asyncpg.Record]:
         conn = await connect_waiting(f"postgresql://postgres@127.0.0.1:5432/{self.prefix}_{service}")

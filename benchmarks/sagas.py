@@ -40,7 +40,7 @@ from hrms.system import build  # noqa: E402
 from isles.core.logging import configure  # noqa: E402
 from isles.core.settings import IslesSettings  # noqa: E402
 from isles.runtime.system import SystemRuntime  # noqa: E402
-from isles.storage.db import drop_postgres_database  # noqa: E402
+from isles.storage.db import drop_postgres_databases  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 KINDS = ("plain write", "CreateAssignment", "CreateEmployee")
@@ -176,8 +176,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Row]:
     finally:
         await rt.stop()
         if backend == "postgres":
-            for name in rt.services:
-                await drop_postgres_database(make_url(f"{PG}/{prefix}_{name}"))
+            await drop_postgres_databases(make_url(f"{PG}/{prefix}_{name}") for name in rt.services)
         tmp.cleanup()
     return rows
 

@@ -40,7 +40,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from isles.storage.db import connect_waiting, drop_postgres_database  # noqa: E402
+from isles.storage.db import connect_waiting, drop_postgres_databases  # noqa: E402
 from tests.hrms.cluster import SERVICES, Cluster  # noqa: E402
 from tests.support import (  # noqa: E402
     PG_SERVER,
@@ -147,8 +147,7 @@ class Embedded(System):
             self.proc.wait(timeout=30)
         from sqlalchemy.engine import make_url
 
-        for service in SERVICES:
-            await drop_postgres_database(make_url(self.template.replace("{service}", service)))
+        await drop_postgres_databases(make_url(self.template.replace("{service}", s)) for s in SERVICES)
 
 
 class Distributed(System):
@@ -235,13 +234,23 @@ async def wait_applied(
         await asyncio.sleep(0.5)
 
 
+def phase(name: str, started: float) -> float:
+    """Say on stderr how long a step took (a slow or stuck run shows where its time went)."""
+    now = time.perf_counter()
+    print(f"  {name}: {now - started:.1f} s", file=sys.stderr, flush=True)
+    return now
+
+
 async def measure(name: str, system: System, args: argparse.Namespace) -> Row:
     row = Row(name)
+    clock = time.perf_counter()
     await system.start()
+    clock = phase("started", clock)
     try:
         limits = httpx.Limits(max_connections=args.writers * 2)
         async with httpx.AsyncClient(timeout=30, limits=limits, headers=system.headers) as client:
             ids = await seed(system, client, args.employees, args.assignments_per_employee)
+            clock = phase("seeded", clock)
             await asyncio.sleep(1)
             n = 0
 
@@ -264,7 +273,9 @@ async def measure(name: str, system: System, args: argparse.Namespace) -> Row:
                     await asyncio.sleep(delay)
                 tasks.append(asyncio.create_task(rename(i)))
             await asyncio.gather(*tasks)
+            clock = phase("offered load sent", clock)
             t = await wait_applied(system, since, total)
+            clock = phase("offered load applied", clock)
             latencies = sorted((b - a) * 1000 for a, b in t.values() if b is not None)
             q = statistics.quantiles(latencies, n=100, method="inclusive")
             row.offered, row.sent = args.rate, len(latencies)
@@ -280,13 +291,16 @@ async def measure(name: str, system: System, args: argparse.Namespace) -> Row:
                     await rename(queue.pop())
 
             await asyncio.gather(*(writer() for _ in range(args.writers)))
+            clock = phase("burst sent", clock)
             t = await wait_applied(system, since, args.burst)
+            clock = phase("burst applied", clock)
             first = min(a for a, _ in t.values())
             last = max(b for _, b in t.values() if b is not None)
             row.burst_rate = len(t) / (last - first)
             row.write_rate = len(t) / (max(a for a, _ in t.values()) - first)
     finally:
         await system.stop()
+        phase("stopped", clock)
     return row
 
 

@@ -100,21 +100,30 @@ class Backend:
 
 _DROPS: list[tuple[str, concurrent.futures.Future[None]]] = []
 _DROPPER: list[concurrent.futures.ThreadPoolExecutor] = []
+#: Drops in flight at once, per process. A DROP DATABASE waits for a checkpoint (30-44 s
+#: each under the suite's load, measured in the server's log): one after the other, the
+#: drops of a test session fell behind its tests, and every checkpoint had the files of
+#: more databases to sync. Side by side they share a checkpoint. Each holds one of the
+#: server's connections while it waits (four test workers: 24 of its 100).
+DROPS_AT_ONCE = 6
 #: A URL so marked (``tests.dropper``'s argument) has its roles dropped after it.
 ROLES = "roles:"
 
 
 def _dropper() -> concurrent.futures.ThreadPoolExecutor:
     if not _DROPPER:
-        _DROPPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-db"))
+        _DROPPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=DROPS_AT_ONCE, thread_name_prefix="drop-db"))
     return _DROPPER[0]
 
 
-def drop_in_background(url: str, *, roles: bool = False) -> None:
-    """Drop the PostgreSQL database ``url`` on the session's dropping thread (and then
-    the roles ``isles db provision`` made for it, with ``roles``)."""
+def drop_in_background(url: str, *, roles: bool = False) -> concurrent.futures.Future[None]:
+    """Drop the PostgreSQL database ``url`` on one of the session's dropping threads (and
+    then the roles ``isles db provision`` made for it, with ``roles``); the future says
+    when it is done."""
     entry = ROLES + url if roles else url
-    _DROPS.append((entry, _dropper().submit(_drop_now, entry)))
+    future = _dropper().submit(_drop_now, entry)
+    _DROPS.append((entry, future))
+    return future
 
 
 def _drop_now(entry: str) -> None:
@@ -135,6 +144,70 @@ def _drop_now(entry: str) -> None:
             if "too many clients" not in str(exc) or attempt == 59:
                 raise
             time.sleep(1)
+
+
+class HeldDrops:
+    """PostgreSQL databases made for a test whose drops stay in flight until
+    :meth:`release`: an open transaction on another database has commented on each,
+    and holds a lock that a DROP DATABASE waits for (``WITH (FORCE)`` ends only the
+    sessions connected to the database itself). :meth:`in_flight` says which of them a
+    DROP DATABASE is waiting on now: drops side by side are all there at once."""
+
+    def __init__(self, count: int) -> None:
+        self.names = [f"isles_drop_{uuid.uuid4().hex[:8]}_{i}" for i in range(count)]
+        self.urls = [f"{PG_SERVER}/{name}" for name in self.names]
+        self._admin = PG_SERVER.replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
+        self._holder: Any = None
+        self._tx: Any = None
+
+    async def hold(self) -> None:
+        from isles.storage.db import connect_waiting
+
+        admin = await connect_waiting(self._admin)
+        try:
+            for name in self.names:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        self._holder = await connect_waiting(self._admin)
+        self._tx = self._holder.transaction()
+        await self._tx.start()
+        for name in self.names:
+            await self._holder.execute(f"COMMENT ON DATABASE \"{name}\" IS 'held'")
+
+    async def in_flight(self, within: float = 30.0) -> set[str]:
+        """Those databases with a DROP DATABASE waiting, once all are or ``within`` s."""
+        from isles.storage.db import connect_waiting
+
+        seen: set[str] = set()
+        deadline = time.monotonic() + within
+        # Not the holder's connection: in its transaction pg_stat_activity stays as first read.
+        conn = await connect_waiting(self._admin)
+        try:
+            while time.monotonic() < deadline and seen != set(self.names):
+                rows = await conn.fetch("SELECT query FROM pg_stat_activity WHERE query LIKE 'DROP DATABASE%'")
+                seen = {name for name in self.names for row in rows if f'"{name}"' in row["query"]}
+                await asyncio.sleep(0.2)
+        finally:
+            await conn.close()
+        return seen
+
+    async def release(self) -> None:
+        if self._holder is not None:
+            await self._tx.rollback()
+            await self._holder.close()
+            self._holder = None
+
+    async def left(self) -> list[str]:
+        """Those of the databases that still exist."""
+        from isles.storage.db import connect_waiting
+
+        conn = await connect_waiting(self._admin)
+        try:
+            rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname = ANY($1::text[])", self.names)
+        finally:
+            await conn.close()
+        return sorted(r["datname"] for r in rows)
 
 
 def hand_over_drops(also: Iterable[str] = ()) -> None:

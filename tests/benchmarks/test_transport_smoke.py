@@ -18,9 +18,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
 def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     require_postgres()
     require_nats()
-    return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True, timeout=300
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired as exc:  # what it said of its steps shows where the time went
+        said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        pytest.fail(f"{script} did not end within {exc.timeout} s; it said:\n{said[-3000:]}")
 
 
 def test_transport_benchmark_prints_its_table() -> None:

@@ -3,7 +3,6 @@ gateway in front, demo data, propagation across processes, clean stop."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -14,14 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from hrms import demo
-from isles.storage.db import drop_postgres_database
 from shop.system import build as build_shop
 from tests import support
 from tests.hrms.cluster import ALL_SERVICES as SERVICES
-from tests.support import NATS_URL, PG_SERVER, isles_up, require_nats, require_postgres
+from tests.support import NATS_URL, PG_SERVER, drop_in_background, isles_up, require_nats, require_postgres
 
 SHOP = tuple(s.name for s in build_shop().services)
 
@@ -97,7 +94,7 @@ def test_up_distributed_runs_each_service_as_a_process_behind_the_gateway() -> N
                     os.kill(pid, 0)
     finally:
         for service in SERVICES:
-            asyncio.run(drop_postgres_database(make_url(template.replace("{service}", service))))
+            drop_in_background(template.replace("{service}", service))
 
 
 def test_children_stop_when_the_supervisor_is_killed() -> None:
@@ -125,7 +122,7 @@ def test_children_stop_when_the_supervisor_is_killed() -> None:
             assert not alive, "no service process outlives its supervisor"
     finally:
         for service in SHOP:
-            asyncio.run(drop_postgres_database(make_url(template.replace("{service}", service))))
+            drop_in_background(template.replace("{service}", service))
 
 
 def _alive(pid: int) -> bool:
@@ -175,7 +172,7 @@ def test_a_killed_service_gets_its_port_back_though_another_process_wanted_it() 
             assert len(restarted) == len(SHOP), "the supervisor restarted the killed service"
     finally:
         for service in SHOP:
-            asyncio.run(drop_postgres_database(make_url(template.replace("{service}", service))))
+            drop_in_background(template.replace("{service}", service))
 
 
 def _args(pid: int) -> str:

@@ -318,8 +318,7 @@ def test_a_live_database_is_introspected(tmp_path: Path, backend: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from isles.lint.live import read_database
-    from isles.storage.db import drop_postgres_database
-    from tests.support import PG_SERVER, require_postgres
+    from tests.support import PG_SERVER, drop_in_background, require_postgres
 
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
@@ -356,9 +355,7 @@ def test_a_live_database_is_introspected(tmp_path: Path, backend: str) -> None:
         assert not any(m.startswith("foreign key") for c, m in found), "users is the service's own table"
     finally:
         if backend == "postgres":
-            from sqlalchemy.engine import make_url
-
-            asyncio.run(drop_postgres_database(make_url(url)))
+            drop_in_background(url)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from isles import Money
 from isles.storage.db import connect_waiting
-from tests.support import PG_SERVER, require_postgres
+from tests.support import PG_SERVER, drop_in_background, require_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +39,8 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignor
     yield eng
     await eng.dispose()
     if request.param == "postgres":
-        await admin.execute(f'DROP DATABASE "{name}"')
         await admin.close()
+        drop_in_background(f"{PG_SERVER}/{name}")
 
 
 async def test_amounts_come_back_exact_sorted_and_summed(engine) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from isles.core.settings import IslesSettings, PoolSettings
 from isles.runtime.system import SystemRuntime
-from isles.storage.db import ServiceDatabase, connect_waiting, drop_postgres_database, resolve_pool
+from isles.storage.db import ServiceDatabase, connect_waiting, resolve_pool
 from tests.support import PG_SERVER, Backend, drop_in_background, require_postgres
 
 
@@ -45,7 +45,7 @@ async def database(tmp_path: Path) -> AsyncIterator[ServiceDatabase]:
         yield db
     finally:
         await db.dispose()
-        await drop_postgres_database(make_url(url))
+        drop_in_background(url)
 
 
 def count_pings(db: ServiceDatabase) -> list[int]:

@@ -6,7 +6,6 @@ gateway's index lists, so a service (the order service) is covered the day it is
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import uuid
@@ -25,9 +24,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.engine import make_url
 
-from isles.storage.db import drop_postgres_database
 from tests import support
 
 pytestmark = pytest.mark.integration
@@ -57,7 +54,7 @@ def running(
     finally:
         if request.param == "postgres":
             for service in ("user", "product", "order"):
-                asyncio.run(drop_postgres_database(make_url(f"{support.PG_SERVER}/{prefix}_{service}")))
+                support.drop_in_background(f"{support.PG_SERVER}/{prefix}_{service}")
 
 
 def exercise(operation: Any, api: str, headers: dict[str, str]) -> int:

@@ -12,7 +12,7 @@ import re
 import sqlite3
 import ssl as ssl_module
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -442,7 +442,8 @@ async def create_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | Non
 
 
 async def drop_postgres_database(url: URL) -> None:
-
+    """Drop the database named in ``url`` if it exists, ending its sessions. It waits
+    for a checkpoint of the server: to drop several, :func:`drop_postgres_databases`."""
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
@@ -451,6 +452,23 @@ async def drop_postgres_database(url: URL) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{_pg_ident(name)}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def drop_postgres_databases(urls: Iterable[URL], *, at_once: int = 8) -> None:
+    """Drop the databases named in ``urls``, side by side. A DROP DATABASE waits for a
+    checkpoint of the server, and drops in flight together share one; one after the
+    other, ten databases wait for ten (a checkpoint took 30-44 s on a busy test
+    server). ``at_once`` connections at most. Every drop is tried; the first failure is
+    raised after."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(url: URL) -> None:
+        async with gate:
+            await drop_postgres_database(url)
+
+    for outcome in await asyncio.gather(*(one(url) for url in urls), return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _pg_ident(name: str) -> str:
