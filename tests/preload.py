@@ -9,7 +9,9 @@ the standard library's ``multiprocessing`` "forkserver" does. The child is a rea
 process of its own: it runs the command line's entry point (``isles.cli.entry.main``)
 with the test's arguments, environment and working directory, its output goes to a
 file, and it is killed and reaped like any process (its exit status comes back through
-the preloader, whose child it is).
+the preloader, whose child it is). When the test process ends, the preloader's stdin
+closes and the children still running are killed with their process groups; a child
+also dies with the preloader.
 
 Only the imports are shared: the preloader starts no thread, no event loop, opens no
 database; everything a process reads from its environment (settings, failpoints,
@@ -63,6 +65,17 @@ def _status(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
+def _die_with_parent() -> None:
+    """Be killed when the preloader dies, however it dies (Linux's parent-death signal)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # it died before the signal was asked for
+        os._exit(1)
+
+
 def _child(request: dict[str, Any]) -> None:
     """In the forked child: become the command. Never returns."""
     code = 1
@@ -75,6 +88,7 @@ def _child(request: dict[str, Any]) -> None:
         os.close(out)
         os.close(null)
         os.setpgid(0, 0)  # its own group, as a shell would start it
+        _die_with_parent()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts a process
         for sig in (signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
@@ -114,6 +128,7 @@ def serve() -> None:
     gc.freeze()  # the children's collector skips what was imported (and their pages stay shared)
     replies = sys.stdout
     done: dict[int, int] = {}
+    live: set[int] = set()
     replies.write(json.dumps({"ready": os.getpid()}) + "\n")
     replies.flush()
     for line in sys.stdin:
@@ -126,15 +141,25 @@ def serve() -> None:
             if pid == 0:
                 break
             done[pid] = _status(status)
+            live.discard(pid)
         if "start" in request:
             pid = os.fork()
             if pid == 0:
                 _child(request["start"])
+            live.add(pid)
             reply: dict[str, Any] = {"pid": pid}
         else:
             reply = {"status": done.pop(request["poll"], None)}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
+    # stdin closed: the test process has ended (or was killed). What it started and did
+    # not stop goes with it, its group too, rather than run on beside the next run.
+    for pid in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    for pid in live:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 class _Preloader:

@@ -99,7 +99,7 @@ class Backend:
 
 
 _DROPS: list[tuple[str, concurrent.futures.Future[None]]] = []
-_DROPPER: list[concurrent.futures.ThreadPoolExecutor] = []
+_DROPPER: list[Dropper] = []
 #: Drops in flight at once, per process. A DROP DATABASE waits for a checkpoint (30-44 s
 #: each under the suite's load, measured in the server's log): one after the other, the
 #: drops of a test session fell behind its tests, and every checkpoint had the files of
@@ -110,9 +110,21 @@ DROPS_AT_ONCE = 6
 ROLES = "roles:"
 
 
-def _dropper() -> concurrent.futures.ThreadPoolExecutor:
+class Dropper:
+    """Drops PostgreSQL databases on threads of its own, ``at_once`` at a time (the test
+    session has one: :func:`drop_in_background`)."""
+
+    def __init__(self, at_once: int = DROPS_AT_ONCE) -> None:
+        self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="drop-db")
+
+    def drop(self, entry: str) -> concurrent.futures.Future[None]:
+        """Drop ``entry`` (a URL, or :data:`ROLES` and a URL); the future says when it is done."""
+        return self._threads.submit(_drop_now, entry)
+
+
+def _dropper() -> Dropper:
     if not _DROPPER:
-        _DROPPER.append(concurrent.futures.ThreadPoolExecutor(max_workers=DROPS_AT_ONCE, thread_name_prefix="drop-db"))
+        _DROPPER.append(Dropper())
     return _DROPPER[0]
 
 
@@ -121,7 +133,7 @@ def drop_in_background(url: str, *, roles: bool = False) -> concurrent.futures.F
     then the roles ``isles db provision`` made for it, with ``roles``); the future says
     when it is done."""
     entry = ROLES + url if roles else url
-    future = _dropper().submit(_drop_now, entry)
+    future = _dropper().drop(entry)
     _DROPS.append((entry, future))
     return future
 

@@ -16,20 +16,23 @@ import asyncio
 
 import pytest
 
-from tests.support import HeldDrops, drop_in_background, require_postgres
+from tests.support import Dropper, HeldDrops, require_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 
 def test_drops_in_the_background_run_side_by_side() -> None:
+    """A dropper of its own, as the session's (whose queue holds the drops of the tests
+    before this one)."""
     require_postgres()
     held = HeldDrops(4)
+    dropper = Dropper()
     futures = []
 
     async def scenario() -> set[str]:
         await held.hold()
         try:
-            futures.extend(drop_in_background(url) for url in held.urls)
+            futures.extend(dropper.drop(url) for url in held.urls)
             return await held.in_flight()
         finally:
             await held.release()

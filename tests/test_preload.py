@@ -4,8 +4,10 @@ come back; a kill is seen as a kill."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -41,3 +43,40 @@ def test_a_preloaded_server_answers_and_a_kill_is_seen_as_one(tmp_path: Path) ->
         assert proc.poll() is None
         proc.kill()
         assert proc.wait(timeout=30) == -signal.SIGKILL
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` is no process (or an unreaped zombie: it runs nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.integration
+def test_the_children_go_with_the_preloader_when_its_test_process_does(tmp_path: Path) -> None:
+    """A test process killed (a run stopped by a timeout) closes its preloader's stdin;
+    the servers forked for it must not run on, polling the databases of a run that is
+    over (fifteen of them were found running beside the next run)."""
+    preloader = preload._Preloader()
+    port = support.free_port()
+    args = ["up", "--no-demo", "--system", "shop", "--port", str(port), "--data-dir", str(tmp_path / "data")]
+    proc = preloader.start(args, dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # up and serving: a server that would run on
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            assert proc.poll() is None, proc.output()
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.output()
+        preloader._stop()  # what the test process's death does: the preloader's stdin closes
+        deadline = time.monotonic() + 30
+        while not _gone(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(proc.pid), f"the preloaded server {proc.pid} outlived its preloader"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
