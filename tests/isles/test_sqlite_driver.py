@@ -223,3 +223,32 @@ def test_a_connection_ended_after_its_loop_closed_stops_its_thread_quietly(tmp_p
         asyncio.set_event_loop(None)
         threading.excepthook = previous
     assert died == []
+
+
+async def test_the_isolation_level_is_set_here_not_in_the_drivers_thread(tmp_path: Path) -> None:
+    """The platform sets every new connection's isolation level (``_sqlite_on_connect``).
+    Through aiosqlite's thread, that was a job with a future of the current loop: a
+    connection ended while the job waited (a cancelled checkout, a test's loop closing)
+    left the thread to run it on a closed database and answer a closed loop, and the
+    thread died ("Event loop is closed": a CI run failed on it). Set here, it waits for
+    nothing: not even for a thread that is busy."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'iso.db'}", module=sqlite_driver.dbapi())
+    gate = threading.Event()
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).dbapi_connection
+            raw._connection._tx.put_nowait((None, gate.wait))  # the driver's thread, busy
+
+            def set_level(level: str | None) -> Any:
+                def run(sync_conn: Any) -> Any:
+                    sync_conn.connection.dbapi_connection.isolation_level = level
+                    return raw._connection._conn.isolation_level
+
+                return conn.run_sync(run)
+
+            assert await asyncio.wait_for(set_level("DEFERRED"), 5) == "DEFERRED"
+            assert await asyncio.wait_for(set_level(None), 5) is None
+            assert raw.isolation_level is None
+    finally:
+        gate.set()
+        await engine.dispose()

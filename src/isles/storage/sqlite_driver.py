@@ -10,16 +10,17 @@ milliseconds and writers queued behind it (issue 13: 68 renames/s from 32 client
 
 A local SQLite statement takes microseconds, far less than a hand-over, so here every
 statement, ``COMMIT`` and ``ROLLBACK`` runs right where it is called, on the loop's
-thread. aiosqlite still opens and closes connections (in its thread, once per pooled
-connection). What would block the loop is waiting for another process's lock, so
-SQLite's busy handler is off (``busy_timeout=0``): a statement that meets a locked
-database gets ``SQLITE_BUSY`` at once, and this driver waits for the lock
-asynchronously (short sleeps growing to 50 ms) and runs the statement again, until the
-connection's ``timeout`` has passed; then the error is raised as SQLite would have
-raised it. Running a statement again after ``SQLITE_BUSY`` is safe: a statement that
-got it did nothing (``BEGIN IMMEDIATE`` took no lock; ``COMMIT`` left the transaction
-open, as SQLite documents). ``SQLITE_BUSY_SNAPSHOT`` is not retried: it needs a new
-transaction, not the same statement again.
+thread, and so does setting a connection's isolation level. aiosqlite still opens
+connections (in its thread, once per pooled connection). What would block the loop is
+waiting for another process's lock, so SQLite's busy handler is off
+(``busy_timeout=0``): a statement that meets a locked database gets ``SQLITE_BUSY`` at
+once, and this driver waits for the lock asynchronously (short sleeps growing to 50
+ms) and runs the statement again, until the connection's ``timeout`` has passed; then
+the error is raised as SQLite would have raised it. Running a statement again after
+``SQLITE_BUSY`` is safe: a statement that got it did nothing (``BEGIN IMMEDIATE`` took
+no lock; ``COMMIT`` left the transaction open, as SQLite documents).
+``SQLITE_BUSY_SNAPSHOT`` is not retried: it needs a new transaction, not the same
+statement again.
 
 What this costs: a statement that reads many rows holds the loop while it runs
 (milliseconds for thousands of rows); the WAL checkpoint that SQLite runs on a commit
@@ -179,6 +180,25 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
     def call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` on this thread, waiting out another process's lock."""
         return await_(_call(self._busy_timeout, fn, *args))
+
+    @property
+    def isolation_level(self) -> str | None:
+        raw = self._connection._connection
+        return None if raw is None else raw.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        """Set on this thread, as statements run. SQLAlchemy's adapter hands it to
+        aiosqlite's thread with a future of the current loop; a connection ended while
+        that job waited (a cancelled checkout, a loop closing) left the thread to run it
+        on a closed database and answer a closed loop, and the thread died."""
+        raw = self._connection._connection
+        if raw is None:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        try:
+            raw.isolation_level = value
+        except Exception as error:
+            self._handle_exception(error)
 
     def commit(self) -> None:
         self._end("commit")
