@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from isles.storage.db import connect_waiting, drop_postgres_databases  # noqa: E402
-from tests.hrms.cluster import SERVICES, Cluster  # noqa: E402
+from tests.hrms.cluster import ALL_SERVICES, Cluster  # noqa: E402
 from tests.support import (  # noqa: E402
     PG_SERVER,
     free_port,
@@ -147,7 +147,7 @@ class Embedded(System):
             self.proc.wait(timeout=30)
         from sqlalchemy.engine import make_url
 
-        await drop_postgres_databases(make_url(self.template.replace("{service}", s)) for s in SERVICES)
+        await drop_postgres_databases(make_url(self.template.replace("{service}", s)) for s in ALL_SERVICES)
 
 
 class Distributed(System):

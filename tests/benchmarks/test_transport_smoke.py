@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import require_nats, require_postgres
+from tests.support import PG_SERVER, require_nats, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats]
@@ -27,9 +27,28 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
         pytest.fail(f"{script} did not end within {exc.timeout} s; it said:\n{said[-3000:]}")
 
 
+def _databases(prefix: str) -> set[str]:
+    import asyncio
+
+    from isles.storage.db import connect_waiting
+
+    async def names() -> set[str]:
+        conn = await connect_waiting(PG_SERVER.replace("postgresql+asyncpg://", "postgresql://") + "/postgres")
+        try:
+            rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%")
+        finally:
+            await conn.close()
+        return {r["datname"] for r in rows}
+
+    return asyncio.run(names())
+
+
 def test_transport_benchmark_prints_its_table() -> None:
+    require_postgres()
+    before = _databases("isles_tb_")  # the embedded system's (isles up: every HR service)
     result = run("transport.py", "--rate", "20", "--seconds", "1", "--burst", "40", "--employees", "4")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert _databases("isles_tb_") - before == set(), "the benchmark drops every database it made"
     lines = result.stdout.strip().splitlines()
     assert lines[0].split()[:4] == ["pipeline", "offered/s", "p50", "ms"]
     assert lines[2].startswith("raw INSERT commit")

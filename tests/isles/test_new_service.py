@@ -37,6 +37,7 @@ async def system(backend: Backend, templates: Templates) -> AsyncIterator[System
         yield runtime
     finally:
         await runtime.stop()
+        backend.drop_later(runtime.services)  # its twelve databases were left by every run
 
 
 async def test_desks_runs_beside_the_hr_services(system: SystemRuntime) -> None:
