@@ -16,14 +16,16 @@ read again and converted by the mapper, which decides and reports what to do wit
 them, exactly as before. A row's "clean" test is conservative: where SQL could only
 guess what Python would make of a value (a real written as text, an id as text, a
 string of spaces, a date with a time), the row goes the mapper's way. Unique keys are
-checked in Python on the key's text for clean and other rows alike (in rowid order:
-the first row with a key keeps it, as before).
+checked in Python on the key's text for clean and other rows alike (in the run's
+order — rowid order, save for a row naming a later row of its table, which comes
+after it: the first row with a key keeps it, as before).
 
 A table takes the fast path when every column it fills has a type of
 :data:`KINDS` and is filled from the monolith, a constant, a related row (``via``) or
 an owner's copy (``_name``, ``_active``, ``_version``); its Python defaults are
-constants or the clock; it has no foreign key to itself (a manager: the rows it
-names must be written first) and no encrypted column. The others, and every table on
+constants or the clock. A foreign key to the table itself (a manager) is read in the
+mapper's load order (:meth:`FastPlanner.load_order`): each row after the row it names.
+The others, and every table on
 SQLite, take the mapper's way for all their rows. ``isles split verify`` checks the
 result either way.
 """
@@ -314,6 +316,7 @@ class FastPlanner:
         self.db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self._maps: dict[str, str] = {}  # monolith table -> its temporary table of UUIDs
+        self._orders: dict[str, str] = {}  # monolith table -> its temporary table of its load order
         self._joins: dict[str, str] = {}
         self._skips: list[str] = []
         self._selfrefs: list[str] = []
@@ -332,6 +335,19 @@ class FastPlanner:
             made = self.texts[table] = {i: self.mapper.uuid_text(ns, f"{table}:{i}") for i in self.mapper.ids(table)}
             self.db.executemany(f"INSERT INTO {name} VALUES (?, ?)", made.items())
         return self._maps[table]
+
+    def load_order(self, table: str) -> str | None:
+        """The temporary table of ``table``'s rowids in the order the mapper loads them
+        (:meth:`isles.tools.split.run.Mapper.load_order`: a row after the row of its
+        table it names), made once; None where that is rowid order."""
+        order = self.mapper.load_order(table)
+        if order is None:
+            return None
+        if table not in self._orders:
+            name = self._orders[table] = f"temp.isles_order_{len(self._orders)}"
+            self.db.execute(f"CREATE TABLE {name} (pos INTEGER PRIMARY KEY, r INTEGER NOT NULL)")
+            self.db.executemany(f"INSERT INTO {name} VALUES (?, ?)", enumerate(order))
+        return self._orders[table]
 
     def skipped_now(self, tables: Sequence[str]) -> None:
         """The rows of ``tables`` not loaded so far, for the orphan test."""
@@ -449,13 +465,15 @@ class FastPlanner:
             fr.key = KEY + len(keys)
             keys.append(columns[fr.replica.columns[0]].value)
         line_at = KEY + len(keys)
+        ordered = self.load_order(source)
+        order = " ORDER BY t.rowid" if ordered is None else f" JOIN {ordered} AS o ON o.r = t.rowid ORDER BY o.pos"
         sql = (
             f"SELECT t.rowid, t.{q(tm.source_pk)}, ({' AND '.join(clean) or '1'}) AS clean, "
             + "".join(f"{k}, " for k in keys)
             + ", ".join(lines)
             + f" FROM {q(source)} AS t "
             + " ".join(joins.values())
-            + " ORDER BY t.rowid"
+            + order
         )
         self.db.execute(f"EXPLAIN {sql}")  # a mistake in the SQL shows here, before the run
         return FastTable(
@@ -688,7 +706,8 @@ class FastPlanner:
     # --- reading
 
     async def rows(self, fast: FastTable, batch: int) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-        """The table's rows as the query gives them, in chunks of ``batch``, rowid order;
+        """The table's rows as the query gives them, in chunks of ``batch``, in the
+        mapper's load order (rowid order where no row names a later row of its table);
         the next chunk is read (on a thread) while the caller works on this one."""
         self.skipped_now(fast.skips)
         cursor = self.db.cursor()

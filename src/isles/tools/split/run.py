@@ -66,6 +66,9 @@ if TYPE_CHECKING:
     from isles.storage.db import ServiceDatabase
 
 BATCH = 5000
+#: rowids in one ``IN (...)`` where rows are read in an order of their own (SQLite takes
+#: 32,766 parameters at most)
+ROWIDS_AT_ONCE = 500
 ROOT = uuid.UUID("6f1d3c2a-9b8e-4f57-a0c1-5d2e7b9a4c10")
 IDS_TABLE = "isles_split_ids"
 WATERMARKS_TABLE = "isles_split_watermarks"
@@ -443,6 +446,8 @@ class Mapper:
         self._ids: dict[str, set[int]] = {}
         self._refers: dict[tuple[str, str], str | None] = {}
         self._rows: dict[str, dict[int, sqlite3.Row]] = {}
+        self._orders: dict[str, list[int] | None] = {}
+        self._positions: dict[str, dict[int, int]] = {}
         self._uuids: dict[str, dict[int, uuid.UUID]] = {}  # table -> id -> its UUID
         self.maps: dict[str, TableMap] = {}
         self.skipped: dict[str, set[int]] = {}  # monolith ids of the rows not loaded
@@ -532,6 +537,91 @@ class Mapper:
     def count(self, table: str) -> int:
         return self.analysis.tables[table].rows
 
+    def self_references(self, table: str) -> list[str]:
+        """The monolith columns of ``table`` that the target keeps as a foreign key to
+        the table's own rows (an employee's manager)."""
+        tm = self.maps.get(table)
+        if tm is None:
+            return []
+        return [
+            src
+            for to, (kind, src) in tm.fills.items()
+            if kind == "column"
+            and src != tm.source_pk
+            and tm.target.columns[to].foreign_key
+            and self.refers_to(table, src) == table
+        ]
+
+    def load_order(self, table: str) -> list[int] | None:
+        """The rowids of ``table`` in the order the run writes (and verify reads) them,
+        where that is not rowid order (None: it is). A row that names another row of
+        its table by a foreign key (a manager hired after the people who report to
+        them) comes after that row, so the database never refuses it for a row not
+        written yet; otherwise rows keep their rowid order (the smallest rowid whose
+        rows are all written first). Rows in a cycle (two employees naming each other),
+        and the rows under them, come last, in rowid order: the database refuses the
+        first of a cycle, the run reports it."""
+        if table in self._orders:
+            return self._orders[table]
+        order: list[int] | None = None
+        columns = self.self_references(table)
+        if columns:
+            pk = q(self.analysis.tables[table].primary_key[0])
+            later = " OR ".join(f"p.{pk} = c.{q(c)}" for c in columns)
+            found = self.db.execute(
+                f"SELECT 1 FROM {q(table)} c JOIN {q(table)} p ON ({later}) AND p.rowid > c.rowid LIMIT 1"
+            ).fetchone()
+            if found is not None:
+                order = self._parents_first(table, columns)
+        self._orders[table] = order
+        return order
+
+    def in_load_order(self, table: str, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """``rows`` (tuples that begin with a rowid) sorted as :meth:`load_order` says."""
+        order = self.load_order(table)
+        if order is None:
+            return sorted(rows, key=lambda r: r[0])
+        if table not in self._positions:
+            self._positions[table] = {rowid: at for at, rowid in enumerate(order)}
+        at = self._positions[table]
+        return sorted(rows, key=lambda r: at[r[0]])
+
+    def _parents_first(self, table: str, columns: Sequence[str]) -> list[int]:
+        import heapq
+
+        pk = q(self.analysis.tables[table].primary_key[0])
+        rows = self.db.execute(
+            f"SELECT rowid, {pk}, {', '.join(q(c) for c in columns)} FROM {q(table)} ORDER BY rowid"
+        ).fetchall()
+        rowid_of: dict[int, int] = {}
+        for rowid, key, *_ in rows:
+            named = _named(key)
+            if named is not None:
+                rowid_of.setdefault(named, rowid)
+        waiting: dict[int, list[int]] = {}  # rowid -> the rows that wait for it
+        blocked: dict[int, int] = {}  # rowid -> how many of its rows are not placed yet
+        ready: list[int] = []
+        for rowid, _, *refs in rows:
+            ids = [n for n in map(_named, refs) if n is not None]
+            parents = {p for n in ids if (p := rowid_of.get(n)) is not None and p != rowid}
+            if not parents:
+                ready.append(rowid)  # in rowid order: a heap already
+                continue
+            blocked[rowid] = len(parents)
+            for parent in parents:
+                waiting.setdefault(parent, []).append(rowid)
+        order: list[int] = []
+        while ready:
+            rowid = heapq.heappop(ready)
+            order.append(rowid)
+            for child in waiting.pop(rowid, ()):
+                blocked[child] -= 1
+                if not blocked[child]:
+                    del blocked[child]
+                    heapq.heappush(ready, child)
+        order.extend(sorted(blocked))
+        return order
+
     def rows(
         self,
         table: str,
@@ -539,14 +629,20 @@ class Mapper:
         after: tuple[str, Any] | None = None,
         naming: Sequence[tuple[str, set[int]]] = (),
     ) -> Iterator[list[sqlite3.Row]]:
-        """The table's rows in rowid order, in chunks; with ``after`` (a watermark), only
-        those past it, and those whose column names one of the ids ``naming`` gives it."""
+        """The table's rows in the order of :meth:`load_order` (rowid order, save for the
+        rows naming a later row of their table), in chunks; with ``after`` (a
+        watermark), only those past it, and those whose column names one of the ids
+        ``naming`` gives it."""
         args: tuple[Any, ...] = ()
         past = "1"
         if after is not None:
             column, value = after
             past, args = f"{'rowid' if column == 'rowid' else q(column)} > ?", (value,)
         naming = [(c, ids) for c, ids in naming if ids]
+        order = self.load_order(table)
+        if order is not None:
+            yield from self._rows_in(table, order, batch, past, args, naming)
+            return
         if not naming:
             where = "" if after is None else f" WHERE {past}"
             cursor = self.db.execute(f"SELECT rowid AS isles_rowid, * FROM {q(table)}{where} ORDER BY rowid", args)
@@ -558,6 +654,35 @@ class Mapper:
         )
         while chunk := cursor.fetchmany(batch):
             kept = [r for r in chunk if r["isles_past"] or any(_named(r[c]) in ids for c, ids in naming)]
+            if kept:
+                yield kept
+
+    def _rows_in(
+        self,
+        table: str,
+        order: Sequence[int],
+        batch: int,
+        past: str,
+        args: tuple[Any, ...],
+        naming: Sequence[tuple[str, set[int]]],
+    ) -> Iterator[list[sqlite3.Row]]:
+        """:meth:`rows` in a given order of rowids: each chunk read by its rowids."""
+        for start in range(0, len(order), batch):
+            wanted = order[start : start + batch]
+            found: dict[int, sqlite3.Row] = {}
+            for at in range(0, len(wanted), ROWIDS_AT_ONCE):
+                part = wanted[at : at + ROWIDS_AT_ONCE]
+                marks = ", ".join("?" * len(part))
+                for r in self.db.execute(
+                    f"SELECT rowid AS isles_rowid, *, {past} AS isles_past FROM {q(table)} WHERE rowid IN ({marks})",
+                    (*args, *part),
+                ):
+                    found[r[0]] = r
+            kept = [
+                r
+                for r in (found[i] for i in wanted if i in found)
+                if r["isles_past"] or any(_named(r[c]) in ids for c, ids in naming)
+            ]
             if kept:
                 yield kept
 
@@ -1236,7 +1361,7 @@ async def _load(
             async with connections.use(service):
                 if await writer.write_text(keys, fast.columns, text):
                     return rows, []
-        rows = sorted(rows + reconverted(table, job.fast), key=lambda r: r[0])
+        rows = mapper.in_load_order(table.tm.source, rows + reconverted(table, job.fast))
         job.fast = []
         async with connections.use(service):
             return rows, await writer.write(rows)
@@ -2279,7 +2404,7 @@ async def _verify_fast(
                 return False
         return True
 
-    order: list[str] = []  # the expected rows' keys, in rowid order
+    order: list[str] = []  # the expected rows' keys, in the run's order
     problems: list[tuple[str, dict[str, Any] | None]] = []  # key, None (missing) or the values to compare
     seen: dict[str, set[tuple[Any, ...]]] = {}
     gone = mapper.skipped.setdefault(name, set())
@@ -2288,7 +2413,7 @@ async def _verify_fast(
     refused_here = {rowid for table, rowid in refused if table == name}
 
     def take(r: tuple[Any, ...]) -> None:
-        """A clean row (its keys new), at its place in rowid order."""
+        """A clean row (its keys new), at its place in the run's order."""
         if refused_here and r[0] in refused_here:
             gone.add(_is_int(r[1]))
             skipped.add(uuid_of(mapper.ns, name, int(r[1])))
@@ -2340,7 +2465,7 @@ async def _verify_fast(
     found_rows = -1
     try:
         async with contextlib.aclosing(planner.rows(ft, BATCH)) as chunks:
-            async for chunk in chunks:  # in rowid order
+            async for chunk in chunks:  # in the run's order
                 if found_rows < 0:
                     lines = await copying
                     found_rows = len(lines)
