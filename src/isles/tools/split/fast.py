@@ -170,6 +170,15 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _sql_value(value: Any) -> str:
+    """A value of a plan's ``values`` as an SQLite literal (a string, a number, true or false)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return _literal(str(value))
+
+
 def _trimmed(c: _Column) -> _Column:
     """A number's text without a real's ``.0`` (PostgreSQL's ``trim_scale`` writes
     ``9`` for ``9.0``); other columns as they are."""
@@ -542,6 +551,11 @@ class FastPlanner:
         tc = tm.target.columns[to]
         defaults = self.mapper.plan.tables[tm.source].defaults
         c = f"t.{q(src)}"
+        words = self.mapper.plan.tables[tm.source].values.get(src)
+        if words and kind != "uuid":  # the plan's values: the target's word for the monolith's text
+            cases = " ".join(f"WHEN {_literal(k)} THEN {_sql_value(v)}" for k, v in words.items())
+            listed = f"CASE CAST({c} AS TEXT) {cases} ELSE {c} END"
+            c = f"(CASE WHEN typeof({c}) IN ('text', 'integer') THEN {listed} ELSE {c} END)"
         # NULL: clean only where the mapper writes NULL too (no default of the plan for it)
         null_ok = tc.nullable and to not in defaults
         if kind == "uuid":

@@ -12,6 +12,15 @@ the value its NULLs take): a constant, ``"TODO"``
 "company_id" }`` (the value of the related monolith row, found through a relation of the
 table), or ``{ copy = "employee.employees" }`` (a denormalized column the target keeps
 from its owner's events: filled from the owner's migrated row).
+
+A column's **values** (``[tables.X.values.COLUMN]``, ``"monolith value" = "target
+value"``) rewrite the monolith's words into the target's where they differ: a
+``status`` of ``'approved'`` into the ``'APPROVED'`` the target's ``CHECK (status IN
+(...))`` takes, a code ``1`` into ``'ACTIVE'``. A text or integer value is matched on
+its text, exactly; a value not listed goes as it is. :func:`propose` lists, for a
+column whose target takes a fixed set of values (a ``CHECK ... IN`` or an ``Enum``), the
+monolith's values it would refuse, with the target's value of the same letters
+(ignoring case, spaces, ``-`` and ``_``) or ``"TODO"``.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import difflib
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +83,8 @@ class TargetColumn:
     reference: str | None = None  # "service.table" (no foreign key)
     foreign_key: str | None = None  # "table.column" within the service
     copy_of: str | None = None  # a denormalized copy of "service.table"'s data
+    #: the only values the column takes (a ``CHECK (c IN (...))`` or an ``Enum``), None: any
+    choices: tuple[str, ...] | None = None
 
     @property
     def required(self) -> bool:
@@ -127,9 +138,34 @@ def target_of(system: System) -> Target:
                     col.reference,
                     col.foreign_key,
                     copied.get((info.name, col.name)),
+                    _choices(sa_table, sa_col),
                 )
             tables[f"{smap.name}.{info.name}"] = TargetTable(smap.name, info.name, columns)
     return Target(system.name, tables, tuple(replicas))
+
+
+_IN_LIST = re.compile(r"""^\s*"?(\w+)"?\s+IN\s*\(((?:\s*'(?:[^']|'')*'\s*,?)+)\)\s*$""", re.IGNORECASE)
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _choices(sa_table: Any, sa_col: Any) -> tuple[str, ...] | None:
+    """The values a column is limited to by a ``CHECK (column IN ('A', ...))`` of its
+    table or by an ``Enum`` type; None where nothing limits it."""
+    enums = getattr(sa_col.type, "enums", None)
+    if enums:
+        return tuple(str(e) for e in enums)
+    from sqlalchemy import CheckConstraint
+
+    for constraint in sa_table.constraints:
+        if isinstance(constraint, CheckConstraint):
+            m = _IN_LIST.match(str(constraint.sqltext))
+            if m and m.group(1) == sa_col.name:
+                return tuple(v.replace("''", "'") for v in _QUOTED.findall(m.group(2)))
+    return None
+
+
+def _letters(word: str) -> str:
+    return re.sub(r"[\s_-]+", "", word).casefold()
 
 
 # --- the plan ---------------------------------------------------------------------------
@@ -142,6 +178,8 @@ class TablePlan:
     columns: dict[str, str] = field(default_factory=dict)  # monolith column -> target column
     skip: list[str] = field(default_factory=list)  # monolith columns left behind
     defaults: dict[str, Any] = field(default_factory=dict)  # target column -> how it is filled
+    #: monolith column -> {the monolith's value (its text) -> the target's value}
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,6 +203,13 @@ class Plan:
         found = [f"tables.{t.source}.target" for t in self.tables.values() if t.target == TODO]
         found += [
             f"tables.{t.source}.defaults.{c}" for t in self.tables.values() for c, v in t.defaults.items() if v == TODO
+        ]
+        found += [
+            f"tables.{t.source}.values.{c}.{k}"
+            for t in self.tables.values()
+            for c, words in t.values.items()
+            for k, v in words.items()
+            if v == TODO
         ]
         return found
 
@@ -262,6 +307,7 @@ def propose(analysis: Analysis, target: Target) -> Plan:
                 plan.notes[key] = f"{tc.type}, NOT NULL, no default" + ("" if via else ": a value, or map a column")
             else:
                 plan.notes[key] = "(nullable: NULL)" if tc.nullable else "(its default)"
+        _propose_values(analysis, tp, tt, plan.notes)
     plan.relations = _relations(analysis, plan, target)
     mapped = {tp.target for tp in plan.tables.values()}
     plan.replicas = [
@@ -270,6 +316,44 @@ def propose(analysis: Analysis, target: Target) -> Plan:
         if owner in mapped
     ]
     return plan
+
+
+#: a column with more distinct values than this is not a vocabulary: no values proposed
+VOCABULARY = 100
+
+
+def monolith_words(analysis: Analysis, table: str, column: str) -> list[Any] | None:
+    """The distinct text and integer values of a monolith column (None: more than
+    :data:`VOCABULARY` of them)."""
+    from isles.tools.split.analyse import open_readonly, q
+
+    with open_readonly(analysis.path) as db:
+        found = db.execute(
+            f"SELECT DISTINCT {q(column)} FROM {q(table)} WHERE typeof({q(column)}) IN ('text', 'integer') "
+            f"LIMIT {VOCABULARY + 1}"
+        ).fetchall()
+    return None if len(found) > VOCABULARY else [r[0] for r in found]
+
+
+def _propose_values(analysis: Analysis, tp: TablePlan, tt: TargetTable, notes: dict[str, str]) -> None:
+    """For each mapped column whose target takes a fixed set of values, the monolith's
+    values it would refuse, each with the target's value of the same letters or TODO."""
+    for src, to in tp.columns.items():
+        choices = tt.columns[to].choices
+        if not choices or tt.columns[to].type in UUID_TYPES:
+            continue
+        words = monolith_words(analysis, tp.source, src)
+        if not words:
+            continue
+        by_letters = {_letters(c): c for c in choices}
+        wanted: dict[str, Any] = {}
+        for word in sorted(words, key=str):
+            if str(word) in choices:
+                continue
+            wanted[str(word)] = by_letters.get(_letters(str(word)), TODO)
+        if wanted:
+            tp.values[src] = wanted
+            notes[f"tables.{tp.source}.values.{src}"] = f"{tt.full}.{to} takes only: {', '.join(choices)}"
 
 
 def _pick_column(col: Column, table: TargetTable, used: set[str]) -> str | None:
@@ -375,6 +459,7 @@ def render_plan(plan: Plan) -> str:
         "# [tables.X.columns]: monolith column = target column; [tables.X.defaults]: target column =",
         '#   a constant, "TODO" (to decide), { via = "x_id", column = "c" } (the related row\'s c),',
         '#   or { copy = "service.table" } (a denormalized copy kept from the owner\'s events).',
+        '# [tables.X.values.C]: "monolith value" = "target value" (the target\'s word for the monolith\'s).',
         "# Integer ids become UUIDs (the same UUID wherever an id is referred to).",
         "",
         "[source]",
@@ -403,6 +488,12 @@ def render_plan(plan: Plan) -> str:
             for k, note in plan.notes.items():
                 if k.startswith(prefix) and k[len(prefix) :] not in tp.defaults:
                     out.append(f"# {k[len(prefix) :]}: {note.strip('()')}")
+        for column, words in tp.values.items():
+            vw = f"{where}.values.{_key(column)}"
+            said = plan.notes.get(f"{where}.values.{column}")
+            out.append(f"[{vw}]" + (f"  # {said}" if said else ""))
+            for k, v in words.items():
+                put(vw, k, v)
     for kind, entries in (("relations", plan.relations), ("replicas", plan.replicas)):
         for entry in entries:
             out += ["", f"[[{kind}]]"]
@@ -468,9 +559,12 @@ def _from_dict(data: Mapping[str, Any], lines: dict[str, int]) -> Plan:
     for name, t in tables.items():
         if not isinstance(t, Mapping):
             raise ValueError(f"tables.{name} is not a table")
-        for part in ("columns", "defaults"):
+        for part in ("columns", "defaults", "values"):
             if not isinstance(t.get(part, {}), Mapping):
                 raise ValueError(f"tables.{name}.{part} is not a table")
+        for column, words in dict(t.get("values", {})).items():
+            if not isinstance(words, Mapping):
+                raise ValueError(f"tables.{name}.values.{column} is not a table of values")
         skip = t.get("skip", [])
         if not isinstance(skip, list) or not all(isinstance(c, str) for c in skip):
             raise ValueError(f"tables.{name}.skip is not a list of column names")
@@ -480,6 +574,7 @@ def _from_dict(data: Mapping[str, Any], lines: dict[str, int]) -> Plan:
             columns={str(k): v for k, v in dict(t.get("columns", {})).items()},
             skip=list(t.get("skip", [])),
             defaults=dict(t.get("defaults", {})),
+            values={str(c): {str(k): v for k, v in w.items()} for c, w in dict(t.get("values", {})).items()},
         )
     return plan
 
@@ -530,6 +625,48 @@ def _check_default(value: Any, to: TargetColumn, analysis: Analysis, table: str)
     if to.type == "Boolean" and not isinstance(value, bool):
         return f"{value!r} is not true or false"
     return None
+
+
+def _check_values(tp: TablePlan, tt: TargetTable, analysis: Analysis, problem: Callable[[str, str], None]) -> None:
+    """The table's ``values``: each for a mapped column that is not an id, each target
+    value one the column takes; and a column whose target takes a fixed set of values
+    the monolith's values do not all belong to has its ``values`` (else the run would
+    reject those rows)."""
+    where = f"tables.{tp.source}"
+    for src, words in tp.values.items():
+        vw = f"{where}.values.{src}"
+        to = tp.columns.get(src)
+        if not isinstance(to, str) or to not in tt.columns:
+            problem(vw, f"{src} is not a mapped column of {tp.source}: values are for the columns it maps")
+            continue
+        tc = tt.columns[to]
+        if tc.type in UUID_TYPES:
+            problem(vw, f"{tt.full}.{to} is an id: its values are rewritten to UUIDs, not mapped")
+            continue
+        for word, value in words.items():
+            kw = f"{vw}.{word}"
+            if value == TODO:
+                problem(kw, f"still TODO: the value of {tt.full}.{to} for the monolith's {word!r}")
+            elif not isinstance(value, str | int | float | bool):
+                problem(kw, f"{value!r}: a value is a string, a number or true/false")
+            elif tc.choices is not None and str(value) not in tc.choices:
+                problem(kw, f"{value!r} is not a value {tt.full}.{to} takes ({', '.join(tc.choices)})")
+            elif why := _check_default(value, tc, analysis, tp.source):
+                problem(kw, why)
+    for src, to in tp.columns.items():
+        if src in tp.values or not isinstance(to, str) or to not in tt.columns:
+            continue
+        tc = tt.columns[to]
+        if not tc.choices or tc.type in UUID_TYPES or analysis.tables[tp.source].column(src) is None:
+            continue
+        found = monolith_words(analysis, tp.source, src)
+        refused = sorted({str(w) for w in found or ()} - set(tc.choices))
+        if refused:
+            problem(
+                f"{where}.columns.{src}",
+                f"{tp.source}.{src} has values {tt.full}.{to} does not take ({', '.join(map(repr, refused[:5]))}; "
+                f"it takes {', '.join(tc.choices)}): map them in [{where}.values.{src}], or skip the column",
+            )
 
 
 def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[Problem]:
@@ -603,6 +740,7 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
         for col in table.columns:
             if col.name not in tp.columns and col.name not in tp.skip:
                 problem(f"{where}.columns", f"monolith column {name}.{col.name} is neither mapped nor in skip")
+        _check_values(tp, tt, analysis, problem)
         for to, value in tp.defaults.items():
             dw = f"{where}.defaults.{to}"
             if to not in tt.columns:

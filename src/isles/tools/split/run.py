@@ -884,9 +884,15 @@ class Mapper:
             return to_uuid
 
         conv = converter(tc.type, getattr(tm.table.columns[tc.name].type, "python_type_", None))
+        words = self.plan.tables[tm.source].values.get(src)
 
         def to_value(row: sqlite3.Row, reject: Callable[[str, Any, str, str], None]) -> Any:
             value = row[src]
+            if words is not None:  # the target's word for the monolith's (its text, exactly)
+                if value.__class__ is str:
+                    value = words.get(value, value)
+                elif value.__class__ is int:
+                    value = words.get(str(value), value)
             if value is None:
                 return null_fill(row, reject) if null_fill is not None else None
             if value.__class__ is str and not value.strip():

@@ -1,0 +1,175 @@
+"""A plan's ``values``: the target's words for the monolith's (a leave request's
+``'approved'`` becomes the ``'APPROVED'`` the target's ``CHECK`` takes). Proposed from
+the target's fixed sets of values, checked, written and read back; applied by the run
+on both of its ways (the fast path's SQL and the mapper's Python) and by verify, on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from hrms.system import build as build_hrms
+from isles.tools.split.analyse import analyse
+from isles.tools.split.plan import TODO, check_plan, propose, read_plan, target_of, write_plan
+from isles.tools.split.run import namespace, read_rejects, uuid_of
+from tests.fixtures.monolith import make_monolith
+from tests.isles.test_split_plan import fill_todos
+from tests.isles.test_split_run import EMPLOYEES, SERVICES, expected_rejects, hr_plan, isles, prepare
+from tests.support import Backend, Templates, make_backend
+
+pytestmark = pytest.mark.integration
+WORDS = ("PENDING", "APPROVED", "REJECTED", "CANCELLED")
+
+
+def _dirty(path: Path) -> None:
+    """Leave requests' status in the monolith's words, some spelled another way."""
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE leave_requests SET status = 'Cancelled ' WHERE id % 10 = 3")
+        db.execute("UPDATE leave_requests SET status = 'on-hold' WHERE id % 10 = 7")
+
+
+def test_the_proposal_lists_the_words_the_target_does_not_take(tmp_path: Path) -> None:
+    monolith = make_monolith(tmp_path / "monolith.sqlite", employees=EMPLOYEES, seed=7)
+    _dirty(monolith.path)
+    analysis = analyse(monolith.path)
+    target = target_of(build_hrms())
+    assert target.tables["leave.leave_requests"].columns["status"].choices == WORDS
+    assert target.tables["employee.employees"].columns["first_name"].choices is None
+    plan = propose(analysis, target)
+    requests = plan.tables["leave_requests"]
+    assert requests.values == {
+        "status": {
+            "Cancelled ": "CANCELLED",  # the same letters, spaces and case aside
+            "approved": "APPROVED",
+            "on-hold": TODO,  # no word of the target's: to decide
+            "pending": "PENDING",
+            "rejected": "REJECTED",
+        }
+    }
+    assert "tables.leave_requests.values.status.on-hold" in plan.todos
+    fill_todos(plan)
+    written = tmp_path / "plan.toml"
+    write_plan(plan, written)
+    text = written.read_text()
+    assert "[tables.leave_requests.values.status]  # leave.leave_requests.status takes only: PENDING" in text
+    back = read_plan(written)
+    assert back.tables["leave_requests"].values == requests.values
+    problems = [str(p) for p in check_plan(back, analysis, target)]
+    todo = next(p for p in problems if "values.status.on-hold" in p)
+    assert "still TODO" in todo
+    assert f"plan.toml:{back.lines['tables.leave_requests.values.status.on-hold']}" not in todo  # a line number
+    assert back.lines["tables.leave_requests.values.status.on-hold"] > 0
+
+    # a word the target does not take; values for a column not mapped, for an id
+    requests.values["status"]["on-hold"] = "HELD"
+    requests.values["leave_type_id"] = {"1": "x"}
+    requests.values["nonsense"] = {"a": "b"}
+    found = {p.where: p.message for p in check_plan(plan, analysis, target)}
+    assert (
+        "'HELD' is not a value leave.leave_requests.status takes"
+        in found["tables.leave_requests.values.status.on-hold"]
+    )
+    assert "is an id" in found["tables.leave_requests.values.leave_type_id"]
+    assert "not a mapped column" in found["tables.leave_requests.values.nonsense"]
+
+    # a mapped column whose words the target refuses, and no values for it: told before a run
+    del requests.values["status"], requests.values["leave_type_id"], requests.values["nonsense"]
+    found = {p.where: p.message for p in check_plan(plan, analysis, target)}
+    message = found["tables.leave_requests.columns.status"]
+    assert "'Cancelled '" in message
+    assert "[tables.leave_requests.values.status]" in message
+    # an empty values table: decided, the other words are rejects
+    requests.values["status"] = {}
+    assert "tables.leave_requests.columns.status" not in {p.where for p in check_plan(plan, analysis, target)}
+
+
+def _pg_statuses(backend: Backend) -> dict[uuid.UUID, str]:
+    async def read() -> dict[uuid.UUID, str]:
+        conn = await asyncpg.connect(backend.url("leave").replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return {r[0]: r[1] for r in await conn.fetch("SELECT id, status FROM leave_requests")}
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "no-fast"])
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_run_writes_the_targets_words(backend_name: str, fast: bool, templates: Templates, tmp_path: Path) -> None:
+    monolith = make_monolith(tmp_path / "monolith.sqlite", employees=EMPLOYEES, seed=7)
+    _dirty(monolith.path)
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)  # on-hold is TODO: status left to the target's default
+        requests = plan.tables["leave_requests"]
+        assert "status" in requests.skip
+        requests.skip.remove("status")
+        requests.columns["status"] = "status"
+        requests.values["status"] = {
+            "approved": "APPROVED",
+            "pending": "PENDING",
+            "rejected": "REJECTED",
+            "Cancelled ": "CANCELLED",
+            "on-hold": "PENDING",
+        }
+        assert check_plan(plan, analyse(monolith.path), target_of(build_hrms())) == []
+        write_plan(plan, plan_file)
+        extra = [] if fast else ["--no-fast"]
+        ran = isles(backend, "split", "run", "--plan", str(plan_file), str(monolith.path), *extra)
+        assert ran.exit_code == 0, ran.output
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        assert Counter((r.table, r.column, r.decision) for r in rejects) == expected_rejects(monolith)
+        requests_line = next(line for line in ran.output.splitlines() if "leave.leave_requests" in line)
+        by_sql = int(requests_line.split("│")[5])
+        # the fast path took every row with no other dirt: the words are no reason to leave it
+        dirty = len({r.rowid for r in rejects if r.table == "leave_requests"})
+        assert by_sql == (monolith.rows["leave_requests"] - dirty if fast and backend_name == "postgres" else 0)
+
+        ns = namespace(plan)
+        words = plan.tables["leave_requests"].values["status"]
+        with sqlite3.connect(monolith.path) as db:
+            want = {
+                uuid_of(ns, "leave_requests", i): words[s]
+                for i, s in db.execute("SELECT id, status FROM leave_requests")
+            }
+        if backend_name == "sqlite":
+            with sqlite3.connect(backend.settings.data_dir / "leave.db") as db:
+                found = {uuid.UUID(i): s for i, s in db.execute("SELECT id, status FROM leave_requests")}
+        else:
+            found = _pg_statuses(backend)
+        assert found == want
+        assert set(found.values()) <= set(WORDS)
+
+        verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path), *extra)
+        assert verified.exit_code == 0, verified.output
+        # a word changed behind the run's back: verify sees it
+        changed = next(i for i, s in want.items() if s == "APPROVED")
+        if backend_name == "sqlite":
+            with sqlite3.connect(backend.settings.data_dir / "leave.db") as db:
+                db.execute("UPDATE leave_requests SET status = 'REJECTED' WHERE id = ?", (changed.hex,))
+        else:
+
+            async def change() -> None:
+                conn = await asyncpg.connect(backend.url("leave").replace("postgresql+asyncpg", "postgresql"))
+                try:
+                    await conn.execute("UPDATE leave_requests SET status = 'REJECTED' WHERE id = $1", changed)
+                finally:
+                    await conn.close()
+
+            asyncio.run(change())
+        differs = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path), *extra)
+        assert differs.exit_code == 1, differs.output
+        assert f"leave_requests: {changed} differs" in differs.output
+    finally:
+        if backend_name == "postgres":
+            backend.drop_later(SERVICES)
