@@ -21,7 +21,7 @@ from hrms.system import build as build_hrms
 from isles.cli.main import app
 from isles.tools.split.analyse import analyse
 from isles.tools.split.plan import target_of
-from isles.tools.split.run import Mapper, namespace, read_watermarks
+from isles.tools.split.run import Mapper, namespace, read_rejects, read_watermarks
 from tests.fixtures.monolith import Stats, change_rows, make_monolith, track_updates
 from tests.isles.test_split_run import EMPLOYEES, SERVICES, hr_plan, isles, prepare
 from tests.support import Backend, Templates, make_backend
@@ -201,3 +201,119 @@ def test_changed_order_puts_owners_before_their_copies(monolith: Stats, tmp_path
         for child, parent in (("employees", "users"), ("departments", "companies")):
             if usual.index(parent) < usual.index(child):
                 assert order.index(parent) < order.index(child)
+
+
+def _rows(backend: Backend, service: str, sql: str) -> list[tuple[Any, ...]]:
+    """A query's rows in a service's database (UUIDs as text), on either backend."""
+    if backend.name == "sqlite":
+        with sqlite3.connect(backend.settings.data_dir / f"{service}.db") as db:
+            return [tuple(r) for r in db.execute(sql)]
+
+    async def read() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _key(backend: Backend, key: uuid.UUID) -> str:
+    """A UUID as the backend's database writes it (SQLite: 32 hex digits)."""
+    return key.hex if backend.name == "sqlite" else str(key)
+
+
+def _ids_in(backend: Backend, full: str, key: str = "id") -> set[uuid.UUID]:
+    service, table = full.split(".")
+    return {uuid.UUID(str(r[0])) for r in _rows(backend, service, f"SELECT {key} FROM {table}")}
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_delete_gone_deletes_the_rows_gone_from_the_monolith_and_their_copies(
+    backend_name: str, monolith: Stats, templates: Templates, tmp_path: Path
+) -> None:
+    """The cut-over with deletes: an employee deleted in the monolith with all their
+    rows, an attendance row, and a leave type whose requests are still there. The
+    first two are deleted from the target with their copies (the employee's last
+    version kept in its history); the leave type is refused by the database (its
+    requests name it by a foreign key): a reject, the row stays, reported again, until
+    its requests are gone too. Then verify passes."""
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)
+        ns = namespace(plan)
+        argv = ["split", "run", "--plan", str(plan_file), str(monolith.path)]
+        alone = isles(backend, *argv, "--delete-gone")
+        assert alone.exit_code == 2
+        assert "give it with --changed" in alone.output
+        assert (first := isles(backend, *argv)).exit_code == 0, first.output
+
+        with sqlite3.connect(monolith.path) as db:
+            who = db.execute(
+                "SELECT max(id) FROM employees WHERE id NOT IN (SELECT manager_id FROM employees "
+                "WHERE manager_id IS NOT NULL) AND id NOT IN (SELECT manager_id FROM departments "
+                "WHERE manager_id IS NOT NULL)"
+            ).fetchone()[0]
+            # a leave type of few requests (with many, the analysis would no longer see the relation)
+            kind = db.execute("SELECT leave_type_id FROM leave_requests GROUP BY 1 ORDER BY count(*), 1").fetchone()[0]
+            their = {
+                t: [r[0] for r in db.execute(f"SELECT id FROM {t} WHERE employee_id = ?", (who,))]
+                for t in ("assignments", "attendance", "leave_requests", "leave_balances")
+            }
+            for t in their:
+                db.execute(f"DELETE FROM {t} WHERE employee_id = ?", (who,))
+            db.execute("DELETE FROM employees WHERE id = ?", (who,))
+            db.execute("DELETE FROM attendance WHERE id = 5")
+            db.execute("DELETE FROM leave_types WHERE id = ?", (kind,))
+        person = _id(ns, "employees", who)
+        assert person in _ids_in(backend, "tasks.task_users")
+
+        ran = isles(backend, *argv, "--changed", "--delete-gone")
+        assert ran.exit_code == 0, ran.output
+        out = " ".join(ran.output.split())
+        assert f"gone from the monolith: employees 1 id(s) ({who}); their rows in employee.employees deleted" in out
+        assert f"gone from the monolith: leave_types 1 id(s) ({kind})" in out
+        assert f"1 refused by the database, left ({kind})" in out
+        assert person not in _ids_in(backend, "employee.employees")
+        for copy in ("tasks.task_users", "project.employee_copies", "notification.notification_employees"):
+            assert person not in _ids_in(backend, copy), copy
+        assert _id(ns, "attendance", 5) not in _ids_in(backend, "presence.attendance_days")
+        for t, ids in their.items():
+            table = {"attendance": "presence.attendance_days", "assignments": "project.assignments"}.get(
+                t, f"leave.{t}"
+            )
+            assert not {_id(ns, t, i) for i in ids} & _ids_in(backend, table), t
+        assert _id(ns, "leave_types", kind) in _ids_in(backend, "leave.leave_types")
+        history = _rows(
+            backend,
+            "employee",
+            f"SELECT operation, changed_by FROM employees_history WHERE id = '{_key(backend, person)}'",
+        )
+        assert history == [("delete", "operator:isles-split")]
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        refused = [r for r in rejects if r.table == "leave_types"]
+        assert [(r.rowid, r.decision) for r in refused] == [(kind, "keep")]
+        assert refused[0].reason.startswith("gone from the monolith, not deleted")
+
+        # again: the employee is forgotten (not reported), the leave type reported again
+        again = isles(backend, *argv, "--changed", "--delete-gone")
+        assert again.exit_code == 0, again.output
+        assert "employees 1 id(s)" not in again.output
+        assert f"leave_types 1 id(s) ({kind})" in " ".join(again.output.split())
+        assert len([r for r in read_rejects(tmp_path / "rejects.csv") if r.table == "leave_types"]) == 1
+
+        # its requests and balances gone too: now it goes, children first in one run
+        with sqlite3.connect(monolith.path) as db:
+            for t in ("leave_requests", "leave_balances"):
+                db.execute(f"DELETE FROM {t} WHERE leave_type_id = ?", (kind,))
+        last = isles(backend, *argv, "--changed", "--delete-gone")
+        assert last.exit_code == 0, last.output
+        assert _id(ns, "leave_types", kind) not in _ids_in(backend, "leave.leave_types")
+        assert not [r for r in read_rejects(tmp_path / "rejects.csv") if r.table == "leave_types"]
+        verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+        assert verified.exit_code == 0, verified.output
+    finally:
+        backend.drop_later(SERVICES)

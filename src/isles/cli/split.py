@@ -249,6 +249,15 @@ def run_command(
             "Python: slower, for comparison.",
         ),
     ] = True,
+    delete_gone: Annotated[
+        bool,
+        typer.Option(
+            "--delete-gone",
+            help="With --changed: delete from the target (and its copies in other services) the rows of the ids "
+            "gone from the monolith since the last runs, the tables that name others first; a delete the "
+            "database refuses (a row still names it) is a reject and the row stays.",
+        ),
+    ] = False,
 ) -> None:
     """Load the services' databases (migrated first: isles migrate upgrade) from the
     monolith as the plan says: integer ids become UUIDs (the same one in every service
@@ -262,6 +271,7 @@ def run_command(
 
     Example: isles split run --plan plan.toml monolith.sqlite
     Example: isles split run --plan plan.toml monolith.sqlite --changed
+    Example: isles split run --plan plan.toml monolith.sqlite --changed --delete-gone
     """
     from rich.markup import escape
     from rich.table import Table
@@ -270,6 +280,7 @@ def run_command(
     from isles.tools.split import SplitError
     from isles.tools.split.run import (
         RunResult,
+        forget_ids,
         merge_rejects,
         namespace,
         read_loaded_ids,
@@ -281,6 +292,8 @@ def run_command(
         write_watermarks,
     )
 
+    if delete_gone and not changed:
+        raise fail("--delete-gone deletes the rows gone since the last run: give it with --changed")
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")
     ids_file = plan_file.with_suffix(".ids.sqlite")
@@ -313,6 +326,7 @@ def run_command(
                 changed=marks,
                 loaded_ids=loaded,
                 fast=fast,
+                delete_gone=delete_gone,
             )
 
         try:
@@ -328,6 +342,8 @@ def run_command(
         known=result.id_texts,
     )
     write_watermarks(ids_file, result.watermarks)
+    if result.forgotten:
+        forget_ids(ids_file, result.forgotten)
     if changed:
         table = Table(
             "monolith table",
@@ -338,6 +354,7 @@ def run_command(
             "skipped",
             "rows with rejects",
             "gone from the monolith",
+            *(["deleted"] if delete_gone else []),
             title="split run --changed",
         )
         for t in result.tables:
@@ -350,6 +367,7 @@ def run_command(
                 str(t.skipped),
                 str(t.rejected_rows),
                 str(len(t.deleted)),
+                *([str(t.removed)] if delete_gone else []),
             )
     else:
         table = Table(
@@ -363,9 +381,18 @@ def run_command(
     for t in result.tables:
         if t.deleted:
             shown = ", ".join(map(str, t.deleted[:10])) + (" ..." if len(t.deleted) > 10 else "")
+            if not delete_gone or result.stopped_at is not None:
+                then = "are left (delete them by hand once nothing refers to them, or run with --delete-gone)"
+            elif t.kept:
+                kept = ", ".join(map(str, t.kept[:10])) + (" ..." if len(t.kept) > 10 else "")
+                then = (
+                    f"deleted ({t.removed} row(s) there), their copies too; {len(t.kept)} refused by the database, "
+                    f"left ({kept}): see the rejects"
+                )
+            else:
+                then = f"deleted ({t.removed} row(s) there), their copies too"
             out.print(
-                f"gone from the monolith: {t.source} {len(t.deleted)} id(s) ({shown}); their rows in {t.target} "
-                "are left (delete them by hand once nothing refers to them)",
+                f"gone from the monolith: {t.source} {len(t.deleted)} id(s) ({shown}); their rows in {t.target} {then}",
                 highlight=False,
                 markup=False,
             )

@@ -137,6 +137,8 @@ class TableResult:
     inserted: int = 0  # --changed: new rows written
     updated: int = 0  # --changed: rows updated (their version bumped)
     deleted: list[int] = field(default_factory=list)  # --changed: ids of the last run no longer in the monolith
+    removed: int = 0  # --delete-gone: rows of ``deleted`` deleted from the target now
+    kept: list[int] = field(default_factory=list)  # --delete-gone: ids whose delete the database refused
 
     @property
     def share(self) -> float:
@@ -157,6 +159,9 @@ class RunResult:
     order: list[str] = field(default_factory=list)  # the monolith tables in the (full) run's order
     #: the UUIDs' texts the fast path made (its id maps): table -> id -> text
     id_texts: dict[str, dict[int, str]] = field(default_factory=dict)
+    #: --delete-gone: the ids deleted from the target (or found gone there), per table:
+    #: the id file forgets them (:func:`forget_ids`)
+    forgotten: dict[str, list[int]] = field(default_factory=dict)
 
 
 def merge_rejects(before: Sequence[Reject], result: RunResult) -> list[Reject]:
@@ -1029,6 +1034,21 @@ def write_ids(
         db.close()
 
 
+def forget_ids(path: Path, tables: Mapping[str, Sequence[int]]) -> None:
+    """Take the ids of rows deleted from the target (gone from the monolith, deleted by
+    ``--delete-gone``) out of the run's id file: later runs no longer report them, and
+    a rollback has nothing of theirs to remove."""
+    db = sqlite3.connect(path)
+    try:
+        for table, ids in tables.items():
+            db.executemany(
+                f"DELETE FROM {IDS_TABLE} WHERE source_table = ? AND source_id = ?", [(table, i) for i in ids]
+            )
+        db.commit()
+    finally:
+        db.close()
+
+
 def write_watermarks(path: Path, marks: Mapping[str, tuple[str, Any]]) -> None:
     """Each table's watermark (where the run's reading ended) in the run's id file."""
     db = sqlite3.connect(path)
@@ -1084,6 +1104,7 @@ async def run(
     changed: Mapping[str, tuple[str, Any]] | None = None,
     loaded_ids: Mapping[str, set[int]] | None = None,
     fast: bool = True,
+    delete_gone: bool = False,
 ) -> RunResult:
     """Load every mapped table into its service's database (which must be migrated).
 
@@ -1092,7 +1113,8 @@ async def run(
     rows not in the target are inserted, rows whose converted values differ from the
     target's are updated, their ``version`` bumped, and their replicas updated with the
     new version; the others are left alone. The ids of ``loaded_ids`` no longer in the
-    monolith are reported (not deleted)."""
+    monolith are reported; with ``delete_gone``, their rows are deleted from the target
+    and its copies too (:func:`_delete_gone`), unless the run stopped."""
     result = RunResult(changed=changed is not None)
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
@@ -1129,7 +1151,52 @@ async def run(
             if tr.share > plan.threshold:
                 result.stopped_at = name
                 break
+        if delete_gone and result.stopped_at is None:
+            await _delete_gone(mapper, plan, system, dbs, result, batch)
     return result
+
+
+async def _delete_gone(
+    mapper: Mapper,
+    plan: Plan,
+    system: System,
+    dbs: Mapping[str, ServiceDatabase],
+    result: RunResult,
+    batch: int,
+) -> None:
+    """``--delete-gone``: the target rows of the ids gone from the monolith deleted, the
+    tables that name others first (children before parents), with the rows of their
+    copies in other services. A table that keeps a history gets each row's last version
+    first (operation ``delete``, by ``operator:isles-split``). A delete the database
+    refuses (a row of the service still names it by a foreign key) leaves the row: a
+    reject (decision ``keep``) for the id, the id still reported next time."""
+    for tr in reversed(result.tables):
+        if not tr.deleted:
+            continue
+        name = tr.source
+        tm = mapper.maps[name]
+        writer = Writer(dbs[tm.target.service], tm.table, tm.pk)
+        replicas, _ = replicas_of(plan, system, tm.target.full)
+        for at in range(0, len(tr.deleted), batch):
+            ids = tr.deleted[at : at + batch]
+            removed, refused = await writer.delete([(i, mapper.uuid(name, i)) for i in ids], tm.pk)
+            tr.removed += removed
+            kept = {i for i, _ in refused}
+            tr.kept += sorted(kept)
+            result.read_rows.update((name, i) for i in ids)  # their earlier findings: replaced
+            result.rejects += [
+                Reject(mapper.file, name, i, "", "", f"gone from the monolith, not deleted: {why}", "keep")
+                for i, why in refused
+            ]
+            gone = [i for i in ids if i not in kept]
+            result.forgotten.setdefault(name, []).extend(gone)
+            for replica in replicas:
+                copy_writer = Writer(dbs[replica.service], replica.table, replica.columns[0])
+                _, failed = await copy_writer.delete([(i, mapper.uuid(name, i)) for i in gone], replica.columns[0])
+                result.rejects += [
+                    Reject(mapper.file, name, i, replica.full, "", f"copy not deleted: {why}", "keep")
+                    for i, why in failed
+                ]
 
 
 Batch = list[tuple[int, int, dict[str, Any]]]  # (rowid, monolith id, the target row)
@@ -1756,6 +1823,54 @@ class Writer:
             except IntegrityError as exc:
                 refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
         return refused
+
+    async def delete(self, rows: list[tuple[int, Any]], key: str) -> tuple[int, list[tuple[int, str]]]:
+        """Delete the rows (monolith id, the target's key) that are there, in one
+        transaction (row by row if the database refuses the batch). The rows deleted,
+        and those refused (id, why)."""
+        from sqlalchemy.exc import IntegrityError
+
+        if not rows:
+            return 0, []
+        try:
+            return await self._delete(rows, key), []
+        except IntegrityError:
+            pass
+        removed, refused = 0, []
+        for one in rows:
+            try:
+                removed += await self._delete([one], key)
+            except IntegrityError as exc:
+                refused.append((one[0], str(exc.orig).splitlines()[0]))
+        return removed, refused
+
+    async def _delete(self, rows: list[tuple[int, Any]], key: str) -> int:
+        """One transaction; a table with a history gets each row's last version first."""
+        from sqlalchemy import delete, select
+
+        from isles.storage.history import HISTORY_RECORDED, changes_by, history, record_change
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        column = self.table.columns[key]
+        keys = [k for _, k in rows]
+        try:
+            history(self.table)
+            kept = True
+        except KeyError:
+            kept = False
+        with changes_by("operator:isles-split", "split run --changed --delete-gone"):
+            async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+                stmt = delete(self.table).where(column.in_(keys))
+                if kept:
+                    lock = select(self.table).where(column.in_(keys))
+                    if not self.db.is_sqlite:
+                        lock = lock.with_for_update()
+                    for previous in (await session.execute(lock)).mappings().all():
+                        await record_change(session, self.table, dict(previous), "delete")
+                    stmt = stmt.execution_options(**HISTORY_RECORDED)
+                done: Any = await session.execute(stmt)  # a CursorResult: its rowcount
+                await session.commit()
+                return int(done.rowcount or 0)
 
     async def _update(self, rows: list[tuple[int, int, dict[str, Any], int]], key: str, version: bool) -> None:
         """One transaction. A table that keeps a history (``isles.storage.history``)
