@@ -338,7 +338,7 @@ def run_command(
     write_ids(
         ids_file,
         namespace(plan),
-        {t.source: _ids(monolith, t.source, analysis) for t in result.tables},
+        {t.source: _ids(monolith, t.source, analysis, plan) for t in result.tables},
         known=result.id_texts,
     )
     write_watermarks(ids_file, result.watermarks)
@@ -424,12 +424,12 @@ def run_command(
         raise typer.Exit(1)
 
 
-def _ids(monolith: Path, table: str, analysis: Analysis) -> set[int]:
-    from isles.tools.split.analyse import open_readonly, q
+def _ids(monolith: Path, table: str, analysis: Analysis, plan: Plan) -> set[int]:
+    from isles.tools.split.analyse import open_readonly
+    from isles.tools.split.run import identity_of, read_ids
 
-    key = analysis.tables[table].primary_key[0]
     with open_readonly(monolith) as db:
-        return {int(r[0]) for r in db.execute(f"SELECT {q(key)} FROM {q(table)}")}
+        return set(read_ids(db, analysis, table, identity_of(plan, analysis, table)))
 
 
 @split_app.command("verify")

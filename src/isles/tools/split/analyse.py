@@ -339,7 +339,8 @@ def _relations(db: sqlite3.Connection, analysis: Analysis, table: Table) -> list
         declared.add(column)
         found.append(_overlap(db, table.name, column, target_name, target_column, declared=True))
     for col in table.columns:
-        if col.primary_key or col.name in declared or not col.name.endswith("_id"):
+        own_id = col.primary_key and len(table.primary_key) == 1  # a part of a key of several may name a row
+        if own_id or col.name in declared or not col.name.endswith("_id"):
             continue
         if col.kind not in ("integer", "numeric", "text", "blob"):
             continue

@@ -379,6 +379,8 @@ class FastPlanner:
         ``checked`` (verify), a line holds only those columns (in the plan's order, the
         encrypted ones apart as always), with no replicas and no Python defaults."""
         try:
+            if tm.key:
+                raise _NotFast(f"rows told apart by {', '.join(tm.key)}, not a one-column id")
             return self._plan(tm, writer, copies, checked)
         except _NotFast as exc:
             self.why[tm.source] = str(exc)

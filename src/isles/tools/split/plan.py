@@ -10,8 +10,11 @@ A plan's target columns are filled from a monolith column (``[tables.X.columns]`
 the value its NULLs take): a constant, ``"TODO"``
 (still to decide: a problem for ``check``), ``{ via = "employee_id", column =
 "company_id" }`` (the value of the related monolith row, found through a relation of the
-table), or ``{ copy = "employee.employees" }`` (a denormalized column the target keeps
-from its owner's events: filled from the owner's migrated row).
+table), ``{ copy = "employee.employees" }`` (a denormalized column the target keeps
+from its owner's events: filled from the owner's migrated row), or, for the target's
+UUID key of a monolith table with no one-column id, ``{ key = ["employee_id",
+"project_id"] }`` / ``{ key = "rowid" }`` (the row's UUID made of those values:
+:func:`isles.tools.split.run.row_key_id`).
 
 A column's **values** (``[tables.X.values.COLUMN]``, ``"monolith value" = "target
 value"``) rewrite the monolith's words into the target's where they differ: a
@@ -301,6 +304,15 @@ def propose(analysis: Analysis, target: Target) -> Plan:
             if tc.copy_of:
                 tp.defaults[tc.name] = {"copy": tc.copy_of}
                 plan.notes[key] = "denormalized: kept from the owner's events"
+            elif tc.primary_key and tc.type in UUID_TYPES and len(table.primary_key) != 1:
+                # no one-column id to become the UUID: the row's key does
+                tp.defaults[tc.name] = {"key": list(table.primary_key) if table.primary_key else "rowid"}
+                plan.notes[key] = (
+                    f"the row's UUID from its primary key ({', '.join(table.primary_key)})"
+                    if table.primary_key
+                    else "the row's UUID from its rowid (no primary key; VACUUM may renumber: name "
+                    "the columns that tell rows apart if there are)"
+                )
             elif tc.required or (tc.primary_key and not tc.has_default):
                 via = _via(analysis, name, tc.name)
                 tp.defaults[tc.name] = via if via is not None else TODO
@@ -458,7 +470,8 @@ def render_plan(plan: Plan) -> str:
         "# Edit by hand, then: isles split check --plan THIS_FILE MONOLITH",
         "# [tables.X.columns]: monolith column = target column; [tables.X.defaults]: target column =",
         '#   a constant, "TODO" (to decide), { via = "x_id", column = "c" } (the related row\'s c),',
-        '#   or { copy = "service.table" } (a denormalized copy kept from the owner\'s events).',
+        '#   { copy = "service.table" } (a denormalized copy kept from the owner\'s events),',
+        '#   or, for the key of rows with no one-column id, { key = ["a_id", "b_id"] } or { key = "rowid" }.',
         '# [tables.X.values.C]: "monolith value" = "target value" (the target\'s word for the monolith\'s).',
         "# Integer ids become UUIDs (the same UUID wherever an id is referred to).",
         "",
@@ -602,8 +615,24 @@ def _convertible(col: Column, to: TargetColumn) -> str | None:
     return None
 
 
+def _check_key(value: Any, to: TargetColumn, analysis: Analysis, table: str) -> str | None:
+    """A ``{ key = [...] }`` / ``{ key = "rowid" }`` default: the row's own UUID."""
+    if not to.primary_key or to.type not in UUID_TYPES:
+        return "{ key = ... } fills only the target's primary key, a UUID"
+    if value == "rowid":
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
+        return '{ key = ... }: a list of the monolith columns that tell its rows apart, or "rowid"'
+    missing = [c for c in value if analysis.tables[table].column(c) is None]
+    if missing:
+        return f"{{ key = ... }}: no column {missing[0]!r} in monolith table {table}"
+    return None
+
+
 def _check_default(value: Any, to: TargetColumn, analysis: Analysis, table: str) -> str | None:
     if isinstance(value, Mapping):
+        if set(value) == {"key"}:
+            return _check_key(value["key"], to, analysis, table)
         if set(value) == {"copy"}:
             if to.copy_of is None:
                 return "{ copy = ... }: the target declares no copy in this column"
@@ -617,7 +646,7 @@ def _check_default(value: Any, to: TargetColumn, analysis: Analysis, table: str)
             if analysis.tables[rel.target].column(str(value["column"])) is None:
                 return f"column {value['column']!r}: not in monolith table {rel.target}"
             return None
-        return 'a default is a constant, "TODO", { via = ..., column = ... } or { copy = ... }'
+        return 'a default is a constant, "TODO", { via = ..., column = ... }, { copy = ... } or { key = [...] }'
     if value == TODO:
         return "still TODO: give a value, or map a monolith column to it"
     if to.type in INT_TYPES + NUM_TYPES and (isinstance(value, bool) or not isinstance(value, int | float)):

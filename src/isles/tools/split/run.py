@@ -405,6 +405,62 @@ def checksum(values: Sequence[Any]) -> str:
     ).hexdigest()
 
 
+# --- a row's identity ---------------------------------------------------------------------
+
+
+def row_key_id(parts: Sequence[Any]) -> int:
+    """The monolith id of a row identified by several columns (a primary key of two
+    columns, or the ones a plan's ``{ key = [...] }`` names): a 63-bit integer of their
+    values' texts (blake2b), the same in every run and process — the id its UUID is
+    made of (:func:`uuid_of`) and the id file keeps. A run refuses a monolith where two
+    keys give one id (:class:`SplitError`): it never merges rows."""
+    text = "\x1f".join("\x00" if p is None else str(p) for p in parts)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def identity_of(plan: Plan, analysis: Analysis, table: str) -> tuple[str, ...]:
+    """How the rows of monolith ``table`` are told apart: ``()`` by their one-column
+    integer primary key (the usual case); else the columns a ``{ key = [...] }``
+    default of the plan names (``("rowid",)`` for ``{ key = "rowid" }``), or the
+    table's primary key of several columns."""
+    tp = plan.tables.get(table)
+    if tp is not None:
+        for value in tp.defaults.values():
+            if isinstance(value, Mapping) and "key" in value:
+                key = value["key"]
+                return ("rowid",) if key == "rowid" else tuple(str(c) for c in key)
+    pk = analysis.tables[table].primary_key
+    return () if len(pk) == 1 else pk
+
+
+def read_ids(
+    db: sqlite3.Connection,
+    analysis: Analysis,
+    table: str,
+    identity: Sequence[str],
+    where: str = "",
+    args: Sequence[Any] = (),
+) -> dict[int, int]:
+    """The monolith ids of ``table``'s rows (``where`` them), each with its rowid."""
+    if not identity:
+        key = analysis.tables[table].primary_key[0]
+        rows = db.execute(f"SELECT {q(key)}, rowid FROM {q(table)}{where}", tuple(args))
+        return {int(r[0]): int(r[1]) for r in rows}
+    if tuple(identity) == ("rowid",):
+        return {int(r[0]): int(r[0]) for r in db.execute(f"SELECT rowid FROM {q(table)}{where}", tuple(args))}
+    columns = ", ".join(q(c) for c in identity)
+    found: dict[int, int] = {}
+    for r in db.execute(f"SELECT rowid, {columns} FROM {q(table)}{where}", tuple(args)):
+        ident = row_key_id(tuple(r)[1:])
+        if ident in found:
+            raise SplitError(
+                f"tables.{table}: rows {found[ident]} and {r[0]} have one key ({', '.join(identity)}): "
+                "a key must tell every row apart (name other columns in { key = [...] })"
+            )
+        found[ident] = int(r[0])
+    return found
+
+
 # --- the mapping of one table ------------------------------------------------------------
 
 
@@ -414,7 +470,7 @@ class TableMap:
     target: TargetTable
     table: Table  # the target's SQLAlchemy table
     pk: str  # the target's primary key column
-    source_pk: str
+    source_pk: str  # the monolith's one-column integer primary key ("" where ``key`` tells rows apart)
     #: target column -> ("column", monolith column) | ("default", value)
     fills: dict[str, tuple[str, Any]]
     unique: list[tuple[str, tuple[str, ...]]]
@@ -422,6 +478,18 @@ class TableMap:
     compiled: list[tuple[str, Fill]] | None = None
     #: the NOT NULL columns filled: (column, no default either: a NULL skips the row)
     not_null: list[tuple[str, bool]] = field(default_factory=list)
+    #: the monolith columns that tell rows apart where there is no one-column id
+    #: (:func:`identity_of`; ``("rowid",)``); empty: ``source_pk``
+    key: tuple[str, ...] = ()
+
+    def source_id(self, row: Any) -> int:
+        """The monolith id of a row (its ``source_pk``'s value, or :func:`row_key_id` of
+        its ``key``)."""
+        if not self.key:
+            return _is_int(row[self.source_pk])
+        if self.key == ("rowid",):
+            return int(row["isles_rowid"])
+        return row_key_id([row[c] for c in self.key])
 
     @property
     def columns(self) -> list[str]:
@@ -465,6 +533,9 @@ class Mapper:
                 raise SplitError(f"tables.{name}.target: no service table {tp.target!r} (run isles split check)")
             self.maps[name] = self._table_map(name)
         self.maps = {name: self.maps[name] for name in self._order()}
+        for name, tm in self.maps.items():
+            if tm.key and tm.key != ("rowid",):
+                self.ids(name)  # a key that does not tell two rows apart: refused before anything is written
 
     def _order(self) -> list[str]:
         """Parents first, where a foreign key inside a service needs them (a
@@ -490,8 +561,15 @@ class Mapper:
         sa_table = self.services[tt.service].metadata.tables[tt.name]
         pks = [c.name for c in tt.columns.values() if c.primary_key]
         source = self.analysis.tables[name]
-        if len(pks) != 1 or len(source.primary_key) != 1:
-            raise SplitError(f"tables.{name}: only tables with a one-column primary key are loaded")
+        if len(pks) != 1:
+            raise SplitError(f"tables.{name}: only target tables with a one-column primary key are loaded")
+        key = identity_of(self.plan, self.analysis, name)
+        if not key and len(source.primary_key) != 1:
+            raise SplitError(
+                f"tables.{name}: its rows have no one-column id: give the target's {pks[0]} as "
+                '{ key = [...] } (the columns that tell them apart) or { key = "rowid" } '
+                f"in [tables.{name}.defaults]"
+            )
         fills: dict[str, tuple[str, Any]] = {}
         for src, to in tp.columns.items():
             fills[to] = ("column", src)
@@ -512,20 +590,31 @@ class Mapper:
                 if cols:
                     unique.append((str(index.name), cols))
         unique = [(n, cols) for n, cols in unique if all(c in fills for c in cols)]
-        return TableMap(name, tt, sa_table, pks[0], source.primary_key[0], fills, unique)
+        source_pk = "" if key else source.primary_key[0]
+        return TableMap(name, tt, sa_table, pks[0], source_pk, fills, unique, key=key)
 
     # lookups in the monolith
 
+    def identity(self, table: str) -> tuple[str, ...]:
+        """:func:`identity_of` the table (``()``: its one-column id)."""
+        tm = self.maps.get(table)
+        return tm.key if tm is not None else identity_of(self.plan, self.analysis, table)
+
     def ids(self, table: str) -> set[int]:
         if table not in self._ids:
-            key = self.analysis.tables[table].primary_key[0]
-            self._ids[table] = {int(r[0]) for r in self.db.execute(f"SELECT {q(key)} FROM {q(table)}")}
+            self._ids[table] = set(read_ids(self.db, self.analysis, table, self.identity(table)))
         return self._ids[table]
 
     def row_of(self, table: str, key: int) -> sqlite3.Row | None:
         if table not in self._rows:
-            pk = self.analysis.tables[table].primary_key[0]
-            self._rows[table] = {int(r[pk]): r for r in self.db.execute(f"SELECT * FROM {q(table)}")}
+            identity = self.identity(table)
+            if not identity:
+                pk = self.analysis.tables[table].primary_key[0]
+                self._rows[table] = {int(r[pk]): r for r in self.db.execute(f"SELECT * FROM {q(table)}")}
+            else:
+                by_rowid = {v: k for k, v in read_ids(self.db, self.analysis, table, identity).items()}
+                rows = self.db.execute(f"SELECT rowid AS isles_rowid, * FROM {q(table)}")
+                self._rows[table] = {by_rowid[int(r[0])]: r for r in rows}
         return self._rows[table].get(key)
 
     def refers_to(self, table: str, column: str) -> str | None:
@@ -546,7 +635,7 @@ class Mapper:
         """The monolith columns of ``table`` that the target keeps as a foreign key to
         the table's own rows (an employee's manager)."""
         tm = self.maps.get(table)
-        if tm is None:
+        if tm is None or tm.key:
             return []
         return [
             src
@@ -719,9 +808,8 @@ class Mapper:
         if after is None:
             return set(self.ids(table))
         column, value = after
-        key = self.analysis.tables[table].primary_key[0]
         mark = "rowid" if column == "rowid" else q(column)
-        return {int(r[0]) for r in self.db.execute(f"SELECT {q(key)} FROM {q(table)} WHERE {mark} > ?", (value,))}
+        return set(read_ids(self.db, self.analysis, table, self.identity(table), f" WHERE {mark} > ?", (value,)))
 
     def changed_order(self) -> list[str]:
         """The load order for ``--changed``: the usual one (parents first where a foreign
@@ -787,7 +875,7 @@ class Mapper:
                         raise _Skip
                     del values[to]  # its default fills it
         except _Skip:
-            self.skipped.setdefault(tm.source, set()).add(_is_int(row[tm.source_pk]))
+            self.skipped.setdefault(tm.source, set()).add(tm.source_id(row))
             return None, rejects
         for name, cols in tm.unique:
             key = tuple([_folded(values.get(c)) for c in cols])
@@ -803,7 +891,7 @@ class Mapper:
                     + (" (ignoring case)" if any(isinstance(values.get(c), str) for c in cols) else ""),
                     "skip",
                 )
-                self.skipped.setdefault(tm.source, set()).add(_is_int(row[tm.source_pk]))
+                self.skipped.setdefault(tm.source, set()).add(tm.source_id(row))
                 return None, rejects
             taken.add(key)
         return values, rejects
@@ -946,6 +1034,9 @@ class Mapper:
         if isinstance(value, Mapping) and "copy" in value:
             owner = str(value["copy"])
             return lambda row, _reject: self._copy(tm, tc, row, owner)
+        if isinstance(value, Mapping) and "key" in value:  # the row's own UUID, from its key
+            source, uuid_of_id, source_id = tm.source, self.uuid, tm.source_id
+            return lambda row, _reject: uuid_of_id(source, source_id(row))
         constant = self._plain(tm, tc, value)
         return lambda _row, _reject: constant
 
@@ -1382,7 +1473,7 @@ async def _load(
             )
             seen: dict[str, set[tuple[Any, ...]]] = {}
             previous: _Job | None = None
-            source_pk = tm.source_pk
+            source_id = tm.source_id
             fast = table.fast = planner.plan(tm, table.writer, copies) if planner is not None else None
             chunks = _chunks(mapper.rows(name, batch)) if fast is None else planner.rows(fast, batch)  # type: ignore[union-attr]
             async for chunk in chunks:
@@ -1402,7 +1493,7 @@ async def _load(
                     if values is None:
                         job.skipped += 1
                     else:
-                        job.rows.append((int(row[0]), _is_int(row[source_pk]), values))
+                        job.rows.append((int(row[0]), source_id(row), values))
                     if n % TURN == TURN - 1:
                         await asyncio.sleep(0)  # the writer's I/O
                 if fast is not None and job.fast:
@@ -1604,7 +1695,7 @@ async def _changed_table(
             if values is None:
                 tr.skipped += 1
             else:
-                rows.append((int(row[0]), _is_int(row[tm.source_pk]), values))
+                rows.append((int(row[0]), tm.source_id(row), values))
         current = await _current(writer.db, tm.table, tm.pk, [values[tm.pk] for _, _, values in rows])
         if versions:
             by_rowid = {int(row[0]): row for row in chunk}
@@ -2389,10 +2480,10 @@ async def _verify_table(
         for row in chunk:
             values, _ = mapper.convert_row(tm, row, seen)
             if values is not None and (name, int(row["isles_rowid"])) in refused:
-                mapper.skipped.setdefault(name, set()).add(_is_int(row[tm.source_pk]))
+                mapper.skipped.setdefault(name, set()).add(tm.source_id(row))
                 values = None
             if values is None:
-                skipped.add(uuid_of(mapper.ns, name, int(row[tm.source_pk])))
+                skipped.add(uuid_of(mapper.ns, name, tm.source_id(row)))
                 continue
             keys = tuple(values)
             used = shapes.get(keys)
@@ -2566,10 +2657,10 @@ async def _verify_fast(
         for row in _clean_first(take, ft, chunk, seen, planner):
             values, _ = mapper.convert_row(tm, row, seen)
             if values is not None and int(row["isles_rowid"]) in refused_here:
-                gone.add(_is_int(row[tm.source_pk]))
+                gone.add(tm.source_id(row))
                 values = None
             if values is None:
-                skipped.add(uuid_of(mapper.ns, name, int(row[tm.source_pk])))
+                skipped.add(uuid_of(mapper.ns, name, tm.source_id(row)))
                 continue
             key = str(values[tm.pk])
             order.append(key)
