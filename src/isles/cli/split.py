@@ -429,7 +429,7 @@ def _ids(monolith: Path, table: str, analysis: Analysis, plan: Plan) -> set[int]
     from isles.tools.split.run import identity_of, read_ids
 
     with open_readonly(monolith) as db:
-        return set(read_ids(db, analysis, table, identity_of(plan, analysis, table)))
+        return read_ids(db, analysis, table, identity_of(plan, analysis, table))
 
 
 @split_app.command("verify")
