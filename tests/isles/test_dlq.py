@@ -29,7 +29,8 @@ def cli(backend: Backend, *args: str, env: dict[str, str] | None = None) -> tupl
     result = runner.invoke(
         app, [*args, "--system", "tests.isles.toy:build", *where], env={"COLUMNS": "250", **(env or {})}
     )
-    return result.exit_code, result.output
+    # JSON on stdout alone: the logs (stderr) may say something meanwhile
+    return result.exit_code, result.stdout if "--json" in args else result.output
 
 
 def park(backend: Backend, *numbers: int) -> None:

@@ -182,7 +182,7 @@ def test_services_migrate_as_the_owner_and_run_as_the_runtime_role(provisioned: 
     env = {**wrong, **readers, "COLUMNS": "200", "ISLES_DATA_DIR": str(tmp_path)}
     result = CliRunner().invoke(app, ["audit", "--settle", "0", "--format", "json"], env=env)
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output)
+    body = json.loads(result.stdout)  # the logs go to stderr
     assert body["read_as"] == {s: make_url(provisioned[f"{s}.reader"]).username for s in SERVICES}
     assert all(name.endswith("_reader") for name in body["read_as"].values())
     assert any(c["checked"] for c in body["checks"]), "it read the data"
