@@ -357,6 +357,12 @@ def _relations(db: sqlite3.Connection, analysis: Analysis, table: Table) -> list
     return found
 
 
+def relation_of(db: sqlite3.Connection, table: str, column: str, target: str, key: str) -> Relation:
+    """``table.column`` as a relation to ``target.key`` whatever its values show (a plan
+    names it), with its counts: values, found, orphans."""
+    return _overlap(db, table, column, target, key, declared=False)
+
+
 def _overlap(db: sqlite3.Connection, table: str, column: str, target: str, key: str, *, declared: bool) -> Relation:
     c = q(column)
     where = f"{c} IS NOT NULL AND NOT (typeof({c}) = 'text' AND trim({c}) = '')"

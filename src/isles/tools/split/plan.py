@@ -698,6 +698,44 @@ def _check_values(tp: TablePlan, tt: TargetTable, analysis: Analysis, problem: C
             )
 
 
+def _pin_relations(plan: Plan, analysis: Analysis, problem: Callable[..., None]) -> None:
+    """The plan's ``[[relations]]`` hold, whatever the monolith's values show now: the
+    analysis finds an undeclared relation by its values (most of them keys of the other
+    table), and a monolith that deleted a row many others name (during the cut-over) or
+    a column not named ``*_id`` hides it. Each relation of the plan the analysis did not
+    find as it is written is added to it (its counts read again), in place of what the
+    analysis found for that column; the run and verify follow it. An entry naming what
+    is not there is a problem (bad input)."""
+    from isles.tools.split.analyse import open_readonly, relation_of
+
+    pinned: list[tuple[str, str, str, str]] = []
+    for n, entry in enumerate(plan.relations):
+        where = f"relations[{n}]"
+        ends = []
+        for side in ("from", "to"):
+            text = entry.get(side)
+            if not isinstance(text, str) or text.count(".") != 1:
+                problem(f"{where}.{side}", f'{text!r}: "table.column" of the monolith', unknown=True)
+                break
+            table, column = text.split(".")
+            if table not in analysis.tables or analysis.tables[table].column(column) is None:
+                problem(f"{where}.{side}", f"no column {text!r} in the monolith", unknown=True)
+                break
+            ends.append((table, column))
+        if len(ends) != 2:
+            continue
+        (table, column), (to, key) = ends
+        found = analysis.relation(table, column)
+        if found is None or (found.target, found.target_column) != (to, key):
+            pinned.append((table, column, to, key))
+    if not pinned:
+        return
+    with open_readonly(analysis.path) as db:
+        for table, column, to, key in pinned:
+            rel = relation_of(db, table, column, to, key)
+            analysis.relations = [r for r in analysis.relations if (r.table, r.column) != (table, column)] + [rel]
+
+
 def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[Problem]:
     """What is wrong with ``plan`` for this monolith and target (empty: nothing)."""
     if not isinstance(target, Target):
@@ -710,6 +748,7 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
             line = plan.lines.get(where.rsplit(".", 1)[0])
         problems.append(Problem(where, message, line, unknown))
 
+    _pin_relations(plan, analysis, problem)
     if plan.system and plan.system != target.system:
         problem("source.system", f"the plan is for system {plan.system!r}, the target is {target.system!r}")
     if plan.orphans not in ORPHANS:
