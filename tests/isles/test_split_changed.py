@@ -276,7 +276,7 @@ def test_delete_gone_deletes_the_rows_gone_from_the_monolith_and_their_copies(
         out = " ".join(ran.output.split())
         assert f"gone from the monolith: employees 1 id(s) ({who}); their rows in employee.employees deleted" in out
         assert f"gone from the monolith: leave_types 1 id(s) ({kind})" in out
-        assert f"1 refused by the database, left ({kind})" in out
+        assert f"1 left ({kind}): still named by a row of the service" in out
         assert person not in _ids_in(backend, "employee.employees")
         for copy in ("tasks.task_users", "project.employee_copies", "notification.notification_employees"):
             assert person not in _ids_in(backend, copy), copy
@@ -315,5 +315,48 @@ def test_delete_gone_deletes_the_rows_gone_from_the_monolith_and_their_copies(
         assert not [r for r in read_rejects(tmp_path / "rejects.csv") if r.table == "leave_types"]
         verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
         assert verified.exit_code == 0, verified.output
+    finally:
+        backend.drop_later(SERVICES)
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_delete_gone_leaves_a_row_live_rows_still_name_whatever_on_delete_says(
+    backend_name: str, monolith: Stats, templates: Templates, tmp_path: Path
+) -> None:
+    """A manager deleted in the monolith while the people who report to them stay. The
+    target's manager_id is ON DELETE SET NULL: deleting the manager would change those
+    live rows behind their backs (no version, no history). The manager stays, a reject
+    says why; the reports keep their manager."""
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(monolith, plan_file)
+        ns = namespace(plan)
+        argv = ["split", "run", "--plan", str(plan_file), str(monolith.path)]
+        assert (first := isles(backend, *argv)).exit_code == 0, first.output
+        with sqlite3.connect(monolith.path) as db:
+            boss, reports = db.execute(
+                "SELECT manager_id, count(*) FROM employees WHERE manager_id IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchone()
+            db.execute("DELETE FROM employees WHERE id = ?", (boss,))
+        assert reports > 1
+        before = _rows(
+            backend, "employee", "SELECT id, manager_id, version FROM employees WHERE manager_id IS NOT NULL"
+        )
+        ran = isles(backend, *argv, "--changed", "--delete-gone")
+        assert ran.exit_code == 0, ran.output
+        assert _id(ns, "employees", boss) in _ids_in(backend, "employee.employees")
+        after = _rows(backend, "employee", "SELECT id, manager_id, version FROM employees WHERE manager_id IS NOT NULL")
+        assert sorted(after) == sorted(before)
+        [why] = [r for r in read_rejects(tmp_path / "rejects.csv") if r.table == "employees" and r.rowid == boss]
+        assert why.decision == "keep"
+        assert "employees.manager_id of row" in why.reason
+        assert "still names it" in why.reason
+        # again: the same one finding, not two
+        assert isles(backend, *argv, "--changed", "--delete-gone").exit_code == 0
+        assert (
+            len([r for r in read_rejects(tmp_path / "rejects.csv") if r.rowid == boss and r.table == "employees"]) == 1
+        )
     finally:
         backend.drop_later(SERVICES)

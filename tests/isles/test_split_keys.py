@@ -177,3 +177,18 @@ def test_row_key_id_is_stable_and_tells_parts_apart() -> None:
     assert 0 <= row_key_id((10**20, "x")) < 2**63
     assert uuid.UUID(int=row_key_id((1, 2))).int == row_key_id((1, 2))  # an integer, as the id file keeps
     assert analyse  # (the module's import: the analysis reads the keyed monolith in the other tests)
+
+
+def test_a_text_primary_key_is_proposed_as_the_rows_key(tmp_path: Path) -> None:
+    """A one-column primary key of text (a code) is no integer id to rewrite: the
+    proposal gives the target's UUID as { key = [code] }, as for a key of several."""
+    from hrms.system import build as build_hrms
+    from isles.tools.split.plan import propose, target_of
+
+    path = tmp_path / "codes.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE attendance (code TEXT PRIMARY KEY, employee_id INTEGER, work_date DATE, status TEXT)")
+        db.execute("INSERT INTO attendance VALUES ('A-1', 1, '2030-01-01', 'present')")
+    plan = propose(analyse(path), target_of(build_hrms()))
+    assert plan.tables["attendance"].target == "presence.attendance_days"
+    assert plan.tables["attendance"].defaults["id"] == {"key": ["code"]}

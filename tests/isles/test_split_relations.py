@@ -104,3 +104,9 @@ def test_a_relation_the_analysis_cannot_see_comes_from_the_plan(templates: Templ
     bad = isles(backend, "split", "check", "--plan", str(plan_file), str(monolith.path))
     assert bad.exit_code == 2, bad.output
     assert "no column 'employees.nope' in the monolith" in bad.output
+    # a relation to what is not the other table's id: a problem of the plan
+    plan.relations[-1] = {"from": "employees.boss", "to": "employees.phone"}
+    write_plan(plan, plan_file)
+    wrong = isles(backend, "split", "check", "--plan", str(plan_file), str(monolith.path))
+    assert wrong.exit_code == 1, wrong.output
+    assert "employees.phone is not employees's integer id" in wrong.output

@@ -17,6 +17,7 @@ import pytest
 
 from hrms.system import build as build_hrms
 from isles.tools.split.analyse import analyse
+from isles.tools.split.fast import words_case
 from isles.tools.split.plan import TODO, check_plan, propose, read_plan, target_of, write_plan
 from isles.tools.split.run import namespace, read_rejects, uuid_of
 from tests.fixtures.monolith import make_monolith
@@ -179,3 +180,14 @@ def test_the_run_writes_the_targets_words(backend_name: str, fast: bool, templat
     finally:
         if backend_name == "postgres":
             backend.drop_later(SERVICES)
+
+
+def test_the_fast_paths_words_match_as_the_mappers_whatever_the_collation() -> None:
+    """The SQL of the fast path matches a word on its text exactly, as the mapper's
+    Python does, even in a monolith column declared COLLATE NOCASE."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (s TEXT COLLATE NOCASE, n INTEGER)")
+    db.executemany("INSERT INTO t VALUES (?, ?)", [("approved", 1), ("Approved", 2), ("1", 1.5), (None, None)])
+    words = {"approved": "APPROVED", "1": "ONE"}
+    got = [tuple(r) for r in db.execute(f"SELECT {words_case('t.s', words)}, {words_case('t.n', words)} FROM t")]
+    assert got == [("APPROVED", "ONE"), ("Approved", 2), ("ONE", 1.5), (None, None)]

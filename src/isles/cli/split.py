@@ -335,12 +335,11 @@ def run_command(
             raise fail(escape(str(exc))) from exc
 
     write_rejects(rejects_file, merge_rejects(before, result) if changed else result.rejects)
-    write_ids(
-        ids_file,
-        namespace(plan),
-        {t.source: _ids(monolith, t.source, analysis, plan) for t in result.tables},
-        known=result.id_texts,
-    )
+    try:
+        loaded_now = {t.source: _ids(monolith, t.source, analysis, plan) for t in result.tables}
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
+    write_ids(ids_file, namespace(plan), loaded_now, known=result.id_texts)
     write_watermarks(ids_file, result.watermarks)
     if result.forgotten:
         forget_ids(ids_file, result.forgotten)
@@ -386,8 +385,8 @@ def run_command(
             elif t.kept:
                 kept = ", ".join(map(str, t.kept[:10])) + (" ..." if len(t.kept) > 10 else "")
                 then = (
-                    f"deleted ({t.removed} row(s) there), their copies too; {len(t.kept)} refused by the database, "
-                    f"left ({kept}): see the rejects"
+                    f"deleted ({t.removed} row(s) there), their copies too; {len(t.kept)} left ({kept}): still "
+                    "named by a row of the service, or refused: see the rejects"
                 )
             else:
                 then = f"deleted ({t.removed} row(s) there), their copies too"
@@ -426,10 +425,10 @@ def run_command(
 
 def _ids(monolith: Path, table: str, analysis: Analysis, plan: Plan) -> set[int]:
     from isles.tools.split.analyse import open_readonly
-    from isles.tools.split.run import identity_of, read_ids
+    from isles.tools.split.run import identity_of, monolith_ids
 
     with open_readonly(monolith) as db:
-        return read_ids(db, analysis, table, identity_of(plan, analysis, table))
+        return monolith_ids(db, analysis, table, identity_of(plan, analysis, table))
 
 
 @split_app.command("verify")

@@ -170,6 +170,16 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def words_case(c: str, words: Mapping[str, Any]) -> str:
+    """SQL giving the target's word (a plan's ``values``) for the value of ``c``: a text
+    or an integer matched on its text exactly, as the mapper does — ``COLLATE BINARY``,
+    whatever collation the monolith's column declares (a ``NOCASE`` column would match
+    ``'Approved'`` to ``approved`` where Python does not); any other value as it is."""
+    cases = " ".join(f"WHEN {_literal(k)} THEN {_sql_value(v)}" for k, v in words.items())
+    listed = f"CASE (CAST({c} AS TEXT) COLLATE BINARY) {cases} ELSE {c} END"
+    return f"(CASE WHEN typeof({c}) IN ('text', 'integer') THEN {listed} ELSE {c} END)"
+
+
 def _sql_value(value: Any) -> str:
     """A value of a plan's ``values`` as an SQLite literal (a string, a number, true or false)."""
     if isinstance(value, bool):
@@ -555,9 +565,7 @@ class FastPlanner:
         c = f"t.{q(src)}"
         words = self.mapper.plan.tables[tm.source].values.get(src)
         if words and kind != "uuid":  # the plan's values: the target's word for the monolith's text
-            cases = " ".join(f"WHEN {_literal(k)} THEN {_sql_value(v)}" for k, v in words.items())
-            listed = f"CASE CAST({c} AS TEXT) {cases} ELSE {c} END"
-            c = f"(CASE WHEN typeof({c}) IN ('text', 'integer') THEN {listed} ELSE {c} END)"
+            c = words_case(c, words)
         # NULL: clean only where the mapper writes NULL too (no default of the plan for it)
         null_ok = tc.nullable and to not in defaults
         if kind == "uuid":

@@ -304,7 +304,7 @@ def propose(analysis: Analysis, target: Target) -> Plan:
             if tc.copy_of:
                 tp.defaults[tc.name] = {"copy": tc.copy_of}
                 plan.notes[key] = "denormalized: kept from the owner's events"
-            elif tc.primary_key and tc.type in UUID_TYPES and len(table.primary_key) != 1:
+            elif tc.primary_key and tc.type in UUID_TYPES and not _one_id(table):
                 # no one-column id to become the UUID: the row's key does
                 tp.defaults[tc.name] = {"key": list(table.primary_key) if table.primary_key else "rowid"}
                 plan.notes[key] = (
@@ -366,6 +366,14 @@ def _propose_values(analysis: Analysis, tp: TablePlan, tt: TargetTable, notes: d
         if wanted:
             tp.values[src] = wanted
             notes[f"tables.{tp.source}.values.{src}"] = f"{tt.full}.{to} takes only: {', '.join(choices)}"
+
+
+def _one_id(table: Any) -> bool:
+    """Whether a monolith table's rows have a one-column integer id (its primary key)."""
+    if len(table.primary_key) != 1:
+        return False
+    col = table.column(table.primary_key[0])
+    return col is not None and col.kind in ("integer", "numeric")
 
 
 def _pick_column(col: Column, table: TargetTable, used: set[str]) -> str | None:
@@ -440,7 +448,7 @@ _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def _key(k: str) -> str:
-    return k if _BARE.match(k) else json.dumps(k)
+    return k if _BARE.match(k) else json.dumps(k, ensure_ascii=False)
 
 
 def _value(v: Any) -> str:
@@ -711,6 +719,9 @@ def _pin_relations(plan: Plan, analysis: Analysis, problem: Callable[..., None])
     pinned: list[tuple[str, str, str, str]] = []
     for n, entry in enumerate(plan.relations):
         where = f"relations[{n}]"
+        if not isinstance(entry, Mapping):
+            problem(where, 'a relation is a table: from = "table.column", to = "table.id"', unknown=True)
+            continue
         ends = []
         for side in ("from", "to"):
             text = entry.get(side)
@@ -725,6 +736,9 @@ def _pin_relations(plan: Plan, analysis: Analysis, problem: Callable[..., None])
         if len(ends) != 2:
             continue
         (table, column), (to, key) = ends
+        if not _one_id(analysis.tables[to]) or analysis.tables[to].primary_key != (key,):
+            problem(f"{where}.to", f"{to}.{key} is not {to}'s integer id: a relation names the rows by their id")
+            continue
         found = analysis.relation(table, column)
         if found is None or (found.target, found.target_column) != (to, key):
             pinned.append((table, column, to, key))

@@ -90,7 +90,7 @@ async def rollback(
     result = RollbackResult()
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
-        mapper = Mapper(plan, analysis, target, system, db)
+        mapper = Mapper(plan, analysis, target, system, db, check_keys=False)  # the id file says what to undo
         order = list(mapper.maps.values())[::-1]  # children first
     jobs: list[tuple[str, Table, str, str, list[uuid.UUID]]] = []  # service, table, pk, name, ids
     copies: list[tuple[str, Table, str, str, list[uuid.UUID]]] = []

@@ -162,6 +162,7 @@ class RunResult:
     #: --delete-gone: the ids deleted from the target (or found gone there), per table:
     #: the id file forgets them (:func:`forget_ids`)
     forgotten: dict[str, list[int]] = field(default_factory=dict)
+    deleting: bool = False  # --delete-gone ran: the findings about gone ids are its
 
     def __repr__(self) -> str:
         # short: asyncio.run reprs its main task, and with it the result, when it looks
@@ -170,10 +171,19 @@ class RunResult:
         return f"RunResult({len(self.tables)} tables, {len(self.rejects)} rejects, stopped at {self.stopped_at})"
 
 
+#: the reason of a reject about an id gone from the monolith (``--delete-gone``: its
+#: ``rowid`` is the monolith id, the row being gone); each such run finds them again
+GONE = "gone from the monolith"
+
+
 def merge_rejects(before: Sequence[Reject], result: RunResult) -> list[Reject]:
     """The rejects file after a ``--changed`` run: the earlier findings of the rows it
     did not read, and its own, in the run's table order then rowid."""
-    kept = [r for r in before if (r.table, r.rowid) not in result.read_rows]
+    kept = [
+        r
+        for r in before
+        if (r.table, r.rowid) not in result.read_rows and not (result.deleting and r.reason.startswith(GONE))
+    ]
     if not result.rejects and len(kept) == len(before):
         return list(before)  # as it was, in the first run's order
     order = {name: n for n, name in enumerate(result.order)}
@@ -439,7 +449,7 @@ def identity_of(plan: Plan, analysis: Analysis, table: str) -> tuple[str, ...]:
     return () if len(pk) == 1 else pk
 
 
-def read_ids(
+def monolith_ids(
     db: sqlite3.Connection,
     analysis: Analysis,
     table: str,
@@ -448,10 +458,17 @@ def read_ids(
     args: Sequence[Any] = (),
 ) -> set[int]:
     """The monolith ids of ``table``'s rows (``where`` them), as :func:`identity_of`
-    says; :class:`SplitError` where two rows have one key."""
+    says; :class:`SplitError` where two rows have one key, or an id is not an integer."""
     if not identity:
         key = analysis.tables[table].primary_key[0]
-        return {int(r[0]) for r in db.execute(f"SELECT {q(key)} FROM {q(table)}{where}", tuple(args))}
+        rows = db.execute(f"SELECT {q(key)} FROM {q(table)}{where}", tuple(args))
+        try:
+            return {int(r[0]) for r in rows}
+        except (TypeError, ValueError):
+            raise SplitError(
+                f"tables.{table}: its primary key {key} holds values that are not integer ids: give the target's "
+                f"key as {{ key = [{key!r}] }} in [tables.{table}.defaults]"
+            ) from None
     if tuple(identity) == ("rowid",):
         return {int(r[0]) for r in db.execute(f"SELECT rowid FROM {q(table)}{where}", tuple(args))}
     columns = ", ".join(q(c) for c in identity)
@@ -511,7 +528,16 @@ class Mapper:
     """Converts monolith rows into target rows as ``plan`` says; used by the run and by
     verify (which recomputes what the run must have written)."""
 
-    def __init__(self, plan: Plan, analysis: Analysis, target: Target, system: System, db: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        analysis: Analysis,
+        target: Target,
+        system: System,
+        db: sqlite3.Connection,
+        *,
+        check_keys: bool = True,
+    ) -> None:
         self.plan = plan
         self.analysis = analysis
         self.target = target
@@ -540,7 +566,7 @@ class Mapper:
             self.maps[name] = self._table_map(name)
         self.maps = {name: self.maps[name] for name in self._order()}
         for name, tm in self.maps.items():
-            if tm.key and tm.key != ("rowid",):
+            if check_keys and tm.key and tm.key != ("rowid",):
                 self.ids(name)  # a key that does not tell two rows apart: refused before anything is written
 
     def _order(self) -> list[str]:
@@ -608,7 +634,7 @@ class Mapper:
 
     def ids(self, table: str) -> set[int]:
         if table not in self._ids:
-            self._ids[table] = read_ids(self.db, self.analysis, table, self.identity(table))
+            self._ids[table] = monolith_ids(self.db, self.analysis, table, self.identity(table))
         return self._ids[table]
 
     def row_of(self, table: str, key: int) -> sqlite3.Row | None:
@@ -817,7 +843,7 @@ class Mapper:
             return set(self.ids(table))
         column, value = after
         mark = "rowid" if column == "rowid" else q(column)
-        return read_ids(self.db, self.analysis, table, self.identity(table), f" WHERE {mark} > ?", (value,))
+        return monolith_ids(self.db, self.analysis, table, self.identity(table), f" WHERE {mark} > ?", (value,))
 
     def changed_order(self) -> list[str]:
         """The load order for ``--changed``: the usual one (parents first where a foreign
@@ -1266,9 +1292,15 @@ async def _delete_gone(
     """``--delete-gone``: the target rows of the ids gone from the monolith deleted, the
     tables that name others first (children before parents), with the rows of their
     copies in other services. A table that keeps a history gets each row's last version
-    first (operation ``delete``, by ``operator:isles-split``). A delete the database
-    refuses (a row of the service still names it by a foreign key) leaves the row: a
-    reject (decision ``keep``) for the id, the id still reported next time."""
+    first (operation ``delete``, by ``operator:isles-split``).
+
+    A row that a row of its service not going too still names by a foreign key is *not*
+    deleted, whatever the key's ``ON DELETE`` says: deleting it would refuse, or change
+    or delete that live row behind its back (``SET NULL``, ``CASCADE``) with no version
+    and no history. Such a row, and one the database refuses, stays: a reject (decision
+    ``keep``) for the id, reported again next time; so does an id whose copy could not
+    be deleted (the id file keeps it)."""
+    result.deleting = True
     for tr in reversed(result.tables):
         if not tr.deleted:
             continue
@@ -1276,26 +1308,41 @@ async def _delete_gone(
         tm = mapper.maps[name]
         writer = Writer(dbs[tm.target.service], tm.table, tm.pk)
         replicas, _ = replicas_of(plan, system, tm.target.full)
+        going = {mapper.uuid(name, i) for i in tr.deleted}
         for at in range(0, len(tr.deleted), batch):
             ids = tr.deleted[at : at + batch]
-            removed, refused = await writer.delete([(i, mapper.uuid(name, i)) for i in ids], tm.pk)
+            rows = [(i, mapper.uuid(name, i)) for i in ids]
+            held = await writer.held([k for _, k in rows], going)
+            removed, refused = await writer.delete([(i, k) for i, k in rows if k not in held])
+            refused += [(i, held[k]) for i, k in rows if k in held]
             tr.removed += removed
             kept = {i for i, _ in refused}
-            tr.kept += sorted(kept)
-            result.read_rows.update((name, i) for i in ids)  # their earlier findings: replaced
             result.rejects += [
                 Reject(mapper.file, name, i, "", "", f"gone from the monolith, not deleted: {why}", "keep")
                 for i, why in refused
             ]
             gone = [i for i in ids if i not in kept]
-            result.forgotten.setdefault(name, []).extend(gone)
             for replica in replicas:
                 copy_writer = Writer(dbs[replica.service], replica.table, replica.columns[0])
-                _, failed = await copy_writer.delete([(i, mapper.uuid(name, i)) for i in gone], replica.columns[0])
+                copies = [(i, mapper.uuid(name, i)) for i in gone]
+                copies_held = await copy_writer.held([k for _, k in copies], set())
+                _, failed = await copy_writer.delete([(i, k) for i, k in copies if k not in copies_held])
+                failed += [(i, copies_held[k]) for i, k in copies if k in copies_held]
                 result.rejects += [
-                    Reject(mapper.file, name, i, replica.full, "", f"copy not deleted: {why}", "keep")
+                    Reject(
+                        mapper.file,
+                        name,
+                        i,
+                        replica.full,
+                        "",
+                        f"gone from the monolith, copy not deleted: {why}",
+                        "keep",
+                    )
                     for i, why in failed
                 ]
+                kept.update(i for i, _ in failed)
+            tr.kept += sorted(kept)
+            result.forgotten.setdefault(name, []).extend(i for i in ids if i not in kept)
 
 
 Batch = list[tuple[int, int, dict[str, Any]]]  # (rowid, monolith id, the target row)
@@ -1304,6 +1351,8 @@ Copies = list[tuple["Replica", "Writer", Callable[[Mapping[str, Any]], dict[str,
 
 #: batches converted ahead of the one being written (each waits in memory)
 AHEAD = 2
+#: keys in one ``IN (...)`` of --delete-gone's deletes and lookups
+DELETES_AT_ONCE = 1000
 #: rows converted between two turns given to the event loop (the writes' I/O)
 TURN = 250
 #: services whose connections are kept open at once; writes in flight at once
@@ -1923,53 +1972,92 @@ class Writer:
                 refused.append((one[0], one[1], str(exc.orig).splitlines()[0]))
         return refused
 
-    async def delete(self, rows: list[tuple[int, Any]], key: str) -> tuple[int, list[tuple[int, str]]]:
-        """Delete the rows (monolith id, the target's key) that are there, in one
-        transaction (row by row if the database refuses the batch). The rows deleted,
-        and those refused (id, why)."""
+    async def held(self, keys: list[Any], going: set[Any]) -> dict[Any, str]:
+        """The keys of ``keys`` that a row of this service still names by a foreign key
+        (a row not itself in ``going``, the keys of this table being deleted): key ->
+        which row."""
+        from sqlalchemy import select
+
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        table, pk = self.table, self.pk
+        children = [
+            (fk.parent.table, fk.parent)
+            for other in table.metadata.tables.values()
+            for fk in other.foreign_keys
+            if fk.column.table is table and fk.column.name == pk
+        ]
+        found: dict[Any, str] = {}
+        if not children or not keys:
+            return found
+        async with self.db.read_session(tenant=ACROSS_TENANTS) as session:
+            for child, column in children:
+                own = list(child.primary_key.columns)
+                for at in range(0, len(keys), DELETES_AT_ONCE):
+                    part = keys[at : at + DELETES_AT_ONCE]
+                    for parent, *key in (await session.execute(select(column, *own).where(column.in_(part)))).all():
+                        if child is table and len(key) == 1 and key[0] in going:
+                            continue  # going too (a manager and their reports)
+                        shown = ", ".join(str(k) for k in key)
+                        found.setdefault(parent, f"{child.name}.{column.name} of row {shown} still names it")
+        return found
+
+    async def delete(self, rows: list[tuple[int, Any]]) -> tuple[int, list[tuple[int, str]]]:
+        """Delete the rows (monolith id, the target's key) that are there: in one
+        transaction, or row by row where the database refuses it — again while that
+        frees more (a row another of the same rows names). The rows deleted, and those
+        refused (id, why)."""
         from sqlalchemy.exc import IntegrityError
 
         if not rows:
             return 0, []
         try:
-            return await self._delete(rows, key), []
+            return await self._delete(rows), []
         except IntegrityError:
             pass
-        removed, refused = 0, []
-        for one in rows:
-            try:
-                removed += await self._delete([one], key)
-            except IntegrityError as exc:
-                refused.append((one[0], str(exc.orig).splitlines()[0]))
-        return removed, refused
+        removed = 0
+        pending = rows
+        while True:
+            refused: list[tuple[tuple[int, Any], str]] = []
+            for one in pending:
+                try:
+                    removed += await self._delete([one])
+                except IntegrityError as exc:
+                    refused.append((one, str(exc.orig).splitlines()[0]))
+            if len(refused) == len(pending):
+                return removed, [(one[0], why) for one, why in refused]
+            pending = [one for one, _ in refused]
 
-    async def _delete(self, rows: list[tuple[int, Any]], key: str) -> int:
+    async def _delete(self, rows: list[tuple[int, Any]]) -> int:
         """One transaction; a table with a history gets each row's last version first."""
         from sqlalchemy import delete, select
 
         from isles.storage.history import HISTORY_RECORDED, changes_by, history, record_change
         from isles.storage.tenancy import ACROSS_TENANTS
 
-        column = self.table.columns[key]
-        keys = [k for _, k in rows]
+        column = self.table.columns[self.pk]
         try:
             history(self.table)
             kept = True
         except KeyError:
             kept = False
+        removed = 0
         with changes_by("operator:isles-split", "split run --changed --delete-gone"):
             async with self.db.writing(tenant=ACROSS_TENANTS) as session:
-                stmt = delete(self.table).where(column.in_(keys))
-                if kept:
-                    lock = select(self.table).where(column.in_(keys))
-                    if not self.db.is_sqlite:
-                        lock = lock.with_for_update()
-                    for previous in (await session.execute(lock)).mappings().all():
-                        await record_change(session, self.table, dict(previous), "delete")
-                    stmt = stmt.execution_options(**HISTORY_RECORDED)
-                done: Any = await session.execute(stmt)  # a CursorResult: its rowcount
+                for at in range(0, len(rows), DELETES_AT_ONCE):
+                    keys = [k for _, k in rows[at : at + DELETES_AT_ONCE]]
+                    stmt = delete(self.table).where(column.in_(keys))
+                    if kept:
+                        lock = select(self.table).where(column.in_(keys))
+                        if not self.db.is_sqlite:
+                            lock = lock.with_for_update()
+                        for previous in (await session.execute(lock)).mappings().all():
+                            await record_change(session, self.table, dict(previous), "delete")
+                        stmt = stmt.execution_options(**HISTORY_RECORDED)
+                    done: Any = await session.execute(stmt)  # a CursorResult: its rowcount
+                    removed += int(done.rowcount or 0)
                 await session.commit()
-                return int(done.rowcount or 0)
+        return removed
 
     async def _update(self, rows: list[tuple[int, int, dict[str, Any], int]], key: str, version: bool) -> None:
         """One transaction. A table that keeps a history (``isles.storage.history``)
@@ -2225,6 +2313,7 @@ def replicas_of(plan: Plan, system: System, owner: str) -> tuple[list[Replica], 
     left: dict[str, str] = {}
     made = _DATA_MAPS.get(id(system))
     if made is None or made[0] is not system:
+        _DATA_MAPS.clear()  # the last system's only: a process builds one system at a time
         made = _DATA_MAPS[id(system)] = (system, build_map(system))
     for smap in made[1].services:
         for copy in smap.copies:
