@@ -39,7 +39,7 @@ HRMS = ["--system", "hrms.system:build"]
 SERVICES = [s.name for s in build_hrms().services]
 
 
-def hr_plan(stats: Stats, path: Path, *, threshold: float = 0.2) -> Plan:
+def hr_plan(stats: Stats, path: Path, *, threshold: float = 0.2, check: bool = True) -> Plan:
     """The proposal for the HR system with its TODOs decided (as test_split_plan does),
     and the decisions a run needs: a hire date for the rows whose date is not one, an
     allocation for 'n/a', leave requests' status in the target's words as proposed (or
@@ -57,7 +57,8 @@ def hr_plan(stats: Stats, path: Path, *, threshold: float = 0.2) -> Plan:
     if TODO in requests.values.get("status", {}).values():  # a word the proposal could not match
         del requests.columns["status"], requests.values["status"]
         requests.skip.append("status")
-    assert check_plan(plan, analysis, target) == []
+    if check:
+        assert check_plan(plan, analysis, target) == []
     write_plan(plan, path)
     return plan
 

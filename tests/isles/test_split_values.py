@@ -191,3 +191,66 @@ def test_the_fast_paths_words_match_as_the_mappers_whatever_the_collation() -> N
     words = {"approved": "APPROVED", "1": "ONE"}
     got = [tuple(r) for r in db.execute(f"SELECT {words_case('t.s', words)}, {words_case('t.n', words)} FROM t")]
     assert got == [("APPROVED", "ONE"), ("Approved", 2), ("ONE", 1.5), (None, None)]
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_words_that_become_booleans_reach_the_owner_and_its_copies(
+    backend_name: str, templates: Templates, tmp_path: Path
+) -> None:
+    """employees.active written 'A' / 'I' (a text column: only its values make it a
+    boolean): the plan's values give true / false, the check accepts the text column for
+    the target's boolean, and the copies other services keep of the employee
+    (assignments' employee_active) hold what the owner's row holds."""
+    monolith = make_monolith(tmp_path / "monolith.sqlite", employees=EMPLOYEES, seed=7)
+    with sqlite3.connect(monolith.path) as db:
+        db.execute("ALTER TABLE employees ADD COLUMN active TEXT")
+        db.execute("UPDATE employees SET active = CASE WHEN id % 4 = 0 THEN 'I' ELSE 'A' END")
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        analysis = analyse(monolith.path)
+        target = target_of(build_hrms())
+        plan = hr_plan(monolith, plan_file, check=False)
+        people = plan.tables["employees"]
+        assert people.columns["active"] == "is_active"  # the proposal's rename
+        found = {p.where: p.message for p in check_plan(plan, analysis, target)}
+        assert "text -> Boolean" in found["tables.employees.columns.active"]  # words, not yet values
+        people.values["active"] = {"A": True, "I": False}
+        assert check_plan(plan, analysis, target) == []
+        write_plan(plan, plan_file)
+        ran = isles(backend, "split", "run", "--plan", str(plan_file), str(monolith.path))
+        assert ran.exit_code == 0, ran.output
+        ns = namespace(plan)
+        idle = {uuid_of(ns, "employees", i) for i in range(4, EMPLOYEES + 1, 4)}
+        if backend_name == "sqlite":
+            with sqlite3.connect(backend.settings.data_dir / "employee.db") as db:
+                active = {uuid.UUID(i): bool(a) for i, a in db.execute("SELECT id, is_active FROM employees")}
+            with sqlite3.connect(backend.settings.data_dir / "project.db") as db:
+                copies = {
+                    uuid.UUID(e): bool(a) for e, a in db.execute("SELECT employee_id, employee_active FROM assignments")
+                }
+        else:
+
+            async def read() -> tuple[dict[uuid.UUID, bool], dict[uuid.UUID, bool]]:
+                e = await asyncpg.connect(backend.url("employee").replace("postgresql+asyncpg", "postgresql"))
+                p = await asyncpg.connect(backend.url("project").replace("postgresql+asyncpg", "postgresql"))
+                try:
+                    return (
+                        {r[0]: r[1] for r in await e.fetch("SELECT id, is_active FROM employees")},
+                        {r[0]: r[1] for r in await p.fetch("SELECT employee_id, employee_active FROM assignments")},
+                    )
+                finally:
+                    await e.close()
+                    await p.close()
+
+            active, copies = asyncio.run(read())
+        assert {i for i, a in active.items() if not a} == idle
+        assert copies
+        assert all(a == active[e] for e, a in copies.items())
+        assert any(not a for a in copies.values())
+        verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+        assert verified.exit_code == 0, verified.output
+    finally:
+        if backend_name == "postgres":
+            backend.drop_later(SERVICES)

@@ -661,6 +661,10 @@ class FastPlanner:
         """A default ``{via, column}``: the related row's column, as the mapper reads it."""
         alias, parent = self._related(tm, via)
         r = f"{alias}.{q(column)}"
+        related_plan = self.mapper.plan.tables.get(parent)
+        words = related_plan.values.get(column) if related_plan is not None else None
+        if words and kind != "uuid":  # the related row's column in the target's words, as its row has it
+            r = words_case(r, words)
         conds = [f"typeof(t.{q(via)}) = 'integer'", f"{alias}.rowid IS NOT NULL", f"{r} IS NOT NULL"]
         if kind == "uuid":
             grand = self.mapper.refers_to(parent, column)
@@ -723,6 +727,8 @@ class FastPlanner:
             if col is None:
                 return _Column("'t'", conds, "bool", False)
             a = f"{alias}.{q(col)}"
+            if words := mapper.plan.tables[owner_table].values.get(col):  # the owner's words, as its row has them
+                a = words_case(a, words)
             conds += [f"typeof({a}) = 'integer'", f"{a} IN (0, 1)"]
             return _Column(f"CASE {a} WHEN 1 THEN 't' ELSE 'f' END", conds, "bool", False)
         raise _NotFast(f"column {to}: a copy the fast path does not make")

@@ -806,7 +806,8 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
                 problem(cw, f"{tp.target}.{to} is mapped twice (also from {covered[to]})")
                 continue
             covered[to] = src
-            if col is not None and (why := _convertible(col, tt.columns[to])):
+            # a column with values: its words are the user's to convert ('A' -> true)
+            if col is not None and src not in tp.values and (why := _convertible(col, tt.columns[to])):
                 problem(cw, f"{name}.{src} ({col.declared_type or col.kind}) -> {tp.target}.{to}: {why}")
             if col is not None and col.nulls and tt.columns[to].required and to not in tp.defaults:
                 problem(

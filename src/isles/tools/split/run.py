@@ -272,6 +272,17 @@ def _is_copy(tm: TableMap, column: str) -> bool:
     return kind == "default" and isinstance(what, Mapping) and "copy" in what
 
 
+def _in_words(value: Any, words: Mapping[str, Any] | None) -> Any:
+    """A monolith value in the target's words (a plan's ``values``: a text or an
+    integer matched on its text), else as it is."""
+    if words is not None:
+        if value.__class__ is str:
+            return words.get(value, value)
+        if value.__class__ is int:
+            return words.get(str(value), value)
+    return value
+
+
 def _named(value: Any) -> int | None:
     try:
         return None if value is None else _is_int(value)
@@ -1016,10 +1027,7 @@ class Mapper:
         def to_value(row: sqlite3.Row, reject: Callable[[str, Any, str, str], None]) -> Any:
             value = row[src]
             if words is not None:  # the target's word for the monolith's (its text, exactly)
-                if value.__class__ is str:
-                    value = words.get(value, value)
-                elif value.__class__ is int:
-                    value = words.get(str(value), value)
+                value = _in_words(value, words)
             if value is None:
                 return null_fill(row, reject) if null_fill is not None else None
             if value.__class__ is str and not value.strip():
@@ -1048,6 +1056,8 @@ class Mapper:
                 instead = theirs.defaults[mapped]
             grand = self.refers_to(parent, column) if tc.type in UUID_TYPES else None
             is_uuid = tc.type in UUID_TYPES
+            # the related row's column in the target's words, as its own row has it
+            words = theirs.values.get(column) if theirs is not None and not is_uuid else None
             plain = self._plainer(tm, tc)
 
             def via_fill(row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> Any:
@@ -1057,7 +1067,7 @@ class Mapper:
                 related = self.row_of(parent, _is_int(key))
                 if related is None:
                     return None
-                raw = related[column]
+                raw = _in_words(related[column], words)
                 if raw is None:
                     raw = instead
                 if is_uuid:
@@ -1122,7 +1132,14 @@ class Mapper:
         if tc.name.endswith("_active"):
             owner_plan = self.plan.tables[owner_table]
             col = next((s for s, t in owner_plan.columns.items() if t == "is_active"), None)
-            return bool(convert(related[col], "Boolean")) if col else True
+            if col is None:
+                return True
+            raw = _in_words(related[col], owner_plan.values.get(col))  # as the owner's row has it
+            try:
+                return bool(convert(raw, "Boolean"))
+            except Bad:  # the owner's row took its default for it: the plan's, else active
+                default = owner_plan.defaults.get("is_active")
+                return default if isinstance(default, bool) else True
         if tc.name.endswith("_version"):
             return 1
         stem = tc.name.split("_", 1)[-1]
