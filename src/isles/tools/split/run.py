@@ -1067,7 +1067,9 @@ class Mapper:
                 related = self.row_of(parent, _is_int(key))
                 if related is None:
                     return None
-                raw = _in_words(related[column], words)
+                raw = related[column]
+                if words is not None:
+                    raw = _in_words(raw, words)
                 if raw is None:
                     raw = instead
                 if is_uuid:
