@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from isles.tools.split import SplitError
 from isles.tools.split.analyse import Analysis, open_readonly
 from isles.tools.split.plan import Plan, Target
-from isles.tools.split.run import IDS_TABLE, Mapper, replicas_of
+from isles.tools.split.run import IDS_TABLE, Mapper, foreign_keys_to, replicas_of
 
 if TYPE_CHECKING:
     from sqlalchemy import CursorResult, Table
@@ -157,12 +157,7 @@ async def _delete(
                 return refused
             pending = [one for one, _ in refused]
 
-    children = [
-        (fk.parent.table, fk.parent)
-        for other in table.metadata.tables.values()
-        for fk in other.foreign_keys
-        if fk.column.table is table and fk.column.name == pk
-    ]
+    children = foreign_keys_to(table, pk)
 
     async def held(part: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The ids in ``part`` a row the run did not write refers to, and which."""

@@ -1178,6 +1178,17 @@ def write_ids(
         db.close()
 
 
+def foreign_keys_to(table: Table, pk: str) -> list[tuple[Table, Any]]:
+    """The (table, column) pairs of the service that name ``table``'s rows by a foreign
+    key to ``pk`` (the table itself included: a manager)."""
+    return [
+        (fk.parent.table, fk.parent)
+        for other in table.metadata.tables.values()
+        for fk in other.foreign_keys
+        if fk.column.table is table and fk.column.name == pk
+    ]
+
+
 def forget_ids(path: Path, tables: Mapping[str, Sequence[int]]) -> None:
     """Take the ids of rows deleted from the target (gone from the monolith, deleted by
     ``--delete-gone``) out of the run's id file: later runs no longer report them, and
@@ -1999,13 +2010,8 @@ class Writer:
 
         from isles.storage.tenancy import ACROSS_TENANTS
 
-        table, pk = self.table, self.pk
-        children = [
-            (fk.parent.table, fk.parent)
-            for other in table.metadata.tables.values()
-            for fk in other.foreign_keys
-            if fk.column.table is table and fk.column.name == pk
-        ]
+        table = self.table
+        children = foreign_keys_to(table, self.pk)
         found: dict[Any, str] = {}
         if not children or not keys:
             return found
