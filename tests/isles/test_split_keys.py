@@ -9,7 +9,6 @@ written. SQLite and PostgreSQL targets, through the real command line."""
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
@@ -175,8 +174,6 @@ def test_row_key_id_is_stable_and_tells_parts_apart() -> None:
     assert row_key_id(("a", "bc")) != row_key_id(("ab", "c"))
     assert row_key_id((1, None)) != row_key_id((1, "None"))
     assert 0 <= row_key_id((10**20, "x")) < 2**63
-    assert uuid.UUID(int=row_key_id((1, 2))).int == row_key_id((1, 2))  # an integer, as the id file keeps
-    assert analyse  # (the module's import: the analysis reads the keyed monolith in the other tests)
 
 
 def test_a_text_primary_key_is_proposed_as_the_rows_key(tmp_path: Path) -> None:
