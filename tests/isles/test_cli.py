@@ -134,6 +134,21 @@ def test_bad_database_url_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "{service} placeholder" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["migrate", "status"], ["services"], ["audit"]])
+def test_a_database_isles_does_not_run_on_is_one_line_exit_2(tmp_path: Path, command: list[str]) -> None:
+    """A newcomer's trial: `--database-url 'mysql://x@y/{service}'` ended in a traceback
+    (DatabaseConfigError) where the docs promise one line on stderr."""
+    result = subprocess.run(
+        [*ISLES, *command, "--database-url", "mysql://x@y/{service}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == ["error: auth: unsupported database 'mysql'"]
+
+
 def test_make_up_passes_args_through() -> None:
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
@@ -320,3 +335,33 @@ def test_after_a_command_run_in_process_the_loggers_write_to_the_current_stderr(
     assert result.exit_code == 0, result.output
     structlog.get_logger("isles.test").warning("after.the.command")
     assert "after.the.command" in capsys.readouterr().err
+
+
+def test_a_data_dir_other_than_the_recorded_one_ignores_what_up_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newcomer's trial: after `isles up --database-url <PostgreSQL>` had recorded its
+    system, `isles --data-dir B split run ...` wrote into that system's databases, not B's
+    — the recorded URL filled the setting the flag's data folder implies. Another data
+    folder is another system: nothing recorded for the first one applies to it."""
+    from typer.testing import CliRunner
+
+    from isles.cli.main import app
+    from isles.cli.state import State, write
+
+    state = tmp_path / "current.json"
+    pg = "postgresql+asyncpg://postgres@127.0.0.1:5432/recorded_{service}"
+    a = tmp_path / "a"
+    write(state, State("hrms.system:build", "http://127.0.0.1:1", 1, str(a), str(a / "keys"), pg))
+    monkeypatch.setenv("ISLES_STATE_FILE", str(state))
+    monkeypatch.delenv("ISLES_DATA_DIR", raising=False)
+    monkeypatch.delenv("ISLES_DATABASE_URL", raising=False)
+    env = {"COLUMNS": "400"}
+    elsewhere = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "b"), "services"], env=env)
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert "recorded_" not in elsewhere.stdout
+    assert str((tmp_path / "b").resolve()) in elsewhere.stdout
+    same = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "a"), "services"], env=env)
+    assert "recorded_auth" in same.stdout, "the recorded folder itself still finds its databases"
+    bare = CliRunner().invoke(app, ["services"], env=env)
+    assert "recorded_auth" in bare.stdout, "no flag: what up recorded"

@@ -181,6 +181,16 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
             ).fetchone()
             assert row[1:] == (f"{first} {last}", 1)  # the copy, from the owner's row
         assert one(employee, "SELECT count(*) FROM employees WHERE version = 1") == EMPLOYEES
+        # an encrypted Decimal holds the monolith's REAL as written, not the float's
+        # binary expansion (78778.94 had become 78778.9400000000023283064365386962890625)
+        crypto.ring("employee").load(crypto.data_keys_dir(backend.settings.data_dir / "keys", "employee"))
+        salaries = dict(source.execute("SELECT id, salary FROM employees WHERE typeof(salary) = 'real'").fetchall())
+        assert salaries
+        for person, salary in salaries.items():
+            stored = employee.execute(
+                "SELECT salary FROM employees WHERE id = ?", (uuid_of(ns, "employees", person).hex,)
+            ).fetchone()[0]
+            assert crypto.decrypt("employee", "employees.salary", stored) == str(salary)
         bad = [r.rowid for r in rejects if r.column == "hire_date"]
         for rowid in bad:
             day = employee.execute(
@@ -280,6 +290,26 @@ def test_run_refuses_a_plan_check_refuses_and_unmigrated_databases(monolith: Sta
     assert len([line for line in result.output.splitlines() if line.strip()]) == 1
 
 
+def test_a_service_without_its_data_key_stops_the_run_before_anything_is_written(
+    monolith: Stats, templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newcomer's trial: without `isles keys generate` the run wrote three tables,
+    then died on the employees' salaries (DataKeyError, a traceback)."""
+    backend = make_backend("sqlite", tmp_path / "db")
+    asyncio.run(templates.clone(build_hrms(), backend))  # no data key
+    monkeypatch.setattr(crypto, "RINGS", {})  # this process's: the templates' runtime loaded theirs
+    plan_file = tmp_path / "plan.toml"
+    hr_plan(monolith, plan_file)
+    before = counts(backend)
+    ran = isles(backend, "split", "run", "--plan", str(plan_file), str(monolith.path))
+    assert ran.exit_code == 2, ran.output
+    lines = [line for line in ran.output.splitlines() if line.strip()]
+    assert len(lines) == 1, ran.output
+    assert "employee: no data key to encrypt employees.salary with" in lines[0]
+    assert "isles keys generate" in lines[0]
+    assert counts(backend) == before
+
+
 @pytest.mark.postgres
 def test_run_and_verify_on_postgres(monolith: Stats, templates: Templates, tmp_path: Path) -> None:
     backend = make_backend("postgres", tmp_path / "db")
@@ -358,24 +388,35 @@ def test_a_run_killed_mid_way_then_rerun_loads_everything_once(
         plan = hr_plan(stats, plan_file)
         env = {**os.environ, **env_of(backend), "PYTHONPATH": os.pathsep.join(sys.path)}
         argv = [sys.executable, "-m", "isles.cli", "split", "run", "--plan", str(plan_file), str(stats.path), *HRMS]
-        proc = subprocess.Popen(
-            [*argv, "--batch", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 60
-        try:
-            while True:
-                assert proc.poll() is None, "the run ended before it was killed"
-                assert time.monotonic() < deadline
-                with contextlib.suppress(sqlite3.OperationalError):
-                    if _attendance_rows(backend) >= 200:
-                        break
-                time.sleep(0.02)
-        finally:
-            proc.kill()
-            proc.wait(timeout=30)
-        partial = _counts_of(backend)
-        assert sum(partial[t.target] for t in plan.tables.values()) < stats.total_rows // 2  # it was mid-way
+        before = _counts_of(backend)
 
+        def killed_mid_way() -> None:
+            proc = subprocess.Popen(
+                [*argv, "--batch", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            deadline = time.monotonic() + 60
+            try:
+                while True:
+                    assert proc.poll() is None, "the run ended before it was killed"
+                    assert time.monotonic() < deadline
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        if _attendance_rows(backend) >= 200:
+                            break
+                    time.sleep(0.02)
+            finally:
+                proc.kill()
+                proc.wait(timeout=30)
+            partial = _counts_of(backend)
+            assert sum(partial[t.target] for t in plan.tables.values()) < stats.total_rows // 2  # it was mid-way
+
+        # a killed run can be undone as it is (a newcomer's trial: its ids were written
+        # only at its end, so rollback said "no id mapping" and the rows stayed)
+        killed_mid_way()
+        undone = isles(backend, "split", "rollback", "--plan", str(plan_file), str(stats.path))
+        assert undone.exit_code == 0, undone.output
+        assert _counts_of(backend) == before
+
+        killed_mid_way()
         rerun = isles(backend, "split", "run", "--plan", str(plan_file), str(stats.path))
         assert rerun.exit_code == 0, rerun.output
         rejects = read_rejects(tmp_path / "rejects.csv")

@@ -150,13 +150,23 @@ def common() -> Common:
 
 
 def recorded() -> State | None:
-    """What the last ``isles up`` recorded (see :mod:`isles.cli.state`), if anything."""
+    """What the last ``isles up`` recorded (see :mod:`isles.cli.state`), if anything —
+    nothing when this command names another data folder (``--data-dir``,
+    ``ISLES_DATA_DIR``): that is another system, and the recorded database URL, keys
+    and system are not its."""
     from isles.core.settings import IslesSettings
 
+    settings = IslesSettings()
     try:
-        return read_state(IslesSettings().state_file)
+        state = read_state(settings.state_file)
     except StateError as exc:
         raise fail(str(exc)) from exc
+    given = common().data_dir
+    if given is None and "data_dir" in settings.model_fields_set:
+        given = settings.data_dir
+    if state is not None and given is not None and Path(given).resolve() != Path(state.data_dir).resolve():
+        return None
+    return state
 
 
 def system_spec() -> str:

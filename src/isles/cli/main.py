@@ -57,11 +57,26 @@ def _finish_help(typer_app: typer.Typer) -> None:
 _finish_help(app)
 
 
+#: Errors of the configuration a command may meet wherever it opens a database or a
+#: key (a URL of a database Isles does not run on, a service without its data key):
+#: one line and exit 2, as the commands that check for them say it, never a traceback.
+#: By module and name, so that ``isles --help`` imports neither.
+CONFIG_ERRORS = (("isles.storage.db", "DatabaseConfigError"), ("isles.storage.crypto", "DataKeyError"))
+
+
 def main() -> None:
     try:
         app(prog_name="isles")
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        kinds = [getattr(sys.modules.get(module), name, None) for module, name in CONFIG_ERRORS]
+        if not any(isinstance(kind, type) and isinstance(exc, kind) for kind in kinds):
+            raise
+        from isles.cli.common import err
+
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -193,8 +193,30 @@ def _databases(services: list[str]) -> tuple[Tooling, dict[str, ServiceDatabase]
     from isles.runtime.keys import load_data_keys
 
     tooling = make_tooling()
-    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False)
+    load_data_keys(tooling.settings, [tooling[s].service for s in services], generate=False, strict=False, warn=False)
     return tooling, {s: tooling[s].db for s in services}
+
+
+def _missing_data_key(plan: Plan, tooling: Tooling) -> str | None:
+    """What the run could not encrypt: the first encrypted column the plan fills in a
+    service without a data key to encrypt with (checked before anything is written)."""
+    from isles.runtime.keys import keys_dir
+    from isles.storage import crypto
+
+    for tp in plan.tables.values():
+        service, _, name = tp.target.partition(".")
+        if not name or service not in tooling.services:
+            continue
+        table = tooling[service].service.metadata.tables.get(name)
+        filled = set(tp.columns.values()) | set(tp.defaults)
+        for column in table.columns if table is not None else ():
+            if column.name in filled and crypto.is_encrypted(column) and crypto.ring(service).current is None:
+                folder = crypto.data_keys_dir(keys_dir(tooling.settings), service)
+                return (
+                    f"{service}: no data key to encrypt {name}.{column.name} with in {folder}: "
+                    "isles keys generate makes one (nothing was written)"
+                )
+    return None
 
 
 def _planned_services(plan: Plan) -> list[str]:
@@ -306,6 +328,9 @@ def run_command(
         raise fail(escape(str(exc))) from exc
     services = _planned_services(plan)
     tooling, dbs = _databases(services)
+    missing = _missing_data_key(plan, tooling)
+    if missing is not None:
+        raise fail(escape(missing))
 
     with _bars("loading") as progress:
 
@@ -327,6 +352,7 @@ def run_command(
                 loaded_ids=loaded,
                 fast=fast,
                 delete_gone=delete_gone,
+                ids_file=ids_file,
             )
 
         try:
@@ -339,7 +365,7 @@ def run_command(
         loaded_now = {t.source: _ids(monolith, t.source, analysis, plan) for t in result.tables}
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
-    write_ids(ids_file, namespace(plan), loaded_now, known=result.id_texts)
+    write_ids(ids_file, namespace(plan), loaded_now, known=result.id_texts, recorded=result.recorded)
     write_watermarks(ids_file, result.watermarks)
     if result.forgotten:
         forget_ids(ids_file, result.forgotten)

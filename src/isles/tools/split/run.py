@@ -163,6 +163,8 @@ class RunResult:
     #: the id file forgets them (:func:`forget_ids`)
     forgotten: dict[str, list[int]] = field(default_factory=dict)
     deleting: bool = False  # --delete-gone ran: the findings about gone ids are its
+    #: the ids recorded in the id file before their rows were written (:class:`IdRecorder`)
+    recorded: dict[str, set[int]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # short: asyncio.run reprs its main task, and with it the result, when it looks
@@ -342,12 +344,23 @@ def converter(type_: str, python_type: type | None = None) -> Callable[[Any], An
     if type_ in DATE_TYPES:  # DateTime, UTCDateTime, Time
         return _to_stamp
     if type_ == "Encrypted" and python_type is not None and python_type is not str:
+        # as the plain column of its Python type converts (a REAL's Decimal from its
+        # text, not from the float's binary expansion; 1.5 is not an int)
+        for kinds, plain in (
+            ((bool,), "Boolean"),
+            ((int,), "Integer"),
+            ((Decimal,), "Numeric"),
+            ((datetime,), "DateTime"),
+            ((date,), "Date"),
+        ):
+            if issubclass(python_type, kinds):
+                return converter(plain)
         kind = python_type
 
         def to_python(value: Any) -> Any:
             try:
                 return kind(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, ArithmeticError):
                 raise Bad(f"not a {kind.__name__}") from None
 
         return to_python
@@ -1156,26 +1169,69 @@ def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
             writer.writerow(r.row())
 
 
+_IDS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {IDS_TABLE} (source_table TEXT NOT NULL, source_id INTEGER NOT NULL, "
+    "id TEXT NOT NULL, PRIMARY KEY (source_table, source_id))"
+)
+
+
 def write_ids(
-    path: Path, ns: uuid.UUID, tables: Mapping[str, set[int]], known: Mapping[str, Mapping[int, str]] | None = None
+    path: Path,
+    ns: uuid.UUID,
+    tables: Mapping[str, set[int]],
+    known: Mapping[str, Mapping[int, str]] | None = None,
+    recorded: Mapping[str, set[int]] | None = None,
 ) -> None:
     """The id mapping of the run, in a SQLite file of its own (rewritten each run);
-    ``known``: UUIDs' texts the run made already (the fast path's id maps)."""
+    ``known``: UUIDs' texts the run made already (the fast path's id maps);
+    ``recorded``: ids the run wrote there already (:class:`IdRecorder`), not again."""
     db = sqlite3.connect(path)
     try:
-        db.execute(
-            f"CREATE TABLE IF NOT EXISTS {IDS_TABLE} (source_table TEXT NOT NULL, source_id INTEGER NOT NULL, "
-            "id TEXT NOT NULL, PRIMARY KEY (source_table, source_id))"
-        )
+        db.execute(_IDS_DDL)
         for table, ids in tables.items():
             made = (known or {}).get(table, {})
+            there = (recorded or {}).get(table)
             db.executemany(
                 f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)",
-                ((table, i, made.get(i) or _uuid5_text(ns.bytes, f"{table}:{i}")) for i in sorted(ids)),
+                (
+                    (table, i, made.get(i) or _uuid5_text(ns.bytes, f"{table}:{i}"))
+                    for i in sorted(ids if there is None else ids - there)
+                ),
             )
         db.commit()
     finally:
         db.close()
+
+
+class IdRecorder:
+    """The ids of the rows a run writes, added to its id file (:data:`IDS_TABLE`) before
+    each batch goes to a target, so that a run that dies part-way (``kill -9``, a crash,
+    a refused data key) leaves the mapping ``isles split rollback`` undoes it with. The
+    file is in WAL mode while the run records (a commit per batch without an fsync:
+    a process that dies loses nothing committed; a machine that does may lose the
+    last batches' ids, never the file) and back in its one-file mode when closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute(_IDS_DDL)
+        self.db.commit()
+        self.recorded: dict[str, set[int]] = {}
+
+    def record(self, table: str, pairs: Sequence[tuple[int, str]]) -> None:
+        """``(monolith id, UUID text)`` of rows about to be written."""
+        seen = self.recorded.setdefault(table, set())
+        fresh = [(table, i, text) for i, text in pairs if i not in seen]
+        if fresh:
+            self.db.executemany(f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)", fresh)
+            self.db.commit()
+            seen.update(i for _, i, _ in fresh)
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):  # another connection has it: it stays WAL
+            self.db.execute("PRAGMA journal_mode = DELETE")
+        self.db.close()
 
 
 def foreign_keys_to(table: Table, pk: str) -> list[tuple[Table, Any]]:
@@ -1260,8 +1316,11 @@ async def run(
     loaded_ids: Mapping[str, set[int]] | None = None,
     fast: bool = True,
     delete_gone: bool = False,
+    ids_file: Path | None = None,
 ) -> RunResult:
     """Load every mapped table into its service's database (which must be migrated).
+    With ``ids_file``, each batch's ids are added to it before the batch is written
+    (:class:`IdRecorder`; ``result.recorded``).
 
     With ``changed`` (the watermarks of the last runs, :func:`read_watermarks`), only
     the rows past each table's watermark are read (a table without one: all of them):
@@ -1271,6 +1330,44 @@ async def run(
     monolith are reported; with ``delete_gone``, their rows are deleted from the target
     and its copies too (:func:`_delete_gone`), unless the run stopped."""
     result = RunResult(changed=changed is not None)
+    recorder = IdRecorder(ids_file) if ids_file is not None else None
+    try:
+        return await _run(
+            result,
+            plan,
+            analysis,
+            target,
+            system,
+            dbs,
+            batch,
+            progress,
+            changed,
+            loaded_ids,
+            fast,
+            delete_gone,
+            recorder,
+        )
+    finally:
+        if recorder is not None:
+            result.recorded = recorder.recorded
+            recorder.close()
+
+
+async def _run(
+    result: RunResult,
+    plan: Plan,
+    analysis: Analysis,
+    target: Target,
+    system: System,
+    dbs: Mapping[str, ServiceDatabase],
+    batch: int,
+    progress: Progress | None,
+    changed: Mapping[str, tuple[str, Any]] | None,
+    loaded_ids: Mapping[str, set[int]] | None,
+    fast: bool,
+    delete_gone: bool,
+    recorder: IdRecorder | None,
+) -> RunResult:
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
         mapper = Mapper(plan, analysis, target, system, db)
@@ -1283,7 +1380,7 @@ async def run(
         if changed is None:
             planner = FastPlanner(mapper) if fast else None
             try:
-                await _load(mapper, plan, system, dbs, result, batch, progress, planner)
+                await _load(mapper, plan, system, dbs, result, batch, progress, planner, recorder)
             finally:
                 if planner is not None:
                     result.id_texts = planner.texts
@@ -1300,7 +1397,7 @@ async def run(
             result.watermarks[name] = mapper.watermark(name)
             tr.deleted = sorted((loaded_ids or {}).get(name, set()) - mapper.ids(name))
             await _changed_table(
-                mapper, tm, tr, result, writer, copies, changed.get(name), batch, progress, past, bumped
+                mapper, tm, tr, result, writer, copies, changed.get(name), batch, progress, past, bumped, recorder
             )
             result.tables.append(tr)
             if tr.share > plan.threshold:
@@ -1507,6 +1604,7 @@ async def _load(
     batch: int,
     progress: Progress | None,
     planner: FastPlanner | None = None,
+    recorder: IdRecorder | None = None,
 ) -> None:
     """The full run: the monolith's rows converted (this coroutine's own work, on the
     process's core) while the batches converted before are written (the databases'
@@ -1657,6 +1755,12 @@ async def _load(
             tr.skipped += job.skipped
             result.rejects += job.rejects
             rows = job.rows
+            if recorder is not None:
+                pairs = [(source_id, str(values[tm.pk])) for _, source_id, values in rows]
+                if job.fast:
+                    at = table.fast.pk_at  # type: ignore[union-attr]
+                    pairs += [(int(r[1]), r[at]) for r in job.fast]
+                recorder.record(name, pairs)
             if job.fast:
                 rows, refused = await write_fast(table, job)
             else:
@@ -1759,6 +1863,7 @@ async def _changed_table(
     progress: Progress | None,
     past: Mapping[str, set[int]],
     bumped: dict[str, dict[int, int]],
+    recorder: IdRecorder | None = None,
 ) -> None:
     """``--changed`` for one table: the rows past ``after`` (and those keeping a copy
     of an owner row past its own), inserted where new, updated (version bumped,
@@ -1802,6 +1907,8 @@ async def _changed_table(
             now = current.get(values[tm.pk])
             if now is not None and any(norm(v) != norm(now[c]) for c, v in values.items() if c != "version"):
                 differing.append((rowid, source_id, values, int(now.get("version") or 0) + 1))
+        if recorder is not None:
+            recorder.record(name, [(source_id, str(values[tm.pk])) for _, source_id, values in new])
         refused = await writer.write(new)
         refused += await writer.update(differing, tm.pk, version)
         for rowid, source_id, why in refused:
