@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from hrms.system import build as build_hrms
 from isles.cli.main import app
 from isles.tools.split.analyse import analyse
-from isles.tools.split.plan import target_of
+from isles.tools.split.plan import target_of, write_plan
 from isles.tools.split.run import Mapper, namespace, read_rejects, read_watermarks
 from tests.fixtures.monolith import Stats, change_rows, make_monolith, track_updates
 from tests.isles.test_split_run import EMPLOYEES, SERVICES, hr_plan, isles, prepare
@@ -142,8 +142,9 @@ def test_changed_rows_only_with_their_version_bumped(
                     assert now == was, (table, whose[table, key])
                     continue
                 refreshed += now != was
-                if table == "assignments":  # employee_version: the plan's constant
-                    assert now == (names[whose[table, key]], was[1])
+                if table == "assignments":  # employee_version: the owner's, now 2
+                    assert was[1] == "1"
+                    assert now == (names[whose[table, key]], "2")
                 elif now != was:  # the employee's last name (the plan's via): a new version of the request
                     assert now == (names[whose[table, key]].split(" ")[1], str(int(was[1]) + 1))
         assert refreshed >= 2  # the example's seed: some rows keep a copy of employees 3 and 8
@@ -358,5 +359,45 @@ def test_delete_gone_leaves_a_row_live_rows_still_name_whatever_on_delete_says(
         assert (
             len([r for r in read_rejects(tmp_path / "rejects.csv") if r.rowid == boss and r.table == "employees"]) == 1
         )
+    finally:
+        backend.drop_later(SERVICES)
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_table_whose_watermark_column_changed_since_the_last_run_is_read_whole_once(
+    backend_name: str, templates: Templates, tmp_path: Path
+) -> None:
+    """A newcomer's trial: the first run's watermark of employees was a rowid (no
+    ``updated_at`` then); the monolith gained one, a row was renamed, the plan mapped
+    the column; ``--changed`` read 0 employees (rowid past the mark: none) and took
+    the new ``updated_at`` mark, so the rename was never loaded. A mark of another
+    column says nothing of which rows changed: the table is read whole, once."""
+    stats = make_monolith(tmp_path / "monolith.sqlite", employees=EMPLOYEES, seed=5)
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        plan = hr_plan(stats, plan_file)
+        argv = ["split", "run", "--plan", str(plan_file), str(stats.path)]
+        first = isles(backend, *argv)
+        assert first.exit_code == 0, first.output
+        assert read_watermarks(plan_file.with_suffix(".ids.sqlite"))["employees"][0] == "rowid"
+        loaded = snapshot(backend)
+
+        track_updates(stats.path)
+        change_rows(stats.path, renamed=(3,))
+        plan.tables["employees"].columns["updated_at"] = "updated_at"
+        write_plan(plan, plan_file)
+        ran = isles(backend, *argv, "--changed")
+        assert ran.exit_code == 0, ran.output
+        assert read_watermarks(plan_file.with_suffix(".ids.sqlite"))["employees"][0] == "updated_at"
+        people = snapshot(backend)["employee.employees"]
+        renamed = _id(namespace(plan), "employees", 3)
+        assert people[renamed][0] == loaded["employee.employees"][renamed][0] + "-Moved"
+        assert people[renamed][1] == "2"
+
+        again = isles(backend, *argv, "--changed")
+        assert again.exit_code == 0, again.output
+        assert "0 changed rows read: 0 new, 0 updated" in again.output
     finally:
         backend.drop_later(SERVICES)

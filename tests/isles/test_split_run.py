@@ -43,8 +43,7 @@ def hr_plan(stats: Stats, path: Path, *, threshold: float = 0.2, check: bool = T
     """The proposal for the HR system with its TODOs decided (as test_split_plan does),
     and the decisions a run needs: a hire date for the rows whose date is not one, an
     allocation for 'n/a', leave requests' status in the target's words as proposed (or
-    left to the target's default where the proposal could not match a word), the
-    copy's version 1 like its owner's."""
+    left to the target's default where the proposal could not match a word)."""
     analysis = analyse(stats.path)
     target = target_of(build_hrms())
     plan = propose(analysis, target)
@@ -52,7 +51,6 @@ def hr_plan(stats: Stats, path: Path, *, threshold: float = 0.2, check: bool = T
     plan.threshold = threshold
     plan.tables["employees"].defaults["hire_date"] = "1970-01-01"
     plan.tables["assignments"].defaults["allocation"] = 50
-    plan.tables["assignments"].defaults["employee_version"] = 1
     requests = plan.tables["leave_requests"]
     if TODO in requests.values.get("status", {}).values():  # a word the proposal could not match
         del requests.columns["status"], requests.values["status"]

@@ -124,8 +124,19 @@ def target_of(system: System) -> Target:
     data_map = build_map(system)
     tables: dict[str, TargetTable] = {}
     replicas: list[tuple[str, str]] = []
+    from isles.messaging.replicas import DenormalizedColumns
+
     for service, smap in zip(system.services, data_map.services, strict=True):
         copied = {(c.table, col): c.source for c in smap.copies if c.kind == "columns" for col in c.columns}
+        # the version of copied columns is the owner's too (the run fills it so, and
+        # --changed moves it with the owner's)
+        copied.update(
+            {
+                (r.table.name, r.version_column): r.source
+                for r in service.replicas
+                if isinstance(r, DenormalizedColumns) and r.version_column
+            }
+        )
         replicas += [(f"{smap.name}.{c.table}", c.source) for c in smap.copies if c.kind == "table"]
         for info in smap.owned:
             sa_table = service.metadata.tables[info.name]
@@ -319,6 +330,7 @@ def propose(analysis: Analysis, target: Target) -> Plan:
                 plan.notes[key] = f"{tc.type}, NOT NULL, no default" + ("" if via else ": a value, or map a column")
             else:
                 plan.notes[key] = "(nullable: NULL)" if tc.nullable else "(its default)"
+        _propose_flags(analysis, tp, tt, plan.notes)
         _propose_values(analysis, tp, tt, plan.notes)
     plan.relations = _relations(analysis, plan, target)
     mapped = {tp.target for tp in plan.tables.values()}
@@ -345,6 +357,49 @@ def monolith_words(analysis: Analysis, table: str, column: str) -> list[Any] | N
             f"LIMIT {VOCABULARY + 1}"
         ).fetchall()
     return None if len(found) > VOCABULARY else [r[0] for r in found]
+
+
+#: the prefixes of a word that says "not <word>" (inactive, not_active, unpaid, nonbillable)
+_NOT = ("in", "not", "non", "un")
+
+
+def _propose_flags(analysis: Analysis, tp: TablePlan, tt: TargetTable, notes: dict[str, str]) -> None:
+    """A skipped monolith column of a few words beside a target flag (a Boolean ``is_X``
+    or ``X``) the plan does not fill, where one of the words is X: the column fills the
+    flag, X is true, "not X" (inactive, not_active) false, any other word TODO. A
+    monolith's ``status`` of 'active'/'inactive' would otherwise be left behind and
+    every row take the flag's default."""
+    filled = set(tp.columns.values()) | {c for c, v in tp.defaults.items() if v != TODO}
+    flags = {
+        _letters(c.name.removeprefix("is_")): c.name
+        for c in tt.columns.values()
+        if c.type == "Boolean" and c.name not in filled and not c.primary_key
+    }
+    if not flags:
+        return
+    for src in list(tp.skip):
+        words = monolith_words(analysis, tp.source, src)
+        if not words or len(words) > 12 or not all(isinstance(w, str) for w in words):
+            continue
+        letters = {w: _letters(w) for w in words}
+        found = next((flags[x] for x in letters.values() if x in flags), None)
+        if found is None or found in tp.columns.values():
+            continue
+        yes = next(x for x in letters.values() if flags.get(x) == found)
+        wanted: dict[str, Any] = {}
+        for word, x in sorted(letters.items()):
+            if x == yes:
+                wanted[word] = True
+            elif any(x == p + yes for p in _NOT):
+                wanted[word] = False
+            else:
+                wanted[word] = TODO
+        tp.skip.remove(src)
+        tp.columns[src] = found
+        tp.values[src] = wanted
+        where = f"tables.{tp.source}"
+        notes[f"{where}.columns.{src}"] = f"its words fill the flag {tt.full}.{found}"
+        notes[f"{where}.values.{src}"] = f"{tt.full}.{found} is true or false: each word's"
 
 
 def _propose_values(analysis: Analysis, tp: TablePlan, tt: TargetTable, notes: dict[str, str]) -> None:

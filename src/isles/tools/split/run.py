@@ -891,10 +891,14 @@ class Mapper:
             order.append(ready)
         return order
 
+    def watermark_column(self, table: str) -> str:
+        """What the table's watermark is of: ``updated_at`` where it has one, else rowid."""
+        return WATERMARK_COLUMN if self.analysis.tables[table].column(WATERMARK_COLUMN) else "rowid"
+
     def watermark(self, table: str) -> tuple[str, Any]:
         """Where the table's rows end now: its greatest ``updated_at`` where it has one,
         else its greatest rowid."""
-        column = WATERMARK_COLUMN if self.analysis.tables[table].column(WATERMARK_COLUMN) else "rowid"
+        column = self.watermark_column(table)
         found = self.db.execute(f"SELECT max({'rowid' if column == 'rowid' else q(column)}) FROM {q(table)}")
         value = found.fetchone()[0]
         return column, (0 if value is None and column == "rowid" else value)
@@ -1375,6 +1379,12 @@ async def _run(
         past: dict[str, set[int]] = {}
         bumped: dict[str, dict[int, int]] = {}  # --changed: monolith table -> id -> its new version
         if changed is not None:
+            # a mark of another column than the table's now (an updated_at added to the
+            # monolith, or dropped, since the last run) says nothing of which rows
+            # changed: the table is read whole, once
+            changed = {
+                t: mark for t, mark in changed.items() if t not in mapper.maps or mark[0] == mapper.watermark_column(t)
+            }
             order = mapper.changed_order()
             past = {name: mapper.ids_past(name, changed.get(name)) for name in order}
         if changed is None:
