@@ -316,6 +316,13 @@ def test_delete_gone_deletes_the_rows_gone_from_the_monolith_and_their_copies(
         assert not [r for r in read_rejects(tmp_path / "rejects.csv") if r.table == "leave_types"]
         verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
         assert verified.exit_code == 0, verified.output
+
+        # a rollback leaves the history as it was before the runs: the deleted
+        # employee's last version (a newcomer's trial found it left behind) goes too
+        undone = isles(backend, "split", "rollback", "--plan", str(plan_file), str(monolith.path))
+        assert undone.exit_code == 0, undone.output
+        assert _rows(backend, "employee", "SELECT count(*) FROM employees_history") == [(0,)]
+        assert _rows(backend, "employee", "SELECT count(*) FROM employees") == [(0,)]
     finally:
         backend.drop_later(SERVICES)
 

@@ -546,11 +546,12 @@ def rollback_command(
 
     from isles.cli.common import run_db
     from isles.tools.split import SplitError
-    from isles.tools.split.rollback import RollbackResult, read_ids, rollback
+    from isles.tools.split.rollback import RollbackResult, read_gone_ids, read_ids, rollback
 
     ids_file = plan_file.with_suffix(".ids.sqlite")
     try:
         ids = read_ids(ids_file)
+        gone = read_gone_ids(ids_file)
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
     plan, analysis, target = _checked_plan(plan_file, monolith)
@@ -563,7 +564,9 @@ def rollback_command(
             for service in services:
                 if not await dbs[service].exists():
                     raise SplitError(f"{service}: no database (nothing to roll back there)")
-            return await rollback(plan, analysis, target, tooling.system, dbs, ids, batch=batch, progress=progress)
+            return await rollback(
+                plan, analysis, target, tooling.system, dbs, ids, batch=batch, progress=progress, gone=gone
+            )
 
         try:
             result: RollbackResult = run_db(tooling, work)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from isles.tools.split import SplitError
 from isles.tools.split.analyse import Analysis, open_readonly
 from isles.tools.split.plan import Plan, Target
-from isles.tools.split.run import IDS_TABLE, Mapper, foreign_keys_to, replicas_of
+from isles.tools.split.run import GONE_TABLE, IDS_TABLE, Mapper, foreign_keys_to, replicas_of
 
 if TYPE_CHECKING:
     from sqlalchemy import CursorResult, Table
@@ -57,6 +57,19 @@ class RollbackResult:
         return sum(t.deleted for t in self.tables)
 
 
+def read_gone_ids(path: Path) -> dict[str, list[uuid.UUID]]:
+    """The ids ``--delete-gone`` deleted, per monolith table (none before it ran)."""
+    with open_readonly(path) as db:
+        try:
+            rows = db.execute(f"SELECT source_table, id FROM {GONE_TABLE} ORDER BY source_table, source_id").fetchall()
+        except sqlite3.OperationalError:  # no such table: nothing deleted
+            return {}
+    gone: dict[str, list[uuid.UUID]] = {}
+    for table, ident in rows:
+        gone.setdefault(str(table), []).append(uuid.UUID(str(ident)))
+    return gone
+
+
 def read_ids(path: Path) -> dict[str, list[uuid.UUID]]:
     """The run's ids per monolith table (:class:`SplitError` if the file is not one)."""
     if not path.is_file():
@@ -85,8 +98,11 @@ async def rollback(
     *,
     batch: int = BATCH,
     progress: Progress | None = None,
+    gone: Mapping[str, list[uuid.UUID]] | None = None,
 ) -> RollbackResult:
-    """Delete the rows the run wrote (``ids`` as :func:`read_ids` gives them)."""
+    """Delete the rows the run wrote (``ids`` as :func:`read_ids` gives them), and the
+    history the runs wrote of them and of the rows ``--delete-gone`` deleted
+    (``gone``, :func:`read_gone_ids`)."""
     result = RollbackResult()
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
@@ -106,7 +122,31 @@ async def rollback(
         ours.setdefault(table, set()).update(mine)
     for service, table, pk, full, mine in jobs:
         result.tables.append(await _delete(dbs[service], table, pk, full, mine, ours, batch, progress))
+    for tm in order:
+        gone_ids = (gone or {}).get(tm.source, [])
+        if gone_ids and _history_of(tm.table) is not None:
+            await _forget_history(dbs[tm.target.service], tm.table, tm.pk, gone_ids, batch)
     return result
+
+
+def _history_of(table: Table) -> Table | None:
+    from isles.storage.history import HISTORY_SUFFIX
+
+    return table.metadata.tables.get(table.name + HISTORY_SUFFIX)
+
+
+async def _forget_history(db: ServiceDatabase, table: Table, pk: str, ids: list[uuid.UUID], batch: int) -> None:
+    """The history rows of ``ids`` (rows the runs wrote then deleted) deleted."""
+    from sqlalchemy import delete
+
+    from isles.storage.tenancy import ACROSS_TENANTS
+
+    history = _history_of(table)
+    assert history is not None
+    for start in range(0, len(ids), batch):
+        async with db.writing(tenant=ACROSS_TENANTS) as session:
+            await session.execute(delete(history).where(history.columns[pk].in_(ids[start : start + batch])))
+            await session.commit()
 
 
 async def _delete(
@@ -123,8 +163,9 @@ async def _delete(
     row the run did not write (not in ``ours``) refers to by a foreign key is left and
     reported, whatever the key's ON DELETE says (a CASCADE or SET NULL would reach
     the live system's rows); a batch the database refuses all the same, row by row.
-    No history is written for a table that keeps one: the run wrote none either (its
-    rows are taken back, not changed), so the history is as it was before the run."""
+    No history is written for a table that keeps one, and the versions the runs kept
+    of the rows deleted (``--changed`` updates) go with them: the history is as it was
+    before the first run."""
     from sqlalchemy import delete, select
     from sqlalchemy.exc import IntegrityError
 
@@ -134,12 +175,16 @@ async def _delete(
     undo = TableUndo(full, ids=len(ids))
     column = table.columns[pk]
 
+    history = _history_of(table)
+
     async def remove(part: list[uuid.UUID]) -> int:
         async with db.writing(tenant=ACROSS_TENANTS) as session:
             done = cast(
                 "CursorResult[Any]",
                 await session.execute(delete(table).where(column.in_(part)), execution_options=HISTORY_RECORDED),
             ).rowcount
+            if history is not None:  # the versions --changed kept of the run's rows: the run's too
+                await session.execute(delete(history).where(history.columns[pk].in_(part)))
             await session.commit()
         return int(done or 0)
 

@@ -71,6 +71,9 @@ BATCH = 5000
 ROWIDS_AT_ONCE = 500
 ROOT = uuid.UUID("6f1d3c2a-9b8e-4f57-a0c1-5d2e7b9a4c10")
 IDS_TABLE = "isles_split_ids"
+#: the ids ``--delete-gone`` deleted from the target (taken out of :data:`IDS_TABLE`):
+#: ``isles split rollback`` still removes what the runs wrote of them (their history)
+GONE_TABLE = "isles_split_gone"
 WATERMARKS_TABLE = "isles_split_watermarks"
 WATERMARK_COLUMN = "updated_at"
 REJECT_FIELDS = ("file", "table", "rowid", "column", "value", "reason", "decision")
@@ -1251,14 +1254,19 @@ def foreign_keys_to(table: Table, pk: str) -> list[tuple[Table, Any]]:
 
 def forget_ids(path: Path, tables: Mapping[str, Sequence[int]]) -> None:
     """Take the ids of rows deleted from the target (gone from the monolith, deleted by
-    ``--delete-gone``) out of the run's id file: later runs no longer report them, and
-    a rollback has nothing of theirs to remove."""
+    ``--delete-gone``) out of the run's id file: later runs no longer report them. They
+    are kept apart (:data:`GONE_TABLE`): a rollback removes their history."""
     db = sqlite3.connect(path)
     try:
+        db.execute(_IDS_DDL.replace(IDS_TABLE, GONE_TABLE))
         for table, ids in tables.items():
+            pairs = [(table, i) for i in ids]
             db.executemany(
-                f"DELETE FROM {IDS_TABLE} WHERE source_table = ? AND source_id = ?", [(table, i) for i in ids]
+                f"INSERT OR IGNORE INTO {GONE_TABLE} "
+                f"SELECT * FROM {IDS_TABLE} WHERE source_table = ? AND source_id = ?",
+                pairs,
             )
+            db.executemany(f"DELETE FROM {IDS_TABLE} WHERE source_table = ? AND source_id = ?", pairs)
         db.commit()
     finally:
         db.close()
