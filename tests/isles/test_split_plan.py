@@ -295,9 +295,17 @@ def test_check_names_each_wrong_place(analysis: Analysis, target: Target, tmp_pa
     plan.tables["payroll"] = plan.tables.pop("attendance")  # unknown monolith table
     plan.tables["payroll"].source = "payroll"
     plan.tables["leave_types"].target = "leave.leave_kinds"  # unknown target table
+    # a newcomer's trial: a typo in [[replicas]] passed check, and the run said the
+    # service's database had no such table ("run isles migrate upgrade first")
+    copies = {r["table"]: r for r in plan.replicas}
+    copies["tasks.task_users"]["table"] = "tasks.task_user"
+    copies["project.employee_copies"]["source"] = "employee.employee"
+    copies["company.employee_copies"]["from"] = "staff"
     path = tmp_path / "plan.toml"
     write_plan(plan, path)
     problems = {(p.where, p.message) for p in check_plan(read_plan(path), analysis, target)}
+    index = {name: n for n, name in enumerate(copies)}
+    known = ", ".join(sorted(copy for copy, _ in target.replicas))
     assert problems == {
         ("rejects.orphans", "'maybe': one of skip, keep, null"),
         ("tables.employees.columns.job_titel", "no column 'job_titel' in monolith table employees"),
@@ -324,6 +332,18 @@ def test_check_names_each_wrong_place(analysis: Analysis, target: Target, tmp_pa
         ("tables.payroll", "no table 'payroll' in the monolith"),
         ("tables.attendance", 'monolith table attendance is not in the plan (map it, or target = "")'),
         ("tables.leave_types.target", "'leave.leave_kinds': no such service table in system hrms"),
+        (
+            f"replicas[{index['tasks.task_users']}].table",
+            "'tasks.task_user': not a copy table of system hrms (" + known + ")",
+        ),
+        (
+            f"replicas[{index['project.employee_copies']}].source",
+            "'employee.employee': project.employee_copies copies employee.employees",
+        ),
+        (
+            f"replicas[{index['company.employee_copies']}].from",
+            "'staff': no monolith table of the plan is mapped to employee.employees by that name",
+        ),
     }
     unknown = {p.where for p in check_plan(read_plan(path), analysis, target) if p.unknown}
     assert unknown == {
@@ -331,6 +351,7 @@ def test_check_names_each_wrong_place(analysis: Analysis, target: Target, tmp_pa
         "tables.users.columns.password_hash",
         "tables.payroll",
         "tables.leave_types.target",
+        f"replicas[{index['tasks.task_users']}].table",
     }
     lines = path.read_text().splitlines()
     typo = next(p for p in check_plan(read_plan(path), analysis, target) if p.where.endswith("job_titel"))

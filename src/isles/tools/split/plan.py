@@ -805,6 +805,29 @@ def _pin_relations(plan: Plan, analysis: Analysis, problem: Callable[..., None])
             analysis.relations = [r for r in analysis.relations if (r.table, r.column) != (table, column)] + [rel]
 
 
+def _check_replicas(plan: Plan, target: Target, problem: Callable[..., None]) -> None:
+    """Each ``[[replicas]]`` entry names a copy table the target keeps (``table``), of
+    the owner it copies (``source``), filled from a monolith table the plan maps to
+    that owner (``from``)."""
+    owners = dict(target.replicas)
+    for n, entry in enumerate(plan.replicas):
+        where = f"replicas[{n}]"
+        if not isinstance(entry, Mapping):
+            problem(where, 'a replica is a table: table = "service.copy", source = "service.table"', unknown=True)
+            continue
+        table, source, origin = entry.get("table"), entry.get("source"), entry.get("from")
+        if table not in owners:
+            known = ", ".join(sorted(owners)) or "none"
+            problem(f"{where}.table", f"{table!r}: not a copy table of system {target.system} ({known})", unknown=True)
+            continue
+        if source != owners[table]:
+            problem(f"{where}.source", f"{source!r}: {table} copies {owners[table]}")
+            continue
+        mapped = plan.tables.get(origin) if isinstance(origin, str) else None
+        if mapped is None or mapped.target != source:
+            problem(f"{where}.from", f"{origin!r}: no monolith table of the plan is mapped to {source} by that name")
+
+
 def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[Problem]:
     """What is wrong with ``plan`` for this monolith and target (empty: nothing)."""
     if not isinstance(target, Target):
@@ -818,6 +841,7 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
         problems.append(Problem(where, message, line, unknown))
 
     _pin_relations(plan, analysis, problem)
+    _check_replicas(plan, target, problem)
     if plan.system and plan.system != target.system:
         problem("source.system", f"the plan is for system {plan.system!r}, the target is {target.system!r}")
     if plan.orphans not in ORPHANS:
