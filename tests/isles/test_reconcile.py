@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import uuid
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,10 @@ async def test_the_command_reconciles_and_says_so(
 
     code, output, _ = await asyncio.to_thread(run, "restore", str(manifest.folder), "-s", "project", "--force")
     assert code == 0, output
-    assert f"next: isles reconcile project --backup {manifest.folder}" in output, output
+    # the options this restore was given (a newcomer's trial pasted the hint, and it
+    # reconciled the default data folder: an empty database made, "no such table")
+    given = shlex.join(["--system", "tests.hrms.cluster:core", *where])
+    assert f"next: isles reconcile project --backup {manifest.folder} {given}" in output, output
     code, output, stdout = await asyncio.to_thread(run, "reconcile", "project", "--dry-run", "--format", "json")
     assert code == 0, output
     body = json.loads(stdout)
@@ -221,3 +225,16 @@ async def test_an_owner_restored_behind_its_copies_is_reported_and_its_copies_fo
         assert [r[0] for r in names] == ["Bob Later"]
     finally:
         await rt.stop()
+
+
+def test_reconcile_of_a_database_that_is_not_there_is_one_line_and_creates_none(tmp_path: Path) -> None:
+    empty = tmp_path / "nothing-here"
+    result = CliRunner().invoke(
+        app, ["--system", "tests.hrms.cluster:core", "--data-dir", str(empty), "reconcile", "project"]
+    )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "no database at" in lines[0]
+    assert "--data-dir" in lines[0]
+    assert not empty.exists() or not list(empty.iterdir()), "nothing was created"

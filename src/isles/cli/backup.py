@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from isles.cli.common import app, dispose, fail, make_settings, make_tooling, out
+from isles.cli.common import app, common, dispose, fail, make_settings, make_tooling, out
 
 if TYPE_CHECKING:
     from isles.tools.backup import Manifest, RestoreResult
@@ -179,5 +179,7 @@ def restore_command(
     out.print(f"{len(results)} service(s) {what}; revisions and row counts match the manifest", highlight=False)
     if not verify:
         # Restored to the backup's point: what the peers did since is theirs to give back.
+        given = common().as_flags()
         for r in results:
-            out.print(f"next: isles reconcile {r.service} --backup {folder}", highlight=False, markup=False)
+            hint = f"next: isles reconcile {r.service} --backup {folder}" + (f" {given}" if given else "")
+            out.print(hint, highlight=False, markup=False, soft_wrap=True)

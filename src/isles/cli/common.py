@@ -107,6 +107,21 @@ class Common:
     data_dir: Path | None = None
     database_url: str | None = None
 
+    def as_flags(self) -> str:
+        """These options as flags to give another command (a hint printed for the
+        user to paste): the database URL with its password hidden."""
+        import re
+        import shlex
+
+        flags: list[str] = []
+        if self.system:
+            flags += ["--system", self.system]
+        if self.data_dir is not None:
+            flags += ["--data-dir", str(self.data_dir)]
+        if self.database_url:
+            flags += ["--database-url", re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.database_url)]
+        return shlex.join(flags)
+
 
 _given = Common()
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from isles.cli.common import app, err, fail, make_runtime, out, run_db, selected
+from isles.cli.common import app, err, fail, make_runtime, make_tooling, out, run_db, selected
 
 if TYPE_CHECKING:
     from isles.tools.reconcile import ReconcileReport
@@ -88,6 +88,15 @@ def reconcile_command(
         if at is not None:
             raise fail("give --since or --backup, not both")
         at = _taken(backup, service)
+    # every service's database there, first (none is created: a missing one is the
+    # wrong place, and reconciling an empty one reads nothing)
+    tooling = make_tooling()
+
+    async def readable() -> None:
+        for name in tooling.services:
+            await tooling[name].readable()
+
+    run_db(tooling, readable)
     runtime = make_runtime()  # it applies events: the service's consumer
     selected(runtime, service)
     consumer = None if dry_run else runtime[service].consumer
