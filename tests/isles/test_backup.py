@@ -227,10 +227,13 @@ async def test_the_commands_back_up_and_verify(hrms: SystemRuntime, backend: Bac
     assert code == 0, output
     assert "2 service(s) verified" in output
     assert output.count("schema at head; kernel at head") == 2, output
-    # Restoring over the running system's databases is refused without --force.
-    code, output = await asyncio.to_thread(run, "restore", str(folder), "-s", "employee")
-    assert code == 1, output
+    # Restoring over the running system's databases is refused without --force: bad
+    # input (exit 2), before any service is restored
+    code, output = await asyncio.to_thread(run, "restore", str(folder))
+    assert code == 2, output
     assert "--force" in output
+    assert "the targets of employee (" in output
+    assert "project (" in output
 
 
 def _toy(tmp_path: Path) -> tuple[Any, dict[str, str]]:

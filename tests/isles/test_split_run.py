@@ -279,6 +279,13 @@ def test_run_refuses_a_plan_check_refuses_and_unmigrated_databases(monolith: Sta
     assert result.exit_code == 2, result.output
     assert "run isles migrate upgrade first" in result.output
     assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+    # verify, too (a newcomer's trial: "database error: unable to open database file",
+    # exit 1 — the code of "the databases differ"), and nothing is created
+    result = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+    assert result.exit_code == 2, result.output
+    assert "no database at sqlite+aiosqlite:///" in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+    assert not list(backend.settings.data_dir.glob("*.db"))
 
     plan.tables["projects"].defaults["capacity"] = "TODO"
     write_plan(plan, plan_file)

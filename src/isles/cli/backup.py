@@ -127,7 +127,8 @@ def restore_command(
     checked first; each restored database is compared with the manifest (schema
     revisions, every table's row count). A target that exists is replaced only with
     --force (stop the system first). Exit 0 restored and matching, 1 a mismatch or a
-    failed restore, 2 a corrupt or missing backup or bad input.
+    failed restore, 2 a corrupt or missing backup, a target holding data without
+    --force (nothing restored), or bad input.
 
     Example: isles restore .isles/backups/20261129T074802.123Z --verify
     isles restore BACKUP --database-url 'postgresql+asyncpg://postgres@127.0.0.1/restored_{service}'
@@ -135,7 +136,7 @@ def restore_command(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from isles.tools.backup import BackupError, Manifest, check_files, history_note, restore
+    from isles.tools.backup import BackupError, Manifest, TargetExists, check_files, history_note, restore
 
     try:
         manifest = Manifest.read(folder)
@@ -160,7 +161,7 @@ def restore_command(
     try:
         results = asyncio.run(go())
     except BackupError as exc:
-        raise fail(str(exc).splitlines()[0], code=1) from exc
+        raise fail(str(exc).splitlines()[0], code=2 if isinstance(exc, TargetExists) else 1) from exc
     except (OSError, SQLAlchemyError) as exc:
         raise fail(f"database error: {str(exc).splitlines()[0]}", code=1) from exc
     table = Table("service", "restored into", "rows", "seconds", "check", "migrations")

@@ -5,7 +5,7 @@ hand; load the services' databases by it, verify the load, undo it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -219,6 +219,25 @@ def _missing_data_key(plan: Plan, tooling: Tooling) -> str | None:
     return None
 
 
+async def _targets_there(plan: Plan, services: list[str], dbs: Mapping[str, ServiceDatabase]) -> None:
+    """Each service's database exists (none is created) and holds the plan's tables
+    (:class:`SplitError`, bad input, naming the first that does not)."""
+    from isles.tools.split import SplitError
+
+    named = [t.target for t in plan.tables.values()] + [str(r.get("table")) for r in plan.replicas]
+    for service in services:
+        db = dbs[service]
+        first = next(n.split(".", 1)[1] for n in named if n.startswith(service + "."))
+        if not await db.exists():
+            where = db.url.render_as_string(hide_password=True)
+            raise SplitError(
+                f"{service}: no database at {where}: run isles migrate upgrade first (or give --data-dir or "
+                "--database-url where the system is)"
+            )
+        if not await db.has_table(first):
+            raise SplitError(f"{service}: its database has no table {first}: run isles migrate upgrade first")
+
+
 def _planned_services(plan: Plan) -> list[str]:
     """The services a plan writes to: its tables' and its replicas'."""
     return sorted(
@@ -288,8 +307,10 @@ def run_command(
     they are go to the rejects file with the plan's decision. Every run records where
     each table's rows end (a watermark); --changed reads only the rows past it and
     updates the target's rows that differ (the cut-over: docs/split.md). Exit code 0:
-    loaded; 1: a table rejected more than the plan's threshold (the run stopped there);
-    2: bad input (--changed without a run before it).
+    loaded; 1: a table rejected more than the plan's threshold (the run stopped there),
+    or a database failed mid-way (one line: rerun to resume, or roll back); 2: bad
+    input, nothing written (--changed without a run before it, a target database
+    missing or not migrated, a service without the data key its encrypted columns need).
 
     Example: isles split run --plan plan.toml monolith.sqlite
     Example: isles split run --plan plan.toml monolith.sqlite --changed
@@ -328,18 +349,14 @@ def run_command(
         raise fail(escape(str(exc))) from exc
     services = _planned_services(plan)
     tooling, dbs = _databases(services)
-    missing = _missing_data_key(plan, tooling)
-    if missing is not None:
-        raise fail(escape(missing))
 
     with _bars("loading") as progress:
 
         async def work() -> RunResult:
-            for service in services:
-                named = [t.target for t in plan.tables.values()] + [str(r.get("table")) for r in plan.replicas]
-                first = next(n.split(".", 1)[1] for n in named if n.startswith(service + "."))
-                if not await dbs[service].exists() or not await dbs[service].has_table(first):
-                    raise SplitError(f"{service}: its database has no table {first}: run isles migrate upgrade first")
+            await _targets_there(plan, services, dbs)
+            missing = _missing_data_key(plan, tooling)
+            if missing is not None:
+                raise SplitError(missing)
             return await run(
                 plan,
                 analysis,
@@ -478,7 +495,8 @@ def verify_command(
     its owner's table or its parent a reject. On PostgreSQL the rows are compared as
     COPY text first and only those whose text differs value by value (--no-fast: every
     row value by value; the same result, slower). Exit code 0: they match; 1:
-    differences (listed); 2: bad input.
+    differences (listed), or a database failed; 2: bad input (a target database
+    missing or not migrated: none is created).
 
     Example: isles split verify --plan plan.toml monolith.sqlite
     """
@@ -498,6 +516,7 @@ def verify_command(
     tooling, dbs = _databases(sorted({t.split(".")[0] for t in target.tables}))
 
     async def work() -> VerifyResult:
+        await _targets_there(plan, _planned_services(plan), dbs)
         return await verify(plan, analysis, target, tooling.system, dbs, rejected, fast=fast)
 
     try:

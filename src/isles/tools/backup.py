@@ -63,6 +63,11 @@ class BackupError(Exception):
     what and where)."""
 
 
+class TargetExists(BackupError):
+    """A restore's target databases hold data and ``force`` was not given: refused
+    before any is restored."""
+
+
 class _Service(Protocol):
     @property
     def name(self) -> str: ...
@@ -656,6 +661,20 @@ async def restore(
         if dialect != entry.dialect:
             where = public_url(_url_of(targets[entry.service]))
             raise BackupError(f"{entry.service}: the backup is {entry.dialect}, the target {where} is not")
+    if not verify and not force:  # refused before any is restored, not one by one
+        taken = []
+        for entry in chosen:
+            url = _url_of(targets[entry.service])
+            if entry.dialect == "postgresql":
+                if await _pg_has_tables(url):
+                    taken.append(f"{entry.service} ({public_url(url)} holds tables)")
+            elif os.path.exists(url.database or ""):  # noqa: ASYNC240 (a stat, before any work)
+                taken.append(f"{entry.service} ({url.database} exists)")
+        if taken:
+            raise TargetExists(
+                f"the targets of {', '.join(taken)}: stop the system and give --force to replace them, "
+                "or restore into new databases (--database-url, --data-dir)"
+            )
     scratch_dbs: list[URL] = []
     with tempfile.TemporaryDirectory(prefix="isles-verify-") as scratch:
 
