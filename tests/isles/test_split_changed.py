@@ -91,6 +91,16 @@ def test_changed_rows_only_with_their_version_bumped(
 
         first = isles(backend, *argv)
         assert first.exit_code == 0, first.output
+        # the same plan and id mapping against other databases: refused (a newcomer's
+        # trial ran --changed against another system's databases without a word)
+        elsewhere = make_backend(backend_name, tmp_path / "elsewhere")
+        for other in (["--changed"], []):
+            wrong = isles(elsewhere, *argv, *other)
+            assert wrong.exit_code == 2, wrong.output
+            assert "the runs of this id mapping wrote " in wrong.output
+        wrong = isles(elsewhere, "split", "rollback", "--plan", str(plan_file), str(monolith.path))
+        assert wrong.exit_code == 2, wrong.output
+        assert "the runs of this id mapping wrote " in wrong.output
         marks = read_watermarks(plan_file.with_suffix(".ids.sqlite"))
         assert marks["employees"][0] == "updated_at"
         assert marks["projects"] == ("rowid", monolith.rows["projects"])

@@ -238,6 +238,10 @@ async def _targets_there(plan: Plan, services: list[str], dbs: Mapping[str, Serv
             raise SplitError(f"{service}: its database has no table {first}: run isles migrate upgrade first")
 
 
+def _urls(dbs: Mapping[str, ServiceDatabase]) -> dict[str, str]:
+    return {name: db.url.render_as_string(hide_password=True) for name, db in dbs.items()}
+
+
 def _planned_services(plan: Plan) -> list[str]:
     """The services a plan writes to: its tables' and its replicas'."""
     return sorted(
@@ -323,6 +327,7 @@ def run_command(
     from isles.tools.split import SplitError
     from isles.tools.split.run import (
         RunResult,
+        check_targets,
         forget_ids,
         merge_rejects,
         namespace,
@@ -349,6 +354,10 @@ def run_command(
         raise fail(escape(str(exc))) from exc
     services = _planned_services(plan)
     tooling, dbs = _databases(services)
+    try:
+        check_targets(ids_file, _urls(dbs))
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
 
     with _bars("loading") as progress:
 
@@ -566,6 +575,7 @@ def rollback_command(
     from isles.cli.common import run_db
     from isles.tools.split import SplitError
     from isles.tools.split.rollback import RollbackResult, read_gone_ids, read_ids, rollback
+    from isles.tools.split.run import check_targets
 
     ids_file = plan_file.with_suffix(".ids.sqlite")
     try:
@@ -576,6 +586,10 @@ def rollback_command(
     plan, analysis, target = _checked_plan(plan_file, monolith)
     services = _planned_services(plan)
     tooling, dbs = _databases(services)
+    try:
+        check_targets(ids_file, _urls(dbs))
+    except SplitError as exc:
+        raise fail(escape(str(exc))) from exc
 
     with _bars("deleting from") as progress:
 

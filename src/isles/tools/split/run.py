@@ -1301,6 +1301,32 @@ def read_watermarks(path: Path) -> dict[str, tuple[str, Any]]:
     return {str(table): (str(column), value) for table, column, value in rows}
 
 
+TARGETS_TABLE = "isles_split_targets"
+
+
+def check_targets(path: Path, targets: Mapping[str, str]) -> None:
+    """The databases (service -> URL, passwords hidden) the runs of this id file wrote
+    to: recorded by the first, and every later run, ``--changed`` or rollback must
+    name the same (:class:`SplitError` otherwise: its ids would be taken for another
+    system's rows, and the same monolith's UUIDs are the same everywhere). A service
+    new to the plan is recorded."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute(f"CREATE TABLE IF NOT EXISTS {TARGETS_TABLE} (service TEXT PRIMARY KEY, url TEXT NOT NULL)")
+        recorded = dict(db.execute(f"SELECT service, url FROM {TARGETS_TABLE}").fetchall())
+        other = sorted(s for s, url in targets.items() if recorded.get(s, url) != url)
+        if other:
+            s = other[0]
+            raise SplitError(
+                f"{path}: the runs of this id mapping wrote {s} to {recorded[s]}, not {targets[s]}: give the "
+                "same --data-dir or --database-url (or a plan and id mapping of their own)"
+            )
+        db.executemany(f"INSERT OR IGNORE INTO {TARGETS_TABLE} VALUES (?, ?)", sorted(targets.items()))
+        db.commit()
+    finally:
+        db.close()
+
+
 def read_loaded_ids(path: Path) -> dict[str, set[int]]:
     """The monolith ids the runs loaded, per table (from the id file; empty if none)."""
     if not path.is_file():
