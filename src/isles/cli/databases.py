@@ -24,10 +24,16 @@ from isles.cli.common import (
 )
 
 migrate_app = typer.Typer(
-    help="Per-service database migrations (one Alembic history per service).", no_args_is_help=True
+    help="Per-service database migrations (one Alembic history per service).\n\n"
+    "Example: isles migrate upgrade\n\nExample: isles migrate status --service employee",
+    no_args_is_help=True,
 )
 app.add_typer(migrate_app, name="migrate")
-db_app = typer.Typer(help="Per-service PostgreSQL databases and their least-privilege roles.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Per-service PostgreSQL databases and their least-privilege roles.\n\n"
+    "Example: isles db provision --database-url postgresql+asyncpg://postgres@127.0.0.1/hrms_{service}",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 
 

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from isles.runtime.system import SystemRuntime
 
 dlq_app = typer.Typer(
-    help="Dead-lettered events, per service: list, show, retry (apply again), drop.", no_args_is_help=True
+    help="Dead-lettered events, per service: list, show, retry (apply again), drop.\n\n"
+    "Example: isles dlq list --service project",
+    no_args_is_help=True,
 )
 app.add_typer(dlq_app, name="dlq")
 

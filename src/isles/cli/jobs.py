@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from isles.service.jobs import Job
 
 jobs_app = typer.Typer(
-    help="Services' periodic jobs (accruals, daily computations, reminders): list them, run one for a day.",
+    help="Services' periodic jobs (accruals, daily computations, reminders): list them, run one for a day.\n\n"
+    "Example: isles jobs run leave.accrue --date 2026-11-01",
     no_args_is_help=True,
 )
 app.add_typer(jobs_app, name="jobs")

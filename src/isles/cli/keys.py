@@ -19,7 +19,11 @@ from isles.cli.common import (
     record_security_event,
 )
 
-keys_app = typer.Typer(help="Signing keys of access tokens (Ed25519, one pair per signer).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Signing keys of access tokens (Ed25519, one pair per signer) and the services' data keys.\n\n"
+    "Example: isles keys generate\n\nExample: isles keys rotate-data --service employee",
+    no_args_is_help=True,
+)
 app.add_typer(keys_app, name="keys")
 
 

@@ -10,7 +10,11 @@ from rich.table import Table
 
 from isles.cli.common import app, fail, load_system, make_settings, out, record_security_event
 
-nats_app = typer.Typer(help="NATS: a user per service that publishes only its own events.", no_args_is_help=True)
+nats_app = typer.Typer(
+    help="NATS: a user per service that publishes only its own events.\n\n"
+    "Example: isles nats auth --dir /etc/isles/nats",
+    no_args_is_help=True,
+)
 app.add_typer(nats_app, name="nats")
 
 

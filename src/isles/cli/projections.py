@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from isles.storage.eventstore import CheckResult, EventStore
 
 projections_app = typer.Typer(
-    help="Tables kept from event-sourced aggregates: list them, rebuild one from the events, check one.",
+    help="Tables kept from event-sourced aggregates: list them, rebuild one from the events, check one.\n\n"
+    "Example: isles projections rebuild order.orders --system shop.system:build",
     no_args_is_help=True,
 )
 app.add_typer(projections_app, name="projections")

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from isles.messaging.archive import EventArchive, ModelState, RebuildResult
 
 readmodels_app = typer.Typer(
-    help="Read models kept from an event archive: list them, rebuild one from the archive while the system runs.",
+    help="Read models kept from an event archive: list them, rebuild one from the archive while the system runs."
+    "\n\nExample: isles readmodels rebuild analytics.headcount",
     no_args_is_help=True,
 )
 app.add_typer(readmodels_app, name="readmodels")

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from isles.sagas.store import SagaStore
 
 sagas_app = typer.Typer(
-    help="Sagas each service orchestrates: list, show (every step), retry (an operator's go-ahead).",
+    help="Sagas each service orchestrates: list, show (every step), retry (an operator's go-ahead).\n\n"
+    "Example: isles sagas list --status failed --wide",
     no_args_is_help=True,
 )
 app.add_typer(sagas_app, name="sagas")

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 split_app = typer.Typer(
     help="Take a monolith's SQLite database apart into the system's services: "
-    "analyse, plan, check, run, verify, roll back.",
+    "analyse, plan, check, run, verify, roll back (docs/split.md).\n\n"
+    "Example: isles split plan monolith.sqlite --output plan.toml\n\n"
+    "Example: isles split run --plan plan.toml monolith.sqlite",
     no_args_is_help=True,
 )
 app.add_typer(split_app, name="split")
