@@ -333,6 +333,13 @@ def propose(analysis: Analysis, target: Target) -> Plan:
         _propose_flags(analysis, tp, tt, plan.notes)
         _propose_values(analysis, tp, tt, plan.notes)
     plan.relations = _relations(analysis, plan, target)
+    dirt = _dirtiest(analysis)
+    if dirt is not None and dirt[1] > plan.threshold:
+        plan.notes["rejects.threshold"] = (
+            f"the analysis found up to {dirt[1]:.1%} of a table's rows with findings ({dirt[0]}), each a reject "
+            "even where its row loads (an empty string as NULL): a first run stops at that table unless the "
+            "threshold is above it"
+        )
     mapped = {tp.target for tp in plan.tables.values()}
     plan.replicas = [
         {"table": copy, "source": owner, "from": _source_of(plan, owner)}
@@ -340,6 +347,18 @@ def propose(analysis: Analysis, target: Target) -> Plan:
         if owner in mapped
     ]
     return plan
+
+
+def _dirtiest(analysis: Analysis) -> tuple[str, float] | None:
+    """The table with the greatest share of findings (anomalies and orphans, a bound
+    of its rows with rejects) and that share; None without findings."""
+    found: dict[str, int] = {}
+    for a in analysis.anomalies:
+        found[a.table] = found.get(a.table, 0) + a.count
+    for r in analysis.relations:
+        found[r.table] = found.get(r.table, 0) + r.orphans
+    shares = [(t, n / analysis.tables[t].rows) for t, n in found.items() if n and analysis.tables[t].rows]
+    return max(shares, key=lambda s: s[1]) if shares else None
 
 
 #: a column with more distinct values than this is not a vocabulary: no values proposed
@@ -546,6 +565,8 @@ def render_plan(plan: Plan) -> str:
     out.append(f"orphans = {_value(plan.orphans)}  # a row naming a missing row: skip | keep | null")
     out.append(f"bad_values = {_value(plan.bad_values)}  # a value that does not convert: skip (the row) | default")
     out.append(f"threshold = {_value(plan.threshold)}  # stop when a table rejects more than this share of its rows")
+    if "rejects.threshold" in plan.notes:
+        out.append(f"# {plan.notes['rejects.threshold']}")
     for tp in plan.tables.values():
         where = f"tables.{tp.source}"
         out += ["", f"[{where}]"]
