@@ -189,6 +189,8 @@ def test_a_file_that_is_not_sqlite_is_named(tmp_path: Path) -> None:
         analyse(text)
     with pytest.raises(SplitError, match=r"missing\.sqlite: no such file"):
         analyse(tmp_path / "missing.sqlite")
+    with pytest.raises(SplitError, match=r": a folder, not a SQLite file$"):
+        analyse(tmp_path)
     empty = tmp_path / "empty.sqlite"
     sqlite3.connect(empty).execute("PRAGMA user_version = 1").connection.close()
     with pytest.raises(SplitError, match=r"empty\.sqlite: a SQLite database without tables"):

@@ -156,6 +156,8 @@ def _is_date(name: str, declared: str) -> bool:
 @contextmanager
 def open_readonly(path: Path) -> Iterator[sqlite3.Connection]:
     """The file opened read-only (``mode=ro``): a bad file is a :class:`SplitError`."""
+    if path.is_dir():
+        raise SplitError(f"{path}: a folder, not a SQLite file")
     if not path.is_file():
         raise SplitError(f"{path}: no such file")
     with path.open("rb") as f:

@@ -471,7 +471,7 @@ def _column_note(analysis: Analysis, table: str, col: Column, to: TargetColumn) 
 
 
 def _ids(ids: tuple[int, ...]) -> str:
-    return ", ".join(map(str, ids))
+    return ", ".join(map(str, sorted(ids)))
 
 
 def _via(analysis: Analysis, table: str, column: str) -> dict[str, str] | None:
