@@ -288,6 +288,8 @@ def test_delete_gone_deletes_the_rows_gone_from_the_monolith_and_their_copies(
         assert f"gone from the monolith: employees 1 id(s) ({who}); their rows in employee.employees deleted" in out
         assert f"gone from the monolith: leave_types 1 id(s) ({kind})" in out
         assert f"1 left ({kind}): still named by a row of the service" in out
+        # not "deleted (0 row(s) there)" first, for a row that stayed
+        assert f"their rows in leave.leave_types 1 left ({kind})" in out
         assert person not in _ids_in(backend, "employee.employees")
         for copy in ("tasks.task_users", "project.employee_copies", "notification.notification_employees"):
             assert person not in _ids_in(backend, copy), copy

@@ -436,14 +436,16 @@ def run_command(
             shown = ", ".join(map(str, t.deleted[:10])) + (" ..." if len(t.deleted) > 10 else "")
             if not delete_gone or result.stopped_at is not None:
                 then = "are left (delete them by hand once nothing refers to them, or run with --delete-gone)"
-            elif t.kept:
-                kept = ", ".join(map(str, t.kept[:10])) + (" ..." if len(t.kept) > 10 else "")
-                then = (
-                    f"deleted ({t.removed} row(s) there), their copies too; {len(t.kept)} left ({kept}): still "
-                    "named by a row of the service, or refused: see the rejects"
-                )
             else:
-                then = f"deleted ({t.removed} row(s) there), their copies too"
+                # "deleted" where any went (a row already gone from the target is one too)
+                went = f"deleted ({t.removed} row(s) there), their copies too"
+                parts = [] if len(t.kept) == len(t.deleted) else [went]
+                if t.kept:
+                    kept = ", ".join(map(str, t.kept[:10])) + (" ..." if len(t.kept) > 10 else "")
+                    parts.append(
+                        f"{len(t.kept)} left ({kept}): still named by a row of the service, or refused: see the rejects"
+                    )
+                then = "; ".join(parts)
             out.print(
                 f"gone from the monolith: {t.source} {len(t.deleted)} id(s) ({shown}); their rows in {t.target} {then}",
                 highlight=False,
@@ -456,7 +458,7 @@ def run_command(
     if changed:
         out.print(
             f"{sum(t.read for t in result.tables)} changed rows read: {sum(t.inserted for t in result.tables)} new, "
-            f"{sum(t.updated for t in result.tables)} updated; {len(result.rejects)} reject(s) among them "
+            f"{sum(t.updated for t in result.tables)} updated; {len(result.rejects)} reject(s) "
             f"(in {rejects_file}); watermarks in {ids_file}",
             highlight=False,
         )

@@ -1224,16 +1224,18 @@ class IdRecorder:
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute(_IDS_DDL)
         self.db.commit()
+        #: the ids in the file, per table (the earlier runs' too: a rerun records none)
         self.recorded: dict[str, set[int]] = {}
+        for table, ident in self.db.execute(f"SELECT source_table, source_id FROM {IDS_TABLE}"):
+            self.recorded.setdefault(table, set()).add(ident)
 
     def record(self, table: str, pairs: Sequence[tuple[int, str]]) -> None:
-        """``(monolith id, UUID text)`` of rows about to be written."""
-        seen = self.recorded.setdefault(table, set())
-        fresh = [(table, i, text) for i, text in pairs if i not in seen]
-        if fresh:
-            self.db.executemany(f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)", fresh)
+        """``(monolith id, UUID text)`` of rows about to be written, none of them in
+        :attr:`recorded` (the caller leaves those out)."""
+        if pairs:
+            self.db.executemany(f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)", [(table, *p) for p in pairs])
             self.db.commit()
-            seen.update(i for _, i, _ in fresh)
+            self.recorded.setdefault(table, set()).update(i for i, _ in pairs)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.OperationalError):  # another connection has it: it stays WAL
@@ -1800,10 +1802,11 @@ async def _load(
             result.rejects += job.rejects
             rows = job.rows
             if recorder is not None:
-                pairs = [(source_id, str(values[tm.pk])) for _, source_id, values in rows]
+                known = recorder.recorded.get(name, set())
+                pairs = [(i, str(values[tm.pk])) for _, i, values in rows if i not in known]
                 if job.fast:
                     at = table.fast.pk_at  # type: ignore[union-attr]
-                    pairs += [(int(r[1]), r[at]) for r in job.fast]
+                    pairs += [(i, r[at]) for r in job.fast if (i := int(r[1])) not in known]
                 recorder.record(name, pairs)
             if job.fast:
                 rows, refused = await write_fast(table, job)
@@ -1952,7 +1955,8 @@ async def _changed_table(
             if now is not None and any(norm(v) != norm(now[c]) for c, v in values.items() if c != "version"):
                 differing.append((rowid, source_id, values, int(now.get("version") or 0) + 1))
         if recorder is not None:
-            recorder.record(name, [(source_id, str(values[tm.pk])) for _, source_id, values in new])
+            known = recorder.recorded.get(name, set())
+            recorder.record(name, [(i, str(values[tm.pk])) for _, i, values in new if i not in known])
         refused = await writer.write(new)
         refused += await writer.update(differing, tm.pk, version)
         for rowid, source_id, why in refused:
