@@ -9,6 +9,7 @@ the refused rows as rejects."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -111,6 +112,14 @@ def test_postgres_loads_by_copy_like_sqlite(
         assert calls["_copy"] == 0
         calls.clear()
         before = pg_counts(pg)
+        # a plan (and id mapping) of its own: the id mapping is of the databases its
+        # runs wrote to, and refuses others
+        refused = isles(pg, *argv, "--rejects", str(tmp_path / "pg.csv"))
+        assert refused.exit_code == 2, refused.output
+        assert "the runs of this id mapping wrote auth to sqlite" in refused.output
+        pg_plan = tmp_path / "pg-plan.toml"
+        shutil.copy(plan_file, pg_plan)
+        argv[3] = str(pg_plan)
         ran = isles(pg, *argv, "--rejects", str(tmp_path / "pg.csv"))
         assert ran.exit_code == 0, ran.output
         # every batch of every table and copy went by COPY, none by INSERT: straight

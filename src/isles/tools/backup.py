@@ -662,11 +662,17 @@ async def restore(
             where = public_url(_url_of(targets[entry.service]))
             raise BackupError(f"{entry.service}: the backup is {entry.dialect}, the target {where} is not")
     if not verify and not force:  # refused before any is restored, not one by one
+        import asyncpg
+
         taken = []
         for entry in chosen:
             url = _url_of(targets[entry.service])
             if entry.dialect == "postgresql":
-                if await _pg_has_tables(url):
+                try:
+                    full = await _pg_has_tables(url)
+                except (OSError, asyncpg.PostgresError):
+                    continue  # the restore meets it too, and says it naming the service
+                if full:
                     taken.append(f"{entry.service} ({public_url(url)} holds tables)")
             elif os.path.exists(url.database or ""):  # noqa: ASYNC240 (a stat, before any work)
                 taken.append(f"{entry.service} ({url.database} exists)")
