@@ -32,6 +32,7 @@ import contextlib
 import csv
 import functools
 import hashlib
+import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -1233,9 +1234,24 @@ class IdRecorder:
         """``(monolith id, UUID text)`` of rows about to be written, none of them in
         :attr:`recorded` (the caller leaves those out)."""
         if pairs:
-            self.db.executemany(f"INSERT OR IGNORE INTO {IDS_TABLE} VALUES (?, ?, ?)", [(table, *p) for p in pairs])
+            # one statement (json_each), not one step per row: a step gives the GIL
+            # away, and with the run's reading thread busy each took it back late
+            # (1.3 s of the example's run for 152,360 ids, against 0.3 s this way)
+            self.db.execute(
+                f"INSERT OR IGNORE INTO {IDS_TABLE} SELECT ?, CAST(key AS INTEGER), value FROM json_each(?)",
+                (table, json.dumps(dict(pairs))),
+            )
             self.db.commit()
             self.recorded.setdefault(table, set()).update(i for i, _ in pairs)
+
+    def record_table(self, table: str, ids: set[int], ns: uuid.UUID, texts: Mapping[int, str] | None) -> None:
+        """Every id of a monolith table, before its first batch is written: one
+        transaction per table, not one per batch (each batch then records only the ids
+        of rows the monolith gained since, if any). ``texts``: UUID texts made
+        already (the fast path's id map)."""
+        known = self.recorded.get(table, set())
+        made = texts or {}
+        self.record(table, [(i, made.get(i) or _uuid5_text(ns.bytes, f"{table}:{i}")) for i in ids if i not in known])
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.OperationalError):  # another connection has it: it stays WAL
@@ -1786,6 +1802,9 @@ async def _load(
                 started.add(name)
                 result.watermarks[name] = table.watermark
                 result.replicas_left.update(table.left)
+                if recorder is not None:
+                    texts = planner.texts.get(name) if planner is not None else None
+                    recorder.record_table(name, mapper.ids(name), mapper.ns, texts)
             if job.last:
                 table.written.set()  # the converter may go on while the copies are written
                 job.written.set()
