@@ -522,3 +522,17 @@ class TlsPostgres:
         with contextlib.suppress(subprocess.SubprocessError):
             self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def check_attempts(definition: Any, saga: Any) -> None:
+    """A saga killed and resumed (the crash tests): every step attempted within its
+    definition's ``max_attempts``. The kill cuts off one attempt; after the restart a
+    step that calls another service may itself get no definite answer within its
+    timeout when the machine is loaded (the answer outlasting it: CreateEmployee's
+    ``create_user``, 5 s, was attempted 3 times in three CI runs of a loaded machine)
+    and is retried with the same idempotency key, as the saga's design says. So more
+    than two attempts are no fault; one effect per step is what counts, and the
+    tests count the effects."""
+    limits = {step.name: step.max_attempts for step in definition.steps}
+    for step in saga.steps:
+        assert step.attempts <= limits[step.name], f"{step.name}: over its max_attempts: {saga.as_dict()}"
