@@ -97,12 +97,15 @@ def _last_server() -> float | None:
     return list(SERVER_CPU.values())[-1] if SERVER_CPU else None
 
 
-async def _drop(url: str) -> None:
+async def _drop(*urls: str) -> None:
+    """Drop the databases side by side: a DROP DATABASE waits for a checkpoint, and
+    drops in flight together share one (one after the other, the twelve of a run took
+    over three minutes on a busy test server)."""
     from sqlalchemy.engine import make_url
 
-    from isles.storage.db import drop_postgres_database
+    from isles.storage.db import drop_postgres_databases
 
-    await drop_postgres_database(make_url(url))
+    await drop_postgres_databases((make_url(url) for url in urls), at_once=12)
 
 
 def main() -> None:
@@ -184,9 +187,7 @@ def main() -> None:
         except Failed as exc:
             raise SystemExit(str(exc)) from None
         finally:
-            for service in services:
-                asyncio.run(_drop(template.replace("{service}", service)))
-            asyncio.run(_drop(f"{SERVER}/{prefix}_pgloader"))
+            asyncio.run(_drop(*(template.replace("{service}", s) for s in services), f"{SERVER}/{prefix}_pgloader"))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from isles.cli.main import app
 from isles.core.settings import IslesSettings
 from isles.runtime.system import SystemRuntime
 from isles.security.events import read as read_events
-from isles.storage.db import DatabaseConfigError, connect_waiting, drop_postgres_database
-from isles.storage.provision import KINDS, drop_roles, provision, read_secret, role_name, secrets_path, variable
+from isles.storage.db import DatabaseConfigError, connect_waiting
+from isles.storage.provision import KINDS, provision, read_secret, role_name, secrets_path, variable
 from tests.hrms.cluster import ALL_SERVICES as SERVICES
 from tests.support import PG_SERVER, drop_in_background, make_backend
 
@@ -269,8 +269,7 @@ def test_a_database_an_earlier_provision_gave_the_runtime_role_is_handed_to_the_
                 dsn(done.runtime.url.render_as_string(hide_password=False)), "DROP TABLE legacy"
             )
         finally:
-            await drop_postgres_database(target)
-            await drop_roles(admin, old_role)
+            drop_in_background(target.render_as_string(hide_password=False), roles=True)  # a checkpoint, not the test
 
     asyncio.run(go())
 
