@@ -240,6 +240,13 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
     assert f"companies: {uuid_of(ns, 'companies', 1)} differs" in changed.output
     assert f"departments: {uuid_of(ns, 'departments', 2)} missing" in changed.output
     assert "unresolved reference: employee.employees.department_id" in changed.output
+    assert f"to a rejected row (in {tmp_path / 'rejects.csv'})" in changed.output.replace("\n", "")
+
+    # without the run's rejects file every monolith row is expected, and verify says why
+    (tmp_path / "rejects.csv").rename(tmp_path / "elsewhere.csv")
+    unread = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path))
+    assert unread.exit_code == 1
+    assert f"no rejects file at {tmp_path / 'rejects.csv'}" in unread.output.replace("\n", "")
 
 
 def test_a_threshold_of_zero_stops_the_run(monolith: Stats, templates: Templates, tmp_path: Path) -> None:

@@ -124,5 +124,17 @@ def test_fast_verify_finds_what_the_mappers_way_finds(templates: Templates, tmp_
         assert copies[0].missing == 0
         found = change("tasks", f"DELETE FROM task_users WHERE id = {one.format('task_users')}")
         assert next(t for t in found.tables if t.target == "tasks.task_users").missing == 1
+        # a copy the monolith does not have is found, as a table's extra row is, and named
+        found = change(
+            "tasks",
+            "INSERT INTO task_users (id, user_id, company_id, email, first_name, last_name, is_active, version, "
+            "created_at, updated_at) SELECT gen_random_uuid(), NULL, company_id, 'x' || email, first_name, last_name, "
+            "is_active, version, created_at, updated_at FROM task_users ORDER BY id LIMIT 1",
+        )
+        copy = next(t for t in found.tables if t.target == "tasks.task_users")
+        assert (copy.found, copy.missing) == (copy.expected, 1), copy
+        assert "1 row the monolith does not have" in copy.samples, copy.samples
+        balances = next(t for t in found.tables if t.target == "leave.leave_balances")
+        assert "1 row the monolith does not have" in balances.samples, balances.samples
     finally:
         backend.drop_later(SERVICES)

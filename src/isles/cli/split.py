@@ -547,9 +547,10 @@ def verify_command(
             out.print(f"{t.source}: {sample}", highlight=False, markup=False)
     for line in result.unresolved[:20]:
         out.print(f"unresolved reference: {line}", highlight=False, markup=False)
+    read = f"in {rejects_file}" if rejects_file.exists() else f"no rejects file at {rejects_file}: every row expected"
     out.print(
         f"references: {result.references} checked, {len(result.unresolved)} unresolved, "
-        f"{result.reported} to a rejected row (in {rejects_file})",
+        f"{result.reported} to a rejected row ({read})",
         highlight=False,
     )
     if not result.ok:

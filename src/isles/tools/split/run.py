@@ -2733,12 +2733,16 @@ async def verify(
                             copied = set((await session.execute(select(key))).scalars())
                         if ft is not None:
                             copied = {str(v) for v in copied}
-                    copy_check = TableCheck(f"{name} (copy)", replica.full, len(expected), len(copied & expected))
+                    copy_check = TableCheck(f"{name} (copy)", replica.full, len(expected), len(copied))
                     copy_check.missing = len(expected - copied)
                     result.tables.append(copy_check)
         finally:
             if planner is not None:
                 planner.close()
+        for t in result.tables:  # the target's rows that match none of the monolith's
+            extra = t.found - (t.expected - t.missing)
+            if extra > 0:
+                t.samples.append(f"{extra} row{'s' if extra > 1 else ''} the monolith does not have")
         # the UUIDs of every monolith row of a mapped table (made only if something missed)
         known = {uuid_of(mapper.ns, name, i) for name in mapper.maps for i in mapper.ids(name)} if missed else set()
     for table, column, owner, value in missed:
