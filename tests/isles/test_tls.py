@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -24,6 +25,7 @@ from isles.messaging.nats_bus import NatsBus
 from isles.runtime.system import SystemRuntime
 from isles.security.certs import ensure_ca, issue
 from isles.storage.db import ServiceDatabase
+from isles.tools.backup import Manifest
 from tests.isles import toy
 from tests.support import NatsServer, TlsPostgres
 
@@ -138,3 +140,67 @@ async def test_a_missing_ca_file_is_a_clear_error(tmp_path: Path) -> None:
     bus = NatsBus(NatsSettings(tls_ca=tmp_path / "no.pem"), {}, max_deliveries=3, name="x")
     with pytest.raises(ValueError, match="ISLES_NATS_TLS_CA"):
         await bus.start()
+
+
+def test_backup_and_restore_verify_the_servers_certificate(tmp_path: Path) -> None:
+    """``isles backup`` / ``restore`` on a TLS-only server with ``ISLES_DATABASE_TLS_CA``:
+    the tools (their own connections and pg_dump / pg_restore) verify the server as the
+    services do; a server whose certificate another CA signed is refused, one line."""
+    certs = tmp_path / "certs"
+    pair = issue(certs, "postgres", ["127.0.0.1", "localhost"])
+    other = tmp_path / "other"
+    ensure_ca(other)
+    with TlsPostgres(pair.cert, pair.key) as pg:
+        url = f"{pg.url}/bk_{{service}}"
+        settings = IslesSettings(database_url=url, database_tls_ca=certs / "ca.pem", data_dir=tmp_path / "data")
+
+        async def fill() -> None:
+            runtime = SystemRuntime(toy.build(), settings, environ={})
+            await runtime.start()  # the toy's tables, over TLS
+            try:
+                async with runtime["source"].db.engine.begin() as conn:
+                    await conn.execute(text("CREATE TABLE items (id int PRIMARY KEY)"))
+                    await conn.execute(text("INSERT INTO items SELECT generate_series(1, 25)"))
+            finally:
+                await runtime.stop()
+
+        asyncio.run(fill())
+        cli = ["--system", "tests.isles.toy:build", "--database-url", url]
+
+        def run(ca: Path, *args: str) -> Any:
+            env = {"COLUMNS": "250", "ISLES_DATABASE_TLS_CA": str(ca), "ISLES_DATA_DIR": str(tmp_path / "data")}
+            return CliRunner().invoke(app, [*cli, *args], env=env)
+
+        refused = run(other / "ca.pem", "backup", "--to", str(tmp_path / "b"), "-s", "source")
+        assert refused.exit_code == 1, refused.output
+        assert "certificate verify failed" in refused.output, refused.output
+        assert len(refused.output.strip().splitlines()) == 1, refused.output
+        assert not list((tmp_path / "b").glob("*/manifest.json")), "no backup from a server not verified"
+
+        done = run(certs / "ca.pem", "backup", "--to", str(tmp_path / "b"), "-s", "source")
+        assert done.exit_code == 0, done.output
+        [folder] = [p.parent for p in (tmp_path / "b").glob("*/manifest.json")]
+        assert Manifest.read(folder)["source"].rows["items"] == 25
+
+        refused = run(other / "ca.pem", "restore", str(folder), "--verify")
+        assert refused.exit_code == 1, refused.output
+        assert "certificate verify failed" in refused.output, refused.output
+        verified = run(certs / "ca.pem", "restore", str(folder), "--verify")
+        assert verified.exit_code == 0, verified.output
+        into = ["--database-url", f"{pg.url}/again_{{service}}"]
+        restored = CliRunner().invoke(
+            app,
+            ["--system", "tests.isles.toy:build", *into, "restore", str(folder)],
+            env={"COLUMNS": "250", "ISLES_DATABASE_TLS_CA": str(certs / "ca.pem")},
+        )
+        assert restored.exit_code == 0, restored.output
+        again = ServiceDatabase("source", f"{pg.url}/again_source", settings)
+
+        async def count() -> int:
+            try:
+                async with again.engine.connect() as conn:
+                    return int((await conn.execute(text("SELECT count(*) FROM items"))).scalar_one())
+            finally:
+                await again.dispose()
+
+        assert asyncio.run(count()) == 25

@@ -82,7 +82,15 @@ def backup_command(
         try:
             dbs = {n: tooling[n].db for n in names}
             with bar:
-                return await backup(tooling.system, dbs, root, services=names, compress=compress, progress=note)
+                return await backup(
+                    tooling.system,
+                    dbs,
+                    root,
+                    services=names,
+                    compress=compress,
+                    progress=note,
+                    tls_ca=tooling.settings.database_tls_ca,
+                )
         finally:
             await dispose(tooling)
 
@@ -154,7 +162,15 @@ def restore_command(
         try:
             targets = {n: tooling[n].db.url for n in names}
             with bar:
-                return await restore(folder, targets, services=names, verify=verify, force=force, progress=note)
+                return await restore(
+                    folder,
+                    targets,
+                    services=names,
+                    verify=verify,
+                    force=force,
+                    progress=note,
+                    tls_ca=tooling.settings.database_tls_ca,
+                )
         finally:
             await dispose(tooling)
 

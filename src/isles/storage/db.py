@@ -441,13 +441,13 @@ async def create_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | Non
         await conn.close()
 
 
-async def drop_postgres_database(url: URL) -> None:
+async def drop_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | None = None) -> None:
     """Drop the database named in ``url`` if it exists, ending its sessions. It waits
     for a checkpoint of the server: to drop several, :func:`drop_postgres_databases`."""
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
-    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"))
+    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"), **({"ssl": ssl} if ssl is not None else {}))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{_pg_ident(name)}" WITH (FORCE)')
     finally:

@@ -44,7 +44,13 @@ from typing import Any, Protocol
 from sqlalchemy.engine import URL, make_url
 
 from isles.core.backoff import Backoff
-from isles.storage.db import ServiceDatabase, connect_waiting, create_postgres_database, drop_postgres_database
+from isles.storage.db import (
+    ServiceDatabase,
+    connect_waiting,
+    create_postgres_database,
+    drop_postgres_database,
+    tls_context,
+)
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -159,19 +165,28 @@ def public_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _libpq(url: URL, database: str | None = None) -> tuple[str, dict[str, str]]:
-    """A libpq connection string for ``url`` (no password: that goes in the env)."""
+def _libpq(url: URL, tls_ca: Path | None = None) -> tuple[str, dict[str, str]]:
+    """A libpq connection string for ``url`` (no password: that goes in the env) and
+    the environment of the tool: with ``tls_ca`` (``ISLES_DATABASE_TLS_CA``), TLS
+    verified as the services verify it (the chain against that CA, the server's name:
+    ``sslmode=verify-full``)."""
     plain = url.set(drivername="postgresql", password=None, query={})
-    if database is not None:
-        plain = plain.set(database=database)
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = str(url.password)
+    if tls_ca is not None:
+        env["PGSSLMODE"], env["PGSSLROOTCERT"] = "verify-full", str(tls_ca)
     return plain.render_as_string(hide_password=False), env
 
 
 def _asyncpg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+
+
+def _tls(tls_ca: Path | None) -> dict[str, Any]:
+    """asyncpg's ``ssl`` argument for ``tls_ca`` (none: the connection as configured)."""
+    context = tls_context(tls_ca)
+    return {"ssl": context} if context is not None else {}
 
 
 def sha256(path: Path) -> str:
@@ -328,8 +343,8 @@ async def _run(argv: list[str], env: Mapping[str, str], what: str, *, wait: floa
 class _Snapshot:
     """A PostgreSQL transaction holding an exported snapshot until the dump is done."""
 
-    def __init__(self, service: str, url: URL) -> None:
-        self.service, self.url = service, url
+    def __init__(self, service: str, url: URL, tls_ca: Path | None = None) -> None:
+        self.service, self.url, self.tls_ca = service, url, tls_ca
         self.conn: Any = None
         self.id = ""
         self.asked = self.at = 0.0
@@ -339,7 +354,7 @@ class _Snapshot:
         import asyncpg
 
         try:
-            self.conn = await connect_waiting(_asyncpg_dsn(self.url))
+            self.conn = await connect_waiting(_asyncpg_dsn(self.url), **_tls(self.tls_ca))
         except (OSError, asyncpg.PostgresError) as exc:
             raise BackupError(f"{self.service}: cannot connect to {public_url(self.url)}: {exc}") from exc
 
@@ -362,7 +377,7 @@ async def _dump_postgres(snap: _Snapshot, path: Path, compress: int) -> tuple[Fa
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise BackupError("pg_dump is not installed (PostgreSQL's client tools)")
-    dsn, env = _libpq(snap.url)
+    dsn, env = _libpq(snap.url, snap.tls_ca)
     argv = [pg_dump, "--format=custom", f"--compress={compress}", f"--snapshot={snap.id}"]
     argv += [f"--file={path}", f"--dbname={dsn}"]
     dumping = asyncio.create_task(_run(argv, env, f"{snap.service}: pg_dump of {public_url(snap.url)}"))
@@ -409,9 +424,11 @@ async def backup(
     compress: int = 6,
     progress: Progress | None = None,
     now: datetime | None = None,
+    tls_ca: Path | None = None,
 ) -> Manifest:
     """Back up ``services`` (default: every service of ``system``) into a new folder
-    ``folder/<UTC timestamp>/``; the manifest (also written there, last)."""
+    ``folder/<UTC timestamp>/``; the manifest (also written there, last). ``tls_ca``:
+    PostgreSQL over TLS verified against that CA (the services' ``ISLES_DATABASE_TLS_CA``)."""
     names = [s.name for s in system.services]
     wanted = list(services) if services else names
     unknown = [n for n in wanted if n not in names or n not in dbs_or_urls]
@@ -430,7 +447,7 @@ async def backup(
         raise BackupError(f"{target} exists already") from exc
     except OSError as exc:
         raise BackupError(f"cannot make the backup folder {target}: {exc}") from exc
-    snaps = [_Snapshot(n, u) for n, u in urls.items() if u.get_backend_name() == "postgresql"]
+    snaps = [_Snapshot(n, u, tls_ca) for n, u in urls.items() if u.get_backend_name() == "postgresql"]
     entries: dict[str, ServiceBackup] = {}
     try:
         await _all(s.open() for s in snaps)
@@ -558,11 +575,11 @@ def compare(entry: ServiceBackup, facts: Facts) -> list[str]:
     return problems
 
 
-async def _pg_has_tables(url: URL) -> bool:
+async def _pg_has_tables(url: URL, tls_ca: Path | None) -> bool:
     import asyncpg
 
     try:
-        conn = await connect_waiting(_asyncpg_dsn(url))
+        conn = await connect_waiting(_asyncpg_dsn(url), **_tls(tls_ca))
     except asyncpg.InvalidCatalogNameError:
         return False
     try:
@@ -574,29 +591,31 @@ async def _pg_has_tables(url: URL) -> bool:
         await conn.close()
 
 
-async def _restore_postgres(entry: ServiceBackup, file: Path, url: URL, *, force: bool) -> Facts:
+async def _restore_postgres(entry: ServiceBackup, file: Path, url: URL, *, force: bool, tls_ca: Path | None) -> Facts:
     """Restore one service's dump; a database error is a :class:`BackupError` naming
     the service and the database (one line for the command, not a traceback)."""
     import asyncpg
 
     try:
-        return await _restore_postgres_now(entry, file, url, force=force)
+        return await _restore_postgres_now(entry, file, url, force=force, tls_ca=tls_ca)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise BackupError(f"{entry.service}: {public_url(url)}: {type(exc).__name__}: {exc}") from exc
 
 
-async def _restore_postgres_now(entry: ServiceBackup, file: Path, url: URL, *, force: bool) -> Facts:
+async def _restore_postgres_now(
+    entry: ServiceBackup, file: Path, url: URL, *, force: bool, tls_ca: Path | None
+) -> Facts:
     pg_restore = shutil.which("pg_restore")
     if pg_restore is None:
         raise BackupError("pg_restore is not installed (PostgreSQL's client tools)")
-    if not force and await _pg_has_tables(url):
+    if not force and await _pg_has_tables(url, tls_ca):
         raise BackupError(f"{entry.service}: {public_url(url)} holds tables already (give --force to replace them)")
-    await create_postgres_database(url)
-    dsn, env = _libpq(url)
+    await create_postgres_database(url, ssl=tls_context(tls_ca))
+    dsn, env = _libpq(url, tls_ca)
     argv = [pg_restore, "--no-owner", "--clean", "--if-exists", "--single-transaction", f"--dbname={dsn}", str(file)]
     await _run(argv, env, f"{entry.service}: pg_restore into {public_url(url)}")
 
-    conn = await connect_waiting(_asyncpg_dsn(url))
+    conn = await connect_waiting(_asyncpg_dsn(url), **_tls(tls_ca))
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SET LOCAL row_security = off")
@@ -638,6 +657,7 @@ async def restore(
     verify: bool = False,
     force: bool = False,
     progress: Progress | None = None,
+    tls_ca: Path | None = None,
 ) -> list[RestoreResult]:
     """Restore the backup in ``manifest_folder`` into ``targets`` (service -> database).
 
@@ -647,7 +667,8 @@ async def restore(
     existing target is replaced only with ``force``) and compared with the manifest:
     schema revisions and every table's row count. With ``verify``, each goes into a
     scratch database instead (``isles_verify_<random>_<service>`` on the target's
-    server, or a temporary folder), which is dropped afterwards."""
+    server, or a temporary folder), which is dropped afterwards. ``tls_ca``: PostgreSQL
+    over TLS verified against that CA, as :func:`backup`."""
     manifest = Manifest.read(manifest_folder)
     chosen = _chosen(manifest, services)
     check_files(manifest, [e.service for e in chosen])
@@ -669,7 +690,7 @@ async def restore(
             url = _url_of(targets[entry.service])
             if entry.dialect == "postgresql":
                 try:
-                    full = await _pg_has_tables(url)
+                    full = await _pg_has_tables(url, tls_ca)
                 except (OSError, asyncpg.PostgresError):
                     continue  # the restore meets it too, and says it naming the service
                 if full:
@@ -693,7 +714,7 @@ async def restore(
                 if verify:
                     url = url.set(database=f"isles_verify_{token}_{entry.service}")
                     scratch_dbs.append(url)
-                facts = await _restore_postgres(entry, file, url, force=force)
+                facts = await _restore_postgres(entry, file, url, force=force, tls_ca=tls_ca)
                 where = public_url(url)
             else:
                 path = Path(scratch) / f"{entry.service}.db" if verify else Path(url.database or "")
@@ -713,7 +734,9 @@ async def restore(
         finally:
             # Scratch databases dropped together: a DROP DATABASE waits for a
             # checkpoint, and drops at once share them.
-            drops = await asyncio.gather(*(drop_postgres_database(u) for u in scratch_dbs), return_exceptions=True)
+            drops = await asyncio.gather(
+                *(drop_postgres_database(u, ssl=tls_context(tls_ca)) for u in scratch_dbs), return_exceptions=True
+            )
             failed = [(u, d) for u, d in zip(scratch_dbs, drops, strict=True) if isinstance(d, BaseException)]
             if failed:
                 raise BackupError(f"could not drop the scratch database {public_url(failed[0][0])}: {failed[0][1]}")
