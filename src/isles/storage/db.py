@@ -447,7 +447,8 @@ async def drop_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | None 
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
-    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"), **({"ssl": ssl} if ssl is not None else {}))
+    tls: dict[str, Any] = {"ssl": ssl} if ssl is not None else {}
+    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"), **tls)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{_pg_ident(name)}" WITH (FORCE)')
     finally:
