@@ -11,7 +11,7 @@ from isles import System
 from isles.core.logging import configure
 from isles.runtime.system import SystemRuntime
 from tests.s3 import moto_server
-from tests.support import Backend, Templates, hand_over_drops, longest_first, make_backend, read_durations
+from tests.support import Backend, Templates, hand_over_drops, make_backend
 
 configure("critical")
 
@@ -127,11 +127,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("what the security tests tried")
         for line in sorted(_summaries):
             terminalreporter.write_line(line)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests known to take long (``tests/durations.json``, written from a run by
-    ``tools/durations.py``) first, longest first; the rest in their order. The workers
-    take tests in this order: the long ones are shared at the start, and no worker
-    ends the run alone on one while the others have finished."""
-    items[:] = longest_first(items, read_durations())

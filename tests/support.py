@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -14,11 +13,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -537,25 +536,3 @@ def check_attempts(definition: Any, saga: Any) -> None:
     limits = {step.name: step.max_attempts for step in definition.steps}
     for step in saga.steps:
         assert step.attempts <= limits[step.name], f"{step.name}: over its max_attempts: {saga.as_dict()}"
-
-
-DURATIONS = Path(__file__).with_name("durations.json")
-
-
-def read_durations(path: Path = DURATIONS) -> dict[str, float]:
-    """Seconds per test node id, of the tests that took long in a run (none if there
-    is no such file, or it is not one: the order is then collection order)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-T = TypeVar("T")
-
-
-def longest_first(items: Sequence[T], durations: Mapping[str, float]) -> list[T]:
-    """``items`` (anything with a ``nodeid``) with those ``durations`` knows first,
-    longest first; the others after them, in their order (a stable sort)."""
-    return sorted(items, key=lambda item: -durations.get(getattr(item, "nodeid", ""), 0.0))
