@@ -20,7 +20,8 @@ from isles.cli.common import Tooling
 from isles.runtime.keys import load_data_keys
 from isles.tools.split.analyse import analyse
 from isles.tools.split.plan import read_plan, target_of
-from isles.tools.split.run import Reject, VerifyResult, read_rejects, verify
+from isles.tools.split.run import Reject, read_rejects
+from isles.tools.split.verify import VerifyResult, verify
 from tests.fixtures.monolith import make_monolith
 from tests.isles.split_dirt import dirty, run_sql
 from tests.isles.test_split_run import SERVICES, env_of, hr_plan, isles, prepare

@@ -518,7 +518,8 @@ def verify_command(
 
     from isles.cli.common import run_db
     from isles.tools.split import SplitError
-    from isles.tools.split.run import Reject, VerifyResult, read_rejects, verify
+    from isles.tools.split.run import Reject, read_rejects
+    from isles.tools.split.verify import VerifyResult, verify
 
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")
