@@ -523,8 +523,9 @@ def verify_command(
 
     plan, analysis, target = _checked_plan(plan_file, monolith)
     rejects_file = rejects or plan_file.with_name("rejects.csv")
+    there = rejects_file.exists()
     try:
-        rejected: list[Reject] = read_rejects(rejects_file) if rejects_file.exists() or rejects else []
+        rejected: list[Reject] = read_rejects(rejects_file) if there or rejects else []
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
     tooling, dbs = _databases(sorted({t.split(".")[0] for t in target.tables}))
@@ -548,7 +549,7 @@ def verify_command(
             out.print(f"{t.source}: {sample}", highlight=False, markup=False)
     for line in result.unresolved[:20]:
         out.print(f"unresolved reference: {line}", highlight=False, markup=False)
-    read = f"in {rejects_file}" if rejects_file.exists() else f"no rejects file at {rejects_file}: every row expected"
+    read = f"in {rejects_file}" if there else f"no rejects file at {rejects_file}: every row expected"
     out.print(
         f"references: {result.references} checked, {len(result.unresolved)} unresolved, "
         f"{result.reported} to a rejected row ({read})",

@@ -289,8 +289,7 @@ class ServiceDatabase:
         return tls_context(self._settings.database_tls_ca)
 
     def _tls(self) -> dict[str, Any]:
-        context = self.ssl
-        return {"ssl": context} if context is not None else {}
+        return ssl_args(self.ssl)
 
     async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound for a health check
         """Raise if the database does not answer ``SELECT 1`` within ``timeout`` seconds."""
@@ -376,6 +375,12 @@ class ServiceDatabase:
         return f"ServiceDatabase({self.service!r}, {self.url.render_as_string(hide_password=True)})"
 
 
+def ssl_args(context: ssl_module.SSLContext | None) -> dict[str, Any]:
+    """asyncpg's ``ssl`` keyword for ``context``: none without one (the connection as
+    the driver makes it)."""
+    return {"ssl": context} if context is not None else {}
+
+
 def tls_context(ca: Path | None) -> ssl_module.SSLContext | None:
     """Full verification against ``ca`` (the chain and the server's name), or None."""
     if ca is None:
@@ -423,11 +428,7 @@ async def create_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | Non
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
-    conn = (
-        await connect_waiting(_asyncpg_dsn(url, "postgres"), ssl=ssl)
-        if ssl
-        else await connect_waiting(_asyncpg_dsn(url, "postgres"))
-    )
+    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"), **ssl_args(ssl))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:
@@ -447,8 +448,7 @@ async def drop_postgres_database(url: URL, *, ssl: ssl_module.SSLContext | None 
     name = url.database
     if not name:
         raise DatabaseConfigError(f"no database name in {url.render_as_string()}")
-    tls: dict[str, Any] = {"ssl": ssl} if ssl is not None else {}
-    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"), **tls)
+    conn = await connect_waiting(_asyncpg_dsn(url, "postgres"), **ssl_args(ssl))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{_pg_ident(name)}" WITH (FORCE)')
     finally:

@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import URL, make_url
 
-from isles.storage.db import DatabaseConfigError, connect_waiting
+from isles.storage.db import DatabaseConfigError, connect_waiting, ssl_args
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -145,7 +145,7 @@ async def provision(
     existing = {kind: read_secret(secrets_dir, service, kind) for kind in KINDS}
     passwords: dict[Kind, str | None] = {}
     created: dict[Kind, bool] = {}
-    tls = {"ssl": ssl} if ssl is not None else {}
+    tls = ssl_args(ssl)
     conn = await connect_waiting(_dsn(admin, admin.database or "postgres"), **tls)
     try:
         for kind in KINDS:

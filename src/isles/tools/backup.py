@@ -49,6 +49,7 @@ from isles.storage.db import (
     connect_waiting,
     create_postgres_database,
     drop_postgres_database,
+    ssl_args,
     tls_context,
 )
 
@@ -185,8 +186,7 @@ def _asyncpg_dsn(url: URL) -> str:
 
 def _tls(tls_ca: Path | None) -> dict[str, Any]:
     """asyncpg's ``ssl`` argument for ``tls_ca`` (none: the connection as configured)."""
-    context = tls_context(tls_ca)
-    return {"ssl": context} if context is not None else {}
+    return ssl_args(tls_context(tls_ca))
 
 
 def sha256(path: Path) -> str:

@@ -208,7 +208,7 @@ async def _chunks(chunks: Iterator[list[sqlite3.Row]]) -> AsyncIterator[list[Any
         yield chunk
 
 
-def _clean_first(
+def clean_first(
     take: Callable[[tuple[Any, ...]], None],
     fast: FastTable,
     chunk: list[tuple[Any, ...]],
@@ -260,7 +260,7 @@ def _none(_row: sqlite3.Row, _reject: Callable[[str, Any, str, str], None]) -> A
     return None
 
 
-def _is_int(v: Any) -> int:
+def to_id(v: Any) -> int:
     if isinstance(v, bool):
         raise Bad("a boolean, not an id")
     if isinstance(v, int):
@@ -272,7 +272,7 @@ def _is_int(v: Any) -> int:
     raise Bad("not an integer id")
 
 
-def _is_copy(tm: TableMap, column: str) -> bool:
+def is_copy(tm: TableMap, column: str) -> bool:
     kind, what = tm.fills[column]
     return kind == "default" and isinstance(what, Mapping) and "copy" in what
 
@@ -290,7 +290,7 @@ def _in_words(value: Any, words: Mapping[str, Any] | None) -> Any:
 
 def _named(value: Any) -> int | None:
     try:
-        return None if value is None else _is_int(value)
+        return None if value is None else to_id(value)
     except Bad:
         return None
 
@@ -324,7 +324,7 @@ def converter(type_: str, python_type: type | None = None) -> Callable[[Any], An
             if value.__class__ is int:
                 return value
             try:
-                return _is_int(value)
+                return to_id(value)
             except Bad:
                 raise Bad(f"not an integer ({type_})") from None
 
@@ -536,7 +536,7 @@ class TableMap:
         """The monolith id of a row (its ``source_pk``'s value, or :func:`row_key_id` of
         its ``key``)."""
         if not self.key:
-            return _is_int(row[self.source_pk])
+            return to_id(row[self.source_pk])
         if self.key == ("rowid",):
             return int(row["isles_rowid"])
         return row_key_id([row[c] for c in self.key])
@@ -1016,7 +1016,7 @@ class Mapper:
                     reject(src, value, "an integer id with no relation to a table", "skip")
                     raise _Skip
                 try:
-                    key = value if value.__class__ is int else _is_int(value)
+                    key = value if value.__class__ is int else to_id(value)
                 except Bad as exc:
                     reject(src, value, str(exc), "skip")
                     raise _Skip from None
@@ -1084,7 +1084,7 @@ class Mapper:
                 key = row[via]
                 if key is None:
                     return None
-                related = self.row_of(parent, _is_int(key))
+                related = self.row_of(parent, to_id(key))
                 if related is None:
                     return None
                 raw = related[column]
@@ -1093,7 +1093,7 @@ class Mapper:
                 if raw is None:
                     raw = instead
                 if is_uuid:
-                    return None if grand is None or raw is None else self.uuid(grand, _is_int(raw))
+                    return None if grand is None or raw is None else self.uuid(grand, to_id(raw))
                 return plain(raw)
 
             return via_fill
@@ -1143,7 +1143,7 @@ class Mapper:
         owner_table = self.source_of_target.get(owner)
         if src is None or owner_table is None or row[src] is None:
             return None
-        related = self.row_of(owner_table, _is_int(row[src]))
+        related = self.row_of(owner_table, to_id(row[src]))
         if related is None:
             return None
         keys = related.keys()
@@ -1744,7 +1744,7 @@ async def _load(
                     return
                 job = _Job(table, [], [], 0, 0, len(chunk))
                 rows: Iterable[Any] = (
-                    chunk if fast is None else _clean_first(job.fast.append, fast, chunk, seen, planner)  # type: ignore[arg-type]
+                    chunk if fast is None else clean_first(job.fast.append, fast, chunk, seen, planner)  # type: ignore[arg-type]
                 )
                 for n, row in enumerate(rows):
                     values, rejects = mapper.convert_row(tm, row, seen)
@@ -1953,7 +1953,7 @@ async def _changed_table(
     seen: dict[str, set[tuple[Any, ...]]] = {}
     version = "version" in tm.table.columns
     copies_of = mapper.copies_of(tm)
-    versions = [(to, src, owner) for to, src, owner in copies_of if to.endswith("_version") and _is_copy(tm, to)]
+    versions = [(to, src, owner) for to, src, owner in copies_of if to.endswith("_version") and is_copy(tm, to)]
     done = 0
     for chunk in mapper.rows(name, batch, after, [(src, past.get(owner, set())) for _, src, owner in copies_of]):
         tr.read += len(chunk)

@@ -32,13 +32,13 @@ from isles.tools.split.run import (
     Reject,
     TableMap,
     Writer,
-    _clean_first,
-    _is_copy,
-    _is_int,
     checksum,
+    clean_first,
     converter,
+    is_copy,
     norm,
     replicas_of,
+    to_id,
     uuid_of,
 )
 
@@ -164,7 +164,7 @@ async def verify(
         try:
             for name, tm in mapper.maps.items():
                 # the versions are the run's, not the monolith's (--changed bumps them)
-                managed = {to for to, _, _ in mapper.copies_of(tm) if to.endswith("_version") and _is_copy(tm, to)}
+                managed = {to for to, _, _ in mapper.copies_of(tm) if to.endswith("_version") and is_copy(tm, to)}
                 if tm.fills.get("version", ("", None))[0] != "column":
                     managed.add("version")
                 columns = [c for c in tm.columns if c in tm.table.columns and (c not in managed or c == tm.pk)]
@@ -307,7 +307,7 @@ async def _verify_fast(
 
     * the target's rows by one ``COPY (SELECT key, the line's columns, the encrypted
       columns) TO STDOUT`` (a ``numeric`` through ``trim_scale``), by key's text;
-    * the expected rows read as the run reads them (:func:`_clean_first`, the same
+    * the expected rows read as the run reads them (:func:`clean_first`, the same
       unique keys taken, the same rows skipped): a clean row's line is SQLite's, the
       others' the text of the mapper's values (:func:`isles.tools.split.fast.out_text`);
     * a row is the same where its line is the target's, its encrypted values (decrypted)
@@ -399,7 +399,7 @@ async def _verify_fast(
     def take(r: tuple[Any, ...]) -> None:
         """A clean row (its keys new), at its place in the run's order."""
         if refused_here and r[0] in refused_here:
-            gone.add(_is_int(r[1]))
+            gone.add(to_id(r[1]))
             skipped.add(uuid_of(mapper.ns, name, int(r[1])))
             return
         key = r[pk_at]
@@ -426,7 +426,7 @@ async def _verify_fast(
     n_columns = len(columns)
 
     def compare(chunk: list[tuple[Any, ...]]) -> None:
-        for row in _clean_first(take, ft, chunk, seen, planner):
+        for row in clean_first(take, ft, chunk, seen, planner):
             values, _ = mapper.convert_row(tm, row, seen)
             if values is not None and int(row["isles_rowid"]) in refused_here:
                 gone.add(tm.source_id(row))
