@@ -12,10 +12,12 @@ of the tool's own process (user + system: on a machine shared with other work, t
 wall time spreads more than the work done), the peak RSS, and the CPU seconds the
 local PostgreSQL server spent meanwhile (its processes' times in ``/proc``; blank
 where they cannot be read); the run twice (the second finds every row there and
-writes nothing), and the ratio of the two loads (the first
-run's). The target databases are migrated before the clock starts (``isles migrate
-upgrade``) and dropped at the end. pgloader is tried again (up to three times, into a
-fresh database) when it fails, as it does when the server has no connection to spare.
+writes nothing), the run and verify as one command (``isles split run --verify``, into
+databases of their own: what issue 21's target measures, splitting, rewriting ids and
+verifying), and the ratios of the loads to pgloader's. The target databases are
+migrated before the clock starts (``isles migrate upgrade``) and dropped at the end.
+pgloader is tried again (up to three times, into a fresh database) when it fails, as it
+does when the server has no connection to spare.
 """
 
 from __future__ import annotations
@@ -62,13 +64,14 @@ def _server_cpu() -> float | None:
         return None
 
 
-SERVER_CPU: dict[str, float] = {}
+#: the PostgreSQL server's CPU seconds over each command timed, in order
+SERVER_CPU: list[float | None] = []
 
 
 def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
     """(seconds, peak RSS KiB, CPU seconds) of one command (``/usr/bin/time`` reports
     the command's process alone). The PostgreSQL server's CPU over the same time goes
-    to ``SERVER_CPU`` (by the command's first words)."""
+    to ``SERVER_CPU``."""
     server_before = _server_cpu()
     started = time.perf_counter()
     done = subprocess.run(
@@ -76,8 +79,7 @@ def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int,
     )
     seconds = time.perf_counter() - started
     server_after = _server_cpu()
-    if server_before is not None and server_after is not None:
-        SERVER_CPU[" ".join(Path(a).name for a in argv[:5])] = server_after - server_before
+    SERVER_CPU.append(server_after - server_before if server_before is not None and server_after is not None else None)
     if done.returncode != 0:
         raise Failed(f"{' '.join(argv[:6])} ...: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     peak, user, system = done.stderr.strip().splitlines()[-1].split()
@@ -94,7 +96,7 @@ def _line(
 
 
 def _last_server() -> float | None:
-    return list(SERVER_CPU.values())[-1] if SERVER_CPU else None
+    return SERVER_CPU[-1] if SERVER_CPU else None
 
 
 async def _drop(*urls: str) -> None:
@@ -121,6 +123,7 @@ def main() -> None:
     pgloader = shutil.which("pgloader")
     prefix = f"isles_bench_split_{uuid.uuid4().hex[:8]}"
     template = f"{SERVER}/{prefix}_{{service}}"
+    template_b = f"{SERVER}/{prefix}_b_{{service}}"  # run --verify's own databases
     services = [s.name for s in build().services]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -149,6 +152,11 @@ def main() -> None:
             t0 = time.perf_counter()
             _timed([*isles, "migrate", "upgrade"], env, root)
             print(f"  {len(services)} service databases migrated in {time.perf_counter() - t0:.1f} s", flush=True)
+            # a second set for run --verify, with its own plan folder (its own id mapping)
+            env_b = {**env, "ISLES_DATABASE_URL": template_b, "ISLES_DATA_DIR": str(root / "data_b")}
+            (root / "b").mkdir()
+            plan_b = shutil.copy(plan, root / "b" / "plan.toml")
+            _timed([*isles, "migrate", "upgrade"], env_b, root)
             print(f"{'tool':<34}{'seconds':>9}{'rows/s':>11}{'CPU s':>9}{'peak RSS MiB':>14}{'server CPU s':>14}")
             run_s, run_rss, run_cpu = _timed([*isles, "split", "run", "--plan", str(plan), str(stats.path)], env, root)
             run_server = _last_server()
@@ -164,6 +172,10 @@ def main() -> None:
             _line("isles split verify", ver_s, rows, ver_cpu, ver_rss, ver_server)
             both_server = run_server + ver_server if run_server is not None and ver_server is not None else None
             _line("isles split run + verify", run_s + ver_s, rows, run_cpu + ver_cpu, None, both_server)
+            one_s, one_rss, one_cpu = _timed(
+                [*isles, "split", "run", "--plan", str(plan_b), str(stats.path), "--verify"], env_b, root
+            )
+            _line("isles split run --verify", one_s, rows, one_cpu, one_rss, _last_server())
             if pgloader is None:
                 print("pgloader: not installed (apt-get install pgloader); no comparison")
                 return
@@ -184,10 +196,19 @@ def main() -> None:
                     print(f"  pgloader failed (attempt {attempt}), again: {str(exc).splitlines()[0][:100]}", flush=True)
             _line("pgloader (one database, as is)", pg_s, rows, pg_cpu, pg_rss, _last_server())
             print(f"  isles split run / pgloader time: {run_s / pg_s:.2f}x (rows/s: {pg_s / run_s:.2f}x pgloader's)")
+            print(
+                f"  isles split run --verify / pgloader time: {one_s / pg_s:.2f}x "
+                f"(rows/s: {pg_s / one_s:.2f}x pgloader's; issue 21's target: 1x or more)"
+            )
         except Failed as exc:
             raise SystemExit(str(exc)) from None
         finally:
-            asyncio.run(_drop(*(template.replace("{service}", s) for s in services), f"{SERVER}/{prefix}_pgloader"))
+            asyncio.run(
+                _drop(
+                    *(t.replace("{service}", s) for t in (template, template_b) for s in services),
+                    f"{SERVER}/{prefix}_pgloader",
+                )
+            )
 
 
 if __name__ == "__main__":

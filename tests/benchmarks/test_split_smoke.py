@@ -33,10 +33,12 @@ def test_split_benchmark_runs_and_prints_its_figures() -> None:
         "isles split run (rerun: no change)",
         "isles split verify",
         "isles split run + verify",
+        "isles split run --verify",
     ]
     if shutil.which("pgloader"):
         expected.append("pgloader (one database, as is)")
         assert any("isles split run / pgloader time" in line for line in lines), result.stdout
+        assert any("isles split run --verify / pgloader time" in line for line in lines), result.stdout
     else:  # a machine without it (.ci/run does not install it): the benchmark says so
         expected.append("pgloader: not installed (apt-get install pgloader); no comparison")
     assert tools == expected, result.stdout

@@ -249,17 +249,70 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
     assert f"no rejects file at {tmp_path / 'rejects.csv'}" in unread.output.replace("\n", "")
 
 
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_run_with_verify_verifies_in_the_same_process(
+    backend_name: str, monolith: Stats, templates: Templates, tmp_path: Path
+) -> None:
+    """``split run --verify``: the run's report, then verify's, from one process; exit 1
+    where the databases do not match the monolith (a rerun writes nothing, so a row
+    changed behind the run's back is still different, and verify names it)."""
+    backend = make_backend(backend_name, tmp_path / "db")
+    prepare(backend, templates)
+    try:
+        plan_file = tmp_path / "plan.toml"
+        ns = namespace(hr_plan(monolith, plan_file))
+        argv = ["split", "run", "--plan", str(plan_file), str(monolith.path), "--verify"]
+        ran = isles(backend, *argv)
+        assert ran.exit_code == 0, ran.output
+        assert ran.output.index("split run") < ran.output.index("split verify")
+        assert "rows loaded;" in ran.output
+        assert f"to a rejected row (in {tmp_path / 'rejects.csv'})" in ran.output.replace("\n", "")
+        assert "verified: every table matches the monolith" in ran.output
+
+        company = uuid_of(ns, "companies", 1)
+        sql = "UPDATE companies SET name = 'Renamed' WHERE id = "
+        if backend_name == "sqlite":
+            with sqlite3.connect(backend.settings.data_dir / "company.db") as db:
+                db.execute(sql + "?", (company.hex,))
+        else:
+
+            async def rename() -> None:
+                conn = await connect_waiting(backend.url("company").replace("postgresql+asyncpg", "postgresql"))
+                try:
+                    await conn.execute(sql + "$1", company)
+                finally:
+                    await conn.close()
+
+            asyncio.run(rename())
+        again = isles(backend, *argv)
+        assert again.exit_code == 1, again.output
+        assert f"companies: {company} differs" in again.output
+        assert "the services' databases do not match the monolith" in again.output
+        assert "verified:" not in again.output
+    finally:
+        backend.drop_later(SERVICES)
+
+
 def test_a_threshold_of_zero_stops_the_run(monolith: Stats, templates: Templates, tmp_path: Path) -> None:
     backend = make_backend("sqlite", tmp_path / "db")
     prepare(backend, templates)
     plan_file = tmp_path / "plan.toml"
     plan = hr_plan(monolith, plan_file, threshold=0.0)
     ran = isles(
-        backend, "split", "run", "--plan", str(plan_file), str(monolith.path), "--rejects", str(tmp_path / "r.csv")
+        backend,
+        "split",
+        "run",
+        "--plan",
+        str(plan_file),
+        str(monolith.path),
+        "--rejects",
+        str(tmp_path / "r.csv"),
+        "--verify",
     )
     assert ran.exit_code == 1, ran.output
     assert "stopped:" in ran.output
     assert "> threshold 0.0%" in ran.output
+    assert "split verify" not in ran.output  # --verify: not after a stopped run
     with (tmp_path / "r.csv").open(newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["file", "table", "rowid", "column", "value", "reason", "decision"]

@@ -305,6 +305,14 @@ def run_command(
             "database refuses (a row still names it) is a reject and the row stays.",
         ),
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Then verify, in the same process, as isles split verify does (its report after the run's; exit "
+            "code 1 where the databases do not match the monolith). Not after a run the threshold stopped.",
+        ),
+    ] = False,
 ) -> None:
     """Load the services' databases (migrated first: isles migrate upgrade) from the
     monolith as the plan says: integer ids become UUIDs (the same one in every service
@@ -321,6 +329,7 @@ def run_command(
     Example: isles split run --plan plan.toml monolith.sqlite
     Example: isles split run --plan plan.toml monolith.sqlite --changed
     Example: isles split run --plan plan.toml monolith.sqlite --changed --delete-gone
+    Example: isles split run --plan plan.toml monolith.sqlite --verify
     """
     from rich.markup import escape
     from rich.table import Table
@@ -355,7 +364,8 @@ def run_command(
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
     services = _planned_services(plan)
-    tooling, dbs = _databases(services)
+    tooling, dbs = _databases(sorted(set(services) | set(_target_services(target))) if verify else services)
+    dbs = {s: dbs[s] for s in services}
     try:
         check_targets(ids_file, _urls(dbs))
     except SplitError as exc:
@@ -477,6 +487,8 @@ def run_command(
             markup=False,
         )
         raise typer.Exit(1)
+    if verify and not _verify(plan, analysis, target, tooling, rejects_file, True, fast=fast):
+        raise typer.Exit(1)
 
 
 def _ids(monolith: Path, table: str, analysis: Analysis, plan: Plan) -> set[int]:
@@ -513,6 +525,32 @@ def verify_command(
 
     Example: isles split verify --plan plan.toml monolith.sqlite
     """
+    plan, analysis, target = _checked_plan(plan_file, monolith)
+    tooling, _ = _databases(_target_services(target))
+    if not _verify(
+        plan, analysis, target, tooling, rejects or plan_file.with_name("rejects.csv"), rejects is not None, fast=fast
+    ):
+        raise typer.Exit(1)
+
+
+def _target_services(target: Target) -> list[str]:
+    """The services whose tables verify reads: every service of the target system."""
+    return sorted({t.split(".")[0] for t in target.tables})
+
+
+def _verify(
+    plan: Plan,
+    analysis: Analysis,
+    target: Target,
+    tooling: Tooling,
+    rejects_file: Path,
+    named: bool,
+    *,
+    fast: bool,
+) -> bool:
+    """Verify the services' databases against the monolith and print the report
+    (``split verify``, and ``split run --verify`` in the run's own process): True where
+    they match."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -521,14 +559,13 @@ def verify_command(
     from isles.tools.split.run import Reject, read_rejects
     from isles.tools.split.verify import VerifyResult, verify
 
-    plan, analysis, target = _checked_plan(plan_file, monolith)
-    rejects_file = rejects or plan_file.with_name("rejects.csv")
     there = rejects_file.exists()
     try:
-        rejected: list[Reject] = read_rejects(rejects_file) if there or rejects else []
+        # a file named on the command line (``named``) must be there: read_rejects says so
+        rejected: list[Reject] = read_rejects(rejects_file) if there or named else []
     except SplitError as exc:
         raise fail(escape(str(exc))) from exc
-    tooling, dbs = _databases(sorted({t.split(".")[0] for t in target.tables}))
+    dbs = {s: tooling[s].db for s in _target_services(target)}
 
     async def work() -> VerifyResult:
         await _targets_there(plan, _planned_services(plan), dbs)
@@ -557,8 +594,9 @@ def verify_command(
     )
     if not result.ok:
         err.print("the services' databases do not match the monolith", highlight=False)
-        raise typer.Exit(1)
+        return False
     out.print("verified: every table matches the monolith", highlight=False)
+    return True
 
 
 @split_app.command("rollback")
