@@ -13,8 +13,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from hrms.system import build as build_hrms
@@ -204,3 +206,60 @@ def test_backup_and_restore_verify_the_servers_certificate(tmp_path: Path) -> No
                 await again.dispose()
 
         assert asyncio.run(count()) == 25
+
+
+def test_provision_and_its_teardown_verify_the_servers_certificate(tmp_path: Path) -> None:
+    """``isles db provision`` with ``ISLES_DATABASE_TLS_CA`` verifies a TLS-only server as
+    the services do (a server another CA signed: one line, exit 1, no role made), and
+    ``drop_roles`` (the teardown) takes the same context."""
+    from isles.storage.db import tls_context
+    from isles.storage.provision import KINDS, drop_roles, role_name
+
+    certs = tmp_path / "certs"
+    pair = issue(certs, "postgres", ["127.0.0.1", "localhost"])
+    other = tmp_path / "other"
+    ensure_ca(other)
+    with TlsPostgres(pair.cert, pair.key) as pg:
+        argv = ["--system", "tests.isles.toy:build", "--database-url", f"{pg.url}/pv_{{service}}"]
+
+        def provision(ca: Path) -> Any:
+            args = [*argv, "db", "provision", "--secrets-dir", str(tmp_path / "secrets")]
+            return CliRunner().invoke(app, args, env={"COLUMNS": "250", "ISLES_DATABASE_TLS_CA": str(ca)})
+
+        verified = tls_context(certs / "ca.pem")
+        names = [role_name(f"pv_{service}", kind) for service in ("source", "sink") for kind in KINDS]
+
+        async def roles() -> set[str]:
+            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg.port}/postgres", ssl=verified)
+            try:
+                rows = await conn.fetch("SELECT rolname FROM pg_roles WHERE rolname LIKE 'pv_%'")
+                return {r[0] for r in rows}
+            finally:
+                await conn.close()
+
+        refused = provision(other / "ca.pem")
+        assert refused.exit_code == 1, refused.output
+        assert "certificate verify failed" in refused.output, refused.output
+        assert len(refused.output.strip().splitlines()) == 1, refused.output
+        assert asyncio.run(roles()) == set()
+
+        done = provision(certs / "ca.pem")
+        assert done.exit_code == 0, done.output
+        assert asyncio.run(roles()) == set(names)
+
+        async def teardown(context: ssl.SSLContext | None) -> None:
+            admin = make_url(f"{pg.url}/postgres")
+            conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg.port}/postgres", ssl=verified)
+            try:
+                for service in ("source", "sink"):
+                    await conn.execute(f"DROP DATABASE IF EXISTS pv_{service}")
+            finally:
+                await conn.close()
+            for service in ("source", "sink"):
+                await drop_roles(admin, f"pv_{service}", ssl=context)
+
+        with pytest.raises(ssl.SSLCertVerificationError):
+            asyncio.run(teardown(tls_context(other / "ca.pem")))
+        assert asyncio.run(roles()) == set(names)
+        asyncio.run(teardown(verified))
+        assert asyncio.run(roles()) == set()

@@ -213,19 +213,21 @@ async def _grant(conn: Any, q: dict[Kind, str]) -> None:
     await conn.execute(f"{defaults} GRANT SELECT ON TABLES TO {reader}")
 
 
-async def drop_role(admin: URL, role: str) -> None:
-    """Remove a role (tests and teardown); its databases must be dropped first."""
-    conn = await connect_waiting(_dsn(admin, admin.database or "postgres"))
+async def drop_role(admin: URL, role: str, *, ssl: Any = None) -> None:
+    """Remove a role (tests and teardown); its databases must be dropped first. ``ssl``:
+    the TLS context to verify the server with, as :func:`provision`'s."""
+    conn = await connect_waiting(_dsn(admin, admin.database or "postgres"), **ssl_args(ssl))
     try:
         await conn.execute(f"DROP ROLE IF EXISTS {_ident(role)}")
     finally:
         await conn.close()
 
 
-async def drop_roles(admin: URL, database: str) -> None:
+async def drop_roles(admin: URL, database: str, *, ssl: Any = None) -> None:
     """Remove the three roles of ``database`` (tests and teardown), after the database.
-    Default privileges another database holds for them go too."""
-    conn = await connect_waiting(_dsn(admin, admin.database or "postgres"))
+    Default privileges another database holds for them go too. ``ssl``: as
+    :func:`provision`'s."""
+    conn = await connect_waiting(_dsn(admin, admin.database or "postgres"), **ssl_args(ssl))
     try:
         for kind in KINDS:
             name = role_name(database, kind)
