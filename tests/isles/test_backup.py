@@ -296,6 +296,28 @@ async def test_a_corrupt_or_unfinished_folder_is_one_line_naming_the_file_exit_2
     assert "sha256" in result.output
     with pytest.raises(BackupError, match=r"toy\.db\.gz"):
         await restore(manifest.folder, urls, verify=True)
+    # A manifest whose fields are wrong (a newcomer's trial: a file outside the folder was
+    # restored; a list or a missing field showed Python's own words): one line, exit 2.
+    good = json.loads((manifest.folder / "manifest.json").read_text())
+    [service] = good["services"]
+    wrong = {
+        "[]": "(not a JSON object)",
+        json.dumps({**good, "services": [{**service, "file": "../elsewhere/toy.db.gz"}]}): (
+            "(services[0].file '../elsewhere/toy.db.gz': not a file name inside the backup folder)"
+        ),
+        json.dumps({**good, "services": [{k: v for k, v in service.items() if k != "sha256"}]}): (
+            "(services[0]: no sha256)"
+        ),
+        json.dumps({**good, "services": [service, service]}): "(service toy twice)",
+        json.dumps({**good, "services": [{**service, "colour": "red"}]}): "(services[0]: unknown field colour)",
+        json.dumps({**good, "services": ["toy"]}): "(services[0] is not an object)",
+    }
+    for body, said in wrong.items():
+        (manifest.folder / "manifest.json").write_text(body)
+        result = runner.invoke(app, ["restore", str(manifest.folder), "--verify"], env={"COLUMNS": "250"})
+        assert result.exit_code == 2, result.output
+        assert f"manifest.json: not a valid manifest {said}" in result.output.replace("\n", ""), result.output
+        assert "Error" not in result.output
     # A manifest that is not one, and none at all.
     (manifest.folder / "manifest.json").write_text("{not json")
     result = runner.invoke(app, ["restore", str(manifest.folder)], env={"COLUMNS": "250"})
@@ -342,8 +364,51 @@ def test_retention_keeps_the_newest_of_each_recent_day_and_week(tmp_path: Path) 
     assert plan_prune(names, keep_daily=1, keep_weekly=0)[0] == ["20261129T230000.000Z"]
     for name in names:
         (tmp_path / name).mkdir()
-    assert prune(tmp_path, keep_daily=3, keep_weekly=3) == (kept, deleted)
+        if name != "notes":
+            _manifest(tmp_path / name, "employee", "project")
+    pruned = prune(tmp_path, keep_daily=3, keep_weekly=3)
+    assert (pruned.kept, pruned.deleted, pruned.left) == (kept, deleted, [])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, "notes"])
+
+
+def _manifest(folder: Path, *services: str) -> None:
+    """A manifest naming ``services`` (what retention reads of a backup folder)."""
+    folder.mkdir(exist_ok=True)
+    entries = [
+        ServiceBackup(s, f"sqlite:///{s}.db", "sqlite", f"{s}.db.gz", 1, "0" * 64, "r", "k", folder.name, 0.1)
+        for s in services
+    ]
+    body = Manifest(system="hrms", created_at=folder.name, folder=folder, services=entries, tools={}).to_json()
+    (folder / "manifest.json").write_text(json.dumps(body))
+
+
+def test_retention_counts_each_services_backups_apart_and_leaves_unfinished_folders(tmp_path: Path) -> None:
+    """A newcomer's trial: a backup of one service made the last full backup "the older
+    backup of the day" and deleted it, and a folder without a manifest (a backup being
+    written beside) was deleted too; 0 and 0 deleted every backup, the new one too."""
+    _manifest(tmp_path / "20261201T010000.000Z", "auth", "employee")  # the full one
+    _manifest(tmp_path / "20261201T020000.000Z", "employee")  # later the same day: employee only
+    _manifest(tmp_path / "20261130T020000.000Z", "auth", "employee")  # the day before
+    (tmp_path / "20261201T030000.000Z").mkdir()  # being written: no manifest yet
+    (tmp_path / "20261201T030000.000Z" / "auth.db.gz").write_bytes(b"partial")
+    pruned = prune(tmp_path, keep_daily=1, keep_weekly=0)
+    assert pruned.kept == ["20261201T020000.000Z", "20261201T010000.000Z"]  # auth's newest is the full one
+    assert pruned.deleted == ["20261130T020000.000Z"]
+    assert pruned.left == ["20261201T030000.000Z"]
+    assert (tmp_path / "20261201T030000.000Z" / "auth.db.gz").exists()
+    # the backup just made is kept whatever the rule says
+    _manifest(tmp_path / "20261101T000000.000Z", "auth")  # an older backup, named as the one just made
+    assert prune(tmp_path, keep_daily=1, keep_weekly=0, keep=["20261101T000000.000Z"]).deleted == []
+    with pytest.raises(BackupError, match="would delete every backup"):
+        prune(tmp_path, keep_daily=0, keep_weekly=0)
+    before = sorted(tmp_path.iterdir())
+    result = CliRunner().invoke(
+        app, ["backup", "--to", str(tmp_path), "--keep-daily", "0", "--keep-weekly", "0"], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "would delete every backup" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert sorted(tmp_path.iterdir()) == before  # nothing made, nothing deleted
 
 
 def test_a_revision_unknown_to_this_code_is_said() -> None:

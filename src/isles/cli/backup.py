@@ -57,7 +57,10 @@ def backup_command(
     <to>/<UTC time>/ with a manifest.json: PostgreSQL with pg_dump (custom format,
     every service's snapshot taken at once), SQLite with its online backup API, while
     the system runs. With --keep-daily/--keep-weekly, older backups beyond them are
-    deleted afterwards. Exit 0 done, 1 a database could not be dumped, 2 bad input.
+    deleted afterwards, each service's backups counted apart (a backup of one service
+    never lets another's last backups go); a folder without a manifest (a backup being
+    written) is never deleted. Exit 0 done, 1 a database could not be dumped, 2 bad
+    input.
 
     Example: isles backup --to /var/backups/isles --keep-daily 7 --keep-weekly 4
     isles backup --service employee --service project
@@ -68,6 +71,8 @@ def backup_command(
 
     if (keep_daily is None) != (keep_weekly is None):
         raise fail("give --keep-daily and --keep-weekly together")
+    if keep_daily == 0 and keep_weekly == 0:
+        raise fail("--keep-daily 0 --keep-weekly 0 would delete every backup, this one too: keep at least one")
     tooling = make_tooling()
     names = list(service or tooling.services)
     unknown = [n for n in names if n not in tooling.services]
@@ -107,10 +112,18 @@ def backup_command(
     spread = f"; snapshots within {manifest.spread_ms:.1f} ms" if manifest.spread_ms is not None else ""
     out.print(f"backup {manifest.folder}{spread}", highlight=False)
     if keep_daily is not None and keep_weekly is not None:
-        kept, deleted = prune(root, keep_daily=keep_daily, keep_weekly=keep_weekly)
+        pruned = prune(root, keep_daily=keep_daily, keep_weekly=keep_weekly, keep=[manifest.folder.name])
         out.print(
-            f"retention: {len(kept)} kept, {len(deleted)} deleted ({', '.join(deleted) or 'none'})", highlight=False
+            f"retention: {len(pruned.kept)} kept, {len(pruned.deleted)} deleted "
+            f"({', '.join(pruned.deleted) or 'none'}; each service's backups counted apart)",
+            highlight=False,
         )
+        if pruned.left:
+            out.print(
+                f"retention: {len(pruned.left)} folder(s) without a manifest left alone ({', '.join(pruned.left)}): "
+                "a backup being written, or one stopped mid-way: remove them by hand once you know",
+                highlight=False,
+            )
 
 
 @app.command("restore")

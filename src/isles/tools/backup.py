@@ -35,8 +35,8 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -147,9 +147,16 @@ class Manifest:
             raise BackupError(f"{path}: missing (not a finished backup folder)")
         try:
             body = json.loads(path.read_text())
+            if not isinstance(body, dict):
+                raise BackupError(f"{path}: not a valid manifest (not a JSON object)")
             if body.get("format") != FORMAT:
                 raise BackupError(f"{path}: unknown manifest format {body.get('format')!r}")
-            services = [ServiceBackup(**s) for s in body["services"]]
+            services = [_service_entry(path, i, s) for i, s in enumerate(body["services"])]
+            seen: set[str] = set()
+            for entry in services:
+                if entry.service in seen:
+                    raise BackupError(f"{path}: not a valid manifest (service {entry.service} twice)")
+                seen.add(entry.service)
             return cls(
                 system=body["system"],
                 created_at=body["created_at"],
@@ -158,8 +165,32 @@ class Manifest:
                 tools=body["tools"],
                 spread_ms=body.get("spread_ms"),
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except KeyError as exc:
+            raise BackupError(f"{path}: not a valid manifest (no {exc.args[0]!r})") from exc
+        except ValueError as exc:
+            raise BackupError(f"{path}: not a valid manifest ({exc})") from exc
+        except (TypeError, AttributeError) as exc:
             raise BackupError(f"{path}: not a valid manifest ({type(exc).__name__}: {exc})") from exc
+
+
+def _service_entry(path: Path, index: int, body: Any) -> ServiceBackup:
+    """A manifest's ``services[index]``, its fields checked (:class:`BackupError` naming
+    the one that is wrong): its file a name inside the backup folder, never a path."""
+    where = f"{path}: not a valid manifest (services[{index}]"
+    if not isinstance(body, dict):
+        raise BackupError(f"{where} is not an object)")
+    names = [f.name for f in fields(ServiceBackup)]
+    required = [f.name for f in fields(ServiceBackup) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [n for n in required if n not in body]
+    if missing:
+        raise BackupError(f"{where}: no {', '.join(missing)})")
+    unknown = [n for n in body if n not in names]
+    if unknown:
+        raise BackupError(f"{where}: unknown field {', '.join(map(str, unknown))})")
+    file = body["file"]
+    if not isinstance(file, str) or Path(file).name != file or file in ("", ".", ".."):
+        raise BackupError(f"{where}.file {file!r}: not a file name inside the backup folder)")
+    return ServiceBackup(**body)
 
 
 def public_url(url: URL) -> str:
@@ -791,17 +822,22 @@ def backup_time(name: str) -> datetime | None:
         return None
 
 
-def plan_prune(names: Iterable[str], *, keep_daily: int, keep_weekly: int) -> tuple[list[str], list[str]]:
-    """(kept, deleted) of the backup folder ``names``: the newest backup of each of
-    the ``keep_daily`` most recent days that have one, and of each of the
-    ``keep_weekly`` most recent ISO weeks that have one, are kept; the rest go.
-    Names that are not backup folders are neither."""
-    dated = sorted(((t, n) for n in names if (t := backup_time(n)) is not None), reverse=True)
+def plan_prune(
+    backups: Mapping[str, Collection[str]] | Iterable[str], *, keep_daily: int, keep_weekly: int
+) -> tuple[list[str], list[str]]:
+    """(kept, deleted) of the backup folders ``backups`` (name -> the services it holds;
+    plain names: all alike): **for each service**, the newest backup holding it of each of
+    the ``keep_daily`` most recent days that have one, and of each of the ``keep_weekly``
+    most recent ISO weeks that have one, are kept; a folder no service keeps goes. So a
+    backup of one service never lets the last full backup of the others go. Names that
+    are not backup folders are neither."""
+    held = backups if isinstance(backups, Mapping) else dict.fromkeys(backups, ("",))
+    dated = sorted(((t, n) for n in held if (t := backup_time(n)) is not None), reverse=True)
     kept: set[str] = set()
 
-    def keep_newest(period: Callable[[datetime], Any], count: int) -> None:
+    def keep_newest(among: list[tuple[datetime, str]], period: Callable[[datetime], Any], count: int) -> None:
         seen: list[Any] = []
-        for when, name in dated:
+        for when, name in among:
             key = period(when)
             if key in seen:
                 continue
@@ -810,18 +846,44 @@ def plan_prune(names: Iterable[str], *, keep_daily: int, keep_weekly: int) -> tu
             seen.append(key)
             kept.add(name)
 
-    keep_newest(lambda t: t.date(), keep_daily)
-    keep_newest(lambda t: date.isocalendar(t.date())[:2], keep_weekly)
+    for service in sorted({s for _, n in dated for s in held[n]}):
+        among = [(t, n) for t, n in dated if service in held[n]]
+        keep_newest(among, lambda t: t.date(), keep_daily)
+        keep_newest(among, lambda t: date.isocalendar(t.date())[:2], keep_weekly)
     return [n for _, n in dated if n in kept], [n for _, n in dated if n not in kept]
 
 
-def prune(root: Path, *, keep_daily: int, keep_weekly: int) -> tuple[list[str], list[str]]:
-    """Delete the backup folders under ``root`` that :func:`plan_prune` lets go;
-    (kept, deleted)."""
+@dataclass
+class Pruned:
+    """What :func:`prune` did under a backups folder."""
+
+    kept: list[str]
+    deleted: list[str]
+    #: folders named as backups without a manifest that reads (a backup being written,
+    #: or one killed mid-way): never deleted by retention; look, then remove by hand
+    left: list[str]
+
+
+def prune(root: Path, *, keep_daily: int, keep_weekly: int, keep: Collection[str] = ()) -> Pruned:
+    """Delete the backup folders under ``root`` that :func:`plan_prune` lets go, each
+    service's backups counted apart (from the folders' manifests). A folder without a
+    manifest that reads is left alone (another backup may be writing it), as are the
+    folders ``keep`` names (the backup just made). :class:`BackupError` for a rule that
+    keeps nothing."""
+    if keep_daily < 1 and keep_weekly < 1:
+        raise BackupError("--keep-daily 0 --keep-weekly 0 would delete every backup: keep at least one day or week")
     if not root.is_dir():
-        return [], []
-    names = [p.name for p in root.iterdir() if p.is_dir()]
-    kept, deleted = plan_prune(names, keep_daily=keep_daily, keep_weekly=keep_weekly)
+        return Pruned([], [], [])
+    backups: dict[str, Collection[str]] = {}
+    left: list[str] = []
+    for path in sorted(root.iterdir()):
+        if not path.is_dir() or backup_time(path.name) is None:
+            continue
+        try:
+            backups[path.name] = {s.service for s in Manifest.read(path).services}
+        except BackupError:
+            left.append(path.name)
+    deleted = [n for n in plan_prune(backups, keep_daily=keep_daily, keep_weekly=keep_weekly)[1] if n not in keep]
     for name in deleted:
         shutil.rmtree(root / name)
-    return kept, deleted
+    return Pruned([n for n in sorted(backups, reverse=True) if n not in deleted], deleted, left)
