@@ -497,3 +497,47 @@ async def test_a_database_error_in_a_restore_is_one_line_naming_the_service(tmp_
             await restore(manifest.folder, {"toy": stranger})
     finally:
         drop_in_background(str(url))
+
+
+async def test_a_restore_under_the_running_system_is_refused(tmp_path: Path) -> None:
+    """A newcomer's trial: ``restore --force`` replaced a SQLite file while ``isles up``
+    ran on it; the process wrote on into the file it had open, answered 200, and the
+    writes were gone after its restart. A restore into the databases of the system the
+    state file records as running (its process alive) is refused, one line, exit 2."""
+    from isles.cli.state import State
+    from isles.cli.state import write as write_state
+
+    system, urls = _toy(tmp_path)
+    system.services[0].name = "source"  # the toy system's first service (tests/isles/toy.py)
+    manifest = await backup(system, {"source": urls["toy"]}, tmp_path / "backups")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "source.db").write_bytes((tmp_path / "toy.db").read_bytes())
+    state_file = Path(os.environ["ISLES_STATE_FILE"])
+
+    def record(running: bool) -> None:
+        state = State("tests.isles.toy:build", "http://127.0.0.1:1", os.getpid(), str(data), str(tmp_path / "k"))
+        write_state(state_file, State(**{**state.__dict__, "running": running}))
+
+    argv = ["--system", "tests.isles.toy:build", "--data-dir", str(data), "restore", str(manifest.folder)]
+    record(running=True)
+    refused = await asyncio.to_thread(
+        CliRunner().invoke, app, [*argv, "-s", "source", "--force"], env={"COLUMNS": "250"}
+    )
+    assert refused.exit_code == 2, refused.output
+    assert f"source: the system isles up started (pid {os.getpid()}) is running on" in refused.output
+    assert "stop it first" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
+    # into new databases beside it, and --verify: not its databases, not refused
+    elsewhere = [*argv[:2], "--data-dir", str(tmp_path / "new"), *argv[4:]]
+    beside = await asyncio.to_thread(CliRunner().invoke, app, [*elsewhere, "-s", "source"], env={"COLUMNS": "250"})
+    assert "stop it first" not in beside.output
+    assert (tmp_path / "new" / "source.db").exists(), beside.output
+    verified = await asyncio.to_thread(CliRunner().invoke, app, [*argv, "--verify"], env={"COLUMNS": "250"})
+    assert "stop it first" not in verified.output
+    # stopped: the restore goes ahead
+    record(running=False)
+    done = await asyncio.to_thread(CliRunner().invoke, app, [*argv, "-s", "source", "--force"], env={"COLUMNS": "250"})
+    assert "stop it first" not in done.output
+    assert done.exit_code in (0, 1), done.output  # 1: the toy's hand-made revision is unknown to its code
+    assert "1 service(s) restored" in done.output or "differ from the manifest" in done.output

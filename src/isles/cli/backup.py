@@ -16,6 +16,10 @@ from rich.table import Table
 from isles.cli.common import app, common, dispose, fail, make_settings, make_tooling, out
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy.engine import URL
+
     from isles.tools.backup import Manifest, RestoreResult
 
 ServicesOpt = Annotated[
@@ -169,6 +173,8 @@ def restore_command(
     unknown = [n for n in names if n not in tooling.services]
     if unknown:
         raise fail(f"{folder}: service {', '.join(unknown)} is not in the system {tooling.system.name}")
+    if not verify:
+        _not_under_a_running_system({n: tooling[n].db.url for n in names})
     bar, note = _bar(names, "verifying" if verify else "restoring")
 
     async def go() -> list[RestoreResult]:
@@ -213,3 +219,48 @@ def restore_command(
         for r in results:
             hint = f"next: isles reconcile {r.service} --backup {folder}" + (f" {given}" if given else "")
             out.print(hint, highlight=False, markup=False, soft_wrap=True)
+
+
+def _not_under_a_running_system(targets: Mapping[str, URL]) -> None:
+    """Refuse (exit 2) a restore into the databases of the system ``isles up`` recorded
+    as running (the state file; its process alive): a process that keeps running on a
+    restored database writes on into what it had open — a SQLite file the restore
+    replaced — and acknowledges writes that are then lost (a newcomer's trial). Stop
+    it first. Processes started by hand (``isles serve``) are not recorded: the docs
+    say to stop them too."""
+    from sqlalchemy.engine import make_url
+
+    from isles.cli.state import StateError
+    from isles.cli.state import read as read_state
+    from isles.core.settings import IslesSettings
+    from isles.storage.db import DatabaseConfigError, resolve_database_url
+    from isles.tools.backup import public_url
+
+    try:
+        state = read_state(IslesSettings().state_file)
+    except StateError:
+        return
+    if state is None or not state.alive:
+        return
+    try:
+        running = IslesSettings(**state.settings)
+        theirs = {n: make_url(resolve_database_url(n, running, {})) for n in targets}
+    except (DatabaseConfigError, ValueError):
+        return
+    same = [n for n, url in targets.items() if _same_database(url, theirs[n])]
+    if same:
+        raise fail(
+            f"{', '.join(same)}: the system isles up started (pid {state.pid}) is running on "
+            f"{public_url(theirs[same[0]])}{' and the others' if len(same) > 1 else ''}: stop it first "
+            "(a restore under a running process loses the writes it takes afterwards)"
+        )
+
+
+def _same_database(a: URL, b: URL) -> bool:
+    if a.get_backend_name() == "sqlite" and b.get_backend_name() == "sqlite":
+        return (
+            bool(a.database)
+            and bool(b.database)
+            and Path(a.database or "").resolve() == Path(b.database or "").resolve()
+        )
+    return (a.host, a.port or 5432, a.database) == (b.host, b.port or 5432, b.database)
