@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -267,7 +268,7 @@ async def test_a_corrupt_or_unfinished_folder_is_one_line_naming_the_file_exit_2
     entry = manifest["toy"]
     assert (entry.revision, entry.kernel_revision) == ("abc123", "k1")
     assert entry.outbox == {"max_id": 3, "max_published_id": 2}
-    assert entry.inbox == {"count": 1, "max_processed_at": "2026-01-02T03:04:05"}
+    assert entry.inbox == {"count": 1, "max_processed_at": "2026-01-02T03:04:05+00:00"}  # ISO, as PostgreSQL's
     assert entry.rows["items"] == 500
     with gzip.open(manifest.folder / entry.file) as f:
         assert f.read(16) == b"SQLite format 3\x00"
@@ -541,3 +542,58 @@ async def test_a_restore_under_the_running_system_is_refused(tmp_path: Path) -> 
     assert "stop it first" not in done.output
     assert done.exit_code in (0, 1), done.output  # 1: the toy's hand-made revision is unknown to its code
     assert "1 service(s) restored" in done.output or "differ from the manifest" in done.output
+
+
+async def test_bad_targets_and_a_backup_made_wrong_are_one_line_exit_2(tmp_path: Path) -> None:
+    """A newcomer's trial: ``--verify`` of a SQLite backup was refused because the system
+    was configured with PostgreSQL (verify needs only a temporary folder); a target
+    folder that is a file, a backup file that matches its checksum and does not unpack,
+    a --to that cannot be made: exit 1 with an empty line first, or Python's words.
+    Now each is one line, exit 2."""
+    system, urls = _toy(tmp_path)
+    system.services[0].name = "source"
+    manifest = await backup(system, {"source": urls["toy"]}, tmp_path / "backups")
+    toy = ["--system", "tests.isles.toy:build"]
+    pg = ["--database-url", "postgresql+asyncpg://postgres@127.0.0.1:5432/never_made_{service}"]
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(app, [*toy, *args], env={"COLUMNS": "250"})
+
+    def one_line(result: Any, said: str) -> None:
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: "), result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert said in result.output.replace("\n", ""), result.output
+
+    # a SQLite backup verified whatever database the system is configured with
+    verified = await asyncio.to_thread(run, *pg, "restore", str(manifest.folder), "--verify")
+    assert verified.exit_code == 0, verified.output
+    assert "1 service(s) verified" in verified.output
+    # a PostgreSQL backup has no server to be verified on in a SQLite system
+    body = json.loads((manifest.folder / "manifest.json").read_text())
+    other = tmp_path / "pgbackup"
+    other.mkdir()
+    file = manifest["source"].file
+    shutil.copy(manifest.folder / file, other / file)
+    body["services"][0] = {**body["services"][0], "dialect": "postgresql"}
+    (other / "manifest.json").write_text(json.dumps(body))
+    refused = await asyncio.to_thread(run, "--data-dir", str(tmp_path / "d"), "restore", str(other), "--verify")
+    one_line(refused, "source: the backup is postgresql: --verify restores it into a scratch database")
+    # a folder for the database that is a file
+    (tmp_path / "a-file").write_text("x")
+    refused = await asyncio.to_thread(run, "--data-dir", str(tmp_path / "a-file"), "restore", str(manifest.folder))
+    one_line(refused, f"source: {tmp_path / 'a-file'} is not a folder")
+    # a file that matches its checksum and is not gzip
+    made_wrong = manifest.folder / file
+    made_wrong.write_bytes(b"not gzip at all")
+    body = json.loads((manifest.folder / "manifest.json").read_text())
+    body["services"][0] |= {"size": made_wrong.stat().st_size, "sha256": hashlib.sha256(b"not gzip at all").hexdigest()}
+    (manifest.folder / "manifest.json").write_text(json.dumps(body))
+    refused = await asyncio.to_thread(run, "--data-dir", str(tmp_path / "e"), "restore", str(manifest.folder))
+    one_line(refused, f"{made_wrong}: cannot be unpacked")
+    assert not list((tmp_path / "e").glob("*.db")), "nothing restored"
+    # backup --to where no folder can be made
+    refused = await asyncio.to_thread(
+        run, "--data-dir", str(tmp_path / "d"), "backup", "--to", str(tmp_path / "a-file" / "b")
+    )
+    one_line(refused, f"--to {tmp_path / 'a-file' / 'b'}: cannot make the folder")

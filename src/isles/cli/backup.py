@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from isles.cli.common import app, common, dispose, fail, make_settings, make_tooling, out
+from isles.cli.common import app, common, dispose, fail, make_settings, make_tooling, out, progress_bar
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,7 +28,7 @@ ServicesOpt = Annotated[
 
 def _bar(names: list[str], verb: str) -> tuple[Progress, Any]:
     """A Rich progress with one task per service, and the callback that moves it."""
-    bar = Progress(transient=True, console=Console(stderr=True))
+    bar = progress_bar()
     tasks: dict[str, TaskID] = {n: bar.add_task(f"{n}: waiting", total=1) for n in names}
 
     def note(service: str, what: str) -> None:
@@ -85,6 +84,10 @@ def backup_command(
     root = to or make_settings().data_dir / "backups"
     if root.exists() and not root.is_dir():
         raise fail(f"--to {root}: not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--to {root}: cannot make the folder: {exc.strerror}") from exc
     bar, note = _bar(names, "dumping")
 
     async def go() -> Manifest:
@@ -151,9 +154,11 @@ def restore_command(
     TEMPLATE ({service} in it) or --data-dir DIR (SQLite). Every file's sha256 is
     checked first; each restored database is compared with the manifest (schema
     revisions, every table's row count). A target that exists is replaced only with
-    --force (stop the system first). Exit 0 restored and matching, 1 a mismatch or a
+    --force (stop the system first: a restore into the databases of the system isles
+    up records as running is refused). Exit 0 restored and matching, 1 a mismatch or a
     failed restore, 2 a corrupt or missing backup, a target holding data without
-    --force (nothing restored), or bad input.
+    --force, the running system's databases, a target of another kind than the backup
+    (nothing restored), or bad input.
 
     Example: isles restore .isles/backups/20261129T074802.123Z --verify
     isles restore BACKUP --database-url 'postgresql+asyncpg://postgres@127.0.0.1/restored_{service}'
@@ -161,7 +166,16 @@ def restore_command(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from isles.tools.backup import BackupError, Manifest, TargetExists, check_files, history_note, restore
+    from isles.tools.backup import (
+        BackupError,
+        CorruptBackup,
+        Manifest,
+        TargetExists,
+        WrongTarget,
+        check_files,
+        history_note,
+        restore,
+    )
 
     try:
         manifest = Manifest.read(folder)
@@ -196,7 +210,9 @@ def restore_command(
     try:
         results = asyncio.run(go())
     except BackupError as exc:
-        raise fail(str(exc).splitlines()[0], code=2 if isinstance(exc, TargetExists) else 1) from exc
+        raise fail(
+            str(exc).splitlines()[0], code=2 if isinstance(exc, TargetExists | WrongTarget | CorruptBackup) else 1
+        ) from exc
     except (OSError, SQLAlchemyError) as exc:
         raise fail(f"database error: {str(exc).splitlines()[0]}", code=1) from exc
     table = Table("service", "restored into", "rows", "seconds", "check", "migrations")

@@ -24,6 +24,8 @@ from isles.cli.state import read as read_state
 # The platform is imported where a command uses it, not here: `isles --help` and a
 # command's --help start without loading FastAPI, SQLAlchemy or pydantic.
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from isles.core.settings import IslesSettings
     from isles.runtime.system import SystemRuntime
     from isles.sagas.store import SagaStore
@@ -221,6 +223,16 @@ KeysDirOpt = Annotated[
     Path | None,
     typer.Option("--dir", help="The keys folder [env ISLES_KEYS_DIR; default <data dir>/keys]."),
 ]
+
+
+def progress_bar(*columns: Any) -> Progress:
+    """A transient Rich progress bar on stderr, shown only where stderr is a terminal.
+    Elsewhere (a pipe, a log file, a test's runner) it prints nothing, not even the
+    empty line a stopped bar leaves: a failure then is one line (a newcomer's trial)."""
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

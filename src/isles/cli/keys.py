@@ -94,9 +94,7 @@ def keys_rotate_data(
 
     Example: isles keys rotate-data --service employee
     """
-    from rich.progress import Progress
-
-    from isles.cli.common import make_tooling, run_db, selected
+    from isles.cli.common import make_tooling, progress_bar, run_db, selected
     from isles.runtime.keys import keys_dir
     from isles.storage import crypto, rotation
 
@@ -116,7 +114,7 @@ def keys_rotate_data(
 
     async def go() -> list[tuple[str, str, int, int]]:
         results = []
-        with Progress(transient=True) as bar:
+        with progress_bar() as bar:
             for name in names:
                 rt = runtime[name]
                 db = await rt.readable()

@@ -58,7 +58,8 @@ def resolve_database_url(service: str, settings: IslesSettings, environ: Mapping
     if template:
         if "{service}" not in template:
             raise DatabaseConfigError(
-                "ISLES_DATABASE_URL must contain a {service} placeholder: services never share a database"
+                "the database URL (--database-url, ISLES_DATABASE_URL) must contain a {service} placeholder: "
+                "services never share a database"
             )
         return template.replace("{service}", service)
     path = settings.data_dir.expanduser().resolve() / f"{service}.db"

@@ -35,6 +35,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
@@ -73,6 +74,16 @@ class BackupError(Exception):
 class TargetExists(BackupError):
     """A restore's target databases hold data and ``force`` was not given: refused
     before any is restored."""
+
+
+class CorruptBackup(BackupError):
+    """A backup file that matches its manifest's checksum and still does not unpack (a
+    backup made wrong): bad input, as a checksum that differs is."""
+
+
+class WrongTarget(BackupError):
+    """A restore's target is of another kind than the backup (a SQLite backup into
+    PostgreSQL, or the reverse): bad input, refused before any is restored."""
 
 
 class _Service(Protocol):
@@ -257,6 +268,15 @@ class Facts:
 
 
 def _iso(value: Any) -> Any:
+    """A time as ISO 8601 with its offset: a datetime, or SQLite's text of one (naive:
+    the platform stores UTC), so both kinds of manifest say it alike."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
     return value.isoformat() if isinstance(value, datetime) else value
 
 
@@ -318,7 +338,10 @@ def _sqlite_facts(path: Path) -> Facts:
                 "max_published_id": one(f"SELECT max(id) FROM {OUTBOX} WHERE published_at IS NOT NULL", OUTBOX),
             }
         if INBOX in rows:
-            inbox = {"count": rows[INBOX], "max_processed_at": one(f"SELECT max(processed_at) FROM {INBOX}", INBOX)}
+            inbox = {
+                "count": rows[INBOX],
+                "max_processed_at": _iso(one(f"SELECT max(processed_at) FROM {INBOX}", INBOX)),
+            }
         return Facts(
             revision=one(f"SELECT version_num FROM {SERVICE_VERSION_TABLE}", SERVICE_VERSION_TABLE),
             kernel_revision=one(f"SELECT version_num FROM {KERNEL_VERSION_TABLE}", KERNEL_VERSION_TABLE),
@@ -655,6 +678,19 @@ async def _restore_postgres_now(
         await conn.close()
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why a file cannot be made at ``path`` (its folder, or the nearest one there, is a
+    file, or is not writable), or None; nothing is made to find out."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder (the database would be {path})"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder}: not writable (the database would be {path})"
+    return None
+
+
 def _restore_sqlite(entry: ServiceBackup, file: Path, target: Path, *, force: bool) -> Facts:
     if target.exists() and not force:
         raise BackupError(f"{entry.service}: {target} exists (give --force to replace it)")
@@ -663,9 +699,12 @@ def _restore_sqlite(entry: ServiceBackup, file: Path, target: Path, *, force: bo
     try:
         with gzip.open(file, "rb") as f_in, partial.open("wb") as f_out:
             shutil.copyfileobj(f_in, f_out, CHUNK)
-    except (OSError, EOFError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         partial.unlink(missing_ok=True)
-        raise BackupError(f"{file}: cannot be unpacked ({exc})") from exc
+        raise CorruptBackup(f"{file}: cannot be unpacked ({exc})") from exc
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"{entry.service}: cannot write {partial}: {exc.strerror or exc}") from exc
     # A write-ahead log beside the old file belongs to it, not to the restored one.
     for suffix in ("-wal", "-shm", "-journal"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
@@ -709,10 +748,24 @@ async def restore(
     note = progress or (lambda _s, _w: None)
     token = secrets.token_hex(4)
     for entry in chosen:
+        if verify and entry.dialect == "sqlite":
+            continue  # verified in a temporary folder, whatever the system is configured with
         dialect = _url_of(targets[entry.service]).get_backend_name()
         if dialect != entry.dialect:
             where = public_url(_url_of(targets[entry.service]))
-            raise BackupError(f"{entry.service}: the backup is {entry.dialect}, the target {where} is not")
+            if verify:
+                raise WrongTarget(
+                    f"{entry.service}: the backup is {entry.dialect}: --verify restores it into a scratch database "
+                    f"on the configured server, and the system is configured with {where}: give --database-url "
+                    "of a PostgreSQL server"
+                )
+            raise WrongTarget(f"{entry.service}: the backup is {entry.dialect}, the target {where} is not")
+    if not verify:  # a SQLite target's folder: bad input before any is restored, nothing made
+        for entry in chosen:
+            if entry.dialect == "sqlite":
+                problem = _unwritable(Path(_url_of(targets[entry.service]).database or ""))
+                if problem:
+                    raise WrongTarget(f"{entry.service}: {problem}")
     if not verify and not force:  # refused before any is restored, not one by one
         import asyncpg
 
