@@ -365,3 +365,26 @@ def test_a_data_dir_other_than_the_recorded_one_ignores_what_up_recorded(
     assert "recorded_auth" in same.stdout, "the recorded folder itself still finds its databases"
     bare = CliRunner().invoke(app, ["services"], env=env)
     assert "recorded_auth" in bare.stdout, "no flag: what up recorded"
+
+
+def test_the_announcement_says_how_to_find_a_postgresql_system_from_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer's trial: ``isles up`` on PostgreSQL said only ``export ISLES_DATA_DIR=...``
+    for the other commands elsewhere; with that alone they look for SQLite files."""
+    from types import SimpleNamespace
+
+    from isles.cli import run as run_cli
+    from isles.core.settings import IslesSettings
+
+    settings = IslesSettings(
+        data_dir=tmp_path / "d",
+        database_url="postgresql+asyncpg://hr:secret@db.internal:5433/hr_{service}",
+        state_file=tmp_path / "state.json",
+    )
+    runtime = SimpleNamespace(settings=settings, system=SimpleNamespace(name="toy"), services={})
+    run_cli._announce(runtime, "http://127.0.0.1:1", [])  # type: ignore[arg-type]
+    said = capsys.readouterr().out
+    assert f"export ISLES_DATA_DIR={(tmp_path / 'd').resolve()}" in said, said
+    assert "ISLES_DATABASE_URL='postgresql+asyncpg://hr:***@db.internal:5433/hr_{service}'" in said, said
+    assert "secret" not in said

@@ -28,7 +28,7 @@ from isles.storage.schema import inbox_table, outbox_table
 from isles.tools.backup import backup, restore
 from isles.tools.reconcile import consumed, reconcile
 from tests.hrms.helpers import assign, new_employee, new_project, ok
-from tests.support import Backend
+from tests.support import PG_SERVER, Backend, drop_in_background
 
 pytestmark = pytest.mark.integration
 
@@ -177,6 +177,28 @@ async def test_the_command_reconciles_and_says_so(
     code, output, _ = await asyncio.to_thread(run, "reconcile", "project", "--backup", str(tmp_path))
     assert code == 2, output
     assert f"{tmp_path / 'manifest.json'}: missing (not a finished backup folder)" in output, output
+    code, output, _ = await asyncio.to_thread(run, "restore", str(manifest.folder), "--verify", "--force")
+    assert code == 2, output
+    assert "--verify restores into scratch databases: give one" in output, output
+
+    # Restored into new databases without its peers (a newcomer's trial: the hint said
+    # to reconcile there, which failed on the peers' missing databases): the hint says
+    # to restore them too, with the options given.
+    if backend.settings.database_url:
+        elsewhere = ["--database-url", f"{PG_SERVER}/isles_t_{uuid.uuid4().hex[:12]}_{{service}}"]
+    else:
+        elsewhere = ["--data-dir", str(tmp_path / "elsewhere")]
+    argv = ["--system", "tests.hrms.cluster:core", *elsewhere, "restore", str(manifest.folder), "-s", "project"]
+    try:
+        alone = await asyncio.to_thread(CliRunner().invoke, app, argv, env={"COLUMNS": "250"})
+        assert alone.exit_code == 0, alone.output
+        said = alone.output.replace("\n", "")
+        assert "next: auth, company, employee, notification have no database here" in said, alone.output
+        assert f"isles restore {manifest.folder} -s auth -s company -s employee -s notification" in said
+        assert "next: isles reconcile" not in said
+    finally:
+        if backend.settings.database_url:
+            drop_in_background(elsewhere[1].replace("{service}", "project"))
 
 
 async def test_an_owner_restored_behind_its_copies_is_reported_and_its_copies_found_ahead_then_repaired(

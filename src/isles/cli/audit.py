@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from isles.cli.common import app, err, make_tooling, out, run_db
+from isles.cli.common import app, err, fail, make_tooling, out, run_db
 
 if TYPE_CHECKING:
     from isles.service.audit import AuditReport, Repair
@@ -95,6 +95,13 @@ def audit_command(
         # Reads go through each service's read-only role where one is given
         # (ISLES_<SERVICE>_READER_URL); only a repair writes, as the service's own role.
         readers = {s.name: tooling.reader(s.name) for s in tooling.system.services}
+        for name, db in readers.items():  # read-only: a database that is not there is not made
+            if not await db.exists():
+                where = db.url.render_as_string(hide_password=True)
+                raise fail(
+                    f"{name}: no database at {where}: the audit reads every service's database and makes none "
+                    "(give --data-dir or --database-url where the system is, or restore it first)"
+                )
         found = await audit(
             tooling.system,
             readers,

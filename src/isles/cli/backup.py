@@ -177,6 +177,8 @@ def restore_command(
         restore,
     )
 
+    if verify and force:
+        raise fail("--force replaces a target that exists; --verify restores into scratch databases: give one")
     try:
         manifest = Manifest.read(folder)
         names = [e.service for e in manifest.services] if not service else list(service)
@@ -191,11 +193,13 @@ def restore_command(
         _not_under_a_running_system({n: tooling[n].db.url for n in names})
     bar, note = _bar(names, "verifying" if verify else "restoring")
 
+    absent: list[str] = []  # the peers without a database where these were restored
+
     async def go() -> list[RestoreResult]:
         try:
             targets = {n: tooling[n].db.url for n in names}
             with bar:
-                return await restore(
+                done = await restore(
                     folder,
                     targets,
                     services=names,
@@ -204,6 +208,9 @@ def restore_command(
                     progress=note,
                     tls_ca=tooling.settings.database_tls_ca,
                 )
+            if not verify:
+                absent.extend([n for n in tooling.services if n not in names and not await tooling[n].db.exists()])
+            return done
         finally:
             await dispose(tooling)
 
@@ -232,6 +239,14 @@ def restore_command(
     if not verify:
         # Restored to the backup's point: what the peers did since is theirs to give back.
         given = common().as_flags()
+        if absent:  # into new databases without their peers: nothing to reconcile with there yet
+            peers = " ".join(f"-s {n}" for n in absent)
+            hint = (
+                f"next: {', '.join(absent)} have no database here: reconcile compares a service with its peers, so "
+                f"restore them too (isles restore {folder} {peers}" + (f" {given}" if given else "") + ")"
+            )
+            out.print(hint, highlight=False, markup=False, soft_wrap=True)
+            return
         for r in results:
             hint = f"next: isles reconcile {r.service} --backup {folder}" + (f" {given}" if given else "")
             out.print(hint, highlight=False, markup=False, soft_wrap=True)

@@ -166,8 +166,16 @@ def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
     if settings.mail.sender == "file":
         out.print(f"  mail      {mail} (one .eml per message)")
     out.print(f"  other commands (isles token, sagas, dlq, ...) find this system in {settings.state_file}")
+    exports = []
     if settings.data_dir.resolve() != Path(".isles").resolve():
-        out.print(f"  elsewhere: export ISLES_DATA_DIR={settings.data_dir.resolve()}")
+        exports.append(f"ISLES_DATA_DIR={settings.data_dir.resolve()}")
+    if settings.database_url:  # a newcomer's trial: from elsewhere, the data folder alone finds SQLite files
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(settings.database_url.replace("{service}", "SERVICE")).render_as_string(hide_password=True)
+        exports.append(f"ISLES_DATABASE_URL='{shown.replace('SERVICE', '{service}')}'")
+    if exports:
+        out.print(f"  elsewhere: export {' '.join(exports)}", highlight=False, markup=False)
 
 
 async def _serve(runtime: SystemRuntime, *, host: str, port: int, demo: bool, log_level: str) -> None:
