@@ -336,20 +336,17 @@ def run_command(
 
     from isles.cli.common import run_db
     from isles.tools.split import SplitError
-    from isles.tools.split.run import (
-        RunResult,
+    from isles.tools.split.ids import (
         check_targets,
         forget_ids,
-        merge_rejects,
         namespace,
         read_loaded_ids,
-        read_rejects,
         read_watermarks,
-        run,
         write_ids,
-        write_rejects,
         write_watermarks,
     )
+    from isles.tools.split.results import RunResult, merge_rejects, read_rejects, write_rejects
+    from isles.tools.split.run import run
 
     if delete_gone and not changed:
         raise fail("--delete-gone deletes the rows gone since the last run: give it with --changed")
@@ -493,7 +490,7 @@ def run_command(
 
 def _ids(monolith: Path, table: str, analysis: Analysis, plan: Plan) -> set[int]:
     from isles.tools.split.analyse import open_readonly
-    from isles.tools.split.run import identity_of, monolith_ids
+    from isles.tools.split.ids import identity_of, monolith_ids
 
     with open_readonly(monolith) as db:
         return monolith_ids(db, analysis, table, identity_of(plan, analysis, table))
@@ -556,7 +553,7 @@ def _verify(
 
     from isles.cli.common import run_db
     from isles.tools.split import SplitError
-    from isles.tools.split.run import Reject, read_rejects
+    from isles.tools.split.results import Reject, read_rejects
     from isles.tools.split.verify import VerifyResult, verify
 
     there = rejects_file.exists()
@@ -619,8 +616,8 @@ def rollback_command(
 
     from isles.cli.common import run_db
     from isles.tools.split import SplitError
+    from isles.tools.split.ids import check_targets
     from isles.tools.split.rollback import RollbackResult, read_gone_ids, read_ids, rollback
-    from isles.tools.split.run import check_targets
 
     ids_file = plan_file.with_suffix(".ids.sqlite")
     try:

@@ -3,14 +3,14 @@
 
 Most rows of a monolith need no decision: every value already has the type its
 target column wants, every reference names a row that is there. For those rows the
-conversion :class:`isles.tools.split.run.Mapper` makes in Python is a fixed rewrite
+conversion :class:`isles.tools.split.mapper.Mapper` makes in Python is a fixed rewrite
 that SQL can make as well: an integer id becomes its UUID (looked up in a temporary
 table of the ids' UUIDs, made once per table), an ISO date stays as it is, a
 timestamp gets its UTC offset, a boolean 0/1 becomes ``t``/``f``, a related row's
 column is read by a join. So one ``SELECT`` per table (:class:`FastTable`) gives, for
 every row, whether it is *clean* and, if it is, its line of ``COPY ... FROM STDIN``
 text (and the lines of the table's replicas). The run writes those lines as they are
-(:meth:`isles.tools.split.run.Writer.write_text`); the rows that are not clean — a
+(:meth:`isles.tools.split.writer.Writer.write_text`); the rows that are not clean — a
 value of another type, an empty string, an orphan, a row naming a rejected row — are
 read again and converted by the mapper, which decides and reports what to do with
 them, exactly as before. A row's "clean" test is conservative: where SQL could only
@@ -357,7 +357,7 @@ class FastPlanner:
 
     def load_order(self, table: str) -> str | None:
         """The temporary table of ``table``'s rowids in the order the mapper loads them
-        (:meth:`isles.tools.split.run.Mapper.load_order`: a row after the row of its
+        (:meth:`isles.tools.split.mapper.Mapper.load_order`: a row after the row of its
         table it names), made once; None where that is rowid order."""
         order = self.mapper.load_order(table)
         if order is None:

@@ -14,7 +14,7 @@ table), ``{ copy = "employee.employees" }`` (a denormalized column the target ke
 from its owner's events: filled from the owner's migrated row), or, for the target's
 UUID key of a monolith table with no one-column id, ``{ key = ["employee_id",
 "project_id"] }`` / ``{ key = "rowid" }`` (the row's UUID made of those values:
-:func:`isles.tools.split.run.row_key_id`).
+:func:`isles.tools.split.ids.row_key_id`).
 
 A column's **values** (``[tables.X.values.COLUMN]``, ``"monolith value" = "target
 value"``) rewrite the monolith's words into the target's where they differ: a

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from isles.tools.split import SplitError
 from isles.tools.split.analyse import Analysis, open_readonly
+from isles.tools.split.ids import GONE_TABLE, IDS_TABLE
+from isles.tools.split.mapper import Mapper
 from isles.tools.split.plan import Plan, Target
-from isles.tools.split.run import GONE_TABLE, IDS_TABLE, Mapper, foreign_keys_to, replicas_of
+from isles.tools.split.replicas import replicas_of
+from isles.tools.split.writer import foreign_keys_to
 
 if TYPE_CHECKING:
     from sqlalchemy import CursorResult, Table

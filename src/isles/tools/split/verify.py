@@ -1,6 +1,6 @@
 """``isles split verify``: compare the services' databases with the monolith after
 ``isles split run``. What the run must have written is computed again from the
-monolith and the plan (:class:`isles.tools.split.run.Mapper`, the same conversions and
+monolith and the plan (:class:`isles.tools.split.mapper.Mapper`, the same conversions and
 rejects) and read back from the targets: per table the expected rows against the
 target's, a checksum of every filled column per row, every reference found in its
 owner's table (or its parent a reject), every loaded owner row's copies. On PostgreSQL
@@ -19,28 +19,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from isles.tools.split.analyse import Analysis, open_readonly
+from isles.tools.split.convert import checksum, converter, norm, to_id
 from isles.tools.split.fast import KINDS, FastPlanner, FastTable, copy_out, out_text
 from isles.tools.split.fast import NULL as NULL_TEXT
+from isles.tools.split.ids import uuid_of
+from isles.tools.split.mapper import BATCH, Mapper, TableMap, is_copy
 from isles.tools.split.plan import (
     UUID_TYPES,
     Plan,
     Target,
 )
-from isles.tools.split.run import (
-    BATCH,
-    Mapper,
-    Reject,
-    TableMap,
-    Writer,
-    checksum,
-    clean_first,
-    converter,
-    is_copy,
-    norm,
-    replicas_of,
-    to_id,
-    uuid_of,
-)
+from isles.tools.split.replicas import replicas_of
+from isles.tools.split.results import Reject
+from isles.tools.split.run import clean_first
+from isles.tools.split.writer import Writer
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
