@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from isles.cli.common import app, err, fail, load_system, out
+from isles.cli.common import app, err, fail, load_system, out, progress_bar
 
 if TYPE_CHECKING:
     from isles.cli.common import Tooling
@@ -33,15 +33,13 @@ MonolithArg = Annotated[Path, typer.Argument(help="The monolith's SQLite file (o
 
 
 def _analyse(monolith: Path, *, anomalies: bool = True) -> Analysis:
-    from rich.console import Console
     from rich.markup import escape
-    from rich.progress import Progress
 
     from isles.tools.split import SplitError
     from isles.tools.split.analyse import analyse
 
     try:
-        with Progress(transient=True, console=Console(stderr=True)) as bar:
+        with progress_bar() as bar:
             task = bar.add_task(f"analysing {monolith.name}", total=None)
             return analyse(
                 monolith,
@@ -256,12 +254,11 @@ def _planned_services(plan: Plan) -> list[str]:
 def _bars(verb: str) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar per table (on stderr, gone when done): yields ``progress(table,
     done, total)``."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 
     tasks: dict[str, TaskID] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with progress_bar(*columns) as bar:
 
         def progress(table: str, done: int, total: int) -> None:
             if table not in tasks:
