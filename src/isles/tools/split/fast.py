@@ -39,16 +39,14 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from isles.tools.split.analyse import q
 
-# The run's own types (isles.tools.split.run imports this module, not the other way:
-# the platform has no import cycle), by name for the reader.
-Mapper = Any
-Replica = Any
-TableMap = Any
-Writer = Any
+if TYPE_CHECKING:  # the run's own types (none of their modules imports this one)
+    from isles.tools.split.mapper import Mapper, TableMap
+    from isles.tools.split.replicas import Replica
+    from isles.tools.split.writer import Writer
 
 #: the SQLAlchemy column types the fast path writes, by how SQL converts a value to them
 KINDS = {

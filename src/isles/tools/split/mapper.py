@@ -148,7 +148,7 @@ class Mapper:
         self.db = db
         self.ns = namespace(plan)
         self.file = analysis.path.name
-        # for the fast path (isles.tools.split.fast), which cannot import this module
+        # for the fast path (isles.tools.split.fast): the module it imports only for types
         self.converter = converter
         self.uuid_text = _uuid5_text
         self.services = {s.name: s for s in system.services}

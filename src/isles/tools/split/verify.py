@@ -353,7 +353,7 @@ async def _verify_fast(
                             missed.append((full, c, owner, uuid.UUID(value)))
 
     # the encrypted columns: decrypted, compared by value
-    opened = [tm.table.columns[c].type for c in sealed]
+    opened: list[Any] = [tm.table.columns[c].type for c in sealed]  # Encrypted (a TypeDecorator) each
     made = [
         converter(tm.target.columns[c].type, getattr(tm.table.columns[c].type, "python_type_", None)) for c in sealed
     ]
