@@ -513,17 +513,8 @@ async def check_copy(
             report.repairable.append(finding.key)
             report.ahead[finding.key] = int(finding.held or 0)
 
-    if (suspects or ahead) and settle > 0:
-        if progress is not None:
-            first = ", ".join(f"{n} {what}" for n, what in ((len(suspects), "behind"), (len(ahead), "ahead")) if n)
-            progress(f"{report.name}: {first} on the first look; looking again {_again(settle, later)}")
-        if later is not None:
-            later.append(Later(asyncio.get_running_loop().time(), functools.partial(confirm, True)))
-        else:
-            await asyncio.sleep(settle)
-            await confirm(True)
-    else:
-        await confirm(False)
+    first = ", ".join(f"{n} {what}" for n, what in ((len(suspects), "behind"), (len(ahead), "ahead")) if n)
+    await _confirm(confirm, settle, later, progress, f"{report.name}: {first} on the first look" if first else None)
     if sliced is not None and values_slice is not None and owner_version is not None:
         where = _slice(values_slice)
         copy_rows = _grouped(
@@ -908,16 +899,8 @@ async def check_archive(
         for event_id, event_type, producer in missing:
             _add(report, Finding("missing", event_id, detail=f"{event_type} from {producer}"), samples)
 
-    if missing and settle > 0:
-        if progress is not None:
-            progress(f"{report.name}: {len(missing)} event(s) not archived yet, looking again {_again(settle, later)}")
-        if later is not None:
-            later.append(Later(asyncio.get_running_loop().time(), functools.partial(confirm, True)))
-        else:
-            await asyncio.sleep(settle)
-            await confirm(True)
-    else:
-        await confirm(False)
+    first = f"{report.name}: {len(missing)} event(s) not archived yet" if missing else None
+    await _confirm(confirm, settle, later, progress, first)
     return report
 
 
@@ -930,8 +913,27 @@ class Later:
     look_again: Callable[[], Awaitable[None]]
 
 
-def _again(settle: float, later: list[Later] | None) -> str:
-    return f"in {settle:g} s" if later is None else f"{settle:g} s after it, once the other checks have looked"
+async def _confirm(
+    confirm: Callable[[bool], Awaitable[None]],
+    settle: float,
+    later: list[Later] | None,
+    progress: Callable[[str], None] | None,
+    first: str | None,
+) -> None:
+    """A check's findings of its first look (``first`` says them; None: nothing in
+    flight) confirmed: a second look after ``settle`` seconds — waited here, or added
+    to ``later`` (:func:`settle_later`) — or, with nothing to look at again, at once."""
+    if first is None or settle <= 0:
+        await confirm(False)
+        return
+    if progress is not None:
+        when = f"in {settle:g} s" if later is None else f"{settle:g} s after it, once the other checks have looked"
+        progress(f"{first}; looking again {when}")
+    if later is not None:
+        later.append(Later(asyncio.get_running_loop().time(), functools.partial(confirm, True)))
+        return
+    await asyncio.sleep(settle)
+    await confirm(True)
 
 
 async def settle_later(later: Sequence[Later], settle: float) -> None:
