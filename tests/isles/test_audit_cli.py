@@ -8,9 +8,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from isles.cli.main import app
+from tests.support import PG_SERVER, require_postgres
 
 
 def test_an_audit_of_a_folder_without_a_services_database_makes_none(tmp_path: Path) -> None:
@@ -24,3 +26,18 @@ def test_an_audit_of_a_folder_without_a_services_database_makes_none(tmp_path: P
     assert "makes none" in result.output.replace("\n", "")
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.postgres
+def test_an_audit_refused_by_the_server_is_one_line() -> None:
+    """A role the server refuses (a review found a traceback: asyncpg's own error, from
+    the check that the databases are there)."""
+    require_postgres()
+    url = PG_SERVER.replace("postgres@", "isles_no_such_role@") + "/isles_none_{service}"
+    result = CliRunner().invoke(
+        app, ["--system", "tests.isles.toy:build", "--database-url", url, "audit"], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: database error: source: "), result.output
+    assert "isles_no_such_role" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output

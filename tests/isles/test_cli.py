@@ -386,5 +386,7 @@ def test_the_announcement_says_how_to_find_a_postgresql_system_from_elsewhere(
     run_cli._announce(runtime, "http://127.0.0.1:1", [])  # type: ignore[arg-type]
     said = capsys.readouterr().out
     assert f"export ISLES_DATA_DIR={(tmp_path / 'd').resolve()}" in said, said
-    assert "ISLES_DATABASE_URL='postgresql+asyncpg://hr:***@db.internal:5433/hr_{service}'" in said, said
+    # pasted as shown it must work: no "***" for a password, which would be taken as one
+    assert "ISLES_DATABASE_URL='postgresql+asyncpg://hr@db.internal:5433/hr_{service}'" in said, said
+    assert "(with the URL's password, left out here)" in said
     assert "secret" not in said

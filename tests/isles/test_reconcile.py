@@ -194,7 +194,9 @@ async def test_the_command_reconciles_and_says_so(
         assert alone.exit_code == 0, alone.output
         said = alone.output.replace("\n", "")
         assert "next: auth, company, employee, notification have no database here" in said, alone.output
-        assert f"isles restore {manifest.folder} -s auth -s company -s employee -s notification" in said
+        # the backup holds the project service only: no restore of the others is offered
+        assert "this backup holds none of auth, company, employee, notification" in said, alone.output
+        assert "isles restore" not in said
         assert "next: isles reconcile" not in said
     finally:
         if backend.settings.database_url:

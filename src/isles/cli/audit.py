@@ -96,7 +96,11 @@ def audit_command(
         # (ISLES_<SERVICE>_READER_URL); only a repair writes, as the service's own role.
         readers = {s.name: tooling.reader(s.name) for s in tooling.system.services}
         for name, db in readers.items():  # read-only: a database that is not there is not made
-            if not await db.exists():
+            try:
+                there = await db.exists()
+            except Exception as exc:  # asyncpg's own (a role refused, a password): not SQLAlchemy's
+                raise fail(f"database error: {name}: {str(exc).splitlines()[0]}") from exc
+            if not there:
                 where = db.url.render_as_string(hide_password=True)
                 raise fail(
                     f"{name}: no database at {where}: the audit reads every service's database and makes none "

@@ -5,6 +5,7 @@ a manifest, their restore (into the configured databases or new ones) and verifi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -209,7 +210,11 @@ def restore_command(
                     tls_ca=tooling.settings.database_tls_ca,
                 )
             if not verify:
-                absent.extend([n for n in tooling.services if n not in names and not await tooling[n].db.exists()])
+                for n in tooling.services:
+                    if n not in names:
+                        with contextlib.suppress(Exception):  # a peer it cannot look at: no hint about it
+                            if not await tooling[n].db.exists():
+                                absent.append(n)
             return done
         finally:
             await dispose(tooling)
@@ -240,11 +245,13 @@ def restore_command(
         # Restored to the backup's point: what the peers did since is theirs to give back.
         given = common().as_flags()
         if absent:  # into new databases without their peers: nothing to reconcile with there yet
-            peers = " ".join(f"-s {n}" for n in absent)
-            hint = (
-                f"next: {', '.join(absent)} have no database here: reconcile compares a service with its peers, so "
-                f"restore them too (isles restore {folder} {peers}" + (f" {given}" if given else "") + ")"
-            )
+            held = [n for n in absent if n in {e.service for e in manifest.services}]
+            hint = f"next: {', '.join(absent)} have no database here: reconcile compares a service with its peers"
+            if held:
+                peers = " ".join(f"-s {n}" for n in held)
+                hint += f"; restore them too (isles restore {folder} {peers}" + (f" {given}" if given else "") + ")"
+            if len(held) < len(absent):
+                hint += f"; this backup holds none of {', '.join(n for n in absent if n not in held)}"
             out.print(hint, highlight=False, markup=False, soft_wrap=True)
             return
         for r in results:
@@ -273,8 +280,8 @@ def _not_under_a_running_system(targets: Mapping[str, URL]) -> None:
         return
     if state is None or not state.alive:
         return
-    try:
-        running = IslesSettings(**state.settings)
+    try:  # the recorded settings only (not this shell's ISLES_DATABASE_URL)
+        running = IslesSettings(data_dir=Path(state.data_dir), database_url=state.database_url)
         theirs = {n: make_url(resolve_database_url(n, running, {})) for n in targets}
     except (DatabaseConfigError, ValueError):
         return
@@ -283,15 +290,23 @@ def _not_under_a_running_system(targets: Mapping[str, URL]) -> None:
         raise fail(
             f"{', '.join(same)}: the system isles up started (pid {state.pid}) is running on "
             f"{public_url(theirs[same[0]])}{' and the others' if len(same) > 1 else ''}: stop it first "
-            "(a restore under a running process loses the writes it takes afterwards)"
+            "(a restore under a running process loses the writes it takes afterwards; if that process is not "
+            f"isles, delete {IslesSettings().state_file})"
         )
 
 
 def _same_database(a: URL, b: URL) -> bool:
+    """The same database, as far as the URLs tell: a SQLite file by its resolved path; a
+    PostgreSQL database by host (``localhost`` taken for ``127.0.0.1``), port and name.
+    A host named two other ways (a name and its address) is not recognised."""
     if a.get_backend_name() == "sqlite" and b.get_backend_name() == "sqlite":
         return (
             bool(a.database)
             and bool(b.database)
             and Path(a.database or "").resolve() == Path(b.database or "").resolve()
         )
-    return (a.host, a.port or 5432, a.database) == (b.host, b.port or 5432, b.database)
+
+    def where(u: URL) -> tuple[str | None, int, str | None]:
+        return ("127.0.0.1" if u.host == "localhost" else u.host, u.port or 5432, u.database)
+
+    return where(a) == where(b)

@@ -172,8 +172,11 @@ def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
     if settings.database_url:  # a newcomer's trial: from elsewhere, the data folder alone finds SQLite files
         from sqlalchemy.engine import make_url
 
-        shown = make_url(settings.database_url.replace("{service}", "SERVICE")).render_as_string(hide_password=True)
-        exports.append(f"ISLES_DATABASE_URL='{shown.replace('SERVICE', '{service}')}'")
+        url = make_url(settings.database_url.replace("{service}", "SERVICE"))
+        shown = url._replace(password=None).render_as_string(hide_password=False).replace("SERVICE", "{service}")
+        exports.append(f"ISLES_DATABASE_URL='{shown}'")
+        if url.password:
+            exports.append("(with the URL's password, left out here)")
     if exports:
         out.print(f"  elsewhere: export {' '.join(exports)}", highlight=False, markup=False)
 

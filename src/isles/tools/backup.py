@@ -41,6 +41,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from sqlalchemy.engine import URL, make_url
 
@@ -162,7 +163,10 @@ class Manifest:
                 raise BackupError(f"{path}: not a valid manifest (not a JSON object)")
             if body.get("format") != FORMAT:
                 raise BackupError(f"{path}: unknown manifest format {body.get('format')!r}")
-            services = [_service_entry(path, i, s) for i, s in enumerate(body["services"])]
+            listed = body["services"]
+            if not isinstance(listed, list) or not listed:
+                raise BackupError(f"{path}: not a valid manifest (no services: a list of at least one)")
+            services = [_service_entry(path, i, s) for i, s in enumerate(listed)]
             seen: set[str] = set()
             for entry in services:
                 if entry.service in seen:
@@ -338,10 +342,7 @@ def _sqlite_facts(path: Path) -> Facts:
                 "max_published_id": one(f"SELECT max(id) FROM {OUTBOX} WHERE published_at IS NOT NULL", OUTBOX),
             }
         if INBOX in rows:
-            inbox = {
-                "count": rows[INBOX],
-                "max_processed_at": _iso(one(f"SELECT max(processed_at) FROM {INBOX}", INBOX)),
-            }
+            inbox = {"count": rows[INBOX], "max_processed_at": one(f"SELECT max(processed_at) FROM {INBOX}", INBOX)}
         return Facts(
             revision=one(f"SELECT version_num FROM {SERVICE_VERSION_TABLE}", SERVICE_VERSION_TABLE),
             kernel_revision=one(f"SELECT version_num FROM {KERNEL_VERSION_TABLE}", KERNEL_VERSION_TABLE),
@@ -705,17 +706,23 @@ def _restore_sqlite(entry: ServiceBackup, file: Path, target: Path, *, force: bo
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise BackupError(f"{entry.service}: cannot write {partial}: {exc.strerror or exc}") from exc
+    # Checked before it takes the target's place (immutable: nothing written beside it):
+    # a file that matches its checksum and is no database is a backup made wrong.
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(partial.resolve()))}?immutable=1", uri=True)
+        try:
+            (check,) = conn.execute("PRAGMA integrity_check").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        check = str(exc)
+    if check != "ok":
+        partial.unlink(missing_ok=True)
+        raise CorruptBackup(f"{file}: not a sound SQLite database ({check}); nothing restored")
     # A write-ahead log beside the old file belongs to it, not to the restored one.
     for suffix in ("-wal", "-shm", "-journal"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     partial.replace(target)
-    conn = sqlite3.connect(target)
-    try:
-        (check,) = conn.execute("PRAGMA integrity_check").fetchone()
-    finally:
-        conn.close()
-    if check != "ok":
-        raise BackupError(f"{entry.service}: the restored {target} fails SQLite's integrity check: {check}")
     return _sqlite_facts(target)
 
 
@@ -933,7 +940,9 @@ def prune(root: Path, *, keep_daily: int, keep_weekly: int, keep: Collection[str
         if not path.is_dir() or backup_time(path.name) is None:
             continue
         try:
-            backups[path.name] = {s.service for s in Manifest.read(path).services}
+            manifest = Manifest.read(path)
+            # by system too: two systems backed up into one folder each keep their own
+            backups[path.name] = {f"{manifest.system}/{s.service}" for s in manifest.services}
         except BackupError:
             left.append(path.name)
     deleted = [n for n in plan_prune(backups, keep_daily=keep_daily, keep_weekly=keep_weekly)[1] if n not in keep]
