@@ -521,9 +521,9 @@ async def test_a_restore_under_the_running_system_is_refused(tmp_path: Path) -> 
     (data / "source.db").write_bytes((tmp_path / "toy.db").read_bytes())
     state_file = Path(os.environ["ISLES_STATE_FILE"])
 
-    def record(running: bool) -> None:
-        state = State("tests.isles.toy:build", "http://127.0.0.1:1", os.getpid(), str(data), str(tmp_path / "k"))
-        write_state(state_file, State(**{**state.__dict__, "running": running}))
+    def record(running: bool, data_dir: Path = data, databases: dict[str, str] | None = None) -> None:
+        state = State("tests.isles.toy:build", "http://127.0.0.1:1", os.getpid(), str(data_dir), str(tmp_path / "k"))
+        write_state(state_file, State(**{**state.__dict__, "running": running, "databases": databases}))
 
     argv = ["--system", "tests.isles.toy:build", "--data-dir", str(data), "restore", str(manifest.folder)]
     record(running=True)
@@ -548,6 +548,16 @@ async def test_a_restore_under_the_running_system_is_refused(tmp_path: Path) -> 
     other = await asyncio.to_thread(CliRunner().invoke, app, [*argv[:2], *argv[4:], "--force"], env=pg)
     assert "stop it first" not in other.output
     assert "the backup is sqlite" in other.output, other.output
+    # the databases the running system resolved, as isles up records them (a service's
+    # own ISLES_<SERVICE>_DATABASE_URL elsewhere than its data folder included)
+    record(
+        running=True, data_dir=tmp_path / "unrelated", databases={"source": f"sqlite+aiosqlite:///{data / 'source.db'}"}
+    )
+    refused = await asyncio.to_thread(
+        CliRunner().invoke, app, [*argv, "-s", "source", "--force"], env={"COLUMNS": "250"}
+    )
+    assert refused.exit_code == 2, refused.output
+    assert "stop it first" in refused.output
     # stopped: the restore goes ahead
     record(running=False)
     done = await asyncio.to_thread(CliRunner().invoke, app, [*argv, "-s", "source", "--force"], env={"COLUMNS": "250"})

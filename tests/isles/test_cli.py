@@ -374,7 +374,10 @@ def test_the_announcement_says_how_to_find_a_postgresql_system_from_elsewhere(
     for the other commands elsewhere; with that alone they look for SQLite files."""
     from types import SimpleNamespace
 
+    from sqlalchemy.engine import make_url
+
     from isles.cli import run as run_cli
+    from isles.cli.state import read as read_state
     from isles.core.settings import IslesSettings
 
     settings = IslesSettings(
@@ -382,9 +385,15 @@ def test_the_announcement_says_how_to_find_a_postgresql_system_from_elsewhere(
         database_url="postgresql+asyncpg://hr:secret@db.internal:5433/hr_{service}",
         state_file=tmp_path / "state.json",
     )
-    runtime = SimpleNamespace(settings=settings, system=SimpleNamespace(name="toy"), services={})
+    employee = "postgresql+asyncpg://hr:secret@db.internal:5433/hr_employee"
+    services = {"employee": SimpleNamespace(db=SimpleNamespace(url=make_url(employee)))}
+    runtime = SimpleNamespace(settings=settings, system=SimpleNamespace(name="toy"), services=services)
     run_cli._announce(runtime, "http://127.0.0.1:1", [])  # type: ignore[arg-type]
     said = capsys.readouterr().out
+    # each service's database as resolved, for a restore to know what it runs on (0600)
+    recorded = read_state(tmp_path / "state.json")
+    assert recorded is not None
+    assert recorded.databases == {"employee": employee}
     assert f"export ISLES_DATA_DIR={(tmp_path / 'd').resolve()}" in said, said
     # pasted as shown it must work: no "***" for a password, which would be taken as one
     assert "ISLES_DATABASE_URL='postgresql+asyncpg://hr@db.internal:5433/hr_{service}'" in said, said

@@ -280,12 +280,15 @@ def _not_under_a_running_system(targets: Mapping[str, URL]) -> None:
         return
     if state is None or not state.alive:
         return
-    try:  # the recorded settings only (not this shell's ISLES_DATABASE_URL)
-        running = IslesSettings(data_dir=Path(state.data_dir), database_url=state.database_url)
-        theirs = {n: make_url(resolve_database_url(n, running, {})) for n in targets}
+    try:
+        if state.databases is not None:  # each service's URL, as the running system resolved it
+            theirs = {n: make_url(state.databases[n]) for n in targets if n in state.databases}
+        else:  # a state file of an older isles up: its settings (not this shell's ISLES_DATABASE_URL)
+            running = IslesSettings(data_dir=Path(state.data_dir), database_url=state.database_url)
+            theirs = {n: make_url(resolve_database_url(n, running, {})) for n in targets}
     except (DatabaseConfigError, ValueError):
         return
-    same = [n for n, url in targets.items() if _same_database(url, theirs[n])]
+    same = [n for n, url in targets.items() if n in theirs and _same_database(url, theirs[n])]
     if same:
         raise fail(
             f"{', '.join(same)}: the system isles up started (pid {state.pid}) is running on "

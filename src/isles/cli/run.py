@@ -151,6 +151,7 @@ def _announce(runtime: SystemRuntime, base: str, lines: list[str]) -> None:
             mail_dir=str(mail),
             credentials=str(credentials) if credentials.is_file() else None,
             started_at=time.time(),
+            databases={n: rt.db.url.render_as_string(hide_password=False) for n, rt in runtime.services.items()},
         ),
     )
     out.print(f"[bold]{runtime.system.name}[/bold] is up: every service on its own database, embedded bus.")

@@ -28,6 +28,9 @@ class State:
     credentials: str | None = None
     started_at: float = 0.0
     running: bool = True
+    #: each service's database URL as the system resolved it (its own
+    #: ``ISLES_<SERVICE>_DATABASE_URL`` included): what a restore must not write under
+    databases: dict[str, str] | None = None
 
     @property
     def settings(self) -> dict[str, Any]:
