@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -56,6 +57,21 @@ def converter(type_: str, python_type: type | None = None) -> Callable[[Any], An
                 raise Bad(f"not an integer ({type_})") from None
 
         return to_int
+    if type_ == "Money":  # isles.Money: exact, two places
+        number = converter("Numeric")
+
+        def to_money(value: Any) -> Decimal:
+            amount: Decimal = number(value)
+            cents = amount.quantize(_CENT)
+            # a REAL's binary noise (a float sum: 503.51000000000005) is the cent it meant;
+            # a third decimal place is a value the column cannot hold, never rounded away
+            if abs(amount - cents) > _NOISE:
+                raise Bad("more than two decimal places (Money)")
+            return cents
+
+        return to_money
+    if type_ == "StringList":
+        return _to_strings
     if type_ in NUM_TYPES:
 
         def to_number(value: Any) -> Decimal:
@@ -95,6 +111,22 @@ def converter(type_: str, python_type: type | None = None) -> Callable[[Any], An
 
         return to_python
     return _to_str
+
+
+_CENT = Decimal("0.01")
+_NOISE = Decimal("0.000001")
+
+
+def _to_strings(value: Any) -> list[str]:
+    """A list of strings: a list (a plan's constant), or a monolith's JSON array text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise Bad("not a list of strings (a JSON array)") from None
+    if not isinstance(value, list | tuple):
+        raise Bad("not a list of strings (a JSON array)")
+    return [str(v) for v in value]
 
 
 def _to_bool(value: Any) -> bool:

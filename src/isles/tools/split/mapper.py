@@ -6,6 +6,7 @@ which recomputes what the run must have written.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -89,6 +90,32 @@ def _folded(value: Any) -> Any:
 
 
 # --- the mapping of one table ------------------------------------------------------------
+
+
+def unique_keys(table: Any, filled: Iterable[str] = ()) -> list[tuple[str, tuple[str, ...]]]:
+    """(name, columns) of the keys the run holds rows of ``table`` to: its unique
+    constraints and unique indexes. A *partial* unique index (``WHERE ...``) binds only
+    the rows its condition takes: where the condition names a column the plan fills
+    (``filled``: each row's own value, ``WHERE is_default``) the run cannot tell which
+    rows it takes, and leaves the key to the database (a row it refuses is a reject);
+    where it names only columns the run leaves to their defaults (``WHERE deleted_at IS
+    NULL``), it holds for every loaded row, and the run checks it as a full key. (A
+    trial splitting a shop: every address but a user's first was refused as a duplicate
+    of ``user_id``, the key of the default address only.)"""
+    unique: list[tuple[str, tuple[str, ...]]] = []
+    for c in table.constraints:
+        if isinstance(c, UniqueConstraint):
+            unique.append((str(c.name), tuple(col.name for col in c.columns)))
+    given = set(filled)
+    for index in table.indexes:
+        cols = tuple(col.name for col in index.columns)
+        if not index.unique or not cols:
+            continue
+        conditions = [str(v) for k, v in index.dialect_kwargs.items() if k.endswith("_where") and v is not None]
+        named = {c.name for c in table.columns if any(re.search(rf"\b{re.escape(c.name)}\b", w) for w in conditions)}
+        if not named & given:
+            unique.append((str(index.name), cols))
+    return unique
 
 
 @dataclass
@@ -216,16 +243,7 @@ class Mapper:
                 fills[to] = ("default", value)
         if "version" in tt.columns and "version" not in fills:
             fills["version"] = ("default", 1)
-        unique: list[tuple[str, tuple[str, ...]]] = []
-        for c in sa_table.constraints:
-            if isinstance(c, UniqueConstraint):
-                unique.append((str(c.name), tuple(col.name for col in c.columns)))
-        for index in sa_table.indexes:
-            if index.unique:
-                cols = tuple(col.name for col in index.columns)
-                if cols:
-                    unique.append((str(index.name), cols))
-        unique = [(n, cols) for n, cols in unique if all(c in fills for c in cols)]
+        unique = [(n, cols) for n, cols in unique_keys(sa_table, fills) if all(c in fills for c in cols)]
         source_pk = "" if key else source.primary_key[0]
         return TableMap(name, tt, sa_table, pks[0], source_pk, fills, unique, key=key)
 

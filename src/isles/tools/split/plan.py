@@ -69,7 +69,7 @@ RENAMES: dict[str, tuple[str, ...]] = {
 PREFIXES = ("tbl_", "tb_", "t_", "hr_", "hrms_", "app_")
 UUID_TYPES = ("Uuid", "UUID")
 INT_TYPES = ("Integer", "BigInteger", "SmallInteger")
-NUM_TYPES = ("Numeric", "Float", "Double", "DECIMAL")
+NUM_TYPES = ("Numeric", "Float", "Double", "DECIMAL", "Money")
 DATE_TYPES = ("Date", "DateTime", "UTCDateTime", "Time")
 
 
