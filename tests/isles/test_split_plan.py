@@ -547,3 +547,26 @@ def test_split_commands_have_help_with_an_example(command: str) -> None:
     assert result.exit_code == 0
     assert f"Example: isles split {command} " in result.stdout
     assert "--system MODULE:FUNCTION" in result.stdout  # the shared options, named
+
+
+def test_check_refuses_an_event_sourced_services_projection(tmp_path: Path) -> None:
+    """A trial splitting a shop monolith into the shop system: its orders went into the
+    order service's projection tables without events, so the API read them and a cancel
+    (which loads the order from its events) answered 404. ``check`` says so now."""
+    from shop.system import build as build_shop
+
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+        db.executemany("INSERT INTO orders (total) VALUES (?)", [(9.5,), (12.0,)])
+    db.close()
+    target = target_of(build_shop())
+    assert target.projections["order.orders"].startswith("the order service's event store")
+    analysis = analyse(path)
+    plan = propose(analysis, target)
+    plan.tables["orders"].target = "order.orders"
+    found = [p for p in check_plan(plan, analysis, target) if p.where == "tables.orders.target"]
+    assert found, check_plan(plan, analysis, target)
+    assert "order.orders is a projection of the order service's event store" in found[0].message
+    plan.tables["orders"].target = ""
+    assert not [p for p in check_plan(plan, analysis, target) if "projection" in p.message]

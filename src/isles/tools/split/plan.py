@@ -114,6 +114,9 @@ class Target:
     system: str
     tables: dict[str, TargetTable]  # "service.table"
     replicas: tuple[tuple[str, str], ...]  # ("service.copy_table", "owner.table")
+    #: "service.table" -> what it is a projection of: an event-sourced service's tables,
+    #: which a run could fill with rows but not with the events they come from
+    projections: dict[str, str] = field(default_factory=dict)
 
 
 def target_of(system: System) -> Target:
@@ -155,7 +158,14 @@ def target_of(system: System) -> Target:
                     _choices(sa_table, sa_col),
                 )
             tables[f"{smap.name}.{info.name}"] = TargetTable(smap.name, info.name, columns)
-    return Target(system.name, tables, tuple(replicas))
+    projections = {
+        f"{service.name}.{table.name}": f"the {service.name} service's event store (projection {projection.name})"
+        for service in system.services
+        for store in service.event_stores
+        for projection in store.projections.values()
+        for table in projection.tables
+    }
+    return Target(system.name, tables, tuple(replicas), projections)
 
 
 _IN_LIST = re.compile(r"""^\s*"?(\w+)"?\s+IN\s*\(((?:\s*'(?:[^']|'')*'\s*,?)+)\)\s*$""", re.IGNORECASE)
@@ -893,6 +903,13 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
         if tp.target in targets:
             problem(f"{where}.target", f"{tp.target} is mapped twice (also from monolith table {targets[tp.target]})")
         targets[tp.target] = name
+        if tp.target in target.projections:
+            problem(
+                f"{where}.target",
+                f"{tp.target} is a projection of {target.projections[tp.target]}: a run would write its rows "
+                'without the events they come from (the service loads an aggregate from its events); target = "" '
+                "to leave it (docs/split.md, Not done yet)",
+            )
         covered: dict[str, str] = {}
         for src, to in tp.columns.items():
             cw = f"{where}.columns.{src}"
