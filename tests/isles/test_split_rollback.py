@@ -176,6 +176,11 @@ def test_a_rollback_killed_mid_way_then_rerun_finishes(templates: Templates, tmp
     loaded = sum(counts(backend).values())
     env = {**os.environ, **env_of(backend), "PYTHONPATH": os.pathsep.join(sys.path)}
     argv = [sys.executable, "-m", "isles.cli", "split", "rollback", *args, *HRMS, "--batch", "20"]
+    # The rollback's replicas come last: with the tasks service's database locked it
+    # stops there (its driver waits up to 30 s), mid-way whatever the machine's speed.
+    # (A clean-clone run: it deleted everything between the check below and the kill.)
+    lock = sqlite3.connect(backend.settings.data_dir / "tasks.db", timeout=0)
+    lock.execute("BEGIN IMMEDIATE")
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     try:
@@ -189,6 +194,8 @@ def test_a_rollback_killed_mid_way_then_rerun_finishes(templates: Templates, tmp
     finally:
         proc.kill()
         proc.wait(timeout=30)
+        lock.rollback()
+        lock.close()
     partial = sum(counts(backend).values())
     assert sum(before.values()) < partial < loaded  # it was mid-way
     rerun = isles(backend, "split", "rollback", *args)
