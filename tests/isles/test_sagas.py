@@ -78,9 +78,12 @@ async def until(
     runtime: SystemRuntime,
     saga_id: uuid.UUID,
     done: Callable[[SagaState], bool],
-    timeout: float = 10.0,  # noqa: ASYNC109
+    timeout: float = 30.0,  # noqa: ASYNC109
 ) -> SagaState:
-    """The saga's state once ``done(state)`` holds (polled; a bound, not a timing)."""
+    """The saga's state once ``done(state)`` holds (polled; a bound, not a timing). 30 s:
+    a clean-clone run found a compensation's step 9 s without a write under the whole
+    suite (the four workers share the server's connections; a service whose idle ones
+    were closed waits for a new one while the server is full)."""
     runner = runtime["shop"].sagas
     assert runner is not None
     deadline = asyncio.get_running_loop().time() + timeout
