@@ -237,7 +237,9 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
     assert changed.exit_code == 1
     copy_line = next(line for line in changed.output.splitlines() if "tasks.task_users" in line)
     assert copy_line.split("│")[-2].strip() == "NO"
-    assert f"companies: {uuid_of(ns, 'companies', 1)} differs" in changed.output
+    # the differing row's column named, with both values
+    assert f"companies: {uuid_of(ns, 'companies', 1)} differs: name (" in changed.output
+    assert "expected, 'Renamed' found)" in changed.output
     assert f"departments: {uuid_of(ns, 'departments', 2)} missing" in changed.output
     assert "unresolved reference: employee.employees.department_id" in changed.output
     assert f"to a rejected row (in {tmp_path / 'rejects.csv'})" in changed.output.replace("\n", "")
@@ -286,7 +288,8 @@ def test_run_with_verify_verifies_in_the_same_process(
             asyncio.run(rename())
         again = isles(backend, *argv)
         assert again.exit_code == 1, again.output
-        assert f"companies: {company} differs" in again.output
+        assert f"companies: {company} differs: name (" in again.output
+        assert "expected, 'Renamed' found)" in again.output
         assert "the services' databases do not match the monolith" in again.output
         assert "verified:" not in again.output
     finally:

@@ -176,7 +176,7 @@ def test_the_run_writes_the_targets_words(backend_name: str, fast: bool, templat
             asyncio.run(change())
         differs = isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path), *extra)
         assert differs.exit_code == 1, differs.output
-        assert f"leave_requests: {changed} differs" in differs.output
+        assert f"leave_requests: {changed} differs: status ('APPROVED' expected, 'REJECTED' found)" in differs.output
     finally:
         if backend_name == "postgres":
             backend.drop_later(SERVICES)

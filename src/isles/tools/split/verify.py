@@ -70,6 +70,26 @@ class VerifyResult:
         return all(t.ok for t in self.tables) and not self.unresolved
 
 
+#: the differing rows a table names (the rest are counted)
+SAMPLES = 5
+
+
+def _shown(value: Any) -> str:
+    text = "NULL" if value is None else repr(norm(value))
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def differs(key: Any, want: Mapping[str, Any], have: Mapping[str, Any], used: Iterable[str], secret: set[str]) -> str:
+    """``key differs: column ('expected' expected, 'found' found), ...``: the columns of
+    one row whose values differ as the checksums see them; an encrypted column (in
+    ``secret``) is named without its values."""
+    parts = []
+    for c in used:
+        if checksum([want[c]]) != checksum([have[c]]):
+            parts.append(c if c in secret else f"{c} ({_shown(want[c])} expected, {_shown(have[c])} found)")
+    return f"{key} differs: {', '.join(parts)}" if parts else f"{key} differs"
+
+
 def _qualified(db: ServiceDatabase, table: Table) -> str:
     quote = db.engine.dialect.identifier_preparer.quote
     return (f"{quote(table.schema)}." if table.schema else "") + quote(table.name)
@@ -260,6 +280,7 @@ async def _verify_table(
     ]
     full = tm.target.full
     found_rows = 0
+    theirs: dict[uuid.UUID, dict[str, Any]] = {}  # the first differing rows, to name their columns
     async with target_db.read_session(tenant=ACROSS_TENANTS) as session:
         sel = select(*(tm.table.columns[c] for c in columns))
         for record in (await session.execute(sel)).all():
@@ -267,23 +288,38 @@ async def _verify_table(
             values = dict(zip(columns, record, strict=True))
             ident = values[tm.pk]
             if ident in expected:
-                found[ident] = checksum([values[c] for c in expected[ident][0]])
+                used, digest = expected[ident]
+                found[ident] = mine = checksum([values[c] for c in used])
+                if mine != digest and len(theirs) < SAMPLES:
+                    theirs[ident] = values
             for c, owner, ids, text in reference_cols:
                 value = values[c]
                 if value is not None:
                     result.references += 1
                     if ids is None or (str(value) if text else value) not in ids:
                         missed.append((full, c, owner, value))
+    # the rows named below: their expected values again (a second reading, only when
+    # something differs), to name the columns that differ
+    ours: dict[uuid.UUID, dict[str, Any]] = {}
+    if theirs:
+        for chunk in mapper.rows(name):
+            for row in chunk:
+                values, _ = mapper.convert_row(tm, row, {})
+                if values is not None and values[tm.pk] in theirs:
+                    ours[values[tm.pk]] = values
+    secret = {c for c, col in tm.target.columns.items() if col.type == "Encrypted"}
     check = TableCheck(name, tm.target.full, len(expected), found_rows)
-    for ident, (_, digest) in expected.items():
+    for ident, (used, digest) in expected.items():
         if ident not in found:
             check.missing += 1
-            if len(check.samples) < 5:
+            if len(check.samples) < SAMPLES:
                 check.samples.append(f"{ident} missing")
         elif found[ident] != digest:
             check.differing += 1
-            if len(check.samples) < 5:
-                check.samples.append(f"{ident} differs")
+            if len(check.samples) < SAMPLES:
+                want, have = ours.get(ident), theirs.get(ident)
+                named = want is not None and have is not None
+                check.samples.append(differs(ident, want, have, used, secret) if named else f"{ident} differs")
     return check, list(expected)
 
 
@@ -471,20 +507,21 @@ async def _verify_fast(
                 theirs[str(there[tm.pk])] = there
     check = TableCheck(name, full, len(order), found_rows)
     check.by_value = len(pending)
+    secret = {c for c, col in tm.target.columns.items() if col.type == "Encrypted"}
     for key, values in problems:
         if values is None:
             check.missing += 1
-            if len(check.samples) < 5:
+            if len(check.samples) < SAMPLES:
                 check.samples.append(f"{key} missing")
             continue
         used = [c for c in columns if c in values]
         other = theirs.get(key)
         if other is None:  # deleted since it was read
             check.missing += 1
-            if len(check.samples) < 5:
+            if len(check.samples) < SAMPLES:
                 check.samples.append(f"{key} missing")
         elif checksum([other[c] for c in used]) != checksum([values[c] for c in used]):
             check.differing += 1
-            if len(check.samples) < 5:
-                check.samples.append(f"{key} differs")
+            if len(check.samples) < SAMPLES:
+                check.samples.append(differs(key, values, other, used, secret))
     return check, order
