@@ -146,6 +146,8 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
     targets = {name: tp.target for name, tp in plan.tables.items()}
     for name, target in targets.items():
         assert after[target] - before[target] == monolith.rows[name] - skipped[name], name
+    total = sum(after[target] - before[target] for target in targets.values())
+    assert f"{total} rows loaded, {total} of them written by this run;" in ran.output
     # no events for the historical rows
     for service in SERVICES:
         table = f"{service}.isles_outbox"
@@ -224,6 +226,11 @@ def test_run_loads_the_hr_system_and_verify_passes(monolith: Stats, templates: T
     again = isles(backend, "split", "run", "--plan", str(plan_file), str(monolith.path))
     assert again.exit_code == 0, again.output
     assert counts(backend) == after
+    # the rerun says it wrote nothing (it said it had loaded every row again)
+    assert f"{total} rows loaded, 0 of them written by this run;" in again.output
+    users = monolith.rows["employees"] - skipped["employees"]
+    assert f"copy tasks.task_users: {users} rows, {users} written by this run" in ran.output
+    assert f"copy tasks.task_users: {users} rows, 0 written by this run" in again.output
     assert read_rejects(tmp_path / "rejects.csv") == rejects
     assert isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path)).exit_code == 0
 
@@ -267,7 +274,7 @@ def test_run_with_verify_verifies_in_the_same_process(
         ran = isles(backend, *argv)
         assert ran.exit_code == 0, ran.output
         assert ran.output.index("split run") < ran.output.index("split verify")
-        assert "rows loaded;" in ran.output
+        assert "of them written by this run;" in ran.output
         assert f"to a rejected row (in {tmp_path / 'rejects.csv'})" in ran.output.replace("\n", "")
         assert "verified: every table matches the monolith" in ran.output
 
@@ -393,7 +400,9 @@ def test_run_and_verify_on_postgres(monolith: Stats, templates: Templates, tmp_p
         assert verified.exit_code == 0, verified.output
         again = isles(backend, "split", "run", "--plan", str(plan_file), str(monolith.path))
         assert again.exit_code == 0, again.output
-        assert ran.output.splitlines()[-1] == again.output.splitlines()[-1]
+        total = int(ran.output.split(" rows loaded, ")[0].split()[-1])
+        assert f"{total} rows loaded, {total} of them written by this run;" in ran.output
+        assert f"{total} rows loaded, 0 of them written by this run;" in again.output
         assert isles(backend, "split", "verify", "--plan", str(plan_file), str(monolith.path)).exit_code == 0
     finally:
         backend.drop_later(SERVICES)  # in the background; the session waits for it
@@ -458,7 +467,7 @@ def test_a_run_killed_mid_way_then_rerun_loads_everything_once(
         argv = [sys.executable, "-m", "isles.cli", "split", "run", "--plan", str(plan_file), str(stats.path), *HRMS]
         before = _counts_of(backend)
 
-        def killed_mid_way() -> None:
+        def killed_mid_way() -> int:
             proc = subprocess.Popen(
                 [*argv, "--batch", "100"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
@@ -475,7 +484,9 @@ def test_a_run_killed_mid_way_then_rerun_loads_everything_once(
                 proc.kill()
                 proc.wait(timeout=30)
             partial = _counts_of(backend)
-            assert sum(partial[t.target] for t in plan.tables.values()) < stats.total_rows // 2  # it was mid-way
+            there = sum(partial[t.target] - before[t.target] for t in plan.tables.values())
+            assert there < stats.total_rows // 2  # it was mid-way
+            return there
 
         # a killed run can be undone as it is (a newcomer's trial: its ids were written
         # only at its end, so rollback said "no id mapping" and the rows stayed)
@@ -484,7 +495,7 @@ def test_a_run_killed_mid_way_then_rerun_loads_everything_once(
         assert undone.exit_code == 0, undone.output
         assert _counts_of(backend) == before
 
-        killed_mid_way()
+        there = killed_mid_way()
         rerun = isles(backend, "split", "run", "--plan", str(plan_file), str(stats.path))
         assert rerun.exit_code == 0, rerun.output
         rejects = read_rejects(tmp_path / "rejects.csv")
@@ -492,6 +503,9 @@ def test_a_run_killed_mid_way_then_rerun_loads_everything_once(
         after = _counts_of(backend)
         for name, tp in plan.tables.items():
             assert after[tp.target] == stats.rows[name] - skipped[name], name
+        # the rerun counts what it found there apart from what it wrote
+        total = sum(after[tp.target] - before[tp.target] for tp in plan.tables.values())
+        assert f"{total} rows loaded, {total - there} of them written by this run;" in rerun.output
         assert after["tasks.task_users"] == after["employee.employees"]
         assert Counter((r.table, r.column, r.decision) for r in rejects) == expected_rejects(stats)
         verified = isles(backend, "split", "verify", "--plan", str(plan_file), str(stats.path))

@@ -105,7 +105,8 @@ def test_fast_verify_finds_what_the_mappers_way_finds(templates: Templates, tmp_
         assert _table(found, "employee.employees")[3] == 2
         # the column named, its values not (encrypted: not shown in clear)
         samples = next(t for t in found.tables if t.target == "employee.employees").samples
-        assert len(samples) == 2 and all(s.endswith(" differs: salary") for s in samples), samples
+        assert len(samples) == 2, samples
+        assert all(s.endswith(" differs: salary") for s in samples), samples
         before = _table(found, "leave.leave_balances")
         found = change("leave", f"DELETE FROM leave_balances WHERE id = {one.format('leave_balances')}")
         expected, rows, missing, _ = _table(found, "leave.leave_balances")

@@ -428,11 +428,26 @@ def run_command(
             )
     else:
         table = Table(
-            "monolith table", "target", "rows", "loaded", "by SQL", "skipped", "rows with rejects", title="split run"
+            "monolith table",
+            "target",
+            "rows",
+            "loaded",
+            "written now",
+            "by SQL",
+            "skipped",
+            "rows with rejects",
+            title="split run",
         )
         for t in result.tables:
             table.add_row(
-                t.source, t.target, str(t.rows), str(t.loaded), str(t.fast), str(t.skipped), str(t.rejected_rows)
+                t.source,
+                t.target,
+                str(t.rows),
+                str(t.loaded),
+                str(t.written),
+                str(t.fast),
+                str(t.skipped),
+                str(t.rejected_rows),
             )
     out.print(table)
     for t in result.tables:
@@ -456,7 +471,11 @@ def run_command(
                 markup=False,
             )
     for copy, rows in sorted(result.replicas.items()):
-        out.print(f"copy {copy}: {rows} rows (from the owner's loaded rows, its version)", highlight=False)
+        now = result.replicas_written.get(copy, 0)
+        out.print(
+            f"copy {copy}: {rows} rows, {now} written by this run (from the owner's loaded rows, its version)",
+            highlight=False,
+        )
     for copy, why in sorted(result.replicas_left.items()):
         out.print(f"copy {copy}: not filled: {why}", highlight=False, markup=False)
     if changed:
@@ -468,7 +487,8 @@ def run_command(
         )
     else:
         out.print(
-            f"{sum(t.loaded for t in result.tables)} rows loaded; {len(result.rejects)} reject(s) in {rejects_file}; "
+            f"{sum(t.loaded for t in result.tables)} rows loaded, {sum(t.written for t in result.tables)} of them "
+            f"written by this run; {len(result.rejects)} reject(s) in {rejects_file}; "
             f"id mapping in {ids_file}",
             highlight=False,
         )

@@ -37,6 +37,7 @@ class TableResult:
     target: str
     rows: int = 0
     loaded: int = 0  # rows written (or already there)
+    written: int = 0  # of them: written by this run (the rest were there: a rerun, a resume)
     fast: int = 0  # of them: converted by SQL and written as COPY text (isles.tools.split.fast)
     skipped: int = 0
     rejected_rows: int = 0  # rows with at least one reject
@@ -57,7 +58,9 @@ class RunResult:
     tables: list[TableResult] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     stopped_at: str | None = None  # the table whose rejects exceeded the threshold
-    replicas: dict[str, int] = field(default_factory=dict)  # "service.copy_table" -> rows written
+    replicas: dict[str, int] = field(default_factory=dict)  # "service.copy_table" -> rows written (or there)
+    #: "service.copy_table" -> of them, the rows this run wrote
+    replicas_written: dict[str, int] = field(default_factory=dict)
     replicas_left: dict[str, str] = field(default_factory=dict)  # "service.copy_table" -> why not filled
     #: per monolith table read: (column, value) past which the next --changed reads
     watermarks: dict[str, tuple[str, Any]] = field(default_factory=dict)

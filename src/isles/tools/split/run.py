@@ -482,6 +482,7 @@ async def _load(
                 table.written.set()  # the converter may go on while the copies are written
                 job.written.set()
                 await write_copies(table)
+                tr.written = table.writer.added
                 result.tables.append(tr)
                 if tr.share > plan.threshold:
                     result.stopped_at = name
@@ -565,12 +566,14 @@ async def _load(
                     failures.append(failed)
             return failures
 
+        added = [w.added for _, w, _ in table.copies]
         outcomes = await asyncio.gather(*(one_copy(w, fill, n) for n, (_, w, fill) in enumerate(table.copies)))
         name = table.tm.source
-        for (replica, _, _), failures in zip(table.copies, outcomes, strict=True):
+        for (replica, w, _), failures, was in zip(table.copies, outcomes, added, strict=True):
             failed = sum(len(f) for f in failures)
             copied = sum(len(rows) + len(fast_rows) for rows, _, fast_rows in table.kept)
             result.replicas[replica.full] = result.replicas.get(replica.full, 0) + copied - failed
+            result.replicas_written[replica.full] = result.replicas_written.get(replica.full, 0) + w.added - was
         for n in reversed(range(len(table.kept))):
             at = table.kept[n][1]
             result.rejects[at:at] = [

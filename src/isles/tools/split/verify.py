@@ -318,8 +318,10 @@ async def _verify_table(
             check.differing += 1
             if len(check.samples) < SAMPLES:
                 want, have = ours.get(ident), theirs.get(ident)
-                named = want is not None and have is not None
-                check.samples.append(differs(ident, want, have, used, secret) if named else f"{ident} differs")
+                if want is not None and have is not None:
+                    check.samples.append(differs(ident, want, have, used, secret))
+                else:
+                    check.samples.append(f"{ident} differs")
     return check, list(expected)
 
 

@@ -79,6 +79,8 @@ class Writer:
         self._name = (f"{quote(table.schema)}." if table.schema else "") + quote(table.name)
         self.pk = pk
         self._pk = quote(pk)
+        #: rows this writer has added (committed), not counting those already there
+        self.added = 0
         self._direct = not db.is_sqlite  # COPY straight into the table (until refused: row-level security)
         self._processors = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns}
         # the Python-side defaults SQLAlchemy's insert would fill (an updated_at, a flag)
@@ -339,6 +341,7 @@ class Writer:
             if not (there == 0 and self._direct and await self._copy_direct(driver, groups)):
                 await self._copy_staged(driver, groups)
             await session.commit()
+        self.added += len(keys) - there
 
     async def write_text(self, keys: Sequence[str], columns: Sequence[str], text: Callable[[], bytes]) -> bool:
         """Write rows given as ``COPY`` text (the fast path, :mod:`isles.tools.split.fast`)
@@ -383,6 +386,7 @@ class Writer:
                     else:
                         await driver.execute("RELEASE SAVEPOINT isles_split_direct")
                         await session.commit()
+                        self.added += len(keys)
                         return True
                     await driver.execute("ROLLBACK TO SAVEPOINT isles_split_direct")
                 stage = "isles_split_stage_text"
@@ -395,6 +399,7 @@ class Writer:
                     f"ON CONFLICT ({self._pk}) DO NOTHING"
                 )
                 await session.commit()
+            self.added += len(keys) - there
             return True
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError, DBAPIError):
             return False
@@ -461,25 +466,38 @@ class Writer:
                 sql = f"INSERT INTO {self._name} ({names}) VALUES ({marks}) ON CONFLICT ({self._pk}) DO NOTHING"
                 await conn.exec_driver_sql(sql, records)
             await session.commit()
+        self.added += len(keys) - there
 
     async def _insert_many(self, rows: Batch) -> None:
         """Through SQLAlchemy (a table with a default the database computes)."""
+        from sqlalchemy import func, select
+
         from isles.storage.tenancy import ACROSS_TENANTS
 
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for _, _, values in rows:
             by_keys.setdefault(tuple(values), []).append(values)
+        keys = [values[self.pk] for _, _, values in rows]
+        pk = self.table.columns[self.pk]
         async with self.db.writing(tenant=ACROSS_TENANTS) as session:
+            there = 0
+            for start in range(0, len(keys), 500):
+                found = await session.execute(
+                    select(func.count()).select_from(self.table).where(pk.in_(keys[start : start + 500]))
+                )
+                there += int(found.scalar() or 0)
             for group in by_keys.values():
                 await session.execute(self._one, group)
             await session.commit()
+        self.added += len(keys) - there
 
     async def _insert_one(self, values: dict[str, Any]) -> None:
         from isles.storage.tenancy import ACROSS_TENANTS
 
         async with self.db.writing(tenant=ACROSS_TENANTS) as session:
-            await session.execute(self._one, [values])
+            done: Any = await session.execute(self._one, values)
             await session.commit()
+        self.added += max(done.rowcount, 0)
 
 
 #: a group's record shape: its columns, the defaults' values, the defaults called per
