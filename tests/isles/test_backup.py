@@ -565,6 +565,30 @@ async def test_a_restore_under_the_running_system_is_refused(tmp_path: Path) -> 
     assert "1 service(s) restored" in done.output
 
 
+def test_the_running_systems_server_is_known_whatever_its_host_is_called() -> None:
+    """A PostgreSQL server on this machine named two ways (``127.0.0.1`` and the
+    machine's name, ``::1``, a socket folder) is one server: a restore into its database
+    while isles up runs on it is refused (it was taken for another server). Another
+    machine's server, another port or another database is not the same."""
+    import socket
+
+    from isles.cli.backup import _same_database
+
+    def pg(host: str, port: int = 5432, db: str = "isles_employee") -> Any:
+        return make_url(f"postgresql+asyncpg://postgres@{host}:{port}/{db}")
+
+    here = pg("127.0.0.1")
+    for name in ("localhost", socket.gethostname(), "[::1]", "127.0.0.1"):
+        assert _same_database(here, pg(name)), name
+        assert _same_database(pg(name), here), name
+    socket_dir = make_url("postgresql+asyncpg://postgres@/isles_employee?host=/var/run/postgresql")
+    assert _same_database(here, socket_dir)
+    assert not _same_database(here, pg("192.0.2.77"))  # another machine (TEST-NET: not this one's)
+    assert not _same_database(here, pg("127.0.0.1", port=5433))
+    assert not _same_database(here, pg("127.0.0.1", db="isles_leave"))
+    assert not _same_database(here, pg("no-such-host.invalid"))  # unresolved: compared by name
+
+
 async def test_bad_targets_and_a_backup_made_wrong_are_one_line_exit_2(tmp_path: Path) -> None:
     """A newcomer's trial: ``--verify`` of a SQLite backup was refused because the system
     was configured with PostgreSQL (verify needs only a temporary folder); a target

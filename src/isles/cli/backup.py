@@ -298,10 +298,40 @@ def _not_under_a_running_system(targets: Mapping[str, URL]) -> None:
         )
 
 
+def _server(u: URL) -> frozenset[str]:
+    """Where a URL's server is: its host's addresses, every address of this machine
+    (loopback, the machine's own name's, a socket folder) as one; a host that does not
+    resolve, by its name."""
+    import ipaddress
+    import socket
+
+    host = u.host or u.query.get("host")
+    if not host or not isinstance(host, str) or host.startswith("/"):
+        return frozenset({"this machine"})
+
+    def addresses(name: str) -> set[str]:
+        return {str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(name, None)}
+
+    try:
+        found = addresses(host.strip("[]"))
+    except (OSError, UnicodeError):
+        return frozenset({host.lower()})
+    try:
+        mine = addresses(socket.gethostname())
+    except (OSError, UnicodeError):
+        mine = set()
+
+    def local(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return ip.is_loopback or ip.is_unspecified or address in mine
+
+    return frozenset("this machine" if local(a) else a for a in found)
+
+
 def _same_database(a: URL, b: URL) -> bool:
     """The same database, as far as the URLs tell: a SQLite file by its resolved path; a
-    PostgreSQL database by host (``localhost`` taken for ``127.0.0.1``), port and name.
-    A host named two other ways (a name and its address) is not recognised."""
+    PostgreSQL database by server (:func:`_server`: a host named two ways is one
+    server), port and name."""
     if a.get_backend_name() == "sqlite" and b.get_backend_name() == "sqlite":
         return (
             bool(a.database)
@@ -309,7 +339,6 @@ def _same_database(a: URL, b: URL) -> bool:
             and Path(a.database or "").resolve() == Path(b.database or "").resolve()
         )
 
-    def where(u: URL) -> tuple[str | None, int, str | None]:
-        return ("127.0.0.1" if u.host == "localhost" else u.host, u.port or 5432, u.database)
-
-    return where(a) == where(b)
+    if (a.get_backend_name(), a.port or 5432, a.database) != (b.get_backend_name(), b.port or 5432, b.database):
+        return False
+    return bool(_server(a) & _server(b))
