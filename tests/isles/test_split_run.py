@@ -415,16 +415,17 @@ def test_split_run_commands_have_help_with_an_example(command: str) -> None:
     assert f"Example: isles split {command} " in result.stdout
 
 
-def _attendance_rows(backend: Backend) -> int:
-    """Rows in presence.attendance_days (among the first tables loaded) so far."""
+def _user_rows(backend: Backend) -> int:
+    """Rows in auth.users (among the first tables loaded: the ones after it name its
+    rows) so far."""
     if backend.name == "sqlite":
-        with sqlite3.connect(backend.settings.data_dir / "presence.db", timeout=0.1) as db:
-            return one(db, "SELECT count(*) FROM attendance_days")
+        with sqlite3.connect(backend.settings.data_dir / "auth.db", timeout=0.1) as db:
+            return one(db, "SELECT count(*) FROM users")
 
     async def count() -> int:
-        conn = await connect_waiting(backend.url("presence").replace("postgresql+asyncpg", "postgresql"))
+        conn = await connect_waiting(backend.url("auth").replace("postgresql+asyncpg", "postgresql"))
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM attendance_days"))
+            return int(await conn.fetchval("SELECT count(*) FROM users"))
         finally:
             await conn.close()
 
@@ -477,7 +478,7 @@ def test_a_run_killed_mid_way_then_rerun_loads_everything_once(
                     assert proc.poll() is None, "the run ended before it was killed"
                     assert time.monotonic() < deadline
                     with contextlib.suppress(sqlite3.OperationalError):
-                        if _attendance_rows(backend) >= 200:
+                        if _user_rows(backend) >= 200:
                             break
                     time.sleep(0.02)
             finally:

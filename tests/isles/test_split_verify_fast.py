@@ -56,6 +56,12 @@ def test_fast_verify_finds_what_the_mappers_way_finds(templates: Templates, tmp_
     dirty(stats.path)
     with sqlite3.connect(stats.path) as db:  # a real whose SQLite text ("3.0") is not PostgreSQL's ("3")
         db.execute("UPDATE leave_balances SET entitled = 3.0 WHERE id = (SELECT max(id) FROM leave_balances)")
+        # a department skipped (a duplicate name) that employees name: loaded before the
+        # departments (the two tables name each other), they keep its id, which verify
+        # reports as a reference to a rejected row
+        first, second = db.execute("SELECT id, name FROM departments WHERE company_id = 1 ORDER BY id LIMIT 2")
+        db.execute("UPDATE departments SET name = ? WHERE id = ?", (first[1], second[0]))
+        assert db.execute("SELECT count(*) FROM employees WHERE department_id = ?", (second[0],)).fetchone()[0]
     backend = make_backend("postgres", tmp_path / "db")
     prepare(backend, templates)
     try:

@@ -577,7 +577,7 @@ class FastPlanner:
             conds = [f"typeof({c}) = 'integer'"]
             if not own:
                 conds.append(f"{value} IS NOT NULL")  # an id of the parent: not an orphan
-                if tc.foreign_key and parent != tm.source:
+                if parent != tm.source and (tc.foreign_key or parent in self.mapper.before.get(tm.source, ())):
                     if parent not in self._skips:
                         self._skips.append(parent)
                     alias = f"s_{len(self._joins)}"

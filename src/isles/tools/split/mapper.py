@@ -187,6 +187,9 @@ class Mapper:
         self._uuids: dict[str, dict[int, uuid.UUID]] = {}  # table -> id -> its UUID
         self.maps: dict[str, TableMap] = {}
         self.skipped: dict[str, set[int]] = {}  # monolith ids of the rows not loaded
+        #: table -> the tables loaded before it whose skipped rows make its references
+        #: orphans (a foreign key's parent; a reference across services' where no cycle)
+        self.before: dict[str, frozenset[str]] = {}
         by_target = {tp.target: tp.source for tp in plan.tables.values()}
         self.source_of_target = by_target
         for name, tp in plan.tables.items():
@@ -201,22 +204,40 @@ class Mapper:
                 self.ids(name)  # a key that does not tell two rows apart: refused before anything is written
 
     def _order(self) -> list[str]:
-        """Parents first, where a foreign key inside a service needs them (a
-        reference across services has none: any order will do)."""
+        """Parents first, where a foreign key inside a service needs them; then, where
+        no cycle forbids it, the tables a reference across services names before the
+        tables naming them, so that a row naming a skipped row is known as an orphan
+        (:attr:`before`: the parents each table's rows are checked against)."""
         import graphlib
 
         graph: dict[str, set[str]] = {name: set() for name in self.maps}
+        soft: list[tuple[str, str]] = []
         for name, tm in self.maps.items():
             for to, (kind, src) in tm.fills.items():
                 tc = tm.target.columns[to]
-                if kind == "column" and tc.foreign_key:
-                    parent = self.refers_to(name, src)
-                    if parent is not None and parent != name and parent in graph:
-                        graph[name].add(parent)
+                if kind != "column" or tc.type not in UUID_TYPES:
+                    continue
+                parent = self.refers_to(name, src)
+                if parent is None or parent == name or parent not in graph:
+                    continue
+                if tc.foreign_key:
+                    graph[name].add(parent)
+                else:
+                    soft.append((name, parent))
         try:
-            return list(graphlib.TopologicalSorter(graph).static_order())
+            graphlib.TopologicalSorter(graph).prepare()
         except graphlib.CycleError as exc:
             raise SplitError(f"tables {exc.args[1]}: their foreign keys form a cycle") from exc
+        for name, parent in soft:  # a reference across services: where no cycle forbids it
+            if parent in graph[name]:
+                continue
+            graph[name].add(parent)
+            try:
+                graphlib.TopologicalSorter(graph).prepare()
+            except graphlib.CycleError:
+                graph[name].discard(parent)
+        self.before = {name: frozenset(parents) for name, parents in graph.items()}
+        return list(graphlib.TopologicalSorter(graph).static_order())
 
     def _table_map(self, name: str) -> TableMap:
         tp = self.plan.tables[name]
@@ -595,7 +616,9 @@ class Mapper:
         if tc.type in UUID_TYPES:
             parent = self.refers_to(tm.source, src)
             own_key = parent == tm.source and src == tm.source_pk
-            is_fk = bool(tc.foreign_key)
+            # its skipped rows known before this table's: a foreign key's parent (or
+            # the table itself), a reference's loaded before it
+            is_fk = bool(tc.foreign_key) or parent in self.before.get(tm.source, ())
             orphans = self.plan.orphans
             skipped = self.skipped
             made = self._uuids.setdefault(parent or "", {})
@@ -619,7 +642,7 @@ class Mapper:
                     gone = is_fk and key in skipped.get(parent, ())
                     if gone or key not in self.ids(parent):
                         decision = orphans
-                        if gone and decision == "keep":  # a foreign key will not take it
+                        if gone and decision == "keep" and tc.foreign_key:  # a foreign key will not take it
                             decision = "null" if nullable else "skip"
                         if decision == "null" and not nullable:
                             decision = "skip"

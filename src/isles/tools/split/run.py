@@ -359,8 +359,11 @@ async def _load(
         await db.dispose()
 
     def parents(name: str) -> set[str]:
+        """The tables whose writes this one's conversion waits for: a foreign key's,
+        a reference's across services loaded before it (:attr:`Mapper.before`), itself
+        where it refers to itself."""
         tm = mapper.maps[name]
-        found = set()
+        found = set(mapper.before.get(name, ()))
         for to, (kind, src) in tm.fills.items():
             if kind == "column" and tm.target.columns[to].foreign_key:
                 parent = mapper.refers_to(name, src)
