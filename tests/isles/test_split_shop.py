@@ -83,3 +83,57 @@ def test_a_reference_to_a_skipped_row_of_another_service_is_an_orphan(
         assert audited.exit_code == 0, audited.output
     finally:
         backend.drop_later(SERVICES)
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_default_via_a_relation_to_another_tables_column(
+    backend_name: str, monolith: Path, templates: Templates, tmp_path: Path
+) -> None:
+    """A newcomer's trial: a product's stock from the monolith's ``stock`` table (one row
+    per product, keyed by ``product_id``): ``stock_quantity = { via = "id", column =
+    "quantity" }`` and the relation ``products.id -> stock.product_id``. ``check``
+    said fine, the run stopped with a traceback after writing the users (the default
+    looked in the product's own row: ``id`` is its key). Now the related row is the one
+    the relation names, on the mapper's way and the fast path alike."""
+    backend = make_backend(backend_name, tmp_path / "db")
+    asyncio.run(templates.clone(build_shop(), backend))
+    try:
+        plan_file = shop_plan(monolith, tmp_path / "plan.toml")
+        text = plan_file.read_text().replace(
+            "[tables.products.columns]\n",
+            '[tables.products.defaults]\nstock_quantity = { via = "id", column = "quantity" }\n\n'
+            "[tables.products.columns]\n",
+        )
+        text += '\n[[relations]]\nfrom = "products.id"\nto = "stock.product_id"\n'
+        plan_file.write_text(text)
+        checked = shop(backend, "split", "check", "--plan", str(plan_file), str(monolith))
+        assert checked.exit_code == 0, checked.output
+        ran = shop(backend, "split", "run", "--plan", str(plan_file), str(monolith), "--verify")
+        assert ran.exit_code == 0, ran.output
+        assert "verified: every table matches the monolith" in ran.output
+        with sqlite3.connect(monolith) as db:
+            want = dict(db.execute("SELECT p.sku, s.quantity FROM products p JOIN stock s ON s.product_id = p.id"))
+        got = _column(backend, "product", "SELECT sku, stock_quantity FROM products")
+        loaded = {sku: n for sku, n in want.items() if sku in got}
+        assert len(loaded) > len(want) // 2
+        assert {sku: got[sku] for sku in loaded} == loaded
+
+    finally:
+        backend.drop_later(SERVICES)
+
+
+def _column(backend: Backend, service: str, sql: str) -> dict[object, object]:
+    if backend.name == "sqlite":
+        with sqlite3.connect(backend.settings.data_dir / f"{service}.db") as db:
+            return dict(db.execute(sql).fetchall())
+
+    async def read() -> dict[object, object]:
+        import asyncpg
+
+        conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return {r[0]: r[1] for r in await conn.fetch(sql)}
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())

@@ -644,15 +644,16 @@ class FastPlanner:
 
     def _related(self, tm: TableMap, via: str) -> tuple[str, str]:
         """The alias of the related row ``via`` names (a LEFT JOIN), and its table."""
-        parent = self.mapper.refers_to(tm.source, via)
-        if parent is None:
+        found = self.mapper.related(tm.source, via)
+        if found is None:
             raise _NotFast(f"{via}: no relation")
+        parent, by = found
         alias = f"r_{len(self._joins)}_{via}"
+        on = f".{q(by)} = t.{q(via)}"
         for a, join in self._joins.items():
-            if join.endswith(f" = t.{q(via)}") and f" {q(parent)} AS " in join:
+            if join.endswith(f"{a}{on}") and f" {q(parent)} AS " in join:
                 return a, parent
-        pk = self.mapper.analysis.tables[parent].primary_key[0]
-        self._joins[alias] = f"LEFT JOIN {q(parent)} AS {alias} ON {alias}.{q(pk)} = t.{q(via)}"
+        self._joins[alias] = f"LEFT JOIN {q(parent)} AS {alias} ON {alias}{on}"
         return alias, parent
 
     def _via(self, tm: TableMap, to: str, kind: str, via: str, column: str) -> _Column:

@@ -294,6 +294,19 @@ class Mapper:
                     self._rows[table] = {row_key_id([r[c] for c in identity]): r for r in rows}
         return self._rows[table].get(key)
 
+    def related(self, table: str, via: str) -> tuple[str, str] | None:
+        """The monolith table and its id column a default ``{ via = ... }`` finds its
+        related row by: the relation of ``table.via`` (declared, found or the plan's),
+        even where ``via`` is the table's own key (``products.id -> stock.product_id``:
+        a product's stock row), else the row itself where ``via`` is its own key."""
+        rel = self.analysis.relation(table, via)
+        if rel is not None:
+            return rel.target, rel.target_column
+        parent = self.refers_to(table, via)
+        if parent is None:
+            return None
+        return parent, self.analysis.tables[parent].primary_key[0]
+
     def refers_to(self, table: str, column: str) -> str | None:
         """The monolith table ``table.column`` holds ids of."""
         key = (table, column)
@@ -684,9 +697,10 @@ class Mapper:
         """The fill of ``tc`` from the plan's default ``value`` (a constant, ``via`` a relation, ``copy``)."""
         if isinstance(value, Mapping) and "via" in value:
             via, column = str(value["via"]), str(value["column"])
-            parent = self.refers_to(tm.source, via)
-            if parent is None:
+            found = self.related(tm.source, via)
+            if found is None:
                 return _none
+            parent = found[0]
             theirs = self.plan.tables.get(parent)
             mapped = theirs.columns.get(column) if theirs is not None else None
             instead: Any = None  # the related row's NULL: the value the plan gives it there
