@@ -137,3 +137,24 @@ def _column(backend: Backend, service: str, sql: str) -> dict[object, object]:
             await conn.close()
 
     return asyncio.run(read())
+
+
+def test_check_refuses_a_relation_to_another_table_than_the_targets_key_names(tmp_path: Path) -> None:
+    """A newcomer's trial: the proposal took ``categories.parent_id`` for users' ids (one
+    orphan parent made its overlap with categories 93 %, with users 100 %), ``check`` said
+    fine, and the run stopped on foreign key failures. Now ``check`` names the column,
+    the table it would name and the one the target's foreign key wants."""
+    monolith = tmp_path / "shop.sqlite"
+    make_shop_monolith(monolith, users=1000, seed=1)  # users 1..1000 hold the orphan parent's id
+    plan_file = shop_plan(monolith, tmp_path / "plan.toml")
+    text = plan_file.read_text()
+    cut = text.index("[[relations]]")
+    plan_file.write_text(text[:cut])  # the trial's fix taken out: the analysis's relation
+    checked = CliRunner().invoke(app, ["split", "check", "--plan", str(plan_file), str(monolith), *SHOP])
+    assert checked.exit_code == 1, checked.output
+    flat = " ".join(checked.output.split())
+    assert "categories.parent_id names rows of users (mapped onto user.users), but product.categories.parent_id" in flat
+    assert "refers to product.categories" in flat
+    plan_file.write_text(text)
+    fine = CliRunner().invoke(app, ["split", "check", "--plan", str(plan_file), str(monolith), *SHOP])
+    assert fine.exit_code == 0, fine.output
