@@ -158,3 +158,37 @@ def test_check_refuses_a_relation_to_another_table_than_the_targets_key_names(tm
     plan_file.write_text(text)
     fine = CliRunner().invoke(app, ["split", "check", "--plan", str(plan_file), str(monolith), *SHOP])
     assert fine.exit_code == 0, fine.output
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_changed_rows_are_checked_against_the_targets_unique_keys(
+    backend_name: str, monolith: Path, templates: Templates, tmp_path: Path
+) -> None:
+    """A newcomer's trial: a user's email changed in the monolith to another user's in
+    capitals; ``run --changed`` wrote it (the database's key tells case apart), so the
+    target held both, where the first run refuses such a duplicate. Now the changed rows'
+    unique keys are checked against the target's rows too: a reject, the row as it was."""
+    backend = make_backend(backend_name, tmp_path / "db")
+    asyncio.run(templates.clone(build_shop(), backend))
+    try:
+        plan_file = shop_plan(monolith, tmp_path / "plan.toml")
+        ran = shop(backend, "split", "run", "--plan", str(plan_file), str(monolith))
+        assert ran.exit_code == 0, ran.output
+        with sqlite3.connect(monolith) as db:
+            rejected = {r.rowid for r in read_rejects(tmp_path / "rejects.csv") if r.table == "users"}
+            first, second = [i for (i,) in db.execute("SELECT id FROM users ORDER BY id") if i not in rejected][50:52]
+            (email,) = db.execute("SELECT email FROM users WHERE id = ?", (first,)).fetchone()
+            (was,) = db.execute("SELECT email FROM users WHERE id = ?", (second,)).fetchone()
+            db.execute(
+                "UPDATE users SET email = ?, updated_at = '2030-01-01 00:00:00' WHERE id = ?", (email.upper(), second)
+            )
+        changed = shop(backend, "split", "run", "--plan", str(plan_file), str(monolith), "--changed")
+        assert changed.exit_code == 0, changed.output
+        rejects = [r for r in read_rejects(tmp_path / "rejects.csv") if r.table == "users" and r.rowid == second]
+        assert rejects, changed.output
+        assert "duplicate of unique key" in rejects[0].reason
+        emails = _column(backend, "user", "SELECT lower(email), count(*) FROM users GROUP BY lower(email)")
+        assert emails[email.lower()] == 1
+        assert emails[was.lower()] == 1  # the row as it was
+    finally:
+        backend.drop_later(SERVICES)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from isles.tools.split.convert import norm
 from isles.tools.split.ids import IdRecorder
-from isles.tools.split.mapper import Mapper, TableMap, _named, is_copy
+from isles.tools.split.mapper import Mapper, TableMap, _folded, _named, is_copy
 from isles.tools.split.plan import Plan
 from isles.tools.split.replicas import Copies, replicas_of
 from isles.tools.split.results import Progress, Reject, RunResult, TableResult
@@ -112,6 +112,7 @@ async def _changed_table(
     copies_of = mapper.copies_of(tm)
     versions = [(to, src, owner) for to, src, owner in copies_of if to.endswith("_version") and is_copy(tm, to)]
     done = 0
+    keys: _Keys | None = None  # the target's unique keys, read at the first changed row
     for chunk in mapper.rows(name, batch, after, [(src, past.get(owner, set())) for _, src, owner in copies_of]):
         tr.read += len(chunk)
         result.read_rows.update((name, int(row[0])) for row in chunk)
@@ -125,6 +126,23 @@ async def _changed_table(
                 tr.skipped += 1
             else:
                 rows.append((int(row[0]), tm.source_id(row), values))
+        if tm.unique and rows:  # against the target's rows too, as the first run's against the monolith's
+            if keys is None:
+                keys = await _Keys.read(writer.db, tm)
+            clear = []
+            for rowid, source_id, values in rows:
+                clash = keys.clash(values)
+                if clash is None:
+                    keys.take(values)
+                    clear.append((rowid, source_id, values))
+                    continue
+                key, cols, owner = clash
+                tr.rejected_rows += 1
+                tr.skipped += 1
+                shown = ", ".join(f"{c}={values.get(c)}" for c in cols)
+                why = f"duplicate of unique key {key} (ignoring case): the target's row {owner} has it"
+                result.rejects.append(Reject(mapper.file, name, rowid, ",".join(cols), shown, why, "skip"))
+            rows = clear
         current = await _current(writer.db, tm.table, tm.pk, [values[tm.pk] for _, _, values in rows])
         if versions:
             by_rowid = {int(row[0]): row for row in chunk}
@@ -197,3 +215,56 @@ async def _current(db: ServiceDatabase, table: Table, pk: str, keys: list[Any]) 
             for row in (await session.execute(select(table).where(table.columns[pk].in_(part)))).mappings():
                 found[row[pk]] = dict(row)
     return found
+
+
+class _Keys:
+    """The unique keys of a table's rows in the target (strings ignoring case, as the
+    run compares them), for ``--changed``: a changed row whose key another row of the
+    target holds is a reject, as a duplicate in the monolith is for the first run."""
+
+    def __init__(self, tm: TableMap) -> None:
+        self.tm = tm
+        self.owners: dict[tuple[str, tuple[Any, ...]], Any] = {}  # (key's name, its folded value) -> pk
+        self.of: dict[Any, list[tuple[str, tuple[Any, ...]]]] = {}  # pk -> its keys
+
+    @classmethod
+    async def read(cls, db: ServiceDatabase, tm: TableMap) -> _Keys:
+        from sqlalchemy import select
+
+        from isles.storage.tenancy import ACROSS_TENANTS
+
+        keys = cls(tm)
+        columns = sorted({c for _, cols in tm.unique for c in cols} | {tm.pk})
+        async with db.read_session(tenant=ACROSS_TENANTS) as session:
+            result = await session.stream(select(*(tm.table.columns[c] for c in columns)))
+            async for row in result:
+                keys.take(dict(zip(columns, row, strict=True)))
+        return keys
+
+    def _keys(self, values: Mapping[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+        found = []
+        for name, cols in self.tm.unique:
+            key = tuple([_folded(values.get(c)) for c in cols])
+            if None not in key:
+                found.append((name, key))
+        return found
+
+    def clash(self, values: Mapping[str, Any]) -> tuple[str, tuple[str, ...], Any] | None:
+        """The key's name, its columns and the other row holding it, or None."""
+        pk = values[self.tm.pk]
+        cols = dict(self.tm.unique)
+        for name, key in self._keys(values):
+            owner = self.owners.get((name, key))
+            if owner is not None and owner != pk:
+                return name, cols[name], owner
+        return None
+
+    def take(self, values: Mapping[str, Any]) -> None:
+        pk = values[self.tm.pk]
+        for old in self.of.pop(pk, []):
+            if self.owners.get(old) == pk:
+                del self.owners[old]
+        mine = self._keys(values)
+        self.of[pk] = mine
+        for k in mine:
+            self.owners[k] = pk
