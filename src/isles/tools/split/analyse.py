@@ -262,8 +262,10 @@ def _anomalies(db: sqlite3.Connection, table: Table) -> list[Anomaly]:
                 (
                     col,
                     "bad_date",
+                    # not a date, or a day SQLite moves (30 February is 2 March), with a time too
                     f"{is_text} AND trim({c}) <> '' AND (julianday({c}) IS NULL OR "
-                    f"(length({c}) = 10 AND date({c}, '+0 days') IS NOT {c}))",
+                    f"(substr({c}, 5, 1) = '-' AND substr({c}, 8, 1) = '-' AND "
+                    f"date(substr({c}, 1, 10), '+0 days') IS NOT substr({c}, 1, 10)))",
                 )
             )
         elif col.kind in ("integer", "real", "numeric"):
