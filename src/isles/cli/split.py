@@ -470,6 +470,8 @@ def run_command(
                 highlight=False,
                 markup=False,
             )
+    for name, why in result.not_fast.items():
+        out.print(f"{name}: by SQL none, the mapper's way: {why}", highlight=False, markup=False)
     for copy, rows in sorted(result.replicas.items()):
         now = result.replicas_written.get(copy, 0)
         out.print(

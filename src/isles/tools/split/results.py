@@ -59,6 +59,8 @@ class RunResult:
     rejects: list[Reject] = field(default_factory=list)
     stopped_at: str | None = None  # the table whose rejects exceeded the threshold
     replicas: dict[str, int] = field(default_factory=dict)  # "service.copy_table" -> rows written (or there)
+    #: monolith table -> why none of its rows took the fast path (PostgreSQL; the mapper's way)
+    not_fast: dict[str, str] = field(default_factory=dict)
     #: "service.copy_table" -> of them, the rows this run wrote
     replicas_written: dict[str, int] = field(default_factory=dict)
     replicas_left: dict[str, str] = field(default_factory=dict)  # "service.copy_table" -> why not filled

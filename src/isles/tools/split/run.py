@@ -198,6 +198,7 @@ async def _run(
             finally:
                 if planner is not None:
                     result.id_texts = planner.texts
+                    result.not_fast = dict(planner.why)
                     planner.close()
             return result
         for name in order:
