@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "utcnow": "isles.core.clock",
     "UTCDateTime": "isles.storage.schema",
     "StringList": "isles.storage.schema",
+    "LowerCase": "isles.storage.schema",
     "Money": "isles.storage.schema",
     "add_history": "isles.storage.history",
     "history": "isles.storage.history",
@@ -164,6 +165,7 @@ __all__ = [
     "Job",
     "ListSpec",
     "Listing",
+    "LowerCase",
     "Mail",
     "Money",
     "NotFound",
@@ -318,7 +320,7 @@ if TYPE_CHECKING:
         record_change,
         set_changes_by,
     )
-    from isles.storage.schema import Money, StringList, UTCDateTime, new_metadata
+    from isles.storage.schema import LowerCase, Money, StringList, UTCDateTime, new_metadata
     from isles.storage.tenancy import (
         ACROSS_TENANTS,
         TenantOwned,

@@ -42,6 +42,7 @@ class Note(isles.TenantOwned, Base):
     company_id: Mapped[uuid.UUID] = mapped_column(index=True)
     written_at = mapped_column(isles.UTCDateTime(), nullable=False)
     tags = mapped_column(isles.StringList(), nullable=False)
+    email = mapped_column(isles.LowerCase(120), nullable=False)
 
 
 sa.Table("note_counts", metadata, sa.Column("day", sa.Date, primary_key=True), sa.Column("n", sa.Integer))
@@ -67,6 +68,7 @@ async def test_a_new_service_from_zero_gets_a_revision_that_runs(
             source = written.read_text()
             assert "isles.UTCDateTime(timezone=True)" in source
             assert "isles.StringList()" in source
+            assert "sa.Column('email', sa.String(length=120), nullable=False)" in source  # what the database holds
             assert "isles.storage" not in source, "no internal module named"
             assert source.count("\nimport isles\n") == 1
             assert "isles_outbox" not in source, "the kernel tables are the kernel history's"

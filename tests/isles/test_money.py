@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Uuid, func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from isles import Money
+from isles import LowerCase, Money
 from isles.storage.db import connect_waiting
 from tests.support import PG_SERVER, drop_in_background, require_postgres
 
@@ -69,3 +69,19 @@ async def test_a_float_or_a_third_decimal_is_refused_not_rounded(engine) -> None
 
 def test_a_revision_writes_it_through_the_facade() -> None:
     assert repr(Money()) == "Money()"
+
+
+emails = Table("emails", metadata, Column("id", Uuid, primary_key=True), Column("email", LowerCase(255)))
+
+
+async def test_a_lower_case_column_keeps_one_form_whoever_writes_it(engine) -> None:  # type: ignore[no-untyped-def]
+    """``isles.LowerCase``: stored lower-case and stripped whatever writes it (a split
+    from a monolith's ``Ada@Example.COM`` included: its users could not log in, the
+    service comparing the lower-cased address a login gives), and a query comparing with
+    it compares that form."""
+    async with engine.begin() as conn:
+        await conn.execute(insert(emails), [{"id": uuid.uuid4(), "email": " Ada@Example.COM "}])
+        raw = (await conn.execute(text("SELECT email FROM emails"))).scalar()
+        assert raw == "ada@example.com"
+        found = await conn.scalar(select(func.count()).select_from(emails).where(emails.c.email == "ADA@example.com"))
+        assert found == 1

@@ -54,6 +54,7 @@ def test_a_list_column_takes_a_list_not_its_characters() -> None:
     """The same trial: a plan's constant ``roles = ["customer"]`` for a StringList column
     was stored as ``["[", "'", "c", ...]`` (the list made text, then split)."""
     assert convert(["customer"], "StringList") == ["customer"]
+    assert convert(" Ada@Example.COM", "LowerCase") == "ada@example.com"  # isles.LowerCase: as it stores it
     assert convert('["a", "b"]', "StringList") == ["a", "b"]  # a monolith's JSON text
     assert convert([1, "x"], "StringList") == ["1", "x"]
     for bad in ("customer", '{"a": 1}', 7):

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, MetaData, inspect, text
 
 from isles.storage.crypto import Encrypted
 from isles.storage.db import ServiceDatabase
-from isles.storage.schema import COLUMN_TYPES, KERNEL_METADATA, KERNEL_TABLES, OUTBOX, SAGAS
+from isles.storage.schema import COLUMN_TYPES, KERNEL_METADATA, KERNEL_TABLES, OUTBOX, SAGAS, LowerCase
 from isles.storage.tenancy import tenant_tables
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -113,6 +113,8 @@ def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | 
     if kind == "type" and type(obj) in COLUMN_TYPES:
         autogen_context.imports.add("import isles")
         return f"isles.{obj!r}"
+    if kind == "type" and isinstance(obj, LowerCase):  # what the database holds: a VARCHAR
+        return f"sa.String(length={getattr(obj.impl_instance, 'length', None)!r})"
     if kind == "type" and isinstance(obj, Encrypted):
         return "sa.Text()"  # what the database holds: ciphertext (the keys are the model's business)
     return False

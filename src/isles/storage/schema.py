@@ -74,6 +74,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class LowerCase(TypeDecorator[str]):
+    """A string kept lower-case, its surrounding whitespace stripped: an email address
+    the service compares as its API gives it (``to_lower``). Whatever writes the column
+    — the service, ``isles split run`` from a monolith's ``Ada@Example.COM``, a repair —
+    stores the one form, and a query comparing with it (``User.email == given``) compares
+    that form too. ``VARCHAR(length)``, as ``String(length)``."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value).strip().lower()
+
+
 class StringList(TypeDecorator[list[str]]):
     """A list of strings: ``TEXT[]`` on PostgreSQL (seed 001's ``skills TEXT[]``), a
     JSON array on SQLite. Always a list in Python (never None for an empty one)."""

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import TenantOwned, UTCDateTime, new_metadata, reference, utcnow
+from isles import LowerCase, TenantOwned, UTCDateTime, new_metadata, reference, utcnow
 
 metadata = new_metadata()
 
@@ -30,7 +30,7 @@ class User(TenantOwned, Base):
     __table_args__ = (UniqueConstraint("company_id", "email"), Index("ix_users_email", "email"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    email: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(LowerCase(255))
     # Argon2id (argon2-cffi); "!..." marks a user who has no password yet (invited).
     password_hash: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str] = mapped_column(String(100))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from isles import (
     Encrypted,
     Historied,
+    LowerCase,
     Orphans,
     StringList,
     TenantOwned,
@@ -45,7 +46,7 @@ class Employee(TenantOwned, Historied, Base):
     user_id: Mapped[uuid.UUID] = reference("auth.users")
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(LowerCase(255))
     phone: Mapped[str | None] = mapped_column(String(50))
     position: Mapped[str | None] = mapped_column(String(100))
     # The company service deletes departments softly and, by its DepartmentDeleted

@@ -72,6 +72,8 @@ def converter(type_: str, python_type: type | None = None) -> Callable[[Any], An
         return to_money
     if type_ == "StringList":
         return _to_strings
+    if type_ == "LowerCase":  # isles.LowerCase: as the column's type stores it
+        return _to_lower
     if type_ in NUM_TYPES:
 
         def to_number(value: Any) -> Decimal:
@@ -157,6 +159,10 @@ def _to_stamp(value: Any) -> datetime:
 
 def _to_str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
+
+
+def _to_lower(value: Any) -> str:
+    return _to_str(value).strip().lower()
 
 
 def norm(value: Any) -> str:

@@ -56,6 +56,7 @@ KINDS = {
     "Text": "text",
     "Unicode": "text",
     "UnicodeText": "text",
+    "LowerCase": "text",  # lower(trim(...)) where the text is ASCII (FastPlanner._from_column)
     "Integer": "int",
     "BigInteger": "int",
     "SmallInteger": "int",
@@ -534,6 +535,8 @@ class FastPlanner:
             raise _NotFast(f"column {to}: type {sa_type}")
         fill_kind, what = tm.fills[to]
         nullable = tc.nullable
+        if sa_type == "LowerCase" and fill_kind != "column":
+            raise _NotFast(f"column {to}: a LowerCase default")
         if kind == "sealed" and fill_kind != "column":
             raise _NotFast(f"column {to}: an encrypted default")
         if fill_kind == "column":
@@ -584,6 +587,11 @@ class FastPlanner:
                     on = f"{alias}.tbl = {_literal(parent)} AND {alias}.id = {c}"
                     self._joins[alias] = f"LEFT JOIN temp.isles_skipped AS {alias} ON {on}"
                     conds.append(f"{alias}.id IS NULL")
+        elif kind == "text" and type(tm.table.columns[to].type).__name__ == "LowerCase":
+            # as Python's strip().lower() gives it: SQLite's lower() and trim() are
+            # Python's for printable ASCII only (the others go the mapper's way)
+            value = f"lower(trim({c}))"
+            conds = [f"typeof({c}) = 'text'", f"{c} GLOB '*[!-~]*'", f"NOT {c} GLOB '*[^ -~]*'"]
         elif kind == "text":
             value = c
             conds = [f"typeof({c}) = 'text'", f"{c} GLOB '*[!-~]*'"]  # not only spaces

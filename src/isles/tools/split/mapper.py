@@ -609,7 +609,7 @@ class Mapper:
         defaults = self.plan.tables[tm.source].defaults
         null_fill = self._compile_default(tm, tc, defaults[tc.name]) if tc.name in defaults else None
         nullable, has_default = tc.nullable, tc.has_default
-        empty_is_null = tc.type not in ("String", "Text", "Encrypted") or nullable
+        empty_is_null = tc.type not in ("String", "Text", "LowerCase", "Encrypted") or nullable
         bad_decision = self._bad_decision(tm, tc)
         empty_decision = "null" if nullable else bad_decision
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from isles import StringList, UTCDateTime, new_metadata, utcnow
+from isles import LowerCase, StringList, UTCDateTime, new_metadata, utcnow
 
 metadata = new_metadata()
 
@@ -42,7 +42,7 @@ class User(Base):
     __table_args__ = (UniqueConstraint("email"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    email: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(LowerCase(255))
     # Argon2id (argon2-cffi), rehashed at login when the parameters change.
     password_hash: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str] = mapped_column(String(100))
