@@ -204,3 +204,59 @@ def test_changed_rows_are_checked_against_the_targets_unique_keys(
         assert emails[was.lower()] == 1  # the row as it was
     finally:
         backend.drop_later(SERVICES)
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_changed_loads_the_rows_skipped_for_a_parent_that_loads_now(
+    backend_name: str, monolith: Path, templates: Templates, tmp_path: Path
+) -> None:
+    """A newcomer's trial: a user skipped as a duplicate email, fixed in the monolith
+    (its ``updated_at`` moved): ``run --changed`` loaded the user, but not its addresses
+    and settings, skipped as orphans of it (``user_settings`` has no ``updated_at``:
+    never read again). Now the rows a run skipped are read again by ``--changed``: those
+    whose parent loads now load too; those of a parent still skipped stay rejects (never
+    loaded naming a row that is not there)."""
+    backend = make_backend(backend_name, tmp_path / "db")
+    asyncio.run(templates.clone(build_shop(), backend))
+    try:
+        plan_file = shop_plan(monolith, tmp_path / "plan.toml")
+        ran = shop(backend, "split", "run", "--plan", str(plan_file), str(monolith))
+        assert ran.exit_code == 0, ran.output
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        duplicates = sorted(r.rowid for r in rejects if r.table == "users" and "duplicate" in r.reason)
+        with sqlite3.connect(monolith) as db:
+            owning = [
+                u
+                for u in duplicates
+                if db.execute("SELECT count(*) FROM user_settings WHERE user_id = ?", (u,)).fetchone()[0]
+                and db.execute("SELECT count(*) FROM addresses WHERE user_id = ?", (u,)).fetchone()[0]
+            ]
+            assert len(owning) >= 2, duplicates
+            fixed, still = owning[:2]
+            db.execute(
+                "UPDATE users SET email = 'fixed.' || email, updated_at = '2030-01-01 00:00:00' WHERE id = ?", (fixed,)
+            )
+            addresses = {i for (i,) in db.execute("SELECT id FROM addresses WHERE user_id = ?", (fixed,))}
+            settings = db.execute("SELECT count(*) FROM user_settings WHERE user_id = ?", (fixed,)).fetchone()[0]
+            left = {i for (i,) in db.execute("SELECT id FROM addresses WHERE user_id = ?", (still,))}
+        orphans = {(r.table, r.rowid) for r in rejects if "orphan: its users row" in r.reason}
+        assert {("addresses", i) for i in addresses} <= orphans
+
+        changed = shop(backend, "split", "run", "--plan", str(plan_file), str(monolith), "--changed")
+        assert changed.exit_code == 0, changed.output
+        after = read_rejects(tmp_path / "rejects.csv")
+        assert not [r for r in after if r.table == "users" and r.rowid == fixed]
+        assert not [r for r in after if r.table == "addresses" and r.rowid in addresses and r.decision == "skip"]
+        assert {("addresses", i) for i in left} <= {(r.table, r.rowid) for r in after}  # its user still a reject
+        verified = shop(backend, "split", "verify", "--plan", str(plan_file), str(monolith))
+        assert verified.exit_code == 0, verified.output
+        user = _column(backend, "user", "SELECT email, id FROM users")
+        mine = [v for e, v in user.items() if str(e).startswith("fixed.")]
+        assert len(mine) == 1
+        held = _column(backend, "user", "SELECT user_id, count(*) FROM user_preferences GROUP BY user_id")
+        assert held.get(mine[0]) == settings
+        audited = shop(backend, "audit", "--settle", "0", "--format", "json", "--only", "->")
+        body = json.loads(audited.stdout)
+        assert [c for c in body["checks"] if c["kind"] == "reference" and c["counts"]] == []
+    finally:
+        backend.drop_later(SERVICES)

@@ -385,6 +385,7 @@ def run_command(
                 fast=fast,
                 delete_gone=delete_gone,
                 ids_file=ids_file,
+                earlier=before,
             )
 
         try:

@@ -6,6 +6,7 @@ run itself is :mod:`isles.tools.split.run`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -101,9 +102,11 @@ async def _changed_table(
     past: Mapping[str, set[int]],
     bumped: dict[str, dict[int, int]],
     recorder: IdRecorder | None = None,
+    retry: set[int] | None = None,
 ) -> None:
     """``--changed`` for one table: the rows past ``after`` (and those keeping a copy
-    of an owner row past its own), inserted where new, updated (version bumped,
+    of an owner row past its own, and those of rowids ``retry``: skipped by the last
+    runs; one that loads now is no longer in :attr:`Mapper.skipped`), inserted where new, updated (version bumped,
     replicas too) where their values changed. A copy's ``*_version`` takes its owner's
     new version (``bumped``), else stays as the target has it."""
     name = tm.source
@@ -113,7 +116,10 @@ async def _changed_table(
     versions = [(to, src, owner) for to, src, owner in copies_of if to.endswith("_version") and is_copy(tm, to)]
     done = 0
     keys: _Keys | None = None  # the target's unique keys, read at the first changed row
-    for chunk in mapper.rows(name, batch, after, [(src, past.get(owner, set())) for _, src, owner in copies_of]):
+    naming = [(src, past.get(owner, set())) for _, src, owner in copies_of]
+    if retry:
+        naming.append(("isles_rowid", retry))
+    for chunk in mapper.rows(name, batch, after, naming):
         tr.read += len(chunk)
         result.read_rows.update((name, int(row[0])) for row in chunk)
         rows: Batch = []
@@ -136,11 +142,14 @@ async def _changed_table(
                     keys.take(values)
                     clear.append((rowid, source_id, values))
                     continue
-                key, cols, owner = clash
+                key, cols, _ = clash
                 tr.rejected_rows += 1
                 tr.skipped += 1
                 shown = ", ".join(f"{c}={values.get(c)}" for c in cols)
-                why = f"duplicate of unique key {key} (ignoring case): the target's row {owner} has it"
+                # the first run's words for it (a row it skipped is read again each time)
+                why = f"duplicate of unique key {key}" + (
+                    " (ignoring case)" if any(isinstance(values.get(c), str) for c in cols) else ""
+                )
                 result.rejects.append(Reject(mapper.file, name, rowid, ",".join(cols), shown, why, "skip"))
             rows = clear
         current = await _current(writer.db, tm.table, tm.pk, [values[tm.pk] for _, _, values in rows])
@@ -173,6 +182,9 @@ async def _changed_table(
             mapper.skipped.setdefault(name, set()).add(source_id)
             result.rejects.append(Reject(mapper.file, name, rowid, "", "", f"refused by the database: {why}", "skip"))
         gone = {rowid for rowid, _, _ in refused}
+        skipped = mapper.skipped.get(name)
+        if skipped:  # there now: no longer a reason to skip a row naming it
+            skipped.difference_update(source_id for rowid, source_id, _ in rows if rowid not in gone)
         tr.inserted += sum(1 for rowid, _, _ in new if rowid not in gone)
         tr.updated += sum(1 for rowid, *_ in differing if rowid not in gone)
         if version:
@@ -238,7 +250,9 @@ class _Keys:
         async with db.read_session(tenant=ACROSS_TENANTS) as session:
             result = await session.stream(select(*(tm.table.columns[c] for c in columns)))
             async for row in result:
-                keys.take(dict(zip(columns, row, strict=True)))
+                # asyncpg's UUIDs are a subclass: as the converted rows' (uuid.UUID)
+                values = [uuid.UUID(bytes=v.bytes) if isinstance(v, uuid.UUID) else v for v in row]
+                keys.take(dict(zip(columns, values, strict=True)))
         return keys
 
     def _keys(self, values: Mapping[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:

@@ -501,6 +501,19 @@ class Mapper:
         mark = "rowid" if column == "rowid" else q(column)
         return monolith_ids(self.db, self.analysis, table, self.identity(table), f" WHERE {mark} > ?", (value,))
 
+    def source_ids(self, table: str, rowids: Iterable[int]) -> set[int]:
+        """The monolith ids (as :attr:`skipped` holds them) of the rows of ``table`` with
+        these rowids (those still there)."""
+        tm = self.maps[table]
+        wanted = sorted(set(rowids))
+        found: set[int] = set()
+        for at in range(0, len(wanted), ROWIDS_AT_ONCE):
+            part = wanted[at : at + ROWIDS_AT_ONCE]
+            marks = ", ".join("?" * len(part))
+            sql = f"SELECT rowid AS isles_rowid, * FROM {q(table)} WHERE rowid IN ({marks})"
+            found.update(tm.source_id(r) for r in self.db.execute(sql, part))
+        return found
+
     def changed_order(self) -> list[str]:
         """The load order for ``--changed``: the usual one (parents first where a foreign
         key inside a service needs them), but also each owner before the tables that
@@ -515,6 +528,7 @@ class Mapper:
                     if parent is not None and parent != name and parent in needs:
                         needs[name].add(parent)
             needs[name].update(owner for _, _, owner in self.copies_of(tm) if owner in needs and owner != name)
+            needs[name].update(p for p in self.before.get(name, ()) if p in needs)  # references across services
         order: list[str] = []
         while len(order) < len(usual):
             ready = next((n for n in usual if n not in order and needs[n] <= set(order)), None)

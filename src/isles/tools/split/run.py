@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +125,7 @@ async def run(
     fast: bool = True,
     delete_gone: bool = False,
     ids_file: Path | None = None,
+    earlier: Sequence[Reject] = (),
 ) -> RunResult:
     """Load every mapped table into its service's database (which must be migrated).
     With ``ids_file``, each batch's ids are added to it before the batch is written
@@ -134,7 +135,9 @@ async def run(
     the rows past each table's watermark are read (a table without one: all of them):
     rows not in the target are inserted, rows whose converted values differ from the
     target's are updated, their ``version`` bumped, and their replicas updated with the
-    new version; the others are left alone. The ids of ``loaded_ids`` no longer in the
+    new version; the others are left alone. The rows the last runs skipped (``earlier``,
+    their rejects) are read again too: a row whose parent loads now loads, one whose
+    parent is still skipped is an orphan again. The ids of ``loaded_ids`` no longer in the
     monolith are reported; with ``delete_gone``, their rows are deleted from the target
     and its copies too (:func:`_delete_gone`), unless the run stopped."""
     result = RunResult(changed=changed is not None)
@@ -154,6 +157,7 @@ async def run(
             fast,
             delete_gone,
             recorder,
+            earlier,
         )
     finally:
         if recorder is not None:
@@ -175,12 +179,14 @@ async def _run(
     fast: bool,
     delete_gone: bool,
     recorder: IdRecorder | None,
+    earlier: Sequence[Reject] = (),
 ) -> RunResult:
     with open_readonly(analysis.path) as db:
         db.row_factory = sqlite3.Row
         mapper = Mapper(plan, analysis, target, system, db)
         order = result.order = list(mapper.maps)
         past: dict[str, set[int]] = {}
+        retry: dict[str, set[int]] = {}  # --changed: monolith table -> rowids the last runs skipped
         bumped: dict[str, dict[int, int]] = {}  # --changed: monolith table -> id -> its new version
         if changed is not None:
             # a mark of another column than the table's now (an updated_at added to the
@@ -191,6 +197,13 @@ async def _run(
             }
             order = mapper.changed_order()
             past = {name: mapper.ids_past(name, changed.get(name)) for name in order}
+            # the rows the last runs skipped: read again, and skipped until they load
+            # (a row naming one is an orphan, as in the run that skipped it)
+            for r in earlier:
+                if r.decision == "skip" and r.table in mapper.maps:
+                    retry.setdefault(r.table, set()).add(r.rowid)
+            for name, rowids in retry.items():
+                mapper.skipped.setdefault(name, set()).update(mapper.source_ids(name, rowids))
         if changed is None:
             planner = FastPlanner(mapper) if fast else None
             try:
@@ -212,7 +225,19 @@ async def _run(
             result.watermarks[name] = mapper.watermark(name)
             tr.deleted = sorted((loaded_ids or {}).get(name, set()) - mapper.ids(name))
             await _changed_table(
-                mapper, tm, tr, result, writer, copies, changed.get(name), batch, progress, past, bumped, recorder
+                mapper,
+                tm,
+                tr,
+                result,
+                writer,
+                copies,
+                changed.get(name),
+                batch,
+                progress,
+                past,
+                bumped,
+                recorder,
+                retry.get(name, set()),
             )
             result.tables.append(tr)
             if tr.share > plan.threshold:
