@@ -87,6 +87,13 @@ def test_a_reference_to_a_skipped_row_of_another_service_is_an_orphan(
         stored = _column(backend, "user", "SELECT email, email = lower(email) FROM users")
         assert stored
         assert all(stored.values()), [e for e, ok in stored.items() if not ok]
+        # a list in [values] for a StringList column (the trial had to write JSON text)
+        with sqlite3.connect(monolith) as db:
+            admins = {e.strip().lower() for (e,) in db.execute("SELECT email FROM users WHERE is_admin = 1")}
+        roles = _column(backend, "user", "SELECT email, roles FROM users")
+        listed = {e: json.loads(r) if isinstance(r, str) else list(r) for e, r in roles.items()}
+        assert {e for e, r in listed.items() if r == ["admin"]} == admins & set(listed)
+        assert {e for e, r in listed.items() if r == ["customer"]} == set(listed) - admins
         audited = shop(backend, "audit", "--settle", "0", "--format", "json", "--only", "->")
         body = json.loads(audited.stdout)
         references = [c for c in body["checks"] if c["kind"] == "reference"]

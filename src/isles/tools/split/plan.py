@@ -802,8 +802,11 @@ def _check_values(tp: TablePlan, tt: TargetTable, analysis: Analysis, problem: C
             kw = f"{vw}.{word}"
             if value == TODO:
                 problem(kw, f"still TODO: the value of {tt.full}.{to} for the monolith's {word!r}")
-            elif not isinstance(value, str | int | float | bool):
-                problem(kw, f"{value!r}: a value is a string, a number or true/false")
+            elif not isinstance(value, str | int | float | bool) and not (
+                tc.type == "StringList" and isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ):
+                lists = ", or a list of strings (the column is a StringList)" if tc.type == "StringList" else ""
+                problem(kw, f"{value!r}: a value is a string, a number or true/false{lists}")
             elif tc.choices is not None and str(value) not in tc.choices:
                 problem(kw, f"{value!r} is not a value {tt.full}.{to} takes ({', '.join(tc.choices)})")
             elif why := _check_default(value, tc, analysis, tp.source):
