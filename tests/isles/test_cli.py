@@ -149,6 +149,34 @@ def test_a_database_isles_does_not_run_on_is_one_line_exit_2(tmp_path: Path, com
     assert result.stderr.strip().splitlines() == ["error: auth: unsupported database 'mysql'"]
 
 
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["migrate", "upgrade"], "cannot make the folder of auth's database"),
+        (["up"], "cannot make the keys folder"),
+        (["backup", "--to", "{tmp}/backups"], "auth: no SQLite database at /proc/isles-x/auth.db"),
+    ],
+)
+def test_a_data_folder_that_cannot_be_made_is_one_line_exit_2(tmp_path: Path, command: list[str], said: str) -> None:
+    """A trial: ``--data-dir /proc/x`` ended in ``database error`` with exit 1 (migrate),
+    a traceback (up), exit 1 (backup). A folder that cannot be made is bad input."""
+    argv = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    result = subprocess.run(
+        [*ISLES, *argv, "--data-dir", "/proc/isles-x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "ISLES_STATE_FILE": str(tmp_path / "state.json")},
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines
+    assert said in lines[0], lines
+    assert not (tmp_path / "backups").exists() or not any((tmp_path / "backups").iterdir())
+
+
 def test_make_up_passes_args_through() -> None:
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(

@@ -71,7 +71,7 @@ def backup_command(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from isles.tools.backup import BackupError, backup, prune
+    from isles.tools.backup import BackupError, NoDatabase, backup, prune
 
     if (keep_daily is None) != (keep_weekly is None):
         raise fail("give --keep-daily and --keep-weekly together")
@@ -109,6 +109,8 @@ def backup_command(
 
     try:
         manifest = asyncio.run(go())
+    except NoDatabase as exc:  # bad input: a wrong --data-dir
+        raise fail(str(exc).splitlines()[0]) from exc
     except (BackupError, OSError, SQLAlchemyError) as exc:
         raise fail(str(exc).splitlines()[0], code=1) from exc
     table = Table("service", "dialect", "file", "bytes", "rows", "revision", "seconds")

@@ -445,6 +445,8 @@ def run_db(runtime: SystemRuntime | Tooling, work: Any) -> Any:
     """Run ``work()`` (a coroutine function), turning a database failure into one line."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from isles.storage.db import DatabaseConfigError
+
     async def go() -> Any:
         try:
             return await work()
@@ -453,6 +455,8 @@ def run_db(runtime: SystemRuntime | Tooling, work: Any) -> Any:
 
     try:
         return asyncio.run(go())
+    except DatabaseConfigError as exc:  # bad input: a data folder that cannot be made
+        raise fail(str(exc)) from exc
     except (OSError, SQLAlchemyError) as exc:
         raise fail(f"database error: {str(exc).splitlines()[0]}", code=1) from exc
 

@@ -96,8 +96,11 @@ def check_signer(name: str) -> str:
 
 def generate_keys(directory: Path, signers: Iterable[str]) -> list[str]:
     """Create the key pairs ``signers`` lack in ``directory``; return the ones created."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+    except OSError as exc:  # a folder that cannot be made (a --data-dir that cannot be)
+        raise KeysError(f"{directory}: cannot make the keys folder: {exc.strerror or exc}") from exc
     made = []
     for name in signers:
         check_signer(name)

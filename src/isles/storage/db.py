@@ -324,7 +324,14 @@ class ServiceDatabase:
         if self.is_sqlite:
             database = self.url.database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(database).parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:  # a folder that cannot be made: the configuration's fault
+                    raise DatabaseConfigError(
+                        f"{folder}: cannot make the folder of {self.service}'s database: {exc.strerror or exc} "
+                        "(give --data-dir or ISLES_DATA_DIR a folder that can be made)"
+                    ) from exc
             return
         await create_postgres_database(self.url, ssl=self.ssl)
 

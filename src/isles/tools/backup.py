@@ -87,6 +87,11 @@ class WrongTarget(BackupError):
     PostgreSQL, or the reverse): bad input, refused before any is restored."""
 
 
+class NoDatabase(BackupError):
+    """A service's database is not where the configuration says (a SQLite file not
+    there: a wrong --data-dir): bad input, nothing backed up."""
+
+
 class _Service(Protocol):
     @property
     def name(self) -> str: ...
@@ -451,7 +456,9 @@ async def _dump_postgres(snap: _Snapshot, path: Path, compress: int) -> tuple[Fa
 def _dump_sqlite(service: str, url: URL, path: Path, compress: int) -> tuple[Facts, str, float]:
     source = Path(url.database or "")
     if not source.is_file():
-        raise BackupError(f"{service}: no SQLite database at {source}")
+        raise NoDatabase(
+            f"{service}: no SQLite database at {source} (give --data-dir or --database-url where the system is)"
+        )
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         copy = Path(tmp) / f"{service}.db"
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
