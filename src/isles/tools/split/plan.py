@@ -51,7 +51,7 @@ RENAMES: dict[str, tuple[str, ...]] = {
     "employee_number": ("employee_id",),
     "employee_no": ("employee_id",),
     "job_title": ("position",),
-    "title": ("position",),
+    "title": ("position", "name"),
     "active": ("is_active",),
     "enabled": ("is_active",),
     "client_name": ("client",),
@@ -64,6 +64,16 @@ RENAMES: dict[str, tuple[str, ...]] = {
     "date": ("day",),
     "mobile": ("phone",),
     "telephone": ("phone",),
+    # a shop's (a newcomer's trial splitting one into the shop system)
+    "body": ("comment", "content", "text"),
+    "alt": ("alt_text",),
+    "position": ("display_order", "sort_order"),
+    "total": ("total_amount",),
+    "qty": ("quantity",),
+    "zip": ("postal_code",),
+    "zip_code": ("postal_code",),
+    "line1": ("address_line1",),
+    "line2": ("address_line2",),
 }
 #: Prefixes an old schema puts on its table names.
 PREFIXES = ("tbl_", "tb_", "t_", "hr_", "hrms_", "app_")
@@ -275,32 +285,61 @@ def _table_score(source: str, target: str) -> float:
         return 0.85  # attendance -> attendance_days
     if source.startswith(_singular(target) + "_"):
         return 0.8
+    if target.endswith("_" + source) or target.endswith("_" + _singular(source)):
+        return 0.8  # addresses -> user_addresses: the owner's name before it
     return difflib.SequenceMatcher(None, source, target).ratio() * 0.9
 
 
-def _pick_target(source: str, target: Target, taken: set[str]) -> str | None:
-    scored = sorted(
-        ((_table_score(source, t.name), full) for full, t in target.tables.items() if full not in taken),
-        key=lambda s: -s[0],
-    )
-    return scored[0][1] if scored and scored[0][0] >= 0.75 else None
+def _pick_targets(analysis: Analysis, target: Target) -> tuple[dict[str, str], dict[str, str]]:
+    """The target table proposed for each monolith table: every pair scored by name (the
+    columns of the same name breaking ties), the best pairs taken first, each table
+    once on either side — not the monolith's tables in turn, where ``user_settings``
+    took ``user.users`` before ``users`` came (a newcomer's trial). Projections of an
+    event store are not proposed (a run cannot fill them): the second mapping names,
+    for a monolith table that matched one best, the projection."""
+    pairs = []
+    for name, table in analysis.tables.items():
+        columns = {c.name for c in table.columns}
+        for full, t in target.tables.items():
+            score = _table_score(name, t.name)
+            if score >= 0.75:
+                pairs.append((score, len(columns & set(t.columns)), name, full))
+    pairs.sort(key=lambda p: (-p[0], -p[1], p[2], p[3]))
+    picked: dict[str, str] = {}
+    projections: dict[str, str] = {}
+    taken: set[str] = set()
+    for _, _, name, full in pairs:
+        if name in picked or name in projections or full in taken:
+            continue
+        taken.add(full)
+        if full in target.projections:
+            projections[name] = full
+        else:
+            picked[name] = full
+    return picked, projections
 
 
 def propose(analysis: Analysis, target: Target) -> Plan:
     """A first plan: tables and columns matched by name, the rest left as TODO."""
     plan = Plan(monolith=analysis.path.name, system=target.system)
-    taken: set[str] = set()
+    picks, projections = _pick_targets(analysis, target)
     for name, table in analysis.tables.items():
         tp = TablePlan(source=name, target=TODO)
         plan.tables[name] = tp
         where = f"tables.{name}"
-        picked = _pick_target(name, target, taken)
+        picked = picks.get(name)
+        if name in projections:
+            plan.notes[f"{where}.target"] = (
+                f"{table.rows} rows; its match, {projections[name]}, is a projection of "
+                f"{target.projections[projections[name]]}: a run cannot fill it (docs/split.md, Not done yet): "
+                '"" to leave the table, or name another'
+            )
+            continue
         if picked is None:
             plan.notes[f"{where}.target"] = (
                 f'{table.rows} rows; no target table found by name: name one ("service.table"), or "" to leave it'
             )
             continue
-        taken.add(picked)
         tp.target = picked
         plan.notes[f"{where}.target"] = f"{table.rows} rows"
         tt = target.tables[picked]
@@ -463,7 +502,8 @@ def _one_id(table: Any) -> bool:
 
 
 def _pick_column(col: Column, table: TargetTable, used: set[str]) -> str | None:
-    for name in (col.name, *RENAMES.get(col.name, ())):
+    # a reference's column named for what it names (the shop's user_id_ref for a user_id)
+    for name in (col.name, *RENAMES.get(col.name, ()), f"{col.name}_ref"):
         if name in table.columns and name not in used:
             return name
     return None
