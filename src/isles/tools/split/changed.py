@@ -131,7 +131,11 @@ async def _changed_table(
             if values is None:
                 tr.skipped += 1
             else:
-                rows.append((int(row[0]), tm.source_id(row), values))
+                source_id = tm.source_id(row)
+                rows.append((int(row[0]), source_id, values))
+                # no longer a reason to skip a row naming it, the next of this chunk too
+                # (a report naming its manager); skipped again below where it is not written
+                mapper.skipped.get(name, set()).discard(source_id)
         if tm.unique and rows:  # against the target's rows too, as the first run's against the monolith's
             if keys is None:
                 keys = await _Keys.read(writer.db, tm)
@@ -145,6 +149,8 @@ async def _changed_table(
                 key, cols, _ = clash
                 tr.rejected_rows += 1
                 tr.skipped += 1
+                if values[tm.pk] not in keys.of:  # a new row, not written: a row naming it is an orphan
+                    mapper.skipped.setdefault(name, set()).add(source_id)
                 shown = ", ".join(f"{c}={values.get(c)}" for c in cols)
                 # the first run's words for it (a row it skipped is read again each time)
                 why = f"duplicate of unique key {key}" + (
@@ -176,15 +182,14 @@ async def _changed_table(
             recorder.record(name, [(i, str(values[tm.pk])) for _, i, values in new if i not in known])
         refused = await writer.write(new)
         refused += await writer.update(differing, tm.pk, version)
+        added = {rowid for rowid, _, _ in new}
         for rowid, source_id, why in refused:
             tr.skipped += 1
             tr.rejected_rows += 1
-            mapper.skipped.setdefault(name, set()).add(source_id)
+            if rowid in added:  # not written; a refused update's row is still there as it was
+                mapper.skipped.setdefault(name, set()).add(source_id)
             result.rejects.append(Reject(mapper.file, name, rowid, "", "", f"refused by the database: {why}", "skip"))
         gone = {rowid for rowid, _, _ in refused}
-        skipped = mapper.skipped.get(name)
-        if skipped:  # there now: no longer a reason to skip a row naming it
-            skipped.difference_update(source_id for rowid, source_id, _ in rows if rowid not in gone)
         tr.inserted += sum(1 for rowid, _, _ in new if rowid not in gone)
         tr.updated += sum(1 for rowid, *_ in differing if rowid not in gone)
         if version:

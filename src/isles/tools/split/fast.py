@@ -656,6 +656,8 @@ class FastPlanner:
         if found is None:
             raise _NotFast(f"{via}: no relation")
         parent, by = found
+        if not by:
+            raise _NotFast(f"{via}: {parent} has no one-column key")
         alias = f"r_{len(self._joins)}_{via}"
         on = f".{q(by)} = t.{q(via)}"
         for a, join in self._joins.items():

@@ -215,7 +215,7 @@ class Mapper:
         for name, tm in self.maps.items():
             for to, (kind, src) in tm.fills.items():
                 tc = tm.target.columns[to]
-                if kind != "column" or tc.type not in UUID_TYPES:
+                if kind != "column" or not (tc.foreign_key or tc.type in UUID_TYPES):
                     continue
                 parent = self.refers_to(name, src)
                 if parent is None or parent == name or parent not in graph:
@@ -300,12 +300,12 @@ class Mapper:
         even where ``via`` is the table's own key (``products.id -> stock.product_id``:
         a product's stock row), else the row itself where ``via`` is its own key."""
         rel = self.analysis.relation(table, via)
-        if rel is not None:
-            return rel.target, rel.target_column
-        parent = self.refers_to(table, via)
+        parent = rel.target if rel is not None else self.refers_to(table, via)
         if parent is None:
             return None
-        return parent, self.analysis.tables[parent].primary_key[0]
+        # by the parent's key, as :meth:`row_of` finds the row (a plan's relation names it)
+        key = self.analysis.tables[parent].primary_key
+        return parent, key[0] if len(key) == 1 else ""  # "": no one-column key (rows found in Python)
 
     def refers_to(self, table: str, column: str) -> str | None:
         """The monolith table ``table.column`` holds ids of."""
@@ -479,9 +479,9 @@ class Mapper:
             if kind != "default" or not isinstance(what, Mapping):
                 continue
             if "via" in what:
-                related = self.refers_to(tm.source, str(what["via"]))
+                related = self.related(tm.source, str(what["via"]))
                 if related is not None:
-                    found.append((to, str(what["via"]), related))
+                    found.append((to, str(what["via"]), related[0]))
                 continue
             if "copy" not in what:
                 continue
@@ -634,11 +634,13 @@ class Mapper:
                 return None
             raise _Skip
 
+        as_stored = converter(tc.type) if tc.type == "LowerCase" else None  # '  ' is stored ''
+
         def empty(row: sqlite3.Row, value: str, reject: Callable[[str, Any, str, str], None]) -> Any:
             if empty_is_null:
                 reject(src, value, "empty string", empty_decision)
                 return fallback(row) if not nullable else None
-            return value
+            return value if as_stored is None else as_stored(value)
 
         if tc.type in UUID_TYPES:
             parent = self.refers_to(tm.source, src)

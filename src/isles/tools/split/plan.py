@@ -291,24 +291,24 @@ def _table_score(source: str, target: str) -> float:
 
 
 def _pick_targets(analysis: Analysis, target: Target) -> tuple[dict[str, str], dict[str, str]]:
-    """The target table proposed for each monolith table: every pair scored by name (the
-    columns of the same name breaking ties), the best pairs taken first, each table
-    once on either side — not the monolith's tables in turn, where ``user_settings``
+    """The target table proposed for each monolith table: every pair scored by name, the
+    best pairs taken first, each table once on either side — not the monolith's tables in turn, where ``user_settings``
     took ``user.users`` before ``users`` came (a newcomer's trial). Projections of an
     event store are not proposed (a run cannot fill them): the second mapping names,
     for a monolith table that matched one best, the projection."""
     pairs = []
-    for name, table in analysis.tables.items():
-        columns = {c.name for c in table.columns}
-        for full, t in target.tables.items():
+    for n, name in enumerate(analysis.tables):
+        for at, (full, t) in enumerate(target.tables.items()):
             score = _table_score(name, t.name)
             if score >= 0.75:
-                pairs.append((score, len(columns & set(t.columns)), name, full))
-    pairs.sort(key=lambda p: (-p[0], -p[1], p[2], p[3]))
+                pairs.append((score, at, n, name, full))
+    # equal scores: the system's order of its services and tables, as before (presence's
+    # attendance_days before analytics' attendance_marks for an attendance table)
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
     picked: dict[str, str] = {}
     projections: dict[str, str] = {}
     taken: set[str] = set()
-    for _, _, name, full in pairs:
+    for _, _, _, name, full in pairs:
         if name in picked or name in projections or full in taken:
             continue
         taken.add(full)

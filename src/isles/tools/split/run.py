@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from isles.tools.split.analyse import Analysis, open_readonly
-from isles.tools.split.changed import _changed_table, _delete_gone
+from isles.tools.split.changed import _changed_table, _current, _delete_gone
 from isles.tools.split.convert import Bad as Bad
 from isles.tools.split.convert import convert as convert
 from isles.tools.split.fast import FastPlanner, FastTable, texts
@@ -202,8 +202,12 @@ async def _run(
             for r in earlier:
                 if r.decision == "skip" and r.table in mapper.maps:
                     retry.setdefault(r.table, set()).add(r.rowid)
-            for name, rowids in retry.items():
-                mapper.skipped.setdefault(name, set()).update(mapper.source_ids(name, rowids))
+            for name, rowids in retry.items():  # those not in the target (a refused update's row is)
+                tm = mapper.maps[name]
+                ids = mapper.source_ids(name, rowids)
+                there = await _current(dbs[tm.target.service], tm.table, tm.pk, [mapper.uuid(name, i) for i in ids])
+                held = {str(k) for k in there}
+                mapper.skipped.setdefault(name, set()).update(i for i in ids if str(mapper.uuid(name, i)) not in held)
         if changed is None:
             planner = FastPlanner(mapper) if fast else None
             try:
