@@ -584,3 +584,27 @@ def test_check_refuses_an_event_sourced_services_projection(tmp_path: Path) -> N
     assert "order.orders is a projection of the order service's event store" in found[0].message
     plan.tables["orders"].target = ""
     assert not [p for p in check_plan(plan, analysis, target) if "projection" in p.message]
+
+
+def test_check_refuses_a_read_model_kept_from_archived_events(tmp_path: Path) -> None:
+    """The HR system's analytics tables are read models rebuilt from the event archive:
+    a run's rows would go at the next rebuild, with no event behind them. A second shop
+    trial's review: the proposal had matched an attendance table to
+    analytics.attendance_marks (equal scores, more columns of the same name)."""
+    path = tmp_path / "hr.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE attendance_marks (id INTEGER PRIMARY KEY, day TEXT)")
+        db.execute("INSERT INTO attendance_marks (day) VALUES ('2024-01-02')")
+    db.close()
+    target = target_of(build_hrms())
+    assert target.projections["analytics.attendance_marks"] == (
+        "the analytics service's event archive (read model attendance)"
+    )
+    analysis = analyse(path)
+    plan = propose(analysis, target)
+    assert plan.tables["attendance_marks"].target == "TODO"
+    assert "read model attendance" in plan.notes["tables.attendance_marks.target"]
+    plan.tables["attendance_marks"].target = "analytics.attendance_marks"
+    found = [p for p in check_plan(plan, analysis, target) if p.where == "tables.attendance_marks.target"]
+    assert found
+    assert "is a projection of the analytics service's event archive (read model attendance)" in found[0].message

@@ -125,7 +125,8 @@ class Target:
     tables: dict[str, TargetTable]  # "service.table"
     replicas: tuple[tuple[str, str], ...]  # ("service.copy_table", "owner.table")
     #: "service.table" -> what it is a projection of: an event-sourced service's tables,
-    #: which a run could fill with rows but not with the events they come from
+    #: a read model's kept from archived events, which a run could fill with rows but
+    #: not with the events they come from
     projections: dict[str, str] = field(default_factory=dict)
 
 
@@ -175,6 +176,16 @@ def target_of(system: System) -> Target:
         for projection in store.projections.values()
         for table in projection.tables
     }
+    # a read model kept from archived events is rebuilt from them: loaded rows would go
+    projections.update(
+        {
+            f"{service.name}.{table.name}": f"the {service.name} service's event archive (read model {model.name})"
+            for service in system.services
+            if service.archive is not None
+            for model in service.archive.read_models.values()
+            for table in model.tables
+        }
+    )
     return Target(system.name, tables, tuple(replicas), projections)
 
 
@@ -982,8 +993,8 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
             problem(
                 f"{where}.target",
                 f"{tp.target} is a projection of {target.projections[tp.target]}: a run would write its rows "
-                'without the events they come from (the service loads an aggregate from its events); target = "" '
-                "to leave it (docs/split.md, Not done yet)",
+                "without the events they come from (the service loads an aggregate from its events, and a "
+                'rebuild writes the rows again from them); target = "" to leave it (docs/split.md, Not done yet)',
             )
         covered: dict[str, str] = {}
         for src, to in tp.columns.items():
