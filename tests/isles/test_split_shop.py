@@ -372,3 +372,48 @@ def test_changed_loads_a_fixed_row_and_a_new_row_naming_it_in_one_batch(
         assert parents[child_id] == str(uuid_of(ns, "categories", fixed))
     finally:
         backend.drop_later(SERVICES)
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_columns_own_orphans_decision(
+    backend_name: str, monolith: Path, templates: Templates, tmp_path: Path
+) -> None:
+    """A newcomer's trial: one ``[rejects] orphans`` for every column skipped 34
+    products only because their category was a reject, where the user wanted those
+    products loaded without a category and the reviews of missing users skipped. Now a
+    column takes its own decision (``[tables.products.orphans] category_id = "null"``);
+    ``check`` refuses a column that is not there (exit 2) or a word that is not one."""
+    backend = make_backend(backend_name, tmp_path / "db")
+    asyncio.run(templates.clone(build_shop(), backend))
+    try:
+        plan_file = shop_plan(monolith, tmp_path / "plan.toml")
+        text = plan_file.read_text().replace('orphans = "null"', 'orphans = "skip"')
+        text = text.replace(
+            "[tables.product_images]", '[tables.products.orphans]\ncategory_id = "null"\n\n[tables.product_images]'
+        )
+        plan_file.write_text(text)
+        ran = shop(backend, "split", "run", "--plan", str(plan_file), str(monolith), "--verify")
+        assert ran.exit_code == 0, ran.output
+        assert "verified: every table matches the monolith" in ran.output
+        rejects = read_rejects(tmp_path / "rejects.csv")
+        category = [r for r in rejects if r.table == "products" and r.column == "category_id"]
+        assert category
+        assert {r.decision for r in category} == {"null"}
+        reviews = [r for r in rejects if r.table == "product_reviews" and r.reason.startswith("orphan")]
+        assert reviews
+        assert {r.decision for r in reviews} == {"skip"}
+        skipped = {r.rowid for r in rejects if r.table == "products" and r.decision == "skip"}
+        assert not {r.rowid for r in category} & skipped  # loaded, without a category
+
+        for bad, code, said in (
+            ('[tables.products.orphans]\ncategory_id = "null"', 2, "no column 'categori_id' in monolith table"),
+            ('[tables.products.orphans]\ncategory_id = "null"', 1, "'maybe': one of skip, keep, null"),
+        ):
+            wrong = "categori_id" if code == 2 else "category_id"
+            word = "null" if code == 2 else "maybe"
+            plan_file.write_text(text.replace(bad, f'[tables.products.orphans]\n{wrong} = "{word}"'))
+            checked = shop(backend, "split", "check", "--plan", str(plan_file), str(monolith))
+            assert checked.exit_code == code, checked.output
+            assert said in checked.output.replace("\n", " "), checked.output
+    finally:
+        backend.drop_later(SERVICES)

@@ -624,7 +624,7 @@ class Mapper:
         null_fill = self._compile_default(tm, tc, defaults[tc.name]) if tc.name in defaults else None
         nullable, has_default = tc.nullable, tc.has_default
         empty_is_null = tc.type not in ("String", "Text", "LowerCase", "Encrypted") or nullable
-        bad_decision = self._bad_decision(tm, tc)
+        bad_decision = self._bad_decision(tm, tc, src)
         empty_decision = "null" if nullable else bad_decision
 
         def fallback(row: sqlite3.Row) -> Any:
@@ -648,7 +648,7 @@ class Mapper:
             # its skipped rows known before this table's: a foreign key's parent (or
             # the table itself), a reference's loaded before it
             is_fk = bool(tc.foreign_key) or parent in self.before.get(tm.source, ())
-            orphans = self.plan.orphans
+            orphans = self.plan.tables[tm.source].orphans.get(src, self.plan.orphans)  # the column's own, or the plan's
             skipped = self.skipped
             made = self._uuids.setdefault(parent or "", {})
             ns = self.ns.bytes
@@ -754,8 +754,11 @@ class Mapper:
         constant = self._plain(tm, tc, value)
         return lambda _row, _reject: constant
 
-    def _bad_decision(self, tm: TableMap, tc: TargetColumn) -> str:
-        if self.plan.bad_values == "skip":
+    def _bad_decision(self, tm: TableMap, tc: TargetColumn, src: str | None = None) -> str:
+        policy = self.plan.bad_values
+        if src is not None:  # the column's own decision
+            policy = self.plan.tables[tm.source].bad_values.get(src, policy)
+        if policy == "skip":
             return "skip"
         if tc.name in self.plan.tables[tm.source].defaults or tc.nullable or tc.has_default:
             return "default"

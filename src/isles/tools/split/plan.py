@@ -225,6 +225,9 @@ class TablePlan:
     defaults: dict[str, Any] = field(default_factory=dict)  # target column -> how it is filled
     #: monolith column -> {the monolith's value (its text) -> the target's value}
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: monolith column -> its own ``[rejects] orphans`` / ``bad_values`` decision
+    orphans: dict[str, str] = field(default_factory=dict)
+    bad_values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -654,6 +657,11 @@ def render_plan(plan: Plan) -> str:
             out.append(f"[{vw}]" + (f"  # {said}" if said else ""))
             for k, v in words.items():
                 put(vw, k, v)
+        for part, decisions in (("orphans", tp.orphans), ("bad_values", tp.bad_values)):
+            if decisions:
+                out.append(f"[{where}.{part}]")
+                for k, v in decisions.items():
+                    put(f"{where}.{part}", k, v)
     for kind, entries in (("relations", plan.relations), ("replicas", plan.replicas)):
         for entry in entries:
             out += ["", f"[[{kind}]]"]
@@ -719,7 +727,7 @@ def _from_dict(data: Mapping[str, Any], lines: dict[str, int]) -> Plan:
     for name, t in tables.items():
         if not isinstance(t, Mapping):
             raise ValueError(f"tables.{name} is not a table")
-        for part in ("columns", "defaults", "values"):
+        for part in ("columns", "defaults", "values", "orphans", "bad_values"):
             if not isinstance(t.get(part, {}), Mapping):
                 raise ValueError(f"tables.{name}.{part} is not a table")
         for column, words in dict(t.get("values", {})).items():
@@ -735,6 +743,8 @@ def _from_dict(data: Mapping[str, Any], lines: dict[str, int]) -> Plan:
             skip=list(t.get("skip", [])),
             defaults=dict(t.get("defaults", {})),
             values={str(c): {str(k): v for k, v in w.items()} for c, w in dict(t.get("values", {})).items()},
+            orphans={str(k): str(v) for k, v in dict(t.get("orphans", {})).items()},
+            bad_values={str(k): str(v) for k, v in dict(t.get("bad_values", {})).items()},
         )
     return plan
 
@@ -1029,6 +1039,15 @@ def check_plan(plan: Plan, analysis: Analysis, target: Target | System) -> list[
             if col.name not in tp.columns and col.name not in tp.skip:
                 problem(f"{where}.columns", f"monolith column {name}.{col.name} is neither mapped nor in skip")
         _check_values(tp, tt, analysis, problem)
+        for part, decisions, allowed in (("orphans", tp.orphans, ORPHANS), ("bad_values", tp.bad_values, BAD_VALUES)):
+            for src, decision in decisions.items():
+                pw = f"{where}.{part}.{src}"
+                if table.column(src) is None:
+                    problem(pw, f"no column {src!r} in monolith table {name}", unknown=True)
+                elif src not in tp.columns:
+                    problem(pw, f"{src} is not a mapped column of {name}: a decision is for the columns it maps")
+                elif decision not in allowed:
+                    problem(pw, f"{decision!r}: one of {', '.join(allowed)}")
         for to, value in tp.defaults.items():
             dw = f"{where}.defaults.{to}"
             if to not in tt.columns:
