@@ -13,12 +13,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from typer.testing import CliRunner
 
 from hrms.system import build as build_hrms
 from isles.cli.main import app
+from isles.storage.db import connect_waiting
 from isles.tools.split.analyse import analyse
 from isles.tools.split.plan import target_of, write_plan
 from isles.tools.split.run import Mapper, namespace, read_rejects, read_watermarks
@@ -55,7 +55,7 @@ def snapshot(backend: Backend) -> dict[str, dict[uuid.UUID, tuple[Any, ...]]]:
     async def read() -> None:
         for full, columns in WATCHED.items():
             service, table = full.split(".")
-            conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+            conn = await connect_waiting(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
             try:
                 keep(full, list(await conn.fetch(f"SELECT {', '.join(columns)} FROM {table}")))
             finally:
@@ -231,7 +231,7 @@ def _rows(backend: Backend, service: str, sql: str) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in db.execute(sql)]
 
     async def read() -> list[tuple[Any, ...]]:
-        conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+        conn = await connect_waiting(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
         try:
             return [tuple(str(v) if isinstance(v, uuid.UUID) else v for v in r) for r in await conn.fetch(sql)]
         finally:

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from typer.testing import CliRunner
 
@@ -69,7 +68,7 @@ def pg_counts(backend: Backend) -> dict[str, int]:
     async def count() -> dict[str, int]:
         found = {}
         for service in SERVICES:
-            conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+            conn = await connect_waiting(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
             try:
                 tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
                 for (table,) in tables:

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from isles.cli.main import app
+from isles.storage.db import connect_waiting
 from isles.tools.split.plan import read_plan
 from isles.tools.split.run import namespace, read_rejects, uuid_of
 from shop.system import build as build_shop
@@ -152,9 +153,8 @@ def _column(backend: Backend, service: str, sql: str) -> dict[object, object]:
             return dict(db.execute(sql).fetchall())
 
     async def read() -> dict[object, object]:
-        import asyncpg
 
-        conn = await asyncpg.connect(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
+        conn = await connect_waiting(backend.url(service).replace("postgresql+asyncpg", "postgresql"))
         try:
             return {r[0]: r[1] for r in await conn.fetch(sql)}
         finally:

@@ -12,10 +12,10 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from hrms.system import build as build_hrms
+from isles.storage.db import connect_waiting
 from isles.tools.split.analyse import analyse
 from isles.tools.split.fast import words_case
 from isles.tools.split.plan import TODO, check_plan, propose, read_plan, target_of, write_plan
@@ -93,7 +93,7 @@ def test_the_proposal_lists_the_words_the_target_does_not_take(tmp_path: Path) -
 
 def _pg_statuses(backend: Backend) -> dict[uuid.UUID, str]:
     async def read() -> dict[uuid.UUID, str]:
-        conn = await asyncpg.connect(backend.url("leave").replace("postgresql+asyncpg", "postgresql"))
+        conn = await connect_waiting(backend.url("leave").replace("postgresql+asyncpg", "postgresql"))
         try:
             return {r[0]: r[1] for r in await conn.fetch("SELECT id, status FROM leave_requests")}
         finally:
@@ -167,7 +167,7 @@ def test_the_run_writes_the_targets_words(backend_name: str, fast: bool, templat
         else:
 
             async def change() -> None:
-                conn = await asyncpg.connect(backend.url("leave").replace("postgresql+asyncpg", "postgresql"))
+                conn = await connect_waiting(backend.url("leave").replace("postgresql+asyncpg", "postgresql"))
                 try:
                     await conn.execute("UPDATE leave_requests SET status = 'REJECTED' WHERE id = $1", changed)
                 finally:
@@ -233,8 +233,8 @@ def test_words_that_become_booleans_reach_the_owner_and_its_copies(
         else:
 
             async def read() -> tuple[dict[uuid.UUID, bool], dict[uuid.UUID, bool]]:
-                e = await asyncpg.connect(backend.url("employee").replace("postgresql+asyncpg", "postgresql"))
-                p = await asyncpg.connect(backend.url("project").replace("postgresql+asyncpg", "postgresql"))
+                e = await connect_waiting(backend.url("employee").replace("postgresql+asyncpg", "postgresql"))
+                p = await connect_waiting(backend.url("project").replace("postgresql+asyncpg", "postgresql"))
                 try:
                     return (
                         {r[0]: r[1] for r in await e.fetch("SELECT id, is_active FROM employees")},
